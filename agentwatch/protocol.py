@@ -1,0 +1,264 @@
+"""The wire contract between agents, the collector and viewers — defined once, here.
+
+Everything that crosses a socket is one of these msgspec Structs. The collector decodes
+ingest bodies into :class:`Event`, streams :class:`Snapshot` and :class:`LogEntry` over
+Server-Sent Events, and the SDK, simulator and TUI build and read the same types.
+
+Compatibility rules (see README, "Protocol"):
+
+* Viewers ignore fields they do not know and show "—" for fields that are missing, so
+  every field a viewer reads has a default.
+* The snapshot keeps the field names of the minimal form (``timestamp``,
+  ``tokens_per_second``, ``tool_calls_total``, ``error_rate``, ``completions``,
+  ``p50_latency_ms``, ``p99_latency_ms``, ``active_agents``) and only adds to them.
+* Log entries keep ``timestamp``, ``agent_id``, ``level``, ``message``, ``metadata``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import msgspec
+
+# --------------------------------------------------------------------------- paths
+PATH_EVENTS: Final = "/api/events"
+PATH_DASHBOARD_STREAM: Final = "/api/dashboard/stream"
+PATH_LOGS_STREAM: Final = "/api/logs/stream"
+PATH_AGENTS: Final = "/api/agents"
+PATH_SNAPSHOT: Final = "/api/snapshot"
+PATH_HEALTH: Final = "/healthz"
+PATH_METRICS: Final = "/metrics"
+PATH_OTLP_TRACES: Final = "/v1/traces"
+PATH_OTLP_LOGS: Final = "/v1/logs"
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8787
+DEFAULT_URL: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+
+# ---------------------------------------------------------------------- SSE names
+SSE_METRICS: Final = "metrics"
+SSE_LOG: Final = "log"
+SSE_GAP: Final = "gap"
+SSE_DROPPED: Final = "dropped"
+SSE_ALERT: Final = "alert"
+
+# ---------------------------------------------------------------------- span types
+SPAN_LLM_CALL: Final = "llm_call"
+SPAN_TOOL_CALL: Final = "tool_call"
+SPAN_DECISION: Final = "decision"
+SPAN_COMPLETION: Final = "completion"
+SPAN_ERROR: Final = "error"
+SPAN_LOG: Final = "log"
+SPAN_HEARTBEAT: Final = "heartbeat"
+KNOWN_SPAN_TYPES: Final = frozenset(
+    {SPAN_LLM_CALL, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_COMPLETION, SPAN_ERROR, SPAN_LOG, SPAN_HEARTBEAT}
+)
+#: Span types whose ``latency_ms`` feeds the latency percentiles (inference latency).
+LATENCY_SPAN_TYPES: Final = frozenset({SPAN_LLM_CALL, SPAN_COMPLETION})
+
+# -------------------------------------------------------------------------- levels
+LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+LEVEL_RANK: Final = {name: rank for rank, name in enumerate(LEVELS)}
+_LEVEL_ALIASES: Final = {
+    "trace": "debug",
+    "warn": "warning",
+    "err": "error",
+    "fatal": "critical",
+    "crit": "critical",
+}
+
+# ------------------------------------------------------------------------- statuses
+STATUS_OK: Final = "ok"
+STATUS_DEGRADED: Final = "degraded"
+STATUS_FAILING: Final = "failing"
+STATUS_IDLE: Final = "idle"
+STATUS_OFFLINE: Final = "offline"
+STATUSES: Final = (STATUS_OK, STATUS_DEGRADED, STATUS_FAILING, STATUS_IDLE, STATUS_OFFLINE)
+
+# --------------------------------------------------------------------------- limits
+MAX_AGENT_ID_LENGTH: Final = 128
+MAX_SHORT_FIELD_LENGTH: Final = 256  # model, tool_name, decision_made, ids, level
+MAX_MESSAGE_LENGTH: Final = 16_384  # message and error text
+MAX_ATTRIBUTES_BYTES: Final = 16_384  # attributes once re-encoded as JSON
+
+
+def normalize_level(level: str | None) -> str:
+    """Map a level name from any common logging vocabulary onto :data:`LEVELS`.
+
+    Unknown names become ``"info"`` so an odd level never hides a line from a filter.
+    """
+    if not level:
+        return "info"
+    name = level.strip().lower()
+    name = _LEVEL_ALIASES.get(name, name)
+    return name if name in LEVEL_RANK else "info"
+
+
+def level_rank(level: str | None) -> int:
+    """Rank of a level for "at least this level" filters (unknown → info)."""
+    return LEVEL_RANK[normalize_level(level)]
+
+
+class Event(msgspec.Struct, omit_defaults=True):
+    """One thing an agent did — the telemetry article's schema.
+
+    ``timestamp`` is unix seconds (float) once decoded; an RFC 3339 string is accepted on
+    the wire and converted by the ingest layer. ``None`` means "time of receipt".
+
+    The first article's form (``event_type`` ∈ token / tool_call / error / completion with a
+    ``payload``) decodes into the same struct; the ingest layer maps it onto span fields.
+    """
+
+    agent_id: str
+    timestamp: float | str | None = None
+    span_type: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    model: str | None = None
+    tokens_input: int | None = None
+    tokens_output: int | None = None
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    cost_estimated: bool | None = None
+    decision_made: str | None = None
+    confidence: float | None = None
+    error: str | None = None
+    tool_name: str | None = None
+    level: str | None = None
+    message: str | None = None
+    attributes: dict[str, Any] | None = None
+    # The first article's minimal form.
+    event_type: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+class LogEntry(msgspec.Struct, omit_defaults=True):
+    """One line of the log stream. ``id`` is the collector's sequence number (0 = none)."""
+
+    timestamp: float
+    agent_id: str
+    level: str
+    message: str
+    metadata: dict[str, Any] = {}
+    id: int = 0
+    span_type: str | None = None
+    trace_id: str | None = None
+
+
+class AgentRow(msgspec.Struct, omit_defaults=False):
+    """One agent's line in a snapshot: its own rates over the window and its health."""
+
+    agent_id: str
+    status: str = STATUS_OK
+    events_per_second: float = 0.0
+    tokens_per_second: float = 0.0
+    p50_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    error_rate: float = 0.0
+    errors: int = 0
+    events: int = 0
+    cost_usd: float = 0.0
+    last_seen: float | None = None
+    last_activity: str | None = None
+    model: str | None = None
+    telemetry_dropped: int = 0
+
+
+class History(msgspec.Struct, omit_defaults=False):
+    """Per-second series, oldest first, one value per second ending at ``end``.
+
+    A second with no latency sample has ``None`` in ``p99_latency_ms``.
+    """
+
+    end: float = 0.0
+    tokens_per_second: list[float] = []
+    p99_latency_ms: list[float | None] = []
+    error_rate: list[float] = []
+    events_per_second: list[float] = []
+    cost_per_second: list[float] = []
+
+
+class Snapshot(msgspec.Struct, omit_defaults=False):
+    """Aggregates over the last ``window_seconds``, sent as ``event: metrics``.
+
+    Latency percentiles come from a log-bucket sketch with ≤ 1 % relative error, and
+    ``*_cost_*`` fields include prices estimated from the price table where an event
+    carried no ``cost_usd`` (``cost_estimated`` says so): viewers label both as estimates.
+    """
+
+    timestamp: float
+    tokens_per_second: float = 0.0
+    tool_calls_total: int = 0
+    error_rate: float = 0.0
+    completions: int = 0
+    p50_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    active_agents: int = 0
+    window_seconds: float = 60.0
+    events_per_second: float = 0.0
+    events: int = 0
+    errors: int = 0
+    p95_latency_ms: float | None = None
+    input_tokens_per_second: float = 0.0
+    output_tokens_per_second: float = 0.0
+    window_cost_usd: float = 0.0
+    cost_per_minute: float = 0.0
+    total_cost_usd: float = 0.0
+    cost_estimated: bool = False
+    latency_relative_error: float = 0.01
+    agent: str | None = None
+    agents: list[AgentRow] = []
+    agents_dropped: int = 0
+    history: History = msgspec.field(default_factory=History)
+
+
+class Gap(msgspec.Struct):
+    """Sent as ``event: gap`` when entries a client asked for are no longer held."""
+
+    missed: int
+    first_missing: int
+    last_missing: int
+
+
+class Dropped(msgspec.Struct):
+    """Sent as ``event: dropped`` when a slow subscriber's queue overflowed."""
+
+    dropped: int
+    total_dropped: int
+
+
+class Rejected(msgspec.Struct):
+    index: int
+    error: str
+
+
+class IngestResponse(msgspec.Struct):
+    accepted: int
+    rejected: list[Rejected] = []
+
+
+class ErrorResponse(msgspec.Struct):
+    error: str
+    detail: str | None = None
+
+
+class Health(msgspec.Struct):
+    status: str
+    version: str
+    uptime_seconds: float
+    events_total: int
+    log_entries_total: int
+    last_log_id: int
+    agents: int
+    subscribers: int
+    store: str
+
+
+def finite(value: float | None) -> bool:
+    """True for a real, finite number (the ingest layer rejects NaN and infinities)."""
+    return value is None or math.isfinite(value)
+
+
+json_encoder: Final = msgspec.json.Encoder()
