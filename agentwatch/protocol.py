@@ -83,16 +83,19 @@ MAX_MESSAGE_LENGTH: Final = 16_384  # message and error text
 MAX_ATTRIBUTES_BYTES: Final = 16_384  # attributes once re-encoded as JSON
 
 
+def parse_level(level: str) -> str | None:
+    """The :data:`LEVELS` name for a level in any common vocabulary, or None if unknown."""
+    name = level.strip().lower()
+    name = _LEVEL_ALIASES.get(name, name)
+    return name if name in LEVEL_RANK else None
+
+
 def normalize_level(level: str | None) -> str:
     """Map a level name from any common logging vocabulary onto :data:`LEVELS`.
 
     Unknown names become ``"info"`` so an odd level never hides a line from a filter.
     """
-    if not level:
-        return "info"
-    name = level.strip().lower()
-    name = _LEVEL_ALIASES.get(name, name)
-    return name if name in LEVEL_RANK else "info"
+    return (parse_level(level) if level else None) or "info"
 
 
 def level_rank(level: str | None) -> int:

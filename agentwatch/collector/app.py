@@ -1,0 +1,275 @@
+"""HTTP routes of the collector: Starlette on top of :class:`~agentwatch.collector.service.Collector`.
+
+This is the only collector module that knows about HTTP. Its job is the edge: read bodies
+within limits, check the token, validate query parameters and headers, and turn every
+problem into a precise 4xx with a JSON ``{"error": ..., "detail": ...}`` body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from agentwatch.collector import ingest, otlp
+from agentwatch.collector.service import Collector, Settings
+from agentwatch.collector.totals import TotalsExporter
+from agentwatch.protocol import (
+    LEVELS,
+    MAX_AGENT_ID_LENGTH,
+    PATH_AGENTS,
+    PATH_DASHBOARD_STREAM,
+    PATH_EVENTS,
+    PATH_HEALTH,
+    PATH_LOGS_STREAM,
+    PATH_METRICS,
+    PATH_OTLP_LOGS,
+    PATH_OTLP_TRACES,
+    PATH_SNAPSHOT,
+    ErrorResponse,
+    IngestResponse,
+    parse_level,
+)
+
+log = logging.getLogger("agentwatch.collector")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_encode = msgspec.json.Encoder().encode
+
+
+class HTTPProblem(Exception):
+    """A client error to answer with ``status`` and a JSON body naming what is wrong."""
+
+    def __init__(self, status: int, error: str, detail: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encode(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+def problem_response(problem: HTTPProblem) -> Response:
+    return json_response(ErrorResponse(problem.error, problem.detail), problem.status, problem.headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(settings: Settings | None = None, collector: Collector | None = None) -> Starlette:
+    """Build the ASGI app. The collector starts and stops with the app's lifespan."""
+    collector = collector or Collector(settings)
+    settings = collector.settings
+    token = settings.token.encode() if settings.token else None
+
+    def guarded(handler: Handler) -> Handler:
+        """Token check and error mapping, shared by every route."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                if token is not None:
+                    check_token(request, token)
+                return await handler(request)
+            except HTTPProblem as problem:
+                return problem_response(problem)
+            except ClientDisconnect:
+                return Response(status_code=499)
+
+        return endpoint
+
+    async def read_body(request: Request) -> bytes:
+        """The request body, inflated, refused as soon as it passes ``max_body``."""
+        limit = settings.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise HTTPProblem(400, "invalid Content-Length header")
+            if int(declared) > limit:
+                raise HTTPProblem(413, "body too large", f"the limit is {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(settings.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise HTTPProblem(413, "body too large", f"the limit is {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise HTTPProblem(
+                408, "body not received in time", f"send the body within {settings.body_timeout:g} s"
+            ) from None
+        body = b"".join(chunks)
+        try:
+            return ingest.inflate(body, request.headers.get("content-encoding"), limit=limit)
+        except ingest.IngestError as exc:
+            raise HTTPProblem(exc.status, exc.message) from None
+
+    async def post_events(request: Request) -> Response:
+        body = await read_body(request)
+        try:
+            events, rejected = ingest.decode_events(
+                body, request.headers.get("content-type"), now=collector.clock()
+            )
+        except ingest.IngestError as exc:
+            raise HTTPProblem(exc.status, exc.message) from None
+        if settings.sync:
+            await collector.ingest_durable(events)
+        else:
+            collector.ingest(events)
+        return json_response(IngestResponse(accepted=len(events), rejected=rejected), 202)
+
+    def otlp_route(decode: Callable[[bytes, str | None], otlp.OtlpResult]) -> Handler:
+        async def post_otlp(request: Request) -> Response:
+            content_type = request.headers.get("content-type")
+            try:
+                body = await read_body(request)
+                result = decode(body, content_type)
+            except HTTPProblem as problem:
+                payload, media = otlp.error_response(problem.status, problem.error, content_type)
+                return Response(payload, problem.status, media_type=media)
+            except otlp.OtlpError as exc:
+                payload, media = otlp.error_response(exc.status, exc.message, content_type)
+                return Response(payload, exc.status, media_type=media)
+            collector.ingest(result.events)
+            payload, media = otlp.success_response(result, content_type)
+            return Response(payload, 200, media_type=media)
+
+        return post_otlp
+
+    async def dashboard_stream(request: Request) -> Response:
+        agent = agent_param(request)
+        first = collector.first_metrics_frame(agent)
+        subscription = collector.metrics.subscribe(agent)
+
+        async def frames() -> AsyncIterator[bytes]:
+            try:
+                yield first
+                async for frame in subscription.frames(settings.heartbeat_seconds):
+                    yield frame
+            finally:
+                subscription.close()
+
+        return stream_response(frames())
+
+    async def logs_stream(request: Request) -> Response:
+        agent = agent_param(request)
+        level = level_param(request)
+        after = resume_param(request)
+        subscription = collector.logs.subscribe(agent=agent, min_level=level, after=after)
+        return stream_response(subscription.frames(settings.heartbeat_seconds))
+
+    async def snapshot(request: Request) -> Response:
+        return json_response(collector.snapshot(agent_param(request)))
+
+    async def agents(request: Request) -> Response:
+        return json_response(collector.snapshot().agents)
+
+    async def health(request: Request) -> Response:
+        return json_response(collector.health())
+
+    async def metrics(request: Request) -> Response:
+        registry = CollectorRegistry(auto_describe=False)
+        health = collector.health()
+        registry.register(
+            TotalsExporter(
+                collector.totals,
+                gauges=[
+                    ("agentwatch_agents", "Agents tracked now", health.agents),
+                    ("agentwatch_subscribers", "Connected viewers", health.subscribers),
+                    ("agentwatch_last_log_id", "Sequence number of the newest log entry", health.last_log_id),
+                    ("agentwatch_agents_dropped", "Events refused a per-agent row (cap)", 0.0 + collector.window.agents_dropped),
+                ],
+            )
+        )
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await collector.start()
+        for warning in collector.warnings:
+            log.warning("%s", warning)
+        try:
+            yield
+        finally:
+            await collector.stop()
+
+    routes = [
+        Route(PATH_EVENTS, guarded(post_events), methods=["POST"]),
+        Route(PATH_OTLP_TRACES, guarded(otlp_route(otlp.decode_traces)), methods=["POST"]),
+        Route(PATH_OTLP_LOGS, guarded(otlp_route(otlp.decode_logs)), methods=["POST"]),
+        Route(PATH_DASHBOARD_STREAM, guarded(dashboard_stream), methods=["GET"]),
+        Route(PATH_LOGS_STREAM, guarded(logs_stream), methods=["GET"]),
+        Route(PATH_SNAPSHOT, guarded(snapshot), methods=["GET"]),
+        Route(PATH_AGENTS, guarded(agents), methods=["GET"]),
+        Route(PATH_HEALTH, guarded(health), methods=["GET"]),
+        Route(PATH_METRICS, guarded(metrics), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.collector = collector
+    return app
+
+
+def check_token(request: Request, token: bytes) -> None:
+    """Constant-time bearer token check; the token itself is never logged or echoed."""
+    header = request.headers.get("authorization", "")
+    scheme, _, offered = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(offered.strip().encode(), token):
+        raise HTTPProblem(
+            401,
+            "missing or wrong bearer token",
+            "send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def stream_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def agent_param(request: Request) -> str | None:
+    agent = request.query_params.get("agent")
+    if agent is None or agent == "":
+        return None
+    if len(agent) > MAX_AGENT_ID_LENGTH:
+        raise HTTPProblem(400, "agent: too long", f"at most {MAX_AGENT_ID_LENGTH} characters")
+    return agent
+
+
+def level_param(request: Request) -> str | None:
+    level = request.query_params.get("level")
+    if level is None or level == "":
+        return None
+    name = parse_level(level)
+    if name is None:
+        raise HTTPProblem(400, "level: unknown level", f"one of {', '.join(LEVELS)}")
+    return name
+
+
+def resume_param(request: Request) -> int | None:
+    """Where a log stream resumes: ``Last-Event-ID`` header, else ``?after=N``."""
+    for name, raw in (
+        ("Last-Event-ID", request.headers.get("last-event-id")),
+        ("after", request.query_params.get("after")),
+    ):
+        if raw is None or raw.strip() == "":
+            continue
+        text = raw.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise HTTPProblem(400, f"{name}: must be a non-negative integer", f"got {text[:40]!r}")
+        return int(text)
+    return None

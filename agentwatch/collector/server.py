@@ -1,0 +1,85 @@
+"""``agentwatch serve``: run the collector under uvicorn (uvloop + httptools when installed)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from agentwatch.collector.app import create_app
+from agentwatch.collector.service import Settings, default_store_path
+
+
+class ServeError(Exception):
+    """A setting the collector refuses to start with; the message says why and what to do."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_from_args(namespace: argparse.Namespace) -> Settings:
+    token = namespace.token or os.environ.get("AGENTWATCH_TOKEN") or None
+    if not is_loopback(namespace.host) and not token and not namespace.insecure:
+        raise ServeError(
+            f"refusing to listen on {namespace.host} without a token: anyone who can reach this address "
+            "could send events and read every agent's logs. Set --token (or AGENTWATCH_TOKEN), "
+            "or pass --insecure if the network is trusted."
+        )
+    if namespace.no_store:
+        store_path = None
+    else:
+        store_path = Path(namespace.store) if namespace.store else default_store_path()
+    return Settings(
+        window_seconds=namespace.window,
+        ticks_per_second=namespace.tick,
+        max_body=namespace.max_body,
+        token=token,
+        store_path=store_path,
+        sync=namespace.sync,
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before starting uvicorn so the real port (for ``--port 0``) can be printed."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(namespace: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(namespace)
+    except ServeError as exc:
+        print(f"agentwatch: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind_socket(namespace.host, namespace.port)
+    except OSError as exc:
+        print(f"agentwatch: cannot listen on {namespace.host}:{namespace.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    store = settings.store_path or "off (--no-store)"
+    print(f"agentwatch collector on http://{shown_host}:{port}  store: {store}", flush=True)
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=namespace.log_level,
+        timeout_graceful_shutdown=2,
+        access_log=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

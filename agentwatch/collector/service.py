@@ -1,0 +1,199 @@
+"""The collector without HTTP: ingest → window / log hub / totals / store, and the metrics tick.
+
+:class:`Collector` wires the pieces that each do one thing (``ingest`` decodes, ``window``
+aggregates, ``broadcast`` fans out, ``store`` persists, ``totals`` counts for ``/metrics``).
+``app`` maps HTTP routes onto it; tests can drive it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import platformdirs
+
+from agentwatch import __version__
+from agentwatch.collector.broadcast import LogHub, MetricsHub, sse_frame
+from agentwatch.collector.ingest import event_to_log_entry
+from agentwatch.collector.store import Store, StoreError
+from agentwatch.collector.totals import Totals
+from agentwatch.collector.window import Window
+from agentwatch.protocol import SSE_METRICS, Event, Health, Snapshot
+
+log = logging.getLogger("agentwatch.collector")
+
+
+def default_store_path() -> Path:
+    """``collector.db`` in the platform's data directory (e.g. ``~/.local/share/agentwatch``)."""
+    return platformdirs.user_data_path("agentwatch") / "collector.db"
+
+
+@dataclass
+class Settings:
+    """Everything the collector can be told. Units: seconds and bytes."""
+
+    window_seconds: int = 60
+    history_seconds: int = 120
+    ticks_per_second: float = 4.0
+    heartbeat_seconds: float = 15.0
+    max_body: int = 4 * 1024 * 1024
+    body_timeout: float = 30.0
+    token: str | None = None
+    store_path: Path | None = None
+    sync: bool = False
+    flush_interval: float = 0.5
+    log_history: int = 50_000
+    log_replay: int = 1000
+    subscriber_max_lag: int = 10_000
+    max_agents: int = 10_000
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class Collector:
+    """One collector's state. Create, then ``await start()``; ``await stop()`` on the way out."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings = settings or Settings()
+        self.clock = settings.clock
+        self.started_at = self.clock()
+        self.window = Window(
+            settings.window_seconds,
+            history_seconds=settings.history_seconds,
+            max_agents=settings.max_agents,
+            clock=settings.clock,
+        )
+        self.logs = LogHub(
+            history=settings.log_history,
+            max_lag=settings.subscriber_max_lag,
+            replay=settings.log_replay,
+            clock=settings.clock,
+        )
+        self.metrics = MetricsHub()
+        self.totals = Totals(max_series=settings.max_agents)
+        self.store: Store | None = None
+        self.store_status = "disabled"
+        self.warnings: list[str] = []
+        self._tick_task: asyncio.Task[None] | None = None
+        self._last_sent: dict[str | None, bytes] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def open_store(self) -> None:
+        """Open the store and refill the window and log history from it.
+
+        A store that cannot be opened never stops the collector: it runs in memory and says
+        so in ``warnings`` and ``/healthz``.
+        """
+        path = self.settings.store_path
+        if path is None:
+            return
+        store = Store(path, flush_interval=self.settings.flush_interval, clock=self.clock)
+        try:
+            restored = store.open()
+        except StoreError as exc:
+            self.store_status = f"error: {exc}"
+            self.warnings.append(f"store unavailable, running in memory only: {exc}")
+            return
+        self.store = store
+        self.warnings.extend(restored.warnings)
+        self.logs.preload(restored.logs)
+        self.window.add_many(restored.events)
+        self.totals.add_many(restored.events)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.open_store)
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="agentwatch-metrics-tick")
+
+    async def stop(self) -> None:
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            try:
+                await self._tick_task
+            except asyncio.CancelledError:
+                pass
+            self._tick_task = None
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+
+    # --------------------------------------------------------------------- ingest
+    def ingest(self, events: Sequence[Event]) -> None:
+        """Aggregate, log, persist. O(len(events)); never awaits, never blocks on a viewer."""
+        if not events:
+            return
+        self.window.add_many(events)
+        self.totals.add_many(events)
+        entries = [event_to_log_entry(event) for event in events]
+        self.logs.publish(entries)
+        if self.store is not None:
+            self.store.append(entries, events)
+
+    async def ingest_durable(self, events: Sequence[Event]) -> None:
+        """Like :meth:`ingest`, returning only once the events are committed to the store."""
+        if not events:
+            return
+        self.window.add_many(events)
+        self.totals.add_many(events)
+        entries = [event_to_log_entry(event) for event in events]
+        self.logs.publish(entries)
+        if self.store is not None:
+            await self.store.append_durable(entries, events)
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self, agent: str | None = None) -> Snapshot:
+        return self.window.snapshot(agent)
+
+    def publish_metrics(self) -> int:
+        """Send a metrics frame to each subscribed scope whose snapshot changed. Returns frames sent.
+
+        "Changed" ignores the timestamp alone, so an idle collector sends nothing.
+        """
+        sent = 0
+        scopes = self.metrics.filters()
+        for scope in list(self._last_sent):
+            if scope not in scopes:
+                del self._last_sent[scope]
+        for scope in scopes:
+            snapshot = self.window.snapshot(scope)
+            stamp, end = snapshot.timestamp, snapshot.history.end
+            snapshot.timestamp = 0.0
+            snapshot.history.end = 0.0
+            key = msgspec.json.encode(snapshot)
+            if self._last_sent.get(scope) == key:
+                continue
+            self._last_sent[scope] = key
+            snapshot.timestamp, snapshot.history.end = stamp, end
+            self.metrics.publish(scope, sse_frame(SSE_METRICS, msgspec.json.encode(snapshot)))
+            sent += 1
+        return sent
+
+    def first_metrics_frame(self, agent: str | None) -> bytes:
+        """The frame a new metrics subscriber gets at once, so its first paint has data."""
+        return sse_frame(SSE_METRICS, msgspec.json.encode(self.window.snapshot(agent)))
+
+    async def _tick_loop(self) -> None:
+        interval = 1.0 / self.settings.ticks_per_second
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.publish_metrics()
+            except Exception:  # a bug here must not stop every future tick
+                log.exception("metrics tick failed")
+
+    # --------------------------------------------------------------------- health
+    def health(self) -> Health:
+        store = self.store.status if self.store is not None else self.store_status
+        return Health(
+            status="ok",
+            version=__version__,
+            uptime_seconds=round(self.clock() - self.started_at, 3),
+            events_total=self.window.events_total,
+            log_entries_total=self.logs.published_total,
+            last_log_id=self.logs.last_id,
+            agents=len(self.window.agent_ids()),
+            subscribers=self.logs.subscriber_count + self.metrics.subscriber_count,
+            store=store,
+        )
