@@ -1,0 +1,476 @@
+"""The viewer's state: everything the screen shows, as plain data, with no Textual in it.
+
+Network workers call the *ingest* side (:meth:`ViewState.apply_snapshot`,
+:meth:`ViewState.add_log_entries`, :meth:`ViewState.add_marker`,
+:meth:`ViewState.set_connection`); they never touch widgets. The frame timer reads the
+*view* side (:meth:`ViewState.take_dirty`, :meth:`ViewState.take_pending_lines`,
+:meth:`ViewState.visible_lines`, :meth:`ViewState.agent_views`) at most ``fps`` times a
+second and pushes what changed to widgets.
+
+Filters (agent, minimum level, errors only, search) apply to what was already received:
+changing one re-filters the whole buffer and marks the log as ``DIRTY_REFILTERED`` so the
+log pane is rewritten from :meth:`ViewState.visible_lines`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
+
+from agentwatch.protocol import (
+    LEVEL_RANK,
+    LEVELS,
+    STATUS_DEGRADED,
+    STATUS_FAILING,
+    STATUS_IDLE,
+    STATUS_OFFLINE,
+    STATUS_OK,
+    AgentRow,
+    LogEntry,
+    Snapshot,
+    level_rank,
+    normalize_level,
+)
+
+# What changed since the last frame.
+DIRTY_METRICS: Final = "metrics"
+DIRTY_AGENTS: Final = "agents"
+DIRTY_LOGS_APPENDED: Final = "logs-appended"
+DIRTY_LOGS_REFILTERED: Final = "logs-refiltered"
+DIRTY_HEADER: Final = "header"
+
+StreamName = Literal["metrics", "logs"]
+STREAM_METRICS: Final = "metrics"
+STREAM_LOGS: Final = "logs"
+
+MarkerKind = Literal["gap", "dropped"]
+MARKER_GAP: Final = "gap"
+MARKER_DROPPED: Final = "dropped"
+
+#: Minimum levels the ``l`` key cycles through.
+MIN_LEVEL_CYCLE: Final = ("debug", "info", "warning", "error")
+
+#: Sortable agent-table columns, in the order ``s`` cycles through them.
+SORT_COLUMNS: Final = ("agent", "status", "tok/s", "p50", "p99", "err %", "cost", "last seen")
+
+_ERROR_RANK: Final = LEVEL_RANK["error"]
+#: Health order for sorting: worst first when sorting ascending by status.
+_STATUS_ORDER: Final = {
+    STATUS_FAILING: 0,
+    STATUS_DEGRADED: 1,
+    STATUS_OK: 2,
+    STATUS_IDLE: 3,
+    STATUS_OFFLINE: 4,
+}
+
+
+class ConnectionLike(Protocol):
+    """What the state needs from a stream's connection state (``client.stream.ConnectionState``)."""
+
+    @property
+    def phase(self) -> str: ...
+
+    @property
+    def retry_at(self) -> float | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A line in the log buffer that is not an entry: ``count`` lines were missed.
+
+    ``gap``: entries the viewer asked for (on resume) were no longer held by the collector.
+    ``dropped``: the collector dropped entries because this viewer read too slowly.
+    """
+
+    kind: MarkerKind
+    count: int
+    timestamp: float
+
+
+LogLine = LogEntry | Marker
+
+
+@dataclass(slots=True)
+class LogAgent:
+    """What the log stream alone tells about an agent (for collectors without agent rows)."""
+
+    last_seen: float
+    lines: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """One row of the agents table. ``row`` is None when the agent is only known from logs."""
+
+    agent_id: str
+    row: AgentRow | None
+    last_seen: float | None
+    errors: int
+
+
+class ViewState:
+    """The whole viewer model. Not thread-safe: workers and the timer share one event loop.
+
+    ``max_lines`` bounds the log buffer (oldest lines are evicted); ``clock`` returns unix
+    seconds and is used for ages ("3s ago", "stale 12 s"), so tests can freeze it.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        agent: str | None = None,
+        min_level: str = "debug",
+        url: str = "",
+        banner: str | None = None,
+    ) -> None:
+        if max_lines < 1:
+            raise ValueError("max_lines must be at least 1")
+        self.clock = clock
+        self.url = url
+        self.banner = banner
+        self.max_lines = max_lines
+        self.fleet: Snapshot | None = None
+        self.drilled: Snapshot | None = None
+        self.drilled_agent: str | None = None
+        self.last_snapshot_at: float | None = None
+        self.connections: dict[str, ConnectionLike] = {}
+        self.buffer: deque[LogLine] = deque(maxlen=max_lines)
+        self._pending: deque[LogLine] = deque(maxlen=max_lines)
+        self.log_agents: dict[str, LogAgent] = {}
+        # Filters.
+        self.agent_filter: str | None = agent
+        self.min_level: str = normalize_level(min_level)
+        self.errors_only = False
+        self.search_text = ""
+        self.search_pattern: re.Pattern[str] | None = None
+        self.search_error: str | None = None
+        # Tail.
+        self.paused = False
+        self.new_while_paused = 0
+        # Table.
+        self.sort_column = "agent"
+        self.sort_reverse = False
+        # Counters the header can show.
+        self.decode_errors = 0
+        self.lines_missed = 0
+        self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
+
+    # ------------------------------------------------------------------ ingest side
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        """Take a snapshot from the metrics stream.
+
+        A snapshot with ``agent`` set is the drilled agent's; one for an agent that is no
+        longer drilled into (a late frame after Esc) is ignored.
+        """
+        if snapshot.agent is None:
+            self.fleet = snapshot
+        elif snapshot.agent == self.drilled_agent:
+            self.drilled = snapshot
+        else:
+            return
+        self.last_snapshot_at = self.clock()
+        self.dirty.update((DIRTY_METRICS, DIRTY_AGENTS, DIRTY_HEADER))
+
+    def add_log_entries(self, entries: Iterable[LogEntry]) -> None:
+        """Append entries to the bounded buffer; matching ones become pending for the next frame."""
+        appended = False
+        for entry in entries:
+            self.buffer.append(entry)
+            known = self.log_agents.get(entry.agent_id)
+            if known is None:
+                known = self.log_agents[entry.agent_id] = LogAgent(last_seen=entry.timestamp)
+                self.dirty.add(DIRTY_AGENTS)
+            known.lines += 1
+            if entry.timestamp > known.last_seen:
+                known.last_seen = entry.timestamp
+            if level_rank(entry.level) >= _ERROR_RANK:
+                known.errors += 1
+                self.dirty.add(DIRTY_AGENTS)
+            if self.matches(entry):
+                self._pending.append(entry)
+                appended = True
+                if self.paused:
+                    self.new_while_paused += 1
+        if appended:
+            self.dirty.add(DIRTY_HEADER if self.paused else DIRTY_LOGS_APPENDED)
+
+    def add_marker(self, kind: MarkerKind, count: int) -> None:
+        """Record that ``count`` lines were missed (``gap``) or dropped by the collector (``dropped``).
+
+        Markers pass every filter: a filtered view has lost lines too. Counts below 1 are ignored.
+        """
+        if count < 1:
+            return
+        marker = Marker(kind=kind, count=count, timestamp=self.clock())
+        self.lines_missed += count
+        self.buffer.append(marker)
+        self._pending.append(marker)
+        if self.paused:
+            self.new_while_paused += 1
+        self.dirty.update((DIRTY_LOGS_APPENDED, DIRTY_HEADER))
+
+    def set_connection(self, stream: StreamName, state: ConnectionLike) -> None:
+        """Record the connection state of the ``metrics`` or ``logs`` stream."""
+        self.connections[stream] = state
+        self.dirty.add(DIRTY_HEADER)
+
+    def count_decode_error(self) -> None:
+        """Count one stream message that could not be decoded (it is skipped)."""
+        self.decode_errors += 1
+        self.dirty.add(DIRTY_HEADER)
+
+    # ------------------------------------------------------------------ filters
+    def matches(self, line: LogLine) -> bool:
+        """True when a line passes every active filter (markers always do)."""
+        if isinstance(line, Marker):
+            return True
+        if self.agent_filter is not None and line.agent_id != self.agent_filter:
+            return False
+        rank = level_rank(line.level)
+        if rank < LEVEL_RANK[self.min_level]:
+            return False
+        if self.errors_only and rank < _ERROR_RANK:
+            return False
+        if self.search_text:
+            if self.search_pattern is not None:
+                if self.search_pattern.search(line.message) is None:
+                    return False
+            elif self.search_error is not None:
+                return False
+            elif self.search_text.casefold() not in line.message.casefold():
+                return False
+        return True
+
+    def set_agent_filter(self, agent: str | None) -> None:
+        """Show only this agent's lines (None = all agents)."""
+        if agent != self.agent_filter:
+            self.agent_filter = agent
+            self._refilter()
+
+    def set_min_level(self, level: str) -> None:
+        """Show lines at this level or above (unknown names count as ``info``)."""
+        level = normalize_level(level)
+        if level != self.min_level:
+            self.min_level = level
+            self._refilter()
+
+    def cycle_min_level(self) -> str:
+        """debug → info → warning → error → debug; returns the new minimum level."""
+        try:
+            index = MIN_LEVEL_CYCLE.index(self.min_level)
+        except ValueError:
+            index = len(MIN_LEVEL_CYCLE) - 1
+        self.set_min_level(MIN_LEVEL_CYCLE[(index + 1) % len(MIN_LEVEL_CYCLE)])
+        return self.min_level
+
+    def set_errors_only(self, on: bool) -> None:
+        if on != self.errors_only:
+            self.errors_only = on
+            self._refilter()
+
+    def set_search(self, text: str) -> None:
+        """Search messages: plain text (case-insensitive), or a regex as ``/.../`` or ``re:...``.
+
+        A regex that does not compile sets :attr:`search_error` and hides every entry (so the
+        mistake is obvious), instead of raising.
+        """
+        pattern_source = _regex_source(text)
+        self.search_text = text
+        self.search_pattern = None
+        self.search_error = None
+        if pattern_source is not None:
+            try:
+                self.search_pattern = re.compile(pattern_source, re.IGNORECASE)
+            except re.error as exc:
+                self.search_error = f"bad regex: {exc}"
+        self._refilter()
+
+    def clear_filters(self) -> None:
+        """Agent, level, errors-only and search back to "show everything" (drill-down stays)."""
+        self.agent_filter = self.drilled_agent
+        self.min_level = LEVELS[0]
+        self.errors_only = False
+        self.search_text = ""
+        self.search_pattern = None
+        self.search_error = None
+        self._refilter()
+
+    def search_spans(self, message: str) -> list[tuple[int, int]]:
+        """(start, end) character spans of the current search's matches in ``message``."""
+        if not self.search_text or self.search_error is not None:
+            return []
+        if self.search_pattern is not None:
+            return [m.span() for m in self.search_pattern.finditer(message) if m.end() > m.start()]
+        needle = self.search_text.casefold()
+        haystack = message.casefold()
+        if len(haystack) != len(message):  # casefold changed lengths: fall back to exact case
+            haystack, needle = message, self.search_text
+        spans: list[tuple[int, int]] = []
+        start = haystack.find(needle)
+        while start >= 0:
+            spans.append((start, start + len(needle)))
+            start = haystack.find(needle, start + len(needle))
+        return spans
+
+    def active_filters(self) -> list[str]:
+        """Short descriptions of the active filters, for the header."""
+        parts: list[str] = []
+        if self.agent_filter is not None:
+            parts.append(f"agent={self.agent_filter}")
+        if self.min_level != LEVELS[0]:
+            parts.append(f"level≥{self.min_level}")
+        if self.errors_only:
+            parts.append("errors only")
+        if self.search_text:
+            parts.append(f"search={self.search_text}")
+        return parts
+
+    def _refilter(self) -> None:
+        self._pending.clear()
+        self.new_while_paused = 0
+        self.dirty.update((DIRTY_LOGS_REFILTERED, DIRTY_HEADER))
+
+    # ------------------------------------------------------------------ tail
+    def set_paused(self, paused: bool) -> None:
+        """Freeze the tail (lines are still received and counted) or go back to live."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused:
+            self.new_while_paused = 0
+            if self._pending:
+                self.dirty.add(DIRTY_LOGS_APPENDED)
+        self.dirty.add(DIRTY_HEADER)
+
+    def take_pending_lines(self) -> list[LogLine]:
+        """Matching lines received since the last call (none while paused)."""
+        if self.paused or not self._pending:
+            return []
+        lines = list(self._pending)
+        self._pending.clear()
+        return lines
+
+    def visible_lines(self) -> list[LogLine]:
+        """Every buffered line that passes the filters, oldest first; clears pending lines."""
+        self._pending.clear()
+        return [line for line in self.buffer if self.matches(line)]
+
+    # ------------------------------------------------------------------ drill-down
+    def drill_into(self, agent: str | None) -> None:
+        """Narrow metrics and the log to one agent (None = back to the fleet)."""
+        if agent == self.drilled_agent:
+            return
+        self.drilled_agent = agent
+        self.drilled = None
+        self.set_agent_filter(agent)
+        self.dirty.update((DIRTY_METRICS, DIRTY_HEADER))
+
+    @property
+    def shown_snapshot(self) -> Snapshot | None:
+        """The snapshot the metric panels show: the drilled agent's, else the fleet's."""
+        if self.drilled_agent is not None:
+            return self.drilled
+        return self.fleet
+
+    # ------------------------------------------------------------------ agents
+    def known_agents(self) -> list[str]:
+        """Agent ids seen in snapshots or logs, sorted."""
+        ids = set(self.log_agents)
+        if self.fleet is not None:
+            ids.update(row.agent_id for row in self.fleet.agents)
+        if self.drilled is not None:
+            ids.update(row.agent_id for row in self.drilled.agents)
+        return sorted(ids)
+
+    def agent_views(self) -> list[AgentView]:
+        """Rows for the agents table, merged from snapshots and logs, in the current sort order."""
+        rows: dict[str, AgentRow] = {}
+        if self.fleet is not None:
+            rows.update((row.agent_id, row) for row in self.fleet.agents)
+        if self.drilled is not None:
+            rows.update((row.agent_id, row) for row in self.drilled.agents)
+        views: list[AgentView] = []
+        for agent_id in set(rows) | set(self.log_agents):
+            row = rows.get(agent_id)
+            from_logs = self.log_agents.get(agent_id)
+            last_seen = row.last_seen if row is not None else None
+            if from_logs is not None and (last_seen is None or from_logs.last_seen > last_seen):
+                last_seen = from_logs.last_seen
+            errors = row.errors if row is not None else (from_logs.errors if from_logs else 0)
+            views.append(AgentView(agent_id=agent_id, row=row, last_seen=last_seen, errors=errors))
+        views.sort(key=lambda v: v.agent_id)
+        if self.sort_column != "agent":
+            views.sort(key=self._sort_key)
+        if self.sort_reverse:
+            views.reverse()
+        return views
+
+    def cycle_sort(self) -> str:
+        """Sort the agents table by the next column; returns its name."""
+        index = SORT_COLUMNS.index(self.sort_column) if self.sort_column in SORT_COLUMNS else -1
+        self.sort_column = SORT_COLUMNS[(index + 1) % len(SORT_COLUMNS)]
+        self.dirty.update((DIRTY_AGENTS, DIRTY_HEADER))
+        return self.sort_column
+
+    def reverse_sort(self) -> bool:
+        """Flip the sort direction; returns True when now descending."""
+        self.sort_reverse = not self.sort_reverse
+        self.dirty.update((DIRTY_AGENTS, DIRTY_HEADER))
+        return self.sort_reverse
+
+    def _sort_key(self, view: AgentView) -> tuple[int, float]:
+        """Missing values sort last whatever the column; numbers ascending."""
+        row = view.row
+        value: float | None
+        column = self.sort_column
+        if column == "status":
+            value = float(_STATUS_ORDER.get(row.status, 5)) if row is not None else None
+        elif column == "last seen":
+            value = -view.last_seen if view.last_seen is not None else None  # most recent first
+        elif row is None:
+            value = None
+        elif column == "tok/s":
+            value = row.tokens_per_second
+        elif column == "p50":
+            value = row.p50_latency_ms
+        elif column == "p99":
+            value = row.p99_latency_ms
+        elif column == "err %":
+            value = row.error_rate
+        elif column == "cost":
+            value = row.cost_usd
+        else:
+            value = None
+        return (1, 0.0) if value is None else (0, value)
+
+    # ------------------------------------------------------------------ frames
+    def snapshot_age(self) -> float | None:
+        """Seconds since the last snapshot arrived (None before the first)."""
+        if self.last_snapshot_at is None:
+            return None
+        return max(0.0, self.clock() - self.last_snapshot_at)
+
+    def take_dirty(self) -> set[str]:
+        """What changed since the last frame; resets the set."""
+        dirty = self.dirty
+        self.dirty = set()
+        return dirty
+
+
+def _regex_source(text: str) -> str | None:
+    """The regex in ``/.../`` or ``re:...`` search text, or None for a plain-text search."""
+    if text.startswith("re:"):
+        return text[3:]
+    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+        return text[1:-1]
+    return None
