@@ -1,0 +1,210 @@
+"""Viewer settings: command-line flags beat the environment, which beats the config file.
+
+The file is TOML at :func:`config_path` (or ``--config``); its keys are the field names of
+:class:`ViewerConfig` (``max_lines`` may also be spelled ``max-lines``)::
+
+    url = "http://collector.internal:8787"
+    token = "s3cret"
+    fps = 10
+    max_lines = 10000
+    level = "warning"
+    bell = false
+
+Environment: ``AGENTWATCH_URL``, ``AGENTWATCH_TOKEN``, ``AGENTWATCH_FPS`` (empty = unset).
+Flags come from an argparse namespace; an attribute that is ``None`` (or missing) means
+"not given". Anything invalid raises :class:`ConfigError` naming where it came from (file
+path or variable name), the key and the reason; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import platformdirs
+
+from agentwatch.protocol import DEFAULT_URL, LEVEL_RANK, normalize_level
+
+__all__ = ["ConfigError", "ViewerConfig", "config_path", "load_config", "normalize_url"]
+
+FPS_RANGE: Final = (1, 30)
+MAX_LINES_RANGE: Final = (1, 1_000_000)
+ENV_URL: Final = "AGENTWATCH_URL"
+ENV_TOKEN: Final = "AGENTWATCH_TOKEN"
+ENV_FPS: Final = "AGENTWATCH_FPS"
+
+
+class ConfigError(Exception):
+    """A setting could not be used. ``source`` is a file path, an env variable or ``"--flag"``."""
+
+    def __init__(self, source: str, key: str | None, reason: str) -> None:
+        self.source = source
+        self.key = key
+        self.reason = reason
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass
+class ViewerConfig:
+    """What a viewer needs to know; every field has a working default."""
+
+    url: str = DEFAULT_URL
+    token: str | None = None
+    fps: int = 10
+    max_lines: int = 10_000
+    agent: str | None = None
+    level: str | None = None
+    bell: bool = True
+    timestamps: bool = True
+    wrap: bool = False
+    theme: str | None = None
+
+
+_FIELDS: Final = {field.name for field in dataclasses.fields(ViewerConfig)}
+
+
+def config_path() -> Path:
+    """The default config file: ``<platform config dir>/agentwatch/config.toml``."""
+    return platformdirs.user_config_path("agentwatch") / "config.toml"
+
+
+def normalize_url(url: str) -> str:
+    """``host:port`` → ``http://host:port``; trailing slashes dropped. Raises ValueError if unusable."""
+    text = url.strip()
+    if not text:
+        raise ValueError("empty URL")
+    if "://" not in text:
+        text = f"http://{text}"
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported scheme {scheme!r} (use http:// or https://)")
+    if not text.split("://", 1)[1].strip("/"):
+        raise ValueError("URL has no host")
+    return text.rstrip("/")
+
+
+def _check_value(key: str, value: Any) -> Any:
+    """Validate one setting (already typed); return the stored form or raise ValueError."""
+    if key == "url":
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return normalize_url(value)
+    if key == "fps":
+        return _int_in_range(value, FPS_RANGE)
+    if key == "max_lines":
+        return _int_in_range(value, MAX_LINES_RANGE)
+    if key == "level":
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        name = normalize_level(value)
+        if name == "info" and value.strip().lower() != "info":  # normalize_level's "unknown"
+            raise ValueError(f"unknown level {value!r} (one of {', '.join(LEVEL_RANK)})")
+        return name
+    if key in ("bell", "timestamps", "wrap"):
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    # token, agent, theme: free text
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value or None
+
+
+def _int_in_range(value: Any, bounds: tuple[int, int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _read_file(path: Path, *, required: bool) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(str(path), None, "file not found") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), None, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"invalid TOML: {exc}") from None
+    settings: dict[str, Any] = {}
+    for raw_key, value in document.items():
+        key = raw_key.replace("-", "_")
+        if key not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise ConfigError(str(path), raw_key, f"unknown setting (known: {known})")
+        try:
+            settings[key] = _check_value(key, value)
+        except ValueError as exc:
+            raise ConfigError(str(path), raw_key, str(exc)) from None
+    return settings
+
+
+def _read_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for variable, key in ((ENV_URL, "url"), (ENV_TOKEN, "token"), (ENV_FPS, "fps")):
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        value: Any = text
+        if key == "fps":
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigError(variable, None, f"must be a whole number, got {text!r}") from None
+        try:
+            settings[key] = _check_value(key, value)
+        except ValueError as exc:
+            raise ConfigError(variable, None, str(exc)) from None
+    return settings
+
+
+def _read_flags(namespace: object) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for key in _FIELDS:
+        value = getattr(namespace, key, None)
+        if value is None:
+            continue
+        try:
+            settings[key] = _check_value(key, value)
+        except ValueError as exc:
+            raise ConfigError(f"--{key.replace('_', '-')}", None, str(exc)) from None
+    for key in ("bell", "timestamps", "wrap"):
+        if getattr(namespace, f"no_{key}", None):
+            settings[key] = False
+    return settings
+
+
+def load_config(
+    namespace: object | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    path: Path | None = None,
+) -> ViewerConfig:
+    """Merge defaults < file < environment < flags into a :class:`ViewerConfig`.
+
+    The file is ``path`` if given, else ``namespace.config`` if set, else
+    :func:`config_path`; only the default file may be absent. Raises :class:`ConfigError`.
+    """
+    explicit = path
+    if explicit is None and getattr(namespace, "config", None):
+        explicit = Path(getattr(namespace, "config"))  # noqa: B009 - namespace is untyped
+    file_path = explicit if explicit is not None else config_path()
+    settings = _read_file(file_path, required=explicit is not None)
+    settings.update(_read_environ(environ))
+    if namespace is not None:
+        settings.update(_read_flags(namespace))
+    return ViewerConfig(**settings)
