@@ -1,0 +1,467 @@
+"""Fan-out of log entries and metrics frames to Server-Sent Events subscribers.
+
+Two hubs, both single-threaded: call every method from the event loop's thread.
+
+* :class:`LogHub` gives each log entry a sequence id, encodes it **once** into an SSE frame and
+  keeps the frame in a bounded ring. A :class:`Subscription` is only a cursor into that ring: it
+  reads from the last id it delivered, so a frame is shared (the same ``bytes`` object) by every
+  subscriber, and publishing never waits for, nor grows with, a slow subscriber. A subscriber that
+  falls more than ``max_lag`` entries behind skips ahead and is told how many entries it lost
+  (``event: dropped``); a reconnecting one that asks for entries the ring no longer holds is told
+  how many it missed (``event: gap``).
+* :class:`MetricsHub` hands snapshots to subscribers latest-wins (a snapshot not yet taken is
+  replaced and counted as coalesced), and one-off events (alerts) through a small bounded queue.
+
+Nothing here knows about HTTP: the web layer wraps ``frames()`` in a streaming response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Final
+
+import msgspec
+
+from agentwatch.protocol import (
+    SSE_DROPPED,
+    SSE_GAP,
+    SSE_LOG,
+    Dropped,
+    Gap,
+    LogEntry,
+    json_encoder,
+    level_rank,
+)
+
+HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
+
+#: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
+MAX_BATCH: Final = 2_000
+
+_log_decoder: Final = msgspec.json.Decoder(LogEntry)
+_LOG_PREFIX_MARK: Final = b"\ndata: "
+
+# One ring slot: (id, agent_id, level rank, encoded SSE frame).
+_Slot = tuple[int, str, int, bytes]
+
+
+def sse_frame(event: str, data: bytes, id: int | None = None) -> bytes:
+    """One Server-Sent Events message: ``id: N\\nevent: NAME\\ndata: <data>\\n\\n``.
+
+    ``data`` is normally one line of JSON (msgspec never emits raw newlines); data holding line
+    breaks is split over several ``data:`` lines, which a client joins back with ``\\n``.
+    Raises ValueError for an event name holding a line break (it would forge fields).
+    """
+    if "\n" in event or "\r" in event:
+        raise ValueError("SSE event name must not contain a line break")
+    head = b"event: " + event.encode()
+    if id is not None:
+        head = b"id: %d\n" % id + head
+    if b"\n" in data or b"\r" in data:
+        body = b"".join(b"\ndata: " + line for line in data.splitlines())
+    else:
+        body = b"\ndata: " + data
+    return head + body + b"\n\n"
+
+
+def _log_frame(entry_id: int, data: bytes) -> bytes:
+    return b"id: %d\nevent: %b\ndata: %b\n\n" % (entry_id, SSE_LOG.encode(), data)
+
+
+class LogHub:
+    """Sequence numbers, a shared ring of encoded log frames, and the subscriptions reading it.
+
+    ``history``: entries kept for replay and resume (older ones are forgotten, oldest first).
+    ``max_lag``: how far (in entries) a subscriber may fall behind the newest entry before it
+    skips ahead and is sent ``event: dropped``. ``replay``: entries sent first to a subscriber
+    that does not resume from an id. ``first_id``: id of the first published entry.
+    Memory is O(history); publish is O(entries + subscribers) and never awaits.
+    """
+
+    def __init__(
+        self,
+        *,
+        history: int = 50_000,
+        max_lag: int = 10_000,
+        replay: int = 1000,
+        first_id: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if history < 1 or max_lag < 1 or replay < 0 or first_id < 1:
+            raise ValueError("history and max_lag must be ≥ 1, replay ≥ 0, first_id ≥ 1")
+        self.history = history
+        self.max_lag = max_lag
+        self.replay = replay
+        self._clock = clock
+        self._ring: list[_Slot | None] = [None] * history
+        self._first_held = first_id  # lowest id ever put in the ring (ids below it never existed here)
+        self.last_id = first_id - 1
+        self.published_total = 0
+        self.dropped_total = 0
+        self.gap_total = 0
+        self.last_publish_time: float | None = None
+        self._subscriptions: set[Subscription] = set()
+
+    # ----------------------------------------------------------------- writing
+    def publish(self, entries: Sequence[LogEntry]) -> None:
+        """Number ``entries`` (sets ``entry.id``), encode each once, store, wake subscribers."""
+        if not entries:
+            return
+        ring, size = self._ring, self.history
+        next_id = self.last_id + 1
+        for entry in entries:
+            entry.id = next_id
+            ring[next_id % size] = (
+                next_id,
+                entry.agent_id,
+                level_rank(entry.level),
+                _log_frame(next_id, json_encoder.encode(entry)),
+            )
+            next_id += 1
+        self.last_id = next_id - 1
+        self.published_total += len(entries)
+        self.last_publish_time = self._clock()
+        for subscription in self._subscriptions:
+            subscription._wake.set()
+
+    def preload(self, entries: Sequence[LogEntry], *, last_id: int | None = None) -> None:
+        """Restore history (e.g. from the store) keeping its ids; call before publishing.
+
+        Entries must be in ascending id order; any whose id is not above the current
+        :attr:`last_id` is ignored. Later ids continue after the largest one seen, or after
+        ``last_id`` when that is larger (ids are never reused, even if the entries are gone).
+        """
+        ring, size = self._ring, self.history
+        for entry in entries:
+            if entry.id <= self.last_id:
+                continue
+            if self.published_total == 0 and self.last_id < self._first_held:
+                self._first_held = entry.id  # nothing held yet: history starts here
+            ring[entry.id % size] = (
+                entry.id,
+                entry.agent_id,
+                level_rank(entry.level),
+                _log_frame(entry.id, json_encoder.encode(entry)),
+            )
+            self.last_id = entry.id
+        if last_id is not None and last_id > self.last_id:
+            if self.last_id < self._first_held:
+                self._first_held = last_id + 1
+            self.last_id = last_id
+        for subscription in self._subscriptions:
+            subscription._wake.set()
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def oldest_held(self) -> int:
+        """Smallest id the ring can still hold (``last_id + 1`` when it is empty)."""
+        return max(self._first_held, self.last_id - self.history + 1)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    def _slots(self, low: int, high: int) -> list[_Slot | None]:
+        """Ring slots for ids ``low..high`` (inclusive, within the held range), in id order.
+
+        A slot may hold an older entry (or None) where an id was never stored (a hole left by a
+        preload): callers keep only slots whose id is ≥ ``low``.
+        """
+        if high < low:
+            return []
+        size = self.history
+        start, stop = low % size, high % size
+        if start <= stop:
+            return self._ring[start : stop + 1]
+        return self._ring[start:] + self._ring[: stop + 1]
+
+    def _frames(self, low: int, high: int, agent: str | None, min_rank: int) -> list[bytes]:
+        slots = self._slots(low, high)
+        if agent is None:
+            return [s[3] for s in slots if s is not None and s[0] >= low and s[2] >= min_rank]
+        return [s[3] for s in slots if s is not None and s[0] >= low and s[1] == agent and s[2] >= min_rank]
+
+    def entries_after(self, after: int, limit: int) -> list[LogEntry]:
+        """Held entries with id > ``after``, oldest first, at most ``limit`` (decoded from frames)."""
+        low = max(after + 1, self.oldest_held)
+        high = min(self.last_id, low + max(limit, 0) - 1)
+        entries = []
+        for frame in self._frames(low, high, None, 0):
+            data = frame[frame.index(_LOG_PREFIX_MARK) + len(_LOG_PREFIX_MARK) : -2]
+            entries.append(_log_decoder.decode(data))
+        return entries
+
+    # ------------------------------------------------------------- subscribing
+    def subscribe(
+        self,
+        *,
+        agent: str | None = None,
+        min_level: str | None = None,
+        after: int | None = None,
+        replay: int | None = None,
+    ) -> Subscription:
+        """A new subscription (counted at once; ``close()`` it, or iterate its frames to the end).
+
+        ``after`` = N resumes: every held matching entry with id > N, preceded by
+        ``event: gap`` if entries N+1… are no longer held. An ``after`` above :attr:`last_id`
+        (an id from another run of the collector) is treated like no ``after``. Without
+        ``after``: the last ``replay`` (default: the hub's) matching entries, then live ones.
+        ``min_level`` is ranked with :func:`agentwatch.protocol.level_rank` (unknown → info).
+        """
+        if (after is not None and after < 0) or (replay is not None and replay < 0):
+            raise ValueError("after and replay must be ≥ 0")
+        min_rank = level_rank(min_level) if min_level is not None else 0
+        gap: Gap | None = None
+        if after is not None and after <= self.last_id:
+            oldest = self.oldest_held
+            cursor = after
+            if after + 1 < oldest:
+                gap = Gap(missed=oldest - 1 - after, first_missing=after + 1, last_missing=oldest - 1)
+                self.gap_total += gap.missed
+                cursor = oldest - 1
+        else:
+            cursor = self._replay_start(agent, min_rank, self.replay if replay is None else replay)
+        subscription = Subscription(self, agent, min_rank, cursor, gap)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def _replay_start(self, agent: str | None, min_rank: int, count: int) -> int:
+        """Cursor from which exactly the last ``count`` matching held entries follow."""
+        if count <= 0:
+            return self.last_id
+        low = self.oldest_held
+        if agent is None and min_rank == 0:
+            return max(low - 1, self.last_id - count)
+        found = 0
+        for slot in reversed(self._slots(low, self.last_id)):
+            if slot is None or slot[0] < low:
+                continue
+            if (agent is None or slot[1] == agent) and slot[2] >= min_rank:
+                found += 1
+                if found == count:
+                    return slot[0] - 1
+        return low - 1
+
+    def close_all(self) -> None:
+        """End every subscription's frame stream (e.g. on shutdown)."""
+        for subscription in list(self._subscriptions):
+            subscription.close()
+
+
+class Subscription:
+    """A cursor into a :class:`LogHub`'s ring with filters; stream it with :meth:`frames`."""
+
+    def __init__(self, hub: LogHub, agent: str | None, min_rank: int, cursor: int, gap: Gap | None) -> None:
+        self._hub = hub
+        self.agent = agent
+        self.min_rank = min_rank
+        self.cursor = cursor  # the last id delivered (or skipped by a filter)
+        self._live_from = hub.last_id  # history up to here is delivered in full, never skipped
+        self._gap = gap
+        self.dropped_total = 0
+        self.closed = False
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+
+    def close(self) -> None:
+        """Stop the stream and leave the hub. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self._hub._subscriptions.discard(self)
+            self._wake.set()
+            self._closing.set()
+
+    def _take(self) -> bytes:
+        """Everything due now, as one bytes object (b"" when nothing is)."""
+        hub = self._hub
+        parts: list[bytes] = []
+        if self._gap is not None:
+            parts.append(sse_frame(SSE_GAP, json_encoder.encode(self._gap)))
+            self._gap = None
+        if self.cursor < hub.last_id:
+            dropped = 0
+            oldest = hub.oldest_held
+            if self.cursor + 1 < oldest:  # the ring wrapped past us while we were away
+                dropped += oldest - 1 - self.cursor
+                self.cursor = oldest - 1
+            if self.cursor >= self._live_from and hub.last_id - self.cursor > hub.max_lag:
+                skip_to = hub.last_id - hub.max_lag
+                dropped += len(hub._frames(self.cursor + 1, skip_to, self.agent, self.min_rank))
+                self.cursor = skip_to
+            if dropped:
+                self.dropped_total += dropped
+                hub.dropped_total += dropped
+                notice = Dropped(dropped=dropped, total_dropped=self.dropped_total)
+                parts.append(sse_frame(SSE_DROPPED, json_encoder.encode(notice)))
+            high = min(hub.last_id, self.cursor + MAX_BATCH)
+            parts.extend(hub._frames(self.cursor + 1, high, self.agent, self.min_rank))
+            self.cursor = high
+        return b"".join(parts)
+
+    async def frames(self, heartbeat: float = 15.0, *, coalesce: float = 0.02) -> AsyncIterator[bytes]:
+        """Batches of SSE bytes: history (or gap + resume), then live entries, until closed.
+
+        One batch per wake-up; after a batch it waits ``coalesce`` seconds so a burst of small
+        publishes costs one write, not one each. After ``heartbeat`` seconds without output a
+        comment line is sent. Leaving the loop (close, cancel, generator close) unsubscribes.
+        """
+        loop = asyncio.get_running_loop()
+        last_output = loop.time()
+        try:
+            while not self.closed:
+                batch = self._take()
+                if batch:
+                    yield batch
+                    last_output = loop.time()
+                    if coalesce > 0 and not self.closed:
+                        try:
+                            async with asyncio.timeout(coalesce):
+                                await self._closing.wait()
+                        except TimeoutError:
+                            pass
+                    continue
+                if self.cursor < self._hub.last_id:
+                    continue  # a full batch of filtered-out entries: keep reading
+                self._wake.clear()
+                remaining = heartbeat - (loop.time() - last_output)
+                if remaining > 0:
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await self._wake.wait()
+                        continue
+                    except TimeoutError:
+                        pass
+                    if self.closed:
+                        break
+                yield HEARTBEAT
+                last_output = loop.time()
+        finally:
+            self.close()
+
+
+class MetricsSubscription:
+    """One viewer of metrics frames for one agent filter (None = the whole fleet)."""
+
+    def __init__(self, hub: MetricsHub, agent: str | None, event_queue: int) -> None:
+        self._hub = hub
+        self.agent = agent
+        self._latest: bytes | None = None
+        self._events: deque[bytes] = deque()
+        self._event_queue = event_queue
+        self.coalesced = 0
+        self.events_dropped = 0
+        self.closed = False
+        self._wake = asyncio.Event()
+
+    def _offer(self, frame: bytes) -> None:
+        if self._latest is not None:
+            self.coalesced += 1
+            self._hub.coalesced_total += 1
+        self._latest = frame
+        self._wake.set()
+
+    def _offer_event(self, frame: bytes) -> None:
+        if len(self._events) >= self._event_queue:
+            self._events.popleft()  # the oldest one-off event goes; newer ones matter more
+            self.events_dropped += 1
+            self._hub.events_dropped_total += 1
+        self._events.append(frame)
+        self._wake.set()
+
+    def _take(self) -> bytes:
+        parts = list(self._events)
+        self._events.clear()
+        if self._latest is not None:
+            parts.append(self._latest)
+            self._latest = None
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Stop the stream and leave the hub. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self._hub._remove(self)
+            self._wake.set()
+
+    async def frames(self, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
+        """Queued events, then the newest metrics frame, per wake-up; heartbeat after silence."""
+        loop = asyncio.get_running_loop()
+        last_output = loop.time()
+        try:
+            while not self.closed:
+                batch = self._take()
+                if batch:
+                    yield batch
+                    last_output = loop.time()
+                    continue
+                self._wake.clear()
+                remaining = heartbeat - (loop.time() - last_output)
+                if remaining > 0:
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await self._wake.wait()
+                        continue
+                    except TimeoutError:
+                        pass
+                    if self.closed:
+                        break
+                yield HEARTBEAT
+                last_output = loop.time()
+        finally:
+            self.close()
+
+
+class MetricsHub:
+    """Metrics subscribers grouped by agent filter; latest-wins snapshots, queued events.
+
+    ``event_queue``: one-off events (alerts) held per subscriber; beyond it the oldest is dropped
+    and counted in ``events_dropped_total``.
+    """
+
+    def __init__(self, *, event_queue: int = 100) -> None:
+        if event_queue < 1:
+            raise ValueError("event_queue must be ≥ 1")
+        self._event_queue = event_queue
+        self._by_filter: dict[str | None, set[MetricsSubscription]] = {}
+        self.coalesced_total = 0
+        self.events_dropped_total = 0
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(subs) for subs in self._by_filter.values())
+
+    def subscribe(self, agent: str | None) -> MetricsSubscription:
+        subscription = MetricsSubscription(self, agent, self._event_queue)
+        self._by_filter.setdefault(agent, set()).add(subscription)
+        return subscription
+
+    def _remove(self, subscription: MetricsSubscription) -> None:
+        subs = self._by_filter.get(subscription.agent)
+        if subs is not None:
+            subs.discard(subscription)
+            if not subs:
+                del self._by_filter[subscription.agent]
+
+    def filters(self) -> set[str | None]:
+        """Agent filters that currently have at least one subscriber."""
+        return set(self._by_filter)
+
+    def publish(self, agent: str | None, frame: bytes) -> None:
+        """Give ``frame`` to the subscribers of filter ``agent``, replacing any not yet taken."""
+        for subscription in self._by_filter.get(agent, ()):
+            subscription._offer(frame)
+
+    def publish_event(self, frame: bytes) -> None:
+        """Queue ``frame`` for every subscriber, whatever its filter (bounded, overflow counted)."""
+        for subs in self._by_filter.values():
+            for subscription in subs:
+                subscription._offer_event(frame)
+
+    def close_all(self) -> None:
+        """End every subscription's frame stream (e.g. on shutdown)."""
+        for subs in list(self._by_filter.values()):
+            for subscription in list(subs):
+                subscription.close()

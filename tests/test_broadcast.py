@@ -1,0 +1,385 @@
+"""Specification of the log and metrics fan-out (agentwatch.collector.broadcast)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import msgspec
+import pytest
+
+from agentwatch.collector.broadcast import HEARTBEAT, MAX_BATCH, LogHub, MetricsHub, sse_frame
+from agentwatch.protocol import SSE_ALERT, SSE_DROPPED, SSE_GAP, SSE_LOG, SSE_METRICS, Dropped, Gap, LogEntry
+
+WAIT = 3.0  # seconds: upper bound for anything that should happen at once
+
+
+@dataclass
+class Message:
+    event: str | None
+    id: int | None
+    data: bytes
+    comment: bool = False
+
+
+def parse(batch: bytes) -> list[Message]:
+    """Split a batch of SSE bytes into messages (comments included, marked as such)."""
+    assert batch.endswith(b"\n\n"), batch[-40:]
+    messages = []
+    for block in batch[:-2].split(b"\n\n"):
+        if block.startswith(b":"):
+            messages.append(Message(None, None, b"", comment=True))
+            continue
+        fields: dict[bytes, bytes] = {}
+        for line in block.split(b"\n"):
+            name, _, value = line.partition(b": ")
+            fields[name] = value
+        entry_id = fields.get(b"id")
+        messages.append(
+            Message(fields[b"event"].decode(), int(entry_id) if entry_id else None, fields[b"data"])
+        )
+    return messages
+
+
+def entries(n: int, agent: str = "a", level: str = "info", start: int = 0) -> list[LogEntry]:
+    return [LogEntry(1000.0 + i, agent, level, f"message {start + i}") for i in range(n)]
+
+
+async def next_batch(stream: AsyncIterator[bytes]) -> bytes:
+    return await asyncio.wait_for(stream.__anext__(), WAIT)
+
+
+async def read_logs(stream: AsyncIterator[bytes], count: int) -> list[Message]:
+    """Messages (logs and notices) until ``count`` log messages have arrived; fails after WAIT."""
+    messages: list[Message] = []
+    async with asyncio.timeout(WAIT):
+        while sum(m.event == SSE_LOG for m in messages) < count:
+            messages.extend(m for m in parse(await stream.__anext__()) if not m.comment)
+    return messages
+
+
+def log_ids(messages: list[Message]) -> list[int]:
+    return [m.id for m in messages if m.event == SSE_LOG and m.id is not None]
+
+
+# --------------------------------------------------------------------------- frames
+def test_sse_frame_has_id_event_and_one_data_line() -> None:
+    assert sse_frame("log", b'{"a":1}', id=7) == b'id: 7\nevent: log\ndata: {"a":1}\n\n'
+    assert sse_frame("metrics", b"{}") == b"event: metrics\ndata: {}\n\n"
+
+
+def test_sse_frame_splits_data_holding_line_breaks_so_no_field_is_forged() -> None:
+    frame = sse_frame("log", b"one\nevent: evil\r\nthree")
+    assert frame == b"event: log\ndata: one\ndata: event: evil\ndata: three\n\n"
+    with pytest.raises(ValueError):
+        sse_frame("log\nid: 9", b"{}")
+
+
+def test_heartbeat_is_an_sse_comment() -> None:
+    assert HEARTBEAT.startswith(b":") and HEARTBEAT.endswith(b"\n\n")
+
+
+# ------------------------------------------------------------------------------ ids
+def test_publish_assigns_consecutive_ids_across_batches() -> None:
+    hub = LogHub(first_id=41)
+    first, second = entries(3), entries(2)
+    hub.publish(first)
+    hub.publish([])
+    hub.publish(second)
+    assert [e.id for e in first + second] == [41, 42, 43, 44, 45]
+    assert hub.last_id == 45 and hub.published_total == 5
+    assert [e.id for e in hub.entries_after(42, 10)] == [43, 44, 45]
+    assert [e.message for e in hub.entries_after(0, 2)] == ["message 0", "message 1"]
+
+
+def test_preload_keeps_ids_and_publish_continues_after_the_largest() -> None:
+    hub = LogHub(history=100)
+    restored = entries(3)
+    for entry, entry_id in zip(restored, (7, 8, 9), strict=True):
+        entry.id = entry_id
+    hub.preload(restored)
+    fresh = entries(1)
+    hub.publish(fresh)
+    assert fresh[0].id == 10
+    assert [e.id for e in hub.entries_after(0, 100)] == [7, 8, 9, 10]
+
+
+def test_preload_with_a_larger_last_id_never_reuses_ids() -> None:
+    hub = LogHub()
+    hub.preload([], last_id=500)
+    fresh = entries(1)
+    hub.publish(fresh)
+    assert fresh[0].id == 501
+
+
+# ------------------------------------------------------------------- history/resume
+async def test_new_subscriber_gets_the_last_replay_entries_then_live_ones() -> None:
+    hub = LogHub(replay=5)
+    hub.publish(entries(20))
+    stream = hub.subscribe().frames()
+    assert log_ids(await read_logs(stream, 5)) == [16, 17, 18, 19, 20]
+    hub.publish(entries(2))
+    assert log_ids(await read_logs(stream, 2)) == [21, 22]
+    await stream.aclose()
+
+
+async def test_resume_after_last_event_id_sends_no_duplicates_and_no_holes() -> None:
+    hub = LogHub(replay=3)
+    hub.publish(entries(10))
+    first = hub.subscribe().frames()
+    seen = log_ids(await read_logs(first, 3))
+    await first.aclose()
+    hub.publish(entries(4))  # published while the viewer was away
+    resumed = hub.subscribe(after=seen[-1]).frames()
+    got = log_ids(await read_logs(resumed, 4))
+    hub.publish(entries(3))
+    got += log_ids(await read_logs(resumed, 3))
+    await resumed.aclose()
+    assert seen + got == list(range(8, 18))
+
+
+async def test_resume_beyond_the_ring_sends_gap_with_exact_counts_then_what_is_held() -> None:
+    hub = LogHub(history=10)
+    hub.publish(entries(25))  # ids 1..25, held 16..25
+    stream = hub.subscribe(after=5).frames()
+    messages = await read_logs(stream, 10)
+    await stream.aclose()
+    assert messages[0].event == SSE_GAP
+    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(missed=10, first_missing=6, last_missing=15)
+    assert log_ids(messages) == list(range(16, 26))
+    assert hub.gap_total == 10
+
+
+async def test_resume_from_an_id_this_hub_never_issued_falls_back_to_replay() -> None:
+    hub = LogHub(replay=2)
+    hub.publish(entries(5))
+    stream = hub.subscribe(after=9_999).frames()
+    assert log_ids(await read_logs(stream, 2)) == [4, 5]
+    await stream.aclose()
+
+
+async def test_resume_delivers_more_than_max_lag_of_held_history_without_dropping() -> None:
+    hub = LogHub(history=10_000, max_lag=100)
+    hub.publish(entries(3 * MAX_BATCH))
+    stream = hub.subscribe(after=0).frames(coalesce=0)
+    messages = await read_logs(stream, 3 * MAX_BATCH)
+    await stream.aclose()
+    assert log_ids(messages) == list(range(1, 3 * MAX_BATCH + 1))
+    assert not [m for m in messages if m.event == SSE_DROPPED]
+
+
+# -------------------------------------------------------------------- slow consumers
+async def test_slow_subscriber_gets_dropped_with_exact_count_while_fast_one_gets_everything() -> None:
+    hub = LogHub(max_lag=10, replay=0)
+    fast = hub.subscribe().frames(coalesce=0)
+    slow_subscription = hub.subscribe()
+    slow = slow_subscription.frames(coalesce=0)
+    fast_ids: list[int] = []
+    for _ in range(10):  # the fast one keeps up batch by batch; the slow one never reads
+        hub.publish(entries(10))
+        fast_ids += log_ids(await read_logs(fast, 10))
+    assert fast_ids == list(range(1, 101))
+
+    messages = await read_logs(slow, 10)
+    assert messages[0].event == SSE_DROPPED
+    assert msgspec.json.decode(messages[0].data, type=Dropped) == Dropped(dropped=90, total_dropped=90)
+    assert log_ids(messages) == list(range(91, 101))
+
+    hub.publish(entries(15))  # falls behind again: 5 more lost, total 95
+    messages = await read_logs(slow, 10)
+    assert msgspec.json.decode(messages[0].data, type=Dropped) == Dropped(dropped=5, total_dropped=95)
+    assert log_ids(messages) == list(range(106, 116))
+    assert hub.dropped_total == 95 and slow_subscription.dropped_total == 95
+    await fast.aclose()
+    await slow.aclose()
+
+
+async def test_dropped_count_for_a_filtered_subscriber_counts_only_matching_entries() -> None:
+    hub = LogHub(max_lag=4, replay=0)
+    stream = hub.subscribe(agent="x").frames(coalesce=0)
+    batch = entries(6, agent="x") + entries(20, agent="y") + entries(2, agent="x")
+    hub.publish(batch)  # ids 1..6 x, 7..26 y, 27..28 x; newest 4 = 25..28
+    messages = await read_logs(stream, 2)
+    assert msgspec.json.decode(messages[0].data, type=Dropped) == Dropped(dropped=6, total_dropped=6)
+    assert log_ids(messages) == [27, 28]
+    await stream.aclose()
+
+
+# ------------------------------------------------------------------------- filters
+async def test_filters_by_agent_and_level_apply_to_history_and_live_alike() -> None:
+    hub = LogHub(replay=100)
+    hub.publish(
+        entries(2, agent="a", level="error")
+        + entries(2, agent="b", level="error")
+        + entries(2, agent="a", level="debug")
+        + entries(1, agent="a", level="CRITICAL")
+    )
+    stream = hub.subscribe(agent="a", min_level="warn").frames()
+    assert log_ids(await read_logs(stream, 3)) == [1, 2, 7]
+    hub.publish(entries(1, agent="a", level="info") + entries(1, agent="b", level="fatal"))
+    hub.publish(entries(1, agent="a", level="warning"))
+    assert log_ids(await read_logs(stream, 1)) == [10]
+    await stream.aclose()
+
+
+async def test_replay_counts_matching_entries_not_ring_slots() -> None:
+    hub = LogHub(replay=2)
+    hub.publish(
+        entries(1, agent="x") + entries(50, agent="y") + entries(2, agent="x") + entries(5, agent="y")
+    )
+    stream = hub.subscribe(agent="x").frames()
+    assert log_ids(await read_logs(stream, 2)) == [52, 53]
+    await stream.aclose()
+
+
+# ------------------------------------------------------------------ serialised once
+async def test_each_entry_is_serialised_once_and_shared_by_every_subscriber() -> None:
+    hub = LogHub(replay=0)
+    streams = [hub.subscribe().frames() for _ in range(3)]
+    hub.publish(entries(1))
+    batches = [await next_batch(s) for s in streams]
+    assert batches[0] is batches[1] is batches[2]  # one frame object, no copy per subscriber
+    assert parse(batches[0])[0].id == 1
+    for stream in streams:
+        await stream.aclose()
+
+
+# ----------------------------------------------------------------------- heartbeat
+async def test_heartbeat_after_silence_and_only_then() -> None:
+    hub = LogHub(replay=0)
+    stream = hub.subscribe().frames(heartbeat=0.05)
+    assert await next_batch(stream) == HEARTBEAT
+    hub.publish(entries(1))
+    assert parse(await next_batch(stream))[0].event == SSE_LOG
+    assert await next_batch(stream) == HEARTBEAT
+    await stream.aclose()
+
+
+async def test_heartbeat_still_comes_while_only_filtered_out_entries_flow() -> None:
+    hub = LogHub(replay=0)
+    stream = hub.subscribe(agent="quiet").frames(heartbeat=0.1, coalesce=0)
+    waiting = asyncio.ensure_future(next_batch(stream))
+    for _ in range(200):
+        if waiting.done():
+            break
+        hub.publish(entries(1, agent="busy"))
+        await asyncio.sleep(0.01)
+    assert await waiting == HEARTBEAT
+    await stream.aclose()
+
+
+# ---------------------------------------------------------------------- disconnect
+async def test_thousand_subscribe_iterate_close_cycles_leave_nothing_behind() -> None:
+    hub = LogHub(replay=1)
+    hub.publish(entries(1))
+    for i in range(1000):
+        subscription = hub.subscribe()
+        stream = subscription.frames()
+        assert parse(await next_batch(stream))[0].id == 1
+        if i % 2:
+            await stream.aclose()
+        else:
+            subscription.close()  # closing the subscription ends the stream
+            with pytest.raises(StopAsyncIteration):
+                await next_batch(stream)
+    assert hub.subscriber_count == 0
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_cancelling_the_consuming_task_unsubscribes() -> None:
+    hub = LogHub(replay=0)
+    subscription = hub.subscribe()
+
+    async def consume() -> None:
+        async for _ in subscription.frames():
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0)  # let it start waiting
+    assert hub.subscriber_count == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hub.subscriber_count == 0 and subscription.closed
+
+
+async def test_close_all_ends_every_stream() -> None:
+    hub = LogHub()
+    streams = [hub.subscribe().frames(heartbeat=60) for _ in range(3)]
+    waiting = [asyncio.ensure_future(next_batch(s)) for s in streams]
+    await asyncio.sleep(0)
+    hub.close_all()
+    for future in waiting:
+        with pytest.raises(StopAsyncIteration):
+            await future
+    assert hub.subscriber_count == 0
+
+
+def test_subscribe_rejects_negative_positions() -> None:
+    hub = LogHub()
+    with pytest.raises(ValueError):
+        hub.subscribe(after=-1)
+    with pytest.raises(ValueError):
+        hub.subscribe(replay=-1)
+    assert hub.subscriber_count == 0
+
+
+# --------------------------------------------------------------------------- metrics
+def metrics_frame(n: int) -> bytes:
+    return sse_frame(SSE_METRICS, b'{"n":%d}' % n)
+
+
+async def test_metrics_are_latest_wins_and_coalescing_is_counted() -> None:
+    hub = MetricsHub()
+    subscription = hub.subscribe(None)
+    stream = subscription.frames()
+    for n in range(3):
+        hub.publish(None, metrics_frame(n))
+    hub.publish("other", metrics_frame(99))  # no subscriber for that filter: nothing happens
+    assert await next_batch(stream) == metrics_frame(2)
+    assert subscription.coalesced == 2 and hub.coalesced_total == 2
+    hub.publish(None, metrics_frame(3))
+    assert await next_batch(stream) == metrics_frame(3)
+    await stream.aclose()
+
+
+async def test_metrics_filters_track_who_is_subscribed() -> None:
+    hub = MetricsHub()
+    fleet, one, two = hub.subscribe(None), hub.subscribe("a"), hub.subscribe("a")
+    assert hub.filters() == {None, "a"} and hub.subscriber_count == 3
+    hub.publish("a", metrics_frame(1))
+    streams = [s.frames() for s in (one, two)]
+    assert [await next_batch(s) for s in streams] == [metrics_frame(1)] * 2
+    one.close()
+    assert hub.filters() == {None, "a"}
+    await streams[1].aclose()
+    await streams[0].aclose()
+    assert hub.filters() == {None}
+    fleet.close()
+    fleet.close()
+    assert hub.filters() == set() and hub.subscriber_count == 0
+
+
+async def test_events_reach_every_subscriber_in_order_and_overflow_is_counted() -> None:
+    hub = MetricsHub(event_queue=3)
+    fleet, narrow = hub.subscribe(None), hub.subscribe("a")
+    alerts = [sse_frame(SSE_ALERT, b'{"n":%d}' % n) for n in range(5)]
+    for alert in alerts:
+        hub.publish_event(alert)
+    hub.publish("a", metrics_frame(1))
+    fleet_stream, narrow_stream = fleet.frames(), narrow.frames()
+    assert await next_batch(fleet_stream) == b"".join(alerts[2:])
+    assert await next_batch(narrow_stream) == b"".join([*alerts[2:], metrics_frame(1)])
+    assert fleet.events_dropped == 2 and hub.events_dropped_total == 4
+    await fleet_stream.aclose()
+    await narrow_stream.aclose()
+    assert hub.subscriber_count == 0
+
+
+async def test_metrics_heartbeat_after_silence() -> None:
+    hub = MetricsHub()
+    stream = hub.subscribe(None).frames(heartbeat=0.05)
+    assert await next_batch(stream) == HEARTBEAT
+    await stream.aclose()
+    assert hub.subscriber_count == 0
