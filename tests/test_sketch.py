@@ -1,0 +1,190 @@
+"""The latency sketch keeps every quantile within 1 % of the exact value at the same rank."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import pytest
+from ddsketch import DDSketch
+
+from agentwatch.collector.sketch import (
+    MAX_VALUE,
+    MIN_VALUE,
+    RELATIVE_ACCURACY,
+    LatencySketch,
+    key_of,
+    value_of,
+)
+
+QUANTILES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0)
+# The bound is exact up to float rounding at bucket edges.
+BOUND = RELATIVE_ACCURACY * (1 + 1e-9)
+
+
+def exact_quantile(sorted_values: list[float], q: float) -> float:
+    """The oracle: the value at rank q·(n−1), rounded down — DDSketch's rank rule."""
+    return sorted_values[math.floor(q * (len(sorted_values) - 1))]
+
+
+def relative_error(estimate: float | None, exact: float) -> float:
+    assert estimate is not None
+    if exact == 0:
+        return abs(estimate)
+    return abs(estimate - exact) / abs(exact)
+
+
+def _lognormal(rnd: random.Random) -> float:
+    return rnd.lognormvariate(6.0, 1.0)
+
+
+def _uniform(rnd: random.Random) -> float:
+    return rnd.uniform(1.0, 5000.0)
+
+
+def _exponential(rnd: random.Random) -> float:
+    return rnd.expovariate(1 / 300.0) + 0.01
+
+
+def _bimodal(rnd: random.Random) -> float:
+    return rnd.gauss(80.0, 5.0) if rnd.random() < 0.7 else rnd.gauss(4000.0, 300.0)
+
+
+def _constant(rnd: random.Random) -> float:
+    return 1234.5
+
+
+DISTRIBUTIONS: dict[str, Callable[[random.Random], float]] = {
+    "lognormal": _lognormal,
+    "uniform": _uniform,
+    "exponential": _exponential,
+    "bimodal": _bimodal,
+    "constant": _constant,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_quantiles_are_within_one_percent_of_exact_values(name: str) -> None:
+    rnd = random.Random(name)
+    values = [DISTRIBUTIONS[name](rnd) for _ in range(20_000)]
+    sketch = LatencySketch()
+    for value in values:
+        sketch.add(value)
+    ordered = sorted(values)
+    for q in QUANTILES:
+        assert relative_error(sketch.quantile(q), exact_quantile(ordered, q)) <= BOUND, q
+    assert sketch.count == len(values)
+    assert sketch.sum == pytest.approx(sum(values))
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_quantiles_stay_within_one_percent_after_merging_sixty_buckets(name: str) -> None:
+    rnd = random.Random(f"merge-{name}")
+    merged = LatencySketch()
+    everything: list[float] = []
+    for _ in range(60):
+        bucket = LatencySketch()
+        values = [DISTRIBUTIONS[name](rnd) for _ in range(rnd.randint(0, 400))]
+        bucket.add_many(values)
+        everything.extend(values)
+        merged.merge(bucket)
+    ordered = sorted(everything)
+    for q in QUANTILES:
+        assert relative_error(merged.quantile(q), exact_quantile(ordered, q)) <= BOUND, q
+
+
+def test_merge_equals_adding_everything_to_one_sketch() -> None:
+    rnd = random.Random(7)
+    a, b, both = LatencySketch(), LatencySketch(), LatencySketch()
+    for i in range(5000):
+        value = rnd.lognormvariate(5, 2)
+        (a if i % 3 else b).add(value)
+        both.add(value)
+    a.merge(b)
+    assert a.counts == both.counts
+    assert a.count == both.count
+    assert a.quantiles(QUANTILES) == both.quantiles(QUANTILES)
+
+
+def test_answers_match_the_ddsketch_package() -> None:
+    rnd = random.Random(11)
+    ours, theirs = LatencySketch(), DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+    for _ in range(10_000):
+        value = rnd.lognormvariate(6, 1)
+        ours.add(value)
+        theirs.add(value)
+    for q in QUANTILES:
+        expected = theirs.get_quantile_value(q)
+        assert ours.quantile(q) == pytest.approx(expected, rel=1e-9)
+
+
+def test_add_many_gives_the_same_sketch_as_add() -> None:
+    values = [0.0, -3.0, 0.5, 1.0, 250.0, 250.0, 1e13, math.inf, math.nan]
+    one, many = LatencySketch(), LatencySketch()
+    for value in values:
+        one.add(value)
+    many.add_many(values)
+    for attribute in ("counts", "zero_count", "count", "sum", "ignored"):
+        assert getattr(one, attribute) == getattr(many, attribute), attribute
+
+
+def test_empty_sketch_has_no_quantiles() -> None:
+    sketch = LatencySketch()
+    assert sketch.quantile(0.5) is None
+    assert sketch.quantiles((0.5, 0.99)) == [None, None]
+
+
+def test_out_of_range_quantile_is_none_not_an_error() -> None:
+    sketch = LatencySketch()
+    sketch.add(10.0)
+    assert sketch.quantile(-0.1) is None
+    assert sketch.quantile(1.5) is None
+    assert sketch.quantile(math.nan) is None
+
+
+def test_zero_and_negative_values_go_to_the_zero_bucket() -> None:
+    sketch = LatencySketch()
+    for value in (0.0, -5.0, MIN_VALUE / 2):
+        sketch.add(value)
+    sketch.add(100.0)
+    assert sketch.zero_count == 3
+    assert sketch.quantile(0.5) == 0.0
+    assert relative_error(sketch.quantile(1.0), 100.0) <= BOUND
+
+
+def test_nan_is_ignored_and_counted_infinity_is_clamped() -> None:
+    sketch = LatencySketch()
+    sketch.add(math.nan)
+    assert sketch.count == 0
+    assert sketch.ignored == 1
+    sketch.add(math.inf)
+    assert sketch.count == 1
+    assert relative_error(sketch.quantile(0.5), MAX_VALUE) <= BOUND
+
+
+def test_quantiles_answers_in_the_order_asked() -> None:
+    sketch = LatencySketch()
+    sketch.add_many(float(v) for v in range(1, 1001))
+    p99, p50 = sketch.quantiles((0.99, 0.5))
+    assert p99 is not None and p50 is not None
+    assert relative_error(p99, 990.0) <= BOUND
+    assert relative_error(p50, 500.0) <= BOUND
+
+
+def test_copy_is_independent_and_clear_empties() -> None:
+    sketch = LatencySketch()
+    sketch.add(5.0)
+    clone = sketch.copy()
+    clone.add(7.0)
+    assert sketch.count == 1 and clone.count == 2
+    clone.clear()
+    assert clone.count == 0 and clone.counts == {} and clone.quantile(0.5) is None
+
+
+def test_bucket_value_is_within_the_bound_of_its_edges() -> None:
+    for value in (0.002, 0.9, 1.0, 1.0001, 42.0, 999.99, 1e6, 1e11):
+        key = key_of(value)
+        assert key is not None
+        assert relative_error(value_of(key), value) <= BOUND, value
+    assert key_of(0.0) is None
