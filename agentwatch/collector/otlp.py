@@ -1,0 +1,784 @@
+"""Decode OTLP/HTTP trace and log exports into :class:`agentwatch.protocol.Event`.
+
+Pure functions, no HTTP framework: the route in :mod:`agentwatch.collector.app` inflates
+the body (``Content-Encoding: gzip``), calls :func:`decode_traces` / :func:`decode_logs`,
+and answers with :func:`success_response` or :func:`error_response`.
+
+* ``application/json``: OTLP's JSON flavour, walked with msgspec — ids are hex, int64 values
+  are decimal strings or numbers, enums are integers, unknown fields are ignored.
+* ``application/x-protobuf``: decoded with ``opentelemetry-proto`` (the ``agentwatch[otlp]``
+  extra); without it the request gets 415 and a message naming the extra.
+* Anything else: 415. An undecodable body: 400. Either raises :class:`OtlpError`.
+
+Spans are mapped with the OpenTelemetry GenAI semantic conventions (``gen_ai.*``, current
+and deprecated names) plus our own ``agentwatch.cost_usd`` / ``agentwatch.decision`` /
+``agentwatch.confidence``. A span or log record that breaks the protocol limits (an agent
+id over :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, an id that is not hex, a
+negative duration, negative tokens...) is rejected and counted; the rest of the request
+is kept, and the response carries OTLP's ``partialSuccess``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from agentwatch.protocol import (
+    MAX_AGENT_ID_LENGTH,
+    MAX_ATTRIBUTES_BYTES,
+    MAX_MESSAGE_LENGTH,
+    MAX_SHORT_FIELD_LENGTH,
+    SPAN_LLM_CALL,
+    SPAN_LOG,
+    SPAN_TOOL_CALL,
+    Event,
+    normalize_level,
+)
+
+JSON: Final = "application/json"
+PROTOBUF: Final = "application/x-protobuf"
+SIGNAL_TRACES: Final = "traces"
+SIGNAL_LOGS: Final = "logs"
+PROTOBUF_MISSING: Final = "install agentwatch[otlp] for protobuf (opentelemetry-proto is not installed)"
+
+#: span_type for agent-level GenAI operations.
+SPAN_AGENT: Final = "agent"
+#: span_type when nothing says what a span is.
+SPAN_GENERIC: Final = "span"
+
+# GenAI semantic-convention attribute names (current, then deprecated aliases).
+ATTR_OPERATION: Final = "gen_ai.operation.name"
+ATTR_PROVIDER: Final = "gen_ai.provider.name"
+ATTR_SYSTEM: Final = "gen_ai.system"
+ATTR_REQUEST_MODEL: Final = "gen_ai.request.model"
+ATTR_RESPONSE_MODEL: Final = "gen_ai.response.model"
+ATTR_INPUT_TOKENS: Final = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+ATTR_OUTPUT_TOKENS: Final = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+ATTR_AGENT_NAME: Final = "gen_ai.agent.name"
+ATTR_AGENT_ID: Final = "gen_ai.agent.id"
+ATTR_TOOL_NAME: Final = "gen_ai.tool.name"
+ATTR_ERROR_TYPE: Final = "error.type"
+ATTR_SERVICE_NAME: Final = "service.name"
+ATTR_COST: Final = "agentwatch.cost_usd"
+ATTR_DECISION: Final = "agentwatch.decision"
+ATTR_CONFIDENCE: Final = "agentwatch.confidence"
+ATTR_SPAN_TYPE: Final = "agentwatch.span_type"
+ATTR_SPAN_NAME: Final = "otel.span.name"
+ATTR_TRUNCATED: Final = "agentwatch.attributes_truncated"
+
+_OPERATION_SPAN_TYPES: Final = {
+    "chat": SPAN_LLM_CALL,
+    "text_completion": SPAN_LLM_CALL,
+    "generate_content": SPAN_LLM_CALL,
+    "embeddings": SPAN_LLM_CALL,  # an inference call too; the operation name stays in attributes
+    "execute_tool": SPAN_TOOL_CALL,
+    "invoke_agent": SPAN_AGENT,
+    "create_agent": SPAN_AGENT,
+    "invoke_workflow": SPAN_AGENT,
+    "plan": SPAN_AGENT,
+}
+#: Attributes turned into event fields (the rest travel in ``Event.attributes``).
+_CONSUMED: Final = frozenset(
+    {
+        ATTR_REQUEST_MODEL,
+        ATTR_RESPONSE_MODEL,
+        *ATTR_INPUT_TOKENS,
+        *ATTR_OUTPUT_TOKENS,
+        ATTR_SYSTEM,
+        ATTR_TOOL_NAME,
+        ATTR_COST,
+        ATTR_DECISION,
+        ATTR_CONFIDENCE,
+        ATTR_SPAN_TYPE,
+    }
+)
+_STATUS_ERROR: Final = 2
+_MAX_VALUE_DEPTH: Final = 8
+_MAX_ATTRIBUTE_STRING: Final = 4096
+_HEX: Final = frozenset("0123456789abcdef")
+_GRPC_CODES: Final = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 429: 8, 500: 13}
+_GRPC_CODES_5XX: Final = {501: 12, 502: 14, 503: 14, 504: 4}
+
+
+class OtlpError(Exception):
+    """The whole request is unusable: ``status`` 400 (undecodable) or 415 (content type)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class OtlpResult:
+    """What a request yielded: usable events, how many items were rejected, and why."""
+
+    events: list[Event]
+    rejected: int = 0
+    error_message: str | None = None
+    signal: str = SIGNAL_TRACES
+
+
+class _Reject(Exception):
+    """One span or log record cannot be mapped (the message says why)."""
+
+
+# ------------------------------------------------------------------ JSON structures
+class _AnyValue(msgspec.Struct):
+    stringValue: str | None = None
+    boolValue: bool | None = None
+    intValue: int | str | None = None
+    doubleValue: float | str | None = None
+    arrayValue: _ArrayValue | None = None
+    kvlistValue: _KeyValueList | None = None
+    bytesValue: str | None = None
+
+
+class _KeyValue(msgspec.Struct):
+    key: str = ""
+    value: _AnyValue | None = None
+
+
+class _ArrayValue(msgspec.Struct):
+    values: list[_AnyValue] = []
+
+
+class _KeyValueList(msgspec.Struct):
+    values: list[_KeyValue] = []
+
+
+class _Resource(msgspec.Struct):
+    attributes: list[_KeyValue] = []
+
+
+class _Status(msgspec.Struct):
+    code: int | str = 0
+    message: str = ""
+
+
+class _Span(msgspec.Struct):
+    traceId: str = ""
+    spanId: str = ""
+    parentSpanId: str = ""
+    name: str = ""
+    startTimeUnixNano: int | str = 0
+    endTimeUnixNano: int | str = 0
+    attributes: list[_KeyValue] = []
+    status: _Status | None = None
+
+
+class _ScopeSpans(msgspec.Struct):
+    spans: list[_Span] = []
+
+
+class _ResourceSpans(msgspec.Struct):
+    resource: _Resource | None = None
+    scopeSpans: list[_ScopeSpans] = []
+
+
+class _TracesRequest(msgspec.Struct):
+    resourceSpans: list[_ResourceSpans] = []
+
+
+class _LogRecord(msgspec.Struct):
+    timeUnixNano: int | str = 0
+    observedTimeUnixNano: int | str = 0
+    severityNumber: int | str = 0
+    severityText: str = ""
+    body: _AnyValue | None = None
+    attributes: list[_KeyValue] = []
+    traceId: str = ""
+    spanId: str = ""
+
+
+class _ScopeLogs(msgspec.Struct):
+    logRecords: list[_LogRecord] = []
+
+
+class _ResourceLogs(msgspec.Struct):
+    resource: _Resource | None = None
+    scopeLogs: list[_ScopeLogs] = []
+
+
+class _LogsRequest(msgspec.Struct):
+    resourceLogs: list[_ResourceLogs] = []
+
+
+_traces_decoder = msgspec.json.Decoder(_TracesRequest)
+_logs_decoder = msgspec.json.Decoder(_LogsRequest)
+_json_encoder = msgspec.json.Encoder()
+
+
+@dataclass(slots=True)
+class _RawSpan:
+    """A span reduced to plain Python values, whichever encoding it came in."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    status_code: int
+    status_message: str
+
+
+@dataclass(slots=True)
+class _RawLog:
+    time_ns: int
+    observed_ns: int
+    severity_number: int
+    severity_text: str
+    body: Any
+    attributes: dict[str, Any]
+    trace_id: str
+    span_id: str
+
+
+# ------------------------------------------------------------------ public functions
+def decode_traces(
+    body: bytes, content_type: str | None, *, clock: Callable[[], float] = time.time
+) -> OtlpResult:
+    """Decode an ExportTraceServiceRequest into events (one per span).
+
+    Raises :class:`OtlpError` (415 content type, 400 undecodable); per-span problems are
+    counted in ``rejected``. Spans without timestamps are stamped ``clock()``.
+    """
+    media = _media_type(content_type)
+    if media == JSON:
+        batches = _json_spans(_decode_json(_traces_decoder, body))
+    else:
+        batches = _pb_spans(_decode_pb(body, SIGNAL_TRACES))
+    return _map_all(batches, _map_span, clock(), SIGNAL_TRACES, "span")
+
+
+def decode_logs(
+    body: bytes, content_type: str | None, *, clock: Callable[[], float] = time.time
+) -> OtlpResult:
+    """Decode an ExportLogsServiceRequest into ``log`` events (one per log record)."""
+    media = _media_type(content_type)
+    if media == JSON:
+        batches = _json_logs(_decode_json(_logs_decoder, body))
+    else:
+        batches = _pb_logs(_decode_pb(body, SIGNAL_LOGS))
+    return _map_all(batches, _map_log, clock(), SIGNAL_LOGS, "log record")
+
+
+def success_response(result: OtlpResult, content_type: str | None) -> tuple[bytes, str]:
+    """The 200 body: an Export*ServiceResponse, with ``partialSuccess`` when items were rejected.
+
+    Encoded like the request (protobuf or JSON; int64 counts as decimal strings in JSON).
+    """
+    logs = result.signal == SIGNAL_LOGS
+    media = _response_media(content_type)
+    if media == PROTOBUF:
+        try:
+            return _pb_success(result, logs), PROTOBUF
+        except ImportError:
+            media = JSON
+    if result.rejected <= 0:
+        return b"{}", JSON
+    partial: dict[str, Any] = {("rejectedLogRecords" if logs else "rejectedSpans"): str(result.rejected)}
+    if result.error_message:
+        partial["errorMessage"] = result.error_message
+    return _json_encoder.encode({"partialSuccess": partial}), JSON
+
+
+def error_response(status: int, message: str, content_type: str | None) -> tuple[bytes, str]:
+    """A ``google.rpc.Status``-shaped body (gRPC code from the HTTP status, and the message)."""
+    code = _GRPC_CODES.get(status) or _GRPC_CODES_5XX.get(status) or (13 if status >= 500 else 3)
+    if _response_media(content_type) == PROTOBUF:
+        encoded = message.encode("utf-8", "replace")
+        body = b"\x08" + _varint(code) + b"\x12" + _varint(len(encoded)) + encoded
+        return body, PROTOBUF
+    return _json_encoder.encode({"code": code, "message": message}), JSON
+
+
+# ------------------------------------------------------------------ content types
+def _media_type(content_type: str | None) -> str:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in (JSON, PROTOBUF):
+        shown = media or "none"
+        raise OtlpError(415, f"unsupported Content-Type {shown!r}: use {JSON} or {PROTOBUF}")
+    return media
+
+
+def _response_media(content_type: str | None) -> str:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return PROTOBUF if media == PROTOBUF else JSON
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    value &= (1 << 64) - 1
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+# ------------------------------------------------------------------ JSON front end
+def _decode_json(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise OtlpError(400, f"invalid OTLP JSON: {exc}") from None
+    except RecursionError:
+        raise OtlpError(400, "invalid OTLP JSON: nested too deeply") from None
+
+
+def _json_value(value: _AnyValue | None, depth: int = 0) -> Any:
+    """An OTLP JSON AnyValue as a plain Python value (bytes stay base64 text)."""
+    if value is None:
+        return None
+    if value.stringValue is not None:
+        return value.stringValue
+    if value.boolValue is not None:
+        return value.boolValue
+    if value.intValue is not None:
+        return _as_int(value.intValue, "intValue")
+    if value.doubleValue is not None:
+        raw = value.doubleValue
+        if isinstance(raw, str):
+            try:
+                return float(raw)
+            except ValueError:
+                raise _Reject(f"doubleValue {raw[:32]!r} is not a number") from None
+        return raw
+    if depth >= _MAX_VALUE_DEPTH:
+        return None
+    if value.arrayValue is not None:
+        return [_json_value(item, depth + 1) for item in value.arrayValue.values]
+    if value.kvlistValue is not None:
+        return {kv.key: _json_value(kv.value, depth + 1) for kv in value.kvlistValue.values}
+    if value.bytesValue is not None:
+        return value.bytesValue
+    return None
+
+
+def _json_attributes(pairs: list[_KeyValue]) -> dict[str, Any]:
+    return {kv.key: _json_value(kv.value) for kv in pairs}
+
+
+def _json_spans(request: _TracesRequest) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+    for resource_spans in request.resourceSpans:
+        try:
+            resource = _json_attributes(resource_spans.resource.attributes if resource_spans.resource else [])
+        except _Reject as exc:
+            resource = exc  # every span of this resource is rejected
+        for scope in resource_spans.scopeSpans:
+            yield resource, [_LazyJsonSpan(span) for span in scope.spans]
+
+
+def _json_logs(request: _LogsRequest) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+    for resource_logs in request.resourceLogs:
+        try:
+            resource = _json_attributes(resource_logs.resource.attributes if resource_logs.resource else [])
+        except _Reject as exc:
+            resource = exc
+        for scope in resource_logs.scopeLogs:
+            yield resource, [_LazyJsonLog(record) for record in scope.logRecords]
+
+
+class _LazyJsonSpan:
+    """Defers conversion so that a bad value rejects one span, not the request."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: _Span) -> None:
+        self.span = span
+
+    def raw(self) -> _RawSpan:
+        span = self.span
+        status = span.status or _Status()
+        return _RawSpan(
+            _json_id(span.traceId, 32, "traceId"),
+            _json_id(span.spanId, 16, "spanId"),
+            _json_id(span.parentSpanId, 16, "parentSpanId"),
+            span.name,
+            _as_int(span.startTimeUnixNano, "startTimeUnixNano"),
+            _as_int(span.endTimeUnixNano, "endTimeUnixNano"),
+            _json_attributes(span.attributes),
+            _as_int(status.code, "status.code"),
+            status.message,
+        )
+
+
+class _LazyJsonLog:
+    __slots__ = ("record",)
+
+    def __init__(self, record: _LogRecord) -> None:
+        self.record = record
+
+    def raw(self) -> _RawLog:
+        record = self.record
+        return _RawLog(
+            _as_int(record.timeUnixNano, "timeUnixNano"),
+            _as_int(record.observedTimeUnixNano, "observedTimeUnixNano"),
+            _as_int(record.severityNumber, "severityNumber"),
+            record.severityText,
+            _json_value(record.body),
+            _json_attributes(record.attributes),
+            _json_id(record.traceId, 32, "traceId"),
+            _json_id(record.spanId, 16, "spanId"),
+        )
+
+
+def _json_id(value: str, length: int, name: str) -> str:
+    """A hex id, lowercased; "" when absent. Wrong length or non-hex characters reject."""
+    if not value:
+        return ""
+    lowered = value.lower()
+    if len(lowered) != length or not _HEX.issuperset(lowered):
+        raise _Reject(f"{name} must be {length} hex characters")
+    return lowered
+
+
+def _as_int(value: int | str, name: str) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise _Reject(f"{name} {value[:32]!r} is not an integer") from None
+
+
+# ------------------------------------------------------------------ protobuf front end
+def _decode_pb(body: bytes, signal: str) -> Any:
+    try:
+        from google.protobuf.message import DecodeError
+
+        if signal == SIGNAL_TRACES:
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTraceServiceRequest as Request,
+            )
+        else:
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                ExportLogsServiceRequest as Request,
+            )
+    except ImportError:
+        raise OtlpError(415, PROTOBUF_MISSING) from None
+    request = Request()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as exc:
+        raise OtlpError(400, f"invalid OTLP protobuf: {exc}") from None
+    return request
+
+
+def _pb_value(value: Any, depth: int = 0) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind in ("string_value", "bool_value", "int_value", "double_value"):
+        return getattr(value, kind)
+    if depth >= _MAX_VALUE_DEPTH:
+        return None
+    if kind == "array_value":
+        return [_pb_value(item, depth + 1) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _pb_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
+    return base64.b64encode(value.bytes_value).decode("ascii")
+
+
+def _pb_attributes(pairs: Any) -> dict[str, Any]:
+    return {kv.key: _pb_value(kv.value) for kv in pairs}
+
+
+class _LazyPbSpan:
+    __slots__ = ("span",)
+
+    def __init__(self, span: Any) -> None:
+        self.span = span
+
+    def raw(self) -> _RawSpan:
+        span = self.span
+        return _RawSpan(
+            _pb_id(span.trace_id, 16, "trace_id"),
+            _pb_id(span.span_id, 8, "span_id"),
+            _pb_id(span.parent_span_id, 8, "parent_span_id"),
+            span.name,
+            span.start_time_unix_nano,
+            span.end_time_unix_nano,
+            _pb_attributes(span.attributes),
+            span.status.code,
+            span.status.message,
+        )
+
+
+class _LazyPbLog:
+    __slots__ = ("record",)
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def raw(self) -> _RawLog:
+        record = self.record
+        return _RawLog(
+            record.time_unix_nano,
+            record.observed_time_unix_nano,
+            record.severity_number,
+            record.severity_text,
+            _pb_value(record.body) if record.HasField("body") else None,
+            _pb_attributes(record.attributes),
+            _pb_id(record.trace_id, 16, "trace_id"),
+            _pb_id(record.span_id, 8, "span_id"),
+        )
+
+
+def _pb_id(value: bytes, length: int, name: str) -> str:
+    if not value:
+        return ""
+    if len(value) != length:
+        raise _Reject(f"{name} must be {length} bytes")
+    return value.hex()
+
+
+def _pb_spans(request: Any) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+    for resource_spans in request.resource_spans:
+        resource = _pb_attributes(resource_spans.resource.attributes)
+        for scope in resource_spans.scope_spans:
+            yield resource, [_LazyPbSpan(span) for span in scope.spans]
+
+
+def _pb_logs(request: Any) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+    for resource_logs in request.resource_logs:
+        resource = _pb_attributes(resource_logs.resource.attributes)
+        for scope in resource_logs.scope_logs:
+            yield resource, [_LazyPbLog(record) for record in scope.log_records]
+
+
+def _pb_success(result: OtlpResult, logs: bool) -> bytes:
+    if logs:
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as service
+
+        response = service.ExportLogsServiceResponse()
+        if result.rejected > 0:
+            response.partial_success.rejected_log_records = result.rejected
+    else:
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as service  # type: ignore[no-redef]
+
+        response = service.ExportTraceServiceResponse()  # type: ignore[assignment]
+        if result.rejected > 0:
+            response.partial_success.rejected_spans = result.rejected  # type: ignore[attr-defined]
+    if result.rejected > 0 and result.error_message:
+        response.partial_success.error_message = result.error_message
+    return bytes(response.SerializeToString())
+
+
+# ------------------------------------------------------------------ mapping
+def _map_all(
+    batches: Iterator[tuple[dict[str, Any] | Exception, list[Any]]],
+    mapper: Callable[[Any, dict[str, Any], float], Event],
+    now: float,
+    signal: str,
+    noun: str,
+) -> OtlpResult:
+    events: list[Event] = []
+    rejected = 0
+    first_reason: str | None = None
+    index = 0
+    for resource, items in batches:
+        for item in items:
+            try:
+                if isinstance(resource, Exception):
+                    raise _Reject(f"resource: {resource}")
+                events.append(mapper(item.raw(), resource, now))
+            except _Reject as exc:
+                rejected += 1
+                if first_reason is None:
+                    first_reason = f"{noun} {index}: {exc}"
+            index += 1
+    message = None
+    if rejected:
+        message = f"{rejected} {noun}{'s' if rejected != 1 else ''} rejected; first: {first_reason}"
+    return OtlpResult(events, rejected, message, signal)
+
+
+def _agent_id(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str:
+    for source, key in (
+        (attributes, ATTR_AGENT_NAME),
+        (attributes, ATTR_AGENT_ID),
+        (resource, ATTR_AGENT_NAME),
+        (resource, ATTR_AGENT_ID),
+        (resource, ATTR_SERVICE_NAME),
+    ):
+        value = source.get(key)
+        if isinstance(value, str) and value:
+            if len(value) > MAX_AGENT_ID_LENGTH:
+                raise _Reject(f"agent id ({key}) is longer than {MAX_AGENT_ID_LENGTH} characters")
+            return value
+    return "unknown"
+
+
+def _short(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_SHORT_FIELD_LENGTH:
+        raise _Reject(f"{name} is longer than {MAX_SHORT_FIELD_LENGTH} characters")
+    return text or None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
+
+
+def _tokens(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Reject(f"{key} must be an integer")
+        if isinstance(value, float) and not value.is_integer():
+            raise _Reject(f"{key} must be an integer")
+        if value < 0:
+            raise _Reject(f"{key} must not be negative")
+        return int(value)
+    return None
+
+
+def _number(attributes: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+    value = attributes.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Reject(f"{key} must be a finite number")
+    if not low <= value <= high:
+        raise _Reject(f"{key} must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def _bounded(attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """Attributes within :data:`MAX_ATTRIBUTES_BYTES` once encoded: long strings are clipped,
+    then keys are kept in order while they fit; ``agentwatch.attributes_truncated`` counts the rest."""
+    if not attributes:
+        return None
+    try:
+        size = len(_json_encoder.encode(attributes))
+    except (msgspec.EncodeError, OverflowError, TypeError):
+        size = MAX_ATTRIBUTES_BYTES + 1
+    if size <= MAX_ATTRIBUTES_BYTES:
+        return attributes
+    kept: dict[str, Any] = {}
+    used = 64  # room for the truncation marker
+    for key, value in attributes.items():
+        if isinstance(value, str) and len(value) > _MAX_ATTRIBUTE_STRING:
+            value = value[: _MAX_ATTRIBUTE_STRING - 1] + "…"
+        try:
+            cost = len(_json_encoder.encode({key: value}))
+        except (msgspec.EncodeError, OverflowError, TypeError):
+            continue
+        if used + cost <= MAX_ATTRIBUTES_BYTES:
+            kept[key] = value
+            used += cost
+    kept[ATTR_TRUNCATED] = len(attributes) - len(kept)
+    return kept
+
+
+def _map_span(raw: _RawSpan, resource: dict[str, Any], now: float) -> Event:
+    attrs = raw.attributes
+    agent_id = _agent_id(attrs, resource)
+    if raw.end_ns and raw.start_ns and raw.end_ns < raw.start_ns:
+        raise _Reject("negative duration (endTimeUnixNano before startTimeUnixNano)")
+    if raw.start_ns < 0 or raw.end_ns < 0:
+        raise _Reject("negative timestamp")
+    latency_ms = (raw.end_ns - raw.start_ns) / 1e6 if raw.end_ns and raw.start_ns else None
+    end_ns = raw.end_ns or raw.start_ns
+    timestamp = end_ns / 1e9 if end_ns else now
+
+    operation = attrs.get(ATTR_OPERATION)
+    if isinstance(operation, str) and operation:
+        span_type = _OPERATION_SPAN_TYPES.get(operation, operation)
+    else:
+        declared = attrs.get(ATTR_SPAN_TYPE)
+        if isinstance(declared, str) and declared:
+            span_type = declared
+        elif attrs.get(ATTR_TOOL_NAME) is not None:
+            span_type = SPAN_TOOL_CALL
+        elif attrs.get(ATTR_REQUEST_MODEL) is not None or attrs.get(ATTR_RESPONSE_MODEL) is not None:
+            span_type = SPAN_LLM_CALL
+        else:
+            span_type = SPAN_GENERIC
+
+    model = attrs.get(ATTR_RESPONSE_MODEL) or attrs.get(ATTR_REQUEST_MODEL)
+    error_type = attrs.get(ATTR_ERROR_TYPE)
+    error: str | None = None
+    if raw.status_code == _STATUS_ERROR:
+        parts = [str(p) for p in (error_type, raw.status_message) if p]
+        error = ": ".join(parts) or "error"
+    elif error_type:
+        error = str(error_type)
+
+    extra = {k: v for k, v in attrs.items() if k not in _CONSUMED}
+    provider = attrs.get(ATTR_PROVIDER) or attrs.get(ATTR_SYSTEM)
+    if provider is not None:
+        extra[ATTR_PROVIDER] = provider
+    if raw.name:
+        extra[ATTR_SPAN_NAME] = raw.name
+
+    return Event(
+        agent_id,
+        timestamp=timestamp,
+        span_type=_short(span_type, "span type"),
+        trace_id=raw.trace_id or None,
+        span_id=raw.span_id or None,
+        parent_span_id=raw.parent_span_id or None,
+        model=_short(model, "model"),
+        tokens_input=_tokens(attrs, ATTR_INPUT_TOKENS),
+        tokens_output=_tokens(attrs, ATTR_OUTPUT_TOKENS),
+        latency_ms=latency_ms,
+        cost_usd=_number(attrs, ATTR_COST, 0.0, math.inf),
+        decision_made=_short(attrs.get(ATTR_DECISION), ATTR_DECISION),
+        confidence=_number(attrs, ATTR_CONFIDENCE, 0.0, 1.0),
+        error=_clip(error) if error is not None else None,
+        tool_name=_short(attrs.get(ATTR_TOOL_NAME), ATTR_TOOL_NAME),
+        attributes=_bounded(extra),
+    )
+
+
+def _severity_level(number: int, text: str) -> str:
+    """OTLP severity (1–24 in six bands of four) to a protocol level; else the text's level."""
+    if 1 <= number <= 24:
+        return ("debug", "debug", "info", "warning", "error", "critical")[(number - 1) // 4]
+    return normalize_level(text)
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        return body
+    try:
+        return _json_encoder.encode(body).decode("utf-8", "replace")
+    except (msgspec.EncodeError, OverflowError, TypeError):
+        return str(body)
+
+
+def _map_log(raw: _RawLog, resource: dict[str, Any], now: float) -> Event:
+    agent_id = _agent_id(raw.attributes, resource)
+    if raw.time_ns < 0 or raw.observed_ns < 0:
+        raise _Reject("negative timestamp")
+    time_ns = raw.time_ns or raw.observed_ns
+    return Event(
+        agent_id,
+        timestamp=time_ns / 1e9 if time_ns else now,
+        span_type=SPAN_LOG,
+        trace_id=raw.trace_id or None,
+        span_id=raw.span_id or None,
+        level=_severity_level(raw.severity_number, raw.severity_text),
+        message=_clip(_body_text(raw.body)),
+        attributes=_bounded(raw.attributes),
+    )
