@@ -1,0 +1,752 @@
+"""Sliding-window aggregation: a ring of 1-second buckets for the fleet and for each agent.
+
+Ingest is O(1) per event: an event is added to the bucket of its second in the fleet's ring
+and in its agent's ring (counters plus a :class:`~agentwatch.collector.sketch.LatencySketch`).
+A snapshot merges the buckets of the window instead of rescanning events, so its cost does
+not depend on how many events the window holds; memory is O(agents × buckets).
+
+Time
+    An event is bucketed by ``int(event.timestamp)``. A timestamp in the future (or missing,
+    or not a finite number) is taken as *now*. An event older than the ring
+    (``max(window_seconds, history_seconds)`` seconds) is not aggregated: it is counted in
+    :attr:`Window.late_events` (and still in ``events_total`` and ``total_cost_usd``). Buckets
+    of seconds that have left the ring are reset lazily when their slot is reused.
+
+Cost
+    ``cost_usd`` is taken as given; when an event has none but has tokens and a model in the
+    price table, the cost is estimated (:func:`agentwatch.pricing.estimate_cost`) and the
+    snapshot says ``cost_estimated``. A negative or non-finite cost counts as 0 (counted in
+    :attr:`Window.bad_values`).
+
+Agent status (first rule that matches wins)
+    1. ``offline``  — nothing at all (not even a heartbeat) for ``offline_after`` seconds
+       (default 120).
+    2. ``idle``     — no event other than heartbeats for ``idle_after`` seconds (default 15).
+    3. ``failing``  — error rate ≥ 25 % over the window, with at least 4 events in it.
+    4. ``degraded`` — error rate ≥ 5 %, or the agent's SDK reported dropped telemetry
+       (heartbeat attribute ``agentwatch.sdk.dropped`` > 0, latest value), or its p99 latency
+       is more than 2 × the fleet's p99 with at least 20 latency samples in the window.
+    5. ``ok``       — otherwise.
+    An event counts as an error when its ``error`` is set or its ``span_type`` is ``error``;
+    the error rate is errors / events (0 with no events).
+
+Limits
+    At most ``max_agents`` agents get a row; events of further *new* agents still count in
+    the fleet's numbers and are counted in :attr:`Window.agents_dropped`. An agent silent for
+    ``agent_retention_seconds`` is forgotten (checked at most once a second, on add or snapshot).
+
+Threading: not thread-safe; the collector calls it from its event loop only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from agentwatch.collector.sketch import (
+    INV_LOG_GAMMA,
+    MAX_VALUE,
+    MIN_VALUE,
+    RELATIVE_ACCURACY,
+    LatencySketch,
+)
+from agentwatch.pricing import estimate_cost
+from agentwatch.protocol import (
+    KNOWN_SPAN_TYPES,
+    LATENCY_SPAN_TYPES,
+    SPAN_COMPLETION,
+    SPAN_DECISION,
+    SPAN_ERROR,
+    SPAN_HEARTBEAT,
+    SPAN_LLM_CALL,
+    SPAN_LOG,
+    SPAN_TOOL_CALL,
+    STATUS_DEGRADED,
+    STATUS_FAILING,
+    STATUS_IDLE,
+    STATUS_OFFLINE,
+    STATUS_OK,
+    AgentRow,
+    Event,
+    History,
+    Snapshot,
+)
+
+# ------------------------------------------------------------------- status thresholds
+FAILING_ERROR_RATE: Final = 0.25
+FAILING_MIN_EVENTS: Final = 4
+DEGRADED_ERROR_RATE: Final = 0.05
+DEGRADED_P99_FACTOR: Final = 2.0
+DEGRADED_MIN_LATENCY_SAMPLES: Final = 20
+
+#: Heartbeat attribute in which the SDK reports how many events it had to drop.
+ATTR_SDK_DROPPED: Final = "agentwatch.sdk.dropped"
+#: Span-count key for span types outside :data:`agentwatch.protocol.KNOWN_SPAN_TYPES`.
+OTHER_SPAN_TYPE: Final = "other"
+#: Longest ``last_activity`` text, in characters.
+MAX_ACTIVITY_LENGTH: Final = 80
+#: Costs above this (USD, one event) are treated as bad values.
+MAX_EVENT_COST_USD: Final = 1e6
+EVICTION_CHECK_SECONDS: Final = 1.0
+_QUANTILES: Final = (0.5, 0.95, 0.99)
+_NO_SECOND: Final = -(1 << 62)
+
+_log = math.log
+_ceil = math.ceil
+
+
+class Bucket:
+    """Counters for one second (or, as an aggregate, for several merged seconds)."""
+
+    __slots__ = (
+        "cached",
+        "cached_events",
+        "cost",
+        "cost_estimated",
+        "errors",
+        "events",
+        "second",
+        "sketch",
+        "span_counts",
+        "tokens_in",
+        "tokens_out",
+    )
+
+    def __init__(self, second: int = _NO_SECOND) -> None:
+        self.second = second
+        self.events = 0
+        self.errors = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.cost = 0.0
+        self.cost_estimated = False
+        self.span_counts: dict[str | None, int] = {}
+        self.sketch = LatencySketch()
+        self.cached: tuple[float, float | None, float, float, float] | None = None
+        self.cached_events = -1
+
+    def reset(self, second: int) -> None:
+        """Reuse this bucket for another second (no allocation)."""
+        self.second = second
+        self.events = 0
+        self.errors = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.cost = 0.0
+        self.cost_estimated = False
+        self.span_counts.clear()
+        self.sketch.clear()
+        self.cached = None
+        self.cached_events = -1
+
+    def absorb(self, other: Bucket) -> None:
+        """Add ``other``'s counters and sketch into this one (exact)."""
+        self.events += other.events
+        self.errors += other.errors
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.cost += other.cost
+        self.cost_estimated = self.cost_estimated or other.cost_estimated
+        counts = self.span_counts
+        for span_type, n in other.span_counts.items():
+            counts[span_type] = counts.get(span_type, 0) + n
+        self.sketch.merge(other.sketch)
+
+    def copy(self) -> Bucket:
+        clone = Bucket(self.second)
+        clone.absorb(self)
+        return clone
+
+    def per_second(self) -> tuple[float, float | None, float, float, float]:
+        """(tokens, p99 ms, error rate, events, cost USD) of this second, cached until it changes."""
+        if self.cached is None or self.cached_events != self.events:
+            events = self.events
+            self.cached = (
+                float(self.tokens_in + self.tokens_out),
+                self.sketch.quantile(0.99),
+                self.errors / events if events else 0.0,
+                float(events),
+                self.cost,
+            )
+            self.cached_events = events
+        return self.cached
+
+
+class WindowStats:
+    """The numbers of one series (fleet or agent) over the window, as a snapshot reports them."""
+
+    __slots__ = (
+        "completions",
+        "cost",
+        "cost_estimated",
+        "errors",
+        "events",
+        "latency_samples",
+        "p50",
+        "p95",
+        "p99",
+        "tokens_in",
+        "tokens_out",
+        "tool_calls",
+    )
+
+    def __init__(self, agg: Bucket | None = None) -> None:
+        agg = agg or Bucket()
+        counts = agg.span_counts
+        self.events = agg.events
+        self.errors = agg.errors
+        self.tokens_in = agg.tokens_in
+        self.tokens_out = agg.tokens_out
+        self.cost = agg.cost
+        self.cost_estimated = agg.cost_estimated
+        self.tool_calls = counts.get(SPAN_TOOL_CALL, 0)
+        self.completions = counts.get(SPAN_LLM_CALL, 0) + counts.get(SPAN_COMPLETION, 0)
+        self.latency_samples = agg.sketch.count
+        self.p50, self.p95, self.p99 = agg.sketch.quantiles(_QUANTILES)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.events if self.events else 0.0
+
+
+class Series:
+    """A ring of buckets plus the caches that make repeated snapshots cheap."""
+
+    __slots__ = ("closed", "closed_current_events", "closed_events", "closed_second", "events", "ring",
+                 "stats", "stats_key")
+
+    def __init__(self, ring_seconds: int, *, preallocate: bool) -> None:
+        self.ring: list[Bucket | None] = (
+            [Bucket() for _ in range(ring_seconds)] if preallocate else [None] * ring_seconds
+        )
+        self.events = 0  # events aggregated into this ring, ever
+        self.closed = Bucket()  # merge of the window's closed seconds
+        self.closed_second = _NO_SECOND
+        self.closed_events = -1
+        self.closed_current_events = -1
+        self.stats: WindowStats | None = None
+        self.stats_key: tuple[int, int] = (_NO_SECOND, -1)
+
+
+class AgentState(Series):
+    __slots__ = ("activity", "activity_event", "agent_id", "cost_estimated", "last_active", "last_event",
+                 "last_seen", "model", "telemetry_dropped", "total_cost")
+
+    def __init__(self, agent_id: str, ring_seconds: int, first_seen: float) -> None:
+        super().__init__(ring_seconds, preallocate=False)
+        self.agent_id = agent_id
+        self.last_seen = first_seen  # newest event of any kind (unix s)
+        self.last_active = -math.inf  # newest event other than a heartbeat
+        self.last_event: Event | None = None
+        self.activity: str | None = None
+        self.activity_event: Event | None = None
+        self.model: str | None = None
+        self.telemetry_dropped = 0
+        self.total_cost = 0.0
+        self.cost_estimated = False
+
+
+def agent_status(
+    *,
+    now: float,
+    last_seen: float,
+    last_active: float,
+    stats: WindowStats,
+    telemetry_dropped: int,
+    fleet_p99: float | None,
+    idle_after: float,
+    offline_after: float,
+) -> str:
+    """Health of one agent by the rules in the module docstring."""
+    if now - last_seen >= offline_after:
+        return STATUS_OFFLINE
+    if now - last_active >= idle_after:
+        return STATUS_IDLE
+    rate = stats.error_rate
+    if stats.events >= FAILING_MIN_EVENTS and rate >= FAILING_ERROR_RATE:
+        return STATUS_FAILING
+    if rate >= DEGRADED_ERROR_RATE or telemetry_dropped > 0:
+        return STATUS_DEGRADED
+    if (
+        stats.p99 is not None
+        and fleet_p99 is not None
+        and stats.latency_samples >= DEGRADED_MIN_LATENCY_SAMPLES
+        and stats.p99 > DEGRADED_P99_FACTOR * fleet_p99
+    ):
+        return STATUS_DEGRADED
+    return STATUS_OK
+
+
+def activity_text(event: Event) -> str:
+    """Short description of what an event was: ``"llm_call gpt-4o"``, ``"error: Timeout"``..."""
+    span_type = event.span_type or event.event_type or "event"
+    if event.error or span_type == SPAN_ERROR:
+        text = f"error: {event.error or event.message or ''}".rstrip(": ")
+    elif span_type in LATENCY_SPAN_TYPES:
+        text = f"{span_type} {event.model}" if event.model else span_type
+    elif span_type == SPAN_TOOL_CALL:
+        text = f"{span_type} {event.tool_name}" if event.tool_name else span_type
+    elif span_type == SPAN_DECISION:
+        text = f"{span_type} {event.decision_made}" if event.decision_made else span_type
+    elif span_type == SPAN_LOG and event.message:
+        text = f"{span_type}: {event.message}"
+    else:
+        text = span_type
+    text = " ".join(text.split())  # one line, whatever the message held
+    return text if len(text) <= MAX_ACTIVITY_LENGTH else text[: MAX_ACTIVITY_LENGTH - 1] + "…"
+
+
+class Window:
+    """Fleet and per-agent aggregates over the last ``window_seconds`` (see module docstring).
+
+    ``history_seconds`` sets the length of the per-second history in snapshots; the ring
+    keeps ``max(window_seconds, history_seconds)`` seconds. Counters are public attributes:
+    ``version``, ``events_total``, ``agents_dropped``, ``late_events``, ``total_cost_usd``,
+    ``bad_values``, ``agents_evicted``, ``last_snapshot_merges`` (buckets merged by the most
+    recent snapshot: the measure of its cost).
+    """
+
+    def __init__(
+        self,
+        window_seconds: int = 60,
+        *,
+        history_seconds: int = 120,
+        max_agents: int = 10_000,
+        agent_retention_seconds: float = 3600.0,
+        idle_after: float = 15.0,
+        offline_after: float = 120.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if window_seconds < 1 or history_seconds < 1:
+            raise ValueError("window_seconds and history_seconds must be at least 1")
+        if max_agents < 0:
+            raise ValueError("max_agents must be >= 0")
+        self.window_seconds = int(window_seconds)
+        self.history_seconds = int(history_seconds)
+        self.ring_seconds = max(self.window_seconds, self.history_seconds)
+        self.max_agents = max_agents
+        self.agent_retention_seconds = agent_retention_seconds
+        self.idle_after = idle_after
+        self.offline_after = offline_after
+        self._clock = clock
+        self._fleet = Series(self.ring_seconds, preallocate=True)
+        self._agents: dict[str, AgentState] = {}
+        self._next_eviction_check = -math.inf
+        self.version = 0
+        self.events_total = 0
+        self.agents_dropped = 0
+        self.agents_evicted = 0
+        self.late_events = 0
+        self.bad_values = 0
+        self.total_cost_usd = 0.0
+        self.cost_estimated = False
+        self.last_snapshot_merges = 0
+
+    # ------------------------------------------------------------------ ingest
+    def add(self, event: Event) -> None:
+        """Aggregate one event (see :meth:`add_many`)."""
+        self.add_many((event,))
+
+    def add_many(self, events: Iterable[Event]) -> None:
+        """Aggregate a batch of events: O(1) each, reading the clock once per batch.
+
+        Never raises for a decoded :class:`Event`: odd timestamps, costs and latencies are
+        handled as the module docstring says.
+        """
+        now = self._clock()
+        now_sec = int(now)
+        ring_seconds = self.ring_seconds
+        oldest = now_sec - ring_seconds + 1
+        oldest_ts = float(oldest)
+        fleet = self._fleet
+        fleet_ring = fleet.ring
+        agents_get = self._agents.get
+        known = KNOWN_SPAN_TYPES
+        latency_types = LATENCY_SPAN_TYPES
+        span_error, span_heartbeat, span_other = SPAN_ERROR, SPAN_HEARTBEAT, OTHER_SPAN_TYPE
+        lo, hi, inv = MIN_VALUE, MAX_VALUE, INV_LOG_GAMMA
+        log, ceil = _log, _ceil
+        n = late = aggregated = 0
+        total_cost = 0.0
+        estimated_any = False
+        # The fleet's counters for the current second accumulate in locals (consecutive events
+        # of a live batch share a second) and go to the bucket when the second changes.
+        f_second = _NO_SECOND
+        f_bucket: Bucket | None = None
+        f_counts: dict[str | None, int] = {}
+        f_keys: dict[int, int] = {}
+        f_events = f_errors = f_in = f_out = f_lat_n = 0
+        f_cost = f_lat_sum = 0.0
+        f_estimated = False
+        for event in events:
+            n += 1
+            ts = event.timestamp
+            if ts.__class__ is not float or not oldest_ts <= ts <= now:
+                ts = self._coerce_timestamp(ts, now)
+            cost = event.cost_usd
+            estimated = event.cost_estimated is True
+            if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
+                cost, estimated = self._coerce_cost(event)
+            total_cost += cost
+            sec = int(ts)
+            if sec < oldest:
+                late += 1
+                continue
+            span_type = event.span_type
+            if span_type not in known:
+                span_type = span_other
+            is_error = True if (event.error or span_type == span_error) else False
+            tokens_in = event.tokens_input or 0
+            tokens_out = event.tokens_output or 0
+            latency = event.latency_ms if span_type in latency_types else None
+            key = None
+            if latency is not None and lo < latency < hi:
+                key = ceil(log(latency) * inv)
+
+            if sec != f_second:
+                if f_bucket is not None:  # _flush, inlined: events spread in time switch often
+                    f_bucket.events += f_events
+                    f_bucket.errors += f_errors
+                    f_bucket.tokens_in += f_in
+                    f_bucket.tokens_out += f_out
+                    f_bucket.cost += f_cost
+                    if f_estimated:
+                        f_bucket.cost_estimated = True
+                    f_sketch = f_bucket.sketch
+                    f_sketch.count += f_lat_n
+                    f_sketch.sum += f_lat_sum
+                    aggregated += f_events
+                f_second = sec
+                f_bucket = fleet_ring[sec % ring_seconds]
+                if f_bucket.second != sec:  # type: ignore[union-attr]
+                    f_bucket.reset(sec)  # type: ignore[union-attr]
+                f_counts = f_bucket.span_counts  # type: ignore[union-attr]
+                f_keys = f_bucket.sketch.counts  # type: ignore[union-attr]
+                f_events = f_errors = f_in = f_out = f_lat_n = 0
+                f_cost = f_lat_sum = 0.0
+                f_estimated = False
+            f_events += 1
+            f_counts[span_type] = f_counts.get(span_type, 0) + 1
+            if is_error:
+                f_errors += 1
+            f_in += tokens_in
+            f_out += tokens_out
+            f_cost += cost
+            if estimated:
+                f_estimated = estimated_any = True
+            if key is not None:
+                f_keys[key] = f_keys.get(key, 0) + 1
+                f_lat_n += 1
+                f_lat_sum += latency  # type: ignore[operator]
+            elif latency is not None:
+                f_bucket.sketch._add_edge(latency)  # type: ignore[union-attr]
+
+            agent = agents_get(event.agent_id)
+            if agent is None:
+                agent = self._new_agent(event.agent_id, ts)
+                if agent is None:
+                    continue
+            agent.events += 1
+            agent.total_cost += cost
+            slot = sec % ring_seconds
+            bucket = agent.ring[slot]
+            if bucket is None:
+                bucket = agent.ring[slot] = Bucket(sec)
+            elif bucket.second != sec:
+                bucket.reset(sec)
+            bucket.events += 1
+            counts = bucket.span_counts
+            counts[span_type] = counts.get(span_type, 0) + 1
+            if is_error:
+                bucket.errors += 1
+            bucket.tokens_in += tokens_in
+            bucket.tokens_out += tokens_out
+            bucket.cost += cost
+            if estimated:
+                bucket.cost_estimated = agent.cost_estimated = True
+            if key is not None:
+                sketch = bucket.sketch
+                sketch_counts = sketch.counts
+                sketch_counts[key] = sketch_counts.get(key, 0) + 1
+                sketch.count += 1
+                sketch.sum += latency  # type: ignore[operator]
+            elif latency is not None:
+                bucket.sketch._add_edge(latency)
+
+            if ts >= agent.last_seen:
+                agent.last_seen = ts
+            if span_type == span_heartbeat:
+                if event.attributes:
+                    self._read_heartbeat(agent, event.attributes)
+            elif ts >= agent.last_active:
+                agent.last_active = ts
+                agent.last_event = event
+            if event.model:
+                agent.model = event.model
+        if f_bucket is not None:
+            self._flush(f_bucket, f_events, f_errors, f_in, f_out, f_cost, f_estimated, f_lat_n, f_lat_sum)
+            aggregated += f_events
+        if n:
+            fleet.events += aggregated
+            self.events_total += n
+            self.late_events += late
+            self.total_cost_usd += total_cost
+            if estimated_any:
+                self.cost_estimated = True
+            self.version += 1
+        self._maybe_evict(now)
+
+    @staticmethod
+    def _flush(
+        bucket: Bucket,
+        events: int,
+        errors: int,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        estimated: bool,
+        latency_n: int,
+        latency_sum: float,
+    ) -> None:
+        bucket.events += events
+        bucket.errors += errors
+        bucket.tokens_in += tokens_in
+        bucket.tokens_out += tokens_out
+        bucket.cost += cost
+        if estimated:
+            bucket.cost_estimated = True
+        bucket.sketch.count += latency_n
+        bucket.sketch.sum += latency_sum
+
+    def _coerce_timestamp(self, ts: Any, now: float) -> float:
+        """Timestamp for an event whose own is missing, in the future, or not a finite number."""
+        if ts is None:
+            return now
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            value = float(ts)
+            if value != value:  # NaN
+                self.bad_values += 1
+                return now
+            if value == -math.inf:
+                self.bad_values += 1
+                return -1.0  # older than any ring: counted as late
+            return now if value > now else value
+        self.bad_values += 1  # a string the ingest layer should have converted
+        return now
+
+    def _coerce_cost(self, event: Event) -> tuple[float, bool]:
+        cost = event.cost_usd
+        if cost is not None:  # out of range or NaN
+            self.bad_values += 1
+            return 0.0, False
+        if event.tokens_input is None and event.tokens_output is None:
+            return 0.0, False
+        estimate = estimate_cost(event.model, event.tokens_input, event.tokens_output)
+        if estimate is None or not 0.0 <= estimate <= MAX_EVENT_COST_USD:
+            return 0.0, False
+        return estimate, True
+
+    def _new_agent(self, agent_id: str, ts: float) -> AgentState | None:
+        if len(self._agents) >= self.max_agents:
+            self.agents_dropped += 1
+            return None
+        agent = AgentState(agent_id, self.ring_seconds, ts)
+        self._agents[agent_id] = agent
+        return agent
+
+    def _read_heartbeat(self, agent: AgentState, attributes: dict[str, Any]) -> None:
+        dropped = attributes.get(ATTR_SDK_DROPPED)
+        if isinstance(dropped, (int, float)) and not isinstance(dropped, bool) and dropped >= 0:
+            agent.telemetry_dropped = int(dropped) if dropped < 1 << 62 else 1 << 62
+        elif dropped is not None:
+            self.bad_values += 1
+
+    def _maybe_evict(self, now: float) -> None:
+        if now < self._next_eviction_check:
+            return
+        self._next_eviction_check = now + EVICTION_CHECK_SECONDS
+        cutoff = now - self.agent_retention_seconds
+        stale = [agent_id for agent_id, agent in self._agents.items() if agent.last_seen < cutoff]
+        for agent_id in stale:
+            del self._agents[agent_id]
+        if stale:
+            self.agents_evicted += len(stale)
+            self.version += 1
+
+    # ---------------------------------------------------------------- reading
+    def agent_ids(self) -> list[str]:
+        """Ids of the agents that have a row, sorted."""
+        return sorted(self._agents)
+
+    def snapshot(self, agent: str | None = None) -> Snapshot:
+        """The fleet's numbers (``agent=None``) or one agent's, over the window, at the clock's now.
+
+        Cost: at most ``window_seconds`` bucket merges for the fleet and for each agent with
+        events in the window — usually one, since the merge of the window's closed seconds is
+        kept until the second changes or an event lands in a closed second. An unknown agent
+        gives a snapshot of zeros with ``agent`` set and no rows.
+        """
+        now = self._clock()
+        now_sec = int(now)
+        self._maybe_evict(now)
+        self.last_snapshot_merges = 0
+        fleet_stats = self._stats(self._fleet, now_sec)
+        if agent is None:
+            rows = [
+                self._row(state, now, now_sec, fleet_stats.p99)
+                for _, state in sorted(self._agents.items())
+            ]
+            start = now_sec - self.window_seconds + 1
+            active = sum(1 for state in self._agents.values() if state.last_seen >= start)
+            return self._build(now, now_sec, fleet_stats, self._fleet, rows=rows, active=active,
+                               total_cost=self.total_cost_usd, cost_estimated=self.cost_estimated)
+        state = self._agents.get(agent)
+        if state is None:
+            return self._build(now, now_sec, WindowStats(), None, rows=[], active=0, total_cost=0.0,
+                               cost_estimated=False, agent=agent)
+        row = self._row(state, now, now_sec, fleet_stats.p99)
+        stats = self._stats(state, now_sec)
+        active = 1 if state.last_seen >= now_sec - self.window_seconds + 1 else 0
+        return self._build(now, now_sec, stats, state, rows=[row], active=active,
+                           total_cost=state.total_cost, cost_estimated=state.cost_estimated, agent=agent)
+
+    def _build(
+        self,
+        now: float,
+        now_sec: int,
+        stats: WindowStats,
+        series: Series | None,
+        *,
+        rows: list[AgentRow],
+        active: int,
+        total_cost: float,
+        cost_estimated: bool,
+        agent: str | None = None,
+    ) -> Snapshot:
+        window = float(self.window_seconds)
+        return Snapshot(
+            timestamp=now,
+            tokens_per_second=(stats.tokens_in + stats.tokens_out) / window,
+            tool_calls_total=stats.tool_calls,
+            error_rate=stats.error_rate,
+            completions=stats.completions,
+            p50_latency_ms=stats.p50,
+            p99_latency_ms=stats.p99,
+            active_agents=active,
+            window_seconds=window,
+            events_per_second=stats.events / window,
+            events=stats.events,
+            errors=stats.errors,
+            p95_latency_ms=stats.p95,
+            input_tokens_per_second=stats.tokens_in / window,
+            output_tokens_per_second=stats.tokens_out / window,
+            window_cost_usd=stats.cost,
+            cost_per_minute=stats.cost * 60.0 / window,
+            total_cost_usd=total_cost,
+            cost_estimated=cost_estimated or stats.cost_estimated,
+            latency_relative_error=RELATIVE_ACCURACY,
+            agent=agent,
+            agents=rows,
+            agents_dropped=self.agents_dropped,
+            history=self._history(series, now_sec),
+        )
+
+    def _row(self, state: AgentState, now: float, now_sec: int, fleet_p99: float | None) -> AgentRow:
+        stats = self._stats(state, now_sec)
+        if state.last_event is not state.activity_event:
+            state.activity_event = state.last_event
+            state.activity = activity_text(state.last_event) if state.last_event is not None else None
+        window = float(self.window_seconds)
+        return AgentRow(
+            agent_id=state.agent_id,
+            status=agent_status(
+                now=now,
+                last_seen=state.last_seen,
+                last_active=state.last_active,
+                stats=stats,
+                telemetry_dropped=state.telemetry_dropped,
+                fleet_p99=fleet_p99,
+                idle_after=self.idle_after,
+                offline_after=self.offline_after,
+            ),
+            events_per_second=stats.events / window,
+            tokens_per_second=(stats.tokens_in + stats.tokens_out) / window,
+            p50_latency_ms=stats.p50,
+            p99_latency_ms=stats.p99,
+            error_rate=stats.error_rate,
+            errors=stats.errors,
+            events=stats.events,
+            cost_usd=stats.cost,
+            last_seen=state.last_seen,
+            last_activity=state.activity,
+            model=state.model,
+            telemetry_dropped=state.telemetry_dropped,
+        )
+
+    def _stats(self, series: Series, now_sec: int) -> WindowStats:
+        """Window numbers of a series, recomputed only when the second or its events changed."""
+        key = (now_sec, series.events)
+        if series.stats is not None and series.stats_key == key:
+            return series.stats
+        ring = series.ring
+        ring_seconds = self.ring_seconds
+        current = ring[now_sec % ring_seconds]
+        current_events = current.events if current is not None and current.second == now_sec else 0
+        # The closed seconds' merge stays valid while every new event went to the current second.
+        if (
+            series.closed_second != now_sec
+            or series.events - series.closed_events != current_events - series.closed_current_events
+        ):
+            closed = Bucket()
+            merges = 0
+            for second in range(now_sec - self.window_seconds + 1, now_sec):
+                bucket = ring[second % ring_seconds]
+                if bucket is not None and bucket.second == second and bucket.events:
+                    closed.absorb(bucket)
+                    merges += 1
+            self.last_snapshot_merges += merges
+            series.closed = closed
+            series.closed_second = now_sec
+            series.closed_events = series.events
+            series.closed_current_events = current_events
+        agg = series.closed
+        if current_events:
+            agg = agg.copy()
+            agg.absorb(current)  # type: ignore[arg-type]
+            self.last_snapshot_merges += 1
+        stats = WindowStats(agg)
+        series.stats = stats
+        series.stats_key = key
+        return stats
+
+    def _history(self, series: Series | None, now_sec: int) -> History:
+        """The last ``history_seconds`` per-second values, oldest first, ending at ``now_sec``."""
+        length = self.history_seconds
+        tokens: list[float] = []
+        p99: list[float | None] = []
+        error_rate: list[float] = []
+        events: list[float] = []
+        cost: list[float] = []
+        ring = series.ring if series is not None else None
+        ring_seconds = self.ring_seconds
+        for second in range(now_sec - length + 1, now_sec + 1):
+            bucket = ring[second % ring_seconds] if ring is not None else None
+            if bucket is not None and bucket.second == second and bucket.events:
+                t, p, e, n, c = bucket.per_second()
+            else:
+                t, p, e, n, c = 0.0, None, 0.0, 0.0, 0.0
+            tokens.append(t)
+            p99.append(p)
+            error_rate.append(e)
+            events.append(n)
+            cost.append(c)
+        return History(
+            end=float(now_sec),
+            tokens_per_second=tokens,
+            p99_latency_ms=p99,
+            error_rate=error_rate,
+            events_per_second=events,
+            cost_per_second=cost,
+        )
