@@ -460,6 +460,10 @@ class ViewState:
             return None
         return max(0.0, self.clock() - self.last_snapshot_at)
 
+    def request_rewrite(self) -> None:
+        """Ask for the log pane to be rewritten from the buffer (e.g. its line format changed)."""
+        self.dirty.add(DIRTY_LOGS_REFILTERED)
+
     def take_dirty(self) -> set[str]:
         """What changed since the last frame; resets the set."""
         dirty = self.dirty

@@ -1,0 +1,299 @@
+"""The agentwatch viewer: a Textual app over a :class:`~agentwatch.tui.state.ViewState`.
+
+Two workers follow the collector's SSE streams (metrics and logs) and only update the
+state. One timer at ``fps`` moves what changed to the widgets: the header, the metric
+panels, the agents table (cell by cell) and the log (one batched write per frame). With
+nothing dirty, a frame touches no widget, so an idle viewer costs next to no CPU.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer
+
+from agentwatch.protocol import (
+    PATH_DASHBOARD_STREAM,
+    PATH_LOGS_STREAM,
+    SSE_DROPPED,
+    SSE_GAP,
+    SSE_LOG,
+    SSE_METRICS,
+    STATUS_FAILING,
+    Dropped,
+    Gap,
+)
+from agentwatch.tui import formatting as fmt
+from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
+from agentwatch.tui.state import (
+    DIRTY_AGENTS,
+    DIRTY_LOGS_REFILTERED,
+    DIRTY_METRICS,
+    MARKER_DROPPED,
+    MARKER_GAP,
+    STREAM_LOGS,
+    STREAM_METRICS,
+    LogLine,
+    StreamName,
+    ViewState,
+)
+from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines
+
+
+class AgentWatchApp(App[int]):
+    """Watch one collector. ``connect=False`` builds the screen without network (tests, screenshots)."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "agentwatch"
+    COMMANDS: ClassVar = App.COMMANDS | {ActionsProvider}
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (100, "-wide")]
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", tooltip="Leave agentwatch"),
+        Binding("question_mark", "help", "Help", tooltip="Show every key"),
+        Binding("a", "pick_agent", "Agent", tooltip="Show the log of one agent, or of all"),
+        Binding("l", "cycle_level", "Level", tooltip="Minimum level: debug → info → warning → error"),
+        Binding("e", "toggle_errors", "Errors", tooltip="Show only error and critical lines (toggle)"),
+        Binding("slash", "search", "Search", tooltip="Search messages: text, /regex/ or re:regex"),
+        Binding("c", "clear_filters", "Clear filters", show=False, tooltip="Agent, level, errors and search off"),
+        Binding("space", "toggle_pause", "Pause", tooltip="Freeze the log tail; new lines are counted"),
+        Binding("end,G", "live", "Live", key_display="End", priority=True, tooltip="Back to the live tail"),
+        Binding("t", "toggle_timestamps", "Timestamps", show=False, tooltip="Show or hide log timestamps"),
+        Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="Wrap long log lines (toggle)"),
+        Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort the agents table by the next column"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
+        Binding("escape", "back", "Back to fleet", show=False, tooltip="Leave the drill-down into one agent"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str | None = None,
+        fps: int = 10,
+        max_lines: int = 10_000,
+        agent: str | None = None,
+        level: str | None = None,
+        bell: bool = True,
+        timestamps: bool = True,
+        wrap: bool = False,
+        banner: str | None = None,
+        clock: Callable[[], float] = time.time,
+        tz: tzinfo | None = None,
+        connect: bool = True,
+    ) -> None:
+        super().__init__()
+        self.state = ViewState(
+            max_lines=max_lines, clock=clock, agent=agent, min_level=level or "debug", url=url, banner=banner
+        )
+        self.url = url
+        self.token = token
+        self.fps = max(1, min(30, fps))
+        self.bell_enabled = bell
+        self.timestamps = timestamps
+        self.tz = tz
+        self.connect = connect
+        self.frames = 0
+        self._initial_wrap = wrap
+        self._last_second = -1
+        self._failing: set[str] = set()
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield MetricsBar(id="metrics")
+        yield AgentTable(id="agents")
+        yield LogPane(max_lines=self.state.max_lines, id="log")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        # Widgets live on the main screen; keep references so frames still land while a
+        # modal screen (help, picker, search) is on top.
+        self.header_bar = self.query_one(HeaderBar)
+        self.metrics_bar = self.query_one(MetricsBar)
+        self.agent_table = self.query_one(AgentTable)
+        self.log_pane = log = self.query_one(LogPane)
+        log.set_columns(self.timestamps)
+        log.log_highlighter.spans = self.state.search_spans
+        log.set_wrap(self._initial_wrap)
+        self.frame()
+        self.set_interval(1 / self.fps, self.frame, name="frame")
+        if self.connect:
+            self.follow_metrics()
+            self.follow_logs()
+
+    # ------------------------------------------------------------------ frames
+    def frame(self) -> None:
+        """Move what changed in the state to the widgets (called ``fps`` times a second)."""
+        state = self.state
+        dirty = state.take_dirty()
+        now = state.clock()
+        second = int(now)
+        self.header_bar.show(header_lines(state))
+        if DIRTY_METRICS in dirty:
+            self.metrics_bar.update_from(state.shown_snapshot)
+        if DIRTY_AGENTS in dirty or second != self._last_second:
+            self._last_second = second
+            views = state.agent_views()
+            self.agent_table.update_from(views, now)
+            if DIRTY_AGENTS in dirty:
+                self._ring_on_new_failures(views)
+        log = self.log_pane
+        if DIRTY_LOGS_REFILTERED in dirty:
+            log.replace([self._format(line) for line in state.visible_lines()])
+        elif not state.paused:
+            pending = state.take_pending_lines()
+            if pending:
+                log.append([self._format(line) for line in pending])
+        self.frames += 1
+
+    def _format(self, line: LogLine) -> str:
+        return fmt.log_line(line, timestamps=self.timestamps, tz=self.tz)
+
+    def _ring_on_new_failures(self, views: list[Any]) -> None:
+        failing = {v.agent_id for v in views if v.row is not None and v.row.status == STATUS_FAILING}
+        if self.bell_enabled and failing - self._failing:
+            self.bell()
+        self._failing = failing
+
+    # ------------------------------------------------------------------ workers
+    @work(exclusive=True, group="metrics", exit_on_error=False)
+    async def follow_metrics(self) -> None:
+        """Follow the metrics stream (narrowed to the drilled agent, if any) into the state."""
+        params = {"agent": self.state.drilled_agent} if self.state.drilled_agent else {}
+        await self._follow(STREAM_METRICS, PATH_DASHBOARD_STREAM, params)
+
+    @work(exclusive=True, group="logs", exit_on_error=False)
+    async def follow_logs(self) -> None:
+        """Follow the whole log stream; filters apply locally to what was received."""
+        await self._follow(STREAM_LOGS, PATH_LOGS_STREAM, {})
+
+    async def _follow(self, stream: StreamName, path: str, params: dict[str, str]) -> None:
+        from agentwatch.client.stream import follow
+
+        def on_state(connection: Any) -> None:
+            self.state.set_connection(stream, connection)
+
+        result = follow(
+            self.url,
+            path,
+            params=params,
+            token=self.token,
+            on_event=self.on_stream_event,
+            on_state=on_state,
+        )
+        if inspect.isawaitable(result):
+            await result
+
+    def on_stream_event(self, sse: Any) -> None:
+        """Decode one SSE message into the state; undecodable ones are counted and skipped."""
+        from agentwatch.client.stream import DecodeError, decode_log_entry, decode_snapshot
+
+        state = self.state
+        try:
+            if sse.event == SSE_METRICS:
+                state.apply_snapshot(decode_snapshot(sse.data))
+            elif sse.event == SSE_LOG:
+                state.add_log_entries((decode_log_entry(sse.data),))
+            elif sse.event == SSE_GAP:
+                state.add_marker(MARKER_GAP, msgspec.json.decode(sse.data, type=Gap).missed)
+            elif sse.event == SSE_DROPPED:
+                state.add_marker(MARKER_DROPPED, msgspec.json.decode(sse.data, type=Dropped).dropped)
+        except (DecodeError, msgspec.DecodeError, msgspec.ValidationError):
+            state.count_decode_error()
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Main-screen keys do nothing while a modal (help, picker, search) is open."""
+        if action in {"live", "back"} and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_pick_agent(self) -> None:
+        def picked(result: PickResult) -> None:
+            if result is not None:
+                self.state.set_agent_filter(result[0])
+                self.frame()
+
+        self.push_screen(AgentPicker(self.state.known_agents(), self.state.agent_filter), picked)
+
+    def action_cycle_level(self) -> None:
+        level = self.state.cycle_min_level()
+        self.notify(f"minimum level: {level}", timeout=2)
+        self.frame()
+
+    def action_toggle_errors(self) -> None:
+        self.state.set_errors_only(not self.state.errors_only)
+        self.frame()
+
+    def action_search(self) -> None:
+        def searched(text: str | None) -> None:
+            if text is None:
+                return
+            self.state.set_search(text)
+            if self.state.search_error:
+                self.notify(fmt.safe(self.state.search_error), severity="error", timeout=4)
+            self.frame()
+
+        self.push_screen(SearchScreen(self.state.search_text), searched)
+
+    def action_clear_filters(self) -> None:
+        self.state.clear_filters()
+        self.frame()
+
+    def action_toggle_pause(self) -> None:
+        self.state.set_paused(not self.state.paused)
+        self.frame()
+
+    def action_live(self) -> None:
+        self.state.set_paused(False)
+        self.frame()
+        self.log_pane.scroll_end(animate=False)
+
+    def action_toggle_timestamps(self) -> None:
+        self.timestamps = not self.timestamps
+        self.log_pane.set_columns(self.timestamps)
+        self.state.request_rewrite()
+        self.frame()
+
+    def action_toggle_wrap(self) -> None:
+        log = self.log_pane
+        log.set_wrap(not log.wrap)
+        self.notify(f"wrap {'on' if log.wrap else 'off'}", timeout=2)
+
+    def action_cycle_sort(self) -> None:
+        self.state.cycle_sort()
+        self.frame()
+
+    def action_reverse_sort(self) -> None:
+        self.state.reverse_sort()
+        self.frame()
+
+    def action_back(self) -> None:
+        if self.state.drilled_agent is not None:
+            self.drill_into(None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        agent = event.row_key.value
+        if agent is not None:
+            self.drill_into(agent)
+
+    def drill_into(self, agent: str | None) -> None:
+        """Narrow the metrics stream and the log to ``agent`` (None = back to the fleet)."""
+        self.state.drill_into(agent)
+        if self.connect:
+            self.follow_metrics()
+        self.frame()

@@ -1,0 +1,172 @@
+"""Pure text formatting for the viewer: numbers, ages, statuses and log lines.
+
+Everything an agent sent (ids, messages, model names) goes through :func:`safe` before it
+is shown, so Rich markup and terminal escapes appear as plain characters. Functions here
+return ``str`` or :class:`rich.text.Text` and never raise on odd input: missing values
+render as :data:`MISSING`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, tzinfo
+from typing import Final
+
+from rich.text import Text
+
+from agentwatch.protocol import (
+    STATUS_DEGRADED,
+    STATUS_FAILING,
+    STATUS_IDLE,
+    STATUS_OFFLINE,
+    STATUS_OK,
+    LogEntry,
+    normalize_level,
+)
+from agentwatch.textsafe import printable
+from agentwatch.tui.state import MARKER_DROPPED, LogLine, Marker
+
+MISSING: Final = "—"
+
+#: Width of the agent column in log lines (longer ids are cut with "…").
+AGENT_WIDTH: Final = 14
+#: Level tokens, all :data:`LEVEL_WIDTH` characters wide so the message column lines up.
+LEVEL_TOKENS: Final = {
+    "debug": "DEBUG",
+    "info": "INFO ",
+    "warning": "WARN ",
+    "error": "ERROR",
+    "critical": "CRIT ",
+}
+LEVEL_WIDTH: Final = 5
+TIME_WIDTH: Final = 8  # "HH:MM:SS"
+MARKER_PREFIX: Final = "⚠ "
+
+STATUS_LABELS: Final = {
+    STATUS_OK: ("✓", "ok", "status-ok"),
+    STATUS_DEGRADED: ("▲", "degraded", "status-degraded"),
+    STATUS_FAILING: ("✗", "failing", "status-failing"),
+    STATUS_IDLE: ("◌", "idle", "status-idle"),
+    STATUS_OFFLINE: ("○", "offline", "status-offline"),
+}
+
+def safe(text: object, limit: int | None = None) -> str:
+    """Agent-supplied text made safe to show (see :func:`agentwatch.textsafe.printable`).
+
+    ``limit`` cuts the result to that many characters with a trailing "…".
+    """
+    shown = printable(text if isinstance(text, str) else str(text))
+    if limit is not None and len(shown) > limit:
+        shown = shown[: max(0, limit - 1)] + "…"
+    return shown
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    """``1 234.5``; thousands separated by a space; missing or non-finite → "—"."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    return f"{value:,.{digits}f}".replace(",", " ")
+
+
+def latency(ms: float | None) -> str:
+    """Milliseconds as "850 ms" or "1.24 s"; missing → "—"."""
+    if ms is None or not math.isfinite(ms):
+        return MISSING
+    if ms >= 1000:
+        return f"{ms / 1000:.2f} s"
+    return f"{ms:.0f} ms"
+
+
+def percent(rate: float | None) -> str:
+    """A 0..1 rate as "4.2 %"; missing → "—"."""
+    if rate is None or not math.isfinite(rate):
+        return MISSING
+    return f"{rate * 100:.1f} %"
+
+
+def usd(value: float | None) -> str:
+    """Dollars: "$0.0042" below a cent, "$12.34" above; missing → "—"."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    if abs(value) < 0.01 and value != 0:
+        return f"${value:.4f}"
+    return "$" + f"{value:,.2f}".replace(",", " ")
+
+
+def age(seconds: float | None) -> str:
+    """A relative age: "3s ago", "4m ago", "2h ago", "3d ago"; missing → "—"."""
+    if seconds is None or not math.isfinite(seconds):
+        return MISSING
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"
+
+
+def status_text(status: str | None) -> Text:
+    """Symbol and word (never colour alone); unknown or missing status → "—"."""
+    if status is None:
+        return Text(MISSING)
+    label = STATUS_LABELS.get(status)
+    if label is None:
+        return Text(safe(status, 12))
+    symbol, word, style = label
+    return Text(f"{symbol} {word}", style=_STATUS_STYLES[style])
+
+
+_STATUS_STYLES: Final = {
+    "status-ok": "green",
+    "status-degraded": "yellow",
+    "status-failing": "bold red",
+    "status-idle": "dim",
+    "status-offline": "dim",
+}
+
+
+def marker_text(marker: Marker) -> str:
+    """The one-line notice shown in the log for a gap or a collector-side drop."""
+    count = number(marker.count, 0)
+    noun = "line" if marker.count == 1 else "lines"
+    if marker.kind == MARKER_DROPPED:
+        return f"{MARKER_PREFIX}{count} {noun} dropped by the collector (slow viewer)"
+    return f"{MARKER_PREFIX}{count} {noun} missed while disconnected (no longer held by the collector)"
+
+
+def clock_time(timestamp: float, tz: tzinfo | None = None) -> str:
+    """Unix seconds as "HH:MM:SS" in ``tz`` (None = local time); bad values → "--:--:--"."""
+    try:
+        return datetime.fromtimestamp(timestamp, tz).strftime("%H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return "--:--:--"
+
+
+def message_start(timestamps: bool) -> int:
+    """Character offset of the message in a formatted log line."""
+    return (TIME_WIDTH + 1 if timestamps else 0) + AGENT_WIDTH + 1 + LEVEL_WIDTH + 1
+
+
+def level_start(timestamps: bool) -> int:
+    """Character offset of the level token in a formatted log line."""
+    return (TIME_WIDTH + 1 if timestamps else 0) + AGENT_WIDTH + 1
+
+
+def log_line(line: LogLine, *, timestamps: bool = True, tz: tzinfo | None = None) -> str:
+    """One plain log line: ``HH:MM:SS agent-id…     LEVEL message`` (columns fixed width).
+
+    The message is made printable, so a multi-line message stays on one line (``␤``).
+    """
+    if isinstance(line, Marker):
+        return marker_text(line)
+    return _entry_line(line, timestamps=timestamps, tz=tz)
+
+
+def _entry_line(entry: LogEntry, *, timestamps: bool, tz: tzinfo | None) -> str:
+    agent = safe(entry.agent_id, AGENT_WIDTH).ljust(AGENT_WIDTH)
+    level = LEVEL_TOKENS[normalize_level(entry.level)]
+    message = safe(entry.message)
+    prefix = f"{clock_time(entry.timestamp, tz)} " if timestamps else ""
+    return f"{prefix}{agent} {level} {message}"

@@ -1,0 +1,251 @@
+"""Save SVG screenshots of the viewer on a fixed, deterministic state (no network, frozen clock).
+
+    python -m agentwatch.tui.screenshots [--out screenshots/]
+
+Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg and help.svg. The
+same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is what is
+tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+
+from agentwatch.protocol import (
+    STATUS_DEGRADED,
+    STATUS_FAILING,
+    STATUS_IDLE,
+    STATUS_OFFLINE,
+    STATUS_OK,
+    AgentRow,
+    History,
+    LogEntry,
+    Snapshot,
+)
+from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
+
+#: The frozen "now" of every screenshot (2026-01-15 12:00:00 UTC).
+NOW = 1_768_478_400.0
+URL = "http://127.0.0.1:8787"
+
+
+@dataclass(frozen=True)
+class FixedConnection:
+    """A connection state that does not change (stands in for the live client's)."""
+
+    phase: str
+    since: float | None = None
+    retry_at: float | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+_AGENTS = (
+    # id, status, tok/s, p50, p99, err, cost, seen ago, activity, model
+    ("planner-01", STATUS_OK, 412.0, 820.0, 2_140.0, 0.012, 0.84, 1, "llm_call gpt-4o", "gpt-4o"),
+    ("retriever-02", STATUS_OK, 198.5, 310.0, 990.0, 0.0, 0.12, 0, "tool_call vector_search", "gpt-4o-mini"),
+    ("coder-03", STATUS_DEGRADED, 655.2, 1_450.0, 6_800.0, 0.071, 2.31, 2, "llm_call claude-sonnet-4", "claude-sonnet-4"),
+    ("reviewer-04", STATUS_FAILING, 40.1, 2_900.0, 14_200.0, 0.38, 0.55, 3, "error: rate limited", "gpt-4.1"),
+    ("summarizer-05", STATUS_IDLE, 0.0, None, None, 0.0, 0.0, 95, None, "gemini-2.0-flash"),
+    ("scraper-06", STATUS_OFFLINE, 0.0, None, None, 0.0, 0.0, 1_820, None, None),
+)
+
+_MESSAGES = (
+    ("planner-01", "info", "plan ready: 4 steps, next step fetch_docs"),
+    ("retriever-02", "debug", "vector_search k=8 returned 8 hits in 212 ms"),
+    ("coder-03", "info", "calling claude-sonnet-4 with 3 812 input tokens"),
+    ("reviewer-04", "warning", "retrying after 429 Too Many Requests (attempt 2/5)"),
+    ("reviewer-04", "error", "timeout after 30 s calling gpt-4.1: upstream did not answer"),
+    ("coder-03", "warning", "latency 6.8 s above the 5 s budget"),
+    ("planner-01", "info", "decision: delegate to coder-03 (confidence 0.82)"),
+    ("retriever-02", "info", "cache hit for query 'quarterly revenue by region'"),
+    ("reviewer-04", "critical", "giving up on task 7781 after 5 timeouts"),
+    ("coder-03", "info", "tool_call run_tests passed 41/41"),
+    ("planner-01", "debug", "context window 61 % used"),
+    ("retriever-02", "error", "timeout fetching https://example.com/report.pdf"),
+)
+
+
+def _wave(n: int, base: float, amplitude: float, phase: float = 0.0) -> list[float]:
+    return [round(base + amplitude * math.sin(i / 4 + phase), 4) for i in range(n)]
+
+
+def fleet_snapshot() -> Snapshot:
+    """A fixed fleet snapshot: six agents in every status, 60 s of history."""
+    rows = [
+        AgentRow(
+            agent_id=agent_id,
+            status=status,
+            tokens_per_second=tps,
+            p50_latency_ms=p50,
+            p99_latency_ms=p99,
+            error_rate=err,
+            errors=round(err * 200),
+            events=200,
+            cost_usd=cost,
+            last_seen=NOW - ago,
+            last_activity=activity,
+            model=model,
+        )
+        for agent_id, status, tps, p50, p99, err, cost, ago, activity, model in _AGENTS
+    ]
+    history = History(
+        end=NOW,
+        tokens_per_second=_wave(60, 1300, 300),
+        p99_latency_ms=[*_wave(50, 4000, 1500, 1.0), *_wave(10, 9000, 2000)],
+        error_rate=[*([0.02] * 40), *_wave(20, 0.07, 0.03)],
+        events_per_second=_wave(60, 55, 12, 2.0),
+        cost_per_second=_wave(60, 0.07, 0.02, 0.5),
+    )
+    return Snapshot(
+        timestamp=NOW,
+        tokens_per_second=1305.8,
+        input_tokens_per_second=902.3,
+        output_tokens_per_second=403.5,
+        tool_calls_total=1_284,
+        error_rate=0.068,
+        completions=311,
+        p50_latency_ms=840.0,
+        p99_latency_ms=9_120.0,
+        active_agents=4,
+        events_per_second=55.2,
+        events=3_312,
+        errors=225,
+        window_cost_usd=3.82,
+        cost_per_minute=3.82,
+        total_cost_usd=117.40,
+        cost_estimated=True,
+        agents=rows,
+        history=history,
+    )
+
+
+def agent_snapshot(agent_id: str) -> Snapshot:
+    """The drilled-down snapshot of one agent (its own row, scaled-down history)."""
+    fleet = fleet_snapshot()
+    row = next(r for r in fleet.agents if r.agent_id == agent_id)
+    history = History(
+        end=NOW,
+        tokens_per_second=_wave(60, row.tokens_per_second, row.tokens_per_second / 4),
+        p99_latency_ms=_wave(60, row.p99_latency_ms or 0, (row.p99_latency_ms or 0) / 5),
+        error_rate=_wave(60, row.error_rate, row.error_rate / 3),
+        events_per_second=_wave(60, 8, 2),
+        cost_per_second=_wave(60, row.cost_usd / 60, row.cost_usd / 200),
+    )
+    return Snapshot(
+        timestamp=NOW,
+        tokens_per_second=row.tokens_per_second,
+        error_rate=row.error_rate,
+        p50_latency_ms=row.p50_latency_ms,
+        p99_latency_ms=row.p99_latency_ms,
+        active_agents=1,
+        events_per_second=8.0,
+        errors=row.errors,
+        window_cost_usd=row.cost_usd,
+        cost_per_minute=row.cost_usd,
+        cost_estimated=True,
+        agent=agent_id,
+        agents=[row],
+        history=history,
+    )
+
+
+def log_entries(count: int = 60) -> list[LogEntry]:
+    """``count`` fixed log entries, one every 0.5 s, ending at :data:`NOW`."""
+    return [
+        LogEntry(
+            timestamp=NOW - (count - i) * 0.5,
+            agent_id=_MESSAGES[i % len(_MESSAGES)][0],
+            level=_MESSAGES[i % len(_MESSAGES)][1],
+            message=_MESSAGES[i % len(_MESSAGES)][2],
+            id=i + 1,
+        )
+        for i in range(count)
+    ]
+
+
+def feed(state: ViewState) -> None:
+    """Fill ``state`` as a live viewer's would be after a minute of a busy fleet."""
+    state.set_connection(STREAM_METRICS, FixedConnection("live", since=NOW - 60))
+    state.set_connection(STREAM_LOGS, FixedConnection("live", since=NOW - 60))
+    state.apply_snapshot(fleet_snapshot())
+    entries = log_entries()
+    state.add_log_entries(entries[:40])
+    state.add_marker("dropped", 1_234)
+    state.add_log_entries(entries[40:])
+
+
+def demo_app(*, banner: str | None = "SIMULATED DATA — agentwatch demo") -> AgentWatchApp:
+    """A viewer on the fixed state: no network, clock frozen at :data:`NOW`, times in UTC."""
+    app = AgentWatchApp(url=URL, clock=lambda: NOW, tz=UTC, connect=False, banner=banner)
+    feed(app.state)
+    return app
+
+
+Scene = Callable[[AgentWatchApp], Awaitable[None]]
+
+
+async def _overview(app: AgentWatchApp) -> None:
+    return None
+
+
+async def _drilldown(app: AgentWatchApp) -> None:
+    app.drill_into("coder-03")
+    app.state.apply_snapshot(agent_snapshot("coder-03"))
+    app.frame()
+
+
+async def _search(app: AgentWatchApp) -> None:
+    app.state.set_search("timeout")
+    app.frame()
+
+
+async def _help(app: AgentWatchApp) -> None:
+    app.action_help()
+
+
+SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
+    "overview.svg": ((120, 36), _overview),
+    "drilldown.svg": ((120, 36), _drilldown),
+    "search.svg": ((120, 36), _search),
+    "small-80x24.svg": ((80, 24), _overview),
+    "help.svg": ((120, 36), _help),
+}
+
+
+async def save_all(out: Path) -> list[Path]:
+    """Render every scene and write its SVG into ``out``; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, (size, scene) in SCENES.items():
+        app = demo_app()
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await scene(app)
+            await pilot.pause()
+            app.frame()
+            await pilot.pause()
+            path = out / name
+            path.write_text(app.export_screenshot(title=f"agentwatch — {name.removesuffix('.svg')}"))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agentwatch.tui.screenshots", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("screenshots"), help="directory (default screenshots/)")
+    args = parser.parse_args(argv)
+    for path in asyncio.run(save_all(args.out)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

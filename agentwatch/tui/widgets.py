@@ -1,0 +1,442 @@
+"""The viewer's widgets. Each renders state it is given; none does I/O or reads the clock.
+
+* :class:`HeaderBar` — URL, connection, snapshot age, banner, pause and filters.
+* :class:`MetricPanel` / :class:`MetricsBar` — a number and a sparkline per metric.
+* :class:`AgentTable` — one keyed row per agent, updated cell by cell.
+* :class:`LogPane` — a :class:`textual.widgets.Log` that colours levels, highlights search
+  matches and can wrap long lines; it is fed whole batches of plain lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.widgets import DataTable, Log, Sparkline, Static
+
+from agentwatch.protocol import AgentRow, Snapshot
+from agentwatch.tui import formatting as fmt
+from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, AgentView, ViewState
+
+#: Error-rate thresholds (fraction of events): warning at 5 %, error at 25 %.
+ERROR_RATE_WARNING: Final = 0.05
+ERROR_RATE_ERROR: Final = 0.25
+#: p99 latency thresholds in milliseconds.
+LATENCY_WARNING_MS: Final = 2_000.0
+LATENCY_ERROR_MS: Final = 10_000.0
+
+LEVEL_STYLES: Final = {
+    "DEBUG": "dim",
+    "INFO ": "green",
+    "WARN ": "bold yellow",
+    "ERROR": "bold red",
+    "CRIT ": "bold white on red",
+}
+SEARCH_STYLE: Final = "bold reverse"
+MARKER_STYLE: Final = "bold yellow"
+
+
+def threshold_class(value: float | None, warning: float, error: float) -> str:
+    """CSS class for a value against two thresholds: "-error", "-warning" or ""."""
+    if value is None or not math.isfinite(value):
+        return ""
+    if value >= error:
+        return "-error"
+    if value >= warning:
+        return "-warning"
+    return ""
+
+
+class HeaderBar(Static):
+    """Two lines of status text; set with :meth:`show` (only re-rendered when it changes)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self._shown: tuple[str, ...] = ()
+        self.plain = ""
+        """The header as plain text (what a reader sees without colour)."""
+
+    def show(self, lines: Sequence[Text]) -> bool:
+        """Display these lines; returns False (and touches nothing) when they did not change."""
+        key = tuple(line.markup for line in lines)
+        if key == self._shown:
+            return False
+        self._shown = key
+        joined = Text("\n").join(lines)
+        self.plain = joined.plain
+        self.update(joined)
+        return True
+
+
+#: A live stream whose last snapshot is older than this many seconds is shown as stale.
+STALE_AFTER_SECONDS: Final = 5.0
+
+
+def connection_text(state: ViewState) -> Text:
+    """"● live", "◌ stale 12 s", "↻ reconnecting in 3 s", "✗ unauthorized", "… connecting"."""
+    now = state.clock()
+    phases = {name: state.connections.get(name) for name in (STREAM_METRICS, STREAM_LOGS)}
+    for name, conn in phases.items():
+        if conn is not None and conn.phase == "unauthorized":
+            return Text(f"✗ unauthorized ({name}) — check the token", style="bold red")
+    for name, conn in phases.items():
+        if conn is not None and conn.phase == "reconnecting":
+            which = "" if all(c is not None and c.phase == "reconnecting" for c in phases.values()) else f" {name}"
+            wait = (conn.retry_at - now) if conn.retry_at is not None else None
+            when = f" in {max(0, math.ceil(wait))} s" if wait is not None else ""
+            text = Text(f"↻ reconnecting{which}{when}", style="bold yellow")
+            if conn.error:
+                text.append(f" ({fmt.safe(conn.error, 40)})", style="dim")
+            return text
+    if any(conn is None or conn.phase != "live" for conn in phases.values()):
+        return Text("… connecting", style="yellow")
+    snapshot_age = state.snapshot_age()
+    if snapshot_age is not None and snapshot_age > STALE_AFTER_SECONDS:
+        return Text(f"◌ stale {snapshot_age:.0f} s", style="bold yellow")
+    return Text("● live", style="bold green")
+
+
+def header_lines(state: ViewState) -> list[Text]:
+    """The two header lines: where and how connected; then what the view is narrowed to."""
+    top = Text()
+    if state.banner:
+        top.append(f" {fmt.safe(state.banner, 60)} ", style="bold black on yellow")
+        top.append(" ")
+    else:
+        top.append("agentwatch ", style="bold")
+    top.append(fmt.safe(state.url, 60), style="dim")
+    top.append("  ")
+    top.append_text(connection_text(state))
+    snapshot_age = state.snapshot_age()
+    if snapshot_age is not None:
+        top.append(f" · {snapshot_age:.0f} s ago", style="dim")
+    bottom = Text()
+    if state.drilled_agent is not None:
+        bottom.append("▶ agent ", style="bold")
+        bottom.append(fmt.safe(state.drilled_agent, 40), style="bold cyan")
+        bottom.append(" (Esc: fleet)  ", style="dim")
+    else:
+        bottom.append("fleet  ", style="bold")
+    if state.paused:
+        bottom.append(f"⏸ PAUSED {fmt.number(state.new_while_paused, 0)} new (End: live)  ", style="bold reverse")
+    filters = state.active_filters()
+    if filters:
+        bottom.append("filter: ", style="dim")
+        bottom.append(fmt.safe(" · ".join(filters), 80))
+        bottom.append("  ")
+    if state.search_error:
+        bottom.append(fmt.safe(state.search_error, 60), style="bold red")
+        bottom.append("  ")
+    arrow = "↓" if state.sort_reverse else "↑"
+    bottom.append(f"sort: {state.sort_column} {arrow}", style="dim")
+    if state.lines_missed:
+        bottom.append(f"  ⚠ {fmt.number(state.lines_missed, 0)} lines missed", style="yellow")
+    if state.decode_errors:
+        bottom.append(f"  {state.decode_errors} undecodable", style="yellow")
+    return [top, bottom]
+
+
+class MetricPanel(Vertical):
+    """One metric: a titled box with a value line and a sparkline of its history."""
+
+    def __init__(self, title: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="metric")
+        self.border_title = title
+        self._label = Static(title, classes="metric-label", markup=False)
+        self._value = Static("—", classes="metric-value", markup=False)
+        self._spark = Sparkline([], classes="metric-spark")
+        self._shown: tuple[str, tuple[float, ...], str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield self._label
+        yield self._value
+        yield self._spark
+
+    @property
+    def value_text(self) -> str:
+        return str(self._value.render())
+
+    def show(self, value: Text, series: Sequence[float], level_class: str = "", detail: str = "") -> None:
+        """Show ``value``, the sparkline ``series`` and a ``detail`` line under the box.
+
+        ``level_class`` is "", "-warning" or "-error". A no-op when nothing changed.
+        """
+        key = (value.markup, tuple(series), level_class, detail)
+        if key == self._shown:
+            return
+        self._shown = key
+        self._value.update(value)
+        self.border_subtitle = detail
+        self._spark.data = list(series)
+        for name in ("-warning", "-error"):
+            self.set_class(name == level_class, name)
+
+
+def _series(values: Iterable[float | None]) -> list[float]:
+    """History values for a sparkline: missing or non-finite seconds become 0."""
+    return [v if v is not None and math.isfinite(v) else 0.0 for v in values]
+
+
+class MetricsBar(Horizontal):
+    """The five metric panels, fed from one snapshot (None = nothing received yet)."""
+
+    def compose(self) -> ComposeResult:
+        yield MetricPanel("tokens/s", id="m-tokens")
+        yield MetricPanel("latency p50/p99 ≈", id="m-latency")
+        yield MetricPanel("error rate", id="m-errors")
+        yield MetricPanel("cost", id="m-cost")
+        yield MetricPanel("agents", id="m-agents")
+
+    def update_from(self, snapshot: Snapshot | None) -> None:
+        panels = {panel.id: panel for panel in self.query(MetricPanel)}
+        if snapshot is None:
+            for panel in panels.values():
+                panel.show(Text(fmt.MISSING), [])
+            return
+        history = snapshot.history
+        panels["m-tokens"].show(
+            Text(fmt.number(snapshot.tokens_per_second)),
+            _series(history.tokens_per_second),
+            detail=f"in {fmt.number(snapshot.input_tokens_per_second, 0)} · out "
+            f"{fmt.number(snapshot.output_tokens_per_second, 0)}",
+        )
+        p50, p99 = snapshot.p50_latency_ms, snapshot.p99_latency_ms
+        latency = Text(f"≈{fmt.latency(p50)} / ≈{fmt.latency(p99)}")
+        panels["m-latency"].show(
+            latency,
+            _series(history.p99_latency_ms),
+            threshold_class(p99, LATENCY_WARNING_MS, LATENCY_ERROR_MS),
+            f"est. ±{snapshot.latency_relative_error * 100:.0f} %",
+        )
+        panels["m-errors"].show(
+            Text(fmt.percent(snapshot.error_rate)),
+            _series(history.error_rate),
+            threshold_class(snapshot.error_rate, ERROR_RATE_WARNING, ERROR_RATE_ERROR),
+            f"{fmt.number(snapshot.errors, 0)} errors",
+        )
+        est = " est." if snapshot.cost_estimated else ""
+        panels["m-cost"].show(
+            Text(f"{fmt.usd(snapshot.cost_per_minute)}/min{est}"),
+            _series(history.cost_per_second),
+            detail=f"{fmt.usd(snapshot.window_cost_usd)} in {snapshot.window_seconds:.0f} s{est}",
+        )
+        panels["m-agents"].show(
+            Text(f"{snapshot.active_agents} active"),
+            _series(history.events_per_second),
+            detail=f"{fmt.number(snapshot.events_per_second)} events/s",
+        )
+
+
+#: (column key, label) of the agents table, in display order.
+AGENT_COLUMNS: Final = (
+    ("status", "status"),
+    ("agent", "agent"),
+    ("tok/s", "tok/s"),
+    ("p50", "p50 ≈"),
+    ("p99", "p99 ≈"),
+    ("err %", "err %"),
+    ("cost", "cost"),
+    ("last seen", "last seen"),
+    ("activity", "activity"),
+)
+
+
+def agent_cells(view: AgentView, now: float) -> tuple[Text | str, ...]:
+    """The cells of one agent's row; what the log alone cannot tell shows as "—"."""
+    row: AgentRow | None = view.row
+    last_seen = fmt.age(now - view.last_seen) if view.last_seen is not None else fmt.MISSING
+    agent = Text(fmt.safe(view.agent_id, 32))
+    if row is None:
+        errors = Text(f"{view.errors} err" if view.errors else fmt.MISSING)
+        return (fmt.status_text(None), agent, fmt.MISSING, fmt.MISSING, fmt.MISSING, errors,
+                fmt.MISSING, last_seen, fmt.MISSING)  # fmt: skip
+    err = Text(fmt.percent(row.error_rate))
+    level = threshold_class(row.error_rate, ERROR_RATE_WARNING, ERROR_RATE_ERROR)
+    if level:
+        err.stylize("bold red" if level == "-error" else "yellow")
+    activity = Text(fmt.safe(row.last_activity, 40) if row.last_activity else fmt.MISSING)
+    return (
+        fmt.status_text(row.status),
+        agent,
+        Text(fmt.number(row.tokens_per_second), justify="right"),
+        Text(fmt.latency(row.p50_latency_ms), justify="right"),
+        Text(fmt.latency(row.p99_latency_ms), justify="right"),
+        err,
+        Text(fmt.usd(row.cost_usd), justify="right"),
+        last_seen,
+        activity,
+    )
+
+
+class AgentTable(DataTable[Text | str]):
+    """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self._cells: dict[str, tuple[str, ...]] = {}
+        self._rank: dict[str, int] = {}
+
+    def on_mount(self) -> None:
+        for key, label in AGENT_COLUMNS:
+            self.add_column(label, key=key)
+
+    def update_from(self, views: Sequence[AgentView], now: float) -> None:
+        """Make the table show ``views`` in that order; untouched cells are not redrawn."""
+        keys = [column for column, _ in AGENT_COLUMNS]
+        seen: set[str] = set()
+        for view in views:
+            agent_id = view.agent_id
+            seen.add(agent_id)
+            cells = agent_cells(view, now)
+            plain = tuple(c.markup if isinstance(c, Text) else c for c in cells)
+            old = self._cells.get(agent_id)
+            if old is None:
+                self.add_row(*cells, key=agent_id)
+            elif old != plain:
+                for column, cell, before, after in zip(keys, cells, old, plain, strict=True):
+                    if before != after:
+                        self.update_cell(agent_id, column, cell)
+            self._cells[agent_id] = plain
+        for gone in set(self._cells) - seen:
+            self.remove_row(gone)
+            del self._cells[gone]
+        rank = {view.agent_id: index for index, view in enumerate(views)}
+        if rank != self._rank or len(rank) != self.row_count:
+            self._rank = rank
+            self._apply_order()
+
+    def _apply_order(self) -> None:
+        order = [key for key, _ in sorted(self._rank.items(), key=lambda item: item[1])]
+        position = {agent_id: index for index, agent_id in enumerate(order)}
+        current = {row_key.value: row_key for row_key in self.rows}
+        by_label: dict[int, int] = {}
+        for agent_id, row_key in current.items():
+            cell = self.get_cell(row_key, "agent")
+            by_label[id(cell)] = position.get(agent_id or "", len(position))
+        self.sort("agent", key=lambda cell: by_label.get(id(cell), len(position)))
+
+    def selected_agent(self) -> str | None:
+        """The agent id under the cursor, or None when the table is empty."""
+        if self.row_count == 0:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
+    def row_agents(self) -> list[str]:
+        """Agent ids in display order (for tests and the screenshot command)."""
+        return [self.coordinate_to_cell_key((index, 0)).row_key.value or "" for index in range(self.row_count)]
+
+
+class LogHighlighter(Highlighter):
+    """Colours the level token and the search matches of a formatted log line.
+
+    ``level_start`` / ``message_start`` are the character offsets of those columns;
+    ``spans`` returns the (start, end) search matches within a message.
+    """
+
+    def __init__(self) -> None:
+        self.level_start = fmt.level_start(True)
+        self.message_start = fmt.message_start(True)
+        self.spans: Callable[[str], list[tuple[int, int]]] = lambda _message: []
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        if plain.startswith(fmt.MARKER_PREFIX):
+            text.stylize(MARKER_STYLE)
+            return
+        token = plain[self.level_start : self.level_start + fmt.LEVEL_WIDTH]
+        style = LEVEL_STYLES.get(token)
+        if style is not None:
+            text.stylize(style, self.level_start, self.level_start + fmt.LEVEL_WIDTH)
+        offset = self.message_start
+        for start, end in self.spans(plain[offset:]):
+            text.stylize(SEARCH_STYLE, offset + start, offset + end)
+
+
+class LogPane(Log):
+    """The log tail. Fed plain, already-printable lines in batches (:meth:`append`, :meth:`replace`).
+
+    With ``wrap`` on, a line longer than the pane is split into continuation lines indented
+    to the message column; the pane keeps the unwrapped lines (at most ``max_lines``) so it
+    can re-wrap on resize or when wrap is toggled.
+    """
+
+    def __init__(self, *, max_lines: int, id: str | None = None) -> None:
+        super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
+        self.highlighter = LogHighlighter()
+        self._source: deque[str] = deque(maxlen=max_lines)
+        self._wrap = False
+        self._wrap_width = 0
+
+    @property
+    def log_highlighter(self) -> LogHighlighter:
+        assert isinstance(self.highlighter, LogHighlighter)
+        return self.highlighter
+
+    @property
+    def source_lines(self) -> list[str]:
+        """The unwrapped lines currently in the pane."""
+        return list(self._source)
+
+    def set_columns(self, timestamps: bool) -> None:
+        """Tell the highlighter where levels and messages start."""
+        self.log_highlighter.level_start = fmt.level_start(timestamps)
+        self.log_highlighter.message_start = fmt.message_start(timestamps)
+
+    def append(self, lines: Sequence[str], *, scroll_end: bool | None = None) -> None:
+        """Add lines at the bottom in one write."""
+        if not lines:
+            return
+        self._source.extend(lines)
+        self.write_lines(self._physical(lines), scroll_end=scroll_end)
+
+    def replace(self, lines: Sequence[str]) -> None:
+        """Replace the whole content (after a filter or format change) in one write."""
+        self._source.clear()
+        self._source.extend(lines[-self._source.maxlen :] if self._source.maxlen else lines)
+        self.clear()
+        if self._source:
+            self.write_lines(self._physical(list(self._source)), scroll_end=True)
+
+    @property
+    def wrap(self) -> bool:
+        return self._wrap
+
+    def set_wrap(self, wrap: bool) -> None:
+        if wrap != self._wrap:
+            self._wrap = wrap
+            self.replace(list(self._source))
+
+    def on_resize(self, event: Resize) -> None:
+        if self._wrap and self._content_width() != self._wrap_width:
+            self.replace(list(self._source))
+
+    def _content_width(self) -> int:
+        return max(20, self.scrollable_content_region.width or self.size.width or 80)
+
+    def _physical(self, lines: Sequence[str]) -> Sequence[str]:
+        if not self._wrap:
+            return lines
+        width = self._wrap_width = self._content_width()
+        indent = self.log_highlighter.message_start
+        if indent >= width - 10:
+            indent = 2
+        out: list[str] = []
+        for line in lines:
+            if len(line) <= width:
+                out.append(line)
+                continue
+            out.append(line[:width])
+            rest = line[width:]
+            step = width - indent
+            while rest:
+                out.append(" " * indent + rest[:step])
+                rest = rest[step:]
+        return out
