@@ -54,8 +54,14 @@ def test_file_values_are_used(tmp_path: Path) -> None:
     )
     config = load_config(environ={}, path=path)
     assert config == ViewerConfig(
-        url="http://10.0.0.5:9000", fps=20, max_lines=500, level="warning", bell=False, wrap=True,
-        theme="nord", agent="planner",
+        url="http://10.0.0.5:9000",
+        fps=20,
+        max_lines=500,
+        level="warning",
+        bell=False,
+        wrap=True,
+        theme="nord",
+        agent="planner",
     )
 
 

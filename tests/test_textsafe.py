@@ -11,10 +11,7 @@ from hypothesis import strategies as st
 
 from agentwatch.textsafe import json_safe, printable
 
-TERMINAL_ACTIVE = {
-    chr(code)
-    for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]
-}
+TERMINAL_ACTIVE = {chr(code) for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
 BIDI_CONTROLS = [chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]]
 
 

@@ -1,0 +1,493 @@
+"""A Server-Sent Events subscription that survives anything the network does to it.
+
+httpx-sse parses the stream but never reconnects, so :func:`follow` loops: connect, check
+the status and the content type, hand every event to a callback, remember the last
+``id:``, and on any failure wait (exponential backoff with full jitter) and reconnect with
+``Last-Event-ID`` — which is how the collector's log stream resumes with nothing lost and
+nothing repeated. The caller sees where the subscription stands through
+:class:`ConnectionState` values; nothing but cancellation ever escapes.
+
+:func:`decode_snapshot` and :func:`decode_log_entry` read what the stream carries
+leniently, so a viewer works against a collector that speaks only the minimal protocol;
+:func:`fetch_snapshot` reads one snapshot (``agentwatch status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import httpx
+import msgspec
+from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+
+from agentwatch.protocol import (
+    MAX_AGENT_ID_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    MAX_SHORT_FIELD_LENGTH,
+    PATH_DASHBOARD_STREAM,
+    SSE_METRICS,
+    AgentRow,
+    LogEntry,
+    Snapshot,
+    normalize_level,
+)
+
+__all__ = [
+    "Backoff",
+    "CollectorUnreachable",
+    "ConnectionState",
+    "DecodeError",
+    "ServerSentEvent",
+    "Unauthorized",
+    "decode_log_entry",
+    "decode_snapshot",
+    "fetch_snapshot",
+    "follow",
+]
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["connecting", "live", "reconnecting", "unauthorized"]
+CONNECT_TIMEOUT: Final = 5.0
+EVENT_STREAM: Final = "text/event-stream"
+#: Events a collector answering with only the default SSE event name may use for metrics.
+_SNAPSHOT_EVENT_NAMES: Final = frozenset({SSE_METRICS, "message"})
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """Where a subscription stands; a new value is reported on every change.
+
+    ``since`` and ``retry_at`` are on the ``clock`` given to :func:`follow`. ``attempts``
+    counts consecutive failures (0 once live). ``error`` is short text for a status line.
+    """
+
+    phase: Phase
+    since: float
+    retry_at: float | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+class Backoff:
+    """Exponential backoff with full jitter: delay ~ U(0, min(cap, base·factor^n)) seconds.
+
+    ``n`` is the number of delays handed out since the last :meth:`reset`. Pass a seeded
+    ``random.Random`` for reproducible delays.
+    """
+
+    def __init__(
+        self,
+        base: float = 0.5,
+        factor: float = 2.0,
+        cap: float = 15.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not (base > 0 and factor >= 1 and cap >= base):
+            raise ValueError("need base > 0, factor >= 1 and cap >= base")
+        self.base = base
+        self.factor = factor
+        self.cap = cap
+        self._rng = rng or random.Random()
+        self._attempt = 0
+
+    def ceiling(self) -> float:
+        """Upper bound of the next delay."""
+        return min(self.cap, self.base * self.factor ** min(self._attempt, 64))
+
+    def next_delay(self) -> float:
+        delay = self._rng.uniform(0.0, self.ceiling())
+        self._attempt += 1
+        return delay
+
+    def slow_delay(self) -> float:
+        """A delay for failures that will not fix themselves soon (bad token): U(cap/2, cap)."""
+        return self._rng.uniform(self.cap / 2, self.cap)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class CollectorUnreachable(Exception):
+    """No snapshot could be read; the message is one line fit for a terminal."""
+
+
+class Unauthorized(CollectorUnreachable):
+    """The collector refused the token (HTTP 401/403)."""
+
+
+class DecodeError(ValueError):
+    """A stream payload could not be read at all (not JSON, not an object, hopeless types)."""
+
+
+class _Failure(Exception):
+    """One connection attempt ended; ``text`` is what the user is told."""
+
+    def __init__(self, text: str, *, unauthorized: bool = False) -> None:
+        super().__init__(text)
+        self.text = text
+        self.unauthorized = unauthorized
+
+
+# ------------------------------------------------------------------------ follow
+
+
+def _url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + path
+
+
+def _headers(token: str | None, last_event_id: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if last_event_id:
+        headers["Last-Event-ID"] = last_event_id
+    return headers
+
+
+def _check_response(response: httpx.Response) -> None:
+    """Raise :class:`_Failure` unless this is a 200 ``text/event-stream`` response."""
+    if response.status_code in (401, 403):
+        raise _Failure(f"HTTP {response.status_code}", unauthorized=True)
+    if response.status_code != 200:
+        raise _Failure(f"HTTP {response.status_code}")
+    content_type = response.headers.get("content-type", "").partition(";")[0].strip()
+    if content_type != EVENT_STREAM:
+        raise _Failure(f"not an event stream ({content_type or 'no content type'})")
+
+
+def _describe(exc: BaseException, read_timeout: float) -> str:
+    """Short human text for a transport failure."""
+    if isinstance(exc, SSEError):
+        return "not an event stream"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"no data for {read_timeout:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc)
+        if "refused" in text.lower() or "all connection attempts failed" in text.lower():
+            return "connection refused"
+        return f"cannot connect ({text})" if text else "cannot connect"
+    if isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError)):
+        return "connection lost"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def follow(
+    base_url: str,
+    path: str,
+    *,
+    params: dict[str, str] | None = None,
+    token: str | None = None,
+    on_event: Callable[[ServerSentEvent], None],
+    on_state: Callable[[ConnectionState], None],
+    last_event_id: str | None = None,
+    backoff: Backoff | None = None,
+    read_timeout: float = 45.0,
+    clock: Callable[[], float] = time.monotonic,
+    client: httpx.AsyncClient | None = None,
+) -> None:
+    """Subscribe to ``base_url + path`` and keep the subscription alive until cancelled.
+
+    Every event with non-empty ``data`` goes to ``on_event`` in order (empty-data events —
+    httpx-sse's phantom events after a comment — are skipped). The last non-empty ``id``
+    seen is sent as ``Last-Event-ID`` on every reconnect, starting from ``last_event_id``.
+    Phases go to ``on_state``: ``connecting`` before each attempt, ``live`` once a 200
+    ``text/event-stream`` answer arrives, ``reconnecting`` (with ``retry_at``) after a
+    clean end of stream, a dropped connection, a read timeout (``read_timeout`` seconds
+    without a byte — keep it well above the server's 15 s heartbeat), a refused
+    connection, any non-200 status or a wrong content type, and ``unauthorized`` after
+    401/403, which is retried slowly (``Backoff.slow_delay``) in case the token is fixed.
+    The backoff resets once a connection delivers an event or stays up for ``backoff.cap``
+    seconds.
+
+    Never raises except :class:`asyncio.CancelledError`: an exception raised by
+    ``on_event`` is reported like a dropped connection (and logged at debug level);
+    one raised by ``on_state`` is logged and ignored. ``client`` is used as given and
+    left open; otherwise one is created and closed here.
+    """
+    backoff = backoff or Backoff()
+    own_client = client is None
+    http = client or httpx.AsyncClient()
+    timeout = httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT)
+    url = _url(base_url, path)
+    resume_id = last_event_id or None
+    attempts = 0
+    last_error: str | None = None
+
+    def report(state: ConnectionState) -> None:
+        try:
+            on_state(state)
+        except Exception:
+            log.debug("on_state callback failed", exc_info=True)
+
+    try:
+        while True:
+            report(ConnectionState("connecting", clock(), None, last_error, attempts))
+            unauthorized = False
+            live_since: float | None = None
+            try:
+                async with aconnect_sse(
+                    http, "GET", url, params=params, headers=_headers(token, resume_id), timeout=timeout
+                ) as source:
+                    _check_response(source.response)
+                    live_since = clock()
+                    report(ConnectionState("live", live_since, None, None, 0))
+                    delivered = False
+                    async for sse in source.aiter_sse():
+                        if sse.id:
+                            resume_id = sse.id
+                        if not sse.data:
+                            continue
+                        if not delivered:
+                            delivered = True
+                            attempts = 0
+                            backoff.reset()
+                        on_event(sse)
+                raise _Failure("stream ended")
+            except asyncio.CancelledError:
+                raise
+            except _Failure as failure:
+                last_error = failure.text
+                unauthorized = failure.unauthorized
+            except SSEError as exc:  # subclasses TransportError: must come first
+                last_error = _describe(exc, read_timeout)
+            except httpx.HTTPError as exc:
+                last_error = _describe(exc, read_timeout)
+            except Exception as exc:  # a failing on_event callback or an unforeseen library error
+                log.debug("subscription attempt failed", exc_info=True)
+                last_error = _describe(exc, read_timeout)
+            if live_since is not None and clock() - live_since >= backoff.cap:
+                attempts = 0  # a long quiet connection was a success, not a failure
+                backoff.reset()
+            attempts += 1
+            delay = backoff.slow_delay() if unauthorized else backoff.next_delay()
+            now = clock()
+            phase: Phase = "unauthorized" if unauthorized else "reconnecting"
+            report(ConnectionState(phase, now, now + delay, last_error, attempts))
+            await asyncio.sleep(delay)
+    finally:
+        if own_client:
+            await asyncio.shield(http.aclose())
+
+
+# -------------------------------------------------------------------- decoding
+
+_json_decoder: Final = msgspec.json.Decoder()
+_MAX_REPAIRS: Final = 64
+
+
+def _load_object(data: str | bytes) -> dict[str, Any]:
+    try:
+        value = _json_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise DecodeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+_PATH_PART: Final = re.compile(r"\.([^.\[`]+)|\[(\d+)\]")
+
+
+def _error_path(message: str) -> list[str | int]:
+    """Parse the ``$.a[3].b`` path ending a msgspec ValidationError message ([] if none)."""
+    marker = message.rfind(" - at `$")
+    if marker < 0:
+        return []
+    parts: list[str | int] = []
+    for match in _PATH_PART.finditer(message, marker + len(" - at `$")):
+        key, index = match.groups()
+        parts.append(key if key is not None else int(index))
+    return parts
+
+
+def _remove(container: Any, path: list[str | int]) -> bool:
+    """Delete the element at ``path`` (a key or a list index); False if it is not there."""
+    if not path:
+        return False
+    for part in path[:-1]:
+        try:
+            container = container[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = path[-1]
+    try:
+        del container[last]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def decode_snapshot(data: str | bytes, *, clock: Callable[[], float] = time.time) -> Snapshot:
+    """Read a snapshot leniently: unknown fields are ignored, missing ones take defaults.
+
+    A value of the wrong type (``"tokens_per_second": "fast"``, ``null`` for a number, an
+    agent row without ``agent_id``) is dropped — its field falls back to the default, a
+    bad list element is left out — rather than failing the whole snapshot. Numbers given
+    as strings are accepted, but never NaN or infinities (→ default). A missing or
+    unreadable ``timestamp`` is ``clock()`` (RFC 3339 strings are accepted). Raises
+    :class:`DecodeError` only when the payload is not a JSON object or cannot be repaired.
+    """
+    document = _load_object(data)
+    document["timestamp"] = _timestamp(document.get("timestamp"), clock)
+    try:
+        return msgspec.convert(document, Snapshot)  # the well-formed case: one C-level pass
+    except msgspec.ValidationError:
+        pass
+    for _ in range(_MAX_REPAIRS):
+        try:
+            return _finite(msgspec.convert(document, Snapshot, strict=False))
+        except msgspec.ValidationError as exc:
+            path = _error_path(str(exc))
+            if not _remove(document, path):
+                raise DecodeError(f"unusable snapshot: {exc}") from None
+    raise DecodeError("unusable snapshot: too many bad fields")
+
+
+def _finite_fields(struct: Any, defaults: Any) -> None:
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            setattr(struct, name, getattr(defaults, name))
+
+
+def _finite(snapshot: Snapshot) -> Snapshot:
+    """Replace NaN and infinities (only reachable through numeric strings) by defaults."""
+    _finite_fields(snapshot, Snapshot(timestamp=0.0))
+    for row in snapshot.agents:
+        _finite_fields(row, AgentRow(agent_id=""))
+    history = snapshot.history
+    for name in history.__struct_fields__:
+        series = getattr(history, name)
+        if isinstance(series, list):
+            empty = None if name == "p99_latency_ms" else 0.0
+            setattr(history, name, [v if v is None or math.isfinite(v) else empty for v in series])
+        elif isinstance(series, float) and not math.isfinite(series):
+            history.end = 0.0
+    return snapshot
+
+
+def _text(value: Any, limit: int) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return text[:limit]
+
+
+def _timestamp(value: Any, clock: Callable[[], float]) -> float:
+    if isinstance(value, bool):
+        return clock()
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return number if math.isfinite(number) else clock()
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            return number if math.isfinite(number) else clock()
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            return clock()
+    return clock()
+
+
+def _entry_id(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def _optional_text(value: Any) -> str | None:
+    return value[:MAX_SHORT_FIELD_LENGTH] if isinstance(value, str) and value else None
+
+
+def decode_log_entry(data: str | bytes, *, clock: Callable[[], float] = time.time) -> LogEntry:
+    """Read a log entry leniently; raises :class:`DecodeError` only for a non-object payload.
+
+    A minimal collector's entries have no ``id`` (→ 0), maybe no ``level`` (→ ``"info"``;
+    other vocabularies are normalized: ``warn`` → ``warning``) and maybe no ``timestamp``
+    (→ ``clock()``; RFC 3339 strings are accepted). A non-string message is shown as its
+    JSON text; text is cut to the protocol's length limits; non-object ``metadata`` is
+    kept under ``{"value": ...}``.
+    """
+    document = _load_object(data)
+    metadata = document.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        metadata = {"value": metadata}
+    level = document.get("level")
+    return LogEntry(
+        timestamp=_timestamp(document.get("timestamp"), clock),
+        agent_id=_text(document.get("agent_id"), MAX_AGENT_ID_LENGTH),
+        level=normalize_level(level if isinstance(level, str) else None),
+        message=_text(document.get("message"), MAX_MESSAGE_LENGTH),
+        metadata=metadata,
+        id=_entry_id(document.get("id")),
+        span_type=_optional_text(document.get("span_type")),
+        trace_id=_optional_text(document.get("trace_id")),
+    )
+
+
+# ------------------------------------------------------------------ one snapshot
+
+
+async def fetch_snapshot(
+    base_url: str,
+    *,
+    token: str | None = None,
+    timeout: float = 3.0,
+    client: httpx.AsyncClient | None = None,
+) -> Snapshot:
+    """Read the first metrics event from the dashboard stream, within ``timeout`` seconds.
+
+    Raises :class:`Unauthorized` on 401/403 and :class:`CollectorUnreachable` (one-line
+    message naming the URL) on anything else that prevents reading a snapshot.
+    """
+    url = _url(base_url, PATH_DASHBOARD_STREAM)
+    own_client = client is None
+    http = client or httpx.AsyncClient()
+    try:
+        async with asyncio.timeout(timeout):
+            async with aconnect_sse(
+                http, "GET", url, headers=_headers(token, None), timeout=httpx.Timeout(timeout)
+            ) as source:
+                _check_response(source.response)
+                async for sse in source.aiter_sse():
+                    if sse.data and sse.event in _SNAPSHOT_EVENT_NAMES:
+                        try:
+                            return decode_snapshot(sse.data)
+                        except DecodeError as exc:
+                            raise CollectorUnreachable(f"{url} sent an unreadable snapshot: {exc}") from None
+        raise CollectorUnreachable(f"{url} closed the stream before sending a snapshot")
+    except _Failure as failure:
+        if failure.unauthorized:
+            raise Unauthorized(f"{url} refused the token ({failure.text})") from None
+        raise CollectorUnreachable(f"{url} answered {failure.text}") from None
+    except TimeoutError:
+        raise CollectorUnreachable(f"no snapshot from {url} within {timeout:g} s") from None
+    except SSEError:
+        raise CollectorUnreachable(f"{url} is not an event stream") from None
+    except httpx.HTTPError as exc:
+        raise CollectorUnreachable(f"cannot reach {url}: {_describe(exc, timeout)}") from None
+    finally:
+        if own_client:
+            await http.aclose()
