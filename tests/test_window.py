@@ -392,3 +392,60 @@ def test_repeated_snapshot_in_the_same_second_reuses_the_merge(clock: Clock) -> 
     snap = window.snapshot()
     assert window.last_snapshot_merges == 2  # the current bucket, fleet and agent a1
     assert snap.events == 6_010
+
+
+# ----------------------------------------------------------------------- against brute force
+
+
+def _brute_force(events: list[Event], now: float, agent: str | None = None) -> dict[str, Any]:
+    start = int(now) - 60 + 1
+    chosen = [e for e in events if int(e.timestamp) >= start and (agent is None or e.agent_id == agent)]  # type: ignore[arg-type]
+    latencies = sorted(
+        e.latency_ms for e in chosen if e.span_type in (SPAN_LLM_CALL, SPAN_COMPLETION) and e.latency_ms
+    )
+    return {
+        "events": len(chosen),
+        "errors": sum(1 for e in chosen if e.error or e.span_type == SPAN_ERROR),
+        "tokens": sum((e.tokens_input or 0) + (e.tokens_output or 0) for e in chosen),
+        "tool_calls": sum(1 for e in chosen if e.span_type == SPAN_TOOL_CALL),
+        "cost": sum(e.cost_usd or 0.0 for e in chosen),
+        "p99": latencies[math.floor(0.99 * (len(latencies) - 1))] if latencies else None,
+    }
+
+
+def test_snapshots_match_a_brute_force_rescan_as_time_passes(clock: Clock) -> None:
+    import random
+
+    rnd = random.Random(3)
+    window = Window(60, history_seconds=120, clock=clock)
+    seen: list[Event] = []
+    kinds = [SPAN_LLM_CALL, SPAN_COMPLETION, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_ERROR, SPAN_LOG]
+    for step in range(40):
+        clock.advance(rnd.choice([0.0, 0.3, 1.0, 7.0]))
+        batch = [
+            event(
+                f"a{rnd.randrange(6)}",
+                at=clock.now - rnd.choice([0.0, 0.0, 0.0, rnd.uniform(0, 110)]),
+                span_type=rnd.choice(kinds),
+                tokens_input=rnd.randrange(500),
+                tokens_output=rnd.randrange(50),
+                latency_ms=rnd.lognormvariate(5, 1),
+                cost_usd=rnd.random() / 100,
+                error="boom" if rnd.random() < 0.1 else None,
+            )
+            for _ in range(rnd.randrange(0, 60))
+        ]
+        window.add_many(batch)
+        seen.extend(batch)
+        for agent in (None, "a0"):
+            snap = window.snapshot(agent)
+            expected = _brute_force(seen, clock.now, agent)
+            assert snap.events == expected["events"], step
+            assert snap.errors == expected["errors"], step
+            assert snap.tokens_per_second * 60 == pytest.approx(expected["tokens"]), step
+            assert snap.tool_calls_total == expected["tool_calls"], step
+            assert snap.window_cost_usd == pytest.approx(expected["cost"]), step
+            if expected["p99"] is None:
+                assert snap.p99_latency_ms is None
+            else:
+                assert snap.p99_latency_ms == pytest.approx(expected["p99"], rel=RELATIVE_ACCURACY * 1.000001)
