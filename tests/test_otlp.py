@@ -25,10 +25,12 @@ PROTOBUF = "application/x-protobuf"
 TRACE_ID = "5B8EFFF798038103D269B633813FC60C"
 SPAN_ID = "EEE19B7EC3C1B174"
 
-REFERENCE_EXAMPLE = b"""{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"agent-7"}}]},
+REFERENCE_EXAMPLE = b"""{"resourceSpans":[{"resource":{"attributes":[
+ {"key":"service.name","value":{"stringValue":"agent-7"}}]},
  "scopeSpans":[{"scope":{"name":"my.lib"},
   "spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174","parentSpanId":"",
-   "name":"chat gpt-4o","kind":3,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000",
+   "name":"chat gpt-4o","kind":3,
+   "startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000",
    "attributes":[{"key":"gen_ai.usage.input_tokens","value":{"intValue":"120"}}],
    "status":{"code":2,"message":"timeout"}}]}]}]}"""
 
@@ -62,9 +64,15 @@ def span_json(attributes: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 def traces_body(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> bytes:
-    resource_attrs = [attr(k, v) for k, v in ({"service.name": "svc"} if resource is None else resource).items()]
+    resource_attrs = [
+        attr(k, v) for k, v in ({"service.name": "svc"} if resource is None else resource).items()
+    ]
     return json.dumps(
-        {"resourceSpans": [{"resource": {"attributes": resource_attrs}, "scopeSpans": [{"spans": list(spans)}]}]}
+        {
+            "resourceSpans": [
+                {"resource": {"attributes": resource_attrs}, "scopeSpans": [{"spans": list(spans)}]}
+            ]
+        }
     ).encode()
 
 
@@ -167,8 +175,13 @@ def test_deprecated_names_are_accepted() -> None:
 
 
 def test_tool_span_carries_tool_name_and_error_type() -> None:
-    event = one_event({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "web_search",
-                       "error.type": "TimeoutError"})
+    event = one_event(
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "web_search",
+            "error.type": "TimeoutError",
+        }
+    )
     assert event.span_type == "tool_call"
     assert event.tool_name == "web_search"
     assert event.error == "TimeoutError"
@@ -189,8 +202,13 @@ def test_agent_id_falls_back_from_agent_name_to_agent_id_to_service_name_to_unkn
 
 
 def test_int64_as_number_and_unknown_fields_are_accepted() -> None:
-    span = span_json({"gen_ai.usage.input_tokens": 5}, startTimeUnixNano=1_700_000_000_000_000_000,
-                     endTimeUnixNano=1_700_000_001_000_000_000, droppedAttributesCount=3, flags=1)
+    span = span_json(
+        {"gen_ai.usage.input_tokens": 5},
+        startTimeUnixNano=1_700_000_000_000_000_000,
+        endTimeUnixNano=1_700_000_001_000_000_000,
+        droppedAttributesCount=3,
+        flags=1,
+    )
     span["attributes"][0]["value"] = {"intValue": 5}
     event = decode_traces(traces_body(span), JSON).events[0]
     assert event.tokens_input == 5
@@ -225,8 +243,12 @@ def test_partial_success_response_in_json_and_protobuf() -> None:
     assert parsed.partial_success.rejected_spans == 3
     assert parsed.partial_success.error_message == "3 spans rejected"
     logs = OtlpResult(events=[], rejected=2, error_message="bad", signal=otlp.SIGNAL_LOGS)
-    assert ExportLogsServiceResponse.FromString(otlp.success_response(logs, PROTOBUF)[0]) \
-        .partial_success.rejected_log_records == 2
+    assert (
+        ExportLogsServiceResponse.FromString(
+            otlp.success_response(logs, PROTOBUF)[0]
+        ).partial_success.rejected_log_records
+        == 2
+    )
     assert json.loads(otlp.success_response(logs, JSON)[0])["partialSuccess"]["rejectedLogRecords"] == "2"
 
 
@@ -262,7 +284,9 @@ def test_error_response_is_google_rpc_status_in_the_request_encoding() -> None:
     assert media == PROTOBUF and (status.code, status.message) == (3, "bad protobuf")
 
 
-def test_protobuf_without_opentelemetry_proto_is_415_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_protobuf_without_opentelemetry_proto_is_415_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import sys
 
     for name in list(sys.modules):
@@ -296,13 +320,31 @@ def test_arbitrary_bytes_either_decode_or_raise_otlp_error(body: bytes) -> None:
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(st.sampled_from(["traceId", "spanId", "startTimeUnixNano", "endTimeUnixNano",
-                                         "attributes", "status", "name", "parentSpanId"]), json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "traceId",
+                "spanId",
+                "startTimeUnixNano",
+                "endTimeUnixNano",
+                "attributes",
+                "status",
+                "name",
+                "parentSpanId",
+            ]
+        ),
+        json_values,
+    )
+)
 def test_malformed_span_fields_never_escape_as_other_exceptions(overrides: dict[str, Any]) -> None:
     span = span_json({})
     span.update(overrides)
@@ -317,16 +359,32 @@ def test_malformed_span_fields_never_escape_as_other_exceptions(overrides: dict[
 
 # ---------------------------------------------------------------- logs
 def logs_body(*records: dict[str, Any], resource: dict[str, Any] | None = None) -> bytes:
-    resource_attrs = [attr(k, v) for k, v in ({"service.name": "svc"} if resource is None else resource).items()]
+    resource_attrs = [
+        attr(k, v) for k, v in ({"service.name": "svc"} if resource is None else resource).items()
+    ]
     return json.dumps(
-        {"resourceLogs": [{"resource": {"attributes": resource_attrs}, "scopeLogs": [{"logRecords": list(records)}]}]}
+        {
+            "resourceLogs": [
+                {"resource": {"attributes": resource_attrs}, "scopeLogs": [{"logRecords": list(records)}]}
+            ]
+        }
     ).encode()
 
 
 @pytest.mark.parametrize(
     ("number", "level"),
-    [(1, "debug"), (4, "debug"), (5, "debug"), (9, "info"), (12, "info"), (13, "warning"),
-     (17, "error"), (20, "error"), (21, "critical"), (24, "critical")],
+    [
+        (1, "debug"),
+        (4, "debug"),
+        (5, "debug"),
+        (9, "info"),
+        (12, "info"),
+        (13, "warning"),
+        (17, "error"),
+        (20, "error"),
+        (21, "critical"),
+        (24, "critical"),
+    ],
 )
 def test_log_severity_number_maps_to_level(number: int, level: str) -> None:
     result = decode_logs(logs_body({"severityNumber": number, "body": {"stringValue": "m"}}), JSON)
@@ -386,8 +444,12 @@ class OtlpCapture:
             payload, media = otlp.success_response(result, content_type)
             return Response(payload, 200, media_type=media)
 
-        return Starlette(routes=[Route(PATH_OTLP_TRACES, receive, methods=["POST"]),
-                                 Route(PATH_OTLP_LOGS, receive, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route(PATH_OTLP_TRACES, receive, methods=["POST"]),
+                Route(PATH_OTLP_LOGS, receive, methods=["POST"]),
+            ]
+        )
 
 
 @pytest.fixture
@@ -415,12 +477,24 @@ def test_real_opentelemetry_exporter_protobuf_spans_decode_with_genai_mapping(
     with tracer.start_as_current_span("invoke_agent researcher") as agent_span:
         agent_span.set_attribute("gen_ai.operation.name", "invoke_agent")
         with tracer.start_as_current_span("chat gpt-4o") as chat:
-            chat.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
-                                 "gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": 300,
-                                 "gen_ai.usage.output_tokens": 75, "agentwatch.cost_usd": 0.0015})
+            chat.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.usage.input_tokens": 300,
+                    "gen_ai.usage.output_tokens": 75,
+                    "agentwatch.cost_usd": 0.0015,
+                }
+            )
         with tracer.start_as_current_span("execute_tool fetch") as tool:
-            tool.set_attributes({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "fetch",
-                                 "error.type": "ConnectionError"})
+            tool.set_attributes(
+                {
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": "fetch",
+                    "error.type": "ConnectionError",
+                }
+            )
             tool.set_status(Status(StatusCode.ERROR, "refused"))
     provider.shutdown()
 
@@ -453,18 +527,35 @@ def test_protobuf_logs_and_partial_success_round_trip() -> None:
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
-        resource=Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="bot"))]),
-        scope_logs=[ScopeLogs(log_records=[
-            LogRecord(time_unix_nano=3_000_000_000, severity_number=17, body=AnyValue(string_value="boom"),
-                      trace_id=bytes(range(16)), span_id=bytes(range(8))),
-            LogRecord(severity_number=9, body=AnyValue(bytes_value=b"\x00\x01"), trace_id=b"short"),
-        ])],
-    )])
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(
+                    attributes=[KeyValue(key="service.name", value=AnyValue(string_value="bot"))]
+                ),
+                scope_logs=[
+                    ScopeLogs(
+                        log_records=[
+                            LogRecord(
+                                time_unix_nano=3_000_000_000,
+                                severity_number=17,
+                                body=AnyValue(string_value="boom"),
+                                trace_id=bytes(range(16)),
+                                span_id=bytes(range(8)),
+                            ),
+                            LogRecord(
+                                severity_number=9, body=AnyValue(bytes_value=b"\x00\x01"), trace_id=b"short"
+                            ),
+                        ]
+                    )
+                ],
+            )
+        ]
+    )
     result = decode_logs(request.SerializeToString(), PROTOBUF)
     (event,) = result.events
     assert (event.agent_id, event.level, event.message, event.timestamp) == ("bot", "error", "boom", 3.0)
     assert event.trace_id == bytes(range(16)).hex() and event.span_id == bytes(range(8)).hex()
     assert result.rejected == 1
-    body, media = otlp.success_response(result, PROTOBUF)
+    body, _ = otlp.success_response(result, PROTOBUF)
     assert ExportLogsServiceResponse.FromString(body).partial_success.rejected_log_records == 1

@@ -373,6 +373,7 @@ def _json_attributes(pairs: list[_KeyValue]) -> dict[str, Any]:
 
 def _json_spans(request: _TracesRequest) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
     for resource_spans in request.resourceSpans:
+        resource: dict[str, Any] | Exception
         try:
             resource = _json_attributes(resource_spans.resource.attributes if resource_spans.resource else [])
         except _Reject as exc:
@@ -383,6 +384,7 @@ def _json_spans(request: _TracesRequest) -> Iterator[tuple[dict[str, Any] | Exce
 
 def _json_logs(request: _LogsRequest) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
     for resource_logs in request.resourceLogs:
+        resource: dict[str, Any] | Exception
         try:
             resource = _json_attributes(resource_logs.resource.attributes if resource_logs.resource else [])
         except _Reject as exc:
@@ -457,19 +459,16 @@ def _as_int(value: int | str, name: str) -> int:
 # ------------------------------------------------------------------ protobuf front end
 def _decode_pb(body: bytes, signal: str) -> Any:
     try:
-        from google.protobuf.message import DecodeError
-
-        if signal == SIGNAL_TRACES:
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-                ExportTraceServiceRequest as Request,
-            )
-        else:
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-                ExportLogsServiceRequest as Request,
-            )
+        from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
     except ImportError:
         raise OtlpError(415, PROTOBUF_MISSING) from None
-    request = Request()
+    request: Any
+    if signal == SIGNAL_TRACES:
+        request = trace_service_pb2.ExportTraceServiceRequest()
+    else:
+        request = logs_service_pb2.ExportLogsServiceRequest()
     try:
         request.ParseFromString(body)
     except DecodeError as exc:
@@ -560,18 +559,18 @@ def _pb_logs(request: Any) -> Iterator[tuple[dict[str, Any] | Exception, list[An
 
 
 def _pb_success(result: OtlpResult, logs: bool) -> bytes:
-    if logs:
-        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as service
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-        response = service.ExportLogsServiceResponse()
+    response: Any
+    if logs:
+        response = logs_service_pb2.ExportLogsServiceResponse()
         if result.rejected > 0:
             response.partial_success.rejected_log_records = result.rejected
     else:
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as service  # type: ignore[no-redef]
-
-        response = service.ExportTraceServiceResponse()  # type: ignore[assignment]
+        response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected > 0:
-            response.partial_success.rejected_spans = result.rejected  # type: ignore[attr-defined]
+            response.partial_success.rejected_spans = result.rejected
     if result.rejected > 0 and result.error_message:
         response.partial_success.error_message = result.error_message
     return bytes(response.SerializeToString())

@@ -1,0 +1,277 @@
+"""Send telemetry from an agent to an agentwatch collector.
+
+    from agentwatch.sdk import AgentTelemetry
+
+    telemetry = AgentTelemetry("planner-1", "http://127.0.0.1:8787")
+    with telemetry.span("llm_call", model="gpt-4o") as s:
+        reply = call_model()
+        s.set(tokens_input=reply.usage.input, tokens_output=reply.usage.output)
+    telemetry.tool_call("search", latency_ms=41.0)
+
+The contract: recording never blocks on the network and never raises into the agent.
+Each call builds a :class:`agentwatch.protocol.Event` and appends it to a bounded queue;
+a daemon thread batches and ships the queue (see :mod:`agentwatch.sdk.sender`). When the
+queue is full the event is dropped and counted. :meth:`AgentTelemetry.stats` returns the
+counters, and the sender reports them to the collector in periodic heartbeat events
+(attributes ``agentwatch.sdk.dropped``, ``agentwatch.sdk.failed``...), so a viewer can see
+an agent that is losing telemetry.
+
+This module imports neither Textual nor Starlette.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from agentwatch import pricing
+from agentwatch.protocol import (
+    DEFAULT_URL,
+    MAX_AGENT_ID_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    SPAN_DECISION,
+    SPAN_HEARTBEAT,
+    SPAN_LLM_CALL,
+    SPAN_LOG,
+    SPAN_TOOL_CALL,
+    Event,
+    normalize_level,
+)
+from agentwatch.sdk.handler import LoggingHandler
+from agentwatch.sdk.sender import BatchSender
+from agentwatch.sdk.spans import Span, current_span, new_span_id, new_trace_id
+
+__all__ = [
+    "ENV_AGENT_ID",
+    "ENV_TOKEN",
+    "ENV_URL",
+    "SDK_ATTRIBUTE_PREFIX",
+    "AgentTelemetry",
+    "LoggingHandler",
+    "Span",
+]
+
+ENV_URL: Final = "AGENTWATCH_URL"
+ENV_TOKEN: Final = "AGENTWATCH_TOKEN"
+ENV_AGENT_ID: Final = "AGENTWATCH_AGENT_ID"
+#: Heartbeat attribute keys are this prefix + a :meth:`AgentTelemetry.stats` key.
+SDK_ATTRIBUTE_PREFIX: Final = "agentwatch.sdk."
+
+_EVENT_FIELDS: Final = frozenset(Event.__struct_fields__) - {"agent_id", "attributes", "payload"}
+
+_log = logging.getLogger(__name__)
+
+
+def _clip(text: str | None) -> str | None:
+    if text is not None and len(text) > MAX_MESSAGE_LENGTH:
+        return text[: MAX_MESSAGE_LENGTH - 1] + "…"
+    return text
+
+
+class AgentTelemetry:
+    """One agent's connection to a collector.
+
+    Args:
+        agent_id: the agent's name (≤ 128 chars); default ``$AGENTWATCH_AGENT_ID``.
+        url: collector base URL; default ``$AGENTWATCH_URL``, else ``http://127.0.0.1:8787``.
+        token: bearer token; default ``$AGENTWATCH_TOKEN``.
+        batch_size: events per POST (≥ 1).
+        flush_interval: seconds an event may wait in the queue before a POST (> 0).
+        max_queue: events held while the collector is slow or down; more are dropped.
+        timeout: seconds per HTTP request.
+        gzip_min_bytes: bodies at least this large are sent gzip-compressed.
+        max_retries: retries per batch on connection errors, 429 and 5xx.
+        heartbeat_interval: seconds between heartbeat events (None: none).
+        atexit_timeout: seconds the interpreter-exit flush may take.
+        clock: wall clock for event timestamps (unix seconds).
+
+    Raises:
+        ValueError: no agent id (argument or environment), an agent id over the limit, or a
+            non-positive size/interval. This is the only place the SDK raises.
+    """
+
+    def __init__(
+        self,
+        agent_id: str | None = None,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        max_queue: int = 10_000,
+        timeout: float = 5.0,
+        gzip_min_bytes: int = 4096,
+        max_retries: int = 5,
+        heartbeat_interval: float | None = 10.0,
+        atexit_timeout: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        agent_id = agent_id or os.environ.get(ENV_AGENT_ID) or None
+        if not agent_id:
+            raise ValueError(f"agent_id is required (pass it or set {ENV_AGENT_ID})")
+        if len(agent_id) > MAX_AGENT_ID_LENGTH:
+            raise ValueError(f"agent_id is longer than {MAX_AGENT_ID_LENGTH} characters")
+        if batch_size < 1 or max_queue < 1 or flush_interval <= 0 or timeout <= 0 or max_retries < 0:
+            raise ValueError("batch_size, max_queue, flush_interval and timeout must be positive")
+        self.agent_id: str = agent_id
+        self.url: str = url or os.environ.get(ENV_URL) or DEFAULT_URL
+        self._clock = clock
+        self._atexit_timeout = atexit_timeout
+        self._sender = BatchSender(
+            self.url,
+            token or os.environ.get(ENV_TOKEN) or None,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_queue=max_queue,
+            timeout=timeout,
+            gzip_min_bytes=gzip_min_bytes,
+            max_retries=max_retries,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_factory=self._heartbeat_event if heartbeat_interval is not None else None,
+        )
+        atexit.register(self._close_at_exit)
+
+    # ------------------------------------------------------------------ recording
+    def span(self, span_type: str, **fields: Any) -> Span:
+        """A timed span: ``with``, ``async with``, or a decorator for sync/async functions.
+
+        ``fields`` are event fields (``model``, ``tokens_input``...) or, for unknown names,
+        attributes. See :class:`~agentwatch.sdk.spans.Span`.
+        """
+        return Span(self, span_type, fields)
+
+    def llm_call(
+        self,
+        model: str,
+        tokens_input: int | None,
+        tokens_output: int | None,
+        latency_ms: float | None,
+        cost_usd: float | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Record one model call. Without ``cost_usd`` the cost is estimated from
+        :mod:`agentwatch.pricing` and flagged ``cost_estimated``. Returns False if dropped."""
+        fields.update(model=model, tokens_input=tokens_input, tokens_output=tokens_output)
+        fields.update(latency_ms=latency_ms, cost_usd=cost_usd)
+        return self._record(SPAN_LLM_CALL, fields, new_span=True)
+
+    def tool_call(
+        self, name: str, latency_ms: float | None = None, error: str | None = None, **fields: Any
+    ) -> bool:
+        """Record one tool invocation (``error`` set means it failed)."""
+        fields.update(tool_name=name, latency_ms=latency_ms, error=error)
+        return self._record(SPAN_TOOL_CALL, fields, new_span=True)
+
+    def decision(self, name: str, confidence: float | None, **fields: Any) -> bool:
+        """Record a decision the agent made, with its confidence in [0, 1]."""
+        fields.update(decision_made=name, confidence=confidence)
+        return self._record(SPAN_DECISION, fields, new_span=True)
+
+    def log(self, level: str, message: str, **metadata: Any) -> bool:
+        """Record a log line; ``metadata`` travels as attributes. Unknown levels become info."""
+        event_fields: dict[str, Any] = {"level": normalize_level(level), "message": message}
+        if metadata:
+            event_fields["attributes"] = metadata
+        return self._record(SPAN_LOG, event_fields, new_span=False)
+
+    def heartbeat(self) -> bool:
+        """Record a heartbeat now, carrying the delivery counters as attributes."""
+        event = self._heartbeat_event()
+        return event is not None and self._sender.put(event)
+
+    # --------------------------------------------------------------------- control
+    def stats(self) -> dict[str, int]:
+        """Delivery counters: ``sent``, ``dropped``, ``retried``, ``failed``, ``rejected``, ``queued``."""
+        return self._sender.stats()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything recorded so far is sent (or failed), at most ``timeout`` s."""
+        return self._sender.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Send a last heartbeat, flush for at most ``timeout`` s and stop. Later records are dropped."""
+        atexit.unregister(self._close_at_exit)
+        return self._sender.close(timeout)
+
+    def __enter__(self) -> AgentTelemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def sender_thread_ident(self) -> int | None:
+        """Ident of the sender thread (log handlers skip records it emits)."""
+        return self._sender.thread_ident
+
+    # ------------------------------------------------------------------- internals
+    def _close_at_exit(self) -> None:
+        self._sender.close(self._atexit_timeout)
+
+    def _heartbeat_event(self) -> Event:
+        counters = self._sender.stats()
+        attributes = {SDK_ATTRIBUTE_PREFIX + name: value for name, value in counters.items()}
+        return Event(self.agent_id, self._clock(), SPAN_HEARTBEAT, attributes=attributes)
+
+    def _record(self, span_type: str, fields: dict[str, Any], *, new_span: bool) -> bool:
+        """Build the event and queue it; any failure is counted as dropped, never raised."""
+        try:
+            parent = current_span.get()
+            if new_span:
+                if parent is None:
+                    fields["trace_id"], fields["span_id"] = new_trace_id(), new_span_id()
+                else:
+                    fields["trace_id"], fields["parent_span_id"] = parent
+                    fields["span_id"] = new_span_id()
+            elif parent is not None:
+                fields["trace_id"], fields["span_id"] = parent
+            event = self._build(span_type, fields)
+        except Exception:
+            _log.debug("agentwatch: could not record a %s event", span_type, exc_info=True)
+            self._sender.count_dropped()
+            return False
+        return self._sender.put(event)
+
+    def _record_span(self, span: Span, latency_ms: float, error: str | None) -> None:
+        try:
+            fields = span.fields
+            fields.setdefault("latency_ms", latency_ms)
+            if error is not None:
+                fields["error"] = error
+            fields["trace_id"], fields["span_id"] = span.trace_id, span.span_id
+            fields["parent_span_id"] = span.parent_span_id
+            event = self._build(span.span_type, fields)
+        except Exception:
+            _log.debug("agentwatch: could not record a span", exc_info=True)
+            self._sender.count_dropped()
+            return
+        self._sender.put(event)
+
+    def _build(self, span_type: str, fields: dict[str, Any]) -> Event:
+        known: dict[str, Any] = {}
+        attributes: dict[str, Any] | None = fields.pop("attributes", None)
+        for name, value in fields.items():
+            if name in _EVENT_FIELDS:
+                if value is not None:
+                    known[name] = value
+            else:
+                if attributes is None:
+                    attributes = {}
+                attributes[name] = value
+        if "error" in known:
+            known["error"] = _clip(str(known["error"]))
+        if "message" in known:
+            known["message"] = _clip(str(known["message"]))
+        if "cost_usd" not in known and ("tokens_input" in known or "tokens_output" in known):
+            cost = pricing.estimate_cost(
+                known.get("model"), known.get("tokens_input"), known.get("tokens_output")
+            )
+            if cost is not None:
+                known["cost_usd"] = cost
+                known["cost_estimated"] = True
+        known.setdefault("timestamp", self._clock())
+        return Event(self.agent_id, span_type=span_type, attributes=attributes, **known)

@@ -1,0 +1,311 @@
+"""The bounded queue and the daemon thread that ships events to the collector.
+
+Recording an event costs the caller one lock round-trip and a deque append: it never
+blocks on I/O and never raises. A single daemon thread drains the queue in batches (by
+size, or every ``flush_interval`` seconds), POSTs them as a JSON array to
+``url + PATH_EVENTS`` with a synchronous :class:`httpx.Client`, and retries with
+exponential backoff on connection errors, 429 and 5xx (honouring ``Retry-After``). A
+batch that still fails after ``max_retries`` is counted as ``failed`` and dropped; a 4xx
+other than 429 is counted as ``rejected`` and not retried. Events that arrive while the
+queue is full are counted as ``dropped``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import msgspec
+
+from agentwatch.protocol import PATH_EVENTS, Event, IngestResponse
+
+#: HTTP statuses worth retrying: throttling and server-side trouble.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: A Retry-After longer than this (seconds) is clamped, so one answer cannot stall a sender.
+MAX_RETRY_AFTER = 60.0
+
+
+def _fallback_encode(value: Any) -> str:
+    """Encode values msgspec does not know (objects, sets of odd things...) as their ``str``."""
+    return str(value)
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_fallback_encode)
+_response_decoder = msgspec.json.Decoder(IngestResponse)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
+
+    Returns None when absent or unparseable; clamps to ``[0, MAX_RETRY_AFTER]``.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class BatchSender:
+    """Owns the event queue, the sender thread and the delivery counters.
+
+    Counters (all monotonic, read with :meth:`stats`):
+    ``sent`` accepted by the collector, ``dropped`` never queued (queue full, closed, or
+    unencodable), ``retried`` retry attempts, ``failed`` given up after retries,
+    ``rejected`` refused by the collector (4xx, or per-item rejections in a 2xx answer),
+    ``queued`` waiting right now.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        batch_size: int,
+        flush_interval: float,
+        max_queue: int,
+        timeout: float,
+        gzip_min_bytes: int,
+        max_retries: int = 5,
+        backoff_base: float = 0.1,
+        backoff_max: float = 10.0,
+        heartbeat_interval: float | None = None,
+        heartbeat_factory: Callable[[], Event | None] | None = None,
+    ) -> None:
+        self._url = url.rstrip("/") + PATH_EVENTS
+        self._headers = {"content-type": "application/json", "user-agent": "agentwatch-sdk"}
+        if token:
+            self._headers["authorization"] = f"Bearer {token}"
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_queue = max_queue
+        self._timeout = timeout
+        self._gzip_min_bytes = gzip_min_bytes
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat_factory = heartbeat_factory
+
+        self._queue: deque[Event] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._done_cond = threading.Condition()
+        self._closed = False
+        self._enqueued = 0  # events ever appended (under _lock)
+        self._done = 0  # events resolved: sent, failed, rejected or discarded (under _done_cond)
+
+        self.sent = 0
+        self.dropped = 0
+        self.retried = 0
+        self.failed = 0
+        self.rejected = 0
+        self.internal_errors = 0
+
+        self._thread = threading.Thread(target=self._run, name="agentwatch-sdk-sender", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ caller side
+    def put(self, event: Event, *, force: bool = False) -> bool:
+        """Queue one event without blocking; False (and ``dropped`` + 1) when full or closed.
+
+        ``force`` admits the event past ``max_queue`` (used for the sender's own periodic
+        heartbeats, which report the drops and so matter most when the queue is full).
+        """
+        with self._lock:
+            if self._closed or (len(self._queue) >= self._max_queue and not force):
+                self.dropped += 1
+                return False
+            self._queue.append(event)
+            self._enqueued += 1
+            full = len(self._queue) >= self._batch_size
+        if full and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def count_dropped(self, n: int = 1) -> None:
+        """Count events lost before they reached the queue (e.g. a bad field at record time)."""
+        with self._lock:
+            self.dropped += n
+
+    @property
+    def thread_ident(self) -> int | None:
+        return self._thread.ident
+
+    def stats(self) -> dict[str, int]:
+        """Delivery counters: sent, dropped, retried, failed, rejected, queued."""
+        return {
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "retried": self.retried,
+            "failed": self.failed,
+            "rejected": self.rejected,
+            "queued": len(self._queue),
+        }
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until every event queued before this call is resolved, or ``timeout`` seconds pass.
+
+        Returns True when all of them were sent, failed or rejected (see :meth:`stats` for
+        which), False on timeout. Called from the sender thread itself it returns False at once.
+        """
+        if threading.get_ident() == self._thread.ident or not self._thread.is_alive():
+            return self._done >= self._enqueued
+        with self._lock:
+            target = self._enqueued
+        self._wake.set()
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._done_cond:
+            while self._done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._done_cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop accepting events, flush for up to ``timeout`` seconds, then stop the thread.
+
+        Whatever is still queued after the timeout is discarded and counted as ``dropped``.
+        Idempotent; returns True when everything queued was resolved in time.
+        """
+        if self._stop.is_set():
+            return True
+        if self._heartbeat_factory is not None and not self._closed:
+            self._put_heartbeat()
+        with self._lock:
+            self._closed = True
+        flushed = self.flush(timeout)
+        self._stop.set()
+        self._wake.set()
+        if threading.get_ident() != self._thread.ident:
+            self._thread.join(timeout=max(0.1, min(1.0, timeout)))
+        return flushed
+
+    # ------------------------------------------------------------------ sender thread
+    def _run(self) -> None:
+        client = httpx.Client(timeout=self._timeout, headers=self._headers)
+        next_heartbeat = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if self._heartbeat_interval is not None and time.monotonic() >= next_heartbeat:
+                    self._put_heartbeat()
+                    next_heartbeat = time.monotonic() + self._heartbeat_interval
+                self._wake.wait(self._flush_interval)
+                self._wake.clear()
+                self._drain(client)
+        finally:
+            self._discard_rest()
+            client.close()
+
+    def _put_heartbeat(self) -> None:
+        factory = self._heartbeat_factory
+        if factory is None:
+            return
+        try:
+            event = factory()
+        except Exception:  # a broken factory must not kill the sender thread
+            self.internal_errors += 1
+            return
+        if event is not None:
+            self.put(event, force=True)
+
+    def _drain(self, client: httpx.Client) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._queue:
+                    return
+                n = min(self._batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(n)]
+            try:
+                self._send(client, batch)
+            finally:
+                self._resolve(len(batch))
+
+    def _resolve(self, n: int) -> None:
+        with self._done_cond:
+            self._done += n
+            self._done_cond.notify_all()
+
+    def _discard_rest(self) -> None:
+        with self._lock:
+            rest = len(self._queue)
+            self._queue.clear()
+            self.dropped += rest
+        self._resolve(rest)
+
+    def _encode(self, batch: list[Event]) -> tuple[bytes, int]:
+        """JSON array of the batch; events that cannot be encoded are dropped and counted."""
+        try:
+            return _encoder.encode(batch), len(batch)
+        except Exception:  # an enc_hook or an out-of-range number: find the culprits one by one
+            parts: list[bytes] = []
+            for event in batch:
+                try:
+                    parts.append(_encoder.encode(event))
+                except Exception:
+                    self.count_dropped()
+            return b"[" + b",".join(parts) + b"]", len(parts)
+
+    def _send(self, client: httpx.Client, batch: list[Event]) -> None:
+        body, n = self._encode(batch)
+        if n == 0:
+            return
+        headers: dict[str, str] = {}
+        if len(body) >= self._gzip_min_bytes:
+            body = gzip.compress(body, compresslevel=5)
+            headers["content-encoding"] = "gzip"
+        attempt = 0
+        while True:
+            delay: float | None = None
+            try:
+                response = client.post(self._url, content=body, headers=headers)
+            except httpx.TransportError:
+                pass  # connection refused, reset, timeout: retry below
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    self._count_accepted(response, n)
+                    return
+                if status not in RETRYABLE_STATUSES:
+                    self.rejected += n
+                    return
+                delay = parse_retry_after(response.headers.get("retry-after"), time.time())
+            if attempt >= self._max_retries or self._stop.is_set():
+                self.failed += n
+                return
+            attempt += 1
+            self.retried += 1
+            if delay is None:
+                delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2  # jitter, so a fleet does not retry in step
+            if self._stop.wait(delay):
+                self.failed += n
+                return
+
+    def _count_accepted(self, response: httpx.Response, n: int) -> None:
+        """2xx: trust an IngestResponse body when there is one, else count all as sent."""
+        try:
+            answer = _response_decoder.decode(response.content)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.sent += n
+            return
+        rejected = min(len(answer.rejected), n)
+        self.rejected += rejected
+        self.sent += n - rejected
