@@ -559,3 +559,19 @@ def test_protobuf_logs_and_partial_success_round_trip() -> None:
     assert result.rejected == 1
     body, _ = otlp.success_response(result, PROTOBUF)
     assert ExportLogsServiceResponse.FromString(body).partial_success.rejected_log_records == 1
+
+
+def test_native_ingest_rules_apply_to_otlp_events() -> None:
+    bad_confidence = span_json({"agentwatch.confidence": 0.5, "agentwatch.decision": "x" * 300})
+    priced = span_json(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1_000_000,
+        }
+    )
+    result = decode_traces(traces_body(bad_confidence, priced), JSON)
+    assert result.rejected == 1 and "span 0" in (result.error_message or "")
+    (event,) = result.events
+    assert (event.cost_usd, event.cost_estimated) == (pytest.approx(2.5), True)
+    assert type(event) is Event

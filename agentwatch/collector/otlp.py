@@ -12,10 +12,14 @@ and answers with :func:`success_response` or :func:`error_response`.
 
 Spans are mapped with the OpenTelemetry GenAI semantic conventions (``gen_ai.*``, current
 and deprecated names) plus our own ``agentwatch.cost_usd`` / ``agentwatch.decision`` /
-``agentwatch.confidence``. A span or log record that breaks the protocol limits (an agent
-id over :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, an id that is not hex, a
-negative duration, negative tokens...) is rejected and counted; the rest of the request
-is kept, and the response carries OTLP's ``partialSuccess``.
+``agentwatch.confidence``. A span or log record that cannot be mapped (an agent id over
+:data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, an id that is not hex, a negative
+duration, negative tokens...) is rejected and counted; mapped events then pass through the
+native ingest rules (:func:`agentwatch.collector.ingest.decode_events`), so both paths
+share limits and normalisation. Free text (log bodies, status messages) is clipped to
+:data:`~agentwatch.protocol.MAX_MESSAGE_LENGTH` rather than rejected; oversized attribute
+sets are trimmed (``agentwatch.attributes_truncated`` counts dropped keys). The rest of
+the request is kept, and the response carries OTLP's ``partialSuccess``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Final
 
 import msgspec
 
+from agentwatch.collector import ingest
 from agentwatch.protocol import (
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
@@ -38,6 +43,7 @@ from agentwatch.protocol import (
     SPAN_LOG,
     SPAN_TOOL_CALL,
     Event,
+    Rejected,
     normalize_level,
 )
 
@@ -99,7 +105,7 @@ _CONSUMED: Final = frozenset(
     }
 )
 _STATUS_ERROR: Final = 2
-_MAX_VALUE_DEPTH: Final = 8
+_MAX_VALUE_DEPTH: Final = 6  # deeper values become null; stays within ingest.MAX_NESTING_DEPTH
 _MAX_ATTRIBUTE_STRING: Final = 4096
 _HEX: Final = frozenset("0123456789abcdef")
 _GRPC_CODES: Final = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 429: 8, 500: 13}
@@ -584,24 +590,36 @@ def _map_all(
     signal: str,
     noun: str,
 ) -> OtlpResult:
-    events: list[Event] = []
-    rejected = 0
-    first_reason: str | None = None
+    """Map every item; then run the mapped events through the native ingest rules
+    (:func:`agentwatch.collector.ingest.decode_events`) so both paths apply the same limits
+    and normalisation (cost estimates, levels). Rejections from either step are counted."""
+    mapped: list[Event] = []
+    positions: list[int] = []  # item index of each mapped event, for messages
+    reasons: list[tuple[int, str]] = []
     index = 0
     for resource, items in batches:
         for item in items:
             try:
                 if isinstance(resource, Exception):
                     raise _Reject(f"resource: {resource}")
-                events.append(mapper(item.raw(), resource, now))
+                mapped.append(mapper(item.raw(), resource, now))
+                positions.append(index)
             except _Reject as exc:
-                rejected += 1
-                if first_reason is None:
-                    first_reason = f"{noun} {index}: {exc}"
+                reasons.append((index, str(exc)))
             index += 1
+    events = mapped
+    if mapped:
+        try:
+            events, problems = ingest.decode_events(_json_encoder.encode(mapped), JSON, now=now)
+        except ingest.IngestError as exc:  # cannot happen for a well-formed array; count, do not crash
+            events, problems = [], [Rejected(i, exc.message) for i in range(len(mapped))]
+        reasons.extend((positions[problem.index], problem.error) for problem in problems)
+    rejected = index - len(events)
     message = None
     if rejected:
-        message = f"{rejected} {noun}{'s' if rejected != 1 else ''} rejected; first: {first_reason}"
+        first_index, first_reason = min(reasons)
+        plural = "s" if rejected != 1 else ""
+        message = f"{rejected} {noun}{plural} rejected; first: {noun} {first_index}: {first_reason}"
     return OtlpResult(events, rejected, message, signal)
 
 
