@@ -1,0 +1,542 @@
+"""Embedded persistence: an SQLite file (stdlib, WAL) written in batches by one background thread.
+
+The store exists so that a restarted collector still has its log history (ids continue where they
+stopped) and can refill its metrics window. It is never on the ingest path: :meth:`Store.append`
+hands rows to a writer thread in O(1) and returns; if the disk fails or the queue is full, rows are
+counted in ``dropped_rows`` and ingest carries on.
+
+Durability: an entry passed to :meth:`Store.append` is committed within ``flush_interval`` seconds
+(plus the write time). With ``synchronous=NORMAL`` a commit survives a crash of the process
+(SIGKILL included) but the last commits may be lost on power failure.
+
+Schema::
+
+    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- LogEntry JSON
+    events(ts REAL, body BLOB)                                                      -- Event JSON
+    meta(key TEXT PRIMARY KEY, value)                                               -- last_log_id
+
+Retention runs every ``retention_interval`` seconds in the writer (and at open): events older than
+``2 × refill_seconds``, logs older than ``max_age_seconds`` or beyond the newest ``max_log_rows``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from agentwatch.protocol import Event, LogEntry, level_rank
+
+log = logging.getLogger(__name__)
+
+#: A batch is written as soon as this many rows are queued, without waiting for the interval.
+BATCH_ROWS: Final = 5_000
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS logs"
+    " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
+    "CREATE TABLE IF NOT EXISTS events (ts REAL, body BLOB)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
+)
+_INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
+_INSERT_EVENT: Final = "INSERT INTO events (ts, body) VALUES (?, ?)"
+_UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
+
+_encoder: Final = msgspec.json.Encoder()
+_log_decoder: Final = msgspec.json.Decoder(LogEntry)
+_event_decoder: Final = msgspec.json.Decoder(Event)
+
+# A durable append's completion callback: called from the writer thread with None or the error.
+_Done = Callable[[BaseException | None], None]
+
+
+class StoreError(Exception):
+    """The store cannot be used (locked, unwritable, closed); the message says why."""
+
+
+@dataclass
+class Restored:
+    """What a restarted collector gets back from :meth:`Store.open`."""
+
+    last_log_id: int = 0
+    logs: list[LogEntry] = field(default_factory=list)  # newest N, ascending ids
+    events: list[Event] = field(default_factory=list)  # the last refill_seconds, ascending time
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """Encoded rows waiting for one transaction, and who waits for them."""
+
+    logs: list[tuple[int, float, str, int, bytes]] = field(default_factory=list)
+    events: list[tuple[float, bytes]] = field(default_factory=list)
+    done: list[_Done] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.logs) + len(self.events)
+
+
+class Store:
+    """SQLite persistence for log entries and events; see the module docstring for the contract.
+
+    ``flush_interval`` is clamped to [0, 1] seconds. ``restore_logs`` / ``restore_events`` bound
+    what :meth:`open` loads. ``max_queued_rows`` bounds memory while the disk is slow or failing.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.5,
+        max_age_seconds: float = 7 * 86400,
+        max_log_rows: int = 2_000_000,
+        refill_seconds: float = 180.0,
+        clock: Callable[[], float] = time.time,
+        restore_logs: int = 50_000,
+        restore_events: int = 1_000_000,
+        max_queued_rows: int = 500_000,
+        retention_interval: float = 60.0,
+        busy_timeout: float = 2.0,
+    ) -> None:
+        self.path = Path(path)
+        self.flush_interval = min(max(flush_interval, 0.0), 1.0)
+        self.max_age_seconds = max_age_seconds
+        self.max_log_rows = max_log_rows
+        self.refill_seconds = refill_seconds
+        self.restore_logs = restore_logs
+        self.restore_events = restore_events
+        self.max_queued_rows = max_queued_rows
+        self.retention_interval = retention_interval
+        self.busy_timeout = busy_timeout
+        self._clock = clock
+        self.status = "not open"
+        self.written_rows = 0
+        self.dropped_rows = 0
+        self.errors = 0
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[Sequence[LogEntry], Sequence[Event], _Done | None]] = deque()
+        self._queued_rows = 0  # queued + encoded-but-uncommitted rows
+        self._first_queued_at: float | None = None  # monotonic time of the oldest unwritten row
+        self._urgent = False
+        self._markers: list[threading.Event] = []
+        self._retention_requested = False
+        self._stopping = False
+        self._opened = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-16000")  # KiB: keeps the b-tree pages of big batches in memory
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    def open(self) -> Restored:
+        """Create or open the database, start the writer, return what it holds.
+
+        A corrupt file is moved aside (``<path>.corrupt-<unix time>``) and a fresh one started;
+        ``warnings`` says so. Raises :class:`StoreError` if the path cannot be created or written
+        or the database is locked by another process.
+        """
+        if self._opened:
+            raise StoreError("store already opened")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create directory {self.path.parent}: {exc.strerror or exc}") from exc
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory")
+        warnings: list[str] = []
+        try:
+            conn, restored = self._open_once()
+        except sqlite3.OperationalError as exc:
+            raise self._open_error(exc) from exc
+        except sqlite3.DatabaseError as exc:  # not a database, malformed image
+            moved = self._move_aside()
+            warnings.append(f"store {self.path} was unreadable ({exc}); moved to {moved}, started afresh")
+            log.warning(warnings[-1])
+            try:
+                conn, restored = self._open_once()
+            except sqlite3.Error as again:
+                raise self._open_error(again) from again
+        restored.warnings[:0] = warnings
+        self._reader = conn
+        self._opened = True
+        self.status = "ok"
+        self._thread = threading.Thread(target=self._run, name="agentwatch-store-writer", daemon=True)
+        self._thread.start()
+        return restored
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreError:
+        reason = str(exc)
+        if "locked" in reason or "busy" in reason:
+            return StoreError(f"database {self.path} is locked by another process")
+        return StoreError(f"cannot open database {self.path}: {reason}")
+
+    def _move_aside(self) -> Path:
+        moved = Path(f"{self.path}.corrupt-{int(self._clock())}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                os.replace(source, Path(f"{moved}{suffix}"))
+        return moved
+
+    def _open_once(self) -> tuple[sqlite3.Connection, Restored]:
+        conn = self._connect()
+        try:
+            return conn, self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _prepare(self, conn: sqlite3.Connection) -> Restored:
+        restored = Restored()
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            restored.warnings.append(f"store journal mode is {mode}, not WAL")
+        conn.execute("BEGIN IMMEDIATE")  # fails fast (busy_timeout) if another process writes
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._retain(conn)
+        (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
+        (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
+        restored.last_log_id = max(int(max_id), int(meta_id or 0))
+        bad = 0
+        rows = conn.execute(
+            "SELECT id, body FROM logs ORDER BY id DESC LIMIT ?", (self.restore_logs,)
+        ).fetchall()
+        for entry_id, body in reversed(rows):
+            try:
+                entry = _log_decoder.decode(body)
+            except msgspec.DecodeError:
+                bad += 1
+                continue
+            entry.id = entry_id
+            restored.logs.append(entry)
+        since = self._clock() - self.refill_seconds
+        rows = conn.execute(
+            "SELECT body FROM events WHERE ts >= ? ORDER BY rowid DESC LIMIT ?", (since, self.restore_events)
+        ).fetchall()
+        for (body,) in reversed(rows):
+            try:
+                restored.events.append(_event_decoder.decode(body))
+            except msgspec.DecodeError:
+                bad += 1
+        if bad:
+            restored.warnings.append(f"store: skipped {bad} unreadable rows")
+        return restored
+
+    # ------------------------------------------------------------------ writing
+    def append(self, entries: Sequence[LogEntry], events: Sequence[Event]) -> None:
+        """Queue rows for the writer; O(1), never raises for a full queue or a failing disk.
+
+        Log entries must already carry their ids. Rows beyond ``max_queued_rows`` (or after
+        :meth:`close`) are counted in ``dropped_rows``.
+        """
+        self._enqueue(entries, events, None)
+
+    async def append_durable(self, entries: Sequence[LogEntry], events: Sequence[Event]) -> None:
+        """Queue rows and return once they are committed (written promptly, not after the interval).
+
+        Raises :class:`StoreError` if the store is closed, its queue is full, or the write fails
+        (failed rows stay queued and may still be written when the disk recovers).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def resolve(error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(StoreError(f"store write failed: {error}"))
+
+        def done(error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(resolve, error)
+
+        if not entries and not events:
+            return
+        if not self._enqueue(entries, events, done):
+            raise StoreError("store is closed" if self._closed else "store queue is full")
+        await future
+
+    def _enqueue(self, entries: Sequence[LogEntry], events: Sequence[Event], done: _Done | None) -> bool:
+        rows = len(entries) + len(events)
+        if rows == 0:
+            return True
+        with self._cond:
+            if self._closed or not self._opened or self._queued_rows + rows > self.max_queued_rows:
+                self.dropped_rows += rows
+                return False
+            wake = not self._queue or done is not None
+            if not self._queue:
+                self._first_queued_at = time.monotonic()
+            self._queue.append((entries, events, done))
+            self._queued_rows += rows
+            if done is not None:
+                self._urgent = True
+            if wake or self._queued_rows >= BATCH_ROWS:
+                self._cond.notify()
+        return True
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything queued before the call is committed; False on timeout/failure."""
+        marker = threading.Event()
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                return self._queued_rows == 0
+            self._markers.append(marker)
+            self._cond.notify()
+        return marker.wait(timeout)
+
+    def prune(self, timeout: float = 5.0) -> bool:
+        """Run retention now (after committing what is queued); False on timeout."""
+        with self._cond:
+            self._retention_requested = True
+        return self.flush(timeout)
+
+    def close(self) -> None:
+        """Commit what is queued (one last attempt), stop the writer, close the files. Idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        if self._opened and not self.status.startswith("error"):
+            self.status = "closed"
+
+    # ------------------------------------------------------------------ reading
+    def logs_after(self, after: int, limit: int) -> list[LogEntry]:
+        """Committed log entries with id > ``after``, ascending, at most ``limit``.
+
+        Raises :class:`StoreError` when the store is not open or the read fails.
+        """
+        with self._reader_lock:
+            if self._reader is None:
+                raise StoreError("store is not open")
+            try:
+                rows = self._reader.execute(
+                    "SELECT id, body FROM logs WHERE id > ? ORDER BY id LIMIT ?", (after, max(limit, 0))
+                ).fetchall()
+            except sqlite3.Error as exc:
+                self.errors += 1
+                raise StoreError(f"store read failed: {exc}") from exc
+        entries = []
+        for entry_id, body in rows:
+            try:
+                entry = _log_decoder.decode(body)
+            except msgspec.DecodeError:
+                self.errors += 1
+                continue
+            entry.id = entry_id
+            entries.append(entry)
+        return entries
+
+    # ------------------------------------------------------------- writer thread
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        pending = _Batch()
+        failures = 0
+        retry_at = 0.0
+        next_retention = time.monotonic() + self.retention_interval
+        while True:
+            with self._cond:
+                while True:
+                    if self._stopping or self._markers or self._retention_requested:
+                        break
+                    now = time.monotonic()
+                    wait: float | None = None
+                    if failures and pending.rows:  # back off after a failed write
+                        if now >= retry_at:
+                            break
+                        wait = retry_at - now
+                    elif self._queue:
+                        if self._urgent or self._queued_rows >= BATCH_ROWS:
+                            break
+                        due = (self._first_queued_at or now) + self.flush_interval
+                        if now >= due:
+                            break
+                        wait = due - now
+                    self._cond.wait(wait)
+                items = list(self._queue)
+                self._queue.clear()
+                self._first_queued_at = None
+                self._urgent = False
+                markers, self._markers = self._markers, []
+                retention = self._retention_requested or time.monotonic() >= next_retention
+                self._retention_requested = False
+                stopping = self._stopping
+            self._encode(items, pending)
+            ok = True
+            if pending.rows or pending.done:
+                try:
+                    conn = conn or self._connect()
+                    self._write(conn, pending)
+                except (sqlite3.Error, OSError) as exc:
+                    ok = False
+                    failures += 1
+                    retry_at = time.monotonic() + min(max(self.flush_interval, 0.1) * 2**failures, 5.0)
+                    self._fail(exc, pending)
+                    self._close_quietly(conn)
+                    conn = None
+                else:
+                    failures = 0
+                    self.status = "ok"
+                    self._commit_done(pending)
+                    pending = _Batch()
+            if ok and retention and conn is not None:
+                next_retention = time.monotonic() + self.retention_interval
+                try:
+                    self._retain(conn)
+                except sqlite3.Error as exc:
+                    self.errors += 1
+                    log.warning("store retention failed: %s", exc)
+            if ok:
+                for marker in markers:
+                    marker.set()
+            if stopping:
+                if not ok:
+                    with self._cond:
+                        self.dropped_rows += pending.rows
+                        self._queued_rows -= pending.rows
+                self._close_quietly(conn)
+                return
+
+    def _encode(
+        self, items: list[tuple[Sequence[LogEntry], Sequence[Event], _Done | None]], batch: _Batch
+    ) -> None:
+        """Turn queued structs into rows (in this thread, off the event loop)."""
+        for entries, events, done in items:
+            try:
+                logs = [
+                    (e.id, e.timestamp, e.agent_id, level_rank(e.level), _encoder.encode(e)) for e in entries
+                ]
+                now = self._clock()
+                rows = [(_event_time(ev, now), _encoder.encode(ev)) for ev in events]
+            except (msgspec.EncodeError, TypeError, ValueError) as exc:
+                self.errors += 1
+                log.warning("store: dropped %d unencodable rows: %s", len(entries) + len(events), exc)
+                with self._cond:
+                    self.dropped_rows += len(entries) + len(events)
+                    self._queued_rows -= len(entries) + len(events)
+                if done is not None:
+                    done(exc)
+                continue
+            batch.logs.extend(logs)
+            batch.events.extend(rows)
+            if done is not None:
+                batch.done.append(done)
+
+    def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        conn.execute("BEGIN")
+        try:
+            if batch.logs:
+                conn.executemany(_INSERT_LOG, batch.logs)
+                conn.execute(_UPDATE_LAST_ID, (max(row[0] for row in batch.logs),))
+            if batch.events:
+                conn.executemany(_INSERT_EVENT, batch.events)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error as exc:
+                    self.errors += 1
+                    log.warning("store rollback failed: %s", exc)
+            raise
+
+    def _commit_done(self, batch: _Batch) -> None:
+        with self._cond:
+            self.written_rows += batch.rows
+            self._queued_rows -= batch.rows
+        for done in batch.done:
+            done(None)
+
+    def _fail(self, exc: BaseException, batch: _Batch) -> None:
+        self.errors += 1
+        self.status = f"error: {exc}"
+        log.warning("store write failed (%d rows kept for retry): %s", batch.rows, exc)
+        for done in batch.done:
+            done(exc)
+        batch.done = []
+
+    def _close_quietly(self, conn: sqlite3.Connection | None) -> None:
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                self.errors += 1
+                log.warning("store close failed: %s", exc)
+
+    def _retain(self, conn: sqlite3.Connection) -> None:
+        """Delete old events, old logs and logs beyond ``max_log_rows``, in one transaction.
+
+        Age follows arrival order (rowid / id), so the cost is proportional to what is deleted and
+        no time index slows the writes: a row goes once it and every row that arrived before it
+        are older than the limit (a row stamped far in the future holds back those after it).
+        """
+        now = self._clock()
+        conn.execute("BEGIN")
+        try:
+            _delete_older(conn, "events", "rowid", now - 2 * self.refill_seconds)
+            _delete_older(conn, "logs", "id", now - self.max_age_seconds)
+            (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
+            conn.execute("DELETE FROM logs WHERE id <= ?", (max_id - self.max_log_rows,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _delete_older(conn: sqlite3.Connection, table: str, key: str, cutoff: float) -> None:
+    """Delete the rows of ``table`` that arrived before the first one stamped at or after ``cutoff``."""
+    first_kept = conn.execute(f"SELECT {key} FROM {table} WHERE ts >= ? ORDER BY {key} LIMIT 1", (cutoff,))
+    row = first_kept.fetchone()
+    if row is None:
+        conn.execute(f"DELETE FROM {table}")
+    else:
+        conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (row[0],))
+
+
+def _event_time(event: Event, now: float) -> float:
+    """The event's unix time, or ``now`` when it has none usable (not yet normalised, NaN…)."""
+    stamp = event.timestamp
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and math.isfinite(stamp):
+        return float(stamp)
+    return now

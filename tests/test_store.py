@@ -1,0 +1,383 @@
+"""Specification of the SQLite store (agentwatch.collector.store)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agentwatch.collector.broadcast import LogHub
+from agentwatch.collector.store import Store, StoreError
+from agentwatch.protocol import Event, LogEntry
+
+NOW = 1_700_000_000.0
+
+
+class FakeClock:
+    """A clock the test moves by hand (unix seconds)."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def logs(n: int, *, start_id: int = 1, ts: float = NOW, agent: str = "a") -> list[LogEntry]:
+    return [LogEntry(ts, agent, "info", f"line {start_id + i}", {"i": i}, id=start_id + i) for i in range(n)]
+
+
+def events(n: int, *, ts: float = NOW, agent: str = "a") -> list[Event]:
+    return [Event(agent_id=agent, timestamp=ts, span_type="llm_call", tokens_output=i) for i in range(n)]
+
+
+def count(path: Path, table: str) -> int:
+    """Rows committed to ``table``, read through an independent connection."""
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> float:
+    """Poll ``condition`` until truthy; return the seconds it took, fail after ``timeout``."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "agentwatch.db"
+
+
+@pytest.fixture
+def open_stores() -> Iterator[list[Store]]:
+    stores: list[Store] = []
+    yield stores
+    for store in stores:
+        store.close()
+
+
+def opened(db: Path, stores: list[Store], **kwargs: object) -> Store:
+    store = Store(db, **kwargs)  # type: ignore[arg-type]
+    store.open()
+    stores.append(store)
+    return store
+
+
+# ------------------------------------------------------------------------ round trip
+def test_round_trip_across_close_and_reopen_ids_continue(db: Path) -> None:
+    clock = FakeClock()
+    hub = LogHub()
+    store = Store(db, clock=clock)
+    assert store.open().last_log_id == 0
+    first = logs(5, start_id=0)
+    hub.publish(first)
+    store.append(first, events(3))
+    store.close()
+    assert store.written_rows == 8 and store.dropped_rows == 0
+
+    store = Store(db, clock=clock)
+    restored = store.open()
+    assert restored.last_log_id == 5 and restored.warnings == []
+    assert [(e.id, e.message, e.metadata) for e in restored.logs] == [
+        (e.id, e.message, e.metadata) for e in first
+    ]
+    assert len(restored.events) == 3
+    fresh_hub = LogHub()
+    fresh_hub.preload(restored.logs)
+    more = logs(2)
+    fresh_hub.publish(more)
+    assert [e.id for e in more] == [6, 7]
+    store.close()
+
+
+def test_open_restores_only_the_newest_logs_in_ascending_order(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, restore_logs=3, clock=FakeClock())
+    store.append(logs(10), [])
+    assert store.flush()
+    store.close()
+    restored = Store(db, restore_logs=3, clock=FakeClock()).open()
+    assert [e.id for e in restored.logs] == [8, 9, 10]
+
+
+def test_open_refills_events_newer_than_refill_seconds(db: Path) -> None:
+    clock = FakeClock()
+    store = Store(db, clock=clock, refill_seconds=180)
+    store.open()
+    store.append([], events(2, ts=NOW - 300) + events(3, ts=NOW - 100) + events(1, ts=NOW - 1))
+    store.close()
+    clock.now = NOW + 30  # restarted 30 s later: window reaches back to NOW - 150
+    store = Store(db, clock=clock, refill_seconds=180)
+    restored = store.open()
+    store.close()
+    assert [e.timestamp for e in restored.events] == [NOW - 100] * 3 + [NOW - 1]
+
+
+def test_last_log_id_survives_even_when_every_log_has_aged_out(db: Path) -> None:
+    clock = FakeClock()
+    store = Store(db, clock=clock, max_age_seconds=60)
+    store.open()
+    store.append(logs(4, start_id=40), [])
+    store.close()
+    clock.now = NOW + 3600
+    store = Store(db, clock=clock, max_age_seconds=60)
+    restored = store.open()
+    store.close()
+    assert restored.logs == [] and restored.last_log_id == 43
+
+
+# ------------------------------------------------------------------------- retention
+def test_retention_deletes_logs_older_than_max_age(db: Path, open_stores: list[Store]) -> None:
+    clock = FakeClock()
+    store = opened(db, open_stores, clock=clock, max_age_seconds=3600)
+    store.append(logs(3, start_id=1, ts=NOW - 7200) + logs(2, start_id=4, ts=NOW - 60), [])
+    assert store.prune()
+    assert [e.id for e in store.logs_after(0, 100)] == [4, 5]
+
+
+def test_retention_keeps_only_the_newest_max_log_rows(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, max_log_rows=100, clock=FakeClock())
+    store.append(logs(250), [])
+    assert store.prune()
+    kept = store.logs_after(0, 1000)
+    assert len(kept) == 100 and kept[0].id == 151 and kept[-1].id == 250
+
+
+def test_retention_deletes_events_older_than_twice_refill_seconds(db: Path, open_stores: list[Store]) -> None:
+    clock = FakeClock()
+    store = opened(db, open_stores, clock=clock, refill_seconds=100)
+    store.append([], events(4, ts=NOW - 250) + events(2, ts=NOW - 150))
+    assert store.prune()
+    assert count(db, "events") == 2
+
+
+def test_retention_runs_periodically_in_the_writer(db: Path, open_stores: list[Store]) -> None:
+    store = opened(
+        db, open_stores, max_log_rows=10, retention_interval=0.0, flush_interval=0.01, clock=FakeClock()
+    )
+    store.append(logs(30), [])
+    wait_until(lambda: count(db, "logs") == 10)
+
+
+# -------------------------------------------------------------------- opening errors
+def test_corrupt_file_is_moved_aside_and_a_fresh_store_starts(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    garbage = b"this is not an sqlite database\n" * 200
+    db.write_bytes(garbage)
+    store = Store(db, clock=FakeClock())
+    restored = store.open()
+    store.append(logs(1), [])
+    store.close()
+    aside = list(db.parent.glob("agentwatch.db.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == garbage
+    assert len(restored.warnings) == 1 and "moved to" in restored.warnings[0]
+    assert restored.last_log_id == 0 and count(db, "logs") == 1
+
+
+def test_unwritable_path_raises_store_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "plain-file"
+    not_a_dir.write_text("x")
+    with pytest.raises(StoreError, match="cannot create directory"):
+        Store(not_a_dir / "sub" / "agentwatch.db").open()
+    with pytest.raises(StoreError, match="is a directory"):
+        Store(tmp_path).open()
+
+
+def test_locked_database_raises_store_error(db: Path) -> None:
+    store = Store(db)
+    store.open()
+    store.close()
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        start = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            Store(db, busy_timeout=0.2).open()
+        assert time.monotonic() - start < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+# ------------------------------------------------------------------------ durability
+def test_entries_are_committed_within_the_flush_interval(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, flush_interval=0.2)
+    store.append(logs(10), events(10))
+    took = wait_until(lambda: count(db, "logs") == 10 and count(db, "events") == 10)
+    assert took < 0.2 + 0.5  # the interval plus a margin for a loaded machine
+    assert store.written_rows == 20 and store.status == "ok"
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, flush_interval=1.0)
+    start = time.monotonic()
+    store.append(logs(6000), [])
+    wait_until(lambda: store.written_rows == 6000)
+    assert time.monotonic() - start < 1.0
+
+
+def test_flush_returns_once_everything_queued_is_committed(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, flush_interval=1.0)
+    store.append(logs(3), events(4))
+    assert store.flush(timeout=5)
+    assert count(db, "logs") == 3 and count(db, "events") == 4
+
+
+async def test_append_durable_resolves_only_once_committed(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, flush_interval=1.0)
+    start = time.monotonic()
+    await store.append_durable(logs(2), events(2))
+    assert count(db, "logs") == 2 and count(db, "events") == 2
+    assert time.monotonic() - start < 1.0  # durable rows do not wait for the interval
+    await store.append_durable([], [])
+
+
+async def test_append_durable_raises_when_the_store_is_closed(db: Path) -> None:
+    store = Store(db)
+    store.open()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.append_durable(logs(1), [])
+
+
+def test_rows_beyond_the_queue_bound_are_dropped_and_counted(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, max_queued_rows=10)
+    store.append(logs(11), [])
+    store.append(logs(4), events(4))
+    assert store.flush()
+    assert store.dropped_rows == 11 and store.written_rows == 8
+
+
+def test_append_after_close_is_dropped_and_close_is_idempotent(db: Path) -> None:
+    store = Store(db)
+    store.open()
+    store.close()
+    store.append(logs(2), [])
+    store.close()
+    assert store.dropped_rows == 2 and store.status == "closed"
+
+
+def test_logs_after_reads_committed_entries_beyond_an_id(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores)
+    store.append(logs(20), [])
+    assert store.flush()
+    assert [e.id for e in store.logs_after(15, 3)] == [16, 17, 18]
+    assert store.logs_after(20, 10) == []
+    assert store.logs_after(0, 1)[0].message == "line 1"
+
+
+def test_logs_after_on_a_store_that_is_not_open_raises(db: Path) -> None:
+    with pytest.raises(StoreError):
+        Store(db).logs_after(0, 10)
+
+
+# ---------------------------------------------------------------- processes and disks
+CHILD_PRELUDE = textwrap.dedent(
+    """
+    import json, os, resource, signal, sys, time
+    from agentwatch.collector.store import Store
+    from agentwatch.protocol import Event, LogEntry
+
+    def logs(n, start):
+        return [LogEntry(time.time(), "a", "info", "x" * 200, id=start + i) for i in range(n)]
+
+    def events(n):
+        return [Event(agent_id="a", timestamp=time.time(), tokens_output=i) for i in range(n)]
+
+    def wait_until(condition, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out")
+            time.sleep(0.01)
+    """
+)
+
+
+def run_child(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_sigkill_after_the_flush_interval_loses_no_appended_entry(db: Path) -> None:
+    flush_interval = 0.2
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CHILD_PRELUDE
+            + textwrap.dedent(
+                """
+                store = Store(sys.argv[1], flush_interval=float(sys.argv[2]))
+                store.open()
+                for batch in range(10):
+                    store.append(logs(100, 1 + batch * 100), events(50))
+                print("appended", flush=True)
+                time.sleep(120)  # killed long before this ends; never flushes or closes
+                """
+            ),
+            str(db),
+            str(flush_interval),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "appended"
+        time.sleep(flush_interval + 1.0)  # the durability contract under test: interval + margin
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    store = Store(db, restore_logs=5000)
+    restored = store.open()
+    store.close()
+    assert [e.id for e in restored.logs] == list(range(1, 1001))
+    assert restored.last_log_id == 1000 and len(restored.events) == 500
+
+
+def test_writer_survives_a_disk_full_error_and_recovers(db: Path) -> None:
+    """The child caps its file size (RLIMIT_FSIZE): writes fail like on a full disk, then succeed."""
+    result = run_child(
+        """
+        store = Store(sys.argv[1], flush_interval=0.05)
+        store.open()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        size = max(os.path.getsize(sys.argv[1] + suffix) for suffix in ("", "-wal"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 64 * 1024, hard))
+        store.append(logs(3000, 1), events(3000))
+        wait_until(lambda: store.errors > 0)
+        failing = {"status": store.status, "errors": store.errors, "written": store.written_rows}
+        store.append(logs(10, 3001), [])  # ingest carries on while the disk is full
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+        wait_until(lambda: store.status == "ok" and store.written_rows == 6010)
+        store.close()
+        print(json.dumps({"failing": failing, "written": store.written_rows, "dropped": store.dropped_rows}))
+        """,
+        str(db),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["failing"]["status"].startswith("error: ")
+    assert report["failing"]["errors"] >= 1 and report["failing"]["written"] == 0
+    assert report["written"] == 6010 and report["dropped"] == 0
+    assert count(db, "logs") == 3010 and count(db, "events") == 3000
