@@ -49,6 +49,10 @@ from agentwatch.tui.state import (
 from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines
 
 
+#: The SSE event name of a message sent without ``event:`` (a minimal collector's form).
+SSE_DEFAULT_EVENT = "message"
+
+
 class AgentWatchApp(App[int]):
     """Watch one collector. ``connect=False`` builds the screen without network (tests, screenshots)."""
 
@@ -184,27 +188,41 @@ class AgentWatchApp(App[int]):
         def on_state(connection: Any) -> None:
             self.state.set_connection(stream, connection)
 
+        on_event = self.on_metrics_event if stream == STREAM_METRICS else self.on_log_event
         result = follow(
             self.url,
             path,
             params=params,
             token=self.token,
-            on_event=self.on_stream_event,
+            on_event=on_event,
             on_state=on_state,
+            clock=self.state.clock,
         )
         if inspect.isawaitable(result):
             await result
 
-    def on_stream_event(self, sse: Any) -> None:
-        """Decode one SSE message into the state; undecodable ones are counted and skipped."""
-        from agentwatch.client.stream import DecodeError, decode_log_entry, decode_snapshot
+    def on_metrics_event(self, sse: Any) -> None:
+        """A metrics-stream message into the state (unnamed messages are snapshots too).
+
+        Undecodable data is counted and skipped; it never ends the subscription.
+        """
+        from agentwatch.client.stream import DecodeError, decode_snapshot
+
+        if sse.event not in (SSE_METRICS, SSE_DEFAULT_EVENT):
+            return
+        try:
+            self.state.apply_snapshot(decode_snapshot(sse.data, clock=self.state.clock))
+        except (DecodeError, msgspec.DecodeError, msgspec.ValidationError):
+            self.state.count_decode_error()
+
+    def on_log_event(self, sse: Any) -> None:
+        """A log-stream message (entry, gap or dropped notice) into the state."""
+        from agentwatch.client.stream import DecodeError, decode_log_entry
 
         state = self.state
         try:
-            if sse.event == SSE_METRICS:
-                state.apply_snapshot(decode_snapshot(sse.data))
-            elif sse.event == SSE_LOG:
-                state.add_log_entries((decode_log_entry(sse.data),))
+            if sse.event in (SSE_LOG, SSE_DEFAULT_EVENT):
+                state.add_log_entries((decode_log_entry(sse.data, clock=state.clock),))
             elif sse.event == SSE_GAP:
                 state.add_marker(MARKER_GAP, msgspec.json.decode(sse.data, type=Gap).missed)
             elif sse.event == SSE_DROPPED:
