@@ -575,3 +575,28 @@ def test_native_ingest_rules_apply_to_otlp_events() -> None:
     (event,) = result.events
     assert (event.cost_usd, event.cost_estimated) == (pytest.approx(2.5), True)
     assert type(event) is Event
+
+
+def test_opentelemetry_exporter_spans_reach_the_real_collector(start_collector: Any) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    collector = start_collector()
+    provider = TracerProvider(resource=Resource.create({"service.name": "otel-agent"}))
+    exporter = OTLPSpanExporter(endpoint=collector.url + PATH_OTLP_TRACES)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for tokens in (10, 20, 30):
+        with tracer.start_as_current_span("chat gpt-4o") as chat:
+            chat.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.output_tokens": tokens,
+                }
+            )
+    provider.shutdown()
+    snapshot = wait_for(lambda: (s := collector.service.snapshot("otel-agent")).events == 3 and s)
+    assert snapshot.completions == 3 or snapshot.p50_latency_ms is not None

@@ -460,3 +460,34 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("soon", now=0) is None
     assert parse_retry_after("99999", now=0) == 60.0
     assert parse_retry_after("-5", now=0) == 0.0
+
+
+# ---------------------------------------------------------------- the real collector
+def test_sdk_events_reach_the_real_collector_with_token_and_gzip(start_collector: Any) -> None:
+    collector = start_collector(token="t0k")
+    with AgentTelemetry(
+        "real-agent", collector.url, "t0k", gzip_min_bytes=256, heartbeat_interval=None
+    ) as telemetry:
+        with telemetry.span("agent"):
+            for i in range(50):
+                telemetry.llm_call("gpt-4o", 100, 20, 10.0 + i)
+            telemetry.log("warning", "slow tool")
+        assert telemetry.flush(timeout=10)
+        assert telemetry.stats()["sent"] == 52 and telemetry.stats()["rejected"] == 0
+    snapshot = collector.service.snapshot("real-agent")
+    assert snapshot.events == 52
+    assert snapshot.completions >= 50 or snapshot.p50_latency_ms is not None
+
+
+def test_dropped_telemetry_is_reported_to_the_real_collector(start_collector: Any) -> None:
+    collector = start_collector()
+    telemetry = AgentTelemetry(
+        "lossy", collector.url, max_queue=5, flush_interval=30.0, heartbeat_interval=3600
+    )
+    for _ in range(20):
+        telemetry.log("info", "x")
+    assert telemetry.flush(timeout=10)
+    assert telemetry.heartbeat() and telemetry.flush(timeout=10)
+    telemetry.close(timeout=5)
+    rows = {row.agent_id: row for row in collector.service.snapshot().agents}
+    assert rows["lossy"].telemetry_dropped >= 15
