@@ -26,7 +26,7 @@ from agentwatch.client.stream import (
     fetch_snapshot,
     follow,
 )
-from agentwatch.protocol import PATH_LOGS_STREAM, SSE_LOG, SSE_METRICS, LogEntry, Snapshot
+from agentwatch.protocol import PATH_LOGS_STREAM, SSE_LOG, SSE_METRICS, AgentRow, History, LogEntry, Snapshot
 
 WAIT = 10.0  # seconds: generous bound for any awaited condition
 
@@ -390,6 +390,17 @@ def test_snapshot_decoder_never_raises_anything_but_decode_error(document: dict[
     msgspec.json.encode(snapshot)  # and it is a valid snapshot again
 
 
+def test_full_snapshot_round_trips_unchanged() -> None:
+    snapshot = Snapshot(
+        timestamp=5.0,
+        tokens_per_second=9.5,
+        p50_latency_ms=1.0,
+        agents=[AgentRow("a", status="degraded", p99_latency_ms=7.0)],
+        history=History(end=5.0, p99_latency_ms=[None, 2.0]),
+    )
+    assert decode_snapshot(msgspec.json.encode(snapshot)) == snapshot
+
+
 # ------------------------------------------------------------------ log entries
 
 
@@ -397,6 +408,18 @@ def test_minimal_log_entry_without_id_level_or_metadata_decodes() -> None:
     entry = decode_log_entry('{"timestamp": 1700000000.0, "agent_id": "planner", "message": "hello"}')
     assert entry == LogEntry(timestamp=1_700_000_000.0, agent_id="planner", level="info", message="hello")
     assert entry.id == 0 and entry.metadata == {}
+
+
+def test_full_log_entry_round_trips_unchanged() -> None:
+    entry = LogEntry(
+        timestamp=1.5, agent_id="a", level="error", message="boom", metadata={"k": 1}, id=9, span_type="error"
+    )
+    assert decode_log_entry(msgspec.json.encode(entry)) == entry
+
+
+def test_well_typed_entry_with_foreign_level_name_is_still_normalized() -> None:
+    entry = decode_log_entry('{"timestamp": 1, "agent_id": "a", "level": "FATAL", "message": "x"}')
+    assert entry.level == "critical"
 
 
 def test_log_entry_odd_types_are_coerced_not_fatal() -> None:

@@ -30,6 +30,7 @@ import msgspec
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
 from agentwatch.protocol import (
+    LEVEL_RANK,
     MAX_AGENT_ID_LENGTH,
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_FIELD_LENGTH,
@@ -284,6 +285,8 @@ async def follow(
 # -------------------------------------------------------------------- decoding
 
 _json_decoder: Final = msgspec.json.Decoder()
+_snapshot_decoder: Final = msgspec.json.Decoder(Snapshot)
+_log_entry_decoder: Final = msgspec.json.Decoder(LogEntry)
 _MAX_REPAIRS: Final = 64
 
 
@@ -339,12 +342,12 @@ def decode_snapshot(data: str | bytes, *, clock: Callable[[], float] = time.time
     unreadable ``timestamp`` is ``clock()`` (RFC 3339 strings are accepted). Raises
     :class:`DecodeError` only when the payload is not a JSON object or cannot be repaired.
     """
+    try:
+        return _snapshot_decoder.decode(data)  # the well-formed case: one C-level pass
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass
     document = _load_object(data)
     document["timestamp"] = _timestamp(document.get("timestamp"), clock)
-    try:
-        return msgspec.convert(document, Snapshot)  # the well-formed case: one C-level pass
-    except msgspec.ValidationError:
-        pass
     for _ in range(_MAX_REPAIRS):
         try:
             return _finite(msgspec.convert(document, Snapshot, strict=False))
@@ -428,6 +431,20 @@ def decode_log_entry(data: str | bytes, *, clock: Callable[[], float] = time.tim
     JSON text; text is cut to the protocol's length limits; non-object ``metadata`` is
     kept under ``{"value": ...}``.
     """
+    try:
+        entry = _log_entry_decoder.decode(data)  # the well-formed case: one C-level pass
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass
+    else:
+        if (
+            entry.level in LEVEL_RANK
+            and len(entry.message) <= MAX_MESSAGE_LENGTH
+            and len(entry.agent_id) <= MAX_AGENT_ID_LENGTH
+            and entry.id >= 0
+            and (entry.span_type is None or len(entry.span_type) <= MAX_SHORT_FIELD_LENGTH)
+            and (entry.trace_id is None or len(entry.trace_id) <= MAX_SHORT_FIELD_LENGTH)
+        ):
+            return entry
     document = _load_object(data)
     metadata = document.get("metadata")
     if metadata is None:
