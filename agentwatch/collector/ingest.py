@@ -1,0 +1,828 @@
+"""Decode and validate ingest bodies: bytes in, normalised :class:`~agentwatch.protocol.Event` out.
+
+Pure functions over bytes, no HTTP: the web layer calls :func:`inflate` then
+:func:`decode_events` and turns an :class:`IngestError` into a response with its
+``status`` and ``message`` (precise, and safe to show to the sender).
+
+Accepted bodies
+    One JSON object, a JSON array of objects, or NDJSON (one object per line: content
+    type ``application/x-ndjson`` / ``application/jsonl``, or any body that starts with
+    ``{`` and holds several newline-separated objects). The content type only forces
+    NDJSON; anything else is sniffed, so ``curl -d`` works whatever it claims.
+
+Whole-body errors (:class:`BadRequest`)
+    Empty body, invalid UTF-8 or JSON (the message names line, column and byte; for NDJSON
+    the line number), nesting deeper than the decoder allows, a top level that is neither
+    an object nor an array.
+
+Per-item errors (:class:`~agentwatch.protocol.Rejected`)
+    An item that is not an object or breaks a rule below is rejected with its index and
+    ``"<field>: <reason>"``; the rest of the batch is accepted. For NDJSON the index counts
+    non-blank lines from 0.
+
+Rules and normalisation of one event
+    * ``agent_id``: required, stripped, 1..``MAX_AGENT_ID_LENGTH`` characters.
+    * ``model``, ``tool_name``, ``decision_made``, ids, ``span_type``, ``level``,
+      ``event_type``: at most ``MAX_SHORT_FIELD_LENGTH`` characters; ``message`` and
+      ``error`` at most ``MAX_MESSAGE_LENGTH`` (rejected, never truncated).
+    * ``attributes`` and ``payload``: JSON objects nested at most :data:`MAX_NESTING_DEPTH`
+      containers deep, at most ``MAX_ATTRIBUTES_BYTES`` once re-encoded.
+    * ``tokens_input`` / ``tokens_output``: integers in [0, 2**53) (booleans are not
+      integers); ``latency_ms`` / ``cost_usd``: finite, >= 0; ``confidence``: finite, in [0, 1].
+    * ``timestamp``: unix seconds; values above 1e11 / 1e14 / 1e17 are taken as milli-,
+      micro- and nanoseconds. An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional
+      seconds; no offset means UTC) is converted. Absent → ``now``. Negative, unparseable
+      or out-of-range → rejected.
+    * ``level``: normalised with :func:`~agentwatch.protocol.normalize_level` when given,
+      otherwise left ``None`` (the log line derives one).
+    * ``span_type`` absent or empty: ``"error"`` when ``error`` is set, ``"log"`` when a
+      ``message`` is present, otherwise ``"event"``. Unknown span types are kept as sent.
+    * ``cost_usd`` absent but the model's price and some tokens known: estimated with
+      :func:`agentwatch.pricing.estimate_cost` and ``cost_estimated`` set to True.
+
+The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {...}}``
+    is mapped onto span fields when ``span_type`` is absent. Fields given at the top level
+    win over the payload; the payload itself is kept as sent.
+
+    ============  ==============================================================
+    event_type    mapping
+    ============  ==============================================================
+    token         ``span_type="llm_call"``; ``tokens_output`` = payload ``tokens`` /
+                  ``count`` / ``token_count`` (default 1), so tokens per second
+                  counts real streamed tokens; ``model`` from the payload.
+    tool_call     ``span_type="tool_call"``; ``tool_name`` from ``tool_name`` /
+                  ``name``; ``latency_ms`` from ``latency_ms`` / ``duration_ms``.
+    error         ``span_type="error"``; ``error`` from ``error`` / ``message``.
+    completion    ``span_type="completion"``; ``latency_ms``, ``model``, tokens
+                  (``tokens`` → output; ``tokens_input`` / ``tokens_output`` too).
+    other         ``span_type`` = the event type, kept as sent.
+    ============  ==============================================================
+    Payload values of the wrong type are rejected like top-level ones (``payload.tokens``).
+
+Speed: the common case is one ``msgspec`` decode into a constrained subclass of ``Event``
+(limits checked in C) plus a short Python pass per event; only a batch that fails type
+validation is re-decoded item by item to find the bad ones.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, Union
+
+import msgspec
+from msgspec import Meta
+
+from agentwatch.pricing import estimate_cost
+from agentwatch.protocol import (
+    LEVEL_RANK,
+    LEVELS,
+    MAX_AGENT_ID_LENGTH,
+    MAX_ATTRIBUTES_BYTES,
+    MAX_MESSAGE_LENGTH,
+    MAX_SHORT_FIELD_LENGTH,
+    SPAN_COMPLETION,
+    SPAN_ERROR,
+    SPAN_HEARTBEAT,
+    SPAN_LLM_CALL,
+    SPAN_LOG,
+    SPAN_TOOL_CALL,
+    Event,
+    LogEntry,
+    Rejected,
+    normalize_level,
+)
+
+__all__ = [
+    "DEFAULT_SPAN_TYPE",
+    "MAX_NESTING_DEPTH",
+    "BadRequest",
+    "IngestError",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "decode_events",
+    "event_to_log_entry",
+    "inflate",
+]
+
+#: span_type given to an event that has neither a span type, an error nor a message.
+DEFAULT_SPAN_TYPE: Final = "event"
+#: How many containers (objects/arrays) deep a value inside ``attributes``/``payload`` may go.
+MAX_NESTING_DEPTH: Final = 8
+#: Exclusive upper bound of token counts: integers stay exact as JSON numbers below 2**53.
+MAX_TOKENS: Final = 2**53
+_MAX_TIMESTAMP_TEXT: Final = 64
+
+_NDJSON_TYPES: Final = frozenset(
+    {
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+        "application/jsonlines",
+        "application/json-seq",
+    }
+)
+_GZIP_CODINGS: Final = frozenset({"gzip", "x-gzip"})
+_IDENTITY_CODINGS: Final = frozenset({"", "identity"})
+_BOM: Final = b"\xef\xbb\xbf"
+_TRAILING: Final = "trailing characters"
+_WHITESPACE: Final = b" \t\r\n"
+
+# The first article's event types and payload keys.
+ARTICLE_TOKEN: Final = "token"
+_PAYLOAD_TOKEN_COUNT: Final = ("tokens", "count", "token_count")
+_PAYLOAD_TOOL_NAME: Final = ("tool_name", "name")
+_PAYLOAD_LATENCY: Final = ("latency_ms", "duration_ms")
+_PAYLOAD_ERROR: Final = ("error", "message")
+_PAYLOAD_MODEL: Final = "model"
+_PAYLOAD_TOKENS_INPUT: Final = ("tokens_input", "input_tokens")
+_PAYLOAD_TOKENS_OUTPUT: Final = ("tokens_output", "output_tokens")
+
+
+# ------------------------------------------------------------------------------ errors
+class IngestError(Exception):
+    """A body the collector will not take. ``status`` is the HTTP status, ``message`` says why."""
+
+    status: int = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(IngestError):
+    status = 400
+
+
+class PayloadTooLarge(IngestError):
+    status = 413
+
+
+class UnsupportedMediaType(IngestError):
+    status = 415
+
+
+# ------------------------------------------------------------------------- inflate
+def inflate(body: bytes, content_encoding: str | None, *, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (identity, gzip / x-gzip, or a comma-separated list of them).
+
+    The decoded size is bounded by ``limit`` bytes: gzip is inflated incrementally with a
+    ``max_length``, so a compression bomb costs at most ``limit + 1`` bytes of output before
+    :class:`PayloadTooLarge` (naming the limit). Corrupt or truncated gzip → :class:`BadRequest`;
+    any other coding → :class:`UnsupportedMediaType`. Multi-member gzip is accepted.
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    codings = [c for c in codings if c not in _IDENTITY_CODINGS]
+    for coding in codings:
+        if coding not in _GZIP_CODINGS:
+            raise UnsupportedMediaType(f"unsupported Content-Encoding {coding[:40]!r}: send identity or gzip")
+    data = body
+    for _ in reversed(codings):
+        data = _gunzip(data, limit)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"body is larger than the limit of {limit} bytes")
+    return data
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    pending = data
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        while True:
+            chunk = decompressor.decompress(pending, limit - size + 1)
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"decompressed body is larger than the limit of {limit} bytes")
+            parts.append(chunk)
+            if decompressor.eof:
+                pending = decompressor.unused_data
+                if not pending:
+                    break
+                decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # next gzip member
+                continue
+            pending = decompressor.unconsumed_tail
+            if not pending:
+                raise BadRequest("gzip body is truncated")
+    except zlib.error as exc:
+        raise BadRequest(f"gzip body is corrupt: {exc}") from None
+    return b"".join(parts)
+
+
+# ------------------------------------------------------------------- checked decode
+def _bounded_json(depth: int) -> Any:
+    """A JSON value type with containers nested at most ``depth`` deep (checked in C)."""
+    value: Any = Union[str, int, float, bool, None]  # noqa: UP007 - built at runtime
+    for _ in range(depth):
+        value = Union[str, int, float, bool, None, list[value], dict[str, value]]  # noqa: UP007
+    return value
+
+
+_Short = Annotated[str, Meta(max_length=MAX_SHORT_FIELD_LENGTH)]
+_Text = Annotated[str, Meta(max_length=MAX_MESSAGE_LENGTH)]
+_Count = Annotated[int, Meta(ge=0, lt=MAX_TOKENS)]
+_NonNegative = Annotated[float, Meta(ge=0)]
+_Fraction = Annotated[float, Meta(ge=0, le=1)]
+if TYPE_CHECKING:
+    _Bag = dict[str, Any]
+else:  # JSON objects whose values nest at most MAX_NESTING_DEPTH containers deep
+    _Bag = dict[str, _bounded_json(MAX_NESTING_DEPTH - 1)]
+
+
+class _CheckedEvent(Event):
+    """``Event`` with the ingest limits as msgspec constraints (same fields, same layout).
+
+    Decoded instances are re-classed to plain :class:`Event` after checking, so nothing
+    outside this module ever sees this type.
+    """
+
+    agent_id: Annotated[str, Meta(min_length=1, max_length=MAX_AGENT_ID_LENGTH)]
+    timestamp: float | Annotated[str, Meta(max_length=_MAX_TIMESTAMP_TEXT)] | None = None
+    span_type: _Short | None = None
+    trace_id: _Short | None = None
+    span_id: _Short | None = None
+    parent_span_id: _Short | None = None
+    model: _Short | None = None
+    tokens_input: _Count | None = None
+    tokens_output: _Count | None = None
+    latency_ms: _NonNegative | None = None
+    cost_usd: _NonNegative | None = None
+    cost_estimated: bool | None = None
+    decision_made: _Short | None = None
+    confidence: _Fraction | None = None
+    error: _Text | None = None
+    tool_name: _Short | None = None
+    level: _Short | None = None
+    message: _Text | None = None
+    attributes: _Bag | None = None
+    event_type: _Short | None = None
+    payload: _Bag | None = None
+
+
+assert _CheckedEvent.__struct_fields__ == Event.__struct_fields__
+
+_batch_decoder: Final = msgspec.json.Decoder(list[_CheckedEvent])
+_item_decoder: Final = msgspec.json.Decoder(_CheckedEvent)
+_raw_list_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_raw_decoder: Final = msgspec.json.Decoder(msgspec.Raw)
+_any_decoder: Final = msgspec.json.Decoder()
+_encoder: Final = msgspec.json.Encoder()
+
+
+# ------------------------------------------------------------------ decode_events
+def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple[list[Event], list[Rejected]]:
+    """Decode an ingest body into normalised events and per-item rejections.
+
+    ``now`` (unix seconds) stamps events that carry no timestamp. Raises :class:`BadRequest`
+    for a body that is not usable as a whole (see the module docstring); never raises
+    anything else, whatever the bytes.
+    """
+    start = len(body) - len(body.lstrip(_WHITESPACE))
+    if body.startswith(_BOM, start):
+        body = body[start + len(_BOM) :]
+        start = len(body) - len(body.lstrip(_WHITESPACE))
+    if start == len(body):
+        raise BadRequest("empty body: send a JSON object, a JSON array of objects, or NDJSON")
+    if not body.isascii():
+        _raise_if_not_utf8(body)  # msgspec does not check the strings it skips
+    first = body[start]
+    if first == 0x5B:  # "["
+        return _decode_array(body, now)
+    if _is_ndjson_type(content_type):
+        return _decode_ndjson(body, now)
+    if first == 0x7B:  # "{"
+        return _decode_object_or_ndjson(body, now)
+    _raise_if_not_json(body)
+    try:
+        kind = _json_kind(type(_any_decoder.decode(body)).__name__)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover - checked above
+        kind = "not JSON"
+    raise BadRequest(f"top level is {kind}: send a JSON object, a JSON array of objects, or NDJSON")
+
+
+def _decode_array(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]:
+    try:
+        events: list[Any] = _batch_decoder.decode(body)
+    except msgspec.ValidationError:
+        _raise_if_not_json(body)
+        try:
+            items = _raw_list_decoder.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # pragma: no cover
+            raise BadRequest(f"invalid JSON: {exc}") from None
+        return _decode_items(items, now)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        _raise_bad_body(body, exc)
+    return _normalise_all(events, now)
+
+
+def _decode_object_or_ndjson(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]:
+    """A body starting with "{": one object, or NDJSON when more follows the first object."""
+    try:
+        event = _item_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        try:
+            _raw_decoder.decode(body)
+        except msgspec.DecodeError as inner:
+            if _TRAILING in str(inner):
+                return _decode_ndjson(body, now)
+            _raise_bad_body(body, inner)
+        except (UnicodeDecodeError, RecursionError) as inner:
+            _raise_bad_body(body, inner)
+        _raise_if_not_json(body)  # invalid UTF-8 inside a string that Raw skipped
+        return [], [Rejected(0, _describe(exc))]
+    except msgspec.DecodeError as exc:
+        if _TRAILING in str(exc):
+            return _decode_ndjson(body, now)
+        _raise_bad_body(body, exc)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        _raise_bad_body(body, exc)
+    return _normalise_all([event], now)
+
+
+def _decode_ndjson(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]:
+    """One object per non-blank line; a line that is not JSON fails the body, naming the line."""
+    accepted: list[Event] = []
+    rejected: list[Rejected] = []
+    index = 0
+    decode = _item_decoder.decode
+    for number, line in enumerate(body.split(b"\n"), 1):
+        line = line.strip(_WHITESPACE)
+        if not line:
+            continue
+        try:
+            event = decode(line)
+        except msgspec.ValidationError as exc:
+            _raise_if_not_json(line, line_number=number)
+            rejected.append(Rejected(index, _describe(exc)))
+            index += 1
+            continue
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            _raise_bad_body(line, exc, line_number=number)
+        problem = _normalise(event, now)
+        if problem is None:
+            accepted.append(event)
+        else:
+            rejected.append(Rejected(index, problem))
+        index += 1
+    if index == 0:
+        raise BadRequest("empty body: send a JSON object, a JSON array of objects, or NDJSON")
+    return accepted, rejected
+
+
+def _decode_items(items: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
+    """Slow path: decode each item on its own so that a bad one names itself."""
+    accepted: list[Event] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        try:
+            event = _item_decoder.decode(item)
+        except msgspec.ValidationError as exc:
+            rejected.append(Rejected(index, _describe(exc)))
+            continue
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover - checked
+            rejected.append(Rejected(index, "item: not valid JSON"))
+            continue
+        problem = _normalise(event, now)
+        if problem is None:
+            accepted.append(event)
+        else:
+            rejected.append(Rejected(index, problem))
+    return accepted, rejected
+
+
+def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
+    rejected: list[Rejected] = []
+    normalise = _normalise
+    for index, event in enumerate(events):
+        problem = normalise(event, now)
+        if problem is not None:
+            rejected.append(Rejected(index, problem))
+    if rejected:
+        bad = {r.index for r in rejected}
+        events = [event for index, event in enumerate(events) if index not in bad]
+    return events, rejected
+
+
+def _normalise(event: Any, now: float) -> str | None:
+    """Check what msgspec cannot, fill defaults, re-class to ``Event``. Returns a problem or None."""
+    event.__class__ = Event
+    agent_id = event.agent_id
+    stripped = agent_id.strip()
+    if stripped is not agent_id:
+        if not stripped:
+            return "agent_id: must not be blank"
+        event.agent_id = stripped
+
+    timestamp = event.timestamp
+    if timestamp is None:
+        event.timestamp = now
+    elif timestamp.__class__ is float:
+        if not 0.0 <= timestamp < 1e11:
+            scaled = _scale_timestamp(timestamp)
+            if scaled is None:
+                return f"timestamp: {timestamp!r} is not a time (expected unix seconds >= 0)"
+            event.timestamp = scaled
+    else:
+        parsed = _parse_rfc3339(timestamp)
+        if parsed is None:
+            return f"timestamp: {timestamp!r} is not unix seconds or an RFC 3339 time"
+        event.timestamp = parsed
+
+    level = event.level
+    if level is not None and level not in LEVEL_RANK:
+        event.level = normalize_level(level)
+    if event.attributes is not None or event.payload is not None:
+        problem = _check_bag_sizes(event)
+        if problem is not None:
+            return problem
+
+    if not event.span_type:
+        if event.event_type:
+            problem = _map_article_form(event)
+            if problem is not None:
+                return problem
+        elif event.error is not None:
+            event.span_type = SPAN_ERROR
+        elif event.message is not None:
+            event.span_type = SPAN_LOG
+        else:
+            event.span_type = DEFAULT_SPAN_TYPE
+
+    if (
+        event.cost_usd is None
+        and event.model is not None
+        and (event.tokens_input is not None or event.tokens_output is not None)
+    ):
+        cost = estimate_cost(event.model, event.tokens_input, event.tokens_output)
+        if cost is not None:
+            event.cost_usd = cost
+            event.cost_estimated = True
+    return None
+
+
+def _check_bag_sizes(event: Event) -> str | None:
+    if event.attributes is not None and len(_encoder.encode(event.attributes)) > MAX_ATTRIBUTES_BYTES:
+        return f"attributes: larger than {MAX_ATTRIBUTES_BYTES} bytes once encoded"
+    if event.payload is not None and len(_encoder.encode(event.payload)) > MAX_ATTRIBUTES_BYTES:
+        return f"payload: larger than {MAX_ATTRIBUTES_BYTES} bytes once encoded"
+    return None
+
+
+def _scale_timestamp(value: float) -> float | None:
+    """Milli-, micro- and nanosecond timestamps to seconds; None for negative or non-finite."""
+    if not math.isfinite(value) or value < 0:
+        return None
+    if value >= 1e17:
+        return value / 1e9
+    if value >= 1e14:
+        return value / 1e6
+    return value / 1e3
+
+
+def _parse_rfc3339(text: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        seconds = parsed.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+# ---------------------------------------------------------------- article mapping
+def _map_article_form(event: Event) -> str | None:
+    """Map ``event_type`` + ``payload`` onto span fields (table in the module docstring)."""
+    kind = event.event_type or ""
+    payload = event.payload or {}
+    if kind == ARTICLE_TOKEN:
+        event.span_type = SPAN_LLM_CALL
+        count, problem = _payload_count(payload, _PAYLOAD_TOKEN_COUNT, default=1)
+        if problem:
+            return problem
+        if event.tokens_output is None:
+            event.tokens_output = count
+        return _payload_model(event, payload)
+    if kind == SPAN_TOOL_CALL:
+        event.span_type = SPAN_TOOL_CALL
+        if event.tool_name is None:
+            name, problem = _payload_text(payload, _PAYLOAD_TOOL_NAME, MAX_SHORT_FIELD_LENGTH)
+            if problem:
+                return problem
+            event.tool_name = name
+        return _payload_latency(event, payload)
+    if kind == SPAN_ERROR:
+        event.span_type = SPAN_ERROR
+        if event.error is None:
+            text, problem = _payload_text(payload, _PAYLOAD_ERROR, MAX_MESSAGE_LENGTH)
+            if problem:
+                return problem
+            event.error = text
+        return None
+    if kind == SPAN_COMPLETION:
+        event.span_type = SPAN_COMPLETION
+        problem = _payload_latency(event, payload) or _payload_model(event, payload)
+        if problem:
+            return problem
+        if event.tokens_input is None:
+            event.tokens_input, problem = _payload_count(payload, _PAYLOAD_TOKENS_INPUT, default=None)
+            if problem:
+                return problem
+        if event.tokens_output is None:
+            keys = (*_PAYLOAD_TOKENS_OUTPUT, _PAYLOAD_TOKEN_COUNT[0])
+            event.tokens_output, problem = _payload_count(payload, keys, default=None)
+            if problem:
+                return problem
+        return None
+    event.span_type = kind
+    return None
+
+
+def _first_present(payload: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
+    for key in keys:
+        value = payload.get(key)
+        if value is not None:
+            return key, value
+    return "", None
+
+
+def _payload_count(
+    payload: dict[str, Any], keys: tuple[str, ...], *, default: int | None
+) -> tuple[int | None, str | None]:
+    key, value = _first_present(payload, keys)
+    if value is None:
+        return default, None
+    if value.__class__ is not int or not 0 <= value < MAX_TOKENS:
+        return None, f"payload.{key}: expected int >= 0 and < 2**53, got {_type_name(value)}"
+    return value, None
+
+
+def _payload_text(
+    payload: dict[str, Any], keys: tuple[str, ...], limit: int
+) -> tuple[str | None, str | None]:
+    key, value = _first_present(payload, keys)
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        return None, f"payload.{key}: expected str, got {_type_name(value)}"
+    if len(value) > limit:
+        return None, f"payload.{key}: longer than {limit} characters"
+    return value, None
+
+
+def _payload_latency(event: Event, payload: dict[str, Any]) -> str | None:
+    if event.latency_ms is not None:
+        return None
+    key, value = _first_present(payload, _PAYLOAD_LATENCY)
+    if value is None:
+        return None
+    if value.__class__ not in (int, float) or not (math.isfinite(value) and value >= 0):
+        return f"payload.{key}: expected a finite number >= 0, got {_type_name(value)}"
+    event.latency_ms = float(value)
+    return None
+
+
+def _payload_model(event: Event, payload: dict[str, Any]) -> str | None:
+    if event.model is not None:
+        return None
+    model, problem = _payload_text(payload, (_PAYLOAD_MODEL,), MAX_SHORT_FIELD_LENGTH)
+    event.model = model
+    return problem
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value.__class__ is int:
+            return "int" if 0 <= value else "negative int"
+        return "float" if math.isfinite(value) and value >= 0 else "negative or non-finite number"
+    return _json_kind(type(value).__name__)
+
+
+# ------------------------------------------------------------------- error text
+_PATH = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+_LEADING_INDEX = re.compile(r"^\[\d+\]")
+_KINDS: Final = {
+    "dict": "object",
+    "list": "array",
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "NoneType": "null",
+}
+
+
+def _json_kind(python_type: str) -> str:
+    return _KINDS.get(python_type, python_type)
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    """Rephrase msgspec's message as ``<field>: <reason>``.
+
+    ``Expected `int | null`, got `str` - at `$[3].tokens_input``` → ``tokens_input: expected int, got str``.
+    """
+    text = str(exc)
+    match = _PATH.match(text)
+    what = match.group("what") if match else text
+    path = _LEADING_INDEX.sub("", (match.group("path") if match else None) or "").lstrip(".")
+    missing = _MISSING.match(what)
+    if missing:
+        field = missing.group("field")
+        return f"{path + '.' if path else ''}{field}: required field missing"
+    what = what.replace("`", "").replace(" | null", "").replace("Expected ", "expected ")
+    what = what.replace("Number out of range", "number out of range")
+    if path and what.startswith("expected bool | int | float | str"):
+        what = f"nested deeper than {MAX_NESTING_DEPTH} levels"
+    return f"{path or 'item'}: {what}"
+
+
+def _raise_bad_body(body: bytes, exc: Exception, *, line_number: int | None = None) -> NoReturn:
+    """Raise :class:`BadRequest` for a body the decoder refused, naming the position."""
+    _raise_if_not_json(body, line_number=line_number)
+    where = f"line {line_number}: " if line_number is not None else ""
+    if isinstance(exc, RecursionError):
+        raise BadRequest(f"{where}JSON is nested too deeply") from None
+    raise BadRequest(f"{where}invalid JSON: {exc}") from None
+
+
+def _raise_if_not_json(body: bytes, *, line_number: int | None = None) -> None:
+    """Raise :class:`BadRequest` naming the position if ``body`` is not one JSON value.
+
+    Returns quietly when the body is JSON (the caller then reports item-level problems).
+    """
+    _raise_if_not_utf8(body, line_number=line_number)
+    where = f"line {line_number}: " if line_number is not None else ""
+    try:
+        _raw_decoder.decode(body)
+    except RecursionError:
+        raise BadRequest(f"{where}JSON is nested too deeply") from None
+    except msgspec.DecodeError as exc:
+        text = str(exc)
+        found = re.search(r"\(byte (\d+)\)", text)
+        reason = re.sub(r"^JSON is malformed: ", "", re.sub(r"\s*\(byte \d+\)", "", text))
+        if found:
+            position = _position(body, int(found.group(1)), line_number)
+        else:
+            position = f"at byte {len(body)} (end of input)"
+            reason = "input ends before the JSON value is complete"
+        raise BadRequest(f"{where}invalid JSON {position}: {reason}") from None
+
+
+def _raise_if_not_utf8(body: bytes, *, line_number: int | None = None) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"line {line_number}: " if line_number is not None else ""
+        raise BadRequest(f"{where}invalid UTF-8 {_position(body, exc.start, line_number)}") from None
+
+
+def _position(body: bytes, offset: int, line_number: int | None) -> str:
+    if line_number is not None:
+        return f"at column {offset + 1}"
+    line = body.count(b"\n", 0, offset) + 1
+    column = offset - (body.rfind(b"\n", 0, offset) + 1) + 1
+    return f"at line {line}, column {column} (byte {offset})"
+
+
+def _is_ndjson_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() in _NDJSON_TYPES
+
+
+# --------------------------------------------------------------- log summaries
+_DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = LEVELS
+
+
+def event_to_log_entry(event: Event) -> LogEntry:
+    """One log line summarising what the agent did (``id`` left 0: the log hub assigns it).
+
+    ``log`` events become their own message; others read like
+    ``llm_call gpt-4o 2840→156 tok 1245 ms $0.047`` (``~$`` when the cost is estimated),
+    ``tool_call search 85 ms``, ``decision escalate_to_human (conf 0.72)``,
+    ``error Timeout: upstream timed out``, ``heartbeat``. Level: the event's own when given,
+    else ``error`` for an error, ``debug`` for a heartbeat, ``info`` otherwise. Agent text
+    is carried as data, never escaped or interpreted. ``metadata`` holds the event's other
+    set fields (not the payload). Runs once per ingested event, so it stays cheap (~1 µs).
+    """
+    span_type = event.span_type or DEFAULT_SPAN_TYPE
+    level = event.level
+    if level is None:
+        if event.error is not None or span_type == SPAN_ERROR:
+            level = _ERROR
+        elif span_type == SPAN_HEARTBEAT:
+            level = _DEBUG
+        else:
+            level = _INFO
+    elif level not in LEVEL_RANK:
+        level = normalize_level(level)
+    message = event.message
+    if message is None or span_type != SPAN_LOG:
+        message = _summary(event, span_type)
+    timestamp = event.timestamp
+    return LogEntry(
+        timestamp=timestamp if timestamp.__class__ is float else 0.0,
+        agent_id=event.agent_id,
+        level=level,
+        message=message,
+        metadata=_metadata(event),
+        span_type=span_type,
+        trace_id=event.trace_id,
+    )
+
+
+def _summary(event: Event, span_type: str) -> str:
+    parts = [span_type]
+    if event.model is not None:
+        parts.append(event.model)
+    if event.tool_name is not None:
+        parts.append(event.tool_name)
+    if event.decision_made is not None:
+        parts.append(event.decision_made)
+        if event.confidence is not None:
+            parts.append(f"(conf {event.confidence:.2f})")
+    tokens_in, tokens_out = event.tokens_input, event.tokens_output
+    if tokens_in is not None:
+        parts.append(f"{tokens_in}→{tokens_out} tok" if tokens_out is not None else f"{tokens_in} tok in")
+    elif tokens_out is not None:
+        parts.append(f"{tokens_out} tok out")
+    if event.latency_ms is not None:
+        parts.append(_format_ms(event.latency_ms))
+    if event.cost_usd is not None:
+        cost = _format_usd(event.cost_usd)
+        parts.append("~" + cost if event.cost_estimated else cost)
+    if event.error is not None:
+        parts.append(event.error if span_type == SPAN_ERROR else "error: " + event.error)
+    if event.message is not None and event.message != event.error:
+        parts.append("— " + event.message)
+    return " ".join(parts)
+
+
+def _format_ms(value: float) -> str:
+    if value >= 10:
+        return f"{round(value)} ms"
+    return f"{value:.1f} ms"
+
+
+def _format_usd(value: float) -> str:
+    if value >= 1:
+        return f"${value:.2f}"
+    if value >= 0.001 or value == 0:
+        return f"${value:.3f}"
+    if value < 1e-9:
+        return "<$0.000000001"
+    digits = 2 - math.floor(math.log10(value))  # two significant digits, never an exponent
+    return f"${value:.{digits}f}".rstrip("0")
+
+
+def _metadata(event: Event) -> dict[str, Any]:
+    """The event's set fields that a log line has no own place for (keys are Event field names)."""
+    metadata: dict[str, Any] = {}
+    if event.span_id is not None:
+        metadata["span_id"] = event.span_id
+    if event.parent_span_id is not None:
+        metadata["parent_span_id"] = event.parent_span_id
+    if event.model is not None:
+        metadata["model"] = event.model
+    if event.tool_name is not None:
+        metadata["tool_name"] = event.tool_name
+    if event.tokens_input is not None:
+        metadata["tokens_input"] = event.tokens_input
+    if event.tokens_output is not None:
+        metadata["tokens_output"] = event.tokens_output
+    if event.latency_ms is not None:
+        metadata["latency_ms"] = event.latency_ms
+    if event.cost_usd is not None:
+        metadata["cost_usd"] = event.cost_usd
+        if event.cost_estimated:
+            metadata["cost_estimated"] = True
+    if event.decision_made is not None:
+        metadata["decision_made"] = event.decision_made
+    if event.confidence is not None:
+        metadata["confidence"] = event.confidence
+    if event.error is not None:
+        metadata["error"] = event.error
+    if event.event_type is not None:
+        metadata["event_type"] = event.event_type
+    if event.attributes is not None:
+        metadata["attributes"] = event.attributes
+    return metadata
+
+
+#: Every metadata key is an Event field name: checked here so a rename in protocol fails loudly.
+METADATA_FIELDS: Final = (
+    "span_id", "parent_span_id", "model", "tool_name", "tokens_input", "tokens_output", "latency_ms",
+    "cost_usd", "cost_estimated", "decision_made", "confidence", "error", "event_type", "attributes",
+)  # fmt: skip
+if not set(METADATA_FIELDS) <= set(Event.__struct_fields__):  # pragma: no cover - protocol drift
+    raise ImportError(
+        f"log metadata names fields Event lacks: {set(METADATA_FIELDS) - set(Event.__struct_fields__)}"
+    )
