@@ -195,6 +195,26 @@ async def test_slow_subscriber_gets_dropped_with_exact_count_while_fast_one_gets
     await slow.aclose()
 
 
+async def test_entries_that_left_the_ring_while_a_subscriber_was_away_are_counted_as_dropped() -> None:
+    hub = LogHub(history=10, max_lag=10, replay=0)
+    stream = hub.subscribe().frames(coalesce=0)
+    hub.publish(entries(25))  # ids 1..25; the ring holds 16..25
+    messages = await read_logs(stream, 10)
+    assert msgspec.json.decode(messages[0].data, type=Dropped) == Dropped(dropped=15, total_dropped=15)
+    assert log_ids(messages) == list(range(16, 26))
+    await stream.aclose()
+
+
+async def test_a_zero_heartbeat_does_not_spin() -> None:
+    hub = LogHub(replay=0)
+    stream = hub.subscribe().frames(heartbeat=0)
+    started = asyncio.get_running_loop().time()
+    for _ in range(3):
+        assert await next_batch(stream) == HEARTBEAT
+    assert asyncio.get_running_loop().time() - started >= 0.02
+    await stream.aclose()
+
+
 async def test_dropped_count_for_a_filtered_subscriber_counts_only_matching_entries() -> None:
     hub = LogHub(max_lag=4, replay=0)
     stream = hub.subscribe(agent="x").frames(coalesce=0)

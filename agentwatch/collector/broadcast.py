@@ -40,6 +40,8 @@ HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
 
 #: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
 MAX_BATCH: Final = 2_000
+#: Shortest heartbeat interval accepted (seconds); smaller values are raised to it.
+MIN_HEARTBEAT: Final = 0.01
 
 _log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _LOG_PREFIX_MARK: Final = b"\ndata: "
@@ -306,8 +308,10 @@ class Subscription:
 
         One batch per wake-up; after a batch it waits ``coalesce`` seconds so a burst of small
         publishes costs one write, not one each. After ``heartbeat`` seconds without output a
-        comment line is sent. Leaving the loop (close, cancel, generator close) unsubscribes.
+        comment line is sent (``heartbeat`` is at least 0.01 s, so it can never spin).
+        Leaving the loop (close, cancel, generator close) unsubscribes.
         """
+        heartbeat = max(heartbeat, MIN_HEARTBEAT)
         loop = asyncio.get_running_loop()
         last_output = loop.time()
         try:
@@ -388,6 +392,7 @@ class MetricsSubscription:
 
     async def frames(self, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
         """Queued events, then the newest metrics frame, per wake-up; heartbeat after silence."""
+        heartbeat = max(heartbeat, MIN_HEARTBEAT)
         loop = asyncio.get_running_loop()
         last_output = loop.time()
         try:
