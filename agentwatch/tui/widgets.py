@@ -204,8 +204,12 @@ class MetricsBar(Horizontal):
         panels["m-tokens"].show(
             Text(fmt.number(snapshot.tokens_per_second)),
             _series(history.tokens_per_second),
-            detail=f"in {fmt.number(snapshot.input_tokens_per_second, 0)} · out "
-            f"{fmt.number(snapshot.output_tokens_per_second, 0)}",
+            detail=(
+                f"in {fmt.number(snapshot.input_tokens_per_second, 0)} · out "
+                f"{fmt.number(snapshot.output_tokens_per_second, 0)}"
+                if snapshot.input_tokens_per_second or snapshot.output_tokens_per_second
+                else ""
+            ),
         )
         p50, p99 = snapshot.p50_latency_ms, snapshot.p99_latency_ms
         latency = Text(f"≈{fmt.latency(p50)} / ≈{fmt.latency(p99)}")
