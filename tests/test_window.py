@@ -413,14 +413,15 @@ def _brute_force(events: list[Event], now: float, agent: str | None = None) -> d
     }
 
 
-def test_snapshots_match_a_brute_force_rescan_as_time_passes(clock: Clock) -> None:
+@pytest.mark.parametrize("history_seconds", [120, 60])
+def test_snapshots_match_a_brute_force_rescan_as_time_passes(clock: Clock, history_seconds: int) -> None:
     import random
 
-    rnd = random.Random(3)
-    window = Window(60, history_seconds=120, clock=clock)
+    rnd = random.Random(history_seconds)
+    window = Window(60, history_seconds=history_seconds, clock=clock)
     seen: list[Event] = []
     kinds = [SPAN_LLM_CALL, SPAN_COMPLETION, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_ERROR, SPAN_LOG]
-    for step in range(40):
+    for step in range(80):
         clock.advance(rnd.choice([0.0, 0.3, 1.0, 7.0]))
         batch = [
             event(
@@ -449,3 +450,14 @@ def test_snapshots_match_a_brute_force_rescan_as_time_passes(clock: Clock) -> No
                 assert snap.p99_latency_ms is None
             else:
                 assert snap.p99_latency_ms == pytest.approx(expected["p99"], rel=RELATIVE_ACCURACY * 1.000001)
+
+
+def test_next_second_slides_the_merge_instead_of_remerging_the_window() -> None:
+    clock = Clock()
+    window = _filled(100, clock)
+    window.snapshot()
+    clock.advance(1)
+    snap = window.snapshot()
+    # Per series (fleet + 5 agents): one second enters, one leaves; nothing in the new second yet.
+    assert window.last_snapshot_merges == 2 * 6
+    assert snap.events == 59 * 100

@@ -19,7 +19,9 @@ bucket reported as ``0.0``; values above :data:`MAX_VALUE` (and ``+inf``) are cl
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from typing import Final
 
 RELATIVE_ACCURACY: Final = 0.01
@@ -144,6 +146,25 @@ class LatencySketch:
         self.count += other.count
         self.sum += other.sum
 
+    def subtract(self, other: LatencySketch) -> None:
+        """Remove counts that were merged in earlier (exact; keys that reach zero are dropped).
+
+        Only meaningful when ``other`` was merged into this sketch before: counts never go
+        below zero, and ``sum`` is reset to 0 when the sketch becomes empty.
+        """
+        if not other.count:
+            return
+        counts = self.counts
+        for key, n in other.counts.items():
+            left = counts.get(key, 0) - n
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
+        self.zero_count = max(0, self.zero_count - other.zero_count)
+        self.count = max(0, self.count - other.count)
+        self.sum = self.sum - other.sum if self.count else 0.0
+
     def copy(self) -> LatencySketch:
         clone = LatencySketch()
         clone.counts = self.counts.copy()
@@ -169,30 +190,24 @@ class LatencySketch:
         count = self.count
         if not count:
             return [None] * len(qs)
-        keys = sorted(self.counts)
         counts = self.counts
+        keys = sorted(counts)
+        # Cumulative counts above the zero bucket; all of it runs in C (sorted, map, accumulate, bisect).
+        cumulative = list(accumulate(map(counts.__getitem__, keys)))
+        zero = self.zero_count
         results: list[float | None] = []
-        index = 0
-        running = self.zero_count
-        # Walk the keys once, answering the quantiles in increasing order of rank.
-        order = sorted(range(len(qs)), key=lambda i: qs[i])
-        answers: dict[int, float | None] = {}
-        for i in order:
-            q = qs[i]
+        for q in qs:
             if not 0.0 <= q <= 1.0:
-                answers[i] = None
+                results.append(None)
                 continue
             rank = q * (count - 1)
-            if rank < self.zero_count:
-                answers[i] = 0.0
+            if rank < zero:
+                results.append(0.0)
                 continue
-            while index < len(keys) and running + counts[keys[index]] <= rank:
-                running += counts[keys[index]]
-                index += 1
+            # First key whose cumulative count exceeds the rank (DDSketch's key_at_rank).
+            index = bisect_right(cumulative, rank - zero)
             key = keys[index] if index < len(keys) else keys[-1]
-            answers[i] = GAMMA**key * _VALUE_FACTOR
-        for i in range(len(qs)):
-            results.append(answers[i])
+            results.append(GAMMA**key * _VALUE_FACTOR)
         return results
 
     def __len__(self) -> int:

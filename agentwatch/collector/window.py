@@ -154,6 +154,22 @@ class Bucket:
             counts[span_type] = counts.get(span_type, 0) + n
         self.sketch.merge(other.sketch)
 
+    def remove(self, other: Bucket) -> None:
+        """Subtract counters and sketch that were absorbed earlier (counts exact; floats to rounding)."""
+        self.events -= other.events
+        self.errors -= other.errors
+        self.tokens_in -= other.tokens_in
+        self.tokens_out -= other.tokens_out
+        self.cost = self.cost - other.cost if self.events else 0.0
+        counts = self.span_counts
+        for span_type, n in other.span_counts.items():
+            left = counts.get(span_type, 0) - n
+            if left > 0:
+                counts[span_type] = left
+            else:
+                counts.pop(span_type, None)
+        self.sketch.subtract(other.sketch)
+
     def copy(self) -> Bucket:
         clone = Bucket(self.second)
         clone.absorb(self)
@@ -214,8 +230,8 @@ class WindowStats:
 class Series:
     """A ring of buckets plus the caches that make repeated snapshots cheap."""
 
-    __slots__ = ("closed", "closed_current_events", "closed_events", "closed_second", "events", "ring",
-                 "stats", "stats_key")
+    __slots__ = ("closed", "closed_current_events", "closed_events", "closed_rebuilt", "closed_second",
+                 "events", "ring", "stats", "stats_key")
 
     def __init__(self, ring_seconds: int, *, preallocate: bool) -> None:
         self.ring: list[Bucket | None] = (
@@ -224,6 +240,7 @@ class Series:
         self.events = 0  # events aggregated into this ring, ever
         self.closed = Bucket()  # merge of the window's closed seconds
         self.closed_second = _NO_SECOND
+        self.closed_rebuilt = _NO_SECOND
         self.closed_events = -1
         self.closed_current_events = -1
         self.stats: WindowStats | None = None
@@ -695,22 +712,13 @@ class Window:
         current = ring[now_sec % ring_seconds]
         current_events = current.events if current is not None and current.second == now_sec else 0
         # The closed seconds' merge stays valid while every new event went to the current second.
-        if (
-            series.closed_second != now_sec
-            or series.events - series.closed_events != current_events - series.closed_current_events
-        ):
-            closed = Bucket()
-            merges = 0
-            for second in range(now_sec - self.window_seconds + 1, now_sec):
-                bucket = ring[second % ring_seconds]
-                if bucket is not None and bucket.second == second and bucket.events:
-                    closed.absorb(bucket)
-                    merges += 1
-            self.last_snapshot_merges += merges
-            series.closed = closed
-            series.closed_second = now_sec
-            series.closed_events = series.events
-            series.closed_current_events = current_events
+        if series.closed_second != now_sec:
+            if not self._slide(series, now_sec):
+                self._rebuild(series, now_sec)
+        elif series.events - series.closed_events != current_events - series.closed_current_events:
+            self._rebuild(series, now_sec)
+        series.closed_events = series.events
+        series.closed_current_events = current_events
         agg = series.closed
         if current_events:
             agg = agg.copy()
@@ -720,6 +728,69 @@ class Window:
         series.stats = stats
         series.stats_key = key
         return stats
+
+    def _rebuild(self, series: Series, now_sec: int) -> None:
+        """Merge the window's closed seconds from scratch (at most ``window_seconds - 1`` merges)."""
+        ring = series.ring
+        ring_seconds = self.ring_seconds
+        closed = Bucket()
+        merges = 0
+        for second in range(now_sec - self.window_seconds + 1, now_sec):
+            bucket = ring[second % ring_seconds]
+            if bucket is not None and bucket.second == second and bucket.events:
+                closed.absorb(bucket)
+                merges += 1
+        self.last_snapshot_merges += merges
+        series.closed = closed
+        series.closed_second = series.closed_rebuilt = now_sec
+        series.closed_events = series.events
+
+    def _slide(self, series: Series, now_sec: int) -> bool:
+        """Move the closed merge forward to ``now_sec`` by adding the seconds that closed and
+        subtracting those that left the window (counts subtract exactly).
+
+        Returns False, leaving the series untouched, when that is not possible or not exact:
+        an event landed in an already merged second, a second to subtract is no longer in the
+        ring, the jump is a window or more, or the merge is a window old (float sums and the
+        ``cost_estimated`` flag are then refreshed by a rebuild).
+        """
+        previous = series.closed_second
+        window = self.window_seconds
+        steps = now_sec - previous
+        if not 0 < steps < window or now_sec - series.closed_rebuilt >= window:
+            return False
+        ring = series.ring
+        ring_seconds = self.ring_seconds
+        entering = []
+        new_events = 0
+        for second in range(previous, now_sec + 1):
+            bucket = ring[second % ring_seconds]
+            if bucket is not None and bucket.second == second:
+                new_events += bucket.events
+                if second < now_sec and bucket.events:
+                    entering.append(bucket)
+        # Events since the merge: those in the old current second beyond what it then held,
+        # and everything in later seconds. Any other event went to an already merged second.
+        if series.events - series.closed_events != new_events - series.closed_current_events:
+            return False
+        leaving = []
+        for second in range(previous - window + 1, now_sec - window + 1):
+            bucket = ring[second % ring_seconds]
+            if bucket is None or bucket.second < second:
+                continue  # nothing happened in that second
+            if bucket.second > second:
+                return False  # its slot was reused: the counts to subtract are gone
+            if bucket.events:
+                leaving.append(bucket)
+        closed = series.closed
+        for bucket in entering:
+            closed.absorb(bucket)
+        for bucket in leaving:
+            closed.remove(bucket)
+        self.last_snapshot_merges += len(entering) + len(leaving)
+        series.closed_second = now_sec
+        series.closed_events = series.events
+        return True
 
     def _history(self, series: Series | None, now_sec: int) -> History:
         """The last ``history_seconds`` per-second values, oldest first, ending at ``now_sec``."""
