@@ -100,14 +100,12 @@ def article_events_per_second(fill: int, records: int) -> float:
     kinds = ["token", "token", "token", "tool_call", "completion", "error"]
     aggregator = MetricsAggregator(WINDOW)
     now = time.time()
-    for i in range(fill):
-        aggregator.events.append(
-            AgentMetricEvent(f"agent-{i % AGENTS}", rnd.choice(kinds), now, {"latency_ms": rnd.random() * 900})
-        )
-    fresh = [
-        AgentMetricEvent(f"agent-{i % AGENTS}", rnd.choice(kinds), now, {"latency_ms": rnd.random() * 900})
-        for i in range(records)
-    ]
+    def make(i: int) -> AgentMetricEvent:
+        payload = {"latency_ms": rnd.random() * 900}
+        return AgentMetricEvent(f"agent-{i % AGENTS}", rnd.choice(kinds), now, payload)
+
+    aggregator.events.extend(make(i) for i in range(fill))
+    fresh = [make(i) for i in range(records)]
 
     def run() -> float:
         start = time.perf_counter()
@@ -299,7 +297,8 @@ def main() -> None:
 
     sketch = sketch_comparison()
     print("Sketch (60 x 500 lognormal values)       LatencySketch   ddsketch")
-    print(f"  add, per value (us)                      {sketch['add'][0] * 1e6:>10.3f} {sketch['add'][1] * 1e6:>10.3f}")
+    print(f"  add, per value (us)                      {sketch['add'][0] * 1e6:>10.3f} "
+          f"{sketch['add'][1] * 1e6:>10.3f}")
     print(f"  add_many, per value (us)                 {sketch['add_many'][0] * 1e6:>10.3f}          -")
     print(f"  merge 60 + 3 quantiles (ms)              {sketch['merge60'][0] * 1e3:>10.3f} "
           f"{sketch['merge60'][1] * 1e3:>10.3f}")

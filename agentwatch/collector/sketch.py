@@ -182,7 +182,7 @@ class LatencySketch:
         self.sum = 0.0
 
     def quantile(self, q: float) -> float | None:
-        """Value at quantile ``q`` ∈ [0, 1] (rank ``q * (count - 1)``); ``None`` if empty or q is out of range."""
+        """Value at quantile ``q`` ∈ [0, 1] (rank ``q * (count - 1)``); ``None`` if empty or out of range."""
         return self.quantiles((q,))[0]
 
     def quantiles(self, qs: Sequence[float]) -> list[float | None]:
@@ -192,7 +192,7 @@ class LatencySketch:
             return [None] * len(qs)
         counts = self.counts
         keys = sorted(counts)
-        # Cumulative counts above the zero bucket; all of it runs in C (sorted, map, accumulate, bisect).
+        # Cumulative counts above the zero bucket, all computed in C (sorted, accumulate, bisect).
         cumulative = list(accumulate(map(counts.__getitem__, keys)))
         zero = self.zero_count
         results: list[float | None] = []
