@@ -17,7 +17,7 @@ from agentwatch.cli import build_parser
 from agentwatch.protocol import SSE_METRICS, AgentRow, Snapshot
 from agentwatch.status import format_line, format_template, main, overall_status
 
-SNAPSHOT = {
+SNAPSHOT: dict[str, object] = {
     "timestamp": 1_700_000_000.0,
     "tokens_per_second": 1234.4,
     "tool_calls_total": 50,
