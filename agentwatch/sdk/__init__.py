@@ -155,6 +155,31 @@ class AgentTelemetry:
     ) -> bool:
         """Record one model call. Without ``cost_usd`` the cost is estimated from
         :mod:`agentwatch.pricing` and flagged ``cost_estimated``. Returns False if dropped."""
+        if not fields:  # the hot path: no dict building, keyword construction only
+            try:
+                trace_id, span_id, parent_span_id = self._child_ids()
+                cost_estimated = None
+                if cost_usd is None:
+                    cost_usd = pricing.estimate_cost(model, tokens_input, tokens_output)
+                    cost_estimated = True if cost_usd is not None else None
+                event = Event(
+                    self.agent_id,
+                    timestamp=self._clock(),
+                    span_type=SPAN_LLM_CALL,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    parent_span_id=parent_span_id,
+                    model=model,
+                    tokens_input=tokens_input,
+                    tokens_output=tokens_output,
+                    latency_ms=latency_ms,
+                    cost_usd=cost_usd,
+                    cost_estimated=cost_estimated,
+                )
+            except Exception:
+                self._sender.count_dropped()
+                return False
+            return self._sender.put(event)
         fields.update(model=model, tokens_input=tokens_input, tokens_output=tokens_output)
         fields.update(latency_ms=latency_ms, cost_usd=cost_usd)
         return self._record(SPAN_LLM_CALL, fields, new_span=True)
@@ -173,10 +198,22 @@ class AgentTelemetry:
 
     def log(self, level: str, message: str, **metadata: Any) -> bool:
         """Record a log line; ``metadata`` travels as attributes. Unknown levels become info."""
-        event_fields: dict[str, Any] = {"level": normalize_level(level), "message": message}
-        if metadata:
-            event_fields["attributes"] = metadata
-        return self._record(SPAN_LOG, event_fields, new_span=False)
+        try:
+            parent = current_span.get()
+            event = Event(
+                self.agent_id,
+                timestamp=self._clock(),
+                span_type=SPAN_LOG,
+                trace_id=None if parent is None else parent[0],
+                span_id=None if parent is None else parent[1],
+                level=normalize_level(level),
+                message=_clip(message if isinstance(message, str) else str(message)),
+                attributes=metadata or None,
+            )
+        except Exception:
+            self._sender.count_dropped()
+            return False
+        return self._sender.put(event)
 
     def heartbeat(self) -> bool:
         """Record a heartbeat now, carrying the delivery counters as attributes."""
@@ -216,6 +253,14 @@ class AgentTelemetry:
         counters = self._sender.stats()
         attributes = {SDK_ATTRIBUTE_PREFIX + name: value for name, value in counters.items()}
         return Event(self.agent_id, self._clock(), SPAN_HEARTBEAT, attributes=attributes)
+
+    @staticmethod
+    def _child_ids() -> tuple[str, str, str | None]:
+        """(trace_id, span_id, parent_span_id) for a new span under the current one."""
+        parent = current_span.get()
+        if parent is None:
+            return new_trace_id(), new_span_id(), None
+        return parent[0], new_span_id(), parent[1]
 
     def _record(self, span_type: str, fields: dict[str, Any], *, new_span: bool) -> bool:
         """Build the event and queue it; any failure is counted as dropped, never raised."""

@@ -33,14 +33,17 @@ current_span: contextvars.ContextVar[tuple[str, str] | None] = contextvars.Conte
 _INTERRUPTIONS = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
+_bits = random.getrandbits
+
+
 def new_trace_id() -> str:
     """A random 128-bit trace id as 32 hex characters (never all zeros)."""
-    return f"{random.getrandbits(128) or 1:032x}"
+    return "%032x" % (_bits(128) or 1)
 
 
 def new_span_id() -> str:
     """A random 64-bit span id as 16 hex characters (never all zeros)."""
-    return f"{random.getrandbits(64) or 1:016x}"
+    return "%016x" % (_bits(64) or 1)
 
 
 def error_text(exc: BaseException) -> str:
