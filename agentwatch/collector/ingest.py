@@ -7,8 +7,9 @@ Pure functions over bytes, no HTTP: the web layer calls :func:`inflate` then
 Accepted bodies
     One JSON object, a JSON array of objects, or NDJSON (one object per line: content
     type ``application/x-ndjson`` / ``application/jsonl``, or any body that starts with
-    ``{`` and holds several newline-separated objects). The content type only forces
-    NDJSON; anything else is sniffed, so ``curl -d`` works whatever it claims.
+    ``{`` and holds several newline-separated objects). A body starting with ``[`` is
+    always an array; otherwise only an NDJSON content type forces NDJSON and anything else
+    is sniffed, so ``curl -d`` works whatever content type it claims.
 
 Whole-body errors (:class:`BadRequest`)
     Empty body, invalid UTF-8 or JSON (the message names line, column and byte; for NDJSON
@@ -26,11 +27,13 @@ Rules and normalisation of one event
       ``event_type``: at most ``MAX_SHORT_FIELD_LENGTH`` characters; ``message`` and
       ``error`` at most ``MAX_MESSAGE_LENGTH`` (rejected, never truncated).
     * ``attributes`` and ``payload``: JSON objects nested at most :data:`MAX_NESTING_DEPTH`
-      containers deep, at most ``MAX_ATTRIBUTES_BYTES`` once re-encoded.
+      containers deep (the object itself counts as one), at most ``MAX_ATTRIBUTES_BYTES``
+      once re-encoded.
     * ``tokens_input`` / ``tokens_output``: integers in [0, 2**53) (booleans are not
       integers); ``latency_ms`` / ``cost_usd``: finite, >= 0; ``confidence``: finite, in [0, 1].
     * ``timestamp``: unix seconds; values above 1e11 / 1e14 / 1e17 are taken as milli-,
-      micro- and nanoseconds. An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional
+      micro- and nanoseconds; the result must be below :data:`MAX_TIMESTAMP` (1e11, year
+      5138). An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional
       seconds; no offset means UTC) is converted. Absent → ``now``. Negative, unparseable
       or out-of-range → rejected.
     * ``level``: normalised with :func:`~agentwatch.protocol.normalize_level` when given,
@@ -98,6 +101,7 @@ from agentwatch.protocol import (
 __all__ = [
     "DEFAULT_SPAN_TYPE",
     "MAX_NESTING_DEPTH",
+    "MAX_TIMESTAMP",
     "BadRequest",
     "IngestError",
     "PayloadTooLarge",
@@ -113,7 +117,11 @@ DEFAULT_SPAN_TYPE: Final = "event"
 MAX_NESTING_DEPTH: Final = 8
 #: Exclusive upper bound of token counts: integers stay exact as JSON numbers below 2**53.
 MAX_TOKENS: Final = 2**53
+#: Exclusive upper bound of a normalised timestamp (unix seconds, year 5138): every viewer can
+#: format it, and larger numbers are read as milli-, micro- or nanoseconds first.
+MAX_TIMESTAMP: Final = 1e11
 _MAX_TIMESTAMP_TEXT: Final = 64
+_MAX_PAYLOAD_LATENCY_MS: Final = 1e12  # ~30 years: anything larger is not a duration
 
 _NDJSON_TYPES: Final = frozenset(
     {
@@ -332,7 +340,6 @@ def _decode_object_or_ndjson(body: bytes, now: float) -> tuple[list[Event], list
             _raise_bad_body(body, inner)
         except (UnicodeDecodeError, RecursionError) as inner:
             _raise_bad_body(body, inner)
-        _raise_if_not_json(body)  # invalid UTF-8 inside a string that Raw skipped
         return [], [Rejected(0, _describe(exc))]
     except msgspec.DecodeError as exc:
         if _TRAILING in str(exc):
@@ -421,7 +428,7 @@ def _normalise(event: Any, now: float) -> str | None:
     if timestamp is None:
         event.timestamp = now
     elif timestamp.__class__ is float:
-        if not 0.0 <= timestamp < 1e11:
+        if not 0.0 <= timestamp < MAX_TIMESTAMP:
             scaled = _scale_timestamp(timestamp)
             if scaled is None:
                 return f"timestamp: {timestamp!r} is not a time (expected unix seconds >= 0)"
@@ -473,14 +480,16 @@ def _check_bag_sizes(event: Event) -> str | None:
 
 
 def _scale_timestamp(value: float) -> float | None:
-    """Milli-, micro- and nanosecond timestamps to seconds; None for negative or non-finite."""
+    """Milli-, micro- and nanosecond timestamps to seconds; None when no unit gives a usable time."""
     if not math.isfinite(value) or value < 0:
         return None
     if value >= 1e17:
-        return value / 1e9
-    if value >= 1e14:
-        return value / 1e6
-    return value / 1e3
+        seconds = value / 1e9
+    elif value >= 1e14:
+        seconds = value / 1e6
+    else:
+        seconds = value / 1e3
+    return seconds if seconds < MAX_TIMESTAMP else None
 
 
 def _parse_rfc3339(text: str) -> float | None:
@@ -494,7 +503,7 @@ def _parse_rfc3339(text: str) -> float | None:
         seconds = parsed.timestamp()
     except (OverflowError, ValueError, OSError):
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return seconds if 0 <= seconds < MAX_TIMESTAMP else None
 
 
 # ---------------------------------------------------------------- article mapping
@@ -583,8 +592,11 @@ def _payload_latency(event: Event, payload: dict[str, Any]) -> str | None:
     key, value = _first_present(payload, _PAYLOAD_LATENCY)
     if value is None:
         return None
-    if value.__class__ not in (int, float) or not (math.isfinite(value) and value >= 0):
-        return f"payload.{key}: expected a finite number >= 0, got {_type_name(value)}"
+    # Compared as numbers first: float() of a huge JSON integer would raise OverflowError.
+    if value.__class__ not in (int, float) or not 0 <= value <= _MAX_PAYLOAD_LATENCY_MS:
+        return (
+            f"payload.{key}: expected a number in [0, {_MAX_PAYLOAD_LATENCY_MS:g}], got {_type_name(value)}"
+        )
     event.latency_ms = float(value)
     return None
 
