@@ -48,7 +48,6 @@ from agentwatch.tui.state import (
 )
 from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines
 
-
 #: The SSE event name of a message sent without ``event:`` (a minimal collector's form).
 SSE_DEFAULT_EVENT = "message"
 
@@ -59,8 +58,7 @@ class AgentWatchApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "agentwatch"
     COMMANDS: ClassVar = App.COMMANDS | {ActionsProvider}
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (100, "-wide")]
-    ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 - Textual reads it per class
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Leave agentwatch"),
@@ -69,14 +67,22 @@ class AgentWatchApp(App[int]):
         Binding("l", "cycle_level", "Level", tooltip="Minimum level: debug → info → warning → error"),
         Binding("e", "toggle_errors", "Errors", tooltip="Show only error and critical lines (toggle)"),
         Binding("slash", "search", "Search", tooltip="Search messages: text, /regex/ or re:regex"),
-        Binding("c", "clear_filters", "Clear filters", show=False, tooltip="Agent, level, errors and search off"),
+        Binding(
+            "c", "clear_filters", "Clear filters", show=False, tooltip="Agent, level, errors and search off"
+        ),
         Binding("space", "toggle_pause", "Pause", tooltip="Freeze the log tail; new lines are counted"),
         Binding("end,G", "live", "Live", key_display="End", priority=True, tooltip="Back to the live tail"),
         Binding("t", "toggle_timestamps", "Timestamps", show=False, tooltip="Show or hide log timestamps"),
         Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="Wrap long log lines (toggle)"),
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort the agents table by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
-        Binding("escape", "back", "Back to fleet", show=False, tooltip="Leave the drill-down into one agent"),
+        Binding(
+            "escape",
+            "leave_drill_down",
+            "Back to fleet",
+            show=False,
+            tooltip="Leave the drill-down into one agent",
+        ),
     ]
 
     def __init__(
@@ -233,7 +239,7 @@ class AgentWatchApp(App[int]):
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Main-screen keys do nothing while a modal (help, picker, search) is open."""
-        if action in {"live", "back"} and len(self.screen_stack) > 1:
+        if action in {"live", "leave_drill_down"} and len(self.screen_stack) > 1:
             return False
         return True
 
@@ -300,7 +306,7 @@ class AgentWatchApp(App[int]):
         self.state.reverse_sort()
         self.frame()
 
-    def action_back(self) -> None:
+    def action_leave_drill_down(self) -> None:
         if self.state.drilled_agent is not None:
             self.drill_into(None)
 

@@ -50,6 +50,7 @@ STATUS_LABELS: Final = {
     STATUS_OFFLINE: ("○", "offline", "status-offline"),
 }
 
+
 def safe(text: object, limit: int | None = None) -> str:
     """Agent-supplied text made safe to show (see :func:`agentwatch.textsafe.printable`).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -49,7 +49,7 @@ def binding_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
 class HelpScreen(ModalScreen[None]):
     """Every key binding, generated from the app's ``BINDINGS``. Any of Esc, q, ? closes it."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close help"),
     ]
 
@@ -75,7 +75,7 @@ class HelpScreen(ModalScreen[None]):
 class AgentPicker(ModalScreen[PickResult]):
     """A list of "all agents" and the known agent ids; Enter picks, Esc cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, agents: Sequence[str], current: str | None) -> None:
         super().__init__()
@@ -109,7 +109,7 @@ class AgentPicker(ModalScreen[PickResult]):
 class SearchScreen(ModalScreen[str | None]):
     """A one-line search box. Enter applies (empty clears), Esc cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, current: str) -> None:
         super().__init__()

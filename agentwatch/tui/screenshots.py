@@ -51,7 +51,18 @@ _AGENTS = (
     # id, status, tok/s, p50, p99, err, cost, seen ago, activity, model
     ("planner-01", STATUS_OK, 412.0, 820.0, 2_140.0, 0.012, 0.84, 1, "llm_call gpt-4o", "gpt-4o"),
     ("retriever-02", STATUS_OK, 198.5, 310.0, 990.0, 0.0, 0.12, 0, "tool_call vector_search", "gpt-4o-mini"),
-    ("coder-03", STATUS_DEGRADED, 655.2, 1_450.0, 6_800.0, 0.071, 2.31, 2, "llm_call claude-sonnet-4", "claude-sonnet-4"),
+    (
+        "coder-03",
+        STATUS_DEGRADED,
+        655.2,
+        1_450.0,
+        6_800.0,
+        0.071,
+        2.31,
+        2,
+        "llm_call claude-sonnet-4",
+        "claude-sonnet-4",
+    ),
     ("reviewer-04", STATUS_FAILING, 40.1, 2_900.0, 14_200.0, 0.38, 0.55, 3, "error: rate limited", "gpt-4.1"),
     ("summarizer-05", STATUS_IDLE, 0.0, None, None, 0.0, 0.0, 95, None, "gemini-2.0-flash"),
     ("scraper-06", STATUS_OFFLINE, 0.0, None, None, 0.0, 0.0, 1_820, None, None),
@@ -99,7 +110,7 @@ def fleet_snapshot() -> Snapshot:
     history = History(
         end=NOW,
         tokens_per_second=_wave(60, 1300, 300),
-        p99_latency_ms=[*_wave(50, 4000, 1500, 1.0), *_wave(10, 9000, 2000)],
+        p99_latency_ms=[*_wave(50, 4000, 1500, 1.0), *_wave(10, 9000, 2000), None],
         error_rate=[*([0.02] * 40), *_wave(20, 0.07, 0.03)],
         events_per_second=_wave(60, 55, 12, 2.0),
         cost_per_second=_wave(60, 0.07, 0.02, 0.5),
@@ -134,7 +145,7 @@ def agent_snapshot(agent_id: str) -> Snapshot:
     history = History(
         end=NOW,
         tokens_per_second=_wave(60, row.tokens_per_second, row.tokens_per_second / 4),
-        p99_latency_ms=_wave(60, row.p99_latency_ms or 0, (row.p99_latency_ms or 0) / 5),
+        p99_latency_ms=[*_wave(60, row.p99_latency_ms or 0, (row.p99_latency_ms or 0) / 5)],
         error_rate=_wave(60, row.error_rate, row.error_rate / 3),
         events_per_second=_wave(60, 8, 2),
         cost_per_second=_wave(60, row.cost_usd / 60, row.cost_usd / 200),
@@ -240,7 +251,9 @@ async def save_all(out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agentwatch.tui.screenshots", description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("screenshots"), help="directory (default screenshots/)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("screenshots"), help="directory (default screenshots/)"
+    )
     args = parser.parse_args(argv)
     for path in asyncio.run(save_all(args.out)):
         print(path)

@@ -18,6 +18,7 @@ from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.widgets import DataTable, Log, Sparkline, Static
 
@@ -80,7 +81,10 @@ STALE_AFTER_SECONDS: Final = 5.0
 
 
 def connection_text(state: ViewState) -> Text:
-    """"● live", "◌ stale 12 s", "↻ reconnecting in 3 s", "✗ unauthorized", "… connecting"."""
+    """Connection summary for the header.
+
+    One of "● live", "◌ stale 12 s", "↻ reconnecting in 3 s", "✗ unauthorized", "… connecting".
+    """
     now = state.clock()
     phases = {name: state.connections.get(name) for name in (STREAM_METRICS, STREAM_LOGS)}
     for name, conn in phases.items():
@@ -88,7 +92,11 @@ def connection_text(state: ViewState) -> Text:
             return Text(f"✗ unauthorized ({name}) — check the token", style="bold red")
     for name, conn in phases.items():
         if conn is not None and conn.phase == "reconnecting":
-            which = "" if all(c is not None and c.phase == "reconnecting" for c in phases.values()) else f" {name}"
+            which = (
+                ""
+                if all(c is not None and c.phase == "reconnecting" for c in phases.values())
+                else f" {name}"
+            )
             wait = (conn.retry_at - now) if conn.retry_at is not None else None
             when = f" in {max(0, math.ceil(wait))} s" if wait is not None else ""
             text = Text(f"↻ reconnecting{which}{when}", style="bold yellow")
@@ -125,7 +133,9 @@ def header_lines(state: ViewState) -> list[Text]:
     else:
         bottom.append("fleet  ", style="bold")
     if state.paused:
-        bottom.append(f"⏸ PAUSED {fmt.number(state.new_while_paused, 0)} new (End: live)  ", style="bold reverse")
+        bottom.append(
+            f"⏸ PAUSED {fmt.number(state.new_while_paused, 0)} new (End: live)  ", style="bold reverse"
+        )
     filters = state.active_filters()
     if filters:
         bottom.append("filter: ", style="dim")
@@ -335,7 +345,10 @@ class AgentTable(DataTable[Text | str]):
 
     def row_agents(self) -> list[str]:
         """Agent ids in display order (for tests and the screenshot command)."""
-        return [self.coordinate_to_cell_key((index, 0)).row_key.value or "" for index in range(self.row_count)]
+        return [
+            self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value or ""
+            for index in range(self.row_count)
+        ]
 
 
 class LogHighlighter(Highlighter):

@@ -6,14 +6,12 @@ against a real collector on 127.0.0.1.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-import pytest
 from textual.widgets import Log
 
 from agentwatch.protocol import AgentRow, LogEntry, Snapshot
@@ -21,7 +19,7 @@ from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screens import AgentPicker, HelpScreen, SearchScreen
 from agentwatch.tui.screenshots import NOW, FixedConnection, demo_app
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS
-from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricPanel
+from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricPanel
 
 SIZE = (120, 36)
 HOSTILE = ["[bold red]x[/]", "\x1b[31mred", "\x1b]0;title\x07", "\x1b]52;c;AAAA\x07", "\u202eevil"]
@@ -95,7 +93,9 @@ async def test_idle_frames_touch_no_widget():
         for _ in range(5):
             app.frame()
         assert refreshes == 0
-        app.state.add_log_entries([LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message="new")])
+        app.state.add_log_entries(
+            [LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message="new")]
+        )
         app.frame()
         assert refreshes > 0
         assert log_lines(app)[-1].endswith("INFO  new")
@@ -108,7 +108,7 @@ async def test_l_cycles_minimum_level_and_refilters_the_log():
         assert "level≥info" in header(app)
         assert not any(" DEBUG " in line for line in log_lines(app))
         await pilot.press("l")
-        assert all(" WARN " in l or " ERROR " in l or " CRIT " in l for l in entry_lines(app))
+        assert all(" WARN " in line or " ERROR " in line or " CRIT " in line for line in entry_lines(app))
         await pilot.press("l", "l")  # error → debug
         assert any(" DEBUG " in line for line in log_lines(app))
 
@@ -142,7 +142,7 @@ async def test_slash_regex_and_bad_regex_shows_a_message_not_a_crash():
     app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"re:tim.out|429", "enter")
-        assert entry_lines(app) and all(re.search("tim.out|429", l) for l in entry_lines(app))
+        assert entry_lines(app) and all(re.search("tim.out|429", line) for line in entry_lines(app))
         await pilot.press("slash", "ctrl+u", *"/a(b/", "enter")
         await pilot.pause()
         assert "bad regex" in header(app)
@@ -180,7 +180,9 @@ async def test_space_pauses_the_tail_counts_new_lines_and_end_or_g_goes_live():
     async with app.run_test(size=SIZE) as pilot:
         before = log_lines(app)
         await pilot.press("space")
-        new = [LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message=f"n{i}") for i in range(3)]
+        new = [
+            LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message=f"n{i}") for i in range(3)
+        ]
         app.state.add_log_entries(new)
         await pilot.pause(0.25)
         assert log_lines(app) == before
@@ -291,7 +293,10 @@ async def test_hostile_agent_text_is_shown_literally():
             Snapshot(timestamp=NOW, agents=[AgentRow("[red]agent[/]\x1b[2J", last_activity="\x1b]0;t\x07x")])
         )
         app.state.add_log_entries(
-            [LogEntry(timestamp=NOW, agent_id="\x1b]8;;http://e\x07", level="error", message=m) for m in HOSTILE]
+            [
+                LogEntry(timestamp=NOW, agent_id="\x1b]8;;http://e\x07", level="error", message=m)
+                for m in HOSTILE
+            ]
         )
         await pilot.pause(0.2)
         lines = log_lines(app)
@@ -333,7 +338,9 @@ async def test_decode_errors_are_counted_and_shown():
         app.on_log_event(ServerSentEvent(event="log", data="not json"))
         app.on_metrics_event(ServerSentEvent(event="metrics", data="[1,2"))
         app.on_log_event(ServerSentEvent(event="dropped", data='{"dropped": 7, "total_dropped": 7}'))
-        app.on_log_event(ServerSentEvent(event="gap", data='{"missed": 3, "first_missing": 1, "last_missing": 3}'))
+        app.on_log_event(
+            ServerSentEvent(event="gap", data='{"missed": 3, "first_missing": 1, "last_missing": 3}')
+        )
         await pilot.pause(0.2)
         assert "2 undecodable" in header(app)
         assert log_lines(app)[-2:] == [
@@ -346,7 +353,9 @@ async def test_reconnecting_and_stale_are_shown():
     now = [NOW]
     app = AgentWatchApp(url="http://x", clock=lambda: now[0], connect=False)
     async with app.run_test(size=SIZE) as pilot:
-        app.state.set_connection(STREAM_METRICS, FixedConnection("reconnecting", retry_at=NOW + 3, error="refused"))
+        app.state.set_connection(
+            STREAM_METRICS, FixedConnection("reconnecting", retry_at=NOW + 3, error="refused")
+        )
         app.state.set_connection(STREAM_LOGS, FixedConnection("reconnecting", retry_at=NOW + 3))
         await pilot.pause(0.2)
         assert "reconnecting in 3 s" in header(app)
@@ -387,9 +396,17 @@ async def test_drill_down_restarts_metrics_narrowed_to_the_agent(collector):
     app = AgentWatchApp(url=collector.url, fps=20)
     async with app.run_test(size=SIZE) as pilot:
         await collector.apost(
-            [{"agent_id": name, "span_type": "llm_call", "model": "gpt-4o", "tokens_output": 50, "latency_ms": 100}
-             for name in ("alpha", "beta")]
-        )  # fmt: skip
+            [
+                {
+                    "agent_id": name,
+                    "span_type": "llm_call",
+                    "model": "gpt-4o",
+                    "tokens_output": 50,
+                    "latency_ms": 100,
+                }
+                for name in ("alpha", "beta")
+            ]
+        )
         table = app.query_one(AgentTable)
         await wait_until(pilot, lambda: {"alpha", "beta"} <= set(table.row_agents()))
         table.focus()

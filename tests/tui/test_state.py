@@ -85,7 +85,9 @@ def test_unknown_level_counts_as_info():
 
 def test_errors_only_shows_error_and_critical():
     state = fresh()
-    state.add_log_entries([entry(level="info"), entry(level="error", message="e"), entry(level="critical", message="c")])
+    state.add_log_entries(
+        [entry(level="info"), entry(level="error", message="e"), entry(level="critical", message="c")]
+    )
     state.set_errors_only(True)
     assert messages(state.visible_lines()) == ["e", "c"]
 
