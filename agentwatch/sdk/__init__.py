@@ -283,40 +283,49 @@ class AgentTelemetry:
 
     def _record_span(self, span: Span, latency_ms: float, error: str | None) -> None:
         try:
-            fields = span.fields
-            fields.setdefault("latency_ms", latency_ms)
+            event = self._build(span.span_type, span.fields, span.trace_id, span.span_id, span.parent_span_id)
+            if event.latency_ms is None:
+                event.latency_ms = latency_ms
             if error is not None:
-                fields["error"] = error
-            fields["trace_id"], fields["span_id"] = span.trace_id, span.span_id
-            fields["parent_span_id"] = span.parent_span_id
-            event = self._build(span.span_type, fields)
+                event.error = _clip(error)
         except Exception:
             _log.debug("agentwatch: could not record a span", exc_info=True)
             self._sender.count_dropped()
             return
         self._sender.put(event)
 
-    def _build(self, span_type: str, fields: dict[str, Any]) -> Event:
-        known: dict[str, Any] = {}
-        attributes: dict[str, Any] | None = fields.pop("attributes", None)
+    def _build(
+        self,
+        span_type: str,
+        fields: dict[str, Any],
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+    ) -> Event:
+        """An event from free-form fields: event field names are set, other names (and an
+        ``attributes`` dict) become attributes; ``None`` values are skipped."""
+        event = Event(self.agent_id, timestamp=None, span_type=span_type)
+        event.trace_id, event.span_id, event.parent_span_id = trace_id, span_id, parent_span_id
+        attributes: dict[str, Any] | None = None
         for name, value in fields.items():
             if name in _EVENT_FIELDS:
                 if value is not None:
-                    known[name] = value
+                    setattr(event, name, value)
+            elif name == "attributes" and isinstance(value, dict):
+                attributes = {**value, **attributes} if attributes else dict(value)
             else:
                 if attributes is None:
                     attributes = {}
                 attributes[name] = value
-        if "error" in known:
-            known["error"] = _clip(str(known["error"]))
-        if "message" in known:
-            known["message"] = _clip(str(known["message"]))
-        if "cost_usd" not in known and ("tokens_input" in known or "tokens_output" in known):
-            cost = pricing.estimate_cost(
-                known.get("model"), known.get("tokens_input"), known.get("tokens_output")
-            )
+        event.attributes = attributes
+        if event.error is not None:
+            event.error = _clip(str(event.error))
+        if event.message is not None:
+            event.message = _clip(str(event.message))
+        if event.cost_usd is None and (event.tokens_input is not None or event.tokens_output is not None):
+            cost = pricing.estimate_cost(event.model, event.tokens_input, event.tokens_output)
             if cost is not None:
-                known["cost_usd"] = cost
-                known["cost_estimated"] = True
-        known.setdefault("timestamp", self._clock())
-        return Event(self.agent_id, span_type=span_type, attributes=attributes, **known)
+                event.cost_usd, event.cost_estimated = cost, True
+        if event.timestamp is None:
+            event.timestamp = self._clock()
+        return event
