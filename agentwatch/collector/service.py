@@ -75,6 +75,11 @@ class Collector:
         )
         self.metrics = MetricsHub()
         self.totals = Totals(max_series=settings.max_agents)
+        #: Everything that aggregates accepted events, in order; each takes a whole batch.
+        self.aggregators: list[Callable[[Sequence[Event]], None]] = [
+            self.window.add_many,
+            self.totals.add_many,
+        ]
         self.store: Store | None = None
         self.store_status = "disabled"
         self.warnings: list[str] = []
@@ -100,9 +105,8 @@ class Collector:
             return
         self.store = store
         self.warnings.extend(restored.warnings)
-        self.logs.preload(restored.logs)
-        self.window.add_many(restored.events)
-        self.totals.add_many(restored.events)
+        self.logs.preload(restored.logs, last_id=restored.last_log_id)
+        self._aggregate(restored.events)
 
     async def start(self) -> None:
         await asyncio.to_thread(self.open_store)
@@ -120,12 +124,15 @@ class Collector:
             await asyncio.to_thread(self.store.close)
 
     # --------------------------------------------------------------------- ingest
+    def _aggregate(self, events: Sequence[Event]) -> None:
+        for aggregate in self.aggregators:
+            aggregate(events)
+
     def ingest(self, events: Sequence[Event]) -> None:
         """Aggregate, log, persist. O(len(events)); never awaits, never blocks on a viewer."""
         if not events:
             return
-        self.window.add_many(events)
-        self.totals.add_many(events)
+        self._aggregate(events)
         entries = [event_to_log_entry(event) for event in events]
         self.logs.publish(entries)
         if self.store is not None:
@@ -135,8 +142,7 @@ class Collector:
         """Like :meth:`ingest`, returning only once the events are committed to the store."""
         if not events:
             return
-        self.window.add_many(events)
-        self.totals.add_many(events)
+        self._aggregate(events)
         entries = [event_to_log_entry(event) for event in events]
         self.logs.publish(entries)
         if self.store is not None:
