@@ -103,7 +103,7 @@ def level_rank(level: str | None) -> int:
     return LEVEL_RANK[normalize_level(level)]
 
 
-class Event(msgspec.Struct, omit_defaults=True):
+class Event(msgspec.Struct, omit_defaults=True, gc=False):
     """One thing an agent did — the telemetry article's schema.
 
     ``timestamp`` is unix seconds (float) once decoded; an RFC 3339 string is accepted on
@@ -111,6 +111,10 @@ class Event(msgspec.Struct, omit_defaults=True):
 
     The first article's form (``event_type`` ∈ token / tool_call / error / completion with a
     ``payload``) decodes into the same struct; the ingest layer maps it onto span fields.
+
+    ``gc=False``: events never form reference cycles, so the garbage collector need not
+    track the many thousands held in queues and rings (shorter GC pauses in agents and
+    in the collector).
     """
 
     agent_id: str
@@ -137,7 +141,7 @@ class Event(msgspec.Struct, omit_defaults=True):
     payload: dict[str, Any] | None = None
 
 
-class LogEntry(msgspec.Struct, omit_defaults=True):
+class LogEntry(msgspec.Struct, omit_defaults=True, gc=False):
     """One line of the log stream. ``id`` is the collector's sequence number (0 = none)."""
 
     timestamp: float
