@@ -31,6 +31,8 @@ PATH_HEALTH: Final = "/healthz"
 PATH_METRICS: Final = "/metrics"
 PATH_OTLP_TRACES: Final = "/v1/traces"
 PATH_OTLP_LOGS: Final = "/v1/logs"
+PATH_ALERTS: Final = "/api/alerts"
+PATH_ANALYSIS: Final = "/api/analysis"
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8787
@@ -219,6 +221,126 @@ class Snapshot(msgspec.Struct, omit_defaults=False):
     agents: list[AgentRow] = []
     agents_dropped: int = 0
     history: History = msgspec.field(default_factory=History)
+    alerts: list[Alert] = []
+
+
+# -------------------------------------------------------------------------- alerts
+ALERT_FIRING: Final = "firing"
+ALERT_RESOLVED: Final = "resolved"
+RULE_ERROR_RATE: Final = "error_rate"
+RULE_COST_PER_INFERENCE: Final = "cost_per_inference"
+RULE_NEW_DECISION: Final = "new_decision"
+RULE_TOKEN_EFFICIENCY: Final = "token_efficiency"
+RULE_LATENCY_REGRESSION: Final = "latency_regression"
+RULE_SILENT_AGENT: Final = "silent_agent"
+ALERT_RULES: Final = (
+    RULE_ERROR_RATE,
+    RULE_COST_PER_INFERENCE,
+    RULE_NEW_DECISION,
+    RULE_TOKEN_EFFICIENCY,
+    RULE_LATENCY_REGRESSION,
+    RULE_SILENT_AGENT,
+)
+SCOPE_FLEET: Final = "fleet"
+SCOPE_AGENT_PREFIX: Final = "agent:"
+SCOPE_MODEL_PREFIX: Final = "model:"
+
+# ------------------------------------------------------------------------ analysis
+VIEW_COSTS: Final = "costs"
+VIEW_DECISIONS: Final = "decisions"
+VIEW_LATENCY: Final = "latency"
+VIEW_FAILURES: Final = "failures"
+ANALYSIS_VIEWS: Final = (VIEW_COSTS, VIEW_DECISIONS, VIEW_LATENCY, VIEW_FAILURES)
+
+
+class Alert(msgspec.Struct, omit_defaults=False):
+    """One alert, sent as ``event: alert`` on every state change (never again while unchanged).
+
+    ``id`` is ``rule:scope`` and stays the same from firing to resolved. ``scope`` is
+    ``fleet``, ``agent:<id>``, ``model:<name>`` or, for new decisions,
+    ``agent:<id>/decision:<name>``. ``value`` and ``threshold`` are in the rule's unit
+    (error rate 0–1, USD per inference, ms, output tokens per call, seconds silent,
+    times seen); ``None`` where a rule has no number.
+    """
+
+    id: str
+    rule: str
+    scope: str
+    state: str = ALERT_FIRING
+    started_at: float = 0.0
+    resolved_at: float | None = None
+    value: float | None = None
+    threshold: float | None = None
+    message: str = ""
+    severity: str = "warning"
+
+
+class AlertsResponse(msgspec.Struct):
+    """``GET /api/alerts``: what fires now and the latest state changes, newest first."""
+
+    firing: list[Alert] = []
+    history: list[Alert] = []
+
+
+class AnalysisRow(msgspec.Struct, omit_defaults=True):
+    """One line of an analysis table. Fields a view does not fill are left out (viewers show "—").
+
+    Units: costs USD, latencies ms, rates 0–1. ``share`` is this row's part of the section's
+    total (errors for failures, cost for costs). ``new`` marks a decision first seen
+    recently; ``regression`` a latency above its baseline's upper bound (alert firing).
+    """
+
+    key: str
+    events: float | None = None
+    errors: float | None = None
+    error_rate: float | None = None
+    share: float | None = None
+    inferences: float | None = None
+    cost_window_usd: float | None = None
+    cost_total_usd: float | None = None
+    cost_per_inference_usd: float | None = None
+    count: float | None = None
+    mean_confidence: float | None = None
+    first_seen: float | None = None
+    new: bool | None = None
+    p50_latency_ms: float | None = None
+    p95_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    baseline_p99_ms: float | None = None
+    upper_bound_ms: float | None = None
+    regression: bool | None = None
+
+
+class AnalysisSection(msgspec.Struct, omit_defaults=False):
+    """A titled table: ``name`` says what the rows are grouped by (``model``, ``agent`` …)."""
+
+    name: str
+    rows: list[AnalysisRow] = []
+    rows_dropped: int = 0
+
+
+class CostPoint(msgspec.Struct, array_like=True):
+    """One point of cost per inference over time: ``[end of interval, USD per inference]``."""
+
+    end: float
+    usd_per_inference: float
+
+
+class Analysis(msgspec.Struct, omit_defaults=False):
+    """``GET /api/analysis?view=…``: the data behind one analysis screen.
+
+    ``window_seconds`` is the span the "window" columns cover; ``sampled`` is True when the
+    collector analysed a sample of the events (very high rates) and counts are scaled.
+    """
+
+    view: str
+    timestamp: float
+    window_seconds: float = 60.0
+    agent: str | None = None
+    attribute: str | None = None
+    sections: list[AnalysisSection] = []
+    cost_per_inference: list[CostPoint] = []
+    sampled: bool = False
 
 
 class Gap(msgspec.Struct):
