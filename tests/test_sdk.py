@@ -491,3 +491,81 @@ def test_dropped_telemetry_is_reported_to_the_real_collector(start_collector: An
     telemetry.close(timeout=5)
     rows = {row.agent_id: row for row in collector.service.snapshot().agents}
     assert rows["lossy"].telemetry_dropped >= 15
+
+
+# ---------------------------------------------------------------- ids and span reuse
+def test_ids_are_unique_nonzero_hex_and_a_forked_child_does_not_repeat_them() -> None:
+    import os
+
+    from agentwatch.sdk.spans import new_span_id, new_trace_id
+
+    spans = [new_span_id() for _ in range(10_000)]
+    traces = [new_trace_id() for _ in range(10_000)]
+    assert len(set(spans)) == len(spans) and len(set(traces)) == len(traces)
+    assert all(len(s) == 16 and set(s) <= HEX and s != "0" * 16 for s in spans)
+    assert all(len(t) == 32 and set(t) <= HEX and t != "0" * 32 for t in traces)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report the next ids and leave at once
+        os.write(write_end, f"{new_span_id()} {new_trace_id()}".encode())
+        os._exit(0)
+    os.close(write_end)
+    child_span, child_trace = os.read(read_end, 100).decode().split()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent_span, parent_trace = new_span_id(), new_trace_id()
+    assert child_span != parent_span and child_trace != parent_trace
+    assert abs(int(child_span, 16) - int(parent_span, 16)) > 1_000_000  # a fresh starting point
+
+
+def test_a_reused_span_object_does_not_carry_fields_set_in_an_earlier_block(
+    recorder: Recorder, make_telemetry: Any
+) -> None:
+    telemetry = make_telemetry(recorder.url)
+    span = telemetry.span("tool_call", tool_name="fetch")
+    with span as first:
+        first.set(tokens_input=5, note="first only")
+    with span:
+        pass
+    assert telemetry.flush()
+    first_event, second_event = recorder.spans("tool_call")
+    assert (first_event.tokens_input, first_event.attributes) == (5, {"note": "first only"})
+    assert (second_event.tool_name, second_event.tokens_input, second_event.attributes) == ("fetch", None, None)
+    assert first_event.span_id != second_event.span_id
+
+
+def test_an_interrupted_span_is_recorded_without_an_error_and_re_raised(
+    recorder: Recorder, make_telemetry: Any
+) -> None:
+    telemetry = make_telemetry(recorder.url)
+    with pytest.raises(KeyboardInterrupt), telemetry.span("llm_call", model="gpt-4o"):
+        raise KeyboardInterrupt
+    assert telemetry.flush()
+    (event,) = recorder.spans("llm_call")
+    assert event.error is None
+    assert event.attributes == {"agentwatch.span.interrupted": "KeyboardInterrupt"}
+
+
+def test_recording_does_not_wait_while_the_sender_is_stuck_in_a_slow_request(make_telemetry: Any) -> None:
+    import asyncio as aio
+
+    entered = threading.Event()
+
+    async def slow_ingest(request: Request) -> Response:
+        entered.set()
+        await aio.sleep(2.0)
+        return Response(b"{}", 202)
+
+    server, thread, port = serve_in_thread(Starlette(routes=[Route(PATH_EVENTS, slow_ingest, methods=["POST"])]))
+    try:
+        telemetry = make_telemetry(f"http://127.0.0.1:{port}", batch_size=10, timeout=5.0)
+        for _ in range(10):
+            telemetry.log("info", "fill one batch")
+        assert entered.wait(5.0)  # the sender thread is now inside a POST that takes 2 s
+        start = time.perf_counter()
+        for _ in range(5_000):
+            telemetry.llm_call("gpt-4o", 10, 20, 5.0)
+        assert time.perf_counter() - start < 1.0
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

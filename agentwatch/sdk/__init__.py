@@ -45,6 +45,8 @@ from agentwatch.sdk.handler import LoggingHandler
 from agentwatch.sdk.sender import BatchSender
 from agentwatch.sdk.spans import Span, current_span, new_span_id, new_trace_id
 
+_get_current = current_span.get
+
 __all__ = [
     "ENV_AGENT_ID",
     "ENV_TOKEN",
@@ -133,6 +135,7 @@ class AgentTelemetry:
             heartbeat_interval=heartbeat_interval,
             heartbeat_factory=self._heartbeat_event if heartbeat_interval is not None else None,
         )
+        self._put = self._sender.put
         atexit.register(self._close_at_exit)
 
     # ------------------------------------------------------------------ recording
@@ -155,9 +158,13 @@ class AgentTelemetry:
     ) -> bool:
         """Record one model call. Without ``cost_usd`` the cost is estimated from
         :mod:`agentwatch.pricing` and flagged ``cost_estimated``. Returns False if dropped."""
-        if not fields:  # the hot path: no dict building, keyword construction only
+        if not fields:  # the hot path: no dict building, no helper calls
             try:
-                trace_id, span_id, parent_span_id = self._child_ids()
+                parent = _get_current()
+                if parent is None:
+                    trace_id, parent_span_id = new_trace_id(), None
+                else:
+                    trace_id, parent_span_id = parent
                 cost_estimated = None
                 if cost_usd is None:
                     cost_usd = pricing.estimate_cost(model, tokens_input, tokens_output)
@@ -167,7 +174,7 @@ class AgentTelemetry:
                     timestamp=self._clock(),
                     span_type=SPAN_LLM_CALL,
                     trace_id=trace_id,
-                    span_id=span_id,
+                    span_id=new_span_id(),
                     parent_span_id=parent_span_id,
                     model=model,
                     tokens_input=tokens_input,
@@ -179,7 +186,7 @@ class AgentTelemetry:
             except Exception:
                 self._sender.count_dropped()
                 return False
-            return self._sender.put(event)
+            return self._put(event)
         fields.update(model=model, tokens_input=tokens_input, tokens_output=tokens_output)
         fields.update(latency_ms=latency_ms, cost_usd=cost_usd)
         return self._record(SPAN_LLM_CALL, fields, new_span=True)
@@ -199,7 +206,7 @@ class AgentTelemetry:
     def log(self, level: str, message: str, **metadata: Any) -> bool:
         """Record a log line; ``metadata`` travels as attributes. Unknown levels become info."""
         try:
-            parent = current_span.get()
+            parent = _get_current()
             event = Event(
                 self.agent_id,
                 timestamp=self._clock(),
@@ -213,12 +220,12 @@ class AgentTelemetry:
         except Exception:
             self._sender.count_dropped()
             return False
-        return self._sender.put(event)
+        return self._put(event)
 
     def heartbeat(self) -> bool:
         """Record a heartbeat now, carrying the delivery counters as attributes."""
         event = self._heartbeat_event()
-        return event is not None and self._sender.put(event)
+        return event is not None and self._put(event)
 
     # --------------------------------------------------------------------- control
     def stats(self) -> dict[str, int]:
@@ -254,18 +261,10 @@ class AgentTelemetry:
         attributes = {SDK_ATTRIBUTE_PREFIX + name: value for name, value in counters.items()}
         return Event(self.agent_id, self._clock(), SPAN_HEARTBEAT, attributes=attributes)
 
-    @staticmethod
-    def _child_ids() -> tuple[str, str, str | None]:
-        """(trace_id, span_id, parent_span_id) for a new span under the current one."""
-        parent = current_span.get()
-        if parent is None:
-            return new_trace_id(), new_span_id(), None
-        return parent[0], new_span_id(), parent[1]
-
     def _record(self, span_type: str, fields: dict[str, Any], *, new_span: bool) -> bool:
         """Build the event and queue it; any failure is counted as dropped, never raised."""
         try:
-            parent = current_span.get()
+            parent = _get_current()
             if new_span:
                 if parent is None:
                     fields["trace_id"], fields["span_id"] = new_trace_id(), new_span_id()
@@ -279,20 +278,31 @@ class AgentTelemetry:
             _log.debug("agentwatch: could not record a %s event", span_type, exc_info=True)
             self._sender.count_dropped()
             return False
-        return self._sender.put(event)
+        return self._put(event)
 
     def _record_span(self, span: Span, latency_ms: float, error: str | None) -> None:
+        """Queue the event of a span that just ended; a failure is counted as dropped."""
         try:
-            event = self._build(span.span_type, span.fields, span.trace_id, span.span_id, span.parent_span_id)
+            event = Event(
+                self.agent_id,
+                span_type=span.span_type,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+                parent_span_id=span.parent_span_id,
+            )
+            fields = span.fields
+            if fields:
+                _fill(event, fields)
             if event.latency_ms is None:
                 event.latency_ms = latency_ms
             if error is not None:
-                event.error = _clip(error)
+                event.error = error
+            self._finish(event)
         except Exception:
             _log.debug("agentwatch: could not record a span", exc_info=True)
             self._sender.count_dropped()
             return
-        self._sender.put(event)
+        self._put(event)
 
     def _build(
         self,
@@ -302,22 +312,20 @@ class AgentTelemetry:
         span_id: str | None = None,
         parent_span_id: str | None = None,
     ) -> Event:
-        """An event from free-form fields: event field names are set, other names (and an
-        ``attributes`` dict) become attributes; ``None`` values are skipped."""
-        event = Event(self.agent_id, timestamp=None, span_type=span_type)
-        event.trace_id, event.span_id, event.parent_span_id = trace_id, span_id, parent_span_id
-        attributes: dict[str, Any] | None = None
-        for name, value in fields.items():
-            if name in _EVENT_FIELDS:
-                if value is not None:
-                    setattr(event, name, value)
-            elif name == "attributes" and isinstance(value, dict):
-                attributes = {**value, **attributes} if attributes else dict(value)
-            else:
-                if attributes is None:
-                    attributes = {}
-                attributes[name] = value
-        event.attributes = attributes
+        """An event from free-form fields (see :func:`_fill`), finished by :meth:`_finish`."""
+        event = Event(
+            self.agent_id,
+            span_type=span_type,
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=parent_span_id,
+        )
+        _fill(event, fields)
+        self._finish(event)
+        return event
+
+    def _finish(self, event: Event) -> None:
+        """Clip free text, estimate a missing cost from the price table, stamp the time."""
         if event.error is not None:
             event.error = _clip(str(event.error))
         if event.message is not None:
@@ -328,4 +336,20 @@ class AgentTelemetry:
                 event.cost_usd, event.cost_estimated = cost, True
         if event.timestamp is None:
             event.timestamp = self._clock()
-        return event
+
+
+def _fill(event: Event, fields: dict[str, Any]) -> None:
+    """Set event fields from free-form ``fields``: event field names are set (``None`` values
+    skipped), other names (and an ``attributes`` dict) become attributes."""
+    attributes: dict[str, Any] | None = None
+    for name, value in fields.items():
+        if name in _EVENT_FIELDS:
+            if value is not None:
+                setattr(event, name, value)
+        elif name == "attributes" and isinstance(value, dict):
+            attributes = {**value, **attributes} if attributes else dict(value)
+        else:
+            if attributes is None:
+                attributes = {}
+            attributes[name] = value
+    event.attributes = attributes

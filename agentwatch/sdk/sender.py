@@ -1,13 +1,18 @@
 """The bounded queue and the daemon thread that ships events to the collector.
 
-Recording an event costs the caller one lock round-trip and a deque append: it never
-blocks on I/O and never raises. A single daemon thread drains the queue in batches (by
-size, or every ``flush_interval`` seconds), POSTs them as a JSON array to
-``url + PATH_EVENTS`` with a synchronous :class:`httpx.Client`, and retries with
-exponential backoff on connection errors, 429 and 5xx (honouring ``Retry-After``). A
-batch that still fails after ``max_retries`` is counted as ``failed`` and dropped; a 4xx
-other than 429 is counted as ``rejected`` and not retried. Events that arrive while the
-queue is full are counted as ``dropped``.
+Recording an event costs the caller a length check and a :class:`collections.deque` append
+(both atomic in CPython): no lock is shared with the sender thread, so the caller never
+waits for the sender, whatever it is doing. It never blocks on I/O and never raises. A
+single daemon thread drains the queue in batches (by size, or every ``flush_interval``
+seconds), POSTs them as a JSON array to ``url + PATH_EVENTS`` with a synchronous
+:class:`httpx.Client`, and retries with exponential backoff on connection errors, 429 and
+5xx (honouring ``Retry-After``). A batch that still fails after ``max_retries`` is counted
+as ``failed`` and dropped; a 4xx other than 429 is counted as ``rejected`` and not retried.
+Events that arrive while the queue is full are counted as ``dropped``.
+
+The sender encodes a batch in slices of :data:`ENCODE_SLICE` events and yields the
+interpreter lock between slices, so a large batch never holds the lock for long (the
+caller's thread would otherwise wait for it, up to the interpreter's 5 ms switch interval).
 """
 
 from __future__ import annotations
@@ -30,6 +35,17 @@ from agentwatch.protocol import PATH_EVENTS, Event, IngestResponse
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: A Retry-After longer than this (seconds) is clamped, so one answer cannot stall a sender.
 MAX_RETRY_AFTER = 60.0
+#: Events encoded between two yields of the interpreter lock (~50 µs of work each).
+ENCODE_SLICE = 100
+
+
+class _FlushMarker:
+    """Queued by :meth:`BatchSender.flush`: set once every event queued before it is resolved."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
 
 
 def _fallback_encode(value: Any) -> str:
@@ -69,6 +85,11 @@ class BatchSender:
     unencodable), ``retried`` retry attempts, ``failed`` given up after retries,
     ``rejected`` refused by the collector (4xx, or per-item rejections in a 2xx answer),
     ``queued`` waiting right now.
+
+    Threads: the sender thread alone writes ``sent``, ``retried``, ``failed``, ``rejected``
+    and its own drop count; callers' drops are counted under a lock that only callers take,
+    for one increment at a time. ``max_queue`` is checked without a lock, so threads
+    recording at the same instant may overshoot it by one event each.
     """
 
     def __init__(
@@ -102,17 +123,17 @@ class BatchSender:
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_factory = heartbeat_factory
 
-        self._queue: deque[Event] = deque()
-        self._lock = threading.Lock()
+        self._queue: deque[Event | _FlushMarker] = deque()
+        self._append = self._queue.append
         self._wake = threading.Event()
+        self._wake_is_set = self._wake.is_set
         self._stop = threading.Event()
-        self._done_cond = threading.Condition()
         self._closed = False
-        self._enqueued = 0  # events ever appended (under _lock)
-        self._done = 0  # events resolved: sent, failed, rejected or discarded (under _done_cond)
+        self._caller_drops_lock = threading.Lock()  # never taken by the sender thread
+        self._caller_dropped = 0
+        self._sender_dropped = 0  # written by the sender thread only
 
         self.sent = 0
-        self.dropped = 0
         self.retried = 0
         self.failed = 0
         self.rejected = 0
@@ -123,26 +144,31 @@ class BatchSender:
 
     # ------------------------------------------------------------------ caller side
     def put(self, event: Event, *, force: bool = False) -> bool:
-        """Queue one event without blocking; False (and ``dropped`` + 1) when full or closed.
+        """Queue one event without blocking or locking; False (and ``dropped`` + 1) when full or closed.
 
         ``force`` admits the event past ``max_queue`` (used for the sender's own periodic
         heartbeats, which report the drops and so matter most when the queue is full).
         """
-        with self._lock:
-            if self._closed or (len(self._queue) >= self._max_queue and not force):
-                self.dropped += 1
-                return False
-            self._queue.append(event)
-            self._enqueued += 1
-            full = len(self._queue) >= self._batch_size
-        if full and not self._wake.is_set():
+        queue = self._queue
+        if self._closed or (len(queue) >= self._max_queue and not force):
+            self.count_dropped()
+            return False
+        self._append(event)
+        if len(queue) >= self._batch_size and not self._wake_is_set():
             self._wake.set()
         return True
 
     def count_dropped(self, n: int = 1) -> None:
         """Count events lost before they reached the queue (e.g. a bad field at record time)."""
-        with self._lock:
-            self.dropped += n
+        if threading.get_ident() == self._thread.ident:
+            self._sender_dropped += n
+            return
+        with self._caller_drops_lock:
+            self._caller_dropped += n
+
+    @property
+    def dropped(self) -> int:
+        return self._caller_dropped + self._sender_dropped
 
     @property
     def thread_ident(self) -> int | None:
@@ -156,28 +182,22 @@ class BatchSender:
             "retried": self.retried,
             "failed": self.failed,
             "rejected": self.rejected,
-            "queued": len(self._queue),
+            "queued": len(self._queue),  # a pending flush adds one for its marker
         }
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until every event queued before this call is resolved, or ``timeout`` seconds pass.
 
         Returns True when all of them were sent, failed or rejected (see :meth:`stats` for
-        which), False on timeout. Called from the sender thread itself it returns False at once.
+        which), False on timeout. Called from the sender thread itself it returns False at
+        once unless the queue is empty.
         """
         if threading.get_ident() == self._thread.ident or not self._thread.is_alive():
-            return self._done >= self._enqueued
-        with self._lock:
-            target = self._enqueued
+            return not self._queue
+        marker = _FlushMarker()
+        self._append(marker)
         self._wake.set()
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._done_cond:
-            while self._done < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._done_cond.wait(remaining)
-        return True
+        return marker.done.wait(max(0.0, timeout))
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop accepting events, flush for up to ``timeout`` seconds, then stop the thread.
@@ -189,8 +209,7 @@ class BatchSender:
             return True
         if self._heartbeat_factory is not None and not self._closed:
             self._put_heartbeat()
-        with self._lock:
-            self._closed = True
+        self._closed = True
         flushed = self.flush(timeout)
         self._stop.set()
         self._wake.set()
@@ -226,42 +245,65 @@ class BatchSender:
         if event is not None:
             self.put(event, force=True)
 
-    def _drain(self, client: httpx.Client) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                if not self._queue:
-                    return
-                n = min(self._batch_size, len(self._queue))
-                batch = [self._queue.popleft() for _ in range(n)]
-            try:
-                self._send(client, batch)
-            finally:
-                self._resolve(len(batch))
+    def _take_batch(self) -> tuple[list[Event], list[_FlushMarker]]:
+        """Up to ``batch_size`` events from the head of the queue, and the flush markers among them."""
+        batch: list[Event] = []
+        markers: list[_FlushMarker] = []
+        popleft = self._queue.popleft
+        size = self._batch_size
+        try:
+            while len(batch) < size:
+                item = popleft()
+                if item.__class__ is _FlushMarker:
+                    markers.append(item)  # type: ignore[arg-type]
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+        except IndexError:  # queue empty
+            pass
+        return batch, markers
 
-    def _resolve(self, n: int) -> None:
-        with self._done_cond:
-            self._done += n
-            self._done_cond.notify_all()
+    def _release(self, markers: list[_FlushMarker]) -> None:
+        for marker in markers:
+            marker.done.set()
+
+    def _drain(self, client: httpx.Client) -> None:
+        while self._queue and not self._stop.is_set():
+            batch, markers = self._take_batch()
+            try:
+                if batch:
+                    self._send(client, batch)
+            finally:
+                self._release(markers)
 
     def _discard_rest(self) -> None:
-        with self._lock:
-            rest = len(self._queue)
-            self._queue.clear()
-            self.dropped += rest
-        self._resolve(rest)
+        while self._queue:
+            batch, markers = self._take_batch()
+            self._sender_dropped += len(batch)
+            self._release(markers)
 
     def _encode(self, batch: list[Event]) -> tuple[bytes, int]:
-        """JSON array of the batch; events that cannot be encoded are dropped and counted."""
-        try:
-            return _encoder.encode(batch), len(batch)
-        except Exception:  # an enc_hook or an out-of-range number: find the culprits one by one
-            parts: list[bytes] = []
-            for event in batch:
-                try:
-                    parts.append(_encoder.encode(event))
-                except Exception:
-                    self.count_dropped()
-            return b"[" + b",".join(parts) + b"]", len(parts)
+        """JSON array of the batch; events that cannot be encoded are dropped and counted.
+
+        Encoded :data:`ENCODE_SLICE` events at a time, yielding the interpreter lock between
+        slices (``time.sleep(0)``) so that recording threads are not held up by a big batch.
+        """
+        parts: list[bytes] = []
+        n = 0
+        for start in range(0, len(batch), ENCODE_SLICE):
+            if start:
+                time.sleep(0)
+            chunk = batch[start : start + ENCODE_SLICE]
+            try:
+                parts.append(_encoder.encode(chunk)[1:-1])
+                n += len(chunk)
+            except Exception:  # an enc_hook or an out-of-range number: find the culprits one by one
+                for event in chunk:
+                    try:
+                        parts.append(_encoder.encode(event))
+                        n += 1
+                    except Exception:
+                        self._sender_dropped += 1
+        return b"[" + b",".join(parts) + b"]", n
 
     def _send(self, client: httpx.Client, batch: list[Event]) -> None:
         body, n = self._encode(batch)

@@ -6,6 +6,9 @@ so nesting follows the code's own structure: asyncio tasks and ``asyncio.to_thre
 it, a plain ``threading.Thread`` starts a fresh trace unless run in a copied context.
 
 Ids are lowercase hex like OTLP's: 32 characters for a trace, 16 for a span, never all zeros.
+They are unique, not unpredictable: each process draws a random starting point (again in a
+forked child) and counts up from it, which costs a third of drawing random bits per id.
+Telemetry ids are correlation keys, not secrets.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import itertools
+import os
 import random
 import time
 from collections.abc import Callable
@@ -28,22 +33,45 @@ F = TypeVar("F", bound=Callable[..., Any])
 current_span: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "agentwatch_current_span", default=None
 )
+_get_current = current_span.get
+_set_current = current_span.set
+_reset_current = current_span.reset
+_perf_ns = time.perf_counter_ns
 
 #: Exceptions that end a span without being the span's fault (cancellation, shutdown).
 _INTERRUPTIONS = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
+#: Attribute naming the interruption (``CancelledError``...) that ended a span.
+ATTR_INTERRUPTED = "agentwatch.span.interrupted"
 
 
-_bits = random.getrandbits
+def _counters() -> tuple[itertools.count[int], itertools.count[int]]:
+    """Id counters starting at random points far below their bit width: 2**62 (span) and
+    2**126 (trace) ids fit before the hex would grow a digit, and none is zero."""
+    return itertools.count(random.getrandbits(62) + 1), itertools.count(random.getrandbits(126) + 1)
+
+
+_span_ids, _trace_ids = _counters()
+
+
+def _reseed_after_fork() -> None:
+    """A forked child must not repeat its parent's ids."""
+    global _span_ids, _trace_ids
+    random.seed()
+    _span_ids, _trace_ids = _counters()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def new_trace_id() -> str:
-    """A random 128-bit trace id as 32 hex characters (never all zeros)."""
-    return "%032x" % (_bits(128) or 1)
+    """A 128-bit trace id as 32 hex characters (unique in this process, never all zeros)."""
+    return "%032x" % next(_trace_ids)  # noqa: UP031 - %-format is the fastest
 
 
 def new_span_id() -> str:
-    """A random 64-bit span id as 16 hex characters (never all zeros)."""
-    return "%016x" % (_bits(64) or 1)
+    """A 64-bit span id as 16 hex characters (unique in this process, never all zeros)."""
+    return "%016x" % next(_span_ids)  # noqa: UP031 - %-format is the fastest
 
 
 def error_text(exc: BaseException) -> str:
@@ -64,6 +92,9 @@ class Span:
     ``latency_ms`` measured by the monotonic clock and, if the block raised, ``error`` =
     ``"Type: message"`` — the exception is always re-raised. A span object used as a
     decorator opens a fresh span per call; one span object should not be entered twice at once.
+
+    Cost in the caller's thread (``with`` + one ``set``): a few µs — one context-variable
+    set/reset, two counter-based ids, and one :class:`~agentwatch.protocol.Event` built at exit.
     """
 
     __slots__ = (
@@ -82,44 +113,50 @@ class Span:
         self._telemetry = telemetry
         self.span_type = span_type
         self._init_fields = fields
-        self.fields: dict[str, Any] = dict(fields)
+        #: The fields the event will carry. Shared with ``_init_fields`` until the first
+        #: :meth:`set` copies it, so a decorator's fields are never changed by one call.
+        self.fields: dict[str, Any] = fields
         self.trace_id = ""
         self.span_id = ""
         self.parent_span_id: str | None = None
         self._token: contextvars.Token[tuple[str, str] | None] | None = None
-        self._start = 0.0
+        self._start = 0
 
     def set(self, **fields: Any) -> Span:
         """Set event fields for this span; returns the span. Never raises."""
-        self.fields.update(fields)
+        if self.fields is self._init_fields:
+            self.fields = {**self._init_fields, **fields}
+        else:
+            self.fields.update(fields)
         return self
 
     # -------------------------------------------------------------- context manager
     def _open(self) -> None:
-        self.fields = dict(self._init_fields)
-        parent = current_span.get()
+        self.fields = self._init_fields
+        parent = _get_current()
         if parent is None:
-            self.trace_id, self.parent_span_id = new_trace_id(), None
+            self.trace_id = trace_id = "%032x" % next(_trace_ids)  # noqa: UP031 - %-format is the fastest
+            self.parent_span_id = None
         else:
-            self.trace_id, self.parent_span_id = parent
-        self.span_id = new_span_id()
-        self._token = current_span.set((self.trace_id, self.span_id))
-        self._start = time.perf_counter()
+            trace_id, self.parent_span_id = parent
+            self.trace_id = trace_id
+        self.span_id = span_id = "%016x" % next(_span_ids)  # noqa: UP031 - %-format is the fastest
+        self._token = _set_current((trace_id, span_id))
+        self._start = _perf_ns()
 
     def _close(self, exc: BaseException | None) -> None:
-        latency_ms = (time.perf_counter() - self._start) * 1000.0
-        token, self._token = self._token, None
+        latency_ms = (_perf_ns() - self._start) / 1e6
+        token = self._token
         if token is not None:
+            self._token = None
             try:
-                current_span.reset(token)
+                _reset_current(token)
             except ValueError:  # exited in another context than it was entered in
-                current_span.set(
-                    None if self.parent_span_id is None else (self.trace_id, self.parent_span_id)
-                )
+                _set_current(None if self.parent_span_id is None else (self.trace_id, self.parent_span_id))
         error: str | None = None
         if exc is not None:
             if isinstance(exc, _INTERRUPTIONS):
-                self.fields.setdefault("agentwatch.span.interrupted", type(exc).__name__)
+                self.fields = {ATTR_INTERRUPTED: type(exc).__name__, **self.fields}
             else:
                 error = error_text(exc)
         self._telemetry._record_span(self, latency_ms, error)
