@@ -530,7 +530,8 @@ def test_a_reused_span_object_does_not_carry_fields_set_in_an_earlier_block(
     assert telemetry.flush()
     first_event, second_event = recorder.spans("tool_call")
     assert (first_event.tokens_input, first_event.attributes) == (5, {"note": "first only"})
-    assert (second_event.tool_name, second_event.tokens_input, second_event.attributes) == ("fetch", None, None)
+    second = (second_event.tool_name, second_event.tokens_input, second_event.attributes)
+    assert second == ("fetch", None, None)
     assert first_event.span_id != second_event.span_id
 
 
@@ -556,7 +557,8 @@ def test_recording_does_not_wait_while_the_sender_is_stuck_in_a_slow_request(mak
         await aio.sleep(2.0)
         return Response(b"{}", 202)
 
-    server, thread, port = serve_in_thread(Starlette(routes=[Route(PATH_EVENTS, slow_ingest, methods=["POST"])]))
+    app = Starlette(routes=[Route(PATH_EVENTS, slow_ingest, methods=["POST"])])
+    server, thread, port = serve_in_thread(app)
     try:
         telemetry = make_telemetry(f"http://127.0.0.1:{port}", batch_size=10, timeout=5.0)
         for _ in range(10):
