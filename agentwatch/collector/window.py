@@ -45,6 +45,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+import msgspec
+
 from agentwatch.collector.sketch import (
     INV_LOG_GAMMA,
     MAX_VALUE,
@@ -54,13 +56,10 @@ from agentwatch.collector.sketch import (
 )
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
-    KNOWN_SPAN_TYPES,
     LATENCY_SPAN_TYPES,
-    SPAN_COMPLETION,
     SPAN_DECISION,
     SPAN_ERROR,
     SPAN_HEARTBEAT,
-    SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
     STATUS_DEGRADED,
@@ -83,8 +82,6 @@ DEGRADED_MIN_LATENCY_SAMPLES: Final = 20
 
 #: Heartbeat attribute in which the SDK reports how many events it had to drop.
 ATTR_SDK_DROPPED: Final = "agentwatch.sdk.dropped"
-#: Span-count key for span types outside :data:`agentwatch.protocol.KNOWN_SPAN_TYPES`.
-OTHER_SPAN_TYPE: Final = "other"
 #: Longest ``last_activity`` text, in characters.
 MAX_ACTIVITY_LENGTH: Final = 80
 #: Costs above this (USD, one event) are treated as bad values.
@@ -103,15 +100,16 @@ class Bucket:
     __slots__ = (
         "cached",
         "cached_events",
+        "completions",
         "cost",
         "cost_estimated",
         "errors",
         "events",
         "second",
         "sketch",
-        "span_counts",
         "tokens_in",
         "tokens_out",
+        "tool_calls",
     )
 
     def __init__(self, second: int = _NO_SECOND) -> None:
@@ -122,7 +120,8 @@ class Bucket:
         self.tokens_out = 0
         self.cost = 0.0
         self.cost_estimated = False
-        self.span_counts: dict[str | None, int] = {}
+        self.tool_calls = 0
+        self.completions = 0  # inference spans: llm_call and completion
         self.sketch = LatencySketch()
         self.cached: tuple[float, float | None, float, float, float] | None = None
         self.cached_events = -1
@@ -136,7 +135,8 @@ class Bucket:
         self.tokens_out = 0
         self.cost = 0.0
         self.cost_estimated = False
-        self.span_counts.clear()
+        self.tool_calls = 0
+        self.completions = 0
         self.sketch.clear()
         self.cached = None
         self.cached_events = -1
@@ -149,9 +149,8 @@ class Bucket:
         self.tokens_out += other.tokens_out
         self.cost += other.cost
         self.cost_estimated = self.cost_estimated or other.cost_estimated
-        counts = self.span_counts
-        for span_type, n in other.span_counts.items():
-            counts[span_type] = counts.get(span_type, 0) + n
+        self.tool_calls += other.tool_calls
+        self.completions += other.completions
         self.sketch.merge(other.sketch)
 
     def remove(self, other: Bucket) -> None:
@@ -161,13 +160,8 @@ class Bucket:
         self.tokens_in -= other.tokens_in
         self.tokens_out -= other.tokens_out
         self.cost = self.cost - other.cost if self.events else 0.0
-        counts = self.span_counts
-        for span_type, n in other.span_counts.items():
-            left = counts.get(span_type, 0) - n
-            if left > 0:
-                counts[span_type] = left
-            else:
-                counts.pop(span_type, None)
+        self.tool_calls -= other.tool_calls
+        self.completions -= other.completions
         self.sketch.subtract(other.sketch)
 
     def copy(self) -> Bucket:
@@ -210,15 +204,14 @@ class WindowStats:
 
     def __init__(self, agg: Bucket | None = None) -> None:
         agg = agg or Bucket()
-        counts = agg.span_counts
         self.events = agg.events
         self.errors = agg.errors
         self.tokens_in = agg.tokens_in
         self.tokens_out = agg.tokens_out
         self.cost = agg.cost
         self.cost_estimated = agg.cost_estimated
-        self.tool_calls = counts.get(SPAN_TOOL_CALL, 0)
-        self.completions = counts.get(SPAN_LLM_CALL, 0) + counts.get(SPAN_COMPLETION, 0)
+        self.tool_calls = agg.tool_calls
+        self.completions = agg.completions
         self.latency_samples = agg.sketch.count
         self.p50, self.p95, self.p99 = agg.sketch.quantiles(_QUANTILES)
 
@@ -369,173 +362,228 @@ class Window:
     def add_many(self, events: Iterable[Event]) -> None:
         """Aggregate a batch of events: O(1) each, reading the clock once per batch.
 
-        Never raises for a decoded :class:`Event`: odd timestamps, costs and latencies are
-        handled as the module docstring says.
+        The batch is first grouped by (second, agent); each group then updates its agent's
+        bucket and the fleet's bucket once, with sums, and computes each latency's sketch key
+        once for both. Never raises for a decoded :class:`Event`: odd timestamps, costs and
+        latencies are handled as the module docstring says. Where ``max_agents`` is reached,
+        new agents get rows in the order they first appear within each second of the batch.
         """
         now = self._clock()
         now_sec = int(now)
-        ring_seconds = self.ring_seconds
-        oldest = now_sec - ring_seconds + 1
+        oldest = now_sec - self.ring_seconds + 1
         oldest_ts = float(oldest)
-        fleet = self._fleet
-        fleet_ring = fleet.ring
-        agents_get = self._agents.get
-        known = KNOWN_SPAN_TYPES
-        latency_types = LATENCY_SPAN_TYPES
-        span_error, span_heartbeat, span_other = SPAN_ERROR, SPAN_HEARTBEAT, OTHER_SPAN_TYPE
-        lo, hi, inv = MIN_VALUE, MAX_VALUE, INV_LOG_GAMMA
-        log, ceil = _log, _ceil
-        n = late = aggregated = 0
-        total_cost = 0.0
-        estimated_any = False
-        # The fleet's counters for the current second accumulate in locals (consecutive events
-        # of a live batch share a second) and go to the bucket when the second changes.
-        f_second = _NO_SECOND
-        f_bucket: Bucket | None = None
-        f_counts: dict[str | None, int] = {}
-        f_keys: dict[int, int] = {}
-        f_events = f_errors = f_in = f_out = f_lat_n = 0
-        f_cost = f_lat_sum = 0.0
-        f_estimated = False
+        n = late = 0
+        late_cost = 0.0
+        by_second: dict[int, dict[str, list[Event]]] = {}
+        groups: dict[str, list[Event]] = {}
+        second = _NO_SECOND
         for event in events:
             n += 1
             ts = event.timestamp
             if ts.__class__ is not float or not oldest_ts <= ts <= now:
                 ts = self._coerce_timestamp(ts, now)
-            cost = event.cost_usd
-            estimated = event.cost_estimated is True
-            if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
-                cost, estimated = self._coerce_cost(event)
-            total_cost += cost
-            sec = int(ts)
-            if sec < oldest:
-                late += 1
-                continue
-            span_type = event.span_type
-            if span_type not in known:
-                span_type = span_other
-            is_error = True if (event.error or span_type == span_error) else False
-            tokens_in = event.tokens_input or 0
-            tokens_out = event.tokens_output or 0
-            latency = event.latency_ms if span_type in latency_types else None
-            key = None
-            if latency is not None and lo < latency < hi:
-                key = ceil(log(latency) * inv)
-
-            if sec != f_second:
-                if f_bucket is not None:  # _flush, inlined: events spread in time switch often
-                    f_bucket.events += f_events
-                    f_bucket.errors += f_errors
-                    f_bucket.tokens_in += f_in
-                    f_bucket.tokens_out += f_out
-                    f_bucket.cost += f_cost
-                    if f_estimated:
-                        f_bucket.cost_estimated = True
-                    f_sketch = f_bucket.sketch
-                    f_sketch.count += f_lat_n
-                    f_sketch.sum += f_lat_sum
-                    aggregated += f_events
-                f_second = sec
-                f_bucket = fleet_ring[sec % ring_seconds]
-                if f_bucket.second != sec:  # type: ignore[union-attr]
-                    f_bucket.reset(sec)  # type: ignore[union-attr]
-                f_counts = f_bucket.span_counts  # type: ignore[union-attr]
-                f_keys = f_bucket.sketch.counts  # type: ignore[union-attr]
-                f_events = f_errors = f_in = f_out = f_lat_n = 0
-                f_cost = f_lat_sum = 0.0
-                f_estimated = False
-            f_events += 1
-            f_counts[span_type] = f_counts.get(span_type, 0) + 1
-            if is_error:
-                f_errors += 1
-            f_in += tokens_in
-            f_out += tokens_out
-            f_cost += cost
-            if estimated:
-                f_estimated = estimated_any = True
-            if key is not None:
-                f_keys[key] = f_keys.get(key, 0) + 1
-                f_lat_n += 1
-                f_lat_sum += latency  # type: ignore[operator]
-            elif latency is not None:
-                f_bucket.sketch._add_edge(latency)  # type: ignore[union-attr]
-
-            agent = agents_get(event.agent_id)
-            if agent is None:
-                agent = self._new_agent(event.agent_id, ts)
-                if agent is None:
+                if ts < oldest_ts:
+                    late += 1
+                    cost = event.cost_usd
+                    if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
+                        cost = self._coerce_cost(event)[0]
+                    late_cost += cost
                     continue
-            agent.events += 1
-            agent.total_cost += cost
-            slot = sec % ring_seconds
-            bucket = agent.ring[slot]
-            if bucket is None:
-                bucket = agent.ring[slot] = Bucket(sec)
-            elif bucket.second != sec:
-                bucket.reset(sec)
-            bucket.events += 1
-            counts = bucket.span_counts
-            counts[span_type] = counts.get(span_type, 0) + 1
-            if is_error:
-                bucket.errors += 1
-            bucket.tokens_in += tokens_in
-            bucket.tokens_out += tokens_out
-            bucket.cost += cost
-            if estimated:
-                bucket.cost_estimated = agent.cost_estimated = True
-            if key is not None:
-                sketch = bucket.sketch
-                sketch_counts = sketch.counts
-                sketch_counts[key] = sketch_counts.get(key, 0) + 1
-                sketch.count += 1
-                sketch.sum += latency  # type: ignore[operator]
-            elif latency is not None:
-                bucket.sketch._add_edge(latency)
-
-            if ts >= agent.last_seen:
-                agent.last_seen = ts
-            if span_type == span_heartbeat:
-                if event.attributes:
-                    self._read_heartbeat(agent, event.attributes)
-            elif ts >= agent.last_active:
-                agent.last_active = ts
-                agent.last_event = event
-            if event.model:
-                agent.model = event.model
-        if f_bucket is not None:
-            self._flush(f_bucket, f_events, f_errors, f_in, f_out, f_cost, f_estimated, f_lat_n, f_lat_sum)
-            aggregated += f_events
-        if n:
-            fleet.events += aggregated
-            self.events_total += n
-            self.late_events += late
-            self.total_cost_usd += total_cost
-            if estimated_any:
-                self.cost_estimated = True
-            self.version += 1
+                event = msgspec.structs.replace(event, timestamp=ts)  # the caller's event stays as it was
+            sec = int(ts)  # type: ignore[arg-type]
+            if sec != second:
+                second = sec
+                found = by_second.get(sec)
+                if found is None:
+                    found = by_second[sec] = {}
+                groups = found
+            group = groups.get(event.agent_id)
+            if group is None:
+                groups[event.agent_id] = [event]
+            else:
+                group.append(event)
+        if not n:
+            self._maybe_evict(now)
+            return
+        total_cost = late_cost
+        for sec, groups in by_second.items():
+            total_cost += self._add_second(sec, groups)
+        self.events_total += n
+        self.late_events += late
+        self.total_cost_usd += total_cost
+        self.version += 1
         self._maybe_evict(now)
 
-    @staticmethod
-    def _flush(
-        bucket: Bucket,
-        events: int,
-        errors: int,
-        tokens_in: int,
-        tokens_out: int,
-        cost: float,
-        estimated: bool,
-        latency_n: int,
-        latency_sum: float,
-    ) -> None:
-        bucket.events += events
-        bucket.errors += errors
-        bucket.tokens_in += tokens_in
-        bucket.tokens_out += tokens_out
-        bucket.cost += cost
-        if estimated:
-            bucket.cost_estimated = True
-        bucket.sketch.count += latency_n
-        bucket.sketch.sum += latency_sum
+    def _add_second(self, sec: int, groups: dict[str, list[Event]]) -> float:
+        """Aggregate the events of one second (within the ring), grouped by agent; returns their cost."""
+        ring_seconds = self.ring_seconds
+        slot = sec % ring_seconds
+        fleet = self._fleet
+        f_bucket: Bucket = fleet.ring[slot]  # type: ignore[assignment]
+        if f_bucket.second != sec:
+            f_bucket.reset(sec)
+        f_keys = f_bucket.sketch.counts
+        f_keys_get = f_keys.get
+        agents_get = self._agents.get
+        latency_types = LATENCY_SPAN_TYPES
+        span_error, span_heartbeat, span_tool = SPAN_ERROR, SPAN_HEARTBEAT, SPAN_TOOL_CALL
+        lo, hi, inv = MIN_VALUE, MAX_VALUE, INV_LOG_GAMMA
+        log, ceil = _log, _ceil
+        max_cost = MAX_EVENT_COST_USD
+        f_events = f_errors = f_in = f_out = f_tools = f_compl = f_lat_n = 0
+        f_cost = f_lat_sum = 0.0
+        f_estimated = False
+        edges: list[float] = []
+        spare: dict[int, int] = {}
+        for agent_id, group in groups.items():
+            agent = agents_get(agent_id)
+            if agent is None:
+                agent = self._new_agent(agent_id, group[0].timestamp)  # type: ignore[arg-type]
+            if agent is not None:
+                bucket = agent.ring[slot]
+                if bucket is None:
+                    bucket = agent.ring[slot] = Bucket(sec)
+                elif bucket.second != sec:
+                    bucket.reset(sec)
+                a_keys = bucket.sketch.counts
+                last_seen = agent.last_seen
+                last_active = agent.last_active
+            else:  # over the cardinality cap: the fleet's numbers only, each event counted
+                self.agents_dropped += len(group) - 1
+                bucket = None
+                a_keys = spare
+                last_seen = last_active = math.inf
+            a_keys_get = a_keys.get
+            errors = tokens_in = tokens_out = tools = completions = lat_n = 0
+            cost_sum = lat_sum = 0.0
+            estimated = False
+            last_event = model = None
+            heartbeats: list[Event] | None = None
+            group_edges: list[float] | None = None
+            for event in group:
+                span_type = event.span_type
+                cost = event.cost_usd
+                if cost is None:
+                    if event.tokens_input is not None or event.tokens_output is not None:
+                        cost, estimated_one = self._coerce_cost(event)
+                        if estimated_one:
+                            estimated = True
+                        cost_sum += cost
+                elif 0.0 <= cost <= max_cost:
+                    cost_sum += cost
+                    if event.cost_estimated is True:
+                        estimated = True
+                else:
+                    self._coerce_cost(event)  # counts the bad value
+                if event.error or span_type == span_error:
+                    errors += 1
+                tokens = event.tokens_input
+                if tokens:
+                    tokens_in += tokens
+                tokens = event.tokens_output
+                if tokens:
+                    tokens_out += tokens
+                if span_type in latency_types:
+                    completions += 1
+                    latency = event.latency_ms
+                    if latency is not None:
+                        if lo < latency < hi:
+                            key = ceil(log(latency) * inv)
+                            a_keys[key] = a_keys_get(key, 0) + 1
+                            f_keys[key] = f_keys_get(key, 0) + 1
+                            lat_n += 1
+                            lat_sum += latency
+                        elif group_edges is None:
+                            group_edges = [latency]
+                        else:
+                            group_edges.append(latency)
+                elif span_type == span_tool:
+                    tools += 1
+                ts = event.timestamp
+                if ts >= last_seen:  # type: ignore[operator]
+                    last_seen = ts  # type: ignore[assignment]
+                if span_type == span_heartbeat:
+                    if event.attributes:
+                        if heartbeats is None:
+                            heartbeats = []
+                        heartbeats.append(event)
+                elif ts >= last_active:  # type: ignore[operator]
+                    last_active = ts  # type: ignore[assignment]
+                    last_event = event
+                if event.model:
+                    model = event.model
+            count = len(group)
+            f_events += count
+            if agent is None:
+                spare.clear()
+            else:
+                bucket.events += count  # type: ignore[union-attr]
+                agent.events += count
+                agent.last_seen = last_seen
+                if last_event is not None:
+                    agent.last_active = last_active
+                    agent.last_event = last_event
+                if model is not None:
+                    agent.model = model
+            # Counters that are often zero for a group are only touched when they are not.
+            if tokens_in or tokens_out:
+                f_in += tokens_in
+                f_out += tokens_out
+                if bucket is not None:
+                    bucket.tokens_in += tokens_in
+                    bucket.tokens_out += tokens_out
+            if cost_sum or estimated:
+                f_cost += cost_sum
+                if estimated:
+                    f_estimated = True
+                if agent is not None:
+                    bucket.cost += cost_sum  # type: ignore[union-attr]
+                    agent.total_cost += cost_sum
+                    if estimated:
+                        bucket.cost_estimated = agent.cost_estimated = True  # type: ignore[union-attr]
+            if errors:
+                f_errors += errors
+                if bucket is not None:
+                    bucket.errors += errors
+            if tools:
+                f_tools += tools
+                if bucket is not None:
+                    bucket.tool_calls += tools
+            if completions:
+                f_compl += completions
+                if bucket is not None:
+                    bucket.completions += completions
+            if lat_n:
+                f_lat_n += lat_n
+                f_lat_sum += lat_sum
+                if bucket is not None:
+                    sketch = bucket.sketch
+                    sketch.count += lat_n
+                    sketch.sum += lat_sum
+            if group_edges is not None:
+                edges.extend(group_edges)
+                if bucket is not None:
+                    for latency in group_edges:
+                        bucket.sketch._add_edge(latency)
+            if heartbeats is not None and agent is not None:
+                for heartbeat in heartbeats:
+                    self._read_heartbeat(agent, heartbeat.attributes)  # type: ignore[arg-type]
+        f_bucket.events += f_events
+        f_bucket.errors += f_errors
+        f_bucket.tokens_in += f_in
+        f_bucket.tokens_out += f_out
+        f_bucket.tool_calls += f_tools
+        f_bucket.completions += f_compl
+        f_bucket.cost += f_cost
+        if f_estimated:
+            f_bucket.cost_estimated = self.cost_estimated = True
+        f_sketch = f_bucket.sketch
+        f_sketch.count += f_lat_n
+        f_sketch.sum += f_lat_sum
+        for latency in edges:
+            f_sketch._add_edge(latency)
+        fleet.events += f_events
+        return f_cost
 
     def _coerce_timestamp(self, ts: Any, now: float) -> float:
         """Timestamp for an event whose own is missing, in the future, or not a finite number."""
