@@ -5,12 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import pytest
 
 from agentwatch.collector.broadcast import HEARTBEAT, MAX_BATCH, LogHub, MetricsHub, sse_frame
-from agentwatch.protocol import SSE_ALERT, SSE_DROPPED, SSE_GAP, SSE_LOG, SSE_METRICS, Dropped, Gap, LogEntry
+from agentwatch.collector.ingest import event_to_log_entry
+from agentwatch.protocol import (
+    LEVEL_RANK,
+    LEVELS,
+    SSE_ALERT,
+    SSE_DROPPED,
+    SSE_GAP,
+    SSE_LOG,
+    SSE_METRICS,
+    Dropped,
+    Event,
+    Gap,
+    LogEntry,
+)
 
 WAIT = 3.0  # seconds: upper bound for anything that should happen at once
 
@@ -111,6 +125,75 @@ def test_preload_with_a_larger_last_id_never_reuses_ids() -> None:
     fresh = entries(1)
     hub.publish(fresh)
     assert fresh[0].id == 501
+
+
+# ------------------------------------------------------------------ lazy log lines
+def events(n: int, agent: str = "a", **fields: Any) -> list[Event]:
+    return [
+        Event(agent_id=agent, timestamp=1000.0 + i, span_type="tool_call", tool_name=f"t{i}", **fields)
+        for i in range(n)
+    ]
+
+
+def test_publish_events_numbers_them_like_log_lines_and_returns_the_first_id() -> None:
+    hub = LogHub(first_id=11)
+    assert hub.publish_events(events(3)) == 11
+    assert hub.publish_events([]) == 14
+    hub.publish(entries(1))
+    assert hub.publish_events(events(2)) == 15
+    assert hub.last_id == 16 and hub.published_total == 6
+    lines = hub.entries_after(0, 100)
+    assert [e.id for e in lines] == [11, 12, 13, 14, 15, 16]
+    expected = event_to_log_entry(events(3)[2])
+    expected.id = 13
+    assert lines[2] == expected
+
+
+def test_a_batch_larger_than_the_ring_keeps_only_the_newest() -> None:
+    hub = LogHub(history=4)
+    hub.publish_events(events(3))
+    hub.publish_events(events(10))  # ids 4..13, the ring holds 10..13
+    assert [e.id for e in hub.entries_after(0, 100)] == [10, 11, 12, 13]
+    assert [e.message for e in hub.entries_after(0, 100)] == [
+        "tool_call t6",
+        "tool_call t7",
+        "tool_call t8",
+        "tool_call t9",
+    ]
+
+
+async def test_level_filter_on_events_uses_the_level_of_their_log_line() -> None:
+    hub = LogHub()
+    batch = [
+        Event(agent_id="a", span_type="heartbeat"),
+        Event(agent_id="a", span_type="llm_call", error="boom"),
+        Event(agent_id="a", span_type="log", level="WARN", message="careful"),
+        Event(agent_id="a", span_type="log", level="odd", message="odd level"),
+        Event(agent_id="a", span_type="error"),
+    ]
+    hub.publish_events(batch)
+    for min_level in LEVELS:
+        stream = hub.subscribe(min_level=min_level).frames()
+        want = [
+            i + 1
+            for i, e in enumerate(batch)
+            if LEVEL_RANK[event_to_log_entry(e).level] >= LEVEL_RANK[min_level]
+        ]
+        got = log_ids(parse(await next_batch(stream))) if want else []
+        assert got == want, min_level
+        await stream.aclose()
+
+
+async def test_event_lines_are_built_once_and_shared_by_every_subscriber() -> None:
+    hub = LogHub()
+    hub.publish_events(events(2))
+    one, two = hub.subscribe().frames(), hub.subscribe().frames()
+    first, second = await next_batch(one), await next_batch(two)
+    assert first == second and parse(first)[1].id == 2
+    slots = hub._slots(1, 2)
+    assert all(slot is not None and slot[3].__class__ is bytes for slot in slots)
+    await one.aclose()
+    await two.aclose()
 
 
 # ------------------------------------------------------------------- history/resume

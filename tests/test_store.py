@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from agentwatch.collector.broadcast import LogHub
-from agentwatch.collector.store import Store, StoreError
-from agentwatch.protocol import Event, LogEntry
+from agentwatch.collector.ingest import event_to_log_entry
+from agentwatch.collector.store import SCHEMA_VERSION, Store, StoreError
+from agentwatch.protocol import Event
 
 NOW = 1_700_000_000.0
 
@@ -31,8 +32,15 @@ class FakeClock:
         return self.now
 
 
-def logs(n: int, *, start_id: int = 1, ts: float = NOW, agent: str = "a") -> list[LogEntry]:
-    return [LogEntry(ts, agent, "info", f"line {start_id + i}", {"i": i}, id=start_id + i) for i in range(n)]
+def logs(
+    n: int, *, start_id: int = 1, ts: float = NOW, agent: str = "a", level: str = "info"
+) -> tuple[list[Event], int]:
+    """``n`` log events and the log id of the first: ``store.append(*logs(n))``."""
+    rows = [
+        Event(agent_id=agent, timestamp=ts, span_type="log", level=level, message=f"line {start_id + i}")
+        for i in range(n)
+    ]
+    return rows, start_id
 
 
 def events(n: int, *, ts: float = NOW, agent: str = "a") -> list[Event]:
@@ -81,41 +89,58 @@ def test_round_trip_across_close_and_reopen_ids_continue(db: Path) -> None:
     hub = LogHub()
     store = Store(db, clock=clock)
     assert store.open().last_log_id == 0
-    first = logs(5, start_id=0)
-    hub.publish(first)
-    store.append(first, events(3))
+    first = logs(3)[0] + events(3)
+    first_id = hub.publish_events(first)
+    store.append(first, first_id)
     store.close()
-    assert store.written_rows == 8 and store.dropped_rows == 0
+    assert store.written_rows == 6 and store.dropped_rows == 0
 
     store = Store(db, clock=clock)
     restored = store.open()
-    assert restored.last_log_id == 5 and restored.warnings == []
-    assert [(e.id, e.message, e.metadata) for e in restored.logs] == [
-        (e.id, e.message, e.metadata) for e in first
+    assert restored.last_log_id == 6 and restored.warnings == []
+    assert [(i, event_to_log_entry(e)) for i, e in restored.logs] == [
+        (i, event_to_log_entry(e)) for i, e in enumerate(first, 1)
     ]
-    assert len(restored.events) == 3
+    assert restored.events == first
     fresh_hub = LogHub()
-    fresh_hub.preload(restored.logs)
-    more = logs(2)
-    fresh_hub.publish(more)
-    assert [e.id for e in more] == [6, 7]
+    fresh_hub.preload_events(restored.logs, last_id=restored.last_log_id)
+    assert fresh_hub.entries_after(0, 100) == hub.entries_after(0, 100)
+    assert fresh_hub.publish_events(events(2)) == 7
     store.close()
+
+
+def test_log_lines_read_back_equal_the_lines_built_at_ingest(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores)
+    rows = [
+        Event(agent_id="a", timestamp=NOW, span_type="llm_call", model="gpt-4o", tokens_input=10,
+              tokens_output=2, latency_ms=12.5, cost_usd=0.002, cost_estimated=True, trace_id="t"),
+        Event(agent_id="b", timestamp=NOW, span_type="error", error="boom", attributes={"k": [{"x": None}]}),
+        Event(agent_id="c", timestamp=NOW, span_type="log", level="warning", message="\x1b[31m[b]hi[/b]"),
+    ]  # fmt: skip
+    store.append(rows, 41)
+    assert store.flush()
+    expected = []
+    for entry_id, event in enumerate(rows, 41):
+        entry = event_to_log_entry(event)
+        entry.id = entry_id
+        expected.append(entry)
+    assert store.logs_after(0, 10) == expected
 
 
 def test_open_restores_only_the_newest_logs_in_ascending_order(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, restore_logs=3, clock=FakeClock())
-    store.append(logs(10), [])
+    store.append(*logs(10))
     assert store.flush()
     store.close()
     restored = Store(db, restore_logs=3, clock=FakeClock()).open()
-    assert [e.id for e in restored.logs] == [8, 9, 10]
+    assert [i for i, _ in restored.logs] == [8, 9, 10]
 
 
 def test_open_refills_events_newer_than_refill_seconds(db: Path) -> None:
     clock = FakeClock()
     store = Store(db, clock=clock, refill_seconds=180)
     store.open()
-    store.append([], events(2, ts=NOW - 300) + events(3, ts=NOW - 100) + events(1, ts=NOW - 1))
+    store.append(events(2, ts=NOW - 300) + events(3, ts=NOW - 100) + events(1, ts=NOW - 1), 1)
     store.close()
     clock.now = NOW + 30  # restarted 30 s later: window reaches back to NOW - 150
     store = Store(db, clock=clock, refill_seconds=180)
@@ -128,7 +153,7 @@ def test_last_log_id_survives_even_when_every_log_has_aged_out(db: Path) -> None
     clock = FakeClock()
     store = Store(db, clock=clock, max_age_seconds=60)
     store.open()
-    store.append(logs(4, start_id=40), [])
+    store.append(*logs(4, start_id=40))
     store.close()
     clock.now = NOW + 3600
     store = Store(db, clock=clock, max_age_seconds=60)
@@ -141,32 +166,37 @@ def test_last_log_id_survives_even_when_every_log_has_aged_out(db: Path) -> None
 def test_retention_deletes_logs_older_than_max_age(db: Path, open_stores: list[Store]) -> None:
     clock = FakeClock()
     store = opened(db, open_stores, clock=clock, max_age_seconds=3600)
-    store.append(logs(3, start_id=1, ts=NOW - 7200) + logs(2, start_id=4, ts=NOW - 60), [])
+    store.append(*logs(3, start_id=1, ts=NOW - 7200))
+    store.append(*logs(2, start_id=4, ts=NOW - 60))
     assert store.prune()
     assert [e.id for e in store.logs_after(0, 100)] == [4, 5]
 
 
 def test_retention_keeps_only_the_newest_max_log_rows(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, max_log_rows=100, clock=FakeClock())
-    store.append(logs(250), [])
+    store.append(*logs(250))
     assert store.prune()
     kept = store.logs_after(0, 1000)
     assert len(kept) == 100 and kept[0].id == 151 and kept[-1].id == 250
 
 
-def test_retention_deletes_events_older_than_twice_refill_seconds(db: Path, open_stores: list[Store]) -> None:
+def test_refill_finds_the_window_start_in_a_long_history(db: Path) -> None:
     clock = FakeClock()
-    store = opened(db, open_stores, clock=clock, refill_seconds=100)
-    store.append([], events(4, ts=NOW - 250) + events(2, ts=NOW - 150))
-    assert store.prune()
-    assert count(db, "events") == 2
+    store = Store(db, clock=clock, refill_seconds=60)
+    store.open()
+    for second in range(600):  # ten minutes, five events a second, in arrival order
+        store.append(events(5, ts=NOW - 600 + second), 1 + 5 * second)
+    store.close()
+    restored = Store(db, clock=clock, refill_seconds=60).open()
+    assert len(restored.events) == 60 * 5
+    assert min(e.timestamp for e in restored.events) == NOW - 60  # type: ignore[type-var]
 
 
 def test_retention_runs_periodically_in_the_writer(db: Path, open_stores: list[Store]) -> None:
     store = opened(
         db, open_stores, max_log_rows=10, retention_interval=0.0, flush_interval=0.01, clock=FakeClock()
     )
-    store.append(logs(30), [])
+    store.append(*logs(30))
     wait_until(lambda: count(db, "logs") == 10)
 
 
@@ -177,12 +207,32 @@ def test_corrupt_file_is_moved_aside_and_a_fresh_store_starts(db: Path) -> None:
     db.write_bytes(garbage)
     store = Store(db, clock=FakeClock())
     restored = store.open()
-    store.append(logs(1), [])
+    store.append(*logs(1))
     store.close()
     aside = list(db.parent.glob("agentwatch.db.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == garbage
     assert len(restored.warnings) == 1 and "moved to" in restored.warnings[0]
     assert restored.last_log_id == 0 and count(db, "logs") == 1
+
+
+def test_a_file_of_the_older_two_table_schema_is_moved_aside_with_a_warning(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as old:
+        old.execute(
+            "CREATE TABLE logs (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)"
+        )
+        old.execute("CREATE TABLE events (ts REAL, body BLOB)")
+        old.execute("INSERT INTO logs VALUES (1, 1.0, 'a', 1, '{}')")
+    old.close()
+    store = Store(db, clock=FakeClock())
+    restored = store.open()
+    store.close()
+    assert len(list(db.parent.glob("agentwatch.db.v1-*"))) == 1
+    assert len(restored.warnings) == 1 and "older schema" in restored.warnings[0]
+    assert restored.logs == [] and count(db, "logs") == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
 
 
 def test_unwritable_path_raises_store_error(tmp_path: Path) -> None:
@@ -213,34 +263,35 @@ def test_locked_database_raises_store_error(db: Path) -> None:
 # ------------------------------------------------------------------------ durability
 def test_entries_are_committed_within_the_flush_interval(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, flush_interval=0.2)
-    store.append(logs(10), events(10))
-    took = wait_until(lambda: count(db, "logs") == 10 and count(db, "events") == 10)
+    store.append(events(10), 1)
+    took = wait_until(lambda: count(db, "logs") == 10)
     assert took < 0.2 + 0.5  # the interval plus a margin for a loaded machine
-    assert store.written_rows == 20 and store.status == "ok"
+    assert store.written_rows == 10 and store.status == "ok"
 
 
 def test_a_full_batch_is_written_without_waiting_for_the_interval(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, flush_interval=1.0)
     start = time.monotonic()
-    store.append(logs(6000), [])
+    store.append(*logs(6000))
     wait_until(lambda: store.written_rows == 6000)
     assert time.monotonic() - start < 1.0
 
 
 def test_flush_returns_once_everything_queued_is_committed(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, flush_interval=1.0)
-    store.append(logs(3), events(4))
+    store.append(*logs(3))
+    store.append(events(4), 4)
     assert store.flush(timeout=5)
-    assert count(db, "logs") == 3 and count(db, "events") == 4
+    assert count(db, "logs") == 7
 
 
 async def test_append_durable_resolves_only_once_committed(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, flush_interval=1.0)
     start = time.monotonic()
-    await store.append_durable(logs(2), events(2))
-    assert count(db, "logs") == 2 and count(db, "events") == 2
+    await store.append_durable(events(2), 1)
+    assert count(db, "logs") == 2
     assert time.monotonic() - start < 1.0  # durable rows do not wait for the interval
-    await store.append_durable([], [])
+    await store.append_durable([], 3)
 
 
 async def test_append_durable_raises_when_the_store_is_closed(db: Path) -> None:
@@ -248,13 +299,13 @@ async def test_append_durable_raises_when_the_store_is_closed(db: Path) -> None:
     store.open()
     store.close()
     with pytest.raises(StoreError, match="closed"):
-        await store.append_durable(logs(1), [])
+        await store.append_durable(*logs(1))
 
 
 def test_rows_beyond_the_queue_bound_are_dropped_and_counted(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores, max_queued_rows=10)
-    store.append(logs(11), [])
-    store.append(logs(4), events(4))
+    store.append(*logs(11))
+    store.append(*logs(8, start_id=12))
     assert store.flush()
     assert store.dropped_rows == 11 and store.written_rows == 8
 
@@ -263,18 +314,36 @@ def test_append_after_close_is_dropped_and_close_is_idempotent(db: Path) -> None
     store = Store(db)
     store.open()
     store.close()
-    store.append(logs(2), [])
+    store.append(*logs(2))
     store.close()
     assert store.dropped_rows == 2 and store.status == "closed"
 
 
 def test_logs_after_reads_committed_entries_beyond_an_id(db: Path, open_stores: list[Store]) -> None:
     store = opened(db, open_stores)
-    store.append(logs(20), [])
+    store.append(*logs(20))
     assert store.flush()
     assert [e.id for e in store.logs_after(15, 3)] == [16, 17, 18]
     assert store.logs_after(20, 10) == []
     assert store.logs_after(0, 1)[0].message == "line 1"
+    assert [e.id for e in store.logs_after(2, 100, before=6)] == [3, 4, 5]
+
+
+def test_logs_after_narrows_by_agent_and_level_like_a_stream_filter(
+    db: Path, open_stores: list[Store]
+) -> None:
+    store = opened(db, open_stores)
+    store.append(*logs(3, agent="a"))
+    store.append(*logs(3, start_id=4, agent="b", level="warn"))
+    store.append([Event(agent_id="b", timestamp=NOW, span_type="error", error="x")], 7)
+    assert store.flush()
+    assert [e.id for e in store.logs_after(0, 100, agent="b")] == [4, 5, 6, 7]
+    assert [e.id for e in store.logs_after(0, 100, min_rank=3)] == [7]
+    assert [(e.id, e.level) for e in store.logs_after(4, 100, agent="b", min_rank=2)] == [
+        (5, "warning"),
+        (6, "warning"),
+        (7, "error"),
+    ]
 
 
 def test_logs_after_on_a_store_that_is_not_open_raises(db: Path) -> None:
@@ -287,10 +356,11 @@ CHILD_PRELUDE = textwrap.dedent(
     """
     import json, os, resource, signal, sys, time
     from agentwatch.collector.store import Store
-    from agentwatch.protocol import Event, LogEntry
+    from agentwatch.protocol import Event
 
     def logs(n, start):
-        return [LogEntry(time.time(), "a", "info", "x" * 200, id=start + i) for i in range(n)]
+        line = dict(agent_id="a", span_type="log", message="x" * 200)
+        return [Event(timestamp=time.time(), **line) for _ in range(n)], start
 
     def events(n):
         return [Event(agent_id="a", timestamp=time.time(), tokens_output=i) for i in range(n)]
@@ -326,7 +396,8 @@ def test_sigkill_after_the_flush_interval_loses_no_appended_entry(db: Path) -> N
                 store = Store(sys.argv[1], flush_interval=float(sys.argv[2]))
                 store.open()
                 for batch in range(10):
-                    store.append(logs(100, 1 + batch * 100), events(50))
+                    store.append(*logs(100, 1 + batch * 150))
+                    store.append(events(50), 101 + batch * 150)
                 print("appended", flush=True)
                 time.sleep(120)  # killed long before this ends; never flushes or closes
                 """
@@ -350,8 +421,8 @@ def test_sigkill_after_the_flush_interval_loses_no_appended_entry(db: Path) -> N
     store = Store(db, restore_logs=5000)
     restored = store.open()
     store.close()
-    assert [e.id for e in restored.logs] == list(range(1, 1001))
-    assert restored.last_log_id == 1000 and len(restored.events) == 500
+    assert [i for i, _ in restored.logs] == list(range(1, 1501))
+    assert restored.last_log_id == 1500 and len(restored.events) == 1500
 
 
 def test_writer_survives_a_disk_full_error_and_recovers(db: Path) -> None:
@@ -364,10 +435,11 @@ def test_writer_survives_a_disk_full_error_and_recovers(db: Path) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         size = max(os.path.getsize(sys.argv[1] + suffix) for suffix in ("", "-wal"))
         resource.setrlimit(resource.RLIMIT_FSIZE, (size + 64 * 1024, hard))
-        store.append(logs(3000, 1), events(3000))
+        store.append(*logs(3000, 1))
+        store.append(events(3000), 3001)
         wait_until(lambda: store.errors > 0)
         failing = {"status": store.status, "errors": store.errors, "written": store.written_rows}
-        store.append(logs(10, 3001), [])  # ingest carries on while the disk is full
+        store.append(*logs(10, 6001))  # ingest carries on while the disk is full
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
         wait_until(lambda: store.status == "ok" and store.written_rows == 6010)
         store.close()
@@ -380,4 +452,4 @@ def test_writer_survives_a_disk_full_error_and_recovers(db: Path) -> None:
     assert report["failing"]["status"].startswith("error: ")
     assert report["failing"]["errors"] >= 1 and report["failing"]["written"] == 0
     assert report["written"] == 6010 and report["dropped"] == 0
-    assert count(db, "logs") == 3010 and count(db, "events") == 3000
+    assert count(db, "logs") == 6010

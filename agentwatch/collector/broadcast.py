@@ -2,13 +2,16 @@
 
 Two hubs, both single-threaded: call every method from the event loop's thread.
 
-* :class:`LogHub` gives each log entry a sequence id, encodes it **once** into an SSE frame and
-  keeps the frame in a bounded ring. A :class:`Subscription` is only a cursor into that ring: it
-  reads from the last id it delivered, so a frame is shared (the same ``bytes`` object) by every
-  subscriber, and publishing never waits for, nor grows with, a slow subscriber. A subscriber that
-  falls more than ``max_lag`` entries behind skips ahead and is told how many entries it lost
-  (``event: dropped``); a reconnecting one that asks for entries the ring no longer holds is told
-  how many it missed (``event: gap``).
+* :class:`LogHub` gives each log entry a sequence id and keeps it in a bounded ring. Entries
+  published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as the
+  :class:`~agentwatch.protocol.Event` itself: the log line and its SSE frame are built the first
+  time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so each
+  entry is still encoded **once**, and never when nobody reads it. A :class:`Subscription` is
+  only a cursor into that ring: it reads from the last id it delivered, so a frame is shared (the
+  same ``bytes`` object) by every subscriber, and publishing never waits for, nor grows with, a
+  slow subscriber. A subscriber that falls more than ``max_lag`` entries behind skips ahead and is
+  told how many entries it lost (``event: dropped``); a reconnecting one that asks for entries the
+  ring no longer holds is told how many it missed (``event: gap``).
 * :class:`MetricsHub` hands snapshots to subscribers latest-wins (a snapshot not yet taken is
   replaced and counted as coalesced), and one-off events (alerts) through a small bounded queue.
 
@@ -25,11 +28,13 @@ from typing import Final
 
 import msgspec
 
+from agentwatch.collector.ingest import event_to_log_entry, log_rank
 from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
     SSE_LOG,
     Dropped,
+    Event,
     Gap,
     LogEntry,
     json_encoder,
@@ -46,8 +51,8 @@ MIN_HEARTBEAT: Final = 0.01
 _log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _LOG_PREFIX_MARK: Final = b"\ndata: "
 
-# One ring slot: (id, agent_id, level rank, encoded SSE frame).
-_Slot = tuple[int, str, int, bytes]
+# One ring slot: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
+_Slot = tuple[int, str, int, "bytes | Event"]
 
 
 def sse_frame(event: str, data: bytes, id: int | None = None) -> bytes:
@@ -112,19 +117,49 @@ class LogHub:
         """Number ``entries`` (sets ``entry.id``), encode each once, store, wake subscribers."""
         if not entries:
             return
+        first = self.last_id + 1
+        for entry_id, entry in enumerate(entries, first):
+            entry.id = entry_id
+        self._put(
+            first,
+            [
+                (e.id, e.agent_id, level_rank(e.level), _log_frame(e.id, json_encoder.encode(e)))
+                for e in entries
+            ],
+        )
+
+    def publish_events(self, events: Sequence[Event]) -> int:
+        """Give each event's log line the next id and hold the event; returns the first id.
+
+        Ids are consecutive: event ``i`` gets ``first + i``. The log line
+        (:func:`~agentwatch.collector.ingest.event_to_log_entry`) and its frame are built only
+        when first read; the level filters compare is :func:`~agentwatch.collector.ingest.log_rank`,
+        the same rule the log line's level follows. The events must not be changed afterwards.
+        O(len(events)) with no encoding; never awaits. With no events, returns ``last_id + 1``.
+        """
+        first = self.last_id + 1
+        if events:
+            rank = log_rank
+            ids = range(first, first + len(events))
+            self._put(first, [(i, e.agent_id, rank(e), e) for i, e in zip(ids, events, strict=True)])
+        return first
+
+    def _put(self, first: int, slots: list[_Slot]) -> None:
+        """Store slots for ids ``first…`` (consecutive, after :attr:`last_id`), wake subscribers."""
         ring, size = self._ring, self.history
-        next_id = self.last_id + 1
-        for entry in entries:
-            entry.id = next_id
-            ring[next_id % size] = (
-                next_id,
-                entry.agent_id,
-                level_rank(entry.level),
-                _log_frame(next_id, json_encoder.encode(entry)),
-            )
-            next_id += 1
-        self.last_id = next_id - 1
-        self.published_total += len(entries)
+        count = len(slots)
+        if count > size:  # only the newest ``history`` can be held
+            slots = slots[count - size :]
+        start = (first + count - len(slots)) % size
+        stop = start + len(slots)
+        if stop <= size:
+            ring[start:stop] = slots
+        else:
+            split = size - start
+            ring[start:] = slots[:split]
+            ring[: stop - size] = slots[split:]
+        self.last_id = first + count - 1
+        self.published_total += count
         self.last_publish_time = self._clock()
         for subscription in self._subscriptions:
             subscription._wake.set()
@@ -136,19 +171,29 @@ class LogHub:
         :attr:`last_id` is ignored. Later ids continue after the largest one seen, or after
         ``last_id`` when that is larger (ids are never reused, even if the entries are gone).
         """
+        self._preload(
+            [
+                (e.id, e.agent_id, level_rank(e.level), _log_frame(e.id, json_encoder.encode(e)))
+                for e in entries
+                if e.id > self.last_id
+            ],
+            last_id,
+        )
+
+    def preload_events(self, items: Sequence[tuple[int, Event]], *, last_id: int | None = None) -> None:
+        """Like :meth:`preload` for (log id, event) pairs (e.g. the store's rows); lines built lazily."""
+        self._preload([(i, e.agent_id, log_rank(e), e) for i, e in items if i > self.last_id], last_id)
+
+    def _preload(self, slots: list[_Slot], last_id: int | None) -> None:
         ring, size = self._ring, self.history
-        for entry in entries:
-            if entry.id <= self.last_id:
+        for slot in slots:
+            slot_id = slot[0]
+            if slot_id <= self.last_id:
                 continue
             if self.published_total == 0 and self.last_id < self._first_held:
-                self._first_held = entry.id  # nothing held yet: history starts here
-            ring[entry.id % size] = (
-                entry.id,
-                entry.agent_id,
-                level_rank(entry.level),
-                _log_frame(entry.id, json_encoder.encode(entry)),
-            )
-            self.last_id = entry.id
+                self._first_held = slot_id  # nothing held yet: history starts here
+            ring[slot_id % size] = slot
+            self.last_id = slot_id
         if last_id is not None and last_id > self.last_id:
             if self.last_id < self._first_held:
                 self._first_held = last_id + 1
@@ -180,20 +225,45 @@ class LogHub:
             return self._ring[start : stop + 1]
         return self._ring[start:] + self._ring[: stop + 1]
 
-    def _frames(self, low: int, high: int, agent: str | None, min_rank: int) -> list[bytes]:
+    def _matching(self, low: int, high: int, agent: str | None, min_rank: int) -> list[_Slot]:
         slots = self._slots(low, high)
         if agent is None:
-            return [s[3] for s in slots if s is not None and s[0] >= low and s[2] >= min_rank]
-        return [s[3] for s in slots if s is not None and s[0] >= low and s[1] == agent and s[2] >= min_rank]
+            return [s for s in slots if s is not None and s[0] >= low and s[2] >= min_rank]
+        return [s for s in slots if s is not None and s[0] >= low and s[1] == agent and s[2] >= min_rank]
+
+    def _frames(self, low: int, high: int, agent: str | None, min_rank: int) -> list[bytes]:
+        """Frames of the matching held entries in ``low..high``, built (and cached) where needed."""
+        frames = []
+        for slot in self._matching(low, high, agent, min_rank):
+            frame = slot[3]
+            if frame.__class__ is not bytes:
+                frame = self._build(slot)
+            frames.append(frame)  # type: ignore[arg-type]
+        return frames
+
+    def _build(self, slot: _Slot) -> bytes:
+        """Encode a slot's log line once and cache the frame in the ring in place of the event."""
+        entry_id, agent_id, rank, event = slot
+        entry = event_to_log_entry(event)  # type: ignore[arg-type]
+        entry.id = entry_id
+        frame = _log_frame(entry_id, json_encoder.encode(entry))
+        self._ring[entry_id % self.history] = (entry_id, agent_id, rank, frame)
+        return frame
 
     def entries_after(self, after: int, limit: int) -> list[LogEntry]:
-        """Held entries with id > ``after``, oldest first, at most ``limit`` (decoded from frames)."""
+        """Held entries with id > ``after``, oldest first, at most ``limit``."""
         low = max(after + 1, self.oldest_held)
         high = min(self.last_id, low + max(limit, 0) - 1)
         entries = []
-        for frame in self._frames(low, high, None, 0):
-            data = frame[frame.index(_LOG_PREFIX_MARK) + len(_LOG_PREFIX_MARK) : -2]
-            entries.append(_log_decoder.decode(data))
+        for entry_id, _agent, _rank, held in self._matching(low, high, None, 0):
+            if held.__class__ is bytes:
+                frame: bytes = held  # type: ignore[assignment]
+                data = frame[frame.index(_LOG_PREFIX_MARK) + len(_LOG_PREFIX_MARK) : -2]
+                entry = _log_decoder.decode(data)
+            else:
+                entry = event_to_log_entry(held)  # type: ignore[arg-type]
+                entry.id = entry_id
+            entries.append(entry)
         return entries
 
     # ------------------------------------------------------------- subscribing
@@ -291,7 +361,7 @@ class Subscription:
                 self.cursor = oldest - 1
             if self.cursor >= self._live_from and hub.last_id - self.cursor > hub.max_lag:
                 skip_to = hub.last_id - hub.max_lag
-                dropped += len(hub._frames(self.cursor + 1, skip_to, self.agent, self.min_rank))
+                dropped += len(hub._matching(self.cursor + 1, skip_to, self.agent, self.min_rank))
                 self.cursor = skip_to
             if dropped:
                 self.dropped_total += dropped

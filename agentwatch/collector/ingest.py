@@ -109,6 +109,8 @@ __all__ = [
     "decode_events",
     "event_to_log_entry",
     "inflate",
+    "log_level",
+    "log_rank",
 ]
 
 #: span_type given to an event that has neither a span type, an error nor a message.
@@ -714,6 +716,31 @@ def _is_ndjson_type(content_type: str | None) -> bool:
 _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = LEVELS
 
 
+def log_level(event: Event) -> str:
+    """The level of an event's log line (one of :data:`~agentwatch.protocol.LEVELS`).
+
+    The event's own level when given (normalised; unknown → info), else ``error`` for an
+    error, ``debug`` for a heartbeat, ``info`` otherwise. The one rule for both the log
+    line's ``level`` and the rank the log hub and store filter on.
+    """
+    level = event.level
+    if level is None:
+        span_type = event.span_type
+        if event.error is not None or span_type == SPAN_ERROR:
+            return _ERROR
+        if span_type == SPAN_HEARTBEAT:
+            return _DEBUG
+        return _INFO
+    if level in LEVEL_RANK:
+        return level
+    return normalize_level(level)
+
+
+def log_rank(event: Event) -> int:
+    """``LEVEL_RANK[log_level(event)]``: the rank "at least this level" filters compare."""
+    return LEVEL_RANK[log_level(event)]
+
+
 def event_to_log_entry(event: Event) -> LogEntry:
     """One log line summarising what the agent did (``id`` left 0: the log hub assigns it).
 
@@ -726,16 +753,7 @@ def event_to_log_entry(event: Event) -> LogEntry:
     set fields (not the payload). Runs once per ingested event, so it stays cheap (~1 µs).
     """
     span_type = event.span_type or DEFAULT_SPAN_TYPE
-    level = event.level
-    if level is None:
-        if event.error is not None or span_type == SPAN_ERROR:
-            level = _ERROR
-        elif span_type == SPAN_HEARTBEAT:
-            level = _DEBUG
-        else:
-            level = _INFO
-    elif level not in LEVEL_RANK:
-        level = normalize_level(level)
+    level = log_level(event)
     message = event.message
     if message is None or span_type != SPAN_LOG:
         message = _summary(event, span_type)

@@ -19,7 +19,6 @@ import platformdirs
 
 from agentwatch import __version__
 from agentwatch.collector.broadcast import LogHub, MetricsHub, sse_frame
-from agentwatch.collector.ingest import event_to_log_entry
 from agentwatch.collector.store import Store, StoreError
 from agentwatch.collector.totals import Totals
 from agentwatch.collector.window import Window
@@ -105,7 +104,7 @@ class Collector:
             return
         self.store = store
         self.warnings.extend(restored.warnings)
-        self.logs.preload(restored.logs, last_id=restored.last_log_id)
+        self.logs.preload_events(restored.logs, last_id=restored.last_log_id)
         self._aggregate(restored.events)
 
     async def start(self) -> None:
@@ -133,20 +132,18 @@ class Collector:
         if not events:
             return
         self._aggregate(events)
-        entries = [event_to_log_entry(event) for event in events]
-        self.logs.publish(entries)
+        first_id = self.logs.publish_events(events)
         if self.store is not None:
-            self.store.append(entries, events)
+            self.store.append(events, first_id)
 
     async def ingest_durable(self, events: Sequence[Event]) -> None:
         """Like :meth:`ingest`, returning only once the events are committed to the store."""
         if not events:
             return
         self._aggregate(events)
-        entries = [event_to_log_entry(event) for event in events]
-        self.logs.publish(entries)
+        first_id = self.logs.publish_events(events)
         if self.store is not None:
-            await self.store.append_durable(entries, events)
+            await self.store.append_durable(events, first_id)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, agent: str | None = None) -> Snapshot:

@@ -2,21 +2,29 @@
 
 The store exists so that a restarted collector still has its log history (ids continue where they
 stopped) and can refill its metrics window. It is never on the ingest path: :meth:`Store.append`
-hands rows to a writer thread in O(1) and returns; if the disk fails or the queue is full, rows are
-counted in ``dropped_rows`` and ingest carries on.
+hands the accepted events to a writer thread in O(1) and returns; the rows are encoded in that
+thread. If the disk fails or the queue is full, rows are counted in ``dropped_rows`` and ingest
+carries on.
 
-Durability: an entry passed to :meth:`Store.append` is committed within ``flush_interval`` seconds
+One row per event, keyed by the id of its log line: the log line is a deterministic function of
+the event (:func:`~agentwatch.collector.ingest.event_to_log_entry`), so log history, resume
+(:meth:`Store.logs_after`) and the window refill all read the same rows.
+
+Durability: an event passed to :meth:`Store.append` is committed within ``flush_interval`` seconds
 (plus the write time). With ``synchronous=NORMAL`` a commit survives a crash of the process
 (SIGKILL included) but the last commits may be lost on power failure.
 
-Schema::
+Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 
-    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- LogEntry JSON
-    events(ts REAL, body BLOB)                                                      -- Event JSON
+    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- Event JSON
     meta(key TEXT PRIMARY KEY, value)                                               -- last_log_id
 
-Retention runs every ``retention_interval`` seconds in the writer (and at open): events older than
-``2 × refill_seconds``, logs older than ``max_age_seconds`` or beyond the newest ``max_log_rows``.
+``level`` is :func:`~agentwatch.collector.ingest.log_rank` of the event. A file of an older schema
+(a ``logs`` table of log-line JSON beside an ``events`` table) is moved aside
+(``<path>.v1-<unix time>``) with a warning and a fresh store started.
+
+Retention runs every ``retention_interval`` seconds in the writer (and at open): rows older than
+``max_age_seconds`` or beyond the newest ``max_log_rows``.
 """
 
 from __future__ import annotations
@@ -36,27 +44,34 @@ from typing import Final
 
 import msgspec
 
-from agentwatch.protocol import Event, LogEntry, level_rank
+from agentwatch.collector.ingest import event_to_log_entry, log_rank
+from agentwatch.protocol import Event, LogEntry
 
 log = logging.getLogger(__name__)
 
 #: A batch is written as soon as this many rows are queued, without waiting for the interval.
 BATCH_ROWS: Final = 5_000
 
+#: ``PRAGMA user_version`` of the current schema (0 = a file written before versions were kept).
+SCHEMA_VERSION: Final = 2
+
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS logs"
     " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
-    "CREATE TABLE IF NOT EXISTS events (ts REAL, body BLOB)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 _INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
-_INSERT_EVENT: Final = "INSERT INTO events (ts, body) VALUES (?, ?)"
 _UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
 
 _encoder: Final = msgspec.json.Encoder()
-_log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _event_decoder: Final = msgspec.json.Decoder(Event)
+
+
+class _OldSchema(Exception):
+    """The file holds tables of an older schema."""
+
 
 # A durable append's completion callback: called from the writer thread with None or the error.
 _Done = Callable[[BaseException | None], None]
@@ -68,11 +83,16 @@ class StoreError(Exception):
 
 @dataclass
 class Restored:
-    """What a restarted collector gets back from :meth:`Store.open`."""
+    """What a restarted collector gets back from :meth:`Store.open`.
+
+    ``logs``: the newest ``restore_logs`` rows as (log id, event), ascending ids — the log hub
+    turns them into log lines (:meth:`~agentwatch.collector.broadcast.LogHub.preload_events`).
+    ``events``: events stamped within the last ``refill_seconds``, in arrival order.
+    """
 
     last_log_id: int = 0
-    logs: list[LogEntry] = field(default_factory=list)  # newest N, ascending ids
-    events: list[Event] = field(default_factory=list)  # the last refill_seconds, ascending time
+    logs: list[tuple[int, Event]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -81,12 +101,11 @@ class _Batch:
     """Encoded rows waiting for one transaction, and who waits for them."""
 
     logs: list[tuple[int, float, str, int, bytes]] = field(default_factory=list)
-    events: list[tuple[float, bytes]] = field(default_factory=list)
     done: list[_Done] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
-        return len(self.logs) + len(self.events)
+        return len(self.logs)
 
 
 class Store:
@@ -127,7 +146,7 @@ class Store:
         self.dropped_rows = 0
         self.errors = 0
         self._cond = threading.Condition()
-        self._queue: deque[tuple[Sequence[LogEntry], Sequence[Event], _Done | None]] = deque()
+        self._queue: deque[tuple[Sequence[Event], int, _Done | None]] = deque()
         self._queued_rows = 0  # queued + encoded-but-uncommitted rows
         self._first_queued_at: float | None = None  # monotonic time of the oldest unwritten row
         self._urgent = False
@@ -173,13 +192,17 @@ class Store:
             conn, restored = self._open_once()
         except sqlite3.OperationalError as exc:
             raise self._open_error(exc) from exc
-        except sqlite3.DatabaseError as exc:  # not a database, malformed image
-            moved = self._move_aside()
-            warnings.append(f"store {self.path} was unreadable ({exc}); moved to {moved}, started afresh")
+        except (sqlite3.DatabaseError, _OldSchema) as exc:  # not a database, malformed, old schema
+            if isinstance(exc, _OldSchema):
+                moved = self._move_aside("v1")
+                warnings.append(f"store {self.path} has an older schema; moved to {moved}, started afresh")
+            else:
+                moved = self._move_aside("corrupt")
+                warnings.append(f"store {self.path} was unreadable ({exc}); moved to {moved}, started afresh")
             log.warning(warnings[-1])
             try:
                 conn, restored = self._open_once()
-            except sqlite3.Error as again:
+            except (sqlite3.Error, _OldSchema) as again:
                 raise self._open_error(again) from again
         restored.warnings[:0] = warnings
         self._reader = conn
@@ -189,14 +212,14 @@ class Store:
         self._thread.start()
         return restored
 
-    def _open_error(self, exc: sqlite3.Error) -> StoreError:
+    def _open_error(self, exc: sqlite3.Error | _OldSchema) -> StoreError:
         reason = str(exc)
         if "locked" in reason or "busy" in reason:
             return StoreError(f"database {self.path} is locked by another process")
         return StoreError(f"cannot open database {self.path}: {reason}")
 
-    def _move_aside(self) -> Path:
-        moved = Path(f"{self.path}.corrupt-{int(self._clock())}")
+    def _move_aside(self, reason: str) -> Path:
+        moved = Path(f"{self.path}.{reason}-{int(self._clock())}")
         for suffix in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
@@ -218,6 +241,14 @@ class Store:
             restored.warnings.append(f"store journal mode is {mode}, not WAL")
         conn.execute("BEGIN IMMEDIATE")  # fails fast (busy_timeout) if another process writes
         try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if (
+                version != SCHEMA_VERSION
+                and conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('logs', 'events')"
+                ).fetchone()
+            ):
+                raise _OldSchema(f"schema version {version}")
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute("COMMIT")
@@ -234,15 +265,13 @@ class Store:
         ).fetchall()
         for entry_id, body in reversed(rows):
             try:
-                entry = _log_decoder.decode(body)
+                restored.logs.append((entry_id, _event_decoder.decode(body)))
             except msgspec.DecodeError:
                 bad += 1
-                continue
-            entry.id = entry_id
-            restored.logs.append(entry)
         since = self._clock() - self.refill_seconds
         rows = conn.execute(
-            "SELECT body FROM events WHERE ts >= ? ORDER BY rowid DESC LIMIT ?", (since, self.restore_events)
+            "SELECT body FROM logs WHERE id >= ? AND ts >= ? ORDER BY id DESC LIMIT ?",
+            (_first_arrived_at_or_after(conn, since), since, self.restore_events),
         ).fetchall()
         for (body,) in reversed(rows):
             try:
@@ -254,15 +283,17 @@ class Store:
         return restored
 
     # ------------------------------------------------------------------ writing
-    def append(self, entries: Sequence[LogEntry], events: Sequence[Event]) -> None:
-        """Queue rows for the writer; O(1), never raises for a full queue or a failing disk.
+    def append(self, events: Sequence[Event], first_id: int) -> None:
+        """Queue events for the writer, event ``i`` under log id ``first_id + i``.
 
-        Log entries must already carry their ids. Rows beyond ``max_queued_rows`` (or after
-        :meth:`close`) are counted in ``dropped_rows``.
+        O(1): encoding happens in the writer thread, so the events must not be changed
+        afterwards. Never raises for a full queue or a failing disk: rows beyond
+        ``max_queued_rows`` (or after :meth:`close`) are counted in ``dropped_rows``.
+        An id already stored is replaced.
         """
-        self._enqueue(entries, events, None)
+        self._enqueue(events, first_id, None)
 
-    async def append_durable(self, entries: Sequence[LogEntry], events: Sequence[Event]) -> None:
+    async def append_durable(self, events: Sequence[Event], first_id: int) -> None:
         """Queue rows and return once they are committed (written promptly, not after the interval).
 
         Raises :class:`StoreError` if the store is closed, its queue is full, or the write fails
@@ -282,14 +313,14 @@ class Store:
         def done(error: BaseException | None) -> None:
             loop.call_soon_threadsafe(resolve, error)
 
-        if not entries and not events:
+        if not events:
             return
-        if not self._enqueue(entries, events, done):
+        if not self._enqueue(events, first_id, done):
             raise StoreError("store is closed" if self._closed else "store queue is full")
         await future
 
-    def _enqueue(self, entries: Sequence[LogEntry], events: Sequence[Event], done: _Done | None) -> bool:
-        rows = len(entries) + len(events)
+    def _enqueue(self, events: Sequence[Event], first_id: int, done: _Done | None) -> bool:
+        rows = len(events)
         if rows == 0:
             return True
         with self._cond:
@@ -299,7 +330,7 @@ class Store:
             wake = not self._queue or done is not None
             if not self._queue:
                 self._first_queued_at = time.monotonic()
-            self._queue.append((entries, events, done))
+            self._queue.append((events, first_id, done))
             self._queued_rows += rows
             if done is not None:
                 self._urgent = True
@@ -341,25 +372,46 @@ class Store:
             self.status = "closed"
 
     # ------------------------------------------------------------------ reading
-    def logs_after(self, after: int, limit: int) -> list[LogEntry]:
-        """Committed log entries with id > ``after``, ascending, at most ``limit``.
+    def logs_after(
+        self,
+        after: int,
+        limit: int,
+        *,
+        before: int | None = None,
+        agent: str | None = None,
+        min_rank: int = 0,
+    ) -> list[LogEntry]:
+        """Committed log lines with ``after`` < id (< ``before`` when given), ascending, at most ``limit``.
 
-        Raises :class:`StoreError` when the store is not open or the read fails.
+        ``agent`` and ``min_rank`` (a :data:`~agentwatch.protocol.LEVEL_RANK` value) narrow the
+        rows like a log-stream filter. Blocking (an SQLite read): call it off the event loop.
+        Raises :class:`StoreError` when the store is not open or the read fails; an unreadable
+        row is skipped and counted in ``errors``.
         """
+        sql = "SELECT id, body FROM logs WHERE id > ?"
+        params: list[object] = [after]
+        if before is not None:
+            sql += " AND id < ?"
+            params.append(before)
+        if agent is not None:
+            sql += " AND agent_id = ?"
+            params.append(agent)
+        if min_rank > 0:
+            sql += " AND level >= ?"
+            params.append(min_rank)
+        params.append(max(limit, 0))
         with self._reader_lock:
             if self._reader is None:
                 raise StoreError("store is not open")
             try:
-                rows = self._reader.execute(
-                    "SELECT id, body FROM logs WHERE id > ? ORDER BY id LIMIT ?", (after, max(limit, 0))
-                ).fetchall()
+                rows = self._reader.execute(sql + " ORDER BY id LIMIT ?", params).fetchall()
             except sqlite3.Error as exc:
                 self.errors += 1
                 raise StoreError(f"store read failed: {exc}") from exc
         entries = []
         for entry_id, body in rows:
             try:
-                entry = _log_decoder.decode(body)
+                entry = event_to_log_entry(_event_decoder.decode(body))
             except msgspec.DecodeError:
                 self.errors += 1
                 continue
@@ -437,28 +489,32 @@ class Store:
                 self._close_quietly(conn)
                 return
 
-    def _encode(
-        self, items: list[tuple[Sequence[LogEntry], Sequence[Event], _Done | None]], batch: _Batch
-    ) -> None:
-        """Turn queued structs into rows (in this thread, off the event loop)."""
-        for entries, events, done in items:
+    def _encode(self, items: list[tuple[Sequence[Event], int, _Done | None]], batch: _Batch) -> None:
+        """Turn queued events into rows (in this thread, off the event loop)."""
+        encode, rank = _encoder.encode, log_rank
+        for events, first_id, done in items:
             try:
-                logs = [
-                    (e.id, e.timestamp, e.agent_id, level_rank(e.level), _encoder.encode(e)) for e in entries
-                ]
                 now = self._clock()
-                rows = [(_event_time(ev, now), _encoder.encode(ev)) for ev in events]
+                rows = [
+                    (
+                        row_id,
+                        ts if (ts := ev.timestamp).__class__ is float else _event_time(ev, now),
+                        ev.agent_id,
+                        rank(ev),
+                        encode(ev),
+                    )
+                    for row_id, ev in zip(range(first_id, first_id + len(events)), events, strict=True)
+                ]
             except (msgspec.EncodeError, TypeError, ValueError) as exc:
                 self.errors += 1
-                log.warning("store: dropped %d unencodable rows: %s", len(entries) + len(events), exc)
+                log.warning("store: dropped %d unencodable rows: %s", len(events), exc)
                 with self._cond:
-                    self.dropped_rows += len(entries) + len(events)
-                    self._queued_rows -= len(entries) + len(events)
+                    self.dropped_rows += len(events)
+                    self._queued_rows -= len(events)
                 if done is not None:
                     done(exc)
                 continue
-            batch.logs.extend(logs)
-            batch.events.extend(rows)
+            batch.logs.extend(rows)
             if done is not None:
                 batch.done.append(done)
 
@@ -468,8 +524,6 @@ class Store:
             if batch.logs:
                 conn.executemany(_INSERT_LOG, batch.logs)
                 conn.execute(_UPDATE_LAST_ID, (max(row[0] for row in batch.logs),))
-            if batch.events:
-                conn.executemany(_INSERT_EVENT, batch.events)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -504,7 +558,7 @@ class Store:
                 log.warning("store close failed: %s", exc)
 
     def _retain(self, conn: sqlite3.Connection) -> None:
-        """Delete old events, old logs and logs beyond ``max_log_rows``, in one transaction.
+        """Delete rows older than ``max_age_seconds`` and beyond ``max_log_rows``, in one transaction.
 
         Age follows arrival order (rowid / id), so the cost is proportional to what is deleted and
         no time index slows the writes: a row goes once it and every row that arrived before it
@@ -513,7 +567,6 @@ class Store:
         now = self._clock()
         conn.execute("BEGIN")
         try:
-            _delete_older(conn, "events", "rowid", now - 2 * self.refill_seconds)
             _delete_older(conn, "logs", "id", now - self.max_age_seconds)
             (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
             conn.execute("DELETE FROM logs WHERE id <= ?", (max_id - self.max_log_rows,))
@@ -532,6 +585,27 @@ def _delete_older(conn: sqlite3.Connection, table: str, key: str, cutoff: float)
         conn.execute(f"DELETE FROM {table}")
     else:
         conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (row[0],))
+
+
+def _first_arrived_at_or_after(conn: sqlite3.Connection, since: float) -> int:
+    """Smallest id from which rows are stamped ``since`` or later, assuming arrival order.
+
+    A binary search over ids (O(log rows) point reads, no time index): like retention, it takes
+    the rows to arrive roughly in time order, so a row stamped long before the rows around it
+    may be taken for older. Returns 0 for an empty table.
+    """
+    (low, high) = conn.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM logs").fetchone()
+    low, high = int(low), int(high) + 1  # answer in [low, high]; high = nothing stamped that late
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, ts FROM logs WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        if row is None:
+            high = middle
+        elif row[1] is not None and row[1] >= since:
+            high = middle
+        else:
+            low = int(row[0]) + 1
+    return low
 
 
 def _event_time(event: Event, now: float) -> float:
