@@ -461,3 +461,69 @@ def test_next_second_slides_the_merge_instead_of_remerging_the_window() -> None:
     # Per series (fleet + 5 agents): one second enters, one leaves; nothing in the new second yet.
     assert window.last_snapshot_merges == 2 * 6
     assert snap.events == 59 * 100
+
+
+# ----------------------------------------------------------------------- batches
+
+
+def _mixed_batch(rnd: Any, now: float, size: int) -> list[Event]:
+    kinds = [SPAN_LLM_CALL, SPAN_COMPLETION, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_ERROR, SPAN_LOG,
+             SPAN_HEARTBEAT]
+    return [
+        event(
+            f"a{rnd.randrange(8)}",
+            at=now - rnd.choice([0.0, 0.0, 0.4, 1.2, 3.0]),
+            span_type=rnd.choice(kinds),
+            tokens_input=rnd.choice([None, rnd.randrange(500)]),
+            tokens_output=rnd.choice([None, rnd.randrange(50)]),
+            latency_ms=rnd.choice([None, 0.0, math.inf, rnd.lognormvariate(5, 1)]),
+            cost_usd=rnd.choice([None, -1.0, rnd.random() / 100]),
+            model=rnd.choice([None, "gpt-4o"]),
+            error="boom" if rnd.random() < 0.1 else None,
+            attributes={ATTR_SDK_DROPPED: rnd.randrange(3)} if rnd.random() < 0.2 else None,
+        )
+        for _ in range(size)
+    ]
+
+
+def test_one_batch_gives_the_same_snapshot_as_the_same_events_added_one_by_one(clock: Clock) -> None:
+    import random
+
+    rnd = random.Random(7)
+    # Under the cardinality cap, a batch admits new agents per second in order of appearance,
+    # which can differ from strict event order: that case has its own test above.
+    batched = Window(60, history_seconds=120, clock=clock)
+    single = Window(60, history_seconds=120, clock=clock)
+    for _ in range(12):
+        clock.advance(rnd.choice([0.3, 1.0, 2.0]))
+        batch = _mixed_batch(rnd, clock.now, 200)
+        batched.add_many(batch)
+        for item in batch:
+            single.add(item)
+        for agent in (None, "a1"):
+            got, want = batched.snapshot(agent), single.snapshot(agent)
+            assert got.events == want.events and got.errors == want.errors
+            assert got.tool_calls_total == want.tool_calls_total and got.completions == want.completions
+            assert got.tokens_per_second == pytest.approx(want.tokens_per_second)
+            assert got.window_cost_usd == pytest.approx(want.window_cost_usd)
+            assert got.total_cost_usd == pytest.approx(want.total_cost_usd)
+            assert (got.p50_latency_ms, got.p99_latency_ms) == (want.p50_latency_ms, want.p99_latency_ms)
+            assert [(r.agent_id, r.events, r.status, r.telemetry_dropped) for r in got.agents] == [
+                (r.agent_id, r.events, r.status, r.telemetry_dropped) for r in want.agents
+            ]
+            got_h, want_h = got.history, want.history
+            assert got_h.tokens_per_second == want_h.tokens_per_second
+            assert got_h.p99_latency_ms == want_h.p99_latency_ms
+            assert got_h.error_rate == want_h.error_rate
+            assert got_h.events_per_second == want_h.events_per_second
+            assert got_h.cost_per_second == pytest.approx(want_h.cost_per_second)  # sums in another order
+    assert batched.agents_dropped == single.agents_dropped
+    assert batched.bad_values == single.bad_values
+
+
+def test_odd_timestamps_are_aggregated_without_changing_the_callers_event(window: Window) -> None:
+    odd = event(at=float("nan"), latency_ms=100.0)
+    future = event(at=T0 + 500.0, latency_ms=100.0)
+    window.add_many([odd, future])
+    assert window.snapshot().events == 2
+    assert math.isnan(odd.timestamp) and future.timestamp == T0 + 500.0  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ Agent status (first rule that matches wins)
     2. ``idle``     — no event other than heartbeats for ``idle_after`` seconds (default 15).
     3. ``failing``  — error rate ≥ 25 % over the window, with at least 4 events in it.
     4. ``degraded`` — error rate ≥ 5 %, or the agent's SDK reported dropped telemetry
-       (heartbeat attribute ``agentwatch.sdk.dropped`` > 0, latest value), or its p99 latency
+       (heartbeat attribute ``agentwatch.sdk.dropped`` > 0, value of the newest heartbeat), or its p99 latency
        is more than 2 × the fleet's p99 with at least 20 latency samples in the window.
     5. ``ok``       — otherwise.
     An event counts as an error when its ``error`` is set or its ``span_type`` is ``error``;
@@ -241,8 +241,19 @@ class Series:
 
 
 class AgentState(Series):
-    __slots__ = ("activity", "activity_event", "agent_id", "cost_estimated", "last_active", "last_event",
-                 "last_seen", "model", "telemetry_dropped", "total_cost")
+    __slots__ = (
+        "activity",
+        "activity_event",
+        "agent_id",
+        "cost_estimated",
+        "heartbeat_at",
+        "last_active",
+        "last_event",
+        "last_seen",
+        "model",
+        "telemetry_dropped",
+        "total_cost",
+    )
 
     def __init__(self, agent_id: str, ring_seconds: int, first_seen: float) -> None:
         super().__init__(ring_seconds, preallocate=False)
@@ -254,6 +265,7 @@ class AgentState(Series):
         self.activity_event: Event | None = None
         self.model: str | None = None
         self.telemetry_dropped = 0
+        self.heartbeat_at = -math.inf  # timestamp of the heartbeat telemetry_dropped came from
         self.total_cost = 0.0
         self.cost_estimated = False
 
@@ -567,7 +579,9 @@ class Window:
                         bucket.sketch._add_edge(latency)
             if heartbeats is not None and agent is not None:
                 for heartbeat in heartbeats:
-                    self._read_heartbeat(agent, heartbeat.attributes)  # type: ignore[arg-type]
+                    if heartbeat.timestamp >= agent.heartbeat_at:  # type: ignore[operator]
+                        agent.heartbeat_at = heartbeat.timestamp  # type: ignore[assignment]
+                        self._read_heartbeat(agent, heartbeat.attributes)  # type: ignore[arg-type]
         f_bucket.events += f_events
         f_bucket.errors += f_errors
         f_bucket.tokens_in += f_in
