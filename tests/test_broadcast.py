@@ -486,3 +486,69 @@ async def test_metrics_heartbeat_after_silence() -> None:
     assert await next_batch(stream) == HEARTBEAT
     await stream.aclose()
     assert hub.subscriber_count == 0
+
+
+# ------------------------------------------------------------ resume beyond the ring
+class OlderLines:
+    """A backfill over a plain list of older log lines (what a store would hold)."""
+
+    def __init__(self, lines: list[LogEntry], fail: bool = False) -> None:
+        self.lines = lines
+        self.fail = fail
+        self.calls = 0
+
+    def __call__(
+        self, after: int, before: int, limit: int, agent: str | None, min_rank: int
+    ) -> tuple[int, list[LogEntry]]:
+        self.calls += 1
+        if self.fail:
+            raise OSError("disk gone")
+        held = [e for e in self.lines if after < e.id < before]
+        first_held = held[0].id if held else before
+        matching = [
+            e for e in held if (agent is None or e.agent_id == agent) and LEVEL_RANK[e.level] >= min_rank
+        ]
+        return first_held, matching[:limit]
+
+
+def older_than_ring(hub: LogHub, count: int) -> list[LogEntry]:
+    """Publish ``count`` entries to ``hub`` and return copies of them (ids set)."""
+    published = entries(count)
+    hub.publish(published)
+    return [msgspec.structs.replace(e) for e in published]
+
+
+async def test_resume_beyond_the_ring_reads_older_entries_from_the_backfill_without_gap() -> None:
+    hub = LogHub(history=10)
+    hub.backfill = OlderLines(older_than_ring(hub, 3 * MAX_BATCH))
+    stream = hub.subscribe(after=5).frames()
+    messages = await read_logs(stream, 3 * MAX_BATCH - 5)
+    assert [m.event for m in messages if m.event != SSE_LOG] == []
+    assert log_ids(messages) == list(range(6, 3 * MAX_BATCH + 1))
+    assert hub.gap_total == 0 and hub.backfilled_total == 3 * MAX_BATCH - 5 - 10
+    hub.publish(entries(1))
+    assert log_ids(await read_logs(stream, 1)) == [3 * MAX_BATCH + 1]
+    await stream.aclose()
+
+
+async def test_backfill_sends_gap_only_for_what_neither_the_ring_nor_the_store_holds() -> None:
+    hub = LogHub(history=10)
+    lines = older_than_ring(hub, 40)  # ring holds 31..40
+    hub.backfill = OlderLines(lines[19:])  # the store lost 1..19, holds 20..
+    stream = hub.subscribe(after=5, min_level="info").frames()
+    messages = await read_logs(stream, 40 - 19)
+    assert messages[0].event == SSE_GAP
+    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(missed=14, first_missing=6, last_missing=19)
+    assert log_ids(messages) == list(range(20, 41))
+    await stream.aclose()
+
+
+async def test_a_failing_backfill_becomes_a_gap_and_is_counted() -> None:
+    hub = LogHub(history=10)
+    hub.backfill = OlderLines(older_than_ring(hub, 30), fail=True)
+    stream = hub.subscribe(after=0).frames()
+    messages = await read_logs(stream, 10)
+    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(missed=20, first_missing=1, last_missing=20)
+    assert log_ids(messages) == list(range(21, 31))
+    assert hub.backfill_errors == 1
+    await stream.aclose()

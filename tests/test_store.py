@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sqlite3
@@ -453,3 +454,27 @@ def test_writer_survives_a_disk_full_error_and_recovers(db: Path) -> None:
     assert report["failing"]["errors"] >= 1 and report["failing"]["written"] == 0
     assert report["written"] == 6010 and report["dropped"] == 0
     assert count(db, "logs") == 6010
+
+
+# ------------------------------------------------------------------ collector wiring
+async def test_collector_resumes_a_viewer_from_the_store_beyond_its_log_ring(tmp_path: Path) -> None:
+    from agentwatch.collector.service import Collector, Settings
+
+    collector = Collector(Settings(store_path=tmp_path / "c.db", log_history=100, flush_interval=0.05))
+    await collector.start()
+    try:
+        collector.ingest(logs(1000)[0])
+        assert collector.store is not None and collector.store.flush()
+        subscription = collector.logs.subscribe(after=10)
+        ids: list[int] = []
+        stream = subscription.frames()
+        async with asyncio.timeout(5):
+            while len(ids) < 990:
+                batch = await stream.__anext__()
+                assert b"event: gap" not in batch
+                ids.extend(int(line[4:]) for line in batch.split(b"\n") if line.startswith(b"id: "))
+        assert ids == list(range(11, 1001))
+        assert collector.logs.backfilled_total == 890
+        await stream.aclose()
+    finally:
+        await collector.stop()

@@ -11,7 +11,8 @@ Two hubs, both single-threaded: call every method from the event loop's thread.
   same ``bytes`` object) by every subscriber, and publishing never waits for, nor grows with, a
   slow subscriber. A subscriber that falls more than ``max_lag`` entries behind skips ahead and is
   told how many entries it lost (``event: dropped``); a reconnecting one that asks for entries the
-  ring no longer holds is told how many it missed (``event: gap``).
+  ring no longer holds gets them from the hub's :attr:`LogHub.backfill` (the store) where it has
+  them, read in a worker thread, and is told how many it missed (``event: gap``) for the rest.
 * :class:`MetricsHub` hands snapshots to subscribers latest-wins (a snapshot not yet taken is
   replaced and counted as coalesced), and one-off events (alerts) through a small bounded queue.
 
@@ -21,6 +22,7 @@ Nothing here knows about HTTP: the web layer wraps ``frames()`` in a streaming r
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -41,6 +43,8 @@ from agentwatch.protocol import (
     level_rank,
 )
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
 
 #: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
@@ -53,6 +57,15 @@ _LOG_PREFIX_MARK: Final = b"\ndata: "
 
 # One ring slot: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
 _Slot = tuple[int, str, int, "bytes | Event"]
+
+Backfill = Callable[[int, int, int, "str | None", int], tuple[int, list[LogEntry]]]
+"""``backfill(after, before, limit, agent, min_rank) -> (first_held, entries)``: older log lines.
+
+``entries``: held lines with ``after < id < before`` matching the filters (agent, rank ≥
+``min_rank``), ascending, at most ``limit``; ``first_held``: the smallest id > ``after`` held at
+all (``before`` if none), so ids ``after+1 … first_held-1`` are known to be gone. Blocking: the
+hub calls it in a worker thread. May raise; the subscriber is then told of a gap instead.
+"""
 
 
 def sse_frame(event: str, data: bytes, id: int | None = None) -> bytes:
@@ -111,6 +124,10 @@ class LogHub:
         self.gap_total = 0
         self.last_publish_time: float | None = None
         self._subscriptions: set[Subscription] = set()
+        #: Where entries older than the ring are read on resume (None: they are a gap).
+        self.backfill: Backfill | None = None
+        self.backfilled_total = 0
+        self.backfill_errors = 0
 
     # ----------------------------------------------------------------- writing
     def publish(self, entries: Sequence[LogEntry]) -> None:
@@ -277,8 +294,9 @@ class LogHub:
     ) -> Subscription:
         """A new subscription (counted at once; ``close()`` it, or iterate its frames to the end).
 
-        ``after`` = N resumes: every held matching entry with id > N, preceded by
-        ``event: gap`` if entries N+1… are no longer held. An ``after`` above :attr:`last_id`
+        ``after`` = N resumes: every held matching entry with id > N. Entries N+1… that the ring
+        no longer holds come from :attr:`backfill` when set (before any from the ring);
+        ``event: gap`` counts those that neither holds. An ``after`` above :attr:`last_id`
         (an id from another run of the collector) is treated like no ``after``. Without
         ``after``: the last ``replay`` (default: the hub's) matching entries, then live ones.
         ``min_level`` is ranked with :func:`agentwatch.protocol.level_rank` (unknown → info).
@@ -287,18 +305,28 @@ class LogHub:
             raise ValueError("after and replay must be ≥ 0")
         min_rank = level_rank(min_level) if min_level is not None else 0
         gap: Gap | None = None
+        older: tuple[int, int] | None = None
         if after is not None and after <= self.last_id:
             oldest = self.oldest_held
             cursor = after
             if after + 1 < oldest:
-                gap = Gap(missed=oldest - 1 - after, first_missing=after + 1, last_missing=oldest - 1)
-                self.gap_total += gap.missed
+                if self.backfill is not None:
+                    older = (after, oldest)
+                else:
+                    gap = self._gap(after, oldest)
                 cursor = oldest - 1
         else:
             cursor = self._replay_start(agent, min_rank, self.replay if replay is None else replay)
         subscription = Subscription(self, agent, min_rank, cursor, gap)
+        subscription._older = older
         self._subscriptions.add(subscription)
         return subscription
+
+    def _gap(self, after: int, before: int) -> Gap:
+        """The notice for ids ``after+1 … before-1``, counted in :attr:`gap_total`."""
+        gap = Gap(missed=before - 1 - after, first_missing=after + 1, last_missing=before - 1)
+        self.gap_total += gap.missed
+        return gap
 
     def _replay_start(self, agent: str | None, min_rank: int, count: int) -> int:
         """Cursor from which exactly the last ``count`` matching held entries follow."""
@@ -333,6 +361,7 @@ class Subscription:
         self.cursor = cursor  # the last id delivered (or skipped by a filter)
         self._live_from = hub.last_id  # history up to here is delivered in full, never skipped
         self._gap = gap
+        self._older: tuple[int, int] | None = None  # (after, before): ids to read from the backfill
         self.dropped_total = 0
         self.closed = False
         self._wake = asyncio.Event()
@@ -373,8 +402,41 @@ class Subscription:
             self.cursor = high
         return b"".join(parts)
 
+    async def _backfilled(self) -> AsyncIterator[bytes]:
+        """Entries older than the ring, from the hub's backfill, in batches of at most MAX_BATCH."""
+        assert self._older is not None
+        after, before = self._older
+        self._older = None
+        hub = self._hub
+        backfill = hub.backfill
+        first = True
+        while not self.closed and backfill is not None and after + 1 < before:
+            try:
+                first_held, entries = await asyncio.to_thread(
+                    backfill, after, before, MAX_BATCH, self.agent, self.min_rank
+                )
+            except Exception as exc:  # the store failed: what it would have sent is a gap
+                hub.backfill_errors += 1
+                log.warning("log backfill failed, sending a gap instead: %s", exc)
+                yield sse_frame(SSE_GAP, json_encoder.encode(hub._gap(after, before)))
+                return
+            parts: list[bytes] = []
+            if first and first_held > after + 1:
+                parts.append(
+                    sse_frame(SSE_GAP, json_encoder.encode(hub._gap(after, min(first_held, before))))
+                )
+            first = False
+            for entry in entries:
+                parts.append(_log_frame(entry.id, json_encoder.encode(entry)))
+            hub.backfilled_total += len(entries)
+            if parts:
+                yield b"".join(parts)
+            if len(entries) < MAX_BATCH:
+                return
+            after = entries[-1].id
+
     async def frames(self, heartbeat: float = 15.0, *, coalesce: float = 0.02) -> AsyncIterator[bytes]:
-        """Batches of SSE bytes: history (or gap + resume), then live entries, until closed.
+        """Batches of SSE bytes: history (or backfill / gap + resume), then live entries, until closed.
 
         One batch per wake-up; after a batch it waits ``coalesce`` seconds so a burst of small
         publishes costs one write, not one each. After ``heartbeat`` seconds without output a
@@ -383,8 +445,11 @@ class Subscription:
         """
         heartbeat = max(heartbeat, MIN_HEARTBEAT)
         loop = asyncio.get_running_loop()
-        last_output = loop.time()
         try:
+            if self._older is not None:
+                async for older in self._backfilled():
+                    yield older
+            last_output = loop.time()
             while not self.closed:
                 batch = self._take()
                 if batch:

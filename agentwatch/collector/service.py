@@ -18,11 +18,14 @@ import msgspec
 import platformdirs
 
 from agentwatch import __version__
+from agentwatch.collector.alerts import AlertEngine
+from agentwatch.collector.analysis import Ledger
 from agentwatch.collector.broadcast import LogHub, MetricsHub, sse_frame
+from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.store import Store, StoreError
 from agentwatch.collector.totals import Totals
 from agentwatch.collector.window import Window
-from agentwatch.protocol import SSE_METRICS, Event, Health, Snapshot
+from agentwatch.protocol import SSE_ALERT, SSE_METRICS, Alert, Event, Health, Snapshot
 
 log = logging.getLogger("agentwatch.collector")
 
@@ -51,6 +54,7 @@ class Settings:
     subscriber_max_lag: int = 10_000
     max_agents: int = 10_000
     clock: Callable[[], float] = field(default=time.time)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
 
 class Collector:
@@ -79,6 +83,9 @@ class Collector:
             self.window.add_many,
             self.totals.add_many,
         ]
+        self.ledger = Ledger(settings.alerts, window_seconds=settings.window_seconds, clock=settings.clock)
+        self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock)
+        self.aggregators.append(self.ledger.add_many)
         self.store: Store | None = None
         self.store_status = "disabled"
         self.warnings: list[str] = []
@@ -103,6 +110,7 @@ class Collector:
             self.warnings.append(f"store unavailable, running in memory only: {exc}")
             return
         self.store = store
+        self.logs.backfill = store.backfill
         self.warnings.extend(restored.warnings)
         self.logs.preload_events(restored.logs, last_id=restored.last_log_id)
         self._aggregate(restored.events)
@@ -147,7 +155,9 @@ class Collector:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, agent: str | None = None) -> Snapshot:
-        return self.window.snapshot(agent)
+        snapshot = self.window.snapshot(agent)
+        snapshot.alerts = self.alerts.firing(agent)
+        return snapshot
 
     def publish_metrics(self) -> int:
         """Send a metrics frame to each subscribed scope whose snapshot changed. Returns frames sent.
@@ -160,7 +170,7 @@ class Collector:
             if scope not in scopes:
                 del self._last_sent[scope]
         for scope in scopes:
-            snapshot = self.window.snapshot(scope)
+            snapshot = self.snapshot(scope)
             stamp, end = snapshot.timestamp, snapshot.history.end
             snapshot.timestamp = 0.0
             snapshot.history.end = 0.0
@@ -175,13 +185,21 @@ class Collector:
 
     def first_metrics_frame(self, agent: str | None) -> bytes:
         """The frame a new metrics subscriber gets at once, so its first paint has data."""
-        return sse_frame(SSE_METRICS, msgspec.json.encode(self.window.snapshot(agent)))
+        return sse_frame(SSE_METRICS, msgspec.json.encode(self.snapshot(agent)))
+
+    def evaluate_alerts(self) -> list[Alert]:
+        """Fold new events into the alert ledger, evaluate when due, send each state change once."""
+        changes = self.alerts.tick()
+        for alert in changes:
+            self.metrics.publish_event(sse_frame(SSE_ALERT, msgspec.json.encode(alert)))
+        return changes
 
     async def _tick_loop(self) -> None:
         interval = 1.0 / self.settings.ticks_per_second
         while True:
             await asyncio.sleep(interval)
             try:
+                self.evaluate_alerts()
                 self.publish_metrics()
             except Exception:  # a bug here must not stop every future tick
                 log.exception("metrics tick failed")

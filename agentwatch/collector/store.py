@@ -372,6 +372,29 @@ class Store:
             self.status = "closed"
 
     # ------------------------------------------------------------------ reading
+    def backfill(
+        self, after: int, before: int, limit: int, agent: str | None, min_rank: int
+    ) -> tuple[int, list[LogEntry]]:
+        """Older log lines for a resuming subscriber (the log hub's ``Backfill`` contract).
+
+        Returns (smallest id > ``after`` committed, or ``before`` if none; the matching lines with
+        ``after`` < id < ``before``). Blocking; raises :class:`StoreError` like :meth:`logs_after`.
+        """
+        with self._reader_lock:
+            if self._reader is None:
+                raise StoreError("store is not open")
+            try:
+                row = self._reader.execute(
+                    "SELECT min(id) FROM logs WHERE id > ? AND id < ?", (after, before)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                self.errors += 1
+                raise StoreError(f"store read failed: {exc}") from exc
+        first_held = before if row is None or row[0] is None else int(row[0])
+        if first_held >= before:
+            return before, []
+        return first_held, self.logs_after(after, limit, before=before, agent=agent, min_rank=min_rank)
+
     def logs_after(
         self,
         after: int,
