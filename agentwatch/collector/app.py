@@ -22,13 +22,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from agentwatch.collector import ingest, otlp
+from agentwatch.collector import analysis, ingest, otlp
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
+    ANALYSIS_VIEWS,
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     PATH_AGENTS,
+    PATH_ALERTS,
+    PATH_ANALYSIS,
     PATH_DASHBOARD_STREAM,
     PATH_EVENTS,
     PATH_HEALTH,
@@ -37,6 +40,11 @@ from agentwatch.protocol import (
     PATH_OTLP_LOGS,
     PATH_OTLP_TRACES,
     PATH_SNAPSHOT,
+    RULE_LATENCY_REGRESSION,
+    VIEW_COSTS,
+    VIEW_DECISIONS,
+    VIEW_LATENCY,
+    AlertsResponse,
     ErrorResponse,
     IngestResponse,
     parse_level,
@@ -196,6 +204,35 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def agents(request: Request) -> Response:
         return json_response(collector.snapshot().agents)
 
+    async def alerts(request: Request) -> Response:
+        engine = collector.alerts
+        return json_response(AlertsResponse(firing=engine.firing(), history=engine.recent()))
+
+    async def analysis_route(request: Request) -> Response:
+        view = request.query_params.get("view", "")
+        if view not in ANALYSIS_VIEWS:
+            raise HTTPProblem(400, "view: unknown analysis view", f"one of {', '.join(ANALYSIS_VIEWS)}")
+        agent = agent_param(request)
+        attribute = request.query_params.get("attribute") or None
+        if attribute is not None and (len(attribute) > 128 or not attribute.isprintable()):
+            raise HTTPProblem(400, "attribute: must be a printable key of at most 128 characters")
+        ledger, now = collector.ledger, collector.clock()
+        if view == VIEW_COSTS:
+            result = analysis.costs_view(ledger, now, agent)
+        elif view == VIEW_DECISIONS:
+            result = analysis.decisions_view(ledger, now, agent, hold=settings.alerts.new_decision_hold)
+        elif view == VIEW_LATENCY:
+            result = analysis.latency_view(
+                ledger,
+                now,
+                lambda scope: collector.alerts.baseline_of(RULE_LATENCY_REGRESSION, scope),
+                agent,
+                seconds=settings.alerts.latency_window,
+            )
+        else:
+            result = analysis.failures_view(ledger, now, agent, attribute)
+        return json_response(result)
+
     async def health(request: Request) -> Response:
         return json_response(collector.health())
 
@@ -234,6 +271,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         Route(PATH_SNAPSHOT, guarded(snapshot), methods=["GET"]),
         Route(PATH_AGENTS, guarded(agents), methods=["GET"]),
         Route(PATH_HEALTH, guarded(health), methods=["GET"]),
+        Route(PATH_ALERTS, guarded(alerts), methods=["GET"]),
+        Route(PATH_ANALYSIS, guarded(analysis_route), methods=["GET"]),
         Route(PATH_METRICS, guarded(metrics), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

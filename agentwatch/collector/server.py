@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from agentwatch.collector.app import create_app
+from agentwatch.collector.config import ConfigError, load_config
 from agentwatch.collector.service import Settings, default_store_path
 
 
@@ -40,13 +41,25 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         store_path = None
     else:
         store_path = Path(namespace.store) if namespace.store else default_store_path()
+    window = namespace.window
+    extra = {}
+    config_path = getattr(namespace, "config", None)
+    if config_path:
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            raise ServeError(str(exc)) from None
+        extra["alerts"] = config.alerts
+        if config.window_seconds is not None:
+            window = config.window_seconds
     return Settings(
-        window_seconds=namespace.window,
+        window_seconds=window,
         ticks_per_second=namespace.tick,
         max_body=namespace.max_body,
         token=token,
         store_path=store_path,
         sync=namespace.sync,
+        **extra,
     )
 
 

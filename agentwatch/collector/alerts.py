@@ -1,0 +1,327 @@
+"""Alert rules, evaluated by the collector every ``interval`` seconds over the ledger's intervals.
+
+Rules (thresholds and windows in :class:`~agentwatch.collector.config.AlertSettings`):
+
+* ``error_rate`` (fleet, agents, models) — the error rate over ``error_rate.window`` is above
+  the baseline mean by more than ``z`` standard deviations *and* by at least
+  ``min_increase``, with at least ``min_events`` events and ``min_errors`` errors.
+* ``cost_per_inference`` (fleet, agents, models) — cost per inference over ``cost.window``
+  above ``ratio`` × the baseline mean (and above mean + ``z``·σ, so noise alone cannot fire).
+* ``latency_regression`` (fleet, models) — p99 over ``latency.window`` above the baseline's
+  upper bound ``max(mean + z·σ, floor_ratio × mean)`` of the baseline p99 samples.
+* ``token_efficiency`` (fleet, agents) — output tokens per successful LLM call below
+  ``token_efficiency.min``. No baseline.
+* ``silent_agent`` — an agent that sent at least ``silent.min_events`` events has sent
+  nothing for ``silent.after`` seconds; resolves when it speaks again.
+* ``new_decision`` (scope ``agent:<id>/decision:<name>``) — a ``decision_made`` value the
+  agent never made before, once it has made ``new_decision.min_history`` decisions. Fires
+  once, resolves after ``new_decision.hold`` seconds.
+
+Baselines: each evaluation of a baseline rule yields one sample per scope; the baseline is
+the mean and standard deviation of the samples of the last ``baseline_seconds``, taken
+*before* the current evaluation, and only samples taken while the rule was neither firing
+nor above its threshold (so an incident never becomes its own baseline). A rule may fire
+only once ``min_samples`` samples exist. Hysteresis: an alert fires after ``fire_after``
+consecutive evaluations above its threshold and resolves after ``resolve_after`` below it
+(a scope with too little data counts as below). A firing alert is sent once; its value is
+updated in place (visible in ``/api/alerts`` and snapshots) without a new frame.
+
+Cost: evaluation is O(scopes × intervals in the longest window), independent of the
+event rate; the ledger caps the number of scopes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from agentwatch.collector.analysis import Ledger, ScopeSeries, agent_scope
+from agentwatch.collector.config import AlertSettings
+from agentwatch.protocol import (
+    ALERT_FIRING,
+    ALERT_RESOLVED,
+    RULE_COST_PER_INFERENCE,
+    RULE_ERROR_RATE,
+    RULE_LATENCY_REGRESSION,
+    RULE_NEW_DECISION,
+    RULE_SILENT_AGENT,
+    RULE_TOKEN_EFFICIENCY,
+    SCOPE_AGENT_PREFIX,
+    SCOPE_FLEET,
+    SCOPE_MODEL_PREFIX,
+    Alert,
+)
+
+HISTORY: Final = 200
+MAX_FIRING_IN_SNAPSHOT: Final = 50
+
+
+def _sig(value: float) -> float:
+    """Round to 6 significant digits, for readable alert numbers."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, 5 - int(math.floor(math.log10(abs(value)))))
+
+
+@dataclass
+class RuleState:
+    """One rule on one scope: baseline samples, streaks and the alert while it fires."""
+
+    baseline: deque[float]
+    above: int = 0
+    below: int = 0
+    alert: Alert | None = None
+
+    def mean_std(self) -> tuple[float, float]:
+        n = len(self.baseline)
+        mean = sum(self.baseline) / n
+        var = sum((x - mean) ** 2 for x in self.baseline) / (n - 1) if n > 1 else 0.0
+        return mean, math.sqrt(var)
+
+
+@dataclass
+class Judgement:
+    """What a rule says about one scope now. ``value`` None = not enough data (counts as below)."""
+
+    value: float | None
+    threshold: float | None = None
+    above: bool = False
+    sample: float | None = None  # what goes into the baseline (None = nothing)
+    message: str = ""
+
+
+@dataclass
+class AlertEngine:
+    """Evaluates the rules; :meth:`tick` from the collector's tick returns the alerts whose
+    state changed (each to be sent once as ``event: alert``)."""
+
+    ledger: Ledger
+    settings: AlertSettings = field(default_factory=AlertSettings)
+    clock: Callable[[], float] = time.time
+    states: dict[tuple[str, str], RuleState] = field(default_factory=dict)
+    history: deque[Alert] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    evaluations: int = 0
+    next_evaluation: float | None = None
+    new_decisions: dict[str, Alert] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ driving
+    def tick(self, now: float | None = None) -> list[Alert]:
+        """Fold new events; evaluate when an interval has passed. Returns state changes."""
+        now = self.clock() if now is None else now
+        self.ledger.fold(now)
+        changes = self._new_decisions(now)
+        interval = self.settings.interval
+        if self.next_evaluation is None:
+            self.next_evaluation = (math.floor(now / interval) + 1) * interval
+        if now >= self.next_evaluation:
+            self.ledger.close_interval(now)
+            changes.extend(self.evaluate(now))
+            self.next_evaluation = (math.floor(now / interval) + 1) * interval
+        return changes
+
+    def firing(self, agent: str | None = None) -> list[Alert]:
+        """Alerts firing now (at most :data:`MAX_FIRING_IN_SNAPSHOT`), optionally only one agent's."""
+        alerts = [s.alert for s in self.states.values() if s.alert is not None]
+        alerts.extend(self.new_decisions.values())
+        if agent is not None:
+            scope = agent_scope(agent)
+            alerts = [a for a in alerts if a.scope == scope or a.scope.startswith(scope + "/")]
+        alerts.sort(key=lambda a: a.started_at, reverse=True)
+        return alerts[:MAX_FIRING_IN_SNAPSHOT]
+
+    def recent(self) -> list[Alert]:
+        return list(reversed(self.history))
+
+    def baseline_of(self, rule: str, scope: str) -> tuple[float, float, bool] | None:
+        """(mean, threshold-free upper bound, firing) of a latency baseline; None before min_samples."""
+        state = self.states.get((rule, scope))
+        if state is None or len(state.baseline) < self.settings.min_samples:
+            return None
+        mean, std = state.mean_std()
+        bound = max(mean + self.settings.latency_z * std, self.settings.latency_floor_ratio * mean)
+        return mean, bound, state.alert is not None
+
+    # --------------------------------------------------------------- evaluation
+    def evaluate(self, now: float) -> list[Alert]:
+        """Run every enabled rule over every tracked scope once."""
+        self.evaluations += 1
+        cfg = self.settings
+        changes: list[Alert] = []
+        fleet = self.ledger.fleet
+        agents = [s for s in self.ledger.scopes.values() if s.scope.startswith(SCOPE_AGENT_PREFIX)]
+        models = [s for s in self.ledger.scopes.values() if s.scope.startswith(SCOPE_MODEL_PREFIX)]
+        plan: list[tuple[str, list[ScopeSeries], Callable[[ScopeSeries, RuleState, float], Judgement]]] = [
+            (RULE_ERROR_RATE, [fleet, *agents, *models], self._error_rate),
+            (RULE_COST_PER_INFERENCE, [fleet, *agents, *models], self._cost),
+            (RULE_LATENCY_REGRESSION, [fleet, *models], self._latency),
+            (RULE_TOKEN_EFFICIENCY, [fleet, *agents], self._tokens),
+            (RULE_SILENT_AGENT, agents, self._silent),
+        ]
+        seen: set[tuple[str, str]] = set()
+        for rule, scopes, judge in plan:
+            if not cfg.enabled(rule):
+                continue
+            for series in scopes:
+                key = (rule, series.scope)
+                seen.add(key)
+                state = self.states.get(key)
+                if state is None:
+                    keep = max(2, int(cfg.baseline_seconds / cfg.interval))
+                    state = self.states[key] = RuleState(deque(maxlen=keep))
+                judgement = judge(series, state, now)
+                change = self._step(rule, series.scope, state, judgement, now)
+                if change is not None:
+                    changes.append(change)
+        for key in [k for k in self.states if k not in seen]:  # forgotten scopes resolve
+            state = self.states.pop(key)
+            if state.alert is not None:
+                changes.append(self._resolve(state.alert, now))
+        return changes
+
+    def _step(self, rule: str, scope: str, state: RuleState, j: Judgement, now: float) -> Alert | None:
+        cfg = self.settings
+        if j.above:
+            state.above += 1
+            state.below = 0
+        else:
+            state.below += 1
+            state.above = 0
+            if j.sample is not None and state.alert is None:
+                state.baseline.append(j.sample)
+        alert = state.alert
+        if alert is not None:
+            if j.value is not None:
+                alert.value = _sig(j.value)
+                alert.threshold = None if j.threshold is None else _sig(j.threshold)
+                alert.message = j.message or alert.message
+            if state.below >= cfg.resolve_after:
+                state.alert = None
+                return self._resolve(alert, now)
+            return None
+        if state.above >= cfg.fire_after:
+            state.alert = Alert(
+                id=f"{rule}:{scope}",
+                rule=rule,
+                scope=scope,
+                state=ALERT_FIRING,
+                started_at=now,
+                value=None if j.value is None else _sig(j.value),
+                threshold=None if j.threshold is None else _sig(j.threshold),
+                message=j.message,
+                severity="critical" if rule in (RULE_ERROR_RATE, RULE_SILENT_AGENT) else "warning",
+            )
+            return self._record(state.alert)
+        return None
+
+    def _record(self, alert: Alert) -> Alert:
+        frame = Alert(**{name: getattr(alert, name) for name in alert.__struct_fields__})
+        self.history.append(frame)
+        return frame
+
+    def _resolve(self, alert: Alert, now: float) -> Alert:
+        alert.state = ALERT_RESOLVED
+        alert.resolved_at = now
+        return self._record(alert)
+
+    def _baseline(self, state: RuleState) -> tuple[float, float] | None:
+        if len(state.baseline) < self.settings.min_samples:
+            return None
+        return state.mean_std()
+
+    # -------------------------------------------------------------------- rules
+    def _error_rate(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
+        cfg = self.settings
+        w = series.window(now, cfg.error_rate_window)
+        if w.events < cfg.error_rate_min_events:
+            return Judgement(None)
+        rate = w.errors / w.events
+        base = self._baseline(state)
+        if base is None:
+            return Judgement(rate, sample=rate)
+        mean, std = base
+        threshold = mean + max(cfg.error_rate_z * std, cfg.error_rate_min_increase)
+        above = rate > threshold and w.errors >= cfg.error_rate_min_errors
+        message = f"error rate {rate:.1%} on {series.scope} (baseline {mean:.1%} ± {std:.1%})"
+        return Judgement(rate, threshold, above, rate, message)
+
+    def _cost(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
+        cfg = self.settings
+        w = series.window(now, cfg.cost_window)
+        if w.inferences < cfg.cost_min_inferences:
+            return Judgement(None)
+        value = w.cost / w.inferences
+        base = self._baseline(state)
+        if base is None:
+            return Judgement(value, sample=value)
+        mean, std = base
+        # Noise guard: the larger of the baseline's spread and this window's standard error.
+        variance = max(0.0, w.cost_sq / w.inferences - value * value)
+        noise = max(std, math.sqrt(variance / w.inferences))
+        threshold = max(cfg.cost_ratio * mean, mean + cfg.cost_z * noise)
+        message = f"cost per inference ${value:.5f} on {series.scope}, {value / mean:.0%} of its average ${mean:.5f}" if mean > 0 else ""
+        return Judgement(value, threshold, value > threshold, value, message)
+
+    def _latency(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
+        cfg = self.settings
+        w = series.window(now, cfg.latency_window, latency=True)
+        if w.latency.count < cfg.latency_min_count:
+            return Judgement(None)
+        p99 = w.latency.quantile(0.99)
+        if p99 is None:
+            return Judgement(None)
+        base = self._baseline(state)
+        if base is None:
+            return Judgement(p99, sample=p99)
+        mean, std = base
+        bound = max(mean + cfg.latency_z * std, cfg.latency_floor_ratio * mean)
+        message = f"p99 latency {p99:.0f} ms on {series.scope}, above its bound {bound:.0f} ms (baseline {mean:.0f} ms)"
+        return Judgement(p99, bound, p99 > bound, p99, message)
+
+    def _tokens(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
+        cfg = self.settings
+        w = series.window(now, cfg.token_efficiency_window)
+        if w.calls_ok < cfg.token_efficiency_min_calls:
+            return Judgement(None)
+        value = w.tokens_out / w.calls_ok
+        message = f"{value:.1f} output tokens per successful call on {series.scope} (minimum {cfg.token_efficiency_min:g})"
+        return Judgement(value, cfg.token_efficiency_min, value < cfg.token_efficiency_min, None, message)
+
+    def _silent(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
+        cfg = self.settings
+        silent = now - series.last_seen
+        if series.events_total < cfg.silent_min_events:
+            return Judgement(None)
+        above = silent > cfg.silent_after
+        message = f"{series.scope[len(SCOPE_AGENT_PREFIX):]} silent for {silent:.0f} s"
+        return Judgement(silent, cfg.silent_after, above, None, message)
+
+    def _new_decisions(self, now: float) -> list[Alert]:
+        """Fire each novelty the ledger found; resolve those held long enough. Immediate, no hysteresis."""
+        changes: list[Alert] = []
+        novelties, self.ledger.novelties = self.ledger.novelties, []
+        enabled = self.settings.enabled(RULE_NEW_DECISION)
+        for agent_id, decision, when in novelties:
+            scope = f"{agent_scope(agent_id)}/decision:{decision}"
+            alert_id = f"{RULE_NEW_DECISION}:{scope}"
+            if not enabled or alert_id in self.new_decisions:
+                continue
+            alert = Alert(
+                id=alert_id,
+                rule=RULE_NEW_DECISION,
+                scope=scope,
+                started_at=when,
+                value=1.0,
+                threshold=0.0,
+                message=f"{agent_id} made a decision never seen before: {decision}",
+            )
+            self.new_decisions[alert_id] = alert
+            changes.append(self._record(alert))
+        for alert_id, alert in list(self.new_decisions.items()):
+            if now - alert.started_at >= self.settings.new_decision_hold:
+                del self.new_decisions[alert_id]
+                changes.append(self._resolve(alert, now))
+        return changes

@@ -1,0 +1,639 @@
+"""Per-scope interval statistics behind the alert rules and the analysis screens.
+
+:class:`Ledger` is an aggregator: ``add_many`` (the ingest hot path) only appends the batch
+to a bounded deque — a few nanoseconds per event. :meth:`Ledger.fold` (called from the
+collector's tick) groups what arrived into the open *interval* of each scope: the fleet,
+each agent (``agent:<id>``) and each model (``model:<name>``). :meth:`Ledger.close_interval`
+(called by the alert engine every ``interval`` seconds) closes them. A window over the
+last N seconds merges the closed intervals it covers, so reading costs O(intervals), never
+O(events).
+
+Bounds: at most ``fold_limit`` events are analysed per fold; beyond that the newest are
+kept, the rest are counted in ``sampled_out`` and every analysed event weighs
+``received / analysed`` so counts and costs stay unbiased estimates (``Analysis.sampled``).
+At most ``max_scopes`` agents + models are tracked (``scopes_dropped`` counts the events
+of the others, which still count for the fleet); a scope silent for ``forget_after``
+seconds is forgotten. Open traces (for cost by decision path) are capped at
+:data:`MAX_TRACES` and expire after :data:`TRACE_TTL` seconds; their undecided cost then
+goes to :data:`NO_DECISION`. Each agent keeps at most :data:`MAX_DECISIONS` distinct
+decisions (the rest count as :data:`OTHER`).
+
+Definitions: an *error* is an event with ``error`` set or span type ``error``; an
+*inference* is an ``llm_call`` with a cost (given or estimated); latency percentiles use
+successful events of :data:`~agentwatch.protocol.LATENCY_SPAN_TYPES`; *token efficiency*
+is output tokens per successful ``llm_call``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
+
+from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.sketch import LatencySketch
+from agentwatch.protocol import (
+    LATENCY_SPAN_TYPES,
+    SCOPE_AGENT_PREFIX,
+    SCOPE_FLEET,
+    SCOPE_MODEL_PREFIX,
+    SPAN_DECISION,
+    SPAN_ERROR,
+    SPAN_LLM_CALL,
+    Analysis,
+    AnalysisRow,
+    AnalysisSection,
+    CostPoint,
+    Event,
+)
+
+MAX_TRACES: Final = 20_000
+TRACE_TTL: Final = 300.0
+MAX_DECISIONS: Final = 256
+MAX_PATHS: Final = 1_000
+MAX_DIM_VALUES: Final = 1_000
+MAX_ROWS: Final = 50
+RECENT_EVENTS: Final = 20_000
+COST_POINTS: Final = 360
+NO_DECISION: Final = "(no decision)"
+IN_PROGRESS: Final = "(in progress)"
+NONE: Final = "(none)"
+OTHER: Final = "(other)"
+MAX_EVENT_COST: Final = 1_000_000.0
+
+DIM_MODEL: Final = "model"
+DIM_TOOL: Final = "tool"
+DIM_ERROR_TYPE: Final = "error type"
+DIM_DECISION: Final = "decision"
+DIM_PATH: Final = "decision path"
+
+
+def agent_scope(agent_id: str) -> str:
+    return SCOPE_AGENT_PREFIX + agent_id
+
+
+def model_scope(model: str) -> str:
+    return SCOPE_MODEL_PREFIX + model
+
+
+def error_type(error: str | None) -> str:
+    """``"Timeout: request exceeded"`` → ``"Timeout"``; the text before the first ``:`` (≤ 64 chars)."""
+    if not error:
+        return NONE
+    head = error.split(":", 1)[0].strip()
+    return (head or error.strip() or NONE)[:64]
+
+
+class Stats:
+    """Counters of one scope over one interval (or a merged window). Counts are floats
+    because sampled events weigh more than one. ``dims`` maps (dimension, value) to
+    ``[events, errors, cost_usd, inferences]``."""
+
+    __slots__ = ("calls_ok", "cost", "cost_sq", "dims", "end", "errors", "events", "inferences", "latency", "tokens_out")
+
+    def __init__(self) -> None:
+        self.events = 0.0
+        self.errors = 0.0
+        self.inferences = 0.0
+        self.cost = 0.0
+        self.cost_sq = 0.0
+        self.calls_ok = 0.0
+        self.tokens_out = 0.0
+        self.latency = LatencySketch()
+        self.dims: dict[tuple[str, str], list[float]] = {}
+        self.end = 0.0
+
+    def merge(self, other: Stats, *, dims: bool = True, latency: bool = True) -> None:
+        self.events += other.events
+        self.errors += other.errors
+        self.inferences += other.inferences
+        self.cost += other.cost
+        self.cost_sq += other.cost_sq
+        self.calls_ok += other.calls_ok
+        self.tokens_out += other.tokens_out
+        if latency:
+            self.latency.merge(other.latency)
+        if dims:
+            mine = self.dims
+            for key, values in other.dims.items():
+                row = mine.get(key)
+                if row is None:
+                    mine[key] = list(values)
+                else:
+                    for i in range(4):
+                        row[i] += values[i]
+
+    def dim(self, dimension: str, value: str) -> list[float]:
+        key = (dimension, value)
+        row = self.dims.get(key)
+        if row is None:
+            row = self.dims[key] = [0.0, 0.0, 0.0, 0.0]
+        return row
+
+
+class ScopeSeries:
+    """One scope: its open interval, the closed ones (oldest first) and its totals since start."""
+
+    __slots__ = ("closed", "events_total", "first_seen", "last_seen", "open", "scope", "total")
+
+    def __init__(self, scope: str, keep: int, now: float) -> None:
+        self.scope = scope
+        self.open = Stats()
+        self.closed: deque[Stats] = deque(maxlen=keep)
+        self.total = Stats()
+        self.first_seen = now
+        self.last_seen = now
+        self.events_total = 0.0
+
+    def window(self, now: float, seconds: float, *, dims: bool = False, latency: bool = False) -> Stats:
+        """Closed intervals ending after ``now - seconds`` merged (the open one excluded)."""
+        merged = Stats()
+        since = now - seconds
+        for stats in reversed(self.closed):
+            if stats.end <= since:
+                break
+            merged.merge(stats, dims=dims, latency=latency)
+        return merged
+
+    def since_start(self) -> Stats:
+        merged = Stats()
+        merged.merge(self.total, latency=False)
+        merged.merge(self.open, latency=False)
+        return merged
+
+
+class _Trace:
+    __slots__ = ("agent", "cost", "inferences", "last", "path")
+
+    def __init__(self, agent: str, now: float) -> None:
+        self.agent = agent
+        self.cost = 0.0
+        self.inferences = 0.0
+        self.path: str | None = None
+        self.last = now
+
+
+class DecisionStat:
+    __slots__ = ("confidence_n", "confidence_sum", "count", "first_seen", "novel")
+
+    def __init__(self, now: float, novel: bool) -> None:
+        self.count = 0.0
+        self.confidence_sum = 0.0
+        self.confidence_n = 0.0
+        self.first_seen = now
+        self.novel = novel
+
+
+class Ledger:
+    """The aggregator; see the module docstring. ``clock`` gives unix seconds."""
+
+    def __init__(
+        self,
+        settings: AlertSettings | None = None,
+        *,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings = settings or AlertSettings()
+        self.window_seconds = float(window_seconds)
+        self.clock = clock
+        longest = max(
+            settings.error_rate_window,
+            settings.cost_window,
+            settings.latency_window,
+            settings.token_efficiency_window,
+            self.window_seconds,
+        )
+        self.keep = int(math.ceil(longest / settings.interval)) + 1
+        self._pending: deque[Event] = deque(maxlen=max(1, settings.fold_limit))
+        self.received = 0
+        self._received_folded = 0
+        self.analysed = 0
+        self.sampled_out = 0
+        self.scopes_dropped = 0
+        self.traces_evicted = 0
+        now = clock()
+        self.fleet = ScopeSeries(SCOPE_FLEET, self.keep, now)
+        self.scopes: dict[str, ScopeSeries] = {}
+        self.decisions: dict[str, dict[str, DecisionStat]] = {}
+        self.decisions_made: dict[str, float] = {}
+        #: (agent, decision, time) of decisions never seen before for their agent; drained by alerts.
+        self.novelties: list[tuple[str, str, float]] = []
+        self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self.cost_points: deque[CostPoint] = deque(maxlen=COST_POINTS)
+
+    # ------------------------------------------------------------------ hot path
+    def add_many(self, events: Sequence[Event]) -> None:
+        """Queue a batch for the next fold: O(1) per event, no grouping here."""
+        self._pending.extend(events)
+        self.received += len(events)
+
+    # --------------------------------------------------------------------- fold
+    def _series(self, scope: str, now: float) -> ScopeSeries | None:
+        series = self.scopes.get(scope)
+        if series is None:
+            if len(self.scopes) >= self.settings.max_scopes:
+                self.scopes_dropped += 1
+                return None
+            series = self.scopes[scope] = ScopeSeries(scope, self.keep, now)
+        return series
+
+    def fold(self, now: float | None = None) -> int:
+        """Group the queued events into the open intervals. Returns how many were analysed."""
+        now = self.clock() if now is None else now
+        pending = self._pending
+        if not pending:
+            return 0
+        events = list(pending)
+        pending.clear()
+        arrived = self.received - self._received_folded
+        self._received_folded = self.received
+        weight = 1.0
+        if arrived > len(events):
+            self.sampled_out += arrived - len(events)
+            weight = arrived / len(events)
+        self.analysed += len(events)
+        self.recent.extend(events)
+        fleet = self.fleet
+        fleet.last_seen = now
+        for event in events:
+            self._fold_one(event, now, weight, fleet)
+        return len(events)
+
+    def _fold_one(self, event: Event, now: float, w: float, fleet: ScopeSeries) -> None:
+        agent_id = event.agent_id
+        span = event.span_type
+        is_error = bool(event.error) or span == SPAN_ERROR
+        cost = event.cost_usd
+        if cost is not None and not 0.0 <= cost <= MAX_EVENT_COST:
+            cost = None
+        agent = self._series(agent_scope(agent_id), now)
+        model = event.model
+        model_series = self._series(model_scope(model), now) if model else None
+        trace = self._trace(event, agent_id, now) if event.trace_id else None
+        path = trace.path if trace is not None else None
+        inference = span == SPAN_LLM_CALL and cost is not None
+        ok_call = span == SPAN_LLM_CALL and not is_error
+        latency = event.latency_ms
+        timed = (
+            latency is not None and not is_error and span in LATENCY_SPAN_TYPES and 0.0 <= latency < 1e12
+        )
+        targets = [fleet]
+        if agent is not None:
+            targets.append(agent)
+        for series in (*targets, model_series) if model_series is not None else targets:
+            series.last_seen = now
+            series.events_total += w
+            s = series.open
+            s.events += w
+            if is_error:
+                s.errors += w
+            if inference:
+                s.inferences += w
+                s.cost += cost * w  # type: ignore[operator]
+                s.cost_sq += cost * cost * w  # type: ignore[operator]
+            if ok_call:
+                s.calls_ok += w
+                s.tokens_out += (event.tokens_output or 0) * w
+            if timed:
+                s.latency.add(latency)  # type: ignore[arg-type]
+        err = w if is_error else 0.0
+        values: list[tuple[str, str]] = [(DIM_DECISION, path or NONE)]
+        if model:
+            values.append((DIM_MODEL, model))
+        if event.tool_name:
+            values.append((DIM_TOOL, event.tool_name))
+        if is_error:
+            values.append((DIM_ERROR_TYPE, error_type(event.error)))
+        for series in targets:
+            s = series.open
+            for dimension, value in values:
+                row = self._dim(s, dimension, value)
+                row[0] += w
+                row[1] += err
+            if inference and model:
+                row = self._dim(s, DIM_MODEL, model)
+                row[2] += cost * w  # type: ignore[operator]
+                row[3] += w
+        if inference:
+            if trace is None:
+                self._credit(NO_DECISION, agent_id, cost * w, w, now)  # type: ignore[operator]
+            elif trace.path is not None:
+                self._credit(trace.path, agent_id, cost * w, w, now)  # type: ignore[operator]
+            else:
+                trace.cost += cost * w  # type: ignore[operator]
+                trace.inferences += w
+        if span == SPAN_DECISION and event.decision_made:
+            self._decision(agent_id, event.decision_made, event.confidence, w, now)
+            if trace is not None:
+                first = trace.path is None
+                trace.path = event.decision_made if first else f"{trace.path} → {event.decision_made}"[:256]
+                if first and trace.inferences:
+                    self._credit(trace.path, agent_id, trace.cost, trace.inferences, now)
+                    trace.cost = trace.inferences = 0.0
+
+    @staticmethod
+    def _dim(stats: Stats, dimension: str, value: str) -> list[float]:
+        row = stats.dims.get((dimension, value))
+        if row is None:
+            if len(stats.dims) >= MAX_DIM_VALUES:
+                value = OTHER
+            row = stats.dim(dimension, value)
+        return row
+
+    def _trace(self, event: Event, agent_id: str, now: float) -> _Trace:
+        traces = self._traces
+        trace_id = event.trace_id or ""
+        trace = traces.get(trace_id)
+        if trace is None:
+            trace = traces[trace_id] = _Trace(agent_id, now)
+            if len(traces) > MAX_TRACES:
+                self._evict_trace(now)
+        else:
+            trace.last = now
+            traces.move_to_end(trace_id)
+        return trace
+
+    def _evict_trace(self, now: float) -> None:
+        _, trace = self._traces.popitem(last=False)
+        self.traces_evicted += 1
+        if trace.inferences:
+            self._credit(NO_DECISION, trace.agent, trace.cost, trace.inferences, now)
+
+    def _credit(self, path: str, agent_id: str, cost: float, inferences: float, now: float) -> None:
+        """Count ``cost`` for a decision path in the fleet's and the agent's open interval."""
+        targets = [self.fleet]
+        agent = self.scopes.get(agent_scope(agent_id))
+        if agent is not None:
+            targets.append(agent)
+        for series in targets:
+            row = self._dim(series.open, DIM_PATH, path)
+            row[0] += inferences
+            row[2] += cost
+            row[3] += inferences
+
+    def _decision(self, agent_id: str, decision: str, confidence: float | None, w: float, now: float) -> None:
+        if agent_scope(agent_id) not in self.scopes:
+            return
+        table = self.decisions.setdefault(agent_id, {})
+        made = self.decisions_made.get(agent_id, 0.0)
+        stat = table.get(decision)
+        if stat is None:
+            if len(table) >= MAX_DECISIONS:
+                decision = OTHER
+                stat = table.get(decision)
+            if stat is None:
+                novel = made >= self.settings.new_decision_min_history and decision != OTHER
+                stat = table[decision] = DecisionStat(now, novel)
+                if novel:
+                    self.novelties.append((agent_id, decision, now))
+        stat.count += w
+        if confidence is not None and 0.0 <= confidence <= 1.0:
+            stat.confidence_sum += confidence * w
+            stat.confidence_n += w
+        self.decisions_made[agent_id] = made + w
+
+    # ------------------------------------------------------------------ intervals
+    def all_series(self) -> Iterable[ScopeSeries]:
+        yield self.fleet
+        yield from self.scopes.values()
+
+    def close_interval(self, end: float) -> None:
+        """Close every scope's open interval at ``end``; expire old traces and silent scopes."""
+        for series in self.all_series():
+            stats = series.open
+            stats.end = end
+            series.closed.append(stats)
+            series.total.merge(stats, latency=False)
+            series.open = Stats()
+        fleet = self.fleet.closed[-1]
+        if fleet.inferences:
+            self.cost_points.append(CostPoint(end, round(fleet.cost / fleet.inferences, 8)))
+        traces = self._traces
+        while traces and next(iter(traces.values())).last < end - TRACE_TTL:
+            self._evict_trace(end)
+        forget = end - self.settings.forget_after
+        for scope in [s for s, series in self.scopes.items() if series.last_seen < forget]:
+            del self.scopes[scope]
+            if scope.startswith(SCOPE_AGENT_PREFIX):
+                agent_id = scope[len(SCOPE_AGENT_PREFIX) :]
+                self.decisions.pop(agent_id, None)
+                self.decisions_made.pop(agent_id, None)
+
+    def in_progress_cost(self, agent: str | None = None) -> tuple[float, float]:
+        """(cost, inferences) of open traces that have not decided yet."""
+        cost = inferences = 0.0
+        for trace in self._traces.values():
+            if trace.path is None and (agent is None or trace.agent == agent):
+                cost += trace.cost
+                inferences += trace.inferences
+        return cost, inferences
+
+
+# ======================================================================= views
+def _r(value: float, digits: int = 6) -> float:
+    return round(value, digits)
+
+
+def _ratio(num: float, den: float, digits: int = 6) -> float | None:
+    return round(num / den, digits) if den > 0 else None
+
+
+def _window_and_total(ledger: Ledger, series: ScopeSeries, now: float) -> tuple[Stats, Stats]:
+    window = series.window(now, ledger.window_seconds, dims=True)
+    window.merge(series.open, latency=False)
+    return window, series.since_start()
+
+
+def _dim_rows(window: Stats, dimension: str) -> dict[str, list[float]]:
+    return {value: row for (dim, value), row in window.dims.items() if dim == dimension}
+
+
+def _top(rows: list[AnalysisRow], name: str, sort_key: Callable[[AnalysisRow], Any]) -> AnalysisSection:
+    rows.sort(key=sort_key)
+    return AnalysisSection(name, rows[:MAX_ROWS], max(0, len(rows) - MAX_ROWS))
+
+
+def costs_view(ledger: Ledger, now: float, agent: str | None = None) -> Analysis:
+    """Cost by model, by agent and by decision path, in the window and since start."""
+    series = ledger.fleet if agent is None else ledger.scopes.get(agent_scope(agent))
+    analysis = Analysis("costs", now, ledger.window_seconds, agent=agent, sampled=ledger.sampled_out > 0)
+    if series is None:
+        return analysis
+    window, total = _window_and_total(ledger, series, now)
+    sections: list[AnalysisSection] = []
+    for dimension in (DIM_MODEL, DIM_PATH):
+        w_rows, t_rows = _dim_rows(window, dimension), _dim_rows(total, dimension)
+        all_cost = sum(row[2] for row in t_rows.values())
+        rows = []
+        for key, trow in t_rows.items():
+            wrow = w_rows.get(key, [0.0, 0.0, 0.0, 0.0])
+            rows.append(
+                AnalysisRow(
+                    key,
+                    inferences=_r(trow[3], 1),
+                    cost_window_usd=_r(wrow[2]),
+                    cost_total_usd=_r(trow[2]),
+                    cost_per_inference_usd=_ratio(wrow[2], wrow[3], 8),
+                    share=_ratio(trow[2], all_cost, 4),
+                )
+            )
+        if dimension == DIM_PATH:
+            cost, inferences = ledger.in_progress_cost(agent)
+            if inferences:
+                rows.append(AnalysisRow(IN_PROGRESS, inferences=_r(inferences, 1), cost_total_usd=_r(cost)))
+        sections.append(_top(rows, dimension, lambda r: -(r.cost_total_usd or 0.0)))
+    agents = [series] if agent is not None else [
+        s for s in ledger.scopes.values() if s.scope.startswith(SCOPE_AGENT_PREFIX)
+    ]
+    fleet_total = ledger.fleet.since_start().cost
+    rows = []
+    for agent_series in agents:
+        w, t = _window_and_total(ledger, agent_series, now)
+        rows.append(
+            AnalysisRow(
+                agent_series.scope[len(SCOPE_AGENT_PREFIX) :],
+                inferences=_r(t.inferences, 1),
+                cost_window_usd=_r(w.cost),
+                cost_total_usd=_r(t.cost),
+                cost_per_inference_usd=_ratio(w.cost, w.inferences, 8),
+                share=_ratio(t.cost, fleet_total, 4),
+            )
+        )
+    sections.insert(1, _top(rows, "agent", lambda r: -(r.cost_total_usd or 0.0)))
+    analysis.sections = sections
+    if agent is None:
+        analysis.cost_per_inference = list(ledger.cost_points)
+    else:
+        analysis.cost_per_inference = [
+            CostPoint(s.end, round(s.cost / s.inferences, 8)) for s in series.closed if s.inferences
+        ]
+    return analysis
+
+
+def decisions_view(ledger: Ledger, now: float, agent: str | None = None, *, hold: float = 300.0) -> Analysis:
+    """Per agent: each decision's count, share, mean confidence, first seen; ``new`` marks
+    decisions that were novel for that agent and first seen less than ``hold`` seconds ago."""
+    analysis = Analysis("decisions", now, ledger.window_seconds, agent=agent, sampled=ledger.sampled_out > 0)
+    agents = [agent] if agent is not None else sorted(ledger.decisions)
+    for agent_id in agents[:MAX_ROWS]:
+        table = ledger.decisions.get(agent_id)
+        if not table:
+            continue
+        made = ledger.decisions_made.get(agent_id, 0.0)
+        rows = [
+            AnalysisRow(
+                decision,
+                count=_r(stat.count, 1),
+                share=_ratio(stat.count, made, 4),
+                mean_confidence=_ratio(stat.confidence_sum, stat.confidence_n, 3),
+                first_seen=stat.first_seen,
+                new=stat.novel and now - stat.first_seen < hold,
+            )
+            for decision, stat in table.items()
+        ]
+        analysis.sections.append(_top(rows, agent_scope(agent_id), lambda r: (not r.new, -(r.count or 0.0))))
+    return analysis
+
+
+#: scope → (baseline mean p99, upper bound, regression firing) or None when no baseline yet.
+BaselineLookup = Callable[[str], "tuple[float, float, bool] | None"]
+
+
+def latency_view(
+    ledger: Ledger, now: float, baseline: BaselineLookup, agent: str | None = None, *, seconds: float = 60.0
+) -> Analysis:
+    """p50 / p95 / p99 per model over the last ``seconds`` against each model's baseline."""
+    analysis = Analysis("latency", now, seconds, agent=agent, sampled=ledger.sampled_out > 0)
+    if agent is not None:
+        chosen = [s for s in (ledger.scopes.get(agent_scope(agent)),) if s is not None]
+    else:
+        chosen = [ledger.fleet] + [s for s in ledger.scopes.values() if s.scope.startswith(SCOPE_MODEL_PREFIX)]
+    rows = []
+    for series in chosen:
+        stats = series.window(now, seconds, latency=True)
+        stats.latency.merge(series.open.latency)
+        p50, p95, p99 = stats.latency.quantiles((0.5, 0.95, 0.99))
+        row = AnalysisRow(
+            series.scope,
+            events=_r(stats.latency.count, 1),
+            p50_latency_ms=None if p50 is None else _r(p50, 1),
+            p95_latency_ms=None if p95 is None else _r(p95, 1),
+            p99_latency_ms=None if p99 is None else _r(p99, 1),
+        )
+        known = baseline(series.scope)
+        if known is not None:
+            row.baseline_p99_ms, row.upper_bound_ms, row.regression = _r(known[0], 1), _r(known[1], 1), known[2]
+        rows.append(row)
+    analysis.sections.append(_top(rows, "model", lambda r: (not r.regression, -(r.p99_latency_ms or 0.0))))
+    return analysis
+
+
+def failures_view(ledger: Ledger, now: float, agent: str | None = None, attribute: str | None = None) -> Analysis:
+    """Errors and error rate in the window grouped by error type, model, tool, decision and,
+    when asked, one attribute key; biggest contributors first."""
+    series = ledger.fleet if agent is None else ledger.scopes.get(agent_scope(agent))
+    analysis = Analysis(
+        "failures", now, ledger.window_seconds, agent=agent, attribute=attribute, sampled=ledger.sampled_out > 0
+    )
+    if series is None:
+        return analysis
+    window = series.window(now, ledger.window_seconds, dims=True)
+    window.merge(series.open, latency=False)
+    total_errors = window.errors
+    for dimension in (DIM_ERROR_TYPE, DIM_MODEL, DIM_TOOL, DIM_DECISION):
+        rows = [
+            AnalysisRow(
+                key,
+                events=_r(row[0], 1),
+                errors=_r(row[1], 1),
+                error_rate=None if dimension == DIM_ERROR_TYPE else _ratio(row[1], row[0], 4),
+                share=_ratio(row[1], total_errors, 4),
+            )
+            for key, row in _dim_rows(window, dimension).items()
+        ]
+        analysis.sections.append(_top(rows, dimension, lambda r: (-(r.errors or 0.0), -(r.events or 0.0))))
+    if attribute is not None:
+        analysis.sections.append(attribute_section(ledger, now, attribute, agent))
+    return analysis
+
+
+def attribute_section(ledger: Ledger, now: float, attribute: str, agent: str | None) -> AnalysisSection:
+    """Events and errors of the recent events (≤ :data:`RECENT_EVENTS`, in the window)
+    grouped by the value of one attribute key; events without it count under ``(none)``."""
+    since = now - ledger.window_seconds
+    groups: dict[str, list[float]] = {}
+    for event in ledger.recent:
+        ts = event.timestamp
+        if ts.__class__ is float and ts < since:  # type: ignore[operator]
+            continue
+        if agent is not None and event.agent_id != agent:
+            continue
+        attrs = event.attributes
+        value = attrs.get(attribute) if attrs else None
+        key = NONE if value is None else str(value)[:128]
+        row = groups.get(key)
+        if row is None:
+            if len(groups) >= MAX_DIM_VALUES:
+                key = OTHER
+                row = groups.get(key)
+            if row is None:
+                row = groups[key] = [0.0, 0.0]
+        row[0] += 1
+        if event.error or event.span_type == SPAN_ERROR:
+            row[1] += 1
+    total_errors = sum(row[1] for row in groups.values())
+    rows = [
+        AnalysisRow(
+            key,
+            events=row[0],
+            errors=row[1],
+            error_rate=_ratio(row[1], row[0], 4),
+            share=_ratio(row[1], total_errors, 4),
+        )
+        for key, row in groups.items()
+    ]
+    return _top(rows, f"attribute {attribute}", lambda r: (-(r.errors or 0.0), -(r.events or 0.0)))
