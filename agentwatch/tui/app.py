@@ -8,11 +8,14 @@ nothing dirty, a frame touches no widget, so an idle viewer costs next to no CPU
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 import time
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import msgspec
@@ -50,6 +53,14 @@ from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, h
 
 #: The SSE event name of a message sent without ``event:`` (a minimal collector's form).
 SSE_DEFAULT_EVENT = "message"
+
+
+@functools.cache
+def _stream() -> ModuleType:
+    """The SSE client module, imported on first use: the first frame does not wait for httpx."""
+    from agentwatch.client import stream
+
+    return stream
 
 
 class AgentWatchApp(App[int]):
@@ -114,6 +125,8 @@ class AgentWatchApp(App[int]):
         self.tz = tz
         self.connect = connect
         self.frames = 0
+        self._frame_interval = 1 / self.fps
+        self._last_frame_at = -math.inf
         self._initial_wrap = wrap
         self._last_second = -1
         self._failing: set[str] = set()
@@ -137,14 +150,29 @@ class AgentWatchApp(App[int]):
         log.log_highlighter.spans = self.state.search_spans
         log.set_wrap(self._initial_wrap)
         self.frame()
-        self.set_interval(1 / self.fps, self.frame, name="frame")
+        self.set_timer(self._frame_interval, self._frame_tick, name="frame")
         if self.connect:
             self.follow_metrics()
             self.follow_logs()
 
     # ------------------------------------------------------------------ frames
+    def _frame_tick(self) -> None:
+        """Run a frame, then schedule the next one no sooner than 1/fps after this one began.
+
+        A chain of one-shot timers rather than a fixed-rate interval: a late tick of an
+        interval timer is followed by an on-time one a few milliseconds later, which would
+        draw more than ``fps`` frames in some second. A frame a key press just drew counts
+        too, so the timer waits out the rest of its interval.
+        """
+        wait = self._last_frame_at + self._frame_interval - time.monotonic()
+        if wait <= 0.001:
+            self.frame()
+            wait = self._frame_interval
+        self.set_timer(wait, self._frame_tick, name="frame")
+
     def frame(self) -> None:
         """Move what changed in the state to the widgets (called ``fps`` times a second)."""
+        self._last_frame_at = time.monotonic()
         state = self.state
         dirty = state.take_dirty()
         now = state.clock()
@@ -222,18 +250,20 @@ class AgentWatchApp(App[int]):
             self.state.count_decode_error()
 
     def on_log_event(self, sse: Any) -> None:
-        """A log-stream message (entry, gap or dropped notice) into the state."""
-        from agentwatch.client.stream import DecodeError, decode_log_entry
+        """A log-stream message (entry, gap or dropped notice) into the state.
 
+        Called for every line received, so it looks the decoder up once (see :func:`_stream`).
+        """
+        stream = _stream()
         state = self.state
         try:
-            if sse.event in (SSE_LOG, SSE_DEFAULT_EVENT):
-                state.add_log_entries((decode_log_entry(sse.data, clock=state.clock),))
+            if sse.event == SSE_LOG or sse.event == SSE_DEFAULT_EVENT:
+                state.add_log_entries((stream.decode_log_entry(sse.data, clock=state.clock),))
             elif sse.event == SSE_GAP:
                 state.add_marker(MARKER_GAP, msgspec.json.decode(sse.data, type=Gap).missed)
             elif sse.event == SSE_DROPPED:
                 state.add_marker(MARKER_DROPPED, msgspec.json.decode(sse.data, type=Dropped).dropped)
-        except (DecodeError, msgspec.DecodeError, msgspec.ValidationError):
+        except (stream.DecodeError, msgspec.DecodeError, msgspec.ValidationError):
             state.count_decode_error()
 
     # ------------------------------------------------------------------ actions

@@ -108,15 +108,21 @@ def age(seconds: float | None) -> str:
     return f"{int(seconds // 86400)}d ago"
 
 
-def status_text(status: str | None) -> Text:
-    """Symbol and word (never colour alone); unknown or missing status → "—"."""
+def status_cell(status: str | None) -> tuple[str, str]:
+    """(text, Rich style) of a status: symbol and word (never colour alone); missing → "—"."""
     if status is None:
-        return Text(MISSING)
+        return (MISSING, "")
     label = STATUS_LABELS.get(status)
     if label is None:
-        return Text(safe(status, 12))
+        return (safe(status, 12), "")
     symbol, word, style = label
-    return Text(f"{symbol} {word}", style=_STATUS_STYLES[style])
+    return (f"{symbol} {word}", _STATUS_STYLES[style])
+
+
+def status_text(status: str | None) -> Text:
+    """:func:`status_cell` as a Text."""
+    text, style = status_cell(status)
+    return Text(text, style=style)
 
 
 _STATUS_STYLES: Final = {
@@ -138,11 +144,30 @@ def marker_text(marker: Marker) -> str:
 
 
 def clock_time(timestamp: float, tz: tzinfo | None = None) -> str:
-    """Unix seconds as "HH:MM:SS" in ``tz`` (None = local time); bad values → "--:--:--"."""
+    """Unix seconds as "HH:MM:SS" in ``tz`` (None = local time); bad values → "--:--:--".
+
+    Log lines arrive thousands a second within the same few seconds, so the last few
+    hundred whole seconds are remembered (a bounded cache, cleared when full).
+    """
     try:
-        return datetime.fromtimestamp(timestamp, tz).strftime("%H:%M:%S")
-    except (OverflowError, OSError, ValueError):
+        second = math.floor(timestamp)
+    except (OverflowError, ValueError, TypeError):
         return "--:--:--"
+    key = (second, tz)
+    shown = _CLOCK_CACHE.get(key)
+    if shown is None:
+        try:
+            shown = datetime.fromtimestamp(second, tz).strftime("%H:%M:%S")
+        except (OverflowError, OSError, ValueError):
+            shown = "--:--:--"
+        if len(_CLOCK_CACHE) >= _CLOCK_CACHE_SIZE:
+            _CLOCK_CACHE.clear()
+        _CLOCK_CACHE[key] = shown
+    return shown
+
+
+_CLOCK_CACHE_SIZE: Final = 256
+_CLOCK_CACHE: dict[tuple[int, tzinfo | None], str] = {}
 
 
 def message_start(timestamps: bool) -> int:
@@ -165,9 +190,29 @@ def log_line(line: LogLine, *, timestamps: bool = True, tz: tzinfo | None = None
     return _entry_line(line, timestamps=timestamps, tz=tz)
 
 
+def agent_column(agent_id: str) -> str:
+    """An agent id as the fixed-width log column (made safe, cut with "…", padded).
+
+    Fleets have a few hundred agents and each sends many lines, so columns are cached
+    (bounded: the cache is cleared when it holds :data:`_AGENT_CACHE_SIZE` ids).
+    """
+    column = _AGENT_CACHE.get(agent_id)
+    if column is None:
+        column = safe(agent_id, AGENT_WIDTH).ljust(AGENT_WIDTH)
+        if len(_AGENT_CACHE) >= _AGENT_CACHE_SIZE:
+            _AGENT_CACHE.clear()
+        _AGENT_CACHE[agent_id] = column
+    return column
+
+
+_AGENT_CACHE_SIZE: Final = 4096
+_AGENT_CACHE: dict[str, str] = {}
+
+
 def _entry_line(entry: LogEntry, *, timestamps: bool, tz: tzinfo | None) -> str:
-    agent = safe(entry.agent_id, AGENT_WIDTH).ljust(AGENT_WIDTH)
-    level = LEVEL_TOKENS[normalize_level(entry.level)]
+    level = LEVEL_TOKENS.get(entry.level) or LEVEL_TOKENS[normalize_level(entry.level)]
     message = safe(entry.message)
-    prefix = f"{clock_time(entry.timestamp, tz)} " if timestamps else ""
-    return f"{prefix}{agent} {level} {message}"
+    agent = agent_column(entry.agent_id)
+    if timestamps:
+        return f"{clock_time(entry.timestamp, tz)} {agent} {level} {message}"
+    return f"{agent} {level} {message}"

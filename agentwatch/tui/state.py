@@ -147,6 +147,7 @@ class ViewState:
         self.buffer: deque[LogLine] = deque(maxlen=max_lines)
         self._pending: deque[LogLine] = deque(maxlen=max_lines)
         self.log_agents: dict[str, LogAgent] = {}
+        self._snapshot_agents: set[str] = set()
         # Filters.
         self.agent_filter: str | None = agent
         self.min_level: str = normalize_level(min_level)
@@ -174,6 +175,7 @@ class ViewState:
         """
         if snapshot.agent is None:
             self.fleet = snapshot
+            self._snapshot_agents = {row.agent_id for row in snapshot.agents}
         elif snapshot.agent == self.drilled_agent:
             self.drilled = snapshot
         else:
@@ -182,21 +184,33 @@ class ViewState:
         self.dirty.update((DIRTY_METRICS, DIRTY_AGENTS, DIRTY_HEADER))
 
     def add_log_entries(self, entries: Iterable[LogEntry]) -> None:
-        """Append entries to the bounded buffer; matching ones become pending for the next frame."""
+        """Append entries to the bounded buffer; matching ones become pending for the next frame.
+
+        Called for every line received (thousands a second), so it does no more than count
+        and filter. The agents table is marked dirty only when what it shows changed: an agent
+        seen for the first time, or an error counted for an agent the snapshot does not cover
+        (an agent with a snapshot row shows the collector's counts; "last seen" is refreshed
+        by the once-a-second tick).
+        """
         appended = False
+        log_agents = self.log_agents
+        covered = self._snapshot_agents
         for entry in entries:
             self.buffer.append(entry)
-            known = self.log_agents.get(entry.agent_id)
+            agent_id = entry.agent_id
+            known = log_agents.get(agent_id)
             if known is None:
-                known = self.log_agents[entry.agent_id] = LogAgent(last_seen=entry.timestamp)
+                known = log_agents[agent_id] = LogAgent(last_seen=entry.timestamp)
                 self.dirty.add(DIRTY_AGENTS)
             known.lines += 1
             if entry.timestamp > known.last_seen:
                 known.last_seen = entry.timestamp
-            if level_rank(entry.level) >= _ERROR_RANK:
+            rank = _rank(entry.level)
+            if rank >= _ERROR_RANK:
                 known.errors += 1
-                self.dirty.add(DIRTY_AGENTS)
-            if self.matches(entry):
+                if agent_id not in covered:
+                    self.dirty.add(DIRTY_AGENTS)
+            if self._matches_entry(entry, rank):
                 self._pending.append(entry)
                 appended = True
                 if self.paused:
@@ -234,9 +248,11 @@ class ViewState:
         """True when a line passes every active filter (markers always do)."""
         if isinstance(line, Marker):
             return True
+        return self._matches_entry(line, _rank(line.level))
+
+    def _matches_entry(self, line: LogEntry, rank: int) -> bool:
         if self.agent_filter is not None and line.agent_id != self.agent_filter:
             return False
-        rank = level_rank(line.level)
         if rank < LEVEL_RANK[self.min_level]:
             return False
         if self.errors_only and rank < _ERROR_RANK:
@@ -469,6 +485,12 @@ class ViewState:
         dirty = self.dirty
         self.dirty = set()
         return dirty
+
+
+def _rank(level: str) -> int:
+    """:func:`level_rank`, with a dictionary hit for the already-normal names decoders produce."""
+    rank = LEVEL_RANK.get(level)
+    return level_rank(level) if rank is None else rank
 
 
 def _regex_source(text: str) -> str | None:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from rich.cells import cell_len
 from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.app import ComposeResult
@@ -21,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.widgets import DataTable, Log, Sparkline, Static
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from agentwatch.protocol import AgentRow, Snapshot
 from agentwatch.tui import formatting as fmt
@@ -60,13 +62,13 @@ class HeaderBar(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
-        self._shown: tuple[str, ...] = ()
+        self._shown: tuple[object, ...] = ()
         self.plain = ""
         """The header as plain text (what a reader sees without colour)."""
 
     def show(self, lines: Sequence[Text]) -> bool:
         """Display these lines; returns False (and touches nothing) when they did not change."""
-        key = tuple(line.markup for line in lines)
+        key = tuple((line.plain, *line.spans) for line in lines)
         if key == self._shown:
             return False
         self._shown = key
@@ -262,39 +264,68 @@ AGENT_COLUMNS: Final = (
 )
 
 
-def agent_cells(view: AgentView, now: float) -> tuple[Text | str, ...]:
-    """The cells of one agent's row; what the log alone cannot tell shows as "—"."""
+#: A cell as plain data: (text, Rich style). Comparing these is cheap; Text is built only to draw.
+Cell = tuple[str, str]
+
+#: Columns whose numbers are right-aligned.
+_RIGHT_ALIGNED: Final = frozenset({"tok/s", "p50", "p99", "cost"})
+_NO_STYLE: Final = ""
+
+
+def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
+    """The cells of one agent's row as (text, style); what the log alone cannot tell is "—"."""
     row: AgentRow | None = view.row
     last_seen = fmt.age(now - view.last_seen) if view.last_seen is not None else fmt.MISSING
-    agent = Text(fmt.safe(view.agent_id, 32))
+    agent = fmt.safe(view.agent_id, 32)
+    missing = (fmt.MISSING, _NO_STYLE)
     if row is None:
-        errors = Text(f"{view.errors} err" if view.errors else fmt.MISSING)
-        return (fmt.status_text(None), agent, fmt.MISSING, fmt.MISSING, fmt.MISSING, errors,
-                fmt.MISSING, last_seen, fmt.MISSING)  # fmt: skip
-    err = Text(fmt.percent(row.error_rate))
+        errors = f"{view.errors} err" if view.errors else fmt.MISSING
+        return (fmt.status_cell(None), (agent, _NO_STYLE), missing, missing, missing, (errors, _NO_STYLE),
+                missing, (last_seen, _NO_STYLE), missing)  # fmt: skip
     level = threshold_class(row.error_rate, ERROR_RATE_WARNING, ERROR_RATE_ERROR)
-    if level:
-        err.stylize("bold red" if level == "-error" else "yellow")
-    activity = Text(fmt.safe(row.last_activity, 40) if row.last_activity else fmt.MISSING)
+    err_style = ("bold red" if level == "-error" else "yellow") if level else _NO_STYLE
+    activity = fmt.safe(row.last_activity, 40) if row.last_activity else fmt.MISSING
     return (
-        fmt.status_text(row.status),
-        agent,
-        Text(fmt.number(row.tokens_per_second), justify="right"),
-        Text(fmt.latency(row.p50_latency_ms), justify="right"),
-        Text(fmt.latency(row.p99_latency_ms), justify="right"),
-        err,
-        Text(fmt.usd(row.cost_usd), justify="right"),
-        last_seen,
-        activity,
+        fmt.status_cell(row.status),
+        (agent, _NO_STYLE),
+        (fmt.number(row.tokens_per_second), _NO_STYLE),
+        (fmt.latency(row.p50_latency_ms), _NO_STYLE),
+        (fmt.latency(row.p99_latency_ms), _NO_STYLE),
+        (fmt.percent(row.error_rate), err_style),
+        (fmt.usd(row.cost_usd), _NO_STYLE),
+        (last_seen, _NO_STYLE),
+        (activity, _NO_STYLE),
+    )
+
+
+def cell_text(column: str, cell: Cell) -> Text:
+    """The Text a table cell is drawn from (plain text, never markup)."""
+    text, style = cell
+    if column in _RIGHT_ALIGNED:
+        return Text(text, style=style, justify="right")
+    return Text(text, style=style)
+
+
+def agent_cells(view: AgentView, now: float) -> tuple[Text, ...]:
+    """The cells of one agent's row, ready to draw."""
+    return tuple(
+        cell_text(column, cell)
+        for (column, _), cell in zip(AGENT_COLUMNS, agent_cell_values(view, now), strict=True)
     )
 
 
 class AgentTable(DataTable[Text | str]):
-    """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place."""
+    """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place.
+
+    Each update compares plain (text, style) pairs with what is shown and builds a Text only
+    for a cell that changed, so 200 agents whose numbers did not move cost a few hundred
+    tuple comparisons, not a redraw. A column widens when a value outgrows it.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self._cells: dict[str, tuple[str, ...]] = {}
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._widths: list[int] = []
         self._rank: dict[str, int] = {}
 
     def on_mount(self) -> None:
@@ -305,19 +336,22 @@ class AgentTable(DataTable[Text | str]):
         """Make the table show ``views`` in that order; untouched cells are not redrawn."""
         keys = [column for column, _ in AGENT_COLUMNS]
         seen: set[str] = set()
+        changes: list[tuple[str, str, Text, bool]] = []
         for view in views:
             agent_id = view.agent_id
             seen.add(agent_id)
-            cells = agent_cells(view, now)
-            plain = tuple(c.markup if isinstance(c, Text) else c for c in cells)
+            cells = agent_cell_values(view, now)
             old = self._cells.get(agent_id)
             if old is None:
-                self.add_row(*cells, key=agent_id)
-            elif old != plain:
-                for column, cell, before, after in zip(keys, cells, old, plain, strict=True):
+                self.add_row(*(cell_text(c, cell) for c, cell in zip(keys, cells, strict=True)), key=agent_id)
+            elif old != cells:
+                for column, before, after in zip(keys, old, cells, strict=True):
                     if before != after:
-                        self.update_cell(agent_id, column, cell)
-            self._cells[agent_id] = plain
+                        wider = len(after[0]) > len(before[0]) and not self._fits(column, after[0])
+                        changes.append((agent_id, column, cell_text(column, after), wider))
+            self._cells[agent_id] = cells
+        if changes:
+            self._set_cells(changes)
         for gone in set(self._cells) - seen:
             self.remove_row(gone)
             del self._cells[gone]
@@ -325,6 +359,31 @@ class AgentTable(DataTable[Text | str]):
         if rank != self._rank or len(rank) != self.row_count:
             self._rank = rank
             self._apply_order()
+
+    def _set_cells(self, changes: Sequence[tuple[str, str, Text, bool]]) -> None:
+        """Like :meth:`DataTable.update_cell` for many cells, with one refresh instead of one each.
+
+        A snapshot moves a few numbers of every agent: with 200 agents that is a thousand
+        cells, and ``update_cell`` refreshes the widget for each one. Each change is
+        (row key, column key, value, widen the column).
+        """
+        data = self._data
+        for agent_id, column, value, widen in changes:
+            row_key, column_key = RowKey(agent_id), ColumnKey(column)
+            data[row_key][column_key] = value
+            if widen:
+                self._updated_cells.add(CellKey(row_key, column_key))
+                self._require_update_dimensions = True
+        self._update_count += 1
+        self.refresh()
+
+    def _fits(self, column: str, text: str) -> bool:
+        """True when ``text`` fits the column's current width (so no re-measure is needed)."""
+        try:
+            width = self.columns[ColumnKey(column)].content_width
+        except KeyError:
+            return False
+        return cell_len(text) <= width
 
     def _apply_order(self) -> None:
         order = [key for key, _ in sorted(self._rank.items(), key=lambda item: item[1])]
@@ -434,6 +493,17 @@ class LogPane(Log):
     def on_resize(self, event: Resize) -> None:
         if self._wrap and self._content_width() != self._wrap_width:
             self.replace(list(self._source))
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:
+        """Widen the scrollable width to the longest new line, in the frame that wrote it.
+
+        Textual's Log measures every new line again in a new thread per write (stripping
+        escapes it cannot contain here: lines reach the pane already printable). An ASCII
+        line's width is its length, so a batch of a thousand lines costs one ``max``.
+        """
+        if lines:
+            widest = max(len(line) if line.isascii() else cell_len(line) for line in lines)
+            self._update_maximum_width(updates, widest)
 
     def _content_width(self) -> int:
         return max(20, self.scrollable_content_region.width or self.size.width or 80)
