@@ -527,3 +527,15 @@ def test_odd_timestamps_are_aggregated_without_changing_the_callers_event(window
     window.add_many([odd, future])
     assert window.snapshot().events == 2
     assert math.isnan(odd.timestamp) and future.timestamp == T0 + 500.0  # type: ignore[arg-type]
+
+
+def test_rates_divide_by_time_watched_until_the_window_is_full() -> None:
+    now = [1_000.0]
+    window = Window(60, clock=lambda: now[0], origin=1_000.0)
+    window.add_many([Event(agent_id="a", timestamp=1_000.5, span_type="llm_call", tokens_output=100)])
+    now[0] = 1_010.0
+    assert window.snapshot().tokens_per_second == pytest.approx(100 / 10)
+    now[0] = 1_030.0
+    window.add_many([Event(agent_id="a", timestamp=1_029.5, span_type="llm_call", tokens_output=100)])
+    now[0] = 1_070.0
+    assert window.snapshot().tokens_per_second == pytest.approx(100 / 60)

@@ -69,6 +69,7 @@ class Collector:
             history_seconds=settings.history_seconds,
             max_agents=settings.max_agents,
             clock=settings.clock,
+            origin=settings.clock(),
         )
         self.logs = LogHub(
             history=settings.log_history,
@@ -113,6 +114,10 @@ class Collector:
         self.logs.backfill = store.backfill
         self.warnings.extend(restored.warnings)
         self.logs.preload_events(restored.logs, last_id=restored.last_log_id)
+        if restored.events:
+            # Refilled seconds count as watched, so rates after a restart are not underestimated.
+            oldest = min(event.timestamp for event in restored.events if isinstance(event.timestamp, float))
+            self.window.origin = min(self.window.origin, oldest)
         self._aggregate(restored.events)
 
     async def start(self) -> None:

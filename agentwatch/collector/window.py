@@ -340,6 +340,7 @@ class Window:
         idle_after: float = 15.0,
         offline_after: float = 120.0,
         clock: Callable[[], float] = time.time,
+        origin: float | None = None,
     ) -> None:
         if window_seconds < 1 or history_seconds < 1:
             raise ValueError("window_seconds and history_seconds must be at least 1")
@@ -353,6 +354,10 @@ class Window:
         self.idle_after = idle_after
         self.offline_after = offline_after
         self._clock = clock
+        #: Since when events have been watched (unix s). While the window is not yet full, rates
+        #: divide by the time covered, not by the whole window (a fresh collector would
+        #: otherwise report a fraction of the true rate for a minute). None: always full.
+        self.origin = -math.inf if origin is None else origin
         self._fleet = Series(self.ring_seconds, preallocate=True)
         self._agents: dict[str, AgentState] = {}
         self._next_eviction_check = -math.inf
@@ -691,6 +696,10 @@ class Window:
         return self._build(now, now_sec, stats, state, rows=[row], active=active,
                            total_cost=state.total_cost, cost_estimated=state.cost_estimated, agent=agent)
 
+    def covered_seconds(self, now: float) -> float:
+        """The part of the window that has been watched: ``window_seconds`` once full, ≥ 1 s."""
+        return min(float(self.window_seconds), max(1.0, now - self.origin))
+
     def _build(
         self,
         now: float,
@@ -704,7 +713,7 @@ class Window:
         cost_estimated: bool,
         agent: str | None = None,
     ) -> Snapshot:
-        window = float(self.window_seconds)
+        window = self.covered_seconds(now)
         return Snapshot(
             timestamp=now,
             tokens_per_second=(stats.tokens_in + stats.tokens_out) / window,
@@ -714,7 +723,7 @@ class Window:
             p50_latency_ms=stats.p50,
             p99_latency_ms=stats.p99,
             active_agents=active,
-            window_seconds=window,
+            window_seconds=float(self.window_seconds),
             events_per_second=stats.events / window,
             events=stats.events,
             errors=stats.errors,
@@ -737,7 +746,7 @@ class Window:
         if state.last_event is not state.activity_event:
             state.activity_event = state.last_event
             state.activity = activity_text(state.last_event) if state.last_event is not None else None
-        window = float(self.window_seconds)
+        window = self.covered_seconds(now)
         return AgentRow(
             agent_id=state.agent_id,
             status=agent_status(
