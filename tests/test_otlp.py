@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from agentwatch.collector import otlp
+from agentwatch.collector import ingest, otlp
 from agentwatch.collector.otlp import OtlpError, OtlpResult, decode_logs, decode_traces
 from agentwatch.protocol import MAX_AGENT_ID_LENGTH, PATH_OTLP_LOGS, PATH_OTLP_TRACES, SPAN_LOG, Event
 
@@ -600,3 +600,80 @@ def test_opentelemetry_exporter_spans_reach_the_real_collector(start_collector: 
     provider.shutdown()
     snapshot = wait_for(lambda: (s := collector.service.snapshot("otel-agent")).events == 3 and s)
     assert snapshot.completions == 3 or snapshot.p50_latency_ms is not None
+
+
+# ---------------------------------------------------------------- same rules as the native path
+genai_keys = st.sampled_from(
+    [
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.agent.name",
+        "gen_ai.agent.id",
+        "gen_ai.tool.name",
+        "error.type",
+        "agentwatch.cost_usd",
+        "agentwatch.confidence",
+        "agentwatch.decision",
+        "agentwatch.span_type",
+        "free.key",
+    ]
+)
+genai_values = (
+    st.integers(min_value=-5, max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)  # JSON has no literal for them
+    | st.booleans()
+    | st.text(max_size=3)
+    | st.sampled_from(["chat", "execute_tool", "gpt-4o", "  ", "x" * 300, "a" * 129])
+)
+nanos = st.integers(min_value=-1, max_value=2**64) | st.sampled_from(["0", "1700000000000000000"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.dictionaries(genai_keys, genai_values, max_size=6), min_size=1, max_size=4),
+    nanos,
+    nanos,
+)
+def test_every_mapped_event_passes_the_native_ingest_rules_unchanged(
+    attribute_sets: list[dict[str, Any]], start: int | str, end: int | str
+) -> None:
+    spans = [
+        span_json(attributes, startTimeUnixNano=start, endTimeUnixNano=end) for attributes in attribute_sets
+    ]
+    result = decode_traces(traces_body(*spans), JSON, clock=lambda: 1.7e9)
+    assert len(result.events) + result.rejected == len(spans)
+    if not result.events:
+        return
+    body = msgspec.json.encode(result.events)
+    accepted, rejected = ingest.decode_events(body, JSON, now=1.7e9)
+    assert rejected == []
+    assert accepted == msgspec.json.decode(body, type=list[Event])
+
+
+def test_timestamps_beyond_the_native_range_are_rejected_not_rescaled() -> None:
+    too_late = str(int(ingest.MAX_TIMESTAMP) * 10**9)
+    huge = "9" * 400  # a float conversion of this would overflow
+    result = decode_traces(
+        traces_body(
+            span_json({}, startTimeUnixNano=too_late, endTimeUnixNano=too_late),
+            span_json({}, startTimeUnixNano="1", endTimeUnixNano=huge),
+            span_json({}),
+        ),
+        JSON,
+    )
+    assert result.rejected == 2 and len(result.events) == 1
+    assert "timestamp out of range" in (result.error_message or "")
+
+
+def test_token_counts_at_or_above_2_to_the_53_are_rejected() -> None:
+    result = decode_traces(traces_body(span_json({"gen_ai.usage.input_tokens": 2**53})), JSON)
+    assert result.rejected == 1 and "gen_ai.usage.input_tokens" in (result.error_message or "")
+    assert one_event({"gen_ai.usage.input_tokens": 2**53 - 1}).tokens_input == 2**53 - 1
+
+
+def test_blank_agent_names_fall_back_and_names_are_stripped() -> None:
+    assert one_event({"gen_ai.agent.name": "   ", "gen_ai.agent.id": " a-1 "}).agent_id == "a-1"

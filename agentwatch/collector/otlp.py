@@ -14,12 +14,15 @@ Spans are mapped with the OpenTelemetry GenAI semantic conventions (``gen_ai.*``
 and deprecated names) plus our own ``agentwatch.cost_usd`` / ``agentwatch.decision`` /
 ``agentwatch.confidence``. A span or log record that cannot be mapped (an agent id over
 :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, an id that is not hex, a negative
-duration, negative tokens...) is rejected and counted; mapped events then pass through the
-native ingest rules (:func:`agentwatch.collector.ingest.decode_events`), so both paths
-share limits and normalisation. Free text (log bodies, status messages) is clipped to
-:data:`~agentwatch.protocol.MAX_MESSAGE_LENGTH` rather than rejected; oversized attribute
-sets are trimmed (``agentwatch.attributes_truncated`` counts dropped keys). The rest of
-the request is kept, and the response carries OTLP's ``partialSuccess``.
+duration, negative tokens...) is rejected and counted. The mappers apply the native
+ingest rules themselves (the limits of :mod:`agentwatch.protocol`, the timestamp range
+and token bound of :mod:`agentwatch.collector.ingest`, cost estimates), so events come out
+as the native path would leave them, without a second decode; a test checks that the
+native decoder accepts every mapped event unchanged. Free text (log bodies, status
+messages) is clipped to :data:`~agentwatch.protocol.MAX_MESSAGE_LENGTH` rather than
+rejected; oversized attribute sets are trimmed (``agentwatch.attributes_truncated`` counts
+dropped keys). The rest of the request is kept, and the response carries OTLP's
+``partialSuccess``.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from __future__ import annotations
 import base64
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 
 from agentwatch.collector import ingest
+from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
@@ -43,7 +47,6 @@ from agentwatch.protocol import (
     SPAN_LOG,
     SPAN_TOOL_CALL,
     Event,
-    Rejected,
     normalize_level,
 )
 
@@ -57,6 +60,8 @@ PROTOBUF_MISSING: Final = "install agentwatch[otlp] for protobuf (opentelemetry-
 SPAN_AGENT: Final = "agent"
 #: span_type when nothing says what a span is.
 SPAN_GENERIC: Final = "span"
+#: agent_id when neither the span, the log record nor the resource names one.
+UNKNOWN_AGENT: Final = "unknown"
 
 # GenAI semantic-convention attribute names (current, then deprecated aliases).
 ATTR_OPERATION: Final = "gen_ai.operation.name"
@@ -105,6 +110,12 @@ _CONSUMED: Final = frozenset(
     }
 )
 _STATUS_ERROR: Final = 2
+_INPUT_TOKENS, _INPUT_TOKENS_OLD = ATTR_INPUT_TOKENS
+_OUTPUT_TOKENS, _OUTPUT_TOKENS_OLD = ATTR_OUTPUT_TOKENS
+_MAX_TOKENS: Final = ingest.MAX_TOKENS
+#: The native rule: a timestamp is unix seconds in [0, ingest.MAX_TIMESTAMP); here in nanoseconds.
+_MAX_TIMESTAMP_NS: Final = int(ingest.MAX_TIMESTAMP) * 1_000_000_000
+_TIMESTAMP_RANGE: Final = f"timestamp out of range (0 to {ingest.MAX_TIMESTAMP:g} s in nanoseconds)"
 _MAX_VALUE_DEPTH: Final = 6  # deeper values become null; stays within ingest.MAX_NESTING_DEPTH
 _MAX_ATTRIBUTE_STRING: Final = 4096
 _HEX: Final = frozenset("0123456789abcdef")
@@ -219,6 +230,11 @@ class _LogsRequest(msgspec.Struct):
 _traces_decoder = msgspec.json.Decoder(_TracesRequest)
 _logs_decoder = msgspec.json.Decoder(_LogsRequest)
 _json_encoder = msgspec.json.Encoder()
+
+
+#: Per resource and scope: the resource's attributes (or why they are unusable), the
+#: converter of one item to its raw form, and the items.
+_Batches = Iterator[tuple[dict[str, Any] | Exception, Callable[[Any], Any], Iterable[Any]]]
 
 
 @dataclass(slots=True)
@@ -377,7 +393,7 @@ def _json_attributes(pairs: list[_KeyValue]) -> dict[str, Any]:
     return {kv.key: _json_value(kv.value) for kv in pairs}
 
 
-def _json_spans(request: _TracesRequest) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+def _json_spans(request: _TracesRequest) -> _Batches:
     for resource_spans in request.resourceSpans:
         resource: dict[str, Any] | Exception
         try:
@@ -385,10 +401,10 @@ def _json_spans(request: _TracesRequest) -> Iterator[tuple[dict[str, Any] | Exce
         except _Reject as exc:
             resource = exc  # every span of this resource is rejected
         for scope in resource_spans.scopeSpans:
-            yield resource, [_LazyJsonSpan(span) for span in scope.spans]
+            yield resource, _json_span_raw, scope.spans
 
 
-def _json_logs(request: _LogsRequest) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+def _json_logs(request: _LogsRequest) -> _Batches:
     for resource_logs in request.resourceLogs:
         resource: dict[str, Any] | Exception
         try:
@@ -396,51 +412,36 @@ def _json_logs(request: _LogsRequest) -> Iterator[tuple[dict[str, Any] | Excepti
         except _Reject as exc:
             resource = exc
         for scope in resource_logs.scopeLogs:
-            yield resource, [_LazyJsonLog(record) for record in scope.logRecords]
+            yield resource, _json_log_raw, scope.logRecords
 
 
-class _LazyJsonSpan:
-    """Defers conversion so that a bad value rejects one span, not the request."""
-
-    __slots__ = ("span",)
-
-    def __init__(self, span: _Span) -> None:
-        self.span = span
-
-    def raw(self) -> _RawSpan:
-        span = self.span
-        status = span.status or _Status()
-        return _RawSpan(
-            _json_id(span.traceId, 32, "traceId"),
-            _json_id(span.spanId, 16, "spanId"),
-            _json_id(span.parentSpanId, 16, "parentSpanId"),
-            span.name,
-            _as_int(span.startTimeUnixNano, "startTimeUnixNano"),
-            _as_int(span.endTimeUnixNano, "endTimeUnixNano"),
-            _json_attributes(span.attributes),
-            _as_int(status.code, "status.code"),
-            status.message,
-        )
+def _json_span_raw(span: _Span) -> _RawSpan:
+    """Called per span inside the mapping loop, so that a bad value rejects one span, not the request."""
+    status = span.status or _Status()
+    return _RawSpan(
+        _json_id(span.traceId, 32, "traceId"),
+        _json_id(span.spanId, 16, "spanId"),
+        _json_id(span.parentSpanId, 16, "parentSpanId"),
+        span.name,
+        _as_int(span.startTimeUnixNano, "startTimeUnixNano"),
+        _as_int(span.endTimeUnixNano, "endTimeUnixNano"),
+        _json_attributes(span.attributes),
+        _as_int(status.code, "status.code"),
+        status.message,
+    )
 
 
-class _LazyJsonLog:
-    __slots__ = ("record",)
-
-    def __init__(self, record: _LogRecord) -> None:
-        self.record = record
-
-    def raw(self) -> _RawLog:
-        record = self.record
-        return _RawLog(
-            _as_int(record.timeUnixNano, "timeUnixNano"),
-            _as_int(record.observedTimeUnixNano, "observedTimeUnixNano"),
-            _as_int(record.severityNumber, "severityNumber"),
-            record.severityText,
-            _json_value(record.body),
-            _json_attributes(record.attributes),
-            _json_id(record.traceId, 32, "traceId"),
-            _json_id(record.spanId, 16, "spanId"),
-        )
+def _json_log_raw(record: _LogRecord) -> _RawLog:
+    return _RawLog(
+        _as_int(record.timeUnixNano, "timeUnixNano"),
+        _as_int(record.observedTimeUnixNano, "observedTimeUnixNano"),
+        _as_int(record.severityNumber, "severityNumber"),
+        record.severityText,
+        _json_value(record.body),
+        _json_attributes(record.attributes),
+        _json_id(record.traceId, 32, "traceId"),
+        _json_id(record.spanId, 16, "spanId"),
+    )
 
 
 def _json_id(value: str, length: int, name: str) -> str:
@@ -497,49 +498,46 @@ def _pb_value(value: Any, depth: int = 0) -> Any:
     return base64.b64encode(value.bytes_value).decode("ascii")
 
 
+_PB_SCALARS: Final = frozenset({"string_value", "int_value", "bool_value", "double_value"})
+
+
 def _pb_attributes(pairs: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in pairs}
+    """KeyValues as a dict; scalars (the common case) are read inline, the rest via :func:`_pb_value`."""
+    attributes: dict[str, Any] = {}
+    scalars = _PB_SCALARS
+    for kv in pairs:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        attributes[kv.key] = getattr(value, kind) if kind in scalars else _pb_value(value)
+    return attributes
 
 
-class _LazyPbSpan:
-    __slots__ = ("span",)
-
-    def __init__(self, span: Any) -> None:
-        self.span = span
-
-    def raw(self) -> _RawSpan:
-        span = self.span
-        return _RawSpan(
-            _pb_id(span.trace_id, 16, "trace_id"),
-            _pb_id(span.span_id, 8, "span_id"),
-            _pb_id(span.parent_span_id, 8, "parent_span_id"),
-            span.name,
-            span.start_time_unix_nano,
-            span.end_time_unix_nano,
-            _pb_attributes(span.attributes),
-            span.status.code,
-            span.status.message,
-        )
+def _pb_span_raw(span: Any) -> _RawSpan:
+    status = span.status  # one wrapper object, read twice
+    return _RawSpan(
+        _pb_id(span.trace_id, 16, "trace_id"),
+        _pb_id(span.span_id, 8, "span_id"),
+        _pb_id(span.parent_span_id, 8, "parent_span_id"),
+        span.name,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        _pb_attributes(span.attributes),
+        status.code,
+        status.message,
+    )
 
 
-class _LazyPbLog:
-    __slots__ = ("record",)
-
-    def __init__(self, record: Any) -> None:
-        self.record = record
-
-    def raw(self) -> _RawLog:
-        record = self.record
-        return _RawLog(
-            record.time_unix_nano,
-            record.observed_time_unix_nano,
-            record.severity_number,
-            record.severity_text,
-            _pb_value(record.body) if record.HasField("body") else None,
-            _pb_attributes(record.attributes),
-            _pb_id(record.trace_id, 16, "trace_id"),
-            _pb_id(record.span_id, 8, "span_id"),
-        )
+def _pb_log_raw(record: Any) -> _RawLog:
+    return _RawLog(
+        record.time_unix_nano,
+        record.observed_time_unix_nano,
+        record.severity_number,
+        record.severity_text,
+        _pb_value(record.body) if record.HasField("body") else None,
+        _pb_attributes(record.attributes),
+        _pb_id(record.trace_id, 16, "trace_id"),
+        _pb_id(record.span_id, 8, "span_id"),
+    )
 
 
 def _pb_id(value: bytes, length: int, name: str) -> str:
@@ -550,18 +548,18 @@ def _pb_id(value: bytes, length: int, name: str) -> str:
     return value.hex()
 
 
-def _pb_spans(request: Any) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+def _pb_spans(request: Any) -> _Batches:
     for resource_spans in request.resource_spans:
         resource = _pb_attributes(resource_spans.resource.attributes)
         for scope in resource_spans.scope_spans:
-            yield resource, [_LazyPbSpan(span) for span in scope.spans]
+            yield resource, _pb_span_raw, scope.spans
 
 
-def _pb_logs(request: Any) -> Iterator[tuple[dict[str, Any] | Exception, list[Any]]]:
+def _pb_logs(request: Any) -> _Batches:
     for resource_logs in request.resource_logs:
         resource = _pb_attributes(resource_logs.resource.attributes)
         for scope in resource_logs.scope_logs:
-            yield resource, [_LazyPbLog(record) for record in scope.log_records]
+            yield resource, _pb_log_raw, scope.log_records
 
 
 def _pb_success(result: OtlpResult, logs: bool) -> bytes:
@@ -584,42 +582,35 @@ def _pb_success(result: OtlpResult, logs: bool) -> bytes:
 
 # ------------------------------------------------------------------ mapping
 def _map_all(
-    batches: Iterator[tuple[dict[str, Any] | Exception, list[Any]]],
+    batches: _Batches,
     mapper: Callable[[Any, dict[str, Any], float], Event],
     now: float,
     signal: str,
     noun: str,
 ) -> OtlpResult:
-    """Map every item; then run the mapped events through the native ingest rules
-    (:func:`agentwatch.collector.ingest.decode_events`) so both paths apply the same limits
-    and normalisation (cost estimates, levels). Rejections from either step are counted."""
-    mapped: list[Event] = []
-    positions: list[int] = []  # item index of each mapped event, for messages
-    reasons: list[tuple[int, str]] = []
+    """Map every item into an event that already satisfies the native ingest rules (the
+    mappers check the same limits as :mod:`agentwatch.collector.ingest`, see :func:`_map_span`),
+    so no second decode is needed. Rejections are counted; the first is named in the message."""
+    events: list[Event] = []
+    first_reason: tuple[int, str] | None = None
     index = 0
-    for resource, items in batches:
+    append = events.append
+    for resource, convert, items in batches:
         for item in items:
             try:
                 if isinstance(resource, Exception):
                     raise _Reject(f"resource: {resource}")
-                mapped.append(mapper(item.raw(), resource, now))
-                positions.append(index)
+                append(mapper(convert(item), resource, now))
             except _Reject as exc:
-                reasons.append((index, str(exc)))
+                if first_reason is None:
+                    first_reason = (index, str(exc))
             index += 1
-    events = mapped
-    if mapped:
-        try:
-            events, problems = ingest.decode_events(_json_encoder.encode(mapped), JSON, now=now)
-        except ingest.IngestError as exc:  # cannot happen for a well-formed array; count, do not crash
-            events, problems = [], [Rejected(i, exc.message) for i in range(len(mapped))]
-        reasons.extend((positions[problem.index], problem.error) for problem in problems)
     rejected = index - len(events)
     message = None
-    if rejected:
-        first_index, first_reason = min(reasons)
+    if first_reason is not None:
+        first_index, reason = first_reason
         plural = "s" if rejected != 1 else ""
-        message = f"{rejected} {noun}{plural} rejected; first: {noun} {first_index}: {first_reason}"
+        message = f"{rejected} {noun}{plural} rejected; first: {noun} {first_index}: {reason}"
     return OtlpResult(events, rejected, message, signal)
 
 
@@ -632,11 +623,13 @@ def _agent_id(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str
         (resource, ATTR_SERVICE_NAME),
     ):
         value = source.get(key)
-        if isinstance(value, str) and value:
+        if value.__class__ is str and value:
             if len(value) > MAX_AGENT_ID_LENGTH:
                 raise _Reject(f"agent id ({key}) is longer than {MAX_AGENT_ID_LENGTH} characters")
-            return value
-    return "unknown"
+            stripped = value.strip()  # the native rule: stripped, never blank
+            if stripped:
+                return stripped
+    return UNKNOWN_AGENT
 
 
 def _short(value: Any, name: str) -> str | None:
@@ -661,8 +654,8 @@ def _tokens(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
             raise _Reject(f"{key} must be an integer")
         if isinstance(value, float) and not value.is_integer():
             raise _Reject(f"{key} must be an integer")
-        if value < 0:
-            raise _Reject(f"{key} must not be negative")
+        if not 0 <= value < ingest.MAX_TOKENS:
+            raise _Reject(f"{key} must be >= 0 and < 2**53")
         return int(value)
     return None
 
@@ -706,41 +699,87 @@ def _bounded(attributes: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _map_span(raw: _RawSpan, resource: dict[str, Any], now: float) -> Event:
+    """One span as an event that meets the native ingest rules (or :class:`_Reject` saying why).
+
+    The rules of :mod:`agentwatch.collector.ingest`, applied here so no second decode is
+    needed: agent id 1..MAX_AGENT_ID_LENGTH characters once stripped; short fields at most
+    MAX_SHORT_FIELD_LENGTH; tokens integers in [0, 2**53); cost finite >= 0; confidence in
+    [0, 1]; timestamp in [0, MAX_TIMESTAMP) seconds; attributes bounded by
+    :func:`_bounded`; a missing cost estimated from the price table and flagged. Error text
+    is clipped to MAX_MESSAGE_LENGTH rather than rejected.
+    """
     attrs = raw.attributes
+    get = attrs.get
     agent_id = _agent_id(attrs, resource)
-    if raw.end_ns and raw.start_ns and raw.end_ns < raw.start_ns:
-        raise _Reject("negative duration (endTimeUnixNano before startTimeUnixNano)")
-    if raw.start_ns < 0 or raw.end_ns < 0:
-        raise _Reject("negative timestamp")
-    latency_ms = (raw.end_ns - raw.start_ns) / 1e6 if raw.end_ns and raw.start_ns else None
-    end_ns = raw.end_ns or raw.start_ns
+    start_ns, end_ns = raw.start_ns, raw.end_ns
+    if not (0 <= start_ns < _MAX_TIMESTAMP_NS and 0 <= end_ns < _MAX_TIMESTAMP_NS):
+        raise _Reject(_TIMESTAMP_RANGE)
+    latency_ms = None
+    if end_ns and start_ns:
+        if end_ns < start_ns:
+            raise _Reject("negative duration (endTimeUnixNano before startTimeUnixNano)")
+        latency_ms = (end_ns - start_ns) / 1e6
+    end_ns = end_ns or start_ns
     timestamp = end_ns / 1e9 if end_ns else now
 
-    operation = attrs.get(ATTR_OPERATION)
-    if isinstance(operation, str) and operation:
+    operation = get(ATTR_OPERATION)
+    if operation.__class__ is str and operation:
         span_type = _OPERATION_SPAN_TYPES.get(operation, operation)
     else:
-        declared = attrs.get(ATTR_SPAN_TYPE)
-        if isinstance(declared, str) and declared:
+        declared = get(ATTR_SPAN_TYPE)
+        if declared.__class__ is str and declared:
             span_type = declared
-        elif attrs.get(ATTR_TOOL_NAME) is not None:
+        elif get(ATTR_TOOL_NAME) is not None:
             span_type = SPAN_TOOL_CALL
-        elif attrs.get(ATTR_REQUEST_MODEL) is not None or attrs.get(ATTR_RESPONSE_MODEL) is not None:
+        elif get(ATTR_REQUEST_MODEL) is not None or get(ATTR_RESPONSE_MODEL) is not None:
             span_type = SPAN_LLM_CALL
         else:
             span_type = SPAN_GENERIC
+    if len(span_type) > MAX_SHORT_FIELD_LENGTH:
+        raise _Reject(f"span type is longer than {MAX_SHORT_FIELD_LENGTH} characters")
 
-    model = attrs.get(ATTR_RESPONSE_MODEL) or attrs.get(ATTR_REQUEST_MODEL)
-    error_type = attrs.get(ATTR_ERROR_TYPE)
+    model = get(ATTR_RESPONSE_MODEL) or get(ATTR_REQUEST_MODEL)
+    if model is not None:
+        model = _short(model, "model")
+    error_type = get(ATTR_ERROR_TYPE)
     error: str | None = None
     if raw.status_code == _STATUS_ERROR:
         parts = [str(p) for p in (error_type, raw.status_message) if p]
-        error = ": ".join(parts) or "error"
+        error = _clip(": ".join(parts) or "error")
     elif error_type:
-        error = str(error_type)
+        error = _clip(str(error_type))
 
-    extra = {k: v for k, v in attrs.items() if k not in _CONSUMED}
-    provider = attrs.get(ATTR_PROVIDER) or attrs.get(ATTR_SYSTEM)
+    tokens_input = get(_INPUT_TOKENS)
+    if tokens_input is None:
+        tokens_input = get(_INPUT_TOKENS_OLD)
+    if tokens_input is not None and not (tokens_input.__class__ is int and 0 <= tokens_input < _MAX_TOKENS):
+        tokens_input = _tokens(attrs, ATTR_INPUT_TOKENS)  # rejects with the reason, or takes 12.0 as 12
+    tokens_output = get(_OUTPUT_TOKENS)
+    if tokens_output is None:
+        tokens_output = get(_OUTPUT_TOKENS_OLD)
+    if tokens_output is not None and not (
+        tokens_output.__class__ is int and 0 <= tokens_output < _MAX_TOKENS
+    ):
+        tokens_output = _tokens(attrs, ATTR_OUTPUT_TOKENS)
+
+    cost_usd = cost_estimated = None
+    if ATTR_COST in attrs:
+        cost_usd = _number(attrs, ATTR_COST, 0.0, math.inf)
+    if cost_usd is None and model is not None and (tokens_input is not None or tokens_output is not None):
+        cost_usd = estimate_cost(model, tokens_input, tokens_output)  # the native rule: estimate, flag it
+        if cost_usd is not None:
+            cost_estimated = True
+    decision = get(ATTR_DECISION)
+    if decision is not None:
+        decision = _short(decision, ATTR_DECISION)
+    confidence = _number(attrs, ATTR_CONFIDENCE, 0.0, 1.0) if ATTR_CONFIDENCE in attrs else None
+    tool_name = get(ATTR_TOOL_NAME)
+    if tool_name is not None:
+        tool_name = _short(tool_name, ATTR_TOOL_NAME)
+
+    consumed = _CONSUMED
+    extra = {k: v for k, v in attrs.items() if k not in consumed}
+    provider = get(ATTR_PROVIDER) or get(ATTR_SYSTEM)
     if provider is not None:
         extra[ATTR_PROVIDER] = provider
     if raw.name:
@@ -749,19 +788,20 @@ def _map_span(raw: _RawSpan, resource: dict[str, Any], now: float) -> Event:
     return Event(
         agent_id,
         timestamp=timestamp,
-        span_type=_short(span_type, "span type"),
+        span_type=span_type or None,
         trace_id=raw.trace_id or None,
         span_id=raw.span_id or None,
         parent_span_id=raw.parent_span_id or None,
-        model=_short(model, "model"),
-        tokens_input=_tokens(attrs, ATTR_INPUT_TOKENS),
-        tokens_output=_tokens(attrs, ATTR_OUTPUT_TOKENS),
+        model=model,
+        tokens_input=tokens_input,
+        tokens_output=tokens_output,
         latency_ms=latency_ms,
-        cost_usd=_number(attrs, ATTR_COST, 0.0, math.inf),
-        decision_made=_short(attrs.get(ATTR_DECISION), ATTR_DECISION),
-        confidence=_number(attrs, ATTR_CONFIDENCE, 0.0, 1.0),
-        error=_clip(error) if error is not None else None,
-        tool_name=_short(attrs.get(ATTR_TOOL_NAME), ATTR_TOOL_NAME),
+        cost_usd=cost_usd,
+        cost_estimated=cost_estimated,
+        decision_made=decision,
+        confidence=confidence,
+        error=error,
+        tool_name=tool_name,
         attributes=_bounded(extra),
     )
 
@@ -786,8 +826,8 @@ def _body_text(body: Any) -> str:
 
 def _map_log(raw: _RawLog, resource: dict[str, Any], now: float) -> Event:
     agent_id = _agent_id(raw.attributes, resource)
-    if raw.time_ns < 0 or raw.observed_ns < 0:
-        raise _Reject("negative timestamp")
+    if not (0 <= raw.time_ns < _MAX_TIMESTAMP_NS and 0 <= raw.observed_ns < _MAX_TIMESTAMP_NS):
+        raise _Reject(_TIMESTAMP_RANGE)
     time_ns = raw.time_ns or raw.observed_ns
     return Event(
         agent_id,
