@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from agentwatch.collector import analysis, ingest, otlp
 from agentwatch.collector.service import Collector, Settings
+from agentwatch.collector.store import StoreError
 from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
     ANALYSIS_VIEWS,
@@ -150,7 +151,15 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 await asyncio.sleep(0)
             step = events[start : start + INGEST_STEP] if len(events) > INGEST_STEP else events
             if settings.sync:
-                await collector.ingest_durable(step)
+                try:
+                    await collector.ingest_durable(step)
+                except StoreError as exc:
+                    raise HTTPProblem(
+                        503,
+                        "store cannot write: the events are not durable (--sync)",
+                        str(exc),
+                        headers={"Retry-After": "5"},
+                    ) from None
             else:
                 collector.ingest(step)
         return json_response(IngestResponse(accepted=len(events), rejected=rejected), 202)
