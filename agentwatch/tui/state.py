@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
 from agentwatch.protocol import (
+    ALERT_FIRING,
     LEVEL_RANK,
     LEVELS,
     STATUS_DEGRADED,
@@ -30,6 +31,7 @@ from agentwatch.protocol import (
     STATUS_OFFLINE,
     STATUS_OK,
     AgentRow,
+    Alert,
     LogEntry,
     Snapshot,
     level_rank,
@@ -42,6 +44,10 @@ DIRTY_AGENTS: Final = "agents"
 DIRTY_LOGS_APPENDED: Final = "logs-appended"
 DIRTY_LOGS_REFILTERED: Final = "logs-refiltered"
 DIRTY_HEADER: Final = "header"
+DIRTY_ALERTS: Final = "alerts"
+
+#: Alert state changes a viewer keeps for its history screen.
+ALERT_HISTORY: Final = 200
 
 StreamName = Literal["metrics", "logs"]
 STREAM_METRICS: Final = "metrics"
@@ -116,6 +122,67 @@ class AgentView:
     errors: int
 
 
+class AlertLog:
+    """Alerts as this viewer knows them: what fires now and the latest state changes.
+
+    Fed by snapshots (``Snapshot.alerts``: what fires now) and by ``event: alert`` frames
+    (one per state change) between snapshots. A fleet snapshot's list is *complete*: an id it
+    lacks is no longer firing. A drilled snapshot only lists its agent's alerts, so it adds
+    and never removes. ``history`` keeps the last ``history`` state changes, oldest first.
+
+    An alert that starts firing is handed once to :meth:`take_started` (for a toast and the
+    bell). Alerts already firing in the first snapshot after connecting are shown and kept in
+    the history, but not announced.
+    """
+
+    def __init__(self, history: int = ALERT_HISTORY) -> None:
+        self.firing: dict[str, Alert] = {}
+        self.history: deque[Alert] = deque(maxlen=max(1, history))
+        self._started: list[Alert] = []
+        self._seeded = False
+
+    def apply(self, alert: Alert) -> bool:
+        """One ``event: alert`` frame (a state change). Returns True when what is shown changed."""
+        self.history.append(alert)
+        if alert.state == ALERT_FIRING:
+            known = self.firing.get(alert.id)
+            self.firing[alert.id] = alert
+            if known is None or known.started_at != alert.started_at:
+                self._started.append(alert)
+        else:
+            self.firing.pop(alert.id, None)
+        return True
+
+    def sync(self, alerts: Sequence[Alert], *, complete: bool) -> bool:
+        """What a snapshot says fires now. Returns True when what is shown changed."""
+        changed = False
+        now_firing = {alert.id: alert for alert in alerts if alert.state == ALERT_FIRING}
+        for alert_id, alert in now_firing.items():
+            known = self.firing.get(alert_id)
+            if known is None:
+                self.history.append(alert)
+                if self._seeded:
+                    self._started.append(alert)
+            if known != alert:
+                self.firing[alert_id] = alert
+                changed = True
+        if complete:
+            for gone in [alert_id for alert_id in self.firing if alert_id not in now_firing]:
+                del self.firing[gone]
+                changed = True
+        self._seeded = True
+        return changed
+
+    def take_started(self) -> list[Alert]:
+        """Alerts that started firing since the last call (each handed out once)."""
+        started, self._started = self._started, []
+        return started
+
+    def recent(self) -> list[Alert]:
+        """The history, newest first."""
+        return list(reversed(self.history))
+
+
 class ViewState:
     """The whole viewer model. Not thread-safe: workers and the timer share one event loop.
 
@@ -164,6 +231,7 @@ class ViewState:
         # Counters the header can show.
         self.decode_errors = 0
         self.lines_missed = 0
+        self.alerts = AlertLog()
         self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
 
     # ------------------------------------------------------------------ ingest side
@@ -182,6 +250,13 @@ class ViewState:
             return
         self.last_snapshot_at = self.clock()
         self.dirty.update((DIRTY_METRICS, DIRTY_AGENTS, DIRTY_HEADER))
+        if self.alerts.sync(snapshot.alerts, complete=snapshot.agent is None):
+            self.dirty.add(DIRTY_ALERTS)
+
+    def apply_alert(self, alert: Alert) -> None:
+        """Take an ``event: alert`` frame (one alert's state change) from the metrics stream."""
+        if self.alerts.apply(alert):
+            self.dirty.update((DIRTY_ALERTS, DIRTY_HEADER))
 
     def add_log_entries(self, entries: Iterable[LogEntry]) -> None:
         """Append entries to the bounded buffer; matching ones become pending for the next frame.
