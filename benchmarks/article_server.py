@@ -61,12 +61,14 @@ async def events(request: Request) -> JSONResponse:
     body = json.loads(await request.body())
     items = body if isinstance(body, list) else [body]
     for item in items:
-        aggregator.record({
-            "agent_id": item["agent_id"],
-            "event_type": _KIND.get(item.get("span_type"), "token"),
-            "timestamp": time.time(),
-            "payload": item,
-        })
+        aggregator.record(
+            {
+                "agent_id": item["agent_id"],
+                "event_type": _KIND.get(item.get("span_type"), "token"),
+                "timestamp": time.time(),
+                "payload": item,
+            }
+        )
     return JSONResponse({"accepted": len(items)}, status_code=202)
 
 

@@ -38,18 +38,31 @@ def make_events(count: int, agents: int, seed: int = 1) -> list[dict]:
         kind = rng.random()
         agent = f"agent-{rng.randrange(agents)}"
         if kind < 0.6:
-            events.append({
-                "agent_id": agent, "span_type": "llm_call", "model": rng.choice(models),
-                "tokens_input": rng.randint(100, 3000), "tokens_output": rng.randint(10, 400),
-                "latency_ms": round(rng.lognormvariate(6.5, 0.5), 1), "cost_usd": 0.01,
-                "trace_id": f"{rng.getrandbits(128):032x}",
-            })
+            events.append(
+                {
+                    "agent_id": agent,
+                    "span_type": "llm_call",
+                    "model": rng.choice(models),
+                    "tokens_input": rng.randint(100, 3000),
+                    "tokens_output": rng.randint(10, 400),
+                    "latency_ms": round(rng.lognormvariate(6.5, 0.5), 1),
+                    "cost_usd": 0.01,
+                    "trace_id": f"{rng.getrandbits(128):032x}",
+                }
+            )
         elif kind < 0.85:
-            events.append({"agent_id": agent, "span_type": "tool_call", "tool_name": "search",
-                           "latency_ms": round(rng.uniform(20, 300), 1)})
+            events.append(
+                {
+                    "agent_id": agent,
+                    "span_type": "tool_call",
+                    "tool_name": "search",
+                    "latency_ms": round(rng.uniform(20, 300), 1),
+                }
+            )
         else:
-            events.append({"agent_id": agent, "span_type": "log", "level": "info",
-                           "message": f"step {i} done"})
+            events.append(
+                {"agent_id": agent, "span_type": "log", "level": "info", "message": f"step {i} done"}
+            )
     return events
 
 
@@ -90,7 +103,9 @@ async def _drive(port: int, payload: bytes, connections: int, seconds: float, pa
     return done
 
 
-def load_process(port: int, payload: bytes, connections: int, seconds: float, pace: float | None, out) -> None:
+def load_process(
+    port: int, payload: bytes, connections: int, seconds: float, pace: float | None, out
+) -> None:
     out.put(asyncio.run(_drive(port, payload, connections, seconds, pace)))
 
 
@@ -126,7 +141,9 @@ def measure(url: str, batch: int, seconds: float, connections: int = 4, pace: fl
     before = events_total(url)
     started = time.monotonic()
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    worker = multiprocessing.Process(target=load_process, args=(port, payload, connections, seconds, pace, queue))
+    worker = multiprocessing.Process(
+        target=load_process, args=(port, payload, connections, seconds, pace, queue)
+    )
     worker.start()
     queue.get()
     worker.join()
@@ -184,8 +201,10 @@ def main() -> None:
                     worker.join(timeout=10)
                 queue.get()
                 warm = [rss for t, rss in samples if t >= min(60.0, options.soak / 2)]
-                print(f"RSS after warm-up: min {min(warm):.1f} MB, max {max(warm):.1f} MB, "
-                      f"spread {100 * (max(warm) - min(warm)) / min(warm):.1f} %")
+                print(
+                    f"RSS after warm-up: min {min(warm):.1f} MB, max {max(warm):.1f} MB, "
+                    f"spread {100 * (max(warm) - min(warm)) / min(warm):.1f} %"
+                )
                 for t, rss in samples[:: max(1, len(samples) // 10)]:
                     print(f"  t={t:6.0f} s  RSS {rss:6.1f} MB")
             finally:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from conftest import RunningCollector, wait_for
 from httpx_sse import connect_sse
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,7 +30,6 @@ from agentwatch.protocol import (
     LogEntry,
     Snapshot,
 )
-from conftest import RunningCollector, wait_for
 
 
 def llm_call(agent: str = "agent-1", **fields: Any) -> dict[str, Any]:
@@ -64,7 +64,9 @@ def read_log_stream(
     seen: list[tuple[str, str, str]] = []
     all_headers = {**collector.headers(), **(headers or {})}
     with httpx.Client(timeout=10) as client:
-        with connect_sse(client, "GET", collector.url + PATH_LOGS_STREAM, params=params, headers=all_headers) as source:
+        with connect_sse(
+            client, "GET", collector.url + PATH_LOGS_STREAM, params=params, headers=all_headers
+        ) as source:
             source.response.raise_for_status()
             for sse in source.iter_sse():
                 if not sse.data:
@@ -127,7 +129,9 @@ def test_bad_item_rejects_that_item_not_the_batch(collector: RunningCollector) -
 
 def test_not_json_is_400_naming_the_position(collector: RunningCollector) -> None:
     response = httpx.post(
-        collector.url + PATH_EVENTS, content=b'[{"agent_id": "a"}, {oops}]', headers={"Content-Type": "application/json"}
+        collector.url + PATH_EVENTS,
+        content=b'[{"agent_id": "a"}, {oops}]',
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert any(ch.isdigit() for ch in response.json()["error"])
@@ -140,7 +144,9 @@ def test_body_over_max_body_is_413_even_without_content_length(start_collector: 
         for _ in range(100):
             yield b" " * 1000
 
-    response = httpx.post(small.url + PATH_EVENTS, content=chunks(), headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        small.url + PATH_EVENTS, content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     response = httpx.post(small.url + PATH_EVENTS, content=b" " * 20_000)
     assert response.status_code == 413
@@ -211,7 +217,9 @@ def test_metrics_stream_sends_snapshot_with_sse_headers(collector: RunningCollec
 def test_metrics_stream_narrowed_to_one_agent(collector: RunningCollector) -> None:
     collector.post([llm_call("agent-1"), llm_call("agent-1"), llm_call("agent-2")])
     with httpx.Client(timeout=10) as client:
-        with connect_sse(client, "GET", collector.url + PATH_DASHBOARD_STREAM, params={"agent": "agent-1"}) as source:
+        with connect_sse(
+            client, "GET", collector.url + PATH_DASHBOARD_STREAM, params={"agent": "agent-1"}
+        ) as source:
             sse = next(event for event in source.iter_sse() if event.data)
     snap = msgspec.json.decode(sse.data, type=Snapshot)
     assert snap.agent == "agent-1"
@@ -261,7 +269,12 @@ def test_resume_after_last_event_id_sends_no_duplicates_and_no_holes(collector: 
 
 def test_log_stream_filters_by_agent_and_level_server_side(collector: RunningCollector) -> None:
     collector.post(
-        [log_event(0, "a", "debug"), log_event(1, "b", "error"), log_event(2, "a", "error"), log_event(3, "a", "info")]
+        [
+            log_event(0, "a", "debug"),
+            log_event(1, "b", "error"),
+            log_event(2, "a", "error"),
+            log_event(3, "a", "info"),
+        ]
     )
     seen = read_log_stream(collector, 2, agent="a", level="info")
     messages = [msgspec.json.decode(data, type=LogEntry).message for _, _, data in seen]
@@ -290,7 +303,9 @@ def test_slow_viewer_is_told_what_it_dropped_and_others_are_not_slowed(start_col
             filler = "x" * 400
             for batch in range(20):
                 server.post([{"agent_id": "a", "message": f"{batch}-{i} {filler}"} for i in range(2000)])
-            with connect_sse(fast_client, "GET", server.url + PATH_LOGS_STREAM, params={"after": "39990"}) as fast:
+            with connect_sse(
+                fast_client, "GET", server.url + PATH_LOGS_STREAM, params={"after": "39990"}
+            ) as fast:
                 first = next(e for e in fast.iter_sse() if e.data and e.event == SSE_LOG)
                 assert int(first.id) == 39991
             dropped = 0

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from conftest import wait_for
 from httpx_sse import connect_sse
 
 from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, PATH_SNAPSHOT, LogEntry, Snapshot
-from conftest import wait_for
 
 
 class CollectorProcess:
@@ -75,8 +75,15 @@ def all_logs(url: str, expected: int) -> list[LogEntry]:
 
 def post(url: str, start: int, count: int) -> None:
     events = [
-        {"agent_id": f"agent-{i % 3}", "span_type": "llm_call", "model": "gpt-4o", "tokens_input": 10,
-         "tokens_output": 5, "latency_ms": 100.0, "message": f"call {i}"}
+        {
+            "agent_id": f"agent-{i % 3}",
+            "span_type": "llm_call",
+            "model": "gpt-4o",
+            "tokens_input": 10,
+            "tokens_output": 5,
+            "latency_ms": 100.0,
+            "message": f"call {i}",
+        }
         for i in range(start, start + count)
     ]
     response = httpx.post(url + PATH_EVENTS, json=events, timeout=10)
@@ -119,7 +126,9 @@ def test_accepted_events_survive_kill_9_after_the_flush_interval(
     assert len({e.id for e in entries}) == 500
 
 
-def test_sync_makes_every_accepted_event_durable_at_once(tmp_path: Path, processes: list[CollectorProcess]) -> None:
+def test_sync_makes_every_accepted_event_durable_at_once(
+    tmp_path: Path, processes: list[CollectorProcess]
+) -> None:
     store = str(tmp_path / "store.db")
     first = CollectorProcess("--store", store, "--sync")
     processes.append(first)
