@@ -161,8 +161,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         servers = {
-            "agentwatch": serve + ["--no-store"],
-            "agentwatch + store": serve + ["--store", os.path.join(tmp, "bench.db")],
+            "agentwatch": [*serve, "--no-store"],
+            "agentwatch + store": [*serve, "--store", os.path.join(tmp, "bench.db")],
             "article design": [sys.executable, str(HERE / "article_server.py")],
         }
         for name, command in servers.items():
@@ -184,7 +184,7 @@ def main() -> None:
             print(f"{name:<20} {batch:>6} {rate:>12,.0f} {ratio:>10.1f}")
 
         if options.soak:
-            process, url = start_server(serve + ["--store", os.path.join(tmp, "soak.db")])
+            process, url = start_server([*serve, "--store", os.path.join(tmp, "soak.db")])
             try:
                 print(f"\nsoak: 20 000 events/s from 200 agents for {options.soak:.0f} s")
                 samples: list[tuple[float, float]] = []
