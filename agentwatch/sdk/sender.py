@@ -139,6 +139,10 @@ class BatchSender:
         self.rejected = 0
         self.internal_errors = 0
 
+        # Built here, in the constructing thread: making a client loads the TLS trust store
+        # (~10 ms of work holding the interpreter lock), which would otherwise land on the
+        # sender thread just as the agent starts recording, and stall it.
+        self._client = httpx.Client(timeout=self._timeout, headers=self._headers)
         self._thread = threading.Thread(target=self._run, name="agentwatch-sdk-sender", daemon=True)
         self._thread.start()
 
@@ -151,7 +155,8 @@ class BatchSender:
         """
         queue = self._queue
         if self._closed or (len(queue) >= self._max_queue and not force):
-            self.count_dropped()
+            with self._caller_drops_lock:  # callers only (the sender's heartbeats are forced in)
+                self._caller_dropped += 1
             return False
         self._append(event)
         if len(queue) >= self._batch_size and not self._wake_is_set():
@@ -219,7 +224,7 @@ class BatchSender:
 
     # ------------------------------------------------------------------ sender thread
     def _run(self) -> None:
-        client = httpx.Client(timeout=self._timeout, headers=self._headers)
+        client = self._client
         next_heartbeat = time.monotonic()
         try:
             while not self._stop.is_set():
