@@ -224,7 +224,7 @@ class AgentTelemetry:
 
     def heartbeat(self) -> bool:
         """Record a heartbeat now, carrying the delivery counters as attributes."""
-        event = self._heartbeat_event()
+        event = self._heartbeat_event(self._sender.stats())
         return event is not None and self._put(event)
 
     # --------------------------------------------------------------------- control
@@ -256,8 +256,9 @@ class AgentTelemetry:
     def _close_at_exit(self) -> None:
         self._sender.close(self._atexit_timeout)
 
-    def _heartbeat_event(self) -> Event:
-        counters = self._sender.stats()
+    def _heartbeat_event(self, counters: dict[str, int]) -> Event:
+        """A heartbeat carrying ``counters`` (the sender's :meth:`stats`, passed in because the
+        sender thread may ask for one before this object has finished constructing)."""
         attributes = {SDK_ATTRIBUTE_PREFIX + name: value for name, value in counters.items()}
         return Event(self.agent_id, self._clock(), SPAN_HEARTBEAT, attributes=attributes)
 

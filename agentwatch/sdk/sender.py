@@ -106,7 +106,7 @@ class BatchSender:
         backoff_base: float = 0.1,
         backoff_max: float = 10.0,
         heartbeat_interval: float | None = None,
-        heartbeat_factory: Callable[[], Event | None] | None = None,
+        heartbeat_factory: Callable[[dict[str, int]], Event | None] | None = None,
     ) -> None:
         self._url = url.rstrip("/") + PATH_EVENTS
         self._headers = {"content-type": "application/json", "user-agent": "agentwatch-sdk"}
@@ -243,7 +243,7 @@ class BatchSender:
         if factory is None:
             return
         try:
-            event = factory()
+            event = factory(self.stats())
         except Exception:  # a broken factory must not kill the sender thread
             self.internal_errors += 1
             return
