@@ -374,7 +374,7 @@ def _encodable(value: Any) -> bool:
 def test_any_body_on_any_ingest_route_is_answered_without_a_server_error(collector: RunningCollector) -> None:
     with httpx.Client(timeout=10) as client:
 
-        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(
             path=st.sampled_from([PATH_EVENTS, PATH_OTLP_TRACES, PATH_OTLP_LOGS]),
             body=body_strategy(),
