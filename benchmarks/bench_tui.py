@@ -196,8 +196,13 @@ def role_feed(url: str, rate: float, agents: int, seconds: float) -> None:
 # --------------------------------------------------------------------------- roles: viewer
 
 
-def role_viewer(url: str, lines: int, fps: int, started: float, report: Path, timeout: float) -> None:
-    """Run the real viewer, observed, until ``lines`` log lines arrived; write a JSON report."""
+def role_viewer(
+    url: str, lines: int, fps: int, started: float, report: Path, timeout: float, start_only: bool = False
+) -> None:
+    """Run the real viewer, observed, until ``lines`` log lines arrived; write a JSON report.
+
+    ``start_only``: leave as soon as a frame with data was painted (start-up measurement).
+    """
     from agentwatch.protocol import SSE_LOG, LogEntry
     from agentwatch.tui.app import SSE_DEFAULT_EVENT, AgentWatchApp
 
@@ -239,7 +244,7 @@ def role_viewer(url: str, lines: int, fps: int, started: float, report: Path, ti
                 }
                 self.call_later(self.exit)
 
-        def frame(self) -> None:
+        def frame(self, *, timed: bool = False) -> None:
             state = self.state
             pending: list[Any] = []
             original = state.take_pending_lines
@@ -254,7 +259,7 @@ def role_viewer(url: str, lines: int, fps: int, started: float, report: Path, ti
             began_at = time.time()
             begin = time.perf_counter()
             try:
-                super().frame()
+                super().frame(timed=timed)
             finally:
                 del state.take_pending_lines
             cost = time.perf_counter() - begin
@@ -280,6 +285,8 @@ def role_viewer(url: str, lines: int, fps: int, started: float, report: Path, ti
                 self.observe_after = now
             if self.data_shown and self.first_data_paint is None:
                 self.first_data_paint = now
+                if start_only:
+                    self.call_later(self.exit)
             if self.awaiting_screen:
                 bins = self.latency
                 last = LATENCY_BINS - 1
@@ -429,10 +436,31 @@ def start_collector() -> tuple[subprocess.Popen[str], str]:
     return process, url
 
 
+def start_times(work: Path, url: str, runs: int = 3) -> dict[str, Any]:
+    """Start-up on an otherwise idle machine: the viewer (against a collector holding data) and a
+    minimal Textual app, ``runs`` times each in turn; medians."""
+    import httpx
+
+    from agentwatch.protocol import PATH_EVENTS, SPAN_LOG, Event, json_encoder
+
+    events = [Event(agent_id=f"agent-{i:03d}", span_type=SPAN_LOG, message="hello") for i in range(200)]
+    httpx.post(url + PATH_EVENTS, content=json_encoder.encode(events), headers={"content-type": "application/json"})
+    viewer: list[dict[str, Any]] = []
+    minimal: list[float] = []
+    for i in range(runs):
+        viewer.append(run_role_in_pty(["--role", "viewer", "--url", url, "--lines", "1000000000", "--start-only",
+                                       "--seconds", "20"], work / f"start-{i}.json", 30))  # fmt: skip
+        minimal.append(run_role_in_pty(["--role", "minimal"], work / f"minimal-{i}.json", 30)["first_paint_s"])
+    middle = runs // 2
+    return {
+        "viewer_first_paint_s": sorted(v["first_paint_s"] for v in viewer)[middle],
+        "viewer_first_data_paint_s": sorted(v["first_data_paint_s"] for v in viewer)[middle],
+        "viewer_import_s": sorted(v["import_s"] for v in viewer)[middle],
+        "minimal_first_paint_s": sorted(minimal)[middle],
+    }
+
+
 def baselines(work: Path, rate: int, fps: int, seconds: float) -> dict[str, Any]:
-    starts = [
-        run_role_in_pty(["--role", "minimal"], work / f"minimal-{i}.json", 30)["first_paint_s"] for i in range(3)
-    ]
     widgets = {}
     for widget in ("log", "logpane", "richlog"):
         widgets[widget] = run_role_in_pty(
@@ -441,11 +469,10 @@ def baselines(work: Path, rate: int, fps: int, seconds: float) -> dict[str, Any]
             work / f"widget-{widget}.json",
             seconds + 60,
         )  # fmt: skip
-    return {"minimal_first_paint_s": sorted(starts)[1], "widgets": widgets}
+    return {"widgets": widgets}
 
 
-def main_run(options: argparse.Namespace, work: Path) -> dict[str, Any]:
-    collector, url = start_collector()
+def main_run(options: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
     feed_seconds = options.lines / options.rate * 1.5 + 30
     feeder = subprocess.Popen(
         [sys.executable, str(HERE), "--role", "feed", "--url", url, "--rate", str(options.rate),
@@ -484,7 +511,6 @@ def main_run(options: argparse.Namespace, work: Path) -> dict[str, Any]:
         if viewer is not None:
             stop(viewer)
         stop(feeder)
-        stop(collector)
 
 
 def verdict(ok: bool) -> str:
@@ -511,10 +537,13 @@ def print_table(options: argparse.Namespace, run: dict[str, Any], base: dict[str
          verdict((run["latency_p50_ms"] or 1e9) <= 150)),
         ("event → screen p99", f"{run['latency_p99_ms']:.0f} ms (max {run['latency_max_ms']:.0f})", "≤ 300 ms",
          verdict((run["latency_p99_ms"] or 1e9) <= 300)),
-        ("start → first paint", f"{run['first_paint_s']:.2f} s (imports {run['import_s']:.2f} s)", "≤ 0.6 s",
-         verdict(0 < run["first_paint_s"] <= 0.6)),
-        ("start → first frame with data", f"{run['first_data_paint_s']:.2f} s", "", ""),
+        ("start → first paint (idle machine)",
+         f"{base['viewer_first_paint_s']:.2f} s (imports {base['viewer_import_s']:.2f} s)", "≤ 0.6 s",
+         verdict(0 < base["viewer_first_paint_s"] <= 0.6)),
+        ("start → first frame with data (idle)", f"{base['viewer_first_data_paint_s']:.2f} s", "≤ 0.6 s",
+         verdict(0 < base["viewer_first_data_paint_s"] <= 0.6)),
         ("minimal Textual app → first paint", f"{base['minimal_first_paint_s']:.2f} s", "baseline", ""),
+        ("start → first frame with data (flood)", f"{run['first_data_paint_s']:.2f} s", "", ""),
         ("terminal output", f"{run['terminal_kb_per_second']:.0f} KiB/s", "", ""),
     ]  # fmt: skip
     for name, figures in widgets.items():
@@ -546,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--started", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--widget", default="log", help=argparse.SUPPRESS)
+    parser.add_argument("--start-only", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -555,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         role_feed(options.url, options.rate, options.agents, options.seconds)
         return 0
     if options.role == "viewer":
-        role_viewer(options.url, options.lines, options.fps, options.started, options.report, options.seconds)
+        role_viewer(options.url, options.lines, options.fps, options.started, options.report, options.seconds,
+                    options.start_only)  # fmt: skip
         return 0
     if options.role == "minimal":
         role_minimal(options.started, options.report)
@@ -567,16 +598,22 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(directory)
         print(f"viewer: {options.lines:,} lines at {options.rate:,}/s from {options.agents} agents, "
               f"--fps {options.fps}, terminal {SIZE[0]}×{SIZE[1]} …", flush=True)  # fmt: skip
-        run = main_run(options, work)
+        collector, url = start_collector()
+        try:
+            starts = start_times(work, url)
+            run = main_run(options, work, url)
+        finally:
+            stop(collector)
         if options.skip_baselines:
-            base = {"minimal_first_paint_s": float("nan"), "widgets": {}}
+            base: dict[str, Any] = {"widgets": {}}
         else:
-            print("baselines: minimal app start, Log vs RichLog …", flush=True)
+            print("baselines: Log vs RichLog …", flush=True)
             base = baselines(work, options.rate, options.fps, options.widget_seconds)
+        base.update(starts)
         if base["widgets"]:
             print_table(options, run, base)
         else:
-            print(json.dumps(run, indent=1))
+            print(json.dumps({**run, **base}, indent=1))
         if options.json:
             print(json.dumps({"viewer": run, "baselines": base}, indent=1))
     return 0

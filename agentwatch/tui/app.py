@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from textual import work
@@ -30,15 +30,24 @@ from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
     SSE_LOG,
+    SSE_ALERT,
     SSE_METRICS,
     STATUS_FAILING,
+    VIEW_COSTS,
+    VIEW_DECISIONS,
+    VIEW_FAILURES,
+    VIEW_LATENCY,
+    Alert,
     Dropped,
     Gap,
 )
 from agentwatch.tui import formatting as fmt
+from agentwatch.tui.alerts import TOAST_SEVERITY, AlertHistoryScreen, AlertsPanel, alert_count_text, toast_text
+from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
 from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
+    DIRTY_ALERTS,
     DIRTY_LOGS_REFILTERED,
     DIRTY_METRICS,
     MARKER_DROPPED,
@@ -51,8 +60,15 @@ from agentwatch.tui.state import (
 )
 from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines
 
+if TYPE_CHECKING:
+    import httpx
+
 #: The SSE event name of a message sent without ``event:`` (a minimal collector's form).
 SSE_DEFAULT_EVENT = "message"
+
+
+#: Least seconds between two agents-table updates made by the frame timer.
+TABLE_INTERVAL = 0.5
 
 
 @functools.cache
@@ -87,6 +103,23 @@ class AgentWatchApp(App[int]):
         Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="Wrap long log lines (toggle)"),
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort the agents table by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
+        Binding("A", "alert_history", "Alerts", show=False, tooltip="Alert history: what fired and resolved"),
+        Binding(
+            "1", f"analysis({VIEW_COSTS!r})", "Costs", show=False,
+            tooltip="Costs by model, agent and decision path; cost per inference over time",
+        ),
+        Binding(
+            "2", f"analysis({VIEW_DECISIONS!r})", "Decisions", show=False,
+            tooltip="Decisions per agent: counts, mean confidence, new ones marked",
+        ),
+        Binding(
+            "3", f"analysis({VIEW_LATENCY!r})", "Latency", show=False,
+            tooltip="p50 / p95 / p99 per model against its baseline, regressions marked",
+        ),
+        Binding(
+            "4", f"analysis({VIEW_FAILURES!r})", "Failures", show=False,
+            tooltip="Errors by type, model, tool, decision and an attribute key (k)",
+        ),
         Binding(
             "escape",
             "leave_drill_down",
@@ -95,6 +128,9 @@ class AgentWatchApp(App[int]):
             tooltip="Leave the drill-down into one agent",
         ),
     ]
+
+    #: The clock second the alerts panel last showed (ages move once a second).
+    _alerts_second: int = -1
 
     def __init__(
         self,
@@ -125,7 +161,10 @@ class AgentWatchApp(App[int]):
         self.tz = tz
         self.connect = connect
         self.frames = 0
+        self._http: httpx.AsyncClient | None = None
         self._frame_interval = 1 / self.fps
+        self.table_interval = TABLE_INTERVAL
+        self._table_updated_at = -math.inf
         self._last_frame_at = -math.inf
         self._initial_wrap = wrap
         self._last_second = -1
@@ -135,6 +174,7 @@ class AgentWatchApp(App[int]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         yield MetricsBar(id="metrics")
+        yield AlertsPanel(id="alerts")
         yield AgentTable(id="agents")
         yield LogPane(max_lines=self.state.max_lines, id="log")
         yield Footer(compact=True)
@@ -144,6 +184,7 @@ class AgentWatchApp(App[int]):
         # modal screen (help, picker, search) is on top.
         self.header_bar = self.query_one(HeaderBar)
         self.metrics_bar = self.query_one(MetricsBar)
+        self.alerts_panel = self.query_one(AlertsPanel)
         self.agent_table = self.query_one(AgentTable)
         self.log_pane = log = self.query_one(LogPane)
         log.set_columns(self.timestamps)
@@ -152,8 +193,16 @@ class AgentWatchApp(App[int]):
         self.frame()
         self.set_timer(self._frame_interval, self._frame_tick, name="frame")
         if self.connect:
-            self.follow_metrics()
-            self.follow_logs()
+            # After the first paint: the HTTP client's imports and TLS setup would delay it.
+            self.call_after_refresh(self._connect)
+
+    def _connect(self) -> None:
+        self.follow_metrics()
+        self.follow_logs()
+
+    async def on_unmount(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
 
     # ------------------------------------------------------------------ frames
     def _frame_tick(self) -> None:
@@ -166,26 +215,44 @@ class AgentWatchApp(App[int]):
         """
         wait = self._last_frame_at + self._frame_interval - time.monotonic()
         if wait <= 0.001:
-            self.frame()
+            self.frame(timed=True)
             wait = self._frame_interval
         self.set_timer(wait, self._frame_tick, name="frame")
 
-    def frame(self) -> None:
-        """Move what changed in the state to the widgets (called ``fps`` times a second)."""
-        self._last_frame_at = time.monotonic()
+    def frame(self, *, timed: bool = False) -> None:
+        """Move what changed in the state to the widgets (called ``fps`` times a second).
+
+        ``timed`` frames (the frame timer's) update the agents table at most once every
+        :attr:`table_interval` seconds: redrawing a few hundred rows is the dearest thing a
+        frame does, and snapshots only arrive a few times a second. A frame run for a key
+        press updates it at once.
+        """
+        started = self._last_frame_at = time.monotonic()
         state = self.state
         dirty = state.take_dirty()
         now = state.clock()
         second = int(now)
-        self.header_bar.show(header_lines(state))
+        header = header_lines(state)
+        header[0].append_text(alert_count_text(len(state.alerts.firing)))
+        self.header_bar.show(header)
+        if DIRTY_ALERTS in dirty or second != self._alerts_second:
+            self._alerts_second = second
+            self.alerts_panel.update_from(list(state.alerts.firing.values()), now)
+            self._announce(state.alerts.take_started())
         if DIRTY_METRICS in dirty:
             self.metrics_bar.update_from(state.shown_snapshot)
         if DIRTY_AGENTS in dirty or second != self._last_second:
-            self._last_second = second
-            views = state.agent_views()
-            self.agent_table.update_from(views, now)
-            if DIRTY_AGENTS in dirty:
-                self._ring_on_new_failures(views)
+            if timed and started - self._table_updated_at < self.table_interval:
+                if DIRTY_AGENTS in dirty:
+                    state.dirty.add(DIRTY_AGENTS)  # not now: in a later frame
+            else:
+                if timed:
+                    self._table_updated_at = started
+                self._last_second = second
+                views = state.agent_views()
+                self.agent_table.update_from(views, now)
+                if DIRTY_AGENTS in dirty:
+                    self._ring_on_new_failures(views)
         log = self.log_pane
         if DIRTY_LOGS_REFILTERED in dirty:
             log.replace([self._format(line) for line in state.visible_lines()])
@@ -223,9 +290,14 @@ class AgentWatchApp(App[int]):
             self.state.set_connection(stream, connection)
 
         on_event = self.on_metrics_event if stream == STREAM_METRICS else self.on_log_event
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient()  # one for both streams: one TLS context to build
         result = follow(
             self.url,
             path,
+            client=self._http,
             params=params,
             token=self.token,
             on_event=on_event,
@@ -242,6 +314,12 @@ class AgentWatchApp(App[int]):
         """
         from agentwatch.client.stream import DecodeError, decode_snapshot
 
+        if sse.event == SSE_ALERT:
+            try:
+                self.state.apply_alert(msgspec.json.decode(sse.data, type=Alert))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self.state.count_decode_error()
+            return
         if sse.event not in (SSE_METRICS, SSE_DEFAULT_EVENT):
             return
         try:
@@ -269,6 +347,8 @@ class AgentWatchApp(App[int]):
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Main-screen keys do nothing while a modal (help, picker, search) is open."""
+        if action in {"analysis", "alert_history"} and len(self.screen_stack) > 1:
+            return isinstance(self.screen, AnalysisScreen | AlertHistoryScreen)
         if action in {"live", "leave_drill_down"} and len(self.screen_stack) > 1:
             return False
         return True
@@ -339,6 +419,50 @@ class AgentWatchApp(App[int]):
     def action_leave_drill_down(self) -> None:
         if self.state.drilled_agent is not None:
             self.drill_into(None)
+
+    def action_analysis(self, view: str) -> None:
+        """Open an analysis screen (or switch the open one to ``view``), for the drilled agent if any."""
+        screen = self.screen
+        if isinstance(screen, AnalysisScreen):
+            screen.set_view(view)
+            return
+        if isinstance(screen, AlertHistoryScreen):
+            self.pop_screen()
+        self.push_screen(
+            AnalysisScreen(
+                view,
+                url=self.url,
+                token=self.token,
+                agent=self.state.drilled_agent,
+                attribute_keys=lambda: attribute_keys(self.state.buffer),
+                connect=self.connect,
+                clock=self.state.clock,
+            )
+        )
+
+    def action_alert_history(self) -> None:
+        if isinstance(self.screen, AlertHistoryScreen):
+            return
+        if isinstance(self.screen, AnalysisScreen):
+            self.pop_screen()
+        self.push_screen(AlertHistoryScreen(self.state.alerts, self.state.clock))
+
+    def _announce(self, started: list[Alert]) -> None:
+        """A toast for each alert that started firing (at most three, then a summary) and one bell."""
+        if not started:
+            return
+        for alert in started[:3]:
+            self.notify(
+                toast_text(alert),
+                title="alert firing",
+                severity=TOAST_SEVERITY.get(alert.severity, "information"),
+                timeout=8,
+                markup=False,
+            )
+        if len(started) > 3:
+            self.notify(f"… and {len(started) - 3} more alerts firing (A: history)", severity="warning", timeout=8)
+        if self.bell_enabled:
+            self.bell()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         agent = event.row_key.value
