@@ -383,6 +383,8 @@ class Health(msgspec.Struct):
     agents: int
     subscribers: int
     store: str
+    #: asyncio tasks alive in the collector's event loop (a leak shows as steady growth).
+    tasks: int = 0
 
 
 def finite(value: float | None) -> bool:

@@ -243,7 +243,9 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         return json_response(result)
 
     async def health(request: Request) -> Response:
-        return json_response(collector.health())
+        report = collector.health()
+        report.tasks = len(asyncio.all_tasks())
+        return json_response(report)
 
     async def metrics(request: Request) -> Response:
         registry = CollectorRegistry(auto_describe=False)
