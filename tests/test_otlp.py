@@ -677,3 +677,111 @@ def test_token_counts_at_or_above_2_to_the_53_are_rejected() -> None:
 
 def test_blank_agent_names_fall_back_and_names_are_stripped() -> None:
     assert one_event({"gen_ai.agent.name": "   ", "gen_ai.agent.id": " a-1 "}).agent_id == "a-1"
+
+
+# ---------------------------------------------------------------- protobuf read with the lean schema
+def any_value_pb(value: Any) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+
+    if value is None:
+        return AnyValue()
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[any_value_pb(v) for v in value]))
+    if isinstance(value, dict):
+        pairs = [KeyValue(key=k, value=any_value_pb(v)) for k, v in value.items()]
+        return AnyValue(kvlist_value=KeyValueList(values=pairs))
+    return AnyValue(string_value=value)
+
+
+def protobuf_traces(*attribute_sets: dict[str, Any]) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    spans = [
+        Span(
+            trace_id=bytes.fromhex(TRACE_ID),
+            span_id=bytes.fromhex(SPAN_ID),
+            start_time_unix_nano=1_700_000_000_000_000_000,
+            end_time_unix_nano=1_700_000_000_500_000_000,
+            attributes=[KeyValue(key=k, value=any_value_pb(v)) for k, v in attributes.items()],
+        )
+        for attributes in attribute_sets
+    ]
+    resource = Resource(attributes=[KeyValue(key="service.name", value=any_value_pb("svc"))])
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
+    )
+    return bytes(request.SerializeToString())
+
+
+pb_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | st.text(max_size=200)
+    | st.binary(max_size=20)
+)
+pb_values = st.recursive(
+    pb_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=10).map(lambda key: "x." + key), pb_values, max_size=6))
+def test_lean_protobuf_attributes_read_the_same_values_as_the_full_schema(attributes: dict[str, Any]) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    body = protobuf_traces(attributes)
+    full_span = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0]
+    expected = otlp._pb_attributes(full_span.attributes)
+    (event,) = decode_traces(body, PROTOBUF).events
+    got = {k: v for k, v in (event.attributes or {}).items() if k.startswith("x.")}
+    assert msgspec.json.encode(got) == msgspec.json.encode(expected)  # NaN compares equal once encoded
+
+
+def test_lean_protobuf_reads_genai_values_of_every_width() -> None:
+    (event,) = decode_traces(
+        protobuf_traces(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "m" * 200,  # a string over 127 bytes takes the general path
+                "gen_ai.usage.input_tokens": 127,
+                "gen_ai.usage.output_tokens": 16_384,
+                "agentwatch.confidence": 0.25,
+                "flag": True,
+                "negative": -1,
+                "unicode": "¿qué?",
+            }
+        ),
+        PROTOBUF,
+    ).events
+    assert (event.model, event.tokens_input, event.tokens_output) == ("m" * 200, 127, 16_384)
+    assert event.confidence == 0.25
+    assert event.attributes is not None
+    assert (event.attributes["flag"], event.attributes["negative"], event.attributes["unicode"]) == (
+        True,
+        -1,
+        "¿qué?",
+    )
+
+
+def test_an_attribute_string_that_is_not_utf8_rejects_its_span_only() -> None:
+    good = protobuf_traces({"k": "ok"}, {"k": "XX"})
+    bad = good.replace(b"\x0a\x02XX", b"\x0a\x02\xff\xfe")  # the AnyValue of the second span
+    assert bad != good
+    result = decode_traces(bad, PROTOBUF)
+    assert (len(result.events), result.rejected) == (1, 1)
+    assert "UTF-8" in (result.error_message or "")
