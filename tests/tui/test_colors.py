@@ -45,5 +45,8 @@ async def test_ansi_dark_theme_renders_the_overview_in_16_colours():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.theme == "ansi-dark"
-        svg = app.export_screenshot()
-        assert "failing" in svg and "planner-01" in svg and "SIMULATED DATA" in svg
+        table = app.query_one(AgentTable)
+        shown = "".join(seg.text for strip in table.render_lines(table.region.reset_offset) for seg in strip)
+        assert "✗ failing" in shown and "planner-01" in shown
+        assert "SIMULATED DATA" in app.header_bar.plain
+        assert app.export_screenshot()
