@@ -1,0 +1,120 @@
+"""CPU cost per event of each stage of the collector's ingest path, in process.
+
+    python benchmarks/bench_ingest_stages.py            # ~10 s
+    python benchmarks/bench_ingest_stages.py --batch 100
+
+The body is ``bench_http.make_events(batch, 200)`` encoded as JSON, as the HTTP benchmark
+sends it. Each stage runs on its own over the same decoded batch (aggregators on a fresh
+instance, warmed up first) and is timed in CPU time (``time.process_time``); each figure is
+the best of ``--repeats`` rounds, since the machine is shared. The ledger fold is timed the
+way the tick runs it: all events queued since the last tick, up to ``fold_limit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_http import make_events  # noqa: E402
+
+from agentwatch.collector import ingest  # noqa: E402
+from agentwatch.collector.analysis import Ledger  # noqa: E402
+from agentwatch.collector.broadcast import LogHub  # noqa: E402
+from agentwatch.collector.totals import Totals  # noqa: E402
+from agentwatch.collector.window import Window  # noqa: E402
+from agentwatch.protocol import Event  # noqa: E402
+
+
+def best_us_per_event(run: Callable[[], int], repeats: int, rounds: int) -> float:
+    """Best over ``repeats`` of the CPU µs per event of ``rounds`` calls of ``run`` (returns events)."""
+    best = float("inf")
+    for _ in range(repeats):
+        events = 0
+        started = time.process_time()
+        for _ in range(rounds):
+            events += run()
+        elapsed = time.process_time() - started
+        best = min(best, elapsed * 1e6 / max(events, 1))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--events", type=int, default=50_000, help="events per timed round set")
+    options = parser.parse_args()
+    batch = options.batch
+    rounds = max(1, options.events // batch)
+    body = json.dumps(make_events(batch, 200)).encode()
+    now = time.time()
+    events, rejected = ingest.decode_events(body, "application/json", now=now)
+    assert not rejected and len(events) == batch
+
+    def fresh() -> list[Event]:
+        return ingest.decode_events(body, "application/json", now=time.time())[0]
+
+    batches = [fresh() for _ in range(rounds)]
+    results: dict[str, float] = {}
+
+    results["decode_events"] = best_us_per_event(
+        lambda: len(ingest.decode_events(body, "application/json", now=now)[0]), options.repeats, rounds
+    )
+
+    window = Window()
+    cursor = iter(range(1 << 62))
+
+    def window_add() -> int:
+        window.add_many(batches[next(cursor) % rounds])
+        return batch
+
+    window_add()
+    results["Window.add_many"] = best_us_per_event(window_add, options.repeats, rounds)
+
+    totals = Totals()
+
+    def totals_add() -> int:
+        totals.add_many(batches[next(cursor) % rounds])
+        return batch
+
+    totals_add()
+    results["Totals.add_many"] = best_us_per_event(totals_add, options.repeats, rounds)
+
+    hub = LogHub(history=50_000)
+
+    def publish() -> int:
+        hub.publish_events(batches[next(cursor) % rounds])
+        return batch
+
+    results["LogHub.publish_events"] = best_us_per_event(publish, options.repeats, rounds)
+
+    ledger = Ledger()
+    limit = ledger.settings.fold_limit
+
+    def fold() -> int:
+        queued = 0
+        while queued < limit:
+            ledger.add_many(batches[next(cursor) % rounds])
+            queued += batch
+        return ledger.fold()
+
+    fold()
+    results["Ledger.fold (per analysed event)"] = best_us_per_event(
+        fold, options.repeats, max(1, options.events // limit)
+    )
+
+    print(f"batch {batch}, {len(body) / batch:.0f} bytes/event, CPU µs per event (best of {options.repeats}):")
+    for name, value in results.items():
+        print(f"  {name:<36} {value:6.2f}")
+    inline = sum(v for k, v in results.items() if not k.startswith("Ledger.fold"))
+    print(f"  {'in-request total':<36} {inline:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
