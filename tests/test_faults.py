@@ -345,3 +345,21 @@ def test_a_batch_refused_for_durability_leaves_no_trace(tiny_fs: Path, start_col
     health = httpx.get(collector.url + PATH_HEALTH).json()
     assert health["events_total"] == accepted
     assert health["last_log_id"] == accepted
+
+
+# ------------------------------------------------------------------------- soak
+
+
+@pytest.mark.soak
+def test_soak_keeps_memory_fds_and_tasks_flat_and_tells_every_viewer_what_it_dropped() -> None:
+    """``pytest -m soak``: the short soak (3 min, 20 viewers, 20 000 events/s, one TUI).
+
+    The 30-minute run is ``python benchmarks/soak.py --minutes 30 --viewers 20 --rate 20000 --tui``.
+    """
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "soak.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--minutes", "3", "--viewers", "20", "--rate", "20000", "--tui"],
+        capture_output=True, text=True, timeout=600, env=ENV_WITHOUT_TOKEN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "verdict: PASS" in result.stdout

@@ -322,7 +322,7 @@ def test_query_parameters_and_last_event_id_are_200_or_400_never_500(collector: 
     with httpx.Client(timeout=10) as client:
         collector.post([{"agent_id": f"q{i}", "message": "x"} for i in range(5)])
 
-        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(
             path=st.sampled_from([PATH_LOGS_STREAM, PATH_DASHBOARD_STREAM, PATH_SNAPSHOT, PATH_AGENTS]),
             params=st.dictionaries(st.sampled_from(["agent", "level", "after", "x", "agent[]"]), QUERY_TEXT, max_size=4),
@@ -374,7 +374,7 @@ def _encodable(value: Any) -> bool:
 def test_any_body_on_any_ingest_route_is_answered_without_a_server_error(collector: RunningCollector) -> None:
     with httpx.Client(timeout=10) as client:
 
-        @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(
             path=st.sampled_from([PATH_EVENTS, PATH_OTLP_TRACES, PATH_OTLP_LOGS]),
             body=body_strategy(),
