@@ -404,9 +404,31 @@ def _decode_items(items: list[Any], now: float) -> tuple[list[Event], list[Rejec
 
 
 def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
+    """:func:`_normalise` each event; the common case (nothing to fix but a missing timestamp
+    or cost) is handled inline, without the call, and anything else goes through it."""
     rejected: list[Rejected] = []
     normalise = _normalise
+    event_class = Event
+    levels = LEVEL_RANK
+    max_timestamp = MAX_TIMESTAMP
     for index, event in enumerate(events):
+        level = event.level
+        timestamp = event.timestamp
+        agent_id = event.agent_id
+        if (
+            event.span_type
+            and event.attributes is None
+            and event.payload is None
+            and (level is None or level in levels)
+            and (timestamp is None or (timestamp.__class__ is float and 0.0 <= timestamp < max_timestamp))
+            and agent_id.strip() is agent_id
+        ):
+            event.__class__ = event_class
+            if timestamp is None:
+                event.timestamp = now
+            if event.cost_usd is None and event.model is not None:
+                _estimate_cost(event)
+            continue
         problem = normalise(event, now)
         if problem is not None:
             rejected.append(Rejected(index, problem))
@@ -461,16 +483,18 @@ def _normalise(event: Any, now: float) -> str | None:
         else:
             event.span_type = DEFAULT_SPAN_TYPE
 
-    if (
-        event.cost_usd is None
-        and event.model is not None
-        and (event.tokens_input is not None or event.tokens_output is not None)
-    ):
+    if event.cost_usd is None and event.model is not None:
+        _estimate_cost(event)
+    return None
+
+
+def _estimate_cost(event: Event) -> None:
+    """Fill ``cost_usd`` from the price table (``cost_estimated``) when the tokens allow it."""
+    if event.tokens_input is not None or event.tokens_output is not None:
         cost = estimate_cost(event.model, event.tokens_input, event.tokens_output)
         if cost is not None:
             event.cost_usd = cost
             event.cost_estimated = True
-    return None
 
 
 def _check_bag_sizes(event: Event) -> str | None:
