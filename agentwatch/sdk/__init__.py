@@ -282,7 +282,9 @@ class AgentTelemetry:
         return self._put(event)
 
     def _record_span(self, span: Span, latency_ms: float, error: str | None) -> None:
-        """Queue the event of a span that just ended; a failure is counted as dropped."""
+        """Queue the event of a span that just ended; a failure is counted as dropped.
+
+        :meth:`_finish` is written out here: this runs once per span, in the agent's thread."""
         try:
             event = Event(
                 self.agent_id,
@@ -297,8 +299,17 @@ class AgentTelemetry:
             if event.latency_ms is None:
                 event.latency_ms = latency_ms
             if error is not None:
-                event.error = error
-            self._finish(event)
+                event.error = _clip(error)
+            elif event.error is not None:
+                event.error = _clip(str(event.error))
+            if event.message is not None:
+                event.message = _clip(str(event.message))
+            if event.cost_usd is None and (event.tokens_input is not None or event.tokens_output is not None):
+                cost = pricing.estimate_cost(event.model, event.tokens_input, event.tokens_output)
+                if cost is not None:
+                    event.cost_usd, event.cost_estimated = cost, True
+            if event.timestamp is None:
+                event.timestamp = self._clock()
         except Exception:
             _log.debug("agentwatch: could not record a span", exc_info=True)
             self._sender.count_dropped()

@@ -131,7 +131,8 @@ class Span:
         return self
 
     # -------------------------------------------------------------- context manager
-    def _open(self) -> None:
+    # The bodies live in __enter__/__exit__ themselves (no helper call): this is the hot path.
+    def __enter__(self) -> Span:
         self.fields = self._init_fields
         parent = _get_current()
         if parent is None:
@@ -143,8 +144,9 @@ class Span:
         self.span_id = span_id = "%016x" % next(_span_ids)  # noqa: UP031 - %-format is the fastest
         self._token = _set_current((trace_id, span_id))
         self._start = _perf_ns()
+        return self
 
-    def _close(self, exc: BaseException | None) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         latency_ms = (_perf_ns() - self._start) / 1e6
         token = self._token
         if token is not None:
@@ -161,19 +163,11 @@ class Span:
                 error = error_text(exc)
         self._telemetry._record_span(self, latency_ms, error)
 
-    def __enter__(self) -> Span:
-        self._open()
-        return self
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        self._close(exc)
-
     async def __aenter__(self) -> Span:
-        self._open()
-        return self
+        return self.__enter__()
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        self._close(exc)
+        self.__exit__(exc_type, exc, tb)
 
     # -------------------------------------------------------------------- decorator
     def __call__(self, fn: F) -> F:
