@@ -478,6 +478,9 @@ class LogPane(Log):
         self._source.clear()
         self._source.extend(lines[-self._source.maxlen :] if self._source.maxlen else lines)
         self.clear()
+        # Log.write_lines follows the tail only from the end; after clear() the old offset
+        # would leave the view stranded above the new end (and never follow again).
+        self.scroll_home(animate=False, immediate=True)
         if self._source:
             self.write_lines(self._physical(list(self._source)), scroll_end=True)
 

@@ -419,3 +419,18 @@ async def test_drill_down_restarts_metrics_narrowed_to_the_agent(collector):
         assert app.state.drilled_agent is None
         fleet_before = app.state.fleet
         await wait_until(pilot, lambda: app.state.fleet is not fleet_before)
+
+
+async def test_tail_keeps_following_new_lines_after_a_filter_change():
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.state.add_log_entries(
+            [LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message=f"m{i}") for i in range(200)]
+        )
+        await pilot.pause(0.3)
+        await pilot.press("l", "c")
+        app.state.add_log_entries([LogEntry(timestamp=NOW, agent_id="a", level="info", message="newest")])
+        log = app.query_one(Log)
+        await wait_until(pilot, lambda: log.lines and log.lines[-1].endswith("newest"))
+        await pilot.pause(0.2)
+        assert log.scroll_y == log.max_scroll_y > 0
