@@ -479,11 +479,9 @@ class AnalysisScreen(ModalScreen[None]):
             body.remove_children()
             widgets: list[Static | DataTable[Text]] = []
             self._tables = []
-            for index, view in enumerate(views):
+            for view in views:
                 widgets.append(Static(Text(view.title, style="bold"), classes="analysis-section", markup=False))
-                table: DataTable[Text] = DataTable(
-                    id=f"analysis-table-{index}", cursor_type="row", zebra_stripes=True, classes="analysis-table"
-                )
+                table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, classes="analysis-table")
                 for label, numeric in zip(view.labels, view.numeric, strict=True):
                     table.add_column(Text(label, justify="right") if numeric else label)
                 widgets.append(table)

@@ -211,8 +211,11 @@ class AgentWatchApp(App[int]):
         A chain of one-shot timers rather than a fixed-rate interval: a late tick of an
         interval timer is followed by an on-time one a few milliseconds later, which would
         draw more than ``fps`` frames in some second. A frame a key press just drew counts
-        too, so the timer waits out the rest of its interval.
+        too, so the timer waits out the rest of its interval. The chain stops once the app
+        shuts down (its screens and widgets are being removed).
         """
+        if not self.is_running:
+            return
         wait = self._last_frame_at + self._frame_interval - time.monotonic()
         if wait <= 0.001:
             self.frame(timed=True)
