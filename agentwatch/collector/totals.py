@@ -56,6 +56,9 @@ class Totals:
     def __init__(self, max_series: int = 10_000) -> None:
         self.max_series = max_series
         self.series: dict[tuple[str, str], Series] = {}
+        #: agent → model → series, the same objects as :attr:`series` (several (agent, model)
+        #: over the cap share the ``_other`` series).
+        self._index: dict[str, dict[str, Series]] = {}
 
     def _series(self, agent_id: str, model: str) -> Series:
         key = (agent_id, model)
@@ -70,28 +73,47 @@ class Totals:
         return series
 
     def add_many(self, events: Iterable[Event]) -> None:
-        lookup = self.series.get
+        """Count a batch. O(1) per event: one lookup of the event's series, then plain adds.
+
+        Series are found through a per-agent index (``agent → model → series``) so no key
+        tuple is built per event; a new (agent, model) goes through the cap, and one over the
+        cap is never indexed (memory stays bounded whatever the agent ids).
+        """
+        index = self._index
+        index_get = index.get
         latency_types = LATENCY_SPAN_TYPES
+        span_error, span_tool = SPAN_ERROR, SPAN_TOOL_CALL
+        bounds = _BOUNDS_MS
         for event in events:
+            agent_id = event.agent_id
             model = event.model or ""
-            series = lookup((event.agent_id, model)) or self._series(event.agent_id, model)
+            models = index_get(agent_id)
+            series = models.get(model) if models is not None else None
+            if series is None:
+                series = self._series(agent_id, model)
+                if len(self.series) <= self.max_series and self.series.get((agent_id, model)) is series:
+                    index.setdefault(agent_id, {})[model] = series  # over the cap: not indexed
             series.events += 1
             span_type = event.span_type
-            if event.error is not None or span_type == SPAN_ERROR:
+            if event.error is not None or span_type == span_error:
                 series.errors += 1
-            if span_type == SPAN_TOOL_CALL:
+            if span_type == span_tool:
                 series.tool_calls += 1
-            if event.tokens_input:
-                series.tokens_in += event.tokens_input
-            if event.tokens_output:
-                series.tokens_out += event.tokens_output
-            if event.cost_usd:
-                series.cost += event.cost_usd
-            latency = event.latency_ms
-            if latency is not None and span_type in latency_types:
-                series.latency_count += 1
-                series.latency_sum_ms += latency
-                series.buckets[bisect_left(_BOUNDS_MS, latency)] += 1
+            tokens = event.tokens_input
+            if tokens:
+                series.tokens_in += tokens
+            tokens = event.tokens_output
+            if tokens:
+                series.tokens_out += tokens
+            cost = event.cost_usd
+            if cost:
+                series.cost += cost
+            if span_type in latency_types:
+                latency = event.latency_ms
+                if latency is not None:
+                    series.latency_count += 1
+                    series.latency_sum_ms += latency
+                    series.buckets[bisect_left(bounds, latency)] += 1
 
 
 class TotalsExporter(PromCollector):
