@@ -54,9 +54,9 @@ _span_ids, _trace_ids = _counters()
 
 
 def _reseed_after_fork() -> None:
-    """A forked child must not repeat its parent's ids."""
+    """A forked child must not repeat its parent's ids (:mod:`random` reseeds itself in a
+    forked child before this runs: it registered its own hook first, at import)."""
     global _span_ids, _trace_ids
-    random.seed()
     _span_ids, _trace_ids = _counters()
 
 
