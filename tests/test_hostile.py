@@ -415,3 +415,95 @@ def test_any_body_on_any_ingest_route_is_answered_without_a_server_error(collect
 
         check()
     assert httpx.get(collector.url + PATH_HEALTH).status_code == 200
+
+
+# ------------------------------------------------------- structured OTLP protobuf
+
+
+def any_value(draw: st.DrawFn, depth: int = 0) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    value = AnyValue()
+    kind = draw(st.sampled_from(["s", "i", "d", "b", "bytes", "array", "kv"] if depth < 12 else ["s", "i"]))
+    if kind == "s":
+        value.string_value = draw(st.text(max_size=30))
+    elif kind == "i":
+        value.int_value = draw(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+    elif kind == "d":
+        value.double_value = draw(st.floats())
+    elif kind == "b":
+        value.bool_value = draw(st.booleans())
+    elif kind == "bytes":
+        value.bytes_value = draw(st.binary(max_size=20))
+    elif kind == "array":
+        for _ in range(draw(st.integers(0, 3))):
+            value.array_value.values.append(any_value(draw, depth + 1))
+    else:
+        for _ in range(draw(st.integers(0, 3))):
+            entry = value.kvlist_value.values.add()
+            entry.key = draw(st.text(max_size=10))
+            entry.value.CopyFrom(any_value(draw, depth + 1))
+    return value
+
+
+GENAI_KEYS = ["gen_ai.agent.id", "gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
+              "gen_ai.tool.name", "service.name", "error.type", "agentwatch.cost_usd", "agentwatch.confidence"]
+
+
+@st.composite
+def otlp_protobuf(draw: st.DrawFn) -> tuple[str, bytes]:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    times = st.integers(min_value=0, max_value=2**64 - 1)
+    keys = st.sampled_from(GENAI_KEYS) | st.text(max_size=12)
+    if draw(st.booleans()):
+        request = ExportTraceServiceRequest()
+        resource = request.resource_spans.add()
+        for _ in range(draw(st.integers(0, 3))):
+            attribute = resource.resource.attributes.add()
+            attribute.key = draw(keys)
+            attribute.value.CopyFrom(any_value(draw))
+        scope = resource.scope_spans.add()
+        for _ in range(draw(st.integers(0, 3))):
+            span = scope.spans.add()
+            span.trace_id = draw(st.binary(max_size=20))
+            span.span_id = draw(st.binary(max_size=10))
+            span.name = draw(st.text(max_size=30))
+            span.start_time_unix_nano = draw(times)
+            span.end_time_unix_nano = draw(times)
+            span.status.code = draw(st.integers(0, 2))
+            span.status.message = draw(st.text(max_size=30))
+            for _ in range(draw(st.integers(0, 4))):
+                attribute = span.attributes.add()
+                attribute.key = draw(keys)
+                attribute.value.CopyFrom(any_value(draw))
+        return PATH_OTLP_TRACES, request.SerializeToString()
+    request = ExportLogsServiceRequest()
+    scope = request.resource_logs.add().scope_logs.add()
+    for _ in range(draw(st.integers(0, 3))):
+        record = scope.log_records.add()
+        record.time_unix_nano = draw(times)
+        record.severity_number = draw(st.integers(0, 24))
+        record.severity_text = draw(st.text(max_size=10))
+        record.body.CopyFrom(any_value(draw))
+        for _ in range(draw(st.integers(0, 3))):
+            attribute = record.attributes.add()
+            attribute.key = draw(keys)
+            attribute.value.CopyFrom(any_value(draw))
+    return PATH_OTLP_LOGS, request.SerializeToString()
+
+
+def test_structured_otlp_protobuf_with_any_values_is_never_a_server_error(collector: RunningCollector) -> None:
+    with httpx.Client(timeout=10) as client:
+
+        @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(otlp_protobuf())
+        def check(case: tuple[str, bytes]) -> None:
+            path, body = case
+            response = client.post(collector.url + path, content=body, headers=PROTOBUF)
+            assert response.status_code in (200, 400), (path, response.status_code, response.content[:200])
+            assert response.headers["content-type"].startswith("application/x-protobuf")
+
+        check()
+    assert httpx.get(collector.url + PATH_HEALTH).status_code == 200
