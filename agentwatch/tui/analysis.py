@@ -561,6 +561,8 @@ class AttributePicker(ModalScreen[str | None]):
             yield OptionList(*options, id="attribute-list")
 
     def on_mount(self) -> None:
+        if self._keys:
+            self.query_one(OptionList).highlighted = 0
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
