@@ -363,3 +363,62 @@ def test_soak_keeps_memory_fds_and_tasks_flat_and_tells_every_viewer_what_it_dro
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "verdict: PASS" in result.stdout
+
+
+def read_stream(url: str, last_event_id: str | None, seconds: float) -> list[tuple[str, str, str]]:
+    """(event, id, data) of every event the log stream sends within ``seconds``."""
+    from httpx_sse import connect_sse
+
+    events: list[tuple[str, str, str]] = []
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=httpx.Timeout(seconds, connect=5)) as client:
+        try:
+            with connect_sse(client, "GET", url + PATH_LOGS_STREAM, headers=headers) as source:
+                for sse in source.iter_sse():
+                    if sse.data:
+                        events.append((sse.event, sse.id, sse.data))
+                    if time.monotonic() > deadline:
+                        break
+        except httpx.ReadTimeout:
+            pass
+    return events
+
+
+@pytest.mark.xfail(
+    reason="log ids are reused after a crash: entries published but not yet committed when the "
+    "collector dies get ids that the restarted collector hands out again, so a viewer resuming "
+    "with Last-Event-ID past the committed id silently misses the new entries with those ids "
+    "(no gap event). Fix: reserve ids in the store ahead of use, or start after a persisted "
+    "high-water mark, and send a gap for ids that were never stored",
+    strict=True,
+)
+def test_viewer_that_saw_entries_lost_in_a_crash_misses_nothing_after_restart(
+    tmp_path: Path, processes: list[CollectorProcess]
+) -> None:
+    """Without ``--sync`` the last flush interval may be lost (documented); what must never happen
+    is a viewer silently missing entries accepted *after* the restart."""
+    store = str(tmp_path / "store.db")
+    first = CollectorProcess("--store", store)
+    processes.append(first)
+    port = first.url.rsplit(":", 1)[1]
+    httpx.post(first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"durable-{i}"} for i in range(20)])
+    assert first.process.pid and wait_for(lambda: len(all_logs(first.url, 20)) == 20)
+    time.sleep(1.5)  # past the flush interval: these 20 are on disk
+    httpx.post(first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"lost-{i}"} for i in range(30)])
+    seen = all_logs(first.url, 50)
+    first.kill9()  # well within the flush interval of the last post
+    resume_id = str(seen[-1].id)
+
+    second = CollectorProcess("--store", store, "--port", port)
+    processes.append(second)
+    committed = int(httpx.get(second.url + PATH_HEALTH).json()["last_log_id"])
+    if committed >= seen[-1].id:
+        pytest.skip("the last batch was flushed before the kill; nothing was lost to test with")
+    httpx.post(second.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"after-{i}"} for i in range(30)])
+    events = read_stream(second.url, resume_id, seconds=2.0)
+    messages = [msgspec.json.decode(data, type=LogEntry).message for event, _, data in events if event == SSE_LOG]
+    told = [event for event, _, _ in events if event in ("gap", "dropped")]
+    missing = [f"after-{i}" for i in range(30) if f"after-{i}" not in messages]
+    assert not missing or told, f"silently missed {len(missing)} entries accepted after the restart"
+    assert not missing, f"missed {len(missing)} entries accepted after the restart"
