@@ -148,6 +148,13 @@ def _usd(value: float | None, approx: bool) -> str:
     return f"≈{shown}" if approx and shown != fmt.MISSING else shown
 
 
+def unit_usd(value: float | None) -> str:
+    """A per-inference price with four decimals below $1 ("$0.0123"); missing → "—"."""
+    if value is None or not math.isfinite(value):
+        return fmt.MISSING
+    return f"${value:.4f}" if abs(value) < 1 else fmt.usd(value)
+
+
 def _latency(value: float | None) -> str:
     shown = fmt.latency(value)
     return shown if shown == fmt.MISSING else f"≈{shown}"
@@ -185,7 +192,7 @@ def columns_for(view: str, section: str) -> tuple[Column, ...]:
             Column("inferences", lambda r, s, n: _count(r.inferences, s)),
             Column("window est.", lambda r, s, n: _usd(r.cost_window_usd, s)),
             Column("since start est.", lambda r, s, n: _usd(r.cost_total_usd, s)),
-            Column("$/inference est.", lambda r, s, n: fmt.usd(r.cost_per_inference_usd)),
+            Column("$/inference est.", lambda r, s, n: unit_usd(r.cost_per_inference_usd)),
             Column("share", lambda r, s, n: fmt.percent(r.share)),
         )
     if view == VIEW_DECISIONS:
@@ -271,7 +278,7 @@ def table_views(analysis: Analysis, now: float) -> list[TableView]:
     return views
 
 
-def sparkline(values: Sequence[float], width: int = 60) -> str:
+def sparkline(values: Sequence[float], width: int = 40) -> str:
     """The last ``width`` values as block characters scaled min..max (flat series: lowest bar)."""
     shown = [v for v in values if math.isfinite(v)][-width:]
     if not shown:
@@ -291,8 +298,8 @@ def cost_trend_text(analysis: Analysis) -> Text:
         return text
     values = [point.usd_per_inference for point in points]
     text.append(sparkline(values), style="cyan")
-    text.append(f"  now {fmt.usd(values[-1])} est.", style="bold")
-    text.append(f"  min {fmt.usd(min(values))} · max {fmt.usd(max(values))} over {len(values)} intervals", style="dim")
+    text.append(f"  now {unit_usd(values[-1])} est.", style="bold")
+    text.append(f"  min {unit_usd(min(values))} · max {unit_usd(max(values))}", style="dim")
     return text
 
 
@@ -481,7 +488,7 @@ class AnalysisScreen(ModalScreen[None]):
             self._tables = []
             for view in views:
                 widgets.append(Static(Text(view.title, style="bold"), classes="analysis-section", markup=False))
-                table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, classes="analysis-table")
+                table: DataTable[Text] = DataTable(cursor_type="none", zebra_stripes=True, classes="analysis-table")
                 for label, numeric in zip(view.labels, view.numeric, strict=True):
                     table.add_column(Text(label, justify="right") if numeric else label)
                 widgets.append(table)

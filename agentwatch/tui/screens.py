@@ -65,6 +65,8 @@ class HelpScreen(ModalScreen[None]):
             text.append(keys.ljust(width + 2), style="bold")
             text.append(description + "\n")
         text.append("\nEnter on an agent row drills down; Esc goes back. Tab moves focus.", style="dim")
+        text.append("\n1–4 and A also switch between analysis screens and alert history;", style="dim")
+        text.append("\nin Failures, k groups errors by an attribute key. Drilled in: one agent.", style="dim")
         with Vertical(id="help-box"):
             yield Static(text, id="help-text", markup=False)
 

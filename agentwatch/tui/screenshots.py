@@ -2,7 +2,8 @@
 
     python -m agentwatch.tui.screenshots [--out screenshots/]
 
-Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg and help.svg. The
+Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, help.svg, alerts.svg
+(three alerts firing) and costs.svg (the Costs analysis screen). The
 same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is what is
 tested.
 """
@@ -28,6 +29,18 @@ from agentwatch.protocol import (
     LogEntry,
     Snapshot,
 )
+from agentwatch.protocol import (
+    RULE_ERROR_RATE,
+    RULE_LATENCY_REGRESSION,
+    RULE_NEW_DECISION,
+    VIEW_COSTS,
+    Alert,
+    Analysis,
+    AnalysisRow,
+    AnalysisSection,
+    CostPoint,
+)
+from agentwatch.tui.analysis import AnalysisScreen
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
 
@@ -218,6 +231,70 @@ async def _search(app: AgentWatchApp) -> None:
     app.frame()
 
 
+def demo_alerts() -> list[Alert]:
+    """Three firing alerts of different rules and severities."""
+    return [
+        Alert(
+            id=f"{RULE_ERROR_RATE}:agent:reviewer-04", rule=RULE_ERROR_RATE, scope="agent:reviewer-04",
+            started_at=NOW - 130, value=0.38, threshold=0.06, severity="error",
+            message="error rate 38.0 % over 10 s, baseline 1.9 % ± 2.0 %",
+        ),
+        Alert(
+            id=f"{RULE_LATENCY_REGRESSION}:model:claude-sonnet-4", rule=RULE_LATENCY_REGRESSION,
+            scope="model:claude-sonnet-4", started_at=NOW - 620, value=6_800.0, threshold=4_100.0,
+            message="p99 6.80 s above its baseline bound 4.10 s",
+        ),
+        Alert(
+            id=f"{RULE_NEW_DECISION}:agent:planner-01/decision:escalate_to_human", rule=RULE_NEW_DECISION,
+            scope="agent:planner-01/decision:escalate_to_human", started_at=NOW - 45, value=3.0, severity="info",
+            message="new decision escalate_to_human after 1 200 decisions",
+        ),
+    ]  # fmt: skip
+
+
+def costs_analysis() -> Analysis:
+    """A fixed Costs view: by model, agent and decision path, and cost per inference over time."""
+
+    def row(key: str, inferences: float, window: float, total: float, share: float) -> AnalysisRow:
+        return AnalysisRow(
+            key, inferences=inferences, cost_window_usd=window, cost_total_usd=total,
+            cost_per_inference_usd=round(total / inferences, 6), share=share,
+        )  # fmt: skip
+
+    return Analysis(
+        view=VIEW_COSTS,
+        timestamp=NOW,
+        sections=[
+            AnalysisSection("model", [
+                row("claude-sonnet-4", 1_210, 1.42, 61.30, 0.5221), row("gpt-4o", 2_480, 1.18, 38.75, 0.3301),
+                row("gpt-4.1", 410, 0.31, 12.02, 0.1024), row("gpt-4o-mini", 5_900, 0.06, 5.33, 0.0454),
+            ]),
+            AnalysisSection("agent", [
+                row("coder-03", 1_300, 1.51, 64.10, 0.546), row("planner-01", 2_020, 0.84, 31.50, 0.2683),
+                row("reviewer-04", 640, 0.55, 16.47, 0.1403), row("retriever-02", 5_640, 0.12, 5.33, 0.0454),
+            ]),
+            AnalysisSection("decision path", [
+                row("delegate → run_tests", 1_900, 1.60, 58.20, 0.4957), row("answer_directly", 6_100, 0.92, 36.40, 0.31),
+                row("(no decision)", 2_000, 0.45, 22.80, 0.1943),
+            ]),
+        ],
+        cost_per_inference=[CostPoint(NOW - 10 * (60 - i), round(0.011 + 0.002 * math.sin(i / 5) + (0.004 if i > 50 else 0), 6)) for i in range(60)],
+    )  # fmt: skip
+
+
+async def _alerts(app: AgentWatchApp) -> None:
+    snapshot = fleet_snapshot()
+    snapshot.alerts = demo_alerts()
+    app.state.apply_snapshot(snapshot)
+    app.frame()
+
+
+async def _costs(app: AgentWatchApp) -> None:
+    screen = AnalysisScreen(VIEW_COSTS, url=URL, connect=False, clock=lambda: NOW)
+    await app.push_screen(screen)
+    screen.show(costs_analysis())
+
+
 async def _help(app: AgentWatchApp) -> None:
     app.action_help()
 
@@ -228,6 +305,8 @@ SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "search.svg": ((120, 36), _search),
     "small-80x24.svg": ((80, 24), _overview),
     "help.svg": ((120, 36), _help),
+    "alerts.svg": ((120, 36), _alerts),
+    "costs.svg": ((120, 36), _costs),
 }
 
 
