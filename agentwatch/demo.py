@@ -18,6 +18,7 @@ import uvicorn
 
 from agentwatch import simulator
 from agentwatch.collector.app import create_app
+from agentwatch.collector.server import run_event_loop
 from agentwatch.collector.service import Settings
 
 BANNER = "SIMULATED DATA — agentwatch demo"
@@ -63,7 +64,7 @@ class EmbeddedCollector:
 
     def _run(self, sock: socket.socket) -> None:
         try:
-            asyncio.run(self._serve(sock))
+            run_event_loop(self._serve(sock))
         except Exception as exc:  # reported by start() or stop()
             self.errors.append(repr(exc))
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from agentwatch.collector.server import run_event_loop
 from agentwatch.protocol import PATH_EVENTS
 
 
@@ -51,7 +52,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Serve
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, access_log=False)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread = threading.Thread(target=lambda: run_event_loop(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
