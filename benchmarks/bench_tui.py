@@ -225,11 +225,15 @@ def role_viewer(
             self.cpu_at_first_line = 0.0
             self.at_target: dict[str, float] | None = None
             self.observe_after = started
+            self.batches = 0
+            self.last_frame_perf: float | None = None
+            self.frame_gaps = [0] * 1000  # 10 ms bins of the time between two frame() calls
 
-        def on_log_event(self, sse: Any) -> None:
-            super().on_log_event(sse)
-            if sse.event in (SSE_LOG, SSE_DEFAULT_EVENT):
-                self.received += 1  # gaps and drops are counted by the state (lines_missed)
+        def on_log_events(self, events: Sequence[Any]) -> None:
+            super().on_log_events(events)
+            # gaps and drops are counted by the state (lines_missed)
+            self.received += sum(1 for sse in events if sse.event in (SSE_LOG, SSE_DEFAULT_EVENT))
+            self.batches += 1
             if self.first_line_at is None:
                 self.first_line_at = time.time()
                 self.cpu_at_first_line = cpu_seconds()
@@ -258,6 +262,9 @@ def role_viewer(
             changed = bool(state.dirty) or bool(state._pending)
             began_at = time.time()
             begin = time.perf_counter()
+            if self.last_frame_perf is not None and self.first_line_at is not None and self.at_target is None:
+                self.frame_gaps[min(999, int((begin - self.last_frame_perf) * 100))] += 1
+            self.last_frame_perf = begin
             try:
                 super().frame(timed=timed)
             finally:
@@ -328,6 +335,9 @@ def role_viewer(
         "latency_p99_ms": percentile_from_histogram(app.latency, 0.99),
         "latency_max_ms": percentile_from_histogram(app.latency, 1.0),
         "latency_samples": sum(app.latency),
+        "batches_per_second": app.batches / elapsed,
+        "frame_gap_p99_ms": (percentile_from_histogram(app.frame_gaps, 0.99) or 0) * 10,
+        "frame_gap_max_ms": (percentile_from_histogram(app.frame_gaps, 1.0) or 0) * 10,
         "frame_cost_p50_ms": (percentile_from_histogram(app.frame_cost, 0.5) or 0) / 10,
         "frame_cost_p99_ms": (percentile_from_histogram(app.frame_cost, 0.99) or 0) / 10,
         "import_s": imported - started,
@@ -531,6 +541,8 @@ def print_table(options: argparse.Namespace, run: dict[str, Any], base: dict[str
         ("screen updates /s", f"{run['refreshes_per_second']:.1f} (max in 1 s: {run['max_refreshes_in_1s']})",
          f"≤ {options.fps}", verdict(run["max_refreshes_in_1s"] <= options.fps)),
         ("frame() cost p50 / p99", f"{run['frame_cost_p50_ms']:.1f} / {run['frame_cost_p99_ms']:.1f} ms", "", ""),
+        ("time between frames p99 / max", f"{run['frame_gap_p99_ms']:.0f} / {run['frame_gap_max_ms']:.0f} ms",
+         f"{1000 / options.fps:.0f} ms", ""),
         (f"RSS after {options.lines:,} lines", f"{run['rss_mb']:.0f} MB (peak {run['peak_rss_mb']:.0f})",
          "≤ 150 MB", verdict(run["rss_mb"] <= 150)),
         ("event → screen p50", f"{run['latency_p50_ms']:.0f} ms", "≤ 150 ms",

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sseserver import SSE, SSEServer, Status, Stream, resuming
 
+from agentwatch.client.sse import SSEDecoder
 from agentwatch.client.stream import (
     Backoff,
     CollectorUnreachable,
@@ -21,6 +22,7 @@ from agentwatch.client.stream import (
     DecodeError,
     ServerSentEvent,
     Unauthorized,
+    decode_log_entries,
     decode_log_entry,
     decode_snapshot,
     fetch_snapshot,
@@ -495,3 +497,153 @@ async def test_fetch_snapshot_unauthorized_and_unreachable_raise_clear_errors(se
         await fetch_snapshot(server.url, timeout=0.3)
     with pytest.raises(CollectorUnreachable, match="closed the stream"):
         await fetch_snapshot(server.url)
+
+
+# ------------------------------------------------------------------ SSE parser
+
+
+def parse(*chunks: bytes, decoder: SSEDecoder | None = None) -> list[tuple[str, str, str]]:
+    decoder = decoder or SSEDecoder()
+    return [(e.event, e.data, e.id) for chunk in chunks for e in decoder.feed(chunk)]
+
+
+def test_parser_reads_lf_crlf_and_cr_line_ends_alike() -> None:
+    for end in (b"\n", b"\r\n", b"\r"):
+        stream = end.join([b"id: 1", b"event: log", b"data: a", b"", b"data: b", b"", b""])
+        assert parse(stream) == [("log", "a", "1"), ("message", "b", "1")], end
+
+
+def test_parser_gives_the_same_events_however_the_bytes_are_split() -> None:
+    stream = (
+        "\ufeffid: 1\r\nevent: log\r\ndata: é1\r\n\r\n: ping\r\rdata: x\rdata: y\r\r"
+        "id: 2\ndata:no-space\n\nevent: gap\ndata: {}\n\n"
+    ).encode()
+    whole = parse(stream)
+    assert whole == [("log", "é1", "1"), ("message", "x\ny", "1"), ("message", "no-space", "2"), ("gap", "{}", "2")]
+    for size in (1, 2, 3, 5, 7):
+        assert parse(*(stream[i : i + size] for i in range(0, len(stream), size))) == whole, size
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(min_value=0, max_value=200), max_size=12))
+def test_parser_result_does_not_depend_on_chunk_boundaries(cuts: list[int]) -> None:
+    stream = b"id: 7\r\nevent: log\r\ndata: one\r\ndata: two\r\n\r\n:c\r\rretry: 50\ndata: \xff\n\nid\ndata: z\n\n"
+    points = sorted({min(c, len(stream)) for c in cuts})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    assert parse(*chunks) == parse(stream) == [
+        ("log", "one\ntwo", "7"), ("message", "\ufffd", "7"), ("message", "z", "")
+    ]
+
+
+def test_parser_id_is_sticky_empty_id_resets_and_nul_id_is_ignored() -> None:
+    decoder = SSEDecoder()
+    events = parse(b"id: 5\ndata: a\n\ndata: b\n\nid: x\0y\ndata: c\n\nid:\ndata: d\n\n", decoder=decoder)
+    assert [i for _, _, i in events] == ["5", "5", "5", ""]
+    assert decoder.last_event_id == ""
+
+
+def test_parser_block_without_data_never_fires_but_moves_the_cursor() -> None:
+    decoder = SSEDecoder(last_event_id="3")
+    assert parse(b": heartbeat\n\nid: 9\n\nevent: log\n\n", decoder=decoder) == []
+    assert decoder.last_event_id == "9"
+
+
+def test_parser_unterminated_block_is_never_dispatched() -> None:
+    decoder = SSEDecoder()
+    assert parse(b"id: 4\ndata: half", b"\n", decoder=decoder) == []
+    assert decoder.last_event_id == ""  # its id only counts once the block is complete
+
+
+def test_parser_retry_takes_ascii_digits_only() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b"retry: 1500\ndata: a\n\n")
+    assert decoder.retry == 1500
+    decoder.feed(b"retry: 2s\ndata: b\n\nretry: \xd9\xa3\ndata: c\n\n")
+    assert decoder.retry == 1500
+
+
+def test_parser_refuses_an_event_that_never_ends() -> None:
+    decoder = SSEDecoder(max_buffer=1000)
+    with pytest.raises(ValueError, match="longer than 1000 bytes"):
+        for _ in range(20):
+            decoder.feed(b"data: " + b"x" * 100 + b"\n")
+
+
+async def test_on_events_gets_every_event_in_order_in_batches(server: SSEServer) -> None:
+    server.play(Stream(["".join(sse.encode() for sse in log_events(200))], ending="hold"))  # one write
+    batches: list[list[ServerSentEvent]] = []
+    states: list[ConnectionState] = []
+    task = asyncio.create_task(
+        follow(server.url, PATH_LOGS_STREAM, on_events=batches.append, on_state=states.append, backoff=fast_backoff())
+    )
+    await wait_for(lambda: sum(map(len, batches)) >= 200)
+    await stop(task)
+    assert [e.id for batch in batches for e in batch] == [str(n) for n in range(1, 201)]
+    assert all(batches) and len(batches) < 20  # many events per network read
+
+
+async def test_follow_needs_exactly_one_event_callback() -> None:
+    with pytest.raises(TypeError):
+        await follow("http://127.0.0.1:9", PATH_LOGS_STREAM, on_state=lambda s: None)
+    with pytest.raises(TypeError):
+        await follow(
+            "http://127.0.0.1:9", PATH_LOGS_STREAM, on_event=print, on_events=print, on_state=lambda s: None
+        )
+
+
+# ------------------------------------------------------------- batched log decoding
+
+
+def test_batch_of_well_formed_entries_decodes_like_one_by_one() -> None:
+    entries = [LogEntry(timestamp=n, agent_id=f"a{n}", level="info", message=f"m{n}", id=n) for n in range(50)]
+    payloads = [msgspec.json.encode(e).decode() for e in entries]
+    assert decode_log_entries(payloads) == (entries, 0)
+    assert decode_log_entries([]) == ([], 0)
+
+
+def test_one_bad_payload_in_a_batch_is_counted_and_the_rest_survive() -> None:
+    payloads = [
+        '{"timestamp": 1, "agent_id": "a", "level": "info", "message": "ok"}',
+        "not json",
+        '{"agent_id": "b", "level": "WARN", "message": "lenient"}',
+        '{"timestamp": 2, "agent_id": "c", "level": "error", "message": "ok"}',
+    ]
+    entries, unreadable = decode_log_entries(payloads, clock=lambda: 9.0)
+    assert unreadable == 1
+    assert [(e.agent_id, e.level, e.timestamp) for e in entries] == [
+        ("a", "info", 1.0), ("b", "warning", 9.0), ("c", "error", 2.0)
+    ]
+
+
+def test_payloads_that_only_parse_when_joined_are_read_one_by_one() -> None:
+    payloads = ['{"timestamp": 1, "agent_id": "a", "level": "info", "message": "x"}, {"timestamp": 2', '"y"]']
+    entries, unreadable = decode_log_entries(payloads)
+    assert unreadable == 2 and entries == []
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(
+                lambda n, level, message: msgspec.json.encode(
+                    {"timestamp": n, "agent_id": f"a{n}", "level": level, "message": message, "id": n}
+                ).decode(),
+                st.integers(0, 10**6),
+                st.sampled_from(["info", "error", "WARN", "odd"]),
+                st.text(max_size=20),
+            ),
+            st.sampled_from(["", "[]", "{", "null", '{"message": 5}', "1,2"]),
+        ),
+        max_size=8,
+    )
+)
+def test_batch_decoding_equals_decoding_each_payload(payloads: list[str]) -> None:
+    expected: list[LogEntry] = []
+    bad = 0
+    for payload in payloads:
+        try:
+            expected.append(decode_log_entry(payload, clock=lambda: 1.0))
+        except DecodeError:
+            bad += 1
+    assert decode_log_entries(payloads, clock=lambda: 1.0) == (expected, bad)

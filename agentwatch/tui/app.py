@@ -8,15 +8,16 @@ nothing dirty, a frame touches no widget, so an idle viewer costs next to no CPU
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
 from textual import work
@@ -77,6 +78,18 @@ def _stream() -> ModuleType:
     from agentwatch.client import stream
 
     return stream
+
+
+def _build_client() -> httpx.AsyncClient:
+    """Import the stream client and build the shared HTTP client (run in a thread at start-up)."""
+    _stream()
+    import httpx
+
+    return httpx.AsyncClient()
+
+
+_gap_decoder: Final = msgspec.json.Decoder(Gap)
+_dropped_decoder: Final = msgspec.json.Decoder(Dropped)
 
 
 class AgentWatchApp(App[int]):
@@ -162,6 +175,8 @@ class AgentWatchApp(App[int]):
         self.connect = connect
         self.frames = 0
         self._http: httpx.AsyncClient | None = None
+        self._http_ready: asyncio.Future[httpx.AsyncClient] | None = None
+        self._first_data_drawn = False
         self._frame_interval = 1 / self.fps
         self.table_interval = TABLE_INTERVAL
         self._table_updated_at = -math.inf
@@ -193,16 +208,18 @@ class AgentWatchApp(App[int]):
         self.frame()
         self.set_timer(self._frame_interval, self._frame_tick, name="frame")
         if self.connect:
-            # After the first paint: the HTTP client's imports and TLS setup would delay it.
-            self.call_after_refresh(self._connect)
+            # At once: the HTTP client is imported and built in a thread (see _client), so
+            # the first paint does not wait for it and the first data does not wait for the paint.
+            self._connect()
 
     def _connect(self) -> None:
         self.follow_metrics()
         self.follow_logs()
 
     async def on_unmount(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        ready = self._http_ready
+        if ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None:
+            await ready.result().aclose()
 
     # ------------------------------------------------------------------ frames
     def _frame_tick(self) -> None:
@@ -286,29 +303,51 @@ class AgentWatchApp(App[int]):
         """Follow the whole log stream; filters apply locally to what was received."""
         await self._follow(STREAM_LOGS, PATH_LOGS_STREAM, {})
 
+    async def _client(self) -> httpx.AsyncClient:
+        """The HTTP client both streams share (one TLS context to build).
+
+        Importing httpx and the stream module and building the client take a good tenth of
+        a second of plain Python; done in a thread, they overlap the first paint instead of
+        delaying it.
+        """
+        if self._http_ready is None:
+            self._http_ready = asyncio.ensure_future(asyncio.to_thread(_build_client))
+        client = await asyncio.shield(self._http_ready)
+        self._http = client
+        return client
+
     async def _follow(self, stream: StreamName, path: str, params: dict[str, str]) -> None:
+        client = await self._client()
         from agentwatch.client.stream import follow
 
         def on_state(connection: Any) -> None:
             self.state.set_connection(stream, connection)
 
-        on_event = self.on_metrics_event if stream == STREAM_METRICS else self.on_log_event
-        if self._http is None:
-            import httpx
-
-            self._http = httpx.AsyncClient()  # one for both streams: one TLS context to build
+        on_events = self.on_metrics_events if stream == STREAM_METRICS else self.on_log_events
         result = follow(
             self.url,
             path,
-            client=self._http,
+            client=client,
             params=params,
             token=self.token,
-            on_event=on_event,
+            on_events=on_events,
             on_state=on_state,
             clock=self.state.clock,
         )
         if inspect.isawaitable(result):
             await result
+
+    def _show_first_data(self) -> None:
+        """Draw the first data at once rather than at the next frame tick (start-up latency)."""
+        if not self._first_data_drawn:
+            self._first_data_drawn = True
+            self.frame()
+
+    def on_metrics_events(self, events: Sequence[Any]) -> None:
+        """One network read's worth of metrics-stream messages (see :meth:`on_metrics_event`)."""
+        for sse in events:
+            self.on_metrics_event(sse)
+        self._show_first_data()
 
     def on_metrics_event(self, sse: Any) -> None:
         """A metrics-stream message into the state (unnamed messages are snapshots too).
@@ -331,20 +370,42 @@ class AgentWatchApp(App[int]):
             self.state.count_decode_error()
 
     def on_log_event(self, sse: Any) -> None:
-        """A log-stream message (entry, gap or dropped notice) into the state.
+        """One log-stream message (entry, gap or dropped notice) into the state."""
+        self.on_log_events((sse,))
 
-        Called for every line received, so it looks the decoder up once (see :func:`_stream`).
+    def on_log_events(self, events: Sequence[Any]) -> None:
+        """One network read's worth of log-stream messages into the state, in order.
+
+        Runs of log entries are decoded together (:func:`~agentwatch.client.stream.decode_log_entries`);
+        a gap or dropped notice ends a run, so markers stay where they happened. Undecodable
+        messages are counted and skipped.
         """
-        stream = _stream()
         state = self.state
-        try:
-            if sse.event == SSE_LOG or sse.event == SSE_DEFAULT_EVENT:
-                state.add_log_entries((stream.decode_log_entry(sse.data, clock=state.clock),))
-            elif sse.event == SSE_GAP:
-                state.add_marker(MARKER_GAP, msgspec.json.decode(sse.data, type=Gap).missed)
-            elif sse.event == SSE_DROPPED:
-                state.add_marker(MARKER_DROPPED, msgspec.json.decode(sse.data, type=Dropped).dropped)
-        except (stream.DecodeError, msgspec.DecodeError, msgspec.ValidationError):
+        entries: list[str] = []
+        for sse in events:
+            name = sse.event
+            if name == SSE_LOG or name == SSE_DEFAULT_EVENT:
+                entries.append(sse.data)
+                continue
+            if entries:
+                self._add_log_payloads(entries)
+                entries = []
+            try:
+                if name == SSE_GAP:
+                    state.add_marker(MARKER_GAP, _gap_decoder.decode(sse.data).missed)
+                elif name == SSE_DROPPED:
+                    state.add_marker(MARKER_DROPPED, _dropped_decoder.decode(sse.data).dropped)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                state.count_decode_error()
+        if entries:
+            self._add_log_payloads(entries)
+        self._show_first_data()
+
+    def _add_log_payloads(self, payloads: list[str]) -> None:
+        state = self.state
+        entries, unreadable = _stream().decode_log_entries(payloads, clock=state.clock)
+        state.add_log_entries(entries)
+        for _ in range(unreadable):
             state.count_decode_error()
 
     # ------------------------------------------------------------------ actions
