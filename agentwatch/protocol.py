@@ -84,6 +84,12 @@ MAX_SHORT_FIELD_LENGTH: Final = 256  # model, tool_name, decision_made, ids, lev
 MAX_MESSAGE_LENGTH: Final = 16_384  # message and error text
 MAX_ATTRIBUTES_BYTES: Final = 16_384  # attributes once re-encoded as JSON
 
+# ------------------------------------------------------------------------- headers
+#: Request header naming one ingest batch; a batch resent with the same key is answered with the
+#: original answer and not ingested again (keys are remembered for a bounded time, see README).
+HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH: Final = 128  # printable ASCII characters
+
 
 def parse_level(level: str) -> str | None:
     """The :data:`LEVELS` name for a level in any common vocabulary, or None if unknown."""
@@ -344,7 +350,12 @@ class Analysis(msgspec.Struct, omit_defaults=False):
 
 
 class Gap(msgspec.Struct):
-    """Sent as ``event: gap`` when entries a client asked for are no longer held."""
+    """Sent as ``event: gap`` when entries a client asked for are no longer held.
+
+    ``missed`` counts the *ids* ``first_missing … last_missing`` not held, not entries known to
+    have existed: after a crash it covers ids reserved but maybe never handed out, so it is an
+    upper bound of what the client missed.
+    """
 
     missed: int
     first_missing: int

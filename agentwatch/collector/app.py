@@ -23,13 +23,16 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from agentwatch.collector import analysis, ingest, otlp
+from agentwatch.collector.receipts import valid_key
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.store import StoreError
 from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
     ANALYSIS_VIEWS,
+    HEADER_IDEMPOTENCY_KEY,
     LEVELS,
     MAX_AGENT_ID_LENGTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
     PATH_AGENTS,
     PATH_ALERTS,
     PATH_ANALYSIS,
@@ -135,6 +138,22 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             raise HTTPProblem(exc.status, exc.message) from None
 
     async def post_events(request: Request) -> Response:
+        """Ingest a batch; a batch resent with an ``Idempotency-Key`` already answered gets that answer."""
+        key = request.headers.get(HEADER_IDEMPOTENCY_KEY)
+        if key is not None and not valid_key(key):
+            limit = MAX_IDEMPOTENCY_KEY_LENGTH
+            raise HTTPProblem(400, f"{HEADER_IDEMPOTENCY_KEY}: must be 1 to {limit} printable ASCII characters")
+        if key is None:
+            return await ingest_events(request, None)
+        earlier = await collector.receipts.claim(key)
+        if earlier is not None:
+            return Response(earlier, status_code=202, media_type="application/json")
+        try:
+            return await ingest_events(request, key)
+        finally:
+            collector.receipts.release(key)
+
+    async def ingest_events(request: Request, key: str | None) -> Response:
         body = await read_body(request)
         content_type = request.headers.get("content-type")
         try:
@@ -146,23 +165,28 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 events, rejected = ingest.decode_events(body, content_type, now=collector.clock())
         except ingest.IngestError as exc:
             raise HTTPProblem(exc.status, exc.message) from None
-        for start in range(0, len(events), INGEST_STEP):
-            if start:
-                await asyncio.sleep(0)
-            step = events[start : start + INGEST_STEP] if len(events) > INGEST_STEP else events
-            if settings.sync:
-                try:
-                    await collector.ingest_durable(step)
-                except StoreError as exc:
-                    raise HTTPProblem(
-                        503,
-                        "store cannot write: the events are not durable (--sync)",
-                        str(exc),
-                        headers={"Retry-After": "5"},
-                    ) from None
-            else:
-                collector.ingest(step)
-        return json_response(IngestResponse(accepted=len(events), rejected=rejected), 202)
+        answer = _encode(IngestResponse(accepted=len(events), rejected=rejected))
+        receipt = None if key is None else (key, collector.clock(), answer)
+        if settings.sync:  # one commit for the whole batch, then it is counted and shown
+            try:
+                await collector.ingest_durable(events, receipt, step=INGEST_STEP)
+            except StoreError as exc:
+                raise HTTPProblem(
+                    503,
+                    "store cannot write: the events are not durable (--sync)",
+                    str(exc),
+                    headers={"Retry-After": "5"},
+                ) from None
+        else:
+            for start in range(0, max(len(events), 1), INGEST_STEP):
+                if start:
+                    await asyncio.sleep(0)
+                step = events[start : start + INGEST_STEP] if len(events) > INGEST_STEP else events
+                last = start + INGEST_STEP >= len(events)
+                collector.ingest(step, receipt if last else None)  # the receipt goes with the last rows
+        if key is not None:
+            collector.receipts.add(key, answer)
+        return Response(answer, status_code=202, media_type="application/json")
 
     def otlp_route(decode: Callable[[bytes, str | None], otlp.OtlpResult]) -> Handler:
         async def post_otlp(request: Request) -> Response:

@@ -13,6 +13,15 @@ Two hubs, both single-threaded: call every method from the event loop's thread.
   told how many entries it lost (``event: dropped``); a reconnecting one that asks for entries the
   ring no longer holds gets them from the hub's :attr:`LogHub.backfill` (the store) where it has
   them, read in a worker thread, and is told how many it missed (``event: gap``) for the rest.
+
+  Ids are never reused, even across a crash: with :attr:`LogHub.reserve` set (the store's
+  :meth:`~agentwatch.collector.store.Store.reserve_ids`), no id is handed out before it is durably
+  reserved, and a restarted hub continues after the reserved mark (:meth:`LogHub.preload_events`).
+  The ids between the last stored entry and that mark are a *hole*: a subscriber reading into it
+  is sent ``event: gap`` for the hole's ids (an upper bound of what it missed: some of them may
+  never have been handed out). Ingest that must be durable before it is shown allocates ids first
+  (:meth:`LogHub.allocate`) and settles them later (:meth:`LogHub.publish_allocated` or
+  :meth:`LogHub.cancel`); entries become visible in id order, whatever order they settle in.
 * :class:`MetricsHub` hands snapshots to subscribers latest-wins (a snapshot not yet taken is
   replaced and counted as coalesced), and one-off events (alerts) through a small bounded queue.
 
@@ -54,6 +63,8 @@ MIN_HEARTBEAT: Final = 0.01
 
 _log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _LOG_PREFIX_MARK: Final = b"\ndata: "
+#: Restart holes remembered for gap notices (one per restart after a crash; the oldest go first).
+MAX_HOLES: Final = 64
 
 # One ring slot: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
 _Slot = tuple[int, str, int, "bytes | Event"]
@@ -128,22 +139,28 @@ class LogHub:
         self.backfill: Backfill | None = None
         self.backfilled_total = 0
         self.backfill_errors = 0
+        #: ``reserve(last) -> limit``: makes ids up to ``last`` durably reserved and returns the id
+        #: up to which the hub may hand out ids without asking again (≥ ``last``); None: no store.
+        self.reserve: Callable[[int], int] | None = None
+        self._reserved_until = 0
+        self._next_id = first_id  # next id to hand out (allocated ids may be unsettled)
+        self._settled = first_id - 1  # every id up to here is published or cancelled
+        self._pending: dict[int, tuple[int, list[_Slot] | None]] = {}  # first id → (count, slots | None)
+        #: (first, last) id ranges skipped at a restart: never stored, told to readers as gaps.
+        self._holes: list[tuple[int, int]] = []
 
     # ----------------------------------------------------------------- writing
     def publish(self, entries: Sequence[LogEntry]) -> None:
         """Number ``entries`` (sets ``entry.id``), encode each once, store, wake subscribers."""
         if not entries:
             return
-        first = self.last_id + 1
+        first = self._take_ids(len(entries), reserve=True)
         for entry_id, entry in enumerate(entries, first):
             entry.id = entry_id
-        self._put(
-            first,
-            [
-                (e.id, e.agent_id, level_rank(e.level), _log_frame(e.id, json_encoder.encode(e)))
-                for e in entries
-            ],
-        )
+        slots: list[_Slot] = [
+            (e.id, e.agent_id, level_rank(e.level), _log_frame(e.id, json_encoder.encode(e))) for e in entries
+        ]
+        self._settle(first, len(entries), slots)
 
     def publish_events(self, events: Sequence[Event]) -> int:
         """Give each event's log line the next id and hold the event; returns the first id.
@@ -152,17 +169,64 @@ class LogHub:
         (:func:`~agentwatch.collector.ingest.event_to_log_entry`) and its frame are built only
         when first read; the level filters compare is :func:`~agentwatch.collector.ingest.log_rank`,
         the same rule the log line's level follows. The events must not be changed afterwards.
-        O(len(events)) with no encoding; never awaits. With no events, returns ``last_id + 1``.
+        O(len(events)) with no encoding; never awaits. With no events, returns the next id.
+        While earlier allocated ids are unsettled, the entries wait for them (see :meth:`allocate`).
         """
-        first = self.last_id + 1
-        if events:
-            rank = log_rank
-            ids = range(first, first + len(events))
-            self._put(first, [(i, e.agent_id, rank(e), e) for i, e in zip(ids, events, strict=True)])
+        if not events:
+            return self._next_id
+        first = self._take_ids(len(events), reserve=True)
+        self._settle(first, len(events), self._event_slots(first, events))
         return first
 
+    def allocate(self, count: int) -> int:
+        """Hand out ``count`` consecutive ids now, for entries shown later; returns the first.
+
+        Settle them with :meth:`publish_allocated` or :meth:`cancel` — until then every later
+        entry waits, so subscribers see ids in order. Not reserved with :attr:`reserve`: meant for
+        entries stored before they are shown (an id no one saw may be reused after a crash).
+        """
+        if count < 1:
+            raise ValueError("count must be ≥ 1")
+        return self._take_ids(count, reserve=False)
+
+    def publish_allocated(self, first: int, events: Sequence[Event]) -> None:
+        """Show events under ids from :meth:`allocate` (event ``i`` gets ``first + i``)."""
+        self._settle(first, len(events), self._event_slots(first, events))
+
+    def cancel(self, first: int, count: int) -> None:
+        """Give up allocated ids: they are never shown (nor handed out again)."""
+        self._settle(first, count, None)
+
+    @staticmethod
+    def _event_slots(first: int, events: Sequence[Event]) -> list[_Slot]:
+        rank = log_rank
+        ids = range(first, first + len(events))
+        return [(i, e.agent_id, rank(e), e) for i, e in zip(ids, events, strict=True)]
+
+    def _take_ids(self, count: int, *, reserve: bool) -> int:
+        first = self._next_id
+        last = first + count - 1
+        if reserve and last > self._reserved_until and self.reserve is not None:
+            self._reserved_until = self.reserve(last)
+        self._next_id = last + 1
+        return first
+
+    def _settle(self, first: int, count: int, slots: list[_Slot] | None) -> None:
+        """Publish (or skip, for ``None``) ids ``first…`` once every earlier id is settled."""
+        if first == self._settled + 1 and not self._pending:  # the common case: nothing waits
+            if slots is not None:
+                self._put(first, slots)
+            self._settled = first + count - 1
+            return
+        self._pending[first] = (count, slots)
+        while (item := self._pending.pop(self._settled + 1, None)) is not None:
+            count, waiting = item
+            if waiting is not None:
+                self._put(self._settled + 1, waiting)
+            self._settled += count
+
     def _put(self, first: int, slots: list[_Slot]) -> None:
-        """Store slots for ids ``first…`` (consecutive, after :attr:`last_id`), wake subscribers."""
+        """Store slots for ids ``first…`` (consecutive, above :attr:`last_id`), wake subscribers."""
         ring, size = self._ring, self.history
         count = len(slots)
         if count > size:  # only the newest ``history`` can be held
@@ -186,7 +250,9 @@ class LogHub:
 
         Entries must be in ascending id order; any whose id is not above the current
         :attr:`last_id` is ignored. Later ids continue after the largest one seen, or after
-        ``last_id`` when that is larger (ids are never reused, even if the entries are gone).
+        ``last_id`` when that is larger (ids are never reused, even if the entries are gone);
+        the ids between the largest held entry and ``last_id`` are a hole, told as a gap.
+        Call it before anything is published or allocated.
         """
         self._preload(
             [
@@ -214,7 +280,11 @@ class LogHub:
         if last_id is not None and last_id > self.last_id:
             if self.last_id < self._first_held:
                 self._first_held = last_id + 1
+            else:  # ids after the last held entry were reserved but never stored
+                self._holes = [*self._holes[-(MAX_HOLES - 1) :], (self.last_id + 1, last_id)]
             self.last_id = last_id
+        self._next_id = self.last_id + 1
+        self._settled = self.last_id
         for subscription in self._subscriptions:
             subscription._wake.set()
 
@@ -319,6 +389,7 @@ class LogHub:
             cursor = self._replay_start(agent, min_rank, self.replay if replay is None else replay)
         subscription = Subscription(self, agent, min_rank, cursor, gap)
         subscription._older = older
+        subscription._tell_holes = after is not None
         self._subscriptions.add(subscription)
         return subscription
 
@@ -333,7 +404,8 @@ class LogHub:
         if count <= 0:
             return self.last_id
         low = self.oldest_held
-        if agent is None and min_rank == 0:
+        holes_in_replay = any(last > self.last_id - count for _, last in self._holes)
+        if agent is None and min_rank == 0 and not holes_in_replay:
             return max(low - 1, self.last_id - count)
         found = 0
         for slot in reversed(self._slots(low, self.last_id)):
@@ -362,6 +434,7 @@ class Subscription:
         self._live_from = hub.last_id  # history up to here is delivered in full, never skipped
         self._gap = gap
         self._older: tuple[int, int] | None = None  # (after, before): ids to read from the backfill
+        self._tell_holes = False  # a resuming subscriber asked for the ids of a hole: tell it of them
         self.dropped_total = 0
         self.closed = False
         self._wake = asyncio.Event()
@@ -398,6 +471,17 @@ class Subscription:
                 notice = Dropped(dropped=dropped, total_dropped=self.dropped_total)
                 parts.append(sse_frame(SSE_DROPPED, json_encoder.encode(notice)))
             high = min(hub.last_id, self.cursor + MAX_BATCH)
+            for first, last in hub._holes:
+                if last > self.cursor and first <= high:
+                    if first > self.cursor + 1:
+                        high = first - 1  # up to the hole now; the hole's gap next time
+                    else:
+                        if self._tell_holes:
+                            gap = hub._gap(self.cursor, last + 1)
+                            parts.append(sse_frame(SSE_GAP, json_encoder.encode(gap)))
+                        self.cursor = last
+                        return b"".join(parts)
+                    break
             parts.extend(hub._frames(self.cursor + 1, high, self.agent, self.min_rank))
             self.cursor = high
         return b"".join(parts)

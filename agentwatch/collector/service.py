@@ -22,7 +22,8 @@ from agentwatch.collector.alerts import AlertEngine
 from agentwatch.collector.analysis import Ledger
 from agentwatch.collector.broadcast import LogHub, MetricsHub, sse_frame
 from agentwatch.collector.config import AlertSettings
-from agentwatch.collector.store import Store, StoreError
+from agentwatch.collector.receipts import Receipts
+from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import Totals
 from agentwatch.collector.window import Window
 from agentwatch.protocol import SSE_ALERT, SSE_METRICS, Alert, Event, Health, Snapshot
@@ -53,6 +54,9 @@ class Settings:
     log_replay: int = 1000
     subscriber_max_lag: int = 10_000
     max_agents: int = 10_000
+    #: Idempotency keys remembered (count, seconds): a batch resent within both is not ingested again.
+    idempotency_keys: int = 100_000
+    idempotency_seconds: float = 900.0
     clock: Callable[[], float] = field(default=time.time)
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
@@ -87,6 +91,9 @@ class Collector:
         self.ledger = Ledger(settings.alerts, window_seconds=settings.window_seconds, clock=settings.clock)
         self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock)
         self.aggregators.append(self.ledger.add_many)
+        self.receipts = Receipts(
+            max_keys=settings.idempotency_keys, seconds=settings.idempotency_seconds, clock=settings.clock
+        )
         self.store: Store | None = None
         self.store_status = "disabled"
         self.warnings: list[str] = []
@@ -103,7 +110,13 @@ class Collector:
         path = self.settings.store_path
         if path is None:
             return
-        store = Store(path, flush_interval=self.settings.flush_interval, clock=self.clock)
+        store = Store(
+            path,
+            flush_interval=self.settings.flush_interval,
+            clock=self.clock,
+            receipt_seconds=self.settings.idempotency_seconds,
+            max_receipts=self.settings.idempotency_keys,
+        )
         try:
             restored = store.open()
         except StoreError as exc:
@@ -114,6 +127,8 @@ class Collector:
         self.logs.backfill = store.backfill
         self.warnings.extend(restored.warnings)
         self.logs.preload_events(restored.logs, last_id=restored.last_log_id)
+        self.logs.reserve = store.reserve_ids  # ids are reserved before use: none reused after a crash
+        self.receipts.load(restored.receipts)
         if restored.events:
             # Refilled seconds count as watched, so rates after a restart are not underestimated.
             oldest = min(event.timestamp for event in restored.events if isinstance(event.timestamp, float))
@@ -140,23 +155,55 @@ class Collector:
         for aggregate in self.aggregators:
             aggregate(events)
 
-    def ingest(self, events: Sequence[Event]) -> None:
-        """Aggregate, log, persist. O(len(events)); never awaits, never blocks on a viewer."""
-        if not events:
-            return
-        self._aggregate(events)
-        first_id = self.logs.publish_events(events)
-        if self.store is not None:
-            self.store.append(events, first_id)
+    def ingest(self, events: Sequence[Event], receipt: Receipt | None = None) -> None:
+        """Aggregate, log, persist. O(len(events)); never awaits, never blocks on a viewer.
 
-    async def ingest_durable(self, events: Sequence[Event]) -> None:
-        """Like :meth:`ingest`, returning only once the events are committed to the store."""
-        if not events:
+        ``receipt`` (an idempotency key's answer) is persisted in the same transaction as the
+        events; remembering it in :attr:`receipts` is the caller's part.
+        """
+        if events:
+            self._aggregate(events)
+            first_id = self.logs.publish_events(events)
+        else:
+            first_id = self.logs.last_id + 1
+        if self.store is not None and (events or receipt is not None):
+            self.store.append(events, first_id, receipt)
+
+    async def ingest_durable(
+        self, events: Sequence[Event], receipt: Receipt | None = None, *, step: int = 10_000
+    ) -> None:
+        """Commit the events (and ``receipt``) to the store, then aggregate and show them.
+
+        Raises :class:`StoreError` when the commit fails: nothing of the batch is then counted,
+        shown or stored later, and its ids are never handed out again. Ids are taken at once, so
+        entries appear in the log stream in arrival order whatever order commits finish in.
+        Aggregation goes ``step`` events at a time, yielding to the event loop in between.
+        The commit and what follows it are shielded: a cancelled caller does not leave a
+        committed batch unshown. Without a store, the same as :meth:`ingest`.
+        """
+        if self.store is None:
+            self.ingest(events, receipt)
             return
-        self._aggregate(events)
-        first_id = self.logs.publish_events(events)
-        if self.store is not None:
-            await self.store.append_durable(events, first_id)
+        if not events:
+            if receipt is not None:
+                await self.store.append_durable(events, self.logs.last_id + 1, receipt)
+            return
+        await asyncio.shield(self._commit_then_show(self.store, events, receipt, max(step, 1)))
+
+    async def _commit_then_show(
+        self, store: Store, events: Sequence[Event], receipt: Receipt | None, step: int
+    ) -> None:
+        first_id = self.logs.allocate(len(events))
+        try:
+            await store.append_durable(events, first_id, receipt)
+        except BaseException:
+            self.logs.cancel(first_id, len(events))
+            raise
+        self.logs.publish_allocated(first_id, events)
+        for start in range(0, len(events), step):
+            if start:
+                await asyncio.sleep(0)
+            self._aggregate(events[start : start + step] if len(events) > step else events)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, agent: str | None = None) -> Snapshot:

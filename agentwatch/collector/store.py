@@ -12,12 +12,26 @@ the event (:func:`~agentwatch.collector.ingest.event_to_log_entry`), so log hist
 
 Durability: an event passed to :meth:`Store.append` is committed within ``flush_interval`` seconds
 (plus the write time). With ``synchronous=NORMAL`` a commit survives a crash of the process
-(SIGKILL included) but the last commits may be lost on power failure.
+(SIGKILL included) but the last commits may be lost on power failure. Rows of a durable append
+(:meth:`Store.append_durable`) whose commit fails are discarded (the caller was told), never
+written later.
+
+Ids are never reused across a crash: :meth:`Store.reserve_ids` durably records a high-water mark
+(``reserved_log_id``) ahead of the ids the log hub hands out, in blocks of ``reserve_block`` ids
+(one small write per block, mostly done ahead of need by the writer thread), and :meth:`Store.open`
+reports ``last_log_id`` as the larger of the newest row and that mark. A clean :meth:`Store.close`
+lowers the mark to the last id appended, so only a crash leaves unused ids behind.
+
+Idempotency receipts (the answer given to a batch sent with an ``Idempotency-Key``) are written in
+the same transaction as the batch's rows, kept ``receipt_seconds`` and at most ``max_receipts``,
+and returned by :meth:`Store.open`, so a batch committed just before a crash is not stored twice
+when its sender retries it.
 
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 
     logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- Event JSON
-    meta(key TEXT PRIMARY KEY, value)                                               -- last_log_id
+    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id, reserved_log_id
+    receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
 
 ``level`` is :func:`~agentwatch.collector.ingest.log_rank` of the event. A file of an older schema
 (a ``logs`` table of log-line JSON beside an ``events`` table) is moved aside
@@ -60,10 +74,16 @@ _SCHEMA: Final = (
     " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('reserved_log_id', 0)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 _INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
 _UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
+_RAISE_RESERVED: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'reserved_log_id'"
+_SET_RESERVED: Final = "UPDATE meta SET value = ? WHERE key = 'reserved_log_id'"
+#: Created with the first receipt, so a store that never gets one stays as small as before.
+_CREATE_RECEIPTS: Final = "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB)"
+_INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body) VALUES (?, ?, ?)"
 
 _encoder: Final = msgspec.json.Encoder()
 _event_decoder: Final = msgspec.json.Decoder(Event)
@@ -75,6 +95,15 @@ class _OldSchema(Exception):
 
 # A durable append's completion callback: called from the writer thread with None or the error.
 _Done = Callable[[BaseException | None], None]
+
+#: An idempotency receipt: (key, unix time it was given, the answer's body).
+Receipt = tuple[str, float, bytes]
+
+# One queued append: events, the id of the first, durable completion callback, receipt.
+_Item = tuple[Sequence[Event], int, "_Done | None", "Receipt | None"]
+
+#: After a failed synchronous id reservation, the next attempt waits this long (seconds).
+RESERVE_RETRY_SECONDS: Final = 1.0
 
 
 class StoreError(Exception):
@@ -88,24 +117,41 @@ class Restored:
     ``logs``: the newest ``restore_logs`` rows as (log id, event), ascending ids — the log hub
     turns them into log lines (:meth:`~agentwatch.collector.broadcast.LogHub.preload_events`).
     ``events``: events stamped within the last ``refill_seconds``, in arrival order.
+    ``last_log_id``: the id after which new ids start (the newest row or the reserved mark).
+    ``receipts``: idempotency receipts younger than ``receipt_seconds``, oldest first.
     """
 
     last_log_id: int = 0
     logs: list[tuple[int, Event]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
+
+
+_Row = tuple[int, float, str, int, bytes]
 
 
 @dataclass
 class _Batch:
-    """Encoded rows waiting for one transaction, and who waits for them."""
+    """Encoded rows waiting for one transaction, and who waits for them.
 
-    logs: list[tuple[int, float, str, int, bytes]] = field(default_factory=list)
+    Rows and receipts of durable appends are kept apart: when a write fails they are discarded
+    (their senders are told), while the others stay for the retry.
+    """
+
+    logs: list[_Row] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
+    durable_logs: list[_Row] = field(default_factory=list)
+    durable_receipts: list[Receipt] = field(default_factory=list)
     done: list[_Done] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
-        return len(self.logs)
+        return len(self.logs) + len(self.durable_logs)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.logs or self.durable_logs or self.receipts or self.durable_receipts or self.done)
 
 
 class Store:
@@ -113,6 +159,8 @@ class Store:
 
     ``flush_interval`` is clamped to [0, 1] seconds. ``restore_logs`` / ``restore_events`` bound
     what :meth:`open` loads. ``max_queued_rows`` bounds memory while the disk is slow or failing.
+    ``reserve_block``: ids reserved per write of the high-water mark (≥ 1).
+    ``receipt_seconds`` / ``max_receipts``: how long and how many idempotency receipts are kept.
     """
 
     def __init__(
@@ -129,6 +177,9 @@ class Store:
         max_queued_rows: int = 500_000,
         retention_interval: float = 60.0,
         busy_timeout: float = 2.0,
+        reserve_block: int = 10_000,
+        receipt_seconds: float = 900.0,
+        max_receipts: int = 100_000,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = min(max(flush_interval, 0.0), 1.0)
@@ -140,13 +191,20 @@ class Store:
         self.max_queued_rows = max_queued_rows
         self.retention_interval = retention_interval
         self.busy_timeout = busy_timeout
+        self.reserve_block = max(int(reserve_block), 1)
+        self.receipt_seconds = receipt_seconds
+        self.max_receipts = max_receipts
         self._clock = clock
         self.status = "not open"
         self.written_rows = 0
         self.dropped_rows = 0
         self.errors = 0
+        #: Rows of durable appends whose commit failed: discarded, their senders were told.
+        self.refused_rows = 0
+        #: Synchronous writes of the id mark (the writer thread did not get ahead in time).
+        self.reserve_writes = 0
         self._cond = threading.Condition()
-        self._queue: deque[tuple[Sequence[Event], int, _Done | None]] = deque()
+        self._queue: deque[_Item] = deque()
         self._queued_rows = 0  # queued + encoded-but-uncommitted rows
         self._first_queued_at: float | None = None  # monotonic time of the oldest unwritten row
         self._urgent = False
@@ -158,6 +216,11 @@ class Store:
         self._thread: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._reserved = 0  # ids up to here are durably reserved (written by either thread, under _cond)
+        self._wanted_reserved = 0  # the mark the writer thread is asked to write ahead of need
+        self._reserve_retry_at = 0.0  # monotonic time before which a failed reservation is not retried
+        self._highest_appended = 0  # the largest id passed to an append
+        self._has_receipts = False  # the receipts table exists
 
     # ------------------------------------------------------------------ opening
     def _connect(self) -> sqlite3.Connection:
@@ -255,10 +318,19 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._has_receipts = _table_exists(conn, "receipts")
         self._retain(conn)
         (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
         (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
-        restored.last_log_id = max(int(max_id), int(meta_id or 0))
+        (reserved,) = conn.execute("SELECT value FROM meta WHERE key = 'reserved_log_id'").fetchone()
+        restored.last_log_id = max(int(max_id), int(meta_id or 0), int(reserved or 0))
+        self._reserved = self._wanted_reserved = self._highest_appended = restored.last_log_id
+        if self._has_receipts:
+            rows = conn.execute(
+                "SELECT key, ts, body FROM receipts WHERE ts >= ? ORDER BY rowid DESC LIMIT ?",
+                (self._clock() - self.receipt_seconds, max(self.max_receipts, 0)),
+            ).fetchall()
+            restored.receipts = [(str(key), float(ts), bytes(body)) for key, ts, body in reversed(rows)]
         bad = 0
         rows = conn.execute(
             "SELECT id, body FROM logs ORDER BY id DESC LIMIT ?", (self.restore_logs,)
@@ -283,21 +355,24 @@ class Store:
         return restored
 
     # ------------------------------------------------------------------ writing
-    def append(self, events: Sequence[Event], first_id: int) -> None:
+    def append(self, events: Sequence[Event], first_id: int, receipt: Receipt | None = None) -> None:
         """Queue events for the writer, event ``i`` under log id ``first_id + i``.
 
         O(1): encoding happens in the writer thread, so the events must not be changed
         afterwards. Never raises for a full queue or a failing disk: rows beyond
         ``max_queued_rows`` (or after :meth:`close`) are counted in ``dropped_rows``.
-        An id already stored is replaced.
+        An id already stored is replaced. ``receipt`` is committed in the same transaction.
         """
-        self._enqueue(events, first_id, None)
+        self._enqueue(events, first_id, None, receipt)
 
-    async def append_durable(self, events: Sequence[Event], first_id: int) -> None:
+    async def append_durable(
+        self, events: Sequence[Event], first_id: int, receipt: Receipt | None = None
+    ) -> None:
         """Queue rows and return once they are committed (written promptly, not after the interval).
 
-        Raises :class:`StoreError` if the store is closed, its queue is full, or the write fails
-        (failed rows stay queued and may still be written when the disk recovers).
+        Raises :class:`StoreError` if the store is closed, its queue is full, or the write fails;
+        the rows (and ``receipt``) are then discarded, never written later, and counted in
+        ``refused_rows``. ``receipt`` is committed in the same transaction as the rows.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -313,30 +388,77 @@ class Store:
         def done(error: BaseException | None) -> None:
             loop.call_soon_threadsafe(resolve, error)
 
-        if not events:
+        if not events and receipt is None:
             return
-        if not self._enqueue(events, first_id, done):
+        if not self._enqueue(events, first_id, done, receipt):
             raise StoreError("store is closed" if self._closed else "store queue is full")
         await future
 
-    def _enqueue(self, events: Sequence[Event], first_id: int, done: _Done | None) -> bool:
+    def _enqueue(
+        self, events: Sequence[Event], first_id: int, done: _Done | None, receipt: Receipt | None
+    ) -> bool:
         rows = len(events)
-        if rows == 0:
+        if rows == 0 and receipt is None:
             return True
         with self._cond:
+            if rows:
+                self._highest_appended = max(self._highest_appended, first_id + rows - 1)
             if self._closed or not self._opened or self._queued_rows + rows > self.max_queued_rows:
-                self.dropped_rows += rows
+                if done is None:
+                    self.dropped_rows += rows
+                else:
+                    self.refused_rows += rows
                 return False
             wake = not self._queue or done is not None
             if not self._queue:
                 self._first_queued_at = time.monotonic()
-            self._queue.append((events, first_id, done))
+            self._queue.append((events, first_id, done, receipt))
             self._queued_rows += rows
             if done is not None:
                 self._urgent = True
             if wake or self._queued_rows >= BATCH_ROWS:
                 self._cond.notify()
         return True
+
+    def reserve_ids(self, last: int) -> int:
+        """Durably reserve log ids up to ``last``; return the id up to which the caller may go on
+        handing out ids before calling again (≥ ``last``).
+
+        The mark moves in blocks of ``reserve_block`` ids. Past the middle of a block the writer
+        thread is asked to write the next mark ahead of need; only when ids outrun it does this
+        call write the mark itself (a small synchronous transaction, counted in
+        ``reserve_writes``), blocking for at most ``busy_timeout`` behind the writer. Never raises:
+        when the mark cannot be written (disk full, store closed) the failure is counted in
+        ``errors`` and ``last`` is returned, so ids keep flowing (and may then be reused after a
+        crash); a failed write is retried at most once per :data:`RESERVE_RETRY_SECONDS`.
+        """
+        block = self.reserve_block
+        if last > self._reserved and not self._closed and time.monotonic() >= self._reserve_retry_at:
+            mark = last + block
+            try:
+                with self._reader_lock:
+                    if self._reader is None:
+                        raise StoreError("store is not open")
+                    self._reader.execute(_RAISE_RESERVED, (mark,))
+            except (sqlite3.Error, StoreError) as exc:
+                self.errors += 1
+                self._reserve_retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
+                log.warning("store could not reserve log ids (they may be reused after a crash): %s", exc)
+            else:
+                self.reserve_writes += 1
+                with self._cond:
+                    self._reserved = max(self._reserved, mark)
+        with self._cond:
+            mark = self._reserved
+            if last > mark:
+                return last
+            if last <= mark - block // 2:
+                return mark - block // 2
+            if self._wanted_reserved < mark + block and not self._closed:
+                self._wanted_reserved = mark + block
+                self._urgent = True
+                self._cond.notify()
+            return mark
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything queued before the call is committed; False on timeout/failure."""
@@ -454,6 +576,8 @@ class Store:
                 while True:
                     if self._stopping or self._markers or self._retention_requested:
                         break
+                    if self._wanted_reserved > self._reserved and not failures:
+                        break
                     now = time.monotonic()
                     wait: float | None = None
                     if failures and pending.rows:  # back off after a failed write
@@ -476,12 +600,14 @@ class Store:
                 retention = self._retention_requested or time.monotonic() >= next_retention
                 self._retention_requested = False
                 stopping = self._stopping
+                wanted = self._wanted_reserved if self._wanted_reserved > self._reserved else 0
+                final_mark = self._highest_appended if stopping else 0
             self._encode(items, pending)
             ok = True
-            if pending.rows or pending.done:
+            if not pending.empty or wanted:
                 try:
                     conn = conn or self._connect()
-                    self._write(conn, pending)
+                    self._write(conn, pending, wanted)
                 except (sqlite3.Error, OSError) as exc:
                     ok = False
                     failures += 1
@@ -492,6 +618,9 @@ class Store:
                 else:
                     failures = 0
                     self.status = "ok"
+                    if wanted:
+                        with self._cond:
+                            self._reserved = max(self._reserved, wanted)
                     self._commit_done(pending)
                     pending = _Batch()
             if ok and retention and conn is not None:
@@ -509,13 +638,23 @@ class Store:
                     with self._cond:
                         self.dropped_rows += pending.rows
                         self._queued_rows -= pending.rows
+                elif conn is not None:
+                    self._lower_mark(conn, final_mark)
                 self._close_quietly(conn)
                 return
 
-    def _encode(self, items: list[tuple[Sequence[Event], int, _Done | None]], batch: _Batch) -> None:
+    def _lower_mark(self, conn: sqlite3.Connection, last_appended: int) -> None:
+        """On a clean close, bring the reserved mark down to the last id appended (no hole on restart)."""
+        try:
+            conn.execute(_SET_RESERVED, (last_appended,))
+        except sqlite3.Error as exc:
+            self.errors += 1
+            log.warning("store could not record the last log id at close: %s", exc)
+
+    def _encode(self, items: list[_Item], batch: _Batch) -> None:
         """Turn queued events into rows (in this thread, off the event loop)."""
         encode, rank = _encoder.encode, log_rank
-        for events, first_id, done in items:
+        for events, first_id, done, receipt in items:
             try:
                 now = self._clock()
                 rows = [
@@ -537,17 +676,33 @@ class Store:
                 if done is not None:
                     done(exc)
                 continue
-            batch.logs.extend(rows)
-            if done is not None:
+            if done is None:
+                batch.logs.extend(rows)
+                if receipt is not None:
+                    batch.receipts.append(receipt)
+            else:
+                batch.durable_logs.extend(rows)
+                if receipt is not None:
+                    batch.durable_receipts.append(receipt)
                 batch.done.append(done)
 
-    def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+    def _write(self, conn: sqlite3.Connection, batch: _Batch, reserve: int = 0) -> None:
         conn.execute("BEGIN")
         try:
-            if batch.logs:
-                conn.executemany(_INSERT_LOG, batch.logs)
-                conn.execute(_UPDATE_LAST_ID, (max(row[0] for row in batch.logs),))
+            for rows in (batch.logs, batch.durable_logs):
+                if rows:
+                    conn.executemany(_INSERT_LOG, rows)
+                    conn.execute(_UPDATE_LAST_ID, (max(row[0] for row in rows),))
+            for receipts in (batch.receipts, batch.durable_receipts):
+                if receipts:
+                    if not self._has_receipts:
+                        conn.execute(_CREATE_RECEIPTS)
+                    conn.executemany(_INSERT_RECEIPT, receipts)
+            if reserve:
+                conn.execute(_RAISE_RESERVED, (reserve,))
             conn.execute("COMMIT")
+            if batch.receipts or batch.durable_receipts:
+                self._has_receipts = True
         except BaseException:
             if conn.in_transaction:
                 try:
@@ -565,9 +720,18 @@ class Store:
             done(None)
 
     def _fail(self, exc: BaseException, batch: _Batch) -> None:
+        """Tell durable appenders, discard their rows; keep the other rows for the retry."""
         self.errors += 1
         self.status = f"error: {exc}"
-        log.warning("store write failed (%d rows kept for retry): %s", batch.rows, exc)
+        refused = len(batch.durable_logs)
+        log.warning(
+            "store write failed (%d rows kept for retry, %d refused): %s", len(batch.logs), refused, exc
+        )
+        with self._cond:
+            self._queued_rows -= refused
+            self.refused_rows += refused
+        batch.durable_logs = []
+        batch.durable_receipts = []
         for done in batch.done:
             done(exc)
         batch.done = []
@@ -593,6 +757,10 @@ class Store:
             _delete_older(conn, "logs", "id", now - self.max_age_seconds)
             (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
             conn.execute("DELETE FROM logs WHERE id <= ?", (max_id - self.max_log_rows,))
+            if self._has_receipts:
+                _delete_older(conn, "receipts", "rowid", now - self.receipt_seconds)
+                (max_rowid,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM receipts").fetchone()
+                conn.execute("DELETE FROM receipts WHERE rowid <= ?", (max_rowid - self.max_receipts,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -608,6 +776,11 @@ def _delete_older(conn: sqlite3.Connection, table: str, key: str, cutoff: float)
         conn.execute(f"DELETE FROM {table}")
     else:
         conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (row[0],))
+
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
 
 
 def _first_arrived_at_or_after(conn: sqlite3.Connection, since: float) -> int:

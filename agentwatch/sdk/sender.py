@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import os
 import random
 import threading
 import time
@@ -29,7 +30,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from agentwatch.protocol import PATH_EVENTS, Event, IngestResponse
+from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
 
 #: HTTP statuses worth retrying: throttling and server-side trouble.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -314,7 +315,8 @@ class BatchSender:
         body, n = self._encode(batch)
         if n == 0:
             return
-        headers: dict[str, str] = {}
+        # One key per batch, kept across retries: a committed batch whose answer was lost is not stored twice.
+        headers: dict[str, str] = {HEADER_IDEMPOTENCY_KEY: os.urandom(16).hex()}
         if len(body) >= self._gzip_min_bytes:
             body = gzip.compress(body, compresslevel=5)
             headers["content-encoding"] = "gzip"
