@@ -27,7 +27,16 @@ import msgspec
 import pytest
 
 from agentwatch.client.stream import Backoff, ConnectionState, ServerSentEvent, follow
-from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, SSE_GAP, SSE_LOG, Gap, LogEntry
+from agentwatch.protocol import (
+    HEADER_IDEMPOTENCY_KEY,
+    PATH_EVENTS,
+    PATH_HEALTH,
+    PATH_LOGS_STREAM,
+    SSE_GAP,
+    SSE_LOG,
+    Gap,
+    LogEntry,
+)
 from agentwatch.sdk import AgentTelemetry
 from conftest import RunningCollector, wait_for
 from test_collector_restart import CollectorProcess, all_logs
@@ -115,10 +124,9 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
     """Two agents send, three viewers follow, the collector is killed (-9) and restarted.
 
     Run with ``--sync``: a 202 means "committed", so every message an agent was told was
-    accepted must be in the restarted collector's history. One window remains, and the test
-    accounts for it exactly: a batch committed just before the kill whose 202 never reached
-    the agent is resent, so each agent may see at most one batch (≤ ``batch_size`` consecutive
-    messages) stored twice — at-least-once delivery, there is no idempotency key yet.
+    accepted must be in the restarted collector's history — exactly once: a batch committed just
+    before the kill whose 202 never reached the agent is resent with the same ``Idempotency-Key``,
+    and the restarted collector answers it from the receipt stored with the batch.
     """
     store = str(tmp_path / "store.db")
     first = CollectorProcess("--store", store, "--sync")
@@ -158,6 +166,7 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
             assert counters["sent"] == per_agent, (name, counters)
             assert counters["dropped"] == counters["failed"] == counters["rejected"] == 0, (name, counters)
         history = all_logs(url, 2 * per_agent)
+        newest_id = httpx.get(url + PATH_HEALTH).json()["last_log_id"]
         expected_ids = [entry.id for entry in history]
         wait_for(lambda: all(len(seen) >= len(history) for seen in viewers.seen), timeout=30)
     finally:
@@ -165,14 +174,13 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
             telemetry.close(timeout=1)
         viewers.stop()
 
-    # History: every message present; duplicates only from one in-flight batch per agent.
+    # History: every message exactly once.
     counts = Counter(entry.message for entry in history)
     for name in agents:
         expected = {f"{name}-{i}" for i in range(per_agent)}
         assert expected <= set(counts), f"{name} lost {sorted(expected - set(counts))[:5]}"
-        twice = sorted(int(m.rsplit("-", 1)[1]) for m, n in counts.items() if m.startswith(name) and n > 1)
-        assert all(counts[f"{name}-{i}"] <= 2 for i in twice)
-        assert len(twice) <= batch_size and (not twice or twice[-1] - twice[0] < batch_size), twice
+    assert len(history) == 2 * per_agent and history[-1].id == newest_id, "nothing stored after the last"
+    assert [m for m, n in counts.items() if n > 1] == [], "a message was stored twice"
     assert len(expected_ids) == len(set(expected_ids)) and expected_ids == sorted(expected_ids)
 
     # Viewers: every entry of the history exactly once, in order, across the restart.
@@ -417,3 +425,82 @@ def test_viewer_that_saw_entries_lost_in_a_crash_misses_nothing_after_restart(
     gaps = [msgspec.json.decode(data, type=Gap) for event, _, data in events if event == SSE_GAP]
     assert gaps and gaps[0].first_missing == seen[-1].id + 1, "told of the ids never stored"
     assert all(int(event_id) > seen[-1].id for event, event_id, _ in events if event == SSE_LOG)
+
+
+# ------------------------------------------------------------- retried batches
+
+
+def post_keyed(url: str, key: str, messages: list[str]) -> httpx.Response:
+    events = [{"agent_id": "keyed", "message": message} for message in messages]
+    return httpx.post(url + PATH_EVENTS, json=events, headers={HEADER_IDEMPOTENCY_KEY: key}, timeout=10)
+
+
+def test_a_batch_resent_with_its_idempotency_key_is_answered_the_same_and_stored_once(
+    collector: RunningCollector,
+) -> None:
+    first = post_keyed(collector.url, "k-1", ["one", "two"])
+    again = post_keyed(collector.url, "k-1", ["one", "two"])
+    other = post_keyed(collector.url, "k-2", ["three"])
+    assert first.status_code == again.status_code == other.status_code == 202
+    assert again.content == first.content and first.json()["accepted"] == 2
+    health = httpx.get(collector.url + PATH_HEALTH).json()
+    assert health["events_total"] == 3 and health["last_log_id"] == 3
+    assert collector.service.receipts.repeats == 1
+
+
+@pytest.mark.parametrize("key", ["", "x" * 129, "tab\there", "é-not-ascii"])
+def test_a_malformed_idempotency_key_is_refused_with_400_naming_the_header(
+    collector: RunningCollector, key: str
+) -> None:
+    response = httpx.post(
+        collector.url + PATH_EVENTS,
+        json={"agent_id": "a", "message": "m"},
+        headers={HEADER_IDEMPOTENCY_KEY: key.encode("utf-8")},  # type: ignore[dict-item]
+    )
+    assert response.status_code == 400 and HEADER_IDEMPOTENCY_KEY in response.json()["error"]
+    assert httpx.get(collector.url + PATH_HEALTH).json()["events_total"] == 0
+
+
+async def test_the_same_key_sent_twice_at_once_is_ingested_once(collector: RunningCollector) -> None:
+    events = [{"agent_id": "a", "message": f"m{i}"} for i in range(50)]
+    async with httpx.AsyncClient(timeout=10) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(collector.url + PATH_EVENTS, json=events, headers={HEADER_IDEMPOTENCY_KEY: "same"})
+                for _ in range(5)
+            )
+        )
+    assert {answer.status_code for answer in answers} == {202}
+    assert len({answer.content for answer in answers}) == 1
+    assert collector.service.health().events_total == 50
+
+
+def test_a_refused_batch_keeps_no_receipt_so_its_retry_is_ingested(tiny_fs: Path, start_collector: Any) -> None:
+    collector = start_collector(store_path=tiny_fs / "store.db", sync=True)
+    filler = "x" * 2000
+    for round_ in range(40):
+        response = post_keyed(collector.url, f"r-{round_}", [f"{round_}-{i}-{filler}" for i in range(20)])
+        if response.status_code != 202:
+            break
+    assert response.status_code == 503
+    assert collector.service.receipts.get(f"r-{round_}") is None
+
+
+def test_a_committed_batch_whose_answer_was_lost_is_not_stored_again_after_kill_9(
+    tmp_path: Path, processes: list[CollectorProcess]
+) -> None:
+    """The exact case of a crash between commit and answer: the receipt is committed with the batch."""
+    store = str(tmp_path / "store.db")
+    first = CollectorProcess("--store", store, "--sync")
+    processes.append(first)
+    answer = post_keyed(first.url, "lost-answer", ["a", "b", "c"])
+    assert answer.status_code == 202
+    first.kill9()  # as if the 202 never reached the sender
+    second = CollectorProcess("--store", store, "--sync")
+    processes.append(second)
+    again = post_keyed(second.url, "lost-answer", ["a", "b", "c"])
+    assert again.status_code == 202 and again.content == answer.content
+    assert [entry.message for entry in all_logs(second.url, 3)] == ["a", "b", "c"]
+    assert httpx.get(second.url + PATH_HEALTH).json()["last_log_id"] == 3
+    post_keyed(second.url, "next", ["d"])
+    assert [entry.message for entry in all_logs(second.url, 4)] == ["a", "b", "c", "d"]
