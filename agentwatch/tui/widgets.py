@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final, Self
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
@@ -21,6 +21,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.events import Resize
+from textual.geometry import Region, Size
+from textual.widget import Widget
 from textual.widgets import DataTable, Log, Sparkline, Static
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
@@ -63,6 +65,7 @@ class HeaderBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
         self._shown: tuple[object, ...] = ()
+        self._line_count = -1
         self.plain = ""
         """The header as plain text (what a reader sees without colour)."""
 
@@ -74,7 +77,10 @@ class HeaderBar(Static):
         self._shown = key
         joined = Text("\n").join(lines)
         self.plain = joined.plain
-        self.update(joined)
+        # Always the same number of lines: no layout pass, which would also redraw every
+        # scrollbar in a second screen write after this frame's.
+        self.update(joined, layout=len(lines) != self._line_count)
+        self._line_count = len(lines)
         return True
 
 
@@ -184,7 +190,7 @@ class MetricPanel(Vertical):
         if key == self._shown:
             return
         self._shown = key
-        self._value.update(value)
+        self._value.update(value, layout=False)  # one line whatever the value: no layout pass
         self.border_subtitle = detail
         self._spark.data = list(series)
         for name in ("-warning", "-error"):
@@ -248,6 +254,45 @@ class MetricsBar(Horizontal):
             _series(history.events_per_second),
             detail=f"{fmt.number(snapshot.events_per_second)} events/s",
         )
+
+
+if TYPE_CHECKING:
+    _MixinBase = Widget
+else:
+    _MixinBase = object  # a Widget base here would hide the widget's own COMPONENT_CLASSES
+
+
+class FixedSizeScrolling(_MixinBase):
+    """For a scrolling widget whose own size never depends on its content (log, agents table).
+
+    Textual asks for a layout pass of the whole screen whenever a widget's virtual size
+    changes — each write to a log that has not reached ``max_lines`` yet, a wider line, a
+    new table row. The widget's region does not move, but that pass re-measures the screen
+    and then redraws the scrollbars in a *second* screen write after the frame's own. Here
+    the scrollbars are updated at once, in the same frame, and the layout pass is skipped —
+    unless a scrollbar appears or disappears (that does change the layout), the widget is
+    not laid out yet, or its width or height is ``auto`` (then its size does follow its content).
+    """
+
+    _virtual_size_changed = False
+    #: Layout passes skipped so far.
+    layouts_skipped = 0
+
+    def _watch_virtual_size(self, old: Size, new: Size) -> None:
+        self._virtual_size_changed = True  # the reactive's refresh(layout=True) comes next
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._virtual_size_changed:
+            self._virtual_size_changed = False
+            if layout and not recompose and self.container_size and not self.styles.auto_dimensions:
+                shown = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+                self._scroll_update(self.virtual_size)  # showing or hiding one refreshes with layout
+                if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) == shown:
+                    layout = False
+                    self.layouts_skipped += 1
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
 
 #: (column key, label) of the agents table, in display order.
@@ -314,7 +359,7 @@ def agent_cells(view: AgentView, now: float) -> tuple[Text, ...]:
     )
 
 
-class AgentTable(DataTable[Text | str]):
+class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
     """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place.
 
     Each update compares plain (text, style) pairs with what is shown and builds a Text only
@@ -436,7 +481,7 @@ class LogHighlighter(Highlighter):
             text.stylize(SEARCH_STYLE, offset + start, offset + end)
 
 
-class LogPane(Log):
+class LogPane(FixedSizeScrolling, Log):
     """The log tail. Fed plain, already-printable lines in batches (:meth:`append`, :meth:`replace`).
 
     With ``wrap`` on, a line longer than the pane is split into continuation lines indented
