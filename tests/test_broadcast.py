@@ -20,6 +20,7 @@ from agentwatch.protocol import (
     SSE_GAP,
     SSE_LOG,
     SSE_METRICS,
+    SPAN_LOG,
     Dropped,
     Event,
     Gap,
@@ -552,3 +553,87 @@ async def test_a_failing_backfill_becomes_a_gap_and_is_counted() -> None:
     assert log_ids(messages) == list(range(21, 31))
     assert hub.backfill_errors == 1
     await stream.aclose()
+
+
+# ----------------------------------------------------- ids never reused, shown in order
+def events_for(n: int, prefix: str = "e") -> list[Event]:
+    return [Event(agent_id="a", span_type=SPAN_LOG, message=f"{prefix}{i}", timestamp=1000.0 + i) for i in range(n)]
+
+
+def messages_of(messages: list[Message]) -> list[str]:
+    return [msgspec.json.decode(m.data, type=LogEntry).message for m in messages if m.event == SSE_LOG]
+
+
+async def test_allocated_ids_are_shown_in_id_order_whatever_order_they_settle_in() -> None:
+    hub = LogHub(replay=0)
+    stream = hub.subscribe().frames(coalesce=0)
+    first = hub.allocate(2)  # ids 1-2, committing
+    later = hub.publish_events(events_for(1, "later"))  # id 3 waits for 1-2
+    assert (first, later) == (1, 3) and hub.last_id == 0
+    hub.publish_allocated(first, events_for(2, "early"))
+    messages = await read_logs(stream, 3)
+    await stream.aclose()
+    assert log_ids(messages) == [1, 2, 3] and messages_of(messages) == ["early0", "early1", "later0"]
+
+
+async def test_cancelled_ids_are_never_shown_nor_handed_out_again() -> None:
+    hub = LogHub(replay=0)
+    stream = hub.subscribe().frames(coalesce=0)
+    refused = hub.allocate(3)
+    hub.cancel(refused, 3)
+    assert hub.last_id == 0, "nothing was shown"
+    assert hub.publish_events(events_for(2)) == 4
+    messages = await read_logs(stream, 2)
+    await stream.aclose()
+    assert log_ids(messages) == [4, 5] and not [m for m in messages if m.event != SSE_LOG]
+
+
+def test_no_id_is_handed_out_beyond_what_the_reserve_hook_granted() -> None:
+    hub = LogHub()
+    asked: list[int] = []
+
+    def reserve(last: int) -> int:
+        asked.append(last)
+        return last + 9  # ids up to here may go out before the next call
+
+    hub.reserve = reserve
+    for _ in range(5):
+        hub.publish_events(events_for(4))  # ids 1..20
+    assert asked == [4, 16]
+    assert all(last >= 1 for last in asked) and hub.last_id == 20
+
+
+async def test_a_viewer_resuming_inside_the_ids_lost_in_a_crash_is_told_a_gap_then_gets_new_entries() -> None:
+    hub = LogHub(replay=0)
+    stored = [(i, event) for i, event in enumerate(events_for(5, "old"), 1)]  # ids 1..5 committed
+    hub.preload_events(stored, last_id=100)  # ids up to 100 were reserved before the crash
+    assert hub.publish_events(events_for(2, "new")) == 101
+    stream = hub.subscribe(after=7).frames(coalesce=0)  # it had seen id 7 before the crash
+    messages = await read_logs(stream, 2)
+    await stream.aclose()
+    assert messages[0].event == SSE_GAP
+    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(missed=93, first_missing=8, last_missing=100)
+    assert messages_of(messages) == ["new0", "new1"] and log_ids(messages) == [101, 102]
+
+
+async def test_a_viewer_resuming_before_a_crash_hole_gets_the_stored_entries_the_gap_then_the_new() -> None:
+    hub = LogHub(replay=0)
+    hub.preload_events([(i, event) for i, event in enumerate(events_for(3, "old"), 1)], last_id=50)
+    hub.publish_events(events_for(1, "new"))
+    stream = hub.subscribe(after=1).frames(coalesce=0)
+    messages = await read_logs(stream, 3)
+    await stream.aclose()
+    assert [m.event for m in messages] == [SSE_LOG, SSE_LOG, SSE_GAP, SSE_LOG]
+    assert msgspec.json.decode(messages[2].data, type=Gap) == Gap(missed=47, first_missing=4, last_missing=50)
+    assert messages_of(messages) == ["old1", "old2", "new0"]
+
+
+async def test_a_new_viewer_after_a_crash_gets_history_without_a_gap() -> None:
+    hub = LogHub(replay=3)
+    hub.preload_events([(i, event) for i, event in enumerate(events_for(3, "old"), 1)], last_id=50)
+    hub.publish_events(events_for(1, "new"))
+    stream = hub.subscribe().frames(coalesce=0)
+    messages = await read_logs(stream, 3)
+    await stream.aclose()
+    assert [m.event for m in messages] == [SSE_LOG] * 3
+    assert messages_of(messages) == ["old1", "old2", "new0"]
