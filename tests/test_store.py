@@ -478,3 +478,111 @@ async def test_collector_resumes_a_viewer_from_the_store_beyond_its_log_ring(tmp
         await stream.aclose()
     finally:
         await collector.stop()
+
+
+# ------------------------------------------------ ids never reused, receipts, refusals
+def meta(path: Path, key: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+
+def crash_copy(db: Path, target: Path) -> Path:
+    """The files as a SIGKILL would leave them now (committed pages, WAL included)."""
+    import shutil
+
+    for suffix in ("", "-wal"):
+        if Path(f"{db}{suffix}").exists():
+            shutil.copyfile(f"{db}{suffix}", f"{target}{suffix}")
+    return target
+
+
+def test_reserved_ids_are_on_disk_before_reserve_returns_and_a_crash_restart_continues_past_them(
+    db: Path, tmp_path: Path, open_stores: list[Store]
+) -> None:
+    store = opened(db, open_stores, reserve_block=100, clock=FakeClock())
+    limit = store.reserve_ids(5)
+    assert 5 <= limit <= meta(db, "reserved_log_id") == 105
+    store.append(*logs(5))
+    assert store.flush()
+    crashed = Store(crash_copy(db, tmp_path / "crashed.db"), clock=FakeClock())
+    open_stores.append(crashed)
+    restored = crashed.open()
+    assert restored.last_log_id == 105 and [i for i, _ in restored.logs] == [1, 2, 3, 4, 5]
+
+
+def test_the_writer_reserves_the_next_block_ahead_of_need(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores, reserve_block=100)
+    assert store.reserve_ids(60) == 110  # written at once (nothing reserved yet); ask again past 110
+    assert store.reserve_ids(111) == 160  # past the middle: the writer is asked for the next block
+    wait_until(lambda: meta(db, "reserved_log_id") == 260)
+    assert store.reserve_ids(161) >= 161 and store.reserve_writes == 1
+
+
+def test_a_clean_close_lowers_the_mark_so_ids_continue_after_the_last_appended(db: Path) -> None:
+    store = Store(db, reserve_block=1000)
+    store.open()
+    store.reserve_ids(3)
+    store.append(*logs(3))
+    store.close()
+    assert meta(db, "reserved_log_id") == 3
+    reopened = Store(db)
+    assert reopened.open().last_log_id == 3
+    reopened.close()
+
+
+def test_receipts_are_committed_with_their_rows_and_restored_after_a_crash(
+    db: Path, tmp_path: Path, open_stores: list[Store]
+) -> None:
+    store = opened(db, open_stores, clock=FakeClock())
+    store.append(*logs(2), receipt=("key-1", NOW, b'{"accepted":2,"rejected":[]}'))
+    store.append([], 3, receipt=("key-2", NOW + 1, b'{"accepted":0,"rejected":[]}'))
+    assert store.flush()
+    crashed = Store(crash_copy(db, tmp_path / "crashed.db"), clock=FakeClock(NOW + 10))
+    open_stores.append(crashed)
+    restored = crashed.open()
+    assert restored.receipts == [
+        ("key-1", NOW, b'{"accepted":2,"rejected":[]}'),
+        ("key-2", NOW + 1, b'{"accepted":0,"rejected":[]}'),
+    ]
+
+
+def test_receipts_older_than_receipt_seconds_or_beyond_max_receipts_are_pruned(
+    db: Path, open_stores: list[Store]
+) -> None:
+    clock = FakeClock()
+    store = opened(db, open_stores, clock=clock, receipt_seconds=60, max_receipts=2)
+    for i in range(3):
+        store.append([], 1, receipt=(f"k{i}", NOW, b"{}"))
+    assert store.prune()
+    assert count(db, "receipts") == 2
+    clock.now += 61
+    assert store.prune()
+    assert count(db, "receipts") == 0
+
+
+def test_a_store_without_receipts_has_no_receipts_table(db: Path, open_stores: list[Store]) -> None:
+    store = opened(db, open_stores)
+    store.append(*logs(1))
+    assert store.flush()
+    with sqlite3.connect(db) as conn:
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'receipts'").fetchone()
+
+
+async def test_a_durable_append_that_fails_is_discarded_never_written_later(db: Path) -> None:
+    store = Store(db, busy_timeout=0.1, flush_interval=0.05)
+    store.open()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError):
+            await store.append_durable(*logs(4), receipt=("refused", NOW, b"{}"))
+        store.append(*logs(2, start_id=5))  # not durable: kept for the retry
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.flush(10)
+    store.close()
+    with sqlite3.connect(db) as conn:
+        assert [row[0] for row in conn.execute("SELECT id FROM logs ORDER BY id")] == [5, 6]
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'receipts'").fetchone()
+    assert store.refused_rows == 4 and store.dropped_rows == 0
