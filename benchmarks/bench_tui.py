@@ -87,13 +87,20 @@ def percentile_from_histogram(counts: Sequence[int], q: float) -> float | None:
 
 def max_per_second(times: Sequence[float]) -> int:
     """Most events in any 1-second sliding window of sorted timestamps."""
+    return busiest_second(times)[0]
+
+
+def busiest_second(times: Sequence[float]) -> tuple[int, float | None]:
+    """(most events in any 1-second sliding window of sorted timestamps, when that window began)."""
     best = 0
+    began: float | None = None
     start = 0
     for end, t in enumerate(times):
         while t - times[start] >= 1.0:
             start += 1
-        best = max(best, end - start + 1)
-    return best
+        if end - start + 1 > best:
+            best, began = end - start + 1, times[start]
+    return best, began
 
 
 # ------------------------------------------------------------------ pseudo-terminal harness
@@ -226,10 +233,32 @@ def role_viewer(
             self.at_target: dict[str, float] | None = None
             self.observe_after = started
             self.batches = 0
+            self.trace: dict[str, float] = {}  # start-up milestones, seconds after start
             self.last_frame_perf: float | None = None
             self.frame_gaps = [0] * 1000  # 10 ms bins of the time between two frame() calls
 
+        def mark(self, name: str) -> None:
+            self.trace.setdefault(name, time.time() - started)
+
+        def on_mount(self) -> None:
+            self.mark("mount")
+            super().on_mount()
+
+        async def _client(self) -> Any:
+            self.mark("worker_start")
+            ready = self._http_ready
+            if ready is not None:
+                ready.add_done_callback(lambda _future: self.trace.setdefault("client_built", time.time() - started))
+            client = await super()._client()
+            self.mark("client_ready")
+            return client
+
+        def on_metrics_events(self, events: Sequence[Any]) -> None:
+            self.mark("first_metrics")
+            super().on_metrics_events(events)
+
         def on_log_events(self, events: Sequence[Any]) -> None:
+            self.mark("first_logs")
             super().on_log_events(events)
             # gaps and drops are counted by the state (lines_missed)
             self.received += sum(1 for sse in events if sse.event in (SSE_LOG, SSE_DEFAULT_EVENT))
@@ -288,6 +317,7 @@ def role_viewer(
             now = time.time()
             self.display_times.append(now)
             if self.first_paint is None:
+                self.mark("first_paint")
                 self.first_paint = now
                 self.observe_after = now
             if self.data_shown and self.first_data_paint is None:
@@ -331,6 +361,7 @@ def role_viewer(
         "max_frames_in_1s": max_per_second(changed),
         "refreshes_per_second": len(during) / elapsed,
         "max_refreshes_in_1s": max_per_second(during),
+        "busiest_refresh_second_at_s": (busiest_second(during)[1] or first_line) - first_line,
         "latency_p50_ms": percentile_from_histogram(app.latency, 0.50),
         "latency_p99_ms": percentile_from_histogram(app.latency, 0.99),
         "latency_max_ms": percentile_from_histogram(app.latency, 1.0),
@@ -343,6 +374,7 @@ def role_viewer(
         "import_s": imported - started,
         "first_paint_s": (app.first_paint or 0) - started,
         "first_data_paint_s": (app.first_data_paint or 0) - started,
+        "start_trace": app.trace,
     }
     report.write_text(json.dumps(result))
 
@@ -466,6 +498,7 @@ def start_times(work: Path, url: str, runs: int = 3) -> dict[str, Any]:
         "viewer_first_paint_s": sorted(v["first_paint_s"] for v in viewer)[middle],
         "viewer_first_data_paint_s": sorted(v["first_data_paint_s"] for v in viewer)[middle],
         "viewer_import_s": sorted(v["import_s"] for v in viewer)[middle],
+        "viewer_start_traces": [v["start_trace"] for v in viewer],
         "minimal_first_paint_s": sorted(minimal)[middle],
     }
 

@@ -9,14 +9,17 @@ nothing dirty, a frame touches no widget, so an idle viewer costs next to no CPU
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
@@ -80,12 +83,30 @@ def _stream() -> ModuleType:
     return stream
 
 
-def _build_client() -> httpx.AsyncClient:
-    """Import the stream client and build the shared HTTP client (run in a thread at start-up)."""
+def _build_client(url: str) -> httpx.AsyncClient:
+    """Import the stream client and build the shared HTTP client (run in a thread at start-up).
+
+    A plain ``http://`` collector needs no certificate store: loading one is most of the
+    cost of building a client (redirects, which could lead to TLS, are not followed).
+    """
     _stream()
     import httpx
 
-    return httpx.AsyncClient()
+    return httpx.AsyncClient(verify=urlsplit(url).scheme != "http")
+
+
+def _client_in_background(url: str) -> concurrent.futures.Future[httpx.AsyncClient]:
+    """Start building the HTTP client in a thread; the future holds it (or the failure)."""
+    future: concurrent.futures.Future[httpx.AsyncClient] = concurrent.futures.Future()
+
+    def build() -> None:
+        try:
+            future.set_result(_build_client(url))
+        except BaseException as exc:  # handed to whoever awaits the client
+            future.set_exception(exc)
+
+    threading.Thread(target=build, name="agentwatch-http-client", daemon=True).start()
+    return future
 
 
 _gap_decoder: Final = msgspec.json.Decoder(Gap)
@@ -175,7 +196,8 @@ class AgentWatchApp(App[int]):
         self.connect = connect
         self.frames = 0
         self._http: httpx.AsyncClient | None = None
-        self._http_ready: asyncio.Future[httpx.AsyncClient] | None = None
+        # Started now, so that importing httpx overlaps Textual's own start-up.
+        self._http_ready = _client_in_background(url) if connect else None
         self._first_data_drawn = False
         self._frame_interval = 1 / self.fps
         self.table_interval = TABLE_INTERVAL
@@ -218,7 +240,7 @@ class AgentWatchApp(App[int]):
 
     async def on_unmount(self) -> None:
         ready = self._http_ready
-        if ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None:
+        if ready is not None and ready.done() and ready.exception() is None:
             await ready.result().aclose()
 
     # ------------------------------------------------------------------ frames
@@ -311,8 +333,8 @@ class AgentWatchApp(App[int]):
         delaying it.
         """
         if self._http_ready is None:
-            self._http_ready = asyncio.ensure_future(asyncio.to_thread(_build_client))
-        client = await asyncio.shield(self._http_ready)
+            self._http_ready = _client_in_background(self.url)
+        client = await asyncio.wrap_future(self._http_ready)
         self._http = client
         return client
 
