@@ -481,16 +481,16 @@ async def test_collector_resumes_a_viewer_from_the_store_beyond_its_log_ring(tmp
 
 
 # ------------------------------------------------ ids never reused, receipts, refusals
-def meta(path: Path, key: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+def mark(db: Path) -> int:
+    """The reserved id mark as a crash would leave it."""
+    return int(Path(f"{db}-ids").read_text().strip() or 0)
 
 
 def crash_copy(db: Path, target: Path) -> Path:
     """The files as a SIGKILL would leave them now (committed pages, WAL included)."""
     import shutil
 
-    for suffix in ("", "-wal"):
+    for suffix in ("", "-wal", "-ids"):
         if Path(f"{db}{suffix}").exists():
             shutil.copyfile(f"{db}{suffix}", f"{target}{suffix}")
     return target
@@ -500,8 +500,8 @@ def test_reserved_ids_are_on_disk_before_reserve_returns_and_a_crash_restart_con
     db: Path, tmp_path: Path, open_stores: list[Store]
 ) -> None:
     store = opened(db, open_stores, reserve_block=100, clock=FakeClock())
-    limit = store.reserve_ids(5)
-    assert 5 <= limit <= meta(db, "reserved_log_id") == 105
+    assert store.reserve_ids(5) == mark(db) == 105
+    assert store.reserve_ids(100) == 105 and store.reserve_writes == 1  # within the block: no write
     store.append(*logs(5))
     assert store.flush()
     crashed = Store(crash_copy(db, tmp_path / "crashed.db"), clock=FakeClock())
@@ -510,24 +510,32 @@ def test_reserved_ids_are_on_disk_before_reserve_returns_and_a_crash_restart_con
     assert restored.last_log_id == 105 and [i for i, _ in restored.logs] == [1, 2, 3, 4, 5]
 
 
-def test_the_writer_reserves_the_next_block_ahead_of_need(db: Path, open_stores: list[Store]) -> None:
-    store = opened(db, open_stores, reserve_block=100)
-    assert store.reserve_ids(60) == 110  # written at once (nothing reserved yet); ask again past 110
-    assert store.reserve_ids(111) == 160  # past the middle: the writer is asked for the next block
-    wait_until(lambda: meta(db, "reserved_log_id") == 260)
-    assert store.reserve_ids(161) >= 161 and store.reserve_writes == 1
-
-
 def test_a_clean_close_lowers_the_mark_so_ids_continue_after_the_last_appended(db: Path) -> None:
     store = Store(db, reserve_block=1000)
     store.open()
     store.reserve_ids(3)
     store.append(*logs(3))
     store.close()
-    assert meta(db, "reserved_log_id") == 3
+    assert mark(db) == 3
     reopened = Store(db)
     assert reopened.open().last_log_id == 3
     reopened.close()
+
+
+def test_a_store_that_failed_to_open_leaves_the_mark_alone(db: Path, tmp_path: Path) -> None:
+    store = Store(db, reserve_block=1000)
+    store.open()
+    store.reserve_ids(10)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            Store(db, busy_timeout=0.1).open()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert mark(db) == 1010
+    store.close()
 
 
 def test_receipts_are_committed_with_their_rows_and_restored_after_a_crash(

@@ -16,9 +16,10 @@ Durability: an event passed to :meth:`Store.append` is committed within ``flush_
 (:meth:`Store.append_durable`) whose commit fails are discarded (the caller was told), never
 written later.
 
-Ids are never reused across a crash: :meth:`Store.reserve_ids` durably records a high-water mark
-(``reserved_log_id``) ahead of the ids the log hub hands out, in blocks of ``reserve_block`` ids
-(one small write per block, mostly done ahead of need by the writer thread), and :meth:`Store.open`
+Ids are never reused across a crash: :meth:`Store.reserve_ids` records a high-water mark ahead of
+the ids the log hub hands out, in blocks of ``reserve_block`` ids: one ``pwrite`` of a few bytes
+per block to ``<path>-ids`` (a file of its own, so it never waits for SQLite's write lock; like a
+commit with ``synchronous=NORMAL`` it survives SIGKILL, not a power cut). :meth:`Store.open`
 reports ``last_log_id`` as the larger of the newest row and that mark. A clean :meth:`Store.close`
 lowers the mark to the last id appended, so only a crash leaves unused ids behind.
 
@@ -30,7 +31,7 @@ when its sender retries it.
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 
     logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- Event JSON
-    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id, reserved_log_id
+    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id
     receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
 
 ``level`` is :func:`~agentwatch.collector.ingest.log_rank` of the event. A file of an older schema
@@ -74,13 +75,10 @@ _SCHEMA: Final = (
     " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('reserved_log_id', 0)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 _INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
 _UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
-_RAISE_RESERVED: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'reserved_log_id'"
-_SET_RESERVED: Final = "UPDATE meta SET value = ? WHERE key = 'reserved_log_id'"
 #: Created with the first receipt, so a store that never gets one stays as small as before.
 _CREATE_RECEIPTS: Final = "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB)"
 _INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body) VALUES (?, ?, ?)"
@@ -216,9 +214,10 @@ class Store:
         self._thread: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
-        self._reserved = 0  # ids up to here are durably reserved (written by either thread, under _cond)
-        self._wanted_reserved = 0  # the mark the writer thread is asked to write ahead of need
+        self._reserved = 0  # ids up to here are reserved in the mark file
         self._reserve_retry_at = 0.0  # monotonic time before which a failed reservation is not retried
+        self._mark_fd: int | None = None  # the open ``<path>-ids`` file
+        self._mark_lock = threading.Lock()
         self._highest_appended = 0  # the largest id passed to an append
         self._has_receipts = False  # the receipts table exists
 
@@ -254,8 +253,10 @@ class Store:
         try:
             conn, restored = self._open_once()
         except sqlite3.OperationalError as exc:
+            self._close_mark()
             raise self._open_error(exc) from exc
         except (sqlite3.DatabaseError, _OldSchema) as exc:  # not a database, malformed, old schema
+            self._close_mark()
             if isinstance(exc, _OldSchema):
                 moved = self._move_aside("v1")
                 warnings.append(f"store {self.path} has an older schema; moved to {moved}, started afresh")
@@ -266,6 +267,7 @@ class Store:
             try:
                 conn, restored = self._open_once()
             except (sqlite3.Error, _OldSchema) as again:
+                self._close_mark()
                 raise self._open_error(again) from again
         restored.warnings[:0] = warnings
         self._reader = conn
@@ -283,11 +285,34 @@ class Store:
 
     def _move_aside(self, reason: str) -> Path:
         moved = Path(f"{self.path}.{reason}-{int(self._clock())}")
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-ids"):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
                 os.replace(source, Path(f"{moved}{suffix}"))
         return moved
+
+    def _open_mark(self, warnings: list[str]) -> int:
+        """Open ``<path>-ids`` and return the mark it holds (0 when new, unreadable or unopenable)."""
+        path = f"{self.path}-ids"
+        self._close_mark()  # a first attempt at opening that failed further on
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            warnings.append(f"store cannot open {path} (log ids may be reused after a crash): {exc}")
+            return 0
+        self._mark_fd = fd
+        text = os.pread(fd, 32, 0).strip()
+        if text and not text.isdigit():
+            warnings.append(f"store: ignored an unreadable id mark in {path}")
+            return 0
+        return int(text or 0)
+
+    def _write_mark(self, mark: int) -> None:
+        """Overwrite the mark file in place (a 21-byte write: no new block is needed on a full disk)."""
+        with self._mark_lock:
+            if self._mark_fd is None:
+                raise OSError("the id mark file is not open")
+            os.pwrite(self._mark_fd, b"%20d\n" % mark, 0)
 
     def _open_once(self) -> tuple[sqlite3.Connection, Restored]:
         conn = self._connect()
@@ -322,9 +347,8 @@ class Store:
         self._retain(conn)
         (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
         (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
-        (reserved,) = conn.execute("SELECT value FROM meta WHERE key = 'reserved_log_id'").fetchone()
-        restored.last_log_id = max(int(max_id), int(meta_id or 0), int(reserved or 0))
-        self._reserved = self._wanted_reserved = self._highest_appended = restored.last_log_id
+        restored.last_log_id = max(int(max_id), int(meta_id or 0), self._open_mark(restored.warnings))
+        self._reserved = self._highest_appended = restored.last_log_id
         if self._has_receipts:
             rows = conn.execute(
                 "SELECT key, ts, body FROM receipts WHERE ts >= ? ORDER BY rowid DESC LIMIT ?",
@@ -424,41 +448,27 @@ class Store:
         """Durably reserve log ids up to ``last``; return the id up to which the caller may go on
         handing out ids before calling again (≥ ``last``).
 
-        The mark moves in blocks of ``reserve_block`` ids. Past the middle of a block the writer
-        thread is asked to write the next mark ahead of need; only when ids outrun it does this
-        call write the mark itself (a small synchronous transaction, counted in
-        ``reserve_writes``), blocking for at most ``busy_timeout`` behind the writer. Never raises:
+        When ``last`` passes the mark, the mark moves to ``last + reserve_block`` with one small
+        write to the mark file (counted in ``reserve_writes``); otherwise no I/O. Never raises:
         when the mark cannot be written (disk full, store closed) the failure is counted in
         ``errors`` and ``last`` is returned, so ids keep flowing (and may then be reused after a
         crash); a failed write is retried at most once per :data:`RESERVE_RETRY_SECONDS`.
         """
-        block = self.reserve_block
-        if last > self._reserved and not self._closed and time.monotonic() >= self._reserve_retry_at:
-            mark = last + block
-            try:
-                with self._reader_lock:
-                    if self._reader is None:
-                        raise StoreError("store is not open")
-                    self._reader.execute(_RAISE_RESERVED, (mark,))
-            except (sqlite3.Error, StoreError) as exc:
-                self.errors += 1
-                self._reserve_retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
-                log.warning("store could not reserve log ids (they may be reused after a crash): %s", exc)
-            else:
-                self.reserve_writes += 1
-                with self._cond:
-                    self._reserved = max(self._reserved, mark)
-        with self._cond:
-            mark = self._reserved
-            if last > mark:
-                return last
-            if last <= mark - block // 2:
-                return mark - block // 2
-            if self._wanted_reserved < mark + block and not self._closed:
-                self._wanted_reserved = mark + block
-                self._urgent = True
-                self._cond.notify()
-            return mark
+        if last <= self._reserved:
+            return self._reserved
+        if self._closed or time.monotonic() < self._reserve_retry_at:
+            return last
+        mark = last + self.reserve_block
+        try:
+            self._write_mark(mark)
+        except OSError as exc:
+            self.errors += 1
+            self._reserve_retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
+            log.warning("store could not reserve log ids (they may be reused after a crash): %s", exc)
+            return last
+        self.reserve_writes += 1
+        self._reserved = mark
+        return mark
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything queued before the call is committed; False on timeout/failure."""
@@ -486,12 +496,30 @@ class Store:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join()
+        self._close_mark()
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
         if self._opened and not self.status.startswith("error"):
             self.status = "closed"
+
+    def _close_mark(self) -> None:
+        """Lower the mark to the last id appended (every id handed out), close the file."""
+        with self._mark_lock:
+            fd, self._mark_fd = self._mark_fd, None
+        if fd is None:
+            return
+        if not self._opened:  # opening failed: the mark on disk stays as it was
+            os.close(fd)
+            return
+        try:
+            os.pwrite(fd, b"%20d\n" % self._highest_appended, 0)
+        except OSError as exc:
+            self.errors += 1
+            log.warning("store could not record the last log id at close: %s", exc)
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------------ reading
     def backfill(
@@ -576,8 +604,6 @@ class Store:
                 while True:
                     if self._stopping or self._markers or self._retention_requested:
                         break
-                    if self._wanted_reserved > self._reserved and not failures:
-                        break
                     now = time.monotonic()
                     wait: float | None = None
                     if failures and pending.rows:  # back off after a failed write
@@ -600,14 +626,12 @@ class Store:
                 retention = self._retention_requested or time.monotonic() >= next_retention
                 self._retention_requested = False
                 stopping = self._stopping
-                wanted = self._wanted_reserved if self._wanted_reserved > self._reserved else 0
-                final_mark = self._highest_appended if stopping else 0
             self._encode(items, pending)
             ok = True
-            if not pending.empty or wanted:
+            if not pending.empty:
                 try:
                     conn = conn or self._connect()
-                    self._write(conn, pending, wanted)
+                    self._write(conn, pending)
                 except (sqlite3.Error, OSError) as exc:
                     ok = False
                     failures += 1
@@ -618,9 +642,6 @@ class Store:
                 else:
                     failures = 0
                     self.status = "ok"
-                    if wanted:
-                        with self._cond:
-                            self._reserved = max(self._reserved, wanted)
                     self._commit_done(pending)
                     pending = _Batch()
             if ok and retention and conn is not None:
@@ -638,18 +659,8 @@ class Store:
                     with self._cond:
                         self.dropped_rows += pending.rows
                         self._queued_rows -= pending.rows
-                elif conn is not None:
-                    self._lower_mark(conn, final_mark)
                 self._close_quietly(conn)
                 return
-
-    def _lower_mark(self, conn: sqlite3.Connection, last_appended: int) -> None:
-        """On a clean close, bring the reserved mark down to the last id appended (no hole on restart)."""
-        try:
-            conn.execute(_SET_RESERVED, (last_appended,))
-        except sqlite3.Error as exc:
-            self.errors += 1
-            log.warning("store could not record the last log id at close: %s", exc)
 
     def _encode(self, items: list[_Item], batch: _Batch) -> None:
         """Turn queued events into rows (in this thread, off the event loop)."""
@@ -686,7 +697,7 @@ class Store:
                     batch.durable_receipts.append(receipt)
                 batch.done.append(done)
 
-    def _write(self, conn: sqlite3.Connection, batch: _Batch, reserve: int = 0) -> None:
+    def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         conn.execute("BEGIN")
         try:
             for rows in (batch.logs, batch.durable_logs):
@@ -698,8 +709,6 @@ class Store:
                     if not self._has_receipts:
                         conn.execute(_CREATE_RECEIPTS)
                     conn.executemany(_INSERT_RECEIPT, receipts)
-            if reserve:
-                conn.execute(_RAISE_RESERVED, (reserve,))
             conn.execute("COMMIT")
             if batch.receipts or batch.durable_receipts:
                 self._has_receipts = True
