@@ -15,12 +15,12 @@ from agentwatch.collector.ingest import event_to_log_entry
 from agentwatch.protocol import (
     LEVEL_RANK,
     LEVELS,
+    SPAN_LOG,
     SSE_ALERT,
     SSE_DROPPED,
     SSE_GAP,
     SSE_LOG,
     SSE_METRICS,
-    SPAN_LOG,
     Dropped,
     Event,
     Gap,
@@ -557,7 +557,9 @@ async def test_a_failing_backfill_becomes_a_gap_and_is_counted() -> None:
 
 # ----------------------------------------------------- ids never reused, shown in order
 def events_for(n: int, prefix: str = "e") -> list[Event]:
-    return [Event(agent_id="a", span_type=SPAN_LOG, message=f"{prefix}{i}", timestamp=1000.0 + i) for i in range(n)]
+    return [
+        Event(agent_id="a", span_type=SPAN_LOG, message=f"{prefix}{i}", timestamp=1000.0 + i) for i in range(n)
+    ]
 
 
 def messages_of(messages: list[Message]) -> list[str]:
@@ -603,7 +605,7 @@ def test_no_id_is_handed_out_beyond_what_the_reserve_hook_granted() -> None:
     assert all(last >= 1 for last in asked) and hub.last_id == 20
 
 
-async def test_a_viewer_resuming_inside_the_ids_lost_in_a_crash_is_told_a_gap_then_gets_new_entries() -> None:
+async def test_a_viewer_resuming_inside_ids_lost_in_a_crash_is_told_a_gap_then_gets_new_entries() -> None:
     hub = LogHub(replay=0)
     stored = [(i, event) for i, event in enumerate(events_for(5, "old"), 1)]  # ids 1..5 committed
     hub.preload_events(stored, last_id=100)  # ids up to 100 were reserved before the crash
