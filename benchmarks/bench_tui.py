@@ -214,6 +214,18 @@ def role_viewer(
     from agentwatch.tui.app import SSE_DEFAULT_EVENT, AgentWatchApp
 
     imported = time.time()
+    from agentwatch.tui import app as app_module
+
+    build_times: dict[str, float] = {}
+    build_client = app_module._build_client
+
+    def timed_build(url: str) -> Any:
+        build_times["client_build_began"] = time.time() - started
+        client = build_client(url)
+        build_times["client_build_ended"] = time.time() - started
+        return client
+
+    app_module._build_client = timed_build  # type: ignore[assignment]
 
     class ObservedViewer(AgentWatchApp):
         def __init__(self) -> None:
@@ -374,7 +386,7 @@ def role_viewer(
         "import_s": imported - started,
         "first_paint_s": (app.first_paint or 0) - started,
         "first_data_paint_s": (app.first_data_paint or 0) - started,
-        "start_trace": app.trace,
+        "start_trace": {**app.trace, **build_times},
     }
     report.write_text(json.dumps(result))
 

@@ -519,7 +519,12 @@ def test_parser_gives_the_same_events_however_the_bytes_are_split() -> None:
         "id: 2\ndata:no-space\n\nevent: gap\ndata: {}\n\n"
     ).encode()
     whole = parse(stream)
-    assert whole == [("log", "é1", "1"), ("message", "x\ny", "1"), ("message", "no-space", "2"), ("gap", "{}", "2")]
+    assert whole == [
+        ("log", "é1", "1"),
+        ("message", "x\ny", "1"),
+        ("message", "no-space", "2"),
+        ("gap", "{}", "2"),
+    ]
     for size in (1, 2, 3, 5, 7):
         assert parse(*(stream[i : i + size] for i in range(0, len(stream), size))) == whole, size
 
@@ -527,12 +532,16 @@ def test_parser_gives_the_same_events_however_the_bytes_are_split() -> None:
 @settings(max_examples=60)
 @given(st.lists(st.integers(min_value=0, max_value=200), max_size=12))
 def test_parser_result_does_not_depend_on_chunk_boundaries(cuts: list[int]) -> None:
-    stream = b"id: 7\r\nevent: log\r\ndata: one\r\ndata: two\r\n\r\n:c\r\rretry: 50\ndata: \xff\n\nid\ndata: z\n\n"
+    stream = (
+        b"id: 7\r\nevent: log\r\ndata: one\r\ndata: two\r\n\r\n:c\r\rretry: 50\ndata: \xff\n\nid\ndata: z\n\n"
+    )
     points = sorted({min(c, len(stream)) for c in cuts})
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
-    assert parse(*chunks) == parse(stream) == [
-        ("log", "one\ntwo", "7"), ("message", "\ufffd", "7"), ("message", "z", "")
-    ]
+    assert (
+        parse(*chunks)
+        == parse(stream)
+        == [("log", "one\ntwo", "7"), ("message", "\ufffd", "7"), ("message", "z", "")]
+    )
 
 
 def test_parser_id_is_sticky_empty_id_resets_and_nul_id_is_ignored() -> None:
@@ -574,7 +583,13 @@ async def test_on_events_gets_every_event_in_order_in_batches(server: SSEServer)
     batches: list[list[ServerSentEvent]] = []
     states: list[ConnectionState] = []
     task = asyncio.create_task(
-        follow(server.url, PATH_LOGS_STREAM, on_events=batches.append, on_state=states.append, backoff=fast_backoff())
+        follow(
+            server.url,
+            PATH_LOGS_STREAM,
+            on_events=batches.append,
+            on_state=states.append,
+            backoff=fast_backoff(),
+        )
     )
     await wait_for(lambda: sum(map(len, batches)) >= 200)
     await stop(task)
@@ -595,7 +610,9 @@ async def test_follow_needs_exactly_one_event_callback() -> None:
 
 
 def test_batch_of_well_formed_entries_decodes_like_one_by_one() -> None:
-    entries = [LogEntry(timestamp=n, agent_id=f"a{n}", level="info", message=f"m{n}", id=n) for n in range(50)]
+    entries = [
+        LogEntry(timestamp=n, agent_id=f"a{n}", level="info", message=f"m{n}", id=n) for n in range(50)
+    ]
     payloads = [msgspec.json.encode(e).decode() for e in entries]
     assert decode_log_entries(payloads) == (entries, 0)
     assert decode_log_entries([]) == ([], 0)
@@ -611,7 +628,9 @@ def test_one_bad_payload_in_a_batch_is_counted_and_the_rest_survive() -> None:
     entries, unreadable = decode_log_entries(payloads, clock=lambda: 9.0)
     assert unreadable == 1
     assert [(e.agent_id, e.level, e.timestamp) for e in entries] == [
-        ("a", "info", 1.0), ("b", "warning", 9.0), ("c", "error", 2.0)
+        ("a", "info", 1.0),
+        ("b", "warning", 9.0),
+        ("c", "error", 2.0),
     ]
 
 

@@ -4,8 +4,9 @@
 :class:`~agentwatch.client.sse.SSEDecoder` and hand the events of each network read to a
 callback as one batch, remember the last ``id:``, and on any failure wait (exponential
 backoff with full jitter) and reconnect with ``Last-Event-ID`` — which is how the
-collector's log stream resumes with nothing lost and nothing repeated. The caller sees where the subscription stands through
-:class:`ConnectionState` values; nothing but cancellation ever escapes.
+collector's log stream resumes with nothing lost and nothing repeated. The caller sees
+where the subscription stands through :class:`ConnectionState` values; nothing but
+cancellation ever escapes.
 
 :func:`decode_snapshot` and :func:`decode_log_entry` read what the stream carries
 leniently, so a viewer works against a collector that speaks only the minimal protocol
@@ -30,7 +31,7 @@ from typing import Any, Final, Literal
 import httpx
 import msgspec
 
-from agentwatch.client.sse import SSEDecoder, ServerSentEvent
+from agentwatch.client.sse import ServerSentEvent, SSEDecoder
 from agentwatch.protocol import (
     LEVEL_RANK,
     MAX_AGENT_ID_LENGTH,
@@ -562,7 +563,9 @@ async def fetch_snapshot(
                             try:
                                 return decode_snapshot(sse.data)
                             except DecodeError as exc:
-                                raise CollectorUnreachable(f"{url} sent an unreadable snapshot: {exc}") from None
+                                raise CollectorUnreachable(
+                                    f"{url} sent an unreadable snapshot: {exc}"
+                                ) from None
         raise CollectorUnreachable(f"{url} closed the stream before sending a snapshot")
     except _Failure as failure:
         if failure.unauthorized:

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any, ClassVar, Final
+from urllib.parse import urlsplit
 
 import msgspec
 from textual import work

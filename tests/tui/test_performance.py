@@ -38,7 +38,9 @@ def entries(start: int, count: int) -> list[LogEntry]:
 def snapshot(n: int) -> Snapshot:
     rows = [AgentRow(agent_id=f"agent-{i:03d}", tokens_per_second=float((n * i) % 97)) for i in range(50)]
     history = History(end=time.time(), tokens_per_second=[float((n + i) % 9) for i in range(30)])
-    return Snapshot(timestamp=time.time(), tokens_per_second=float(n), agents=rows, active_agents=50, history=history)
+    return Snapshot(
+        timestamp=time.time(), tokens_per_second=float(n), agents=rows, active_agents=50, history=history
+    )
 
 
 async def test_a_growing_log_needs_no_layout_pass_and_its_scrollbar_follows() -> None:
