@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -13,9 +14,16 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 
 from agentwatch.collector.server import run_event_loop
 from agentwatch.protocol import PATH_EVENTS
+
+# CI runs the property tests on a fixed seed (a red build is reproducible), without time
+# deadlines (a loaded 2-core runner is slow, not wrong); local runs keep exploring.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @dataclass
