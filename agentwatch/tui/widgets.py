@@ -272,6 +272,8 @@ class FixedSizeScrolling(_MixinBase):
     the scrollbars are updated at once, in the same frame, and the layout pass is skipped —
     unless a scrollbar appears or disappears (that does change the layout), the widget is
     not laid out yet, or its width or height is ``auto`` (then its size does follow its content).
+    :class:`LogPane` keeps its vertical scrollbar at all times (``overflow-y: scroll``), so
+    its first screenful of lines does not change the layout either.
     """
 
     _virtual_size_changed = False
@@ -487,6 +489,12 @@ class LogPane(FixedSizeScrolling, Log):
     With ``wrap`` on, a line longer than the pane is split into continuation lines indented
     to the message column; the pane keeps the unwrapped lines (at most ``max_lines``) so it
     can re-wrap on resize or when wrap is toggled.
+    """
+
+    DEFAULT_CSS = """
+    LogPane {
+        overflow-y: scroll;
+    }
     """
 
     def __init__(self, *, max_lines: int, id: str | None = None) -> None:
