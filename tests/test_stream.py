@@ -666,3 +666,9 @@ def test_batch_decoding_equals_decoding_each_payload(payloads: list[str]) -> Non
         except DecodeError:
             bad += 1
     assert decode_log_entries(payloads, clock=lambda: 1.0) == (expected, bad)
+
+
+def test_parser_reads_the_collectors_own_shape_like_any_other() -> None:
+    stream = b"id: 1\nevent: log\ndata: a\n\nid: 2\nevent: \ndata: \n\nid: 3\x00\nevent: log\ndata: c\n\n"
+    assert parse(stream) == [("log", "a", "1"), ("message", "", "2"), ("log", "c", "2")]
+    assert parse(*(stream[i : i + 1] for i in range(len(stream)))) == parse(stream)

@@ -98,10 +98,22 @@ class SSEDecoder:
         for block in text.split("\n\n"):
             if not block:
                 continue
+            lines = block.split("\n")
+            if len(lines) == 3:  # the collector's own shape, read without the general loop
+                id_line, event_line, data_line = lines
+                if (
+                    id_line.startswith("id: ")
+                    and event_line.startswith("event: ")
+                    and data_line.startswith("data: ")
+                    and "\0" not in id_line
+                ):
+                    last_id = id_line[4:]
+                    events.append(ServerSentEvent(event_line[7:] or DEFAULT_EVENT, data_line[6:], last_id))
+                    continue
             data: list[str] = []
             event = ""
             retry: int | None = None
-            for line in block.split("\n"):
+            for line in lines:
                 name, colon, value = line.partition(":")
                 if not name:
                     continue  # a comment, or an empty line left by three line ends in a row
