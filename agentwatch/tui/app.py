@@ -278,11 +278,11 @@ class AgentWatchApp(App[int]):
                     self._ring_on_new_failures(views)
         log = self.log_pane
         if DIRTY_LOGS_REFILTERED in dirty:
-            log.replace([self._format(line) for line in state.visible_lines()])
+            log.replace(fmt.log_lines(state.visible_lines(), timestamps=self.timestamps, tz=self.tz))
         elif not state.paused:
             pending = state.take_pending_lines()
             if pending:
-                log.append([self._format(line) for line in pending])
+                log.append(fmt.log_lines(pending, timestamps=self.timestamps, tz=self.tz))
         self.frames += 1
 
     def _format(self, line: LogLine) -> str:

@@ -9,6 +9,7 @@ render as :data:`MISSING`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Final
 
@@ -188,6 +189,32 @@ def log_line(line: LogLine, *, timestamps: bool = True, tz: tzinfo | None = None
     if isinstance(line, Marker):
         return marker_text(line)
     return _entry_line(line, timestamps=timestamps, tz=tz)
+
+
+def log_lines(lines: Sequence[LogLine], *, timestamps: bool = True, tz: tzinfo | None = None) -> list[str]:
+    """:func:`log_line` for a whole batch: the same strings, with the per-line work inlined.
+
+    The frame formats every line received since the last one (a thousand per frame at
+    10 000 lines/s), so a few function calls less per line show in the viewer's CPU.
+    """
+    out: list[str] = []
+    append = out.append
+    tokens = LEVEL_TOKENS
+    agents = _AGENT_CACHE
+    for line in lines:
+        if isinstance(line, Marker):
+            append(marker_text(line))
+            continue
+        level = tokens.get(line.level) or tokens[normalize_level(line.level)]
+        message = line.message
+        if not message.isprintable():
+            message = printable(message)
+        agent = agents.get(line.agent_id) or agent_column(line.agent_id)
+        if timestamps:
+            append(f"{clock_time(line.timestamp, tz)} {agent} {level} {message}")
+        else:
+            append(f"{agent} {level} {message}")
+    return out
 
 
 def agent_column(agent_id: str) -> str:

@@ -84,3 +84,19 @@ async def test_each_frame_writes_the_screen_once_while_lines_and_snapshots_flow(
         writes, frames = app.writes - writes_before, app.frames - frames_before
         assert frames >= 5
         assert writes <= frames + 1  # not one extra write per layout pass (scrollbars)
+
+
+def test_batch_formatting_gives_exactly_the_lines_formatted_one_by_one() -> None:
+    from agentwatch.tui import formatting as fmt
+    from agentwatch.tui.state import Marker
+
+    lines = [
+        LogEntry(timestamp=1_700_000_000.5, agent_id="planner", level="info", message="plain"),
+        LogEntry(timestamp=float("nan"), agent_id="x" * 200, level="WARN", message="bell\x07 esc\x1b[31m"),
+        Marker(kind="gap", count=3, timestamp=5.0),
+        LogEntry(timestamp=-5.0, agent_id="a\u202eb", level="odd", message="multi\nline [b]markup[/b]"),
+        Marker(kind="dropped", count=1, timestamp=6.0),
+    ]
+    for timestamps in (True, False):
+        expected = [fmt.log_line(line, timestamps=timestamps) for line in lines]
+        assert fmt.log_lines(lines, timestamps=timestamps) == expected
