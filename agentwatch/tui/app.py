@@ -25,6 +25,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer
 
+from agentwatch.client.prefetch import prefetch_snapshot
 from agentwatch.protocol import (
     PATH_DASHBOARD_STREAM,
     PATH_LOGS_STREAM,
@@ -70,6 +71,9 @@ SSE_DEFAULT_EVENT = "message"
 
 #: Least seconds between two agents-table updates made by the frame timer.
 TABLE_INTERVAL = 0.5
+#: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
+#: collector has answered long before; a slow one just means the stream fills the screen.
+PREFETCH_WAIT = 0.1
 
 
 @functools.cache
@@ -187,6 +191,8 @@ class AgentWatchApp(App[int]):
         self._initial_wrap = wrap
         self._last_second = -1
         self._failing: set[str] = set()
+        # Ask for the fleet snapshot now, while Textual starts: the first paint can show data.
+        self._prefetch = prefetch_snapshot(url, token) if connect else None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -208,6 +214,11 @@ class AgentWatchApp(App[int]):
         log.set_columns(self.timestamps)
         log.log_highlighter.spans = self.state.search_spans
         log.set_wrap(self._initial_wrap)
+        if self._prefetch is not None:
+            snapshot = self._prefetch.result(timeout=PREFETCH_WAIT)
+            if snapshot is not None and self.state.fleet is None:
+                self.state.apply_snapshot(snapshot)
+            self._prefetch = None
         self.frame()
         self.set_timer(self._frame_interval, self._frame_tick, name="frame")
         if self.connect:

@@ -1,0 +1,38 @@
+"""The snapshot fetched while the viewer starts: data on the first paint, never an error."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from conftest import RunningCollector
+
+from agentwatch.client.prefetch import prefetch_snapshot
+
+
+def test_prefetch_returns_the_collectors_current_snapshot(collector: RunningCollector) -> None:
+    collector.post(
+        [{"agent_id": "planner-1", "span_type": "llm_call", "model": "gpt-4o", "tokens_output": 9}]
+    )
+    snapshot = prefetch_snapshot(collector.url).result(timeout=5)
+    assert snapshot is not None
+    assert [row.agent_id for row in snapshot.agents] == ["planner-1"]
+
+
+def test_prefetch_sends_the_token(start_collector) -> None:
+    guarded = start_collector(token="s3cret")
+    assert prefetch_snapshot(guarded.url, "wrong").result(timeout=5) is None
+    assert prefetch_snapshot(guarded.url, "s3cret").result(timeout=5) is not None
+
+
+def test_prefetch_from_nothing_listening_is_none_at_once() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    assert prefetch_snapshot(f"http://127.0.0.1:{port}").result(timeout=5) is None
+    assert time.monotonic() - started < 2
+
+
+def test_prefetch_from_a_collector_without_the_route_is_none(collector: RunningCollector) -> None:
+    assert prefetch_snapshot(collector.url + "/nowhere").result(timeout=5) is None
