@@ -104,6 +104,7 @@ def article_events_per_second(fill: int, records: int) -> float:
     kinds = ["token", "token", "token", "tool_call", "completion", "error"]
     aggregator = MetricsAggregator(WINDOW)
     now = time.time()
+
     def make(i: int) -> AgentMetricEvent:
         payload = {"latency_ms": rnd.random() * 900}
         return AgentMetricEvent(f"agent-{i % AGENTS}", rnd.choice(kinds), now, payload)
@@ -130,20 +131,22 @@ def second_batches(per_second: int, rnd: random.Random) -> list[list[Event]]:
     batches = []
     for second in range(WINDOW):
         base = T0 - WINDOW + 1 + second
-        batches.append([
-            Event(
-                agent_id=f"agent-{(second * per_second + i) % AGENTS}",
-                timestamp=base + i / per_second,
-                span_type=kinds[i % len(kinds)],
-                model="gpt-4o",
-                tokens_input=rnd.randrange(50, 3000),
-                tokens_output=rnd.randrange(10, 400),
-                latency_ms=rnd.lognormvariate(6.5, 0.6),
-                cost_usd=0.002,
-                error="Timeout" if i % 97 == 0 else None,
-            )
-            for i in range(per_second)
-        ])
+        batches.append(
+            [
+                Event(
+                    agent_id=f"agent-{(second * per_second + i) % AGENTS}",
+                    timestamp=base + i / per_second,
+                    span_type=kinds[i % len(kinds)],
+                    model="gpt-4o",
+                    tokens_input=rnd.randrange(50, 3000),
+                    tokens_output=rnd.randrange(10, 400),
+                    latency_ms=rnd.lognormvariate(6.5, 0.6),
+                    cost_usd=0.002,
+                    error="Timeout" if i % 97 == 0 else None,
+                )
+                for i in range(per_second)
+            ]
+        )
     return batches
 
 
@@ -331,18 +334,26 @@ def main() -> None:
     print(f"Snapshot ({AGENTS} agents, {WINDOW} s window, CPU) cold ms    warm ms")
     print(f"  {small_n:>9,} events in window            {small_cold * 1e3:>8.2f}   {small_warm * 1e3:>8.2f}")
     print(f"  {large_n:>9,} events in window            {large_cold * 1e3:>8.2f}   {large_warm * 1e3:>8.2f}")
-    print(f"  ratio large / small                      {large_cold / small_cold:>8.2f}   "
-          f"{large_warm / small_warm:>8.2f}\n")
+    print(
+        f"  ratio large / small                      {large_cold / small_cold:>8.2f}   "
+        f"{large_warm / small_warm:>8.2f}\n"
+    )
 
     sketch = sketch_comparison()
     print("Sketch (60 x 500 lognormal values)       LatencySketch   ddsketch")
-    print(f"  add, per value (us)                      {sketch['add'][0] * 1e6:>10.3f} "
-          f"{sketch['add'][1] * 1e6:>10.3f}")
+    print(
+        f"  add, per value (us)                      {sketch['add'][0] * 1e6:>10.3f} "
+        f"{sketch['add'][1] * 1e6:>10.3f}"
+    )
     print(f"  add_many, per value (us)                 {sketch['add_many'][0] * 1e6:>10.3f}          -")
-    print(f"  merge 60 + 3 quantiles (ms)              {sketch['merge60'][0] * 1e3:>10.3f} "
-          f"{sketch['merge60'][1] * 1e3:>10.3f}")
-    print(f"  max relative error p50-p99.9 (%)         {sketch['error'][0] * 100:>10.3f} "
-          f"{sketch['error'][1] * 100:>10.3f}")
+    print(
+        f"  merge 60 + 3 quantiles (ms)              {sketch['merge60'][0] * 1e3:>10.3f} "
+        f"{sketch['merge60'][1] * 1e3:>10.3f}"
+    )
+    print(
+        f"  max relative error p50-p99.9 (%)         {sketch['error'][0] * 100:>10.3f} "
+        f"{sketch['error'][1] * 100:>10.3f}"
+    )
     print(f"\n(total {time.perf_counter() - began:.1f} s)")
 
 

@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_http import make_events  # noqa: E402
+from bench_http import make_events
 
-from agentwatch.collector import ingest  # noqa: E402
-from agentwatch.collector.analysis import Ledger  # noqa: E402
-from agentwatch.collector.broadcast import LogHub  # noqa: E402
-from agentwatch.collector.totals import Totals  # noqa: E402
-from agentwatch.collector.window import Window  # noqa: E402
-from agentwatch.protocol import Event  # noqa: E402
+from agentwatch.collector import ingest
+from agentwatch.collector.analysis import Ledger
+from agentwatch.collector.broadcast import LogHub
+from agentwatch.collector.totals import Totals
+from agentwatch.collector.window import Window
+from agentwatch.protocol import Event
 
 
 def best_us_per_event(run: Callable[[], int], repeats: int, rounds: int) -> float:
@@ -109,7 +109,9 @@ def main() -> None:
         fold, options.repeats, max(1, options.events // limit)
     )
 
-    print(f"batch {batch}, {len(body) / batch:.0f} bytes/event, CPU µs per event (best of {options.repeats}):")
+    print(
+        f"batch {batch}, {len(body) / batch:.0f} bytes/event, CPU µs per event (best of {options.repeats}):"
+    )
     for name, value in results.items():
         print(f"  {name:<36} {value:6.2f}")
     inline = sum(v for k, v in results.items() if not k.startswith("Ledger.fold"))

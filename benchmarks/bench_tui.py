@@ -112,7 +112,9 @@ def busiest_second(times: Sequence[float]) -> tuple[int, float | None]:
 # ------------------------------------------------------------------ pseudo-terminal harness
 
 
-def spawn_in_pty(argv: list[str], size: tuple[int, int] = SIZE) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+def spawn_in_pty(
+    argv: list[str], size: tuple[int, int] = SIZE
+) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
     """Start ``argv`` on a fresh pseudo-terminal of ``size``; a thread drains and counts its output."""
     master, slave = pty.openpty()
     columns, rows = size
@@ -324,7 +326,9 @@ def role_viewer(
                 self.data_shown = True
             observe_after = self.observe_after
             self.awaiting_screen.extend(
-                line.timestamp for line in pending if isinstance(line, LogEntry) and line.timestamp > observe_after
+                line.timestamp
+                for line in pending
+                if isinstance(line, LogEntry) and line.timestamp > observe_after
             )
 
         def _display(self, screen: Any, renderable: Any) -> None:
@@ -472,7 +476,9 @@ def role_log_widget(widget: str, rate: int, fps: int, seconds: float, report: Pa
 
 def run_role_in_pty(args: list[str], report: Path, timeout: float) -> dict[str, Any]:
     started = time.time()
-    process, _ = spawn_in_pty([sys.executable, str(HERE), *args, "--started", repr(started), "--report", str(report)])
+    process, _ = spawn_in_pty(
+        [sys.executable, str(HERE), *args, "--started", repr(started), "--report", str(report)]
+    )
     try:
         return wait_for_file(report, process, timeout)
     finally:
@@ -513,13 +519,17 @@ def start_times(work: Path, url: str, runs: int = 3) -> dict[str, Any]:
     from agentwatch.protocol import PATH_EVENTS, SPAN_LOG, Event, json_encoder
 
     events = [Event(agent_id=f"agent-{i:03d}", span_type=SPAN_LOG, message="hello") for i in range(200)]
-    httpx.post(url + PATH_EVENTS, content=json_encoder.encode(events), headers={"content-type": "application/json"})
+    httpx.post(
+        url + PATH_EVENTS, content=json_encoder.encode(events), headers={"content-type": "application/json"}
+    )
     viewer: list[dict[str, Any]] = []
     minimal: list[float] = []
     for i in range(runs):
         viewer.append(run_role_in_pty(["--role", "viewer", "--url", url, "--lines", "1000000000", "--start-only",
                                        "--seconds", "20"], work / f"start-{i}.json", 30))  # fmt: skip
-        minimal.append(run_role_in_pty(["--role", "minimal"], work / f"minimal-{i}.json", 30)["first_paint_s"])
+        minimal.append(
+            run_role_in_pty(["--role", "minimal"], work / f"minimal-{i}.json", 30)["first_paint_s"]
+        )
     middle = runs // 2
     return {
         "viewer_first_paint_s": sorted(v["first_paint_s"] for v in viewer)[middle],
@@ -632,7 +642,9 @@ def print_table(options: argparse.Namespace, run: dict[str, Any], base: dict[str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000, help="log lines the viewer must receive")
     parser.add_argument("--rate", type=int, default=10_000, help="log lines per second fed (default 10 000)")
     parser.add_argument("--agents", type=int, default=200, help="agents the lines come from (default 200)")
@@ -641,7 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-baselines", action="store_true", help="only the main run")
     parser.add_argument("--json", action="store_true", help="also print every figure as JSON")
     parser.add_argument(
-        "--no-bytecode-cache", action="store_true", help="leave the environment's bytecode settings as they are"
+        "--no-bytecode-cache",
+        action="store_true",
+        help="leave the environment's bytecode settings as they are",
     )
     # Internal: what one child process does.
     parser.add_argument("--role", choices=("feed", "viewer", "minimal", "widget"), help=argparse.SUPPRESS)

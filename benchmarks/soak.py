@@ -229,9 +229,7 @@ class Run:
 
 
 def spawn(*args: str, stdin: int | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.PIPE, stdin=stdin, text=True, env=ENV
-    )
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stdin=stdin, text=True, env=ENV)
 
 
 def stop_process(process: subprocess.Popen[str]) -> None:
@@ -248,7 +246,11 @@ def soak(args: argparse.Namespace) -> int:
     seconds = args.minutes * 60
     # The log ring fills within seconds; the window's per-second buckets take window + history
     # (≈ 180 s by default) to reach their steady size, so short runs measure only their tail.
-    warmup = args.warmup if args.warmup is not None else min(300.0, max(seconds / 4, 0.75 * seconds if seconds < 400 else 0))
+    warmup = (
+        args.warmup
+        if args.warmup is not None
+        else min(300.0, max(seconds / 4, 0.75 * seconds if seconds < 400 else 0))
+    )
     workdir = Path(tempfile.mkdtemp(prefix="agentwatch-soak-"))
     store = ["--no-store"] if args.no_store else ["--store", str(workdir / "soak.db")]
     collector = spawn("-m", "agentwatch", "serve", "--port", "0", *store)
@@ -344,22 +346,45 @@ def verdict(
     after = [s for s in run.samples if s.at >= warmup] or run.samples[-1:]
     checks: list[tuple[str, bool, str]] = []
     rss = [s.rss for s in after]
-    checks.append(("collector RSS flat", spread(rss) <= args.rss_tolerance,
-                   f"{min(rss):.1f}–{max(rss):.1f} MiB after warm-up ({100 * spread(rss):.1f} %)"))
+    checks.append(
+        (
+            "collector RSS flat",
+            spread(rss) <= args.rss_tolerance,
+            f"{min(rss):.1f}–{max(rss):.1f} MiB after warm-up ({100 * spread(rss):.1f} %)",
+        )
+    )
     if args.tui:
         tui_rss = [s.tui_rss for s in after if s.tui_rss is not None]
-        checks.append(("TUI RSS flat", bool(tui_rss) and spread(tui_rss) <= args.rss_tolerance,
-                       f"{min(tui_rss):.1f}–{max(tui_rss):.1f} MiB ({100 * spread(tui_rss):.1f} %)"))
+        checks.append(
+            (
+                "TUI RSS flat",
+                bool(tui_rss) and spread(tui_rss) <= args.rss_tolerance,
+                f"{min(tui_rss):.1f}–{max(tui_rss):.1f} MiB ({100 * spread(tui_rss):.1f} %)",
+            )
+        )
     fds = [s.fds for s in after]
     checks.append(("no fd growth", fds[-1] - fds[0] <= args.slack, f"{fds[0]} → {fds[-1]} (max {max(fds)})"))
     tasks = [s.tasks for s in after]
-    checks.append(("no task growth", tasks[-1] - tasks[0] <= args.slack,
-                   f"{tasks[0]} → {tasks[-1]} (max {max(tasks)})"))
-    checks.append(("feeder not refused", fed["errors"] == 0,
-                   f"{fed['accepted']} accepted in {fed['requests']} requests, {fed['errors']} errors"))
-    checks.append(("every accepted event logged", published == fed["accepted"],
-                   f"{published} log entries for {fed['accepted']} accepted events"))
-    silent = [t for t in tallies if t["received"] + t["dropped"] + t["missed"] != published or t["duplicates"]]
+    checks.append(
+        ("no task growth", tasks[-1] - tasks[0] <= args.slack, f"{tasks[0]} → {tasks[-1]} (max {max(tasks)})")
+    )
+    checks.append(
+        (
+            "feeder not refused",
+            fed["errors"] == 0,
+            f"{fed['accepted']} accepted in {fed['requests']} requests, {fed['errors']} errors",
+        )
+    )
+    checks.append(
+        (
+            "every accepted event logged",
+            published == fed["accepted"],
+            f"{published} log entries for {fed['accepted']} accepted events",
+        )
+    )
+    silent = [
+        t for t in tallies if t["received"] + t["dropped"] + t["missed"] != published or t["duplicates"]
+    ]
     received = sum(t["received"] for t in tallies)
     dropped = sum(t["dropped"] for t in tallies)
     checks.append(("no viewer falls behind silently", len(tallies) == args.viewers and not silent,
@@ -382,7 +407,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20_000.0, help="events per second")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     parser.add_argument(
-        "--warmup", type=float, default=None, help="seconds (default: 3/4 of a short run, else a quarter, ≤ 300)"
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds (default: 3/4 of a short run, else a quarter, ≤ 300)",
     )
     parser.add_argument("--tui", action="store_true", help="also run one headless TUI")
     parser.add_argument("--no-store", action="store_true", help="run the collector without a store")

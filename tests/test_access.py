@@ -18,14 +18,21 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import RunningCollector, wait_for
 from starlette.routing import Route
 
 from agentwatch.collector import app as app_module
 from agentwatch.collector.app import create_app
 from agentwatch.collector.server import is_loopback
 from agentwatch.collector.service import Settings
-from agentwatch.protocol import PATH_ALERTS, PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, PATH_OTLP_LOGS, PATH_OTLP_TRACES
-from conftest import RunningCollector, wait_for
+from agentwatch.protocol import (
+    PATH_ALERTS,
+    PATH_EVENTS,
+    PATH_HEALTH,
+    PATH_LOGS_STREAM,
+    PATH_OTLP_LOGS,
+    PATH_OTLP_TRACES,
+)
 
 TOKEN = "tok-3f9a1c77e2b54d0d"
 ENV_WITHOUT_TOKEN = {key: value for key, value in os.environ.items() if key != "AGENTWATCH_TOKEN"}
@@ -192,7 +199,12 @@ def test_token_never_appears_in_the_collector_output_even_at_debug_level(
     good = {"Authorization": f"Bearer {TOKEN}"}
     wait_for(lambda: _status(url + PATH_HEALTH, good) == 200, timeout=15)
     assert httpx.post(url + PATH_EVENTS, json={"agent_id": "a"}, headers=good).status_code == 202
-    assert httpx.post(url + PATH_EVENTS, json={"agent_id": "a"}, headers={"Authorization": "Bearer no"}).status_code == 401
+    assert (
+        httpx.post(
+            url + PATH_EVENTS, json={"agent_id": "a"}, headers={"Authorization": "Bearer no"}
+        ).status_code
+        == 401
+    )
     near_miss = {"Authorization": f"Bearer {TOKEN[:-2]}"}
     assert httpx.get(url + PATH_HEALTH, headers=near_miss).status_code == 401
     with httpx.Client(timeout=STREAM_TIMEOUT) as client:
@@ -243,8 +255,18 @@ def test_non_loopback_bind_starts_with_insecure_or_a_token(
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("localhost", True), ("::1", True), ("[::1]", True),
-     ("0.0.0.0", False), ("::", False), ("10.0.0.5", False), ("example.com", False), ("", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+        ("", False),
+    ],
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback

@@ -49,7 +49,9 @@ class FakeClock:
         return self.now
 
 
-def run(scenario: str, seconds: float, *, prefix: float = PREFIX) -> tuple[list[tuple[float, Alert]], Collector, Fleet]:
+def run(
+    scenario: str, seconds: float, *, prefix: float = PREFIX
+) -> tuple[list[tuple[float, Alert]], Collector, Fleet]:
     """Feed ``prefix`` s of steady fleet then ``seconds`` of ``scenario``; returns
     (time since scenario start, alert frame) for every state change, the collector, the fleet."""
     clock = FakeClock(T0)
@@ -180,7 +182,12 @@ def test_config_file_sets_thresholds_and_window(tmp_path) -> None:
     config = load_config(path)
     assert config.window_seconds == 120
     alerts = config.alerts
-    assert (alerts.interval, alerts.error_rate_z, alerts.error_rate_min_increase, alerts.silent_after) == (5, 3, 0.05, 90)
+    assert (alerts.interval, alerts.error_rate_z, alerts.error_rate_min_increase, alerts.silent_after) == (
+        5,
+        3,
+        0.05,
+        90,
+    )
     assert not alerts.enabled("token_efficiency") and alerts.enabled(RULE_ERROR_RATE)
 
 
@@ -216,7 +223,9 @@ def test_alerts_endpoint_and_snapshot_over_real_http(start_collector) -> None:
     assert running.post([{"agent_id": "gone-1", "span_type": "log", "message": "bye"}]).status_code == 202
 
     def firing() -> AlertsResponse | None:
-        body = msgspec.json.decode(httpx.get(running.url + PATH_ALERTS, timeout=5).content, type=AlertsResponse)
+        body = msgspec.json.decode(
+            httpx.get(running.url + PATH_ALERTS, timeout=5).content, type=AlertsResponse
+        )
         return body if body.firing else None
 
     body = wait_for(firing, timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import msgspec
-
 from test_alerts import T0, FakeClock, run
 
 from agentwatch.collector.analysis import (
@@ -67,15 +66,36 @@ def test_latency_view_marks_the_degraded_model_as_a_regression() -> None:
     assert degraded.p99_latency_ms is not None and degraded.upper_bound_ms is not None
     assert degraded.p99_latency_ms > degraded.upper_bound_ms
     assert [k for k, r in rows.items() if r.regression] == [f"model:{fleet.degraded_model}"]
-    assert all(r.p50_latency_ms <= r.p95_latency_ms <= r.p99_latency_ms for r in rows.values() if r.p50_latency_ms)
+    assert all(
+        r.p50_latency_ms <= r.p95_latency_ms <= r.p99_latency_ms for r in rows.values() if r.p50_latency_ms
+    )
 
 
 def test_failures_group_errors_by_type_and_attribute_biggest_first() -> None:
     clock = FakeClock(T0)
     collector = Collector(Settings(clock=clock))
     events = (
-        [Event("a", timestamp=T0, span_type="llm_call", model="m1", error="Timeout: slow", attributes={"region": "eu"})] * 3
-        + [Event("a", timestamp=T0, span_type="tool_call", tool_name="search", error="ToolError: x", attributes={"region": "us"})]
+        [
+            Event(
+                "a",
+                timestamp=T0,
+                span_type="llm_call",
+                model="m1",
+                error="Timeout: slow",
+                attributes={"region": "eu"},
+            )
+        ]
+        * 3
+        + [
+            Event(
+                "a",
+                timestamp=T0,
+                span_type="tool_call",
+                tool_name="search",
+                error="ToolError: x",
+                attributes={"region": "us"},
+            )
+        ]
         + [Event("b", timestamp=T0, span_type="llm_call", model="m1", attributes={"region": "us"})] * 6
     )
     collector.ingest(events)
@@ -94,13 +114,32 @@ def test_failures_group_errors_by_type_and_attribute_biggest_first() -> None:
 
 def test_analysis_route_serves_each_view_and_refuses_bad_parameters(start_collector) -> None:
     running = start_collector()
-    assert running.post([{"agent_id": "a", "span_type": "llm_call", "model": "gpt-4o", "tokens_input": 100,
-                          "tokens_output": 10, "latency_ms": 100.0, "attributes": {"k": "v"}}]).status_code == 202
+    assert (
+        running.post(
+            [
+                {
+                    "agent_id": "a",
+                    "span_type": "llm_call",
+                    "model": "gpt-4o",
+                    "tokens_input": 100,
+                    "tokens_output": 10,
+                    "latency_ms": 100.0,
+                    "attributes": {"k": "v"},
+                }
+            ]
+        ).status_code
+        == 202
+    )
     for view in ("costs", "decisions", "latency", "failures"):
         response = httpx.get(running.url + PATH_ANALYSIS, params={"view": view, "attribute": "k"}, timeout=5)
         assert response.status_code == 200, response.text
         assert msgspec.json.decode(response.content, type=Analysis).view == view
-    for params in ({"view": "nope"}, {}, {"view": "costs", "agent": "x" * 500}, {"view": "failures", "attribute": "\x00"}):
+    for params in (
+        {"view": "nope"},
+        {},
+        {"view": "costs", "agent": "x" * 500},
+        {"view": "failures", "attribute": "\x00"},
+    ):
         response = httpx.get(running.url + PATH_ANALYSIS, params=params, timeout=5)
         assert response.status_code == 400
         assert msgspec.json.decode(response.content, type=ErrorResponse).error

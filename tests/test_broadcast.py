@@ -558,7 +558,8 @@ async def test_a_failing_backfill_becomes_a_gap_and_is_counted() -> None:
 # ----------------------------------------------------- ids never reused, shown in order
 def events_for(n: int, prefix: str = "e") -> list[Event]:
     return [
-        Event(agent_id="a", span_type=SPAN_LOG, message=f"{prefix}{i}", timestamp=1000.0 + i) for i in range(n)
+        Event(agent_id="a", span_type=SPAN_LOG, message=f"{prefix}{i}", timestamp=1000.0 + i)
+        for i in range(n)
     ]
 
 
@@ -614,7 +615,9 @@ async def test_a_viewer_resuming_inside_ids_lost_in_a_crash_is_told_a_gap_then_g
     messages = await read_logs(stream, 2)
     await stream.aclose()
     assert messages[0].event == SSE_GAP
-    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(missed=93, first_missing=8, last_missing=100)
+    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(
+        missed=93, first_missing=8, last_missing=100
+    )
     assert messages_of(messages) == ["new0", "new1"] and log_ids(messages) == [101, 102]
 
 

@@ -25,8 +25,10 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from conftest import RunningCollector, wait_for
+from test_collector_restart import CollectorProcess, all_logs
 
-from agentwatch.client.stream import Backoff, ConnectionState, ServerSentEvent, follow
+from agentwatch.client.stream import Backoff, ServerSentEvent, follow
 from agentwatch.protocol import (
     HEADER_IDEMPOTENCY_KEY,
     PATH_EVENTS,
@@ -38,8 +40,6 @@ from agentwatch.protocol import (
     LogEntry,
 )
 from agentwatch.sdk import AgentTelemetry
-from conftest import RunningCollector, wait_for
-from test_collector_restart import CollectorProcess, all_logs
 
 ENV_WITHOUT_TOKEN = {key: value for key, value in os.environ.items() if key != "AGENTWATCH_TOKEN"}
 
@@ -137,8 +137,14 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
     per_agent, batch_size = 600, 20
     agents = {
         name: AgentTelemetry(
-            name, url, batch_size=batch_size, flush_interval=0.05, max_retries=60, timeout=2.0,
-            heartbeat_interval=None, max_queue=100_000,
+            name,
+            url,
+            batch_size=batch_size,
+            flush_interval=0.05,
+            max_retries=60,
+            timeout=2.0,
+            heartbeat_interval=None,
+            max_queue=100_000,
         )
         for name in ("agent-a", "agent-b")
     }
@@ -289,7 +295,9 @@ def fill(directory: Path) -> None:
             pass
 
 
-def test_full_disk_at_startup_is_reported_and_live_data_keeps_flowing(tiny_fs: Path, start_collector: Any) -> None:
+def test_full_disk_at_startup_is_reported_and_live_data_keeps_flowing(
+    tiny_fs: Path, start_collector: Any
+) -> None:
     fill(tiny_fs)
     collector = start_collector(store_path=tiny_fs / "store.db")
     store_state = httpx.get(collector.url + PATH_HEALTH).json()["store"]
@@ -303,7 +311,9 @@ def test_disk_filling_up_while_running_never_stops_ingest(tiny_fs: Path, start_c
     assert httpx.get(collector.url + PATH_HEALTH).json()["store"] == "ok"
     filler = "x" * 2000
     for round_ in range(20):
-        response = collector.post([{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)])
+        response = collector.post(
+            [{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)]
+        )
         assert response.status_code == 202 and response.json()["accepted"] == 20
     wait_for(lambda: "full" in httpx.get(collector.url + PATH_HEALTH).json()["store"], timeout=10)
     assert collector.service.store is not None and collector.service.store.errors > 0
@@ -315,7 +325,9 @@ def test_disk_filling_up_while_running_never_stops_ingest(tiny_fs: Path, start_c
     assert collector.service.health().events_total == 401
 
 
-def test_disk_full_with_sync_answers_a_precise_5xx_and_keeps_serving(tiny_fs: Path, start_collector: Any) -> None:
+def test_disk_full_with_sync_answers_a_precise_5xx_and_keeps_serving(
+    tiny_fs: Path, start_collector: Any
+) -> None:
     """``--sync`` promises "202 = durable": when the store cannot write, the answer must not be 202,
     must not be an opaque 500, and the collector keeps serving health and streams."""
     collector = start_collector(store_path=tiny_fs / "store.db", sync=True)
@@ -323,7 +335,9 @@ def test_disk_full_with_sync_answers_a_precise_5xx_and_keeps_serving(tiny_fs: Pa
     statuses: list[int] = []
     answers: list[str] = []
     for round_ in range(40):
-        response = collector.post([{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)])
+        response = collector.post(
+            [{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)]
+        )
         statuses.append(response.status_code)
         answers.append(response.text)
         if response.status_code != 202:
@@ -344,7 +358,9 @@ def test_a_batch_refused_for_durability_leaves_no_trace(tiny_fs: Path, start_col
     filler = "x" * 2000
     accepted = 0
     for round_ in range(40):
-        response = collector.post([{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)])
+        response = collector.post(
+            [{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)]
+        )
         if response.status_code != 202:
             break
         accepted += response.json()["accepted"]
@@ -401,7 +417,9 @@ def test_viewer_that_saw_entries_lost_in_a_crash_misses_nothing_after_restart(
     first = CollectorProcess("--store", store)
     processes.append(first)
     port = first.url.rsplit(":", 1)[1]
-    httpx.post(first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"durable-{i}"} for i in range(20)])
+    httpx.post(
+        first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"durable-{i}"} for i in range(20)]
+    )
     assert first.process.pid and wait_for(lambda: len(all_logs(first.url, 20)) == 20)
     time.sleep(1.5)  # past the flush interval: these 20 are on disk
     httpx.post(first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"lost-{i}"} for i in range(30)])
@@ -417,7 +435,9 @@ def test_viewer_that_saw_entries_lost_in_a_crash_misses_nothing_after_restart(
     assert int(httpx.get(second.url + PATH_HEALTH).json()["last_log_id"]) > seen[-1].id, "ids continue past"
     httpx.post(second.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"after-{i}"} for i in range(30)])
     events = read_stream(second.url, resume_id, seconds=2.0)
-    messages = [msgspec.json.decode(data, type=LogEntry).message for event, _, data in events if event == SSE_LOG]
+    messages = [
+        msgspec.json.decode(data, type=LogEntry).message for event, _, data in events if event == SSE_LOG
+    ]
     told = [event for event, _, _ in events if event in ("gap", "dropped")]
     missing = [f"after-{i}" for i in range(30) if f"after-{i}" not in messages]
     assert not missing or told, f"silently missed {len(missing)} entries accepted after the restart"
@@ -466,7 +486,9 @@ async def test_the_same_key_sent_twice_at_once_is_ingested_once(collector: Runni
     async with httpx.AsyncClient(timeout=10) as client:
         answers = await asyncio.gather(
             *(
-                client.post(collector.url + PATH_EVENTS, json=events, headers={HEADER_IDEMPOTENCY_KEY: "same"})
+                client.post(
+                    collector.url + PATH_EVENTS, json=events, headers={HEADER_IDEMPOTENCY_KEY: "same"}
+                )
                 for _ in range(5)
             )
         )
@@ -475,7 +497,9 @@ async def test_the_same_key_sent_twice_at_once_is_ingested_once(collector: Runni
     assert collector.service.health().events_total == 50
 
 
-def test_a_refused_batch_keeps_no_receipt_so_its_retry_is_ingested(tiny_fs: Path, start_collector: Any) -> None:
+def test_a_refused_batch_keeps_no_receipt_so_its_retry_is_ingested(
+    tiny_fs: Path, start_collector: Any
+) -> None:
     collector = start_collector(store_path=tiny_fs / "store.db", sync=True)
     filler = "x" * 2000
     for round_ in range(40):

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from conftest import RunningCollector
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,6 @@ from agentwatch.protocol import (
     PATH_SNAPSHOT,
     IngestResponse,
 )
-from conftest import RunningCollector
 
 JSON = {"content-type": "application/json"}
 NDJSON = {"content-type": "application/x-ndjson"}
@@ -129,39 +129,88 @@ BOMB = gzip.compress(bytes(64 * 1024 * 1024), 1)
 CORPUS = [
     Attack("deeply nested array", b"[" * 100_000 + b"]" * 100_000, JSON, 400, "nested too deeply"),
     Attack("deeply nested attributes", nested(50_000), JSON, 400, "nested too deeply"),
-    Attack("huge integer", b'{"agent_id":"a","tokens_input":' + b"9" * 5000 + b"}", JSON, 202,
-           lambda r: r.accepted == 0 and "tokens_input" in r.rejected[0].error),
-    Attack("huge float", b'{"agent_id":"a","latency_ms":1e400}', JSON, 202,
-           lambda r: r.accepted == 0 and "latency_ms" in r.rejected[0].error),
+    Attack(
+        "huge integer",
+        b'{"agent_id":"a","tokens_input":' + b"9" * 5000 + b"}",
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and "tokens_input" in r.rejected[0].error,
+    ),
+    Attack(
+        "huge float",
+        b'{"agent_id":"a","latency_ms":1e400}',
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and "latency_ms" in r.rejected[0].error,
+    ),
     Attack("NaN literal", b'{"agent_id":"a","latency_ms":NaN}', JSON, 400, "invalid JSON"),
     Attack("Infinity literal", b'{"agent_id":"a","latency_ms":-Infinity}', JSON, 400, "invalid JSON"),
     Attack("invalid UTF-8", b'{"agent_id":"\xff\xfe"}', JSON, 400, "UTF-8"),
-    Attack("invalid UTF-8 in NDJSON line 2", b'{"agent_id":"a"}\n{"agent_id":"\xc3\x28"}\n', NDJSON, 400,
-           "line 2"),
+    Attack(
+        "invalid UTF-8 in NDJSON line 2",
+        b'{"agent_id":"a"}\n{"agent_id":"\xc3\x28"}\n',
+        NDJSON,
+        400,
+        "line 2",
+    ),
     Attack("lone surrogate escape", b'{"agent_id":"\\ud800"}', JSON, 400, "invalid JSON"),
-    Attack("1 MB message", msgspec.json.encode({"agent_id": "a", "message": "x" * 1_000_000}), JSON, 202,
-           lambda r: r.accepted == 0 and "message" in r.rejected[0].error),
-    Attack("1 MB agent id", msgspec.json.encode({"agent_id": "a" * 1_000_000}), JSON, 202,
-           lambda r: r.accepted == 0 and "agent_id" in r.rejected[0].error),
-    Attack("1 MB attribute key", msgspec.json.encode({"agent_id": "a", "attributes": {"k" * 1_000_000: 1}}), JSON,
-           202, lambda r: r.accepted == 0),
-    Attack("100 000 events", msgspec.json.encode([{"agent_id": "a"}] * 100_000), JSON, 202,
-           lambda r: r.accepted == 100_000),
-    Attack("100 000 non-objects", msgspec.json.encode(list(range(100_000))), JSON, 202,
-           lambda r: r.accepted == 0 and len(r.rejected) == 100_000),
+    Attack(
+        "1 MB message",
+        msgspec.json.encode({"agent_id": "a", "message": "x" * 1_000_000}),
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and "message" in r.rejected[0].error,
+    ),
+    Attack(
+        "1 MB agent id",
+        msgspec.json.encode({"agent_id": "a" * 1_000_000}),
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and "agent_id" in r.rejected[0].error,
+    ),
+    Attack(
+        "1 MB attribute key",
+        msgspec.json.encode({"agent_id": "a", "attributes": {"k" * 1_000_000: 1}}),
+        JSON,
+        202,
+        lambda r: r.accepted == 0,
+    ),
+    Attack(
+        "100 000 events",
+        msgspec.json.encode([{"agent_id": "a"}] * 100_000),
+        JSON,
+        202,
+        lambda r: r.accepted == 100_000,
+    ),
+    Attack(
+        "100 000 non-objects",
+        msgspec.json.encode(list(range(100_000))),
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and len(r.rejected) == 100_000,
+    ),
     Attack("body over the limit", b"[" + b'{"agent_id":"a"},' * 300_000 + b"{}]", JSON, 413, "too large"),
-    Attack("gzip bomb (64 MB of zeros)", BOMB,
-           {**JSON, "content-encoding": "gzip"}, 413, "limit"),
-    Attack("gzip bomb inside gzip", gzip.compress(BOMB, 9),
-           {**JSON, "content-encoding": "gzip, gzip"}, 413, "limit"),
+    Attack("gzip bomb (64 MB of zeros)", BOMB, {**JSON, "content-encoding": "gzip"}, 413, "limit"),
+    Attack(
+        "gzip bomb inside gzip",
+        gzip.compress(BOMB, 9),
+        {**JSON, "content-encoding": "gzip, gzip"},
+        413,
+        "limit",
+    ),
     Attack("corrupt gzip", b"\x1f\x8b" + b"x" * 100, {**JSON, "content-encoding": "gzip"}, 400, "gzip"),
     Attack("unknown encoding", b"{}", {**JSON, "content-encoding": "br"}, 415, "Content-Encoding"),
     Attack("empty body", b"", JSON, 400, "empty body"),
     Attack("OTLP protobuf garbage", b"\x0a\xff\xff\xff\xff\x0f", PROTOBUF, 400, "", PATH_OTLP_TRACES),
-    Attack("OTLP JSON nested arrays", b'{"resourceLogs":' + b"[" * 50_000 + b"]" * 50_000 + b"}", JSON, 400, "",
-           PATH_OTLP_LOGS),
-    Attack("OTLP gzip bomb", BOMB, {**PROTOBUF, "content-encoding": "gzip"}, 413,
-           "", PATH_OTLP_TRACES),
+    Attack(
+        "OTLP JSON nested arrays",
+        b'{"resourceLogs":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        JSON,
+        400,
+        "",
+        PATH_OTLP_LOGS,
+    ),
+    Attack("OTLP gzip bomb", BOMB, {**PROTOBUF, "content-encoding": "gzip"}, 413, "", PATH_OTLP_TRACES),
 ]
 
 
@@ -174,7 +223,11 @@ def test_attack_corpus_gets_precise_answers_while_health_stays_fast(collector: R
     with health_probe(collector) as probe:
         for attack in CORPUS:
             response = send(collector, attack)
-            assert response.status_code == attack.status, (attack.name, response.status_code, response.text[:200])
+            assert response.status_code == attack.status, (
+                attack.name,
+                response.status_code,
+                response.text[:200],
+            )
             # Bounded outcome: an answer is never much larger than the body that caused it.
             assert len(response.content) <= 16 * max(len(attack.body), 1024), attack.name
             if attack.status >= 400 and attack.path == PATH_EVENTS:
@@ -330,7 +383,19 @@ def test_a_million_distinct_agent_ids_hold_the_cap_and_bounded_memory(start_coll
 # ------------------------------------------------------------ hypothesis over HTTP
 
 QUERY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40) | st.sampled_from(
-    ["", "0", "-1", "1e3", "99999999999999999999", "+5", " 7", "٣", "debug", "WARN", "a" * (MAX_AGENT_ID_LENGTH + 1)]
+    [
+        "",
+        "0",
+        "-1",
+        "1e3",
+        "99999999999999999999",
+        "+5",
+        " 7",
+        "٣",
+        "debug",
+        "WARN",
+        "a" * (MAX_AGENT_ID_LENGTH + 1),
+    ]
 )
 # Header values as a client can send them (no leading or trailing blanks: HTTP strips them).
 HEADER_TEXT = st.text(
@@ -350,7 +415,9 @@ def test_query_parameters_and_last_event_id_are_200_or_400_never_500(collector: 
         @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(
             path=st.sampled_from([PATH_LOGS_STREAM, PATH_DASHBOARD_STREAM, PATH_SNAPSHOT, PATH_AGENTS]),
-            params=st.dictionaries(st.sampled_from(["agent", "level", "after", "x", "agent[]"]), QUERY_TEXT, max_size=4),
+            params=st.dictionaries(
+                st.sampled_from(["agent", "level", "after", "x", "agent[]"]), QUERY_TEXT, max_size=4
+            ),
             last_event_id=st.none() | HEADER_TEXT,
         )
         def check(path: str, params: dict[str, str], last_event_id: str | None) -> None:
@@ -360,7 +427,14 @@ def test_query_parameters_and_last_event_id_are_200_or_400_never_500(collector: 
 
         check()
 
-        raw_queries = ["agent=%ff%fe", "level=%00", "after=%F0%9F%92%A9", "agent=" + "%41" * 500, "&&&=&=", "after"]
+        raw_queries = [
+            "agent=%ff%fe",
+            "level=%00",
+            "after=%F0%9F%92%A9",
+            "agent=" + "%41" * 500,
+            "&&&=&=",
+            "after",
+        ]
         for query in raw_queries:
             status = stream_status(client, f"{collector.url}{PATH_LOGS_STREAM}?{query}")
             assert status in (200, 400), (query, status)
@@ -373,8 +447,22 @@ JSON_VALUE = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-EVENT_KEYS = st.sampled_from(["agent_id", "span_type", "tokens_input", "latency_ms", "message", "timestamp",
-                              "attributes", "level", "event_type", "payload", "resourceSpans", "resourceLogs"])
+EVENT_KEYS = st.sampled_from(
+    [
+        "agent_id",
+        "span_type",
+        "tokens_input",
+        "latency_ms",
+        "message",
+        "timestamp",
+        "attributes",
+        "level",
+        "event_type",
+        "payload",
+        "resourceSpans",
+        "resourceLogs",
+    ]
+)
 EVENT_LIKE = st.dictionaries(EVENT_KEYS, JSON_VALUE, max_size=6)
 
 
@@ -404,7 +492,14 @@ def test_any_body_on_any_ingest_route_is_answered_without_a_server_error(collect
             path=st.sampled_from([PATH_EVENTS, PATH_OTLP_TRACES, PATH_OTLP_LOGS]),
             body=body_strategy(),
             content_type=st.sampled_from(
-                ["application/json", "application/x-ndjson", "application/x-protobuf", "text/plain", "", "json;;="]
+                [
+                    "application/json",
+                    "application/x-ndjson",
+                    "application/x-protobuf",
+                    "text/plain",
+                    "",
+                    "json;;=",
+                ]
             ),
             gzipped=st.booleans(),
         )
@@ -449,8 +544,17 @@ def any_value(draw: st.DrawFn, depth: int = 0) -> Any:
     return value
 
 
-GENAI_KEYS = ["gen_ai.agent.id", "gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-              "gen_ai.tool.name", "service.name", "error.type", "agentwatch.cost_usd", "agentwatch.confidence"]
+GENAI_KEYS = [
+    "gen_ai.agent.id",
+    "gen_ai.request.model",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.tool.name",
+    "service.name",
+    "error.type",
+    "agentwatch.cost_usd",
+    "agentwatch.confidence",
+]
 
 
 @st.composite
@@ -497,7 +601,9 @@ def otlp_protobuf(draw: st.DrawFn) -> tuple[str, bytes]:
     return PATH_OTLP_LOGS, request.SerializeToString()
 
 
-def test_structured_otlp_protobuf_with_any_values_is_never_a_server_error(collector: RunningCollector) -> None:
+def test_structured_otlp_protobuf_with_any_values_is_never_a_server_error(
+    collector: RunningCollector,
+) -> None:
     with httpx.Client(timeout=10) as client:
 
         @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -129,13 +129,17 @@ def close(a: float, b: float) -> bool:
 
 def assert_stats_equal(a: Stats, b: Stats, where: str) -> None:
     for name in ("events", "errors", "inferences", "cost", "cost_sq", "calls_ok", "tokens_out"):
-        assert close(getattr(a, name), getattr(b, name)), f"{where}.{name}: {getattr(a, name)} != {getattr(b, name)}"
+        assert close(getattr(a, name), getattr(b, name)), (
+            f"{where}.{name}: {getattr(a, name)} != {getattr(b, name)}"
+        )
     assert a.latency.counts == b.latency.counts, f"{where}: latency buckets differ"
     assert (a.latency.count, a.latency.zero_count) == (b.latency.count, b.latency.zero_count), where
     assert close(a.latency.sum, b.latency.sum), where
     assert a.dims.keys() == b.dims.keys(), f"{where}: dimension values differ"
     for key, row in a.dims.items():
-        assert all(close(x, y) for x, y in zip(row, b.dims[key], strict=True)), f"{where} {key}: {row} != {b.dims[key]}"
+        assert all(close(x, y) for x, y in zip(row, b.dims[key], strict=True)), (
+            f"{where} {key}: {row} != {b.dims[key]}"
+        )
 
 
 def assert_series_equal(a: ScopeSeries, b: ScopeSeries) -> None:
@@ -179,7 +183,9 @@ def feed(ledgers: list[Ledger], batches: list[list[Event]], times: list[float], 
                 ledger.close_interval(now)
 
 
-@pytest.mark.parametrize("scenario", ["steady", "error-spike", "new-decision", "latency-degradation", "cost-drift"])
+@pytest.mark.parametrize(
+    "scenario", ["steady", "error-spike", "new-decision", "latency-degradation", "cost-drift"]
+)
 def test_grouped_fold_matches_the_per_event_fold_on_simulated_fleets(scenario: str) -> None:
     fleet = Fleet(12, seed=5, scenario=scenario, start=T0, rate=40)
     times = [T0 + 10.0 * (i + 1) for i in range(40)]

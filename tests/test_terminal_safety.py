@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import RunningCollector, wait_for
 
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.widgets import AgentTable
-from conftest import RunningCollector, wait_for
 
 #: One of each kind of sequence a terminal would act on, plus Rich markup.
 ATTACKS = {
@@ -102,7 +102,9 @@ def assert_no_terminal_controls(output: bytes, where: str) -> None:
     ],
     ids=["line", "json", "format-agents", "format-repr"],
 )
-def test_status_prints_no_escape_sequences_from_agent_text(hostile: RunningCollector, args: tuple[str, ...]) -> None:
+def test_status_prints_no_escape_sequences_from_agent_text(
+    hostile: RunningCollector, args: tuple[str, ...]
+) -> None:
     result = run_status(hostile.url, *args)
     assert result.returncode == 0, result.stderr
     assert_no_terminal_controls(result.stdout, f"stdout of status {args}")
@@ -141,7 +143,9 @@ async def wait_until(pilot: Any, condition: Callable[[], Any], timeout: float = 
         await pilot.pause(0.02)
 
 
-async def test_tui_shows_hostile_agent_text_as_inert_characters_on_every_screen(hostile: RunningCollector) -> None:
+async def test_tui_shows_hostile_agent_text_as_inert_characters_on_every_screen(
+    hostile: RunningCollector,
+) -> None:
     app = AgentWatchApp(url=hostile.url, fps=20)
     async with app.run_test(size=(160, 50)) as pilot:
         table = app.query_one(AgentTable)

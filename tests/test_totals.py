@@ -9,7 +9,15 @@ from agentwatch.protocol import Event
 def test_counts_per_agent_and_model_match_the_events() -> None:
     totals = Totals()
     events = [
-        Event("a", model="m1", span_type="llm_call", tokens_input=10, tokens_output=2, cost_usd=0.5, latency_ms=15.0),
+        Event(
+            "a",
+            model="m1",
+            span_type="llm_call",
+            tokens_input=10,
+            tokens_output=2,
+            cost_usd=0.5,
+            latency_ms=15.0,
+        ),
         Event("a", model="m1", span_type="llm_call", error="Timeout", latency_ms=100_000.0),
         Event("a", span_type="tool_call", tool_name="search", latency_ms=5.0),
         Event("b", model="m1", span_type="error"),

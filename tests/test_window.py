@@ -178,12 +178,14 @@ def test_events_older_than_the_ring_are_counted_late_not_aggregated(clock: Clock
 
 
 def test_missing_or_unparsed_timestamps_are_taken_as_now(window: Window) -> None:
-    window.add_many([
-        Event(agent_id="a1", timestamp=None, span_type=SPAN_LOG),
-        Event(agent_id="a1", timestamp="2024-01-01T00:00:00Z", span_type=SPAN_LOG),
-        Event(agent_id="a1", timestamp=math.nan, span_type=SPAN_LOG),
-        Event(agent_id="a1", timestamp=int(T0), span_type=SPAN_LOG),  # type: ignore[arg-type]
-    ])
+    window.add_many(
+        [
+            Event(agent_id="a1", timestamp=None, span_type=SPAN_LOG),
+            Event(agent_id="a1", timestamp="2024-01-01T00:00:00Z", span_type=SPAN_LOG),
+            Event(agent_id="a1", timestamp=math.nan, span_type=SPAN_LOG),
+            Event(agent_id="a1", timestamp=int(T0), span_type=SPAN_LOG),  # type: ignore[arg-type]
+        ]
+    )
     assert window.snapshot().events == 4
     assert window.bad_values == 2
 
@@ -194,8 +196,13 @@ def test_history_has_one_value_per_second_oldest_first_ending_now(clock: Clock, 
     window.add(event(at=T0 - 1, span_type=SPAN_ERROR))
     history = window.snapshot().history
     assert history.end == T0
-    for series in (history.tokens_per_second, history.p99_latency_ms, history.error_rate,
-                   history.events_per_second, history.cost_per_second):
+    for series in (
+        history.tokens_per_second,
+        history.p99_latency_ms,
+        history.error_rate,
+        history.events_per_second,
+        history.cost_per_second,
+    ):
         assert len(series) == 120
     assert history.events_per_second[-3:] == [3.0, 3.0, 1.0]
     assert history.tokens_per_second[-3:] == [90.0, 40.0, 10.0]
@@ -246,11 +253,13 @@ def test_unknown_agent_gives_zeros_and_no_rows(window: Window) -> None:
 
 
 def test_agent_row_shows_last_activity_model_and_last_seen(window: Window) -> None:
-    window.add_many([
-        event("a1", at=T0 - 3, span_type=SPAN_LLM_CALL, model="gpt-4o"),
-        event("a1", at=T0 - 1, span_type=SPAN_TOOL_CALL, tool_name="search"),
-        event("a1", at=T0 - 2, span_type=SPAN_DECISION, decision_made="escalate"),  # older: not "last"
-    ])
+    window.add_many(
+        [
+            event("a1", at=T0 - 3, span_type=SPAN_LLM_CALL, model="gpt-4o"),
+            event("a1", at=T0 - 1, span_type=SPAN_TOOL_CALL, tool_name="search"),
+            event("a1", at=T0 - 2, span_type=SPAN_DECISION, decision_made="escalate"),  # older: not "last"
+        ]
+    )
     row = window.snapshot().agents[0]
     assert row.last_activity == "tool_call search"
     assert row.model == "gpt-4o"
@@ -368,10 +377,12 @@ def test_status_idle_after_quiet_and_offline_after_silence(clock: Clock, window:
 def _filled(events_per_second: int, clock: Clock) -> Window:
     window = Window(60, history_seconds=120, clock=clock)
     for age in range(60):
-        window.add_many([
-            event(f"a{i % 5}", at=T0 - age + 0.5, latency_ms=50.0 + (i % 400) * 7.0, tokens_input=10)
-            for i in range(events_per_second)
-        ])
+        window.add_many(
+            [
+                event(f"a{i % 5}", at=T0 - age + 0.5, latency_ms=50.0 + (i % 400) * 7.0, tokens_input=10)
+                for i in range(events_per_second)
+            ]
+        )
     return window
 
 
@@ -467,8 +478,15 @@ def test_next_second_slides_the_merge_instead_of_remerging_the_window() -> None:
 
 
 def _mixed_batch(rnd: Any, now: float, size: int) -> list[Event]:
-    kinds = [SPAN_LLM_CALL, SPAN_COMPLETION, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_ERROR, SPAN_LOG,
-             SPAN_HEARTBEAT]
+    kinds = [
+        SPAN_LLM_CALL,
+        SPAN_COMPLETION,
+        SPAN_TOOL_CALL,
+        SPAN_DECISION,
+        SPAN_ERROR,
+        SPAN_LOG,
+        SPAN_HEARTBEAT,
+    ]
     return [
         event(
             f"a{rnd.randrange(8)}",

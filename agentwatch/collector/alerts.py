@@ -51,7 +51,6 @@ from agentwatch.protocol import (
     RULE_SILENT_AGENT,
     RULE_TOKEN_EFFICIENCY,
     SCOPE_AGENT_PREFIX,
-    SCOPE_FLEET,
     SCOPE_MODEL_PREFIX,
     Alert,
 )
@@ -64,7 +63,7 @@ def _sig(value: float) -> float:
     """Round to 6 significant digits, for readable alert numbers."""
     if value == 0 or not math.isfinite(value):
         return value
-    return round(value, 5 - int(math.floor(math.log10(abs(value)))))
+    return round(value, 5 - math.floor(math.log10(abs(value))))
 
 
 @dataclass
@@ -262,7 +261,11 @@ class AlertEngine:
         variance = max(0.0, w.cost_sq / w.inferences - value * value)
         noise = max(std, math.sqrt(variance / w.inferences))
         threshold = max(cfg.cost_ratio * mean, mean + cfg.cost_z * noise)
-        message = f"cost per inference ${value:.5f} on {series.scope}, {value / mean:.0%} of its average ${mean:.5f}" if mean > 0 else ""
+        message = (
+            f"cost per inference ${value:.5f} on {series.scope}, {value / mean:.0%} of its average ${mean:.5f}"
+            if mean > 0
+            else ""
+        )
         return Judgement(value, threshold, value > threshold, value, message)
 
     def _latency(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
@@ -296,7 +299,7 @@ class AlertEngine:
         if series.events_total < cfg.silent_min_events:
             return Judgement(None)
         above = silent > cfg.silent_after
-        message = f"{series.scope[len(SCOPE_AGENT_PREFIX):]} silent for {silent:.0f} s"
+        message = f"{series.scope[len(SCOPE_AGENT_PREFIX) :]} silent for {silent:.0f} s"
         return Judgement(silent, cfg.silent_after, above, None, message)
 
     def _new_decisions(self, now: float) -> list[Alert]:

@@ -73,7 +73,9 @@ _log = math.log
 _ceil = math.ceil
 
 
-def _add_credit(credits: dict[tuple[str, str], list[float]], agent_id: str, path: str, cost: float, n: float) -> None:
+def _add_credit(
+    credits: dict[tuple[str, str], list[float]], agent_id: str, path: str, cost: float, n: float
+) -> None:
     """Sum a decision path's (cost, inferences) for one agent, to be credited once per fold."""
     row = credits.get((agent_id, path))
     if row is None:
@@ -104,7 +106,18 @@ class Stats:
     because sampled events weigh more than one. ``dims`` maps (dimension, value) to
     ``[events, errors, cost_usd, inferences]``."""
 
-    __slots__ = ("calls_ok", "cost", "cost_sq", "dims", "end", "errors", "events", "inferences", "latency", "tokens_out")
+    __slots__ = (
+        "calls_ok",
+        "cost",
+        "cost_sq",
+        "dims",
+        "end",
+        "errors",
+        "events",
+        "inferences",
+        "latency",
+        "tokens_out",
+    )
 
     def __init__(self) -> None:
         self.events = 0.0
@@ -219,7 +232,7 @@ class Ledger:
             settings.token_efficiency_window,
             self.window_seconds,
         )
-        self.keep = int(math.ceil(longest / settings.interval)) + 1
+        self.keep = math.ceil(longest / settings.interval) + 1
         self._pending: deque[Event] = deque(maxlen=max(1, settings.fold_limit))
         self.received = 0
         self._received_folded = 0
@@ -586,9 +599,11 @@ def costs_view(ledger: Ledger, now: float, agent: str | None = None) -> Analysis
             if inferences:
                 rows.append(AnalysisRow(IN_PROGRESS, inferences=_r(inferences, 1), cost_total_usd=_r(cost)))
         sections.append(_top(rows, dimension, lambda r: -(r.cost_total_usd or 0.0)))
-    agents = [series] if agent is not None else [
-        s for s in ledger.scopes.values() if s.scope.startswith(SCOPE_AGENT_PREFIX)
-    ]
+    agents = (
+        [series]
+        if agent is not None
+        else [s for s in ledger.scopes.values() if s.scope.startswith(SCOPE_AGENT_PREFIX)]
+    )
     fleet_total = ledger.fleet.since_start().cost
     rows = []
     for agent_series in agents:
@@ -651,7 +666,9 @@ def latency_view(
     if agent is not None:
         chosen = [s for s in (ledger.scopes.get(agent_scope(agent)),) if s is not None]
     else:
-        chosen = [ledger.fleet] + [s for s in ledger.scopes.values() if s.scope.startswith(SCOPE_MODEL_PREFIX)]
+        chosen = [ledger.fleet] + [
+            s for s in ledger.scopes.values() if s.scope.startswith(SCOPE_MODEL_PREFIX)
+        ]
     rows = []
     for series in chosen:
         stats = series.window(now, seconds, latency=True)
@@ -666,18 +683,29 @@ def latency_view(
         )
         known = baseline(series.scope)
         if known is not None:
-            row.baseline_p99_ms, row.upper_bound_ms, row.regression = _r(known[0], 1), _r(known[1], 1), known[2]
+            row.baseline_p99_ms, row.upper_bound_ms, row.regression = (
+                _r(known[0], 1),
+                _r(known[1], 1),
+                known[2],
+            )
         rows.append(row)
     analysis.sections.append(_top(rows, "model", lambda r: (not r.regression, -(r.p99_latency_ms or 0.0))))
     return analysis
 
 
-def failures_view(ledger: Ledger, now: float, agent: str | None = None, attribute: str | None = None) -> Analysis:
+def failures_view(
+    ledger: Ledger, now: float, agent: str | None = None, attribute: str | None = None
+) -> Analysis:
     """Errors and error rate in the window grouped by error type, model, tool, decision and,
     when asked, one attribute key; biggest contributors first."""
     series = ledger.fleet if agent is None else ledger.scopes.get(agent_scope(agent))
     analysis = Analysis(
-        "failures", now, ledger.window_seconds, agent=agent, attribute=attribute, sampled=ledger.sampled_out > 0
+        "failures",
+        now,
+        ledger.window_seconds,
+        agent=agent,
+        attribute=attribute,
+        sampled=ledger.sampled_out > 0,
     )
     if series is None:
         return analysis

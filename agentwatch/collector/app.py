@@ -69,7 +69,9 @@ _encode = msgspec.json.Encoder().encode
 class HTTPProblem(Exception):
     """A client error to answer with ``status`` and a JSON body naming what is wrong."""
 
-    def __init__(self, status: int, error: str, detail: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, error: str, detail: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(error)
         self.status = status
         self.error = error
@@ -142,7 +144,9 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         key = request.headers.get(HEADER_IDEMPOTENCY_KEY)
         if key is not None and not valid_key(key):
             limit = MAX_IDEMPOTENCY_KEY_LENGTH
-            raise HTTPProblem(400, f"{HEADER_IDEMPOTENCY_KEY}: must be 1 to {limit} printable ASCII characters")
+            raise HTTPProblem(
+                400, f"{HEADER_IDEMPOTENCY_KEY}: must be 1 to {limit} printable ASCII characters"
+            )
         if key is None:
             return await ingest_events(request, None)
         earlier = await collector.receipts.claim(key)
@@ -281,7 +285,11 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                     ("agentwatch_agents", "Agents tracked now", health.agents),
                     ("agentwatch_subscribers", "Connected viewers", health.subscribers),
                     ("agentwatch_last_log_id", "Sequence number of the newest log entry", health.last_log_id),
-                    ("agentwatch_agents_dropped", "Events refused a per-agent row (cap)", 0.0 + collector.window.agents_dropped),
+                    (
+                        "agentwatch_agents_dropped",
+                        "Events refused a per-agent row (cap)",
+                        0.0 + collector.window.agents_dropped,
+                    ),
                 ],
             )
         )

@@ -177,7 +177,9 @@ def parse_config(data: dict[str, Any], *, source: str = "config") -> FileConfig:
                         raise ConfigError(f"{where}: expected a list of rule names")
                     unknown = sorted(set(value) - set(ALERT_RULES))
                     if unknown:
-                        raise ConfigError(f"{where}: unknown rule {unknown[0]!r} (rules: {', '.join(ALERT_RULES)})")
+                        raise ConfigError(
+                            f"{where}: unknown rule {unknown[0]!r} (rules: {', '.join(ALERT_RULES)})"
+                        )
                     values["disabled"] = frozenset(value)
                 elif key in _SUBSECTIONS:
                     for sub, sub_value in _table(f"alerts.{key}", value).items():
@@ -185,7 +187,9 @@ def parse_config(data: dict[str, Any], *, source: str = "config") -> FileConfig:
                             known = ", ".join(_SUBSECTIONS[key])
                             raise ConfigError(f"{source}: [alerts.{key}] {sub}: unknown key (known: {known})")
                         name = f"{key}_{sub}"
-                        values[name] = _number(f"{source}: [alerts.{key}] {sub}", sub_value, _FIELD_TYPES[name])
+                        values[name] = _number(
+                            f"{source}: [alerts.{key}] {sub}", sub_value, _FIELD_TYPES[name]
+                        )
                 elif key in _TOP_KEYS:
                     values[key] = _number(where, value, _FIELD_TYPES[key])
                 else:

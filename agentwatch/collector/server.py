@@ -103,7 +103,9 @@ def main(namespace: argparse.Namespace) -> int:
     try:
         sock = bind_socket(namespace.host, namespace.port)
     except OSError as exc:
-        print(f"agentwatch: cannot listen on {namespace.host}:{namespace.port}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"agentwatch: cannot listen on {namespace.host}:{namespace.port}: {exc.strerror}", file=sys.stderr
+        )
         return 1
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host

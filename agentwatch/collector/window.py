@@ -223,8 +223,17 @@ class WindowStats:
 class Series:
     """A ring of buckets plus the caches that make repeated snapshots cheap."""
 
-    __slots__ = ("closed", "closed_current_events", "closed_events", "closed_rebuilt", "closed_second",
-                 "events", "ring", "stats", "stats_key")
+    __slots__ = (
+        "closed",
+        "closed_current_events",
+        "closed_events",
+        "closed_rebuilt",
+        "closed_second",
+        "events",
+        "ring",
+        "stats",
+        "stats_key",
+    )
 
     def __init__(self, ring_seconds: int, *, preallocate: bool) -> None:
         self.ring: list[Bucket | None] = (
@@ -679,22 +688,47 @@ class Window:
         fleet_stats = self._stats(self._fleet, now_sec)
         if agent is None:
             rows = [
-                self._row(state, now, now_sec, fleet_stats.p99)
-                for _, state in sorted(self._agents.items())
+                self._row(state, now, now_sec, fleet_stats.p99) for _, state in sorted(self._agents.items())
             ]
             start = now_sec - self.window_seconds + 1
             active = sum(1 for state in self._agents.values() if state.last_seen >= start)
-            return self._build(now, now_sec, fleet_stats, self._fleet, rows=rows, active=active,
-                               total_cost=self.total_cost_usd, cost_estimated=self.cost_estimated)
+            return self._build(
+                now,
+                now_sec,
+                fleet_stats,
+                self._fleet,
+                rows=rows,
+                active=active,
+                total_cost=self.total_cost_usd,
+                cost_estimated=self.cost_estimated,
+            )
         state = self._agents.get(agent)
         if state is None:
-            return self._build(now, now_sec, WindowStats(), None, rows=[], active=0, total_cost=0.0,
-                               cost_estimated=False, agent=agent)
+            return self._build(
+                now,
+                now_sec,
+                WindowStats(),
+                None,
+                rows=[],
+                active=0,
+                total_cost=0.0,
+                cost_estimated=False,
+                agent=agent,
+            )
         row = self._row(state, now, now_sec, fleet_stats.p99)
         stats = self._stats(state, now_sec)
         active = 1 if state.last_seen >= now_sec - self.window_seconds + 1 else 0
-        return self._build(now, now_sec, stats, state, rows=[row], active=active,
-                           total_cost=state.total_cost, cost_estimated=state.cost_estimated, agent=agent)
+        return self._build(
+            now,
+            now_sec,
+            stats,
+            state,
+            rows=[row],
+            active=active,
+            total_cost=state.total_cost,
+            cost_estimated=state.cost_estimated,
+            agent=agent,
+        )
 
     def covered_seconds(self, now: float) -> float:
         """The part of the window that has been watched: ``window_seconds`` once full, ≥ 1 s."""

@@ -83,7 +83,7 @@ def rule_value(rule: str, value: float | None) -> str:
 
 
 def value_vs_threshold(alert: Alert) -> str:
-    """"12.0 % > 5.0 %" (or "<" for a rule that fires below its threshold); "—" parts where missing."""
+    """ "12.0 % > 5.0 %" (or "<" for a rule that fires below its threshold); "—" parts where missing."""
     value, threshold = alert.value, alert.threshold
     if threshold is None:
         return rule_value(alert.rule, value)
@@ -178,9 +178,7 @@ def history_cells(alert: Alert, now: float) -> tuple[Text, ...]:
     """One history row: state and severity as words (never colour alone), ages relative to ``now``."""
     firing = alert.state == ALERT_FIRING
     state = Text("● firing" if firing else "✓ resolved", style="bold yellow" if firing else "green")
-    resolved = (
-        f"{short_age(now - alert.resolved_at)} ago" if alert.resolved_at is not None else fmt.MISSING
-    )
+    resolved = f"{short_age(now - alert.resolved_at)} ago" if alert.resolved_at is not None else fmt.MISSING
     return (
         state,
         Text(fmt.safe(alert.severity, 10), style=_SEVERITY_STYLES.get(alert.severity, "")),
@@ -217,7 +215,11 @@ class AlertHistoryScreen(ModalScreen[None]):
         with Vertical(id="alert-history-box"):
             yield Static("", id="alert-history-title", markup=False)
             yield DataTable(id="alert-history-table", cursor_type="row", zebra_stripes=True)
-            yield Static("Esc close · 1 costs · 2 decisions · 3 latency · 4 failures", id="alert-history-hint", markup=False)
+            yield Static(
+                "Esc close · 1 costs · 2 decisions · 3 latency · 4 failures",
+                id="alert-history-hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -98,7 +98,9 @@ async def fetch_analysis(
     try:
         response = await http.get(url.rstrip("/") + PATH_ANALYSIS, params=params, headers=headers)
     except httpx.HTTPError as exc:
-        return FetchResult(error=f"cannot reach {fmt.safe(url, 60)}: {fmt.safe(str(exc) or type(exc).__name__, 80)}")
+        return FetchResult(
+            error=f"cannot reach {fmt.safe(url, 60)}: {fmt.safe(str(exc) or type(exc).__name__, 80)}"
+        )
     status = response.status_code
     if status in (404, 405):
         return FetchResult(error=UNAVAILABLE)
@@ -314,6 +316,7 @@ SWITCH_BINDINGS: Final = (
     Binding("A", "app.alert_history", "Alert history", show=False),
 )
 
+
 class AnalysisScreen(ModalScreen[None]):
     """One analysis view over the whole screen; 1–4 switch views (app keys), Esc closes.
 
@@ -487,8 +490,12 @@ class AnalysisScreen(ModalScreen[None]):
             widgets: list[Static | DataTable[Text]] = []
             self._tables = []
             for view in views:
-                widgets.append(Static(Text(view.title, style="bold"), classes="analysis-section", markup=False))
-                table: DataTable[Text] = DataTable(cursor_type="none", zebra_stripes=True, classes="analysis-table")
+                widgets.append(
+                    Static(Text(view.title, style="bold"), classes="analysis-section", markup=False)
+                )
+                table: DataTable[Text] = DataTable(
+                    cursor_type="none", zebra_stripes=True, classes="analysis-table"
+                )
                 for label, numeric in zip(view.labels, view.numeric, strict=True):
                     table.add_column(Text(label, justify="right") if numeric else label)
                 widgets.append(table)
@@ -560,9 +567,13 @@ class AttributePicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="attribute-box"):
-            yield Static("Group failures by attribute key (type one, or pick; empty: none)", id="attribute-title")
+            yield Static(
+                "Group failures by attribute key (type one, or pick; empty: none)", id="attribute-title"
+            )
             yield Input(value=self._current, placeholder="attribute key", id="attribute-input")
-            options = [Option(Text(fmt.safe(key, 60)), id=f"key:{index}") for index, key in enumerate(self._keys)]
+            options = [
+                Option(Text(fmt.safe(key, 60)), id=f"key:{index}") for index, key in enumerate(self._keys)
+            ]
             if not options:
                 options = [Option(Text("no attribute keys seen in the log yet", style="dim"), disabled=True)]
             yield OptionList(*options, id="attribute-list")

@@ -29,10 +29,10 @@ from agentwatch.client.prefetch import prefetch_snapshot
 from agentwatch.protocol import (
     PATH_DASHBOARD_STREAM,
     PATH_LOGS_STREAM,
+    SSE_ALERT,
     SSE_DROPPED,
     SSE_GAP,
     SSE_LOG,
-    SSE_ALERT,
     SSE_METRICS,
     STATUS_FAILING,
     VIEW_COSTS,
@@ -44,7 +44,13 @@ from agentwatch.protocol import (
     Gap,
 )
 from agentwatch.tui import formatting as fmt
-from agentwatch.tui.alerts import TOAST_SEVERITY, AlertHistoryScreen, AlertsPanel, alert_count_text, toast_text
+from agentwatch.tui.alerts import (
+    TOAST_SEVERITY,
+    AlertHistoryScreen,
+    AlertsPanel,
+    alert_count_text,
+    toast_text,
+)
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
 from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
 from agentwatch.tui.state import (
@@ -126,19 +132,31 @@ class AgentWatchApp(App[int]):
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
         Binding("A", "alert_history", "Alerts", show=False, tooltip="Alert history: what fired and resolved"),
         Binding(
-            "1", f"analysis({VIEW_COSTS!r})", "Costs", show=False,
+            "1",
+            f"analysis({VIEW_COSTS!r})",
+            "Costs",
+            show=False,
             tooltip="Costs by model, agent and decision path; cost per inference over time",
         ),
         Binding(
-            "2", f"analysis({VIEW_DECISIONS!r})", "Decisions", show=False,
+            "2",
+            f"analysis({VIEW_DECISIONS!r})",
+            "Decisions",
+            show=False,
             tooltip="Decisions per agent: counts, mean confidence, new ones marked",
         ),
         Binding(
-            "3", f"analysis({VIEW_LATENCY!r})", "Latency", show=False,
+            "3",
+            f"analysis({VIEW_LATENCY!r})",
+            "Latency",
+            show=False,
             tooltip="p50 / p95 / p99 per model against its baseline, regressions marked",
         ),
         Binding(
-            "4", f"analysis({VIEW_FAILURES!r})", "Failures", show=False,
+            "4",
+            f"analysis({VIEW_FAILURES!r})",
+            "Failures",
+            show=False,
             tooltip="Errors by type, model, tool, decision and an attribute key (k)",
         ),
         Binding(
@@ -531,7 +549,9 @@ class AgentWatchApp(App[int]):
                 markup=False,
             )
         if len(started) > 3:
-            self.notify(f"… and {len(started) - 3} more alerts firing (A: history)", severity="warning", timeout=8)
+            self.notify(
+                f"… and {len(started) - 3} more alerts firing (A: history)", severity="warning", timeout=8
+            )
         if self.bell_enabled:
             self.bell()
 

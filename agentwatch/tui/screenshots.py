@@ -19,26 +19,24 @@ from datetime import UTC
 from pathlib import Path
 
 from agentwatch.protocol import (
+    RULE_ERROR_RATE,
+    RULE_LATENCY_REGRESSION,
+    RULE_NEW_DECISION,
     STATUS_DEGRADED,
     STATUS_FAILING,
     STATUS_IDLE,
     STATUS_OFFLINE,
     STATUS_OK,
-    AgentRow,
-    History,
-    LogEntry,
-    Snapshot,
-)
-from agentwatch.protocol import (
-    RULE_ERROR_RATE,
-    RULE_LATENCY_REGRESSION,
-    RULE_NEW_DECISION,
     VIEW_COSTS,
+    AgentRow,
     Alert,
     Analysis,
     AnalysisRow,
     AnalysisSection,
     CostPoint,
+    History,
+    LogEntry,
+    Snapshot,
 )
 from agentwatch.tui.analysis import AnalysisScreen
 from agentwatch.tui.app import AgentWatchApp

@@ -88,7 +88,9 @@ async def test_keys_1_to_4_open_each_view_with_the_collectors_rows_and_escape_cl
         decisions = await shown(pilot, app, VIEW_DECISIONS, "Decisions of planner-01")
         assert decisions[0].startswith("delegate    6  100.0 %  0.80")
         await pilot.press("3")
-        latency = await shown(pilot, app, VIEW_LATENCY, f"Latency per model over the last {300} s, against its baseline")
+        latency = await shown(
+            pilot, app, VIEW_LATENCY, f"Latency per model over the last {300} s, against its baseline"
+        )
         keys = {row.split("  ")[0] for row in latency}
         assert {"fleet", "gpt-4o"} <= keys
         await pilot.press("4")
@@ -114,7 +116,11 @@ async def test_k_on_failures_groups_by_a_picked_or_typed_attribute_key(fed_colle
         rows = await shown(pilot, app, VIEW_FAILURES, "Errors by attribute region")
         screen = analysis_screen(app)
         assert screen is not None and screen.attribute == "region"
-        assert sorted(rows) == ["(none)  0  12  0.0 %  0.0 %", "eu  2  6  33.3 %  50.0 %", "us  2  6  33.3 %  50.0 %"]
+        assert sorted(rows) == [
+            "(none)  0  12  0.0 %  0.0 %",
+            "eu  2  6  33.3 %  50.0 %",
+            "us  2  6  33.3 %  50.0 %",
+        ]
         await pilot.press("k")  # a typed key works too; empty drops the section
         await wait_until(pilot, lambda: isinstance(app.screen, AttributePicker))
         await pilot.press("ctrl+u", *"tier", "enter")

@@ -420,7 +420,10 @@ async def test_tail_keeps_following_new_lines_after_a_filter_change():
     app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
         app.state.add_log_entries(
-            [LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message=f"m{i}") for i in range(200)]
+            [
+                LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message=f"m{i}")
+                for i in range(200)
+            ]
         )
         await wait_until(pilot, lambda: log_lines(app)[-1].endswith("m199"))
         await pilot.press("l", "c")
