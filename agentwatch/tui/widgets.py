@@ -161,6 +161,22 @@ def header_lines(state: ViewState) -> list[Text]:
     return [top, bottom]
 
 
+def carries_cost(snapshot: Snapshot) -> bool:
+    """False when the snapshot says nothing about cost (the minimal protocol has no cost fields).
+
+    A full collector always sends a per-second cost series, so a snapshot with no cost
+    series, no cost figure and no estimate flag came from a collector that does not
+    track cost: its zeros are defaults, not measurements, and the panel shows "—".
+    """
+    return bool(
+        snapshot.history.cost_per_second
+        or snapshot.cost_per_minute
+        or snapshot.window_cost_usd
+        or snapshot.total_cost_usd
+        or snapshot.cost_estimated
+    )
+
+
 class MetricPanel(Vertical):
     """One metric: a titled box with a value line and a sparkline of its history."""
 
@@ -244,11 +260,14 @@ class MetricsBar(Horizontal):
             f"{fmt.number(snapshot.errors, 0)} errors",
         )
         est = " est." if snapshot.cost_estimated else ""
-        panels["m-cost"].show(
-            Text(f"{fmt.usd(snapshot.cost_per_minute)}/min{est}"),
-            _series(history.cost_per_second),
-            detail=f"{fmt.usd(snapshot.window_cost_usd)} in {snapshot.window_seconds:.0f} s{est}",
-        )
+        if carries_cost(snapshot):
+            panels["m-cost"].show(
+                Text(f"{fmt.usd(snapshot.cost_per_minute)}/min{est}"),
+                _series(history.cost_per_second),
+                detail=f"{fmt.usd(snapshot.window_cost_usd)} in {snapshot.window_seconds:.0f} s{est}",
+            )
+        else:
+            panels["m-cost"].show(Text(fmt.MISSING), [])
         panels["m-agents"].show(
             Text(f"{snapshot.active_agents} active"),
             _series(history.events_per_second),
