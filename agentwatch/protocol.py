@@ -396,6 +396,10 @@ class Health(msgspec.Struct):
     store: str
     #: asyncio tasks alive in the collector's event loop (a leak shows as steady growth).
     tasks: int = 0
+    #: Store rows committed, waiting to be written, and dropped (queue full or store failing).
+    store_written_rows: int = 0
+    store_queued_rows: int = 0
+    store_dropped_rows: int = 0
 
 
 def finite(value: float | None) -> bool:

@@ -149,3 +149,20 @@ def test_non_loopback_bind_without_token_is_refused() -> None:
     )
     assert result.returncode == 2
     assert "--token" in result.stderr and "--insecure" in result.stderr
+
+
+def test_health_reports_what_the_store_wrote_and_holds(
+    tmp_path: Path, processes: list[CollectorProcess]
+) -> None:
+    collector = CollectorProcess("--store", str(tmp_path / "store.db"))
+    processes.append(collector)
+    post(collector.url, 0, 100)
+
+    def written() -> dict | None:
+        health = httpx.get(collector.url + PATH_HEALTH).json()
+        return health if health["store_written_rows"] >= 100 else None
+
+    health = wait_for(written, timeout=10)
+    assert health["store"] == "ok"
+    assert health["store_dropped_rows"] == 0
+    assert health["store_queued_rows"] >= 0

@@ -269,4 +269,7 @@ class Collector:
             agents=len(self.window.agent_ids()),
             subscribers=self.logs.subscriber_count + self.metrics.subscriber_count,
             store=store,
+            store_written_rows=self.store.written_rows if self.store is not None else 0,
+            store_queued_rows=self.store.queued_rows if self.store is not None else 0,
+            store_dropped_rows=self.store.dropped_rows if self.store is not None else 0,
         )

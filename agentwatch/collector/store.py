@@ -486,6 +486,11 @@ class Store:
             self._retention_requested = True
         return self.flush(timeout)
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows accepted but not yet committed (bounded by ``max_queued_rows``)."""
+        return self._queued_rows
+
     def close(self) -> None:
         """Commit what is queued (one last attempt), stop the writer, close the files. Idempotent."""
         with self._cond:
