@@ -83,7 +83,10 @@ async def test_each_frame_writes_the_screen_once_while_lines_and_snapshots_flow(
         await asyncio.wait_for(task, timeout=5)
         writes, frames = app.writes - writes_before, app.frames - frames_before
         assert frames >= 5
-        assert writes <= frames + 1  # not one extra write per layout pass (scrollbars)
+        # Not one extra write per layout pass: ~15 snapshots arrive in this run, so that regression
+        # doubles the writes. A loaded machine adds the odd write of Textual's own (a frame that
+        # ran late splits its refresh), hence the margin — bench_tui.py measures the real rate.
+        assert writes <= frames + frames // 3 + 1
 
 
 def test_batch_formatting_gives_exactly_the_lines_formatted_one_by_one() -> None:
