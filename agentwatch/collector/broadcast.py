@@ -102,6 +102,18 @@ def _log_frame(entry_id: int, data: bytes) -> bytes:
     return b"id: %d\nevent: %b\ndata: %b\n\n" % (entry_id, SSE_LOG.encode(), data)
 
 
+async def _woken_before(wake: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``wake`` at most ``seconds``: True when woken, False when the heartbeat is due."""
+    if seconds <= 0:
+        return False
+    try:
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class LogHub:
     """Sequence numbers, a shared ring of encoded log frames, and the subscriptions reading it.
 
@@ -549,16 +561,10 @@ class Subscription:
                 if self.cursor < self._hub.last_id:
                     continue  # a full batch of filtered-out entries: keep reading
                 self._wake.clear()
-                remaining = heartbeat - (loop.time() - last_output)
-                if remaining > 0:
-                    try:
-                        async with asyncio.timeout(remaining):
-                            await self._wake.wait()
-                        continue
-                    except TimeoutError:
-                        pass
-                    if self.closed:
-                        break
+                if await _woken_before(self._wake, heartbeat - (loop.time() - last_output)):
+                    continue
+                if self.closed:
+                    break
                 yield HEARTBEAT
                 last_output = loop.time()
         finally:
@@ -622,16 +628,10 @@ class MetricsSubscription:
                     last_output = loop.time()
                     continue
                 self._wake.clear()
-                remaining = heartbeat - (loop.time() - last_output)
-                if remaining > 0:
-                    try:
-                        async with asyncio.timeout(remaining):
-                            await self._wake.wait()
-                        continue
-                    except TimeoutError:
-                        pass
-                    if self.closed:
-                        break
+                if await _woken_before(self._wake, heartbeat - (loop.time() - last_output)):
+                    continue
+                if self.closed:
+                    break
                 yield HEARTBEAT
                 last_output = loop.time()
         finally:
