@@ -441,16 +441,18 @@ class Fleet:
             self._log(agent, end, "warning", f"slow response from {model}: {latency:.0f} ms", trace_id)
         return end, error
 
-    def _tool_call(self, agent: _Agent, when: float, trace_id: str, parent: str, tool: str) -> float:
-        """Emit one tool call (and a retry after a 429); returns its end time."""
-        rng = self._rng
-        median, sigma = TOOLS[tool]
-        latency = median * rng.lognormvariate(0.0, sigma)
-        error = None
-        if rng.random() < self._error_probability(agent, when, TOOL_ERROR_PROBABILITY):
-            kind, text = rng.choice(_TOOL_ERRORS)
-            error = f"{kind}: {text}"
-        end = when + latency / 1000.0
+    def _emit_tool_call(
+        self,
+        agent: _Agent,
+        end: float,
+        trace_id: str,
+        parent: str,
+        tool: str,
+        latency: float,
+        *,
+        error: str | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
         self._emit(
             Event(
                 agent_id=agent.agent_id,
@@ -462,8 +464,21 @@ class Fleet:
                 tool_name=tool,
                 latency_ms=round(latency, 3),
                 error=error,
+                attributes=attributes,
             )
         )
+
+    def _tool_call(self, agent: _Agent, when: float, trace_id: str, parent: str, tool: str) -> float:
+        """Emit one tool call (and a retry after a 429); returns its end time."""
+        rng = self._rng
+        median, sigma = TOOLS[tool]
+        latency = median * rng.lognormvariate(0.0, sigma)
+        error = None
+        if rng.random() < self._error_probability(agent, when, TOOL_ERROR_PROBABILITY):
+            kind, text = rng.choice(_TOOL_ERRORS)
+            error = f"{kind}: {text}"
+        end = when + latency / 1000.0
+        self._emit_tool_call(agent, end, trace_id, parent, tool, latency, error=error)
         if error is None:
             return end
         if error.startswith("RateLimitError"):
@@ -473,19 +488,7 @@ class Fleet:
             )
             retry_latency = median * rng.lognormvariate(0.0, sigma)
             end += backoff + retry_latency / 1000.0
-            self._emit(
-                Event(
-                    agent_id=agent.agent_id,
-                    timestamp=round(end, 6),
-                    span_type=SPAN_TOOL_CALL,
-                    trace_id=trace_id,
-                    span_id=self._id(64),
-                    parent_span_id=parent,
-                    tool_name=tool,
-                    latency_ms=round(retry_latency, 3),
-                    attributes={"retry": 1},
-                )
-            )
+            self._emit_tool_call(agent, end, trace_id, parent, tool, retry_latency, attributes={"retry": 1})
         else:
             self._log(agent, end, "warning", f"tool {tool} failed, continuing without it: {error}", trace_id)
         return end

@@ -113,18 +113,8 @@ class Bucket:
     )
 
     def __init__(self, second: int = _NO_SECOND) -> None:
-        self.second = second
-        self.events = 0
-        self.errors = 0
-        self.tokens_in = 0
-        self.tokens_out = 0
-        self.cost = 0.0
-        self.cost_estimated = False
-        self.tool_calls = 0
-        self.completions = 0  # inference spans: llm_call and completion
         self.sketch = LatencySketch()
-        self.cached: tuple[float, float | None, float, float, float] | None = None
-        self.cached_events = -1
+        self.reset(second)
 
     def reset(self, second: int) -> None:
         """Reuse this bucket for another second (no allocation)."""
@@ -136,9 +126,9 @@ class Bucket:
         self.cost = 0.0
         self.cost_estimated = False
         self.tool_calls = 0
-        self.completions = 0
+        self.completions = 0  # inference spans: llm_call and completion
         self.sketch.clear()
-        self.cached = None
+        self.cached: tuple[float, float | None, float, float, float] | None = None
         self.cached_events = -1
 
     def absorb(self, other: Bucket) -> None:
