@@ -37,6 +37,7 @@ from agentwatch.protocol import (
     Alert,
 )
 from agentwatch.tui import formatting as fmt
+from agentwatch.tui.pacing import FramePaced
 from agentwatch.tui.state import AlertLog
 
 #: Alert lines the panel shows at most; the rest are summed up in a last "… N more" line.
@@ -191,7 +192,7 @@ def history_cells(alert: Alert, now: float) -> tuple[Text, ...]:
     )
 
 
-class AlertHistoryScreen(ModalScreen[None]):
+class AlertHistoryScreen(FramePaced, ModalScreen[None]):
     """The last state changes this viewer received, newest first. Esc or A closes it.
 
     Re-reads the :class:`AlertLog` once a second and redraws only when it changed.

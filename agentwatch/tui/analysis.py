@@ -48,6 +48,7 @@ from agentwatch.protocol import (
 )
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import short_age
+from agentwatch.tui.pacing import FramePaced
 
 if TYPE_CHECKING:
     import httpx
@@ -317,7 +318,7 @@ SWITCH_BINDINGS: Final = (
 )
 
 
-class AnalysisScreen(ModalScreen[None]):
+class AnalysisScreen(FramePaced, ModalScreen[None]):
     """One analysis view over the whole screen; 1–4 switch views (app keys), Esc closes.
 
     ``connect=False`` fetches nothing (screenshots feed :meth:`show` directly).
@@ -552,7 +553,7 @@ def _cell_style(cell: str) -> str:
     return ""
 
 
-class AttributePicker(ModalScreen[str | None]):
+class AttributePicker(FramePaced, ModalScreen[str | None]):
     """Pick an attribute key to group failures by: one of the keys seen, or typed.
 
     Returns None when cancelled (Esc), "" to drop the attribute section, or the key.

@@ -52,6 +52,7 @@ from agentwatch.tui.alerts import (
     toast_text,
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
+from agentwatch.tui.pacing import MainScreen
 from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
@@ -202,7 +203,7 @@ class AgentWatchApp(App[int]):
         self.frames = 0
         self._http: httpx.AsyncClient | None = None
         self._first_data_drawn = False
-        self._frame_interval = 1 / self.fps
+        self.frame_interval = 1 / self.fps
         self.table_interval = TABLE_INTERVAL
         self._table_updated_at = -math.inf
         self._last_frame_at = -math.inf
@@ -213,6 +214,9 @@ class AgentWatchApp(App[int]):
         self._prefetch = prefetch_snapshot(url, token) if connect else None
 
     # ------------------------------------------------------------------ layout
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         yield MetricsBar(id="metrics")
@@ -238,7 +242,7 @@ class AgentWatchApp(App[int]):
                 self.state.apply_snapshot(snapshot)
             self._prefetch = None
         self.frame()
-        self.set_timer(self._frame_interval, self._frame_tick, name="frame")
+        self.set_timer(self.frame_interval, self._frame_tick, name="frame")
         if self.connect:
             # Right after the first paint: importing httpx and the stream client is a tenth of
             # a second of Python that would delay it. (Done in a thread meanwhile, it only
@@ -265,10 +269,10 @@ class AgentWatchApp(App[int]):
         """
         if not self.is_running:
             return
-        wait = self._last_frame_at + self._frame_interval - time.monotonic()
+        wait = self._last_frame_at + self.frame_interval - time.monotonic()
         if wait <= 0.001:
             self.frame(timed=True)
-            wait = self._frame_interval
+            wait = self.frame_interval
         self.set_timer(wait, self._frame_tick, name="frame")
 
     def frame(self, *, timed: bool = False) -> None:

@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentwatch.tui import formatting as fmt
+from agentwatch.tui.pacing import FramePaced
 
 if TYPE_CHECKING:
     from agentwatch.tui.app import AgentWatchApp
@@ -46,7 +47,7 @@ def binding_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
     return rows
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(FramePaced, ModalScreen[None]):
     """Every key binding, generated from the app's ``BINDINGS``. Any of Esc, q, ? closes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -74,7 +75,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class AgentPicker(ModalScreen[PickResult]):
+class AgentPicker(FramePaced, ModalScreen[PickResult]):
     """A list of "all agents" and the known agent ids; Enter picks, Esc cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -108,7 +109,7 @@ class AgentPicker(ModalScreen[PickResult]):
         self.dismiss(None)
 
 
-class SearchScreen(ModalScreen[str | None]):
+class SearchScreen(FramePaced, ModalScreen[str | None]):
     """A one-line search box. Enter applies (empty clears), Esc cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
