@@ -52,7 +52,7 @@ from agentwatch.tui.alerts import (
     toast_text,
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
-from agentwatch.tui.pacing import MainScreen
+from agentwatch.tui.pacing import MainScreen, paint_due_in
 from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
@@ -264,12 +264,14 @@ class AgentWatchApp(App[int]):
         A chain of one-shot timers rather than a fixed-rate interval: a late tick of an
         interval timer is followed by an on-time one a few milliseconds later, which would
         draw more than ``fps`` frames in some second. A frame a key press just drew counts
-        too, so the timer waits out the rest of its interval. The chain stops once the app
+        too, so the timer waits out the rest of its interval. A frame also waits until the
+        screen may be written again (:mod:`~agentwatch.tui.pacing`), so what it moves is
+        painted at once rather than up to an interval later. The chain stops once the app
         shuts down (its screens and widgets are being removed).
         """
         if not self.is_running:
             return
-        wait = self._last_frame_at + self.frame_interval - time.monotonic()
+        wait = max(self._last_frame_at + self.frame_interval - time.monotonic(), paint_due_in(self.screen))
         if wait <= 0.001:
             self.frame(timed=True)
             wait = self.frame_interval

@@ -95,5 +95,11 @@ class FramePaced:
             gate.last_paint = time.monotonic()
 
 
+def paint_due_in(screen: object) -> float:
+    """Seconds until ``screen`` may be written again (0 for a screen that is not paced)."""
+    gate = getattr(screen, "_paint_gate", None)
+    return gate.due_in() if gate is not None else 0.0
+
+
 class MainScreen(FramePaced, Screen[Any]):
     """The viewer's default screen."""

@@ -85,7 +85,6 @@ async def test_writes_are_a_frame_interval_apart_whatever_changes() -> None:
         assert frames >= 5 and writes >= 5
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert min(gaps) >= app.frame_interval * 0.99, gaps
-        assert writes <= frames + 1
         await pilot.pause(0.5)  # nothing deferred is lost: the last state is on screen
         assert app.agent_table.row_count == 80
         assert "step 1239 ok" in app.log_pane.lines[-1]
