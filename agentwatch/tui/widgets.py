@@ -223,7 +223,7 @@ class MetricsBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield MetricPanel("tokens/s", id="m-tokens")
-        yield MetricPanel("latency p50/p99 ≈", id="m-latency")
+        yield MetricPanel("p50 / p99 ≈", id="m-latency")  # fits a 20-column panel
         yield MetricPanel("error rate", id="m-errors")
         yield MetricPanel("cost", id="m-cost")
         yield MetricPanel("agents", id="m-agents")
@@ -246,12 +246,12 @@ class MetricsBar(Horizontal):
             ),
         )
         p50, p99 = snapshot.p50_latency_ms, snapshot.p99_latency_ms
-        latency = Text(f"≈{fmt.latency(p50)} / ≈{fmt.latency(p99)}")
+        latency = Text(f"{fmt.latency(p50)} / {fmt.latency(p99)}")
         panels["m-latency"].show(
             latency,
             _series(history.p99_latency_ms),
             threshold_class(p99, LATENCY_WARNING_MS, LATENCY_ERROR_MS),
-            f"est. ±{snapshot.latency_relative_error * 100:.0f} %",
+            f"latency ±{snapshot.latency_relative_error * 100:.0f} %",
         )
         panels["m-errors"].show(
             Text(fmt.percent(snapshot.error_rate)),
