@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 import pytest
 from ddsketch import DDSketch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentwatch.collector.sketch import (
     MAX_VALUE,
     MIN_VALUE,
     RELATIVE_ACCURACY,
     LatencySketch,
+    MergedSketch,
     key_of,
     value_of,
 )
@@ -188,3 +191,52 @@ def test_bucket_value_is_within_the_bound_of_its_edges() -> None:
         assert key is not None
         assert relative_error(value_of(key), value) <= BOUND, value
     assert key_of(0.0) is None
+
+
+# ------------------------------------------------------------------ MergedSketch
+second_values = st.lists(
+    st.one_of(
+        st.floats(min_value=0.0005, max_value=1e13),
+        st.sampled_from([0.0, -3.0, 1e-3, 250.0, 251.0, math.nan, math.inf]),
+    ),
+    max_size=40,
+)
+
+
+def sketch_of(values: list[float]) -> LatencySketch:
+    sketch = LatencySketch()
+    sketch.add_many(values)
+    return sketch
+
+
+@given(seconds=st.lists(second_values, min_size=1, max_size=12), leave=st.integers(0, 12))
+def test_a_merged_sketch_answers_as_the_dict_sketch_through_merges_and_subtractions(
+    seconds: list[list[float]], leave: int
+) -> None:
+    """Slide a window: merge every second, subtract the oldest ones; both forms agree."""
+    buckets = [sketch_of(values) for values in seconds]
+    merged, reference = MergedSketch(), LatencySketch()
+    for bucket in buckets:
+        merged.merge(bucket)
+        reference.merge(bucket)
+    for bucket in buckets[:leave]:
+        merged.subtract(bucket)
+        reference.subtract(bucket)
+    assert merged.quantiles(QUANTILES) == reference.quantiles(QUANTILES)
+    assert (merged.count, merged.zero_count) == (reference.count, reference.zero_count)
+    assert merged.counts == reference.counts
+    widest = key_of(MAX_VALUE) - key_of(MIN_VALUE * 1.001) + 1  # type: ignore[operator]
+    assert len(merged.dense) <= widest  # a slot per key, from the smallest to the largest value
+
+
+def test_a_merged_sketch_grows_its_range_both_ways_and_copies_independently() -> None:
+    merged = MergedSketch()
+    merged.merge(sketch_of([100.0, 120.0]))
+    merged.merge(sketch_of([0.5, 90_000.0]))  # keys below and above the first range
+    assert merged.counts == sketch_of([100.0, 120.0, 0.5, 90_000.0]).counts
+    clone = merged.copy()
+    clone.merge(merged)  # a merged sketch merges into another
+    assert clone.count == 2 * merged.count == 8
+    assert merged.quantiles((0.0, 1.0)) == sketch_of([100.0, 120.0, 0.5, 90_000.0]).quantiles((0.0, 1.0))
+    merged.clear()
+    assert merged.quantile(0.5) is None and not merged.counts and clone.count == 8

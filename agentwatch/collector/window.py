@@ -53,6 +53,7 @@ from agentwatch.collector.sketch import (
     MIN_VALUE,
     RELATIVE_ACCURACY,
     LatencySketch,
+    MergedSketch,
 )
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
@@ -112,8 +113,10 @@ class Bucket:
         "tool_calls",
     )
 
-    def __init__(self, second: int = _NO_SECOND) -> None:
-        self.sketch = LatencySketch()
+    def __init__(self, second: int = _NO_SECOND, *, merged: bool = False) -> None:
+        # A merge of several seconds is read far more often than it is added to: its sketch
+        # keeps counts in key order (quantiles without a sort); a second's keeps a dict (ingest).
+        self.sketch: LatencySketch | MergedSketch = MergedSketch() if merged else LatencySketch()
         self.reset(second)
 
     def reset(self, second: int) -> None:
@@ -155,7 +158,7 @@ class Bucket:
         self.sketch.subtract(other.sketch)
 
     def copy(self) -> Bucket:
-        clone = Bucket(self.second)
+        clone = Bucket(self.second, merged=True)
         clone.absorb(self)
         return clone
 
@@ -230,7 +233,7 @@ class Series:
             [Bucket() for _ in range(ring_seconds)] if preallocate else [None] * ring_seconds
         )
         self.events = 0  # events aggregated into this ring, ever
-        self.closed = Bucket()  # merge of the window's closed seconds
+        self.closed = Bucket(merged=True)  # merge of the window's closed seconds
         self.closed_second = _NO_SECOND
         self.closed_rebuilt = _NO_SECOND
         self.closed_events = -1
@@ -828,7 +831,7 @@ class Window:
         """Merge the window's closed seconds from scratch (at most ``window_seconds - 1`` merges)."""
         ring = series.ring
         ring_seconds = self.ring_seconds
-        closed = Bucket()
+        closed = Bucket(merged=True)
         merges = 0
         for second in range(now_sec - self.window_seconds + 1, now_sec):
             bucket = ring[second % ring_seconds]
