@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gzip
+import itertools
 import logging
+import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -13,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agentwatch import pricing
-from agentwatch.protocol import PATH_EVENTS, Event, IngestResponse, Rejected
+from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse, Rejected
 from agentwatch.sdk import AgentTelemetry, LoggingHandler
 from agentwatch.sdk.sender import parse_retry_after
 
@@ -61,6 +65,7 @@ class Recorder:
             self.requests.append(
                 {
                     "headers": dict(request.headers),
+                    "raw": raw,
                     "raw_size": len(raw),
                     "encoding": encoding,
                     "events": events,
@@ -75,6 +80,91 @@ class Recorder:
             return Response(msgspec.json.encode(answer), 202, media_type="application/json")
 
         return Starlette(routes=[Route(PATH_EVENTS, ingest, methods=["POST"])])
+
+
+@dataclass
+class RawRequest:
+    line: str
+    headers: dict[str, str]
+    body: bytes
+    connection: int  # 1 for the first connection the server accepted, 2 for the next...
+
+
+class RawCollector:
+    """A bare HTTP/1.1 ingest endpoint on 127.0.0.1 over real sockets (TLS with ``tls``), so a
+    test chooses when connections close: it records each request and answers 202 with an
+    IngestResponse. ``close_after_answer`` closes a connection after each answer, without
+    saying so (as a server dropping an idle kept-alive connection does); ``drop_request=n``
+    closes a connection on its n-th request without answering."""
+
+    def __init__(
+        self,
+        *,
+        close_after_answer: bool = False,
+        drop_request: int | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.requests: list[RawRequest] = []
+        connections = itertools.count(1)
+        requests = self.requests
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                connection = next(connections)
+                for number in range(1, 1001):
+                    line = self.rfile.readline(65536)
+                    if not line:
+                        return
+                    headers: dict[str, str] = {}
+                    for _ in range(100):
+                        header = self.rfile.readline(65536)
+                        if header in (b"\r\n", b"\n", b""):
+                            break
+                        name, _, value = header.decode("latin-1").partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                    body = self.rfile.read(int(headers.get("content-length", "0")))
+                    requests.append(RawRequest(line.decode("latin-1").strip(), headers, body, connection))
+                    if number == drop_request:
+                        return
+                    if headers.get("content-encoding") == "gzip":
+                        body = gzip.decompress(body)
+                    answer = msgspec.json.encode(IngestResponse(accepted=len(msgspec.json.decode(body))))
+                    head = f"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: {len(answer)}\r\n\r\n"
+                    self.wfile.write(head.encode() + answer)
+                    self.wfile.flush()
+                    if close_after_answer:
+                        return
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def get_request(self) -> tuple[Any, Any]:
+                sock, address = super().get_request()
+                return (tls.wrap_socket(sock, server_side=True) if tls else sock), address
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def raw_collector() -> Iterator[Any]:
+    servers: list[RawCollector] = []
+
+    def start(**options: Any) -> RawCollector:
+        servers.append(RawCollector(**options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
 
 
 @pytest.fixture
@@ -184,6 +274,9 @@ def test_retry_honours_retry_after_on_503_and_429(recorder: Recorder, make_telem
         "queued": 0,
     }
     assert recorder.spans()[0].decision_made == "escalate"
+    # encoded once: every attempt sends the same bytes under the same key
+    assert len({request["raw"] for request in recorder.requests}) == 1
+    assert len({request["headers"]["idempotency-key"] for request in recorder.requests}) == 1
 
 
 def test_retries_are_bounded_then_the_batch_is_counted_failed(
@@ -462,6 +555,102 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("-5", now=0) == 0.0
 
 
+# ---------------------------------------------------------------- the connection
+def test_a_kept_alive_connection_the_collector_closed_is_replaced_without_a_retry(
+    raw_collector: Any, make_telemetry: Any
+) -> None:
+    server = raw_collector(close_after_answer=True)
+    telemetry = make_telemetry(server.url, flush_interval=30.0)
+    for message in ("one", "two", "three"):
+        telemetry.log("info", message)
+        assert telemetry.flush()
+    assert [request.connection for request in server.requests] == [1, 2, 3]
+    stats = telemetry.stats()
+    assert (stats["sent"], stats["retried"], stats["failed"]) == (3, 0, 0)
+
+
+def test_a_request_lost_on_a_dead_kept_alive_connection_is_resent_once_with_the_same_key(
+    raw_collector: Any, make_telemetry: Any
+) -> None:
+    server = raw_collector(drop_request=2)
+    telemetry = make_telemetry(server.url, flush_interval=30.0)
+    for message in ("one", "two"):
+        telemetry.log("info", message)
+        assert telemetry.flush()
+    first, lost, resent = server.requests
+    assert (first.connection, lost.connection, resent.connection) == (1, 1, 2)
+    key = HEADER_IDEMPOTENCY_KEY.lower()
+    assert lost.headers[key] == resent.headers[key] != first.headers[key]
+    assert lost.body == resent.body
+    stats = telemetry.stats()
+    assert (stats["sent"], stats["retried"], stats["failed"]) == (2, 0, 0)
+
+
+# A self-signed certificate for 127.0.0.1, valid 2000-2099: the trust store of the https test.
+TEST_CERTIFICATE = """-----BEGIN CERTIFICATE-----
+MIIBbDCCARKgAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAkxMjcuMC4w
+LjEwIBcNMDAwMTAxMDAwMDAwWhgPMjA5OTEyMzEwMDAwMDBaMBQxEjAQBgNVBAMM
+CTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABBTpxg6kdgcfPfhV
+MeLTCtk3BH1X4vl7flvWX2zSYyohQhWjBs694fB/jsBvUnsI5Az91bODD/yOcPGc
+X/9ktJejUzBRMA8GA1UdEwEB/wQFMAMBAf8wDwYDVR0RBAgwBocEfwAAATAOBgNV
+HQ8BAf8EBAMCAoQwHQYDVR0OBBYEFGPRzA3Jp1lsnalOWmCazwrDUQhaMAoGCCqG
+SM49BAMCA0gAMEUCIQCj8bJ49PJa6tvSqG28o9zs387JWfPnpmKRMvv8WH4zzgIg
+ayGzV5yKXKNANwJVODRoD2ISdWujudYf0QDc7TmCKvw=
+-----END CERTIFICATE-----
+"""
+TEST_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQggK3Ahfu7v1rp39Pz
+N4jjvgiXkVHPsYPbebeayeIhOJ6hRANCAAQU6cYOpHYHHz34VTHi0wrZNwR9V+L5
+e35b1l9s0mMqIUIVowbOveHwf47Ab1J7COQM/dWzgw/8jnDxnF//ZLSX
+-----END PRIVATE KEY-----
+"""
+
+
+def test_https_verifies_the_collector_against_the_trust_store_named_by_ssl_cert_file(
+    raw_collector: Any, make_telemetry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "server.pem").write_text(TEST_CERTIFICATE + TEST_KEY)
+    (tmp_path / "trusted.pem").write_text(TEST_CERTIFICATE)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "server.pem")
+    server = raw_collector(tls=server_context)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "trusted.pem"))
+    trusting = make_telemetry(server.url)
+    trusting.log("info", "over tls")
+    assert trusting.flush()
+    assert trusting.stats()["sent"] == 1 and server.requests[0].line == "POST /api/events HTTP/1.1"
+    monkeypatch.delenv("SSL_CERT_FILE")  # the default trust store does not know this certificate
+    distrusting = make_telemetry(server.url, max_retries=0)
+    distrusting.log("info", "refused")
+    assert distrusting.flush()
+    assert (distrusting.stats()["sent"], distrusting.stats()["failed"]) == (0, 1)
+    assert len(server.requests) == 1
+
+
+def test_an_http_proxy_from_the_environment_is_sent_the_absolute_url(
+    raw_collector: Any, make_telemetry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = raw_collector()
+    for name in ("http_proxy", "all_proxy", "no_proxy", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    target = closed_port()
+    telemetry = make_telemetry(target, token="t0k")
+    telemetry.log("info", "via the proxy")
+    assert telemetry.flush()
+    (request,) = proxy.requests
+    assert request.line == f"POST {target}{PATH_EVENTS} HTTP/1.1"
+    assert request.headers["authorization"] == "Bearer t0k"
+    assert telemetry.stats()["sent"] == 1
+
+
+def test_a_collector_url_that_is_not_http_is_refused_at_construction() -> None:
+    for url in ("ftp://127.0.0.1:8787", "127.0.0.1:8787", "http://"):
+        with pytest.raises(ValueError, match="http"):
+            AgentTelemetry("agent-1", url, heartbeat_interval=None)
+
+
 # ---------------------------------------------------------------- the real collector
 def test_sdk_events_reach_the_real_collector_with_token_and_gzip(start_collector: Any) -> None:
     collector = start_collector(token="t0k")
@@ -533,6 +722,23 @@ def test_a_reused_span_object_does_not_carry_fields_set_in_an_earlier_block(
     second = (second_event.tool_name, second_event.tokens_input, second_event.attributes)
     assert second == ("fetch", None, None)
     assert first_event.span_id != second_event.span_id
+
+
+def test_span_fields_may_override_its_time_and_latency_and_unknown_names_become_attributes(
+    recorder: Recorder, make_telemetry: Any
+) -> None:
+    telemetry = make_telemetry(recorder.url)
+    with telemetry.span("llm_call", model="gpt-4o", latency_ms=None) as span:
+        span.set(latency_ms=1.5, timestamp=1_700_000_000.0, note="kept", tokens_output=1_000_000)
+    with pytest.raises(RuntimeError), telemetry.span("tool_call", tool_name="t", attempt=2):
+        raise RuntimeError("boom")
+    assert telemetry.flush()
+    (llm,) = recorder.spans("llm_call")
+    assert (llm.latency_ms, llm.timestamp, llm.attributes) == (1.5, 1_700_000_000.0, {"note": "kept"})
+    assert (llm.cost_usd, llm.cost_estimated) == (pytest.approx(10.0), True)
+    (tool,) = recorder.spans("tool_call")
+    assert (tool.error, tool.attributes, tool.tool_name) == ("RuntimeError: boom", {"attempt": 2}, "t")
+    assert tool.latency_ms is not None and tool.timestamp is not None
 
 
 def test_an_interrupted_span_is_recorded_without_an_error_and_re_raised(

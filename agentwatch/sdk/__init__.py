@@ -32,7 +32,6 @@ from agentwatch import pricing
 from agentwatch.protocol import (
     DEFAULT_URL,
     MAX_AGENT_ID_LENGTH,
-    MAX_MESSAGE_LENGTH,
     SPAN_DECISION,
     SPAN_HEARTBEAT,
     SPAN_LLM_CALL,
@@ -41,6 +40,7 @@ from agentwatch.protocol import (
     Event,
     normalize_level,
 )
+from agentwatch.sdk.events import clip, fill, finish
 from agentwatch.sdk.handler import LoggingHandler
 from agentwatch.sdk.sender import BatchSender
 from agentwatch.sdk.spans import Span, current_span, new_span_id, new_trace_id
@@ -63,15 +63,7 @@ ENV_AGENT_ID: Final = "AGENTWATCH_AGENT_ID"
 #: Heartbeat attribute keys are this prefix + a :meth:`AgentTelemetry.stats` key.
 SDK_ATTRIBUTE_PREFIX: Final = "agentwatch.sdk."
 
-_EVENT_FIELDS: Final = frozenset(Event.__struct_fields__) - {"agent_id", "attributes", "payload"}
-
 _log = logging.getLogger(__name__)
-
-
-def _clip(text: str | None) -> str | None:
-    if text is not None and len(text) > MAX_MESSAGE_LENGTH:
-        return text[: MAX_MESSAGE_LENGTH - 1] + "…"
-    return text
 
 
 class AgentTelemetry:
@@ -214,7 +206,7 @@ class AgentTelemetry:
                 trace_id=None if parent is None else parent[0],
                 span_id=None if parent is None else parent[1],
                 level=normalize_level(level),
-                message=_clip(message if isinstance(message, str) else str(message)),
+                message=clip(message if isinstance(message, str) else str(message)),
                 attributes=metadata or None,
             )
         except Exception:
@@ -281,87 +273,11 @@ class AgentTelemetry:
             return False
         return self._put(event)
 
-    def _record_span(self, span: Span, latency_ms: float, error: str | None) -> None:
-        """Queue the event of a span that just ended; a failure is counted as dropped.
-
-        :meth:`_finish` is written out here: this runs once per span, in the agent's thread."""
-        try:
-            event = Event(
-                self.agent_id,
-                span_type=span.span_type,
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                parent_span_id=span.parent_span_id,
-            )
-            fields = span.fields
-            if fields:
-                _fill(event, fields)
-            if event.latency_ms is None:
-                event.latency_ms = latency_ms
-            if error is not None:
-                event.error = _clip(error)
-            elif event.error is not None:
-                event.error = _clip(str(event.error))
-            if event.message is not None:
-                event.message = _clip(str(event.message))
-            if event.cost_usd is None and (event.tokens_input is not None or event.tokens_output is not None):
-                cost = pricing.estimate_cost(event.model, event.tokens_input, event.tokens_output)
-                if cost is not None:
-                    event.cost_usd, event.cost_estimated = cost, True
-            if event.timestamp is None:
-                event.timestamp = self._clock()
-        except Exception:
-            _log.debug("agentwatch: could not record a span", exc_info=True)
-            self._sender.count_dropped()
-            return
-        self._put(event)
-
-    def _build(
-        self,
-        span_type: str,
-        fields: dict[str, Any],
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        parent_span_id: str | None = None,
-    ) -> Event:
-        """An event from free-form fields (see :func:`_fill`), finished by :meth:`_finish`."""
-        event = Event(
-            self.agent_id,
-            span_type=span_type,
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_span_id=parent_span_id,
-        )
-        _fill(event, fields)
-        self._finish(event)
-        return event
-
-    def _finish(self, event: Event) -> None:
-        """Clip free text, estimate a missing cost from the price table, stamp the time."""
-        if event.error is not None:
-            event.error = _clip(str(event.error))
-        if event.message is not None:
-            event.message = _clip(str(event.message))
-        if event.cost_usd is None and (event.tokens_input is not None or event.tokens_output is not None):
-            cost = pricing.estimate_cost(event.model, event.tokens_input, event.tokens_output)
-            if cost is not None:
-                event.cost_usd, event.cost_estimated = cost, True
+    def _build(self, span_type: str, fields: dict[str, Any]) -> Event:
+        """An event from free-form fields (see :func:`~agentwatch.sdk.events.fill`), finished and timed."""
+        event = Event(self.agent_id, span_type=span_type)
+        fill(event, fields)
+        finish(event)
         if event.timestamp is None:
             event.timestamp = self._clock()
-
-
-def _fill(event: Event, fields: dict[str, Any]) -> None:
-    """Set event fields from free-form ``fields``: event field names are set (``None`` values
-    skipped), other names (and an ``attributes`` dict) become attributes."""
-    attributes: dict[str, Any] | None = None
-    for name, value in fields.items():
-        if name in _EVENT_FIELDS:
-            if value is not None:
-                setattr(event, name, value)
-        elif name == "attributes" and isinstance(value, dict):
-            attributes = {**value, **attributes} if attributes else dict(value)
-        else:
-            if attributes is None:
-                attributes = {}
-            attributes[name] = value
-    event.attributes = attributes
+        return event

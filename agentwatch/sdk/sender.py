@@ -4,15 +4,20 @@ Recording an event costs the caller a length check and a :class:`collections.deq
 (both atomic in CPython): no lock is shared with the sender thread, so the caller never
 waits for the sender, whatever it is doing. It never blocks on I/O and never raises. A
 single daemon thread drains the queue in batches (by size, or every ``flush_interval``
-seconds), POSTs them as a JSON array to ``url + PATH_EVENTS`` with a synchronous
-:class:`httpx.Client`, and retries with exponential backoff on connection errors, 429 and
-5xx (honouring ``Retry-After``). A batch that still fails after ``max_retries`` is counted
-as ``failed`` and dropped; a 4xx other than 429 is counted as ``rejected`` and not retried.
-Events that arrive while the queue is full are counted as ``dropped``.
+seconds), POSTs them as a JSON array to ``url + PATH_EVENTS`` over one kept-alive
+connection (:mod:`agentwatch.sdk.transport`), and retries with exponential backoff on
+connection errors, 429 and 5xx (honouring ``Retry-After``). A batch that still fails after
+``max_retries`` is counted as ``failed`` and dropped; a 4xx other than 429 is counted as
+``rejected`` and not retried. Events that arrive while the queue is full are counted as
+``dropped``.
 
-The sender encodes a batch in slices of :data:`ENCODE_SLICE` events and yields the
-interpreter lock between slices, so a large batch never holds the lock for long (the
-caller's thread would otherwise wait for it, up to the interpreter's 5 ms switch interval).
+The sender thread shares the interpreter lock with the agent: whatever Python it runs between
+two system calls, the agent's thread may wait for (up to the interpreter's 5 ms switch
+interval). So it keeps those stretches short: it encodes a batch in slices of
+:data:`ENCODE_SLICE` events, yielding the lock between slices; it encodes a batch once, and
+only once a connection is open (while the collector is down an attempt is one refused
+connect); it gzips in one zlib call, which releases the lock; and its HTTP is
+:mod:`http.client` (see :mod:`agentwatch.sdk.transport`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import msgspec
 
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
+from agentwatch.sdk.transport import Transport, TransportError
 
 #: HTTP statuses worth retrying: throttling and server-side trouble.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -115,7 +120,6 @@ class BatchSender:
             self._headers["authorization"] = f"Bearer {token}"
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._max_queue = max_queue
         self._timeout = timeout
         self._gzip_min_bytes = gzip_min_bytes
         self._max_retries = max_retries
@@ -130,6 +134,8 @@ class BatchSender:
         self._wake_is_set = self._wake.is_set
         self._stop = threading.Event()
         self._closed = False
+        self._limit = max_queue  # 0 once closed: every put is refused
+        self._wake_at = batch_size - 1  # queue length before the append that fills a batch
         self._caller_drops_lock = threading.Lock()  # never taken by the sender thread
         self._caller_dropped = 0
         self._sender_dropped = 0  # written by the sender thread only
@@ -140,27 +146,27 @@ class BatchSender:
         self.rejected = 0
         self.internal_errors = 0
 
-        # Built here, in the constructing thread: making a client loads the TLS trust store
+        # Built here, in the constructing thread: an https transport loads the TLS trust store
         # (~10 ms of work holding the interpreter lock), which would otherwise land on the
         # sender thread just as the agent starts recording, and stall it.
-        self._client = httpx.Client(timeout=self._timeout, headers=self._headers)
+        self._transport = Transport(self._url, self._headers, self._timeout)
         self._thread = threading.Thread(target=self._run, name="agentwatch-sdk-sender", daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ caller side
-    def put(self, event: Event, *, force: bool = False) -> bool:
+    def put(self, event: Event) -> bool:
         """Queue one event without blocking or locking; False (and ``dropped`` + 1) when full or closed.
 
-        ``force`` admits the event past ``max_queue`` (used for the sender's own periodic
-        heartbeats, which report the drops and so matter most when the queue is full).
+        Callers' threads only (the sender thread queues its heartbeats itself).
         """
         queue = self._queue
-        if self._closed or (len(queue) >= self._max_queue and not force):
-            with self._caller_drops_lock:  # callers only (the sender's heartbeats are forced in)
+        queued = len(queue)
+        if queued >= self._limit:
+            with self._caller_drops_lock:
                 self._caller_dropped += 1
             return False
-        self._append(event)
-        if len(queue) >= self._batch_size and not self._wake_is_set():
+        queue.append(event)
+        if queued >= self._wake_at and not self._wake_is_set():
             self._wake.set()
         return True
 
@@ -216,6 +222,7 @@ class BatchSender:
         if self._heartbeat_factory is not None and not self._closed:
             self._put_heartbeat()
         self._closed = True
+        self._limit = 0
         flushed = self.flush(timeout)
         self._stop.set()
         self._wake.set()
@@ -225,7 +232,7 @@ class BatchSender:
 
     # ------------------------------------------------------------------ sender thread
     def _run(self) -> None:
-        client = self._client
+        transport = self._transport
         next_heartbeat = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -234,12 +241,14 @@ class BatchSender:
                     next_heartbeat = time.monotonic() + self._heartbeat_interval
                 self._wake.wait(self._flush_interval)
                 self._wake.clear()
-                self._drain(client)
+                self._drain(transport)
         finally:
             self._discard_rest()
-            client.close()
+            transport.close()
 
     def _put_heartbeat(self) -> None:
+        """Queue a heartbeat, past ``max_queue``: it reports the drops, which matter most when
+        the queue is full."""
         factory = self._heartbeat_factory
         if factory is None:
             return
@@ -248,8 +257,8 @@ class BatchSender:
         except Exception:  # a broken factory must not kill the sender thread
             self.internal_errors += 1
             return
-        if event is not None:
-            self.put(event, force=True)
+        if event is not None and not self._closed:
+            self._append(event)
 
     def _take_batch(self) -> tuple[list[Event], list[_FlushMarker]]:
         """Up to ``batch_size`` events from the head of the queue, and the flush markers among them."""
@@ -272,12 +281,12 @@ class BatchSender:
         for marker in markers:
             marker.done.set()
 
-    def _drain(self, client: httpx.Client) -> None:
+    def _drain(self, transport: Transport) -> None:
         while self._queue and not self._stop.is_set():
             batch, markers = self._take_batch()
             try:
                 if batch:
-                    self._send(client, batch)
+                    self._send(transport, batch)
             finally:
                 self._release(markers)
 
@@ -311,33 +320,44 @@ class BatchSender:
                         self._sender_dropped += 1
         return b"[" + b",".join(parts) + b"]", n
 
-    def _send(self, client: httpx.Client, batch: list[Event]) -> None:
-        body, n = self._encode(batch)
-        if n == 0:
-            return
+    def _send(self, transport: Transport, batch: list[Event]) -> None:
+        """POST one batch, retrying as documented; counts the outcome.
+
+        Each attempt first makes sure a connection is open: while the collector is down an
+        attempt costs a refused connect and nothing more. The batch is encoded (and gzipped)
+        once, at the first attempt that has a connection, and that body is resent on retries.
+        """
+        body: bytes | None = None
+        n = 0
         # One key per batch, kept across retries: a committed batch whose answer was lost is not stored twice.
         headers: dict[str, str] = {HEADER_IDEMPOTENCY_KEY: os.urandom(16).hex()}
-        if len(body) >= self._gzip_min_bytes:
-            body = gzip.compress(body, compresslevel=5)
-            headers["content-encoding"] = "gzip"
         attempt = 0
         while True:
             delay: float | None = None
             try:
-                response = client.post(self._url, content=body, headers=headers)
-            except httpx.TransportError:
+                fresh = transport.connect()
+                if body is None:
+                    body, n = self._encode(batch)
+                    if n == 0:
+                        return
+                    if len(body) >= self._gzip_min_bytes:
+                        body = gzip.compress(
+                            body, compresslevel=5, mtime=0
+                        )  # one zlib call, which releases the lock
+                        headers["content-encoding"] = "gzip"
+                status, retry_after, answer = transport.post(body, headers, fresh=fresh)
+            except TransportError:
                 pass  # connection refused, reset, timeout: retry below
             else:
-                status = response.status_code
                 if 200 <= status < 300:
-                    self._count_accepted(response, n)
+                    self._count_accepted(answer, n)
                     return
                 if status not in RETRYABLE_STATUSES:
                     self.rejected += n
                     return
-                delay = parse_retry_after(response.headers.get("retry-after"), time.time())
+                delay = parse_retry_after(retry_after, time.time())
             if attempt >= self._max_retries or self._stop.is_set():
-                self.failed += n
+                self.failed += n if body is not None else len(batch)  # never encoded: all of it
                 return
             attempt += 1
             self.retried += 1
@@ -345,13 +365,13 @@ class BatchSender:
                 delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
                 delay *= 0.5 + random.random() / 2  # jitter, so a fleet does not retry in step
             if self._stop.wait(delay):
-                self.failed += n
+                self.failed += n if body is not None else len(batch)
                 return
 
-    def _count_accepted(self, response: httpx.Response, n: int) -> None:
+    def _count_accepted(self, body: bytes, n: int) -> None:
         """2xx: trust an IngestResponse body when there is one, else count all as sent."""
         try:
-            answer = _response_decoder.decode(response.content)
+            answer = _response_decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             self.sent += n
             return
