@@ -2,11 +2,16 @@
 
     python benchmarks/bench_sdk.py [--calls 100000]
 
-1. Caller-thread cost per recorded span (``with telemetry.span(...)``) and per ``llm_call``,
-   median and p99 in µs. The sender is idle (long flush interval) so only the caller's
-   work is measured. Target: median ≤ 5 µs.
-2. Collector down (closed port, default settings): the worst single call over ``--calls``
-   calls while the sender retries in the background. Target: ≤ 1 ms.
+1. Caller-thread cost per record: a span (``with`` + ``set``, a bare ``with``, a decorated
+   function), ``llm_call`` and ``log``; median and p99 in µs, median of 3 runs taken in
+   turn. The sender is idle (long flush interval) so only the caller's work is measured.
+   Target: span median ≤ 5 µs.
+2. Collector down (closed port, default settings but a 50 ms flush interval and a heartbeat
+   a second, so the sender is busier than by default): every call over ``--calls`` calls,
+   against a loop without the SDK run for the same time in the same rounds, in alternating
+   order. Each call over 0.25 ms is explained from thread CPU clocks, context-switch counts
+   and GC runs: the SDK's sender thread, the hand-over of the interpreter lock to it, or the
+   machine. Target: no call over 1 ms caused by the SDK.
 3. Decode throughput, spans/s: OTLP protobuf and OTLP JSON in batches of 512, against the
    native JSON ingest decoder on equivalent events. Target: OTLP protobuf ≥ 50 000 spans/s.
 4. Through real HTTP (``--http``): a collector subprocess (``agentwatch serve --port 0
@@ -64,19 +69,29 @@ def time_calls(call: Callable[[], object], n: int) -> list[float]:
     return samples
 
 
-def bench_caller_cost(n: int) -> None:
+def bench_caller_cost(n: int, runs: int = 3) -> None:
+    """Median and p99 of each kind of record, ``runs`` runs of ``n`` calls taken in turn."""
     telemetry = AgentTelemetry(
         "bench",
         closed_port_url(),
-        max_queue=4 * n,
+        max_queue=runs * 5 * (n + 2000),
         flush_interval=3600,
-        batch_size=10 * n,
+        batch_size=10 * runs * n,
         heartbeat_interval=None,
+        max_retries=0,
     )
 
     def span() -> None:
         with telemetry.span("llm_call", model="gpt-4o") as s:
             s.set(tokens_output=10)
+
+    def bare_span() -> None:
+        with telemetry.span("tool_call"):
+            pass
+
+    @telemetry.span("tool_call", tool_name="search")
+    def decorated() -> None:
+        pass
 
     def llm() -> None:
         telemetry.llm_call("gpt-4o", 100, 20, 12.5)
@@ -84,105 +99,189 @@ def bench_caller_cost(n: int) -> None:
     def log() -> None:
         telemetry.log("info", "step done")
 
-    for name, call in (("span (with + set)", span), ("llm_call", llm), ("log", log)):
-        time_calls(call, 2000)  # warm up
-        samples = time_calls(call, n)
-        median, p99 = statistics.median(samples), percentile(samples, 0.99)
-        print(f"  {name:<18} median {median:6.2f} µs   p99 {p99:6.2f} µs")
+    calls = {
+        "span (with + set)": span,
+        "span (bare with)": bare_span,
+        "decorated function": decorated,
+        "llm_call": llm,
+        "log": log,
+    }
+    medians: dict[str, list[float]] = {name: [] for name in calls}
+    p99s: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            time_calls(call, 2000)  # warm up
+            samples = time_calls(call, n)
+            medians[name].append(statistics.median(samples))
+            p99s[name].append(percentile(samples, 0.99))
+    for name in calls:
+        runs_text = ", ".join(f"{median:.2f}" for median in medians[name])
+        print(
+            f"  {name:<19} median {statistics.median(medians[name]):5.2f} µs (runs: {runs_text})   "
+            f"p99 {statistics.median(p99s[name]):6.2f} µs"
+        )
     assert telemetry.stats()["dropped"] == 0
-    telemetry.close(timeout=0.1)
+    # With no retries the queued events fail at once: nothing of this section is left running.
+    assert telemetry.close(timeout=10)
 
 
-def noise_floor(seconds: float) -> tuple[float, int]:
-    """Worst stall and stalls > 1 ms of a ~1.5 µs busy call over ``seconds``: what the machine
-    (scheduler, other processes) adds to any call, whatever the SDK does."""
+#: A call this slow (seconds) is explained: what ran meanwhile, and where.
+EXPLAIN_OVER = 0.25e-3
+CAUSES = {
+    "sender": "the SDK's sender thread ran (holding the interpreter lock)",
+    "handover": "this thread handed the interpreter lock to the sender thread and waited for the OS to run it",
+    "gc": "this thread ran a garbage collection",
+    "own": "this thread ran (its own work)",
+    "preempted": "the OS ran another process on this thread's CPU",
+    "no CPU": "no thread of this process ran and none was switched out: the VM lost its CPU (host) or the kernel took it",
+}
 
-    def busy() -> None:
-        total = 0
-        for i in range(40):
-            total += i
 
-    samples = time_calls(busy, max(1000, int(seconds / 1.5e-6)))
-    return max(samples) / 1000, sum(sample > 1000 for sample in samples)
+def explained_calls(
+    call: Callable[[], object], n: int, sender_ident: int | None
+) -> tuple[list[float], list[tuple[float, str]]]:
+    """Wall time in µs of ``n`` iterations of ``call``, timestamp to timestamp (a thread switch
+    between two calls is counted too), and ``(µs, cause)`` for each iteration over
+    :data:`EXPLAIN_OVER`, judged from counters read every 64 iterations and right after a slow
+    one: the sender thread's and this thread's CPU time, this thread's voluntary and involuntary
+    context switches, garbage collections. Reading them (clock_gettime, getrusage) does not
+    release the interpreter lock, so it lets no other thread run."""
+    clock = time.perf_counter
+    own_cpu = time.thread_time
+    sender_clock = time.pthread_getcpuclockid(sender_ident) if sender_ident else None
+    clock_gettime = time.clock_gettime
+    usage = resource.getrusage
+    collections = [0]
 
+    def sender_cpu() -> float:
+        if sender_clock is None:
+            return 0.0
+        try:
+            return clock_gettime(sender_clock)
+        except OSError:  # the sender thread has ended
+            return 0.0
 
-class GcPauses:
-    """Collects the duration of every garbage-collector run (any thread) while installed."""
-
-    def __init__(self) -> None:
-        self.pauses: list[float] = []
-        self._start = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
+    def count_collections(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.pauses.append(time.perf_counter() - self._start)
+            collections[0] += 1
 
-    def __enter__(self) -> GcPauses:
-        gc.callbacks.append(self)
-        return self
+    def counters() -> tuple[float, float, int, int, int]:
+        switches = usage(resource.RUSAGE_THREAD)
+        return own_cpu(), sender_cpu(), switches.ru_nvcsw, switches.ru_nivcsw, collections[0]
 
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
+    samples = [0.0] * n
+    slow: list[tuple[float, str]] = []
+    gc.callbacks.append(count_collections)
+    try:
+        before = counters()
+        last = clock()
+        for i in range(n):
+            if not i & 63:
+                before = counters()
+            call()
+            now = clock()
+            elapsed = now - last
+            samples[i] = elapsed * 1e6
+            if elapsed > EXPLAIN_OVER:
+                after = counters()
+                half = elapsed / 2
+                if after[1] - before[1] >= half:
+                    cause = "sender"
+                elif after[2] > before[2]:  # it blocked: on the lock, the sender not yet running
+                    cause = "handover"
+                elif after[0] - before[0] >= half:
+                    cause = "gc" if after[4] > before[4] else "own"
+                elif after[3] > before[3]:
+                    cause = "preempted"
+                else:
+                    cause = "no CPU"
+                slow.append((elapsed * 1e6, cause))
+                before = after
+            last = now
+    finally:
+        gc.callbacks.remove(count_collections)
+    return samples, slow
 
 
-def distribution(samples: list[float]) -> str:
-    over = sum(sample > 1000 for sample in samples)
+def over_1ms(slow: list[tuple[float, str]]) -> str:
+    causes = [cause for elapsed, cause in slow if elapsed > 1000]
+    tally = ", ".join(f"{causes.count(cause)} {cause}" for cause in CAUSES if cause in causes)
+    return f">1 ms: {len(causes):3d}" + (f" ({tally})" if tally else "")
+
+
+def distribution(samples: list[float], slow: list[tuple[float, str]]) -> str:
     return (
         f"p50 {statistics.median(samples):5.2f} µs  p99 {percentile(samples, 0.99):6.2f} µs  "
-        f"p99.9 {percentile(samples, 0.999):7.2f} µs  max {max(samples) / 1000:6.2f} ms  >1 ms: {over:3d}"
+        f"p99.9 {percentile(samples, 0.999):7.2f} µs  max {max(samples) / 1000:6.2f} ms  {over_1ms(slow)}"
     )
 
 
-def preemptions() -> int:
-    """Involuntary context switches of this thread so far (the OS took the CPU away)."""
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+def sdk_loop(n: int) -> tuple[list[float], list[tuple[float, str]]]:
+    """``n`` llm_call records on a fresh telemetry object whose collector is down."""
+    telemetry = AgentTelemetry("bench-down", closed_port_url(), flush_interval=0.05, heartbeat_interval=1.0)
+
+    def record() -> None:
+        telemetry.llm_call("gpt-4o", 100, 20, 12.5)
+
+    try:
+        return explained_calls(record, n, telemetry.sender_thread_ident)
+    finally:
+        telemetry.close(timeout=0.1)
+
+
+def baseline_loop(seconds: float) -> tuple[list[float], list[tuple[float, str]]]:
+    """The same Event built and kept in a bounded deque, no SDK, for ``seconds`` of calls."""
+    ring: deque[Event] = deque(maxlen=10_000)
+    append = ring.append
+
+    def record() -> None:
+        append(Event("bench-down", time.time(), SPAN_LLM_CALL, model="gpt-4o", tokens_input=100))
+
+    samples, slow = explained_calls(record, 20_000, None)
+    while sum(samples) / 1e6 < seconds:
+        more, more_slow = explained_calls(record, 20_000, None)
+        samples += more
+        slow += more_slow
+    return samples, slow
 
 
 def bench_collector_down(n: int, rounds: int) -> None:
-    """Worst call with the collector down, against the same kind of loop without the SDK
-    run for the same wall time (builds the same Event and appends it to a bounded deque; no
-    sender thread). Stalls the baseline shows too come from the machine and the interpreter;
-    the involuntary context switches of the calling thread say how often the OS preempted it."""
+    """:func:`sdk_loop` against :func:`baseline_loop` for the same wall time, in the same
+    rounds, in alternating order. Every call over 0.25 ms is explained (see
+    :func:`explained_calls`), so the machine's stalls are told from the SDK's."""
+    totals: dict[str, list[float]] = {"SDK": [], "no SDK": []}
+    explained: dict[str, list[tuple[float, str]]] = {"SDK": [], "no SDK": []}
+    seconds = 0.0
     for round_number in range(1, rounds + 1):
-        telemetry = AgentTelemetry(
-            "bench-down", closed_port_url(), flush_interval=0.05, heartbeat_interval=1.0
-        )
-
-        def record(telemetry: AgentTelemetry = telemetry) -> None:
-            telemetry.llm_call("gpt-4o", 100, 20, 12.5)
-
-        switches = preemptions()
-        with GcPauses() as sdk_gc:
-            samples = time_calls(record, n)
-        sdk_switches = preemptions() - switches
-        stats = telemetry.stats()
-        telemetry.close(timeout=0.1)
-
-        queue: deque[Event] = deque()
-
-        def no_sdk(queue: deque[Event] = queue) -> None:
-            if len(queue) < 10_000:
-                queue.append(Event("bench-down", time.time(), SPAN_LLM_CALL, model="gpt-4o"))
-
-        elapsed = sum(samples) / 1e6
-        baseline: list[float] = []
-        switches = preemptions()
-        with GcPauses() as base_gc:
-            while sum(baseline) / 1e6 < elapsed:
-                baseline += time_calls(no_sdk, 20_000)
-        base_switches = preemptions() - switches
-        print(f"  round {round_number}: {n} calls in {elapsed:.2f} s, baseline for the same time")
-        print(
-            f"    SDK, collector down  {distribution(samples)}  preempted {sdk_switches:3d}x, "
-            f"gc runs {len(sdk_gc.pauses)} (longest {max(sdk_gc.pauses, default=0) * 1000:.1f} ms); "
-            f"dropped {stats['dropped']}, retried {stats['retried']}"
+        results: dict[str, tuple[list[float], list[tuple[float, str]]]] = {}
+        if round_number % 2 or not seconds:
+            results["SDK"] = sdk_loop(n)
+            seconds = sum(results["SDK"][0]) / 1e6
+            results["no SDK"] = baseline_loop(seconds)
+        else:  # the baseline first, for as long as the last SDK loop took
+            results["no SDK"] = baseline_loop(seconds)
+            results["SDK"] = sdk_loop(n)
+            seconds = sum(results["SDK"][0]) / 1e6
+        order = "SDK first" if round_number % 2 else "no SDK first"
+        print(f"  round {round_number} ({order}): {n} SDK calls in {seconds:.2f} s, the baseline for as long")
+        for name, label in (("SDK", "SDK, collector down"), ("no SDK", "same time, no SDK")):
+            samples, slow = results[name]
+            print(f"    {label:<20} {distribution(samples, slow)}")
+            totals[name].append(max(samples))
+            explained[name] += slow
+    print(f"  all {rounds} rounds, calls over {EXPLAIN_OVER * 1000:.2f} ms by cause (count, worst):")
+    for name in ("SDK", "no SDK"):
+        slow = explained[name]
+        by_cause = "; ".join(
+            f"{cause} {sum(1 for _, c in slow if c == cause)}, {max(e for e, c in slow if c == cause) / 1000:.2f} ms"
+            for cause in CAUSES
+            if any(c == cause for _, c in slow)
         )
         print(
-            f"    same time, no SDK    {distribution(baseline)}  preempted {base_switches:3d}x, "
-            f"gc runs {len(base_gc.pauses)} (longest {max(base_gc.pauses, default=0) * 1000:.1f} ms)"
+            f"    {name:<7} max {max(totals[name]) / 1000:6.2f} ms  {over_1ms(slow)}  [{by_cause or 'none'}]"
         )
+    for cause, meaning in CAUSES.items():
+        print(f"    {cause}: {meaning}")
 
 
 def genai_attributes(i: int) -> dict[str, object]:
@@ -369,7 +468,7 @@ def bench_http(batches: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3, help="collector-down rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="collector-down rounds")
     parser.add_argument(
         "--http", type=int, default=40, metavar="BATCHES", help="batches per HTTP route (0: skip)"
     )
