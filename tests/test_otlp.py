@@ -785,3 +785,156 @@ def test_an_attribute_string_that_is_not_utf8_rejects_its_span_only() -> None:
     result = decode_traces(bad, PROTOBUF)
     assert (len(result.events), result.rejected) == (1, 1)
     assert "UTF-8" in (result.error_message or "")
+
+
+def protobuf_span_with(**fields: Any) -> bytes:
+    """One span (full schema), given as keyword fields of ``Span``, under resource ``svc``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    span = Span(
+        trace_id=bytes.fromhex(TRACE_ID),
+        span_id=bytes.fromhex(SPAN_ID),
+        start_time_unix_nano=1_700_000_000_000_000_000,
+        end_time_unix_nano=1_700_000_000_500_000_000,
+        **fields,
+    )
+    resource = Resource(attributes=[KeyValue(key="service.name", value=any_value_pb("svc"))])
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[span])])]
+    )
+    return bytes(request.SerializeToString())
+
+
+def test_every_mapped_field_lands_in_its_own_event_field_in_both_encodings() -> None:
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 34,
+        "gen_ai.agent.name": "planner",
+        "gen_ai.tool.name": "search",
+        "error.type": "Timeout",
+        "agentwatch.cost_usd": 0.5,
+        "agentwatch.decision": "retry",
+        "agentwatch.confidence": 0.75,
+        "free.key": "kept",
+    }
+    expected = Event(
+        agent_id="planner",
+        timestamp=1_700_000_000.5,
+        span_type="llm_call",
+        trace_id=TRACE_ID.lower(),
+        span_id=SPAN_ID.lower(),
+        parent_span_id="00f067aa0ba902b7",
+        model="gpt-4o",
+        tokens_input=1200,
+        tokens_output=34,
+        latency_ms=500.0,
+        cost_usd=0.5,
+        cost_estimated=None,
+        decision_made="retry",
+        confidence=0.75,
+        error="Timeout: slow",
+        tool_name="search",
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.agent.name": "planner",
+            "error.type": "Timeout",
+            "free.key": "kept",
+            "otel.span.name": "chat gpt-4o",
+        },
+    )
+    pb_body = protobuf_span_with(
+        parent_span_id=bytes.fromhex("00f067aa0ba902b7"),
+        name="chat gpt-4o",
+        attributes=[KeyValue(key=k, value=any_value_pb(v)) for k, v in attributes.items()],
+        status=Status(code=Status.STATUS_CODE_ERROR, message="slow"),
+    )
+    json_body = traces_body(
+        span_json(
+            attributes,
+            parentSpanId="00f067aa0ba902b7",
+            name="chat gpt-4o",
+            endTimeUnixNano="1700000000500000000",
+            status={"code": 2, "message": "slow"},
+        )
+    )
+    for body, media in ((pb_body, PROTOBUF), (json_body, JSON)):
+        (event,) = decode_traces(body, media).events
+        assert event == expected, media
+        assert list(event.attributes or {}) == list(expected.attributes or {}), media  # order kept
+
+
+def test_counts_of_every_varint_width_read_the_same_when_seen_again() -> None:
+    """Pairs met before are read from memory (whole, or by key for counts): same values."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    counts = [0, 1, 127, 128, 300, 16_383, 16_384, 2**21 - 1, 2**21, 2**40, -1, -(2**63)]
+    sets = [{"x.count": n, "x.other": n, "x.name": f"n{n % 3}"} for n in counts]
+    body = protobuf_traces(*sets)
+    full = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans
+    expected = [otlp._pb_attributes(span.attributes) for span in full]
+    for _ in range(3):  # first sight, then from memory
+        events = decode_traces(body, PROTOBUF).events
+        assert [
+            {k: v for k, v in (e.attributes or {}).items() if k.startswith("x.")} for e in events
+        ] == expected
+
+
+def test_a_count_key_seen_before_does_not_vouch_for_a_pair_of_another_width() -> None:
+    """Counts are remembered by the bytes before their varint, one table per varint width:
+    a pair that starts like a known 2-byte count but carries 3 varint bytes is parsed in
+    full (here it is not a valid KeyValue, so its span is rejected), never read as a count."""
+    body = protobuf_traces({"x.count": 300}, {"x.count": 1_000_000})
+    assert [(e.attributes or {})["x.count"] for e in decode_traces(body, PROTOBUF).events] == [300, 1_000_000]
+    three_bytes = b"\x0a\x07x.count\x12\x04\x18"
+    assert three_bytes in body
+    claims_two = body.replace(three_bytes, b"\x0a\x07x.count\x12\x03\x18")
+    result = decode_traces(claims_two, PROTOBUF)
+    assert [(e.attributes or {})["x.count"] for e in result.events] == [300]
+    assert result.rejected == 1 and "not a valid KeyValue" in (result.error_message or "")
+
+
+def test_remembered_attributes_stay_bounded_whatever_the_variety() -> None:
+    for start in range(0, 6000, 500):
+        body = protobuf_traces(*({"x.id": f"value-{start + i}", "x.n": start + i} for i in range(500)))
+        events = decode_traces(body, PROTOBUF).events
+        assert [(e.attributes or {})["x.id"] for e in events] == [f"value-{start + i}" for i in range(500)]
+        assert [(e.attributes or {})["x.n"] for e in events] == [start + i for i in range(500)]
+    assert len(otlp._PAIRS_READ) <= otlp._PAIRS_READ_MAX
+    assert all(len(keys) <= otlp._COUNT_KEYS_MAX for keys in otlp._COUNT_KEYS)
+
+
+def test_a_key_or_status_that_is_not_utf8_or_malformed_rejects_its_span_only() -> None:
+    from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+    good = protobuf_traces({"KK": "ok"}, {"k": "ok"})
+    bad_key = good.replace(b"\x0a\x02KK", b"\x0a\x02\xff\xfe")
+    assert bad_key != good
+    result = decode_traces(bad_key, PROTOBUF)
+    assert (len(result.events), result.rejected) == (1, 1)
+    assert "key is not valid UTF-8" in (result.error_message or "")
+
+    with_status = protobuf_span_with(status=Status(code=Status.STATUS_CODE_ERROR, message="XX"))
+    assert decode_traces(with_status, PROTOBUF).events[0].error == "XX"
+    bad_message = with_status.replace(b"\x12\x02XX", b"\x12\x02\xff\xfe")
+    assert bad_message != with_status
+    result = decode_traces(bad_message, PROTOBUF)
+    assert (result.events, result.rejected) == ([], 1)
+    assert "status message is not valid UTF-8" in (result.error_message or "")
+    bad_status = with_status.replace(b"\x12\x02XX", b"\x12\x09XX")  # its length runs past the end
+    assert decode_traces(bad_status, PROTOBUF).rejected == 1
+
+
+def test_a_resource_agent_id_too_long_rejects_only_spans_that_name_no_agent() -> None:
+    resource = {"service.name": "s" * (MAX_AGENT_ID_LENGTH + 1)}
+    body = traces_body(span_json({"gen_ai.agent.name": "named"}), span_json({}), resource=resource)
+    result = decode_traces(body, JSON)
+    assert [e.agent_id for e in result.events] == ["named"]
+    assert result.rejected == 1 and "service.name" in (result.error_message or "")
