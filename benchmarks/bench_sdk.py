@@ -132,9 +132,15 @@ def bench_caller_cost(n: int, runs: int = 3) -> None:
 EXPLAIN_OVER = 0.25e-3
 CAUSES = {
     "sender": "the SDK's sender thread ran (holding the interpreter lock)",
-    "handover": "this thread handed the interpreter lock to the sender thread and waited for the OS to run it",
+    "handover": (
+        "this thread blocked (handing the interpreter lock to the sender thread) and the sender "
+        "did not run: the OS had not scheduled it"
+    ),
     "gc": "this thread ran a garbage collection",
-    "own": "this thread ran (its own work)",
+    "own": (
+        "this thread was on its CPU, no GC: its own work, a page fault, or the host stalling the VM "
+        "(the guest cannot tell them apart)"
+    ),
     "preempted": "the OS ran another process on this thread's CPU",
     "no CPU": "no thread of this process ran and none was switched out: the VM lost its CPU (host) or the kernel took it",
 }
