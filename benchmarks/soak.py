@@ -53,10 +53,8 @@ SPAN_TYPES = ("llm_call", "tool_call", "log", "decision")
 # ------------------------------------------------------------------ process roles
 
 
-def feeder(url: str, rate: float, seconds: float) -> None:
-    """Post ``rate`` events/s for ``seconds``; print {"accepted": n, "requests": n, "errors": n}."""
-    per_request = max(1, int(rate / 20))
-    interval = per_request / rate
+def event_bodies(per_request: int) -> list[bytes]:
+    """16 JSON arrays of ``per_request`` events: 40 agents, LLM and tool calls, decisions, logs."""
     bodies = []
     for variant in range(16):
         events = []
@@ -73,6 +71,14 @@ def feeder(url: str, rate: float, seconds: float) -> None:
                 event.update(level="error" if i % 50 == 0 else "info", message=f"step {i} of batch {variant}")
             events.append(event)
         bodies.append(msgspec.json.encode(events))
+    return bodies
+
+
+def feeder(url: str, rate: float, seconds: float) -> None:
+    """Post ``rate`` events/s for ``seconds``; print {"accepted": n, "requests": n, "errors": n}."""
+    per_request = max(1, int(rate / 20))
+    interval = per_request / rate
+    bodies = event_bodies(per_request)
     accepted = requests = errors = 0
     started = time.monotonic()
     next_at = started

@@ -39,7 +39,13 @@ Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 (``<path>.v1-<unix time>``) with a warning and a fresh store started.
 
 Retention runs every ``retention_interval`` seconds in the writer (and at open): rows older than
-``max_age_seconds`` or beyond the newest ``max_log_rows``.
+``max_age_seconds`` or beyond the newest ``max_log_rows``, deleted at most ``retention_step`` at a
+time with the queued rows written in between, so a large deletion never holds up the writer.
+
+Memory: the rows of one transaction are encoded together, at most ``transaction_rows`` of them
+(the rest wait in the queue as events). A backlog therefore never turns into a burst of encoded
+rows: such a burst makes the interpreter take new memory arenas, which the long-lived objects
+allocated meanwhile then keep from ever being returned (the collector's RSS would ratchet up).
 """
 
 from __future__ import annotations
@@ -159,6 +165,8 @@ class Store:
     what :meth:`open` loads. ``max_queued_rows`` bounds memory while the disk is slow or failing.
     ``reserve_block``: ids reserved per write of the high-water mark (≥ 1).
     ``receipt_seconds`` / ``max_receipts``: how long and how many idempotency receipts are kept.
+    ``retention_step``: most rows (of each table) one retention transaction deletes (≥ 1).
+    ``transaction_rows``: most queued rows written in one transaction (an append is never split).
     """
 
     def __init__(
@@ -178,6 +186,8 @@ class Store:
         reserve_block: int = 10_000,
         receipt_seconds: float = 900.0,
         max_receipts: int = 100_000,
+        retention_step: int = 50_000,
+        transaction_rows: int = 20_000,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = min(max(flush_interval, 0.0), 1.0)
@@ -188,6 +198,8 @@ class Store:
         self.restore_events = restore_events
         self.max_queued_rows = max_queued_rows
         self.retention_interval = retention_interval
+        self.retention_step = max(int(retention_step), 1)
+        self.transaction_rows = max(int(transaction_rows), 1)
         self.busy_timeout = busy_timeout
         self.reserve_block = max(int(reserve_block), 1)
         self.receipt_seconds = receipt_seconds
@@ -344,7 +356,8 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         self._has_receipts = _table_exists(conn, "receipts")
-        self._retain(conn)
+        while self._retain(conn):
+            pass
         (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
         (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
         restored.last_log_id = max(int(max_id), int(meta_id or 0), self._open_mark(restored.warnings))
@@ -604,10 +617,13 @@ class Store:
         failures = 0
         retry_at = 0.0
         next_retention = time.monotonic() + self.retention_interval
+        retention_more = False  # a retention pass has rows left: its next step follows the next write
         while True:
             with self._cond:
                 while True:
                     if self._stopping or self._markers or self._retention_requested:
+                        break
+                    if retention_more and not failures:
                         break
                     now = time.monotonic()
                     wait: float | None = None
@@ -623,14 +639,16 @@ class Store:
                             break
                         wait = due - now
                     self._cond.wait(wait)
-                items = list(self._queue)
-                self._queue.clear()
-                self._first_queued_at = None
-                self._urgent = False
-                markers, self._markers = self._markers, []
-                retention = self._retention_requested or time.monotonic() >= next_retention
-                self._retention_requested = False
                 stopping = self._stopping
+                items = self._take(everything=stopping)
+                markers: list[threading.Event] = []
+                requested = False
+                if not self._queue:  # what was queued before a flush or prune is all taken
+                    self._first_queued_at = None
+                    self._urgent = False
+                    markers, self._markers = self._markers, []
+                    requested, self._retention_requested = self._retention_requested, False
+                retention = requested or retention_more or time.monotonic() >= next_retention
             self._encode(items, pending)
             ok = True
             if not pending.empty:
@@ -652,8 +670,11 @@ class Store:
             if ok and retention and conn is not None:
                 next_retention = time.monotonic() + self.retention_interval
                 try:
-                    self._retain(conn)
+                    retention_more = self._retain(conn)
+                    while requested and retention_more:  # prune(): the whole pass now
+                        retention_more = self._retain(conn)
                 except sqlite3.Error as exc:
+                    retention_more = False
                     self.errors += 1
                     log.warning("store retention failed: %s", exc)
             if ok:
@@ -666,6 +687,16 @@ class Store:
                         self._queued_rows -= pending.rows
                 self._close_quietly(conn)
                 return
+
+    def _take(self, *, everything: bool) -> list[_Item]:
+        """Queued appends for one transaction: at least one, up to ``transaction_rows`` rows (all
+        of them when ``everything``). Call with ``_cond`` held."""
+        queue, items, rows, limit = self._queue, [], 0, self.transaction_rows
+        while queue and (everything or not items or rows + len(queue[0][0]) <= limit):
+            item = queue.popleft()
+            items.append(item)
+            rows += len(item[0])
+        return items
 
     def _encode(self, items: list[_Item], batch: _Batch) -> None:
         """Turn queued events into rows (in this thread, off the event loop)."""
@@ -758,38 +789,57 @@ class Store:
                 self.errors += 1
                 log.warning("store close failed: %s", exc)
 
-    def _retain(self, conn: sqlite3.Connection) -> None:
-        """Delete rows older than ``max_age_seconds`` and beyond ``max_log_rows``, in one transaction.
+    def _retain(self, conn: sqlite3.Connection) -> bool:
+        """One step of retention: delete rows older than ``max_age_seconds`` and beyond
+        ``max_log_rows`` (receipts: ``receipt_seconds``, ``max_receipts``), at most
+        ``retention_step`` of each table, in one transaction. True when more are due.
 
         Age follows arrival order (rowid / id), so the cost is proportional to what is deleted and
         no time index slows the writes: a row goes once it and every row that arrived before it
         are older than the limit (a row stamped far in the future holds back those after it).
         """
         now = self._clock()
+        step = self.retention_step
         conn.execute("BEGIN")
         try:
-            _delete_older(conn, "logs", "id", now - self.max_age_seconds)
-            (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
-            conn.execute("DELETE FROM logs WHERE id <= ?", (max_id - self.max_log_rows,))
+            more = _delete_oldest(conn, "logs", "id", now - self.max_age_seconds, self.max_log_rows, step)
             if self._has_receipts:
-                _delete_older(conn, "receipts", "rowid", now - self.receipt_seconds)
-                (max_rowid,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM receipts").fetchone()
-                conn.execute("DELETE FROM receipts WHERE rowid <= ?", (max_rowid - self.max_receipts,))
+                cutoff = now - self.receipt_seconds
+                more |= _delete_oldest(conn, "receipts", "rowid", cutoff, self.max_receipts, step)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        return more
 
 
-def _delete_older(conn: sqlite3.Connection, table: str, key: str, cutoff: float) -> None:
-    """Delete the rows of ``table`` that arrived before the first one stamped at or after ``cutoff``."""
-    first_kept = conn.execute(f"SELECT {key} FROM {table} WHERE ts >= ? ORDER BY {key} LIMIT 1", (cutoff,))
-    row = first_kept.fetchone()
-    if row is None:
-        conn.execute(f"DELETE FROM {table}")
+def _delete_oldest(
+    conn: sqlite3.Connection, table: str, key: str, cutoff: float, keep: int, step: int
+) -> bool:
+    """Delete, oldest ``key`` first, the rows of ``table`` that arrived before the first one stamped at
+    or after ``cutoff`` or are beyond the newest ``keep`` keys, looking at the ``step`` oldest keys
+    only (so at most ``step`` rows go, and as many are read). True when rows past them may be due.
+    """
+    # Two subqueries: each is one b-tree seek, where ``min(k), max(k)`` together scan the table.
+    low, high = conn.execute(
+        f"SELECT (SELECT min({key}) FROM {table}), (SELECT max({key}) FROM {table})"
+    ).fetchone()
+    if low is None:
+        return False
+    stop = low + step  # this step looks at keys in [low, stop)
+    first_by_count = high - keep + 1
+    if first_by_count >= stop:
+        first_kept, more = stop, True
     else:
-        conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (row[0],))
+        row = conn.execute(
+            f"SELECT {key} FROM {table} WHERE {key} >= ? AND {key} < ? AND ts >= ? ORDER BY {key} LIMIT 1",
+            (max(low, first_by_count), stop, cutoff),
+        ).fetchone()
+        first_kept, more = (row[0], False) if row is not None else (stop, stop <= high)
+    if first_kept > low:
+        conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (first_kept,))
+    return more
 
 
 def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
@@ -804,7 +854,9 @@ def _first_arrived_at_or_after(conn: sqlite3.Connection, since: float) -> int:
     the rows to arrive roughly in time order, so a row stamped long before the rows around it
     may be taken for older. Returns 0 for an empty table.
     """
-    (low, high) = conn.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM logs").fetchone()
+    (low, high) = conn.execute(
+        "SELECT coalesce((SELECT min(id) FROM logs), 0), coalesce((SELECT max(id) FROM logs), 0)"
+    ).fetchone()
     low, high = int(low), int(high) + 1  # answer in [low, high]; high = nothing stamped that late
     while low < high:
         middle = (low + high) // 2
