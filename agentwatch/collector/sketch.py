@@ -58,21 +58,61 @@ def value_of(key: int) -> float:
     return GAMMA**key * _VALUE_FACTOR
 
 
-class LatencySketch:
+class _SketchBase:
+    """What both sketch forms share: the totals beside the per-key counts."""
+
+    __slots__ = ("count", "ignored", "sum", "zero_count")
+
+    def __init__(self) -> None:
+        self.zero_count = 0
+        self.count = 0
+        self.sum = 0.0
+        self.ignored = 0
+
+    def _add_totals(self, other: _SketchBase) -> None:
+        self.zero_count += other.zero_count
+        self.count += other.count
+        self.sum += other.sum
+
+    def _subtract_totals(self, other: _SketchBase) -> None:
+        self.zero_count = max(0, self.zero_count - other.zero_count)
+        self.count = max(0, self.count - other.count)
+        self.sum = self.sum - other.sum if self.count else 0.0
+
+    def _copy_totals(self, clone: _SketchBase) -> None:
+        clone.zero_count = self.zero_count
+        clone.count = self.count
+        clone.sum = self.sum
+        clone.ignored = self.ignored
+
+    def _clear_totals(self) -> None:
+        self.zero_count = 0
+        self.count = 0
+        self.sum = 0.0
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        raise NotImplementedError
+
+    def quantile(self, q: float) -> float | None:
+        """Value at quantile ``q`` ∈ [0, 1] (rank ``q * (count - 1)``); ``None`` if empty or out of range."""
+        return self.quantiles((q,))[0]
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class LatencySketch(_SketchBase):
     """Quantile sketch over non-negative values (milliseconds by convention).
 
     ``count`` includes the zero bucket; ``sum`` is the exact sum of the values added
     (clamped values count as :data:`MAX_VALUE`). ``merge`` is exact and in place.
     """
 
-    __slots__ = ("count", "counts", "ignored", "sum", "zero_count")
+    __slots__ = ("counts",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.counts: dict[int, int] = {}
-        self.zero_count = 0
-        self.count = 0
-        self.sum = 0.0
-        self.ignored = 0
 
     def add(self, value: float) -> None:
         """Add one value. O(1); never raises for a float (see module docstring)."""
@@ -143,9 +183,7 @@ class LatencySketch:
             get = counts.get
             for key, n in other.counts.items():
                 counts[key] = get(key, 0) + n
-        self.zero_count += other.zero_count
-        self.count += other.count
-        self.sum += other.sum
+        self._add_totals(other)
 
     def subtract(self, other: LatencySketch) -> None:
         """Remove counts that were merged in earlier (exact; keys that reach zero are dropped).
@@ -162,29 +200,18 @@ class LatencySketch:
                 counts[key] = left
             else:
                 counts.pop(key, None)
-        self.zero_count = max(0, self.zero_count - other.zero_count)
-        self.count = max(0, self.count - other.count)
-        self.sum = self.sum - other.sum if self.count else 0.0
+        self._subtract_totals(other)
 
     def copy(self) -> LatencySketch:
         clone = LatencySketch()
         clone.counts = self.counts.copy()
-        clone.zero_count = self.zero_count
-        clone.count = self.count
-        clone.sum = self.sum
-        clone.ignored = self.ignored
+        self._copy_totals(clone)
         return clone
 
     def clear(self) -> None:
         """Empty the sketch in place (buckets are reused, not reallocated)."""
         self.counts.clear()
-        self.zero_count = 0
-        self.count = 0
-        self.sum = 0.0
-
-    def quantile(self, q: float) -> float | None:
-        """Value at quantile ``q`` ∈ [0, 1] (rank ``q * (count - 1)``); ``None`` if empty or out of range."""
-        return self.quantiles((q,))[0]
+        self._clear_totals()
 
     def quantiles(self, qs: Sequence[float]) -> list[float | None]:
         """Several quantiles with one sort of the keys. Each is ``None`` when empty or out of range."""
@@ -195,9 +222,6 @@ class LatencySketch:
         # Cumulative counts above the zero bucket, all computed in C (sorted, accumulate, bisect).
         cumulative = list(accumulate(map(counts.__getitem__, keys)))
         return _at_ranks(qs, self.count, self.zero_count, cumulative, keys.__getitem__)
-
-    def __len__(self) -> int:
-        return self.count
 
     def __repr__(self) -> str:
         return f"LatencySketch(count={self.count}, keys={len(self.counts)}, zero={self.zero_count})"
@@ -228,7 +252,7 @@ def _at_ranks(
     return results
 
 
-class MergedSketch:
+class MergedSketch(_SketchBase):
     """The merge of many :class:`LatencySketch` (a window's seconds), for reading quantiles often.
 
     Counts live in a list over a contiguous range of keys (``base`` is the key of index 0), so
@@ -240,15 +264,12 @@ class MergedSketch:
     hundred.
     """
 
-    __slots__ = ("base", "count", "dense", "ignored", "sum", "zero_count")
+    __slots__ = ("base", "dense")
 
     def __init__(self) -> None:
+        super().__init__()
         self.base = 0
         self.dense: list[int] = []
-        self.zero_count = 0
-        self.count = 0
-        self.sum = 0.0
-        self.ignored = 0
 
     def _cover(self, low: int, high: int) -> None:
         """Grow the range to hold keys ``low..high``."""
@@ -281,9 +302,7 @@ class MergedSketch:
             dense, base = self.dense, self.base
             for key, n in counts.items():
                 dense[key - base] += n
-        self.zero_count += other.zero_count
-        self.count += other.count
-        self.sum += other.sum
+        self._add_totals(other)
 
     def subtract(self, other: LatencySketch) -> None:
         """Remove counts merged in earlier (exact); as :meth:`LatencySketch.subtract`."""
@@ -296,26 +315,19 @@ class MergedSketch:
             if 0 <= index < size:
                 left = dense[index] - n
                 dense[index] = left if left > 0 else 0
-        self.zero_count = max(0, self.zero_count - other.zero_count)
-        self.count = max(0, self.count - other.count)
-        self.sum = self.sum - other.sum if self.count else 0.0
+        self._subtract_totals(other)
 
     def copy(self) -> MergedSketch:
         clone = MergedSketch()
         clone.base = self.base
         clone.dense = self.dense.copy()
-        clone.zero_count = self.zero_count
-        clone.count = self.count
-        clone.sum = self.sum
-        clone.ignored = self.ignored
+        self._copy_totals(clone)
         return clone
 
     def clear(self) -> None:
         self.dense = []
         self.base = 0
-        self.zero_count = 0
-        self.count = 0
-        self.sum = 0.0
+        self._clear_totals()
 
     @property
     def counts(self) -> dict[int, int]:
@@ -323,18 +335,12 @@ class MergedSketch:
         base = self.base
         return {base + index: n for index, n in enumerate(self.dense) if n}
 
-    def quantile(self, q: float) -> float | None:
-        return self.quantiles((q,))[0]
-
     def quantiles(self, qs: Sequence[float]) -> list[float | None]:
         """As :meth:`LatencySketch.quantiles`, with the same answers."""
         if not self.count:
             return [None] * len(qs)
         base = self.base
         return _at_ranks(qs, self.count, self.zero_count, list(accumulate(self.dense)), base.__add__)
-
-    def __len__(self) -> int:
-        return self.count
 
     def __repr__(self) -> str:
         return f"MergedSketch(count={self.count}, range={len(self.dense)}, zero={self.zero_count})"
