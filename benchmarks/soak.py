@@ -13,8 +13,9 @@ What runs, each in its own process:
 * with ``--tui``, one real viewer app (Textual, headless) following both streams.
 
 Every ``--interval`` seconds it samples the collector's RSS and open file descriptors
-(``/proc/PID``), its asyncio task count and subscriber count (``/healthz``), and the TUI's RSS,
-and prints a row. At the end it prints a verdict, and exits 1 if any check fails:
+(``/proc/PID``), its asyncio task count, subscriber count and rows waiting for the store's writer
+(``/healthz``), and the TUI's RSS, and prints a row. (Where the collector's memory goes, kind by
+kind, is ``benchmarks/collector_memory.py``'s job.) At the end it prints a verdict, and exits 1 if any check fails:
 
 * collector RSS (and TUI RSS) after the warm-up stays within ``--rss-tolerance`` (10 %) of its
   minimum;
@@ -226,6 +227,7 @@ class Sample:
     events_total: int
     last_log_id: int
     cpu: float
+    store_queued: int = 0
     tui_rss: float | None = None
 
 
@@ -289,7 +291,7 @@ def soak(args: argparse.Namespace) -> int:
     print(f"soak: {args.minutes:g} min, {args.viewers} viewers, {args.rate:g} events/s, "
           f"warm-up {warmup:g} s, collector pid {collector.pid}, {url}")  # fmt: skip
     print(f"{'t (s)':>6} {'RSS MiB':>8} {'fds':>4} {'tasks':>5} {'subs':>4} {'events':>10} "
-          f"{'ev/s':>7} {'CPU %':>6} {'TUI MiB':>8}")  # fmt: skip
+          f"{'ev/s':>7} {'CPU %':>6} {'queued':>7} {'TUI MiB':>8}")  # fmt: skip
     previous: Sample | None = None
     try:
         while feed.poll() is None:
@@ -308,6 +310,7 @@ def soak(args: argparse.Namespace) -> int:
                 events_total=health["events_total"],
                 last_log_id=health["last_log_id"],
                 cpu=proc_cpu_seconds(collector.pid),
+                store_queued=health.get("store_queued_rows", 0),
                 tui_rss=proc_rss_mib(tui_proc.pid) if tui_proc else None,
             )
             run.samples.append(sample)
@@ -319,7 +322,7 @@ def soak(args: argparse.Namespace) -> int:
             previous = sample
             tui_text = f"{sample.tui_rss:8.1f}" if sample.tui_rss is not None else f"{'—':>8}"
             print(f"{sample.at:6.0f} {sample.rss:8.1f} {sample.fds:4d} {sample.tasks:5d} {sample.subscribers:4d} "
-                  f"{sample.events_total:10d} {rate:7.0f} {cpu:6.1f} {tui_text}", flush=True)  # fmt: skip
+                  f"{sample.events_total:10d} {rate:7.0f} {cpu:6.1f} {sample.store_queued:7d} {tui_text}", flush=True)  # fmt: skip
         assert feed.stdout is not None
         fed = json.loads(feed.stdout.read().strip().splitlines()[-1])
         final_id = http.get(url + PATH_HEALTH).json()["last_log_id"]
