@@ -508,6 +508,14 @@ def start_collector() -> tuple[subprocess.Popen[str], str]:
     if url is None:
         stop(process)
         raise RuntimeError(f"collector did not print its URL: {line!r}")
+    import httpx
+
+    for _ in range(200):  # the URL is printed before uvicorn accepts: wait for it (≤ 10 s)
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
     return process, url
 
 
