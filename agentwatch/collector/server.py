@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import ipaddress
 import os
 import socket
 import sys
-from collections.abc import Coroutine
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 
 from agentwatch.collector.app import create_app
 from agentwatch.collector.config import ConfigError, load_config
 from agentwatch.collector.service import Settings, default_store_path
+
+#: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
+HEAP_TRIM_INTERVAL: Final = 1.0
 
 
 class ServeError(Exception):
@@ -94,6 +99,62 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def glibc_malloc_trim() -> Callable[[], int] | None:
+    """glibc's ``malloc_trim(0)`` as a function, or None where there is none (not glibc: macOS, musl…)."""
+    try:
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+            return None
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, ValueError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: int(trim(0))
+
+
+class HeapTrimmer:
+    """A daemon thread that hands the C heap's free pages back to the system every ``interval`` s.
+
+    Why: while the collector is short of CPU (a busy machine), buffers larger than Python's
+    small-object allocator takes (request bodies, SSE batches, big lists) pile up in glibc's heap.
+    Once they are freed, glibc keeps the pages — it returns only the top of the heap, and only past
+    a threshold it raises as it goes — so RSS rose by the size of each new worst burst and stayed
+    there (+20 to +30 MiB at 20 000 events/s with 20 viewers). ``malloc_trim(0)`` releases the free
+    pages anywhere in the heap (``madvise``); it runs without the GIL and takes about a millisecond
+    for a 70 MiB heap (more on a loaded machine), so once a second costs ~0.1 % of a core. Does
+    nothing where :func:`glibc_malloc_trim` finds no glibc.
+    """
+
+    def __init__(self, interval: float = HEAP_TRIM_INTERVAL) -> None:
+        self.interval = interval
+        self.trims = 0
+        self._trim = glibc_malloc_trim()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def available(self) -> bool:
+        return self._trim is not None
+
+    def start(self) -> HeapTrimmer:
+        if self._trim is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="agentwatch-heap-trim", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        assert self._trim is not None
+        while not self._stop.wait(self.interval):
+            self._trim()
+            self.trims += 1
+
+
 def main(namespace: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(namespace)
@@ -117,5 +178,9 @@ def main(namespace: argparse.Namespace) -> int:
         timeout_graceful_shutdown=2,
         access_log=False,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    trimmer = HeapTrimmer().start()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        trimmer.stop()
     return 0
