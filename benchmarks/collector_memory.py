@@ -14,16 +14,17 @@ at ``--rate`` events/s, while ``--viewers`` log subscriptions read the hub's fra
 * ``blocks``: millions of Python objects alive (``sys.getallocatedblocks()``); ``pyarena``: MiB of
   pymalloc arenas held, ``pyused``: MiB of small objects in them (``sys._debugmallocstats``) — the
   difference is free space pinned in arenas that still hold a live object;
-* ``heap``: MiB glibc malloc holds from the system outside mmapped chunks (``mallinfo2().arena``),
-  ``used`` of it, ``free`` in it (fragmentation), ``mmap``: MiB in mmapped chunks, ``arenas``: malloc
-  arenas (``malloc_info``) — the writer thread and worker threads get arenas of their own;
+* ``heap``: MiB glibc malloc holds from the system outside mmapped chunks, all its arenas together
+  (``mallinfo2().arena``), ``used`` of it, ``free`` in it (kept, not returned), ``mmap``: MiB in
+  mmapped chunks, ``arenas``: malloc arenas (``malloc_info``) — the store's writer thread has its own;
 * ``sqlite``: MiB SQLite has allocated (``sqlite3_memory_used``), page caches included;
 * ``queued``: the most rows waiting for the store's writer since the last row.
 
 ``--tracemalloc`` adds the top growth by line between the end of the warm-up and the end;
 ``--types`` the object types whose count grew. Both slow the run down. The knobs to test a
-cause: ``--cache-kib`` (the store's page cache per connection), ``--trim`` (``malloc_trim(0)``
-each interval), ``--no-store``; glibc's own through ``GLIBC_TUNABLES``.
+cause: ``--cache-kib`` (the store's page cache per connection), ``--trim`` (return free heap pages
+once a second, as ``agentwatch serve`` does: :class:`~agentwatch.collector.server.HeapTrimmer`),
+``--no-store``; glibc's own through ``GLIBC_TUNABLES``.
 
 Linux and glibc only (the malloc figures read ``nan`` elsewhere).
 """
@@ -48,6 +49,7 @@ from soak import event_bodies
 
 from agentwatch.collector import store as store_module
 from agentwatch.collector.ingest import decode_events
+from agentwatch.collector.server import HeapTrimmer
 from agentwatch.collector.service import Collector, Settings
 
 MIB = 1024 * 1024
@@ -75,7 +77,6 @@ def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(None)
         libc.mallinfo2.restype = _Mallinfo2
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
         libc.fopen.restype = ctypes.c_void_p
         libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         libc.fclose.argtypes = [ctypes.c_void_p]
@@ -233,6 +234,7 @@ async def drive(args: argparse.Namespace) -> int:
     rows: list[dict[str, float]] = []
     baseline_types: Counter[str] | None = None
     baseline_trace: tracemalloc.Snapshot | None = None
+    trimmer = HeapTrimmer().start() if args.trim else None
     if args.tracemalloc:
         tracemalloc.start(1)
     print(" ".join(name.rjust(len(fmt.format(0))) for name, fmt in COLUMNS))
@@ -249,8 +251,6 @@ async def drive(args: argparse.Namespace) -> int:
             next_at += interval
             if now >= next_sample:
                 next_sample += args.interval
-                if args.trim and LIBC is not None:
-                    LIBC.malloc_trim(0)
                 rows.append(sample(started, fed))
                 rows[-1]["queued"], peak_queued = peak_queued, 0
                 print_row(rows[-1])
@@ -282,6 +282,8 @@ async def drive(args: argparse.Namespace) -> int:
             for stat in tracemalloc.take_snapshot().compare_to(baseline_trace, "lineno")[:15]:
                 print(f"  {stat}")
     finally:
+        if trimmer is not None:
+            trimmer.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -317,7 +319,7 @@ def main() -> int:
     parser.add_argument("--slow-rate", type=float, default=12_000.0, help="entries/s a slow viewer reads")
     parser.add_argument("--no-store", action="store_true")
     parser.add_argument("--cache-kib", type=int, default=None, help="the store's page cache per connection")
-    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) before each sample")
+    parser.add_argument("--trim", action="store_true", help="return free heap pages once a second")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--types", action="store_true", help="count objects by type (gc)")
     args = parser.parse_args()
