@@ -23,6 +23,11 @@ kind, is ``benchmarks/collector_memory.py``'s job.) At the end it prints a verdi
 * every viewer accounts for every entry published while it watched:
   ``received + dropped + missed == published`` — a viewer may fall behind, never silently.
 
+Two more readings, not checks, tell a transient from growth: the collector's median RSS in the
+first and the last fifth after the warm-up, and the share of sampling intervals in which the
+collector held 95 % of ``--rate`` (on a machine short of CPU, viewers lag and the collector holds
+their unsent batches for a while).
+
 Linux only (reads ``/proc``). Binds 127.0.0.1 only.
 """
 
@@ -30,9 +35,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -340,6 +348,7 @@ def soak(args: argparse.Namespace) -> int:
             stop_process(proc)
         stop_process(collector)
         http.close()
+        shutil.rmtree(workdir, ignore_errors=True)  # the store: ~500 MB after a few minutes
     return verdict(args, run, warmup, fed, final_id - start_id, tallies)
 
 
@@ -404,6 +413,17 @@ def verdict(
         print(f"{'PASS' if ok else 'FAIL'}  {name:32} {detail}")
     per_viewer = ", ".join(f"{t['received']}+{t['dropped']}" for t in tallies[:6])
     print(f"      per viewer received+dropped (first 6): {per_viewer} of {published}")
+    # Two readings to tell a transient (a busy machine) from growth; neither is a check.
+    fifth = max(1, len(rss) // 5)
+    first, last = statistics.median(rss[:fifth]), statistics.median(rss[-fifth:])
+    print(f"      collector RSS median, first → last fifth after warm-up: {first:.1f} → {last:.1f} MiB "
+          f"({100 * (last - first) / first:+.1f} %)")  # fmt: skip
+    rates = [(b.events_total - a.events_total) / (b.at - a.at) for a, b in itertools.pairwise(after)]
+    rates = rates[:-1] or rates  # the last interval holds the feeder's end
+    if rates:
+        held = sum(rate >= 0.95 * args.rate for rate in rates) / len(rates)
+        print(f"      load held: {100 * held:.0f} % of sampling intervals at ≥ 95 % of {args.rate:g} events/s "
+              f"(slowest {min(rates):.0f}/s)")  # fmt: skip
     passed = all(ok for _, ok, _ in checks)
     print("verdict:", "PASS" if passed else "FAIL")
     return 0 if passed else 1
