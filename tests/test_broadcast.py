@@ -10,7 +10,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from agentwatch.collector.broadcast import HEARTBEAT, MAX_BATCH, LogHub, MetricsHub, sse_frame
+from agentwatch.collector.broadcast import (
+    HEARTBEAT,
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
+    LogHub,
+    MetricsHub,
+    sse_frame,
+)
 from agentwatch.collector.ingest import event_to_log_entry
 from agentwatch.protocol import (
     LEVEL_RANK,
@@ -251,6 +258,26 @@ async def test_resume_delivers_more_than_max_lag_of_held_history_without_droppin
     await stream.aclose()
     assert log_ids(messages) == list(range(1, 3 * MAX_BATCH + 1))
     assert not [m for m in messages if m.event == SSE_DROPPED]
+
+
+async def test_a_batch_of_long_lines_is_cut_at_the_byte_cap_and_the_rest_follows_at_once() -> None:
+    """A lagging viewer holds one unsent batch: bounded in bytes, not only in entries."""
+    hub = LogHub(history=10_000, max_lag=10_000)
+    long_lines = [LogEntry(1000.0 + i, "a", "info", f"{i} " + "x" * 4_000) for i in range(1_000)]
+    hub.publish(long_lines)  # ~4 MB: more than ten batches' worth
+    frame_size = max(len(frame) for frame in hub._frames(1, 1_000, None, 0, budget=10**9)[0])
+    stream = hub.subscribe(after=0).frames(coalesce=60.0)  # a wait after each batch would time out
+    batches: list[bytes] = []
+    ids: list[int] = []
+    async with asyncio.timeout(WAIT):
+        while not ids or ids[-1] < 1_000:
+            batches.append(await stream.__anext__())
+            ids.extend(log_ids(parse(batches[-1])))
+    await stream.aclose()
+    assert len(batches) > 10
+    assert max(len(b) for b in batches) < MAX_BATCH_BYTES + frame_size
+    assert ids == list(range(1, 1_001))
+    assert hub.dropped_total == 0
 
 
 # -------------------------------------------------------------------- slow consumers

@@ -58,6 +58,11 @@ HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
 
 #: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
 MAX_BATCH: Final = 2_000
+#: Most bytes of log frames in one such batch (a batch stops after the frame that reaches it).
+#: A viewer that lags holds one unsent batch, and the server copies it once more to frame it, so
+#: this bounds what 20 lagging viewers pin; at 20 000 entries/s a viewer that keeps up takes
+#: about 120 KiB per 20 ms, under the cap.
+MAX_BATCH_BYTES: Final = 256 * 1024
 #: Shortest heartbeat interval accepted (seconds); smaller values are raised to it.
 MIN_HEARTBEAT: Final = 0.01
 
@@ -330,15 +335,25 @@ class LogHub:
             return [s for s in slots if s is not None and s[0] >= low and s[2] >= min_rank]
         return [s for s in slots if s is not None and s[0] >= low and s[1] == agent and s[2] >= min_rank]
 
-    def _frames(self, low: int, high: int, agent: str | None, min_rank: int) -> list[bytes]:
-        """Frames of the matching held entries in ``low..high``, built (and cached) where needed."""
+    def _frames(
+        self, low: int, high: int, agent: str | None, min_rank: int, budget: int = MAX_BATCH_BYTES
+    ) -> tuple[list[bytes], int]:
+        """Frames of the matching held entries in ``low..high``, built (and cached) where needed.
+
+        Stops after the frame that brings the total to ``budget`` bytes; returns the frames and
+        the last id they cover (``high`` when nothing was left out).
+        """
         frames = []
+        size = 0
         for slot in self._matching(low, high, agent, min_rank):
             frame = slot[3]
             if frame.__class__ is not bytes:
                 frame = self._build(slot)
             frames.append(frame)  # type: ignore[arg-type]
-        return frames
+            size += len(frame)  # type: ignore[arg-type]
+            if size >= budget:
+                return frames, slot[0]
+        return frames, high
 
     def _build(self, slot: _Slot) -> bytes:
         """Encode a slot's log line once and cache the frame in the ring in place of the event."""
@@ -494,8 +509,8 @@ class Subscription:
                         self.cursor = last
                         return b"".join(parts)
                     break
-            parts.extend(hub._frames(self.cursor + 1, high, self.agent, self.min_rank))
-            self.cursor = high
+            frames, self.cursor = hub._frames(self.cursor + 1, high, self.agent, self.min_rank)
+            parts.extend(frames)
         return b"".join(parts)
 
     async def _backfilled(self) -> AsyncIterator[bytes]:
@@ -534,8 +549,9 @@ class Subscription:
     async def frames(self, heartbeat: float = 15.0, *, coalesce: float = 0.02) -> AsyncIterator[bytes]:
         """Batches of SSE bytes: history (or backfill / gap + resume), then live entries, until closed.
 
-        One batch per wake-up; after a batch it waits ``coalesce`` seconds so a burst of small
-        publishes costs one write, not one each. After ``heartbeat`` seconds without output a
+        One batch per wake-up; after a batch that caught up it waits ``coalesce`` seconds so a
+        burst of small publishes costs one write, not one each (a subscriber still behind after a
+        batch — cut by :data:`MAX_BATCH` or :data:`MAX_BATCH_BYTES` — only yields to the loop). After ``heartbeat`` seconds without output a
         comment line is sent (``heartbeat`` is at least 0.01 s, so it can never spin).
         Leaving the loop (close, cancel, generator close) unsubscribes.
         """
@@ -551,7 +567,9 @@ class Subscription:
                 if batch:
                     yield batch
                     last_output = loop.time()
-                    if coalesce > 0 and not self.closed:
+                    if self.cursor < self._hub.last_id:
+                        await asyncio.sleep(0)  # more is due already: nothing to coalesce
+                    elif coalesce > 0 and not self.closed:
                         try:
                             async with asyncio.timeout(coalesce):
                                 await self._closing.wait()
