@@ -543,7 +543,24 @@ class LogPane(FixedSizeScrolling, Log):
         if not lines:
             return
         self._source.extend(lines)
-        self.write_lines(self._physical(lines), scroll_end=scroll_end)
+        physical = self._physical(lines)
+        expected = len(self._lines) + len(physical)
+        self.write_lines(physical, scroll_end=scroll_end)
+        if len(self._lines) < expected:
+            # The oldest lines were dropped (``max_lines``): every line moved up, but Log
+            # refreshes only the rows of the new lines, which at the tail are below the view.
+            self.refresh()
+
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        """Refresh the rows of these lines that are in view (none when all are out of it).
+
+        Log asks for every line it writes, in view or not; a region as tall as the batch
+        would be another distinct region each time for Textual's region caches to keep.
+        """
+        top = max(y_start, self.scroll_offset.y)
+        bottom = min(y_start + line_count, self.scroll_offset.y + self.scrollable_content_region.height)
+        if bottom > top:
+            super().refresh_lines(top, bottom - top)
 
     def replace(self, lines: Sequence[str]) -> None:
         """Replace the whole content (after a filter or format change) in one write."""
@@ -568,6 +585,18 @@ class LogPane(FixedSizeScrolling, Log):
     def on_resize(self, event: Resize) -> None:
         if self._wrap and self._content_width() != self._wrap_width:
             self.replace(list(self._source))
+
+    def _set_dirty(self, *regions: Region) -> None:
+        """Mark regions for the next paint without keeping them after it.
+
+        Textual paints a widget from its repaint regions (each paint takes them) and also
+        adds every region to ``_dirty_regions``, which only ``Widget.render_line`` reads and
+        clears. A :class:`~textual.widgets.Log` renders its own lines, so that set was only
+        emptied by a whole-pane refresh: under a steady tail it kept one region per distinct
+        batch size written (hundreds after a few minutes). Nothing is lost by clearing it.
+        """
+        super()._set_dirty(*regions)
+        self._dirty_regions.clear()
 
     def _update_size(self, updates: int, lines: list[str]) -> None:
         """Widen the scrollable width to the longest new line, in the frame that wrote it.

@@ -7,6 +7,7 @@ import itertools
 import time
 from typing import Any
 
+from textual.geometry import Region
 from textual.screen import Screen
 
 from agentwatch.protocol import AgentRow, History, LogEntry, Snapshot
@@ -88,6 +89,55 @@ async def test_writes_are_a_frame_interval_apart_whatever_changes() -> None:
         await pilot.pause(0.5)  # nothing deferred is lost: the last state is on screen
         assert app.agent_table.row_count == 80
         assert "step 1239 ok" in app.log_pane.lines[-1]
+
+
+async def test_a_full_log_keeps_few_distinct_refreshed_regions() -> None:
+    """A tail written in batches of many sizes (as a busy stream delivers them) refreshes the
+    rows in view, not a region as tall as each batch: Textual's region caches would keep every
+    distinct one, and the pane's own set of refreshed regions is emptied only by a full refresh."""
+    app = CountingApp(max_lines=1_000)
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(LogPane)
+        app.state.add_log_entries(entries(0, 1_000))
+        app.frame()
+        await pilot.pause()
+        refreshed: set[Region] = set()
+        set_dirty = log._set_dirty
+
+        def recording(*regions: Region) -> None:
+            refreshed.update(regions)
+            set_dirty(*regions)
+
+        log._set_dirty = recording  # type: ignore[method-assign]
+        written = 1_000
+        for size in range(1, 201):
+            app.state.add_log_entries(entries(written, size))
+            written += size
+            app.frame()
+            if size % 20 == 0:
+                await pilot.pause()
+        await pilot.pause(0.1)
+        assert log.line_count == 1_000
+        assert f"step {written - 1} ok" in log.lines[-1]
+        assert len(refreshed) <= 2
+        assert len(log._dirty_regions) <= 1
+
+
+async def test_a_full_log_shows_its_newest_lines() -> None:
+    """Once ``max_lines`` is reached each write drops the oldest lines: the rows in view all
+    move up and are drawn again, not only the rows the new lines were written to."""
+    app = CountingApp(max_lines=500)
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(LogPane)
+        written = 0
+        for size in (600, 7, 1, 40):
+            app.state.add_log_entries(entries(written, size))
+            written += size
+            app.frame()
+            await pilot.pause(0.1)
+        shown = ["".join(seg.text for seg in strip) for strip in log.render_lines(log.region.reset_offset)]
+        assert any(f"step {written - 1} ok" in row for row in shown)
+        assert not any(f"step {written - 41} ok" in row for row in shown[-10:])
 
 
 def test_batch_formatting_gives_exactly_the_lines_formatted_one_by_one() -> None:
