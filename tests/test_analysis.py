@@ -17,6 +17,7 @@ from agentwatch.collector.analysis import (
     latency_view,
 )
 from agentwatch.collector.service import Collector, Settings
+from agentwatch.collector.sketch import PackedSketch
 from agentwatch.protocol import PATH_ANALYSIS, RULE_LATENCY_REGRESSION, Analysis, ErrorResponse, Event
 from agentwatch.simulator import NEW_DECISION
 
@@ -143,3 +144,42 @@ def test_analysis_route_serves_each_view_and_refuses_bad_parameters(start_collec
         response = httpx.get(running.url + PATH_ANALYSIS, params=params, timeout=5)
         assert response.status_code == 400
         assert msgspec.json.decode(response.content, type=ErrorResponse).error
+
+
+def test_intervals_past_the_window_are_slimmed_yet_every_view_and_alert_window_counts_the_same() -> None:
+    """Closed intervals are kept 5 minutes for the alert windows; only their sketch is needed there."""
+    clock = FakeClock(T0)
+    collector = Collector(Settings(clock=clock))
+    ledger = collector.ledger
+    per_tick = 7
+    for tick in range(1, 41):  # 400 s of ten-second intervals
+        clock.now = T0 + 10.0 * tick
+        collector.ingest(
+            [
+                Event(
+                    "a",
+                    timestamp=clock.now,
+                    span_type="llm_call",
+                    model="m1",
+                    cost_usd=0.01,
+                    latency_ms=100.0 + i,
+                )
+                for i in range(per_tick)
+            ]
+        )
+        collector.evaluate_alerts()
+    now = clock.now
+    series = ledger.scopes["agent:a"]
+    kept_for = ledger.window_seconds
+    old = [s for s in series.closed if s.end <= now - kept_for]
+    recent = [s for s in series.closed if s.end > now - kept_for]
+    assert old and recent
+    assert all(not s.dims and isinstance(s.latency, PackedSketch) for s in old)
+    assert all(s.dims[(DIM_MODEL, "m1")][0] == per_tick for s in recent)
+    # The views read the window's breakdown: every event in it is there.
+    models = section(failures_view(ledger, now, agent="a"), DIM_MODEL).rows
+    assert [(r.key, r.events) for r in models] == [("m1", per_tick * len(recent))]
+    # The longest alert window still has every interval's latencies and counts.
+    five_minutes = series.window(now, 300.0, latency=True)
+    assert five_minutes.latency.count == five_minutes.events == per_tick * 30
+    assert abs(five_minutes.latency.quantile(1.0) - (100.0 + per_tick - 1)) <= 0.01 * (100.0 + per_tick)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +18,7 @@ from agentwatch.collector.sketch import (
     RELATIVE_ACCURACY,
     LatencySketch,
     MergedSketch,
+    PackedSketch,
     key_of,
     value_of,
 )
@@ -240,3 +242,42 @@ def test_a_merged_sketch_grows_its_range_both_ways_and_copies_independently() ->
     assert merged.quantiles((0.0, 1.0)) == sketch_of([100.0, 120.0, 0.5, 90_000.0]).quantiles((0.0, 1.0))
     merged.clear()
     assert merged.quantile(0.5) is None and not merged.counts and clone.count == 8
+
+
+# ------------------------------------------------------------------ PackedSketch
+@given(seconds=st.lists(second_values, min_size=1, max_size=12))
+def test_a_packed_sketch_answers_as_the_dict_sketch_and_merges_into_both_other_forms(
+    seconds: list[list[float]],
+) -> None:
+    """Intervals kept for minutes are packed; reading or merging them changes no answer."""
+    buckets = [sketch_of(values) for values in seconds]
+    packed = [PackedSketch(bucket) for bucket in buckets]
+    for bucket, frozen in zip(buckets, packed, strict=True):
+        assert frozen.quantiles(QUANTILES) == bucket.quantiles(QUANTILES)
+        assert (frozen.count, frozen.zero_count, frozen.sum, frozen.ignored) == (
+            bucket.count,
+            bucket.zero_count,
+            bucket.sum,
+            bucket.ignored,
+        )
+        assert frozen.counts == bucket.counts
+    reference, from_packed, merged = LatencySketch(), LatencySketch(), MergedSketch()
+    for bucket, frozen in zip(buckets, packed, strict=True):
+        reference.merge(bucket)
+        from_packed.merge(frozen)
+        merged.merge(frozen)
+    assert from_packed.counts == reference.counts == merged.counts
+    assert from_packed.quantiles(QUANTILES) == reference.quantiles(QUANTILES) == merged.quantiles(QUANTILES)
+    assert (from_packed.count, from_packed.zero_count) == (reference.count, reference.zero_count)
+
+
+def test_a_packed_sketch_is_smaller_than_its_dict() -> None:
+    """What packing is for: a typical ten-second sketch of one agent (about 50 keys)."""
+    rng = random.Random(7)
+    sketch = sketch_of([rng.lognormvariate(6.5, 0.5) for _ in range(200)])
+    packed = PackedSketch(sketch)
+    as_dict = sys.getsizeof(sketch.counts) + sum(sys.getsizeof(k) for k in sketch.counts)
+    as_arrays = sys.getsizeof(packed.keys) + sys.getsizeof(packed.values)
+    assert len(sketch.counts) >= 40
+    assert as_arrays * 3 < as_dict
+    assert PackedSketch().quantile(0.5) is None and PackedSketch(LatencySketch()).counts == {}

@@ -13,7 +13,9 @@ kept, the rest are counted in ``sampled_out`` and every analysed event weighs
 ``received / analysed`` so counts and costs stay unbiased estimates (``Analysis.sampled``).
 At most ``max_scopes`` agents + models are tracked (``scopes_dropped`` counts the events
 of the others, which still count for the fleet); a scope silent for ``forget_after``
-seconds is forgotten. Open traces (for cost by decision path) are capped at
+seconds is forgotten. Closed intervals are kept for the longest alert window; their
+breakdown by dimension only for ``window_seconds`` (see :meth:`Ledger.close_interval`).
+Open traces (for cost by decision path) are capped at
 :data:`MAX_TRACES` and expire after :data:`TRACE_TTL` seconds; their undecided cost then
 goes to :data:`NO_DECISION`. Each agent keeps at most :data:`MAX_DECISIONS` distinct
 decisions (the rest count as :data:`OTHER`).
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from agentwatch.collector.config import AlertSettings
-from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch
+from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch, PackedSketch
 from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
     SCOPE_AGENT_PREFIX,
@@ -127,7 +129,8 @@ class Stats:
         self.cost_sq = 0.0
         self.calls_ok = 0.0
         self.tokens_out = 0.0
-        self.latency = LatencySketch()
+        #: Packed when the interval closes (:meth:`Ledger.close_interval`).
+        self.latency: LatencySketch | PackedSketch = LatencySketch()
         self.dims: dict[tuple[str, str], list[float]] = {}
         self.end = 0.0
 
@@ -515,13 +518,29 @@ class Ledger:
         yield from self.scopes.values()
 
     def close_interval(self, end: float) -> None:
-        """Close every scope's open interval at ``end``; expire old traces and silent scopes."""
+        """Close every scope's open interval at ``end``; expire old traces and silent scopes.
+
+        Closed intervals are kept for the longest alert window (five minutes by default), so
+        they are slimmed: the latency sketch is packed (:class:`PackedSketch`, a fifth of the
+        memory), and the breakdown by dimension, read only over the last ``window_seconds``,
+        is dropped once the interval is older than that. A scope's intervals then take about
+        1 KB each, and the ledger's memory levels off once the longest window has filled.
+        """
+        slim_before = end - self.window_seconds
         for series in self.all_series():
             stats = series.open
             stats.end = end
-            series.closed.append(stats)
+            stats.latency = PackedSketch(stats.latency)
+            closed = series.closed
+            closed.append(stats)
             series.total.merge(stats, latency=False)
             series.open = Stats()
+            for old in reversed(closed):  # the newest intervals past the window, until one slimmed
+                if old.end > slim_before:
+                    continue
+                if not old.dims:
+                    break
+                old.dims = {}
         fleet = self.fleet.closed[-1]
         if fleet.inferences:
             self.cost_points.append(CostPoint(end, round(fleet.cost / fleet.inferences, 8)))

@@ -19,6 +19,7 @@ bucket reported as ``0.0``; values above :data:`MAX_VALUE` (and ``+inf``) are cl
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
@@ -172,18 +173,22 @@ class LatencySketch(_SketchBase):
         for value in edge:
             self._add_edge(value)
 
-    def merge(self, other: LatencySketch) -> None:
+    def merge(self, other: LatencySketch | PackedSketch) -> None:
         """Add ``other``'s counts into this sketch (exact; ``other`` is unchanged)."""
         if not other.count:
             return
         counts = self.counts
         if not counts:
-            counts.update(other.counts)
+            counts.update(other.items())
         else:
             get = counts.get
-            for key, n in other.counts.items():
+            for key, n in other.items():
                 counts[key] = get(key, 0) + n
         self._add_totals(other)
+
+    def items(self) -> Iterable[tuple[int, int]]:
+        """(key, count) pairs of the non-zero buckets (the zero bucket is :attr:`zero_count`)."""
+        return self.counts.items()
 
     def subtract(self, other: LatencySketch) -> None:
         """Remove counts that were merged in earlier (exact; keys that reach zero are dropped).
@@ -286,7 +291,7 @@ class MergedSketch(_SketchBase):
         if high > top:
             dense.extend([0] * (high - top))
 
-    def merge(self, other: LatencySketch | MergedSketch) -> None:
+    def merge(self, other: LatencySketch | MergedSketch | PackedSketch) -> None:
         """Add ``other``'s counts (exact; ``other`` is unchanged)."""
         if not other.count:
             return
@@ -296,6 +301,12 @@ class MergedSketch(_SketchBase):
                 start = other.base - self.base
                 stop = start + len(other.dense)
                 self.dense[start:stop] = map(add, self.dense[start:stop], other.dense)
+        elif isinstance(other, PackedSketch):
+            if other.keys:
+                self._cover(other.keys[0], other.keys[-1])
+                dense, base = self.dense, self.base
+                for key, n in other.items():
+                    dense[key - base] += n
         elif other.counts:
             counts = other.counts
             self._cover(min(counts), max(counts))
@@ -344,3 +355,53 @@ class MergedSketch(_SketchBase):
 
     def __repr__(self) -> str:
         return f"MergedSketch(count={self.count}, range={len(self.dense)}, zero={self.zero_count})"
+
+
+#: Shared by every empty :class:`PackedSketch` (never mutated).
+_NO_KEYS: Final = array("i")
+_NO_COUNTS: Final = array("q")
+
+
+class PackedSketch(_SketchBase):
+    """A :class:`LatencySketch` frozen into two arrays: keys ascending and their counts.
+
+    For sketches kept a long time and only read or merged (the alert ledger keeps every scope's
+    ten-second intervals for five minutes): a sketch of 50 keys takes about 0.7 KB here against
+    about 3.5 KB as a dict with its int objects. Immutable; merge it into a
+    :class:`LatencySketch` or a :class:`MergedSketch` to combine it with others.
+    """
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, sketch: LatencySketch | None = None) -> None:
+        super().__init__()
+        self.keys: array[int] = _NO_KEYS
+        self.values: array[int] = _NO_COUNTS
+        if sketch is None:
+            return
+        counts = sketch.counts
+        if counts:
+            keys = sorted(counts)
+            self.keys = array("i", keys)
+            self.values = array("q", map(counts.__getitem__, keys))
+        sketch._copy_totals(self)
+
+    def items(self) -> Iterable[tuple[int, int]]:
+        """(key, count) pairs of the non-zero buckets, keys ascending."""
+        return zip(self.keys, self.values, strict=True)
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """The non-zero counts by key (as :attr:`LatencySketch.counts`; built on each call)."""
+        return dict(self.items())
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """As :meth:`LatencySketch.quantiles`, with the same answers."""
+        if not self.count:
+            return [None] * len(qs)
+        return _at_ranks(
+            qs, self.count, self.zero_count, list(accumulate(self.values)), self.keys.__getitem__
+        )
+
+    def __repr__(self) -> str:
+        return f"PackedSketch(count={self.count}, keys={len(self.keys)}, zero={self.zero_count})"
