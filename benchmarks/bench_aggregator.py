@@ -9,7 +9,8 @@ Measures, in one run and side by side:
   span types, all in the current second, as the HTTP ingest path hands them over): CPU µs/event;
 * snapshot cost with 1 000 vs 1 000 000 events in the window, both spread over the same
   100 agents: *cold* (the second changed, so the window's closed seconds slide) and *warm*
-  (same second, new events only in it);
+  (same second, new events only in it); the two windows are measured in alternation, 25
+  rounds, with the garbage collector paused;
 * :class:`agentwatch.collector.sketch.LatencySketch` against the ``ddsketch`` package at the
   same relative accuracy: add per value, merge of 60 one-second sketches, max relative error.
 
@@ -21,6 +22,7 @@ within one run rather than figures across runs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import random
 import time
@@ -209,28 +211,50 @@ def realistic_batch_us_per_event(batches: int = 300, agents: int = 200) -> float
 
 
 # ----------------------------------------------------------------------------- snapshot
-def snapshot_times(total: int) -> tuple[float, float, int]:
-    """(cold, warm) snapshot CPU seconds with ``total`` events in the window, and that count."""
-    rnd = random.Random(5)
-    window, clock, _ = fill_window(total, rnd)
-    events = window.snapshot().events
-    template = second_batches(20, rnd)[-1]
-    colds, warms = [], []
-    for _ in range(7):
+class SnapshotBench:
+    """A window holding ``total`` events, and one cold and a few warm snapshot timings at a time."""
+
+    def __init__(self, total: int) -> None:
+        rnd = random.Random(5)
+        self.window, self.clock, _ = fill_window(total, rnd)
+        self.events = self.window.snapshot().events
+        self.template = second_batches(20, rnd)[-1]
+        self.colds: list[float] = []
+        self.warms: list[float] = []
+
+    def round(self) -> None:
+        window, clock = self.window, self.clock
         clock[0] += 1.0  # a new second: the closed seconds slide by one
         start = time.process_time()
         window.snapshot()
-        colds.append(time.process_time() - start)
-        live = [msgspec.structs.replace(e, timestamp=clock[0]) for e in template]
+        self.colds.append(time.process_time() - start)
+        live = [msgspec.structs.replace(e, timestamp=clock[0]) for e in self.template]
         for _ in range(5):
             window.add_many(live)  # 20 of the agents move in the current second
             start = time.process_time()
             window.snapshot()
-            warms.append(time.process_time() - start)
-    return min(colds), min(warms), events
+            self.warms.append(time.process_time() - start)
 
 
-# ------------------------------------------------------------------------------- sketch
+def snapshot_times(totals: tuple[int, ...], rounds: int = 25) -> list[tuple[float, float, int]]:
+    """(cold, warm) snapshot CPU seconds and the event count, for each window size in ``totals``.
+
+    The windows are measured in alternation, round after round, with the garbage collector
+    paused, so a busy spell of the machine or a collection of the big window's objects falls on
+    one round of each rather than on one whole side of the ratio; each figure is the best round.
+    """
+    benches = [SnapshotBench(total) for total in totals]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for bench in benches:
+                bench.round()
+    finally:
+        gc.enable()
+    return [(min(b.colds), min(b.warms), b.events) for b in benches]
+
+
 def sketch_comparison() -> dict[str, tuple[float, float]]:
     from ddsketch import DDSketch
 
@@ -329,8 +353,7 @@ def main() -> None:
     batch_us = realistic_batch_us_per_event()
     print(f"  add_many, 1 000-event batches, 200 agents     {batch_us:>9.3f} us/event\n")
 
-    small_cold, small_warm, small_n = snapshot_times(1_000)
-    large_cold, large_warm, large_n = snapshot_times(1_020_000)
+    (small_cold, small_warm, small_n), (large_cold, large_warm, large_n) = snapshot_times((1_000, 1_020_000))
     print(f"Snapshot ({AGENTS} agents, {WINDOW} s window, CPU) cold ms    warm ms")
     print(f"  {small_n:>9,} events in window            {small_cold * 1e3:>8.2f}   {small_warm * 1e3:>8.2f}")
     print(f"  {large_n:>9,} events in window            {large_cold * 1e3:>8.2f}   {large_warm * 1e3:>8.2f}")
