@@ -59,10 +59,10 @@ HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
 #: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
 MAX_BATCH: Final = 2_000
 #: Most bytes of log frames in one such batch (a batch stops after the frame that reaches it).
-#: A viewer that lags holds one unsent batch, and the server copies it once more to frame it, so
-#: this bounds what 20 lagging viewers pin; at 20 000 entries/s a viewer that keeps up takes
-#: about 120 KiB per 20 ms, under the cap.
-MAX_BATCH_BYTES: Final = 256 * 1024
+#: A viewer that lags holds one unsent batch in the server's write buffer, beside the buffer's
+#: own 64 KiB, so this bounds what lagging viewers pin: about 130 KiB each. A viewer that keeps up
+#: at 20 000 entries/s (~120 KiB per 20 ms) gets two writes where one would do.
+MAX_BATCH_BYTES: Final = 64 * 1024
 #: Shortest heartbeat interval accepted (seconds); smaller values are raised to it.
 MIN_HEARTBEAT: Final = 0.01
 
