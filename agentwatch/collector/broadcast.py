@@ -551,8 +551,8 @@ class Subscription:
 
         One batch per wake-up; after a batch that caught up it waits ``coalesce`` seconds so a
         burst of small publishes costs one write, not one each (a subscriber still behind after a
-        batch — cut by :data:`MAX_BATCH` or :data:`MAX_BATCH_BYTES` — only yields to the loop). After ``heartbeat`` seconds without output a
-        comment line is sent (``heartbeat`` is at least 0.01 s, so it can never spin).
+        batch — cut by :data:`MAX_BATCH` or :data:`MAX_BATCH_BYTES` — only yields to the loop).
+        After ``heartbeat`` seconds without output a comment line is sent (``heartbeat`` is at least 0.01 s, so it can never spin).
         Leaving the loop (close, cancel, generator close) unsubscribes.
         """
         heartbeat = max(heartbeat, MIN_HEARTBEAT)

@@ -190,6 +190,11 @@ class LatencySketch(_SketchBase):
         """(key, count) pairs of the non-zero buckets (the zero bucket is :attr:`zero_count`)."""
         return self.counts.items()
 
+    def key_range(self) -> tuple[int, int] | None:
+        """(smallest, largest) key with a count; None when only the zero bucket (or nothing) has one."""
+        counts = self.counts
+        return (min(counts), max(counts)) if counts else None
+
     def subtract(self, other: LatencySketch) -> None:
         """Remove counts that were merged in earlier (exact; keys that reach zero are dropped).
 
@@ -301,17 +306,10 @@ class MergedSketch(_SketchBase):
                 start = other.base - self.base
                 stop = start + len(other.dense)
                 self.dense[start:stop] = map(add, self.dense[start:stop], other.dense)
-        elif isinstance(other, PackedSketch):
-            if other.keys:
-                self._cover(other.keys[0], other.keys[-1])
-                dense, base = self.dense, self.base
-                for key, n in other.items():
-                    dense[key - base] += n
-        elif other.counts:
-            counts = other.counts
-            self._cover(min(counts), max(counts))
+        elif (span := other.key_range()) is not None:
+            self._cover(*span)
             dense, base = self.dense, self.base
-            for key, n in counts.items():
+            for key, n in other.items():
                 dense[key - base] += n
         self._add_totals(other)
 
@@ -389,6 +387,11 @@ class PackedSketch(_SketchBase):
     def items(self) -> Iterable[tuple[int, int]]:
         """(key, count) pairs of the non-zero buckets, keys ascending."""
         return zip(self.keys, self.values, strict=True)
+
+    def key_range(self) -> tuple[int, int] | None:
+        """As :meth:`LatencySketch.key_range`."""
+        keys = self.keys
+        return (keys[0], keys[-1]) if keys else None
 
     @property
     def counts(self) -> dict[int, int]:
