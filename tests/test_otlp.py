@@ -316,7 +316,9 @@ def test_arbitrary_bytes_either_decode_or_raise_otlp_error(body: bytes) -> None:
             except OtlpError as exc:
                 assert exc.status == 400
             else:
-                assert result.rejected >= 0
+                assert result.signal == (otlp.SIGNAL_LOGS if decode is decode_logs else otlp.SIGNAL_TRACES)
+                assert (result.rejected > 0) == (result.error_message is not None)
+                assert all(type(event) is Event for event in result.events)
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -599,7 +601,8 @@ def test_opentelemetry_exporter_spans_reach_the_real_collector(start_collector: 
             )
     provider.shutdown()
     snapshot = wait_for(lambda: (s := collector.service.snapshot("otel-agent")).events == 3 and s)
-    assert snapshot.completions == 3 or snapshot.p50_latency_ms is not None
+    assert snapshot.completions == 3 and snapshot.p50_latency_ms is not None
+    assert [row.model for row in snapshot.agents] == ["gpt-4o"]
 
 
 # ---------------------------------------------------------------- same rules as the native path
