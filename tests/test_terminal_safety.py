@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 from conftest import RunningCollector, wait_for
+from textual.widgets import OptionList
 
 from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.screens import AgentPicker
 from agentwatch.tui.widgets import AgentTable
 
 #: One of each kind of sequence a terminal would act on, plus Rich markup.
@@ -132,6 +134,22 @@ def assert_screen_safe(app: AgentWatchApp, where: str) -> str:
     return text
 
 
+def shows_one_agents_log(text: str) -> bool:
+    """The drill-down is on screen: its header, and a log pane holding one agent's five lines."""
+    kinds = ("llm_call m", "tool_call t", "error err", "decision d")
+    return "(Esc: fleet)" in text and all(text.count(kind) == 1 for kind in kinds)
+
+
+def picker_lists_every_agent(app: AgentWatchApp) -> bool:
+    """The agent picker is on screen, and its list shows "all agents" and every agent id."""
+    if not isinstance(app.screen, AgentPicker):
+        return False
+    region = app.screen.query_one(OptionList).region
+    rows = screen_text(app).split("\n")[region.y : region.bottom]
+    shown = "\n".join(row[region.x : region.right] for row in rows)
+    return "all agents" in shown and all(name[:8] in shown for name in ATTACKS)
+
+
 async def wait_until(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -164,25 +182,30 @@ async def test_tui_shows_hostile_agent_text_as_inert_characters_on_every_screen(
             table.move_cursor(row=row)
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.state.drilled is not None)
-            await pilot.pause(0.15)
+            await wait_until(pilot, lambda: shows_one_agents_log(screen_text(app)))
             assert_screen_safe(app, f"drill-down {row}")
             await pilot.press("escape")
             await wait_until(pilot, lambda: app.state.drilled_agent is None)
+            await wait_until(pilot, lambda: "(Esc: fleet)" not in screen_text(app))
 
         # The agent picker lists every agent id; picking one puts it in the header.
         await pilot.press("a")
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: picker_lists_every_agent(app))
         assert_screen_safe(app, "agent picker")
         await pilot.press("down", "enter")
-        await pilot.pause(0.2)
+        await wait_until(
+            pilot, lambda: "filter: agent=" in (text := screen_text(app)) and "Show the log of" not in text
+        )
         assert_screen_safe(app, "header with an agent filter")
 
         # The search prompt echoes what is typed; help lists bindings.
         await pilot.press("question_mark")
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: "agentwatch — keys" in screen_text(app))
         assert_screen_safe(app, "help")
         await pilot.press("escape")
         await pilot.press("c")
-        await pilot.pause(0.2)
+        await wait_until(
+            pilot, lambda: "filter:" not in (text := screen_text(app)) and "agentwatch — keys" not in text
+        )
         assert_screen_safe(app, "after clearing filters")
     assert ESC not in str(app.title) and ESC not in str(app.sub_title)
