@@ -481,20 +481,56 @@ def test_a_malformed_idempotency_key_is_refused_with_400_naming_the_header(
     assert httpx.get(collector.url + PATH_HEALTH).json()["events_total"] == 0
 
 
-async def test_the_same_key_sent_twice_at_once_is_ingested_once(collector: RunningCollector) -> None:
+async def test_the_same_key_sent_twice_at_once_is_ingested_once(
+    tmp_path: Path, start_collector: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batch's commit is held until four copies of it have asked for its key, so they
+    arrive while it is in flight and must wait for its answer."""
+    collector = start_collector(store_path=tmp_path / "store.db", sync=True)
+    service = collector.service
+    store = service.store
+    assert store is not None
+    release = threading.Event()
+    commits = claims = 0
+    append_durable, claim = store.append_durable, service.receipts.claim
+
+    async def held_append_durable(*args: Any, **kwargs: Any) -> None:
+        nonlocal commits
+        commits += 1
+        await asyncio.to_thread(release.wait, 10)
+        await append_durable(*args, **kwargs)
+
+    async def counted_claim(key: str) -> bytes | None:
+        nonlocal claims
+        claims += 1
+        return await claim(key)
+
+    monkeypatch.setattr(store, "append_durable", held_append_durable)
+    monkeypatch.setattr(service.receipts, "claim", counted_claim)
+
+    async def until(condition: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met within 10 s"
+            await asyncio.sleep(0.01)
+
     events = [{"agent_id": "a", "message": f"m{i}"} for i in range(50)]
-    async with httpx.AsyncClient(timeout=10) as client:
-        answers = await asyncio.gather(
-            *(
-                client.post(
-                    collector.url + PATH_EVENTS, json=events, headers={HEADER_IDEMPOTENCY_KEY: "same"}
-                )
-                for _ in range(5)
-            )
-        )
+    async with httpx.AsyncClient(timeout=20) as client:
+
+        def send() -> asyncio.Task[httpx.Response]:
+            headers = {HEADER_IDEMPOTENCY_KEY: "same"}
+            return asyncio.create_task(client.post(collector.url + PATH_EVENTS, json=events, headers=headers))
+
+        first = send()
+        await until(lambda: commits == 1)  # the first batch is being committed, and held
+        copies = [send() for _ in range(4)]
+        await until(lambda: claims == 5)  # every copy has asked for the key while it is in flight
+        release.set()
+        answers = [await first, *await asyncio.gather(*copies)]
     assert {answer.status_code for answer in answers} == {202}
     assert len({answer.content for answer in answers}) == 1
-    assert collector.service.health().events_total == 50
+    assert commits == 1 and service.receipts.repeats == 4
+    assert service.health().events_total == 50
 
 
 def test_a_refused_batch_keeps_no_receipt_so_its_retry_is_ingested(
