@@ -7,6 +7,7 @@ under the scenario, whose times count from the end of the prefix.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import httpx
@@ -154,6 +155,35 @@ def test_disabled_rule_never_fires() -> None:
     for _ in range(6):
         clock.now += 10
         assert collector.evaluate_alerts() == []
+
+
+def test_error_rate_fires_only_beyond_its_configured_z_standard_deviations() -> None:
+    clock = FakeClock(T0)
+    settings = AlertSettings(
+        min_samples=10, fire_after=1, error_rate_z=3.0, error_rate_min_increase=0.001, error_rate_min_errors=1
+    )
+    collector = Collector(Settings(clock=clock, alerts=settings))
+    collector.evaluate_alerts()
+
+    def interval(errors: int) -> list[Alert]:
+        """One evaluation interval of 100 events, ``errors`` of them errors: the fleet's error-rate alerts."""
+        clock.now += TICK
+        kinds = ["error"] * errors + ["log"] * (100 - errors)
+        collector.ingest(
+            [Event("a", timestamp=clock.now - TICK / 2, span_type=k, message="x") for k in kinds]
+        )
+        return [a for a in collector.evaluate_alerts() if a.id == f"{RULE_ERROR_RATE}:{SCOPE_FLEET}"]
+
+    baseline = [0.2, 0.1] * 10  # mean 15 %, σ 5.1 %
+    for rate in baseline:
+        assert interval(round(rate * 100)) == []
+    assert interval(25) == []  # about 2σ above the mean, below mean + 3σ
+    baseline.append(0.25)
+    (fired,) = interval(45)
+    assert fired.state == ALERT_FIRING
+    assert fired.threshold == pytest.approx(
+        statistics.mean(baseline) + 3 * statistics.stdev(baseline), rel=1e-4
+    )
 
 
 def test_ledger_ingest_cost_is_tiny_per_event() -> None:
