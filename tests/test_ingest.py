@@ -530,6 +530,27 @@ def test_article_payload_value_of_the_wrong_type_is_rejected_naming_it() -> None
         assert error.startswith("payload.latency_ms: expected a number in [0, 1e+12]")
 
 
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("token", "tokens"),
+        ("token", "count"),
+        ("token", "token_count"),
+        ("completion", "tokens"),
+        ("completion", "tokens_input"),
+        ("completion", "input_tokens"),
+        ("completion", "tokens_output"),
+        ("completion", "output_tokens"),
+    ],
+)
+def test_article_payload_token_count_below_zero_or_too_large_is_rejected_naming_it(
+    kind: str, key: str
+) -> None:
+    for count in (-1, -(2**40), 2**53):
+        error = rejection({"agent_id": "a", "event_type": kind, "payload": {key: count}})
+        assert error.startswith(f"payload.{key}: expected int >= 0 and < 2**53, got ")
+
+
 # ------------------------------------------------------------- log entries
 def entry_for(**fields: Any):  # type: ignore[no-untyped-def]
     return event_to_log_entry(one({"agent_id": "a", **fields}))
@@ -674,10 +695,12 @@ field_values = (
 event_like = st.dictionaries(st.sampled_from([*FIELDS, "x"]), field_values, max_size=10).map(
     lambda d: d if "agent_id" in d and d.get("agent_id") else {**d, "agent_id": "agent"}
 )
+PAYLOAD_KEYS = [
+    *("tokens", "count", "token_count", "tokens_input", "input_tokens", "tokens_output", "output_tokens"),
+    *("name", "tool_name", "latency_ms", "duration_ms", "error", "message", "model"),
+]
 payload_like = st.dictionaries(
-    st.sampled_from(
-        ["tokens", "count", "token_count", "name", "tool_name", "latency_ms", "error", "message", "model"]
-    ),
+    st.sampled_from(PAYLOAD_KEYS),
     field_values,
     max_size=4,
 )
