@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -20,9 +20,12 @@ from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, PATH
 
 
 class CollectorProcess:
-    def __init__(self, *args: str) -> None:
+    """``agentwatch serve --port 0 *args``; ``launcher`` is what follows the interpreter (``-m agentwatch``
+    by default, or ``-c CODE ...`` for code that prepares the process, then runs the command line)."""
+
+    def __init__(self, *args: str, launcher: Sequence[str] = ("-m", "agentwatch")) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agentwatch", "serve", "--port", "0", *args],
+            [sys.executable, *launcher, "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

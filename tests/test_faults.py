@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import resource
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -202,12 +202,14 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
 # ----------------------------------------------------------------- store faults
 
 
-def assert_serves_live_data(collector: RunningCollector) -> None:
+def assert_serves_live_data(url: str) -> None:
     """Ingest is accepted, the log stream and /healthz answer: the store is not needed for live data."""
-    response = collector.post([{"agent_id": "live", "message": f"m{i}"} for i in range(3)])
+    response = httpx.post(
+        url + PATH_EVENTS, json=[{"agent_id": "live", "message": f"m{i}"} for i in range(3)]
+    )
     assert response.status_code == 202 and response.json()["accepted"] == 3
-    entries = all_logs(collector.url, 3)
-    assert [entry.message for entry in entries][-3:] == ["m0", "m1", "m2"] or len(entries) >= 3
+    assert [entry.message for entry in all_logs(url, 3)] == ["m0", "m1", "m2"]
+    assert httpx.get(url + PATH_HEALTH).status_code == 200
 
 
 def test_locked_store_at_startup_is_reported_and_live_data_keeps_flowing(
@@ -223,7 +225,7 @@ def test_locked_store_at_startup_is_reported_and_live_data_keeps_flowing(
         health = httpx.get(collector.url + PATH_HEALTH).json()
         assert "locked" in health["store"] and str(path) in health["store"], health["store"]
         assert any("running in memory only" in w and "locked" in w for w in collector.service.warnings)
-        assert_serves_live_data(collector)
+        assert_serves_live_data(collector.url)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -263,81 +265,102 @@ def test_corrupt_store_at_startup_is_moved_aside_reported_and_replaced(
     assert "unreadable" in warnings and "moved to" in warnings, warnings
     assert list(tmp_path.glob("store.db.corrupt-*")), "the corrupt file is kept for inspection"
     assert httpx.get(collector.url + PATH_HEALTH).json()["store"] == "ok"
-    assert_serves_live_data(collector)
+    assert_serves_live_data(collector.url)
     assert collector.service.store is not None and collector.service.store.flush(5)
 
 
+#: Runs ``agentwatch serve`` (the arguments after the first) in a process whose files may not grow
+#: past the first argument, in bytes (RLIMIT_FSIZE): a write beyond fails with EFBIG, as on a full
+#: disk, and SQLite reports a disk I/O error. Needs neither root nor a mount.
+CAPPED_FILES = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv.pop(1)), hard))
+from agentwatch.cli import main
+sys.exit(main())
+"""
+#: Room for an empty store (its first pages and write-ahead log), not for 1.6 MB of messages.
+SMALL_FILES = 64 * 1024
+
+
 @pytest.fixture
-def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tiny tmpfs needs root; tests/test_store.py covers RLIMIT_FSIZE")
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {result.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+def capped_collector(tmp_path: Path, processes: list[CollectorProcess]) -> Callable[..., CollectorProcess]:
+    """Factory: ``capped_collector(*serve_args, max_file_bytes=...)``, a collector whose store is
+    ``tmp_path/store.db`` and whose files cannot grow past ``max_file_bytes``."""
+
+    def start(*args: str, max_file_bytes: int) -> CollectorProcess:
+        store = str(tmp_path / "store.db")
+        launcher = ("-c", CAPPED_FILES, str(max_file_bytes))
+        collector = CollectorProcess("--store", store, *args, launcher=launcher)
+        processes.append(collector)
+        return collector
+
+    return start
 
 
-def fill(directory: Path) -> None:
-    """Fill the filesystem holding ``directory`` to the last byte."""
-    with open(directory / "ballast", "wb", buffering=0) as ballast:
-        try:
-            for _ in range(10_000):
-                ballast.write(b"\0" * 4096)
-        except OSError:  # ENOSPC: full, as intended
-            pass
+def allow_file_growth(collector: CollectorProcess) -> None:
+    """Lift the file-size cap of a running collector: the disk has room again."""
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.prlimit(collector.process.pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+
+def health(url: str) -> dict[str, Any]:
+    return httpx.get(url + PATH_HEALTH, timeout=10).json()
+
+
+def post_big(url: str, round_: int, key: str | None = None) -> httpx.Response:
+    """20 messages of 2 KB each."""
+    events = [{"agent_id": "big", "message": f"{round_}-{i}-{'x' * 2000}"} for i in range(20)]
+    headers = {HEADER_IDEMPOTENCY_KEY: key} if key else {}
+    return httpx.post(url + PATH_EVENTS, json=events, headers=headers, timeout=10)
+
+
+def stderr_after_stop(collector: CollectorProcess) -> str:
+    collector.stop()
+    assert collector.process.stderr is not None
+    return collector.process.stderr.read()
 
 
 def test_full_disk_at_startup_is_reported_and_live_data_keeps_flowing(
-    tiny_fs: Path, start_collector: Any
+    capped_collector: Callable[..., CollectorProcess],
 ) -> None:
-    fill(tiny_fs)
-    collector = start_collector(store_path=tiny_fs / "store.db")
-    store_state = httpx.get(collector.url + PATH_HEALTH).json()["store"]
+    collector = capped_collector(max_file_bytes=0)
+    store_state = health(collector.url)["store"]
     assert store_state.startswith("error") and ("full" in store_state or "disk" in store_state), store_state
-    assert any("running in memory only" in w for w in collector.service.warnings)
-    assert_serves_live_data(collector)
+    assert_serves_live_data(collector.url)
+    assert "running in memory only" in stderr_after_stop(collector)
 
 
-def test_disk_filling_up_while_running_never_stops_ingest(tiny_fs: Path, start_collector: Any) -> None:
-    collector = start_collector(store_path=tiny_fs / "store.db", flush_interval=0.05)
-    assert httpx.get(collector.url + PATH_HEALTH).json()["store"] == "ok"
-    filler = "x" * 2000
+def test_disk_filling_up_while_running_never_stops_ingest(
+    capped_collector: Callable[..., CollectorProcess],
+) -> None:
+    collector = capped_collector(max_file_bytes=SMALL_FILES)
+    assert health(collector.url)["store"] == "ok"
     for round_ in range(20):
-        response = collector.post(
-            [{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)]
-        )
+        response = post_big(collector.url, round_)
         assert response.status_code == 202 and response.json()["accepted"] == 20
-    wait_for(lambda: "full" in httpx.get(collector.url + PATH_HEALTH).json()["store"], timeout=10)
-    assert collector.service.store is not None and collector.service.store.errors > 0
+    failing = wait_for(lambda: (h := health(collector.url))["store"].startswith("error") and h, timeout=10)
+    assert "disk" in failing["store"] or "full" in failing["store"], failing["store"]
+    assert failing["store_written_rows"] == 0
     # Still live: new events are accepted and reach a viewer.
-    response = collector.post({"agent_id": "after", "message": "still here"})
+    response = httpx.post(collector.url + PATH_EVENTS, json={"agent_id": "after", "message": "still here"})
     assert response.status_code == 202
     entries = all_logs(collector.url, 401)
     assert entries[-1].message == "still here"
-    assert collector.service.health().events_total == 401
+    assert health(collector.url)["events_total"] == 401
 
 
 def test_disk_full_with_sync_answers_a_precise_5xx_and_keeps_serving(
-    tiny_fs: Path, start_collector: Any
+    capped_collector: Callable[..., CollectorProcess],
 ) -> None:
     """``--sync`` promises "202 = durable": when the store cannot write, the answer must not be 202,
     must not be an opaque 500, and the collector keeps serving health and streams."""
-    collector = start_collector(store_path=tiny_fs / "store.db", sync=True)
-    filler = "x" * 2000
+    collector = capped_collector("--sync", max_file_bytes=SMALL_FILES)
     statuses: list[int] = []
     answers: list[str] = []
     for round_ in range(40):
-        response = collector.post(
-            [{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)]
-        )
+        response = post_big(collector.url, round_)
         statuses.append(response.status_code)
         answers.append(response.text)
         if response.status_code != 202:
@@ -353,21 +376,20 @@ def test_disk_full_with_sync_answers_a_precise_5xx_and_keeps_serving(
         assert stream.status_code == 200
 
 
-def test_a_batch_refused_for_durability_leaves_no_trace(tiny_fs: Path, start_collector: Any) -> None:
-    collector = start_collector(store_path=tiny_fs / "store.db", sync=True)
-    filler = "x" * 2000
+def test_a_batch_refused_for_durability_leaves_no_trace(
+    capped_collector: Callable[..., CollectorProcess],
+) -> None:
+    collector = capped_collector("--sync", max_file_bytes=SMALL_FILES)
     accepted = 0
     for round_ in range(40):
-        response = collector.post(
-            [{"agent_id": "big", "message": f"{round_}-{i}-{filler}"} for i in range(20)]
-        )
+        response = post_big(collector.url, round_)
         if response.status_code != 202:
             break
         accepted += response.json()["accepted"]
     assert response.status_code == 503
-    health = httpx.get(collector.url + PATH_HEALTH).json()
-    assert health["events_total"] == accepted
-    assert health["last_log_id"] == accepted
+    after = health(collector.url)
+    assert after["events_total"] == accepted
+    assert after["last_log_id"] == accepted
 
 
 # ------------------------------------------------------------------------- soak
@@ -534,16 +556,20 @@ async def test_the_same_key_sent_twice_at_once_is_ingested_once(
 
 
 def test_a_refused_batch_keeps_no_receipt_so_its_retry_is_ingested(
-    tiny_fs: Path, start_collector: Any
+    capped_collector: Callable[..., CollectorProcess],
 ) -> None:
-    collector = start_collector(store_path=tiny_fs / "store.db", sync=True)
-    filler = "x" * 2000
+    collector = capped_collector("--sync", max_file_bytes=SMALL_FILES)
+    accepted = 0
     for round_ in range(40):
-        response = post_keyed(collector.url, f"r-{round_}", [f"{round_}-{i}-{filler}" for i in range(20)])
+        response = post_big(collector.url, round_, key=f"r-{round_}")
         if response.status_code != 202:
             break
+        accepted += 20
     assert response.status_code == 503
-    assert collector.service.receipts.get(f"r-{round_}") is None
+    allow_file_growth(collector)
+    retry = post_big(collector.url, round_, key=f"r-{round_}")
+    assert retry.status_code == 202 and retry.json()["accepted"] == 20
+    assert health(collector.url)["events_total"] == accepted + 20  # ingested, not answered from a receipt
 
 
 def test_a_committed_batch_whose_answer_was_lost_is_not_stored_again_after_kill_9(
