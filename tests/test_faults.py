@@ -285,24 +285,32 @@ SMALL_FILES = 64 * 1024
 
 
 @pytest.fixture
-def capped_collector(tmp_path: Path, processes: list[CollectorProcess]) -> Callable[..., CollectorProcess]:
+def capped_collector(
+    tmp_path: Path, processes: list[CollectorProcess]
+) -> Iterator[Callable[..., CollectorProcess]]:
     """Factory: ``capped_collector(*serve_args, max_file_bytes=...)``, a collector whose store is
-    ``tmp_path/store.db`` and whose files cannot grow past ``max_file_bytes``."""
+    ``tmp_path/store.db`` and whose files cannot grow past ``max_file_bytes``. The cap is lifted
+    before the collector is stopped, so what it writes on the way out (a coverage data file) fits."""
+    started: list[CollectorProcess] = []
 
     def start(*args: str, max_file_bytes: int) -> CollectorProcess:
         store = str(tmp_path / "store.db")
         launcher = ("-c", CAPPED_FILES, str(max_file_bytes))
         collector = CollectorProcess("--store", store, *args, launcher=launcher)
         processes.append(collector)
+        started.append(collector)
         return collector
 
-    return start
+    yield start
+    for collector in started:
+        allow_file_growth(collector)
 
 
 def allow_file_growth(collector: CollectorProcess) -> None:
     """Lift the file-size cap of a running collector: the disk has room again."""
-    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-    resource.prlimit(collector.process.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    if collector.process.poll() is None:
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.prlimit(collector.process.pid, resource.RLIMIT_FSIZE, (hard, hard))
 
 
 def health(url: str) -> dict[str, Any]:
@@ -317,6 +325,7 @@ def post_big(url: str, round_: int, key: str | None = None) -> httpx.Response:
 
 
 def stderr_after_stop(collector: CollectorProcess) -> str:
+    allow_file_growth(collector)
     collector.stop()
     assert collector.process.stderr is not None
     return collector.process.stderr.read()
