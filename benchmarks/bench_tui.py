@@ -218,8 +218,9 @@ def role_viewer(
 
     ``start_only``: leave as soon as a frame with data was painted (start-up measurement).
     """
+    from agentwatch.client.sse import DEFAULT_EVENT as SSE_DEFAULT_EVENT
     from agentwatch.protocol import SSE_LOG, LogEntry
-    from agentwatch.tui.app import SSE_DEFAULT_EVENT, AgentWatchApp
+    from agentwatch.tui.app import AgentWatchApp
 
     imported = time.time()
     from agentwatch.tui import app as app_module

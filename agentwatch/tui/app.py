@@ -8,18 +8,15 @@ nothing dirty, a frame touches no widget, so an idle viewer costs next to no CPU
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import msgspec
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -29,20 +26,14 @@ from agentwatch.client.prefetch import prefetch_snapshot
 from agentwatch.protocol import (
     PATH_DASHBOARD_STREAM,
     PATH_LOGS_STREAM,
-    SSE_ALERT,
-    SSE_DROPPED,
-    SSE_GAP,
-    SSE_LOG,
-    SSE_METRICS,
     STATUS_FAILING,
     VIEW_COSTS,
     VIEW_DECISIONS,
     VIEW_FAILURES,
     VIEW_LATENCY,
     Alert,
-    Dropped,
-    Gap,
 )
+from agentwatch.tui import feed
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import (
     TOAST_SEVERITY,
@@ -52,6 +43,7 @@ from agentwatch.tui.alerts import (
     toast_text,
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
+from agentwatch.tui.feed import SSEMessage
 from agentwatch.tui.pacing import MainScreen, paint_due_in
 from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
 from agentwatch.tui.state import (
@@ -59,11 +51,8 @@ from agentwatch.tui.state import (
     DIRTY_ALERTS,
     DIRTY_LOGS_REFILTERED,
     DIRTY_METRICS,
-    MARKER_DROPPED,
-    MARKER_GAP,
     STREAM_LOGS,
     STREAM_METRICS,
-    LogLine,
     StreamName,
     ViewState,
 )
@@ -72,23 +61,11 @@ from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, h
 if TYPE_CHECKING:
     import httpx
 
-#: The SSE event name of a message sent without ``event:`` (a minimal collector's form).
-SSE_DEFAULT_EVENT = "message"
-
-
 #: Least seconds between two agents-table updates made by the frame timer.
 TABLE_INTERVAL = 0.5
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
 #: collector has answered long before; a slow one just means the stream fills the screen.
 PREFETCH_WAIT = 0.1
-
-
-@functools.cache
-def _stream() -> ModuleType:
-    """The SSE client module, imported on first use: the first frame does not wait for httpx."""
-    from agentwatch.client import stream
-
-    return stream
 
 
 def _build_client(url: str) -> httpx.AsyncClient:
@@ -97,14 +74,10 @@ def _build_client(url: str) -> httpx.AsyncClient:
     A plain ``http://`` collector needs no certificate store: loading one is most of the
     cost of building a client (redirects, which could lead to TLS, are not followed).
     """
-    _stream()
+    feed.stream_client()
     import httpx
 
     return httpx.AsyncClient(verify=urlsplit(url).scheme != "http")
-
-
-_gap_decoder: Final = msgspec.json.Decoder(Gap)
-_dropped_decoder: Final = msgspec.json.Decoder(Dropped)
 
 
 class AgentWatchApp(App[int]):
@@ -320,9 +293,6 @@ class AgentWatchApp(App[int]):
                 log.append(fmt.log_lines(pending, timestamps=self.timestamps, tz=self.tz))
         self.frames += 1
 
-    def _format(self, line: LogLine) -> str:
-        return fmt.log_line(line, timestamps=self.timestamps, tz=self.tz)
-
     def _ring_on_new_failures(self, views: list[Any]) -> None:
         failing = {v.agent_id for v in views if v.row is not None and v.row.status == STATUS_FAILING}
         if self.bell_enabled and failing - self._failing:
@@ -374,70 +344,23 @@ class AgentWatchApp(App[int]):
             self._first_data_drawn = True
             self.frame()
 
-    def on_metrics_events(self, events: Sequence[Any]) -> None:
-        """One network read's worth of metrics-stream messages (see :meth:`on_metrics_event`)."""
-        for sse in events:
-            self.on_metrics_event(sse)
+    def on_metrics_events(self, events: Sequence[SSEMessage]) -> None:
+        """One network read's metrics-stream messages into the state (:mod:`~agentwatch.tui.feed`)."""
+        feed.apply_metrics_events(self.state, events)
         self._show_first_data()
 
-    def on_metrics_event(self, sse: Any) -> None:
-        """A metrics-stream message into the state (unnamed messages are snapshots too).
+    def on_metrics_event(self, sse: SSEMessage) -> None:
+        """One metrics-stream message (snapshot or alert) into the state."""
+        feed.apply_metrics_event(self.state, sse.event, sse.data)
 
-        Undecodable data is counted and skipped; it never ends the subscription.
-        """
-        from agentwatch.client.stream import DecodeError, decode_snapshot
-
-        if sse.event == SSE_ALERT:
-            try:
-                self.state.apply_alert(msgspec.json.decode(sse.data, type=Alert))
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                self.state.count_decode_error()
-            return
-        if sse.event not in (SSE_METRICS, SSE_DEFAULT_EVENT):
-            return
-        try:
-            self.state.apply_snapshot(decode_snapshot(sse.data, clock=self.state.clock))
-        except (DecodeError, msgspec.DecodeError, msgspec.ValidationError):
-            self.state.count_decode_error()
-
-    def on_log_event(self, sse: Any) -> None:
+    def on_log_event(self, sse: SSEMessage) -> None:
         """One log-stream message (entry, gap or dropped notice) into the state."""
         self.on_log_events((sse,))
 
-    def on_log_events(self, events: Sequence[Any]) -> None:
-        """One network read's worth of log-stream messages into the state, in order.
-
-        Runs of log entries are decoded together (:func:`~agentwatch.client.stream.decode_log_entries`);
-        a gap or dropped notice ends a run, so markers stay where they happened. Undecodable
-        messages are counted and skipped.
-        """
-        state = self.state
-        entries: list[str] = []
-        for sse in events:
-            name = sse.event
-            if name == SSE_LOG or name == SSE_DEFAULT_EVENT:
-                entries.append(sse.data)
-                continue
-            if entries:
-                self._add_log_payloads(entries)
-                entries = []
-            try:
-                if name == SSE_GAP:
-                    state.add_marker(MARKER_GAP, _gap_decoder.decode(sse.data).missed)
-                elif name == SSE_DROPPED:
-                    state.add_marker(MARKER_DROPPED, _dropped_decoder.decode(sse.data).dropped)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                state.count_decode_error()
-        if entries:
-            self._add_log_payloads(entries)
+    def on_log_events(self, events: Sequence[SSEMessage]) -> None:
+        """One network read's log-stream messages into the state (:mod:`~agentwatch.tui.feed`)."""
+        feed.apply_log_events(self.state, events)
         self._show_first_data()
-
-    def _add_log_payloads(self, payloads: list[str]) -> None:
-        state = self.state
-        entries, unreadable = _stream().decode_log_entries(payloads, clock=state.clock)
-        state.add_log_entries(entries)
-        for _ in range(unreadable):
-            state.count_decode_error()
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -1,0 +1,123 @@
+"""What the collector's SSE streams say, decoded into the viewer's state. No Textual here.
+
+The stream workers hand each network read's messages to :func:`apply_metrics_events` or
+:func:`apply_log_events`; those decode them with the protocol types and update a
+:class:`~agentwatch.tui.state.ViewState`. The app only draws what the state then holds.
+
+* Metrics stream: ``metrics`` (or unnamed) messages are snapshots, ``alert`` messages are one
+  alert's state change; any other name is ignored.
+* Log stream: ``log`` (or unnamed) messages are entries; ``gap`` (lines no longer held by the
+  collector when resuming) and ``dropped`` (lines the collector dropped for a slow reader)
+  become markers at the place they arrived, counted in ``lines_missed``.
+
+Undecodable data is counted (``ViewState.decode_errors``) and skipped; it never ends a
+subscription. The lenient decoders live in :mod:`agentwatch.client.stream`, imported on first
+use so that the first frame does not wait for httpx.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Final, Protocol
+
+import msgspec
+
+from agentwatch.client.sse import DEFAULT_EVENT, ServerSentEvent
+from agentwatch.protocol import SSE_ALERT, SSE_DROPPED, SSE_GAP, SSE_LOG, SSE_METRICS, Alert, Dropped, Gap
+from agentwatch.tui.state import MARKER_DROPPED, MARKER_GAP, ViewState
+
+__all__ = [
+    "SSEMessage",
+    "apply_log_event",
+    "apply_log_events",
+    "apply_metrics_event",
+    "apply_metrics_events",
+    "stream_client",
+]
+
+_alert_decoder: Final = msgspec.json.Decoder(Alert)
+_gap_decoder: Final = msgspec.json.Decoder(Gap)
+_dropped_decoder: Final = msgspec.json.Decoder(Dropped)
+
+
+class SSEMessage(Protocol):
+    """One server-sent message as any SSE client hands it out: its event name and its data."""
+
+    @property
+    def event(self) -> str: ...
+
+    @property
+    def data(self) -> str: ...
+
+
+@functools.cache
+def stream_client() -> ModuleType:
+    """The stream client module (:mod:`agentwatch.client.stream`), imported on first use."""
+    from agentwatch.client import stream
+
+    return stream
+
+
+# ---------------------------------------------------------------------- metrics stream
+def apply_metrics_event(state: ViewState, event: str, data: str) -> None:
+    """One metrics-stream message into ``state``: a snapshot (``metrics`` or unnamed) or an alert."""
+    if event == SSE_ALERT:
+        try:
+            state.apply_alert(_alert_decoder.decode(data))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            state.count_decode_error()
+        return
+    if event not in (SSE_METRICS, DEFAULT_EVENT):
+        return
+    stream = stream_client()
+    try:
+        state.apply_snapshot(stream.decode_snapshot(data, clock=state.clock))
+    except (stream.DecodeError, msgspec.DecodeError, msgspec.ValidationError):
+        state.count_decode_error()
+
+
+def apply_metrics_events(state: ViewState, messages: Iterable[SSEMessage]) -> None:
+    """One network read's worth of metrics-stream messages into ``state``, in order."""
+    for message in messages:
+        apply_metrics_event(state, message.event, message.data)
+
+
+# ---------------------------------------------------------------------- log stream
+def apply_log_event(state: ViewState, event: str, data: str) -> None:
+    """One log-stream message (entry, gap or dropped notice) into ``state``."""
+    apply_log_events(state, (ServerSentEvent(event, data),))
+
+
+def apply_log_events(state: ViewState, messages: Iterable[SSEMessage]) -> None:
+    """One network read's worth of log-stream messages into ``state``, in order.
+
+    Runs of entries are decoded together (:func:`~agentwatch.client.stream.decode_log_entries`);
+    a gap or dropped notice ends a run, so each marker sits where it happened among the lines.
+    """
+    payloads: list[str] = []
+    for message in messages:
+        event = message.event
+        if event == SSE_LOG or event == DEFAULT_EVENT:
+            payloads.append(message.data)
+            continue
+        if payloads:
+            _add_entries(state, payloads)
+            payloads = []
+        try:
+            if event == SSE_GAP:
+                state.add_marker(MARKER_GAP, _gap_decoder.decode(message.data).missed)
+            elif event == SSE_DROPPED:
+                state.add_marker(MARKER_DROPPED, _dropped_decoder.decode(message.data).dropped)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            state.count_decode_error()
+    if payloads:
+        _add_entries(state, payloads)
+
+
+def _add_entries(state: ViewState, payloads: list[str]) -> None:
+    entries, unreadable = stream_client().decode_log_entries(payloads, clock=state.clock)
+    state.add_log_entries(entries)
+    for _ in range(unreadable):
+        state.count_decode_error()
