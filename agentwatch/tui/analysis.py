@@ -19,9 +19,8 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import ClassVar, Final
 
-import msgspec
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -32,8 +31,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from agentwatch.client.analysis import AnalysisFailure, FetchResult, analysis_client, fetch_analysis
 from agentwatch.protocol import (
-    PATH_ANALYSIS,
     SCOPE_AGENT_PREFIX,
     SCOPE_MODEL_PREFIX,
     VIEW_COSTS,
@@ -43,18 +42,13 @@ from agentwatch.protocol import (
     Analysis,
     AnalysisRow,
     AnalysisSection,
-    ErrorResponse,
     LogEntry,
 )
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import short_age
 from agentwatch.tui.pacing import FramePaced
 
-if TYPE_CHECKING:
-    import httpx
-
 REFRESH_SECONDS: Final = 2.0
-FETCH_TIMEOUT: Final = 5.0
 UNAVAILABLE: Final = "not available from this collector"
 VIEW_TITLES: Final = {
     VIEW_COSTS: "Costs",
@@ -69,55 +63,20 @@ ATTRIBUTE_SCAN: Final = 2_000
 _SPARK_BARS: Final = "▁▂▃▄▅▆▇█"
 
 
-# ------------------------------------------------------------------------ fetching
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """One answer of the analysis route: the analysis, or an error line to show instead."""
-
-    analysis: Analysis | None = None
-    error: str | None = None
-
-
-async def fetch_analysis(
-    http: httpx.AsyncClient,
-    url: str,
-    view: str,
-    *,
-    token: str | None = None,
-    agent: str | None = None,
-    attribute: str | None = None,
-) -> FetchResult:
-    """GET the analysis ``view``; never raises for network or protocol trouble (returns an error)."""
-    import httpx
-
-    params = {"view": view}
-    if agent:
-        params["agent"] = agent
-    if attribute:
-        params["attribute"] = attribute
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = await http.get(url.rstrip("/") + PATH_ANALYSIS, params=params, headers=headers)
-    except httpx.HTTPError as exc:
-        return FetchResult(
-            error=f"cannot reach {fmt.safe(url, 60)}: {fmt.safe(str(exc) or type(exc).__name__, 80)}"
-        )
-    status = response.status_code
-    if status in (404, 405):
-        return FetchResult(error=UNAVAILABLE)
-    if status in (401, 403):
-        return FetchResult(error="unauthorized — check the token")
-    if status != 200:
-        try:
-            problem = msgspec.json.decode(response.content, type=ErrorResponse)
-            detail = f"{problem.error}" + (f" ({problem.detail})" if problem.detail else "")
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            detail = f"HTTP {status}"
-        return FetchResult(error=f"collector refused: {fmt.safe(detail, 120)}")
-    try:
-        return FetchResult(analysis=msgspec.json.decode(response.content, type=Analysis))
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return FetchResult(error=f"undecodable answer: {fmt.safe(str(exc), 80)}")
+def failure_text(failure: AnalysisFailure | None, url: str) -> str:
+    """The status line for a fetch that brought no analysis (agent-supplied text made safe)."""
+    if failure is None:
+        return "unexpected answer"
+    kind, detail = failure.kind, failure.detail
+    if kind == "unreachable":
+        return f"cannot reach {fmt.safe(url, 60)}: {fmt.safe(detail, 80)}"
+    if kind == "unavailable":
+        return UNAVAILABLE
+    if kind == "unauthorized":
+        return "unauthorized — check the token"
+    if kind == "refused":
+        return f"collector refused: {fmt.safe(detail, 120)}"
+    return f"undecodable answer: {fmt.safe(detail, 80)}"
 
 
 def attribute_keys(lines: Iterable[object], limit: int = ATTRIBUTE_SCAN) -> list[str]:
@@ -411,9 +370,7 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
 
     @work(exclusive=True, group="analysis", exit_on_error=False)
     async def _poll(self, generation: int) -> None:
-        import httpx
-
-        async with httpx.AsyncClient(timeout=httpx.Timeout(FETCH_TIMEOUT)) as http:
+        async with analysis_client() as http:
             while generation == self._generation:
                 result = await fetch_analysis(
                     http,
@@ -437,7 +394,7 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
             self.show(result.analysis)
         else:
             self.fetch_errors += 1
-            self.error = result.error or "unexpected answer"
+            self.error = failure_text(result.failure, self.url)
             self.query_one("#analysis-status", Static).update(Text(f"✗ {self.error}", style="bold yellow"))
 
     # ------------------------------------------------------------------ rendering
