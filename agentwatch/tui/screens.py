@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -21,9 +21,6 @@ from textual.widgets.option_list import Option
 
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.pacing import FramePaced
-
-if TYPE_CHECKING:
-    from agentwatch.tui.app import AgentWatchApp
 
 #: The picker's first option: show every agent.
 ALL_AGENTS_LABEL = "all agents"
@@ -158,5 +155,4 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(description), partial(self._run, action), help=help_text)
 
     async def _run(self, action: str) -> None:
-        app: AgentWatchApp = self.app  # type: ignore[assignment]
-        await app.run_action(action)
+        await self.app.run_action(action)
