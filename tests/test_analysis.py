@@ -6,16 +6,8 @@ import httpx
 import msgspec
 from test_alerts import T0, FakeClock, run
 
-from agentwatch.collector.analysis import (
-    DIM_ERROR_TYPE,
-    DIM_MODEL,
-    DIM_PATH,
-    NONE,
-    costs_view,
-    decisions_view,
-    failures_view,
-    latency_view,
-)
+from agentwatch.collector.analysis import costs_view, decisions_view, failures_view, latency_view
+from agentwatch.collector.ledger import DIM_ERROR_TYPE, DIM_MODEL, DIM_PATH, NONE
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.sketch import PackedSketch
 from agentwatch.protocol import PATH_ANALYSIS, RULE_LATENCY_REGRESSION, Analysis, ErrorResponse, Event

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from agentwatch.collector.analysis import (
+from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.ledger import (
     DIM_DECISION,
     DIM_ERROR_TYPE,
     DIM_MODEL,
@@ -28,7 +29,6 @@ from agentwatch.collector.analysis import (
     error_type,
     model_scope,
 )
-from agentwatch.collector.config import AlertSettings
 from agentwatch.protocol import LATENCY_SPAN_TYPES, SPAN_DECISION, SPAN_ERROR, SPAN_LLM_CALL, Event
 from agentwatch.simulator import Fleet
 
@@ -234,9 +234,9 @@ def test_grouped_fold_matches_on_odd_values_sampling_and_the_scope_cap() -> None
 
 
 def test_trace_eviction_credits_undecided_cost_the_same(monkeypatch: Any) -> None:
-    import agentwatch.collector.analysis as analysis
+    import agentwatch.collector.ledger as ledger
 
-    monkeypatch.setattr(analysis, "MAX_TRACES", 25)
+    monkeypatch.setattr(ledger, "MAX_TRACES", 25)
     rng = random.Random(11)
     times = [T0 + i for i in range(1, 21)]
     batches = [odd_events(rng, 300) for _ in times]

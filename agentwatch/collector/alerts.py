@@ -39,8 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from agentwatch.collector.analysis import Ledger, ScopeSeries, agent_scope
 from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.ledger import Ledger, ScopeSeries, agent_scope
 from agentwatch.protocol import (
     ALERT_FIRING,
     ALERT_RESOLVED,

@@ -19,9 +19,9 @@ import platformdirs
 
 from agentwatch import __version__
 from agentwatch.collector.alerts import AlertEngine
-from agentwatch.collector.analysis import Ledger
 from agentwatch.collector.broadcast import LogHub, MetricsHub, sse_frame
 from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.ledger import Ledger
 from agentwatch.collector.receipts import Receipts
 from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import Totals

@@ -1,0 +1,556 @@
+"""Per-scope interval statistics: what the alert rules test and the analysis views read.
+
+:class:`Ledger` is an aggregator: ``add_many`` (the ingest hot path) only appends the batch
+to a bounded deque. :meth:`Ledger.fold` (called from the collector's tick) groups what
+arrived into the open *interval* of each scope: the fleet, each agent (``agent:<id>``) and
+each model (``model:<name>``). :meth:`Ledger.close_interval` (called by the alert engine
+every ``interval`` seconds) closes them. A window over the last N seconds merges the closed
+intervals it covers, so reading costs O(intervals), never O(events).
+
+Bounds: at most ``fold_limit`` events are analysed per fold; beyond that the newest are
+kept, the rest are counted in ``sampled_out`` and every analysed event weighs
+``received / analysed`` so counts and costs stay unbiased estimates (``Analysis.sampled``).
+At most ``max_scopes`` agents + models are tracked (``scopes_dropped`` counts the events
+of the others, which still count for the fleet); a scope silent for ``forget_after``
+seconds is forgotten. Closed intervals are kept for the longest alert window; their
+breakdown by dimension only for ``window_seconds`` (see :meth:`Ledger.close_interval`).
+Open traces (for cost by decision path) are capped at
+:data:`MAX_TRACES` and expire after :data:`TRACE_TTL` seconds; their undecided cost then
+goes to :data:`NO_DECISION`. Each agent keeps at most :data:`MAX_DECISIONS` distinct
+decisions (the rest count as :data:`OTHER`).
+
+Definitions: an *error* is an event with ``error`` set or span type ``error``; an
+*inference* is an ``llm_call`` with a cost (given or estimated); latency percentiles use
+successful events of :data:`~agentwatch.protocol.LATENCY_SPAN_TYPES`; *token efficiency*
+is output tokens per successful ``llm_call``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
+
+from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch, PackedSketch
+from agentwatch.protocol import (
+    LATENCY_SPAN_TYPES,
+    SCOPE_AGENT_PREFIX,
+    SCOPE_FLEET,
+    SCOPE_MODEL_PREFIX,
+    SPAN_DECISION,
+    SPAN_ERROR,
+    SPAN_LLM_CALL,
+    CostPoint,
+    Event,
+)
+
+MAX_TRACES: Final = 20_000
+TRACE_TTL: Final = 300.0
+MAX_DECISIONS: Final = 256
+MAX_DIM_VALUES: Final = 1_000
+RECENT_EVENTS: Final = 20_000
+COST_POINTS: Final = 360
+NO_DECISION: Final = "(no decision)"
+NONE: Final = "(none)"
+OTHER: Final = "(other)"
+MAX_EVENT_COST: Final = 1_000_000.0
+
+DIM_MODEL: Final = "model"
+DIM_TOOL: Final = "tool"
+DIM_ERROR_TYPE: Final = "error type"
+DIM_DECISION: Final = "decision"
+DIM_PATH: Final = "decision path"
+_MISSING: Final = object()
+_log = math.log
+_ceil = math.ceil
+
+
+def _add_credit(
+    credits: dict[tuple[str, str], list[float]], agent_id: str, path: str, cost: float, n: float
+) -> None:
+    """Sum a decision path's (cost, inferences) for one agent, to be credited once per fold."""
+    row = credits.get((agent_id, path))
+    if row is None:
+        credits[(agent_id, path)] = [cost, n]
+    else:
+        row[0] += cost
+        row[1] += n
+
+
+def agent_scope(agent_id: str) -> str:
+    return SCOPE_AGENT_PREFIX + agent_id
+
+
+def model_scope(model: str) -> str:
+    return SCOPE_MODEL_PREFIX + model
+
+
+def error_type(error: str | None) -> str:
+    """``"Timeout: request exceeded"`` → ``"Timeout"``; the text before the first ``:`` (≤ 64 chars)."""
+    if not error:
+        return NONE
+    head = error.split(":", 1)[0].strip()
+    return (head or error.strip() or NONE)[:64]
+
+
+class Stats:
+    """Counters of one scope over one interval (or a merged window). Counts are floats
+    because sampled events weigh more than one. ``dims`` maps (dimension, value) to
+    ``[events, errors, cost_usd, inferences]``."""
+
+    __slots__ = (
+        "calls_ok",
+        "cost",
+        "cost_sq",
+        "dims",
+        "end",
+        "errors",
+        "events",
+        "inferences",
+        "latency",
+        "tokens_out",
+    )
+
+    def __init__(self) -> None:
+        self.events = 0.0
+        self.errors = 0.0
+        self.inferences = 0.0
+        self.cost = 0.0
+        self.cost_sq = 0.0
+        self.calls_ok = 0.0
+        self.tokens_out = 0.0
+        #: Packed when the interval closes (:meth:`Ledger.close_interval`).
+        self.latency: LatencySketch | PackedSketch = LatencySketch()
+        self.dims: dict[tuple[str, str], list[float]] = {}
+        self.end = 0.0
+
+    def merge(self, other: Stats, *, dims: bool = True, latency: bool = True) -> None:
+        self.events += other.events
+        self.errors += other.errors
+        self.inferences += other.inferences
+        self.cost += other.cost
+        self.cost_sq += other.cost_sq
+        self.calls_ok += other.calls_ok
+        self.tokens_out += other.tokens_out
+        if latency:
+            self.latency.merge(other.latency)
+        if dims:
+            mine = self.dims
+            for key, values in other.dims.items():
+                row = mine.get(key)
+                if row is None:
+                    mine[key] = list(values)
+                else:
+                    for i in range(4):
+                        row[i] += values[i]
+
+    def dim(self, dimension: str, value: str) -> list[float]:
+        key = (dimension, value)
+        row = self.dims.get(key)
+        if row is None:
+            row = self.dims[key] = [0.0, 0.0, 0.0, 0.0]
+        return row
+
+
+class ScopeSeries:
+    """One scope: its open interval, the closed ones (oldest first) and its totals since start."""
+
+    __slots__ = ("closed", "events_total", "first_seen", "last_seen", "open", "scope", "total")
+
+    def __init__(self, scope: str, keep: int, now: float) -> None:
+        self.scope = scope
+        self.open = Stats()
+        self.closed: deque[Stats] = deque(maxlen=keep)
+        self.total = Stats()
+        self.first_seen = now
+        self.last_seen = now
+        self.events_total = 0.0
+
+    def window(self, now: float, seconds: float, *, dims: bool = False, latency: bool = False) -> Stats:
+        """Closed intervals ending after ``now - seconds`` merged (the open one excluded)."""
+        merged = Stats()
+        since = now - seconds
+        for stats in reversed(self.closed):
+            if stats.end <= since:
+                break
+            merged.merge(stats, dims=dims, latency=latency)
+        return merged
+
+    def since_start(self) -> Stats:
+        merged = Stats()
+        merged.merge(self.total, latency=False)
+        merged.merge(self.open, latency=False)
+        return merged
+
+
+class _Trace:
+    __slots__ = ("agent", "cost", "inferences", "last", "path")
+
+    def __init__(self, agent: str, now: float) -> None:
+        self.agent = agent
+        self.cost = 0.0
+        self.inferences = 0.0
+        self.path: str | None = None
+        self.last = now
+
+
+class DecisionStat:
+    __slots__ = ("confidence_n", "confidence_sum", "count", "first_seen", "novel")
+
+    def __init__(self, now: float, novel: bool) -> None:
+        self.count = 0.0
+        self.confidence_sum = 0.0
+        self.confidence_n = 0.0
+        self.first_seen = now
+        self.novel = novel
+
+
+class Ledger:
+    """The aggregator; see the module docstring. ``clock`` gives unix seconds."""
+
+    def __init__(
+        self,
+        settings: AlertSettings | None = None,
+        *,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings = settings or AlertSettings()
+        self.window_seconds = float(window_seconds)
+        self.clock = clock
+        longest = max(
+            settings.error_rate_window,
+            settings.cost_window,
+            settings.latency_window,
+            settings.token_efficiency_window,
+            self.window_seconds,
+        )
+        self.keep = math.ceil(longest / settings.interval) + 1
+        self._pending: deque[Event] = deque(maxlen=max(1, settings.fold_limit))
+        self.received = 0
+        self._received_folded = 0
+        self.analysed = 0
+        self.sampled_out = 0
+        self.scopes_dropped = 0
+        self.traces_evicted = 0
+        now = clock()
+        self.fleet = ScopeSeries(SCOPE_FLEET, self.keep, now)
+        self.scopes: dict[str, ScopeSeries] = {}
+        self.decisions: dict[str, dict[str, DecisionStat]] = {}
+        self.decisions_made: dict[str, float] = {}
+        #: (agent, decision, time) of decisions never seen before for their agent; drained by alerts.
+        self.novelties: list[tuple[str, str, float]] = []
+        self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self.cost_points: deque[CostPoint] = deque(maxlen=COST_POINTS)
+
+    # ------------------------------------------------------------------ hot path
+    def add_many(self, events: Sequence[Event]) -> None:
+        """Queue a batch for the next fold: O(1) per event, no grouping here."""
+        self._pending.extend(events)
+        self.received += len(events)
+
+    # --------------------------------------------------------------------- fold
+    def _series(self, scope: str, now: float) -> ScopeSeries | None:
+        series = self.scopes.get(scope)
+        if series is None:
+            if len(self.scopes) >= self.settings.max_scopes:
+                self.scopes_dropped += 1
+                return None
+            series = self.scopes[scope] = ScopeSeries(scope, self.keep, now)
+        return series
+
+    def fold(self, now: float | None = None) -> int:
+        """Group the queued events into the open intervals. Returns how many were analysed.
+
+        Two passes. The first walks the events in order and does only what depends on
+        order: scope lookup (new scopes are created in the order their first event comes,
+        as the cap requires), traces and their decision paths, decisions. It sums everything
+        else per *group* — events alike in agent, model, span type, error, tool and decision
+        path. The second adds each group to its scopes' open intervals once, so events that
+        are alike (most of a fold) cost a few dict operations each rather than a dozen.
+        """
+        now = self.clock() if now is None else now
+        pending = self._pending
+        if not pending:
+            return 0
+        events = list(pending)
+        pending.clear()
+        arrived = self.received - self._received_folded
+        self._received_folded = self.received
+        weight = 1.0
+        if arrived > len(events):
+            self.sampled_out += arrived - len(events)
+            weight = arrived / len(events)
+        self.analysed += len(events)
+        self.recent.extend(events)
+        self.fleet.last_seen = now
+        groups = self._group(events, now, weight)
+        self._apply(groups, now, weight)
+        return len(events)
+
+    def _group(self, events: list[Event], now: float, w: float) -> dict[tuple[Any, ...], list[Any]]:
+        """First pass of :meth:`fold`: order-dependent work per event, sums per group.
+
+        A group is ``[events, inferences, cost, cost², ok calls, output tokens, latencies
+        (or None), agent series, model series]`` (unweighted); path credits go straight to
+        :meth:`_credit` at the end, summed per (agent, path).
+        """
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        agents: dict[str, ScopeSeries | None] = {}
+        models: dict[str, ScopeSeries | None] = {}
+        credits: dict[tuple[str, str], list[float]] = {}
+        traces = self._traces
+        get_group, get_agent, get_model, get_trace = groups.get, agents.get, models.get, traces.get
+        move_to_end = traces.move_to_end
+        missing: Any = _MISSING
+        max_cost = MAX_EVENT_COST
+        llm, error_span, decision_span = SPAN_LLM_CALL, SPAN_ERROR, SPAN_DECISION
+        latency_types = LATENCY_SPAN_TYPES
+        for event in events:
+            agent_id = event.agent_id
+            agent = get_agent(agent_id, missing)
+            if agent is missing:
+                agent = agents[agent_id] = self._series(agent_scope(agent_id), now)
+            elif agent is None:
+                self.scopes_dropped += 1
+            model = event.model
+            if model:
+                model_series = get_model(model, missing)
+                if model_series is missing:
+                    model_series = models[model] = self._series(model_scope(model), now)
+                elif model_series is None:
+                    self.scopes_dropped += 1
+            else:
+                model = model_series = None
+            span = event.span_type
+            error = event.error
+            is_error = bool(error) or span == error_span
+            trace_id = event.trace_id
+            if trace_id:
+                trace = get_trace(trace_id)
+                if trace is None:
+                    trace = traces[trace_id] = _Trace(agent_id, now)
+                    if len(traces) > MAX_TRACES:
+                        _, old = traces.popitem(last=False)
+                        self.traces_evicted += 1
+                        if old.inferences:
+                            _add_credit(credits, old.agent, NO_DECISION, old.cost, old.inferences)
+                else:
+                    trace.last = now
+                    move_to_end(trace_id)
+                path = trace.path
+            else:
+                trace = path = None
+            key = (agent_id, model, span, error if is_error else None, event.tool_name, path)
+            group = get_group(key)
+            if group is None:
+                group = groups[key] = [0, 0, 0.0, 0.0, 0, 0, None, agent, model_series]
+            group[0] += 1
+            if span == llm:
+                cost = event.cost_usd
+                if cost is not None and 0.0 <= cost <= max_cost:
+                    group[1] += 1
+                    group[2] += cost
+                    group[3] += cost * cost
+                    if trace is None:
+                        _add_credit(credits, agent_id, NO_DECISION, cost * w, w)
+                    elif path is not None:
+                        _add_credit(credits, agent_id, path, cost * w, w)
+                    else:
+                        trace.cost += cost * w
+                        trace.inferences += w
+                if not is_error:
+                    group[4] += 1
+                    group[5] += event.tokens_output or 0
+            if span in latency_types and not is_error:
+                latency = event.latency_ms
+                if latency is not None and 0.0 <= latency < 1e12:
+                    if group[6] is None:
+                        group[6] = [latency]
+                    else:
+                        group[6].append(latency)
+            elif span == decision_span and event.decision_made:
+                self._decision(agent_id, event.decision_made, event.confidence, w, now)
+                if trace is not None:
+                    first = trace.path is None
+                    decision = event.decision_made
+                    trace.path = decision if first else f"{trace.path} → {decision}"[:256]
+                    if first and trace.inferences:
+                        _add_credit(credits, agent_id, trace.path, trace.cost, trace.inferences)
+                        trace.cost = trace.inferences = 0.0
+        for (agent_id, path), (cost, inferences) in credits.items():
+            self._credit(path, agent_id, cost, inferences, now)
+        return groups
+
+    def _apply(self, groups: dict[tuple[Any, ...], list[Any]], now: float, w: float) -> None:
+        """Second pass of :meth:`fold`: add each group's sums to its scopes, weighted by ``w``."""
+        fleet = self.fleet
+        dim = self._dim
+        log, ceil, inv = _log, _ceil, INV_LOG_GAMMA
+        for (_, model, span, error, tool, path), group in groups.items():
+            n, inferences, cost, cost_sq, calls_ok, tokens_out, latencies, agent, model_series = group
+            is_error = error is not None or span == SPAN_ERROR
+            weighted = n * w
+            targets = (fleet,) if agent is None else (fleet, agent)
+            everyone = targets if model_series is None else (*targets, model_series)
+            for series in everyone:
+                series.last_seen = now
+                series.events_total += weighted
+                s = series.open
+                s.events += weighted
+                if is_error:
+                    s.errors += weighted
+                if inferences:
+                    s.inferences += inferences * w
+                    s.cost += cost * w
+                    s.cost_sq += cost_sq * w
+                if calls_ok:
+                    s.calls_ok += calls_ok * w
+                    s.tokens_out += tokens_out * w
+            if latencies is not None:
+                sketches = [series.open.latency for series in everyone]
+                for latency in latencies:
+                    if latency > MIN_VALUE:
+                        key = ceil(log(latency) * inv)
+                        for sketch in sketches:
+                            counts = sketch.counts
+                            counts[key] = counts.get(key, 0) + 1
+                            sketch.count += 1
+                            sketch.sum += latency
+                    else:
+                        for sketch in sketches:
+                            sketch.add(latency)
+            err = weighted if is_error else 0.0
+            values: list[tuple[str, str]] = [(DIM_DECISION, path or NONE)]
+            if model:
+                values.append((DIM_MODEL, model))
+            if tool:
+                values.append((DIM_TOOL, tool))
+            if is_error:
+                values.append((DIM_ERROR_TYPE, error_type(error)))
+            for series in targets:
+                s = series.open
+                for dimension, value in values:
+                    row = dim(s, dimension, value)
+                    row[0] += weighted
+                    row[1] += err
+                if inferences and model:
+                    row = dim(s, DIM_MODEL, model)
+                    row[2] += cost * w
+                    row[3] += inferences * w
+
+    @staticmethod
+    def _dim(stats: Stats, dimension: str, value: str) -> list[float]:
+        row = stats.dims.get((dimension, value))
+        if row is None:
+            if len(stats.dims) >= MAX_DIM_VALUES:
+                value = OTHER
+            row = stats.dim(dimension, value)
+        return row
+
+    def _trace(self, event: Event, agent_id: str, now: float) -> _Trace:
+        traces = self._traces
+        trace_id = event.trace_id or ""
+        trace = traces.get(trace_id)
+        if trace is None:
+            trace = traces[trace_id] = _Trace(agent_id, now)
+            if len(traces) > MAX_TRACES:
+                self._evict_trace(now)
+        else:
+            trace.last = now
+            traces.move_to_end(trace_id)
+        return trace
+
+    def _evict_trace(self, now: float) -> None:
+        _, trace = self._traces.popitem(last=False)
+        self.traces_evicted += 1
+        if trace.inferences:
+            self._credit(NO_DECISION, trace.agent, trace.cost, trace.inferences, now)
+
+    def _credit(self, path: str, agent_id: str, cost: float, inferences: float, now: float) -> None:
+        """Count ``cost`` for a decision path in the fleet's and the agent's open interval."""
+        targets = [self.fleet]
+        agent = self.scopes.get(agent_scope(agent_id))
+        if agent is not None:
+            targets.append(agent)
+        for series in targets:
+            row = self._dim(series.open, DIM_PATH, path)
+            row[0] += inferences
+            row[2] += cost
+            row[3] += inferences
+
+    def _decision(self, agent_id: str, decision: str, confidence: float | None, w: float, now: float) -> None:
+        if agent_scope(agent_id) not in self.scopes:
+            return
+        table = self.decisions.setdefault(agent_id, {})
+        made = self.decisions_made.get(agent_id, 0.0)
+        stat = table.get(decision)
+        if stat is None:
+            if len(table) >= MAX_DECISIONS:
+                decision = OTHER
+                stat = table.get(decision)
+            if stat is None:
+                novel = made >= self.settings.new_decision_min_history and decision != OTHER
+                stat = table[decision] = DecisionStat(now, novel)
+                if novel:
+                    self.novelties.append((agent_id, decision, now))
+        stat.count += w
+        if confidence is not None and 0.0 <= confidence <= 1.0:
+            stat.confidence_sum += confidence * w
+            stat.confidence_n += w
+        self.decisions_made[agent_id] = made + w
+
+    # ------------------------------------------------------------------ intervals
+    def all_series(self) -> Iterable[ScopeSeries]:
+        yield self.fleet
+        yield from self.scopes.values()
+
+    def close_interval(self, end: float) -> None:
+        """Close every scope's open interval at ``end``; expire old traces and silent scopes.
+
+        Closed intervals are kept for the longest alert window, so they are slimmed: the
+        latency sketch is packed (:class:`PackedSketch`), and the breakdown by dimension, read
+        only over the last ``window_seconds``, is dropped once the interval is older than
+        that. The ledger's memory then levels off once the longest window has filled.
+        """
+        slim_before = end - self.window_seconds
+        for series in self.all_series():
+            stats = series.open
+            stats.end = end
+            stats.latency = PackedSketch(stats.latency)
+            closed = series.closed
+            closed.append(stats)
+            series.total.merge(stats, latency=False)
+            series.open = Stats()
+            for old in reversed(closed):  # the newest intervals past the window, until one slimmed
+                if old.end > slim_before:
+                    continue
+                if not old.dims:
+                    break
+                old.dims = {}
+        fleet = self.fleet.closed[-1]
+        if fleet.inferences:
+            self.cost_points.append(CostPoint(end, round(fleet.cost / fleet.inferences, 8)))
+        traces = self._traces
+        while traces and next(iter(traces.values())).last < end - TRACE_TTL:
+            self._evict_trace(end)
+        forget = end - self.settings.forget_after
+        for scope in [s for s, series in self.scopes.items() if series.last_seen < forget]:
+            del self.scopes[scope]
+            if scope.startswith(SCOPE_AGENT_PREFIX):
+                agent_id = scope[len(SCOPE_AGENT_PREFIX) :]
+                self.decisions.pop(agent_id, None)
+                self.decisions_made.pop(agent_id, None)
+
+    def in_progress_cost(self, agent: str | None = None) -> tuple[float, float]:
+        """(cost, inferences) of open traces that have not decided yet."""
+        cost = inferences = 0.0
+        for trace in self._traces.values():
+            if trace.path is None and (agent is None or trace.agent == agent):
+                cost += trace.cost
+                inferences += trace.inferences
+        return cost, inferences
