@@ -17,8 +17,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agentwatch.collector import ingest, otlp
-from agentwatch.collector.otlp import OtlpError, OtlpResult, decode_logs, decode_traces
-from agentwatch.protocol import MAX_AGENT_ID_LENGTH, PATH_OTLP_LOGS, PATH_OTLP_TRACES, SPAN_LOG, Event
+from agentwatch.collector.otlp import OtlpError, OtlpResult, decode_logs, decode_traces, mapping, proto
+from agentwatch.protocol import (
+    MAX_AGENT_ID_LENGTH,
+    MAX_ATTRIBUTES_BYTES,
+    PATH_OTLP_LOGS,
+    PATH_OTLP_TRACES,
+    SPAN_LOG,
+    Event,
+)
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -302,8 +309,8 @@ def test_protobuf_without_opentelemetry_proto_is_415_naming_the_extra(
 def test_oversized_attributes_are_bounded_not_rejected() -> None:
     event = one_event({f"k{i}": "v" * 1000 for i in range(40)})
     assert event.attributes is not None
-    assert len(msgspec.json.encode(event.attributes)) <= otlp.MAX_ATTRIBUTES_BYTES
-    assert event.attributes[otlp.ATTR_TRUNCATED] > 0
+    assert len(msgspec.json.encode(event.attributes)) <= MAX_ATTRIBUTES_BYTES
+    assert event.attributes[mapping.ATTR_TRUNCATED] > 0
 
 
 @settings(max_examples=150, deadline=None)
@@ -749,7 +756,7 @@ def test_lean_protobuf_attributes_read_the_same_values_as_the_full_schema(attrib
 
     body = protobuf_traces(attributes)
     full_span = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0]
-    expected = otlp._pb_attributes(full_span.attributes)
+    expected = proto._pb_attributes(full_span.attributes)
     (event,) = decode_traces(body, PROTOBUF).events
     got = {k: v for k, v in (event.attributes or {}).items() if k.startswith("x.")}
     assert msgspec.json.encode(got) == msgspec.json.encode(expected)  # NaN compares equal once encoded
@@ -882,7 +889,7 @@ def test_counts_of_every_varint_width_read_the_same_when_seen_again() -> None:
     sets = [{"x.count": n, "x.other": n, "x.name": f"n{n % 3}"} for n in counts]
     body = protobuf_traces(*sets)
     full = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans
-    expected = [otlp._pb_attributes(span.attributes) for span in full]
+    expected = [proto._pb_attributes(span.attributes) for span in full]
     for _ in range(3):  # first sight, then from memory
         events = decode_traces(body, PROTOBUF).events
         assert [
@@ -910,8 +917,8 @@ def test_remembered_attributes_stay_bounded_whatever_the_variety() -> None:
         events = decode_traces(body, PROTOBUF).events
         assert [(e.attributes or {})["x.id"] for e in events] == [f"value-{start + i}" for i in range(500)]
         assert [(e.attributes or {})["x.n"] for e in events] == [start + i for i in range(500)]
-    assert len(otlp._PAIRS_READ) <= otlp._PAIRS_READ_MAX
-    assert all(len(keys) <= otlp._COUNT_KEYS_MAX for keys in otlp._COUNT_KEYS)
+    assert len(proto._PAIRS_READ) <= proto._PAIRS_READ_MAX
+    assert all(len(keys) <= proto._COUNT_KEYS_MAX for keys in proto._COUNT_KEYS)
 
 
 def test_a_key_or_status_that_is_not_utf8_or_malformed_rejects_its_span_only() -> None:

@@ -1,0 +1,379 @@
+"""OTLP spans and log records as agentwatch :class:`~agentwatch.protocol.Event`.
+
+Both front ends (:mod:`.json`, :mod:`.proto`) read an item into plain values and hand
+them here. Spans are mapped with the OpenTelemetry GenAI semantic conventions
+(``gen_ai.*``, current and deprecated names) plus our own ``agentwatch.cost_usd`` /
+``agentwatch.decision`` / ``agentwatch.confidence``. An item that cannot be mapped (an
+agent id over :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, a negative duration,
+negative tokens...) raises :class:`~agentwatch.collector.otlp.errors.Reject`.
+
+The mappers apply the native ingest rules themselves (the limits of
+:mod:`agentwatch.protocol`, the timestamp range and token bound of
+:mod:`agentwatch.collector.ingest`, cost estimates), so events come out as the native path
+would leave them, without a second decode; a test checks that the native decoder accepts
+every mapped event unchanged. Free text (log bodies, status messages) is clipped to
+:data:`~agentwatch.protocol.MAX_MESSAGE_LENGTH` rather than rejected; oversized attribute
+sets are trimmed (``agentwatch.attributes_truncated`` counts dropped keys).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from agentwatch.collector import ingest
+from agentwatch.collector.otlp.errors import BadResource, Reject
+from agentwatch.pricing import estimate_cost
+from agentwatch.protocol import (
+    MAX_AGENT_ID_LENGTH,
+    MAX_ATTRIBUTES_BYTES,
+    MAX_MESSAGE_LENGTH,
+    MAX_SHORT_FIELD_LENGTH,
+    SPAN_LLM_CALL,
+    SPAN_LOG,
+    SPAN_TOOL_CALL,
+    Event,
+    normalize_level,
+)
+
+#: span_type for agent-level GenAI operations.
+SPAN_AGENT: Final = "agent"
+#: span_type when nothing says what a span is.
+SPAN_GENERIC: Final = "span"
+#: agent_id when neither the span, the log record nor the resource names one.
+UNKNOWN_AGENT: Final = "unknown"
+
+# GenAI semantic-convention attribute names (current, then deprecated aliases).
+ATTR_OPERATION: Final = "gen_ai.operation.name"
+ATTR_PROVIDER: Final = "gen_ai.provider.name"
+ATTR_SYSTEM: Final = "gen_ai.system"
+ATTR_REQUEST_MODEL: Final = "gen_ai.request.model"
+ATTR_RESPONSE_MODEL: Final = "gen_ai.response.model"
+ATTR_INPUT_TOKENS: Final = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+ATTR_OUTPUT_TOKENS: Final = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+ATTR_AGENT_NAME: Final = "gen_ai.agent.name"
+ATTR_AGENT_ID: Final = "gen_ai.agent.id"
+ATTR_TOOL_NAME: Final = "gen_ai.tool.name"
+ATTR_ERROR_TYPE: Final = "error.type"
+ATTR_SERVICE_NAME: Final = "service.name"
+ATTR_COST: Final = "agentwatch.cost_usd"
+ATTR_DECISION: Final = "agentwatch.decision"
+ATTR_CONFIDENCE: Final = "agentwatch.confidence"
+ATTR_SPAN_TYPE: Final = "agentwatch.span_type"
+ATTR_SPAN_NAME: Final = "otel.span.name"
+ATTR_TRUNCATED: Final = "agentwatch.attributes_truncated"
+
+_OPERATION_SPAN_TYPES: Final = {
+    "chat": SPAN_LLM_CALL,
+    "text_completion": SPAN_LLM_CALL,
+    "generate_content": SPAN_LLM_CALL,
+    "embeddings": SPAN_LLM_CALL,  # an inference call too; the operation name stays in attributes
+    "execute_tool": SPAN_TOOL_CALL,
+    "invoke_agent": SPAN_AGENT,
+    "create_agent": SPAN_AGENT,
+    "invoke_workflow": SPAN_AGENT,
+    "plan": SPAN_AGENT,
+}
+_STATUS_ERROR: Final = 2
+_INPUT_TOKENS, _INPUT_TOKENS_OLD = ATTR_INPUT_TOKENS
+_OUTPUT_TOKENS, _OUTPUT_TOKENS_OLD = ATTR_OUTPUT_TOKENS
+_MAX_TOKENS: Final = ingest.MAX_TOKENS
+#: The native rule: a timestamp is unix seconds in [0, ingest.MAX_TIMESTAMP); here in nanoseconds.
+_MAX_TIMESTAMP_NS: Final = int(ingest.MAX_TIMESTAMP) * 1_000_000_000
+_TIMESTAMP_RANGE: Final = f"timestamp out of range (0 to {ingest.MAX_TIMESTAMP:g} s in nanoseconds)"
+#: How deep the front ends read nested attribute values: deeper ones become null. Within
+#: ingest.MAX_NESTING_DEPTH, so a mapped event passes the native rule.
+MAX_VALUE_DEPTH: Final = 6
+_MAX_ATTRIBUTE_STRING: Final = 4096
+
+_json_encoder = msgspec.json.Encoder()
+
+#: The agent of a resource's items when an item names none: the resource's agent id, or a
+#: :class:`Reject` to raise for such items (see :func:`resource_agent`).
+Fallback = str | Reject
+#: Per resource and scope: the resource's fallback agent (or why the resource is unusable),
+#: the mapper of one item to its event, and the items.
+Batches = Iterator[tuple[Fallback | BadResource, Callable[[Any, Fallback, float], Event], Collection[Any]]]
+
+
+@dataclass(slots=True)
+class RawLog:
+    """A log record's fields as a front end read them (ids as lowercase hex, or None)."""
+
+    time_ns: int
+    observed_ns: int
+    severity_number: int
+    severity_text: str
+    body: Any
+    attributes: dict[str, Any]
+    trace_id: str | None
+    span_id: str | None
+
+
+def _named_agent(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` naming an agent (a non-blank string, stripped), or None."""
+    for key in keys:
+        value = attributes.get(key)
+        if value.__class__ is str and value:
+            if len(value) > MAX_AGENT_ID_LENGTH:
+                raise Reject(f"agent id ({key}) is longer than {MAX_AGENT_ID_LENGTH} characters")
+            stripped = value.strip()  # the native rule: stripped, never blank
+            if stripped:
+                return stripped
+    return None
+
+
+_ITEM_AGENT_KEYS: Final = (ATTR_AGENT_NAME, ATTR_AGENT_ID)
+_RESOURCE_AGENT_KEYS: Final = (ATTR_AGENT_NAME, ATTR_AGENT_ID, ATTR_SERVICE_NAME)
+
+
+def resource_agent(resource: Mapping[str, Any]) -> Fallback:
+    """The agent of a resource's items that name none, worked out once per resource."""
+    try:
+        return _named_agent(resource, _RESOURCE_AGENT_KEYS) or UNKNOWN_AGENT
+    except Reject as exc:
+        return exc  # only items that name no agent of their own are rejected
+
+
+def _agent_id(attributes: Mapping[str, Any], fallback: Fallback) -> str:
+    """``gen_ai.agent.name``, else ``gen_ai.agent.id``, else the resource's agent."""
+    agent = attributes.get(ATTR_AGENT_NAME)
+    if agent.__class__ is str and 0 < len(agent) <= MAX_AGENT_ID_LENGTH:  # the common case
+        agent = agent.strip()
+        if agent:
+            return agent  # type: ignore[no-any-return]
+    agent = _named_agent(attributes, _ITEM_AGENT_KEYS)
+    if agent is not None:
+        return agent
+    if fallback.__class__ is str:
+        return fallback  # type: ignore[return-value]
+    raise Reject(str(fallback))
+
+
+def _short(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_SHORT_FIELD_LENGTH:
+        raise Reject(f"{name} is longer than {MAX_SHORT_FIELD_LENGTH} characters")
+    return text or None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
+
+
+def _tokens(value: Any, key: str) -> int | None:
+    """A token count: an integer (12.0 taken as 12) in [0, 2**53), or None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Reject(f"{key} must be an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise Reject(f"{key} must be an integer")
+    if not 0 <= value < ingest.MAX_TOKENS:
+        raise Reject(f"{key} must be >= 0 and < 2**53")
+    return int(value)
+
+
+def _number(value: Any, key: str, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Reject(f"{key} must be a finite number")
+    if not low <= value <= high:
+        raise Reject(f"{key} must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def _bounded(attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """Attributes within :data:`MAX_ATTRIBUTES_BYTES` once encoded: long strings are clipped,
+    then keys are kept in order while they fit; ``agentwatch.attributes_truncated`` counts the rest."""
+    if not attributes:
+        return None
+    try:
+        size = len(_json_encoder.encode(attributes))
+    except (msgspec.EncodeError, OverflowError, TypeError):
+        size = MAX_ATTRIBUTES_BYTES + 1
+    if size <= MAX_ATTRIBUTES_BYTES:
+        return attributes
+    kept: dict[str, Any] = {}
+    used = 64  # room for the truncation marker
+    for key, value in attributes.items():
+        if isinstance(value, str) and len(value) > _MAX_ATTRIBUTE_STRING:
+            value = value[: _MAX_ATTRIBUTE_STRING - 1] + "…"
+        try:
+            cost = len(_json_encoder.encode({key: value}))
+        except (msgspec.EncodeError, OverflowError, TypeError):
+            continue
+        if used + cost <= MAX_ATTRIBUTES_BYTES:
+            kept[key] = value
+            used += cost
+    kept[ATTR_TRUNCATED] = len(attributes) - len(kept)
+    return kept
+
+
+def map_span(
+    trace_id: str | None,
+    span_id: str | None,
+    parent_span_id: str | None,
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    attrs: dict[str, Any],
+    status_code: int,
+    status_message: str,
+    fallback: Fallback,
+    now: float,
+) -> Event:
+    """One span as an event that meets the native ingest rules (or :class:`Reject` saying why).
+
+    The rules of :mod:`agentwatch.collector.ingest`, applied here so no second decode is
+    needed: agent id 1..MAX_AGENT_ID_LENGTH characters once stripped; short fields at most
+    MAX_SHORT_FIELD_LENGTH; tokens integers in [0, 2**53); cost finite >= 0; confidence in
+    [0, 1]; timestamp in [0, MAX_TIMESTAMP) seconds; attributes bounded by
+    :func:`_bounded`; a missing cost estimated from the price table and flagged. Error text
+    is clipped to MAX_MESSAGE_LENGTH rather than rejected.
+
+    Ids come as lowercase hex or None. ``attrs`` is the span's own dict, made for this call:
+    what is left of it once the mapped keys are taken out becomes ``Event.attributes``.
+    """
+    agent_id = _agent_id(attrs, fallback)
+    if not (0 <= start_ns < _MAX_TIMESTAMP_NS and 0 <= end_ns < _MAX_TIMESTAMP_NS):
+        raise Reject(_TIMESTAMP_RANGE)
+    latency_ms = None
+    if end_ns and start_ns:
+        if end_ns < start_ns:
+            raise Reject("negative duration (endTimeUnixNano before startTimeUnixNano)")
+        latency_ms = (end_ns - start_ns) / 1e6
+    end_ns = end_ns or start_ns
+    timestamp = end_ns / 1e9 if end_ns else now
+
+    # The attributes that become event fields are taken out; the rest, in order, is kept.
+    get, pop = attrs.get, attrs.pop
+    request_model = pop(ATTR_REQUEST_MODEL, None)
+    response_model = pop(ATTR_RESPONSE_MODEL, None)
+    tool_name = pop(ATTR_TOOL_NAME, None)
+    declared = pop(ATTR_SPAN_TYPE, None)
+    tokens_input, tokens_input_old = pop(_INPUT_TOKENS, None), pop(_INPUT_TOKENS_OLD, None)
+    tokens_output, tokens_output_old = pop(_OUTPUT_TOKENS, None), pop(_OUTPUT_TOKENS_OLD, None)
+    system = pop(ATTR_SYSTEM, None)
+    cost_usd = pop(ATTR_COST, None)
+    decision = pop(ATTR_DECISION, None)
+    confidence = pop(ATTR_CONFIDENCE, None)
+
+    operation = get(ATTR_OPERATION)
+    if operation.__class__ is str and operation:
+        span_type = _OPERATION_SPAN_TYPES.get(operation, operation)
+    elif declared.__class__ is str and declared:
+        span_type = declared
+    elif tool_name is not None:
+        span_type = SPAN_TOOL_CALL
+    elif request_model is not None or response_model is not None:
+        span_type = SPAN_LLM_CALL
+    else:
+        span_type = SPAN_GENERIC
+    if len(span_type) > MAX_SHORT_FIELD_LENGTH:
+        raise Reject(f"span type is longer than {MAX_SHORT_FIELD_LENGTH} characters")
+
+    model = response_model or request_model
+    if model is not None and not (model.__class__ is str and 0 < len(model) <= MAX_SHORT_FIELD_LENGTH):
+        model = _short(model, "model")
+    error_type = get(ATTR_ERROR_TYPE)
+    error: str | None = None
+    if status_code == _STATUS_ERROR:
+        parts = [str(p) for p in (error_type, status_message) if p]
+        error = _clip(": ".join(parts) or "error")
+    elif error_type:
+        error = _clip(str(error_type))
+
+    # The current name wins over the deprecated one whenever it is present.
+    if tokens_input is None:
+        tokens_input = _tokens(tokens_input_old, _INPUT_TOKENS_OLD)
+    elif not (tokens_input.__class__ is int and 0 <= tokens_input < _MAX_TOKENS):
+        tokens_input = _tokens(tokens_input, _INPUT_TOKENS)  # rejects with the reason, or takes 12.0 as 12
+    if tokens_output is None:
+        tokens_output = _tokens(tokens_output_old, _OUTPUT_TOKENS_OLD)
+    elif not (tokens_output.__class__ is int and 0 <= tokens_output < _MAX_TOKENS):
+        tokens_output = _tokens(tokens_output, _OUTPUT_TOKENS)
+
+    cost_estimated = None
+    if cost_usd is not None:
+        cost_usd = _number(cost_usd, ATTR_COST, 0.0, math.inf)
+    elif model is not None and (tokens_input is not None or tokens_output is not None):
+        cost_usd = estimate_cost(model, tokens_input, tokens_output)  # the native rule: estimate, flag it
+        if cost_usd is not None:
+            cost_estimated = True
+    if decision is not None:
+        decision = _short(decision, ATTR_DECISION)
+    if confidence is not None:
+        confidence = _number(confidence, ATTR_CONFIDENCE, 0.0, 1.0)
+    if tool_name is not None:
+        tool_name = _short(tool_name, ATTR_TOOL_NAME)
+
+    provider = get(ATTR_PROVIDER) or system
+    if provider is not None:
+        attrs[ATTR_PROVIDER] = provider  # moved from gen_ai.system, or left where it is
+    if name:
+        attrs[ATTR_SPAN_NAME] = name
+    # Positional: Event's field order (a test pins it); keywords are slower on this hot path.
+    return Event(
+        agent_id,
+        timestamp,
+        span_type,
+        trace_id,
+        span_id,
+        parent_span_id,
+        model,
+        tokens_input,
+        tokens_output,
+        latency_ms,
+        cost_usd,
+        cost_estimated,
+        decision,
+        confidence,
+        error,
+        tool_name,
+        None,
+        None,
+        _bounded(attrs),
+    )
+
+
+def _severity_level(number: int, text: str) -> str:
+    """OTLP severity (1–24 in six bands of four) to a protocol level; else the text's level."""
+    if 1 <= number <= 24:
+        return ("debug", "debug", "info", "warning", "error", "critical")[(number - 1) // 4]
+    return normalize_level(text)
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        return body
+    try:
+        return _json_encoder.encode(body).decode("utf-8", "replace")
+    except (msgspec.EncodeError, OverflowError, TypeError):
+        return str(body)
+
+
+def map_log(raw: RawLog, fallback: Fallback, now: float) -> Event:
+    agent_id = _agent_id(raw.attributes, fallback)
+    if not (0 <= raw.time_ns < _MAX_TIMESTAMP_NS and 0 <= raw.observed_ns < _MAX_TIMESTAMP_NS):
+        raise Reject(_TIMESTAMP_RANGE)
+    time_ns = raw.time_ns or raw.observed_ns
+    return Event(
+        agent_id,
+        timestamp=time_ns / 1e9 if time_ns else now,
+        span_type=SPAN_LOG,
+        trace_id=raw.trace_id or None,
+        span_id=raw.span_id or None,
+        level=_severity_level(raw.severity_number, raw.severity_text),
+        message=_clip(_body_text(raw.body)),
+        attributes=_bounded(raw.attributes),
+    )
