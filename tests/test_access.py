@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RunningCollector, wait_for
 from starlette.routing import Route
 
 from agentwatch.collector import app as app_module
@@ -33,6 +32,7 @@ from agentwatch.protocol import (
     PATH_OTLP_LOGS,
     PATH_OTLP_TRACES,
 )
+from tests.helpers import RunningCollector, wait_until
 
 TOKEN = "tok-3f9a1c77e2b54d0d"
 ENV_WITHOUT_TOKEN = {key: value for key, value in os.environ.items() if key != "AGENTWATCH_TOKEN"}
@@ -207,7 +207,7 @@ def test_token_never_appears_in_the_collector_output_even_at_debug_level(
     first_line = process.stdout.readline()
     url = next(word for word in first_line.split() if word.startswith("http://"))
     good = {"Authorization": f"Bearer {TOKEN}"}
-    wait_for(lambda: _status(url + PATH_HEALTH, good) == 200, timeout=15)
+    wait_until(lambda: _status(url + PATH_HEALTH, good) == 200, timeout=15)
     assert httpx.post(url + PATH_EVENTS, json={"agent_id": "a"}, headers=good).status_code == 202
     assert (
         httpx.post(

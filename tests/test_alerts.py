@@ -13,7 +13,6 @@ import time
 import httpx
 import msgspec
 import pytest
-from conftest import wait_for
 
 from agentwatch.collector import ingest
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config, parse_config
@@ -36,6 +35,7 @@ from agentwatch.protocol import (
     json_encoder,
 )
 from agentwatch.simulator import ERROR_SPIKE_END, ERROR_SPIKE_START, NEW_DECISION, Fleet
+from tests.helpers import wait_until
 
 T0 = 1_700_000_000.0
 PREFIX = 600.0
@@ -258,7 +258,7 @@ def test_alerts_endpoint_and_snapshot_over_real_http(start_collector) -> None:
         )
         return body if body.firing else None
 
-    body = wait_for(firing, timeout=10)
+    body = wait_until(firing, timeout=10)
     assert [a.id for a in body.firing] == [f"{RULE_SILENT_AGENT}:agent:gone-1"]
     assert body.history[0].state == ALERT_FIRING
     snapshot = msgspec.json.decode(httpx.get(running.url + PATH_SNAPSHOT, timeout=5).content, type=Snapshot)

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from conftest import RunningCollector, wait_for
 from httpx_sse import connect_sse
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -30,6 +29,7 @@ from agentwatch.protocol import (
     LogEntry,
     Snapshot,
 )
+from tests.helpers import RunningCollector, wait_until
 
 
 def llm_call(agent: str = "agent-1", **fields: Any) -> dict[str, Any]:
@@ -330,7 +330,9 @@ def test_disconnecting_viewers_leave_nothing_behind(collector: RunningCollector)
             with client.stream("GET", collector.url + path) as response:
                 assert response.status_code == 200
                 next(response.iter_bytes())
-    wait_for(lambda: service.logs.subscriber_count == 0 and service.metrics.subscriber_count == 0, timeout=10)
+    wait_until(
+        lambda: service.logs.subscriber_count == 0 and service.metrics.subscriber_count == 0, timeout=10
+    )
 
 
 # ------------------------------------------------------------------------ read APIs

@@ -10,6 +10,7 @@ stderr and in ``/healthz``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import resource
 import sqlite3
@@ -25,8 +26,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from conftest import RunningCollector, wait_for
-from test_collector_restart import CollectorProcess, all_logs
 
 from agentwatch.client.stream import Backoff, ServerSentEvent, follow
 from agentwatch.protocol import (
@@ -40,19 +39,16 @@ from agentwatch.protocol import (
     LogEntry,
 )
 from agentwatch.sdk import AgentTelemetry
+from tests.helpers import (
+    CollectorProcess,
+    RunningCollector,
+    all_logs,
+    async_wait_until,
+    store_has_written,
+    wait_until,
+)
 
 ENV_WITHOUT_TOKEN = {key: value for key, value in os.environ.items() if key != "AGENTWATCH_TOKEN"}
-
-
-@pytest.fixture
-def processes() -> Iterator[list[CollectorProcess]]:
-    started: list[CollectorProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-        for stream in (process.process.stdout, process.process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 # --------------------------------------------------------------------- viewers
@@ -119,7 +115,7 @@ def run_agent(telemetry: AgentTelemetry, name: str, count: int, pause: float, do
 
 
 def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
-    tmp_path: Path, processes: list[CollectorProcess]
+    tmp_path: Path, start_collector_process: Callable[..., CollectorProcess]
 ) -> None:
     """Two agents send, three viewers follow, the collector is killed (-9) and restarted.
 
@@ -128,11 +124,8 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
     before the kill whose 202 never reached the agent is resent with the same ``Idempotency-Key``,
     and the restarted collector answers it from the receipt stored with the batch.
     """
-    store = str(tmp_path / "store.db")
-    first = CollectorProcess("--store", store, "--sync")
-    processes.append(first)
-    url = first.url
-    port = url.rsplit(":", 1)[1]
+    collector = start_collector_process("--store", str(tmp_path / "store.db"), "--sync")
+    url = collector.url
     viewers = Viewers(url, 3)
     per_agent, batch_size = 600, 20
     agents = {
@@ -156,13 +149,15 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
         ]
         for thread in threads:
             thread.start()
-        wait_for(lambda: all(len(seen) >= 200 for seen in viewers.seen), timeout=30)
-        first.kill9()
+        wait_until(lambda: all(len(seen) >= 200 for seen in viewers.seen), timeout=30)
+        collector.kill9()
         down_at = len(viewers.seen[0])
-        time.sleep(0.5)  # the collector stays down a moment while agents keep recording
-        second = CollectorProcess("--store", store, "--sync", "--port", port)
-        processes.append(second)
-        assert second.url == url
+        retried = {name: t.stats()["retried"] for name, t in agents.items()}
+        # The collector stays down until every agent has had a send refused, while they keep recording.
+        wait_until(
+            lambda: all(t.stats()["retried"] > retried[name] for name, t in agents.items()), timeout=30
+        )
+        collector.restart()  # same port, same store
         for name, event in finished.items():
             assert event.wait(60), name
         for telemetry in agents.values():
@@ -174,7 +169,7 @@ def test_kill_9_under_load_loses_nothing_and_viewers_resume_without_duplicates(
         history = all_logs(url, 2 * per_agent)
         newest_id = httpx.get(url + PATH_HEALTH).json()["last_log_id"]
         expected_ids = [entry.id for entry in history]
-        wait_for(lambda: all(len(seen) >= len(history) for seen in viewers.seen), timeout=30)
+        wait_until(lambda: all(len(seen) >= len(history) for seen in viewers.seen), timeout=30)
     finally:
         for telemetry in agents.values():
             telemetry.close(timeout=1)
@@ -232,7 +227,7 @@ def test_locked_store_at_startup_is_reported_and_live_data_keeps_flowing(
 
 
 def test_locked_store_is_said_clearly_on_stderr_by_the_serve_command(
-    tmp_path: Path, processes: list[CollectorProcess]
+    tmp_path: Path, start_collector_process: Callable[..., CollectorProcess]
 ) -> None:
     path = tmp_path / "store.db"
     holder = sqlite3.connect(path, isolation_level=None)
@@ -240,8 +235,7 @@ def test_locked_store_is_said_clearly_on_stderr_by_the_serve_command(
     holder.execute("CREATE TABLE IF NOT EXISTS hold (x)")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        process = CollectorProcess("--store", str(path))
-        processes.append(process)
+        process = start_collector_process("--store", str(path))
         health = httpx.get(process.url + PATH_HEALTH).json()
         assert "locked" in health["store"]
         response = httpx.post(process.url + PATH_EVENTS, json={"agent_id": "a", "message": "hi"})
@@ -286,7 +280,7 @@ SMALL_FILES = 64 * 1024
 
 @pytest.fixture
 def capped_collector(
-    tmp_path: Path, processes: list[CollectorProcess]
+    tmp_path: Path, start_collector_process: Callable[..., CollectorProcess]
 ) -> Iterator[Callable[..., CollectorProcess]]:
     """Factory: ``capped_collector(*serve_args, max_file_bytes=...)``, a collector whose store is
     ``tmp_path/store.db`` and whose files cannot grow past ``max_file_bytes``. The cap is lifted
@@ -296,8 +290,7 @@ def capped_collector(
     def start(*args: str, max_file_bytes: int) -> CollectorProcess:
         store = str(tmp_path / "store.db")
         launcher = ("-c", CAPPED_FILES, str(max_file_bytes))
-        collector = CollectorProcess("--store", store, *args, launcher=launcher)
-        processes.append(collector)
+        collector = start_collector_process("--store", store, *args, launcher=launcher)
         started.append(collector)
         return collector
 
@@ -349,7 +342,7 @@ def test_disk_filling_up_while_running_never_stops_ingest(
     for round_ in range(20):
         response = post_big(collector.url, round_)
         assert response.status_code == 202 and response.json()["accepted"] == 20
-    failing = wait_for(lambda: (h := health(collector.url))["store"].startswith("error") and h, timeout=10)
+    failing = wait_until(lambda: (h := health(collector.url))["store"].startswith("error") and h, timeout=10)
     assert "disk" in failing["store"] or "full" in failing["store"], failing["store"]
     assert failing["store_written_rows"] == 0
     # Still live: new events are accepted and reach a viewer.
@@ -419,19 +412,25 @@ def test_soak_keeps_memory_fds_and_tasks_flat_and_tells_every_viewer_what_it_dro
     assert "verdict: PASS" in result.stdout
 
 
-def read_stream(url: str, last_event_id: str | None, seconds: float) -> list[tuple[str, str, str]]:
-    """(event, id, data) of every event the log stream sends within ``seconds``."""
+def read_stream(url: str, last_event_id: str | None, last_message: str) -> list[tuple[str, str, str]]:
+    """(event, id, data) of the events the log stream sends, up to the log entry whose message is
+    ``last_message`` (what came within 10 s, if it never comes)."""
     from httpx_sse import connect_sse
 
     events: list[tuple[str, str, str]] = []
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    deadline = time.monotonic() + seconds
-    with httpx.Client(timeout=httpx.Timeout(seconds, connect=5)) as client:
+    deadline = time.monotonic() + 10
+    with httpx.Client(timeout=httpx.Timeout(10, connect=5)) as client:
         try:
             with connect_sse(client, "GET", url + PATH_LOGS_STREAM, headers=headers) as source:
                 for sse in source.iter_sse():
                     if sse.data:
                         events.append((sse.event, sse.id, sse.data))
+                    if (
+                        sse.event == SSE_LOG
+                        and msgspec.json.decode(sse.data, type=LogEntry).message == last_message
+                    ):
+                        break
                     if time.monotonic() > deadline:
                         break
         except httpx.ReadTimeout:
@@ -440,32 +439,38 @@ def read_stream(url: str, last_event_id: str | None, seconds: float) -> list[tup
 
 
 def test_viewer_that_saw_entries_lost_in_a_crash_misses_nothing_after_restart(
-    tmp_path: Path, processes: list[CollectorProcess]
+    tmp_path: Path, start_collector_process: Callable[..., CollectorProcess]
 ) -> None:
     """Without ``--sync`` the last flush interval may be lost (documented); what must never happen
     is a viewer silently missing entries accepted *after* the restart."""
-    store = str(tmp_path / "store.db")
-    first = CollectorProcess("--store", store)
-    processes.append(first)
-    port = first.url.rsplit(":", 1)[1]
+    collector = start_collector_process("--store", str(tmp_path / "store.db"))
     httpx.post(
-        first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"durable-{i}"} for i in range(20)]
+        collector.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"durable-{i}"} for i in range(20)]
     )
-    assert first.process.pid and wait_for(lambda: len(all_logs(first.url, 20)) == 20)
-    time.sleep(1.5)  # past the flush interval: these 20 are on disk
-    httpx.post(first.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"lost-{i}"} for i in range(30)])
-    seen = all_logs(first.url, 50)
-    first.kill9()  # well within the flush interval of the last post
+    assert wait_until(lambda: len(all_logs(collector.url, 20)) == 20)
+    wait_until(lambda: store_has_written(collector.url, 20))  # these 20 are on disk
+    httpx.post(
+        collector.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"lost-{i}"} for i in range(30)]
+    )
+    seen = all_logs(collector.url, 50)
+    collector.kill9()  # well within the flush interval of the last post
     resume_id = str(seen[-1].id)
 
-    second = CollectorProcess("--store", store, "--port", port)
-    processes.append(second)
-    kept = [msgspec.json.decode(data, type=LogEntry) for event, _, data in read_stream(second.url, None, 1.0)]
+    collector.restart()  # same port, same store
+    httpx.post(
+        collector.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"after-{i}"} for i in range(30)]
+    )
+    history = [
+        msgspec.json.decode(data, type=LogEntry)
+        for event, _, data in read_stream(collector.url, None, "after-29")
+        if event == SSE_LOG
+    ]
+    kept = list(itertools.takewhile(lambda entry: not entry.message.startswith("after-"), history))
     if any(entry.message.startswith("lost-") for entry in kept):
         pytest.skip("the last batch was flushed before the kill; nothing was lost to test with")
-    assert int(httpx.get(second.url + PATH_HEALTH).json()["last_log_id"]) > seen[-1].id, "ids continue past"
-    httpx.post(second.url + PATH_EVENTS, json=[{"agent_id": "a", "message": f"after-{i}"} for i in range(30)])
-    events = read_stream(second.url, resume_id, seconds=2.0)
+    first_after = next(entry for entry in history if entry.message.startswith("after-"))
+    assert first_after.id > seen[-1].id, "ids continue past"
+    events = read_stream(collector.url, resume_id, "after-29")
     messages = [
         msgspec.json.decode(data, type=LogEntry).message for event, _, data in events if event == SSE_LOG
     ]
@@ -539,12 +544,6 @@ async def test_the_same_key_sent_twice_at_once_is_ingested_once(
     monkeypatch.setattr(store, "append_durable", held_append_durable)
     monkeypatch.setattr(service.receipts, "claim", counted_claim)
 
-    async def until(condition: Any) -> None:
-        deadline = time.monotonic() + 10
-        while not condition():
-            assert time.monotonic() < deadline, "condition not met within 10 s"
-            await asyncio.sleep(0.01)
-
     events = [{"agent_id": "a", "message": f"m{i}"} for i in range(50)]
     async with httpx.AsyncClient(timeout=20) as client:
 
@@ -553,9 +552,9 @@ async def test_the_same_key_sent_twice_at_once_is_ingested_once(
             return asyncio.create_task(client.post(collector.url + PATH_EVENTS, json=events, headers=headers))
 
         first = send()
-        await until(lambda: commits == 1)  # the first batch is being committed, and held
+        await async_wait_until(lambda: commits == 1)  # the first batch is being committed, and held
         copies = [send() for _ in range(4)]
-        await until(lambda: claims == 5)  # every copy has asked for the key while it is in flight
+        await async_wait_until(lambda: claims == 5)  # every copy has asked for the key while it is in flight
         release.set()
         answers = [await first, *await asyncio.gather(*copies)]
     assert {answer.status_code for answer in answers} == {202}
@@ -582,20 +581,17 @@ def test_a_refused_batch_keeps_no_receipt_so_its_retry_is_ingested(
 
 
 def test_a_committed_batch_whose_answer_was_lost_is_not_stored_again_after_kill_9(
-    tmp_path: Path, processes: list[CollectorProcess]
+    tmp_path: Path, start_collector_process: Callable[..., CollectorProcess]
 ) -> None:
     """The exact case of a crash between commit and answer: the receipt is committed with the batch."""
-    store = str(tmp_path / "store.db")
-    first = CollectorProcess("--store", store, "--sync")
-    processes.append(first)
-    answer = post_keyed(first.url, "lost-answer", ["a", "b", "c"])
+    collector = start_collector_process("--store", str(tmp_path / "store.db"), "--sync")
+    answer = post_keyed(collector.url, "lost-answer", ["a", "b", "c"])
     assert answer.status_code == 202
-    first.kill9()  # as if the 202 never reached the sender
-    second = CollectorProcess("--store", store, "--sync")
-    processes.append(second)
-    again = post_keyed(second.url, "lost-answer", ["a", "b", "c"])
+    collector.kill9()  # as if the 202 never reached the sender
+    collector.restart()
+    again = post_keyed(collector.url, "lost-answer", ["a", "b", "c"])
     assert again.status_code == 202 and again.content == answer.content
-    assert [entry.message for entry in all_logs(second.url, 3)] == ["a", "b", "c"]
-    assert httpx.get(second.url + PATH_HEALTH).json()["last_log_id"] == 3
-    post_keyed(second.url, "next", ["d"])
-    assert [entry.message for entry in all_logs(second.url, 4)] == ["a", "b", "c", "d"]
+    assert [entry.message for entry in all_logs(collector.url, 3)] == ["a", "b", "c"]
+    assert httpx.get(collector.url + PATH_HEALTH).json()["last_log_id"] == 3
+    post_keyed(collector.url, "next", ["d"])
+    assert [entry.message for entry in all_logs(collector.url, 4)] == ["a", "b", "c", "d"]

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from conftest import RunningCollector
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +37,7 @@ from agentwatch.protocol import (
     PATH_SNAPSHOT,
     IngestResponse,
 )
+from tests.helpers import RunningCollector
 
 JSON = {"content-type": "application/json"}
 NDJSON = {"content-type": "application/x-ndjson"}

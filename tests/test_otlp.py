@@ -8,7 +8,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import serve_in_thread, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -26,6 +25,7 @@ from agentwatch.protocol import (
     SPAN_LOG,
     Event,
 )
+from tests.helpers import serve_in_thread, wait_until
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -507,7 +507,7 @@ def test_real_opentelemetry_exporter_protobuf_spans_decode_with_genai_mapping(
             tool.set_status(Status(StatusCode.ERROR, "refused"))
     provider.shutdown()
 
-    wait_for(lambda: len(receiver.bodies) >= 3)
+    wait_until(lambda: len(receiver.bodies) >= 3)
     events: list[Event] = []
     for path, body, content_type in receiver.bodies:
         assert path == PATH_OTLP_TRACES and content_type == PROTOBUF
@@ -607,7 +607,7 @@ def test_opentelemetry_exporter_spans_reach_the_real_collector(start_collector: 
                 }
             )
     provider.shutdown()
-    snapshot = wait_for(lambda: (s := collector.service.snapshot("otel-agent")).events == 3 and s)
+    snapshot = wait_until(lambda: (s := collector.service.snapshot("otel-agent")).events == 3 and s)
     assert snapshot.completions == 3 and snapshot.p50_latency_ms is not None
     assert [row.model for row in snapshot.agents] == ["gpt-4o"]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
-from conftest import RunningCollector
-
 from agentwatch.client.prefetch import prefetch_snapshot
+from tests.helpers import RunningCollector
 
 
 def test_prefetch_returns_the_collectors_current_snapshot(collector: RunningCollector) -> None:

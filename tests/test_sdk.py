@@ -21,7 +21,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import serve_in_thread, wait_for
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +30,7 @@ from agentwatch import pricing
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse, Rejected
 from agentwatch.sdk import AgentTelemetry, LoggingHandler
 from agentwatch.sdk.sender import parse_retry_after
+from tests.helpers import serve_in_thread, wait_until
 
 HEX = set("0123456789abcdef")
 
@@ -242,7 +242,7 @@ def test_events_are_sent_within_the_flush_interval_without_an_explicit_flush(
 ) -> None:
     telemetry = make_telemetry(recorder.url, flush_interval=0.05)
     telemetry.log("info", "hello")
-    wait_for(lambda: recorder.spans("log"), timeout=5)
+    wait_until(lambda: recorder.spans("log"), timeout=5)
     assert recorder.spans("log")[0].message == "hello"
 
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sseserver import SSE, SSEServer, Status, Stream
 
 from agentwatch.cli import build_parser
 from agentwatch.protocol import SSE_METRICS, AgentRow, Snapshot
 from agentwatch.status import format_line, format_template, main, overall_status
+from tests.sseserver import SSE, SSEServer, Status, Stream
 
 SNAPSHOT: dict[str, object] = {
     "timestamp": 1_700_000_000.0,

@@ -6,13 +6,12 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sseserver import SSE, SSEServer, Status, Stream, resuming
 
 from agentwatch.client.sse import SSEDecoder
 from agentwatch.client.stream import (
@@ -29,6 +28,8 @@ from agentwatch.client.stream import (
     follow,
 )
 from agentwatch.protocol import PATH_LOGS_STREAM, SSE_LOG, SSE_METRICS, AgentRow, History, LogEntry, Snapshot
+from tests.helpers import async_wait_until
+from tests.sseserver import SSE, SSEServer, Status, Stream, resuming
 
 WAIT = 10.0  # seconds: generous bound for any awaited condition
 
@@ -41,14 +42,6 @@ def server() -> Iterator[SSEServer]:
 
 def fast_backoff(seed: int = 1) -> Backoff:
     return Backoff(base=0.01, cap=0.05, rng=random.Random(seed))
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 class Recorder:
@@ -112,8 +105,8 @@ async def test_resume_after_last_event_id_sends_no_duplicates(server: SSEServer,
     server.otherwise = resuming(events, per_connection=3, ending=ending)  # type: ignore[arg-type]
     recorder = Recorder()
     task = recorder.start(server)
-    await wait_for(lambda: len(recorder.events) >= 12)
-    await wait_for(lambda: recorder.phases[-1] == "live")
+    await async_wait_until(lambda: len(recorder.events) >= 12)
+    await async_wait_until(lambda: recorder.phases[-1] == "live")
     await stop(task)
 
     assert recorder.ids == [str(n) for n in range(1, 13)]
@@ -126,7 +119,7 @@ async def test_resume_after_last_event_id_sends_no_duplicates(server: SSEServer,
 async def test_first_request_carries_given_last_event_id_and_token(server: SSEServer) -> None:
     recorder = Recorder()
     task = recorder.start(server, last_event_id="41", token="s3cret", params={"agent": "planner"})
-    await wait_for(lambda: recorder.phases[-1:] == ["live"])
+    await async_wait_until(lambda: recorder.phases[-1:] == ["live"])
     await stop(task)
     request = server.requests[0]
     assert request.last_event_id == "41"
@@ -140,7 +133,7 @@ async def test_states_carry_times_from_the_injected_clock(server: SSEServer) -> 
     ticks = iter(range(1000, 2000))
     recorder = Recorder()
     task = recorder.start(server, clock=lambda: float(next(ticks)))
-    await wait_for(lambda: recorder.phases[-1:] == ["live"])
+    await async_wait_until(lambda: recorder.phases[-1:] == ["live"])
     await stop(task)
     reconnecting = next(s for s in recorder.states if s.phase == "reconnecting")
     assert 1000 <= reconnecting.since < 2000
@@ -158,7 +151,7 @@ async def test_http_503_is_retried_with_error_and_attempt_count(server: SSEServe
     server.play(Status(503), Status(502), Stream(log_events(1), ending="hold"))
     recorder = Recorder()
     task = recorder.start(server)
-    await wait_for(lambda: len(recorder.events) == 1)
+    await async_wait_until(lambda: len(recorder.events) == 1)
     await stop(task)
     failures = [(s.error, s.attempts) for s in recorder.states if s.phase == "reconnecting"]
     assert failures == [("HTTP 503", 1), ("HTTP 502", 2)]
@@ -169,7 +162,7 @@ async def test_401_reports_unauthorized_and_keeps_retrying(server: SSEServer) ->
     server.play(Status(401, "bad token"), Status(403), Stream(log_events(1), ending="hold"))
     recorder = Recorder()
     task = recorder.start(server, token="wrong")
-    await wait_for(lambda: len(recorder.events) == 1)
+    await async_wait_until(lambda: len(recorder.events) == 1)
     await stop(task)
     unauthorized = [s for s in recorder.states if s.phase == "unauthorized"]
     assert [s.error for s in unauthorized] == ["HTTP 401", "HTTP 403"]
@@ -182,7 +175,7 @@ async def test_wrong_content_type_reconnects_instead_of_crashing(server: SSEServ
     server.play(Status(200, "<html>proxy login</html>", "text/html"), Stream(log_events(2), ending="hold"))
     recorder = Recorder()
     task = recorder.start(server)
-    await wait_for(lambda: len(recorder.events) == 2)
+    await async_wait_until(lambda: len(recorder.events) == 2)
     await stop(task)
     assert recorder.phases[:4] == ["connecting", "reconnecting", "connecting", "live"]
     assert recorder.states[1].error == "not an event stream (text/html)"
@@ -202,7 +195,7 @@ async def test_connection_refused_is_reported_and_retried() -> None:
             backoff=fast_backoff(),
         )
     )
-    await wait_for(lambda: sum(p == "reconnecting" for p in recorder.phases) >= 3)
+    await async_wait_until(lambda: sum(p == "reconnecting" for p in recorder.phases) >= 3)
     await stop(task)
     reconnecting = [s for s in recorder.states if s.phase == "reconnecting"]
     assert reconnecting[0].error == "connection refused"
@@ -214,7 +207,7 @@ async def test_silent_stream_times_out_and_reconnects(server: SSEServer) -> None
     server.play(Stream(ending="hold", heartbeat=None))
     recorder = Recorder()
     task = recorder.start(server, read_timeout=0.3)
-    await wait_for(lambda: "reconnecting" in recorder.phases)
+    await async_wait_until(lambda: "reconnecting" in recorder.phases)
     await stop(task)
     assert next(s for s in recorder.states if s.phase == "reconnecting").error == "no data for 0.3 s"
 
@@ -225,7 +218,7 @@ async def test_empty_data_phantom_event_is_skipped(server: SSEServer) -> None:
     server.play(Stream([raw], ending="end"))
     recorder = Recorder()
     task = recorder.start(server)
-    await wait_for(lambda: len(server.requests) >= 2)
+    await async_wait_until(lambda: len(server.requests) >= 2)
     await stop(task)
     assert [(e.id, e.data) for e in recorder.events] == [("7", '{"message":"real"}')]
     assert server.requests[1].last_event_id == "8"  # an id-only block still moves the cursor
@@ -241,7 +234,7 @@ async def test_failing_event_callback_is_reported_not_raised(server: SSEServer) 
     task = asyncio.create_task(
         follow(server.url, PATH_LOGS_STREAM, on_event=explode, on_state=states.append, backoff=fast_backoff())
     )
-    await wait_for(lambda: any(s.phase == "reconnecting" for s in states))
+    await async_wait_until(lambda: any(s.phase == "reconnecting" for s in states))
     assert not task.done()
     await stop(task)
     assert next(s for s in states if s.phase == "reconnecting").error == "ValueError: renderer bug"
@@ -250,7 +243,7 @@ async def test_failing_event_callback_is_reported_not_raised(server: SSEServer) 
 async def test_cancel_stops_promptly_while_live_and_while_waiting(server: SSEServer) -> None:
     recorder = Recorder()
     task = recorder.start(server)
-    await wait_for(lambda: recorder.phases[-1:] == ["live"])
+    await async_wait_until(lambda: recorder.phases[-1:] == ["live"])
     started = time.monotonic()
     await stop(task)
     assert time.monotonic() - started < 1.0
@@ -258,7 +251,7 @@ async def test_cancel_stops_promptly_while_live_and_while_waiting(server: SSESer
     server.play(Status(503))
     waiting = Recorder()
     task = waiting.start(server, backoff=Backoff(base=60, cap=60))  # next try would be up to a minute away
-    await wait_for(lambda: waiting.phases[-1:] == ["reconnecting"])
+    await async_wait_until(lambda: waiting.phases[-1:] == ["reconnecting"])
     started = time.monotonic()
     await stop(task)
     assert time.monotonic() - started < 1.0
@@ -308,7 +301,7 @@ async def test_backoff_resets_after_a_connection_delivers(server: SSEServer) -> 
     server.play(Status(503), Status(503), Stream(log_events(1), ending="end"), Status(503))
     recorder = Recorder()
     task = recorder.start(server, backoff=backoff)
-    await wait_for(lambda: len(server.requests) >= 5)
+    await async_wait_until(lambda: len(server.requests) >= 5)
     await stop(task)
     attempts = [s.attempts for s in recorder.states if s.phase == "reconnecting"]
     assert attempts[:4] == [1, 2, 1, 2]
@@ -591,7 +584,7 @@ async def test_on_events_gets_every_event_in_order_in_batches(server: SSEServer)
             backoff=fast_backoff(),
         )
     )
-    await wait_for(lambda: sum(map(len, batches)) >= 200)
+    await async_wait_until(lambda: sum(map(len, batches)) >= 200)
     await stop(task)
     assert [e.id for batch in batches for e in batch] == [str(n) for n in range(1, 201)]
     assert all(batches) and len(batches) < 20  # many events per network read

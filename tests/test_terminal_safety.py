@@ -13,18 +13,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 import unicodedata
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RunningCollector, wait_for
 from textual.widgets import OptionList
 
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screens import AgentPicker
 from agentwatch.tui.widgets import AgentTable
+from tests.helpers import RunningCollector, async_wait_until, wait_until
 
 #: One of each kind of sequence a terminal would act on, plus Rich markup.
 ATTACKS = {
@@ -70,7 +68,7 @@ def hostile(collector: RunningCollector) -> RunningCollector:
     response = collector.post(hostile_events())
     assert response.status_code == 202
     assert response.json()["rejected"] == [], response.text[:300]
-    wait_for(lambda: len(collector.service.window.agent_ids()) == len(ATTACKS))
+    wait_until(lambda: len(collector.service.window.agent_ids()) == len(ATTACKS))
     return collector
 
 
@@ -150,25 +148,14 @@ def picker_lists_every_agent(app: AgentWatchApp) -> bool:
     return "all agents" in shown and all(name[:8] in shown for name in ATTACKS)
 
 
-async def wait_until(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-
-
 async def test_tui_shows_hostile_agent_text_as_inert_characters_on_every_screen(
     hostile: RunningCollector,
 ) -> None:
     app = AgentWatchApp(url=hostile.url, fps=20)
     async with app.run_test(size=(160, 50)) as pilot:
         table = app.query_one(AgentTable)
-        await wait_until(pilot, lambda: len(table.row_agents()) == len(ATTACKS))
-        await wait_until(pilot, lambda: "loud[/]" in screen_text(app))
+        await async_wait_until(lambda: len(table.row_agents()) == len(ATTACKS), pilot=pilot)
+        await async_wait_until(lambda: "loud[/]" in screen_text(app), pilot=pilot)
         overview = assert_screen_safe(app, "overview")
         # Markup is shown as the characters it is made of, never applied.
         assert "[bold red]loud[/]" in overview
@@ -181,31 +168,33 @@ async def test_tui_shows_hostile_agent_text_as_inert_characters_on_every_screen(
             table.focus()
             table.move_cursor(row=row)
             await pilot.press("enter")
-            await wait_until(pilot, lambda: app.state.drilled is not None)
-            await wait_until(pilot, lambda: shows_one_agents_log(screen_text(app)))
+            await async_wait_until(lambda: app.state.drilled is not None, pilot=pilot)
+            await async_wait_until(lambda: shows_one_agents_log(screen_text(app)), pilot=pilot)
             assert_screen_safe(app, f"drill-down {row}")
             await pilot.press("escape")
-            await wait_until(pilot, lambda: app.state.drilled_agent is None)
-            await wait_until(pilot, lambda: "(Esc: fleet)" not in screen_text(app))
+            await async_wait_until(lambda: app.state.drilled_agent is None, pilot=pilot)
+            await async_wait_until(lambda: "(Esc: fleet)" not in screen_text(app), pilot=pilot)
 
         # The agent picker lists every agent id; picking one puts it in the header.
         await pilot.press("a")
-        await wait_until(pilot, lambda: picker_lists_every_agent(app))
+        await async_wait_until(lambda: picker_lists_every_agent(app), pilot=pilot)
         assert_screen_safe(app, "agent picker")
         await pilot.press("down", "enter")
-        await wait_until(
-            pilot, lambda: "filter: agent=" in (text := screen_text(app)) and "Show the log of" not in text
+        await async_wait_until(
+            lambda: "filter: agent=" in (text := screen_text(app)) and "Show the log of" not in text,
+            pilot=pilot,
         )
         assert_screen_safe(app, "header with an agent filter")
 
         # The search prompt echoes what is typed; help lists bindings.
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: "agentwatch — keys" in screen_text(app))
+        await async_wait_until(lambda: "agentwatch — keys" in screen_text(app), pilot=pilot)
         assert_screen_safe(app, "help")
         await pilot.press("escape")
         await pilot.press("c")
-        await wait_until(
-            pilot, lambda: "filter:" not in (text := screen_text(app)) and "agentwatch — keys" not in text
+        await async_wait_until(
+            lambda: "filter:" not in (text := screen_text(app)) and "agentwatch — keys" not in text,
+            pilot=pilot,
         )
         assert_screen_safe(app, "after clearing filters")
     assert ESC not in str(app.title) and ESC not in str(app.sub_title)

@@ -6,10 +6,7 @@ real alert in a real collector on 127.0.0.1 and watches it arrive over the metri
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
 
 from agentwatch.collector.config import AlertSettings
 from agentwatch.protocol import (
@@ -26,7 +23,7 @@ from agentwatch.tui.alerts import AlertHistoryScreen, AlertsPanel, value_vs_thre
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screenshots import NOW, demo_app
 from agentwatch.tui.state import ALERT_HISTORY, AlertLog
-from agentwatch.tui.widgets import HeaderBar
+from tests.helpers import async_wait_until, header
 
 HOSTILE = "[bold red]x[/]\x1b]0;title\x07\u202eevil"
 
@@ -75,23 +72,8 @@ def panel(app: AgentWatchApp) -> AlertsPanel:
     return app.query_one(AlertsPanel)
 
 
-def header(app: AgentWatchApp) -> str:
-    return app.query_one(HeaderBar).plain
-
-
 def toasts(app: AgentWatchApp) -> list[str]:
     return [notification.message for notification in app._notifications]
-
-
-async def wait_until(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 # ------------------------------------------------------------------ the model
@@ -234,14 +216,16 @@ async def test_capital_a_opens_the_history_newest_first_and_escape_closes():
         app.state.apply_alert(alert(1, state=ALERT_RESOLVED))
         app.state.apply_alert(alert(2))
         await pilot.press("A")
-        screen = await wait_until(pilot, lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen)
+        screen = await async_wait_until(
+            lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen, pilot=pilot
+        )
         rows = screen.row_texts
         assert rows[0].startswith("● firing  error  error_rate  agent:worker-2  38.0 % > 5.0 %  2m ago")
         assert rows[1].startswith("✓ resolved  error  error_rate  agent:worker-1")
         assert "0s ago" in rows[1]
         assert len(rows) == 3
         await pilot.press("escape")
-        await wait_until(pilot, lambda: not isinstance(app.screen, AlertHistoryScreen))
+        await async_wait_until(lambda: not isinstance(app.screen, AlertHistoryScreen), pilot=pilot)
 
 
 # ------------------------------------------------------------------ a real collector
@@ -249,14 +233,16 @@ async def test_real_collector_alert_reaches_panel_header_toast_bell_and_history(
     running = start_collector(alerts=AlertSettings(interval=0.5, silent_after=0.5, silent_min_events=1))
     app = BellCountingApp(url=running.url, fps=20)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_until(pilot, lambda: app.state.fleet is not None)
+        await async_wait_until(lambda: app.state.fleet is not None, pilot=pilot)
         response = await running.apost([{"agent_id": "gone-1", "span_type": "log", "message": "bye"}])
         assert response.status_code == 202
-        await wait_until(pilot, lambda: "silent_agent" in panel(app).plain, timeout=20)
+        await async_wait_until(lambda: "silent_agent" in panel(app).plain, timeout=20, pilot=pilot)
         assert "agent:gone-1" in panel(app).plain
         assert "⚠ 1 alert" in header(app)
         assert any("agent:gone-1" in text for text in toasts(app))
         assert app.bells == 1
         await pilot.press("A")
-        screen = await wait_until(pilot, lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen)
+        screen = await async_wait_until(
+            lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen, pilot=pilot
+        )
         assert any("silent_agent" in row and "agent:gone-1" in row for row in screen.row_texts)

@@ -4,17 +4,16 @@ collector without the route or out of reach is a status line, not a crash."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sseserver import SSEServer, Status
 
 from agentwatch.protocol import VIEW_COSTS, VIEW_DECISIONS, VIEW_FAILURES, VIEW_LATENCY, Analysis
 from agentwatch.tui.analysis import UNAVAILABLE, AnalysisScreen, AttributePicker, sparkline
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screenshots import NOW, demo_app
+from tests.helpers import async_wait_until
+from tests.sseserver import SSEServer, Status
 
 SIZE = (120, 36)
 
@@ -41,17 +40,6 @@ def fleet_events() -> list[dict[str, Any]]:
     return events
 
 
-async def wait_until(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-
-
 def analysis_screen(app: AgentWatchApp) -> AnalysisScreen | None:
     screen = app.screen
     return screen if isinstance(screen, AnalysisScreen) else None
@@ -66,7 +54,7 @@ async def shown(pilot: Any, app: AgentWatchApp, view: str, heading: str) -> list
             return None
         return screen.table_texts().get(heading) or None
 
-    return await wait_until(pilot, rows)
+    return await async_wait_until(rows, pilot=pilot)
 
 
 @pytest.fixture
@@ -100,17 +88,19 @@ async def test_keys_1_to_4_open_each_view_with_the_collectors_rows_and_escape_cl
         assert by_model[0].startswith("claude-sonnet-4  4  4  100.0 %")
         assert len(app.screen_stack) == 2  # switching replaced the view, it did not stack screens
         await pilot.press("escape")
-        await wait_until(pilot, lambda: analysis_screen(app) is None)
+        await async_wait_until(lambda: analysis_screen(app) is None, pilot=pilot)
 
 
 async def test_k_on_failures_groups_by_a_picked_or_typed_attribute_key(fed_collector):
     app = AgentWatchApp(url=fed_collector.url, fps=20)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: len(app.state.buffer) >= 24)  # keys come from the log
+        await async_wait_until(lambda: len(app.state.buffer) >= 24, pilot=pilot)  # keys come from the log
         await pilot.press("4")
         await shown(pilot, app, VIEW_FAILURES, "Errors by error type")
         await pilot.press("k")
-        picker = await wait_until(pilot, lambda: isinstance(app.screen, AttributePicker) and app.screen)
+        picker = await async_wait_until(
+            lambda: isinstance(app.screen, AttributePicker) and app.screen, pilot=pilot
+        )
         assert picker._keys == ["region"]
         await pilot.press("tab", "enter")  # from the input box into the list: the first key
         rows = await shown(pilot, app, VIEW_FAILURES, "Errors by attribute region")
@@ -122,7 +112,7 @@ async def test_k_on_failures_groups_by_a_picked_or_typed_attribute_key(fed_colle
             "us  2  6  33.3 %  50.0 %",
         ]
         await pilot.press("k")  # a typed key works too; empty drops the section
-        await wait_until(pilot, lambda: isinstance(app.screen, AttributePicker))
+        await async_wait_until(lambda: isinstance(app.screen, AttributePicker), pilot=pilot)
         await pilot.press("ctrl+u", *"tier", "enter")
         rows = await shown(pilot, app, VIEW_FAILURES, "Errors by attribute tier")
         assert rows == ["(none)  4  24  16.7 %  100.0 %"]
@@ -145,8 +135,8 @@ async def test_collector_without_the_route_says_not_available():
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             app.push_screen(AnalysisScreen(VIEW_COSTS, url=server.url, refresh_seconds=0.2))
-            screen = await wait_until(pilot, lambda: analysis_screen(app))
-            await wait_until(pilot, lambda: screen.fetches >= 2)
+            screen = await async_wait_until(lambda: analysis_screen(app), pilot=pilot)
+            await async_wait_until(lambda: screen.fetches >= 2, pilot=pilot)
             assert screen.error == UNAVAILABLE
             assert screen.analysis is None
 
@@ -156,13 +146,13 @@ async def test_unreachable_collector_is_a_status_line_and_the_screen_stays_usabl
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app.push_screen(AnalysisScreen(VIEW_LATENCY, url="http://127.0.0.1:9", refresh_seconds=0.2))
-        screen = await wait_until(pilot, lambda: analysis_screen(app))
-        await wait_until(pilot, lambda: screen.error is not None)
+        screen = await async_wait_until(lambda: analysis_screen(app), pilot=pilot)
+        await async_wait_until(lambda: screen.error is not None, pilot=pilot)
         assert screen.error.startswith("cannot reach http://127.0.0.1:9")
         await pilot.press("2")
         assert screen.view == VIEW_DECISIONS
         await pilot.press("escape")
-        await wait_until(pilot, lambda: analysis_screen(app) is None)
+        await async_wait_until(lambda: analysis_screen(app) is None, pilot=pilot)
 
 
 async def test_missing_fields_show_a_dash_and_sampled_data_is_marked_approximate():
@@ -170,7 +160,7 @@ async def test_missing_fields_show_a_dash_and_sampled_data_is_marked_approximate
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("1")  # connect=False: nothing is fetched, the screen is fed directly
-        screen = await wait_until(pilot, lambda: analysis_screen(app))
+        screen = await async_wait_until(lambda: analysis_screen(app), pilot=pilot)
         raw = (
             b'{"view":"costs","timestamp":%d,"sampled":true,"future_field":1,'
             b'"sections":[{"name":"model","rows":[{"key":"gpt-4o","inferences":10}]}]}' % NOW

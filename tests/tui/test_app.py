@@ -7,8 +7,6 @@ against a real collector on 127.0.0.1.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -19,35 +17,12 @@ from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screens import AgentPicker, HelpScreen, SearchScreen
 from agentwatch.tui.screenshots import NOW, FixedConnection, demo_app
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS
-from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricPanel
+from agentwatch.tui.widgets import AgentTable, MetricPanel
+from tests.helpers import async_wait_until, entry_lines, header, log_lines
 
 SIZE = (120, 36)
 HOSTILE = ["[bold red]x[/]", "\x1b[31mred", "\x1b]0;title\x07", "\x1b]52;c;AAAA\x07", "\u202eevil"]
 TIME_PREFIX = re.compile(r"^\d\d:\d\d:\d\d ")
-
-
-async def wait_until(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Let the app run until ``condition()`` is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-
-
-def log_lines(app: AgentWatchApp) -> list[str]:
-    return list(app.query_one(Log).lines)
-
-
-def header(app: AgentWatchApp) -> str:
-    return app.query_one(HeaderBar).plain
-
-
-def entry_lines(app: AgentWatchApp) -> list[str]:
-    return [line for line in log_lines(app) if not line.startswith("⚠")]
 
 
 async def test_overview_shows_header_panels_table_and_log():
@@ -185,7 +160,7 @@ async def test_space_pauses_the_tail_counts_new_lines_and_end_or_g_goes_live():
             LogEntry(timestamp=NOW, agent_id="planner-01", level="info", message=f"n{i}") for i in range(3)
         ]
         app.state.add_log_entries(new)
-        await wait_until(pilot, lambda: "PAUSED 3 new" in header(app))
+        await async_wait_until(lambda: "PAUSED 3 new" in header(app), pilot=pilot)
         assert log_lines(app) == before
         await pilot.press("end")
         assert [line.rsplit(" ", 1)[-1] for line in log_lines(app)[-3:]] == ["n0", "n1", "n2"]
@@ -211,7 +186,7 @@ async def test_w_wraps_long_lines_to_the_pane_width():
     app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
         app.state.add_log_entries([LogEntry(timestamp=NOW, agent_id="a", level="info", message="x" * 300)])
-        await wait_until(pilot, lambda: log_lines(app)[-1].endswith("x" * 300))
+        await async_wait_until(lambda: log_lines(app)[-1].endswith("x" * 300), pilot=pilot)
         count = len(log_lines(app))
         await pilot.press("w")
         width = app.log_pane.scrollable_content_region.width
@@ -244,7 +219,9 @@ async def test_enter_drills_into_the_agent_and_escape_goes_back():
         assert "▶ agent planner-01" in header(app)
         assert all(" planner-01 " in line for line in entry_lines(app))
         app.state.apply_snapshot(Snapshot(timestamp=NOW, agent="planner-01", tokens_per_second=42.0))
-        await wait_until(pilot, lambda: app.query_one("#m-tokens", MetricPanel).value_text == "42.0")
+        await async_wait_until(
+            lambda: app.query_one("#m-tokens", MetricPanel).value_text == "42.0", pilot=pilot
+        )
         await pilot.press("escape")
         assert "fleet" in header(app) and "▶" not in header(app)
         assert app.query_one("#m-tokens", MetricPanel).value_text == "1 305.8"
@@ -267,7 +244,7 @@ async def test_q_quits():
     app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("q")
-        await wait_until(pilot, lambda: not app.is_running)
+        await async_wait_until(lambda: not app.is_running, pilot=pilot)
 
 
 async def test_command_palette_offers_the_bindings():
@@ -297,8 +274,8 @@ async def test_hostile_agent_text_is_shown_literally():
                 for m in HOSTILE
             ]
         )
-        await wait_until(pilot, lambda: len(log_lines(app)) >= len(HOSTILE))
-        await wait_until(pilot, lambda: app.query_one(AgentTable).row_count == 2)
+        await async_wait_until(lambda: len(log_lines(app)) >= len(HOSTILE), pilot=pilot)
+        await async_wait_until(lambda: app.query_one(AgentTable).row_count == 2, pilot=pilot)
         lines = log_lines(app)
         assert lines[0].endswith("[bold red]x[/]")
         assert lines[1].endswith("␛[31mred")
@@ -341,7 +318,9 @@ async def test_decode_errors_are_counted_and_shown():
         app.on_log_event(
             ServerSentEvent(event="gap", data='{"missed": 3, "first_missing": 1, "last_missing": 3}')
         )
-        await wait_until(pilot, lambda: "2 undecodable" in header(app) and len(log_lines(app)) >= 2)
+        await async_wait_until(
+            lambda: "2 undecodable" in header(app) and len(log_lines(app)) >= 2, pilot=pilot
+        )
         assert log_lines(app)[-2:] == [
             "⚠ 7 lines dropped by the collector (slow viewer)",
             "⚠ 3 lines missed while disconnected (no longer held by the collector)",
@@ -356,21 +335,21 @@ async def test_reconnecting_and_stale_are_shown():
             STREAM_METRICS, FixedConnection("reconnecting", retry_at=NOW + 3, error="refused")
         )
         app.state.set_connection(STREAM_LOGS, FixedConnection("reconnecting", retry_at=NOW + 3))
-        await wait_until(pilot, lambda: "reconnecting in 3 s" in header(app))
+        await async_wait_until(lambda: "reconnecting in 3 s" in header(app), pilot=pilot)
         app.state.set_connection(STREAM_METRICS, FixedConnection("live"))
         app.state.set_connection(STREAM_LOGS, FixedConnection("live"))
         app.state.apply_snapshot(Snapshot(timestamp=NOW))
         now[0] += 12
-        await wait_until(pilot, lambda: "stale 12 s" in header(app))
+        await async_wait_until(lambda: "stale 12 s" in header(app), pilot=pilot)
         app.state.set_connection(STREAM_LOGS, FixedConnection("unauthorized"))
-        await wait_until(pilot, lambda: "unauthorized" in header(app))
+        await async_wait_until(lambda: "unauthorized" in header(app), pilot=pilot)
 
 
 # ---------------------------------------------------------------- against a real collector
 async def test_live_collector_feeds_header_table_and_log(collector):
     app = AgentWatchApp(url=collector.url, fps=20)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "● live" in header(app))
+        await async_wait_until(lambda: "● live" in header(app), pilot=pilot)
         response = await collector.apost(
             [
                 {"agent_id": "alpha", "span_type": "log", "level": "error", "message": HOSTILE[0]},
@@ -380,10 +359,10 @@ async def test_live_collector_feeds_header_table_and_log(collector):
             ]
         )  # fmt: skip
         assert response.status_code < 300
-        await wait_until(pilot, lambda: any(line.endswith("␛[31mred") for line in log_lines(app)))
+        await async_wait_until(lambda: any(line.endswith("␛[31mred") for line in log_lines(app)), pilot=pilot)
         assert any(line.endswith("[bold red]x[/]") for line in log_lines(app))
         table = app.query_one(AgentTable)
-        await wait_until(pilot, lambda: {"alpha", "beta"} <= set(table.row_agents()))
+        await async_wait_until(lambda: {"alpha", "beta"} <= set(table.row_agents()), pilot=pilot)
         await pilot.press("e")
         assert entry_lines(app) and all(" alpha " in line for line in entry_lines(app))
 
@@ -404,17 +383,17 @@ async def test_drill_down_restarts_metrics_narrowed_to_the_agent(collector):
             ]
         )
         table = app.query_one(AgentTable)
-        await wait_until(pilot, lambda: {"alpha", "beta"} <= set(table.row_agents()))
+        await async_wait_until(lambda: {"alpha", "beta"} <= set(table.row_agents()), pilot=pilot)
         table.focus()
         table.move_cursor(row=table.row_agents().index("beta"))
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.state.drilled is not None)
+        await async_wait_until(lambda: app.state.drilled is not None, pilot=pilot)
         assert app.state.drilled.agent == "beta"
         assert "▶ agent beta" in header(app)
         await pilot.press("escape")
         assert app.state.drilled_agent is None
         fleet_before = app.state.fleet
-        await wait_until(pilot, lambda: app.state.fleet is not fleet_before)
+        await async_wait_until(lambda: app.state.fleet is not fleet_before, pilot=pilot)
 
 
 async def test_tail_keeps_following_new_lines_after_a_filter_change():
@@ -426,9 +405,9 @@ async def test_tail_keeps_following_new_lines_after_a_filter_change():
                 for i in range(200)
             ]
         )
-        await wait_until(pilot, lambda: log_lines(app)[-1].endswith("m199"))
+        await async_wait_until(lambda: log_lines(app)[-1].endswith("m199"), pilot=pilot)
         await pilot.press("l", "c")
         app.state.add_log_entries([LogEntry(timestamp=NOW, agent_id="a", level="info", message="newest")])
         log = app.query_one(Log)
-        await wait_until(pilot, lambda: log.lines and log.lines[-1].endswith("newest"))
-        await wait_until(pilot, lambda: log.scroll_y == log.max_scroll_y > 0)
+        await async_wait_until(lambda: log.lines and log.lines[-1].endswith("newest"), pilot=pilot)
+        await async_wait_until(lambda: log.scroll_y == log.max_scroll_y > 0, pilot=pilot)

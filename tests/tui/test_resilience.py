@@ -8,22 +8,18 @@ Starlette app that speaks only the seed article's minimal form of the protocol.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from conftest import serve_in_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
-from test_app import entry_lines, header, log_lines, wait_until
-from test_collector_restart import CollectorProcess
 
 from agentwatch.protocol import (
     PATH_DASHBOARD_STREAM,
@@ -39,6 +35,7 @@ from agentwatch.protocol import (
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.widgets import AgentTable, MetricPanel
+from tests.helpers import CollectorProcess, async_wait_until, entry_lines, header, log_lines, serve_in_thread
 
 SIZE = (120, 36)
 LIVE = "● live"
@@ -48,18 +45,6 @@ TIMEOUT = 30.0
 
 
 # ---------------------------------------------------------------- kill -9 and restart
-def free_port() -> int:
-    """A port nobody listens on right now (bound to 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_on(port: int, store: str) -> CollectorProcess:
-    """A collector process on ``port`` (the later ``--port`` wins) with a synchronous store."""
-    return CollectorProcess("--store", store, "--sync", "--port", str(port))
-
-
 async def post_lines(url: str, numbers: range) -> None:
     """Post one log event per number, message ``line-NNNN``, and check every one is accepted."""
     events = [
@@ -77,40 +62,27 @@ def shown_messages(app: AgentWatchApp) -> list[str]:
     return [line.rsplit(" ", 1)[-1] for line in entry_lines(app)]
 
 
-@pytest.fixture
-def processes() -> Iterator[list[CollectorProcess]]:
-    started: list[CollectorProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
 async def test_collector_killed_and_restarted_the_view_recovers_without_losing_or_repeating_a_line(
-    tmp_path: Path, processes: list[CollectorProcess]
+    tmp_path: Path, start_collector_process: Callable[..., CollectorProcess]
 ) -> None:
-    store = str(tmp_path / "store.db")
-    port = free_port()
-    first = start_on(port, store)
-    processes.append(first)
+    collector = start_collector_process("--store", str(tmp_path / "store.db"), "--sync")
     before, after = range(0, 40), range(40, 70)
     expected = [f"line-{n:04d}" for n in (*before, *after)]
 
-    app = AgentWatchApp(url=first.url, connect=True, max_lines=1_000, fps=20)
+    app = AgentWatchApp(url=collector.url, connect=True, max_lines=1_000, fps=20)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: LIVE in header(app), TIMEOUT)
-        await post_lines(first.url, before)
-        await wait_until(pilot, lambda: len(shown_messages(app)) >= len(before), TIMEOUT)
+        await async_wait_until(lambda: LIVE in header(app), TIMEOUT, pilot=pilot)
+        await post_lines(collector.url, before)
+        await async_wait_until(lambda: len(shown_messages(app)) >= len(before), TIMEOUT, pilot=pilot)
 
-        first.kill9()
-        await wait_until(pilot, lambda: RECONNECTING in header(app), TIMEOUT)
+        collector.kill9()
+        await async_wait_until(lambda: RECONNECTING in header(app), TIMEOUT, pilot=pilot)
         assert LIVE not in header(app)
 
-        second = start_on(port, store)
-        processes.append(second)
-        assert second.url == first.url
-        await post_lines(second.url, after)
-        await wait_until(pilot, lambda: LIVE in header(app), TIMEOUT)
-        await wait_until(pilot, lambda: len(shown_messages(app)) >= len(expected), TIMEOUT)
+        collector.restart()  # same port, same store
+        await post_lines(collector.url, after)
+        await async_wait_until(lambda: LIVE in header(app), TIMEOUT, pilot=pilot)
+        await async_wait_until(lambda: len(shown_messages(app)) >= len(expected), TIMEOUT, pilot=pilot)
 
         assert shown_messages(app) == expected  # each line once, in order
         assert not any(line.startswith("⚠") for line in log_lines(app))  # nothing was lost
@@ -200,12 +172,12 @@ def panel_value(app: AgentWatchApp, panel_id: str) -> str:
 async def test_minimal_collector_fills_what_it_sends_and_shows_a_dash_for_the_rest(minimal_url: str) -> None:
     app = AgentWatchApp(url=minimal_url, connect=True, fps=20)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: LIVE in header(app), TIMEOUT)
-        await wait_until(pilot, lambda: len(entry_lines(app)) == 3, TIMEOUT)
+        await async_wait_until(lambda: LIVE in header(app), TIMEOUT, pilot=pilot)
+        await async_wait_until(lambda: len(entry_lines(app)) == 3, TIMEOUT, pilot=pilot)
         table = app.query_one(AgentTable)
-        await wait_until(pilot, lambda: set(table.row_agents()) == set(MINIMAL_AGENTS), TIMEOUT)
-        await wait_until(
-            pilot, lambda: fmt.number(TOKENS_PER_SECOND) in panel_value(app, "m-tokens"), TIMEOUT
+        await async_wait_until(lambda: set(table.row_agents()) == set(MINIMAL_AGENTS), TIMEOUT, pilot=pilot)
+        await async_wait_until(
+            lambda: fmt.number(TOKENS_PER_SECOND) in panel_value(app, "m-tokens"), TIMEOUT, pilot=pilot
         )
 
         latency = panel_value(app, "m-latency")
@@ -226,7 +198,7 @@ async def test_cost_panel_shows_a_dash_only_when_the_snapshot_carries_no_cost() 
     app = AgentWatchApp(url="http://x", connect=False)
     async with app.run_test(size=SIZE) as pilot:
         app.state.apply_snapshot(Snapshot(timestamp=time.time()))  # minimal form: no cost at all
-        await wait_until(pilot, lambda: panel_value(app, "m-cost") == fmt.MISSING)
+        await async_wait_until(lambda: panel_value(app, "m-cost") == fmt.MISSING, pilot=pilot)
         free = Snapshot(timestamp=time.time(), history=History(end=time.time(), cost_per_second=[0.0] * 60))
         app.state.apply_snapshot(free)  # a full collector whose agents cost nothing
-        await wait_until(pilot, lambda: panel_value(app, "m-cost") == f"{fmt.usd(0.0)}/min")
+        await async_wait_until(lambda: panel_value(app, "m-cost") == f"{fmt.usd(0.0)}/min", pilot=pilot)

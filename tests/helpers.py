@@ -1,0 +1,254 @@
+"""What the tests share: a fixed time and a clock moved by hand, waiting for a condition, the
+collector run for real on 127.0.0.1 (served in a thread, or as an ``agentwatch serve`` process),
+and what the viewer shows.
+
+Import from any test as ``from tests.helpers import ...``; fixtures stay in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import httpx
+import msgspec
+import uvicorn
+from httpx_sse import connect_sse
+from textual.app import App
+from textual.widgets import Log
+
+from agentwatch.collector.server import run_event_loop
+from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, LogEntry
+from agentwatch.tui.widgets import HeaderBar
+
+T = TypeVar("T")
+
+#: A fixed unix time (2023-11-14 22:13:20 UTC) for tests in simulated time.
+NOW = 1_700_000_000.0
+
+#: Seconds any awaited condition gets by default: generous, a loaded 2-core machine is slow, not wrong.
+WAIT_TIMEOUT = 10.0
+POLL_INTERVAL = 0.005
+
+
+class Clock:
+    """A clock the test moves by hand, in unix seconds: pass it wherever code takes ``clock=``."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# ---------------------------------------------------------------- waiting for a condition
+class _Deadline:
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._end = time.monotonic() + timeout
+
+    def check(self) -> None:
+        if time.monotonic() > self._end:
+            raise AssertionError(f"condition not met within {self.timeout} s")
+
+
+def wait_until(condition: Callable[[], T], timeout: float = WAIT_TIMEOUT) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that; fail after ``timeout`` s."""
+    deadline = _Deadline(timeout)
+    while not (result := condition()):
+        deadline.check()
+        time.sleep(POLL_INTERVAL)
+    return result
+
+
+class _Pilot(Protocol):
+    def pause(self, delay: float | None = None) -> Awaitable[None]: ...
+
+
+async def async_wait_until(
+    condition: Callable[[], T], timeout: float = WAIT_TIMEOUT, *, pilot: _Pilot | None = None
+) -> T:
+    """:func:`wait_until` inside a coroutine: the event loop (with a Textual ``pilot``, the app and
+    its timers) runs between checks."""
+    deadline = _Deadline(timeout)
+    while not (result := condition()):
+        deadline.check()
+        if pilot is not None:
+            await pilot.pause(POLL_INTERVAL * 4)
+        else:
+            await asyncio.sleep(POLL_INTERVAL)
+    return result
+
+
+# ---------------------------------------------------------------- a collector in a thread
+@dataclass
+class RunningCollector:
+    """A collector serving on 127.0.0.1; ``service`` is its in-process state for white-box checks."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    service: Any
+    token: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def post(self, events: list[dict[str, Any]] | dict[str, Any], **kwargs: Any) -> httpx.Response:
+        """POST events to the real ingest endpoint (synchronously)."""
+        return httpx.post(self.url + PATH_EVENTS, json=events, headers=self.headers(), timeout=10, **kwargs)
+
+    async def apost(self, events: list[dict[str, Any]] | dict[str, Any]) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(self.url + PATH_EVENTS, json=events, headers=self.headers())
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Server, threading.Thread, int]:
+    """Run ``app`` under uvicorn in a daemon thread on an ephemeral port; return once it accepts."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: run_event_loop(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive())
+    except AssertionError:
+        raise RuntimeError("server did not start") from None
+    if not server.started:
+        raise RuntimeError("server stopped while starting")
+    return server, thread, port
+
+
+# ---------------------------------------------------------------- a collector process
+class CollectorProcess:
+    """``agentwatch serve`` as a real process on 127.0.0.1; the constructor returns once it accepts.
+
+    ``args`` follow ``serve --host 127.0.0.1 --port 0`` (a later ``--port`` wins); ``launcher`` is
+    what follows the interpreter: ``-m agentwatch`` by default, or ``-c CODE ...`` for code that
+    prepares the process, then runs the command line. :meth:`kill9` and :meth:`stop` end it;
+    :meth:`restart` starts it again with the same arguments on the same port.
+    """
+
+    def __init__(
+        self, *args: str, launcher: Sequence[str] = ("-m", "agentwatch"), timeout: float = 15.0
+    ) -> None:
+        self.args = args
+        self.launcher = tuple(launcher)
+        self.timeout = timeout
+        self.process = self._start(*args)
+        self.url = self._read_url()
+        self.port = int(self.url.rsplit(":", 1)[1])
+        wait_until(self._accepts, timeout=timeout)
+
+    def _start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, *self.launcher, "serve", "--host", "127.0.0.1", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def _read_url(self) -> str:
+        """The URL the command prints on its first line once its socket is bound."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], self.timeout)
+        line = stdout.readline() if ready else ""
+        if "http://" not in line:
+            self.stop()
+            stderr = self.process.stderr.read() if self.process.stderr else ""
+            raise AssertionError(f"collector did not start: {line!r} {stderr}")
+        return next(word for word in line.split() if word.startswith("http://"))
+
+    def _accepts(self) -> bool:
+        try:
+            return httpx.get(self.url + PATH_HEALTH, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill9(self) -> None:
+        """``kill -9``: no flush, no shutdown."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Ctrl-C (SIGINT) and wait for a clean exit; SIGKILL if it takes over 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def close(self) -> None:
+        """Stop, and close the pipes of its output."""
+        self.stop()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def restart(self) -> None:
+        """Start again, stopped or killed first, with the same arguments on the same port."""
+        if self.process.poll() is None:
+            raise AssertionError("restart a collector process once it is stopped or killed")
+        url = self.url
+        self.close()
+        self.process = self._start(*self.args, "--port", str(self.port))
+        self.url = self._read_url()
+        assert self.url == url, (self.url, url)
+        wait_until(self._accepts, timeout=self.timeout)
+
+
+def all_logs(url: str, expected: int) -> list[LogEntry]:
+    """The first ``expected`` entries of the collector's log history, read from its log stream."""
+    entries: list[LogEntry] = []
+    with httpx.Client(timeout=10) as client:
+        with connect_sse(client, "GET", url + PATH_LOGS_STREAM, params={"after": "0"}) as source:
+            for sse in source.iter_sse():
+                if sse.data:
+                    entries.append(msgspec.json.decode(sse.data, type=LogEntry))
+                    if len(entries) >= expected:
+                        break
+    return entries
+
+
+def store_has_written(url: str, rows: int) -> bool:
+    """The collector's ``/healthz`` says its store has committed ``rows`` rows and queues none."""
+    health = httpx.get(url + PATH_HEALTH, timeout=10).json()
+    return health["store_written_rows"] >= rows and health["store_queued_rows"] == 0
+
+
+# ---------------------------------------------------------------- what the viewer shows
+def header(app: App[Any]) -> str:
+    """The viewer's header line, as plain text."""
+    return app.query_one(HeaderBar).plain
+
+
+def log_lines(app: App[Any]) -> list[str]:
+    """Every line of the log pane, top to bottom."""
+    return list(app.query_one(Log).lines)
+
+
+def entry_lines(app: App[Any]) -> list[str]:
+    """The log pane's lines without its ⚠ marker lines (gaps, dropped entries)."""
+    return [line for line in log_lines(app) if not line.startswith("⚠")]
