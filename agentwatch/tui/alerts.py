@@ -37,8 +37,8 @@ from agentwatch.protocol import (
     Alert,
 )
 from agentwatch.tui import formatting as fmt
-from agentwatch.tui.pacing import FramePaced
 from agentwatch.tui.state import AlertLog
+from agentwatch.tui.textual_internals import FramePaced
 
 #: Alert lines the panel shows at most; the rest are summed up in a last "… N more" line.
 PANEL_LINES: Final = 3

@@ -46,7 +46,7 @@ from agentwatch.protocol import (
 )
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import short_age
-from agentwatch.tui.pacing import FramePaced
+from agentwatch.tui.textual_internals import FramePaced
 
 REFRESH_SECONDS: Final = 2.0
 UNAVAILABLE: Final = "not available from this collector"

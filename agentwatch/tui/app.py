@@ -44,8 +44,15 @@ from agentwatch.tui.alerts import (
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
 from agentwatch.tui.feed import SSEMessage
-from agentwatch.tui.pacing import MainScreen, paint_due_in
-from agentwatch.tui.screens import ActionsProvider, AgentPicker, HelpScreen, PickResult, SearchScreen
+from agentwatch.tui.pacing import paint_due_in
+from agentwatch.tui.screens import (
+    ActionsProvider,
+    AgentPicker,
+    HelpScreen,
+    MainScreen,
+    PickResult,
+    SearchScreen,
+)
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
     DIRTY_ALERTS,

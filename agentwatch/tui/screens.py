@@ -1,4 +1,4 @@
-"""Modal screens (help, agent picker, search) and the command-palette provider.
+"""The main screen, the modal screens (help, agent picker, search) and the command-palette provider.
 
 The help screen and the palette are generated from the app's ``BINDINGS``, so a key
 declared once shows up in the footer, in help and in the palette.
@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentwatch.tui import formatting as fmt
-from agentwatch.tui.pacing import FramePaced
+from agentwatch.tui.textual_internals import FramePaced
 
 #: The picker's first option: show every agent.
 ALL_AGENTS_LABEL = "all agents"
@@ -42,6 +42,10 @@ def binding_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
         if isinstance(binding, Binding) and binding.description:
             rows.append((key_label(binding.key), binding.tooltip or binding.description))
     return rows
+
+
+class MainScreen(FramePaced, Screen[Any]):
+    """The viewer's default screen."""
 
 
 class HelpScreen(FramePaced, ModalScreen[None]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Final, Self
+from typing import Final
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
@@ -21,14 +21,18 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.events import Resize
-from textual.geometry import Region, Size
-from textual.widget import Widget
 from textual.widgets import DataTable, Log, Sparkline, Static
-from textual.widgets.data_table import CellKey, ColumnKey, RowKey
+from textual.widgets.data_table import ColumnKey
 
 from agentwatch.protocol import AgentRow, Snapshot
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, AgentView, ViewState
+from agentwatch.tui.textual_internals import (
+    FixedSizeScrolling,
+    LogWidthInPlace,
+    TransientDirtyRegions,
+    set_cells,
+)
 
 #: Error-rate thresholds (fraction of events): warning at 5 %, error at 25 %.
 ERROR_RATE_WARNING: Final = 0.05
@@ -275,47 +279,6 @@ class MetricsBar(Horizontal):
         )
 
 
-if TYPE_CHECKING:
-    _MixinBase = Widget
-else:
-    _MixinBase = object  # a Widget base here would hide the widget's own COMPONENT_CLASSES
-
-
-class FixedSizeScrolling(_MixinBase):
-    """For a scrolling widget whose own size never depends on its content (log, agents table).
-
-    Textual asks for a layout pass of the whole screen whenever a widget's virtual size
-    changes — each write to a log that has not reached ``max_lines`` yet, a wider line, a
-    new table row. The widget's region does not move, but that pass re-measures the screen
-    and then redraws the scrollbars in a *second* screen write after the frame's own. Here
-    the scrollbars are updated at once, in the same frame, and the layout pass is skipped —
-    unless a scrollbar appears or disappears (that does change the layout), the widget is
-    not laid out yet, or its width or height is ``auto`` (then its size does follow its content).
-    :class:`LogPane` keeps its vertical scrollbar at all times (``overflow-y: scroll``), so
-    its first screenful of lines does not change the layout either.
-    """
-
-    _virtual_size_changed = False
-    #: Layout passes skipped so far.
-    layouts_skipped = 0
-
-    def _watch_virtual_size(self, old: Size, new: Size) -> None:
-        self._virtual_size_changed = True  # the reactive's refresh(layout=True) comes next
-
-    def refresh(
-        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
-    ) -> Self:
-        if self._virtual_size_changed:
-            self._virtual_size_changed = False
-            if layout and not recompose and self.container_size and not self.styles.auto_dimensions:
-                shown = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
-                self._scroll_update(self.virtual_size)  # showing or hiding one refreshes with layout
-                if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) == shown:
-                    layout = False
-                    self.layouts_skipped += 1
-        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
-
-
 #: (column key, label) of the agents table, in display order.
 AGENT_COLUMNS: Final = (
     ("status", "status"),
@@ -417,7 +380,7 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
                         changes.append((agent_id, column, cell_text(column, after), wider))
             self._cells[agent_id] = cells
         if changes:
-            self._set_cells(changes)
+            set_cells(self, changes)
         for gone in set(self._cells) - seen:
             self.remove_row(gone)
             del self._cells[gone]
@@ -425,23 +388,6 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
         if rank != self._rank or len(rank) != self.row_count:
             self._rank = rank
             self._apply_order()
-
-    def _set_cells(self, changes: Sequence[tuple[str, str, Text, bool]]) -> None:
-        """Like :meth:`DataTable.update_cell` for many cells, with one refresh instead of one each.
-
-        A snapshot moves a few numbers of every agent: with 200 agents that is a thousand
-        cells, and ``update_cell`` refreshes the widget for each one. Each change is
-        (row key, column key, value, widen the column).
-        """
-        data = self._data
-        for agent_id, column, value, widen in changes:
-            row_key, column_key = RowKey(agent_id), ColumnKey(column)
-            data[row_key][column_key] = value
-            if widen:
-                self._updated_cells.add(CellKey(row_key, column_key))
-                self._require_update_dimensions = True
-        self._update_count += 1
-        self.refresh()
 
     def _fits(self, column: str, text: str) -> bool:
         """True when ``text`` fits the column's current width (so no re-measure is needed)."""
@@ -502,7 +448,7 @@ class LogHighlighter(Highlighter):
             text.stylize(SEARCH_STYLE, offset + start, offset + end)
 
 
-class LogPane(FixedSizeScrolling, Log):
+class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, Log):
     """The log tail. Fed plain, already-printable lines in batches (:meth:`append`, :meth:`replace`).
 
     With ``wrap`` on, a line longer than the pane is split into continuation lines indented
@@ -544,9 +490,9 @@ class LogPane(FixedSizeScrolling, Log):
             return
         self._source.extend(lines)
         physical = self._physical(lines)
-        expected = len(self._lines) + len(physical)
+        expected = len(self.lines) + len(physical)
         self.write_lines(physical, scroll_end=scroll_end)
-        if len(self._lines) < expected:
+        if len(self.lines) < expected:
             # The oldest lines were dropped (``max_lines``): every line moved up, but Log
             # refreshes only the rows of the new lines, which at the tail are below the view.
             self.refresh()
@@ -585,29 +531,6 @@ class LogPane(FixedSizeScrolling, Log):
     def on_resize(self, event: Resize) -> None:
         if self._wrap and self._content_width() != self._wrap_width:
             self.replace(list(self._source))
-
-    def _set_dirty(self, *regions: Region) -> None:
-        """Mark regions for the next paint without keeping them after it.
-
-        Textual paints a widget from its repaint regions (each paint takes them) and also
-        adds every region to ``_dirty_regions``, which only ``Widget.render_line`` reads and
-        clears. A :class:`~textual.widgets.Log` renders its own lines, so that set was only
-        emptied by a whole-pane refresh: under a steady tail it kept one region per distinct
-        batch size written (hundreds after a few minutes). Nothing is lost by clearing it.
-        """
-        super()._set_dirty(*regions)
-        self._dirty_regions.clear()
-
-    def _update_size(self, updates: int, lines: list[str]) -> None:
-        """Widen the scrollable width to the longest new line, in the frame that wrote it.
-
-        Textual's Log measures every new line again in a new thread per write (stripping
-        escapes it cannot contain here: lines reach the pane already printable). An ASCII
-        line's width is its length, so a batch of a thousand lines costs one ``max``.
-        """
-        if lines:
-            widest = max(len(line) if line.isascii() else cell_len(line) for line in lines)
-            self._update_maximum_width(updates, widest)
 
     def _content_width(self) -> int:
         return max(20, self.scrollable_content_region.width or self.size.width or 80)

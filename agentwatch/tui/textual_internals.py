@@ -1,0 +1,186 @@
+"""Every use the viewer makes of Textual's private API, in one module.
+
+Textual is pinned below its next major version (``textual>=8.0,<9`` in ``pyproject.toml``).
+Each piece here overrides or calls something private to Textual; its docstring says what
+and why. ``tests/tui/test_textual_internals.py`` checks each one against the installed
+Textual and fails, naming the piece, when a release moves what it relies on.
+
+* :class:`FixedSizeScrolling` — no screen layout pass when a scrolling widget's content
+  grows (``Widget._watch_virtual_size``, ``Widget._scroll_update``).
+* :func:`set_cells` — many DataTable cells with one refresh (``DataTable._data``,
+  ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
+* :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
+  ``Widget._dirty_regions``).
+* :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
+  (``Log._update_size``, ``Log._update_maximum_width``).
+* :class:`FramePaced` — a screen's writes spaced by the frame interval
+  (``Screen._update_timer``, ``Screen._compositor_refresh``, ``Screen._on_timer_update``,
+  ``Screen._dirty_widgets``); the spacing itself is :class:`~agentwatch.tui.pacing.PaintGate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Self
+
+from rich.cells import cell_len
+from textual.geometry import Region, Size
+from textual.widget import Widget
+from textual.widgets import DataTable, Log
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
+
+from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
+
+__all__ = ["FixedSizeScrolling", "FramePaced", "LogWidthInPlace", "TransientDirtyRegions", "set_cells"]
+
+if TYPE_CHECKING:
+    _WidgetBase = Widget
+    _LogBase = Log
+else:
+    # A Widget base here would hide the widget's own COMPONENT_CLASSES.
+    _WidgetBase = object
+    _LogBase = object
+
+
+class FixedSizeScrolling(_WidgetBase):
+    """For a scrolling widget whose own size never depends on its content (log, agents table).
+
+    Overrides ``Widget._watch_virtual_size`` (the private watcher Textual's reactives call
+    before the public one) and ``Widget.refresh``; calls ``Widget._scroll_update``.
+
+    Textual asks for a layout pass of the whole screen whenever a widget's virtual size
+    changes — each write to a log that has not reached ``max_lines`` yet, a wider line, a
+    new table row. The widget's region does not move, but that pass re-measures the screen
+    and then redraws the scrollbars in a *second* screen write after the frame's own. Here
+    the scrollbars are updated at once, in the same frame, and the layout pass is skipped —
+    unless a scrollbar appears or disappears (that does change the layout), the widget is
+    not laid out yet, or its width or height is ``auto`` (then its size does follow its
+    content). A log pane that keeps its vertical scrollbar at all times
+    (``overflow-y: scroll``) does not change the layout with its first screenful either.
+    """
+
+    _virtual_size_changed = False
+    #: Layout passes skipped so far.
+    layouts_skipped = 0
+
+    def _watch_virtual_size(self, old: Size, new: Size) -> None:
+        self._virtual_size_changed = True  # the reactive's refresh(layout=True) comes next
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._virtual_size_changed:
+            self._virtual_size_changed = False
+            if layout and not recompose and self.container_size and not self.styles.auto_dimensions:
+                shown = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+                self._scroll_update(self.virtual_size)  # showing or hiding one refreshes with layout
+                if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) == shown:
+                    layout = False
+                    self.layouts_skipped += 1
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+
+def set_cells(table: DataTable[Any], changes: Iterable[tuple[str, str, Any, bool]]) -> None:
+    """Like :meth:`DataTable.update_cell` for many cells, with one refresh instead of one each.
+
+    Writes what ``update_cell`` writes (``DataTable._data``, ``_update_count``, and for a
+    cell that must widen its column ``_updated_cells`` and ``_require_update_dimensions``),
+    then refreshes once. A snapshot moves a few numbers of every agent, and ``update_cell``
+    refreshes the whole table for each cell. Each change is (row key, column key, value,
+    widen the column); every key must exist.
+    """
+    data = table._data
+    for row, column, value, widen in changes:
+        row_key, column_key = RowKey(row), ColumnKey(column)
+        data[row_key][column_key] = value
+        if widen:
+            table._updated_cells.add(CellKey(row_key, column_key))
+            table._require_update_dimensions = True
+    table._update_count += 1
+    table.refresh()
+
+
+class TransientDirtyRegions(_WidgetBase):
+    """For a widget that renders its own lines (a :class:`~textual.widgets.Log`).
+
+    Overrides ``Widget._set_dirty`` and empties ``Widget._dirty_regions`` after it.
+    """
+
+    def _set_dirty(self, *regions: Region) -> None:
+        """Mark regions for the next paint without keeping them after it.
+
+        Textual paints a widget from its repaint regions (each paint takes them) and also
+        adds every region to ``_dirty_regions``, which only ``Widget.render_line`` reads and
+        clears. A Log renders its own lines, so that set was only emptied by a whole-pane
+        refresh: under a steady tail it kept one region per distinct batch size written,
+        without end. Nothing is lost by clearing it.
+        """
+        super()._set_dirty(*regions)
+        self._dirty_regions.clear()
+
+
+class LogWidthInPlace(_LogBase):
+    """For a :class:`~textual.widgets.Log` fed lines that are already printable.
+
+    Overrides ``Log._update_size`` (a thread worker in Textual) and calls
+    ``Log._update_maximum_width``.
+    """
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:
+        """Widen the scrollable width to the longest new line, in the frame that wrote it.
+
+        Textual's Log measures every new line again in a new thread per write, stripping
+        escapes that cannot be there when lines reach the pane already printable. An ASCII
+        line's width is its length, so a whole batch costs one ``max``.
+        """
+        if lines:
+            widest = max(len(line) if line.isascii() else cell_len(line) for line in lines)
+            self._update_maximum_width(updates, widest)
+
+
+class FramePaced:
+    """Mixin for a :class:`~textual.screen.Screen`: its writes are spaced by ``app.frame_interval``.
+
+    Textual paints a screen's dirty widgets from an update timer of its own and paints at
+    once on a layout pass, a resize or a screen switch; between two of the viewer's frames a
+    burst of such paints would put more than ``--fps`` writes into one second.
+
+    * ``Screen._update_timer`` (a property; Textual only pauses and resumes it) becomes a
+      :class:`~agentwatch.tui.pacing.PaintGate` that runs ``Screen._on_timer_update``, the
+      paint step, when the interval since the last write is up.
+    * ``Screen._compositor_refresh`` (where a screen is written to the terminal) defers a
+      write that comes too soon: it adds the screen to ``Screen._dirty_widgets`` so the
+      deferred paint repaints it whole, and asks the gate for that paint.
+
+    Nothing is lost (the compositor keeps its dirty regions), and a key press on a quiet
+    screen still shows at once.
+    """
+
+    _paint_gate: PaintGate | None = None
+
+    @property
+    def _update_timer(self) -> PaintGate:
+        if self._paint_gate is None:
+            screen: Any = self
+            self._paint_gate = PaintGate(
+                screen,
+                getattr(screen.app, "frame_interval", DEFAULT_PERIOD),
+                paint=screen._on_timer_update,
+            )
+        return self._paint_gate
+
+    def _compositor_refresh(self) -> None:
+        gate = self._update_timer
+        screen: Any = self
+        if not gate.painting and gate.due_in() > 0 and screen is screen.app.screen:
+            # Too soon after the last write (a layout pass, resize or screen switch): paint the
+            # whole screen when the interval is up instead of now (one paint, with or without
+            # a layout pass: a dirty screen is painted by either path of the update).
+            screen._dirty_widgets.add(screen)
+            gate.resume()
+            return
+        super()._compositor_refresh()  # type: ignore[misc]
+        if screen is screen.app.screen:
+            # From the end of the write: the next write starts a full interval after it.
+            gate.last_paint = time.monotonic()

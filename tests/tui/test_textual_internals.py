@@ -1,0 +1,272 @@
+"""Textual's private API that ``agentwatch/tui/textual_internals.py`` relies on is still there and still behaves.
+
+Each failure names the override it breaks: upgrading Textual past what these checks know
+means reading that override again, not updating a snapshot.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Log, Static
+from textual.widgets.data_table import ColumnKey
+
+from agentwatch.tui import textual_internals
+from agentwatch.tui.pacing import PaintGate
+from agentwatch.tui.textual_internals import FramePaced, set_cells
+from agentwatch.tui.widgets import LogPane
+from tests.helpers import async_wait_until
+
+SIZE = (60, 12)
+
+
+def broken(override: str, what: str) -> str:
+    """The failure message: which override of agentwatch/tui/textual_internals.py broke, and how."""
+    return f"Textual changed under {override} (agentwatch/tui/textual_internals.py): {what}"
+
+
+# ---------------------------------------------------------------------- what exists
+#: (override, Textual class, private method, its parameters as the override expects them)
+PRIVATE_METHODS = [
+    ("FixedSizeScrolling", Widget, "_scroll_update", ["self", "virtual_size"]),
+    ("FixedSizeScrolling", Widget, "refresh", ["self", "regions", "repaint", "layout", "recompose"]),
+    ("TransientDirtyRegions", Widget, "_set_dirty", ["self", "regions"]),
+    ("LogWidthInPlace", Log, "_update_size", ["self", "updates", "lines"]),
+    ("LogWidthInPlace", Log, "_update_maximum_width", ["self", "updates", "size"]),
+    ("FramePaced", Screen, "_compositor_refresh", ["self"]),
+    ("FramePaced", Screen, "_on_timer_update", ["self"]),
+]
+
+
+@pytest.mark.parametrize(("override", "owner", "name", "parameters"), PRIVATE_METHODS)
+def test_each_private_method_still_exists_with_the_same_parameters(
+    override: str, owner: type, name: str, parameters: list[str]
+) -> None:
+    method = getattr(owner, name, None)
+    assert callable(method), broken(override, f"{owner.__name__}.{name} no longer exists")
+    found = list(inspect.signature(method).parameters)
+    assert found == parameters, broken(
+        override, f"{owner.__name__}.{name} now takes {found}, the override was written for {parameters}"
+    )
+    ours = getattr(textual_internals, override).__dict__.get(name)
+    if ours is not None:  # an override, not only a call: it must accept what Textual passes
+        assert list(inspect.signature(ours).parameters) == parameters, broken(override, f"{name} differs")
+
+
+#: (override, Textual class, private instance attribute, its type)
+PRIVATE_ATTRIBUTES = [
+    ("set_cells", DataTable, "_data", dict),
+    ("set_cells", DataTable, "_updated_cells", set),
+    ("set_cells", DataTable, "_require_update_dimensions", bool),
+    ("set_cells", DataTable, "_update_count", int),
+    ("TransientDirtyRegions", Log, "_dirty_regions", set),
+    ("TransientDirtyRegions", Log, "_repaint_regions", set),
+    ("FramePaced", Screen, "_dirty_widgets", set),
+]
+
+
+@pytest.mark.parametrize(("override", "owner", "name", "kind"), PRIVATE_ATTRIBUTES)
+def test_each_private_attribute_still_exists_with_the_same_type(
+    override: str, owner: type, name: str, kind: type
+) -> None:
+    instance = owner()
+    assert name in vars(instance), broken(override, f"a {owner.__name__} no longer has {name}")
+    value = vars(instance)[name]
+    assert isinstance(value, kind), broken(
+        override, f"{owner.__name__}.{name} is now a {type(value).__name__}, not a {kind.__name__}"
+    )
+
+
+def test_screen_update_timer_is_still_a_property_textual_only_pauses_and_resumes() -> None:
+    source = inspect.getsource(Screen)
+    uses = {line.strip() for line in source.splitlines() if "self._update_timer" in line}
+    assert isinstance(inspect.getattr_static(Screen, "_update_timer", None), property), broken(
+        "FramePaced", "Screen._update_timer is no longer a property"
+    )
+    assert uses == {"self._update_timer.resume()", "self._update_timer.pause()"}, broken(
+        "FramePaced", f"Screen uses _update_timer beyond pause() and resume(): {sorted(uses)}"
+    )
+
+
+# ---------------------------------------------------------------------- what it does
+class PaneApp(App[None]):
+    """A note, a log pane and a table on a frame-paced screen; records what it writes to the terminal."""
+
+    frame_interval = 0.05
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, str]] = []
+
+    def _display(self, screen: Screen[Any], renderable: Any) -> None:
+        super()._display(screen, renderable)
+        if renderable is not None:
+            self.writes.append((time.monotonic(), renderable.render_segments(self.console)))
+
+    def written(self, text: str) -> bool:
+        return any(text in output for _, output in self.writes)
+
+    def get_default_screen(self) -> Screen[Any]:
+        return PacedScreen(id="_default")
+
+    def compose(self) -> ComposeResult:
+        yield Static("before", id="note")
+        yield LogPane(max_lines=100, id="log")
+        yield DataTable[Any](id="table")
+
+
+class PacedScreen(FramePaced, Screen[Any]):
+    pass
+
+
+def rendered(widget: Widget, y: int) -> str:
+    return widget.render_line(y).text
+
+
+async def comes_true(condition: Callable[[], object], pilot: Any, override: str, what: str) -> None:
+    """Wait for ``condition``; fail naming ``override`` and what Textual no longer does."""
+    try:
+        await async_wait_until(condition, pilot=pilot, timeout=5)
+    except AssertionError:
+        pytest.fail(broken(override, what))
+
+
+async def test_fixed_size_scrolling_updates_the_scrollbar_and_skips_the_layout_pass() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        await async_wait_until(lambda: pane.container_size.height > 0, pilot=pilot)
+        for count in range(1, 6):
+            skipped = pane.layouts_skipped
+            pane.append([f"line {count}"])
+            assert pane.layouts_skipped > skipped, broken(
+                "FixedSizeScrolling",
+                "a larger virtual size no longer calls Widget._watch_virtual_size and then refresh(layout=True)",
+            )
+            assert not pane._virtual_size_changed, broken(
+                "FixedSizeScrolling", "Widget._watch_virtual_size was not followed by refresh()"
+            )
+            assert pane.vertical_scrollbar.window_virtual_size == pane.virtual_size.height == count, broken(
+                "FixedSizeScrolling", "Widget._scroll_update no longer sizes the scrollbar"
+            )
+
+
+async def test_set_cells_changes_what_the_table_draws_and_widens_a_column() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        table.add_column("name", key="name")
+        table.add_column("value", key="value")
+        table.add_row("a", "1", key="row-a")
+        table.add_row("b", "2", key="row-b")
+        # The rows' own measuring (on idle) is done before any cell changes.
+        await async_wait_until(
+            lambda: table.virtual_size.height == 3 and "2" in rendered(table, 2), pilot=pilot
+        )
+        set_cells(table, [("row-a", "value", Text("10"), False), ("row-b", "value", Text("20"), False)])
+        assert str(table.get_cell("row-a", "value")) == "10"
+        await comes_true(
+            lambda: "10" in rendered(table, 1) and "20" in rendered(table, 2),
+            pilot,
+            "set_cells",
+            "DataTable no longer redraws cells changed through _data and _update_count",
+        )
+        wide = "a much wider value"
+        width = table.virtual_size.width
+        set_cells(table, [("row-b", "value", Text(wide), True)])
+        await comes_true(
+            lambda: wide in rendered(table, 2), pilot, "set_cells", "a widened cell is no longer drawn whole"
+        )
+        assert table.columns[ColumnKey("value")].content_width >= len(wide), broken(
+            "set_cells", "DataTable._updated_cells no longer widens the column"
+        )
+        await comes_true(
+            lambda: table.virtual_size.width > width,
+            pilot,
+            "set_cells",
+            "DataTable._require_update_dimensions no longer widens the table",
+        )
+
+
+async def test_transient_dirty_regions_keeps_no_region_and_the_paint_still_shows_the_lines() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        await async_wait_until(lambda: pane.container_size.height > 0, pilot=pilot)
+        pane._set_dirty(Region(0, 0, 10, 1))
+        assert pane._dirty_regions == set(), broken(
+            "TransientDirtyRegions", "Widget._dirty_regions not cleared"
+        )
+        assert pane._repaint_regions, broken(
+            "TransientDirtyRegions", "Widget._set_dirty no longer leaves the region for the next paint"
+        )
+        pane.append(["first line", "second line"])
+        await comes_true(
+            lambda: app.written("second line"),
+            pilot,
+            "TransientDirtyRegions",
+            "lines written are no longer painted",
+        )
+        assert len(pane._dirty_regions) <= 1
+
+
+async def test_log_width_in_place_widens_the_log_in_the_same_call() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        await async_wait_until(lambda: pane.container_size.height > 0, pilot=pilot)
+        pane.append(["x" * 150, "short", "é" * 20 + "界" * 70])
+        assert pane.virtual_size.width == 160, broken(
+            "LogWidthInPlace",
+            "Log.write_lines no longer measures through Log._update_size and Log._update_maximum_width",
+        )
+        assert not [worker for worker in app.workers if worker.node is pane], broken(
+            "LogWidthInPlace", "Log still measures lines in a worker"
+        )
+
+
+async def test_frame_paced_screen_paints_through_its_gate_no_sooner_than_the_interval() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PacedScreen)
+        await comes_true(
+            lambda: screen._paint_gate is not None and screen._paint_gate.paints > 0,
+            pilot,
+            "FramePaced",
+            "Textual no longer paints through Screen._update_timer",
+        )
+        gate = screen._paint_gate
+        assert isinstance(gate, PaintGate)
+        assert gate.period == app.frame_interval
+
+        # A write that comes too soon is deferred: the whole screen is marked for the gate's paint.
+        gate.period = 0.3
+        gate.last_paint = written = time.monotonic()
+        paints, writes = gate.paints, len(app.writes)
+        app.query_one("#note", Static).update("after")
+        screen._compositor_refresh()
+        assert len(app.writes) == writes, broken("FramePaced", "Screen._compositor_refresh wrote too soon")
+        assert screen in screen._dirty_widgets, broken(
+            "FramePaced", "Screen._dirty_widgets no longer marks the screen for the deferred paint"
+        )
+        await comes_true(
+            lambda: app.written("after"),
+            pilot,
+            "FramePaced",
+            "Screen._on_timer_update no longer paints the deferred screen",
+        )
+        assert gate.paints > paints
+        assert gate.last_paint >= app.writes[-1][0]  # the next interval runs from the end of this write
+        # Timers may fire up to a clock tick early; a write a whole interval too soon is what matters.
+        assert all(at >= written + gate.period - 0.02 for at, _ in app.writes[writes:])
+        assert screen not in screen._dirty_widgets
