@@ -18,7 +18,7 @@ import msgspec
 
 from agentwatch.protocol import PATH_SNAPSHOT, Snapshot
 
-#: Largest snapshot body read (a fleet of 10 000 agents is well under this).
+#: Largest snapshot body read; a larger one is ignored (the stream brings the fleet).
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
 
 

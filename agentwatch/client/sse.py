@@ -16,7 +16,7 @@ WHATWG rules ("Server-sent events", *Interpreting an event stream*):
   :attr:`SSEDecoder.last_event_id` (what a reconnecting client sends back as
   ``Last-Event-ID``); an unterminated block at end of stream is never dispatched.
 
-Why not line by line: a collector under load writes a few hundred events per network read.
+Why not line by line: a collector under load writes many events per network read.
 Splitting the whole completed part of the buffer at once, and decoding it to text once,
 costs a few string operations per event instead of a Python call per line.
 """

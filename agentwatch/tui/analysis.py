@@ -1,10 +1,10 @@
 """Analysis screens: Costs, Decisions, Latency and Failures, one table per section.
 
-Each screen reads ``GET /api/analysis?view=…[&agent=…][&attribute=…]`` in a worker every
-``refresh_seconds`` (2 s) while it is open and never blocks the UI. A fetch that fails
-(collector unreachable, refused, undecodable) shows one status line and keeps the last
-data; a collector without the route (404/405: the minimal protocol) is "not available
-from this collector". Fields a row lacks show "—". Costs include prices estimated from the
+Each screen reads ``GET /api/analysis?view=…[&agent=…][&attribute=…]`` (through
+:mod:`agentwatch.client.analysis`) in a worker every ``refresh_seconds`` while it is open
+and never blocks the UI. A fetch that fails (collector unreachable, refused, undecodable)
+shows one status line and keeps the last data; a collector without the route (404/405:
+the minimal protocol) is "not available from this collector". Fields a row lacks show "—". Costs include prices estimated from the
 price table ("est."), latencies come from a sketch ("≈"), and when the collector analysed a
 sample (``Analysis.sampled``) counts and costs are scaled estimates, marked "≈".
 

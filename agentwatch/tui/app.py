@@ -224,9 +224,9 @@ class AgentWatchApp(App[int]):
         self.frame()
         self.set_timer(self.frame_interval, self._frame_tick, name="frame")
         if self.connect:
-            # Right after the first paint: importing httpx and the stream client is a tenth of
-            # a second of Python that would delay it. (Done in a thread meanwhile, it only
-            # competes for the GIL: 0.1 s of work took 0.4 s and the first data came no sooner.)
+            # Right after the first paint: importing httpx and the stream client would delay it.
+            # (Done in a thread meanwhile, it only competes for the GIL: the import takes longer
+            # and the first data comes no sooner.)
             self.call_after_refresh(self._connect)
 
     def _connect(self) -> None:
@@ -261,9 +261,9 @@ class AgentWatchApp(App[int]):
         """Move what changed in the state to the widgets (called ``fps`` times a second).
 
         ``timed`` frames (the frame timer's) update the agents table at most once every
-        :attr:`table_interval` seconds: redrawing a few hundred rows is the dearest thing a
-        frame does, and snapshots only arrive a few times a second. A frame run for a key
-        press updates it at once.
+        :attr:`table_interval` seconds: redrawing every row is the dearest thing a frame
+        does, and snapshots arrive less often than frames. A frame run for a key press
+        updates it at once.
         """
         started = self._last_frame_at = time.monotonic()
         state = self.state

@@ -147,8 +147,8 @@ def marker_text(marker: Marker) -> str:
 def clock_time(timestamp: float, tz: tzinfo | None = None) -> str:
     """Unix seconds as "HH:MM:SS" in ``tz`` (None = local time); bad values → "--:--:--".
 
-    Log lines arrive thousands a second within the same few seconds, so the last few
-    hundred whole seconds are remembered (a bounded cache, cleared when full).
+    A busy stream's lines share a few recent seconds, so recent whole seconds are
+    remembered (a bounded cache, cleared when full).
     """
     try:
         second = math.floor(timestamp)
@@ -194,8 +194,8 @@ def log_line(line: LogLine, *, timestamps: bool = True, tz: tzinfo | None = None
 def log_lines(lines: Sequence[LogLine], *, timestamps: bool = True, tz: tzinfo | None = None) -> list[str]:
     """:func:`log_line` for a whole batch: the same strings, with the per-line work inlined.
 
-    The frame formats every line received since the last one (a thousand per frame at
-    10 000 lines/s), so a few function calls less per line show in the viewer's CPU.
+    A frame formats every line received since the last one, so each function call saved
+    per line counts under a busy stream.
     """
     out: list[str] = []
     append = out.append
@@ -220,7 +220,7 @@ def log_lines(lines: Sequence[LogLine], *, timestamps: bool = True, tz: tzinfo |
 def agent_column(agent_id: str) -> str:
     """An agent id as the fixed-width log column (made safe, cut with "…", padded).
 
-    Fleets have a few hundred agents and each sends many lines, so columns are cached
+    A fleet has far fewer agents than lines, so columns are cached
     (bounded: the cache is cleared when it holds :data:`_AGENT_CACHE_SIZE` ids).
     """
     column = _AGENT_CACHE.get(agent_id)

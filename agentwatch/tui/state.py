@@ -261,11 +261,11 @@ class ViewState:
     def add_log_entries(self, entries: Iterable[LogEntry]) -> None:
         """Append entries to the bounded buffer; matching ones become pending for the next frame.
 
-        Called for every line received (thousands a second), so it does no more than count
-        and filter. The agents table is marked dirty only when what it shows changed: an agent
-        seen for the first time, or an error counted for an agent the snapshot does not cover
-        (an agent with a snapshot row shows the collector's counts; "last seen" is refreshed
-        by the once-a-second tick).
+        Called for every line received, so it does no more than count and filter. The agents
+        table is marked dirty only when what it shows changed: an agent seen for the first
+        time, or an error counted for an agent the snapshot does not cover (an agent with a
+        snapshot row shows the collector's counts; "last seen" is refreshed by the
+        once-a-second tick).
         """
         appended = False
         log_agents = self.log_agents

@@ -347,8 +347,8 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
     """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place.
 
     Each update compares plain (text, style) pairs with what is shown and builds a Text only
-    for a cell that changed, so 200 agents whose numbers did not move cost a few hundred
-    tuple comparisons, not a redraw. A column widens when a value outgrows it.
+    for a cell that changed: agents whose numbers did not move cost tuple comparisons, not
+    a redraw. A column widens when a value outgrows it.
     """
 
     def __init__(self, *, id: str | None = None) -> None:

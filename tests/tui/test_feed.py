@@ -24,8 +24,8 @@ from agentwatch.protocol import (
 )
 from agentwatch.tui.feed import apply_log_event, apply_log_events, apply_metrics_event, apply_metrics_events
 from agentwatch.tui.state import DIRTY_ALERTS, DIRTY_LOGS_APPENDED, DIRTY_METRICS, Marker, ViewState
+from tests.helpers import NOW
 
-NOW = 1_700_000_000.0
 UNNAMED = "message"  # the event name of a message sent without ``event:``
 
 
