@@ -28,8 +28,8 @@ from starlette.routing import Route
 
 from agentwatch import pricing
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse, Rejected
+from agentwatch.retry import parse_retry_after
 from agentwatch.sdk import AgentTelemetry, LoggingHandler
-from agentwatch.sdk.sender import parse_retry_after
 from tests.helpers import serve_in_thread, wait_until
 
 HEX = set("0123456789abcdef")

@@ -3,10 +3,10 @@
 :func:`follow` loops: connect, check the status and the content type, parse the body with
 :class:`~agentwatch.client.sse.SSEDecoder` and hand the events of each network read to a
 callback as one batch, remember the last ``id:``, and on any failure wait (exponential
-backoff with full jitter) and reconnect with ``Last-Event-ID`` — which is how the
-collector's log stream resumes with nothing lost and nothing repeated. The caller sees
-where the subscription stands through :class:`ConnectionState` values; nothing but
-cancellation ever escapes.
+backoff with full jitter, :class:`~agentwatch.retry.Backoff`) and reconnect with
+``Last-Event-ID`` — which is how the collector's log stream resumes with nothing lost and
+nothing repeated. The caller sees where the subscription stands through
+:class:`ConnectionState` values; nothing but cancellation ever escapes.
 
 :func:`decode_snapshot` and :func:`decode_log_entry` read what the stream carries
 leniently, so a viewer works against a collector that speaks only the minimal protocol
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -44,6 +43,7 @@ from agentwatch.protocol import (
     Snapshot,
     normalize_level,
 )
+from agentwatch.retry import Backoff
 
 __all__ = [
     "Backoff",
@@ -81,45 +81,6 @@ class ConnectionState:
     retry_at: float | None = None
     error: str | None = None
     attempts: int = 0
-
-
-class Backoff:
-    """Exponential backoff with full jitter: delay ~ U(0, min(cap, base·factor^n)) seconds.
-
-    ``n`` is the number of delays handed out since the last :meth:`reset`. Pass a seeded
-    ``random.Random`` for reproducible delays.
-    """
-
-    def __init__(
-        self,
-        base: float = 0.5,
-        factor: float = 2.0,
-        cap: float = 15.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not (base > 0 and factor >= 1 and cap >= base):
-            raise ValueError("need base > 0, factor >= 1 and cap >= base")
-        self.base = base
-        self.factor = factor
-        self.cap = cap
-        self._rng = rng or random.Random()
-        self._attempt = 0
-
-    def ceiling(self) -> float:
-        """Upper bound of the next delay."""
-        return min(self.cap, self.base * self.factor ** min(self._attempt, 64))
-
-    def next_delay(self) -> float:
-        delay = self._rng.uniform(0.0, self.ceiling())
-        self._attempt += 1
-        return delay
-
-    def slow_delay(self) -> float:
-        """A delay for failures that will not fix themselves soon (bad token): U(cap/2, cap)."""
-        return self._rng.uniform(self.cap / 2, self.cap)
-
-    def reset(self) -> None:
-        self._attempt = 0
 
 
 class CollectorUnreachable(Exception):
@@ -251,7 +212,7 @@ async def follow(
             for sse in events:
                 single(sse)
 
-    backoff = backoff or Backoff()
+    backoff = backoff or Backoff(base=0.5, factor=2.0, cap=15.0, jitter=(0.0, 1.0))
     own_client = client is None
     http = client or httpx.AsyncClient()
     timeout = httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT)

@@ -6,26 +6,23 @@ waits for the sender, whatever it is doing. It never blocks on I/O and never rai
 single daemon thread drains the queue in batches (by size, or every ``flush_interval``
 seconds), POSTs them as a JSON array to ``url + PATH_EVENTS`` over one kept-alive
 connection (:mod:`agentwatch.sdk.transport`), and retries with exponential backoff on
-connection errors, 429 and 5xx (honouring ``Retry-After``). A batch that still fails after
-``max_retries`` is counted as ``failed`` and dropped; a 4xx other than 429 is counted as
-``rejected`` and not retried. Events that arrive while the queue is full are counted as
-``dropped``.
+connection errors, 429 and 5xx, honouring ``Retry-After`` (:mod:`agentwatch.retry`). A batch
+that still fails after ``max_retries`` is counted as ``failed`` and dropped; a 4xx other
+than 429 is counted as ``rejected`` and not retried. Events that arrive while the queue is
+full are counted as ``dropped``.
 
 The sender thread shares the interpreter lock with the agent: whatever Python it runs between
-two system calls, the agent's thread may wait for (up to the interpreter's 5 ms switch
-interval). So it keeps those stretches short: it encodes a batch in slices of
-:data:`ENCODE_SLICE` events, yielding the lock between slices; it encodes a batch once, and
-only once a connection is open (while the collector is down an attempt is one refused
-connect); it gzips in one zlib call, which releases the lock; and its HTTP is
-:mod:`http.client` (see :mod:`agentwatch.sdk.transport`).
+two system calls, the agent's thread may wait for. So it keeps those stretches short: it
+encodes a batch in slices of :data:`ENCODE_SLICE` events, yielding the lock between slices;
+it encodes a batch once, and only once a connection is open (while the collector is down an
+attempt is one refused connect); it gzips in one zlib call, which releases the lock; and its
+HTTP is :mod:`http.client` (see :mod:`agentwatch.sdk.transport`).
 """
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import os
-import random
 import threading
 import time
 from collections import deque
@@ -35,13 +32,14 @@ from typing import Any
 import msgspec
 
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
+from agentwatch.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
 from agentwatch.sdk.transport import Transport, TransportError
 
-#: HTTP statuses worth retrying: throttling and server-side trouble.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: A Retry-After longer than this (seconds) is clamped, so one answer cannot stall a sender.
 MAX_RETRY_AFTER = 60.0
-#: Events encoded between two yields of the interpreter lock (~50 µs of work each).
+#: Jitter of the retry delays: each is between half and all of its exponential ceiling.
+BACKOFF_JITTER = (0.5, 1.0)
+#: Events encoded between two yields of the interpreter lock.
 ENCODE_SLICE = 100
 
 
@@ -61,26 +59,6 @@ def _fallback_encode(value: Any) -> str:
 
 _encoder = msgspec.json.Encoder(enc_hook=_fallback_encode)
 _response_decoder = msgspec.json.Decoder(IngestResponse)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
-
-    Returns None when absent or unparseable; clamps to ``[0, MAX_RETRY_AFTER]``.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class BatchSender:
@@ -123,8 +101,8 @@ class BatchSender:
         self._timeout = timeout
         self._gzip_min_bytes = gzip_min_bytes
         self._max_retries = max_retries
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
+        # Used by the sender thread only, reset for each batch.
+        self._backoff = Backoff(base=backoff_base, cap=backoff_max, jitter=BACKOFF_JITTER)
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_factory = heartbeat_factory
 
@@ -147,8 +125,8 @@ class BatchSender:
         self.internal_errors = 0
 
         # Built here, in the constructing thread: an https transport loads the TLS trust store
-        # (~10 ms of work holding the interpreter lock), which would otherwise land on the
-        # sender thread just as the agent starts recording, and stall it.
+        # (work holding the interpreter lock), which would otherwise land on the sender thread
+        # just as the agent starts recording, and stall it.
         self._transport = Transport(self._url, self._headers, self._timeout)
         self._thread = threading.Thread(target=self._run, name="agentwatch-sdk-sender", daemon=True)
         self._thread.start()
@@ -331,7 +309,8 @@ class BatchSender:
         n = 0
         # One key per batch, kept across retries: a committed batch whose answer was lost is not stored twice.
         headers: dict[str, str] = {HEADER_IDEMPOTENCY_KEY: os.urandom(16).hex()}
-        attempt = 0
+        backoff = self._backoff
+        backoff.reset()
         while True:
             delay: float | None = None
             try:
@@ -355,16 +334,12 @@ class BatchSender:
                 if status not in RETRYABLE_STATUSES:
                     self.rejected += n
                     return
-                delay = parse_retry_after(retry_after, time.time())
-            if attempt >= self._max_retries or self._stop.is_set():
+                delay = parse_retry_after(retry_after, cap=MAX_RETRY_AFTER)
+            if backoff.attempts >= self._max_retries or self._stop.is_set():
                 self.failed += n if body is not None else len(batch)  # never encoded: all of it
                 return
-            attempt += 1
             self.retried += 1
-            if delay is None:
-                delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random() / 2  # jitter, so a fleet does not retry in step
-            if self._stop.wait(delay):
+            if self._stop.wait(backoff.next_delay(delay)):
                 self.failed += n if body is not None else len(batch)
                 return
 

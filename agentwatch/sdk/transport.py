@@ -3,9 +3,8 @@
 Built on :mod:`http.client` rather than a full-featured client on purpose: the sender thread
 shares the interpreter lock with the agent, and every stretch of Python it runs between two
 system calls is a stretch the agent's thread may wait for. A POST through :mod:`http.client`
-costs about 90 µs of interpreter time (a failed connect much less), in short stretches; the
-same POST through httpx costs several times that, in stretches that held agents up for
-1–4 ms on a busy 2-core machine.
+runs little interpreter code, in short stretches; the same POST through httpx runs several
+times as much, in stretches long enough to hold the agent up.
 
 What it keeps of a general client: TLS with the same trust store as httpx (``SSL_CERT_FILE``,
 ``SSL_CERT_DIR``, else certifi's bundle when installed), HTTP proxies from the environment
@@ -83,8 +82,8 @@ class Transport:
         self._headers = dict(headers)
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # The TLS trust store and the proxy settings are read here, in the constructing
-        # thread: loading certificates is ~10 ms of work holding the interpreter lock, and
-        # the first name lookup in a process imports the idna codec (~1 ms).
+        # thread: loading certificates is work holding the interpreter lock, and the first
+        # name lookup in a process imports the idna codec.
         codecs.lookup("idna")
         context = _ssl_context() if parts.scheme == "https" else None
         proxy = _environment_proxy(parts.scheme, host)
