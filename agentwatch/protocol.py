@@ -56,6 +56,8 @@ SPAN_HEARTBEAT: Final = "heartbeat"
 KNOWN_SPAN_TYPES: Final = frozenset(
     {SPAN_LLM_CALL, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_COMPLETION, SPAN_ERROR, SPAN_LOG, SPAN_HEARTBEAT}
 )
+#: span_type given to an event that has neither a span type, an error nor a message.
+DEFAULT_SPAN_TYPE: Final = "event"
 #: Span types whose ``latency_ms`` feeds the latency percentiles (inference latency).
 LATENCY_SPAN_TYPES: Final = frozenset({SPAN_LLM_CALL, SPAN_COMPLETION})
 
@@ -83,6 +85,13 @@ MAX_AGENT_ID_LENGTH: Final = 128
 MAX_SHORT_FIELD_LENGTH: Final = 256  # model, tool_name, decision_made, ids, level
 MAX_MESSAGE_LENGTH: Final = 16_384  # message and error text
 MAX_ATTRIBUTES_BYTES: Final = 16_384  # attributes once re-encoded as JSON
+#: How many containers (objects/arrays) deep a value inside ``attributes``/``payload`` may go.
+MAX_NESTING_DEPTH: Final = 8
+#: Exclusive upper bound of token counts: integers stay exact as JSON numbers below 2**53.
+MAX_TOKENS: Final = 2**53
+#: Exclusive upper bound of a normalised timestamp (unix seconds, year 5138): every viewer can
+#: format it, and larger numbers are read as milli-, micro- or nanoseconds first.
+MAX_TIMESTAMP: Final = 1e11
 
 # ------------------------------------------------------------------------- headers
 #: Request header naming one ingest batch; a batch resent with the same key is answered with the

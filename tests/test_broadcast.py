@@ -18,7 +18,7 @@ from agentwatch.collector.broadcast import (
     MetricsHub,
     sse_frame,
 )
-from agentwatch.collector.ingest import event_to_log_entry
+from agentwatch.collector.loglines import event_to_log_entry
 from agentwatch.protocol import (
     LEVEL_RANK,
     LEVELS,

@@ -15,24 +15,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentwatch.collector.ingest import (
-    DEFAULT_SPAN_TYPE,
-    MAX_NESTING_DEPTH,
-    MAX_TIMESTAMP,
     BadRequest,
     IngestError,
     PayloadTooLarge,
     UnsupportedMediaType,
     decode_events,
-    event_to_log_entry,
     inflate,
 )
+from agentwatch.collector.loglines import event_to_log_entry
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    DEFAULT_SPAN_TYPE,
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
     MAX_MESSAGE_LENGTH,
+    MAX_NESTING_DEPTH,
     MAX_SHORT_FIELD_LENGTH,
+    MAX_TIMESTAMP,
     SPAN_COMPLETION,
     SPAN_ERROR,
     SPAN_LLM_CALL,

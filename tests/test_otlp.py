@@ -20,6 +20,7 @@ from agentwatch.collector.otlp import OtlpError, OtlpResult, decode_logs, decode
 from agentwatch.protocol import (
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
+    MAX_TIMESTAMP,
     PATH_OTLP_LOGS,
     PATH_OTLP_TRACES,
     SPAN_LOG,
@@ -665,7 +666,7 @@ def test_every_mapped_event_passes_the_native_ingest_rules_unchanged(
 
 
 def test_timestamps_beyond_the_native_range_are_rejected_not_rescaled() -> None:
-    too_late = str(int(ingest.MAX_TIMESTAMP) * 10**9)
+    too_late = str(int(MAX_TIMESTAMP) * 10**9)
     huge = "9" * 400  # a float conversion of this would overflow
     result = decode_traces(
         traces_body(

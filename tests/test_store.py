@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentwatch.collector.broadcast import LogHub
-from agentwatch.collector.ingest import event_to_log_entry
+from agentwatch.collector.loglines import event_to_log_entry
 from agentwatch.collector.store import SCHEMA_VERSION, Store, StoreError
 from agentwatch.protocol import Event
 

@@ -39,7 +39,7 @@ from typing import Final
 
 import msgspec
 
-from agentwatch.collector.ingest import event_to_log_entry, log_rank
+from agentwatch.collector.loglines import event_to_log_entry, log_rank
 from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
@@ -183,8 +183,8 @@ class LogHub:
         """Give each event's log line the next id and hold the event; returns the first id.
 
         Ids are consecutive: event ``i`` gets ``first + i``. The log line
-        (:func:`~agentwatch.collector.ingest.event_to_log_entry`) and its frame are built only
-        when first read; the level filters compare is :func:`~agentwatch.collector.ingest.log_rank`,
+        (:func:`~agentwatch.collector.loglines.event_to_log_entry`) and its frame are built only
+        when first read; the level filters compare is :func:`~agentwatch.collector.loglines.log_rank`,
         the same rule the log line's level follows. The events must not be changed afterwards.
         O(len(events)) with no encoding; never awaits. With no events, returns the next id.
         While earlier allocated ids are unsettled, the entries wait for them (see :meth:`allocate`).

@@ -26,18 +26,18 @@ Rules and normalisation of one event
     * ``model``, ``tool_name``, ``decision_made``, ids, ``span_type``, ``level``,
       ``event_type``: at most ``MAX_SHORT_FIELD_LENGTH`` characters; ``message`` and
       ``error`` at most ``MAX_MESSAGE_LENGTH`` (rejected, never truncated).
-    * ``attributes`` and ``payload``: JSON objects nested at most :data:`MAX_NESTING_DEPTH`
+    * ``attributes`` and ``payload``: JSON objects nested at most :data:`~agentwatch.protocol.MAX_NESTING_DEPTH`
       containers deep (the object itself counts as one), at most ``MAX_ATTRIBUTES_BYTES``
       once re-encoded.
     * ``tokens_input`` / ``tokens_output``: integers in [0, 2**53) (booleans are not
       integers); ``latency_ms`` / ``cost_usd``: finite, >= 0; ``confidence``: finite, in [0, 1].
     * ``timestamp``: unix seconds; values above 1e11 / 1e14 / 1e17 are taken as milli-,
-      micro- and nanoseconds; the result must be below :data:`MAX_TIMESTAMP` (1e11, year
-      5138). An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional
-      seconds; no offset means UTC) is converted. Absent → ``now``. Negative, unparseable
+      micro- and nanoseconds; the result must be below :data:`~agentwatch.protocol.MAX_TIMESTAMP`
+      (1e11, year 5138). An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional seconds;
+      no offset means UTC) is converted. Absent → ``now``. Negative, unparseable
       or out-of-range → rejected.
     * ``level``: normalised with :func:`~agentwatch.protocol.normalize_level` when given,
-      otherwise left ``None`` (the log line derives one).
+      otherwise left ``None`` (the log line derives one, see :mod:`~agentwatch.collector.loglines`).
     * ``span_type`` absent or empty: ``"error"`` when ``error`` is set, ``"log"`` when a
       ``message`` is present, otherwise ``"event"``. Unknown span types are kept as sent.
     * ``cost_usd`` absent but the model's price and some tokens known: estimated with
@@ -80,48 +80,34 @@ from msgspec import Meta
 
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    DEFAULT_SPAN_TYPE,
     LEVEL_RANK,
-    LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
     MAX_MESSAGE_LENGTH,
+    MAX_NESTING_DEPTH,
     MAX_SHORT_FIELD_LENGTH,
+    MAX_TIMESTAMP,
+    MAX_TOKENS,
     SPAN_COMPLETION,
     SPAN_ERROR,
-    SPAN_HEARTBEAT,
     SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
     Event,
-    LogEntry,
     Rejected,
     normalize_level,
 )
 
 __all__ = [
-    "DEFAULT_SPAN_TYPE",
-    "MAX_NESTING_DEPTH",
-    "MAX_TIMESTAMP",
     "BadRequest",
     "IngestError",
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "decode_events",
-    "event_to_log_entry",
     "inflate",
-    "log_level",
-    "log_rank",
 ]
 
-#: span_type given to an event that has neither a span type, an error nor a message.
-DEFAULT_SPAN_TYPE: Final = "event"
-#: How many containers (objects/arrays) deep a value inside ``attributes``/``payload`` may go.
-MAX_NESTING_DEPTH: Final = 8
-#: Exclusive upper bound of token counts: integers stay exact as JSON numbers below 2**53.
-MAX_TOKENS: Final = 2**53
-#: Exclusive upper bound of a normalised timestamp (unix seconds, year 5138): every viewer can
-#: format it, and larger numbers are read as milli-, micro- or nanoseconds first.
-MAX_TIMESTAMP: Final = 1e11
 _MAX_TIMESTAMP_TEXT: Final = 64
 _MAX_PAYLOAD_LATENCY_MS: Final = 1e12  # ~30 years: anything larger is not a duration
 
@@ -734,149 +720,3 @@ def _is_ndjson_type(content_type: str | None) -> bool:
     if not content_type:
         return False
     return content_type.split(";", 1)[0].strip().lower() in _NDJSON_TYPES
-
-
-# --------------------------------------------------------------- log summaries
-_DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = LEVELS
-
-
-def log_level(event: Event) -> str:
-    """The level of an event's log line (one of :data:`~agentwatch.protocol.LEVELS`).
-
-    The event's own level when given (normalised; unknown → info), else ``error`` for an
-    error, ``debug`` for a heartbeat, ``info`` otherwise. The one rule for both the log
-    line's ``level`` and the rank the log hub and store filter on.
-    """
-    level = event.level
-    if level is None:
-        span_type = event.span_type
-        if event.error is not None or span_type == SPAN_ERROR:
-            return _ERROR
-        if span_type == SPAN_HEARTBEAT:
-            return _DEBUG
-        return _INFO
-    if level in LEVEL_RANK:
-        return level
-    return normalize_level(level)
-
-
-def log_rank(event: Event) -> int:
-    """``LEVEL_RANK[log_level(event)]``: the rank "at least this level" filters compare."""
-    return LEVEL_RANK[log_level(event)]
-
-
-def event_to_log_entry(event: Event) -> LogEntry:
-    """One log line summarising what the agent did (``id`` left 0: the log hub assigns it).
-
-    ``log`` events become their own message; others read like
-    ``llm_call gpt-4o 2840→156 tok 1245 ms $0.047`` (``~$`` when the cost is estimated),
-    ``tool_call search 85 ms``, ``decision escalate_to_human (conf 0.72)``,
-    ``error Timeout: upstream timed out``, ``heartbeat``. Level: the event's own when given,
-    else ``error`` for an error, ``debug`` for a heartbeat, ``info`` otherwise. Agent text
-    is carried as data, never escaped or interpreted. ``metadata`` holds the event's other
-    set fields (not the payload). Runs once per ingested event, so it stays cheap (~1 µs).
-    """
-    span_type = event.span_type or DEFAULT_SPAN_TYPE
-    level = log_level(event)
-    message = event.message
-    if message is None or span_type != SPAN_LOG:
-        message = _summary(event, span_type)
-    timestamp = event.timestamp
-    return LogEntry(
-        timestamp=timestamp if timestamp.__class__ is float else 0.0,
-        agent_id=event.agent_id,
-        level=level,
-        message=message,
-        metadata=_metadata(event),
-        span_type=span_type,
-        trace_id=event.trace_id,
-    )
-
-
-def _summary(event: Event, span_type: str) -> str:
-    parts = [span_type]
-    if event.model is not None:
-        parts.append(event.model)
-    if event.tool_name is not None:
-        parts.append(event.tool_name)
-    if event.decision_made is not None:
-        parts.append(event.decision_made)
-        if event.confidence is not None:
-            parts.append(f"(conf {event.confidence:.2f})")
-    tokens_in, tokens_out = event.tokens_input, event.tokens_output
-    if tokens_in is not None:
-        parts.append(f"{tokens_in}→{tokens_out} tok" if tokens_out is not None else f"{tokens_in} tok in")
-    elif tokens_out is not None:
-        parts.append(f"{tokens_out} tok out")
-    if event.latency_ms is not None:
-        parts.append(_format_ms(event.latency_ms))
-    if event.cost_usd is not None:
-        cost = _format_usd(event.cost_usd)
-        parts.append("~" + cost if event.cost_estimated else cost)
-    if event.error is not None:
-        parts.append(event.error if span_type == SPAN_ERROR else "error: " + event.error)
-    if event.message is not None and event.message != event.error:
-        parts.append("— " + event.message)
-    return " ".join(parts)
-
-
-def _format_ms(value: float) -> str:
-    if value >= 10:
-        return f"{round(value)} ms"
-    return f"{value:.1f} ms"
-
-
-def _format_usd(value: float) -> str:
-    if value >= 1:
-        return f"${value:.2f}"
-    if value >= 0.001 or value == 0:
-        return f"${value:.3f}"
-    if value < 1e-9:
-        return "<$0.000000001"
-    digits = 2 - math.floor(math.log10(value))  # two significant digits, never an exponent
-    return f"${value:.{digits}f}".rstrip("0")
-
-
-def _metadata(event: Event) -> dict[str, Any]:
-    """The event's set fields that a log line has no own place for (keys are Event field names)."""
-    metadata: dict[str, Any] = {}
-    if event.span_id is not None:
-        metadata["span_id"] = event.span_id
-    if event.parent_span_id is not None:
-        metadata["parent_span_id"] = event.parent_span_id
-    if event.model is not None:
-        metadata["model"] = event.model
-    if event.tool_name is not None:
-        metadata["tool_name"] = event.tool_name
-    if event.tokens_input is not None:
-        metadata["tokens_input"] = event.tokens_input
-    if event.tokens_output is not None:
-        metadata["tokens_output"] = event.tokens_output
-    if event.latency_ms is not None:
-        metadata["latency_ms"] = event.latency_ms
-    if event.cost_usd is not None:
-        metadata["cost_usd"] = event.cost_usd
-        if event.cost_estimated:
-            metadata["cost_estimated"] = True
-    if event.decision_made is not None:
-        metadata["decision_made"] = event.decision_made
-    if event.confidence is not None:
-        metadata["confidence"] = event.confidence
-    if event.error is not None:
-        metadata["error"] = event.error
-    if event.event_type is not None:
-        metadata["event_type"] = event.event_type
-    if event.attributes is not None:
-        metadata["attributes"] = event.attributes
-    return metadata
-
-
-#: Every metadata key is an Event field name: checked here so a rename in protocol fails loudly.
-METADATA_FIELDS: Final = (
-    "span_id", "parent_span_id", "model", "tool_name", "tokens_input", "tokens_output", "latency_ms",
-    "cost_usd", "cost_estimated", "decision_made", "confidence", "error", "event_type", "attributes",
-)  # fmt: skip
-if not set(METADATA_FIELDS) <= set(Event.__struct_fields__):  # pragma: no cover - protocol drift
-    raise ImportError(
-        f"log metadata names fields Event lacks: {set(METADATA_FIELDS) - set(Event.__struct_fields__)}"
-    )

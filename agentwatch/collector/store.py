@@ -7,7 +7,7 @@ thread. If the disk fails or the queue is full, rows are counted in ``dropped_ro
 carries on.
 
 One row per event, keyed by the id of its log line: the log line is a deterministic function of
-the event (:func:`~agentwatch.collector.ingest.event_to_log_entry`), so log history, resume
+the event (:func:`~agentwatch.collector.loglines.event_to_log_entry`), so log history, resume
 (:meth:`Store.logs_after`) and the window refill all read the same rows.
 
 Durability: an event passed to :meth:`Store.append` is committed within ``flush_interval`` seconds
@@ -34,7 +34,7 @@ Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
     meta(key TEXT PRIMARY KEY, value)                       -- last_log_id
     receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
 
-``level`` is :func:`~agentwatch.collector.ingest.log_rank` of the event. A file of an older schema
+``level`` is :func:`~agentwatch.collector.loglines.log_rank` of the event. A file of an older schema
 (a ``logs`` table of log-line JSON beside an ``events`` table) is moved aside
 (``<path>.v1-<unix time>``) with a warning and a fresh store started.
 
@@ -65,7 +65,7 @@ from typing import Final
 
 import msgspec
 
-from agentwatch.collector.ingest import event_to_log_entry, log_rank
+from agentwatch.collector.loglines import event_to_log_entry, log_rank
 from agentwatch.protocol import Event, LogEntry
 
 log = logging.getLogger(__name__)

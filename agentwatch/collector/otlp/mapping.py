@@ -25,7 +25,6 @@ from typing import Any, Final
 
 import msgspec
 
-from agentwatch.collector import ingest
 from agentwatch.collector.otlp.errors import BadResource, Reject
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
@@ -33,6 +32,8 @@ from agentwatch.protocol import (
     MAX_ATTRIBUTES_BYTES,
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_FIELD_LENGTH,
+    MAX_TIMESTAMP,
+    MAX_TOKENS,
     SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
@@ -81,12 +82,11 @@ _OPERATION_SPAN_TYPES: Final = {
 _STATUS_ERROR: Final = 2
 _INPUT_TOKENS, _INPUT_TOKENS_OLD = ATTR_INPUT_TOKENS
 _OUTPUT_TOKENS, _OUTPUT_TOKENS_OLD = ATTR_OUTPUT_TOKENS
-_MAX_TOKENS: Final = ingest.MAX_TOKENS
-#: The native rule: a timestamp is unix seconds in [0, ingest.MAX_TIMESTAMP); here in nanoseconds.
-_MAX_TIMESTAMP_NS: Final = int(ingest.MAX_TIMESTAMP) * 1_000_000_000
-_TIMESTAMP_RANGE: Final = f"timestamp out of range (0 to {ingest.MAX_TIMESTAMP:g} s in nanoseconds)"
+#: The native rule: a timestamp is unix seconds in [0, MAX_TIMESTAMP); here in nanoseconds.
+_MAX_TIMESTAMP_NS: Final = int(MAX_TIMESTAMP) * 1_000_000_000
+_TIMESTAMP_RANGE: Final = f"timestamp out of range (0 to {MAX_TIMESTAMP:g} s in nanoseconds)"
 #: How deep the front ends read nested attribute values: deeper ones become null. Within
-#: ingest.MAX_NESTING_DEPTH, so a mapped event passes the native rule.
+#: protocol.MAX_NESTING_DEPTH, so a mapped event passes the native rule.
 MAX_VALUE_DEPTH: Final = 6
 _MAX_ATTRIBUTE_STRING: Final = 4096
 
@@ -175,7 +175,7 @@ def _tokens(value: Any, key: str) -> int | None:
         raise Reject(f"{key} must be an integer")
     if isinstance(value, float) and not value.is_integer():
         raise Reject(f"{key} must be an integer")
-    if not 0 <= value < ingest.MAX_TOKENS:
+    if not 0 <= value < MAX_TOKENS:
         raise Reject(f"{key} must be >= 0 and < 2**53")
     return int(value)
 
@@ -294,11 +294,11 @@ def map_span(
     # The current name wins over the deprecated one whenever it is present.
     if tokens_input is None:
         tokens_input = _tokens(tokens_input_old, _INPUT_TOKENS_OLD)
-    elif not (tokens_input.__class__ is int and 0 <= tokens_input < _MAX_TOKENS):
+    elif not (tokens_input.__class__ is int and 0 <= tokens_input < MAX_TOKENS):
         tokens_input = _tokens(tokens_input, _INPUT_TOKENS)  # rejects with the reason, or takes 12.0 as 12
     if tokens_output is None:
         tokens_output = _tokens(tokens_output_old, _OUTPUT_TOKENS_OLD)
-    elif not (tokens_output.__class__ is int and 0 <= tokens_output < _MAX_TOKENS):
+    elif not (tokens_output.__class__ is int and 0 <= tokens_output < MAX_TOKENS):
         tokens_output = _tokens(tokens_output, _OUTPUT_TOKENS)
 
     cost_estimated = None
