@@ -26,7 +26,7 @@ Everything else — CJK, emoji, combining marks, private-use glyphs, non-ASCII s
 returned unchanged. ``printable`` never raises on any ``str`` and is idempotent.
 
 Cost: one ``str.isprintable()`` scan for the common case, otherwise one ``str.translate``
-with a table built once, on first use (about 20 ms).
+with a table built once, on first use.
 """
 
 from __future__ import annotations

@@ -57,8 +57,8 @@ from agentwatch.protocol import (
 log = logging.getLogger("agentwatch.collector")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-#: Bodies at least this large (bytes, decoded) are decoded in a worker thread, so a 4 MB batch
-#: full of bad items (≈ 0.6 s of decoding) does not stall every other client.
+#: Bodies at least this large (bytes, decoded) are decoded in a worker thread, so a large batch
+#: full of bad items (slow to decode) does not stall every other client.
 OFFLOAD_DECODE_BYTES = 256 * 1024
 #: A large batch is aggregated this many events at a time, yielding to the event loop between
 #: steps, so health checks and streams are served while it goes in.

@@ -136,7 +136,8 @@ _TOP_KEYS = (
     "fold_limit",
     "forget_after",
 )
-_FIELD_TYPES = {f.name: f.type for f in fields(AlertSettings)}
+# Field name → its annotation, "int" or "float" for the numbers (a string: annotations are postponed).
+_FIELD_TYPES: dict[str, str] = {f.name: f.type for f in fields(AlertSettings) if isinstance(f.type, str)}
 
 
 def _number(where: str, value: Any, kind: str) -> float | int:

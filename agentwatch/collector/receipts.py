@@ -32,8 +32,8 @@ def valid_key(key: str) -> bool:
 class Receipts:
     """Recent answers by idempotency key, and the keys whose batch is being ingested right now.
 
-    ``max_keys`` ≥ 1 keys are kept for ``seconds`` each. Memory: O(max_keys) small objects (about
-    150 bytes a key; short answers are shared).
+    ``max_keys`` ≥ 1 keys are kept for ``seconds`` each. Memory: O(max_keys) small objects (short
+    answers are shared).
     """
 
     def __init__(

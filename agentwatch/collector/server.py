@@ -17,7 +17,7 @@ from typing import Any, Final
 import uvicorn
 
 from agentwatch.collector.app import create_app
-from agentwatch.collector.config import ConfigError, load_config
+from agentwatch.collector.config import AlertSettings, ConfigError, load_config
 from agentwatch.collector.service import Settings, default_store_path
 
 #: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
@@ -50,14 +50,14 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
     else:
         store_path = Path(namespace.store) if namespace.store else default_store_path()
     window = namespace.window
-    extra = {}
+    alerts = AlertSettings()
     config_path = getattr(namespace, "config", None)
     if config_path:
         try:
             config = load_config(config_path)
         except ConfigError as exc:
             raise ServeError(str(exc)) from None
-        extra["alerts"] = config.alerts
+        alerts = config.alerts
         if config.window_seconds is not None:
             window = config.window_seconds
     return Settings(
@@ -67,7 +67,7 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         token=token,
         store_path=store_path,
         sync=namespace.sync,
-        **extra,
+        alerts=alerts,
     )
 
 
@@ -75,7 +75,7 @@ def run_event_loop(main: Coroutine[Any, Any, Any]) -> Any:
     """Run ``main`` in a new event loop — uvloop when installed, as ``uvicorn.run`` would.
 
     For collectors served from a background thread (the demo, tests). The standard loop
-    answers each keep-alive request here ~40 ms late (a delayed-ACK stall), uvloop does not.
+    answers keep-alive requests here late (a delayed-ACK stall), uvloop does not.
     """
     try:
         import uvloop
@@ -119,10 +119,9 @@ class HeapTrimmer:
     small-object allocator takes (request bodies, SSE batches, big lists) pile up in glibc's heap.
     Once they are freed, glibc keeps the pages — it returns only the top of the heap, and only past
     a threshold it raises as it goes — so RSS rose by the size of each new worst burst and stayed
-    there (+20 to +30 MiB at 20 000 events/s with 20 viewers). ``malloc_trim(0)`` releases the free
-    pages anywhere in the heap (``madvise``); it runs without the GIL and takes about a millisecond
-    for a 70 MiB heap (more on a loaded machine), so once a second costs ~0.1 % of a core. Does
-    nothing where :func:`glibc_malloc_trim` finds no glibc.
+    there. ``malloc_trim(0)`` releases the free pages anywhere in the heap (``madvise``); it runs
+    without the GIL and is cheap enough to run once a second. Does nothing where
+    :func:`glibc_malloc_trim` finds no glibc.
     """
 
     def __init__(self, interval: float = HEAP_TRIM_INTERVAL) -> None:

@@ -149,7 +149,7 @@ class LatencySketch(_SketchBase):
         self.sum += value
 
     def add_many(self, values: Iterable[float]) -> None:
-        """Add many values; about twice as fast per value as calling :meth:`add` in a loop."""
+        """Add many values; faster per value than calling :meth:`add` in a loop."""
         log = _log
         ceil = _ceil
         inv = INV_LOG_GAMMA
@@ -266,12 +266,11 @@ class MergedSketch(_SketchBase):
     """The merge of many :class:`LatencySketch` (a window's seconds), for reading quantiles often.
 
     Counts live in a list over a contiguous range of keys (``base`` is the key of index 0), so
-    quantiles need no sort and no lookups: one pass of ``accumulate`` in C over the range, a few
-    microseconds where a dict of a few hundred keys takes tens. Merging and subtracting a
-    one-second sketch cost what they cost with a dict. The range only grows (by what merges
-    bring); a window rebuilds its merge from scratch once a window, which resets it. Memory is
-    one list slot per key in the range: at most ~1 400 slots (1 µs to 10¹² ms), usually a few
-    hundred.
+    quantiles need no sort and no lookups: one pass of ``accumulate`` in C over the range.
+    Merging and subtracting a one-second sketch cost what they cost with a dict. The range only
+    grows (by what merges bring); a window rebuilds its merge from scratch once a window, which
+    resets it. Memory is one list slot per key in the range: at most ~1 400 slots (1 µs to
+    10¹² ms), usually a few hundred.
     """
 
     __slots__ = ("base", "dense")
@@ -364,9 +363,9 @@ class PackedSketch(_SketchBase):
     """A :class:`LatencySketch` frozen into two arrays: keys ascending and their counts.
 
     For sketches kept a long time and only read or merged (the alert ledger keeps every scope's
-    ten-second intervals for five minutes): a sketch of 50 keys takes about 0.7 KB here against
-    about 3.5 KB as a dict with its int objects. Immutable; merge it into a
-    :class:`LatencySketch` or a :class:`MergedSketch` to combine it with others.
+    ten-second intervals for five minutes): two arrays take a fraction of the memory of a dict
+    and its int objects. Immutable; merge it into a :class:`LatencySketch` or a
+    :class:`MergedSketch` to combine it with others.
     """
 
     __slots__ = ("keys", "values")

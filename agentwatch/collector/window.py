@@ -95,12 +95,10 @@ _log = math.log
 _ceil = math.ceil
 
 
-class Bucket:
-    """Counters for one second (or, as an aggregate, for several merged seconds)."""
+class _Counters:
+    """What a second's bucket and a merge of several seconds both count."""
 
     __slots__ = (
-        "cached",
-        "cached_events",
         "completions",
         "cost",
         "cost_estimated",
@@ -113,14 +111,9 @@ class Bucket:
         "tool_calls",
     )
 
-    def __init__(self, second: int = _NO_SECOND, *, merged: bool = False) -> None:
-        # A merge of several seconds is read far more often than it is added to: its sketch
-        # keeps counts in key order (quantiles without a sort); a second's keeps a dict (ingest).
-        self.sketch: LatencySketch | MergedSketch = MergedSketch() if merged else LatencySketch()
-        self.reset(second)
+    sketch: LatencySketch | MergedSketch
 
-    def reset(self, second: int) -> None:
-        """Reuse this bucket for another second (no allocation)."""
+    def _zero(self, second: int) -> None:
         self.second = second
         self.events = 0
         self.errors = 0
@@ -131,36 +124,24 @@ class Bucket:
         self.tool_calls = 0
         self.completions = 0  # inference spans: llm_call and completion
         self.sketch.clear()
+
+
+class Bucket(_Counters):
+    """Counters for one second of a ring; its sketch keeps a dict of counts (cheap to add to)."""
+
+    __slots__ = ("cached", "cached_events")
+
+    sketch: LatencySketch
+
+    def __init__(self, second: int = _NO_SECOND) -> None:
+        self.sketch = LatencySketch()
+        self.reset(second)
+
+    def reset(self, second: int) -> None:
+        """Reuse this bucket for another second (no allocation)."""
+        self._zero(second)
         self.cached: tuple[float, float | None, float, float, float] | None = None
         self.cached_events = -1
-
-    def absorb(self, other: Bucket) -> None:
-        """Add ``other``'s counters and sketch into this one (exact)."""
-        self.events += other.events
-        self.errors += other.errors
-        self.tokens_in += other.tokens_in
-        self.tokens_out += other.tokens_out
-        self.cost += other.cost
-        self.cost_estimated = self.cost_estimated or other.cost_estimated
-        self.tool_calls += other.tool_calls
-        self.completions += other.completions
-        self.sketch.merge(other.sketch)
-
-    def remove(self, other: Bucket) -> None:
-        """Subtract counters and sketch that were absorbed earlier (counts exact; floats to rounding)."""
-        self.events -= other.events
-        self.errors -= other.errors
-        self.tokens_in -= other.tokens_in
-        self.tokens_out -= other.tokens_out
-        self.cost = self.cost - other.cost if self.events else 0.0
-        self.tool_calls -= other.tool_calls
-        self.completions -= other.completions
-        self.sketch.subtract(other.sketch)
-
-    def copy(self) -> Bucket:
-        clone = Bucket(self.second, merged=True)
-        clone.absorb(self)
-        return clone
 
     def per_second(self) -> tuple[float, float | None, float, float, float]:
         """(tokens, p99 ms, error rate, events, cost USD) of this second, cached until it changes."""
@@ -175,6 +156,50 @@ class Bucket:
             )
             self.cached_events = events
         return self.cached
+
+
+class MergedBucket(_Counters):
+    """Counters for several merged seconds.
+
+    Read far more often than added to: its sketch keeps counts in key order (quantiles
+    without a sort).
+    """
+
+    __slots__ = ()
+
+    sketch: MergedSketch
+
+    def __init__(self, second: int = _NO_SECOND) -> None:
+        self.sketch = MergedSketch()
+        self._zero(second)
+
+    def absorb(self, other: _Counters) -> None:
+        """Add ``other``'s counters and sketch into this one (exact)."""
+        self.events += other.events
+        self.errors += other.errors
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.cost += other.cost
+        self.cost_estimated = self.cost_estimated or other.cost_estimated
+        self.tool_calls += other.tool_calls
+        self.completions += other.completions
+        self.sketch.merge(other.sketch)
+
+    def remove(self, other: Bucket) -> None:
+        """Subtract a second absorbed earlier (counts exact; floats to rounding)."""
+        self.events -= other.events
+        self.errors -= other.errors
+        self.tokens_in -= other.tokens_in
+        self.tokens_out -= other.tokens_out
+        self.cost = self.cost - other.cost if self.events else 0.0
+        self.tool_calls -= other.tool_calls
+        self.completions -= other.completions
+        self.sketch.subtract(other.sketch)
+
+    def copy(self) -> MergedBucket:
+        clone = MergedBucket(self.second)
+        clone.absorb(self)
+        return clone
 
 
 class WindowStats:
@@ -195,7 +220,7 @@ class WindowStats:
         "tool_calls",
     )
 
-    def __init__(self, agg: Bucket | None = None) -> None:
+    def __init__(self, agg: _Counters | None = None) -> None:
         agg = agg or Bucket()
         self.events = agg.events
         self.errors = agg.errors
@@ -233,7 +258,7 @@ class Series:
             [Bucket() for _ in range(ring_seconds)] if preallocate else [None] * ring_seconds
         )
         self.events = 0  # events aggregated into this ring, ever
-        self.closed = Bucket(merged=True)  # merge of the window's closed seconds
+        self.closed = MergedBucket()  # merge of the window's closed seconds
         self.closed_second = _NO_SECOND
         self.closed_rebuilt = _NO_SECOND
         self.closed_events = -1
@@ -409,7 +434,7 @@ class Window:
                     late_cost += cost
                     continue
                 event = msgspec.structs.replace(event, timestamp=ts)  # the caller's event stays as it was
-            sec = int(ts)  # type: ignore[arg-type]
+            sec = int(ts)
             if sec != second:
                 second = sec
                 found = by_second.get(sec)
@@ -438,8 +463,10 @@ class Window:
         ring_seconds = self.ring_seconds
         slot = sec % ring_seconds
         fleet = self._fleet
-        f_bucket: Bucket = fleet.ring[slot]  # type: ignore[assignment]
-        if f_bucket.second != sec:
+        f_bucket = fleet.ring[slot]
+        if f_bucket is None:  # not after __init__: the fleet's ring is preallocated
+            f_bucket = fleet.ring[slot] = Bucket(sec)
+        elif f_bucket.second != sec:
             f_bucket.reset(sec)
         f_keys = f_bucket.sketch.counts
         f_keys_get = f_keys.get
@@ -457,7 +484,7 @@ class Window:
         for agent_id, group in groups.items():
             agent = agents_get(agent_id)
             if agent is None:
-                agent = self._new_agent(agent_id, group[0].timestamp)  # type: ignore[arg-type]
+                agent = self._new_agent(agent_id, group[0].timestamp)  # type: ignore[arg-type]  # add_many made it a float
             if agent is not None:
                 bucket = agent.ring[slot]
                 if bucket is None:
@@ -477,7 +504,7 @@ class Window:
             cost_sum = lat_sum = 0.0
             estimated = False
             last_event = model = None
-            heartbeats: list[Event] | None = None
+            heartbeats: list[tuple[float, dict[str, Any]]] | None = None
             group_edges: list[float] | None = None
             for event in group:
                 span_type = event.span_type
@@ -518,25 +545,26 @@ class Window:
                             group_edges.append(latency)
                 elif span_type == span_tool:
                     tools += 1
-                ts = event.timestamp
-                if ts >= last_seen:  # type: ignore[operator]
-                    last_seen = ts  # type: ignore[assignment]
+                ts: float = event.timestamp  # type: ignore[assignment]  # add_many made it a float
+                if ts >= last_seen:
+                    last_seen = ts
                 if span_type == span_heartbeat:
-                    if event.attributes:
+                    attributes = event.attributes
+                    if attributes:
                         if heartbeats is None:
                             heartbeats = []
-                        heartbeats.append(event)
-                elif ts >= last_active:  # type: ignore[operator]
-                    last_active = ts  # type: ignore[assignment]
+                        heartbeats.append((ts, attributes))
+                elif ts >= last_active:
+                    last_active = ts
                     last_event = event
                 if event.model:
                     model = event.model
             count = len(group)
             f_events += count
-            if agent is None:
+            if agent is None or bucket is None:  # over the cap (both are None then)
                 spare.clear()
             else:
-                bucket.events += count  # type: ignore[union-attr]
+                bucket.events += count
                 agent.events += count
                 agent.last_seen = last_seen
                 if last_event is not None:
@@ -555,11 +583,11 @@ class Window:
                 f_cost += cost_sum
                 if estimated:
                     f_estimated = True
-                if agent is not None:
-                    bucket.cost += cost_sum  # type: ignore[union-attr]
+                if agent is not None and bucket is not None:
+                    bucket.cost += cost_sum
                     agent.total_cost += cost_sum
                     if estimated:
-                        bucket.cost_estimated = agent.cost_estimated = True  # type: ignore[union-attr]
+                        bucket.cost_estimated = agent.cost_estimated = True
             if errors:
                 f_errors += errors
                 if bucket is not None:
@@ -585,10 +613,10 @@ class Window:
                     for latency in group_edges:
                         bucket.sketch._add_edge(latency)
             if heartbeats is not None and agent is not None:
-                for heartbeat in heartbeats:
-                    if heartbeat.timestamp >= agent.heartbeat_at:  # type: ignore[operator]
-                        agent.heartbeat_at = heartbeat.timestamp  # type: ignore[assignment]
-                        self._read_heartbeat(agent, heartbeat.attributes)  # type: ignore[arg-type]
+                for at, attributes in heartbeats:
+                    if at >= agent.heartbeat_at:
+                        agent.heartbeat_at = at
+                        self._read_heartbeat(agent, attributes)
         f_bucket.events += f_events
         f_bucket.errors += f_errors
         f_bucket.tokens_in += f_in
@@ -818,9 +846,9 @@ class Window:
         series.closed_events = series.events
         series.closed_current_events = current_events
         agg = series.closed
-        if current_events:
+        if current_events and current is not None:
             agg = agg.copy()
-            agg.absorb(current)  # type: ignore[arg-type]
+            agg.absorb(current)
             self.last_snapshot_merges += 1
         stats = WindowStats(agg)
         series.stats = stats
@@ -831,7 +859,7 @@ class Window:
         """Merge the window's closed seconds from scratch (at most ``window_seconds - 1`` merges)."""
         ring = series.ring
         ring_seconds = self.ring_seconds
-        closed = Bucket(merged=True)
+        closed = MergedBucket()
         merges = 0
         for second in range(now_sec - self.window_seconds + 1, now_sec):
             bucket = ring[second % ring_seconds]
