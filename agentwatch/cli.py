@@ -23,7 +23,7 @@ _HANDLERS = {
     "watch": "agentwatch.tui.run:main",
     "serve": "agentwatch.collector.server:main",
     "demo": "agentwatch.demo:main",
-    "simulate": "agentwatch.simulator:main",
+    "simulate": "agentwatch.simulator.command:main",
     "status": "agentwatch.status:main",
 }
 

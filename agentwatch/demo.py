@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from agentwatch import simulator
 from agentwatch.collector.app import create_app
 from agentwatch.collector.server import run_event_loop
 from agentwatch.collector.service import Settings
+from agentwatch.simulator.sender import run as run_simulator
 
 BANNER = "SIMULATED DATA — agentwatch demo"
 
@@ -78,7 +78,7 @@ class EmbeddedCollector:
         sim_task = None
         if self.simulate:
             sim_task = asyncio.create_task(
-                simulator.run(
+                run_simulator(
                     self.url,
                     token=None,
                     agents=self.agents,

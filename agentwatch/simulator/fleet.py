@@ -1,4 +1,4 @@
-"""A simulated fleet of agents, and a sender that posts its events to a collector.
+"""The fleet model: simulated agents, their scenarios, and the events they produce.
 
 :class:`Fleet` is a pure, deterministic generator in *simulated* time: given a seed and the
 same sequence of ``events_until(t)`` calls it yields the same events, byte for byte. Each
@@ -29,34 +29,19 @@ tests and alert tests rely on):
 * ``new-decision`` — from :data:`NEW_DECISION_AT`, :attr:`Fleet.new_decision_agent` sometimes
   decides :data:`NEW_DECISION`, a decision no agent makes before then.
 
-:func:`run` drives a fleet from the wall clock and POSTs its events; :func:`main` is
-``agentwatch simulate``.
+The sender (:mod:`agentwatch.simulator.sender`) drives a fleet from the wall clock.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import heapq
 import math
-import os
 import random
-import signal
-import sys
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-import httpx
-import msgspec
-
 from agentwatch import pricing
 from agentwatch.protocol import (
-    DEFAULT_URL,
-    PATH_EVENTS,
-    PATH_HEALTH,
     SPAN_COMPLETION,
     SPAN_DECISION,
     SPAN_HEARTBEAT,
@@ -64,8 +49,6 @@ from agentwatch.protocol import (
     SPAN_LOG,
     SPAN_TOOL_CALL,
     Event,
-    IngestResponse,
-    json_encoder,
 )
 
 SCENARIOS: Final = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
@@ -562,290 +545,3 @@ class Fleet:
                     agent, t, "info", f"task {trace_id[:8]} done in {t - when:.1f}s: {decision}", trace_id
                 )
         return self._seq - before
-
-
-# ======================================================================== sender
-@dataclass
-class RunStats:
-    """What :func:`run` did. ``dropped`` counts events never sent: backlog overflow and
-    whatever was still unsent at the end. ``rejected`` counts events the collector refused
-    (per-item errors, or a whole batch refused with a 4xx other than 429)."""
-
-    sent: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    dropped: int = 0
-    failed_requests: int = 0
-    requests: int = 0
-    last_error: str | None = None
-    fatal: str | None = None
-
-
-class _RetryLater(Exception):
-    """The batch may succeed later (connection error, 5xx, 429)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class _Refused(Exception):
-    """The collector refused the batch for good (a 4xx other than 429)."""
-
-    def __init__(self, reason: str, status: int) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-MAX_BATCH_EVENTS: Final = 5_000
-GZIP_MIN_BYTES: Final = 32_768
-BACKOFF_INITIAL: Final = 0.25
-BACKOFF_MAX: Final = 5.0
-#: A wall-clock jump larger than this (seconds) is skipped instead of replayed.
-MAX_CATCH_UP: Final = 10.0
-_RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-_ingest_decoder: Final = msgspec.json.Decoder(IngestResponse)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return min(30.0, max(0.0, float(value))) if value else None
-    except ValueError:
-        return None
-
-
-class _Sender:
-    """POSTs batches; keeps the bounded backlog and the gzip fallback."""
-
-    def __init__(
-        self, client: httpx.AsyncClient, url: str, token: str | None, stats: RunStats, backlog_limit: int
-    ) -> None:
-        self.client = client
-        self.url = url.rstrip("/") + PATH_EVENTS
-        self.headers = {"Content-Type": "application/json"}
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        self.stats = stats
-        self.backlog: deque[Event] = deque()
-        self.backlog_limit = backlog_limit
-        self.use_gzip = True
-
-    def add(self, events: Iterable[Event]) -> None:
-        self.backlog.extend(events)
-        overflow = len(self.backlog) - self.backlog_limit
-        for _ in range(max(0, overflow)):
-            self.backlog.popleft()
-        self.stats.dropped += max(0, overflow)
-
-    async def flush(self) -> None:
-        """Send the whole backlog in batches; raises ``_RetryLater`` leaving the rest queued."""
-        while self.backlog:
-            batch = [self.backlog[i] for i in range(min(MAX_BATCH_EVENTS, len(self.backlog)))]
-            try:
-                await self._post(batch)
-            except _Refused as refused:
-                self.stats.rejected += len(batch)
-                self.stats.last_error = str(refused)
-                if refused.status in (401, 403):
-                    self.stats.fatal = str(refused)
-            for _ in batch:
-                self.backlog.popleft()
-            if self.stats.fatal:
-                return
-
-    async def _post(self, batch: list[Event]) -> None:
-        body = json_encoder.encode(batch)
-        headers = dict(self.headers)
-        gzipped = self.use_gzip and len(body) >= GZIP_MIN_BYTES
-        if gzipped:
-            body = gzip.compress(body, compresslevel=5)
-            headers["Content-Encoding"] = "gzip"
-        self.stats.requests += 1
-        try:
-            response = await self.client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            self.stats.failed_requests += 1
-            raise _RetryLater(f"{type(exc).__name__}: {exc}") from exc
-        if gzipped and response.status_code == 415:
-            self.use_gzip = False  # this collector takes plain JSON only
-            self.stats.failed_requests += 1
-            raise _RetryLater("collector does not accept gzip; sending plain JSON", 0.0)
-        if response.status_code in _RETRYABLE_STATUSES:
-            self.stats.failed_requests += 1
-            raise _RetryLater(f"HTTP {response.status_code}", _retry_after(response))
-        if response.status_code >= 400:
-            self.stats.failed_requests += 1
-            detail = response.text[:200].strip()
-            raise _Refused(f"HTTP {response.status_code}: {detail}", response.status_code)
-        self.stats.sent += len(batch)
-        try:
-            answer = _ingest_decoder.decode(response.content)
-        except msgspec.DecodeError:  # a collector that answers without a body: trust the status
-            self.stats.accepted += len(batch)
-            return
-        self.stats.accepted += answer.accepted
-        self.stats.rejected += len(answer.rejected)
-        if answer.rejected:
-            self.stats.last_error = f"rejected: {answer.rejected[0].error}"
-
-
-async def run(
-    url: str,
-    *,
-    token: str | None,
-    agents: int,
-    rate: float,
-    seed: int,
-    duration: float | None,
-    scenario: str,
-    batch_interval: float = 0.25,
-    clock: Callable[[], float] = time.time,
-    stop: asyncio.Event | None = None,
-    backlog_limit: int = 50_000,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> RunStats:
-    """Drive a :class:`Fleet` from ``clock`` and POST its events to ``url`` until done.
-
-    Every ``batch_interval`` seconds the events up to ``clock()`` go out as one JSON array
-    (several when more than :data:`MAX_BATCH_EVENTS`; gzip above :data:`GZIP_MIN_BYTES`,
-    falling back to plain JSON on 415). Connection errors, 5xx and 429 are retried with
-    exponential backoff (``Retry-After`` honoured) while new events wait in a backlog of at
-    most ``backlog_limit`` events; beyond it the oldest are dropped and counted. A 401/403
-    ends the run (``RunStats.fatal``). Ends after ``duration`` seconds of ``clock`` or when
-    ``stop`` is set, with one last attempt to send what is left.
-    """
-    stop = stop or asyncio.Event()
-    started = clock()
-    end = None if duration is None else started + duration
-    fleet = Fleet(agents, seed=seed, scenario=scenario, start=started, rate=rate)
-    stats = RunStats()
-    jitter = random.Random(seed ^ 0x5EED)
-    backoff = BACKOFF_INITIAL
-    next_attempt = started
-    timeout = httpx.Timeout(10.0, connect=3.0)
-    async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
-        sender = _Sender(client, url, token, stats, backlog_limit)
-        while True:
-            now = clock()
-            finished = stop.is_set() or (end is not None and now >= end)
-            target = now if end is None else min(now, end)
-            if target - fleet.now > MAX_CATCH_UP:
-                fleet.skip_to(target - batch_interval)
-            sender.add(fleet.events_until(target))
-            if finished or now >= next_attempt:
-                try:
-                    await sender.flush()
-                    backoff = BACKOFF_INITIAL
-                except _RetryLater as retry:
-                    stats.last_error = str(retry)
-                    delay = retry.retry_after if retry.retry_after is not None else backoff
-                    next_attempt = now + delay * jitter.uniform(0.8, 1.2)
-                    backoff = min(BACKOFF_MAX, backoff * 2)
-            if finished or stats.fatal:
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=batch_interval)
-            except TimeoutError:
-                pass  # the normal tick: nothing asked us to stop
-        stats.dropped += len(sender.backlog)
-    return stats
-
-
-async def send_forever(
-    url: str,
-    *,
-    token: str | None = None,
-    agents: int = 12,
-    rate: float = 60.0,
-    seed: int = 0,
-    scenario: str = "steady",
-    stop: asyncio.Event | None = None,
-    clock: Callable[[], float] = time.time,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> RunStats:
-    """:func:`run` with no duration: sends until ``stop`` is set (or the task is cancelled)."""
-    return await run(
-        url,
-        token=token,
-        agents=agents,
-        rate=rate,
-        seed=seed,
-        duration=None,
-        scenario=scenario,
-        stop=stop,
-        clock=clock,
-        transport=transport,
-    )
-
-
-# ========================================================================== CLI
-def _check_reachable(url: str, token: str | None) -> str | None:
-    """None when something answers HTTP at ``url``; otherwise why not, in words."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        httpx.get(url.rstrip("/") + PATH_HEALTH, headers=headers, timeout=3.0)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return None
-
-
-async def _run_until_interrupted(namespace: Any, url: str, token: str | None) -> RunStats:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    except (NotImplementedError, RuntimeError, ValueError):
-        pass  # no signal handlers here (not the main thread, or Windows): Ctrl-C raises instead
-    return await run(
-        url,
-        token=token,
-        agents=namespace.agents,
-        rate=namespace.rate,
-        seed=namespace.seed,
-        duration=namespace.duration,
-        scenario=namespace.scenario,
-        stop=stop,
-    )
-
-
-def main(namespace: Any) -> int:
-    """``agentwatch simulate``: exit 0 after the run, 1 when the collector is unreachable at
-    start or refuses the token. Prints one summary line to stdout at the end."""
-    url = namespace.url or os.environ.get("AGENTWATCH_URL") or DEFAULT_URL
-    token = namespace.token or os.environ.get("AGENTWATCH_TOKEN") or None
-    problem = _check_reachable(url, token)
-    if problem is not None:
-        print(
-            f"agentwatch simulate: cannot reach the collector at {url} ({problem}).\n"
-            "Start one with 'agentwatch serve', or pass --url.",
-            file=sys.stderr,
-        )
-        return 1
-    length = "until Ctrl-C" if namespace.duration is None else f"for {namespace.duration:g} s"
-    print(
-        f"simulating {namespace.agents} agents at ~{namespace.rate:g} events/s ({namespace.scenario}, "
-        f"seed {namespace.seed}) → {url} {length}",
-        file=sys.stderr,
-    )
-    started = time.monotonic()
-    try:
-        stats = asyncio.run(_run_until_interrupted(namespace, url, token))
-    except KeyboardInterrupt:
-        print("agentwatch simulate: interrupted", file=sys.stderr)
-        return 130
-    elapsed = time.monotonic() - started
-    print(
-        f"sent {stats.sent} events in {elapsed:.1f} s: accepted {stats.accepted}, rejected {stats.rejected}, "
-        f"dropped {stats.dropped}, failed requests {stats.failed_requests}"
-    )
-    if stats.fatal:
-        print(
-            f"agentwatch simulate: the collector refused the events ({stats.fatal}); check --token.",
-            file=sys.stderr,
-        )
-        return 1
-    if stats.last_error and stats.sent == 0:
-        print(f"agentwatch simulate: nothing was delivered (last error: {stats.last_error})", file=sys.stderr)
-    return 0
