@@ -16,7 +16,8 @@ the budget.
 Scenarios (times in seconds after ``start``; the constants below are the contract that
 tests and alert tests rely on):
 
-* ``steady`` — the baseline: ~1.5 % of LLM calls and ~2 % of tool calls fail.
+* ``steady`` — the baseline: a share :data:`LLM_ERROR_PROBABILITY` of LLM calls and
+  :data:`TOOL_ERROR_PROBABILITY` of tool calls fail.
 * ``burst`` — the step rate is ×:data:`BURST_FACTOR` for :data:`BURST_SECONDS` every
   :data:`BURST_EVERY` seconds, the first burst starting at :data:`BURST_FIRST_AT`.
 * ``error-spike`` — from :data:`ERROR_SPIKE_START` to :data:`ERROR_SPIKE_END`, a third of the
