@@ -2,7 +2,9 @@
 collector run for real on 127.0.0.1 (served in a thread, or as an ``agentwatch serve`` process),
 and what the viewer shows.
 
-Import from any test as ``from tests.helpers import ...``; fixtures stay in ``conftest.py``.
+Import from any test as ``from tests.helpers import ...``; fixtures stay in ``conftest.py``. The
+collector and the viewer are imported where they are used, so a child process can take
+:func:`wait_until` without them.
 """
 
 from __future__ import annotations
@@ -17,18 +19,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 import msgspec
 import uvicorn
 from httpx_sse import connect_sse
-from textual.app import App
-from textual.widgets import Log
 
-from agentwatch.collector.server import run_event_loop
 from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, LogEntry
-from agentwatch.tui.widgets import HeaderBar
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 T = TypeVar("T")
 
@@ -121,6 +122,8 @@ class RunningCollector:
 
 def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Server, threading.Thread, int]:
     """Run ``app`` under uvicorn in a daemon thread on an ephemeral port; return once it accepts."""
+    from agentwatch.collector.server import run_event_loop
+
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
@@ -241,11 +244,15 @@ def store_has_written(url: str, rows: int) -> bool:
 # ---------------------------------------------------------------- what the viewer shows
 def header(app: App[Any]) -> str:
     """The viewer's header line, as plain text."""
+    from agentwatch.tui.widgets import HeaderBar
+
     return app.query_one(HeaderBar).plain
 
 
 def log_lines(app: App[Any]) -> list[str]:
     """Every line of the log pane, top to bottom."""
+    from textual.widgets import Log
+
     return list(app.query_one(Log).lines)
 
 

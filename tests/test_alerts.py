@@ -8,7 +8,6 @@ under the scenario, whose times count from the end of the prefix.
 from __future__ import annotations
 
 import statistics
-import time
 
 import httpx
 import msgspec
@@ -35,19 +34,10 @@ from agentwatch.protocol import (
     json_encoder,
 )
 from agentwatch.simulator import ERROR_SPIKE_END, ERROR_SPIKE_START, NEW_DECISION, Fleet
-from tests.helpers import wait_until
+from tests.helpers import NOW, Clock, wait_until
 
-T0 = 1_700_000_000.0
 PREFIX = 600.0
 TICK = 10.0
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def run(
@@ -55,32 +45,30 @@ def run(
 ) -> tuple[list[tuple[float, Alert]], Collector, Fleet]:
     """Feed ``prefix`` s of steady fleet then ``seconds`` of ``scenario``; returns
     (time since scenario start, alert frame) for every state change, the collector, the fleet."""
-    clock = FakeClock(T0)
+    clock = Clock()
     collector = Collector(Settings(clock=clock))
-    steady = Fleet(12, seed=3, scenario="steady", start=T0, rate=40)
-    fleet = Fleet(12, seed=3, scenario=scenario, start=T0 + prefix, rate=40)
+    steady = Fleet(12, seed=3, scenario="steady", start=NOW, rate=40)
+    fleet = Fleet(12, seed=3, scenario=scenario, start=NOW + prefix, rate=40)
     changes: list[tuple[float, Alert]] = []
     collector.evaluate_alerts()
-    t = T0
+    t = NOW
     for _ in range(int((prefix + seconds) / TICK)):
         t += TICK
         clock.now = t
-        source = steady if t <= T0 + prefix else fleet
+        source = steady if t <= NOW + prefix else fleet
         events, rejected = ingest.decode_events(
             json_encoder.encode(source.events_until(t)), "application/json", now=t
         )
         assert not rejected
         collector.ingest(events)
-        changes.extend((t - T0 - prefix, alert) for alert in collector.evaluate_alerts())
+        changes.extend((t - NOW - prefix, alert) for alert in collector.evaluate_alerts())
     return changes, collector, fleet
 
 
 def test_steady_fleet_for_30_minutes_fires_no_alert() -> None:
-    started = time.process_time()
     changes, collector, _ = run("steady", 1800.0, prefix=0.0)
     assert changes == []
     assert collector.alerts.evaluations == 180
-    assert time.process_time() - started < 20
 
 
 def test_error_spike_fires_within_two_ticks_and_resolves_after_it_ends() -> None:
@@ -92,7 +80,7 @@ def test_error_spike_fires_within_two_ticks_and_resolves_after_it_ends() -> None
     assert fired.value is not None and fired.threshold is not None and fired.value > fired.threshold
     resolved_at, resolved = fleet_alerts[1]
     assert ERROR_SPIKE_END < resolved_at <= ERROR_SPIKE_END + 3 * TICK
-    assert resolved.resolved_at == T0 + PREFIX + resolved_at and resolved.started_at == fired.started_at
+    assert resolved.resolved_at == NOW + PREFIX + resolved_at and resolved.started_at == fired.started_at
     agents = {a.scope.removeprefix("agent:") for _, a in changes if a.scope.startswith("agent:")}
     assert agents and agents <= set(fleet.failing_agents)
 
@@ -130,7 +118,7 @@ def test_latency_degradation_fires_the_regression_alert_for_the_degraded_model()
 
 
 def test_agent_silent_after_being_active_fires_and_resolves_when_it_speaks() -> None:
-    clock = FakeClock(T0)
+    clock = Clock()
     collector = Collector(Settings(clock=clock, alerts=AlertSettings(silent_after=30, silent_min_events=3)))
     collector.evaluate_alerts()
 
@@ -147,18 +135,18 @@ def test_agent_silent_after_being_active_fires_and_resolves_when_it_speaks() -> 
 
 
 def test_disabled_rule_never_fires() -> None:
-    clock = FakeClock(T0)
+    clock = Clock()
     settings = AlertSettings(silent_after=5, silent_min_events=1, disabled=frozenset({RULE_SILENT_AGENT}))
     collector = Collector(Settings(clock=clock, alerts=settings))
     collector.evaluate_alerts()
-    collector.ingest([Event("a", timestamp=T0, span_type="log", message="x")])
+    collector.ingest([Event("a", timestamp=NOW, span_type="log", message="x")])
     for _ in range(6):
         clock.now += 10
         assert collector.evaluate_alerts() == []
 
 
 def test_error_rate_fires_only_beyond_its_configured_z_standard_deviations() -> None:
-    clock = FakeClock(T0)
+    clock = Clock()
     settings = AlertSettings(
         min_samples=10, fire_after=1, error_rate_z=3.0, error_rate_min_increase=0.001, error_rate_min_errors=1
     )
@@ -186,20 +174,22 @@ def test_error_rate_fires_only_beyond_its_configured_z_standard_deviations() -> 
     )
 
 
-def test_ledger_ingest_cost_is_tiny_per_event() -> None:
+def test_ledger_ingest_only_queues_and_the_fold_groups() -> None:
+    """What keeps ingest cheap per event (bench_ingest_stages.py measures it): adding a batch to
+    the ledger queues it and groups nothing; the next fold does the grouping."""
     from benchmarks.bench_http import make_events
 
     body = msgspec.json.encode(make_events(1000, 50))
-    events, _ = ingest.decode_events(body, "application/json", now=T0)
-    collector = Collector(Settings(clock=FakeClock(T0)))
-    add = collector.ledger.add_many
-    best = float("inf")
-    for _ in range(20):
-        started = time.process_time()
-        for _ in range(50):
-            add(events)
-        best = min(best, (time.process_time() - started) / 50_000)
-    assert best < 0.3e-6
+    events, _ = ingest.decode_events(body, "application/json", now=NOW)
+    collector = Collector(Settings(clock=Clock()))
+    ledger = collector.ledger
+    scopes = len(ledger.scopes)
+    for _ in range(50):
+        ledger.add_many(events)
+    assert ledger.received == 50 * len(events)
+    assert (ledger.analysed, len(ledger.scopes)) == (0, scopes)  # nothing grouped on the ingest path
+    assert ledger.fold() == ledger.analysed > 0
+    assert len(ledger.scopes) > scopes
 
 
 # ----------------------------------------------------------------------- config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import msgspec
-from test_alerts import T0, FakeClock, run
+from test_alerts import run
 
 from agentwatch.collector.analysis import costs_view, decisions_view, failures_view, latency_view
 from agentwatch.collector.ledger import DIM_ERROR_TYPE, DIM_MODEL, DIM_PATH, NONE
@@ -12,6 +12,7 @@ from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.sketch import PackedSketch
 from agentwatch.protocol import PATH_ANALYSIS, RULE_LATENCY_REGRESSION, Analysis, ErrorResponse, Event
 from agentwatch.simulator import NEW_DECISION
+from tests.helpers import NOW, Clock
 
 
 def section(analysis: Analysis, name: str):
@@ -65,13 +66,13 @@ def test_latency_view_marks_the_degraded_model_as_a_regression() -> None:
 
 
 def test_failures_group_errors_by_type_and_attribute_biggest_first() -> None:
-    clock = FakeClock(T0)
+    clock = Clock()
     collector = Collector(Settings(clock=clock))
     events = (
         [
             Event(
                 "a",
-                timestamp=T0,
+                timestamp=NOW,
                 span_type="llm_call",
                 model="m1",
                 error="Timeout: slow",
@@ -82,25 +83,25 @@ def test_failures_group_errors_by_type_and_attribute_biggest_first() -> None:
         + [
             Event(
                 "a",
-                timestamp=T0,
+                timestamp=NOW,
                 span_type="tool_call",
                 tool_name="search",
                 error="ToolError: x",
                 attributes={"region": "us"},
             )
         ]
-        + [Event("b", timestamp=T0, span_type="llm_call", model="m1", attributes={"region": "us"})] * 6
+        + [Event("b", timestamp=NOW, span_type="llm_call", model="m1", attributes={"region": "us"})] * 6
     )
     collector.ingest(events)
     collector.evaluate_alerts()
-    view = failures_view(collector.ledger, T0, attribute="region")
+    view = failures_view(collector.ledger, NOW, attribute="region")
     types = section(view, DIM_ERROR_TYPE).rows
     assert [(r.key, r.errors, r.share) for r in types] == [("Timeout", 3, 0.75), ("ToolError", 1, 0.25)]
     models = section(view, DIM_MODEL).rows
     assert [(r.key, r.events, r.errors, r.error_rate) for r in models] == [("m1", 9, 3, 0.3333)]
     region = section(view, "attribute region").rows
     assert [(r.key, r.errors, r.events) for r in region] == [("eu", 3, 3), ("us", 1, 7)]
-    only_b = failures_view(collector.ledger, T0, agent="b")
+    only_b = failures_view(collector.ledger, NOW, agent="b")
     assert section(only_b, DIM_ERROR_TYPE).rows == []
     assert section(only_b, "decision").rows[0].key == NONE
 
@@ -140,12 +141,12 @@ def test_analysis_route_serves_each_view_and_refuses_bad_parameters(start_collec
 
 def test_intervals_past_the_window_are_slimmed_yet_every_view_and_alert_window_counts_the_same() -> None:
     """Closed intervals are kept 5 minutes for the alert windows; only their sketch is needed there."""
-    clock = FakeClock(T0)
+    clock = Clock()
     collector = Collector(Settings(clock=clock))
     ledger = collector.ledger
     per_tick = 7
     for tick in range(1, 41):  # 400 s of ten-second intervals
-        clock.now = T0 + 10.0 * tick
+        clock.now = NOW + 10.0 * tick
         collector.ingest(
             [
                 Event(

@@ -31,8 +31,7 @@ from agentwatch.collector.ledger import (
 )
 from agentwatch.protocol import LATENCY_SPAN_TYPES, SPAN_DECISION, SPAN_ERROR, SPAN_LLM_CALL, Event
 from agentwatch.simulator import Fleet
-
-T0 = 1_700_000_000.0
+from tests.helpers import NOW
 
 
 class PerEventLedger(Ledger):
@@ -187,10 +186,10 @@ def feed(ledgers: list[Ledger], batches: list[list[Event]], times: list[float], 
     "scenario", ["steady", "error-spike", "new-decision", "latency-degradation", "cost-drift"]
 )
 def test_grouped_fold_matches_the_per_event_fold_on_simulated_fleets(scenario: str) -> None:
-    fleet = Fleet(12, seed=5, scenario=scenario, start=T0, rate=40)
-    times = [T0 + 10.0 * (i + 1) for i in range(40)]
+    fleet = Fleet(12, seed=5, scenario=scenario, start=NOW, rate=40)
+    times = [NOW + 10.0 * (i + 1) for i in range(40)]
     batches = [fleet.events_until(t) for t in times]
-    grouped, reference = Ledger(clock=lambda: T0), PerEventLedger(clock=lambda: T0)
+    grouped, reference = Ledger(clock=lambda: NOW), PerEventLedger(clock=lambda: NOW)
     feed([grouped, reference], batches, times)
     assert grouped.analysed > 1000
     assert_ledgers_equal(grouped, reference)
@@ -205,7 +204,7 @@ def odd_events(rng: random.Random, count: int) -> list[Event]:
         events.append(
             Event(
                 agent_id=f"a{rng.randrange(30)}",
-                timestamp=T0,
+                timestamp=NOW,
                 span_type=span,
                 model=rng.choice([None, "", "m1", "m2", "m3"]),
                 trace_id=rng.choice([None, "", *(f"t{i}" for i in range(40))]),
@@ -224,10 +223,10 @@ def odd_events(rng: random.Random, count: int) -> list[Event]:
 def test_grouped_fold_matches_on_odd_values_sampling_and_the_scope_cap() -> None:
     rng = random.Random(7)
     settings = AlertSettings(max_scopes=20, fold_limit=400)
-    times = [T0 + i for i in range(1, 31)]
+    times = [NOW + i for i in range(1, 31)]
     batches = [odd_events(rng, rng.choice([1, 50, 700])) for _ in times]
-    grouped = Ledger(settings, clock=lambda: T0)
-    reference = PerEventLedger(settings, clock=lambda: T0)
+    grouped = Ledger(settings, clock=lambda: NOW)
+    reference = PerEventLedger(settings, clock=lambda: NOW)
     feed([grouped, reference], batches, times)
     assert grouped.sampled_out > 0 and grouped.scopes_dropped > 0
     assert_ledgers_equal(grouped, reference)
@@ -238,9 +237,9 @@ def test_trace_eviction_credits_undecided_cost_the_same(monkeypatch: Any) -> Non
 
     monkeypatch.setattr(ledger, "MAX_TRACES", 25)
     rng = random.Random(11)
-    times = [T0 + i for i in range(1, 21)]
+    times = [NOW + i for i in range(1, 21)]
     batches = [odd_events(rng, 300) for _ in times]
-    grouped, reference = Ledger(clock=lambda: T0), PerEventLedger(clock=lambda: T0)
+    grouped, reference = Ledger(clock=lambda: NOW), PerEventLedger(clock=lambda: NOW)
     feed([grouped, reference], batches, times)
     assert grouped.traces_evicted > 0
     assert_ledgers_equal(grouped, reference)

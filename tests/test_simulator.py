@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import msgspec
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,8 +42,7 @@ from agentwatch.protocol import (
     json_encoder,
 )
 from agentwatch.simulator import SCENARIOS, Fleet, RunStats, run
-
-START = 1_700_000_000.0
+from tests.helpers import NOW, WAIT_TIMEOUT, serve_in_thread
 
 
 def generate(
@@ -57,16 +55,16 @@ def generate(
     step: float = 0.25,
 ) -> tuple[Fleet, list[Event]]:
     """Drive a fleet in simulated time in ``step``-second slices, as the sender would."""
-    fleet = Fleet(agents, seed=seed, scenario=scenario, start=START, rate=rate)
+    fleet = Fleet(agents, seed=seed, scenario=scenario, start=NOW, rate=rate)
     events: list[Event] = []
     for i in range(1, round(seconds / step) + 1):
-        events.extend(fleet.events_until(START + i * step))
+        events.extend(fleet.events_until(NOW + i * step))
     return fleet, events
 
 
 def elapsed(event: Event) -> float:
     assert isinstance(event.timestamp, float)
-    return event.timestamp - START
+    return event.timestamp - NOW
 
 
 def calls(events: list[Event]) -> list[Event]:
@@ -135,12 +133,12 @@ def test_events_do_not_depend_on_how_time_is_sliced():
 
 
 def test_each_call_returns_only_its_own_window_in_time_order():
-    fleet = Fleet(6, seed=1, start=START, rate=50)
-    previous = START
+    fleet = Fleet(6, seed=1, start=NOW, rate=50)
+    previous = NOW
     for i in range(1, 41):
-        now = START + i * 0.5
+        now = NOW + i * 0.5
         batch = fleet.events_until(now)
-        stamps = [elapsed(e) + START for e in batch]
+        stamps = [elapsed(e) + NOW for e in batch]
         assert stamps == sorted(stamps)
         assert all(previous < s <= now for s in stamps)
         previous = now
@@ -149,7 +147,7 @@ def test_each_call_returns_only_its_own_window_in_time_order():
 
 
 def test_events_until_refuses_a_time_that_is_not_finite():
-    fleet = Fleet(2, start=START)
+    fleet = Fleet(2, start=NOW)
     with pytest.raises(ValueError):
         fleet.events_until(math.nan)
 
@@ -203,7 +201,7 @@ def test_a_batch_round_trips_through_the_collector_ingest():
 
     _, events = generate("error-spike", seconds=40)
     body = json_encoder.encode(events)
-    decoded, rejected = decode_events(body, "application/json", now=START + 40)
+    decoded, rejected = decode_events(body, "application/json", now=NOW + 40)
     assert rejected == []
     assert len(decoded) == len(events)
     assert [e.agent_id for e in decoded] == [e.agent_id for e in events]
@@ -353,11 +351,11 @@ def test_new_decision_appears_only_after_its_time_and_from_one_agent():
 
 
 def test_skip_to_jumps_over_a_long_gap_without_replaying_it():
-    fleet = Fleet(12, seed=2, start=START, rate=100)
-    fleet.events_until(START + 5)
-    fleet.skip_to(START + 3600)
-    after = fleet.events_until(START + 3605)
-    assert after and all(START + 3600 < elapsed(e) + START <= START + 3605 for e in after)
+    fleet = Fleet(12, seed=2, start=NOW, rate=100)
+    fleet.events_until(NOW + 5)
+    fleet.skip_to(NOW + 3600)
+    after = fleet.events_until(NOW + 3605)
+    assert after and all(NOW + 3600 < elapsed(e) + NOW <= NOW + 3605 for e in after)
     assert 200 < len(after) < 900
 
 
@@ -399,17 +397,7 @@ def recording_app(recorder: Recorder) -> Starlette:
 @pytest.fixture
 def collector() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
-    config = uvicorn.Config(
-        recording_app(recorder), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    server, thread, port = serve_in_thread(recording_app(recorder))
     yield f"http://127.0.0.1:{port}", recorder
     server.should_exit = True
     thread.join(timeout=10)
@@ -491,15 +479,13 @@ async def test_run_stops_promptly_when_stop_is_set(collector):
             seed=5,
             duration=None,
             scenario="steady",
-            batch_interval=5.0,
+            batch_interval=3600.0,  # stopping must not wait for the next batch
             stop=stop,
         )
     )
     await asyncio.sleep(0)  # let it start its first tick
-    began = time.monotonic()
     stop.set()
-    stats = await asyncio.wait_for(task, timeout=5)
-    assert time.monotonic() - began < 2
+    stats = await asyncio.wait_for(task, timeout=WAIT_TIMEOUT)
     assert isinstance(stats, RunStats) and stats.dropped == 0
 
 

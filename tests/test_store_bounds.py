@@ -8,7 +8,6 @@ neither a slow disk nor a large deletion makes the writer encode a burst of rows
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import pytest
 
 from agentwatch.collector.store import Store
 from agentwatch.protocol import Event
-
-NOW = 1_700_000_000.0
+from tests.helpers import NOW, wait_until
 
 
 def logs(n: int, *, ts: float = NOW) -> list[Event]:
@@ -30,14 +28,6 @@ def logs(n: int, *, ts: float = NOW) -> list[Event]:
 def ids(path: Path) -> list[int]:
     with sqlite3.connect(path) as conn:
         return [row[0] for row in conn.execute("SELECT id FROM logs ORDER BY id")]
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.005)
 
 
 class RecordingStore(Store):

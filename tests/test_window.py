@@ -24,25 +24,11 @@ from agentwatch.protocol import (
     STATUS_OK,
     Event,
 )
-
-T0 = 1_700_000_000.0
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.helpers import NOW, Clock
 
 
 def event(agent: str = "a1", at: float | None = None, span_type: str = SPAN_LLM_CALL, **fields: Any) -> Event:
-    return Event(agent_id=agent, timestamp=T0 if at is None else at, span_type=span_type, **fields)
+    return Event(agent_id=agent, timestamp=NOW if at is None else at, span_type=span_type, **fields)
 
 
 @pytest.fixture
@@ -134,13 +120,13 @@ def test_bad_cost_counts_as_zero_and_is_counted(window: Window) -> None:
 
 
 def test_events_fall_out_of_the_window_as_the_clock_advances(clock: Clock, window: Window) -> None:
-    window.add(event(at=T0, tokens_input=60))
+    window.add(event(at=NOW, tokens_input=60))
     clock.advance(30)
     window.add(event(at=clock.now, tokens_input=120))
     assert window.snapshot().events == 2
-    clock.advance(29.5)  # T0 + 59.5: the first second is still the window's oldest
+    clock.advance(29.5)  # NOW + 59.5: the first second is still the window's oldest
     assert window.snapshot().events == 2
-    clock.advance(1.0)  # T0 + 60.5: the first event's second has left the window
+    clock.advance(1.0)  # NOW + 60.5: the first event's second has left the window
     snap = window.snapshot()
     assert snap.events == 1
     assert snap.tokens_per_second == pytest.approx(2.0)
@@ -150,7 +136,7 @@ def test_events_fall_out_of_the_window_as_the_clock_advances(clock: Clock, windo
 
 def test_bucket_reused_after_a_ring_turn_holds_only_new_events(clock: Clock) -> None:
     window = Window(5, history_seconds=5, clock=clock)
-    window.add(event(at=T0, tokens_input=7))
+    window.add(event(at=NOW, tokens_input=7))
     clock.advance(5)  # same slot, five seconds later
     window.add(event(at=clock.now, tokens_input=3))
     snap = window.snapshot()
@@ -159,21 +145,21 @@ def test_bucket_reused_after_a_ring_turn_holds_only_new_events(clock: Clock) -> 
 
 
 def test_future_timestamps_clamp_to_now(clock: Clock, window: Window) -> None:
-    window.add(event(at=T0 + 3600, tokens_input=10))
+    window.add(event(at=NOW + 3600, tokens_input=10))
     window.add(event(at=math.inf, tokens_input=10))
     snap = window.snapshot()
     assert snap.events == 2
-    assert snap.agents[0].last_seen == T0
+    assert snap.agents[0].last_seen == NOW
     assert snap.history.tokens_per_second[-1] == 20.0
 
 
 def test_events_older_than_the_ring_are_counted_late_not_aggregated(clock: Clock, window: Window) -> None:
-    window.add_many([event(at=T0 - 500, cost_usd=1.0), event(at=T0 - 100), event(at=-math.inf)])
+    window.add_many([event(at=NOW - 500, cost_usd=1.0), event(at=NOW - 100), event(at=-math.inf)])
     assert window.late_events == 2
     assert window.events_total == 3
     assert window.total_cost_usd == pytest.approx(1.0)
     snap = window.snapshot()
-    assert snap.events == 0  # T0-100 is in the ring (history) but not in the 60 s window
+    assert snap.events == 0  # NOW-100 is in the ring (history) but not in the 60 s window
     assert snap.history.events_per_second[-101] == 1.0
 
 
@@ -183,7 +169,7 @@ def test_missing_or_unparsed_timestamps_are_taken_as_now(window: Window) -> None
             Event(agent_id="a1", timestamp=None, span_type=SPAN_LOG),
             Event(agent_id="a1", timestamp="2024-01-01T00:00:00Z", span_type=SPAN_LOG),
             Event(agent_id="a1", timestamp=math.nan, span_type=SPAN_LOG),
-            Event(agent_id="a1", timestamp=int(T0), span_type=SPAN_LOG),  # type: ignore[arg-type]
+            Event(agent_id="a1", timestamp=int(NOW), span_type=SPAN_LOG),  # type: ignore[arg-type]
         ]
     )
     assert window.snapshot().events == 4
@@ -192,10 +178,10 @@ def test_missing_or_unparsed_timestamps_are_taken_as_now(window: Window) -> None
 
 def test_history_has_one_value_per_second_oldest_first_ending_now(clock: Clock, window: Window) -> None:
     for age in (0, 1, 2):
-        window.add_many([event(at=T0 - age, tokens_input=10 * (age + 1)) for _ in range(age + 1)])
-    window.add(event(at=T0 - 1, span_type=SPAN_ERROR))
+        window.add_many([event(at=NOW - age, tokens_input=10 * (age + 1)) for _ in range(age + 1)])
+    window.add(event(at=NOW - 1, span_type=SPAN_ERROR))
     history = window.snapshot().history
-    assert history.end == T0
+    assert history.end == NOW
     for series in (
         history.tokens_per_second,
         history.p99_latency_ms,
@@ -211,16 +197,16 @@ def test_history_has_one_value_per_second_oldest_first_ending_now(clock: Clock, 
 
 
 def test_history_p99_per_second(window: Window) -> None:
-    window.add_many([event(at=T0 - 1, latency_ms=float(ms)) for ms in range(1, 101)])
+    window.add_many([event(at=NOW - 1, latency_ms=float(ms)) for ms in range(1, 101)])
     history = window.snapshot().history
     assert history.p99_latency_ms[-1] is None
     assert history.p99_latency_ms[-2] == pytest.approx(99.0, rel=RELATIVE_ACCURACY)
 
 
 def test_event_in_a_closed_second_is_seen_by_the_next_snapshot(clock: Clock, window: Window) -> None:
-    window.add(event(at=T0 - 10, tokens_input=5))
+    window.add(event(at=NOW - 10, tokens_input=5))
     assert window.snapshot().events == 1
-    window.add(event(at=T0 - 20, tokens_input=5))  # lands in an already merged second
+    window.add(event(at=NOW - 20, tokens_input=5))  # lands in an already merged second
     snap = window.snapshot()
     assert snap.events == 2
     assert snap.agents[0].events == 2
@@ -255,15 +241,15 @@ def test_unknown_agent_gives_zeros_and_no_rows(window: Window) -> None:
 def test_agent_row_shows_last_activity_model_and_last_seen(window: Window) -> None:
     window.add_many(
         [
-            event("a1", at=T0 - 3, span_type=SPAN_LLM_CALL, model="gpt-4o"),
-            event("a1", at=T0 - 1, span_type=SPAN_TOOL_CALL, tool_name="search"),
-            event("a1", at=T0 - 2, span_type=SPAN_DECISION, decision_made="escalate"),  # older: not "last"
+            event("a1", at=NOW - 3, span_type=SPAN_LLM_CALL, model="gpt-4o"),
+            event("a1", at=NOW - 1, span_type=SPAN_TOOL_CALL, tool_name="search"),
+            event("a1", at=NOW - 2, span_type=SPAN_DECISION, decision_made="escalate"),  # older: not "last"
         ]
     )
     row = window.snapshot().agents[0]
     assert row.last_activity == "tool_call search"
     assert row.model == "gpt-4o"
-    assert row.last_seen == T0 - 1
+    assert row.last_seen == NOW - 1
 
 
 def test_activity_text_describes_each_kind_of_event() -> None:
@@ -379,7 +365,7 @@ def _filled(events_per_second: int, clock: Clock) -> Window:
     for age in range(60):
         window.add_many(
             [
-                event(f"a{i % 5}", at=T0 - age + 0.5, latency_ms=50.0 + (i % 400) * 7.0, tokens_input=10)
+                event(f"a{i % 5}", at=NOW - age + 0.5, latency_ms=50.0 + (i % 400) * 7.0, tokens_input=10)
                 for i in range(events_per_second)
             ]
         )
@@ -541,10 +527,10 @@ def test_one_batch_gives_the_same_snapshot_as_the_same_events_added_one_by_one(c
 
 def test_odd_timestamps_are_aggregated_without_changing_the_callers_event(window: Window) -> None:
     odd = event(at=float("nan"), latency_ms=100.0)
-    future = event(at=T0 + 500.0, latency_ms=100.0)
+    future = event(at=NOW + 500.0, latency_ms=100.0)
     window.add_many([odd, future])
     assert window.snapshot().events == 2
-    assert math.isnan(odd.timestamp) and future.timestamp == T0 + 500.0  # type: ignore[arg-type]
+    assert math.isnan(odd.timestamp) and future.timestamp == NOW + 500.0  # type: ignore[arg-type]
 
 
 def test_rates_divide_by_time_watched_until_the_window_is_full() -> None:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from agentwatch.protocol import AgentRow, History, LogEntry, Snapshot
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.widgets import LogPane
+from tests.helpers import async_wait_until
 
 SIZE = (120, 36)
 
@@ -54,8 +55,9 @@ async def test_a_growing_log_needs_no_layout_pass_and_its_scrollbar_follows() ->
         for batch in range(10):
             app.state.add_log_entries(entries(batch * 100, 100))
             app.frame()
+            writes = app.writes
             await pilot.pause()
-        await pilot.pause(0.1)
+        await async_wait_until(lambda: app.writes > writes, pilot=pilot)  # the last batch is painted
         assert log.line_count == 1_000
         assert log.layouts_skipped >= 8  # the first write shows the scrollbar: a real layout change
         assert log.vertical_scrollbar.window_virtual_size == 1_000
@@ -70,7 +72,9 @@ async def test_writes_are_a_frame_interval_apart_whatever_changes() -> None:
     async with app.run_test(size=SIZE) as pilot:
         app.state.apply_snapshot(snapshot(0))
         app.state.add_log_entries(entries(0, 40))
-        await pilot.pause(0.3)
+        await async_wait_until(
+            lambda: app.agent_table.row_count == 50 and "step 39 ok" in app.log_pane.lines[-1], pilot=pilot
+        )
         writes_before, frames_before = app.writes, app.frames
         app.write_times.clear()
         for n in range(1, 31):  # 30 steps of 30 ms; pilot.pause would force a write, so sleep
@@ -80,15 +84,16 @@ async def test_writes_are_a_frame_interval_apart_whatever_changes() -> None:
                 await pilot.press("t")  # timestamps on/off: every log line re-laid out
             if n == 15:
                 await pilot.resize_terminal(SIZE[0] - 10, SIZE[1] - 4)
-            await asyncio.sleep(0.03)
+            await asyncio.sleep(0.03)  # the pace of the changes under test, not a wait for something
         writes, frames = app.writes - writes_before, app.frames - frames_before
         times = app.write_times
         assert frames >= 5 and writes >= 5
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert min(gaps) >= app.frame_interval * 0.99, gaps
-        await pilot.pause(0.5)  # nothing deferred is lost: the last state is on screen
-        assert app.agent_table.row_count == 80
-        assert "step 1239 ok" in app.log_pane.lines[-1]
+        # Nothing deferred is lost: the last state reaches the screen.
+        await async_wait_until(
+            lambda: app.agent_table.row_count == 80 and "step 1239 ok" in app.log_pane.lines[-1], pilot=pilot
+        )
 
 
 async def test_a_full_log_keeps_few_distinct_refreshed_regions() -> None:
@@ -114,9 +119,10 @@ async def test_a_full_log_keeps_few_distinct_refreshed_regions() -> None:
             app.state.add_log_entries(entries(written, size))
             written += size
             app.frame()
+            writes = app.writes
             if size % 20 == 0:
                 await pilot.pause()
-        await pilot.pause(0.1)
+        await async_wait_until(lambda: app.writes > writes, pilot=pilot)  # the last batch is painted
         assert log.line_count == 1_000
         assert f"step {written - 1} ok" in log.lines[-1]
         assert len(refreshed) <= 2
@@ -133,8 +139,9 @@ async def test_a_full_log_shows_its_newest_lines() -> None:
         for size in (600, 7, 1, 40):
             app.state.add_log_entries(entries(written, size))
             written += size
+            writes = app.writes
             app.frame()
-            await pilot.pause(0.1)
+            await async_wait_until(lambda w=writes: app.writes > w, pilot=pilot)  # painted before the next
         shown = ["".join(seg.text for seg in strip) for strip in log.render_lines(log.region.reset_offset)]
         assert any(f"step {written - 1} ok" in row for row in shown)
         assert not any(f"step {written - 41} ok" in row for row in shown[-10:])

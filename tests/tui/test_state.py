@@ -16,8 +16,7 @@ from agentwatch.tui.state import (
     Marker,
     ViewState,
 )
-
-NOW = 1_700_000_000.0
+from tests.helpers import NOW
 
 
 def entry(agent: str = "a1", level: str = "info", message: str = "hello", ts: float = NOW, id: int = 0):
