@@ -19,6 +19,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
@@ -47,7 +48,11 @@ PANEL_LINES: Final = 3
 SEVERITY_ORDER: Final = ("critical", "error", "warning", "info")
 _SEVERITY_STYLES: Final = {"critical": "bold white on red", "error": "bold red", "warning": "bold yellow"}
 #: Alert severity → Textual toast severity.
-TOAST_SEVERITY: Final = {"critical": "error", "error": "error", "warning": "warning"}
+TOAST_SEVERITY: Final[dict[str, SeverityLevel]] = {
+    "critical": "error",
+    "error": "error",
+    "warning": "warning",
+}
 
 
 def short_age(seconds: float | None) -> str:

@@ -72,7 +72,7 @@ class HelpScreen(FramePaced, ModalScreen[None]):
         with Vertical(id="help-box"):
             yield Static(text, id="help-text", markup=False)
 
-    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]  # a sync key action
         self.dismiss(None)
 
 

@@ -127,7 +127,7 @@ class LogWidthInPlace(_LogBase):
     ``Log._update_maximum_width``.
     """
 
-    def _update_size(self, updates: int, lines: list[str]) -> None:
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # Log's is a thread worker
         """Widen the scrollable width to the longest new line, in the frame that wrote it.
 
         Textual's Log measures every new line again in a new thread per write, stripping
@@ -160,7 +160,10 @@ class FramePaced:
     _paint_gate: PaintGate | None = None
 
     @property
-    def _update_timer(self) -> PaintGate:
+    def _update_timer(self) -> Any:  # Screen's is a Timer; Textual only calls pause() and resume()
+        return self._gate()
+
+    def _gate(self) -> PaintGate:
         if self._paint_gate is None:
             screen: Any = self
             self._paint_gate = PaintGate(
@@ -171,7 +174,7 @@ class FramePaced:
         return self._paint_gate
 
     def _compositor_refresh(self) -> None:
-        gate = self._update_timer
+        gate = self._gate()
         screen: Any = self
         if not gate.painting and gate.due_in() > 0 and screen is screen.app.screen:
             # Too soon after the last write (a layout pass, resize or screen switch): paint the
@@ -180,7 +183,7 @@ class FramePaced:
             screen._dirty_widgets.add(screen)
             gate.resume()
             return
-        super()._compositor_refresh()  # type: ignore[misc]
+        super()._compositor_refresh()  # type: ignore[misc]  # a mixin: Screen comes after it
         if screen is screen.app.screen:
             # From the end of the write: the next write starts a full interval after it.
             gate.last_paint = time.monotonic()
