@@ -25,6 +25,7 @@ from agentwatch.collector.ledger import (
     Stats,
     agent_scope,
 )
+from agentwatch.collector.sketch import LatencySketch
 from agentwatch.protocol import (
     SCOPE_AGENT_PREFIX,
     SCOPE_MODEL_PREFIX,
@@ -164,7 +165,9 @@ def latency_view(
     rows = []
     for series in chosen:
         stats = series.window(now, seconds, latency=True)
-        stats.latency.merge(series.open.latency)
+        merged = stats.latency
+        assert isinstance(merged, LatencySketch)  # a merged window's sketch is never packed
+        merged.merge(series.open.latency)
         p50, p95, p99 = stats.latency.quantiles((0.5, 0.95, 0.99))
         row = AnalysisRow(
             series.scope,
@@ -229,7 +232,7 @@ def attribute_section(ledger: Ledger, now: float, attribute: str, agent: str | N
     groups: dict[str, list[float]] = {}
     for event in ledger.recent:
         ts = event.timestamp
-        if ts.__class__ is float and ts < since:  # type: ignore[operator]
+        if ts.__class__ is float and ts < since:
             continue
         if agent is not None and event.agent_id != agent:
             continue

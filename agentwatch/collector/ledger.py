@@ -136,7 +136,9 @@ class Stats:
         self.calls_ok += other.calls_ok
         self.tokens_out += other.tokens_out
         if latency:
-            self.latency.merge(other.latency)
+            sketch = self.latency
+            assert isinstance(sketch, LatencySketch)  # packed only once closed; closed take no merge
+            sketch.merge(other.latency)
         if dims:
             mine = self.dims
             for key, values in other.dims.items():
@@ -521,7 +523,9 @@ class Ledger:
         for series in self.all_series():
             stats = series.open
             stats.end = end
-            stats.latency = PackedSketch(stats.latency)
+            sketch = stats.latency
+            assert isinstance(sketch, LatencySketch)  # an open interval's sketch is not packed yet
+            stats.latency = PackedSketch(sketch)
             closed = series.closed
             closed.append(stats)
             series.total.merge(stats, latency=False)

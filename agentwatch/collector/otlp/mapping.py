@@ -145,12 +145,12 @@ def _agent_id(attributes: Mapping[str, Any], fallback: Fallback) -> str:
     if agent.__class__ is str and 0 < len(agent) <= MAX_AGENT_ID_LENGTH:  # the common case
         agent = agent.strip()
         if agent:
-            return agent  # type: ignore[no-any-return]
+            return agent
     agent = _named_agent(attributes, _ITEM_AGENT_KEYS)
     if agent is not None:
         return agent
     if fallback.__class__ is str:
-        return fallback  # type: ignore[return-value]
+        return fallback
     raise Reject(str(fallback))
 
 

@@ -41,7 +41,7 @@ def log_records_from_protobuf(body: bytes) -> Batches:
 
 def _decode_pb(body: bytes, *, traces: bool) -> Any:
     try:
-        from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+        from google.protobuf.message import DecodeError
         from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: F401 - the extra
     except ImportError:
@@ -100,7 +100,7 @@ def _lean_classes() -> dict[str, Any]:
     ``Status`` here. Fields agentwatch does not map (kind, events, links, scope...) are
     skipped by the parser. Built once, in a private descriptor pool.
     """
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # type: ignore[import-untyped]
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     field_type = descriptor_pb2.FieldDescriptorProto
     package = "agentwatch.otlp.lean"
@@ -174,7 +174,7 @@ def _any_value_bytes(data: bytes) -> Any:
             raise Reject("an attribute string is not valid UTF-8") from None
     elif not data:
         return None
-    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+    from google.protobuf.message import DecodeError
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
     try:
@@ -204,7 +204,7 @@ def _wire_attributes(pairs: list[bytes]) -> dict[str, Any]:
         for index, read in enumerate(known):
             if read is None:
                 known[index] = _read_pair(pairs[index])
-    return dict(known)  # type: ignore[arg-type]
+    return dict(known)  # type: ignore[arg-type]  # every None was replaced by a pair above
 
 
 #: Keys of counts (int values of 2 or 3 varint bytes: token counts...), by the bytes of the
@@ -267,7 +267,7 @@ def _read_pair(pair: bytes) -> tuple[str, Any]:
 
 
 def _wire_pair(pair: bytes) -> tuple[str, bytes]:
-    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+    from google.protobuf.message import DecodeError
 
     try:
         message = _lean_classes()["KeyValue"].FromString(pair)
@@ -283,7 +283,7 @@ def _wire_status(status: bytes) -> tuple[int, str]:
     """A span's Status from its wire bytes: (code, message)."""
     if len(status) == 2 and status[0] == 0x18 and status[1] < 0x80:  # a code alone, the common case
         return status[1], ""
-    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+    from google.protobuf.message import DecodeError
 
     try:
         message = _lean_classes()["Status"].FromString(status)
