@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_http import make_events
 
 from agentwatch.collector import ingest
-from agentwatch.collector.broadcast import LogHub
 from agentwatch.collector.ledger import Ledger
+from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.totals import Totals
 from agentwatch.collector.window import Window

@@ -1,4 +1,4 @@
-"""Specification of the log and metrics fan-out (agentwatch.collector.broadcast)."""
+"""Specification of the log and metrics fan-out (agentwatch.collector.loghub, .metricshub, .sse)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from agentwatch.collector.broadcast import (
-    HEARTBEAT,
-    MAX_BATCH,
-    MAX_BATCH_BYTES,
-    LogHub,
-    MetricsHub,
-    sse_frame,
-)
+from agentwatch.collector.loghub import MAX_BATCH, MAX_BATCH_BYTES, LogHub
 from agentwatch.collector.loglines import event_to_log_entry
+from agentwatch.collector.metricshub import MetricsHub
+from agentwatch.collector.sse import HEARTBEAT, sse_frame
 from agentwatch.protocol import (
     LEVEL_RANK,
     LEVELS,

@@ -1,7 +1,7 @@
 """The collector without HTTP: ingest → window / log hub / totals / store, and the metrics tick.
 
 :class:`Collector` wires the pieces that each do one thing (``ingest`` decodes, ``window``
-aggregates, ``broadcast`` fans out, ``store`` persists, ``totals`` counts for ``/metrics``).
+aggregates, ``loghub`` and ``metricshub`` fan out, ``store`` persists, ``totals`` counts for ``/metrics``).
 ``app`` maps HTTP routes onto it; tests can drive it directly.
 """
 
@@ -19,10 +19,12 @@ import platformdirs
 
 from agentwatch import __version__
 from agentwatch.collector.alerts import AlertEngine
-from agentwatch.collector.broadcast import LogHub, MetricsHub, sse_frame
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.ledger import Ledger
+from agentwatch.collector.loghub import LogHub
+from agentwatch.collector.metricshub import MetricsHub
 from agentwatch.collector.receipts import Receipts
+from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import Totals
 from agentwatch.collector.window import Window

@@ -119,7 +119,7 @@ class Restored:
     """What a restarted collector gets back from :meth:`Store.open`.
 
     ``logs``: the newest ``restore_logs`` rows as (log id, event), ascending ids — the log hub
-    turns them into log lines (:meth:`~agentwatch.collector.broadcast.LogHub.preload_events`).
+    turns them into log lines (:meth:`~agentwatch.collector.loghub.LogHub.preload_events`).
     ``events``: events stamped within the last ``refill_seconds``, in arrival order.
     ``last_log_id``: the id after which new ids start (the newest row or the reserved mark).
     ``receipts``: idempotency receipts younger than ``receipt_seconds``, oldest first.

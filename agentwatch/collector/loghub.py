@@ -1,31 +1,28 @@
-"""Fan-out of log entries and metrics frames to Server-Sent Events subscribers.
+"""Fan-out of log entries to Server-Sent Events subscribers: sequence ids, a shared ring, cursors.
 
-Two hubs, both single-threaded: call every method from the event loop's thread.
+:class:`LogHub` gives each log entry a sequence id and keeps it in a bounded ring. Entries
+published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as the
+:class:`~agentwatch.protocol.Event` itself: the log line and its SSE frame are built the first
+time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so each
+entry is encoded **once**, and never when nobody reads it. A :class:`Subscription` is only a
+cursor into that ring: it reads from the last id it delivered, so a frame is shared (the same
+``bytes`` object) by every subscriber, and publishing never waits for, nor grows with, a slow
+subscriber. A subscriber that falls more than ``max_lag`` entries behind skips ahead and is told
+how many entries it lost (``event: dropped``); a reconnecting one that asks for entries the ring
+no longer holds gets them from the hub's :attr:`LogHub.backfill` (the store) where it has them,
+read in a worker thread, and is told how many it missed (``event: gap``) for the rest.
 
-* :class:`LogHub` gives each log entry a sequence id and keeps it in a bounded ring. Entries
-  published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as the
-  :class:`~agentwatch.protocol.Event` itself: the log line and its SSE frame are built the first
-  time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so each
-  entry is still encoded **once**, and never when nobody reads it. A :class:`Subscription` is
-  only a cursor into that ring: it reads from the last id it delivered, so a frame is shared (the
-  same ``bytes`` object) by every subscriber, and publishing never waits for, nor grows with, a
-  slow subscriber. A subscriber that falls more than ``max_lag`` entries behind skips ahead and is
-  told how many entries it lost (``event: dropped``); a reconnecting one that asks for entries the
-  ring no longer holds gets them from the hub's :attr:`LogHub.backfill` (the store) where it has
-  them, read in a worker thread, and is told how many it missed (``event: gap``) for the rest.
+Ids are never reused, even across a crash: with :attr:`LogHub.reserve` set (the store's
+:meth:`~agentwatch.collector.store.Store.reserve_ids`), no id is handed out before it is durably
+reserved, and a restarted hub continues after the reserved mark (:meth:`LogHub.preload_events`).
+The ids between the last stored entry and that mark are a *hole*: a subscriber reading into it is
+sent ``event: gap`` for the hole's ids (an upper bound of what it missed: some of them may never
+have been handed out). Ingest that must be durable before it is shown allocates ids first
+(:meth:`LogHub.allocate`) and settles them later (:meth:`LogHub.publish_allocated` or
+:meth:`LogHub.cancel`); entries become visible in id order, whatever order they settle in.
 
-  Ids are never reused, even across a crash: with :attr:`LogHub.reserve` set (the store's
-  :meth:`~agentwatch.collector.store.Store.reserve_ids`), no id is handed out before it is durably
-  reserved, and a restarted hub continues after the reserved mark (:meth:`LogHub.preload_events`).
-  The ids between the last stored entry and that mark are a *hole*: a subscriber reading into it
-  is sent ``event: gap`` for the hole's ids (an upper bound of what it missed: some of them may
-  never have been handed out). Ingest that must be durable before it is shown allocates ids first
-  (:meth:`LogHub.allocate`) and settles them later (:meth:`LogHub.publish_allocated` or
-  :meth:`LogHub.cancel`); entries become visible in id order, whatever order they settle in.
-* :class:`MetricsHub` hands snapshots to subscribers latest-wins (a snapshot not yet taken is
-  replaced and counted as coalesced), and one-off events (alerts) through a small bounded queue.
-
-Nothing here knows about HTTP: the web layer wraps ``frames()`` in a streaming response.
+Single-threaded: call every method from the event loop's thread. Nothing here knows about HTTP:
+the web layer wraps ``frames()`` in a streaming response.
 """
 
 from __future__ import annotations
@@ -33,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 
 import msgspec
 
 from agentwatch.collector.loglines import event_to_log_entry, log_rank
+from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame
 from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
@@ -54,22 +51,18 @@ from agentwatch.protocol import (
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
-
 #: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
 MAX_BATCH: Final = 2_000
 #: Most bytes of log frames in one such batch (a batch stops after the frame that reaches it).
 #: A viewer that lags holds one unsent batch in the server's write buffer, beside the buffer's
-#: own 64 KiB, so this bounds what lagging viewers pin: about 130 KiB each. A viewer that keeps up
-#: at 20 000 entries/s (~120 KiB per 20 ms) gets two writes where one would do.
+#: own 64 KiB, so this bounds what lagging viewers pin; a viewer that keeps up with a high rate
+#: may get two writes where one would do.
 MAX_BATCH_BYTES: Final = 64 * 1024
-#: Shortest heartbeat interval accepted (seconds); smaller values are raised to it.
-MIN_HEARTBEAT: Final = 0.01
+#: Restart holes remembered for gap notices (one per restart after a crash; the oldest go first).
+MAX_HOLES: Final = 64
 
 _log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _LOG_PREFIX_MARK: Final = b"\ndata: "
-#: Restart holes remembered for gap notices (one per restart after a crash; the oldest go first).
-MAX_HOLES: Final = 64
 
 # One ring slot: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
 _Slot = tuple[int, str, int, "bytes | Event"]
@@ -84,39 +77,8 @@ hub calls it in a worker thread. May raise; the subscriber is then told of a gap
 """
 
 
-def sse_frame(event: str, data: bytes, id: int | None = None) -> bytes:
-    """One Server-Sent Events message: ``id: N\\nevent: NAME\\ndata: <data>\\n\\n``.
-
-    ``data`` is normally one line of JSON (msgspec never emits raw newlines); data holding line
-    breaks is split over several ``data:`` lines, which a client joins back with ``\\n``.
-    Raises ValueError for an event name holding a line break (it would forge fields).
-    """
-    if "\n" in event or "\r" in event:
-        raise ValueError("SSE event name must not contain a line break")
-    head = b"event: " + event.encode()
-    if id is not None:
-        head = b"id: %d\n" % id + head
-    if b"\n" in data or b"\r" in data:
-        body = b"".join(b"\ndata: " + line for line in data.splitlines())
-    else:
-        body = b"\ndata: " + data
-    return head + body + b"\n\n"
-
-
 def _log_frame(entry_id: int, data: bytes) -> bytes:
     return b"id: %d\nevent: %b\ndata: %b\n\n" % (entry_id, SSE_LOG.encode(), data)
-
-
-async def _woken_before(wake: asyncio.Event, seconds: float) -> bool:
-    """Wait for ``wake`` at most ``seconds``: True when woken, False when the heartbeat is due."""
-    if seconds <= 0:
-        return False
-    try:
-        async with asyncio.timeout(seconds):
-            await wake.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 class LogHub:
@@ -552,21 +514,20 @@ class Subscription:
         One batch per wake-up; after a batch that caught up it waits ``coalesce`` seconds so a
         burst of small publishes costs one write, not one each (a subscriber still behind after a
         batch — cut by :data:`MAX_BATCH` or :data:`MAX_BATCH_BYTES` — only yields to the loop).
-        After ``heartbeat`` seconds without output a comment line is sent (``heartbeat`` is at least 0.01 s, so it can never spin).
+        After ``heartbeat`` seconds without output a comment line is sent (see
+        :class:`~agentwatch.collector.sse.Heartbeat`: the interval is bounded below, so it can never spin).
         Leaving the loop (close, cancel, generator close) unsubscribes.
         """
-        heartbeat = max(heartbeat, MIN_HEARTBEAT)
-        loop = asyncio.get_running_loop()
         try:
             if self._older is not None:
                 async for older in self._backfilled():
                     yield older
-            last_output = loop.time()
+            keepalive = Heartbeat(heartbeat)
             while not self.closed:
                 batch = self._take()
                 if batch:
                     yield batch
-                    last_output = loop.time()
+                    keepalive.sent()
                     if self.cursor < self._hub.last_id:
                         await asyncio.sleep(0)  # more is due already: nothing to coalesce
                     elif coalesce > 0 and not self.closed:
@@ -578,132 +539,11 @@ class Subscription:
                     continue
                 if self.cursor < self._hub.last_id:
                     continue  # a full batch of filtered-out entries: keep reading
-                self._wake.clear()
-                if await _woken_before(self._wake, heartbeat - (loop.time() - last_output)):
+                if await keepalive.wait(self._wake):
                     continue
                 if self.closed:
                     break
                 yield HEARTBEAT
-                last_output = loop.time()
+                keepalive.sent()
         finally:
             self.close()
-
-
-class MetricsSubscription:
-    """One viewer of metrics frames for one agent filter (None = the whole fleet)."""
-
-    def __init__(self, hub: MetricsHub, agent: str | None, event_queue: int) -> None:
-        self._hub = hub
-        self.agent = agent
-        self._latest: bytes | None = None
-        self._events: deque[bytes] = deque()
-        self._event_queue = event_queue
-        self.coalesced = 0
-        self.events_dropped = 0
-        self.closed = False
-        self._wake = asyncio.Event()
-
-    def _offer(self, frame: bytes) -> None:
-        if self._latest is not None:
-            self.coalesced += 1
-            self._hub.coalesced_total += 1
-        self._latest = frame
-        self._wake.set()
-
-    def _offer_event(self, frame: bytes) -> None:
-        if len(self._events) >= self._event_queue:
-            self._events.popleft()  # the oldest one-off event goes; newer ones matter more
-            self.events_dropped += 1
-            self._hub.events_dropped_total += 1
-        self._events.append(frame)
-        self._wake.set()
-
-    def _take(self) -> bytes:
-        parts = list(self._events)
-        self._events.clear()
-        if self._latest is not None:
-            parts.append(self._latest)
-            self._latest = None
-        return b"".join(parts)
-
-    def close(self) -> None:
-        """Stop the stream and leave the hub. Idempotent."""
-        if not self.closed:
-            self.closed = True
-            self._hub._remove(self)
-            self._wake.set()
-
-    async def frames(self, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
-        """Queued events, then the newest metrics frame, per wake-up; heartbeat after silence."""
-        heartbeat = max(heartbeat, MIN_HEARTBEAT)
-        loop = asyncio.get_running_loop()
-        last_output = loop.time()
-        try:
-            while not self.closed:
-                batch = self._take()
-                if batch:
-                    yield batch
-                    last_output = loop.time()
-                    continue
-                self._wake.clear()
-                if await _woken_before(self._wake, heartbeat - (loop.time() - last_output)):
-                    continue
-                if self.closed:
-                    break
-                yield HEARTBEAT
-                last_output = loop.time()
-        finally:
-            self.close()
-
-
-class MetricsHub:
-    """Metrics subscribers grouped by agent filter; latest-wins snapshots, queued events.
-
-    ``event_queue``: one-off events (alerts) held per subscriber; beyond it the oldest is dropped
-    and counted in ``events_dropped_total``.
-    """
-
-    def __init__(self, *, event_queue: int = 100) -> None:
-        if event_queue < 1:
-            raise ValueError("event_queue must be ≥ 1")
-        self._event_queue = event_queue
-        self._by_filter: dict[str | None, set[MetricsSubscription]] = {}
-        self.coalesced_total = 0
-        self.events_dropped_total = 0
-
-    @property
-    def subscriber_count(self) -> int:
-        return sum(len(subs) for subs in self._by_filter.values())
-
-    def subscribe(self, agent: str | None) -> MetricsSubscription:
-        subscription = MetricsSubscription(self, agent, self._event_queue)
-        self._by_filter.setdefault(agent, set()).add(subscription)
-        return subscription
-
-    def _remove(self, subscription: MetricsSubscription) -> None:
-        subs = self._by_filter.get(subscription.agent)
-        if subs is not None:
-            subs.discard(subscription)
-            if not subs:
-                del self._by_filter[subscription.agent]
-
-    def filters(self) -> set[str | None]:
-        """Agent filters that currently have at least one subscriber."""
-        return set(self._by_filter)
-
-    def publish(self, agent: str | None, frame: bytes) -> None:
-        """Give ``frame`` to the subscribers of filter ``agent``, replacing any not yet taken."""
-        for subscription in self._by_filter.get(agent, ()):
-            subscription._offer(frame)
-
-    def publish_event(self, frame: bytes) -> None:
-        """Queue ``frame`` for every subscriber, whatever its filter (bounded, overflow counted)."""
-        for subs in self._by_filter.values():
-            for subscription in subs:
-                subscription._offer_event(frame)
-
-    def close_all(self) -> None:
-        """End every subscription's frame stream (e.g. on shutdown)."""
-        for subs in list(self._by_filter.values()):
-            for subscription in list(subs):
-                subscription.close()

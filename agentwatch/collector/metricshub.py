@@ -1,0 +1,132 @@
+"""Fan-out of metrics frames to Server-Sent Events subscribers.
+
+Snapshots reach each subscriber latest-wins: a snapshot not yet taken is replaced and counted as
+coalesced, so a slow viewer costs one frame, never a queue. One-off events (alerts) go through a
+small bounded queue per subscriber. Single-threaded: call every method from the event loop's
+thread. Nothing here knows about HTTP: the web layer wraps ``frames()`` in a streaming response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+
+from agentwatch.collector.sse import HEARTBEAT, Heartbeat
+
+
+class MetricsSubscription:
+    """One viewer of metrics frames for one agent filter (None = the whole fleet)."""
+
+    def __init__(self, hub: MetricsHub, agent: str | None, event_queue: int) -> None:
+        self._hub = hub
+        self.agent = agent
+        self._latest: bytes | None = None
+        self._events: deque[bytes] = deque()
+        self._event_queue = event_queue
+        self.coalesced = 0
+        self.events_dropped = 0
+        self.closed = False
+        self._wake = asyncio.Event()
+
+    def _offer(self, frame: bytes) -> None:
+        if self._latest is not None:
+            self.coalesced += 1
+            self._hub.coalesced_total += 1
+        self._latest = frame
+        self._wake.set()
+
+    def _offer_event(self, frame: bytes) -> None:
+        if len(self._events) >= self._event_queue:
+            self._events.popleft()  # the oldest one-off event goes; newer ones matter more
+            self.events_dropped += 1
+            self._hub.events_dropped_total += 1
+        self._events.append(frame)
+        self._wake.set()
+
+    def _take(self) -> bytes:
+        parts = list(self._events)
+        self._events.clear()
+        if self._latest is not None:
+            parts.append(self._latest)
+            self._latest = None
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Stop the stream and leave the hub. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self._hub._remove(self)
+            self._wake.set()
+
+    async def frames(self, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
+        """Queued events, then the newest metrics frame, per wake-up; heartbeat after silence."""
+        keepalive = Heartbeat(heartbeat)
+        try:
+            while not self.closed:
+                batch = self._take()
+                if batch:
+                    yield batch
+                    keepalive.sent()
+                    continue
+                if await keepalive.wait(self._wake):
+                    continue
+                if self.closed:
+                    break
+                yield HEARTBEAT
+                keepalive.sent()
+        finally:
+            self.close()
+
+
+class MetricsHub:
+    """Metrics subscribers grouped by agent filter; latest-wins snapshots, queued events.
+
+    ``event_queue``: one-off events (alerts) held per subscriber; beyond it the oldest is dropped
+    and counted in ``events_dropped_total``.
+    """
+
+    def __init__(self, *, event_queue: int = 100) -> None:
+        if event_queue < 1:
+            raise ValueError("event_queue must be ≥ 1")
+        self._event_queue = event_queue
+        self._by_filter: dict[str | None, set[MetricsSubscription]] = {}
+        self.coalesced_total = 0
+        self.events_dropped_total = 0
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(subs) for subs in self._by_filter.values())
+
+    def subscribe(self, agent: str | None) -> MetricsSubscription:
+        subscription = MetricsSubscription(self, agent, self._event_queue)
+        self._by_filter.setdefault(agent, set()).add(subscription)
+        return subscription
+
+    def _remove(self, subscription: MetricsSubscription) -> None:
+        subs = self._by_filter.get(subscription.agent)
+        if subs is not None:
+            subs.discard(subscription)
+            if not subs:
+                del self._by_filter[subscription.agent]
+
+    def filters(self) -> set[str | None]:
+        """Agent filters that currently have at least one subscriber."""
+        return set(self._by_filter)
+
+    def publish(self, agent: str | None, frame: bytes) -> None:
+        """Give ``frame`` to the subscribers of filter ``agent``, replacing any not yet taken."""
+        for subscription in self._by_filter.get(agent, ()):
+            subscription._offer(frame)
+
+    def publish_event(self, frame: bytes) -> None:
+        """Queue ``frame`` for every subscriber, whatever its filter (bounded, overflow counted)."""
+        for subs in self._by_filter.values():
+            for subscription in subs:
+                subscription._offer_event(frame)
+
+    def close_all(self) -> None:
+        """End every subscription's frame stream (e.g. on shutdown)."""
+        for subs in list(self._by_filter.values()):
+            for subscription in list(subs):
+                subscription.close()
