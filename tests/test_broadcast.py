@@ -390,7 +390,7 @@ async def test_heartbeat_still_comes_while_only_filtered_out_entries_flow() -> N
         if waiting.done():
             break
         hub.publish(entries(1, agent="busy"))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # the pace of the filtered-out flow under test
     assert await waiting == HEARTBEAT
     await stream.aclose()
 

@@ -30,7 +30,8 @@ from agentwatch import pricing
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse, Rejected
 from agentwatch.retry import parse_retry_after
 from agentwatch.sdk import AgentTelemetry, LoggingHandler
-from tests.helpers import serve_in_thread, wait_until
+from agentwatch.sdk import spans as sdk_spans
+from tests.helpers import WAIT_TIMEOUT, Clock, serve_in_thread, wait_until
 
 HEX = set("0123456789abcdef")
 
@@ -319,16 +320,14 @@ def test_full_queue_drops_and_counts_instead_of_blocking(make_telemetry: Any) ->
 
 
 def test_calls_never_block_while_the_collector_is_down(make_telemetry: Any) -> None:
+    """A full queue drops rather than waits for the sender; how long a call takes while the
+    collector is down is bench_sdk.py's to measure."""
     telemetry = make_telemetry(closed_port(), max_queue=1000, batch_size=100, flush_interval=0.01)
-    worst = 0.0
     for i in range(20_000):
-        start = time.perf_counter()
         telemetry.llm_call("gpt-4o", 10, 20, 5.0)
         if i % 2000 == 0:
             with telemetry.span("tool_call", tool_name="t"):
                 pass
-        worst = max(worst, time.perf_counter() - start)
-    assert worst < 0.05  # generous for a shared 2-core machine; the benchmark measures the real figure
     stats = telemetry.stats()
     assert stats["dropped"] > 0 and stats["sent"] == 0
     assert telemetry.flush(timeout=0.2) is False
@@ -337,9 +336,8 @@ def test_calls_never_block_while_the_collector_is_down(make_telemetry: Any) -> N
 def test_flush_returns_false_after_timeout_when_the_collector_is_down(make_telemetry: Any) -> None:
     telemetry = make_telemetry(closed_port(), max_retries=50)
     telemetry.log("info", "x")
-    start = time.monotonic()
     assert telemetry.flush(timeout=0.3) is False
-    assert time.monotonic() - start < 2.0
+    assert telemetry.stats()["failed"] == 0  # it returned on its timeout: the sender still retries
 
 
 def test_close_sends_remaining_events_and_later_records_are_dropped(
@@ -383,11 +381,15 @@ def test_an_unencodable_attribute_does_not_lose_the_batch(recorder: Recorder, ma
 
 
 # ---------------------------------------------------------------- spans
-def test_span_times_the_block_and_nests_ids(recorder: Recorder, make_telemetry: Any) -> None:
+def test_span_times_the_block_and_nests_ids(
+    recorder: Recorder, make_telemetry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(now=0.0)
+    monkeypatch.setattr(sdk_spans, "_perf_ns", lambda: round(clock.now * 1e9))  # the spans' timer
     telemetry = make_telemetry(recorder.url)
     with telemetry.span("agent", task="triage") as outer:
         with telemetry.span("llm_call", model="gpt-4o") as inner:
-            time.sleep(0.02)
+            clock.advance(0.02)  # the block takes 20 ms
             inner.set(tokens_input=100, tokens_output=50)
         telemetry.tool_call("search", latency_ms=3.0)
         telemetry.log("info", "inside")
@@ -403,7 +405,7 @@ def test_span_times_the_block_and_nests_ids(recorder: Recorder, make_telemetry: 
     assert llm.parent_span_id == tool.parent_span_id == agent.span_id == outer.span_id
     assert log.span_id == agent.span_id
     assert root_llm.trace_id != agent.trace_id and root_llm.parent_span_id is None
-    assert llm.latency_ms is not None and llm.latency_ms >= 20
+    assert llm.latency_ms == pytest.approx(20.0)
     assert (llm.tokens_input, llm.tokens_output, llm.model) == (100, 50, "gpt-4o")
     assert agent.attributes == {"task": "triage"}
 
@@ -449,7 +451,7 @@ async def test_async_with_and_tasks_inherit_the_parent_span(recorder: Recorder, 
 
     async def step(n: int) -> None:
         async with telemetry.span("tool_call", tool_name=f"step{n}"):
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)  # the other steps run: five spans are open at once
 
     async with telemetry.span("agent") as root:
         await asyncio.gather(*(step(n) for n in range(5)))
@@ -755,26 +757,25 @@ def test_an_interrupted_span_is_recorded_without_an_error_and_re_raised(
 
 
 def test_recording_does_not_wait_while_the_sender_is_stuck_in_a_slow_request(make_telemetry: Any) -> None:
-    import asyncio as aio
+    entered, release = threading.Event(), threading.Event()
 
-    entered = threading.Event()
-
-    async def slow_ingest(request: Request) -> Response:
+    async def held_ingest(request: Request) -> Response:
         entered.set()
-        await aio.sleep(2.0)
+        await asyncio.to_thread(release.wait, 60)
         return Response(b"{}", 202)
 
-    app = Starlette(routes=[Route(PATH_EVENTS, slow_ingest, methods=["POST"])])
+    app = Starlette(routes=[Route(PATH_EVENTS, held_ingest, methods=["POST"])])
     server, thread, port = serve_in_thread(app)
     try:
-        telemetry = make_telemetry(f"http://127.0.0.1:{port}", batch_size=10, timeout=5.0)
+        telemetry = make_telemetry(f"http://127.0.0.1:{port}", batch_size=10, timeout=60.0)
         for _ in range(10):
             telemetry.log("info", "fill one batch")
-        assert entered.wait(5.0)  # the sender thread is now inside a POST that takes 2 s
-        start = time.perf_counter()
+        assert entered.wait(WAIT_TIMEOUT)  # the sender thread is now inside a POST held until released
         for _ in range(5_000):
             telemetry.llm_call("gpt-4o", 10, 20, 5.0)
-        assert time.perf_counter() - start < 1.0
+        stats = telemetry.stats()  # every call returned while the POST is still held
+        assert stats["sent"] == 0 and stats["queued"] + stats["dropped"] == 5_000
     finally:
+        release.set()
         server.should_exit = True
         thread.join(timeout=10)
