@@ -311,8 +311,8 @@ class LogHub:
             frame = slot[3]
             if frame.__class__ is not bytes:
                 frame = self._build(slot)
-            frames.append(frame)  # type: ignore[arg-type]
-            size += len(frame)  # type: ignore[arg-type]
+            frames.append(frame)
+            size += len(frame)
             if size >= budget:
                 return frames, slot[0]
         return frames, high
@@ -320,7 +320,7 @@ class LogHub:
     def _build(self, slot: _Slot) -> bytes:
         """Encode a slot's log line once and cache the frame in the ring in place of the event."""
         entry_id, agent_id, rank, event = slot
-        entry = event_to_log_entry(event)  # type: ignore[arg-type]
+        entry = event_to_log_entry(event)  # type: ignore[arg-type]  # a slot to build holds its Event
         entry.id = entry_id
         frame = _log_frame(entry_id, json_encoder.encode(entry))
         self._ring[entry_id % self.history] = (entry_id, agent_id, rank, frame)
@@ -333,11 +333,11 @@ class LogHub:
         entries = []
         for entry_id, _agent, _rank, held in self._matching(low, high, None, 0):
             if held.__class__ is bytes:
-                frame: bytes = held  # type: ignore[assignment]
+                frame: bytes = held
                 data = frame[frame.index(_LOG_PREFIX_MARK) + len(_LOG_PREFIX_MARK) : -2]
                 entry = _log_decoder.decode(data)
             else:
-                entry = event_to_log_entry(held)  # type: ignore[arg-type]
+                entry = event_to_log_entry(held)  # type: ignore[arg-type]  # not bytes: the Event
                 entry.id = entry_id
             entries.append(entry)
         return entries
