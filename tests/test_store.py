@@ -19,7 +19,8 @@ import pytest
 import agentwatch.collector.store as store_module
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.loglines import event_to_log_entry
-from agentwatch.collector.store import SCHEMA_VERSION, Store, StoreError
+from agentwatch.collector.store import Store, StoreError
+from agentwatch.collector.storedb import SCHEMA_VERSION
 from agentwatch.protocol import Event
 from tests.helpers import NOW, WAIT_TIMEOUT, Clock, wait_until
 

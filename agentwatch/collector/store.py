@@ -6,8 +6,9 @@ hands the accepted events to a writer thread in O(1) and returns; the rows are e
 thread. If the disk fails or the queue is full, rows are counted in ``dropped_rows`` and ingest
 carries on.
 
-One row per event, keyed by the id of its log line: the log line is a deterministic function of
-the event (:func:`~agentwatch.collector.loglines.event_to_log_entry`), so log history, resume
+One row per event, keyed by the id of its log line (the database and its queries:
+:mod:`~agentwatch.collector.storedb`): the log line is a deterministic function of the event
+(:func:`~agentwatch.collector.loglines.event_to_log_entry`), so log history, resume
 (:meth:`Store.logs_after`) and the window refill all read the same rows.
 
 Durability: an event passed to :meth:`Store.append` is committed within ``flush_interval`` seconds
@@ -17,26 +18,15 @@ Durability: an event passed to :meth:`Store.append` is committed within ``flush_
 written later.
 
 Ids are never reused across a crash: :meth:`Store.reserve_ids` records a high-water mark ahead of
-the ids the log hub hands out, in blocks of ``reserve_block`` ids: one ``pwrite`` of a few bytes
-per block to ``<path>-ids`` (a file of its own, so it never waits for SQLite's write lock; like a
-commit with ``synchronous=NORMAL`` it survives SIGKILL, not a power cut). :meth:`Store.open`
-reports ``last_log_id`` as the larger of the newest row and that mark. A clean :meth:`Store.close`
-lowers the mark to the last id appended, so only a crash leaves unused ids behind.
+the ids the log hub hands out, in blocks of ``reserve_block`` ids, in ``<path>-ids``
+(:class:`~agentwatch.collector.idmark.IdMark`). :meth:`Store.open` reports ``last_log_id`` as the
+larger of the newest row and that mark. A clean :meth:`Store.close` lowers the mark to the last id
+appended, so only a crash leaves unused ids behind.
 
 Idempotency receipts (the answer given to a batch sent with an ``Idempotency-Key``) are written in
 the same transaction as the batch's rows, kept ``receipt_seconds`` and at most ``max_receipts``,
 and returned by :meth:`Store.open`, so a batch committed just before a crash is not stored twice
 when its sender retries it.
-
-Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
-
-    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- Event JSON
-    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id
-    receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
-
-``level`` is :func:`~agentwatch.collector.loglines.log_rank` of the event. A file of an older schema
-(a ``logs`` table of log-line JSON beside an ``events`` table) is moved aside
-(``<path>.v1-<unix time>``) with a warning and a fresh store started.
 
 Retention runs every ``retention_interval`` seconds in the writer (and at open): rows older than
 ``max_age_seconds`` or beyond the newest ``max_log_rows``, deleted at most ``retention_step`` at a
@@ -52,8 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import os
 import sqlite3
 import threading
 import time
@@ -65,37 +53,16 @@ from typing import Final
 
 import msgspec
 
-from agentwatch.collector.loglines import event_to_log_entry, log_rank
+from agentwatch.collector import storedb
+from agentwatch.collector.idmark import IdMark
+from agentwatch.collector.loglines import event_to_log_entry
+from agentwatch.collector.storedb import LogRow, OldSchema, event_decoder
 from agentwatch.protocol import Event, LogEntry
 
 log = logging.getLogger(__name__)
 
 #: A batch is written as soon as this many rows are queued, without waiting for the interval.
 BATCH_ROWS: Final = 5_000
-
-#: ``PRAGMA user_version`` of the current schema (0 = a file written before versions were kept).
-SCHEMA_VERSION: Final = 2
-
-_SCHEMA: Final = (
-    "CREATE TABLE IF NOT EXISTS logs"
-    " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-_INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
-_UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
-#: Created with the first receipt, so a store that never gets one stays as small as before.
-_CREATE_RECEIPTS: Final = "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB)"
-_INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body) VALUES (?, ?, ?)"
-
-_encoder: Final = msgspec.json.Encoder()
-_event_decoder: Final = msgspec.json.Decoder(Event)
-
-
-class _OldSchema(Exception):
-    """The file holds tables of an older schema."""
-
 
 # A durable append's completion callback: called from the writer thread with None or the error.
 _Done = Callable[[BaseException | None], None]
@@ -132,9 +99,6 @@ class Restored:
     receipts: list[Receipt] = field(default_factory=list)
 
 
-_Row = tuple[int, float, str, int, bytes]
-
-
 @dataclass
 class _Batch:
     """Encoded rows waiting for one transaction, and who waits for them.
@@ -143,9 +107,9 @@ class _Batch:
     (their senders are told), while the others stay for the retry.
     """
 
-    logs: list[_Row] = field(default_factory=list)
+    logs: list[LogRow] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
-    durable_logs: list[_Row] = field(default_factory=list)
+    durable_logs: list[LogRow] = field(default_factory=list)
     durable_receipts: list[Receipt] = field(default_factory=list)
     done: list[_Done] = field(default_factory=list)
 
@@ -228,29 +192,19 @@ class Store:
         self._reader_lock = threading.Lock()
         self._reserved = 0  # ids up to here are reserved in the mark file
         self._reserve_retry_at = 0.0  # monotonic time before which a failed reservation is not retried
-        self._mark_fd: int | None = None  # the open ``<path>-ids`` file
-        self._mark_lock = threading.Lock()
+        self._mark = IdMark(f"{self.path}-ids")
         self._highest_appended = 0  # the largest id passed to an append
         self._has_receipts = False  # the receipts table exists
 
     # ------------------------------------------------------------------ opening
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA cache_size=-16000")  # KiB: keeps the b-tree pages of big batches in memory
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return conn
+        return storedb.connect(self.path, self.busy_timeout)
 
     def open(self) -> Restored:
         """Create or open the database, start the writer, return what it holds.
 
-        A corrupt file is moved aside (``<path>.corrupt-<unix time>``) and a fresh one started;
-        ``warnings`` says so. Raises :class:`StoreError` if the path cannot be created or written
+        A corrupt file is moved aside (``<path>.corrupt-<unix time>``), as is a file of an older
+        schema (``<path>.v1-<unix time>``), and a fresh one started; ``warnings`` says so. Raises :class:`StoreError` if the path cannot be created or written
         or the database is locked by another process.
         """
         if self._opened:
@@ -267,18 +221,18 @@ class Store:
         except sqlite3.OperationalError as exc:
             self._close_mark()
             raise self._open_error(exc) from exc
-        except (sqlite3.DatabaseError, _OldSchema) as exc:  # not a database, malformed, old schema
+        except (sqlite3.DatabaseError, OldSchema) as exc:  # not a database, malformed, old schema
             self._close_mark()
-            if isinstance(exc, _OldSchema):
-                moved = self._move_aside("v1")
+            if isinstance(exc, OldSchema):
+                moved = storedb.move_aside(self.path, "v1", self._clock())
                 warnings.append(f"store {self.path} has an older schema; moved to {moved}, started afresh")
             else:
-                moved = self._move_aside("corrupt")
+                moved = storedb.move_aside(self.path, "corrupt", self._clock())
                 warnings.append(f"store {self.path} was unreadable ({exc}); moved to {moved}, started afresh")
             log.warning(warnings[-1])
             try:
                 conn, restored = self._open_once()
-            except (sqlite3.Error, _OldSchema) as again:
+            except (sqlite3.Error, OldSchema) as again:
                 self._close_mark()
                 raise self._open_error(again) from again
         restored.warnings[:0] = warnings
@@ -289,42 +243,11 @@ class Store:
         self._thread.start()
         return restored
 
-    def _open_error(self, exc: sqlite3.Error | _OldSchema) -> StoreError:
+    def _open_error(self, exc: sqlite3.Error | OldSchema) -> StoreError:
         reason = str(exc)
         if "locked" in reason or "busy" in reason:
             return StoreError(f"database {self.path} is locked by another process")
         return StoreError(f"cannot open database {self.path}: {reason}")
-
-    def _move_aside(self, reason: str) -> Path:
-        moved = Path(f"{self.path}.{reason}-{int(self._clock())}")
-        for suffix in ("", "-wal", "-shm", "-ids"):
-            source = Path(f"{self.path}{suffix}")
-            if source.exists():
-                os.replace(source, Path(f"{moved}{suffix}"))
-        return moved
-
-    def _open_mark(self, warnings: list[str]) -> int:
-        """Open ``<path>-ids`` and return the mark it holds (0 when new, unreadable or unopenable)."""
-        path = f"{self.path}-ids"
-        self._close_mark()  # a first attempt at opening that failed further on
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            warnings.append(f"store cannot open {path} (log ids may be reused after a crash): {exc}")
-            return 0
-        self._mark_fd = fd
-        text = os.pread(fd, 32, 0).strip()
-        if text and not text.isdigit():
-            warnings.append(f"store: ignored an unreadable id mark in {path}")
-            return 0
-        return int(text or 0)
-
-    def _write_mark(self, mark: int) -> None:
-        """Overwrite the mark file in place (a 21-byte write: no new block is needed on a full disk)."""
-        with self._mark_lock:
-            if self._mark_fd is None:
-                raise OSError("the id mark file is not open")
-            os.pwrite(self._mark_fd, b"%20d\n" % mark, 0)
 
     def _open_once(self) -> tuple[sqlite3.Connection, Restored]:
         conn = self._connect()
@@ -336,57 +259,22 @@ class Store:
 
     def _prepare(self, conn: sqlite3.Connection) -> Restored:
         restored = Restored()
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            restored.warnings.append(f"store journal mode is {mode}, not WAL")
-        conn.execute("BEGIN IMMEDIATE")  # fails fast (busy_timeout) if another process writes
-        try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            if (
-                version != SCHEMA_VERSION
-                and conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('logs', 'events')"
-                ).fetchone()
-            ):
-                raise _OldSchema(f"schema version {version}")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._has_receipts = _table_exists(conn, "receipts")
+        warning = storedb.create_schema(conn)
+        if warning is not None:
+            restored.warnings.append(warning)
+        self._has_receipts = storedb.table_exists(conn, "receipts")
         while self._retain(conn):
             pass
-        (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
-        (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
-        restored.last_log_id = max(int(max_id), int(meta_id or 0), self._open_mark(restored.warnings))
+        restored.last_log_id = max(storedb.last_log_id(conn), self._mark.open(restored.warnings))
         self._reserved = self._highest_appended = restored.last_log_id
         if self._has_receipts:
-            rows = conn.execute(
-                "SELECT key, ts, body FROM receipts WHERE ts >= ? ORDER BY rowid DESC LIMIT ?",
-                (self._clock() - self.receipt_seconds, max(self.max_receipts, 0)),
-            ).fetchall()
-            restored.receipts = [(str(key), float(ts), bytes(body)) for key, ts, body in reversed(rows)]
-        bad = 0
-        rows = conn.execute(
-            "SELECT id, body FROM logs ORDER BY id DESC LIMIT ?", (self.restore_logs,)
-        ).fetchall()
-        for entry_id, body in reversed(rows):
-            try:
-                restored.logs.append((entry_id, _event_decoder.decode(body)))
-            except msgspec.DecodeError:
-                bad += 1
-        since = self._clock() - self.refill_seconds
-        rows = conn.execute(
-            "SELECT body FROM logs WHERE id >= ? AND ts >= ? ORDER BY id DESC LIMIT ?",
-            (_first_arrived_at_or_after(conn, since), since, self.restore_events),
-        ).fetchall()
-        for (body,) in reversed(rows):
-            try:
-                restored.events.append(_event_decoder.decode(body))
-            except msgspec.DecodeError:
-                bad += 1
+            since = self._clock() - self.receipt_seconds
+            restored.receipts = storedb.read_receipts(conn, since, max(self.max_receipts, 0))
+        restored.logs, bad_logs = storedb.read_newest(conn, self.restore_logs)
+        restored.events, bad_events = storedb.read_since(
+            conn, self._clock() - self.refill_seconds, self.restore_events
+        )
+        bad = bad_logs + bad_events
         if bad:
             restored.warnings.append(f"store: skipped {bad} unreadable rows")
         return restored
@@ -473,7 +361,7 @@ class Store:
             return last
         mark = last + self.reserve_block
         try:
-            self._write_mark(mark)
+            self._mark.write(mark)
         except OSError as exc:
             self.errors += 1
             self._reserve_retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
@@ -523,21 +411,15 @@ class Store:
             self.status = "closed"
 
     def _close_mark(self) -> None:
-        """Lower the mark to the last id appended (every id handed out), close the file."""
-        with self._mark_lock:
-            fd, self._mark_fd = self._mark_fd, None
-        if fd is None:
-            return
-        if not self._opened:  # opening failed: the mark on disk stays as it was
-            os.close(fd)
-            return
+        """Lower the mark to the last id appended (every id handed out), close the file.
+
+        When opening failed, the mark on disk stays as it was.
+        """
         try:
-            os.pwrite(fd, b"%20d\n" % self._highest_appended, 0)
+            self._mark.close(self._highest_appended if self._opened else None)
         except OSError as exc:
             self.errors += 1
             log.warning("store could not record the last log id at close: %s", exc)
-        finally:
-            os.close(fd)
 
     # ------------------------------------------------------------------ reading
     def backfill(
@@ -602,7 +484,7 @@ class Store:
         entries = []
         for entry_id, body in rows:
             try:
-                entry = event_to_log_entry(_event_decoder.decode(body))
+                entry = event_to_log_entry(event_decoder.decode(body))
             except msgspec.DecodeError:
                 self.errors += 1
                 continue
@@ -691,7 +573,8 @@ class Store:
     def _take(self, *, everything: bool) -> list[_Item]:
         """Queued appends for one transaction: at least one, up to ``transaction_rows`` rows (all
         of them when ``everything``). Call with ``_cond`` held."""
-        queue, items, rows, limit = self._queue, [], 0, self.transaction_rows
+        queue, rows, limit = self._queue, 0, self.transaction_rows
+        items: list[_Item] = []
         while queue and (everything or not items or rows + len(queue[0][0]) <= limit):
             item = queue.popleft()
             items.append(item)
@@ -700,20 +583,9 @@ class Store:
 
     def _encode(self, items: list[_Item], batch: _Batch) -> None:
         """Turn queued events into rows (in this thread, off the event loop)."""
-        encode, rank = _encoder.encode, log_rank
         for events, first_id, done, receipt in items:
             try:
-                now = self._clock()
-                rows = [
-                    (
-                        row_id,
-                        ts if (ts := ev.timestamp).__class__ is float else _event_time(ev, now),
-                        ev.agent_id,
-                        rank(ev),
-                        encode(ev),
-                    )
-                    for row_id, ev in zip(range(first_id, first_id + len(events)), events, strict=True)
-                ]
+                rows = storedb.log_rows(events, first_id, self._clock())
             except (msgspec.EncodeError, TypeError, ValueError) as exc:
                 self.errors += 1
                 log.warning("store: dropped %d unencodable rows: %s", len(events), exc)
@@ -738,13 +610,13 @@ class Store:
         try:
             for rows in (batch.logs, batch.durable_logs):
                 if rows:
-                    conn.executemany(_INSERT_LOG, rows)
-                    conn.execute(_UPDATE_LAST_ID, (max(row[0] for row in rows),))
+                    conn.executemany(storedb.INSERT_LOG, rows)
+                    conn.execute(storedb.UPDATE_LAST_ID, (max(row[0] for row in rows),))
             for receipts in (batch.receipts, batch.durable_receipts):
                 if receipts:
                     if not self._has_receipts:
-                        conn.execute(_CREATE_RECEIPTS)
-                    conn.executemany(_INSERT_RECEIPT, receipts)
+                        conn.execute(storedb.CREATE_RECEIPTS)
+                    conn.executemany(storedb.INSERT_RECEIPT, receipts)
             conn.execute("COMMIT")
             if batch.receipts or batch.durable_receipts:
                 self._has_receipts = True
@@ -790,89 +662,16 @@ class Store:
                 log.warning("store close failed: %s", exc)
 
     def _retain(self, conn: sqlite3.Connection) -> bool:
-        """One step of retention: delete rows older than ``max_age_seconds`` and beyond
-        ``max_log_rows`` (receipts: ``receipt_seconds``, ``max_receipts``), at most
-        ``retention_step`` of each table, in one transaction. True when more are due.
-
-        Age follows arrival order (rowid / id), so the cost is proportional to what is deleted and
-        no time index slows the writes: a row goes once it and every row that arrived before it
-        are older than the limit (a row stamped far in the future holds back those after it).
-        """
+        """One step of retention (:func:`~agentwatch.collector.storedb.retain`): rows older than
+        ``max_age_seconds`` or beyond ``max_log_rows``, receipts older than ``receipt_seconds`` or
+        beyond ``max_receipts``, at most ``retention_step`` of each. True when more are due."""
         now = self._clock()
-        step = self.retention_step
-        conn.execute("BEGIN")
-        try:
-            more = _delete_oldest(conn, "logs", "id", now - self.max_age_seconds, self.max_log_rows, step)
-            if self._has_receipts:
-                cutoff = now - self.receipt_seconds
-                more |= _delete_oldest(conn, "receipts", "rowid", cutoff, self.max_receipts, step)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return more
-
-
-def _delete_oldest(
-    conn: sqlite3.Connection, table: str, key: str, cutoff: float, keep: int, step: int
-) -> bool:
-    """Delete, oldest ``key`` first, the rows of ``table`` that arrived before the first one stamped at
-    or after ``cutoff`` or are beyond the newest ``keep`` keys, looking at the ``step`` oldest keys
-    only (so at most ``step`` rows go, and as many are read). True when rows past them may be due.
-    """
-    # Two subqueries: each is one b-tree seek, where ``min(k), max(k)`` together scan the table.
-    low, high = conn.execute(
-        f"SELECT (SELECT min({key}) FROM {table}), (SELECT max({key}) FROM {table})"
-    ).fetchone()
-    if low is None:
-        return False
-    stop = low + step  # this step looks at keys in [low, stop)
-    first_by_count = high - keep + 1
-    if first_by_count >= stop:
-        first_kept, more = stop, True
-    else:
-        row = conn.execute(
-            f"SELECT {key} FROM {table} WHERE {key} >= ? AND {key} < ? AND ts >= ? ORDER BY {key} LIMIT 1",
-            (max(low, first_by_count), stop, cutoff),
-        ).fetchone()
-        first_kept, more = (row[0], False) if row is not None else (stop, stop <= high)
-    if first_kept > low:
-        conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (first_kept,))
-    return more
-
-
-def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-    return row is not None
-
-
-def _first_arrived_at_or_after(conn: sqlite3.Connection, since: float) -> int:
-    """Smallest id from which rows are stamped ``since`` or later, assuming arrival order.
-
-    A binary search over ids (O(log rows) point reads, no time index): like retention, it takes
-    the rows to arrive roughly in time order, so a row stamped long before the rows around it
-    may be taken for older. Returns 0 for an empty table.
-    """
-    (low, high) = conn.execute(
-        "SELECT coalesce((SELECT min(id) FROM logs), 0), coalesce((SELECT max(id) FROM logs), 0)"
-    ).fetchone()
-    low, high = int(low), int(high) + 1  # answer in [low, high]; high = nothing stamped that late
-    while low < high:
-        middle = (low + high) // 2
-        row = conn.execute("SELECT id, ts FROM logs WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
-        if row is None:
-            high = middle
-        elif row[1] is not None and row[1] >= since:
-            high = middle
-        else:
-            low = int(row[0]) + 1
-    return low
-
-
-def _event_time(event: Event, now: float) -> float:
-    """The event's unix time, or ``now`` when it has none usable (not yet normalised, NaN…)."""
-    stamp = event.timestamp
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and math.isfinite(stamp):
-        return float(stamp)
-    return now
+        receipt_cutoff = now - self.receipt_seconds if self._has_receipts else None
+        return storedb.retain(
+            conn,
+            log_cutoff=now - self.max_age_seconds,
+            max_log_rows=self.max_log_rows,
+            receipt_cutoff=receipt_cutoff,
+            max_receipts=self.max_receipts,
+            step=self.retention_step,
+        )

@@ -1,0 +1,270 @@
+"""The store's SQLite database: its schema, the checks made on opening, and the queries restore,
+refill and retention run. Plain functions over a connection; the queue, the writer thread and the
+durability contract belong to :class:`~agentwatch.collector.store.Store`.
+
+Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
+
+    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- Event JSON
+    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id
+    receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
+
+One row per event, keyed by the id of its log line; ``level`` is
+:func:`~agentwatch.collector.loglines.log_rank` of the event. ``receipts`` is created with the
+first receipt, so a store that never gets one stays as small as before. A file of an older schema
+(a ``logs`` table of log-line JSON beside an ``events`` table) is refused with :class:`OldSchema`.
+
+There is no time index, so writes stay cheap: retention and the refill take rows to arrive
+roughly in time order (ids and rowids grow with arrival).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from agentwatch.collector.loglines import log_rank
+from agentwatch.protocol import Event
+
+#: ``PRAGMA user_version`` of the current schema (0 = a file written before versions were kept).
+SCHEMA_VERSION: Final = 2
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS logs"
+    " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
+UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
+CREATE_RECEIPTS: Final = "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB)"
+INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body) VALUES (?, ?, ?)"
+
+#: The files that make up one store, by suffix of its path (the database, SQLite's, the id mark).
+FILE_SUFFIXES: Final = ("", "-wal", "-shm", "-ids")
+
+event_decoder: Final = msgspec.json.Decoder(Event)
+_encoder: Final = msgspec.json.Encoder()
+
+#: One ``logs`` row: (id, ts, agent_id, level, body).
+LogRow = tuple[int, float, str, int, bytes]
+
+
+class OldSchema(Exception):
+    """The file holds tables of an older schema."""
+
+
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), ``synchronous=NORMAL``."""
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-16000")  # KiB: keeps the b-tree pages of big batches in memory
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> str | None:
+    """Switch to WAL and create the tables; returns a warning when WAL could not be had.
+
+    Takes the write lock at once, so it fails fast (busy timeout) while another process writes.
+    Raises :class:`OldSchema` for a file of an older schema, ``sqlite3.Error`` for the rest.
+    """
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    warning = f"store journal mode is {mode}, not WAL" if str(mode).lower() != "wal" else None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if (
+            version != SCHEMA_VERSION
+            and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('logs', 'events')"
+            ).fetchone()
+        ):
+            raise OldSchema(f"schema version {version}")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return warning
+
+
+def move_aside(path: Path, reason: str, now: float) -> Path:
+    """Rename the store's files to ``<path>.<reason>-<unix time>…``; returns the new base path."""
+    moved = Path(f"{path}.{reason}-{int(now)}")
+    for suffix in FILE_SUFFIXES:
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            os.replace(source, Path(f"{moved}{suffix}"))
+    return moved
+
+
+def table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
+# --------------------------------------------------------------------- rows
+def log_rows(events: Sequence[Event], first_id: int, now: float) -> list[LogRow]:
+    """The ``logs`` rows of ``events``, event ``i`` under id ``first_id + i``.
+
+    ``ts`` is ``now`` for an event with no usable time. Raises ``msgspec.EncodeError``,
+    ``TypeError`` or ``ValueError`` for an event that cannot be encoded.
+    """
+    encode, rank = _encoder.encode, log_rank
+    return [
+        (
+            row_id,
+            ts if (ts := ev.timestamp).__class__ is float else _event_time(ev, now),
+            ev.agent_id,
+            rank(ev),
+            encode(ev),
+        )
+        for row_id, ev in zip(range(first_id, first_id + len(events)), events, strict=True)
+    ]
+
+
+def _event_time(event: Event, now: float) -> float:
+    """The event's unix time, or ``now`` when it has none usable (not yet normalised, NaN…)."""
+    stamp = event.timestamp
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and math.isfinite(stamp):
+        return float(stamp)
+    return now
+
+
+# ------------------------------------------------------------------ restore
+def last_log_id(conn: sqlite3.Connection) -> int:
+    """The larger of the newest row's id and the recorded ``last_log_id``."""
+    (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
+    (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
+    return max(int(max_id), int(meta_id or 0))
+
+
+def read_receipts(conn: sqlite3.Connection, since: float, limit: int) -> list[tuple[str, float, bytes]]:
+    """The newest ``limit`` receipts given at ``since`` or later, oldest first."""
+    rows = conn.execute(
+        "SELECT key, ts, body FROM receipts WHERE ts >= ? ORDER BY rowid DESC LIMIT ?", (since, limit)
+    ).fetchall()
+    return [(str(key), float(ts), bytes(body)) for key, ts, body in reversed(rows)]
+
+
+def read_newest(conn: sqlite3.Connection, limit: int) -> tuple[list[tuple[int, Event]], int]:
+    """The newest ``limit`` rows as (log id, event), ascending ids, and how many were unreadable."""
+    rows = conn.execute("SELECT id, body FROM logs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    items: list[tuple[int, Event]] = []
+    bad = 0
+    for entry_id, body in reversed(rows):
+        try:
+            items.append((entry_id, event_decoder.decode(body)))
+        except msgspec.DecodeError:
+            bad += 1
+    return items, bad
+
+
+def read_since(conn: sqlite3.Connection, since: float, limit: int) -> tuple[list[Event], int]:
+    """At most ``limit`` events stamped ``since`` or later (the newest), in arrival order, and how
+    many were unreadable."""
+    rows = conn.execute(
+        "SELECT body FROM logs WHERE id >= ? AND ts >= ? ORDER BY id DESC LIMIT ?",
+        (first_arrived_at_or_after(conn, since), since, limit),
+    ).fetchall()
+    events: list[Event] = []
+    bad = 0
+    for (body,) in reversed(rows):
+        try:
+            events.append(event_decoder.decode(body))
+        except msgspec.DecodeError:
+            bad += 1
+    return events, bad
+
+
+def first_arrived_at_or_after(conn: sqlite3.Connection, since: float) -> int:
+    """Smallest id from which rows are stamped ``since`` or later, assuming arrival order.
+
+    A binary search over ids (O(log rows) point reads, no time index): like retention, it takes
+    the rows to arrive roughly in time order, so a row stamped long before the rows around it
+    may be taken for older. Returns 0 for an empty table.
+    """
+    (low, high) = conn.execute(
+        "SELECT coalesce((SELECT min(id) FROM logs), 0), coalesce((SELECT max(id) FROM logs), 0)"
+    ).fetchone()
+    low, high = int(low), int(high) + 1  # answer in [low, high]; high = nothing stamped that late
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, ts FROM logs WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        if row is None:
+            high = middle
+        elif row[1] is not None and row[1] >= since:
+            high = middle
+        else:
+            low = int(row[0]) + 1
+    return low
+
+
+# ---------------------------------------------------------------- retention
+def retain(
+    conn: sqlite3.Connection,
+    *,
+    log_cutoff: float,
+    max_log_rows: int,
+    receipt_cutoff: float | None,
+    max_receipts: int,
+    step: int,
+) -> bool:
+    """One step of retention in one transaction: delete logs stamped before ``log_cutoff`` or beyond
+    the newest ``max_log_rows``, and (unless ``receipt_cutoff`` is None: no receipts table) receipts
+    likewise, at most ``step`` rows of each table. True when more are due.
+
+    Age follows arrival order (rowid / id), so the cost is proportional to what is deleted and no
+    time index slows the writes: a row goes once it and every row that arrived before it are older
+    than the limit (a row stamped far in the future holds back those after it).
+    """
+    conn.execute("BEGIN")
+    try:
+        more = delete_oldest(conn, "logs", "id", log_cutoff, max_log_rows, step)
+        if receipt_cutoff is not None:
+            more |= delete_oldest(conn, "receipts", "rowid", receipt_cutoff, max_receipts, step)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return more
+
+
+def delete_oldest(
+    conn: sqlite3.Connection, table: str, key: str, cutoff: float, keep: int, step: int
+) -> bool:
+    """Delete, oldest ``key`` first, the rows of ``table`` that arrived before the first one stamped at
+    or after ``cutoff`` or are beyond the newest ``keep`` keys, looking at the ``step`` oldest keys
+    only (so at most ``step`` rows go, and as many are read). True when rows past them may be due.
+    """
+    # Two subqueries: each is one b-tree seek, where ``min(k), max(k)`` together scan the table.
+    low, high = conn.execute(
+        f"SELECT (SELECT min({key}) FROM {table}), (SELECT max({key}) FROM {table})"
+    ).fetchone()
+    if low is None:
+        return False
+    stop = low + step  # this step looks at keys in [low, stop)
+    first_by_count = high - keep + 1
+    if first_by_count >= stop:
+        first_kept, more = stop, True
+    else:
+        row = conn.execute(
+            f"SELECT {key} FROM {table} WHERE {key} >= ? AND {key} < ? AND ts >= ? ORDER BY {key} LIMIT 1",
+            (max(low, first_by_count), stop, cutoff),
+        ).fetchone()
+        first_kept, more = (row[0], False) if row is not None else (stop, stop <= high)
+    if first_kept > low:
+        conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (first_kept,))
+    return more
