@@ -82,8 +82,9 @@ def test_demo_starts_shows_simulated_agents_and_log_lines_arriving_and_quits_on_
             lambda: len(set(AGENT_ID.findall(text := terminal.text()))) >= 3 and LOG_TIME.search(text)
         ), terminal.tail()
         os.write(terminal.master, b"q")
-        assert terminal.read_until(lambda: terminal.process.poll() is not None, timeout=10), terminal.tail()
-        assert terminal.process.returncode == 0, terminal.tail()
+        # The terminal closes a moment before the process can be reaped: read to its end, then wait for it.
+        terminal.read_until(lambda: terminal.process.poll() is not None, timeout=10)
+        assert terminal.process.wait(timeout=10) == 0, terminal.tail()
         assert LEAVE_ALTERNATE_SCREEN in terminal.output  # the terminal is given back as it was
     finally:
         terminal.close()
