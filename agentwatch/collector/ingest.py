@@ -2,7 +2,8 @@
 
 Pure functions over bytes, no HTTP: the web layer calls :func:`inflate` then
 :func:`decode_events` and turns an :class:`IngestError` into a response with its
-``status`` and ``message`` (precise, and safe to show to the sender).
+``status`` and ``message`` (precise, and safe to show to the sender; the errors and the wording
+of rejections are in :mod:`~agentwatch.collector.ingest_errors`).
 
 Accepted bodies
     One JSON object, a JSON array of objects, or NDJSON (one object per line: content
@@ -21,21 +22,20 @@ Per-item errors (:class:`~agentwatch.protocol.Rejected`)
     ``"<field>: <reason>"``; the rest of the batch is accepted. For NDJSON the index counts
     non-blank lines from 0.
 
-Rules and normalisation of one event
+Rules and normalisation of one event (the ``MAX_*`` limits are in :mod:`agentwatch.protocol`)
     * ``agent_id``: required, stripped, 1..``MAX_AGENT_ID_LENGTH`` characters.
     * ``model``, ``tool_name``, ``decision_made``, ids, ``span_type``, ``level``,
       ``event_type``: at most ``MAX_SHORT_FIELD_LENGTH`` characters; ``message`` and
       ``error`` at most ``MAX_MESSAGE_LENGTH`` (rejected, never truncated).
-    * ``attributes`` and ``payload``: JSON objects nested at most :data:`~agentwatch.protocol.MAX_NESTING_DEPTH`
+    * ``attributes`` and ``payload``: JSON objects nested at most ``MAX_NESTING_DEPTH``
       containers deep (the object itself counts as one), at most ``MAX_ATTRIBUTES_BYTES``
       once re-encoded.
     * ``tokens_input`` / ``tokens_output``: integers in [0, 2**53) (booleans are not
       integers); ``latency_ms`` / ``cost_usd``: finite, >= 0; ``confidence``: finite, in [0, 1].
     * ``timestamp``: unix seconds; values above 1e11 / 1e14 / 1e17 are taken as milli-,
-      micro- and nanoseconds; the result must be below :data:`~agentwatch.protocol.MAX_TIMESTAMP`
-      (1e11, year 5138). An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional seconds;
-      no offset means UTC) is converted. Absent → ``now``. Negative, unparseable
-      or out-of-range → rejected.
+      micro- and nanoseconds; the result must be below ``MAX_TIMESTAMP`` (1e11, year 5138).
+      An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional seconds; no offset means UTC)
+      is converted. Absent → ``now``. Negative, unparseable or out-of-range → rejected.
     * ``level``: normalised with :func:`~agentwatch.protocol.normalize_level` when given,
       otherwise left ``None`` (the log line derives one, see :mod:`~agentwatch.collector.loglines`).
     * ``span_type`` absent or empty: ``"error"`` when ``error`` is set, ``"log"`` when a
@@ -70,14 +70,25 @@ validation is re-decoded item by item to find the bad ones.
 from __future__ import annotations
 
 import math
-import re
 import zlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, Union
+from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 
 import msgspec
 from msgspec import Meta
 
+from agentwatch.collector.ingest_errors import (
+    BadRequest,
+    IngestError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    describe,
+    json_kind,
+    raise_bad_body,
+    raise_if_not_json,
+    raise_if_not_utf8,
+    type_name,
+)
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
@@ -136,29 +147,6 @@ _PAYLOAD_ERROR: Final = ("error", "message")
 _PAYLOAD_MODEL: Final = "model"
 _PAYLOAD_TOKENS_INPUT: Final = ("tokens_input", "input_tokens")
 _PAYLOAD_TOKENS_OUTPUT: Final = ("tokens_output", "output_tokens")
-
-
-# ------------------------------------------------------------------------------ errors
-class IngestError(Exception):
-    """A body the collector will not take. ``status`` is the HTTP status, ``message`` says why."""
-
-    status: int = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class BadRequest(IngestError):
-    status = 400
-
-
-class PayloadTooLarge(IngestError):
-    status = 413
-
-
-class UnsupportedMediaType(IngestError):
-    status = 415
 
 
 # ------------------------------------------------------------------------- inflate
@@ -284,7 +272,7 @@ def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple
     if start == len(body):
         raise BadRequest("empty body: send a JSON object, a JSON array of objects, or NDJSON")
     if not body.isascii():
-        _raise_if_not_utf8(body)  # msgspec does not check the strings it skips
+        raise_if_not_utf8(body)  # msgspec does not check the strings it skips
     first = body[start]
     if first == 0x5B:  # "["
         return _decode_array(body, now)
@@ -292,9 +280,9 @@ def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple
         return _decode_ndjson(body, now)
     if first == 0x7B:  # "{"
         return _decode_object_or_ndjson(body, now)
-    _raise_if_not_json(body)
+    raise_if_not_json(body)
     try:
-        kind = _json_kind(type(_any_decoder.decode(body)).__name__)
+        kind = json_kind(type(_any_decoder.decode(body)).__name__)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover - checked above
         kind = "not JSON"
     raise BadRequest(f"top level is {kind}: send a JSON object, a JSON array of objects, or NDJSON")
@@ -304,14 +292,14 @@ def _decode_array(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]
     try:
         events: list[Any] = _batch_decoder.decode(body)
     except msgspec.ValidationError:
-        _raise_if_not_json(body)
+        raise_if_not_json(body)
         try:
             items = _raw_list_decoder.decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # pragma: no cover
             raise BadRequest(f"invalid JSON: {exc}") from None
         return _decode_items(items, now)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        _raise_bad_body(body, exc)
+        raise_bad_body(body, exc)
     return _normalise_all(events, now)
 
 
@@ -325,16 +313,16 @@ def _decode_object_or_ndjson(body: bytes, now: float) -> tuple[list[Event], list
         except msgspec.DecodeError as inner:
             if _TRAILING in str(inner):
                 return _decode_ndjson(body, now)
-            _raise_bad_body(body, inner)
+            raise_bad_body(body, inner)
         except (UnicodeDecodeError, RecursionError) as inner:
-            _raise_bad_body(body, inner)
-        return [], [Rejected(0, _describe(exc))]
+            raise_bad_body(body, inner)
+        return [], [Rejected(0, describe(exc))]
     except msgspec.DecodeError as exc:
         if _TRAILING in str(exc):
             return _decode_ndjson(body, now)
-        _raise_bad_body(body, exc)
+        raise_bad_body(body, exc)
     except (UnicodeDecodeError, RecursionError) as exc:
-        _raise_bad_body(body, exc)
+        raise_bad_body(body, exc)
     return _normalise_all([event], now)
 
 
@@ -351,12 +339,12 @@ def _decode_ndjson(body: bytes, now: float) -> tuple[list[Event], list[Rejected]
         try:
             event = decode(line)
         except msgspec.ValidationError as exc:
-            _raise_if_not_json(line, line_number=number)
-            rejected.append(Rejected(index, _describe(exc)))
+            raise_if_not_json(line, line_number=number)
+            rejected.append(Rejected(index, describe(exc)))
             index += 1
             continue
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            _raise_bad_body(line, exc, line_number=number)
+            raise_bad_body(line, exc, line_number=number)
         problem = _normalise(event, now)
         if problem is None:
             accepted.append(event)
@@ -376,7 +364,7 @@ def _decode_items(items: list[Any], now: float) -> tuple[list[Event], list[Rejec
         try:
             event = _item_decoder.decode(item)
         except msgspec.ValidationError as exc:
-            rejected.append(Rejected(index, _describe(exc)))
+            rejected.append(Rejected(index, describe(exc)))
             continue
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover - checked
             rejected.append(Rejected(index, "item: not valid JSON"))
@@ -581,7 +569,7 @@ def _payload_count(
     if value is None:
         return default, None
     if value.__class__ is not int or not 0 <= value < MAX_TOKENS:
-        return None, f"payload.{key}: expected int >= 0 and < 2**53, got {_type_name(value)}"
+        return None, f"payload.{key}: expected int >= 0 and < 2**53, got {type_name(value)}"
     return value, None
 
 
@@ -592,7 +580,7 @@ def _payload_text(
     if value is None:
         return None, None
     if not isinstance(value, str):
-        return None, f"payload.{key}: expected str, got {_type_name(value)}"
+        return None, f"payload.{key}: expected str, got {type_name(value)}"
     if len(value) > limit:
         return None, f"payload.{key}: longer than {limit} characters"
     return value, None
@@ -606,9 +594,7 @@ def _payload_latency(event: Event, payload: dict[str, Any]) -> str | None:
         return None
     # Compared as numbers first: float() of a huge JSON integer would raise OverflowError.
     if value.__class__ not in (int, float) or not 0 <= value <= _MAX_PAYLOAD_LATENCY_MS:
-        return (
-            f"payload.{key}: expected a number in [0, {_MAX_PAYLOAD_LATENCY_MS:g}], got {_type_name(value)}"
-        )
+        return f"payload.{key}: expected a number in [0, {_MAX_PAYLOAD_LATENCY_MS:g}], got {type_name(value)}"
     event.latency_ms = float(value)
     return None
 
@@ -619,101 +605,6 @@ def _payload_model(event: Event, payload: dict[str, Any]) -> str | None:
     model, problem = _payload_text(payload, (_PAYLOAD_MODEL,), MAX_SHORT_FIELD_LENGTH)
     event.model = model
     return problem
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value.__class__ is int:
-            return "int" if 0 <= value else "negative int"
-        return "float" if math.isfinite(value) and value >= 0 else "negative or non-finite number"
-    return _json_kind(type(value).__name__)
-
-
-# ------------------------------------------------------------------- error text
-_PATH = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
-_LEADING_INDEX = re.compile(r"^\[\d+\]")
-_KINDS: Final = {
-    "dict": "object",
-    "list": "array",
-    "str": "str",
-    "int": "int",
-    "float": "float",
-    "bool": "bool",
-    "NoneType": "null",
-}
-
-
-def _json_kind(python_type: str) -> str:
-    return _KINDS.get(python_type, python_type)
-
-
-def _describe(exc: msgspec.ValidationError) -> str:
-    """Rephrase msgspec's message as ``<field>: <reason>``.
-
-    ``Expected `int | null`, got `str` - at `$[3].tokens_input``` → ``tokens_input: expected int, got str``.
-    """
-    text = str(exc)
-    match = _PATH.match(text)
-    what = match.group("what") if match else text
-    path = _LEADING_INDEX.sub("", (match.group("path") if match else None) or "").lstrip(".")
-    missing = _MISSING.match(what)
-    if missing:
-        field = missing.group("field")
-        return f"{path + '.' if path else ''}{field}: required field missing"
-    what = what.replace("`", "").replace(" | null", "").replace("Expected ", "expected ")
-    what = what.replace("Number out of range", "number out of range")
-    if path and what.startswith("expected bool | int | float | str"):
-        what = f"nested deeper than {MAX_NESTING_DEPTH} levels"
-    return f"{path or 'item'}: {what}"
-
-
-def _raise_bad_body(body: bytes, exc: Exception, *, line_number: int | None = None) -> NoReturn:
-    """Raise :class:`BadRequest` for a body the decoder refused, naming the position."""
-    _raise_if_not_json(body, line_number=line_number)
-    where = f"line {line_number}: " if line_number is not None else ""
-    if isinstance(exc, RecursionError):
-        raise BadRequest(f"{where}JSON is nested too deeply") from None
-    raise BadRequest(f"{where}invalid JSON: {exc}") from None
-
-
-def _raise_if_not_json(body: bytes, *, line_number: int | None = None) -> None:
-    """Raise :class:`BadRequest` naming the position if ``body`` is not one JSON value.
-
-    Returns quietly when the body is JSON (the caller then reports item-level problems).
-    """
-    _raise_if_not_utf8(body, line_number=line_number)
-    where = f"line {line_number}: " if line_number is not None else ""
-    try:
-        _raw_decoder.decode(body)
-    except RecursionError:
-        raise BadRequest(f"{where}JSON is nested too deeply") from None
-    except msgspec.DecodeError as exc:
-        text = str(exc)
-        found = re.search(r"\(byte (\d+)\)", text)
-        reason = re.sub(r"^JSON is malformed: ", "", re.sub(r"\s*\(byte \d+\)", "", text))
-        if found:
-            position = _position(body, int(found.group(1)), line_number)
-        else:
-            position = f"at byte {len(body)} (end of input)"
-            reason = "input ends before the JSON value is complete"
-        raise BadRequest(f"{where}invalid JSON {position}: {reason}") from None
-
-
-def _raise_if_not_utf8(body: bytes, *, line_number: int | None = None) -> None:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = f"line {line_number}: " if line_number is not None else ""
-        raise BadRequest(f"{where}invalid UTF-8 {_position(body, exc.start, line_number)}") from None
-
-
-def _position(body: bytes, offset: int, line_number: int | None) -> str:
-    if line_number is not None:
-        return f"at column {offset + 1}"
-    line = body.count(b"\n", 0, offset) + 1
-    column = offset - (body.rfind(b"\n", 0, offset) + 1) + 1
-    return f"at line {line}, column {column} (byte {offset})"
 
 
 def _is_ndjson_type(content_type: str | None) -> bool:
