@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from agentwatch.retry import MAX_RETRY_AFTER, Backoff, parse_retry_after
-
-NOW = 1_700_000_000.0
+from tests.helpers import NOW
 
 
 def http_date(unix_time: float) -> str:
