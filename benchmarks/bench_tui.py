@@ -236,7 +236,7 @@ def role_viewer(
         build_times["client_build_cpu"] = time.thread_time() - cpu
         return client
 
-    app_module._build_client = timed_build  # type: ignore[assignment]
+    app_module._build_client = timed_build  # type: ignore[assignment]  # wrapped to time the first connect
 
     class ObservedViewer(AgentWatchApp):
         def __init__(self) -> None:
@@ -307,7 +307,7 @@ def role_viewer(
                 pending.extend(taken)
                 return taken
 
-            state.take_pending_lines = take  # type: ignore[method-assign]
+            state.take_pending_lines = take  # type: ignore[method-assign]  # wrapped to time each frame's lines
             changed = bool(state.dirty) or bool(state._pending)
             began_at = time.time()
             begin = time.perf_counter()

@@ -195,7 +195,7 @@ async def read_slowly(frames: object, per_second: float) -> None:
     """Consume a subscription at about ``per_second`` entries (lines counted by their ``id:``)."""
     started = time.monotonic()
     taken = 0
-    async for batch in frames:  # type: ignore[attr-defined]
+    async for batch in frames:  # type: ignore[attr-defined]  # the stream object is typed loosely here
         taken += batch.count(b"\nevent: log")
         ahead = taken / per_second - (time.monotonic() - started)
         if ahead > 0:
@@ -212,7 +212,7 @@ async def drive(args: argparse.Namespace) -> int:
             conn.execute(f"PRAGMA cache_size=-{args.cache_kib}")
             return conn
 
-        store_module.Store._connect = connect  # type: ignore[method-assign]
+        store_module.Store._connect = connect  # type: ignore[method-assign]  # measure the store's connection on purpose
     settings = Settings(store_path=None if args.no_store else workdir / "memory.db")
     collector = Collector(settings)
     await collector.start()

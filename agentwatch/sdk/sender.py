@@ -248,9 +248,9 @@ class BatchSender:
             while len(batch) < size:
                 item = popleft()
                 if item.__class__ is _FlushMarker:
-                    markers.append(item)  # type: ignore[arg-type]
+                    markers.append(item)
                 else:
-                    batch.append(item)  # type: ignore[arg-type]
+                    batch.append(item)  # type: ignore[arg-type]  # not a _FlushMarker by the class check; mypy narrows only one branch
         except IndexError:  # queue empty
             pass
         return batch, markers

@@ -37,7 +37,7 @@ def _environment_proxy(scheme: str, host: str) -> urllib.parse.SplitResult | Non
     """The proxy the environment names for ``scheme://host``, or None (as httpx reads it)."""
     proxies = urllib.request.getproxies()
     proxy = proxies.get(scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # public in CPython, missing from typeshed
         return None
     return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
