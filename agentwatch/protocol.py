@@ -92,6 +92,8 @@ MAX_TOKENS: Final = 2**53
 #: Exclusive upper bound of a normalised timestamp (unix seconds, year 5138): every viewer can
 #: format it, and larger numbers are read as milli-, micro- or nanoseconds first.
 MAX_TIMESTAMP: Final = 1e11
+#: Costs above this (USD, one event) are treated as bad values by every aggregate.
+MAX_EVENT_COST_USD: Final = 1e6
 
 # ------------------------------------------------------------------------- headers
 #: Request header naming one ingest batch; a batch resent with the same key is answered with the

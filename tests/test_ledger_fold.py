@@ -19,7 +19,6 @@ from agentwatch.collector.ledger import (
     DIM_ERROR_TYPE,
     DIM_MODEL,
     DIM_TOOL,
-    MAX_EVENT_COST,
     NO_DECISION,
     NONE,
     Ledger,
@@ -29,7 +28,14 @@ from agentwatch.collector.ledger import (
     error_type,
     model_scope,
 )
-from agentwatch.protocol import LATENCY_SPAN_TYPES, SPAN_DECISION, SPAN_ERROR, SPAN_LLM_CALL, Event
+from agentwatch.protocol import (
+    LATENCY_SPAN_TYPES,
+    MAX_EVENT_COST_USD,
+    SPAN_DECISION,
+    SPAN_ERROR,
+    SPAN_LLM_CALL,
+    Event,
+)
 from agentwatch.simulator import Fleet
 from tests.helpers import NOW
 
@@ -60,7 +66,7 @@ class PerEventLedger(Ledger):
         agent_id, span = event.agent_id, event.span_type
         is_error = bool(event.error) or span == SPAN_ERROR
         cost = event.cost_usd
-        if cost is not None and not 0.0 <= cost <= MAX_EVENT_COST:
+        if cost is not None and not 0.0 <= cost <= MAX_EVENT_COST_USD:
             cost = None
         agent = self._series(agent_scope(agent_id), now)
         model = event.model

@@ -37,6 +37,7 @@ from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch, PackedSketch
 from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
+    MAX_EVENT_COST_USD,
     SCOPE_AGENT_PREFIX,
     SCOPE_FLEET,
     SCOPE_MODEL_PREFIX,
@@ -56,7 +57,6 @@ COST_POINTS: Final = 360
 NO_DECISION: Final = "(no decision)"
 NONE: Final = "(none)"
 OTHER: Final = "(other)"
-MAX_EVENT_COST: Final = 1_000_000.0
 
 DIM_MODEL: Final = "model"
 DIM_TOOL: Final = "tool"
@@ -309,7 +309,7 @@ class Ledger:
         get_group, get_agent, get_model, get_trace = groups.get, agents.get, models.get, traces.get
         move_to_end = traces.move_to_end
         missing: Any = _MISSING
-        max_cost = MAX_EVENT_COST
+        max_cost = MAX_EVENT_COST_USD
         llm, error_span, decision_span = SPAN_LLM_CALL, SPAN_ERROR, SPAN_DECISION
         latency_types = LATENCY_SPAN_TYPES
         for event in events:

@@ -58,6 +58,7 @@ from agentwatch.collector.sketch import (
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
+    MAX_EVENT_COST_USD,
     SPAN_DECISION,
     SPAN_ERROR,
     SPAN_HEARTBEAT,
@@ -85,8 +86,6 @@ DEGRADED_MIN_LATENCY_SAMPLES: Final = 20
 ATTR_SDK_DROPPED: Final = "agentwatch.sdk.dropped"
 #: Longest ``last_activity`` text, in characters.
 MAX_ACTIVITY_LENGTH: Final = 80
-#: Costs above this (USD, one event) are treated as bad values.
-MAX_EVENT_COST_USD: Final = 1e6
 EVICTION_CHECK_SECONDS: Final = 1.0
 _QUANTILES: Final = (0.5, 0.95, 0.99)
 _NO_SECOND: Final = -(1 << 62)
