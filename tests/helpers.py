@@ -31,6 +31,10 @@ from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, LogE
 if TYPE_CHECKING:
     from textual.app import App
 
+    from agentwatch.collector.service import Collector
+    from agentwatch.protocol import Alert
+    from agentwatch.simulator import Fleet
+
 T = TypeVar("T")
 
 #: A fixed unix time (2023-11-14 22:13:20 UTC) for tests in simulated time.
@@ -259,3 +263,39 @@ def log_lines(app: App[Any]) -> list[str]:
 def entry_lines(app: App[Any]) -> list[str]:
     """The log pane's lines without its ⚠ marker lines (gaps, dropped entries)."""
     return [line for line in log_lines(app) if not line.startswith("⚠")]
+
+
+#: Seconds of steady fleet before a scenario: every alert baseline has its minimum of samples by then.
+SCENARIO_PREFIX = 600.0
+#: Seconds between alert evaluations in :func:`run_scenario`.
+SCENARIO_TICK = 10.0
+
+
+def run_scenario(
+    scenario: str, seconds: float, *, prefix: float = SCENARIO_PREFIX
+) -> tuple[list[tuple[float, Alert]], Collector, Fleet]:
+    """Alert rules in simulated time: feed ``prefix`` s of steady fleet then ``seconds`` of ``scenario``; returns
+    (time since scenario start, alert frame) for every state change, the collector, the fleet."""
+    from agentwatch.collector import ingest
+    from agentwatch.collector.service import Collector, Settings
+    from agentwatch.protocol import json_encoder
+    from agentwatch.simulator import Fleet
+
+    clock = Clock()
+    collector = Collector(Settings(clock=clock))
+    steady = Fleet(12, seed=3, scenario="steady", start=NOW, rate=40)
+    fleet = Fleet(12, seed=3, scenario=scenario, start=NOW + prefix, rate=40)
+    changes: list[tuple[float, Alert]] = []
+    collector.evaluate_alerts()
+    t = NOW
+    for _ in range(int((prefix + seconds) / SCENARIO_TICK)):
+        t += SCENARIO_TICK
+        clock.now = t
+        source = steady if t <= NOW + prefix else fleet
+        events, rejected = ingest.decode_events(
+            json_encoder.encode(source.events_until(t)), "application/json", now=t
+        )
+        assert not rejected
+        collector.ingest(events)
+        changes.extend((t - NOW - prefix, alert) for alert in collector.evaluate_alerts())
+    return changes, collector, fleet

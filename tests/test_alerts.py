@@ -1,6 +1,6 @@
 """Alert rules driven by the simulator's scenarios in simulated time (10 s per tick).
 
-Each scenario runs a steady fleet for :data:`PREFIX` seconds first (so every baseline has
+Each scenario runs a steady fleet for :data:`PREFIX` seconds first (``tests.helpers.run_scenario``) (so every baseline has
 its minimum number of samples), then the same fleet (same seed: same agents and models)
 under the scenario, whose times count from the end of the prefix.
 """
@@ -31,38 +31,12 @@ from agentwatch.protocol import (
     AlertsResponse,
     Event,
     Snapshot,
-    json_encoder,
 )
-from agentwatch.simulator import ERROR_SPIKE_END, ERROR_SPIKE_START, NEW_DECISION, Fleet
+from agentwatch.simulator import ERROR_SPIKE_END, ERROR_SPIKE_START, NEW_DECISION
 from tests.helpers import NOW, Clock, wait_until
-
-PREFIX = 600.0
-TICK = 10.0
-
-
-def run(
-    scenario: str, seconds: float, *, prefix: float = PREFIX
-) -> tuple[list[tuple[float, Alert]], Collector, Fleet]:
-    """Feed ``prefix`` s of steady fleet then ``seconds`` of ``scenario``; returns
-    (time since scenario start, alert frame) for every state change, the collector, the fleet."""
-    clock = Clock()
-    collector = Collector(Settings(clock=clock))
-    steady = Fleet(12, seed=3, scenario="steady", start=NOW, rate=40)
-    fleet = Fleet(12, seed=3, scenario=scenario, start=NOW + prefix, rate=40)
-    changes: list[tuple[float, Alert]] = []
-    collector.evaluate_alerts()
-    t = NOW
-    for _ in range(int((prefix + seconds) / TICK)):
-        t += TICK
-        clock.now = t
-        source = steady if t <= NOW + prefix else fleet
-        events, rejected = ingest.decode_events(
-            json_encoder.encode(source.events_until(t)), "application/json", now=t
-        )
-        assert not rejected
-        collector.ingest(events)
-        changes.extend((t - NOW - prefix, alert) for alert in collector.evaluate_alerts())
-    return changes, collector, fleet
+from tests.helpers import SCENARIO_PREFIX as PREFIX
+from tests.helpers import SCENARIO_TICK as TICK
+from tests.helpers import run_scenario as run
 
 
 def test_steady_fleet_for_30_minutes_fires_no_alert() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import msgspec
-from test_alerts import run
 
 from agentwatch.collector.analysis import costs_view, decisions_view, failures_view, latency_view
 from agentwatch.collector.ledger import DIM_ERROR_TYPE, DIM_MODEL, DIM_PATH, NONE
@@ -13,6 +12,7 @@ from agentwatch.collector.sketch import PackedSketch
 from agentwatch.protocol import PATH_ANALYSIS, RULE_LATENCY_REGRESSION, Analysis, ErrorResponse, Event
 from agentwatch.simulator import NEW_DECISION
 from tests.helpers import NOW, Clock
+from tests.helpers import run_scenario as run
 
 
 def section(analysis: Analysis, name: str):

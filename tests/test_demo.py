@@ -83,8 +83,8 @@ def test_demo_starts_shows_simulated_agents_and_log_lines_arriving_and_quits_on_
         ), terminal.tail()
         os.write(terminal.master, b"q")
         # The terminal closes a moment before the process can be reaped: read to its end, then wait for it.
-        terminal.read_until(lambda: terminal.process.poll() is not None, timeout=10)
-        assert terminal.process.wait(timeout=10) == 0, terminal.tail()
+        terminal.read_until(lambda: terminal.process.poll() is not None, timeout=30)
+        assert terminal.process.wait(timeout=30) == 0, terminal.tail()
         assert LEAVE_ALTERNATE_SCREEN in terminal.output  # the terminal is given back as it was
     finally:
         terminal.close()
