@@ -10,7 +10,7 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 * :func:`set_cells` — many DataTable cells with one refresh (``DataTable._data``,
   ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
 * :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
-  ``Widget._dirty_regions``).
+  ``Widget._dirty_regions``); :func:`dirty_regions` reads what is kept there.
 * :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
   (``Log._update_size``, ``Log._update_maximum_width``).
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
@@ -32,7 +32,14 @@ from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
 
-__all__ = ["FixedSizeScrolling", "FramePaced", "LogWidthInPlace", "TransientDirtyRegions", "set_cells"]
+__all__ = [
+    "FixedSizeScrolling",
+    "FramePaced",
+    "LogWidthInPlace",
+    "TransientDirtyRegions",
+    "dirty_regions",
+    "set_cells",
+]
 
 if TYPE_CHECKING:
     _WidgetBase = Widget
@@ -118,6 +125,15 @@ class TransientDirtyRegions(_WidgetBase):
         """
         super()._set_dirty(*regions)
         self._dirty_regions.clear()
+
+
+def dirty_regions(widget: Widget) -> frozenset[Region]:
+    """The regions Textual keeps in ``Widget._dirty_regions`` for ``widget`` (a copy).
+
+    What :class:`TransientDirtyRegions` empties: a test reads it to see that a pane keeps no
+    region per batch written.
+    """
+    return frozenset(widget._dirty_regions)
 
 
 class LogWidthInPlace(_LogBase):

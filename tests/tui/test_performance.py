@@ -12,6 +12,7 @@ from textual.screen import Screen
 
 from agentwatch.protocol import AgentRow, History, LogEntry, Snapshot
 from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.textual_internals import dirty_regions
 from agentwatch.tui.widgets import LogPane
 from tests.helpers import async_wait_until
 
@@ -126,7 +127,7 @@ async def test_a_full_log_keeps_few_distinct_refreshed_regions() -> None:
         assert log.line_count == 1_000
         assert f"step {written - 1} ok" in log.lines[-1]
         assert len(refreshed) <= 2
-        assert len(log._dirty_regions) <= 1
+        assert len(dirty_regions(log)) <= 1
 
 
 async def test_a_full_log_shows_its_newest_lines() -> None:

@@ -22,7 +22,7 @@ from textual.widgets.data_table import ColumnKey
 
 from agentwatch.tui import textual_internals
 from agentwatch.tui.pacing import PaintGate
-from agentwatch.tui.textual_internals import FramePaced, set_cells
+from agentwatch.tui.textual_internals import FramePaced, dirty_regions, set_cells
 from agentwatch.tui.widgets import LogPane
 from tests.helpers import async_wait_until
 
@@ -70,6 +70,7 @@ PRIVATE_ATTRIBUTES = [
     ("set_cells", DataTable, "_update_count", int),
     ("TransientDirtyRegions", Log, "_dirty_regions", set),
     ("TransientDirtyRegions", Log, "_repaint_regions", set),
+    ("dirty_regions", Log, "_dirty_regions", set),
     ("FramePaced", Screen, "_dirty_widgets", set),
 ]
 
@@ -217,6 +218,19 @@ async def test_transient_dirty_regions_keeps_no_region_and_the_paint_still_shows
             "lines written are no longer painted",
         )
         assert len(pane._dirty_regions) <= 1
+
+
+async def test_dirty_regions_reads_what_textual_keeps_for_a_widget() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        note = app.query_one("#note", Static)
+        await async_wait_until(lambda: note.size.height > 0, pilot=pilot)
+        region = Region(0, 0, 3, 1)
+        note._set_dirty(region)  # a plain widget keeps its dirty regions until it renders them
+        assert region in dirty_regions(note), broken(
+            "dirty_regions", "Widget._set_dirty no longer keeps the region in Widget._dirty_regions"
+        )
+        assert dirty_regions(note) == note._dirty_regions
 
 
 async def test_log_width_in_place_widens_the_log_in_the_same_call() -> None:
