@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from agentwatch import __version__
-from agentwatch.protocol import DEFAULT_HOST, DEFAULT_PORT
+from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PORT
 
 SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status")
 SCENARIOS = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
@@ -39,6 +39,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
     return value
 
 
@@ -78,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the collector")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--otlp-grpc-port",
+        type=_port,
+        default=None,
+        help=f"OTLP/gRPC port on the same host (default {DEFAULT_OTLP_GRPC_PORT}; 0 turns it off)",
+    )
     serve.add_argument("--window", type=_positive_int, default=60, help="window in seconds (default 60)")
     serve.add_argument("--tick", type=_positive_float, default=4.0, help="metrics per second (default 4)")
     store = serve.add_mutually_exclusive_group()

@@ -37,6 +37,8 @@ PATH_ANALYSIS: Final = "/api/analysis"
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8787
 DEFAULT_URL: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+#: OTLP/gRPC's well-known port, where exporters send by default.
+DEFAULT_OTLP_GRPC_PORT: Final = 4317
 
 # ---------------------------------------------------------------------- SSE names
 SSE_METRICS: Final = "metrics"

@@ -149,10 +149,11 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Serve
 class CollectorProcess:
     """``agentwatch serve`` as a real process on 127.0.0.1; the constructor returns once it accepts.
 
-    ``args`` follow ``serve --host 127.0.0.1 --port 0`` (a later ``--port`` wins); ``launcher`` is
-    what follows the interpreter: ``-m agentwatch`` by default, or ``-c CODE ...`` for code that
-    prepares the process, then runs the command line. :meth:`kill9` and :meth:`stop` end it;
-    :meth:`restart` starts it again with the same arguments on the same port.
+    ``args`` follow ``serve --host 127.0.0.1 --port 0 --otlp-grpc-port 0`` (a later option wins, so no
+    gRPC listener unless asked for); ``launcher`` is what follows the interpreter: ``-m agentwatch``
+    by default, or ``-c CODE ...`` for code that prepares the process, then runs the command line.
+    :meth:`kill9` and :meth:`stop` end it; :meth:`restart` starts it again with the same arguments on
+    the same port.
     """
 
     def __init__(
@@ -167,8 +168,9 @@ class CollectorProcess:
         wait_until(self._accepts, timeout=timeout)
 
     def _start(self, *args: str) -> subprocess.Popen[str]:
+        command = ["serve", "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0", *args]
         return subprocess.Popen(
-            [sys.executable, *self.launcher, "serve", "--host", "127.0.0.1", "--port", "0", *args],
+            [sys.executable, *self.launcher, *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -226,10 +228,10 @@ class CollectorProcess:
         wait_until(self._accepts, timeout=self.timeout)
 
 
-def all_logs(url: str, expected: int) -> list[LogEntry]:
+def all_logs(url: str, expected: int, headers: dict[str, str] | None = None) -> list[LogEntry]:
     """The first ``expected`` entries of the collector's log history, read from its log stream."""
     entries: list[LogEntry] = []
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=headers) as client:
         with connect_sse(client, "GET", url + PATH_LOGS_STREAM, params={"after": "0"}) as source:
             for sse in source.iter_sse():
                 if sse.data:

@@ -300,9 +300,17 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         await collector.start()
         for warning in collector.warnings:
             log.warning("%s", warning)
+        grpc_listener = None
         try:
+            if settings.otlp_grpc_port is not None:
+                from agentwatch.collector.otlp_grpc import OtlpGrpcListener  # grpcio is optional
+
+                grpc_listener = app.state.otlp_grpc = OtlpGrpcListener(collector)
+                await grpc_listener.start()
             yield
         finally:
+            if grpc_listener is not None:
+                await grpc_listener.stop()
             await collector.stop()
 
     routes = [

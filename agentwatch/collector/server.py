@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import errno
+import importlib
 import ipaddress
 import os
 import socket
@@ -19,6 +21,7 @@ import uvicorn
 from agentwatch.collector.app import create_app
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
 from agentwatch.collector.service import Settings, default_store_path
+from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT
 
 #: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
 HEAP_TRIM_INTERVAL: Final = 1.0
@@ -99,6 +102,53 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def otlp_grpc_missing() -> str | None:
+    """Why OTLP/gRPC cannot run here (a package of the ``otlp`` extra is missing), or None."""
+    for module, package in (
+        ("grpc", "grpcio"),
+        ("opentelemetry.proto.collector.trace.v1.trace_service_pb2", "opentelemetry-proto"),
+    ):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"{package} is not installed (pip install 'agentwatch[otlp]')"
+    return None
+
+
+def plan_otlp_grpc(namespace: argparse.Namespace, settings: Settings, http_port: int) -> int | None:
+    """Whether OTLP/gRPC listens, and on which port: set in ``settings`` and returned (None = off).
+
+    It binds the HTTP host. The default port is taken when grpcio is installed and the port is
+    free; otherwise the collector runs without gRPC and says why on stderr. A port asked for with
+    ``--otlp-grpc-port`` that cannot be bound is a :class:`ServeError`; 0 turns gRPC off silently.
+    """
+    requested: int | None = getattr(namespace, "otlp_grpc_port", None)
+    port = DEFAULT_OTLP_GRPC_PORT if requested is None else requested
+    if port == 0:
+        return None
+    missing = otlp_grpc_missing()
+    if missing is not None:
+        print(f"agentwatch: OTLP/gRPC is off: {missing}", file=sys.stderr)
+        return None
+    host = namespace.host
+    try:
+        if port == http_port:
+            raise OSError(errno.EADDRINUSE, "the HTTP port")
+        bind_socket(host, port).close()  # grpc binds in the event loop: find out now, and say so
+    except OSError as exc:
+        problem = f"cannot listen on {host}:{port} for OTLP/gRPC: {exc.strerror}"
+        if requested is not None:
+            raise ServeError(problem) from None
+        print(
+            f"agentwatch: OTLP/gRPC is off: {problem} (--otlp-grpc-port N takes another port, 0 turns it off)",
+            file=sys.stderr,
+        )
+        return None
+    settings.otlp_grpc_host = host.strip("[]")
+    settings.otlp_grpc_port = port
+    return port
+
+
 def glibc_malloc_trim() -> Callable[[], int] | None:
     """glibc's ``malloc_trim(0)`` as a function, or None where there is none (not glibc: macOS, musl…)."""
     try:
@@ -168,9 +218,16 @@ def main(namespace: argparse.Namespace) -> int:
         )
         return 1
     host, port = sock.getsockname()[:2]
+    try:
+        grpc_port = plan_otlp_grpc(namespace, settings, port)
+    except ServeError as exc:
+        sock.close()
+        print(f"agentwatch: {exc}", file=sys.stderr)
+        return 1
     shown_host = f"[{host}]" if ":" in host else host
     store = settings.store_path or "off (--no-store)"
-    print(f"agentwatch collector on http://{shown_host}:{port}  store: {store}", flush=True)
+    grpc = f"  OTLP/gRPC on {shown_host}:{grpc_port}" if grpc_port is not None else ""
+    print(f"agentwatch collector on http://{shown_host}:{port}{grpc}  store: {store}", flush=True)
     config = uvicorn.Config(
         create_app(settings),
         log_level=namespace.log_level,

@@ -59,6 +59,9 @@ class Settings:
     #: Idempotency keys remembered (count, seconds): a batch resent within both is not ingested again.
     idempotency_keys: int = 100_000
     idempotency_seconds: float = 900.0
+    #: OTLP/gRPC listener (:mod:`agentwatch.collector.otlp_grpc`): None = off, 0 = any free port.
+    otlp_grpc_port: int | None = None
+    otlp_grpc_host: str = "127.0.0.1"
     clock: Callable[[], float] = field(default=time.time)
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
