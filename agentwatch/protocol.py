@@ -31,6 +31,7 @@ PATH_HEALTH: Final = "/healthz"
 PATH_METRICS: Final = "/metrics"
 PATH_OTLP_TRACES: Final = "/v1/traces"
 PATH_OTLP_LOGS: Final = "/v1/logs"
+PATH_OTLP_METRICS: Final = "/v1/metrics"
 PATH_ALERTS: Final = "/api/alerts"
 PATH_ANALYSIS: Final = "/api/analysis"
 
@@ -55,8 +56,19 @@ SPAN_COMPLETION: Final = "completion"
 SPAN_ERROR: Final = "error"
 SPAN_LOG: Final = "log"
 SPAN_HEARTBEAT: Final = "heartbeat"
+#: An event made from OTLP metric data points (tokens a program counted in its metrics).
+SPAN_METRIC: Final = "metric"
 KNOWN_SPAN_TYPES: Final = frozenset(
-    {SPAN_LLM_CALL, SPAN_TOOL_CALL, SPAN_DECISION, SPAN_COMPLETION, SPAN_ERROR, SPAN_LOG, SPAN_HEARTBEAT}
+    {
+        SPAN_LLM_CALL,
+        SPAN_TOOL_CALL,
+        SPAN_DECISION,
+        SPAN_COMPLETION,
+        SPAN_ERROR,
+        SPAN_LOG,
+        SPAN_HEARTBEAT,
+        SPAN_METRIC,
+    }
 )
 #: span_type given to an event that has neither a span type, an error nor a message.
 DEFAULT_SPAN_TYPE: Final = "event"
@@ -413,6 +425,15 @@ class Health(msgspec.Struct):
     store_written_rows: int = 0
     store_queued_rows: int = 0
     store_dropped_rows: int = 0
+    #: OTLP metrics: export requests taken, data points taken and refused, GenAI points not counted
+    #: because the same program's spans or log records carry its tokens, series whose last
+    #: cumulative value is kept (and series forgotten to stay within the cap).
+    metric_requests_total: int = 0
+    metric_points_total: int = 0
+    metric_points_rejected: int = 0
+    metric_points_superseded: int = 0
+    metric_series: int = 0
+    metric_series_evicted: int = 0
 
 
 def finite(value: float | None) -> bool:

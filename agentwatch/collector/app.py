@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from agentwatch.collector import analysis, ingest, otlp
+from agentwatch.collector.metricingest import MetricIngestExporter
 from agentwatch.collector.receipts import valid_key
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.store import StoreError
@@ -42,6 +43,7 @@ from agentwatch.protocol import (
     PATH_LOGS_STREAM,
     PATH_METRICS,
     PATH_OTLP_LOGS,
+    PATH_OTLP_METRICS,
     PATH_OTLP_TRACES,
     PATH_SNAPSHOT,
     RULE_LATENCY_REGRESSION,
@@ -57,6 +59,8 @@ from agentwatch.protocol import (
 log = logging.getLogger("agentwatch.collector")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+#: Sent with a 413: the server then closes the connection instead of reading the rest of the body.
+CLOSE = {"Connection": "close"}
 #: Bodies at least this large (bytes, decoded) are decoded in a worker thread, so a large batch
 #: full of bad items (slow to decode) does not stall every other client.
 OFFLOAD_DECODE_BYTES = 256 * 1024
@@ -119,7 +123,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             if not declared.isdigit():
                 raise HTTPProblem(400, "invalid Content-Length header")
             if int(declared) > limit:
-                raise HTTPProblem(413, "body too large", f"the limit is {limit} bytes")
+                raise HTTPProblem(413, "body too large", f"the limit is {limit} bytes", headers=CLOSE)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -127,7 +131,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > limit:
-                        raise HTTPProblem(413, "body too large", f"the limit is {limit} bytes")
+                        raise HTTPProblem(413, "body too large", f"the limit is {limit} bytes", headers=CLOSE)
                     chunks.append(chunk)
         except TimeoutError:
             raise HTTPProblem(
@@ -203,11 +207,14 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                     result = decode(body, content_type)
             except HTTPProblem as problem:
                 payload, media = otlp.error_response(problem.status, problem.error, content_type)
-                return Response(payload, problem.status, media_type=media)
+                return Response(payload, problem.status, media_type=media, headers=problem.headers)
             except otlp.OtlpError as exc:
                 payload, media = otlp.error_response(exc.status, exc.message, content_type)
                 return Response(payload, exc.status, media_type=media)
-            collector.ingest(result.events)
+            if result.signal == otlp.SIGNAL_METRICS:
+                collector.ingest_metrics(result.points, result.rejected)
+            else:
+                collector.ingest(result.events)
             payload, media = otlp.success_response(result, content_type)
             return Response(payload, 200, media_type=media)
 
@@ -293,6 +300,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 ],
             )
         )
+        registry.register(MetricIngestExporter(collector.metric_points))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
@@ -317,6 +325,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         Route(PATH_EVENTS, guarded(post_events), methods=["POST"]),
         Route(PATH_OTLP_TRACES, guarded(otlp_route(otlp.decode_traces)), methods=["POST"]),
         Route(PATH_OTLP_LOGS, guarded(otlp_route(otlp.decode_logs)), methods=["POST"]),
+        Route(PATH_OTLP_METRICS, guarded(otlp_route(otlp.decode_metrics)), methods=["POST"]),
         Route(PATH_DASHBOARD_STREAM, guarded(dashboard_stream), methods=["GET"]),
         Route(PATH_LOGS_STREAM, guarded(logs_stream), methods=["GET"]),
         Route(PATH_SNAPSHOT, guarded(snapshot), methods=["GET"]),

@@ -22,7 +22,9 @@ from agentwatch.collector.alerts import AlertEngine
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.ledger import Ledger
 from agentwatch.collector.loghub import LogHub
+from agentwatch.collector.metricingest import MetricIngest
 from agentwatch.collector.metricshub import MetricsHub
+from agentwatch.collector.otlp import MetricPoint
 from agentwatch.collector.receipts import Receipts
 from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
@@ -59,6 +61,10 @@ class Settings:
     #: Idempotency keys remembered (count, seconds): a batch resent within both is not ingested again.
     idempotency_keys: int = 100_000
     idempotency_seconds: float = 900.0
+    #: OTLP metrics: cumulative series whose last point is kept (least recently updated forgotten
+    #: first), and seconds GenAI metric points wait so spans and logs of the same source win.
+    metric_series: int = 10_000
+    metric_hold_seconds: float = 10.0
     #: OTLP/gRPC listener (:mod:`agentwatch.collector.otlp_grpc`): None = off, 0 = any free port.
     otlp_grpc_port: int | None = None
     otlp_grpc_host: str = "127.0.0.1"
@@ -96,6 +102,13 @@ class Collector:
         self.ledger = Ledger(settings.alerts, window_seconds=settings.window_seconds, clock=settings.clock)
         self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock)
         self.aggregators.append(self.ledger.add_many)
+        self.metric_points = MetricIngest(
+            max_series=settings.metric_series,
+            max_sources=settings.max_agents,
+            hold_seconds=settings.metric_hold_seconds,
+            clock=settings.clock,
+        )
+        self.aggregators.append(self.metric_points.note_events)
         self.receipts = Receipts(
             max_keys=settings.idempotency_keys, seconds=settings.idempotency_seconds, clock=settings.clock
         )
@@ -173,6 +186,18 @@ class Collector:
             first_id = self.logs.last_id + 1
         if self.store is not None and (events or receipt is not None):
             self.store.append(events, first_id, receipt)
+
+    def ingest_metrics(self, points: Sequence[MetricPoint], rejected: int = 0) -> None:
+        """Count an OTLP metrics request's data points (and the ``rejected`` ones); the GenAI
+        metrics' deltas reach the window once held (:mod:`agentwatch.collector.metricingest`)."""
+        self.metric_points.accept(points, rejected)
+        self.release_metric_events()
+
+    def release_metric_events(self) -> None:
+        """Ingest the events made from metric points whose hold is over (per request and tick)."""
+        events = self.metric_points.release()
+        if events:
+            self.ingest(events)
 
     async def ingest_durable(
         self, events: Sequence[Event], receipt: Receipt | None = None, *, step: int = 10_000
@@ -256,6 +281,7 @@ class Collector:
         while True:
             await asyncio.sleep(interval)
             try:
+                self.release_metric_events()
                 self.evaluate_alerts()
                 self.publish_metrics()
             except Exception:  # a bug here must not stop every future tick
@@ -264,6 +290,7 @@ class Collector:
     # --------------------------------------------------------------------- health
     def health(self) -> Health:
         store = self.store.status if self.store is not None else self.store_status
+        points = self.metric_points
         return Health(
             status="ok",
             version=__version__,
@@ -277,4 +304,10 @@ class Collector:
             store_written_rows=self.store.written_rows if self.store is not None else 0,
             store_queued_rows=self.store.queued_rows if self.store is not None else 0,
             store_dropped_rows=self.store.dropped_rows if self.store is not None else 0,
+            metric_requests_total=points.counts.requests,
+            metric_points_total=sum(points.counts.points.values()),
+            metric_points_rejected=points.counts.rejected,
+            metric_points_superseded=points.counts.superseded,
+            metric_series=points.deltas.series,
+            metric_series_evicted=points.deltas.evicted,
         )

@@ -1,8 +1,9 @@
-"""Decode OTLP/HTTP trace and log exports into :class:`agentwatch.protocol.Event`.
+"""Decode OTLP/HTTP trace and log exports into :class:`agentwatch.protocol.Event`, and metric
+exports into data points (:class:`~agentwatch.collector.otlp.metrics.MetricPoint`).
 
 Pure functions, no HTTP framework: the route in :mod:`agentwatch.collector.app` inflates
-the body (``Content-Encoding: gzip``), calls :func:`decode_traces` / :func:`decode_logs`,
-and answers with :func:`success_response` or :func:`error_response`.
+the body (``Content-Encoding: gzip``), calls :func:`decode_traces` / :func:`decode_logs` /
+:func:`decode_metrics`, and answers with :func:`success_response` or :func:`error_response`.
 
 One module per step: :mod:`.json` and :mod:`.proto` read a body (by its content type) into
 spans or log records, :mod:`.mapping` turns each into an event. ``application/json`` and
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
@@ -24,6 +25,7 @@ import msgspec
 from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject
 from agentwatch.collector.otlp.json import log_records_from_json, spans_from_json
 from agentwatch.collector.otlp.mapping import Batches
+from agentwatch.collector.otlp.metrics import MetricPoint, metrics_success_body, read_metrics
 from agentwatch.collector.otlp.proto import (
     PROTOBUF_MISSING,
     log_records_from_protobuf,
@@ -38,10 +40,13 @@ __all__ = [
     "PROTOBUF",
     "PROTOBUF_MISSING",
     "SIGNAL_LOGS",
+    "SIGNAL_METRICS",
     "SIGNAL_TRACES",
+    "MetricPoint",
     "OtlpError",
     "OtlpResult",
     "decode_logs",
+    "decode_metrics",
     "decode_traces",
     "error_response",
     "success_response",
@@ -51,18 +56,21 @@ JSON: Final = "application/json"
 PROTOBUF: Final = "application/x-protobuf"
 SIGNAL_TRACES: Final = "traces"
 SIGNAL_LOGS: Final = "logs"
+SIGNAL_METRICS: Final = "metrics"
 _GRPC_CODES: Final = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 429: 8, 500: 13}
 _GRPC_CODES_5XX: Final = {501: 12, 502: 14, 503: 14, 504: 4}
 
 
 @dataclass
 class OtlpResult:
-    """What a request yielded: usable events, how many items were rejected, and why."""
+    """What a request yielded: usable events (data points for metrics), how many items were
+    rejected, and why."""
 
     events: list[Event]
     rejected: int = 0
     error_message: str | None = None
     signal: str = SIGNAL_TRACES
+    points: list[MetricPoint] = field(default_factory=list)
 
 
 _json_encoder = msgspec.json.Encoder()
@@ -96,21 +104,38 @@ def decode_logs(
     return _map_all(batches, clock(), SIGNAL_LOGS, "log record")
 
 
+def decode_metrics(
+    body: bytes, content_type: str | None, *, clock: Callable[[], float] = time.time
+) -> OtlpResult:
+    """Decode an ExportMetricsServiceRequest into data points (``points``; ``events`` stays empty).
+
+    Raises :class:`OtlpError` (415 content type, 400 undecodable); per-point problems are
+    counted in ``rejected``. Points without a time are stamped ``clock()``.
+    """
+    media = _media_type(content_type)
+    points, rejected, message = read_metrics(body, media == JSON, int(clock() * 1e9))
+    return OtlpResult([], rejected, message, SIGNAL_METRICS, points)
+
+
 def success_response(result: OtlpResult, content_type: str | None) -> tuple[bytes, str]:
     """The 200 body: an Export*ServiceResponse, with ``partialSuccess`` when items were rejected.
 
     Encoded like the request (protobuf or JSON; int64 counts as decimal strings in JSON).
     """
     logs = result.signal == SIGNAL_LOGS
+    metrics = result.signal == SIGNAL_METRICS
     media = _response_media(content_type)
     if media == PROTOBUF:
         try:
+            if metrics:
+                return metrics_success_body(result.rejected, result.error_message), PROTOBUF
             return success_body(result.rejected, result.error_message, logs), PROTOBUF
         except ImportError:
             media = JSON
     if result.rejected <= 0:
         return b"{}", JSON
-    partial: dict[str, Any] = {("rejectedLogRecords" if logs else "rejectedSpans"): str(result.rejected)}
+    counted = "rejectedDataPoints" if metrics else "rejectedLogRecords" if logs else "rejectedSpans"
+    partial: dict[str, Any] = {counted: str(result.rejected)}
     if result.error_message:
         partial["errorMessage"] = result.error_message
     return _json_encoder.encode({"partialSuccess": partial}), JSON
