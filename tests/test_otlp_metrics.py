@@ -422,6 +422,12 @@ def test_which_sources_metrics_are_superseded(
     assert not sources.metrics_superseded("other", metric_session)
 
 
+def test_a_blank_session_names_no_session() -> None:
+    sources = TokenSources()
+    sources.note([Event("coder", NOW, "llm_call", tokens_input=1, attributes={"session.id": "", "x": 1})])
+    assert sources.metrics_superseded("coder", "s-9")  # as for spans naming no session
+
+
 def test_events_without_tokens_and_events_made_from_metrics_are_no_source() -> None:
     sources = TokenSources()
     sources.note([Event("coder", NOW, "tool_call"), Event("coder", NOW, "metric", tokens_input=5)])

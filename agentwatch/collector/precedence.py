@@ -32,6 +32,7 @@ from agentwatch.protocol import SPAN_METRIC, Event
 
 #: Attributes naming a program's session, most specific first (point or span, then resource).
 SESSION_KEYS: Final = ("session.id", "gen_ai.conversation.id", "conversation.id", "service.instance.id")
+_SESSION_KEYSET: Final = frozenset(SESSION_KEYS)
 #: Sources remembered by default.
 DEFAULT_MAX_SOURCES: Final = 10_000
 
@@ -62,18 +63,33 @@ class TokenSources:
         self.max_sources = max(1, max_sources)
         self._sources: OrderedDict[Source, None] = OrderedDict()
         self._sessions_per_agent: dict[str, int] = {}
-        self._last: Source | None = None
         #: Sources forgotten to stay within ``max_sources``.
         self.evicted = 0
 
     def note(self, events: Iterable[Event]) -> None:
         """Remember the source of each event that carries token counts. O(1) per event."""
-        metric = SPAN_METRIC
+        metric, keys, keyset = SPAN_METRIC, SESSION_KEYS, _SESSION_KEYSET
+        agents: set[str] = set()  # sources of this batch already remembered: without a session,
+        sources: set[Source] = set()  # and with one
         for event in events:
             if (event.tokens_input is None and event.tokens_output is None) or event.span_type == metric:
                 continue
-            source = (event.agent_id, session_of(event.attributes))
-            if source != self._last:
+            attributes = event.attributes
+            if not attributes or keyset.isdisjoint(attributes):
+                agent = event.agent_id
+                if agent not in agents:
+                    agents.add(agent)
+                    self._add((agent, None))
+                continue
+            session = None
+            for key in keys:  # session_of, inline: this runs for every event with tokens
+                value = attributes.get(key)
+                if value is not None and value != "":
+                    session = value if value.__class__ is str else str(value)
+                    break
+            source = (event.agent_id, session)
+            if source not in sources:
+                sources.add(source)
                 self._add(source)
 
     def metrics_superseded(self, agent: str, session: str | None) -> bool:
@@ -84,7 +100,6 @@ class TokenSources:
         return (agent, session) in sources or (agent, None) in sources
 
     def _add(self, source: Source) -> None:
-        self._last = source
         sources = self._sources
         if source in sources:
             sources.move_to_end(source)
