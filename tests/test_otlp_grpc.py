@@ -21,7 +21,10 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -29,6 +32,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Histogram,
+    HistogramDataPoint,
     Metric,
     NumberDataPoint,
     ResourceMetrics,
@@ -44,6 +49,7 @@ from agentwatch.protocol import (
     PATH_HEALTH,
     PATH_METRICS,
     PATH_OTLP_LOGS,
+    PATH_OTLP_METRICS,
     PATH_OTLP_TRACES,
 )
 from tests.helpers import CollectorProcess, RunningCollector, all_logs, serve_in_thread, wait_until
@@ -194,15 +200,55 @@ def hostile_logs(now: float) -> bytes:
 
 
 def token_metrics(now: float) -> bytes:
-    point = NumberDataPoint(
-        time_unix_nano=int(now * 1e9), as_int=42, attributes=[kv("gen_ai.token.type", "input")]
-    )
-    metric = Metric(name="gen_ai.client.token.usage", sum=Sum(data_points=[point], aggregation_temporality=1))
-    resource = Resource(attributes=[kv("service.name", "metered")])
+    """``gen_ai.client.token.usage`` for two calls (120 input, 40 output tokens; then 300 and 7), a
+    counter of a coding agent, and one point no collector can take (a negative count)."""
+    bounds = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]
+
+    def usage(tokens: int, kind: str) -> HistogramDataPoint:
+        counts = [0] * (len(bounds) + 1)
+        counts[sum(1 for bound in bounds if bound < tokens)] = 1
+        labels = {
+            "gen_ai.token.type": kind,
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.operation.name": "chat",
+        }
+        return HistogramDataPoint(
+            time_unix_nano=int(now * 1e9),
+            count=1,
+            sum=float(tokens),
+            bucket_counts=counts,
+            explicit_bounds=bounds,
+            attributes=[kv(k, v) for k, v in labels.items()],
+        )
+
+    points = [usage(120, "input"), usage(40, "output"), usage(300, "input"), usage(7, "output")]
+    metrics = [
+        Metric(
+            name="gen_ai.client.token.usage",
+            histogram=Histogram(data_points=points, aggregation_temporality=1),
+        ),
+        Metric(
+            name="claude_code.lines_of_code.count",
+            sum=Sum(
+                data_points=[
+                    NumberDataPoint(time_unix_nano=int(now * 1e9), as_int=12),
+                    NumberDataPoint(as_double=-1.0),
+                ],
+                aggregation_temporality=1,
+                is_monotonic=True,
+            ),
+        ),
+    ]
+    resource = Resource(attributes=[kv("service.name", "metered " + HOSTILE[0])])
     request = ExportMetricsServiceRequest(
-        resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])]
+        resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=metrics)])]
     )
     return request.SerializeToString()
+
+
+def tokens_of(collector: GrpcCollector, agent: str) -> tuple[int, int]:
+    series = [s for (a, _), s in collector.http.service.totals.series.items() if a == agent]
+    return sum(s.tokens_in for s in series), sum(s.tokens_out for s in series)
 
 
 def post_protobuf(collector: RunningCollector, path: str, body: bytes) -> httpx.Response:
@@ -307,11 +353,53 @@ def test_a_gzip_compressed_request_is_inflated(start_grpc_collector: Callable[..
     assert len(all_logs(collector.http.url, 4)) == 4
 
 
-def test_metrics_export_is_answered_and_checked(start_grpc_collector: Callable[..., GrpcCollector]) -> None:
-    collector = start_grpc_collector()
-    assert collector.export(METRICS_SERVICE, token_metrics(time.time())) == b""
-    error = rpc_error(collector.export, METRICS_SERVICE, b"\xff\xff\xff")
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+def test_metrics_over_grpc_are_taken_and_counted_as_over_http(
+    start_grpc_collector: Callable[..., GrpcCollector],
+) -> None:
+    over_grpc, over_http = (start_grpc_collector(metric_hold_seconds=0) for _ in range(2))
+    body = token_metrics(time.time())
+    answer = over_grpc.export(METRICS_SERVICE, body)
+    response = post_protobuf(over_http.http, PATH_OTLP_METRICS, body)
+    assert response.status_code == 200 and answer == response.content
+    partial = ExportMetricsServiceResponse.FromString(answer).partial_success
+    assert partial.rejected_data_points == 1 and partial.error_message
+
+    agent = "metered " + HOSTILE[0]
+    assert tokens_of(over_grpc, agent) == tokens_of(over_http, agent) == (420, 47)
+    counted = ("metric_requests_total", "metric_points_total", "metric_points_rejected", "events_total")
+    reports = [httpx.get(c.http.url + PATH_HEALTH).json() for c in (over_grpc, over_http)]
+    grpc_counts, http_counts = ([report[key] for key in counted] for report in reports)
+    assert grpc_counts == http_counts and grpc_counts[:3] == [1, 5, 1]
+
+
+def test_the_sdk_grpc_metric_exporter_counts_each_calls_tokens_once(
+    start_grpc_collector: Callable[..., GrpcCollector],
+) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import Histogram as SdkHistogram
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource as SdkResource
+
+    collector = start_grpc_collector(metric_hold_seconds=0)
+    exporter = OTLPMetricExporter(
+        endpoint=f"http://{collector.target}",
+        insecure=True,
+        preferred_temporality={SdkHistogram: AggregationTemporality.CUMULATIVE},
+    )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader], resource=SdkResource.create({"service.name": "gemini"}))
+    usage = provider.get_meter("gen_ai.test").create_histogram("gen_ai.client.token.usage", unit="{token}")
+    labels = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gemini-2.5-pro"}
+    try:
+        for exported, (prompt, completion) in enumerate([(120, 40), (300, 7)], start=1):
+            usage.record(prompt, {**labels, "gen_ai.token.type": "input"})
+            usage.record(completion, {**labels, "gen_ai.token.type": "output"})
+            assert provider.force_flush()
+            wait_until(lambda n=exported: collector.http.service.health().metric_requests_total == n)
+    finally:
+        provider.shutdown()
+    assert tokens_of(collector, "gemini") == (420, 47)
 
 
 # ---------------------------------------------------------------- refused, with the reason

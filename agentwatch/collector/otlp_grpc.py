@@ -4,8 +4,9 @@ The second edge of the collector beside :mod:`agentwatch.collector.app`, in the 
 under the same rules as OTLP/HTTP: the same bearer token (``authorization`` metadata), the same
 body bound (``max_body``, after gzip decompression too) and time to send it (``body_timeout``),
 the same decoders and the same answers. Each service is registered with raw-bytes handlers: the
-request bytes go straight to :func:`~agentwatch.collector.otlp.decode_traces` /
-:func:`~agentwatch.collector.otlp.decode_logs` as ``application/x-protobuf``, and the response
+request bytes go straight to :func:`~agentwatch.collector.otlp.decode_traces`,
+:func:`~agentwatch.collector.otlp.decode_logs` and :func:`~agentwatch.collector.otlp.decode_metrics`
+as ``application/x-protobuf``, the results are ingested as the OTLP/HTTP route does, and the response
 bytes come from :func:`~agentwatch.collector.otlp.success_response`, ``partialSuccess`` included.
 
 Failures are gRPC status codes with a message saying what is wrong: UNAUTHENTICATED (token),
@@ -24,7 +25,6 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from agentwatch.collector import otlp
 from agentwatch.collector.app import OFFLOAD_DECODE_BYTES
@@ -64,26 +64,11 @@ class OtlpGrpcError(Exception):
     """The gRPC listener cannot start (its address cannot be bound)."""
 
 
-def parse_metrics(body: bytes, content_type: str | None) -> OtlpResult:
-    """Check that ``body`` is an ExportMetricsServiceRequest; metrics yield no events (yet).
-
-    The hook for a metrics decoder: once :mod:`agentwatch.collector.otlp` maps metrics, the
-    metrics service calls that decoder instead (see :data:`DECODERS`).
-    """
-    from google.protobuf.message import DecodeError
-
-    try:
-        metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
-    except DecodeError as exc:
-        raise OtlpError(400, f"invalid OTLP protobuf: {exc}") from None
-    return OtlpResult([], signal="metrics")
-
-
 #: Service name → the decoder its Export calls (the same ones the OTLP/HTTP routes use).
 DECODERS: Final[dict[str, Decode]] = {
     TRACE_SERVICE: otlp.decode_traces,
     LOGS_SERVICE: otlp.decode_logs,
-    METRICS_SERVICE: parse_metrics,
+    METRICS_SERVICE: otlp.decode_metrics,
 }
 
 
@@ -175,7 +160,10 @@ class OtlpGrpcListener:
         except OtlpError as exc:
             code = _STATUS_CODES.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT)
             await context.abort(code, exc.message)
-        self.collector.ingest(result.events)
+        if result.signal == otlp.SIGNAL_METRICS:
+            self.collector.ingest_metrics(result.points, result.rejected)
+        else:
+            self.collector.ingest(result.events)
         payload, _ = otlp.success_response(result, otlp.PROTOBUF)
         return payload
 
