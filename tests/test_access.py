@@ -167,7 +167,7 @@ LOG_EVERYTHING = (
 
 def serve(*args: str, launcher: tuple[str, ...] = ("-m", "agentwatch")) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, *launcher, "serve", "--port", "0", "--no-store", *args],
+        [sys.executable, *launcher, "serve", "--port", "0", "--otlp-grpc-port", "0", "--no-store", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

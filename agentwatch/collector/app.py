@@ -61,9 +61,6 @@ log = logging.getLogger("agentwatch.collector")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 #: Sent with a 413: the server then closes the connection instead of reading the rest of the body.
 CLOSE = {"Connection": "close"}
-#: Bodies at least this large (bytes, decoded) are decoded in a worker thread, so a large batch
-#: full of bad items (slow to decode) does not stall every other client.
-OFFLOAD_DECODE_BYTES = 256 * 1024
 #: A large batch is aggregated this many events at a time, yielding to the event loop between
 #: steps, so health checks and streams are served while it goes in.
 INGEST_STEP = 10_000
@@ -165,7 +162,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         body = await read_body(request)
         content_type = request.headers.get("content-type")
         try:
-            if len(body) >= OFFLOAD_DECODE_BYTES:
+            if len(body) >= ingest.OFFLOAD_DECODE_BYTES:
                 events, rejected = await asyncio.to_thread(
                     ingest.decode_events, body, content_type, now=collector.clock()
                 )
@@ -201,7 +198,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             content_type = request.headers.get("content-type")
             try:
                 body = await read_body(request)
-                if len(body) >= OFFLOAD_DECODE_BYTES:
+                if len(body) >= ingest.OFFLOAD_DECODE_BYTES:
                     result = await asyncio.to_thread(decode, body, content_type)
                 else:
                     result = decode(body, content_type)

@@ -139,6 +139,10 @@ _TRAILING: Final = "trailing characters"
 _WHITESPACE: Final = b" \t\r\n"
 
 # The first article's event types and payload keys.
+#: Bodies at least this large (bytes, decoded) are decoded in a worker thread by every ingest route
+#: (HTTP and gRPC), so a large batch full of bad items (slow to decode) does not stall other clients.
+OFFLOAD_DECODE_BYTES: Final = 256 * 1024
+
 ARTICLE_TOKEN: Final = "token"
 _PAYLOAD_TOKEN_COUNT: Final = ("tokens", "count", "token_count")
 _PAYLOAD_TOOL_NAME: Final = ("tool_name", "name")

@@ -27,7 +27,7 @@ from typing import Any, Final
 import grpc
 
 from agentwatch.collector import otlp
-from agentwatch.collector.app import OFFLOAD_DECODE_BYTES
+from agentwatch.collector.ingest import OFFLOAD_DECODE_BYTES
 from agentwatch.collector.otlp import OtlpError, OtlpResult
 from agentwatch.collector.service import Collector
 
