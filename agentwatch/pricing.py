@@ -1,9 +1,11 @@
 """Model prices used to estimate ``cost_usd`` when an event does not carry one.
 
-Prices are USD per million tokens (input, output) and are *estimates*: list prices change,
-discounts and caching are not modelled. Anything computed from this table is flagged
-``cost_estimated`` and labelled "est." on screen. Override or extend it with
-:func:`set_prices` (the SDK and the collector both read it).
+Prices are USD per million tokens (input, output) and are *estimates*: list prices change and
+discounts are not modelled. Prompt-cache reads and writes have their own rates where the
+provider publishes them (:data:`DEFAULT_CACHE_PRICES`); without one, cached tokens cost the
+input rate. Anything computed from these tables is flagged ``cost_estimated`` and labelled
+"est." on screen. Override or extend them with :func:`set_prices` (the SDK and the collector
+both read them).
 """
 
 from __future__ import annotations
@@ -28,18 +30,56 @@ DEFAULT_PRICES: Final[Mapping[str, tuple[float, float]]] = {
     "gemini-2.5-pro": (1.25, 10.00),
     "llama-3.1-70b": (0.88, 0.88),
     "mistral-large": (2.00, 6.00),
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+    "text-embedding-ada-002": (0.10, 0.0),
+}
+
+#: model name (or prefix) → (USD per 1M cache-read tokens, USD per 1M cache-write tokens).
+#: Anthropic's pricing page: a cache read costs 0.1x the input rate, a 5-minute cache write
+#: 1.25x. OpenAI's pricing page: its "cached input" rate (0.5x the input rate for gpt-4o and
+#: o3-mini, 0.25x for gpt-4.1 and o3); it charges no premium to write the cache. Google's
+#: Gemini pricing page: the context-caching rate for reads (storage is not modelled).
+DEFAULT_CACHE_PRICES: Final[Mapping[str, tuple[float, float]]] = {
+    "gpt-4o-mini": (0.075, 0.15),
+    "gpt-4o": (1.25, 2.50),
+    "gpt-4.1-mini": (0.10, 0.40),
+    "gpt-4.1": (0.50, 2.00),
+    "o3-mini": (0.55, 1.10),
+    "o3": (0.50, 2.00),
+    "claude-3-5-haiku": (0.08, 1.00),
+    "claude-3-5-sonnet": (0.30, 3.75),
+    "claude-sonnet-4": (0.30, 3.75),
+    "claude-opus-4": (1.50, 18.75),
+    "gemini-2.0-flash": (0.025, 0.10),
+    "gemini-2.5-pro": (0.31, 1.25),
 }
 
 _prices: dict[str, tuple[float, float]] = dict(DEFAULT_PRICES)
 _prefixes: list[str] = sorted(_prices, key=len, reverse=True)
+_cache_prices: dict[str, tuple[float, float]] = dict(DEFAULT_CACHE_PRICES)
 
 
-def set_prices(prices: Mapping[str, tuple[float, float]], *, replace: bool = False) -> None:
-    """Add or override prices (USD per 1M tokens); ``replace=True`` drops the defaults."""
+def set_prices(
+    prices: Mapping[str, tuple[float, float]],
+    *,
+    replace: bool = False,
+    cache_prices: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """Add or override prices (USD per 1M tokens); ``replace=True`` drops the defaults.
+
+    ``cache_prices`` gives (cache read, cache write) rates per model the same way; a model
+    replaced without one has its cached tokens priced at its input rate.
+    """
     global _prefixes
     if replace:
         _prices.clear()
+        _cache_prices.clear()
     _prices.update({name: (float(i), float(o)) for name, (i, o) in prices.items()})
+    for name in prices:
+        _cache_prices.pop(name, None)  # a new input rate: the old cache rates no longer apply
+    if cache_prices:
+        _cache_prices.update({name: (float(r), float(w)) for name, (r, w) in cache_prices.items()})
     _prefixes = sorted(_prices, key=len, reverse=True)
 
 
@@ -56,11 +96,41 @@ def price_for(model: str | None) -> tuple[float, float] | None:
     return None
 
 
-def estimate_cost(model: str | None, tokens_input: int | None, tokens_output: int | None) -> float | None:
-    """Estimated USD for one call, or None when the model is unknown or no tokens are given."""
+def _matching(model: str) -> str | None:
+    """The price table's entry for ``model``: itself, else its longest known prefix."""
+    if model in _prices:
+        return model
+    for prefix in _prefixes:
+        if model.startswith(prefix):
+            return prefix
+    return None
+
+
+def estimate_cost(
+    model: str | None,
+    tokens_input: int | None,
+    tokens_output: int | None,
+    tokens_cache_read: int | None = None,
+    tokens_cache_write: int | None = None,
+) -> float | None:
+    """Estimated USD for one call, or None when the model is unknown or no tokens are given.
+
+    Cache tokens are part of ``tokens_input``, as the OpenTelemetry GenAI and OpenInference
+    conventions count them: only the rest is priced at the input rate. When ``tokens_input``
+    is smaller than the cache tokens, it counted the uncached tokens alone (Anthropic's
+    usage does) and is priced whole.
+    """
     if tokens_input is None and tokens_output is None:
         return None
     price = price_for(model)
     if price is None:
         return None
-    return ((tokens_input or 0) * price[0] + (tokens_output or 0) * price[1]) / 1_000_000
+    cost = (tokens_input or 0) * price[0] + (tokens_output or 0) * price[1]
+    if tokens_cache_read or tokens_cache_write:
+        read, write = tokens_cache_read or 0, tokens_cache_write or 0
+        entry = _matching(model) if model else None
+        rates = _cache_prices.get(entry, (price[0], price[0])) if entry else (price[0], price[0])
+        if (tokens_input or 0) >= read + write:
+            cost -= (read + write) * price[0]
+        cost += read * rates[0] + write * rates[1]
+    return cost / 1_000_000

@@ -58,6 +58,9 @@ SPAN_LOG: Final = "log"
 SPAN_HEARTBEAT: Final = "heartbeat"
 #: An event made from OTLP metric data points (tokens a program counted in its metrics).
 SPAN_METRIC: Final = "metric"
+#: A call that turns text into vectors: its tokens and cost count, its latency and output
+#: tokens say nothing about inference (never in the latency percentiles or token efficiency).
+SPAN_EMBEDDING: Final = "embedding"
 KNOWN_SPAN_TYPES: Final = frozenset(
     {
         SPAN_LLM_CALL,
@@ -68,12 +71,19 @@ KNOWN_SPAN_TYPES: Final = frozenset(
         SPAN_LOG,
         SPAN_HEARTBEAT,
         SPAN_METRIC,
+        SPAN_EMBEDDING,
     }
 )
 #: span_type given to an event that has neither a span type, an error nor a message.
 DEFAULT_SPAN_TYPE: Final = "event"
 #: Span types whose ``latency_ms`` feeds the latency percentiles (inference latency).
 LATENCY_SPAN_TYPES: Final = frozenset({SPAN_LLM_CALL, SPAN_COMPLETION})
+
+# ---------------------------------------------------------------- attribute keys
+#: Prompt-cache tokens of a call, kept in ``Event.attributes`` under the OpenTelemetry GenAI
+#: names (integers, part of ``tokens_input``): priced at cache rates and shown in log lines.
+ATTR_TOKENS_CACHE_READ: Final = "gen_ai.usage.cache_read.input_tokens"
+ATTR_TOKENS_CACHE_WRITE: Final = "gen_ai.usage.cache_creation.input_tokens"
 
 # -------------------------------------------------------------------------- levels
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")

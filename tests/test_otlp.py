@@ -112,7 +112,7 @@ def test_reference_example_span_decodes_with_hex_ids_tokens_latency_and_error() 
         ("chat", "llm_call"),
         ("text_completion", "llm_call"),
         ("generate_content", "llm_call"),
-        ("embeddings", "llm_call"),
+        ("embeddings", "embedding"),
         ("execute_tool", "tool_call"),
         ("invoke_agent", "agent"),
         ("create_agent", "agent"),

@@ -13,6 +13,8 @@ import math
 from typing import Any, Final
 
 from agentwatch.protocol import (
+    ATTR_TOKENS_CACHE_READ,
+    ATTR_TOKENS_CACHE_WRITE,
     DEFAULT_SPAN_TYPE,
     LEVEL_RANK,
     LEVELS,
@@ -97,6 +99,11 @@ def _summary(event: Event, span_type: str) -> str:
         parts.append(f"{tokens_in}→{tokens_out} tok" if tokens_out is not None else f"{tokens_in} tok in")
     elif tokens_out is not None:
         parts.append(f"{tokens_out} tok out")
+    if event.attributes is not None:
+        cache_read = event.attributes.get(ATTR_TOKENS_CACHE_READ)
+        cache_write = event.attributes.get(ATTR_TOKENS_CACHE_WRITE)
+        if cache_read is not None or cache_write is not None:
+            parts.append(_cache_text(cache_read, cache_write))
     if event.latency_ms is not None:
         parts.append(_format_ms(event.latency_ms))
     if event.cost_usd is not None:
@@ -107,6 +114,12 @@ def _summary(event: Event, span_type: str) -> str:
     if event.message is not None and event.message != event.error:
         parts.append("— " + event.message)
     return " ".join(parts)
+
+
+def _cache_text(read: Any, written: Any) -> str:
+    """Prompt-cache tokens: ``cache 2000 read / 300 written`` (either part alone when only one is sent)."""
+    shown = [f"{read} read" if read is not None else "", f"{written} written" if written is not None else ""]
+    return "cache " + " / ".join(part for part in shown if part)
 
 
 def _format_ms(value: float) -> str:

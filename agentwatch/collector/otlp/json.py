@@ -14,10 +14,12 @@ import msgspec
 
 from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject
 from agentwatch.collector.otlp.mapping import (
+    EXCEPTION_EVENT,
     MAX_VALUE_DEPTH,
     Batches,
     Fallback,
     RawLog,
+    add_exception,
     map_log,
     map_span,
     resource_agent,
@@ -59,6 +61,11 @@ class _Status(msgspec.Struct):
     message: str = ""
 
 
+class _SpanEvent(msgspec.Struct):
+    name: str = ""
+    attributes: list[_KeyValue] = []
+
+
 class _Span(msgspec.Struct):
     traceId: str = ""
     spanId: str = ""
@@ -68,6 +75,7 @@ class _Span(msgspec.Struct):
     endTimeUnixNano: int | str = 0
     attributes: list[_KeyValue] = []
     status: _Status | None = None
+    events: list[_SpanEvent] = []
 
 
 class _ScopeSpans(msgspec.Struct):
@@ -92,6 +100,7 @@ class _LogRecord(msgspec.Struct):
     attributes: list[_KeyValue] = []
     traceId: str = ""
     spanId: str = ""
+    eventName: str = ""
 
 
 class _ScopeLogs(msgspec.Struct):
@@ -187,6 +196,11 @@ def _json_logs(request: _LogsRequest) -> Batches:
 def _json_span_event(span: _Span, fallback: Fallback, now: float) -> Event:
     """Called per span inside the mapping loop, so that a bad value rejects one span, not the request."""
     status = span.status or _Status()
+    attributes = _json_attributes(span.attributes)
+    for event in span.events:
+        if event.name == EXCEPTION_EVENT:
+            add_exception(attributes, _json_attributes(event.attributes))
+            break
     return map_span(
         _json_id(span.traceId, 32, "traceId"),
         _json_id(span.spanId, 16, "spanId"),
@@ -194,7 +208,7 @@ def _json_span_event(span: _Span, fallback: Fallback, now: float) -> Event:
         span.name,
         _as_int(span.startTimeUnixNano, "startTimeUnixNano"),
         _as_int(span.endTimeUnixNano, "endTimeUnixNano"),
-        _json_attributes(span.attributes),
+        attributes,
         _as_int(status.code, "status.code"),
         status.message,
         fallback,
@@ -212,6 +226,7 @@ def _json_log_event(record: _LogRecord, fallback: Fallback, now: float) -> Event
         _json_attributes(record.attributes),
         _json_id(record.traceId, 32, "traceId"),
         _json_id(record.spanId, 16, "spanId"),
+        record.eventName,
     )
     return map_log(raw, fallback, now)
 

@@ -3,7 +3,15 @@
 Both front ends (:mod:`.json`, :mod:`.proto`) read an item into plain values and hand
 them here. Spans are mapped with the OpenTelemetry GenAI semantic conventions
 (``gen_ai.*``, current and deprecated names) plus our own ``agentwatch.cost_usd`` /
-``agentwatch.decision`` / ``agentwatch.confidence``. An item that cannot be mapped (an
+``agentwatch.decision`` / ``agentwatch.confidence``. Spans of two other conventions are
+first renamed to GenAI names: OpenInference (``openinference.span.kind``, ``llm.*``,
+``tool.name``, ``embedding.model_name``) and OpenLLMetry (``llm.request.type``,
+``traceloop.*``); a GenAI name already on the span wins. Prompt-cache tokens stay in the
+attributes under the GenAI names (:data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_READ`,
+:data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_WRITE`) and are priced at cache rates.
+A span's ``exception`` event (``exception.type`` / ``exception.message``, passed in as
+attributes by the front ends) is its error text; a log record with no body shows its
+event name. An item that cannot be mapped (an
 agent id over :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, a negative duration,
 negative tokens...) raises :class:`~agentwatch.collector.otlp.errors.Reject`.
 
@@ -28,12 +36,15 @@ import msgspec
 from agentwatch.collector.otlp.errors import BadResource, Reject
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    ATTR_TOKENS_CACHE_READ,
+    ATTR_TOKENS_CACHE_WRITE,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_FIELD_LENGTH,
     MAX_TIMESTAMP,
     MAX_TOKENS,
+    SPAN_EMBEDDING,
     SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
@@ -67,18 +78,78 @@ ATTR_CONFIDENCE: Final = "agentwatch.confidence"
 ATTR_SPAN_TYPE: Final = "agentwatch.span_type"
 ATTR_SPAN_NAME: Final = "otel.span.name"
 ATTR_TRUNCATED: Final = "agentwatch.attributes_truncated"
+#: OpenTelemetry's exception attributes (of a span's ``exception`` event, or the span's own).
+ATTR_EXCEPTION_TYPE: Final = "exception.type"
+ATTR_EXCEPTION_MESSAGE: Final = "exception.message"
+#: A log record's event name as an attribute (older SDKs), beside the record's own field.
+ATTR_EVENT_NAME: Final = "event.name"
+#: What a log record with neither body nor event name shows.
+UNNAMED_LOG: Final = "(log record without body)"
+
+# OpenInference semantic conventions (Arize, spec/semantic_conventions.md).
+ATTR_OI_SPAN_KIND: Final = "openinference.span.kind"
+ATTR_OI_MODEL: Final = "llm.model_name"
+ATTR_OI_PROVIDER: Final = "llm.provider"
+ATTR_OI_SYSTEM: Final = "llm.system"
+ATTR_OI_PROMPT_TOKENS: Final = "llm.token_count.prompt"
+ATTR_OI_COMPLETION_TOKENS: Final = "llm.token_count.completion"
+ATTR_OI_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+ATTR_OI_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+ATTR_OI_COST_TOTAL: Final = "llm.cost.total"
+ATTR_OI_TOOL_NAME: Final = "tool.name"
+ATTR_OI_EMBEDDING_MODEL: Final = "embedding.model_name"
+# OpenLLMetry (Traceloop): GenAI names for usage, plus these.
+ATTR_TL_REQUEST_TYPE: Final = "llm.request.type"
+ATTR_TL_SPAN_KIND: Final = "traceloop.span.kind"
+ATTR_TL_ENTITY_NAME: Final = "traceloop.entity.name"
+ATTR_TL_CACHE_READ: Final = "gen_ai.usage.cache_read_input_tokens"
+ATTR_TL_CACHE_WRITE: Final = "gen_ai.usage.cache_creation_input_tokens"
 
 _OPERATION_SPAN_TYPES: Final = {
     "chat": SPAN_LLM_CALL,
     "text_completion": SPAN_LLM_CALL,
     "generate_content": SPAN_LLM_CALL,
-    "embeddings": SPAN_LLM_CALL,  # an inference call too; the operation name stays in attributes
+    "embeddings": SPAN_EMBEDDING,
     "execute_tool": SPAN_TOOL_CALL,
     "invoke_agent": SPAN_AGENT,
     "create_agent": SPAN_AGENT,
     "invoke_workflow": SPAN_AGENT,
     "plan": SPAN_AGENT,
 }
+#: OpenInference span kinds (upper case on the wire; matched in any case) → span types.
+_OI_SPAN_TYPES: Final = {
+    "LLM": SPAN_LLM_CALL,
+    "EMBEDDING": SPAN_EMBEDDING,
+    "TOOL": SPAN_TOOL_CALL,
+    "AGENT": SPAN_AGENT,
+    "CHAIN": "chain",
+    "RETRIEVER": "retriever",
+    "RERANKER": "reranker",
+    "GUARDRAIL": "guardrail",
+    "EVALUATOR": "evaluator",
+    "PROMPT": "prompt",
+}
+#: OpenLLMetry ``llm.request.type`` → span types (others are kept as they are).
+_TL_REQUEST_TYPES: Final = {"chat": SPAN_LLM_CALL, "completion": SPAN_LLM_CALL, "embedding": SPAN_EMBEDDING}
+#: OpenLLMetry ``traceloop.span.kind`` → span types (``workflow`` and ``task`` are kept).
+_TL_SPAN_KINDS: Final = {"tool": SPAN_TOOL_CALL, "agent": SPAN_AGENT}
+#: (convention's name, GenAI name) renamed when the GenAI name is absent, in order.
+_OI_RENAMES: Final = (
+    (ATTR_OI_MODEL, ATTR_REQUEST_MODEL),
+    (ATTR_OI_EMBEDDING_MODEL, ATTR_REQUEST_MODEL),
+    (ATTR_OI_PROMPT_TOKENS, ATTR_INPUT_TOKENS[0]),
+    (ATTR_OI_COMPLETION_TOKENS, ATTR_OUTPUT_TOKENS[0]),
+    (ATTR_OI_CACHE_READ, ATTR_TOKENS_CACHE_READ),
+    (ATTR_OI_CACHE_WRITE, ATTR_TOKENS_CACHE_WRITE),
+    (ATTR_OI_PROVIDER, ATTR_PROVIDER),
+    (ATTR_OI_SYSTEM, ATTR_SYSTEM),
+    (ATTR_OI_TOOL_NAME, ATTR_TOOL_NAME),
+    (ATTR_OI_COST_TOTAL, ATTR_COST),
+)
+_TL_RENAMES: Final = (
+    (ATTR_TL_CACHE_READ, ATTR_TOKENS_CACHE_READ),
+    (ATTR_TL_CACHE_WRITE, ATTR_TOKENS_CACHE_WRITE),
+)
 _STATUS_ERROR: Final = 2
 _INPUT_TOKENS, _INPUT_TOKENS_OLD = ATTR_INPUT_TOKENS
 _OUTPUT_TOKENS, _OUTPUT_TOKENS_OLD = ATTR_OUTPUT_TOKENS
@@ -112,6 +183,7 @@ class RawLog:
     attributes: dict[str, Any]
     trace_id: str | None
     span_id: str | None
+    event_name: str = ""
 
 
 def _named_agent(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -217,6 +289,59 @@ def _bounded(attributes: dict[str, Any]) -> dict[str, Any] | None:
     return kept
 
 
+def _renamed(attrs: dict[str, Any], renames: tuple[tuple[str, str], ...]) -> None:
+    """Move each convention's key to its GenAI name, unless the span already has that name
+    (then both stay). Token counts are checked under the convention's own name."""
+    for source, target in renames:
+        if source in attrs and target not in attrs:
+            value = attrs.pop(source)
+            if target in _COUNT_NAMES and value is not None:
+                value = _tokens(value, source)
+            attrs[target] = value
+
+
+_COUNT_NAMES: Final = frozenset(
+    {ATTR_INPUT_TOKENS[0], ATTR_OUTPUT_TOKENS[0], ATTR_TOKENS_CACHE_READ, ATTR_TOKENS_CACHE_WRITE}
+)
+
+
+def add_exception(attrs: dict[str, Any], event_attributes: Mapping[str, Any]) -> None:
+    """Copy an ``exception`` span event's type and message into its span's attributes (where
+    :func:`map_span` makes them the error text), unless the span has its own."""
+    for key in (ATTR_EXCEPTION_TYPE, ATTR_EXCEPTION_MESSAGE):
+        value = event_attributes.get(key)
+        if value is not None:
+            attrs.setdefault(key, value)
+
+
+#: The name OpenTelemetry gives the span event that records an exception.
+EXCEPTION_EVENT: Final = "exception"
+
+
+def _from_openinference(attrs: dict[str, Any]) -> None:
+    """An OpenInference span's keys as GenAI names; its span kind as the declared span type."""
+    kind = attrs.get(ATTR_OI_SPAN_KIND)
+    if kind.__class__ is str and kind:
+        attrs.setdefault(ATTR_SPAN_TYPE, _OI_SPAN_TYPES.get(kind.upper(), kind.lower()))
+    _renamed(attrs, _OI_RENAMES)
+
+
+def _from_openllmetry(attrs: dict[str, Any]) -> None:
+    """An OpenLLMetry span's request type or span kind as the declared span type; a tool's
+    entity name as the tool name; its cache-token names as GenAI names."""
+    request_type = attrs.get(ATTR_TL_REQUEST_TYPE)
+    if request_type.__class__ is str and request_type:
+        attrs.setdefault(ATTR_SPAN_TYPE, _TL_REQUEST_TYPES.get(request_type, request_type))
+    kind = attrs.get(ATTR_TL_SPAN_KIND)
+    if kind.__class__ is str and kind:
+        span_type = _TL_SPAN_KINDS.get(kind, kind)
+        attrs.setdefault(ATTR_SPAN_TYPE, span_type)
+        entity = attrs.get(ATTR_TL_ENTITY_NAME)
+        if span_type == SPAN_TOOL_CALL and entity is not None:
+            attrs.setdefault(ATTR_TOOL_NAME, entity)
+    _renamed(attrs, _TL_RENAMES)
+
+
 def map_span(
     trace_id: str | None,
     span_id: str | None,
@@ -245,6 +370,10 @@ def map_span(
     agent_id = _agent_id(attrs, fallback)
     if not (0 <= start_ns < _MAX_TIMESTAMP_NS and 0 <= end_ns < _MAX_TIMESTAMP_NS):
         raise Reject(_TIMESTAMP_RANGE)
+    if ATTR_OI_SPAN_KIND in attrs or ATTR_OI_MODEL in attrs:
+        _from_openinference(attrs)
+    if ATTR_TL_REQUEST_TYPE in attrs or ATTR_TL_SPAN_KIND in attrs or ATTR_TL_CACHE_READ in attrs:
+        _from_openllmetry(attrs)
     latency_ms = None
     if end_ns and start_ns:
         if end_ns < start_ns:
@@ -285,7 +414,10 @@ def map_span(
         model = _short(model, "model")
     error_type = get(ATTR_ERROR_TYPE)
     error: str | None = None
-    if status_code == _STATUS_ERROR:
+    exception_type, exception_message = get(ATTR_EXCEPTION_TYPE), get(ATTR_EXCEPTION_MESSAGE)
+    if exception_type or exception_message:
+        error = _clip(": ".join([str(p) for p in (exception_type, exception_message) if p]))
+    elif status_code == _STATUS_ERROR:
         parts = [str(p) for p in (error_type, status_message) if p]
         error = _clip(": ".join(parts) or "error")
     elif error_type:
@@ -301,11 +433,18 @@ def map_span(
     elif not (tokens_output.__class__ is int and 0 <= tokens_output < MAX_TOKENS):
         tokens_output = _tokens(tokens_output, _OUTPUT_TOKENS)
 
+    cache_read, cache_write = get(ATTR_TOKENS_CACHE_READ), get(ATTR_TOKENS_CACHE_WRITE)
+    if cache_read is not None:
+        cache_read = attrs[ATTR_TOKENS_CACHE_READ] = _tokens(cache_read, ATTR_TOKENS_CACHE_READ)
+    if cache_write is not None:
+        cache_write = attrs[ATTR_TOKENS_CACHE_WRITE] = _tokens(cache_write, ATTR_TOKENS_CACHE_WRITE)
+
     cost_estimated = None
     if cost_usd is not None:
-        cost_usd = _number(cost_usd, ATTR_COST, 0.0, math.inf)
+        cost_usd = _number(cost_usd, ATTR_COST, 0.0, math.inf)  # the program's own cost, never re-estimated
     elif model is not None and (tokens_input is not None or tokens_output is not None):
-        cost_usd = estimate_cost(model, tokens_input, tokens_output)  # the native rule: estimate, flag it
+        # the native rule: estimate, flag it
+        cost_usd = estimate_cost(model, tokens_input, tokens_output, cache_read, cache_write)
         if cost_usd is not None:
             cost_estimated = True
     if decision is not None:
@@ -363,10 +502,15 @@ def _body_text(body: Any) -> str:
 
 
 def map_log(raw: RawLog, fallback: Fallback, now: float) -> Event:
+    """One log record as a ``log`` event; with no body, its event name is the message."""
     agent_id = _agent_id(raw.attributes, fallback)
     if not (0 <= raw.time_ns < _MAX_TIMESTAMP_NS and 0 <= raw.observed_ns < _MAX_TIMESTAMP_NS):
         raise Reject(_TIMESTAMP_RANGE)
     time_ns = raw.time_ns or raw.observed_ns
+    message = _body_text(raw.body)
+    if not message:  # never an empty line: the event's name, else say there was nothing
+        name = raw.attributes.get(ATTR_EVENT_NAME)
+        message = name if name.__class__ is str and name else raw.event_name or UNNAMED_LOG
     return Event(
         agent_id,
         timestamp=time_ns / 1e9 if time_ns else now,
@@ -374,6 +518,6 @@ def map_log(raw: RawLog, fallback: Fallback, now: float) -> Event:
         trace_id=raw.trace_id or None,
         span_id=raw.span_id or None,
         level=_severity_level(raw.severity_number, raw.severity_text),
-        message=_clip(_body_text(raw.body)),
+        message=_clip(message),
         attributes=_bounded(raw.attributes),
     )

@@ -16,10 +16,12 @@ from typing import Any, Final
 
 from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject
 from agentwatch.collector.otlp.mapping import (
+    EXCEPTION_EVENT,
     MAX_VALUE_DEPTH,
     Batches,
     Fallback,
     RawLog,
+    add_exception,
     map_log,
     map_span,
     resource_agent,
@@ -119,8 +121,10 @@ def _lean_classes() -> dict[str, Any]:
             ("start_time_unix_nano", 7, field_type.TYPE_FIXED64, ""),
             ("end_time_unix_nano", 8, field_type.TYPE_FIXED64, ""),
             ("attributes", 9, field_type.TYPE_BYTES, "[]"),
+            ("events", 11, field_type.TYPE_BYTES, "[]"),
             ("status", 15, field_type.TYPE_BYTES, ""),
         ),
+        "Event": (("name", 2, field_type.TYPE_BYTES, ""), ("attributes", 3, field_type.TYPE_BYTES, "[]")),
         "Resource": (("attributes", 1, field_type.TYPE_BYTES, "[]"),),
         "ScopeSpans": (("spans", 2, field_type.TYPE_MESSAGE, "[]Span"),),
         "ResourceSpans": (
@@ -141,7 +145,7 @@ def _lean_classes() -> dict[str, Any]:
     pool.Add(schema)
     return {
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{name}"))
-        for name in ("ExportTraceServiceRequest", "KeyValue", "Status")
+        for name in ("ExportTraceServiceRequest", "KeyValue", "Status", "Event")
     }
 
 
@@ -295,6 +299,25 @@ def _wire_status(status: bytes) -> tuple[int, str]:
         raise Reject("status message is not valid UTF-8") from None
 
 
+def _exception_from_events(events: Any, attributes: dict[str, Any]) -> None:
+    """The first ``exception`` event's type and message, from the events' wire bytes, into
+    the span's attributes (see :func:`~agentwatch.collector.otlp.mapping.add_exception`)."""
+    from google.protobuf.message import DecodeError
+
+    event_class = _lean_classes()["Event"]
+    for raw in events:
+        try:
+            event = event_class.FromString(raw)
+        except DecodeError:
+            raise Reject("a span event is not a valid Event") from None
+        if event.name == _EXCEPTION_EVENT:
+            add_exception(attributes, _wire_attributes(event.attributes[:]))
+            return
+
+
+_EXCEPTION_EVENT: Final = EXCEPTION_EVENT.encode()
+
+
 def _pb_span_event(span: Any, fallback: Fallback, now: float) -> Event:
     """One span of a request parsed with :func:`_lean_classes` as an event (see :func:`map_span`)."""
     trace_id = span.trace_id
@@ -313,6 +336,8 @@ def _pb_span_event(span: Any, fallback: Fallback, now: float) -> Event:
             raise Reject("parent_span_id must be 8 bytes")
         parent_span_id = parent_span_id.hex()
     attributes = _wire_attributes(span.attributes[:])  # a list of bytes, made in one call
+    if span.events:
+        _exception_from_events(span.events, attributes)
     status = span.status
     code, message = _wire_status(status) if status else (0, "")
     return map_span(
@@ -340,6 +365,7 @@ def _pb_log_event(record: Any, fallback: Fallback, now: float) -> Event:
         _pb_attributes(record.attributes),
         _pb_id(record.trace_id, 16, "trace_id"),
         _pb_id(record.span_id, 8, "span_id"),
+        record.event_name,
     )
     return map_log(raw, fallback, now)
 
