@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentwatch import pricing
 from agentwatch.collector import ingest
@@ -484,3 +486,48 @@ def test_span_exception_event_becomes_the_error_text_protobuf() -> None:
 def test_exception_event_on_an_ok_span_is_still_its_error() -> None:
     event = mapped({"exception.type": "TimeoutError", "exception.message": "slow"})
     assert event.error == "TimeoutError: slow"
+
+
+# ---------------------------------------------------------------- same rules as the native path
+convention_keys = st.sampled_from(
+    [
+        "openinference.span.kind",
+        "llm.model_name",
+        "llm.provider",
+        "llm.system",
+        "llm.token_count.prompt",
+        "llm.token_count.completion",
+        "llm.token_count.prompt_details.cache_read",
+        "llm.token_count.prompt_details.cache_write",
+        "llm.cost.total",
+        "tool.name",
+        "embedding.model_name",
+        "llm.request.type",
+        "traceloop.span.kind",
+        "traceloop.entity.name",
+        "gen_ai.usage.cache_read_input_tokens",
+        ATTR_TOKENS_CACHE_READ,
+        "gen_ai.request.model",
+        "exception.type",
+        "exception.message",
+    ]
+)
+convention_values = (
+    st.integers(min_value=-5, max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.text(max_size=3)
+    | st.sampled_from(["LLM", "EMBEDDING", "TOOL", "tool", "chat", "embedding", "gpt-4o", "x" * 300])
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(convention_keys, convention_values, max_size=8), min_size=1, max_size=4))
+def test_every_mapped_convention_span_passes_the_native_ingest_rules_unchanged(
+    attribute_sets: list[dict[str, Any]],
+) -> None:
+    spans = [span(attributes, index) for index, attributes in enumerate(attribute_sets)]
+    result = decode_traces(traces(*spans), JSON, clock=lambda: 1.7e9)
+    assert len(result.events) + result.rejected == len(spans)
+    if result.events:
+        native_accepts(result.events)
