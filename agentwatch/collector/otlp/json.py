@@ -8,10 +8,12 @@ record rejects that item only.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
 import msgspec
 
+from agentwatch.collector.otlp.conventions import LogMapper, SpanMapper, log_mapper, span_mapper
 from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject
 from agentwatch.collector.otlp.mapping import (
     EXCEPTION_EVENT,
@@ -78,7 +80,12 @@ class _Span(msgspec.Struct):
     events: list[_SpanEvent] = []
 
 
+class _Scope(msgspec.Struct):
+    name: str = ""
+
+
 class _ScopeSpans(msgspec.Struct):
+    scope: _Scope | None = None
     spans: list[_Span] = []
 
 
@@ -104,6 +111,7 @@ class _LogRecord(msgspec.Struct):
 
 
 class _ScopeLogs(msgspec.Struct):
+    scope: _Scope | None = None
     logRecords: list[_LogRecord] = []
 
 
@@ -172,36 +180,42 @@ def _json_attributes(pairs: list[_KeyValue]) -> dict[str, Any]:
     return {kv.key: _json_value(kv.value) for kv in pairs}
 
 
-def _json_resource(resource: _Resource | None) -> Fallback | BadResource:
+def _json_resource(resource: _Resource | None) -> tuple[dict[str, Any], Fallback | BadResource]:
     try:
-        return resource_agent(_json_attributes(resource.attributes if resource else []))
+        attributes = _json_attributes(resource.attributes if resource else [])
     except Reject as exc:
-        return BadResource(str(exc))
+        return {}, BadResource(str(exc))
+    return attributes, resource_agent(attributes)
 
 
 def _json_spans(request: _TracesRequest) -> Batches:
     for resource_spans in request.resourceSpans:
-        fallback = _json_resource(resource_spans.resource)
+        resource, fallback = _json_resource(resource_spans.resource)
         for scope in resource_spans.scopeSpans:
-            yield fallback, _json_span_event, scope.spans
+            mapper = span_mapper(resource, scope.scope.name if scope.scope else "")
+            reader = _json_span_event if mapper is map_span else partial(_json_span_event, map_item=mapper)
+            yield fallback, reader, scope.spans
 
 
 def _json_logs(request: _LogsRequest) -> Batches:
     for resource_logs in request.resourceLogs:
-        fallback = _json_resource(resource_logs.resource)
+        resource, fallback = _json_resource(resource_logs.resource)
         for scope in resource_logs.scopeLogs:
-            yield fallback, _json_log_event, scope.logRecords
+            mapper = log_mapper(resource, scope.scope.name if scope.scope else "")
+            reader = _json_log_event if mapper is map_log else partial(_json_log_event, map_item=mapper)
+            yield fallback, reader, scope.logRecords
 
 
-def _json_span_event(span: _Span, fallback: Fallback, now: float) -> Event:
-    """Called per span inside the mapping loop, so that a bad value rejects one span, not the request."""
+def _json_span_event(span: _Span, fallback: Fallback, now: float, map_item: SpanMapper = map_span) -> Event:
+    """Called per span inside the mapping loop, so that a bad value rejects one span, not the request.
+    ``map_item`` is the program's span mapper (:mod:`.conventions`)."""
     status = span.status or _Status()
     attributes = _json_attributes(span.attributes)
     for event in span.events:
         if event.name == EXCEPTION_EVENT:
             add_exception(attributes, _json_attributes(event.attributes))
             break
-    return map_span(
+    return map_item(
         _json_id(span.traceId, 32, "traceId"),
         _json_id(span.spanId, 16, "spanId"),
         _json_id(span.parentSpanId, 16, "parentSpanId"),
@@ -216,7 +230,9 @@ def _json_span_event(span: _Span, fallback: Fallback, now: float) -> Event:
     )
 
 
-def _json_log_event(record: _LogRecord, fallback: Fallback, now: float) -> Event:
+def _json_log_event(
+    record: _LogRecord, fallback: Fallback, now: float, map_item: LogMapper = map_log
+) -> Event:
     raw = RawLog(
         _as_int(record.timeUnixNano, "timeUnixNano"),
         _as_int(record.observedTimeUnixNano, "observedTimeUnixNano"),
@@ -228,7 +244,7 @@ def _json_log_event(record: _LogRecord, fallback: Fallback, now: float) -> Event
         _json_id(record.spanId, 16, "spanId"),
         record.eventName,
     )
-    return map_log(raw, fallback, now)
+    return map_item(raw, fallback, now)
 
 
 def _json_id(value: str, length: int, name: str) -> str | None:

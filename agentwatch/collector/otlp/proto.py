@@ -14,6 +14,7 @@ import functools
 import struct
 from typing import Any, Final
 
+from agentwatch.collector.otlp.conventions import LogMapper, SpanMapper, log_mapper, span_mapper
 from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject
 from agentwatch.collector.otlp.mapping import (
     EXCEPTION_EVENT,
@@ -126,7 +127,10 @@ def _lean_classes() -> dict[str, Any]:
         ),
         "Event": (("name", 2, field_type.TYPE_BYTES, ""), ("attributes", 3, field_type.TYPE_BYTES, "[]")),
         "Resource": (("attributes", 1, field_type.TYPE_BYTES, "[]"),),
-        "ScopeSpans": (("spans", 2, field_type.TYPE_MESSAGE, "[]Span"),),
+        "ScopeSpans": (
+            ("scope", 1, field_type.TYPE_BYTES, ""),
+            ("spans", 2, field_type.TYPE_MESSAGE, "[]Span"),
+        ),
         "ResourceSpans": (
             ("resource", 1, field_type.TYPE_MESSAGE, "Resource"),
             ("scope_spans", 2, field_type.TYPE_MESSAGE, "[]ScopeSpans"),
@@ -318,8 +322,9 @@ def _exception_from_events(events: Any, attributes: dict[str, Any]) -> None:
 _EXCEPTION_EVENT: Final = EXCEPTION_EVENT.encode()
 
 
-def _pb_span_event(span: Any, fallback: Fallback, now: float) -> Event:
-    """One span of a request parsed with :func:`_lean_classes` as an event (see :func:`map_span`)."""
+def _pb_span_event(span: Any, fallback: Fallback, now: float, map_item: SpanMapper = map_span) -> Event:
+    """One span of a request parsed with :func:`_lean_classes` as an event (see :func:`map_span`;
+    ``map_item`` is the program's span mapper, :mod:`.conventions`)."""
     trace_id = span.trace_id
     if trace_id:
         if len(trace_id) != 16:
@@ -340,7 +345,7 @@ def _pb_span_event(span: Any, fallback: Fallback, now: float) -> Event:
         _exception_from_events(span.events, attributes)
     status = span.status
     code, message = _wire_status(status) if status else (0, "")
-    return map_span(
+    return map_item(
         trace_id or None,
         span_id or None,
         parent_span_id or None,
@@ -355,7 +360,7 @@ def _pb_span_event(span: Any, fallback: Fallback, now: float) -> Event:
     )
 
 
-def _pb_log_event(record: Any, fallback: Fallback, now: float) -> Event:
+def _pb_log_event(record: Any, fallback: Fallback, now: float, map_item: LogMapper = map_log) -> Event:
     raw = RawLog(
         record.time_unix_nano,
         record.observed_time_unix_nano,
@@ -367,7 +372,7 @@ def _pb_log_event(record: Any, fallback: Fallback, now: float) -> Event:
         _pb_id(record.span_id, 8, "span_id"),
         record.event_name,
     )
-    return map_log(raw, fallback, now)
+    return map_item(raw, fallback, now)
 
 
 def _pb_id(value: bytes, length: int, name: str) -> str | None:
@@ -383,18 +388,41 @@ def _pb_spans(request: Any) -> Batches:
     for resource_spans in request.resource_spans:
         fallback: Fallback | BadResource
         try:
-            fallback = resource_agent(_wire_attributes(resource_spans.resource.attributes[:]))
+            resource = _wire_attributes(resource_spans.resource.attributes[:])
+            fallback = resource_agent(resource)
         except Reject as exc:
-            fallback = BadResource(str(exc))  # every span of this resource is rejected
+            resource, fallback = {}, BadResource(str(exc))  # every span of this resource is rejected
         for scope in resource_spans.scope_spans:
-            yield fallback, _pb_span_event, scope.spans
+            mapper = span_mapper(resource, _scope_name(scope.scope))
+            reader = (
+                _pb_span_event if mapper is map_span else functools.partial(_pb_span_event, map_item=mapper)
+            )
+            yield fallback, reader, scope.spans
+
+
+def _scope_name(scope: bytes) -> str:
+    """An InstrumentationScope's name from its wire bytes ("" when absent or unreadable)."""
+    if len(scope) >= 2 and scope[0] == 0x0A and scope[1] < 0x80:  # name first, under 128 bytes
+        return scope[2 : 2 + scope[1]].decode("utf-8", "replace")
+    if not scope:
+        return ""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+
+    try:
+        return str(InstrumentationScope.FromString(scope).name)
+    except DecodeError:
+        return ""
 
 
 def _pb_logs(request: Any) -> Batches:
     for resource_logs in request.resource_logs:
-        fallback = resource_agent(_pb_attributes(resource_logs.resource.attributes))
+        resource = _pb_attributes(resource_logs.resource.attributes)
+        fallback = resource_agent(resource)
         for scope in resource_logs.scope_logs:
-            yield fallback, _pb_log_event, scope.log_records
+            mapper = log_mapper(resource, scope.scope.name)
+            reader = _pb_log_event if mapper is map_log else functools.partial(_pb_log_event, map_item=mapper)
+            yield fallback, reader, scope.log_records
 
 
 def success_body(rejected: int, error_message: str | None, logs: bool) -> bytes:

@@ -1,0 +1,52 @@
+"""Which mapper reads a resource's items: the generic GenAI one, or a program's own.
+
+Programs that do not follow the GenAI conventions (Claude Code; Codex and Gemini CLI next)
+each have a module with ``map_log`` / ``map_span`` of the generic mappers' signatures, and say
+which items are theirs by ``SERVICE_NAMES`` (the resource's ``service.name``) and
+``LOG_SCOPES`` / ``SPAN_SCOPES`` (instrumentation scope names). The front ends ask once per
+resource and scope (:func:`log_mapper`, :func:`span_mapper`); items of any other program keep
+the generic mappers, at the cost of a dict lookup or two per scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Final
+
+from agentwatch.collector.otlp import claude_code
+from agentwatch.collector.otlp.mapping import ATTR_SERVICE_NAME, Fallback, RawLog, map_log, map_span
+from agentwatch.protocol import Event
+
+LogMapper = Callable[[RawLog, Fallback, float], Event]
+SpanMapper = Callable[..., Event]  # map_span's eleven arguments
+
+#: The programs with mappers of their own.
+PROGRAMS: Final[tuple[ModuleType, ...]] = (claude_code,)
+
+_LOGS_BY_SERVICE: Final[dict[str, LogMapper]] = {
+    name: program.map_log for program in PROGRAMS for name in program.SERVICE_NAMES
+}
+_LOGS_BY_SCOPE: Final[dict[str, LogMapper]] = {
+    name: program.map_log for program in PROGRAMS for name in program.LOG_SCOPES
+}
+_SPANS_BY_SERVICE: Final[dict[str, SpanMapper]] = {
+    name: program.map_span for program in PROGRAMS for name in program.SERVICE_NAMES
+}
+_SPANS_BY_SCOPE: Final[dict[str, SpanMapper]] = {
+    name: program.map_span for program in PROGRAMS for name in program.SPAN_SCOPES
+}
+
+
+def log_mapper(resource: Mapping[str, Any], scope_name: str = "") -> LogMapper:
+    """The mapper of these log records: by the resource's ``service.name``, else by scope, else generic."""
+    service = resource.get(ATTR_SERVICE_NAME)
+    mapper = _LOGS_BY_SERVICE.get(service) if service.__class__ is str else None
+    return mapper or _LOGS_BY_SCOPE.get(scope_name, map_log)
+
+
+def span_mapper(resource: Mapping[str, Any], scope_name: str = "") -> SpanMapper:
+    """The mapper of these spans, chosen as :func:`log_mapper` chooses."""
+    service = resource.get(ATTR_SERVICE_NAME)
+    mapper = _SPANS_BY_SERVICE.get(service) if service.__class__ is str else None
+    return mapper or _SPANS_BY_SCOPE.get(scope_name, map_span)

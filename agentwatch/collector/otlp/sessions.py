@@ -1,0 +1,93 @@
+"""What every coding-agent mapping needs: one agent per session, and numbers sent as text.
+
+Coding agents (Claude Code, Codex, Gemini CLI) run one session per terminal under one
+``service.name``; :func:`session_agent` names a row per session so a person can tell them apart.
+They also send many numbers as strings (``"52"``, ``"true"``): :func:`count`, :func:`number` and
+:func:`flag` read both forms and apply the native ingest rules (:class:`Reject` with the reason).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from agentwatch.collector.otlp.errors import Reject
+from agentwatch.protocol import MAX_AGENT_ID_LENGTH, MAX_TOKENS
+
+#: Attributes naming a coding agent's session, most specific first.
+SESSION_KEYS: Final = ("session.id", "conversation.id", "gen_ai.conversation.id")
+#: Characters of the session id shown in the agent id (a UUID's first group).
+SHORT_SESSION: Final = 8
+#: Between the program and its short session id in an agent id.
+SEPARATOR: Final = "·"
+
+
+def session_agent(program: str, attributes: Mapping[str, Any]) -> str:
+    """``program·abcd1234`` (the session id's first characters), or ``program`` without a session.
+
+    Always within :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`: a long program name is cut.
+    """
+    for key in SESSION_KEYS:
+        session = attributes.get(key)
+        if session.__class__ is str:
+            short = session.strip()[:SHORT_SESSION].strip()
+            if short:
+                room = MAX_AGENT_ID_LENGTH - len(short) - len(SEPARATOR)
+                return f"{program[:room]}{SEPARATOR}{short}"
+    return program
+
+
+def _as_number(value: Any, key: str) -> int | float:
+    if value.__class__ is str:
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise Reject(f"{key} {value[:32]!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Reject(f"{key} must be a number")
+    return value
+
+
+def count(value: Any, key: str) -> int | None:
+    """A token count, from an int, an integral float or their text: in [0, 2**53); None when absent."""
+    if value is None or value == "":
+        return None
+    number = _as_number(value, key)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise Reject(f"{key} must be an integer")
+        number = int(number)
+    if not 0 <= number < MAX_TOKENS:
+        raise Reject(f"{key} must be >= 0 and < 2**53")
+    return number
+
+
+def number(value: Any, key: str, high: float = math.inf) -> float | None:
+    """A finite number in [0, high], from a number or its text; None when absent."""
+    if value is None or value == "":
+        return None
+    result = float(_as_number(value, key))
+    if not math.isfinite(result):
+        raise Reject(f"{key} must be a finite number")
+    if not 0 <= result <= high:
+        raise Reject(f"{key} must be between 0 and {high:g}")
+    return result
+
+
+def flag(value: Any) -> bool | None:
+    """``true``/``false`` as a bool or as text (any case); None when absent or anything else."""
+    if value.__class__ is bool:
+        return bool(value)
+    if value.__class__ is str:
+        text = value.strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+    return None
