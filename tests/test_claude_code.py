@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 from typing import Any
 
@@ -316,3 +317,61 @@ def test_numbers_sent_as_text_are_read_as_numbers() -> None:
     assert flag("true") is True and flag("FALSE") is False and flag(True) is True and flag("maybe") is None
     with pytest.raises(Reject):
         number("1e400", "k")
+
+
+# ------------------------------------------------------- events, spans and metrics at once
+
+
+def token_histogram(session: str, tokens: int, time_ns: int) -> bytes:
+    """A gen_ai.client.token.usage export from a claude-code resource, in OTLP JSON."""
+
+    def kv(key: str, value: str) -> dict[str, Any]:
+        return {"key": key, "value": {"stringValue": value}}
+
+    point = {
+        "attributes": [
+            kv("session.id", session),
+            kv("gen_ai.token.type", "input"),
+            kv("gen_ai.request.model", "m"),
+        ],
+        "startTimeUnixNano": str(time_ns - 1_000_000_000),
+        "timeUnixNano": str(time_ns),
+        "count": "1",
+        "sum": tokens,
+        "bucketCounts": ["1"],
+        "explicitBounds": [],
+    }
+    metric = {
+        "name": "gen_ai.client.token.usage",
+        "unit": "{token}",
+        "histogram": {"aggregationTemporality": 1, "dataPoints": [point]},
+    }
+    resource = {"attributes": [kv("service.name", "claude-code")]}
+    return json.dumps(
+        {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]}
+    ).encode()
+
+
+def test_with_events_spans_and_metrics_at_once_the_events_win(start_at: Any) -> None:
+    run = variant("claude/protobuf-tool")
+    collector = start_at(run)
+    replay(collector, run)  # traces, logs and Claude Code's own metrics
+    before = totals(collector)
+    session = before["logs"][0].metadata["attributes"]["session.id"]
+    now_ns = int(collector.service.clock() * 1e9)
+    for body in (token_histogram(session, 126, now_ns), token_histogram("another-session", 5, now_ns)):
+        response = httpx.post(
+            collector.url + "/v1/metrics",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+    counts = collector.service.metric_points.counts
+    assert counts.superseded == 1  # the session's own tokens, already counted from its events
+    after = totals(collector)
+    assert (after["input_tokens"], after["output_tokens"]) == (
+        before["input_tokens"],
+        before["output_tokens"],
+    )
+    assert after["input_tokens"] == run.totals["input_tokens"]

@@ -36,6 +36,7 @@ from typing import Any, Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector as PromCollector
 
+from agentwatch.collector.otlp.conventions import metric_agent
 from agentwatch.collector.otlp.mapping import (
     ATTR_ERROR_TYPE,
     ATTR_OPERATION,
@@ -153,7 +154,8 @@ class MetricIngest:
             delta = self.deltas.delta(point)
             if delta is None or delta.kind not in (KIND_HISTOGRAM, KIND_EXPONENTIAL_HISTOGRAM):
                 continue
-            source = (delta.agent, session_of(delta.attributes, delta.resource))
+            agent = metric_agent(delta.agent, delta.resource, delta.attributes)
+            source = (agent, session_of(delta.attributes, delta.resource))
             if point.name == METRIC_TOKEN_USAGE:
                 _add_tokens(tokens, source, delta)
             else:

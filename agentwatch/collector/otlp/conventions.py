@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, Final
 
-from agentwatch.collector.otlp import claude_code
+from agentwatch.collector.otlp import claude_code, sessions
 from agentwatch.collector.otlp.mapping import ATTR_SERVICE_NAME, Fallback, RawLog, map_log, map_span
 from agentwatch.protocol import Event
 
@@ -33,6 +33,8 @@ _LOGS_BY_SCOPE: Final[dict[str, LogMapper]] = {
 _SPANS_BY_SERVICE: Final[dict[str, SpanMapper]] = {
     name: program.map_span for program in PROGRAMS for name in program.SERVICE_NAMES
 }
+#: ``service.name`` of the programs whose agent ids name the session.
+_PER_SESSION: Final = frozenset(name for program in PROGRAMS for name in program.SERVICE_NAMES)
 _SPANS_BY_SCOPE: Final[dict[str, SpanMapper]] = {
     name: program.map_span for program in PROGRAMS for name in program.SPAN_SCOPES
 }
@@ -50,3 +52,12 @@ def span_mapper(resource: Mapping[str, Any], scope_name: str = "") -> SpanMapper
     service = resource.get(ATTR_SERVICE_NAME)
     mapper = _SPANS_BY_SERVICE.get(service) if service.__class__ is str else None
     return mapper or _SPANS_BY_SCOPE.get(scope_name, map_span)
+
+
+def metric_agent(agent: str, resource: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
+    """The agent of a metric point, named as that program's events name theirs (one per session),
+    so that :mod:`agentwatch.collector.precedence` matches a program's metrics to its events."""
+    if resource.get(ATTR_SERVICE_NAME) not in _PER_SESSION:
+        return agent
+    named = sessions.session_agent(agent, attributes)
+    return named if named != agent else sessions.session_agent(agent, resource)
