@@ -136,6 +136,7 @@ def test_embedding_spans_count_tokens_and_cost_but_not_latency_through_http(star
     assert snapshot.total_cost_usd == pytest.approx(6 * 400 * 0.02 / 1e6)
     assert snapshot.input_tokens_per_second > 0
     assert [row.model for row in snapshot.agents] == ["text-embedding-3-small"]
+    assert snapshot.agents[0].last_activity == "embedding text-embedding-3-small"
 
 
 def test_genai_embeddings_operation_is_an_embedding_span() -> None:

@@ -60,6 +60,7 @@ from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
     MAX_EVENT_COST_USD,
     SPAN_DECISION,
+    SPAN_EMBEDDING,
     SPAN_ERROR,
     SPAN_HEARTBEAT,
     SPAN_LOG,
@@ -332,7 +333,7 @@ def activity_text(event: Event) -> str:
     span_type = event.span_type or event.event_type or "event"
     if event.error or span_type == SPAN_ERROR:
         text = f"error: {event.error or event.message or ''}".rstrip(": ")
-    elif span_type in LATENCY_SPAN_TYPES:
+    elif span_type in LATENCY_SPAN_TYPES or span_type == SPAN_EMBEDDING:
         text = f"{span_type} {event.model}" if event.model else span_type
     elif span_type == SPAN_TOOL_CALL:
         text = f"{span_type} {event.tool_name}" if event.tool_name else span_type
