@@ -15,7 +15,9 @@ place (:meth:`TokenSources.metrics_superseded`):
     they count, so spans and log records sent at the same moment win whichever export arrives
     first. A metric point that names no session is superseded as soon as any session of its
     agent sends token counts in spans or log records, and so is every metric of an agent whose
-    spans name no session.
+    spans name no session. Programs whose events name one agent per session (Claude Code:
+    ``claude-code·d0615065``) have their metric points named the same way
+    (:func:`~agentwatch.collector.otlp.conventions.metric_agent`).
 
 Nothing counted is taken back: tokens a metric-only source already counted stay counted if it
 starts sending them in spans later. Sources are remembered up to a cap, least recently seen
