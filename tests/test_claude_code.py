@@ -15,6 +15,7 @@ from agentwatch.collector.otlp import claude_code, conventions, decode_logs, dec
 from agentwatch.collector.otlp.errors import Reject
 from agentwatch.collector.otlp.mapping import RawLog, map_log, map_span
 from agentwatch.collector.otlp.sessions import count, flag, number, session_agent
+from agentwatch.collector.precedence import TokenSources
 from agentwatch.protocol import (
     MAX_AGENT_ID_LENGTH,
     PATH_SNAPSHOT,
@@ -23,6 +24,7 @@ from agentwatch.protocol import (
     SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
+    Event,
 )
 from tests.helpers import RunningCollector, all_logs
 from tests.otlp_fixtures import Variant, variant, variants
@@ -375,3 +377,17 @@ def test_with_events_spans_and_metrics_at_once_the_events_win(start_at: Any) -> 
         before["output_tokens"],
     )
     assert after["input_tokens"] == run.totals["input_tokens"]
+
+
+def test_a_program_metric_naming_no_session_is_superseded_by_any_of_its_sessions() -> None:
+    sources = TokenSources(max_sources=2)
+    sources.note(
+        [Event("claude-code·d0615065", 1.0, "llm_call", tokens_input=1, attributes={"session.id": SESSION})]
+    )
+    assert sources.metrics_superseded("claude-code", None)
+    assert sources.metrics_superseded("claude-code·d0615065", SESSION)
+    assert not sources.metrics_superseded("claude-code·aaaaaaaa", "aaaaaaaa-other")
+    sources.note(
+        [Event("a", 1.0, tokens_input=1), Event("b", 1.0, tokens_input=1)]
+    )  # the session is forgotten
+    assert not sources.metrics_superseded("claude-code", None)

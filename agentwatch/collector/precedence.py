@@ -17,7 +17,8 @@ place (:meth:`TokenSources.metrics_superseded`):
     agent sends token counts in spans or log records, and so is every metric of an agent whose
     spans name no session. Programs whose events name one agent per session (Claude Code:
     ``claude-code·d0615065``) have their metric points named the same way
-    (:func:`~agentwatch.collector.otlp.conventions.metric_agent`).
+    (:func:`~agentwatch.collector.otlp.conventions.metric_agent`); their points that name no
+    session are superseded as soon as any session of the program sends token counts.
 
 Nothing counted is taken back: tokens a metric-only source already counted stay counted if it
 starts sending them in spans later. Sources are remembered up to a cap, least recently seen
@@ -30,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from agentwatch.collector.otlp.sessions import SEPARATOR
 from agentwatch.protocol import SPAN_METRIC, Event
 
 #: Attributes naming a program's session, most specific first (point or span, then resource).
@@ -106,14 +108,23 @@ class TokenSources:
         if source in sources:
             sources.move_to_end(source)
             return
+        counts = self._sessions_per_agent
         if len(sources) >= self.max_sources:
             (agent, _), _ = sources.popitem(last=False)
             self.evicted += 1
-            left = self._sessions_per_agent[agent] - 1
-            if left:
-                self._sessions_per_agent[agent] = left
-            else:
-                del self._sessions_per_agent[agent]
+            for name in _counted_as(agent):
+                left = counts[name] - 1
+                if left:
+                    counts[name] = left
+                else:
+                    del counts[name]
         sources[source] = None
-        agent = source[0]
-        self._sessions_per_agent[agent] = self._sessions_per_agent.get(agent, 0) + 1
+        for name in _counted_as(source[0]):
+            counts[name] = counts.get(name, 0) + 1
+
+
+def _counted_as(agent: str) -> tuple[str, ...]:
+    """An agent, and for a per-session agent id (``claude-code·d0615065``) its program too: a
+    metric point of the program that names no session may be any of its sessions'."""
+    program, separator, _ = agent.partition(SEPARATOR)
+    return (agent, program) if separator and program else (agent,)
