@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
@@ -15,6 +16,7 @@ from agentwatch.collector.otlp import claude_code, conventions, decode_logs, dec
 from agentwatch.collector.otlp.errors import Reject
 from agentwatch.collector.otlp.mapping import RawLog, map_log, map_span
 from agentwatch.collector.otlp.sessions import count, flag, number, session_agent
+from agentwatch.collector.otlp_grpc import LOGS_SERVICE, METRICS_SERVICE, TRACE_SERVICE
 from agentwatch.collector.precedence import TokenSources
 from agentwatch.protocol import (
     MAX_AGENT_ID_LENGTH,
@@ -26,7 +28,7 @@ from agentwatch.protocol import (
     SPAN_TOOL_CALL,
     Event,
 )
-from tests.helpers import RunningCollector, all_logs
+from tests.helpers import RunningCollector, all_logs, serve_in_thread
 from tests.otlp_fixtures import Variant, variant, variants
 
 CLAUDE = variants("claude")
@@ -391,3 +393,40 @@ def test_a_program_metric_naming_no_session_is_superseded_by_any_of_its_sessions
         [Event("a", 1.0, tokens_input=1), Event("b", 1.0, tokens_input=1)]
     )  # the session is forgotten
     assert not sources.metrics_superseded("claude-code", None)
+
+
+GRPC_SERVICES = {"logs": LOGS_SERVICE, "metrics": METRICS_SERVICE, "traces": TRACE_SERVICE}
+
+
+@pytest.fixture
+def start_with_grpc() -> Any:
+    """Factory: a collector (clock just after ``runs``) with OTLP/gRPC on an ephemeral port, and that port."""
+    from agentwatch.collector.app import create_app
+    from agentwatch.collector.service import Collector, Settings
+
+    running: list[RunningCollector] = []
+
+    def start(*runs: Variant) -> tuple[RunningCollector, str]:
+        now = last_timestamp(*runs) + 1.0
+        service = Collector(Settings(store_path=None, otlp_grpc_port=0, clock=lambda: now))
+        app = create_app(collector=service)
+        server, thread, port = serve_in_thread(app)
+        running.append(RunningCollector(f"http://127.0.0.1:{port}", server, thread, service))
+        return running[-1], f"127.0.0.1:{app.state.otlp_grpc.port}"
+
+    yield start
+    for instance in running:
+        instance.stop()
+
+
+@by_id([v for v in CLAUDE if not v.index["requests"][0]["content_type"].endswith("json")])
+def test_totals_over_grpc_equal_what_the_cli_reported(start_with_grpc: Any, captured: Variant) -> None:
+    collector, target = start_with_grpc(captured)
+    with grpc.insecure_channel(target) as channel:
+        for request in captured.requests():
+            export: Any = channel.unary_unary(f"/{GRPC_SERVICES[request.signal]}/Export")
+            assert export(request.body, timeout=10) == b""
+    shown = totals(collector)
+    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"):
+        assert shown[key] == captured.totals[key], key
+    assert math.isclose(shown["cost_usd"], captured.totals["cost_usd"], abs_tol=1e-9)
