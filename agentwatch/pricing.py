@@ -58,6 +58,10 @@ DEFAULT_CACHE_PRICES: Final[Mapping[str, tuple[float, float]]] = {
 _prices: dict[str, tuple[float, float]] = dict(DEFAULT_PRICES)
 _prefixes: list[str] = sorted(_prices, key=len, reverse=True)
 _cache_prices: dict[str, tuple[float, float]] = dict(DEFAULT_CACHE_PRICES)
+#: model name → its entry in the price table (None: unknown), so a model's prefix is looked
+#: for once; cleared when the table changes or when full.
+_entries: dict[str, str | None] = {}
+_ENTRIES_MAX: Final = 1024
 
 
 def set_prices(
@@ -81,6 +85,7 @@ def set_prices(
     if cache_prices:
         _cache_prices.update({name: (float(r), float(w)) for name, (r, w) in cache_prices.items()})
     _prefixes = sorted(_prices, key=len, reverse=True)
+    _entries.clear()
 
 
 def price_for(model: str | None) -> tuple[float, float] | None:
@@ -90,20 +95,28 @@ def price_for(model: str | None) -> tuple[float, float] | None:
     exact = _prices.get(model)
     if exact is not None:
         return exact
-    for prefix in _prefixes:
-        if model.startswith(prefix):
-            return _prices[prefix]
-    return None
+    entry = _matching(model)
+    return None if entry is None else _prices[entry]
 
 
 def _matching(model: str) -> str | None:
     """The price table's entry for ``model``: itself, else its longest known prefix."""
+    try:
+        return _entries[model]
+    except KeyError:
+        pass
+    entry: str | None = None
     if model in _prices:
-        return model
-    for prefix in _prefixes:
-        if model.startswith(prefix):
-            return prefix
-    return None
+        entry = model
+    else:
+        for prefix in _prefixes:
+            if model.startswith(prefix):
+                entry = prefix
+                break
+    if len(_entries) >= _ENTRIES_MAX:
+        _entries.clear()
+    _entries[model] = entry
+    return entry
 
 
 def estimate_cost(

@@ -367,8 +367,13 @@ def test_a_cost_the_program_reports_is_never_re_estimated() -> None:
     assert (event.cost_usd, event.cost_estimated) == (0.00413, None)
 
 
-def test_bad_cache_token_count_rejects_the_span() -> None:
-    result = decode_traces(traces(span({ATTR_TOKENS_CACHE_READ: -1})), JSON)
+def test_bad_cache_token_count_rejects_a_span_to_price() -> None:
+    attributes = {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 10,
+        ATTR_TOKENS_CACHE_READ: -1,
+    }
+    result = decode_traces(traces(span(attributes)), JSON)
     assert result.rejected == 1
 
 
@@ -484,9 +489,23 @@ def test_span_exception_event_becomes_the_error_text_protobuf() -> None:
     assert event.error == "ValueError: bad input"
 
 
-def test_exception_event_on_an_ok_span_is_still_its_error() -> None:
-    event = mapped({"exception.type": "TimeoutError", "exception.message": "slow"})
-    assert event.error == "TimeoutError: slow"
+def test_exception_event_on_an_ok_span_makes_it_an_error() -> None:
+    (event,) = decode_traces(traces(span({}, events=[EXCEPTION_EVENT])), JSON).events
+    assert event.error == "RateLimitError: 429 Too Many Requests"
+
+
+def test_exception_text_is_not_prefixed_twice_by_error_type() -> None:
+    attributes = {"error.type": "RateLimitError"}
+    (event,) = decode_traces(
+        traces(span(attributes, events=[EXCEPTION_EVENT], status={"code": 2})), JSON
+    ).events
+    assert event.error == "RateLimitError: 429 Too Many Requests"
+
+
+def test_exception_event_naming_nothing_leaves_the_span_as_it_was() -> None:
+    empty = {"name": "exception", "attributes": []}
+    (event,) = decode_traces(traces(span({}, events=[empty])), JSON).events
+    assert event.error is None
 
 
 # ---------------------------------------------------------------- same rules as the native path
@@ -532,3 +551,14 @@ def test_every_mapped_convention_span_passes_the_native_ingest_rules_unchanged(
     assert len(result.events) + result.rejected == len(spans)
     if result.events:
         native_accepts(result.events)
+
+
+def test_a_changed_price_table_is_read_at_once() -> None:
+    model = "gpt-4o-2099-01-01"
+    try:
+        assert pricing.price_for(model) == (2.50, 10.00)  # by its prefix, now remembered
+        pricing.set_prices({"gpt-4o-2099": (1.0, 2.0)}, cache_prices={"gpt-4o-2099": (0.5, 1.0)})
+        assert pricing.price_for(model) == (1.0, 2.0)
+        assert pricing.estimate_cost(model, 1_000, 0, 1_000) == pytest.approx(1_000 * 0.5 / 1e6)
+    finally:
+        pricing.set_prices(pricing.DEFAULT_PRICES, replace=True, cache_prices=pricing.DEFAULT_CACHE_PRICES)

@@ -21,7 +21,7 @@ from agentwatch.collector.otlp.mapping import (
     Batches,
     Fallback,
     RawLog,
-    add_exception,
+    exception_status,
     map_log,
     map_span,
     resource_agent,
@@ -210,10 +210,10 @@ def _json_span_event(span: _Span, fallback: Fallback, now: float, map_item: Span
     """Called per span inside the mapping loop, so that a bad value rejects one span, not the request.
     ``map_item`` is the program's span mapper (:mod:`.conventions`)."""
     status = span.status or _Status()
-    attributes = _json_attributes(span.attributes)
+    code, message = _as_int(status.code, "status.code"), status.message
     for event in span.events:
         if event.name == EXCEPTION_EVENT:
-            add_exception(attributes, _json_attributes(event.attributes))
+            code, message = exception_status(code, message, _json_attributes(event.attributes))
             break
     return map_item(
         _json_id(span.traceId, 32, "traceId"),
@@ -222,9 +222,9 @@ def _json_span_event(span: _Span, fallback: Fallback, now: float, map_item: Span
         span.name,
         _as_int(span.startTimeUnixNano, "startTimeUnixNano"),
         _as_int(span.endTimeUnixNano, "endTimeUnixNano"),
-        attributes,
-        _as_int(status.code, "status.code"),
-        status.message,
+        _json_attributes(span.attributes),
+        code,
+        message,
         fallback,
         now,
     )

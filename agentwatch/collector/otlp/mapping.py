@@ -9,8 +9,8 @@ first renamed to GenAI names: OpenInference (``openinference.span.kind``, ``llm.
 ``traceloop.*``); a GenAI name already on the span wins. Prompt-cache tokens stay in the
 attributes under the GenAI names (:data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_READ`,
 :data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_WRITE`) and are priced at cache rates.
-A span's ``exception`` event (``exception.type`` / ``exception.message``, passed in as
-attributes by the front ends) is its error text; a log record with no body shows its
+A span's ``exception`` event (``exception.type`` / ``exception.message``) makes it an
+error with that text (:func:`exception_status`, called by the front ends); a log record with no body shows its
 event name. An item that cannot be mapped (an
 agent id over :data:`~agentwatch.protocol.MAX_AGENT_ID_LENGTH`, a negative duration,
 negative tokens...) raises :class:`~agentwatch.collector.otlp.errors.Reject`.
@@ -305,13 +305,18 @@ _COUNT_NAMES: Final = frozenset(
 )
 
 
-def add_exception(attrs: dict[str, Any], event_attributes: Mapping[str, Any]) -> None:
-    """Copy an ``exception`` span event's type and message into its span's attributes (where
-    :func:`map_span` makes them the error text), unless the span has its own."""
-    for key in (ATTR_EXCEPTION_TYPE, ATTR_EXCEPTION_MESSAGE):
-        value = event_attributes.get(key)
-        if value is not None:
-            attrs.setdefault(key, value)
+def exception_status(code: int, message: str, event_attributes: Mapping[str, Any]) -> tuple[int, str]:
+    """A span's status (code, message) once its ``exception`` event is read: an error whose
+    message is the exception's ``type: message``, so :func:`map_span` makes it the error
+    text. An event that names neither leaves the status as it was."""
+    parts = [
+        str(v)
+        for v in (event_attributes.get(ATTR_EXCEPTION_TYPE), event_attributes.get(ATTR_EXCEPTION_MESSAGE))
+        if v
+    ]
+    if not parts:
+        return code, message
+    return _STATUS_ERROR, _clip(": ".join(parts))
 
 
 #: The name OpenTelemetry gives the span event that records an exception.
@@ -370,10 +375,14 @@ def map_span(
     agent_id = _agent_id(attrs, fallback)
     if not (0 <= start_ns < _MAX_TIMESTAMP_NS and 0 <= end_ns < _MAX_TIMESTAMP_NS):
         raise Reject(_TIMESTAMP_RANGE)
-    if ATTR_OI_SPAN_KIND in attrs or ATTR_OI_MODEL in attrs:
-        _from_openinference(attrs)
-    if ATTR_TL_REQUEST_TYPE in attrs or ATTR_TL_SPAN_KIND in attrs or ATTR_TL_CACHE_READ in attrs:
-        _from_openllmetry(attrs)
+    operation = attrs.get(ATTR_OPERATION)
+    # Other conventions' spans name no GenAI operation (OpenLLMetry's name gen_ai.system), so
+    # a GenAI span that names its operation and provider skips these look-ups.
+    if operation is None or ATTR_SYSTEM in attrs:
+        if ATTR_OI_SPAN_KIND in attrs or ATTR_OI_MODEL in attrs:
+            _from_openinference(attrs)
+        if ATTR_TL_REQUEST_TYPE in attrs or ATTR_TL_SPAN_KIND in attrs or ATTR_TL_CACHE_READ in attrs:
+            _from_openllmetry(attrs)
     latency_ms = None
     if end_ns and start_ns:
         if end_ns < start_ns:
@@ -395,7 +404,6 @@ def map_span(
     decision = pop(ATTR_DECISION, None)
     confidence = pop(ATTR_CONFIDENCE, None)
 
-    operation = get(ATTR_OPERATION)
     if operation.__class__ is str and operation:
         span_type = _OPERATION_SPAN_TYPES.get(operation, operation)
     elif declared.__class__ is str and declared:
@@ -414,10 +422,9 @@ def map_span(
         model = _short(model, "model")
     error_type = get(ATTR_ERROR_TYPE)
     error: str | None = None
-    exception_type, exception_message = get(ATTR_EXCEPTION_TYPE), get(ATTR_EXCEPTION_MESSAGE)
-    if exception_type or exception_message:
-        error = _clip(": ".join([str(p) for p in (exception_type, exception_message) if p]))
-    elif status_code == _STATUS_ERROR:
+    if status_code == _STATUS_ERROR:
+        if error_type and status_message.startswith(str(error_type)):
+            error_type = None  # the message names it already (an exception's "type: message")
         parts = [str(p) for p in (error_type, status_message) if p]
         error = _clip(": ".join(parts) or "error")
     elif error_type:
@@ -433,16 +440,15 @@ def map_span(
     elif not (tokens_output.__class__ is int and 0 <= tokens_output < MAX_TOKENS):
         tokens_output = _tokens(tokens_output, _OUTPUT_TOKENS)
 
-    cache_read, cache_write = get(ATTR_TOKENS_CACHE_READ), get(ATTR_TOKENS_CACHE_WRITE)
-    if cache_read is not None:
-        cache_read = attrs[ATTR_TOKENS_CACHE_READ] = _tokens(cache_read, ATTR_TOKENS_CACHE_READ)
-    if cache_write is not None:
-        cache_write = attrs[ATTR_TOKENS_CACHE_WRITE] = _tokens(cache_write, ATTR_TOKENS_CACHE_WRITE)
-
     cost_estimated = None
     if cost_usd is not None:
         cost_usd = _number(cost_usd, ATTR_COST, 0.0, math.inf)  # the program's own cost, never re-estimated
     elif model is not None and (tokens_input is not None or tokens_output is not None):
+        cache_read, cache_write = get(ATTR_TOKENS_CACHE_READ), get(ATTR_TOKENS_CACHE_WRITE)
+        if cache_read is not None:
+            cache_read = attrs[ATTR_TOKENS_CACHE_READ] = _tokens(cache_read, ATTR_TOKENS_CACHE_READ)
+        if cache_write is not None:
+            cache_write = attrs[ATTR_TOKENS_CACHE_WRITE] = _tokens(cache_write, ATTR_TOKENS_CACHE_WRITE)
         # the native rule: estimate, flag it
         cost_usd = estimate_cost(model, tokens_input, tokens_output, cache_read, cache_write)
         if cost_usd is not None:
@@ -454,9 +460,8 @@ def map_span(
     if tool_name is not None:
         tool_name = _short(tool_name, ATTR_TOOL_NAME)
 
-    provider = get(ATTR_PROVIDER) or system
-    if provider is not None:
-        attrs[ATTR_PROVIDER] = provider  # moved from gen_ai.system, or left where it is
+    if system is not None and not get(ATTR_PROVIDER):
+        attrs[ATTR_PROVIDER] = system  # moved from gen_ai.system
     if name:
         attrs[ATTR_SPAN_NAME] = name
     # Positional: Event's field order (a test pins it); keywords are slower on this hot path.

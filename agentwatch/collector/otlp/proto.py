@@ -22,7 +22,7 @@ from agentwatch.collector.otlp.mapping import (
     Batches,
     Fallback,
     RawLog,
-    add_exception,
+    exception_status,
     map_log,
     map_span,
     resource_agent,
@@ -100,8 +100,9 @@ def _lean_classes() -> dict[str, Any]:
     ``bytes``, and no Python object is made per KeyValue or AnyValue.
     :func:`_wire_attributes` reads the common pairs straight from the bytes; the rest go
     through the lean ``KeyValue`` (key as bytes, value as the AnyValue's bytes) and
-    ``Status`` here. Fields agentwatch does not map (kind, events, links, scope...) are
-    skipped by the parser. Built once, in a private descriptor pool.
+    ``Status`` here. A span's events come as the last one's bytes (an
+    ``exception`` event, read as the lean ``Event``). Fields agentwatch does not map (kind,
+    links...) are skipped by the parser. Built once, in a private descriptor pool.
     """
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -122,7 +123,7 @@ def _lean_classes() -> dict[str, Any]:
             ("start_time_unix_nano", 7, field_type.TYPE_FIXED64, ""),
             ("end_time_unix_nano", 8, field_type.TYPE_FIXED64, ""),
             ("attributes", 9, field_type.TYPE_BYTES, "[]"),
-            ("events", 11, field_type.TYPE_BYTES, "[]"),
+            ("last_event", 11, field_type.TYPE_BYTES, ""),
             ("status", 15, field_type.TYPE_BYTES, ""),
         ),
         "Event": (("name", 2, field_type.TYPE_BYTES, ""), ("attributes", 3, field_type.TYPE_BYTES, "[]")),
@@ -303,20 +304,23 @@ def _wire_status(status: bytes) -> tuple[int, str]:
         raise Reject("status message is not valid UTF-8") from None
 
 
-def _exception_from_events(events: Any, attributes: dict[str, Any]) -> None:
-    """The first ``exception`` event's type and message, from the events' wire bytes, into
-    the span's attributes (see :func:`~agentwatch.collector.otlp.mapping.add_exception`)."""
+def _exception_from_event(raw: bytes, code: int, message: str) -> tuple[int, str]:
+    """A span's status once its last event, if an ``exception`` one, is taken into account
+    (see :func:`~agentwatch.collector.otlp.mapping.exception_status`).
+
+    The lean schema reads a span's events as one field, so only the last one is kept (a
+    repeated field would cost every span a container): SDKs record an exception as the
+    span fails, after any other event.
+    """
     from google.protobuf.message import DecodeError
 
-    event_class = _lean_classes()["Event"]
-    for raw in events:
-        try:
-            event = event_class.FromString(raw)
-        except DecodeError:
-            raise Reject("a span event is not a valid Event") from None
-        if event.name == _EXCEPTION_EVENT:
-            add_exception(attributes, _wire_attributes(event.attributes[:]))
-            return
+    try:
+        event = _lean_classes()["Event"].FromString(raw)
+    except DecodeError:
+        raise Reject("a span event is not a valid Event") from None
+    if event.name != _EXCEPTION_EVENT:
+        return code, message
+    return exception_status(code, message, _wire_attributes(event.attributes[:]))
 
 
 _EXCEPTION_EVENT: Final = EXCEPTION_EVENT.encode()
@@ -341,10 +345,11 @@ def _pb_span_event(span: Any, fallback: Fallback, now: float, map_item: SpanMapp
             raise Reject("parent_span_id must be 8 bytes")
         parent_span_id = parent_span_id.hex()
     attributes = _wire_attributes(span.attributes[:])  # a list of bytes, made in one call
-    if span.events:
-        _exception_from_events(span.events, attributes)
     status = span.status
     code, message = _wire_status(status) if status else (0, "")
+    last_event = span.last_event
+    if last_event:
+        code, message = _exception_from_event(last_event, code, message)
     return map_item(
         trace_id or None,
         span_id or None,
