@@ -18,7 +18,10 @@ from agentwatch.collector.otlp.mapping import RawLog, map_log, map_span
 from agentwatch.collector.otlp.sessions import count, flag, number, session_agent
 from agentwatch.collector.otlp_grpc import LOGS_SERVICE, METRICS_SERVICE, TRACE_SERVICE
 from agentwatch.collector.precedence import TokenSources
+from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    ATTR_TOKENS_CACHE_READ,
+    ATTR_TOKENS_CACHE_WRITE,
     MAX_AGENT_ID_LENGTH,
     PATH_SNAPSHOT,
     SPAN_DECISION,
@@ -71,7 +74,7 @@ def replay(
 def totals(collector: RunningCollector) -> dict[str, Any]:
     series = collector.service.totals.series.values()
     logs = all_logs(collector.url, collector.service.logs.last_id)
-    cache: dict[str, int] = {claude_code.ATTR_CACHE_READ: 0, claude_code.ATTR_CACHE_WRITE: 0}
+    cache: dict[str, int] = {ATTR_TOKENS_CACHE_READ: 0, ATTR_TOKENS_CACHE_WRITE: 0}
     for entry in logs:
         attributes = entry.metadata.get("attributes") or {}
         for key in cache:
@@ -81,8 +84,8 @@ def totals(collector: RunningCollector) -> dict[str, Any]:
         "input_tokens": sum(s.tokens_in for s in series),
         "output_tokens": sum(s.tokens_out for s in series),
         "cost_usd": sum(s.cost for s in series),
-        "cache_read_tokens": cache[claude_code.ATTR_CACHE_READ],
-        "cache_creation_tokens": cache[claude_code.ATTR_CACHE_WRITE],
+        "cache_read_tokens": cache[ATTR_TOKENS_CACHE_READ],
+        "cache_creation_tokens": cache[ATTR_TOKENS_CACHE_WRITE],
         "snapshot": shown,
         "logs": logs,
     }
@@ -203,13 +206,27 @@ def test_api_request_is_an_inference_with_the_cli_cost_and_cache_tokens() -> Non
         53,
     )
     assert (event.cost_usd, event.cost_estimated, event.latency_ms) == (0.0041, False, 1234.0)
-    assert event.attributes[claude_code.ATTR_CACHE_READ] == 600
-    assert event.attributes[claude_code.ATTR_CACHE_WRITE] == 300
+    assert event.attributes[ATTR_TOKENS_CACHE_READ] == 600
+    assert event.attributes[ATTR_TOKENS_CACHE_WRITE] == 300
     assert event.attributes["session.id"] == SESSION
     line = event_to_log_entry(event).message
     assert line.startswith("llm_call claude-opus-4-8 126→53 tok")
     assert "1234 ms $0.004" in line
     assert event.level is None
+
+
+def test_api_request_without_its_cost_is_estimated_with_cache_tokens_at_cache_rates() -> None:
+    event = mapped(
+        "api_request",
+        model="claude-sonnet-4",
+        input_tokens=100,
+        output_tokens=50,
+        cache_read_tokens=10_000,
+        cache_creation_tokens=2_000,
+    )
+    assert event.cost_estimated is True
+    assert event.cost_usd == pytest.approx(estimate_cost("claude-sonnet-4", 100, 50, 10_000, 2_000))
+    assert event.cost_usd != pytest.approx(estimate_cost("claude-sonnet-4", 100, 50))
 
 
 def test_api_request_without_fields_is_still_a_call() -> None:

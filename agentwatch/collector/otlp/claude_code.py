@@ -15,7 +15,7 @@ Claude Code sends each model call up to three ways: an ``api_request`` log event
 Each session is its own agent (:func:`~agentwatch.collector.otlp.sessions.session_agent`:
 ``claude-code·d0615065``); ``session.id``, ``user.id``, ``terminal.type`` and the rest stay in
 the attributes. Cache tokens have no Event field: they are kept as the attributes
-:data:`ATTR_CACHE_READ` and :data:`ATTR_CACHE_WRITE` (Anthropic's ``input_tokens`` does not
+:data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_READ` and :data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_WRITE` (Anthropic's ``input_tokens`` does not
 include them). Numbers sent as text (``"52"``) are read as numbers; a count or duration that
 is negative, not finite or not a number rejects the record with the reason, as the native
 ingest rules do. Event names the table does not know become log lines.
@@ -45,6 +45,8 @@ from agentwatch.collector.otlp.mapping import map_log as generic_map_log
 from agentwatch.collector.otlp.mapping import map_span as generic_map_span
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    ATTR_TOKENS_CACHE_READ,
+    ATTR_TOKENS_CACHE_WRITE,
     SPAN_DECISION,
     SPAN_ERROR,
     SPAN_LLM_CALL,
@@ -61,8 +63,6 @@ SPAN_SCOPES: Final = ("com.anthropic.claude_code.tracing",)
 #: Program name of the agent ids when the resource names none.
 PROGRAM: Final = "claude-code"
 #: Cache tokens of a call, in the event's attributes (OpenTelemetry GenAI names).
-ATTR_CACHE_READ: Final = "gen_ai.usage.cache_read.input_tokens"
-ATTR_CACHE_WRITE: Final = "gen_ai.usage.cache_creation.input_tokens"
 _EVENT_NAME: Final = "event.name"
 _BODY_PREFIX: Final = "claude_code."
 _INTERACTION: Final = "claude_code.interaction"
@@ -116,9 +116,9 @@ def _api_request(event: Event, attrs: dict[str, Any], name: str) -> None:
     cache_read = sessions.count(attrs.pop("cache_read_tokens", None), "cache_read_tokens")
     cache_write = sessions.count(attrs.pop("cache_creation_tokens", None), "cache_creation_tokens")
     if cache_read is not None:
-        attrs[ATTR_CACHE_READ] = cache_read
+        attrs[ATTR_TOKENS_CACHE_READ] = cache_read
     if cache_write is not None:
-        attrs[ATTR_CACHE_WRITE] = cache_write
+        attrs[ATTR_TOKENS_CACHE_WRITE] = cache_write
     event.latency_ms = sessions.number(attrs.pop("duration_ms", None), "duration_ms")
     cost = sessions.number(attrs.pop("cost_usd", None), "cost_usd")
     micros = attrs.pop("cost_usd_micros", None)
@@ -128,7 +128,8 @@ def _api_request(event: Event, attrs: dict[str, Any], name: str) -> None:
     if cost is not None:
         event.cost_usd, event.cost_estimated = cost, False
     elif model is not None:
-        event.cost_usd = estimate_cost(model, tokens_in, tokens_out)  # the native rule: estimate, flag it
+        # The native rule: estimate (cache tokens at cache rates), flag it.
+        event.cost_usd = estimate_cost(model, tokens_in, tokens_out, cache_read, cache_write)
         event.cost_estimated = True if event.cost_usd is not None else None
     event.message = name
 
