@@ -68,6 +68,7 @@ class IngestPath:
     records: int
     collector: Collector
     best: float = float("inf")
+    best_decode: float = 0.0
 
 
 def fixture_logs() -> ExportLogsServiceRequest:
@@ -301,27 +302,33 @@ def tick(collector: Collector) -> None:
     collector.publish_metrics()
 
 
-def one_round(path: IngestPath) -> float:
-    """CPU µs per record of decoding and ingesting every body once, the collector untouched in between."""
-    decode, ingest_events = path.decode, path.collector.ingest
+def one_round(path: IngestPath) -> None:
+    """Decode and ingest every body once; keep the round if it is the path's cheapest so far."""
+    decode, ingest_events, clock = path.decode, path.collector.ingest, time.process_time
+    decoding = 0.0
     gc.collect()
     gc.disable()
     try:
-        started = time.process_time()
+        started = clock()
         for body in path.bodies:
-            ingest_events(decode(body))
-        elapsed = time.process_time() - started
+            before = clock()
+            events = decode(body)
+            decoding += clock() - before
+            ingest_events(events)
+        elapsed = clock() - started
     finally:
         gc.enable()
     tick(path.collector)
-    return elapsed * 1e6 / path.records
+    if elapsed * 1e6 / path.records < path.best:
+        path.best = elapsed * 1e6 / path.records
+        path.best_decode = decoding * 1e6 / path.records
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=1000, help="log records per request")
     parser.add_argument("--bodies", type=int, default=20, help="distinct requests per path (one round)")
-    parser.add_argument("--repeats", type=int, default=7, help="rounds per path; the best counts")
+    parser.add_argument("--repeats", type=int, default=9, help="rounds per path; the best counts")
     parser.add_argument("--sessions", type=int, default=200, help="Claude Code sessions / generic services")
     options = parser.parse_args()
     started = time.monotonic()
@@ -349,20 +356,27 @@ def main() -> None:
     for repeat in range(options.repeats):
         shift = repeat % len(paths)
         for p in paths[shift:] + paths[:shift]:
-            p.best = min(p.best, one_round(p))
+            one_round(p)
 
     print(
         f"{options.bodies} distinct requests x {options.batch} records per path, {options.sessions} sessions; "
         f"CPU time of decode + Collector.ingest, best of {options.repeats} alternating rounds, GC paused"
     )
-    print(f"  {'path':<36} {'bytes/rec':>9} {'µs/rec':>8} {'records/s/core':>15} {'x native':>9}")
+    print(
+        f"  {'path':<36} {'bytes/rec':>9} {'µs/rec':>7} {'decode':>7} {'ingest':>7}"
+        f" {'records/s/core':>15} {'x native':>9}"
+    )
     for p in paths:
         size = sum(len(b) for b in p.bodies) / p.records
         native = baseline.get(p.name)
         ratio = f"{p.best / native.best:8.2f}x" if native else f"{'1.00x':>9}"
-        print(f"  {p.name:<36} {size:9.0f} {p.best:8.2f} {1e6 / p.best:15,.0f} {ratio}")
+        print(
+            f"  {p.name:<36} {size:9.0f} {p.best:7.2f} {p.best_decode:7.2f} {p.best - p.best_decode:7.2f}"
+            f" {1e6 / p.best:15,.0f} {ratio}"
+        )
     print(
-        f"  ('x native': CPU per record over the native path on the same events; run took {time.monotonic() - started:.0f} s)"
+        "  (µs/rec = decode (+ OTLP mapping) + Collector.ingest; 'x native': µs/rec over the native path"
+        f" on the same events; run took {time.monotonic() - started:.0f} s)"
     )
 
 
