@@ -1,6 +1,6 @@
 """Which mapper reads a resource's items: the generic GenAI one, or a program's own.
 
-Programs that do not follow the GenAI conventions (Claude Code, Codex; Gemini CLI next)
+Programs that do not follow the GenAI conventions (Claude Code, Codex, Gemini CLI)
 each have a module with ``map_log`` / ``map_span`` of the generic mappers' signatures, and say
 which items are theirs by ``SERVICE_NAMES`` (the resource's ``service.name``) and
 ``LOG_SCOPES`` / ``SPAN_SCOPES`` (instrumentation scope names). The front ends ask once per
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, Final
 
-from agentwatch.collector.otlp import claude_code, codex, sessions
+from agentwatch.collector.otlp import claude_code, codex, gemini_cli, sessions
 from agentwatch.collector.otlp.mapping import ATTR_SERVICE_NAME, Fallback, RawLog, map_log, map_span
 from agentwatch.protocol import Event
 
@@ -22,7 +22,7 @@ LogMapper = Callable[[RawLog, Fallback, float], Event]
 SpanMapper = Callable[..., Event]  # map_span's eleven arguments
 
 #: The programs with mappers of their own.
-PROGRAMS: Final[tuple[ModuleType, ...]] = (claude_code, codex)
+PROGRAMS: Final[tuple[ModuleType, ...]] = (claude_code, codex, gemini_cli)
 
 _LOGS_BY_SERVICE: Final[dict[str, LogMapper]] = {
     name: program.map_log for program in PROGRAMS for name in program.SERVICE_NAMES
