@@ -41,7 +41,6 @@ from agentwatch.collector.otlp.mapping import (
     _short,
 )
 from agentwatch.collector.otlp.mapping import map_log as generic_map_log
-from agentwatch.collector.otlp.mapping import map_span as generic_map_span
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_READ,
@@ -227,9 +226,7 @@ def map_span(
     """One Codex span for the trace waterfall: no tokens, cost or error (the log events carry
     those), typed ``span`` so it adds no inference or tool call."""
     agent_id = _program(attrs, fallback)
-    if status_message and "error" not in attrs:
-        attrs["error"] = status_message
-    event = generic_map_span(
+    event = sessions.trace_span(
         trace_id,
         span_id,
         parent_span_id,
@@ -241,14 +238,10 @@ def map_span(
         status_message,
         agent_id,
         now,
+        span_type=SPAN_GENERIC,
+        message=name or None,
+        tool_key="tool_name",
     )
-    event.span_type = SPAN_GENERIC
-    if event.tool_name is None:
-        event.tool_name = _short(attrs.get("tool_name"), "tool_name")
-    event.message = name or None
-    event.tokens_input = event.tokens_output = None
-    event.cost_usd = event.cost_estimated = None
-    event.error = None
     kept = event.attributes
     if kept is not None:  # the call's cache tokens are the log event's, not shown twice
         for key, renamed in _SPAN_CACHE_KEYS:

@@ -43,7 +43,6 @@ from agentwatch.collector.otlp.mapping import (
     _short,
 )
 from agentwatch.collector.otlp.mapping import map_log as generic_map_log
-from agentwatch.collector.otlp.mapping import map_span as generic_map_span
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_READ,
@@ -221,9 +220,7 @@ def map_span(
     """One Gemini CLI span for the trace waterfall: no tokens, cost or error (the log events
     carry those), typed ``span`` so it adds no inference or tool call."""
     agent_id = _program(attrs, fallback)
-    if status_message and "error" not in attrs:
-        attrs["error"] = status_message
-    event = generic_map_span(
+    event = sessions.trace_span(
         trace_id,
         span_id,
         parent_span_id,
@@ -235,15 +232,11 @@ def map_span(
         status_message,
         agent_id,
         now,
+        span_type=SPAN_GENERIC,
+        message=name or None,
+        tool_key="gen_ai.tool.name",
     )
     event.agent_id = agent_id  # its gen_ai.agent.name names the program, not the session
-    event.span_type = SPAN_GENERIC
-    if event.tool_name is None:
-        event.tool_name = _short(attrs.get("gen_ai.tool.name"), "gen_ai.tool.name")
-    event.message = name or None
-    event.tokens_input = event.tokens_output = None
-    event.cost_usd = event.cost_estimated = None
-    event.error = None
     if event.attributes is not None:
         _rename_tokens(event.attributes)
     return event

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from agentwatch.collector.otlp.errors import Reject
-from agentwatch.protocol import MAX_AGENT_ID_LENGTH, MAX_TOKENS
+from agentwatch.collector.otlp.mapping import _short
+from agentwatch.collector.otlp.mapping import map_span as generic_map_span
+from agentwatch.protocol import MAX_AGENT_ID_LENGTH, MAX_TOKENS, Event
 
 #: Attributes naming a coding agent's session, most specific first.
 SESSION_KEYS: Final = ("session.id", "conversation.id", "gen_ai.conversation.id")
@@ -91,3 +93,48 @@ def flag(value: Any) -> bool | None:
         if text in ("false", "0"):
             return False
     return None
+
+
+def trace_span(
+    trace_id: str | None,
+    span_id: str | None,
+    parent_span_id: str | None,
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    attrs: dict[str, Any],
+    status_code: int,
+    status_message: str,
+    agent_id: str,
+    now: float,
+    *,
+    span_type: str,
+    message: str | None,
+    tool_key: str,
+) -> Event:
+    """A coding agent's span kept for its trace only: ids, name, model, tool and duration, but no
+    tokens, cost or error of its own, since the program's log events carry those and counting both
+    would count them twice. A status message is kept as the ``error`` attribute."""
+    if status_message and "error" not in attrs:
+        attrs["error"] = status_message
+    event = generic_map_span(
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        start_ns,
+        end_ns,
+        attrs,
+        status_code,
+        status_message,
+        agent_id,
+        now,
+    )
+    event.span_type = span_type
+    if event.tool_name is None:
+        event.tool_name = _short(attrs.get(tool_key), tool_key)
+    event.message = message
+    event.tokens_input = event.tokens_output = None
+    event.cost_usd = event.cost_estimated = None
+    event.error = None
+    return event
