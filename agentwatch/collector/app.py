@@ -12,8 +12,10 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import anyio
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -22,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from agentwatch.collector import analysis, ingest, otlp
+from agentwatch.collector import analysis, contentcoding, ingest, otlp
 from agentwatch.collector.metricingest import MetricIngestExporter
 from agentwatch.collector.receipts import valid_key
 from agentwatch.collector.service import Collector, Settings
@@ -64,6 +66,8 @@ CLOSE = {"Connection": "close"}
 #: A large batch is aggregated this many events at a time, yielding to the event loop between
 #: steps, so health checks and streams are served while it goes in.
 INGEST_STEP = 10_000
+#: Worker threads inflating large or expensive gzip bodies at once; more wait their turn.
+DECODE_THREADS = 2
 _encode = msgspec.json.Encoder().encode
 
 
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     collector = collector or Collector(settings)
     settings = collector.settings
     token = settings.token.encode() if settings.token else None
+    decode_threads = anyio.CapacityLimiter(DECODE_THREADS)
 
     def guarded(handler: Handler) -> Handler:
         """Token check and error mapping, shared by every route."""
@@ -135,8 +140,13 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 408, "body not received in time", f"send the body within {settings.body_timeout:g} s"
             ) from None
         body = b"".join(chunks)
+        encoding = request.headers.get("content-encoding")
         try:
-            return ingest.inflate(body, request.headers.get("content-encoding"), limit=limit)
+            decoded = contentcoding.decode_content_cheaply(body, encoding, limit=limit)
+            if decoded is None:  # large or expensive: inflated in a worker thread
+                decode = partial(contentcoding.decode_content, body, encoding, limit=limit)
+                decoded = await anyio.to_thread.run_sync(decode, limiter=decode_threads)
+            return decoded
         except ingest.IngestError as exc:
             raise HTTPProblem(exc.status, exc.message) from None
 

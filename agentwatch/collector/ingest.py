@@ -1,9 +1,10 @@
 """Decode and validate ingest bodies: bytes in, normalised :class:`~agentwatch.protocol.Event` out.
 
-Pure functions over bytes, no HTTP: the web layer calls :func:`inflate` then
-:func:`decode_events` and turns an :class:`IngestError` into a response with its
-``status`` and ``message`` (precise, and safe to show to the sender; the errors and the wording
-of rejections are in :mod:`~agentwatch.collector.ingest_errors`).
+Pure functions over bytes, no HTTP: the web layer undoes the body's ``Content-Encoding``
+(:mod:`~agentwatch.collector.contentcoding`), calls :func:`decode_events` and turns an
+:class:`IngestError` into a response with its ``status`` and ``message`` (precise, and safe to
+show to the sender; the errors and the wording of rejections are in
+:mod:`~agentwatch.collector.ingest_errors`).
 
 Accepted bodies
     One JSON object, a JSON array of objects, or NDJSON (one object per line: content
@@ -70,7 +71,6 @@ validation is re-decoded item by item to find the bad ones.
 from __future__ import annotations
 
 import math
-import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 
@@ -116,7 +116,6 @@ __all__ = [
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "decode_events",
-    "inflate",
 ]
 
 _MAX_TIMESTAMP_TEXT: Final = 64
@@ -132,8 +131,6 @@ _NDJSON_TYPES: Final = frozenset(
         "application/json-seq",
     }
 )
-_GZIP_CODINGS: Final = frozenset({"gzip", "x-gzip"})
-_IDENTITY_CODINGS: Final = frozenset({"", "identity"})
 _BOM: Final = b"\xef\xbb\xbf"
 _TRAILING: Final = "trailing characters"
 _WHITESPACE: Final = b" \t\r\n"
@@ -151,54 +148,6 @@ _PAYLOAD_ERROR: Final = ("error", "message")
 _PAYLOAD_MODEL: Final = "model"
 _PAYLOAD_TOKENS_INPUT: Final = ("tokens_input", "input_tokens")
 _PAYLOAD_TOKENS_OUTPUT: Final = ("tokens_output", "output_tokens")
-
-
-# ------------------------------------------------------------------------- inflate
-def inflate(body: bytes, content_encoding: str | None, *, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` (identity, gzip / x-gzip, or a comma-separated list of them).
-
-    The decoded size is bounded by ``limit`` bytes: gzip is inflated incrementally with a
-    ``max_length``, so a compression bomb costs at most ``limit + 1`` bytes of output before
-    :class:`PayloadTooLarge` (naming the limit). Corrupt or truncated gzip → :class:`BadRequest`;
-    any other coding → :class:`UnsupportedMediaType`. Multi-member gzip is accepted.
-    """
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-    codings = [c for c in codings if c not in _IDENTITY_CODINGS]
-    for coding in codings:
-        if coding not in _GZIP_CODINGS:
-            raise UnsupportedMediaType(f"unsupported Content-Encoding {coding[:40]!r}: send identity or gzip")
-    data = body
-    for _ in reversed(codings):
-        data = _gunzip(data, limit)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"body is larger than the limit of {limit} bytes")
-    return data
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    pending = data
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        while True:
-            chunk = decompressor.decompress(pending, limit - size + 1)
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"decompressed body is larger than the limit of {limit} bytes")
-            parts.append(chunk)
-            if decompressor.eof:
-                pending = decompressor.unused_data
-                if not pending:
-                    break
-                decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # next gzip member
-                continue
-            pending = decompressor.unconsumed_tail
-            if not pending:
-                raise BadRequest("gzip body is truncated")
-    except zlib.error as exc:
-        raise BadRequest(f"gzip body is corrupt: {exc}") from None
-    return b"".join(parts)
 
 
 # ------------------------------------------------------------------- checked decode
