@@ -20,14 +20,26 @@ DEFAULT_PRICES: Final[Mapping[str, tuple[float, float]]] = {
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1": (2.00, 8.00),
     "gpt-4-turbo": (10.00, 30.00),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "gpt-5-codex": (1.25, 10.00),
+    "gpt-5.1": (1.25, 10.00),
+    "gpt-5.1-codex": (1.25, 10.00),
+    "gpt-5.1-codex-mini": (0.25, 2.00),
     "o3-mini": (1.10, 4.40),
     "o3": (2.00, 8.00),
     "claude-3-5-haiku": (0.80, 4.00),
     "claude-3-5-sonnet": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
     "claude-sonnet-4": (3.00, 15.00),
     "claude-opus-4": (15.00, 75.00),
+    "claude-opus-4-5": (5.00, 25.00),
     "gemini-2.0-flash": (0.10, 0.40),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
     "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-3-pro": (2.00, 12.00),
     "llama-3.1-70b": (0.88, 0.88),
     "mistral-large": (2.00, 6.00),
     "text-embedding-3-small": (0.02, 0.0),
@@ -38,21 +50,34 @@ DEFAULT_PRICES: Final[Mapping[str, tuple[float, float]]] = {
 #: model name (or prefix) → (USD per 1M cache-read tokens, USD per 1M cache-write tokens).
 #: Anthropic's pricing page: a cache read costs 0.1x the input rate, a 5-minute cache write
 #: 1.25x. OpenAI's pricing page: its "cached input" rate (0.5x the input rate for gpt-4o and
-#: o3-mini, 0.25x for gpt-4.1 and o3); it charges no premium to write the cache. Google's
+#: o3-mini, 0.25x for gpt-4.1 and o3, 0.1x for the gpt-5 family); it charges no premium to write
+#: the cache (the write column is the input rate). Google's
 #: Gemini pricing page: the context-caching rate for reads (storage is not modelled).
 DEFAULT_CACHE_PRICES: Final[Mapping[str, tuple[float, float]]] = {
     "gpt-4o-mini": (0.075, 0.15),
     "gpt-4o": (1.25, 2.50),
     "gpt-4.1-mini": (0.10, 0.40),
     "gpt-4.1": (0.50, 2.00),
+    "gpt-5": (0.125, 1.25),
+    "gpt-5-mini": (0.025, 0.25),
+    "gpt-5-nano": (0.005, 0.05),
+    "gpt-5-codex": (0.125, 1.25),
+    "gpt-5.1": (0.125, 1.25),
+    "gpt-5.1-codex": (0.125, 1.25),
+    "gpt-5.1-codex-mini": (0.025, 0.25),
     "o3-mini": (0.55, 1.10),
     "o3": (0.50, 2.00),
     "claude-3-5-haiku": (0.08, 1.00),
     "claude-3-5-sonnet": (0.30, 3.75),
+    "claude-haiku-4-5": (0.10, 1.25),
     "claude-sonnet-4": (0.30, 3.75),
     "claude-opus-4": (1.50, 18.75),
+    "claude-opus-4-5": (0.50, 6.25),
     "gemini-2.0-flash": (0.025, 0.10),
+    "gemini-2.5-flash": (0.075, 0.30),
+    "gemini-2.5-flash-lite": (0.025, 0.10),
     "gemini-2.5-pro": (0.31, 1.25),
+    "gemini-3-pro": (0.20, 2.00),
 }
 
 _prices: dict[str, tuple[float, float]] = dict(DEFAULT_PRICES)

@@ -444,6 +444,9 @@ class Health(msgspec.Struct):
     metric_points_superseded: int = 0
     metric_series: int = 0
     metric_series_evicted: int = 0
+    #: OTLP spans and log records accepted but shown nowhere (a coding agent's span of no known
+    #: session).
+    otlp_items_ignored: int = 0
 
 
 def finite(value: float | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from agentwatch.collector.loglines import event_to_log_entry
@@ -51,8 +52,15 @@ def test_totals_equal_what_the_cli_reported(start_at: Any, captured: Variant) ->
     expected = captured.totals
     for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"):
         assert shown[key] == expected[key], key
-    # gpt-5.1-codex is not in the price table and Codex reports no cost: nothing is invented.
-    assert shown["cost_usd"] == 0 and expected["cost_usd"] is None
+    # Codex reports no cost: it is estimated from the price table, cached tokens at cache rates,
+    # and the snapshot says it is an estimate.
+    assert expected["cost_usd"] is None
+    estimate = estimate_cost(
+        "gpt-5.1-codex", expected["input_tokens"], expected["output_tokens"], expected["cache_read_tokens"]
+    )
+    assert estimate is not None and shown["cost_usd"] == pytest.approx(estimate)
+    assert shown["snapshot"]["cost_estimated"] is (estimate > 0)
+    assert conversation_rows(shown) == [row["agent_id"] for row in shown["snapshot"]["agents"]], "no bare row"
     assert len(conversation_rows(shown)) == 1
     assert all(line.message for line in shown["logs"]), "every line reads as something"
     assert not any("say hi" in str(line.metadata) for line in shown["logs"]), "no prompt text"
@@ -154,7 +162,8 @@ def test_response_completed_is_the_inference_with_numbers_sent_as_text() -> None
     assert event.attributes[ATTR_TOKENS_CACHE_READ] == 20
     assert event.attributes[ATTR_TOKENS_CACHE_WRITE] == 0
     assert event.attributes[codex.ATTR_TOKENS_REASONING] == 3
-    assert event.cost_usd is None and event.cost_estimated is None  # not in the price table
+    assert event.cost_usd == pytest.approx(estimate_cost("gpt-5.1-codex", 100, 7, 20, 0))
+    assert event.cost_estimated is True
     assert event.level == "info"
 
 
@@ -257,3 +266,83 @@ def test_spans_keep_their_shape_but_no_tokens_or_cost() -> None:
     assert event.attributes is not None and event.attributes["error"] == "boom"
     generic = map_span("a" * 32, "b" * 16, None, "x", 1, 2, {"gen_ai.usage.input_tokens": 1}, 0, "", "a", 0.0)
     assert generic.tokens_input == 1
+
+
+# ----------------------------------------------------- spans, sessions and call latency
+
+
+def test_spans_of_no_known_conversation_are_counted_never_a_row_of_their_own(start_at: Any) -> None:
+    run = next(v for v in CODEX if v.name == "binary-tool")
+    collector = start_at(run)
+    replay(collector, run)
+    shown = totals(collector)
+    assert [row["agent_id"] for row in shown["snapshot"]["agents"]] == conversation_rows(shown)
+    health = httpx.get(collector.url + "/healthz", timeout=10).json()
+    assert health["otlp_items_ignored"] > 0  # at least Codex's "flushing OTEL metrics" line
+    spans = [line for line in shown["logs"] if line.span_type == "span"]
+    names = " ".join(line.message for line in spans)
+    assert all(name in names for name in ("codex.sampling", "exec_command", "run_turn", "codex.exec"))
+
+
+def span(name: str, trace: str, **attributes: Any) -> Any:
+    return codex.map_span(trace, "b" * 16, None, name, 1, 2, attributes, 0, "", "codex_exec", 0.0)
+
+
+def test_a_span_joins_the_conversation_of_its_trace_or_its_turn() -> None:
+    from agentwatch.collector.otlp.errors import Skip
+
+    with pytest.raises(Skip):
+        span("fs.read_file", "1" * 32)
+    named = span("codex.sampling", "2" * 32, **{"conversation.id": CONVERSATION, "turn.id": "turn-7"})
+    assert named.agent_id == "codex·e776440e"
+    assert span("append_items", "2" * 32).agent_id == named.agent_id, "same trace"
+    assert span("codex.exec", "3" * 32, **{"turn.id": "turn-7"}).agent_id == named.agent_id, "same turn"
+    assert span("fs.read_file", "3" * 32).agent_id == named.agent_id, "the turn taught its trace"
+
+
+def at(raw: RawLog, observed_ns: int) -> RawLog:
+    raw.time_ns, raw.observed_ns = 0, observed_ns
+    return raw
+
+
+def test_a_completed_call_takes_its_latency_from_its_request() -> None:
+    start = 1_796_000_000_000_000_000
+    request = codex.map_log(
+        at(
+            record("codex.api_request", duration_ms="7", **{"http.response.status_code": 200}),
+            start + 7_000_000,
+        ),
+        "codex_exec",
+        0.0,
+    )
+    assert request.latency_ms == 7.0
+    done = codex.map_log(
+        at(
+            record("codex.sse_event", **{"event.kind": "response.completed", "input_token_count": "10"}),
+            start + 52_000_000,
+        ),
+        "codex_exec",
+        0.0,
+    )
+    assert done.span_type == SPAN_LLM_CALL and done.latency_ms == pytest.approx(52.0)
+    again = codex.map_log(
+        at(
+            record("codex.sse_event", **{"event.kind": "response.completed", "input_token_count": "10"}),
+            start + 90_000_000,
+        ),
+        "codex_exec",
+        0.0,
+    )
+    assert again.latency_ms is None, "one request times one call"
+
+
+@by_id(OK_RUNS)
+def test_every_call_of_a_real_run_has_a_latency(captured: Variant) -> None:
+    calls = [
+        event
+        for request in captured.requests()
+        if request.signal == "logs"
+        for event in decode_logs(request.body, request.content_type, clock=lambda: 0.0).events
+        if event.span_type == SPAN_LLM_CALL
+    ]
+    assert calls and all(event.latency_ms is not None and event.latency_ms > 0 for event in calls)

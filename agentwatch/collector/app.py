@@ -222,6 +222,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 collector.ingest_metrics(result.points, result.rejected)
             else:
                 collector.ingest(result.events)
+                collector.ignore_otlp_items(result.ignored)
             payload, media = otlp.success_response(result, content_type)
             return Response(payload, 200, media_type=media)
 

@@ -164,6 +164,7 @@ class OtlpGrpcListener:
             self.collector.ingest_metrics(result.points, result.rejected)
         else:
             self.collector.ingest(result.events)
+            self.collector.ignore_otlp_items(result.ignored)
         payload, _ = otlp.success_response(result, otlp.PROTOBUF)
         return payload
 

@@ -93,6 +93,7 @@ class Collector:
             clock=settings.clock,
         )
         self.metrics = MetricsHub()
+        self.otlp_items_ignored = 0
         self.totals = Totals(max_series=settings.max_agents)
         #: Everything that aggregates accepted events, in order; each takes a whole batch.
         self.aggregators: list[Callable[[Sequence[Event]], None]] = [
@@ -172,6 +173,10 @@ class Collector:
     def _aggregate(self, events: Sequence[Event]) -> None:
         for aggregate in self.aggregators:
             aggregate(events)
+
+    def ignore_otlp_items(self, count: int) -> None:
+        """Count OTLP items accepted but shown nowhere (see ``Health.otlp_items_ignored``)."""
+        self.otlp_items_ignored += count
 
     def ingest(self, events: Sequence[Event], receipt: Receipt | None = None) -> None:
         """Aggregate, log, persist. O(len(events)); never awaits, never blocks on a viewer.
@@ -310,4 +315,5 @@ class Collector:
             metric_points_superseded=points.counts.superseded,
             metric_series=points.deltas.series,
             metric_series_evicted=points.deltas.evicted,
+            otlp_items_ignored=self.otlp_items_ignored,
         )

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import msgspec
 
-from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject
+from agentwatch.collector.otlp.errors import BadResource, OtlpError, Reject, Skip
 from agentwatch.collector.otlp.json import log_records_from_json, spans_from_json
 from agentwatch.collector.otlp.mapping import Batches
 from agentwatch.collector.otlp.metrics import MetricPoint, metrics_success_body, read_metrics
@@ -64,13 +64,14 @@ _GRPC_CODES_5XX: Final = {501: 12, 502: 14, 503: 14, 504: 4}
 @dataclass
 class OtlpResult:
     """What a request yielded: usable events (data points for metrics), how many items were
-    rejected, and why."""
+    rejected, and why; how many were accepted but ignored (:class:`Skip`)."""
 
     events: list[Event]
     rejected: int = 0
     error_message: str | None = None
     signal: str = SIGNAL_TRACES
     points: list[MetricPoint] = field(default_factory=list)
+    ignored: int = 0
 
 
 _json_encoder = msgspec.json.Encoder()
@@ -169,7 +170,7 @@ def _map_all(batches: Batches, now: float, signal: str, noun: str) -> OtlpResult
     so no second decode is needed. Rejections are counted; the first is named in the message."""
     events: list[Event] = []
     first_reason: tuple[int, str] | None = None
-    index = 0
+    index = ignored = 0
     append = events.append
     for fallback, mapper, items in batches:
         if isinstance(fallback, BadResource):
@@ -183,11 +184,13 @@ def _map_all(batches: Batches, now: float, signal: str, noun: str) -> OtlpResult
             except Reject as exc:
                 if first_reason is None:
                     first_reason = (index, str(exc))
+            except Skip:
+                ignored += 1
             index += 1
-    rejected = index - len(events)
+    rejected = index - len(events) - ignored
     message = None
     if first_reason is not None:
         first_index, reason = first_reason
         plural = "s" if rejected != 1 else ""
         message = f"{rejected} {noun}{plural} rejected; first: {noun} {first_index}: {reason}"
-    return OtlpResult(events, rejected, message, signal)
+    return OtlpResult(events, rejected, message, signal, ignored=ignored)

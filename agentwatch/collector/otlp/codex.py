@@ -13,6 +13,14 @@ no body. Which source wins:
     waterfall with no tokens, cost or error, typed ``span``; Codex's metrics are counted as
     metric points and never become events.
 
+Only a few of Codex's spans name their conversation; the rest are kept under the conversation
+of their trace or their turn (``turn.id``), learnt from the items that name it. A span of no
+known conversation (Codex's start-up work before a session exists), like a log line of none
+below warning (``flushing OTEL metrics``), is ignored and counted (``otlp_items_ignored`` in
+``/healthz``), never an agent row of its own; a warning or error of none shows under ``codex``. A call's latency runs
+from its ``codex.api_request`` (whose ``duration_ms`` is the wait for the response headers) to
+its ``response.completed`` record.
+
 Codex reports no cost: it is estimated (and marked so) when the price table knows the model,
 else left unknown. Its ``input_token_count`` includes the cached tokens, as
 :func:`~agentwatch.pricing.estimate_cost` expects. Each conversation is its own agent
@@ -27,7 +35,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from agentwatch.collector.otlp import sessions
-from agentwatch.collector.otlp.errors import Reject
+from agentwatch.collector.otlp.errors import Reject, Skip
 from agentwatch.collector.otlp.mapping import (
     _MAX_TIMESTAMP_NS,
     _TIMESTAMP_RANGE,
@@ -67,6 +75,13 @@ _CONVERSATION: Final = "conversation.id"
 _PREFIX: Final = "codex."
 _COMPLETED: Final = "response.completed"
 _STATUS: Final = "http.response.status_code"
+_TURN: Final = "turn.id"
+#: Levels of a log line of no known conversation that are still shown (under ``codex``).
+_KEPT_LEVELS: Final = frozenset({"warning", "error", "critical"})
+#: Conversation agents by trace id and by ``turn:<turn.id>``, learnt from the items that name them.
+_SESSIONS: Final = sessions.Recent()
+#: Start (ns) of each conversation's model request in flight, by agent id.
+_REQUESTS: Final = sessions.Recent()
 #: Cache-token attributes of Codex's spans, kept under Codex's own names beside its other usage keys.
 _SPAN_CACHE_KEYS: Final = (
     (ATTR_TOKENS_CACHE_READ, "codex.usage.cache_read.input_tokens"),
@@ -99,7 +114,15 @@ def session_agent(program: str, attributes: dict[str, Any]) -> str:
 def map_log(raw: RawLog, fallback: Fallback, now: float) -> Event:
     """One Codex log event as an event (see the module docstring); :class:`Reject` says why not."""
     attrs = raw.attributes
-    agent_id = _program(attrs, fallback)
+    if _CONVERSATION in attrs:
+        agent_id = _program(attrs, fallback)
+        if raw.trace_id is not None:
+            _SESSIONS.put(raw.trace_id, agent_id)
+    else:
+        agent_id = _SESSIONS.get(raw.trace_id) or _program(attrs, fallback)
+        if agent_id in SERVICE_NAMES or agent_id == PROGRAM:
+            if _severity_level(raw.severity_number, raw.severity_text) not in _KEPT_LEVELS:
+                raise Skip("a Codex log line of no known conversation")
     name = attrs.get(_EVENT_NAME)
     if name.__class__ is not str or not name.startswith(_PREFIX):
         return generic_map_log(raw, agent_id, now)
@@ -115,10 +138,25 @@ def map_log(raw: RawLog, fallback: Fallback, now: float) -> Event:
     if raw.severity_number or raw.severity_text:
         event.level = _severity_level(raw.severity_number, raw.severity_text)
     _EVENTS.get(name, _log_line)(event, attrs, name)
+    if name in _TIMED:
+        _time_call(event, name, time_ns)
     if event.error is not None:  # Codex sends every event at INFO, its failures too
         event.level = "error"
     event.attributes = _bounded(attrs)
     return event
+
+
+def _time_call(event: Event, name: str, time_ns: int) -> None:
+    """Remember when a conversation's model request began; give its completed call the time since."""
+    if name == "codex.api_request":
+        if event.span_type != SPAN_ERROR and event.latency_ms is not None and time_ns:
+            _REQUESTS.put(event.agent_id, time_ns - int(event.latency_ms * 1e6))
+        else:
+            _REQUESTS.pop(event.agent_id)
+    elif event.span_type == SPAN_LLM_CALL:
+        started = _REQUESTS.pop(event.agent_id)
+        if started is not None and time_ns >= started:
+            event.latency_ms = (time_ns - started) / 1e6
 
 
 def _log_line(event: Event, attrs: dict[str, Any], name: str) -> None:
@@ -201,6 +239,8 @@ def _user_prompt(event: Event, attrs: dict[str, Any], name: str) -> None:
     event.message = f"{name} {length} chars" if length is not None else name
 
 
+_TIMED: Final = frozenset({"codex.api_request", "codex.sse_event"})
+
 _EVENTS: Final[dict[str, Callable[[Event, dict[str, Any], str], None]]] = {
     "codex.sse_event": _sse_event,
     "codex.api_request": _api_request,
@@ -224,8 +264,24 @@ def map_span(
     now: float,
 ) -> Event:
     """One Codex span for the trace waterfall: no tokens, cost or error (the log events carry
-    those), typed ``span`` so it adds no inference or tool call."""
-    agent_id = _program(attrs, fallback)
+    those), typed ``span`` so it adds no inference or tool call. A span of no known
+    conversation raises :class:`Skip`."""
+    turn = attrs.get(_TURN)
+    turn_key = f"turn:{turn}" if turn.__class__ is str and turn else None
+    if _CONVERSATION in attrs:
+        agent_id = _program(attrs, fallback)
+        if trace_id is not None:
+            _SESSIONS.put(trace_id, agent_id)
+        if turn_key is not None:
+            _SESSIONS.put(turn_key, agent_id)
+    else:
+        agent_id = _SESSIONS.get(trace_id) or _SESSIONS.get(turn_key)
+        if agent_id is None:
+            raise Skip("a Codex span of no known conversation")
+        if trace_id is not None:
+            _SESSIONS.put(trace_id, agent_id)
+        if turn_key is not None:
+            _SESSIONS.put(turn_key, agent_id)
     event = sessions.trace_span(
         trace_id,
         span_id,

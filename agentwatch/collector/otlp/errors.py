@@ -1,4 +1,5 @@
-"""Why OTLP input is refused: the whole request, one resource's items, or one item."""
+"""Why OTLP input is refused: the whole request, one resource's items, or one item; or why an
+item is left out without being refused."""
 
 from __future__ import annotations
 
@@ -18,3 +19,8 @@ class BadResource(Exception):
 
 class Reject(Exception):
     """One span or log record cannot be mapped (the message says why)."""
+
+
+class Skip(Exception):
+    """One item is valid but shows nothing of use (a program's span of no known session): it is
+    accepted, counted as ignored, and makes no event."""

@@ -9,6 +9,7 @@ They also send many numbers as strings (``"52"``, ``"true"``): :func:`count`, :f
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -38,6 +39,33 @@ def session_agent(program: str, attributes: Mapping[str, Any]) -> str:
                 room = MAX_AGENT_ID_LENGTH - len(short) - len(SEPARATOR)
                 return f"{program[:room]}{SEPARATOR}{short}"
     return program
+
+
+class Recent:
+    """A bounded map of what a program said earlier (a trace's session, a request's start),
+    for records that need it later; the oldest entry goes first when full."""
+
+    __slots__ = ("_items", "_limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._limit = limit
+
+    def put(self, key: str, value: Any) -> None:
+        items = self._items
+        items[key] = value
+        items.move_to_end(key)
+        if len(items) > self._limit:
+            items.popitem(last=False)
+
+    def get(self, key: str | None) -> Any:
+        return None if key is None else self._items.get(key)
+
+    def pop(self, key: str) -> Any:
+        return self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def _as_number(value: Any, key: str) -> int | float:
