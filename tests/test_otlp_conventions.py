@@ -487,6 +487,10 @@ def test_span_exception_event_becomes_the_error_text_protobuf() -> None:
         kv.key, kv.value.string_value = key, value
     (event,) = decode_traces(request.SerializeToString(), "application/x-protobuf").events
     assert event.error == "ValueError: bad input"
+    later = pb_span.events.add()  # an event after the exception (a retry's, a log's) hides nothing
+    later.name = "gen_ai.choice"
+    (event,) = decode_traces(request.SerializeToString(), "application/x-protobuf").events
+    assert event.error == "ValueError: bad input"
 
 
 def test_exception_event_on_an_ok_span_makes_it_an_error() -> None:

@@ -100,8 +100,8 @@ def _lean_classes() -> dict[str, Any]:
     ``bytes``, and no Python object is made per KeyValue or AnyValue.
     :func:`_wire_attributes` reads the common pairs straight from the bytes; the rest go
     through the lean ``KeyValue`` (key as bytes, value as the AnyValue's bytes) and
-    ``Status`` here. A span's events come as the last one's bytes (an
-    ``exception`` event, read as the lean ``Event``). Fields agentwatch does not map (kind,
+    ``Status`` here. A span's events come as their bytes (an ``exception`` one is read
+    as the lean ``Event``). Fields agentwatch does not map (kind,
     links...) are skipped by the parser. Built once, in a private descriptor pool.
     """
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -123,7 +123,7 @@ def _lean_classes() -> dict[str, Any]:
             ("start_time_unix_nano", 7, field_type.TYPE_FIXED64, ""),
             ("end_time_unix_nano", 8, field_type.TYPE_FIXED64, ""),
             ("attributes", 9, field_type.TYPE_BYTES, "[]"),
-            ("last_event", 11, field_type.TYPE_BYTES, ""),
+            ("events", 11, field_type.TYPE_BYTES, "[]"),
             ("status", 15, field_type.TYPE_BYTES, ""),
         ),
         "Event": (("name", 2, field_type.TYPE_BYTES, ""), ("attributes", 3, field_type.TYPE_BYTES, "[]")),
@@ -304,23 +304,22 @@ def _wire_status(status: bytes) -> tuple[int, str]:
         raise Reject("status message is not valid UTF-8") from None
 
 
-def _exception_from_event(raw: bytes, code: int, message: str) -> tuple[int, str]:
-    """A span's status once its last event, if an ``exception`` one, is taken into account
-    (see :func:`~agentwatch.collector.otlp.mapping.exception_status`).
-
-    The lean schema reads a span's events as one field, so only the last one is kept (a
-    repeated field would cost every span a container): SDKs record an exception as the
-    span fails, after any other event.
-    """
+def _exception_from_events(events: list[bytes], code: int, message: str) -> tuple[int, str]:
+    """A span's status once its first ``exception`` event, if any, is taken into account
+    (see :func:`~agentwatch.collector.otlp.mapping.exception_status`), as the JSON reader does."""
     from google.protobuf.message import DecodeError
 
-    try:
-        event = _lean_classes()["Event"].FromString(raw)
-    except DecodeError:
-        raise Reject("a span event is not a valid Event") from None
-    if event.name != _EXCEPTION_EVENT:
-        return code, message
-    return exception_status(code, message, _wire_attributes(event.attributes[:]))
+    parse = _lean_classes()["Event"].FromString
+    for raw in events:
+        if _EXCEPTION_EVENT not in raw:  # cheap test: the name is in the bytes
+            continue
+        try:
+            event = parse(raw)
+        except DecodeError:
+            raise Reject("a span event is not a valid Event") from None
+        if event.name == _EXCEPTION_EVENT:
+            return exception_status(code, message, _wire_attributes(event.attributes[:]))
+    return code, message
 
 
 _EXCEPTION_EVENT: Final = EXCEPTION_EVENT.encode()
@@ -347,9 +346,9 @@ def _pb_span_event(span: Any, fallback: Fallback, now: float, map_item: SpanMapp
     attributes = _wire_attributes(span.attributes[:])  # a list of bytes, made in one call
     status = span.status
     code, message = _wire_status(status) if status else (0, "")
-    last_event = span.last_event
-    if last_event:
-        code, message = _exception_from_event(last_event, code, message)
+    events = span.events
+    if events:
+        code, message = _exception_from_events(events[:], code, message)
     return map_item(
         trace_id or None,
         span_id or None,
