@@ -317,6 +317,47 @@ def test_spans_keep_their_shape_but_no_tokens_or_cost() -> None:
     assert generic.tokens_input == 1
 
 
+def blocked(span_id: str, decision: str) -> Any:
+    attributes = {"session.id": SESSION, "span.type": "tool.blocked_on_user", "decision": decision}
+    return claude_code.map_span(
+        "a" * 32,
+        span_id,
+        "c" * 16,
+        "claude_code.tool.blocked_on_user",
+        1,
+        2,
+        attributes,
+        0,
+        "",
+        "claude-code",
+        0.0,
+    )
+
+
+def decided(span_id: str, decision: str) -> Any:
+    raw = record("tool_decision", tool_name="Bash", decision=decision, source="user")
+    raw.trace_id, raw.span_id = "a" * 32, span_id
+    return claude_code.map_log(raw, "claude-code", 0.0)
+
+
+def test_a_tool_blocked_on_the_user_is_one_decision_whichever_source_arrives_first() -> None:
+    span_first = blocked("1" * 16, "reject")  # claude -p denies a tool with this span alone
+    assert (span_first.span_type, span_first.decision_made) == (SPAN_DECISION, "reject")
+    assert event_to_log_entry(span_first).message.endswith("waited for permission, reject")
+    late_log = decided("1" * 16, "reject")
+    assert (late_log.span_type, late_log.decision_made) == (SPAN_LOG, None)
+    assert late_log.message == "tool_decision reject by user"
+
+    log_first = decided("2" * 16, "accept")
+    assert (log_first.span_type, log_first.decision_made) == (SPAN_DECISION, "accept")
+    late_span = blocked("2" * 16, "accept")
+    assert (late_span.span_type, late_span.decision_made) == ("span", None)
+
+    unknown = blocked("3" * 16, "unknown")  # every tool run by config: no decision of its own
+    assert (unknown.span_type, unknown.decision_made) == ("span", None)
+    assert decided("3" * 16, "accept").span_type == SPAN_DECISION
+
+
 # ------------------------------------------------------------------- shared readers
 
 

@@ -7,9 +7,12 @@ Claude Code sends each model call up to three ways: an ``api_request`` log event
     Claude Code's log events carry the tokens, the cost and the errors: ``api_request`` is
     the inference call (input, output and cache tokens, ``cost_usd`` as the CLI computed it,
     never re-estimated), ``api_error`` and ``api_retries_exhausted`` the errors, ``tool_result``
-    the tool calls. Its spans are kept for the trace waterfall with no tokens, no cost and no
-    error, typed ``agent`` (``claude_code.interaction``) or ``span`` (everything else), so they
-    add no inference or tool call either. Its ``claude_code.*`` metrics are counted as metric
+    the tool calls, ``tool_decision`` the decisions. Its spans are kept for the trace waterfall
+    with no tokens, no cost and no error, typed ``agent`` (``claude_code.interaction``) or
+    ``span`` (everything else), so they add no inference or tool call either; a
+    ``claude_code.tool.blocked_on_user`` span naming a decision (``claude -p`` denies a tool with
+    that span alone) is the decision unless its ``tool_decision`` event, which names the span,
+    counted it: whichever arrives first counts. Its ``claude_code.*`` metrics are counted as metric
     points and never become events.
 
 Each session is its own agent (:func:`~agentwatch.collector.otlp.sessions.session_agent`:
@@ -65,6 +68,11 @@ PROGRAM: Final = "claude-code"
 _EVENT_NAME: Final = "event.name"
 _BODY_PREFIX: Final = "claude_code."
 _INTERACTION: Final = "claude_code.interaction"
+_BLOCKED: Final = "claude_code.tool.blocked_on_user"
+_FROM_LOG: Final = "log"
+_FROM_SPAN: Final = "span"
+#: Which source counted each tool decision first, by the ``tool.blocked_on_user`` span's id.
+_DECISIONS: Final = sessions.Recent()
 
 
 def _program(attributes: dict[str, Any], fallback: Fallback) -> str:
@@ -162,12 +170,29 @@ def _tool_result(event: Event, attrs: dict[str, Any], name: str) -> None:
 
 
 def _tool_decision(event: Event, attrs: dict[str, Any], name: str) -> None:
-    event.span_type = SPAN_DECISION
     event.tool_name = _short(attrs.pop("tool_name", None), "tool_name")
-    event.decision_made = _short(attrs.get("decision"), "decision") or "unknown"
+    decision = _short(attrs.get("decision"), "decision") or "unknown"
     source = attrs.get("source")
+    if _counted_once(event.span_id, _FROM_LOG) == _FROM_SPAN:  # its span counted it already
+        event.span_type = SPAN_LOG
+        event.message = _clip(f"tool_decision {decision}" + (f" by {source}" if source else ""))
+        return
+    event.span_type = SPAN_DECISION
+    event.decision_made = decision
     if source:
         event.message = _clip(f"by {source}")
+
+
+def _counted_once(span_id: str | None, source: str) -> str | None:
+    """Which source counted the decision of this ``tool.blocked_on_user`` span first (None:
+    none did, and ``source`` now has): the log event and the span name it by the same span id,
+    and arrive in either order."""
+    if span_id is None:
+        return None
+    first = _DECISIONS.get(span_id)
+    if first is None:
+        _DECISIONS.put(span_id, source)
+    return first
 
 
 def _user_prompt(event: Event, attrs: dict[str, Any], name: str) -> None:
@@ -231,4 +256,18 @@ def map_span(
         message=name.removeprefix(_BODY_PREFIX) or None,
         tool_key="tool_name",
     )
+    if name == _BLOCKED:
+        _blocked_on_user(event, attrs)
     return event
+
+
+def _blocked_on_user(event: Event, attrs: dict[str, Any]) -> None:
+    """A tool that waited for permission: a decision when it names one (``reject`` by ``claude -p``
+    has no ``tool_decision`` event) and its ``tool_decision`` event has not counted it."""
+    decision = _short(attrs.get("decision"), "decision")
+    if decision is None or decision == "unknown" or _counted_once(event.span_id, _FROM_SPAN) is not None:
+        return
+    event.span_type = SPAN_DECISION
+    event.decision_made = decision
+    source = attrs.get("source")
+    event.message = _clip(f"waited for permission, {decision}" + (f" by {source}" if source else ""))
