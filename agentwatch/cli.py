@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-body", type=_positive_int, default=4 * 1024 * 1024, help="largest request body in bytes"
     )
+    serve.add_argument(
+        "--metrics-agents",
+        type=_positive_int,
+        default=None,
+        help="agents named at /metrics, the busiest (default 100); the others are summed as _other",
+    )
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without a token")
     serve.add_argument("--config", default=None, help="collector TOML config (alert thresholds)")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")

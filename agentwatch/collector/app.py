@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     settings = collector.settings
     token = settings.token.encode() if settings.token else None
     decode_threads = anyio.CapacityLimiter(DECODE_THREADS)
+    scrape_turn = anyio.Lock()  # one /metrics copy and render at a time: memory stays bounded
 
     def guarded(handler: Handler) -> Handler:
         """Token check and error mapping, shared by every route."""
@@ -291,11 +292,19 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         return json_response(report)
 
     async def metrics(request: Request) -> Response:
+        """Prometheus text: the counts are copied on the event loop, ranked and rendered in a thread."""
+        async with scrape_turn:
+            registry = metrics_registry()
+            body = await anyio.to_thread.run_sync(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    def metrics_registry() -> CollectorRegistry:
         registry = CollectorRegistry(auto_describe=False)
         health = collector.health()
         registry.register(
             TotalsExporter(
                 collector.totals,
+                agents=settings.metrics_agents,
                 gauges=[
                     ("agentwatch_agents", "Agents tracked now", health.agents),
                     ("agentwatch_subscribers", "Connected viewers", health.subscribers),
@@ -309,7 +318,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             )
         )
         registry.register(MetricIngestExporter(collector.metric_points))
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return registry
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

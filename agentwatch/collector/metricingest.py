@@ -30,7 +30,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -308,13 +308,19 @@ def _latencies(point: MetricPoint, wanted: int) -> Iterator[float | None]:
 
 
 class MetricIngestExporter(PromCollector):
-    """prometheus-client collector reading :class:`MetricIngest`'s counts at scrape time."""
+    """prometheus-client collector over :class:`MetricIngest`'s counts as they were when it was made.
+
+    Made on the event loop (a copy of a few numbers), so :meth:`collect` may run in a worker thread.
+    """
 
     def __init__(self, ingest: MetricIngest) -> None:
-        self.ingest = ingest
+        counts, deltas = ingest.counts, ingest.deltas
+        self.counts = replace(counts, points=dict(counts.points))
+        self.resets, self.out_of_order = deltas.resets, deltas.out_of_order
+        self.evicted, self.series = deltas.evicted, deltas.series
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        counts, deltas = self.ingest.counts, self.ingest.deltas
+        counts = self.counts
         prefix = "agentwatch_otlp_metric_"
         points = CounterMetricFamily(
             prefix + "points", "OTLP metric data points taken, by metric name prefix", labels=["family"]
@@ -332,17 +338,17 @@ class MetricIngestExporter(PromCollector):
             ),
             ("points_mapped", "GenAI metric points counted in the window", counts.mapped),
             ("calls_dropped", "Calls of a duration histogram over the per-request cap", counts.calls_dropped),
-            ("resets", "Cumulative series started again (restart or counter reset)", deltas.resets),
+            ("resets", "Cumulative series started again (restart or counter reset)", self.resets),
             (
                 "points_out_of_order",
                 "Cumulative points ignored: duplicates, late or replaced",
-                deltas.out_of_order,
+                self.out_of_order,
             ),
-            ("series_evicted", "Cumulative series forgotten to stay within the cap", deltas.evicted),
+            ("series_evicted", "Cumulative series forgotten to stay within the cap", self.evicted),
         ):
             counter = CounterMetricFamily(prefix + name, help_text)
             counter.add_metric([], value)
             yield counter
         series = GaugeMetricFamily(prefix + "series", "Cumulative series whose last value is kept")
-        series.add_metric([], deltas.series)
+        series.add_metric([], self.series)
         yield series

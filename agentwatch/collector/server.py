@@ -21,6 +21,7 @@ import uvicorn
 from agentwatch.collector.app import create_app
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
 from agentwatch.collector.service import Settings, default_store_path
+from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS
 from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT
 
 #: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
@@ -71,6 +72,7 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         store_path=store_path,
         sync=namespace.sync,
         alerts=alerts,
+        metrics_agents=getattr(namespace, "metrics_agents", None) or DEFAULT_EXPORTED_AGENTS,
     )
 
 

@@ -28,7 +28,7 @@ from agentwatch.collector.otlp import MetricPoint
 from agentwatch.collector.receipts import Receipts
 from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
-from agentwatch.collector.totals import Totals
+from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS, Totals
 from agentwatch.collector.window import Window
 from agentwatch.protocol import SSE_ALERT, SSE_METRICS, Alert, Event, Health, Snapshot
 
@@ -58,6 +58,8 @@ class Settings:
     log_replay: int = 1000
     subscriber_max_lag: int = 10_000
     max_agents: int = 10_000
+    #: Agents with their own label value at ``/metrics`` (the busiest); the rest summed as ``_other``.
+    metrics_agents: int = DEFAULT_EXPORTED_AGENTS
     #: Idempotency keys remembered (count, seconds): a batch resent within both is not ingested again.
     idempotency_keys: int = 100_000
     idempotency_seconds: float = 900.0

@@ -6,13 +6,16 @@ histogram with the OpenTelemetry GenAI ``gen_ai.client.operation.duration`` boun
 (0.01 s … 81.92 s, ×2), since a Prometheus summary would carry no quantiles.
 
 The number of (agent, model) series is capped; events beyond the cap are counted under
-``agent="_other"`` so totals stay right while memory stays bounded.
+``agent="_other"`` so totals stay right while memory stays bounded. What a scrape exports is
+bounded again (:class:`TotalsExporter`): the busiest agents by name, the rest summed.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
+from typing import Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector as PromCollector
@@ -23,6 +26,24 @@ from agentwatch.protocol import LATENCY_SPAN_TYPES, SPAN_ERROR, SPAN_TOOL_CALL, 
 LATENCY_BUCKETS_S: tuple[float, ...] = tuple(0.01 * 2**i for i in range(14))
 _BOUNDS_MS = [bound * 1000 for bound in LATENCY_BUCKETS_S]
 OTHER = "_other"
+#: Agents with their own ``agent`` label value at ``/metrics`` by default (the busiest by events).
+DEFAULT_EXPORTED_AGENTS: Final = 100
+#: Models named per ``agent`` label value at ``/metrics``; the others are summed under :data:`OTHER`.
+EXPORTED_MODELS_PER_AGENT: Final = 10
+#: The numbers of a :class:`Series` copied for export, in the order of the counter families.
+_FIELDS: Final = (
+    "events",
+    "errors",
+    "tool_calls",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+    "latency_count",
+    "latency_sum_ms",
+)
+_LATENCY_COUNT: Final = _FIELDS.index("latency_count")
+_LATENCY_SUM: Final = _FIELDS.index("latency_sum_ms")
+_numbers = attrgetter(*_FIELDS)
 
 
 class Series:
@@ -117,47 +138,111 @@ class Totals:
 
 
 class TotalsExporter(PromCollector):
-    """prometheus-client collector reading :class:`Totals` at scrape time."""
+    """prometheus-client collector over a copy of :class:`Totals` taken when it is made.
 
-    def __init__(self, totals: Totals, gauges: Sequence[tuple[str, str, float]] = ()) -> None:
-        self.totals = totals
+    Cardinality is bounded: the busiest ``agents`` agents (most events since start) keep their own
+    ``agent`` label value, every other agent is summed under ``agent="_other"``; each ``agent``
+    value names its busiest :data:`EXPORTED_MODELS_PER_AGENT` models and sums the rest under
+    ``model="_other"``. Sums cover every series, so totals over all label values stay right.
+
+    Thread use: make it on the event loop (one pass copying each series' numbers, no
+    aggregation), then :meth:`collect` (rank, sum, build the families) may run in a worker
+    thread while ingest goes on, since it reads only the copy.
+    """
+
+    def __init__(
+        self,
+        totals: Totals,
+        gauges: Sequence[tuple[str, str, float]] = (),
+        *,
+        agents: int = DEFAULT_EXPORTED_AGENTS,
+    ) -> None:
+        self.agents = agents
         self.gauges = list(gauges)
+        self._rows = [
+            (agent, model, (*_numbers(series), *series.buckets))
+            for (agent, model), series in list(totals.series.items())
+        ]
+        #: Agents summed under ``_other`` at the last :meth:`collect`.
+        self.agents_summed = 0
+
+    def exported(self) -> dict[tuple[str, str], list[float]]:
+        """(agent, model) label values → summed numbers (the :data:`_FIELDS`, then the buckets)."""
+        events_by_agent: dict[str, int] = {}
+        for agent, _, values in self._rows:
+            if agent != OTHER:
+                events_by_agent[agent] = events_by_agent.get(agent, 0) + int(values[0])
+        ranked = sorted(events_by_agent, key=lambda agent: (-events_by_agent[agent], agent))
+        kept = set(ranked[: self.agents])
+        self.agents_summed = len(ranked) - len(kept)
+        by_agent: dict[str, dict[str, list[float]]] = {}
+        for agent, model, values in self._rows:
+            models = by_agent.setdefault(agent if agent in kept else OTHER, {})
+            _add(models, model, values)
+        exported: dict[tuple[str, str], list[float]] = {}
+        for agent in sorted(by_agent):
+            models = by_agent[agent]
+            if len(models) > EXPORTED_MODELS_PER_AGENT:
+                busiest = sorted(models, key=lambda model: (-models[model][0], model))
+                named = set(busiest[: EXPORTED_MODELS_PER_AGENT - 1])
+                folded: dict[str, list[float]] = {}
+                for model, numbers in models.items():
+                    _add(folded, model if model in named else OTHER, numbers)
+                models = folded
+            for model in sorted(models):
+                exported[(agent, model)] = models[model]
+        return exported
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         labels = ["agent", "model"]
-        families = {
-            "events": CounterMetricFamily("agentwatch_events", "Events received", labels=labels),
-            "errors": CounterMetricFamily("agentwatch_errors", "Events that carried an error", labels=labels),
-            "tool_calls": CounterMetricFamily("agentwatch_tool_calls", "Tool calls", labels=labels),
-            "tokens_in": CounterMetricFamily("agentwatch_input_tokens", "Input tokens", labels=labels),
-            "tokens_out": CounterMetricFamily("agentwatch_output_tokens", "Output tokens", labels=labels),
-            "cost": CounterMetricFamily(
+        families = [
+            CounterMetricFamily("agentwatch_events", "Events received", labels=labels),
+            CounterMetricFamily("agentwatch_errors", "Events that carried an error", labels=labels),
+            CounterMetricFamily("agentwatch_tool_calls", "Tool calls", labels=labels),
+            CounterMetricFamily("agentwatch_input_tokens", "Input tokens", labels=labels),
+            CounterMetricFamily("agentwatch_output_tokens", "Output tokens", labels=labels),
+            CounterMetricFamily(
                 "agentwatch_cost_usd", "Cost in USD (partly estimated from the price table)", labels=labels
             ),
-        }
+        ]
         latency = HistogramMetricFamily(
             "agentwatch_latency_seconds", "Inference latency (llm_call, completion)", labels=labels
         )
-        for (agent, model), series in list(self.totals.series.items()):
-            values = [agent, model]
-            families["events"].add_metric(values, series.events)
-            families["errors"].add_metric(values, series.errors)
-            families["tool_calls"].add_metric(values, series.tool_calls)
-            families["tokens_in"].add_metric(values, series.tokens_in)
-            families["tokens_out"].add_metric(values, series.tokens_out)
-            families["cost"].add_metric(values, series.cost)
-            if series.latency_count:
-                cumulative, running = [], 0
-                for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), series.buckets, strict=True):
+        bounds = (*LATENCY_BUCKETS_S, float("inf"))
+        for (agent, model), values in self.exported().items():
+            names = [agent, model]
+            for family, value in zip(families, values[: len(families)], strict=True):
+                family.add_metric(names, value)
+            latency_count, latency_sum_ms = values[_LATENCY_COUNT], values[_LATENCY_SUM]
+            if latency_count:
+                cumulative, running = [], 0.0
+                for bound, count in zip(bounds, values[len(_FIELDS) :], strict=True):
                     running += count
                     cumulative.append((_le(bound), running))
-                latency.add_metric(values, cumulative, series.latency_sum_ms / 1000)
-        yield from families.values()
+                latency.add_metric(names, cumulative, latency_sum_ms / 1000)
+        yield from families
         yield latency
-        for name, help_text, value in self.gauges:
+        gauges = [
+            *self.gauges,
+            (
+                "agentwatch_metrics_agents_summed",
+                'Agents whose series are summed under agent="_other" (beyond the busiest)',
+                self.agents_summed,
+            ),
+        ]
+        for name, help_text, value in gauges:
             gauge = GaugeMetricFamily(name, help_text)
             gauge.add_metric([], value)
             yield gauge
+
+
+def _add(into: dict[str, list[float]], key: str, values: Sequence[float]) -> None:
+    total = into.get(key)
+    if total is None:
+        into[key] = list(values)
+    else:
+        for i, value in enumerate(values):
+            total[i] += value
 
 
 def _le(bound: float) -> str:
