@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import platformdirs
 
-from agentwatch.protocol import DEFAULT_URL, LEVEL_RANK, normalize_level
+from agentwatch.protocol import DEFAULT_URL, LEVEL_RANK, normalize_level, normalize_token, token_problem
 
 __all__ = ["ConfigError", "ViewerConfig", "config_path", "load_config", "normalize_url"]
 
@@ -113,6 +113,12 @@ def _check_value(key: str, value: Any) -> Any:
     # token, agent, theme: free text
     if not isinstance(value, str):
         raise ValueError("must be a string")
+    if key == "token":  # trimmed as the collector trims its own (a newline from $(cat file))
+        token = normalize_token(value)
+        problem = token_problem(token) if token is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return token
     return value or None
 
 

@@ -5,8 +5,10 @@ Made for shell prompts, tmux status bars and scripts::
     agentwatch ok · 12 agents · 1 234 tok/s · p50 420 ms · p99 2.1 s (est.) · err 1.2% · $0.84/min (est.)
 
 ``--format`` takes a ``str.format`` template over the snapshot's fields (plus ``status``
-and ``url``); a field that is missing or has no value prints as "—", whatever its format
-spec. ``--json`` prints the snapshot as JSON. Agent-supplied text goes through
+and ``url``), including their parts (``{agents[0].agent_id}``, ``{history.tokens_per_second[0]}``);
+a field with no value, or an index past the end of a list, prints as "—", whatever its format
+spec. A name the snapshot does not have is refused before anything is fetched (checked
+against the snapshot's types, not its values). ``--json`` prints the snapshot as JSON. Agent-supplied text goes through
 :func:`agentwatch.textsafe.printable` (JSON through :func:`~agentwatch.textsafe.json_safe`).
 
 Exit codes: 0 printed; 1 collector unreachable, timed out or unreadable; 2 bad
@@ -18,8 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import string
 import sys
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TextIO
 
@@ -37,7 +42,7 @@ from agentwatch.protocol import (
 )
 from agentwatch.textsafe import json_safe, printable
 
-__all__ = ["format_line", "format_template", "main", "overall_status"]
+__all__ = ["check_template", "format_line", "format_template", "main", "overall_status"]
 
 MISSING: Final = "—"
 EXIT_OK: Final = 0
@@ -116,8 +121,88 @@ class _Missing:
     def __str__(self) -> str:
         return MISSING
 
+    def __repr__(self) -> str:
+        return MISSING
+
 
 _ABSENT: Final = _Missing()
+
+
+#: One part of a field name after its first name: ``.name`` or ``[index]`` (as ``str.format`` reads it).
+_PART: Final = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
+
+
+def _split_field(field_name: str) -> tuple[str, list[tuple[bool, int | str]]]:
+    """``"agents[0].agent_id"`` → ``("agents", [(False, 0), (True, "agent_id")])``; ValueError
+    for what ``str.format`` would not read either."""
+    end = len(field_name)
+    for stop in (field_name.find("."), field_name.find("[")):
+        if stop != -1:
+            end = min(end, stop)
+    first, position, parts = field_name[:end], end, []
+    while position < len(field_name):
+        match = _PART.match(field_name, position)
+        if match is None:
+            raise ValueError(f"cannot read the field name {field_name!r}")
+        name, index = match.groups()
+        parts.append((True, name) if name is not None else (False, int(index) if index.isdigit() else index))
+        position = match.end()
+    return first, parts
+
+
+#: The names a template may start with, and their types.
+_TOP_LEVEL: Final[dict[str, Any]] = {**typing.get_type_hints(Snapshot), "status": str, "url": str}
+
+
+def _field_type(owner: Any, is_attribute: bool, key: int | str, path: str) -> Any:
+    """The type of ``owner.key`` (``is_attribute``) or ``owner[key]``; :class:`TemplateError`
+    when a value of type ``owner`` has no such part."""
+    if typing.get_origin(owner) in (typing.Union, types.UnionType):
+        present = [arg for arg in typing.get_args(owner) if arg is not type(None)]
+        owner = present[0] if len(present) == 1 else owner
+    if is_attribute:
+        if isinstance(owner, type) and issubclass(owner, msgspec.Struct):
+            hints = typing.get_type_hints(owner)
+            if key in hints:
+                return hints[key]
+            raise TemplateError(f"{path} has no field {key!r} (it has: {', '.join(hints)})")
+        raise TemplateError(f"{path} has no fields: .{key} cannot be read")
+    origin, args = typing.get_origin(owner), typing.get_args(owner)
+    if origin in (list, tuple) and isinstance(key, int) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    raise TemplateError(f"{path} cannot be indexed with [{key}]")
+
+
+def check_template(template: str) -> None:
+    """Refuse a template that names anything the snapshot cannot have, whatever its values.
+
+    Checks each field's name and its chain of ``.field`` / ``[index]`` against the snapshot's
+    types (an empty snapshot's values would refuse ``{agents[0].agent_id}``), and the syntax.
+    Raises :class:`TemplateError`.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(str(exc)) from None
+    for _, field_name, spec, _ in parsed:
+        if field_name is None:
+            continue
+        try:
+            first, chain = _split_field(field_name)
+        except ValueError as exc:
+            raise TemplateError(str(exc)) from None
+        if first == "" or first.isdigit():
+            raise TemplateError("positional fields like {} or {0} are not supported; name a field")
+        if first not in _TOP_LEVEL:
+            raise TemplateError(f"unknown field {first!r} (fields: {', '.join(_TOP_LEVEL)})")
+        owner, path = _TOP_LEVEL[first], first
+        for is_attribute, key in chain:
+            owner = _field_type(owner, is_attribute, key, path)
+            path += f".{key}" if is_attribute else f"[{key}]"
+        if spec:
+            check_template(spec)
 
 
 class _SnapshotFormatter(string.Formatter):
@@ -126,6 +211,30 @@ class _SnapshotFormatter(string.Formatter):
             raise TemplateError("positional fields like {} or {0} are not supported; name a field")
         value = kwargs.get(key)
         return _ABSENT if value is None else value
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
+        """Like ``str.format``, but only a struct's fields are read as attributes, and an index
+        past the end (an empty list of agents) is a missing value, not an error."""
+        try:
+            first, chain = _split_field(field_name)
+        except ValueError as exc:
+            raise TemplateError(str(exc)) from None
+        value = self.get_value(first, args, kwargs)
+        for is_attribute, key in chain:
+            if value is _ABSENT:
+                break
+            if is_attribute:
+                if not (isinstance(value, msgspec.Struct) and key in value.__struct_fields__):
+                    raise TemplateError(f"no field {key!r} in {field_name!r}")
+                value = getattr(value, key)
+            else:
+                try:
+                    value = value[key]
+                except (IndexError, KeyError):
+                    value = _ABSENT
+            if value is None:
+                value = _ABSENT
+        return value, first
 
     def format_field(self, value: Any, format_spec: str) -> str:
         if value is None or isinstance(value, _Missing):
@@ -137,6 +246,7 @@ class _SnapshotFormatter(string.Formatter):
 
 def format_template(template: str, snapshot: Snapshot, *, url: str = "") -> str:
     """Apply a ``str.format`` template to the snapshot's fields; raise :class:`TemplateError`."""
+    check_template(template)
     fields: dict[str, Any] = msgspec.structs.asdict(snapshot)
     fields["status"] = overall_status(snapshot)
     fields["url"] = url

@@ -189,8 +189,8 @@ class CollectorProcess:
         return next(word for word in line.split() if word.startswith("http://"))
 
     def _accepts(self) -> bool:
-        try:
-            return httpx.get(self.url + PATH_HEALTH, timeout=1).status_code == 200
+        try:  # 401: up, and asking for its token
+            return httpx.get(self.url + PATH_HEALTH, timeout=1).status_code in (200, 401)
         except httpx.TransportError:
             return False
 

@@ -15,6 +15,7 @@ import pytest
 from agentwatch.cli import build_parser
 from agentwatch.protocol import SSE_METRICS, AgentRow, Snapshot
 from agentwatch.status import format_line, format_template, main, overall_status
+from tests.helpers import RunningCollector
 from tests.sseserver import SSE, SSEServer, Status, Stream
 
 SNAPSHOT: dict[str, object] = {
@@ -119,9 +120,38 @@ def test_silent_collector_times_out_with_exit_1(
 
 def test_format_template_over_snapshot_fields(server: SSEServer, capsys: pytest.CaptureFixture[str]) -> None:
     server.play(metrics())
-    template = "{status} {tokens_per_second:.0f} tok/s p95={p95_latency_ms:.0f} x={no_such_field:>5} {url}"
+    template = "{status} {tokens_per_second:.0f} tok/s p95={p95_latency_ms:.0f} x={agent:>5} {url}"
     assert run_main(server.url, "--format", template) == 0
     assert capsys.readouterr().out == f"ok 1234 tok/s p95=— x=— {server.url}\n"
+
+
+def test_format_template_reads_the_agents_of_a_real_collector(
+    collector: RunningCollector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert collector.post({"agent_id": "planner", "message": "hello"}).status_code == 202
+    template = (
+        "{agents[0].agent_id} {agents[0].status} {agents[1].agent_id} {history.tokens_per_second[0]:.0f}"
+    )
+    assert run_main(collector.url, "--format", template) == 0
+    assert capsys.readouterr().out == "planner ok — 0\n"  # an index past the end prints "—"
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{no_such_field}", "unknown field 'no_such_field'"),
+        ("{agents[0].no_such_field}", "agents[0] has no field 'no_such_field'"),
+        ("{agents.__class__}", "agents has no fields"),
+        ("{history.tokens_per_second[x]}", "cannot be indexed"),
+        ("{agent:>{width}}", "unknown field 'width'"),
+    ],
+)
+def test_a_template_naming_what_the_snapshot_lacks_is_refused_clearly(
+    template: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(f"http://127.0.0.1:{closed_port()}", "--format", template) == 2
+    err = capsys.readouterr().err
+    assert "bad --format template" in err and said in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("template", ["{tokens_per_second", "{}", "{0}", "{error_rate:%%%}", "{agents:.1f}"])

@@ -22,7 +22,7 @@ from agentwatch.collector.app import create_app
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
 from agentwatch.collector.service import Settings, default_store_path
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS
-from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT
+from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT, normalize_token, token_problem
 
 #: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
 HEAP_TRIM_INTERVAL: Final = 1.0
@@ -41,8 +41,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def token_from_args(namespace: argparse.Namespace) -> str | None:
+    """The token ``--token`` (else ``AGENTWATCH_TOKEN``) gives, trimmed as clients trim it.
+
+    An empty variable means none; a token that is blank once trimmed, or not printable ASCII,
+    is a :class:`ServeError`: the collector would start, then refuse every client.
+    """
+    for source, raw in (
+        ("--token", namespace.token),
+        ("AGENTWATCH_TOKEN", os.environ.get("AGENTWATCH_TOKEN")),
+    ):
+        if raw is None or (raw == "" and source != "--token"):
+            continue
+        token = normalize_token(raw)
+        if token is None:
+            raise ServeError(f"{source} is empty once surrounding whitespace is removed: give a real token")
+        problem = token_problem(token)
+        if problem is not None:
+            raise ServeError(f"{source} {problem}")
+        return token
+    return None
+
+
 def settings_from_args(namespace: argparse.Namespace) -> Settings:
-    token = namespace.token or os.environ.get("AGENTWATCH_TOKEN") or None
+    token = token_from_args(namespace)
     if not is_loopback(namespace.host) and not token and not namespace.insecure:
         raise ServeError(
             f"refusing to listen on {namespace.host} without a token: anyone who can reach this address "

@@ -117,6 +117,8 @@ class Collector:
         )
         self.store: Store | None = None
         self.store_status = "disabled"
+        #: Why the configured store could not be opened (None: opened, or none configured).
+        self.store_problem: str | None = None
         self.warnings: list[str] = []
         self._tick_task: asyncio.Task[None] | None = None
         self._last_sent: dict[str | None, bytes] = {}
@@ -126,7 +128,9 @@ class Collector:
         """Open the store and refill the window and log history from it.
 
         A store that cannot be opened never stops the collector: it runs in memory and says
-        so in ``warnings`` and ``/healthz``.
+        so once in ``warnings`` and in ``/healthz``. With ``sync`` set, every durable ingest is
+        then refused (:meth:`ingest_durable` raises :class:`StoreError`): a 202 would claim a
+        commit that never happens.
         """
         path = self.settings.store_path
         if path is None:
@@ -141,8 +145,16 @@ class Collector:
         try:
             restored = store.open()
         except StoreError as exc:
-            self.store_status = f"error: {exc}"
-            self.warnings.append(f"store unavailable, running in memory only: {exc}")
+            self.store_problem = str(exc)
+            if self.settings.sync:
+                self.store_status = f"error: {exc} (--sync: ingest is refused with 503)"
+                self.warnings.append(
+                    f"store unavailable, running in memory only: {exc}; with --sync every ingest "
+                    "batch is refused (503) until the collector is restarted with a usable store"
+                )
+            else:
+                self.store_status = f"error: {exc} (running in memory only)"
+                self.warnings.append(f"store unavailable, running in memory only: {exc}")
             return
         self.store = store
         self.logs.backfill = store.backfill
@@ -216,9 +228,12 @@ class Collector:
         entries appear in the log stream in arrival order whatever order commits finish in.
         Aggregation goes ``step`` events at a time, yielding to the event loop in between.
         The commit and what follows it are shielded: a cancelled caller does not leave a
-        committed batch unshown. Without a store, the same as :meth:`ingest`.
+        committed batch unshown. Without a store (``--no-store``), the same as :meth:`ingest`;
+        with a store configured that could not be opened, :class:`StoreError` naming it.
         """
         if self.store is None:
+            if self.store_problem is not None:
+                raise StoreError(f"store unavailable: {self.store_problem}")
             self.ingest(events, receipt)
             return
         if not events:
@@ -243,8 +258,9 @@ class Collector:
             self._aggregate(events[start : start + step] if len(events) > step else events)
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self, agent: str | None = None) -> Snapshot:
-        snapshot = self.window.snapshot(agent)
+    def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
+        """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
+        snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
         snapshot.alerts = self.alerts.firing(agent)
         return snapshot
 

@@ -39,6 +39,7 @@ from agentwatch.protocol import (
     SPAN_TOOL_CALL,
     Event,
     normalize_level,
+    normalize_token,
 )
 from agentwatch.sdk.events import clip, fill, finish
 from agentwatch.sdk.handler import LoggingHandler
@@ -117,7 +118,7 @@ class AgentTelemetry:
         self._atexit_timeout = atexit_timeout
         self._sender = BatchSender(
             self.url,
-            token or os.environ.get(ENV_TOKEN) or None,
+            normalize_token(token or os.environ.get(ENV_TOKEN)),
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_queue=max_queue,

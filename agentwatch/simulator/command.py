@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from agentwatch.protocol import DEFAULT_URL, PATH_HEALTH
+from agentwatch.protocol import DEFAULT_URL, PATH_HEALTH, normalize_token
 from agentwatch.simulator.sender import RunStats, run
 
 
@@ -50,7 +50,7 @@ def main(namespace: Any) -> int:
     """``agentwatch simulate``: exit 0 after the run, 1 when the collector is unreachable at
     start or refuses the token. Prints one summary line to stdout at the end."""
     url = namespace.url or os.environ.get("AGENTWATCH_URL") or DEFAULT_URL
-    token = namespace.token or os.environ.get("AGENTWATCH_TOKEN") or None
+    token = normalize_token(namespace.token or os.environ.get("AGENTWATCH_TOKEN"))
     problem = _check_reachable(url, token)
     if problem is not None:
         print(
