@@ -116,14 +116,33 @@ MAX_TOKENS: Final = 2**53
 #: Exclusive upper bound of a normalised timestamp (unix seconds, year 5138): every viewer can
 #: format it, and larger numbers are read as milli-, micro- or nanoseconds first.
 MAX_TIMESTAMP: Final = 1e11
-#: Costs above this (USD, one event) are treated as bad values by every aggregate.
+#: Largest cost of one event (USD): a larger one is refused at ingest on every path (native,
+#: OTLP, metrics), an estimate above it is no estimate, and every aggregate ignores it.
 MAX_EVENT_COST_USD: Final = 1e6
+#: Largest latency of one event (ms, about 31 years): a larger one is refused like a cost.
+MAX_LATENCY_MS: Final = 1e12
 
 # ------------------------------------------------------------------------- headers
 #: Request header naming one ingest batch; a batch resent with the same key is answered with the
 #: original answer and not ingested again (keys are remembered for a bounded time, see README).
 HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 128  # printable ASCII characters
+
+
+def normalize_token(token: str | None) -> str | None:
+    """A bearer token as every side sends and compares it: surrounding whitespace (the newline
+    of ``$(cat file)``, a stray space) removed; None when nothing is left."""
+    if token is None:
+        return None
+    return token.strip() or None
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` (already normalised) cannot be a bearer token, or None when it can: an HTTP
+    header carries printable ASCII only."""
+    if not (token.isascii() and token.isprintable()):
+        return "must be printable ASCII (letters, digits, punctuation)"
+    return None
 
 
 def parse_level(level: str) -> str | None:
