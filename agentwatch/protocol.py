@@ -127,6 +127,8 @@ MAX_LATENCY_MS: Final = 1e12
 #: original answer and not ingested again (keys are remembered for a bounded time, see README).
 HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 128  # printable ASCII characters
+#: Response header of a paged listing (``/api/agents``, ``/api/snapshot``): rows there are in all.
+HEADER_TOTAL_COUNT: Final = "X-Total-Count"
 
 
 def normalize_token(token: str | None) -> str | None:

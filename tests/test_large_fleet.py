@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agentwatch.client.prefetch import SnapshotPrefetch
+from agentwatch.collector.app import MAX_PAGE_AGENTS
 from agentwatch.collector.metricingest import MetricIngest, MetricIngestExporter
 from agentwatch.collector.totals import EXPORTED_MODELS_PER_AGENT, OTHER, Totals, TotalsExporter
-from agentwatch.protocol import PATH_METRICS, Event
+from agentwatch.protocol import HEADER_TOTAL_COUNT, PATH_AGENTS, PATH_METRICS, PATH_SNAPSHOT, Event, Snapshot
 from tests.helpers import RunningCollector
 
 
@@ -127,3 +130,86 @@ def test_the_metric_ingest_exporter_reads_the_copy_made_with_it() -> None:
     points = {s.labels.get("family"): s.value for family in exporter.collect() for s in family.samples}
     assert values["agentwatch_otlp_metric_requests_total"] == 3
     assert points["gen_ai"] == 7
+
+
+# ------------------------------------------------------------------------- listings
+@pytest.fixture
+def crowd(start_collector: Callable[..., RunningCollector]) -> RunningCollector:
+    """More agents than one page holds; agent-i sends one call, agent-0000 two."""
+    collector = start_collector()
+    events = [call(f"agent-{i:04d}") for i in range(MAX_PAGE_AGENTS * 2 + 500)]
+    assert collector.post([call("agent-0000"), *events]).status_code == 202
+    return collector
+
+
+def get(collector: RunningCollector, path: str, **params: Any) -> httpx.Response:
+    return httpx.get(collector.url + path, params=params, headers=collector.headers(), timeout=30)
+
+
+def test_agents_answers_one_page_says_the_total_and_links_the_next(crowd: RunningCollector) -> None:
+    total = MAX_PAGE_AGENTS * 2 + 500
+    response = get(crowd, PATH_AGENTS)
+    rows = response.json()
+    assert len(rows) == MAX_PAGE_AGENTS
+    assert [row["agent_id"] for row in rows[:2]] == ["agent-0000", "agent-0001"]
+    assert response.headers[HEADER_TOTAL_COUNT] == str(total)
+    assert (
+        response.headers["Link"]
+        == f'<{PATH_AGENTS}?offset={MAX_PAGE_AGENTS}&limit={MAX_PAGE_AGENTS}>; rel="next"'
+    )
+
+
+def test_following_the_links_lists_every_agent_once_in_order(crowd: RunningCollector) -> None:
+    seen: list[str] = []
+    response = get(crowd, PATH_AGENTS, limit=700)
+    for _ in range(10):
+        seen += [row["agent_id"] for row in response.json()]
+        link = response.headers.get("Link")
+        if link is None:
+            break
+        response = httpx.get(crowd.url + link[1 : link.index(">")], headers=crowd.headers(), timeout=30)
+    assert seen == [f"agent-{i:04d}" for i in range(MAX_PAGE_AGENTS * 2 + 500)]
+
+
+def test_offset_and_limit_take_a_slice_sorted_by_agent_id(crowd: RunningCollector) -> None:
+    rows = get(crowd, PATH_AGENTS, offset=5, limit=3).json()
+    assert [row["agent_id"] for row in rows] == ["agent-0005", "agent-0006", "agent-0007"]
+    assert get(crowd, PATH_AGENTS, offset=10**6).json() == []
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"limit": MAX_PAGE_AGENTS + 1}, f"limit: must be an integer from 0 to {MAX_PAGE_AGENTS}"),
+        ({"limit": -1}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"offset": "1e3"}, "offset"),
+    ],
+)
+def test_a_bad_page_parameter_is_a_400_naming_it(
+    collector: RunningCollector, params: dict[str, Any], named: str
+) -> None:
+    for path in (PATH_AGENTS, PATH_SNAPSHOT):
+        response = get(collector, path, **params)
+        assert response.status_code == 400
+        assert named in response.json()["error"]
+
+
+def test_snapshot_pages_its_rows_but_its_numbers_cover_every_agent(crowd: RunningCollector) -> None:
+    total = MAX_PAGE_AGENTS * 2 + 500
+    response = get(crowd, PATH_SNAPSHOT)
+    snapshot = msgspec.json.decode(response.content, type=Snapshot)
+    assert len(snapshot.agents) == MAX_PAGE_AGENTS
+    assert snapshot.events == total + 1 and snapshot.active_agents == total
+    assert response.headers[HEADER_TOTAL_COUNT] == str(total)
+    bare = msgspec.json.decode(get(crowd, PATH_SNAPSHOT, limit=0).content, type=Snapshot)
+    assert bare.agents == [] and bare.events == total + 1
+    one = get(crowd, PATH_SNAPSHOT, agent="agent-0000")
+    assert [row.events for row in msgspec.json.decode(one.content, type=Snapshot).agents] == [2]
+    assert one.headers[HEADER_TOTAL_COUNT] == "1"
+
+
+def test_the_viewers_first_snapshot_still_arrives_from_a_large_fleet(crowd: RunningCollector) -> None:
+    prefetch = SnapshotPrefetch(crowd.url, crowd.token, timeout=10)
+    snapshot = prefetch.result(timeout=10)
+    assert snapshot is not None and len(snapshot.agents) == MAX_PAGE_AGENTS

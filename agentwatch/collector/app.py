@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import msgspec
@@ -33,6 +34,7 @@ from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
     ANALYSIS_VIEWS,
     HEADER_IDEMPOTENCY_KEY,
+    HEADER_TOTAL_COUNT,
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -68,6 +70,8 @@ CLOSE = {"Connection": "close"}
 INGEST_STEP = 10_000
 #: Worker threads inflating large or expensive gzip bodies at once; more wait their turn.
 DECODE_THREADS = 2
+#: Agent rows in one answer of ``/api/agents`` or ``/api/snapshot`` at most (and by default).
+MAX_PAGE_AGENTS = 1000
 _encode = msgspec.json.Encoder().encode
 
 
@@ -252,10 +256,29 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         return stream_response(subscription.frames(settings.heartbeat_seconds))
 
     async def snapshot(request: Request) -> Response:
-        return json_response(collector.snapshot(agent_param(request)))
+        """The fleet's snapshot with one page of agent rows (one agent's with its row for ``?agent=``)."""
+        agent = agent_param(request)
+        offset, limit = page_params(request)
+        if agent is not None:
+            answer = collector.snapshot(agent)
+            return json_response(answer, headers={HEADER_TOTAL_COUNT: str(len(answer.agents))})
+        answer = collector.snapshot(offset=offset, limit=limit)
+        return json_response(answer, headers=page_headers(request, offset, limit))
 
     async def agents(request: Request) -> Response:
-        return json_response(collector.snapshot().agents)
+        """One page of the agent rows, sorted by agent id."""
+        offset, limit = page_params(request)
+        rows = collector.snapshot(offset=offset, limit=limit).agents
+        return json_response(rows, headers=page_headers(request, offset, limit))
+
+    def page_headers(request: Request, offset: int, limit: int) -> dict[str, str]:
+        """How many rows there are in all, and a ``Link`` to the next page when there is one."""
+        total = collector.window.agent_count()
+        headers = {HEADER_TOTAL_COUNT: str(total)}
+        if limit and offset + limit < total:
+            query = urlencode({"offset": offset + limit, "limit": limit})
+            headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+        return headers
 
     async def alerts(request: Request) -> Response:
         engine = collector.alerts
@@ -391,6 +414,20 @@ def level_param(request: Request) -> str | None:
     if name is None:
         raise HTTPProblem(400, "level: unknown level", f"one of {', '.join(LEVELS)}")
     return name
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """``?offset=N`` (default 0) and ``?limit=N`` (0 to :data:`MAX_PAGE_AGENTS`, the default)."""
+    values = []
+    for name, default, most in (("offset", 0, 10**9), ("limit", MAX_PAGE_AGENTS, MAX_PAGE_AGENTS)):
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            values.append(default)
+            continue
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > most:
+            raise HTTPProblem(400, f"{name}: must be an integer from 0 to {most}", f"got {raw[:40]!r}")
+        values.append(int(raw))
+    return values[0], values[1]
 
 
 def resume_param(request: Request) -> int | None:

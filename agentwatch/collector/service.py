@@ -258,8 +258,9 @@ class Collector:
             self._aggregate(events[start : start + step] if len(events) > step else events)
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self, agent: str | None = None) -> Snapshot:
-        snapshot = self.window.snapshot(agent)
+    def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
+        """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
+        snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
         snapshot.alerts = self.alerts.firing(agent)
         return snapshot
 

@@ -694,8 +694,15 @@ class Window:
         """Ids of the agents that have a row, sorted."""
         return sorted(self._agents)
 
-    def snapshot(self, agent: str | None = None) -> Snapshot:
+    def agent_count(self) -> int:
+        """Agents that have a row."""
+        return len(self._agents)
+
+    def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
         """The fleet's numbers (``agent=None``) or one agent's, over the window, at the clock's now.
+
+        The fleet's ``agents`` rows are sorted by agent id; ``offset`` and ``limit`` take a page of
+        them (only that page's rows are computed). The fleet's numbers always cover every agent.
 
         Cost: at most ``window_seconds`` bucket merges for the fleet and for each agent with
         events in the window — usually one, since the merge of the window's closed seconds is
@@ -708,9 +715,8 @@ class Window:
         self.last_snapshot_merges = 0
         fleet_stats = self._stats(self._fleet, now_sec)
         if agent is None:
-            rows = [
-                self._row(state, now, now_sec, fleet_stats.p99) for _, state in sorted(self._agents.items())
-            ]
+            page = sorted(self._agents.items())[offset : None if limit is None else offset + limit]
+            rows = [self._row(state, now, now_sec, fleet_stats.p99) for _, state in page]
             start = now_sec - self.window_seconds + 1
             active = sum(1 for state in self._agents.values() if state.last_seen >= start)
             return self._build(
