@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 import tracemalloc
 import zlib
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,8 @@ from agentwatch.collector.contentcoding import (
     decode_content_cheaply,
 )
 from agentwatch.collector.ingest_errors import BadRequest, IngestError, PayloadTooLarge, UnsupportedMediaType
+from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH
+from tests.helpers import RunningCollector
 
 
 class Work:
@@ -230,3 +234,49 @@ def test_cheap_decoding_raises_the_same_errors() -> None:
         decode_content_cheaply(b"not gzip", "gzip", limit=100)
     with pytest.raises(PayloadTooLarge):
         decode_content_cheaply(gzip.compress(bytes(200)), "gzip", limit=100)
+
+
+# ------------------------------------------------------------- over real HTTP
+def post_encoded(collector: RunningCollector, body: bytes, encoding: str) -> httpx.Response:
+    headers = {**collector.headers(), "Content-Type": "application/x-ndjson", "Content-Encoding": encoding}
+    return httpx.post(collector.url + PATH_EVENTS, content=body, headers=headers, timeout=30)
+
+
+def test_a_body_of_many_gzip_members_is_ingested_whole(collector: RunningCollector) -> None:
+    lines = [
+        json.dumps({"agent_id": f"a{i % 7}", "span_type": "tool_call"}).encode() + b"\n" for i in range(1000)
+    ]
+    response = post_encoded(collector, b"".join(gzip.compress(line) for line in lines), "gzip")
+    assert response.status_code == 202 and response.json()["accepted"] == 1000
+    assert httpx.get(collector.url + PATH_HEALTH).json()["events_total"] == 1000
+
+
+def test_a_large_gzip_body_decoded_in_a_thread_is_ingested_whole(collector: RunningCollector) -> None:
+    lines = [json.dumps({"agent_id": f"a{i}", "message": "x" * 200}).encode() + b"\n" for i in range(5000)]
+    body = gzip.compress(b"".join(lines), compresslevel=0)  # over the cheap input size
+    assert len(body) > CHEAP_INPUT_BYTES
+    response = post_encoded(collector, body, "gzip")
+    assert response.status_code == 202 and response.json()["accepted"] == 5000
+
+
+def test_stacked_gzip_layers_over_the_cap_are_a_415_naming_the_cap(collector: RunningCollector) -> None:
+    body = b'{"agent_id": "a"}'
+    for _ in range(MAX_CODINGS + 1):
+        body = gzip.compress(body)
+    response = post_encoded(collector, body, ", ".join(["gzip"] * (MAX_CODINGS + 1)))
+    assert response.status_code == 415
+    assert f"at most {MAX_CODINGS}" in response.json()["error"]
+    assert (
+        post_encoded(collector, gzip.compress(gzip.compress(b'{"agent_id": "a"}')), "gzip, gzip").status_code
+        == 202
+    )
+
+
+def test_a_body_with_more_gzip_members_than_the_cap_is_a_400_naming_the_cap(
+    collector: RunningCollector,
+) -> None:
+    body = gzip.compress(b" ") * 195_047  # the 4 MB body that once held the event loop for seconds
+    response = post_encoded(collector, body, "gzip")
+    assert response.status_code == 400
+    assert str(MAX_GZIP_MEMBERS) in response.json()["error"]
+    assert httpx.get(collector.url + PATH_HEALTH).json()["events_total"] == 0
