@@ -218,6 +218,18 @@ class LogEntry(msgspec.Struct, omit_defaults=True, gc=False):
     trace_id: str | None = None
 
 
+class Work(msgspec.Struct, omit_defaults=True):
+    """What a coding-agent session says it did, from its own metrics (lines of code changed,
+    active time, sessions, commits, pull requests), since the collector started."""
+
+    lines_added: int = 0
+    lines_removed: int = 0
+    active_seconds: float = 0.0
+    sessions: int = 0
+    commits: int = 0
+    pull_requests: int = 0
+
+
 class AgentRow(msgspec.Struct, omit_defaults=False):
     """One agent's line in a snapshot: its own rates over the window and its health."""
 
@@ -235,6 +247,8 @@ class AgentRow(msgspec.Struct, omit_defaults=False):
     last_activity: str | None = None
     model: str | None = None
     telemetry_dropped: int = 0
+    #: Coding-agent work from the program's metrics; None when it sends none.
+    work: Work | None = None
 
 
 class History(msgspec.Struct, omit_defaults=False):

@@ -439,6 +439,17 @@ def test_with_events_spans_and_metrics_at_once_the_events_win(start_at: Any) -> 
     assert after["input_tokens"] == run.totals["input_tokens"]
 
 
+@by_id([v for v in CLAUDE if v.name in ("json-tool", "protobuf-tool")])
+def test_a_session_shows_the_work_its_metrics_tell(start_at: Any, captured: Variant) -> None:
+    collector = start_at(captured)
+    replay(collector, captured)
+    rows = httpx.get(collector.url + PATH_SNAPSHOT, timeout=10).json()["agents"]
+    (row,) = rows
+    work = row["work"]
+    assert work["lines_added"] >= 1 and work.get("lines_removed", 0) == 0, work
+    assert work["sessions"] == 1 and 0 < work["active_seconds"] < 60, work
+
+
 def test_a_program_metric_naming_no_session_is_superseded_by_any_of_its_sessions() -> None:
     sources = TokenSources(max_sources=2)
     sources.note(

@@ -18,7 +18,9 @@ events for the window:
 Both obey :mod:`agentwatch.collector.precedence`: a source that sends its tokens in spans or log
 records has these points superseded, and mapped events are held ``hold_seconds`` first so that
 spans and log records sent at the same moment win. The coding agents' own metrics
-(``claude_code.*``, ``codex.*``, ``gemini_cli.*``) are decoded and counted, not mapped.
+(``claude_code.*``, ``codex.*``, ``gemini_cli.*``) are decoded and counted, not mapped to
+events; those that tell what a session did (lines of code, active time, sessions, commits) add
+to its :class:`~agentwatch.collector.worktally.WorkTally`.
 
 Pure state, no I/O: :class:`~agentwatch.collector.service.Collector` ingests what
 :meth:`MetricIngest.release` hands back, per request and on its tick.
@@ -53,6 +55,7 @@ from agentwatch.collector.precedence import (
     TokenSources,
     session_of,
 )
+from agentwatch.collector.worktally import DEFAULT_MAX_AGENTS, WORK_METRICS, WorkTally
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     MAX_MESSAGE_LENGTH,
@@ -120,6 +123,7 @@ class MetricIngest:
         *,
         max_series: int = DEFAULT_MAX_SERIES,
         max_sources: int = DEFAULT_MAX_SOURCES,
+        max_agents: int = DEFAULT_MAX_AGENTS,
         hold_seconds: float = DEFAULT_HOLD_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -128,6 +132,7 @@ class MetricIngest:
         self.deltas = DeltaConverter(max_series, started_ns=int(clock() * 1e9))
         self.sources = TokenSources(max_sources)
         self.counts = MetricCounts()
+        self.work = WorkTally(max_agents)
         self._held: deque[_Held] = deque()
         self._held_events = 0
 
@@ -149,7 +154,9 @@ class MetricIngest:
             family = family if family in by_family else FAMILY_OTHER
             by_family[family] += 1
             if point.name != METRIC_TOKEN_USAGE and point.name != METRIC_OPERATION_DURATION:
-                self.deltas.delta(point)  # kept for its series all the same
+                delta = self.deltas.delta(point)  # kept for its series all the same
+                if delta is not None and point.name in WORK_METRICS:
+                    self.work.add(metric_agent(delta.agent, delta.resource, delta.attributes), delta)
                 continue
             delta = self.deltas.delta(point)
             if delta is None or delta.kind not in (KIND_HISTOGRAM, KIND_EXPONENTIAL_HISTOGRAM):

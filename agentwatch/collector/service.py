@@ -108,6 +108,7 @@ class Collector:
         self.metric_points = MetricIngest(
             max_series=settings.metric_series,
             max_sources=settings.max_agents,
+            max_agents=settings.max_agents,
             hold_seconds=settings.metric_hold_seconds,
             clock=settings.clock,
         )
@@ -262,6 +263,10 @@ class Collector:
         """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
         snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
         snapshot.alerts = self.alerts.firing(agent)
+        work = self.metric_points.work
+        if len(work):  # coding agents' work, from their metrics
+            for row in snapshot.agents:
+                row.work = work.get(row.agent_id)
         return snapshot
 
     def publish_metrics(self) -> int:

@@ -22,6 +22,7 @@ from agentwatch.protocol import (
     STATUS_OFFLINE,
     STATUS_OK,
     LogEntry,
+    Work,
     normalize_level,
 )
 from agentwatch.textsafe import printable
@@ -107,6 +108,29 @@ def age(seconds: float | None) -> str:
     if seconds < 86400:
         return f"{int(seconds // 3600)}h ago"
     return f"{int(seconds // 86400)}d ago"
+
+
+def duration(seconds: float) -> str:
+    """A length of time: "45s", "4m 12s", "2h 05m"."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
+
+
+def work(done: Work) -> str:
+    """A coding-agent session's work, its non-zero parts: "+8 −2 lines · active 1m 45s · 2 commits"."""
+    parts = []
+    if done.lines_added or done.lines_removed:
+        parts.append(f"+{number(done.lines_added, 0)} −{number(done.lines_removed, 0)} lines")
+    if done.active_seconds:
+        parts.append(f"active {duration(done.active_seconds)}")
+    for count, noun in ((done.sessions, "session"), (done.commits, "commit"), (done.pull_requests, "PR")):
+        if count:
+            parts.append(f"{number(count, 0)} {noun}{'s' if count != 1 else ''}")
+    return " · ".join(parts)
 
 
 def status_cell(status: str | None) -> tuple[str, str]:

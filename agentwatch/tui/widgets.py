@@ -24,7 +24,7 @@ from textual.events import Resize
 from textual.widgets import DataTable, Log, Sparkline, Static
 from textual.widgets.data_table import ColumnKey
 
-from agentwatch.protocol import AgentRow, Snapshot
+from agentwatch.protocol import AgentRow, Snapshot, Work
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, AgentView, ViewState
 from agentwatch.tui.textual_internals import (
@@ -142,6 +142,9 @@ def header_lines(state: ViewState) -> list[Text]:
         bottom.append("▶ agent ", style="bold")
         bottom.append(fmt.safe(state.drilled_agent, 40), style="bold cyan")
         bottom.append(" (Esc: fleet)  ", style="dim")
+        done = drilled_work(state)
+        if done is not None and fmt.work(done):
+            bottom.append(fmt.work(done) + "  ", style="cyan")
     else:
         bottom.append("fleet  ", style="bold")
     if state.paused:
@@ -163,6 +166,17 @@ def header_lines(state: ViewState) -> list[Text]:
     if state.decode_errors:
         bottom.append(f"  {state.decode_errors} undecodable", style="yellow")
     return [top, bottom]
+
+
+def drilled_work(state: ViewState) -> Work | None:
+    """The drilled-into agent's work from its program's metrics (None: not a coding agent, or none)."""
+    snapshot = state.drilled
+    if snapshot is None:
+        return None
+    for row in snapshot.agents:
+        if row.agent_id == state.drilled_agent:
+            return row.work
+    return None
 
 
 def carries_cost(snapshot: Snapshot) -> bool:

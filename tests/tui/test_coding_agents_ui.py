@@ -1,0 +1,73 @@
+"""A coding-agent session on screen: the work its program's metrics tell, beside its tokens."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from agentwatch.protocol import PATH_OTLP_METRICS
+from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.widgets import AgentTable
+from tests.helpers import async_wait_until, header
+
+SIZE = (140, 36)
+SESSION = "b5718465-96b0-40c9-9ca9-53c3dd0375fc"
+AGENT = "claude-code·b5718465"
+
+
+def attribute(key: str, value: Any) -> dict[str, Any]:
+    kind = "stringValue" if isinstance(value, str) else "asInt"
+    return {"key": key, "value": {kind: value}}
+
+
+def claude_metrics(now_ns: int) -> dict[str, Any]:
+    """A Claude Code metrics export as the CLI sends it (delta sums, session.id on each point)."""
+
+    def point(value: float, **attributes: str) -> dict[str, Any]:
+        return {
+            "startTimeUnixNano": str(now_ns - 10**9),
+            "timeUnixNano": str(now_ns),
+            "asDouble": value,
+            "attributes": [attribute("session.id", SESSION)]
+            + [attribute(k, v) for k, v in attributes.items()],
+        }
+
+    def total(name: str, unit: str, *points: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "unit": unit,
+            "sum": {"aggregationTemporality": 1, "isMonotonic": True, "dataPoints": list(points)},
+        }
+
+    metrics = [
+        total("claude_code.lines_of_code.count", "", point(42, type="added"), point(7, type="removed")),
+        total("claude_code.active_time.total", "s", point(252.5, type="cli")),
+        total("claude_code.commit.count", "", point(2)),
+    ]
+    resource = {"attributes": [attribute("service.name", "claude-code")]}
+    return {
+        "resourceMetrics": [
+            {"resource": resource, "scopeMetrics": [{"scope": {"name": "x"}, "metrics": metrics}]}
+        ]
+    }
+
+
+async def test_drilled_into_a_session_the_header_shows_its_work(collector: Any) -> None:
+    app = AgentWatchApp(url=collector.url, fps=20)
+    async with app.run_test(size=SIZE) as pilot:
+        await collector.apost(
+            {"agent_id": AGENT, "span_type": "llm_call", "tokens_output": 5, "latency_ms": 10}
+        )
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(collector.url + PATH_OTLP_METRICS, json=claude_metrics(time.time_ns()))
+        assert answer.status_code == 200, answer.text
+        table = app.query_one(AgentTable)
+        await async_wait_until(lambda: AGENT in table.row_agents(), pilot=pilot)
+        assert "lines" not in header(app), "the fleet view names no session's work"
+        table.focus()
+        table.move_cursor(row=table.row_agents().index(AGENT))
+        await pilot.press("enter")
+        await async_wait_until(lambda: "+42 −7 lines" in header(app), pilot=pilot)
+        assert "active 4m 12s · 2 commits" in header(app)
