@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from agentwatch.collector.receipts import Receipts, valid_key
+import pytest
+
+from agentwatch.collector.receipts import KeyReused, Receipts, body_digest, valid_key
 
 
 async def test_a_request_for_a_key_in_flight_waits_for_the_first_and_gets_its_answer() -> None:
@@ -46,3 +48,16 @@ def test_the_oldest_keys_go_first_past_max_keys() -> None:
 def test_valid_keys_are_1_to_128_printable_ascii_characters() -> None:
     assert valid_key("k") and valid_key("x" * 128)
     assert not any(valid_key(key) for key in ("", "x" * 129, "tab\there", "é"))
+
+
+async def test_a_key_answered_for_one_batch_is_refused_for_another() -> None:
+    receipts = Receipts()
+    first, other = body_digest(b'[{"agent_id":"a"}]'), body_digest(b'[{"agent_id":"b"}]')
+    assert await receipts.claim("k", first) is None
+    receipts.add("k", b'{"accepted":1}', digest=first)
+    receipts.release("k")
+    assert await receipts.claim("k", first) == b'{"accepted":1}'
+    with pytest.raises(KeyReused, match="'k'"):
+        await receipts.claim("k", other)
+    receipts.add("old", b"answer")  # kept by an earlier version, without a digest: matches any batch
+    assert await receipts.claim("old", other) == b"answer"

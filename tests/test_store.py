@@ -536,15 +536,15 @@ def test_receipts_are_committed_with_their_rows_and_restored_after_a_crash(
     db: Path, tmp_path: Path, open_stores: list[Store]
 ) -> None:
     store = opened(db, open_stores, clock=Clock())
-    store.append(*logs(2), receipt=("key-1", NOW, b'{"accepted":2,"rejected":[]}'))
-    store.append([], 3, receipt=("key-2", NOW + 1, b'{"accepted":0,"rejected":[]}'))
+    store.append(*logs(2), receipt=("key-1", NOW, b'{"accepted":2,"rejected":[]}', b"digest-1"))
+    store.append([], 3, receipt=("key-2", NOW + 1, b'{"accepted":0,"rejected":[]}', None))
     assert store.flush()
     crashed = Store(crash_copy(db, tmp_path / "crashed.db"), clock=Clock(NOW + 10))
     open_stores.append(crashed)
     restored = crashed.open()
     assert restored.receipts == [
-        ("key-1", NOW, b'{"accepted":2,"rejected":[]}'),
-        ("key-2", NOW + 1, b'{"accepted":0,"rejected":[]}'),
+        ("key-1", NOW, b'{"accepted":2,"rejected":[]}', b"digest-1"),
+        ("key-2", NOW + 1, b'{"accepted":0,"rejected":[]}', None),
     ]
 
 
@@ -554,7 +554,7 @@ def test_receipts_older_than_receipt_seconds_or_beyond_max_receipts_are_pruned(
     clock = Clock()
     store = opened(db, open_stores, clock=clock, receipt_seconds=60, max_receipts=2)
     for i in range(3):
-        store.append([], 1, receipt=(f"k{i}", NOW, b"{}"))
+        store.append([], 1, receipt=(f"k{i}", NOW, b"{}", None))
     assert store.prune()
     assert count(db, "receipts") == 2
     clock.now += 61
@@ -577,7 +577,7 @@ async def test_a_durable_append_that_fails_is_discarded_never_written_later(db: 
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StoreError):
-            await store.append_durable(*logs(4), receipt=("refused", NOW, b"{}"))
+            await store.append_durable(*logs(4), receipt=("refused", NOW, b"{}", None))
         store.append(*logs(2, start_id=5))  # not durable: kept for the retry
     finally:
         holder.execute("ROLLBACK")

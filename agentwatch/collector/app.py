@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from agentwatch.collector import analysis, contentcoding, ingest, otlp
 from agentwatch.collector.metricingest import MetricIngestExporter
-from agentwatch.collector.receipts import valid_key
+from agentwatch.collector.receipts import KeyReused, body_digest, valid_key
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.store import StoreError
 from agentwatch.collector.totals import TotalsExporter
@@ -163,18 +163,25 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             raise HTTPProblem(
                 400, f"{HEADER_IDEMPOTENCY_KEY}: must be 1 to {limit} printable ASCII characters"
             )
+        body = await read_body(request)
         if key is None:
-            return await ingest_events(request, None)
-        earlier = await collector.receipts.claim(key)
+            return await ingest_events(request, body, None)
+        digest = body_digest(body)
+        try:
+            earlier = await collector.receipts.claim(key, digest)
+        except KeyReused as exc:
+            raise HTTPProblem(
+                422, str(exc), "send each batch with a key of its own; a key is remembered 15 minutes"
+            ) from None
         if earlier is not None:
             return Response(earlier, status_code=202, media_type="application/json")
         try:
-            return await ingest_events(request, key)
+            return await ingest_events(request, body, (key, digest))
         finally:
             collector.receipts.release(key)
 
-    async def ingest_events(request: Request, key: str | None) -> Response:
-        body = await read_body(request)
+    async def ingest_events(request: Request, body: bytes, key: tuple[str, bytes] | None) -> Response:
+        """Decode, ingest and answer one batch; ``key``: its idempotency key and body digest."""
         content_type = request.headers.get("content-type")
         try:
             if len(body) >= ingest.OFFLOAD_DECODE_BYTES:
@@ -186,7 +193,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         except ingest.IngestError as exc:
             raise HTTPProblem(exc.status, exc.message) from None
         answer = _encode(IngestResponse(accepted=len(events), rejected=rejected))
-        receipt = None if key is None else (key, collector.clock(), answer)
+        receipt = None if key is None else (key[0], collector.clock(), answer, key[1])
         if settings.sync:  # one commit for the whole batch, then it is counted and shown
             try:
                 await collector.ingest_durable(events, receipt, step=INGEST_STEP)
@@ -205,7 +212,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 last = start + INGEST_STEP >= len(events)
                 collector.ingest(step, receipt if last else None)  # the receipt goes with the last rows
         if key is not None:
-            collector.receipts.add(key, answer)
+            collector.receipts.add(key[0], answer, digest=key[1])
         return Response(answer, status_code=202, media_type="application/json")
 
     def otlp_route(decode: Callable[[bytes, str | None], otlp.OtlpResult]) -> Handler:

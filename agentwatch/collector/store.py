@@ -23,10 +23,10 @@ the ids the log hub hands out, in blocks of ``reserve_block`` ids, in ``<path>-i
 larger of the newest row and that mark. A clean :meth:`Store.close` lowers the mark to the last id
 appended, so only a crash leaves unused ids behind.
 
-Idempotency receipts (the answer given to a batch sent with an ``Idempotency-Key``) are written in
-the same transaction as the batch's rows, kept ``receipt_seconds`` and at most ``max_receipts``,
-and returned by :meth:`Store.open`, so a batch committed just before a crash is not stored twice
-when its sender retries it.
+Idempotency receipts (the answer given to a batch sent with an ``Idempotency-Key``, with the
+digest of the batch it answered) are written in the same transaction as the batch's rows, kept
+``receipt_seconds`` and at most ``max_receipts``, and returned by :meth:`Store.open`, so a batch
+committed just before a crash is not stored twice when its sender retries it.
 
 Retention runs every ``retention_interval`` seconds in the writer (and at open): rows older than
 ``max_age_seconds`` or beyond the newest ``max_log_rows``, deleted at most ``retention_step`` at a
@@ -67,8 +67,9 @@ BATCH_ROWS: Final = 5_000
 # A durable append's completion callback: called from the writer thread with None or the error.
 _Done = Callable[[BaseException | None], None]
 
-#: An idempotency receipt: (key, unix time it was given, the answer's body).
-Receipt = tuple[str, float, bytes]
+#: An idempotency receipt: (key, unix time it was given, the answer's body, the digest of the batch
+#: it answered or None; see :mod:`~agentwatch.collector.receipts`).
+Receipt = tuple[str, float, bytes, bytes | None]
 
 # One queued append: events, the id of the first, durable completion callback, receipt.
 _Item = tuple[Sequence[Event], int, "_Done | None", "Receipt | None"]
@@ -264,6 +265,8 @@ class Store:
         if warning is not None:
             restored.warnings.append(warning)
         self._has_receipts = storedb.table_exists(conn, "receipts")
+        if self._has_receipts:
+            storedb.add_receipt_digests(conn)
         while self._retain(conn):
             pass
         restored.last_log_id = max(storedb.last_log_id(conn), self._mark.open(restored.warnings))

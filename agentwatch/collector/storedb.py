@@ -43,8 +43,10 @@ _SCHEMA: Final = (
 )
 INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
 UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
-CREATE_RECEIPTS: Final = "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB)"
-INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body) VALUES (?, ?, ?)"
+CREATE_RECEIPTS: Final = (
+    "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB, digest BLOB)"
+)
+INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body, digest) VALUES (?, ?, ?, ?)"
 
 #: The files that make up one store, by suffix of its path (the database, SQLite's, the id mark).
 FILE_SUFFIXES: Final = ("", "-wal", "-shm", "-ids")
@@ -150,12 +152,25 @@ def last_log_id(conn: sqlite3.Connection) -> int:
     return max(int(max_id), int(meta_id or 0))
 
 
-def read_receipts(conn: sqlite3.Connection, since: float, limit: int) -> list[tuple[str, float, bytes]]:
-    """The newest ``limit`` receipts given at ``since`` or later, oldest first."""
+def add_receipt_digests(conn: sqlite3.Connection) -> None:
+    """Give a receipts table of an earlier version its ``digest`` column (NULL: matches any batch)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(receipts)")}
+    if "digest" not in columns:
+        conn.execute("ALTER TABLE receipts ADD COLUMN digest BLOB")
+
+
+def read_receipts(
+    conn: sqlite3.Connection, since: float, limit: int
+) -> list[tuple[str, float, bytes, bytes | None]]:
+    """The newest ``limit`` receipts given at ``since`` or later, oldest first: (key, time, answer,
+    digest of the batch answered, None when not recorded)."""
     rows = conn.execute(
-        "SELECT key, ts, body FROM receipts WHERE ts >= ? ORDER BY rowid DESC LIMIT ?", (since, limit)
+        "SELECT key, ts, body, digest FROM receipts WHERE ts >= ? ORDER BY rowid DESC LIMIT ?", (since, limit)
     ).fetchall()
-    return [(str(key), float(ts), bytes(body)) for key, ts, body in reversed(rows)]
+    return [
+        (str(key), float(ts), bytes(body), None if digest is None else bytes(digest))
+        for key, ts, body, digest in reversed(rows)
+    ]
 
 
 def read_newest(conn: sqlite3.Connection, limit: int) -> tuple[list[tuple[int, Event]], int]:
