@@ -249,6 +249,9 @@ class AgentRow(msgspec.Struct, omit_defaults=False):
     telemetry_dropped: int = 0
     #: Coding-agent work from the program's metrics; None when it sends none.
     work: Work | None = None
+    #: Some of its calls had tokens but no cost and a model the price table does not know:
+    #: ``cost_usd`` leaves them out.
+    cost_unpriced: bool = False
 
 
 class History(msgspec.Struct, omit_defaults=False):

@@ -255,6 +255,16 @@ def header(app: App[Any]) -> str:
     return app.query_one(HeaderBar).plain
 
 
+def table_row(app: App[Any], agent_id: str) -> str:
+    """One agent's row of the agents table as drawn, its cells joined by " | " ("" when absent)."""
+    from agentwatch.tui.widgets import AGENT_COLUMNS, AgentTable
+
+    table = app.query_one(AgentTable)
+    if agent_id not in table.row_agents():
+        return ""
+    return " | ".join(str(table.get_cell(agent_id, column)) for column, _ in AGENT_COLUMNS)
+
+
 def log_lines(app: App[Any]) -> list[str]:
     """Every line of the log pane, top to bottom."""
     from textual.widgets import Log

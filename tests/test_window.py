@@ -109,6 +109,16 @@ def test_missing_cost_is_estimated_from_the_price_table_and_flagged(window: Wind
     assert snap.cost_estimated is True
 
 
+def test_tokens_of_a_model_with_no_price_mark_the_agent_unpriced(window: Window) -> None:
+    window.add_many([event("mystery", model="mystery-model-9", tokens_input=1000, tokens_output=10)])
+    window.add_many([event("priced", model="gpt-4o", tokens_input=1000, tokens_output=10)])
+    window.add_many([event("told", model="mystery-model-9", tokens_input=5, cost_usd=0.5)])
+    rows = {row.agent_id: row for row in window.snapshot().agents}
+    assert (rows["mystery"].cost_usd, rows["mystery"].cost_unpriced) == (0.0, True)
+    assert rows["priced"].cost_unpriced is False and rows["priced"].cost_usd > 0
+    assert rows["told"].cost_unpriced is False, "a cost the program reports needs no price"
+
+
 def test_bad_cost_counts_as_zero_and_is_counted(window: Window) -> None:
     window.add_many([event(cost_usd=math.nan), event(cost_usd=-1.0), event(cost_usd=0.1)])
     snap = window.snapshot()

@@ -273,6 +273,7 @@ class AgentState(Series):
         "activity_event",
         "agent_id",
         "cost_estimated",
+        "cost_unpriced",
         "heartbeat_at",
         "last_active",
         "last_event",
@@ -295,6 +296,7 @@ class AgentState(Series):
         self.heartbeat_at = -math.inf  # timestamp of the heartbeat telemetry_dropped came from
         self.total_cost = 0.0
         self.cost_estimated = False
+        self.cost_unpriced = False  # a call with tokens had no cost and no price
 
 
 def agent_status(
@@ -502,7 +504,7 @@ class Window:
             a_keys_get = a_keys.get
             errors = tokens_in = tokens_out = tools = completions = lat_n = 0
             cost_sum = lat_sum = 0.0
-            estimated = False
+            estimated = unpriced = False
             last_event = model = None
             heartbeats: list[tuple[float, dict[str, Any]]] | None = None
             group_edges: list[float] | None = None
@@ -514,6 +516,8 @@ class Window:
                         cost, estimated_one = self._coerce_cost(event)
                         if estimated_one:
                             estimated = True
+                        else:
+                            unpriced = True
                         cost_sum += cost
                 elif 0.0 <= cost <= max_cost:
                     cost_sum += cost
@@ -572,6 +576,8 @@ class Window:
                     agent.last_event = last_event
                 if model is not None:
                     agent.model = model
+                if unpriced:
+                    agent.cost_unpriced = True
             # Counters that are often zero for a group are only touched when they are not.
             if tokens_in or tokens_out:
                 f_in += tokens_in
@@ -832,6 +838,7 @@ class Window:
             last_activity=state.activity,
             model=state.model,
             telemetry_dropped=state.telemetry_dropped,
+            cost_unpriced=state.cost_unpriced,
         )
 
     def _stats(self, series: Series, now_sec: int) -> WindowStats:

@@ -335,10 +335,20 @@ def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
         (fmt.latency(row.p50_latency_ms), _NO_STYLE),
         (fmt.latency(row.p99_latency_ms), _NO_STYLE),
         (fmt.percent(row.error_rate), err_style),
-        (fmt.usd(row.cost_usd), _NO_STYLE),
+        cost_cell(row),
         (last_seen, _NO_STYLE),
         (activity, _NO_STYLE),
     )
+
+
+def cost_cell(row: AgentRow) -> Cell:
+    """An agent's cost; "no price" when its calls had tokens but no cost and an unknown model,
+    "≥$1.20" when only some of them did: never a $0.00 that is really "unknown"."""
+    if row.cost_unpriced:
+        if not row.cost_usd:
+            return ("no price", "dim yellow")
+        return ("≥" + fmt.usd(row.cost_usd), "yellow")
+    return (fmt.usd(row.cost_usd), _NO_STYLE)
 
 
 def cell_text(column: str, cell: Cell) -> Text:

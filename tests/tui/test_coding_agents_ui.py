@@ -10,7 +10,7 @@ import httpx
 from agentwatch.protocol import PATH_OTLP_METRICS
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.widgets import AgentTable
-from tests.helpers import async_wait_until, header
+from tests.helpers import async_wait_until, header, table_row
 
 SIZE = (140, 36)
 SESSION = "b5718465-96b0-40c9-9ca9-53c3dd0375fc"
@@ -71,3 +71,19 @@ async def test_drilled_into_a_session_the_header_shows_its_work(collector: Any) 
         await pilot.press("enter")
         await async_wait_until(lambda: "+42 −7 lines" in header(app), pilot=pilot)
         assert "active 4m 12s · 2 commits" in header(app)
+
+
+async def test_a_model_with_no_price_shows_no_price_not_zero_dollars(collector: Any) -> None:
+    app = AgentWatchApp(url=collector.url, fps=20)
+    async with app.run_test(size=SIZE) as pilot:
+        await collector.apost(
+            [
+                {"agent_id": "unpriced", "span_type": "llm_call", "model": "mystery-9", "tokens_input": 900},
+                {"agent_id": "priced", "span_type": "llm_call", "model": "gpt-4o", "tokens_input": 900},
+            ]
+        )
+        table = app.query_one(AgentTable)
+        await async_wait_until(lambda: {"unpriced", "priced"} <= set(table.row_agents()), pilot=pilot)
+        await async_wait_until(lambda: "no price" in table_row(app, "unpriced"), pilot=pilot)
+        assert "$0.00" not in table_row(app, "unpriced")
+        assert "$0.0022" in table_row(app, "priced") and "no price" not in table_row(app, "priced")
