@@ -1,4 +1,4 @@
-"""The collector's TOML config file (``agentwatch serve --config FILE``): alert rules and window.
+"""The collector's TOML config file (``agentwatch serve --config FILE``): alert rules, window, prices.
 
 Every key is optional; a missing key keeps its default. Unknown sections or keys, values of
 the wrong type and out-of-range numbers are refused with :class:`ConfigError`, whose
@@ -17,6 +17,10 @@ Example::
     [alerts.error_rate]
     z = 2.0
     min_increase = 0.02
+
+    [prices]    # USD per million tokens: [input, output] or [input, output, cache read, cache write]
+    "my-model" = [1.0, 4.0]
+    "my-cached-model" = [3.0, 15.0, 0.3, 3.75]
 
 Defaults (``[alerts]`` unless another section is named):
 
@@ -115,6 +119,10 @@ class FileConfig:
 
     window_seconds: int | None = None
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    #: ``[prices]``: model (or prefix) → (input, output) USD per million tokens, added to the table.
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: … and (cache read, cache write) for the models that give them.
+    cache_prices: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # TOML key (section-relative) → AlertSettings field
@@ -160,6 +168,17 @@ def _table(where: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def _price(config: FileConfig, where: str, model: str, rates: Any) -> None:
+    if not model.strip() or len(model) > 128 or not model.isprintable():
+        raise ConfigError(f"{where}: a model name is 1 to 128 printable characters")
+    if not isinstance(rates, list) or len(rates) not in (2, 4):
+        raise ConfigError(f"{where}: expected [input, output] or [input, output, cache read, cache write]")
+    numbers = [float(_number(where, rate, "float")) for rate in rates]
+    config.prices[model] = (numbers[0], numbers[1])
+    if len(numbers) == 4:
+        config.cache_prices[model] = (numbers[2], numbers[3])
+
+
 def parse_config(data: dict[str, Any], *, source: str = "config") -> FileConfig:
     """Validate a decoded TOML document into :class:`FileConfig`; raises :class:`ConfigError`."""
     config = FileConfig()
@@ -195,8 +214,11 @@ def parse_config(data: dict[str, Any], *, source: str = "config") -> FileConfig:
                     values[key] = _number(where, value, _FIELD_TYPES[key])
                 else:
                     raise ConfigError(f"{where}: unknown key")
+        elif section == "prices":
+            for model, rates in _table("prices", body).items():
+                _price(config, f"{source}: [prices] {model!r}", model, rates)
         else:
-            raise ConfigError(f"{source}: [{section}]: unknown section (known: window, alerts)")
+            raise ConfigError(f"{source}: [{section}]: unknown section (known: window, alerts, prices)")
     config.alerts = AlertSettings(**values)
     if config.alerts.interval < 0.5:
         raise ConfigError(f"{source}: [alerts] interval: must be at least 0.5 s")

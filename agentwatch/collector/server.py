@@ -20,6 +20,7 @@ import uvicorn
 
 from agentwatch.collector.app import create_app
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
+from agentwatch.pricing import set_prices
 from agentwatch.collector.service import Settings, default_store_path
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS
 from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT, normalize_token, token_problem
@@ -84,6 +85,8 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         except ConfigError as exc:
             raise ServeError(str(exc)) from None
         alerts = config.alerts
+        if config.prices:  # one table per process: ``serve`` runs one collector
+            set_prices(config.prices, cache_prices=config.cache_prices)
         if config.window_seconds is not None:
             window = config.window_seconds
     return Settings(
