@@ -20,9 +20,9 @@ import uvicorn
 
 from agentwatch.collector.app import create_app
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
-from agentwatch.pricing import set_prices
 from agentwatch.collector.service import Settings, default_store_path
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS
+from agentwatch.pricing import set_prices
 from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT, normalize_token, token_problem
 
 #: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
