@@ -47,6 +47,10 @@ SSE_LOG: Final = "log"
 SSE_GAP: Final = "gap"
 SSE_DROPPED: Final = "dropped"
 SSE_ALERT: Final = "alert"
+#: First message of every log stream: which collector run and which id sequence it speaks for.
+SSE_HELLO: Final = "hello"
+#: Sent instead of resuming when the client's last id belongs to another id sequence.
+SSE_RESET: Final = "reset"
 
 # ---------------------------------------------------------------------- span types
 SPAN_LLM_CALL: Final = "llm_call"
@@ -425,14 +429,16 @@ class Analysis(msgspec.Struct, omit_defaults=False):
 class Gap(msgspec.Struct):
     """Sent as ``event: gap`` when entries a client asked for are no longer held.
 
-    ``missed`` counts the *ids* ``first_missing … last_missing`` not held, not entries known to
-    have existed: after a crash it covers ids reserved but maybe never handed out, so it is an
-    upper bound of what the client missed.
+    ``missed`` counts the ids ``first_missing … last_missing`` not held. Every one of them was
+    handed out (ids are recorded before use), so it is exact, unless ``exact`` says otherwise.
     """
 
     missed: int
     first_missing: int
     last_missing: int
+    #: False when some of the ids may never have been handed out (reserved ahead by an older
+    #: version of the collector before a crash): ``missed`` is then an upper bound.
+    exact: bool = True
 
 
 class Dropped(msgspec.Struct):
@@ -440,6 +446,35 @@ class Dropped(msgspec.Struct):
 
     dropped: int
     total_dropped: int
+
+
+class Hello(msgspec.Struct):
+    """Sent as ``event: hello``, first on every log stream: who is speaking.
+
+    ``run``: random, new at every start of the collector. ``sequence``: names the id sequence;
+    the stream's ids read ``<sequence>:<n>``. It stays the same while ids continue from a store's
+    id mark (``continued``: this run took over an earlier run's ids) and is new whenever ids start
+    over. ``last_id``: the newest id handed out when the stream began.
+    """
+
+    run: str
+    sequence: str
+    continued: bool
+    last_id: int
+
+
+class Reset(msgspec.Struct):
+    """Sent as ``event: reset`` when the client resumed after an id of another sequence.
+
+    The collector restarted without the ids it had (``--no-store``, a new store): nothing the
+    client missed after ``after`` of sequence ``previous`` (``""``: a bare number) can be sent.
+    The stream goes on from ``first_id`` of ``sequence``, the first id the collector still holds.
+    """
+
+    sequence: str
+    previous: str
+    after: int
+    first_id: int
 
 
 class Rejected(msgspec.Struct):

@@ -26,7 +26,7 @@ import msgspec
 import uvicorn
 from httpx_sse import connect_sse
 
-from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, LogEntry
+from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, SSE_LOG, LogEntry
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -234,7 +234,7 @@ def all_logs(url: str, expected: int, headers: dict[str, str] | None = None) -> 
     with httpx.Client(timeout=10, headers=headers) as client:
         with connect_sse(client, "GET", url + PATH_LOGS_STREAM, params={"after": "0"}) as source:
             for sse in source.iter_sse():
-                if sse.data:
+                if sse.data and sse.event == SSE_LOG:
                     entries.append(msgspec.json.decode(sse.data, type=LogEntry))
                     if len(entries) >= expected:
                         break

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from agentwatch.collector.loghub import MAX_BATCH, MAX_BATCH_BYTES, LogHub
+from agentwatch.collector.loghub import MAX_BATCH, MAX_BATCH_BYTES, LogHub, parse_event_id
 from agentwatch.collector.loglines import event_to_log_entry
 from agentwatch.collector.metricshub import MetricsHub
 from agentwatch.collector.sse import HEARTBEAT, sse_frame
@@ -21,13 +21,18 @@ from agentwatch.protocol import (
     SSE_ALERT,
     SSE_DROPPED,
     SSE_GAP,
+    SSE_HELLO,
     SSE_LOG,
     SSE_METRICS,
+    SSE_RESET,
     Dropped,
     Event,
     Gap,
+    Hello,
     LogEntry,
+    Reset,
 )
+from tests.helpers import Clock
 
 WAIT = 3.0  # seconds: upper bound for anything that should happen at once
 
@@ -41,7 +46,8 @@ class Message:
 
 
 def parse(batch: bytes) -> list[Message]:
-    """Split a batch of SSE bytes into messages (comments included, marked as such)."""
+    """Split a batch of SSE bytes into messages (comments included, marked as such; ``hello``
+    left out: it opens every log stream). Ids ``<sequence>:<n>`` are read as ``n``."""
     assert batch.endswith(b"\n\n"), batch[-40:]
     messages = []
     for block in batch[:-2].split(b"\n\n"):
@@ -52,9 +58,15 @@ def parse(batch: bytes) -> list[Message]:
         for line in block.split(b"\n"):
             name, _, value = line.partition(b": ")
             fields[name] = value
+        if fields[b"event"] == SSE_HELLO.encode():
+            continue
         entry_id = fields.get(b"id")
         messages.append(
-            Message(fields[b"event"].decode(), int(entry_id) if entry_id else None, fields[b"data"])
+            Message(
+                fields[b"event"].decode(),
+                int(entry_id.rpartition(b":")[2]) if entry_id else None,
+                fields[b"data"],
+            )
         )
     return messages
 
@@ -237,12 +249,73 @@ async def test_resume_beyond_the_ring_sends_gap_with_exact_counts_then_what_is_h
     assert hub.gap_total == 10
 
 
-async def test_resume_from_an_id_this_hub_never_issued_falls_back_to_replay() -> None:
+async def test_resume_from_an_id_this_hub_never_issued_is_told_a_reset_then_gets_everything_of_this_run() -> (
+    None
+):
     hub = LogHub(replay=2)
     hub.publish(entries(5))
     stream = hub.subscribe(after=9_999).frames()
-    assert log_ids(await read_logs(stream, 2)) == [4, 5]
+    messages = await read_logs(stream, 5)
     await stream.aclose()
+    assert messages[0].event == SSE_RESET
+    assert msgspec.json.decode(messages[0].data, type=Reset) == Reset(
+        sequence=hub.sequence, previous="", after=9_999, first_id=1
+    )
+    assert log_ids(messages) == [1, 2, 3, 4, 5] and hub.resets_total == 1
+
+
+async def test_resume_after_an_id_of_another_sequence_is_told_a_reset_even_below_the_last_id() -> None:
+    """A collector restarted without its store numbers from 1 again: id 3 of the old run is not ours."""
+    hub = LogHub(replay=0)
+    hub.publish(entries(5))
+    stream = hub.subscribe(after=3, sequence="0ldrun").frames()
+    messages = await read_logs(stream, 5)
+    await stream.aclose()
+    reset = msgspec.json.decode(messages[0].data, type=Reset)
+    assert (messages[0].event, reset.previous, reset.after, reset.first_id) == (SSE_RESET, "0ldrun", 3, 1)
+    assert log_ids(messages) == [1, 2, 3, 4, 5]
+
+
+async def test_resume_in_the_same_sequence_is_no_reset_and_frames_carry_the_sequence_in_their_id() -> None:
+    hub = LogHub(replay=0)
+    hub.publish(entries(5))
+    stream = hub.subscribe(after=3, sequence=hub.sequence, hello=True).frames()
+    batch = await next_batch(stream)
+    await stream.aclose()
+    first, *rest = batch.split(b"\n\n")
+    assert first.startswith(b"event: " + SSE_HELLO.encode())
+    hello = msgspec.json.decode(first.partition(b"data: ")[2], type=Hello)
+    assert hello == Hello(run=hub.run, sequence=hub.sequence, continued=False, last_id=5)
+    assert [block.split(b"\n")[0] for block in rest if block] == [
+        b"id: %b:4" % hub.sequence.encode(),
+        b"id: %b:5" % hub.sequence.encode(),
+    ]
+
+
+def test_a_preload_takes_the_stores_sequence_and_says_ids_continue() -> None:
+    hub = LogHub()
+    hub.preload_events([(7, event) for event in events_for(1)], last_id=9, sequence="abc123")
+    assert (hub.sequence, hub.continued, hub.publish_events(events_for(1))) == ("abc123", True, 10)
+    with pytest.raises(ValueError):
+        LogHub().preload_events([], sequence="not a name")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("42", (None, 42)), (" ab12:7 ", ("ab12", 7)), ("a-b_C:0", ("a-b_C", 0))],
+)
+def test_event_ids_are_a_bare_number_or_sequence_colon_number(
+    text: str, expected: tuple[str | None, int]
+) -> None:
+    assert parse_event_id(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["12abc", "-1", "a:b", ":5", "a b:5", "x" * 60 + ":1", "1" * 19, "ab:", "é:1"]
+)
+def test_other_event_ids_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_event_id(text)
 
 
 async def test_resume_delivers_more_than_max_lag_of_held_history_without_dropping() -> None:
@@ -299,6 +372,35 @@ async def test_slow_subscriber_gets_dropped_with_exact_count_while_fast_one_gets
     assert hub.dropped_total == 95 and slow_subscription.dropped_total == 95
     await fast.aclose()
     await slow.aclose()
+
+
+async def test_live_entries_older_than_max_delay_are_skipped_and_counted_as_dropped() -> None:
+    """However few entries it lags by, a subscriber is not fed entries that waited too long for it."""
+    clock = Clock(0.0)
+    hub = LogHub(max_lag=10_000, replay=0, max_delay=1.0, monotonic=clock)
+    stream = hub.subscribe().frames(coalesce=0)
+    hub.publish(entries(10))  # at t = 0
+    clock.now = 0.5
+    hub.publish(entries(5))  # at t = 0.5
+    clock.now = 1.2  # the first ten have waited 1.2 s, the next five 0.7 s
+    messages = await read_logs(stream, 5)
+    assert msgspec.json.decode(messages[0].data, type=Dropped) == Dropped(dropped=10, total_dropped=10)
+    assert log_ids(messages) == list(range(11, 16))
+    clock.now = 60.0  # nothing new: nothing to skip
+    hub.publish(entries(1))
+    assert log_ids(await read_logs(stream, 1)) == [16]
+    await stream.aclose()
+
+
+async def test_history_older_than_max_delay_is_still_delivered_in_full() -> None:
+    clock = Clock(0.0)
+    hub = LogHub(replay=5, max_delay=1.0, monotonic=clock)
+    hub.publish(entries(5))
+    clock.now = 10.0
+    stream = hub.subscribe().frames(coalesce=0)
+    messages = await read_logs(stream, 5)
+    await stream.aclose()
+    assert [m.event for m in messages] == [SSE_LOG] * 5
 
 
 async def test_entries_that_left_the_ring_while_a_subscriber_was_away_are_counted_as_dropped() -> None:
@@ -641,6 +743,18 @@ async def test_a_viewer_resuming_inside_ids_lost_in_a_crash_is_told_a_gap_then_g
         missed=93, first_missing=8, last_missing=100
     )
     assert messages_of(messages) == ["new0", "new1"] and log_ids(messages) == [101, 102]
+
+
+async def test_a_gap_reaching_ids_that_may_never_have_been_handed_out_says_it_is_an_upper_bound() -> None:
+    hub = LogHub(replay=0)
+    hub.preload_events([(i, e) for i, e in enumerate(events_for(5), 1)], last_id=100, exact_after=100)
+    hub.publish_events(events_for(1))
+    stream = hub.subscribe(after=7).frames(coalesce=0)
+    messages = await read_logs(stream, 1)
+    await stream.aclose()
+    assert msgspec.json.decode(messages[0].data, type=Gap) == Gap(
+        missed=93, first_missing=8, last_missing=100, exact=False
+    )
 
 
 async def test_a_viewer_resuming_before_a_crash_hole_gets_the_stored_entries_the_gap_then_the_new() -> None:

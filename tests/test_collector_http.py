@@ -23,6 +23,7 @@ from agentwatch.protocol import (
     PATH_SNAPSHOT,
     SSE_DROPPED,
     SSE_GAP,
+    SSE_HELLO,
     SSE_LOG,
     SSE_METRICS,
     Gap,
@@ -57,6 +58,11 @@ def snapshot(collector: RunningCollector, agent: str | None = None) -> Snapshot:
     return msgspec.json.decode(response.content, type=Snapshot)
 
 
+def number(event_id: str) -> int:
+    """The ``n`` of a log stream id ``<sequence>:<n>``."""
+    return int(event_id.rpartition(":")[2])
+
+
 def read_log_stream(
     collector: RunningCollector, count: int, headers: dict[str, str] | None = None, **params: Any
 ) -> list[tuple[str, str, str]]:
@@ -69,7 +75,7 @@ def read_log_stream(
         ) as source:
             source.response.raise_for_status()
             for sse in source.iter_sse():
-                if not sse.data:
+                if not sse.data or sse.event == SSE_HELLO:
                     continue
                 seen.append((sse.event, sse.id, sse.data))
                 if len(seen) >= count:
@@ -242,7 +248,7 @@ def test_log_stream_sends_history_then_live_with_ids(collector: RunningCollector
     collector.post([log_event(i) for i in range(5)])
     seen = read_log_stream(collector, 5)
     assert [event for event, _, _ in seen] == [SSE_LOG] * 5
-    ids = [int(id_) for _, id_, _ in seen]
+    ids = [number(id_) for _, id_, _ in seen]
     assert ids == list(range(ids[0], ids[0] + 5))
     assert msgspec.json.decode(seen[0][2], type=LogEntry).message == "line 0"
 
@@ -261,7 +267,7 @@ def test_resume_after_last_event_id_sends_no_duplicates_and_no_holes(collector: 
     last_id = first[4][1]
     collector.post([log_event(i) for i in range(10, 15)])
     resumed = read_log_stream(collector, 10, headers={"Last-Event-ID": last_id})
-    ids = [int(id_) for _, id_, _ in first[:5] + resumed]
+    ids = [number(id_) for _, id_, _ in first[:5] + resumed]
     assert ids == list(range(ids[0], ids[0] + 15))
     via_query = read_log_stream(collector, 10, after=last_id)
     assert [id_ for _, id_, _ in via_query] == [id_ for _, id_, _ in resumed]
@@ -291,7 +297,7 @@ def test_gap_is_sent_when_asked_for_entries_are_gone(start_collector: Any) -> No
     assert gap.first_missing == 6
     assert gap.missed == gap.last_missing - gap.first_missing + 1
     assert seen[1][0] == SSE_LOG
-    assert int(seen[1][1]) == gap.last_missing + 1
+    assert number(seen[1][1]) == gap.last_missing + 1
 
 
 def test_slow_viewer_is_told_what_it_dropped_and_others_are_not_slowed(start_collector: Any) -> None:
@@ -307,7 +313,7 @@ def test_slow_viewer_is_told_what_it_dropped_and_others_are_not_slowed(start_col
                 fast_client, "GET", server.url + PATH_LOGS_STREAM, params={"after": "39990"}
             ) as fast:
                 first = next(e for e in fast.iter_sse() if e.data and e.event == SSE_LOG)
-                assert int(first.id) == 39991
+                assert number(first.id) == 39991
             dropped = 0
             received = 0
             for sse in slow_events:
@@ -315,7 +321,7 @@ def test_slow_viewer_is_told_what_it_dropped_and_others_are_not_slowed(start_col
                     dropped += json.loads(sse.data)["dropped"]
                 elif sse.event == SSE_LOG:
                     received += 1
-                    if int(sse.id) == 40_000:
+                    if number(sse.id) == 40_000:
                         break
     assert dropped > 0
     assert received + dropped == 40_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -26,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from agentwatch.collector import analysis, contentcoding, ingest, otlp
+from agentwatch.collector.loghub import parse_event_id
 from agentwatch.collector.metricingest import MetricIngestExporter
 from agentwatch.collector.receipts import KeyReused, body_digest, valid_key
 from agentwatch.collector.service import Collector, Settings
@@ -72,6 +74,9 @@ INGEST_STEP = 10_000
 DECODE_THREADS = 2
 #: Agent rows in one answer of ``/api/agents`` or ``/api/snapshot`` at most (and by default).
 MAX_PAGE_AGENTS = 1000
+#: A ``/metrics`` scrape within this many seconds of the last render gets that text again, so
+#: scraping in a loop costs one render a second.
+SCRAPE_REUSE_SECONDS = 1.0
 _encode = msgspec.json.Encoder().encode
 
 
@@ -241,6 +246,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         return post_otlp
 
     async def dashboard_stream(request: Request) -> Response:
+        refuse_when_stopping(request)
         agent = agent_param(request)
         first = collector.first_metrics_frame(agent)
         subscription = collector.metrics.subscribe(agent)
@@ -258,8 +264,11 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def logs_stream(request: Request) -> Response:
         agent = agent_param(request)
         level = level_param(request)
-        after = resume_param(request)
-        subscription = collector.logs.subscribe(agent=agent, min_level=level, after=after)
+        sequence, after = resume_param(request)
+        subscription = collector.logs.subscribe(
+            agent=agent, min_level=level, after=after, sequence=sequence, hello=True
+        )
+        bound_stream(current_transport())  # a slow viewer is told it fell behind, soon
         return stream_response(subscription.frames(settings.heartbeat_seconds))
 
     async def snapshot(request: Request) -> Response:
@@ -323,6 +332,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
 
     async def metrics(request: Request) -> Response:
         """Prometheus text: the counts are copied on the event loop, ranked and rendered in a thread."""
+        nonlocal last_scrape
         async with scrape_turn:
             registry = metrics_registry()
             body = await anyio.to_thread.run_sync(generate_latest, registry)

@@ -14,12 +14,23 @@ read in a worker thread, and is told how many it missed (``event: gap``) for the
 
 Ids are never reused, even across a crash: with :attr:`LogHub.reserve` set (the store's
 :meth:`~agentwatch.collector.store.Store.reserve_ids`), no id is handed out before it is durably
-reserved, and a restarted hub continues after the reserved mark (:meth:`LogHub.preload_events`).
-The ids between the last stored entry and that mark are a *hole*: a subscriber reading into it is
-sent ``event: gap`` for the hole's ids (an upper bound of what it missed: some of them may never
-have been handed out). Ingest that must be durable before it is shown allocates ids first
-(:meth:`LogHub.allocate`) and settles them later (:meth:`LogHub.publish_allocated` or
-:meth:`LogHub.cancel`); entries become visible in id order, whatever order they settle in.
+recorded, and a restarted hub continues after the recorded mark (:meth:`LogHub.preload_events`).
+The ids between the last stored entry and that mark are a *hole*: they were handed out and lost
+in the crash; a subscriber reading into it is sent ``event: gap`` for them. Ingest that must be
+durable before it is shown allocates ids first (:meth:`LogHub.allocate`) and settles them later
+(:meth:`LogHub.publish_allocated` or :meth:`LogHub.cancel`); entries become visible in id order,
+whatever order they settle in.
+
+Restarts are visible: every hub has a random :attr:`LogHub.run` and belongs to an id
+:attr:`LogHub.sequence` (the store's, while ids continue from its mark; a new one otherwise).
+Frames carry ``id: <sequence>:<n>``, and every stream begins with ``event: hello`` naming both. A
+subscriber resuming after an id of another sequence (the collector restarted without its ids) is
+sent ``event: reset`` and then everything this run still holds.
+
+A slow subscriber is told promptly: besides falling ``max_lag`` entries behind, a subscriber whose
+next live entry was published more than ``max_delay`` seconds ago skips what is that old
+(``event: dropped``). With the bytes in flight to it bounded (see
+:func:`~agentwatch.collector.sse.bound_stream`), that happens soon after it stops keeping up.
 
 Single-threaded: call every method from the event loop's thread. Nothing here knows about HTTP:
 the web layer wraps ``frames()`` in a streaming response.
@@ -29,22 +40,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 
 import msgspec
 
+from agentwatch.collector.idmark import new_sequence, valid_sequence
 from agentwatch.collector.loglines import event_to_log_entry, log_rank
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame
 from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
+    SSE_HELLO,
     SSE_LOG,
+    SSE_RESET,
     Dropped,
     Event,
     Gap,
+    Hello,
     LogEntry,
+    Reset,
     json_encoder,
     level_rank,
 )
@@ -60,6 +78,10 @@ MAX_BATCH: Final = 2_000
 MAX_BATCH_BYTES: Final = 64 * 1024
 #: Restart holes remembered for gap notices (one per restart after a crash; the oldest go first).
 MAX_HOLES: Final = 64
+#: Seconds between two publish-time marks (how finely the age of entries is known).
+AGE_MARK_INTERVAL: Final = 0.05
+#: Longest event id accepted on resume (``<sequence>:<n>``).
+MAX_EVENT_ID_LENGTH: Final = 64
 
 _log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _LOG_PREFIX_MARK: Final = b"\ndata: "
@@ -77,8 +99,22 @@ hub calls it in a worker thread. May raise; the subscriber is then told of a gap
 """
 
 
-def _log_frame(entry_id: int, data: bytes) -> bytes:
-    return b"id: %d\nevent: %b\ndata: %b\n\n" % (entry_id, SSE_LOG.encode(), data)
+def _log_frame(id_prefix: bytes, entry_id: int, data: bytes) -> bytes:
+    return b"%b%d\nevent: %b\ndata: %b\n\n" % (id_prefix, entry_id, SSE_LOG.encode(), data)
+
+
+def parse_event_id(text: str) -> tuple[str | None, int]:
+    """A resume point: ``<sequence>:<n>`` (what the stream sends) or a bare ``n`` (sequence None).
+
+    Raises ValueError, with a message fit for a 400, for anything else.
+    """
+    text = text.strip()
+    if len(text) > MAX_EVENT_ID_LENGTH or not text.isascii():
+        raise ValueError("must be <sequence>:<n> or a non-negative integer")
+    sequence, colon, number = text.rpartition(":")
+    if not number.isdigit() or len(number) > 18 or (colon and not valid_sequence(sequence)):
+        raise ValueError("must be <sequence>:<n> or a non-negative integer")
+    return (sequence if colon else None), int(number)
 
 
 class LogHub:
@@ -88,6 +124,8 @@ class LogHub:
     ``max_lag``: how far (in entries) a subscriber may fall behind the newest entry before it
     skips ahead and is sent ``event: dropped``. ``replay``: entries sent first to a subscriber
     that does not resume from an id. ``first_id``: id of the first published entry.
+    ``max_delay``: seconds a live entry may wait for a subscriber before it skips it (and is told
+    with ``event: dropped``), on the ``monotonic`` clock.
     Memory is O(history); publish is O(entries + subscribers) and never awaits.
     """
 
@@ -99,19 +137,37 @@ class LogHub:
         replay: int = 1000,
         first_id: int = 1,
         clock: Callable[[], float] = time.time,
+        max_delay: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if history < 1 or max_lag < 1 or replay < 0 or first_id < 1:
-            raise ValueError("history and max_lag must be ≥ 1, replay ≥ 0, first_id ≥ 1")
+        if history < 1 or max_lag < 1 or replay < 0 or first_id < 1 or not max_delay > 0:
+            raise ValueError("history and max_lag must be ≥ 1, replay ≥ 0, first_id ≥ 1, max_delay > 0")
         self.history = history
         self.max_lag = max_lag
         self.replay = replay
+        self.max_delay = max_delay
         self._clock = clock
+        self._monotonic = monotonic
+        #: (monotonic time, last id then), at most one per AGE_MARK_INTERVAL, oldest first.
+        self._age_marks: deque[tuple[float, int]] = deque()
+        #: Random, new at every start of the collector (told in ``event: hello``).
+        self.run = secrets.token_hex(4)
+        #: The id sequence: ids of frames read ``<sequence>:<n>``; see :meth:`preload_events`.
+        self.sequence = new_sequence()
+        #: Ids continue an earlier run's (set by a preload that restores ids).
+        self.continued = False
+        #: Ids up to here may include some never handed out: gap counts reaching them are bounds.
+        self.exact_after = 0
+        self._id_prefix = b"id: %b:" % self.sequence.encode()
+        self._run_first = first_id  # the first id this run hands out
         self._ring: list[_Slot | None] = [None] * history
         self._first_held = first_id  # lowest id ever put in the ring (ids below it never existed here)
         self.last_id = first_id - 1
         self.published_total = 0
         self.dropped_total = 0
         self.gap_total = 0
+        #: Subscribers resuming after an id of another sequence (told ``event: reset``).
+        self.resets_total = 0
         self.last_publish_time: float | None = None
         self._subscriptions: set[Subscription] = set()
         #: Where entries older than the ring are read on resume (None: they are a gap).
@@ -136,8 +192,10 @@ class LogHub:
         first = self._take_ids(len(entries), reserve=True)
         for entry_id, entry in enumerate(entries, first):
             entry.id = entry_id
+        prefix = self._id_prefix
         slots: list[_Slot] = [
-            (e.id, e.agent_id, level_rank(e.level), _log_frame(e.id, json_encoder.encode(e))) for e in entries
+            (e.id, e.agent_id, level_rank(e.level), _log_frame(prefix, e.id, json_encoder.encode(e)))
+            for e in entries
         ]
         self._settle(first, len(entries), slots)
 
@@ -221,30 +279,62 @@ class LogHub:
         self.last_id = first + count - 1
         self.published_total += count
         self.last_publish_time = self._clock()
+        now = self._monotonic()
+        marks = self._age_marks
+        if not marks or now - marks[-1][0] >= AGE_MARK_INTERVAL:
+            marks.append((now, self.last_id))
+            self._stale_id(now)  # keeps the marks bounded
         for subscription in self._subscriptions:
             subscription._wake.set()
 
-    def preload(self, entries: Sequence[LogEntry], *, last_id: int | None = None) -> None:
+    def preload(
+        self,
+        entries: Sequence[LogEntry],
+        *,
+        last_id: int | None = None,
+        sequence: str | None = None,
+        exact_after: int = 0,
+    ) -> None:
         """Restore history (e.g. from the store) keeping its ids; call before publishing.
 
         Entries must be in ascending id order; any whose id is not above the current
         :attr:`last_id` is ignored. Later ids continue after the largest one seen, or after
         ``last_id`` when that is larger (ids are never reused, even if the entries are gone);
         the ids between the largest held entry and ``last_id`` are a hole, told as a gap.
+        ``sequence`` names the id sequence these ids belong to (the store's); ``exact_after``:
+        ids up to it may include some never handed out (gaps reaching them are upper bounds).
         Call it before anything is published or allocated.
         """
+        self._set_sequence(sequence, exact_after)
+        prefix = self._id_prefix
         self._preload(
             [
-                (e.id, e.agent_id, level_rank(e.level), _log_frame(e.id, json_encoder.encode(e)))
+                (e.id, e.agent_id, level_rank(e.level), _log_frame(prefix, e.id, json_encoder.encode(e)))
                 for e in entries
                 if e.id > self.last_id
             ],
             last_id,
         )
 
-    def preload_events(self, items: Sequence[tuple[int, Event]], *, last_id: int | None = None) -> None:
+    def preload_events(
+        self,
+        items: Sequence[tuple[int, Event]],
+        *,
+        last_id: int | None = None,
+        sequence: str | None = None,
+        exact_after: int = 0,
+    ) -> None:
         """Like :meth:`preload` for (log id, event) pairs (e.g. the store's rows); lines built lazily."""
+        self._set_sequence(sequence, exact_after)
         self._preload([(i, e.agent_id, log_rank(e), e) for i, e in items if i > self.last_id], last_id)
+
+    def _set_sequence(self, sequence: str | None, exact_after: int) -> None:
+        if sequence is not None:
+            if not valid_sequence(sequence):
+                raise ValueError(f"not a sequence name: {sequence!r}")
+            self.sequence = sequence
+            self._id_prefix = b"id: %b:" % sequence.encode()
+        self.exact_after = max(self.exact_after, exact_after)
 
     def _preload(self, slots: list[_Slot], last_id: int | None) -> None:
         ring, size = self._ring, self.history
@@ -262,12 +352,21 @@ class LogHub:
             else:  # ids after the last held entry were reserved but never stored
                 self._holes = [*self._holes[-(MAX_HOLES - 1) :], (self.last_id + 1, last_id)]
             self.last_id = last_id
-        self._next_id = self.last_id + 1
+        self._next_id = self._run_first = self.last_id + 1
         self._settled = self.last_id
+        self.continued = self.last_id > 0
         for subscription in self._subscriptions:
             subscription._wake.set()
 
     # ----------------------------------------------------------------- reading
+    def _stale_id(self, now: float) -> int:
+        """Ids up to the returned one were published at least :attr:`max_delay` seconds ago."""
+        marks = self._age_marks
+        horizon = now - self.max_delay
+        while len(marks) > 1 and marks[1][0] <= horizon:
+            marks.popleft()
+        return marks[0][1] if marks and marks[0][0] <= horizon else 0
+
     @property
     def oldest_held(self) -> int:
         """Smallest id the ring can still hold (``last_id + 1`` when it is empty)."""
@@ -322,7 +421,7 @@ class LogHub:
         entry_id, agent_id, rank, event = slot
         entry = event_to_log_entry(event)  # type: ignore[arg-type]  # a slot to build holds its Event
         entry.id = entry_id
-        frame = _log_frame(entry_id, json_encoder.encode(entry))
+        frame = _log_frame(self._id_prefix, entry_id, json_encoder.encode(entry))
         self._ring[entry_id % self.history] = (entry_id, agent_id, rank, frame)
         return frame
 
@@ -350,22 +449,39 @@ class LogHub:
         min_level: str | None = None,
         after: int | None = None,
         replay: int | None = None,
+        sequence: str | None = None,
+        hello: bool = False,
     ) -> Subscription:
         """A new subscription (counted at once; ``close()`` it, or iterate its frames to the end).
 
-        ``after`` = N resumes: every held matching entry with id > N. Entries N+1… that the ring
-        no longer holds come from :attr:`backfill` when set (before any from the ring);
-        ``event: gap`` counts those that neither holds. An ``after`` above :attr:`last_id`
-        (an id from another run of the collector) is treated like no ``after``. Without
-        ``after``: the last ``replay`` (default: the hub's) matching entries, then live ones.
-        ``min_level`` is ranked with :func:`agentwatch.protocol.level_rank` (unknown → info).
+        With ``hello`` its stream begins with ``event: hello`` (what the web layer sends every
+        viewer). ``after`` = N resumes: every held matching entry
+        with id > N. Entries N+1… that the ring no longer holds come from :attr:`backfill` when
+        set (before any from the ring); ``event: gap`` counts those that neither holds.
+        ``sequence``: the sequence ``after`` belongs to (None: a bare number, taken as this one's).
+        An ``after`` of another sequence, or above :attr:`last_id`, is from a run whose ids are
+        gone: ``event: reset``, then every held entry of this run (as if resuming before its
+        first id). Without ``after``: the last ``replay`` (default: the hub's) matching
+        entries, then live ones. ``min_level`` is ranked with
+        :func:`agentwatch.protocol.level_rank` (unknown → info).
         """
         if (after is not None and after < 0) or (replay is not None and replay < 0):
             raise ValueError("after and replay must be ≥ 0")
         min_rank = level_rank(min_level) if min_level is not None else 0
+        notices = [self._hello()] if hello else []
         gap: Gap | None = None
         older: tuple[int, int] | None = None
-        if after is not None and after <= self.last_id:
+        if after is not None and (after > self.last_id or sequence not in (None, self.sequence)):
+            reset = Reset(
+                sequence=self.sequence,
+                previous=sequence or "",
+                after=after,
+                first_id=max(self._run_first, self.oldest_held),
+            )
+            notices.append(sse_frame(SSE_RESET, json_encoder.encode(reset)))
+            self.resets_total += 1
+            after = self._run_first - 1
+        if after is not None:
             oldest = self.oldest_held
             cursor = after
             if after + 1 < oldest:
@@ -376,15 +492,29 @@ class LogHub:
                 cursor = oldest - 1
         else:
             cursor = self._replay_start(agent, min_rank, self.replay if replay is None else replay)
-        subscription = Subscription(self, agent, min_rank, cursor, gap)
+        if gap is not None:
+            notices.append(sse_frame(SSE_GAP, json_encoder.encode(gap)))
+        subscription = Subscription(self, agent, min_rank, cursor, notices)
         subscription._older = older
         subscription._tell_holes = after is not None
         self._subscriptions.add(subscription)
         return subscription
 
+    def _hello(self) -> bytes:
+        hello = Hello(run=self.run, sequence=self.sequence, continued=self.continued, last_id=self.last_id)
+        return sse_frame(SSE_HELLO, json_encoder.encode(hello))
+
     def _gap(self, after: int, before: int) -> Gap:
-        """The notice for ids ``after+1 … before-1``, counted in :attr:`gap_total`."""
-        gap = Gap(missed=before - 1 - after, first_missing=after + 1, last_missing=before - 1)
+        """The notice for ids ``after+1 … before-1``, counted in :attr:`gap_total`.
+
+        Exact unless some of the ids are at or below :attr:`exact_after`.
+        """
+        gap = Gap(
+            missed=before - 1 - after,
+            first_missing=after + 1,
+            last_missing=before - 1,
+            exact=after >= self.exact_after,
+        )
         self.gap_total += gap.missed
         return gap
 
@@ -415,13 +545,15 @@ class LogHub:
 class Subscription:
     """A cursor into a :class:`LogHub`'s ring with filters; stream it with :meth:`frames`."""
 
-    def __init__(self, hub: LogHub, agent: str | None, min_rank: int, cursor: int, gap: Gap | None) -> None:
+    def __init__(
+        self, hub: LogHub, agent: str | None, min_rank: int, cursor: int, notices: list[bytes]
+    ) -> None:
         self._hub = hub
         self.agent = agent
         self.min_rank = min_rank
         self.cursor = cursor  # the last id delivered (or skipped by a filter)
         self._live_from = hub.last_id  # history up to here is delivered in full, never skipped
-        self._gap = gap
+        self._notices = notices  # frames due before anything else (hello, reset, gap)
         self._older: tuple[int, int] | None = None  # (after, before): ids to read from the backfill
         self._tell_holes = False  # a resuming subscriber asked for the ids of a hole: tell it of them
         self.dropped_total = 0
@@ -440,20 +572,19 @@ class Subscription:
     def _take(self) -> bytes:
         """Everything due now, as one bytes object (b"" when nothing is)."""
         hub = self._hub
-        parts: list[bytes] = []
-        if self._gap is not None:
-            parts.append(sse_frame(SSE_GAP, json_encoder.encode(self._gap)))
-            self._gap = None
+        parts = self._notices
+        self._notices = []
         if self.cursor < hub.last_id:
             dropped = 0
             oldest = hub.oldest_held
             if self.cursor + 1 < oldest:  # the ring wrapped past us while we were away
                 dropped += oldest - 1 - self.cursor
                 self.cursor = oldest - 1
-            if self.cursor >= self._live_from and hub.last_id - self.cursor > hub.max_lag:
-                skip_to = hub.last_id - hub.max_lag
-                dropped += len(hub._matching(self.cursor + 1, skip_to, self.agent, self.min_rank))
-                self.cursor = skip_to
+            if self.cursor >= self._live_from:  # too far behind, or what is next is too old
+                skip_to = max(hub.last_id - hub.max_lag, hub._stale_id(hub._monotonic()))
+                if skip_to > self.cursor:
+                    dropped += len(hub._matching(self.cursor + 1, skip_to, self.agent, self.min_rank))
+                    self.cursor = skip_to
             if dropped:
                 self.dropped_total += dropped
                 hub.dropped_total += dropped
@@ -499,8 +630,9 @@ class Subscription:
                     sse_frame(SSE_GAP, json_encoder.encode(hub._gap(after, min(first_held, before))))
                 )
             first = False
+            prefix = hub._id_prefix
             for entry in entries:
-                parts.append(_log_frame(entry.id, json_encoder.encode(entry)))
+                parts.append(_log_frame(prefix, entry.id, json_encoder.encode(entry)))
             hub.backfilled_total += len(entries)
             if parts:
                 yield b"".join(parts)
@@ -520,6 +652,9 @@ class Subscription:
         """
         try:
             if self._older is not None:
+                if self._notices:  # hello (and reset) go out before the store is read
+                    yield b"".join(self._notices)
+                    self._notices = []
                 async for older in self._backfilled():
                     yield older
             keepalive = Heartbeat(heartbeat)

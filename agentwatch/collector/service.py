@@ -160,7 +160,12 @@ class Collector:
         self.store = store
         self.logs.backfill = store.backfill
         self.warnings.extend(restored.warnings)
-        self.logs.preload_events(restored.logs, last_id=restored.last_log_id)
+        self.logs.preload_events(
+            restored.logs,
+            last_id=restored.last_log_id,
+            sequence=restored.sequence,
+            exact_after=restored.exact_after,
+        )
         self.logs.reserve = store.reserve_ids  # ids are reserved before use: none reused after a crash
         self.receipts.load(restored.receipts)
         if restored.events:

@@ -1,14 +1,26 @@
-"""Server-Sent Events framing and keep-alive, shared by the log hub and the metrics hub."""
+"""Server-Sent Events framing and keep-alive, shared by the log hub and the metrics hub, and the
+bound on what a stream holds in flight to a slow viewer (:func:`bound_stream`)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+import logging
+import socket
+from typing import Any, Final
+
+log = logging.getLogger(__name__)
 
 #: The comment line sent to a quiet stream so proxies and clients know it is alive.
 HEARTBEAT: Final[bytes] = b": keep-alive\n\n"
 #: Shortest heartbeat interval accepted (seconds); smaller values are raised to it.
 MIN_HEARTBEAT: Final = 0.01
+#: Bytes the kernel may hold unsent for one stream (``SO_SNDBUF``; Linux doubles what is asked).
+#: Without it the kernel grows a loopback socket's buffer to megabytes, and a slow viewer reads
+#: minutes-old entries before it can be told anything was dropped.
+STREAM_SEND_BUFFER: Final = 16 * 1024
+#: A stream's transport stops taking writes above HIGH bytes buffered and resumes below LOW.
+STREAM_WRITE_HIGH: Final = 16 * 1024
+STREAM_WRITE_LOW: Final = 4 * 1024
 
 
 def sse_frame(event: str, data: bytes, id: int | None = None) -> bytes:
@@ -61,3 +73,42 @@ class Heartbeat:
         except TimeoutError:
             return False
         return True
+
+
+def current_transport() -> asyncio.WriteTransport | None:
+    """The transport of the HTTP request the running task serves, or None when it cannot be found.
+
+    ASGI gives an application no transport. uvicorn (h11 and httptools alike) runs each request
+    in a task whose coroutine is its request cycle's ``run_asgi``, and the cycle keeps the
+    transport: this is the one place that reaches into the server for it.
+    """
+    task = asyncio.current_task()
+    frame = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
+    cycle = frame.f_locals.get("self") if frame is not None else None
+    transport: Any = getattr(cycle, "transport", None)
+    needed = ("get_extra_info", "set_write_buffer_limits", "get_write_buffer_size")
+    if transport is None or not all(hasattr(transport, name) for name in needed):
+        return None
+    return transport  # type: ignore[no-any-return]  # checked by its methods: uvloop's is no subclass
+
+
+def bound_stream(transport: asyncio.WriteTransport | None) -> bool:
+    """Keep what one streaming response holds in flight small; True when it could be done.
+
+    Sets the socket's send buffer to :data:`STREAM_SEND_BUFFER` and the transport's write
+    buffer limits to :data:`STREAM_WRITE_HIGH` / :data:`STREAM_WRITE_LOW`. A stream's writes then
+    wait as soon as the viewer stops reading, so the hub notices it falling behind (and tells it)
+    instead of filling kernel buffers with entries it will read much later. The cost: a viewer
+    far away (a long round trip) gets at most about ``2 × STREAM_SEND_BUFFER`` bytes per round trip.
+    """
+    if transport is None:
+        return False
+    try:
+        transport.set_write_buffer_limits(high=STREAM_WRITE_HIGH, low=STREAM_WRITE_LOW)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+    except (OSError, ValueError, AttributeError) as exc:  # a closed or unusual transport
+        log.debug("stream buffers left as they were: %s", exc)
+        return False
+    return True

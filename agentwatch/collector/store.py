@@ -17,11 +17,13 @@ Durability: an event passed to :meth:`Store.append` is committed within ``flush_
 (:meth:`Store.append_durable`) whose commit fails are discarded (the caller was told), never
 written later.
 
-Ids are never reused across a crash: :meth:`Store.reserve_ids` records a high-water mark ahead of
-the ids the log hub hands out, in blocks of ``reserve_block`` ids, in ``<path>-ids``
-(:class:`~agentwatch.collector.idmark.IdMark`). :meth:`Store.open` reports ``last_log_id`` as the
-larger of the newest row and that mark. A clean :meth:`Store.close` lowers the mark to the last id
-appended, so only a crash leaves unused ids behind.
+Ids are never reused across a crash: :meth:`Store.reserve_ids` records the highest id the log hub
+hands out before it hands it out, in ``<path>-ids`` (:class:`~agentwatch.collector.idmark.IdMark`,
+which also names the id sequence). :meth:`Store.open` reports ``last_log_id`` as the larger of the
+newest row and that mark, so after a crash the ids between them are exactly those handed out and
+never stored. With ``reserve_block`` > 0 the mark runs that many ids ahead (fewer writes) and gap
+counts over a crash become upper bounds. A clean :meth:`Store.close` lowers the mark to the last id
+appended.
 
 Idempotency receipts (the answer given to a batch sent with an ``Idempotency-Key``, with the
 digest of the batch it answered) are written in the same transaction as the batch's rows, kept
@@ -91,9 +93,15 @@ class Restored:
     ``events``: events stamped within the last ``refill_seconds``, in arrival order.
     ``last_log_id``: the id after which new ids start (the newest row or the reserved mark).
     ``receipts``: idempotency receipts younger than ``receipt_seconds``, oldest first.
+    ``sequence``: the id sequence's name (the id mark's); ``continued``: ids go on from an
+    earlier run's; ``exact_after``: ids up to it may include some never handed out (gap counts
+    reaching them are upper bounds).
     """
 
     last_log_id: int = 0
+    sequence: str = ""
+    continued: bool = False
+    exact_after: int = 0
     logs: list[tuple[int, Event]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -128,7 +136,8 @@ class Store:
 
     ``flush_interval`` is clamped to [0, 1] seconds. ``restore_logs`` / ``restore_events`` bound
     what :meth:`open` loads. ``max_queued_rows`` bounds memory while the disk is slow or failing.
-    ``reserve_block``: ids reserved per write of the high-water mark (≥ 1).
+    ``reserve_block``: ids reserved ahead per write of the high-water mark (0: none, every id
+    handed out is recorded exactly).
     ``receipt_seconds`` / ``max_receipts``: how long and how many idempotency receipts are kept.
     ``retention_step``: most rows (of each table) one retention transaction deletes (≥ 1).
     ``transaction_rows``: most queued rows written in one transaction (an append is never split).
@@ -148,7 +157,7 @@ class Store:
         max_queued_rows: int = 500_000,
         retention_interval: float = 60.0,
         busy_timeout: float = 2.0,
-        reserve_block: int = 10_000,
+        reserve_block: int = 0,
         receipt_seconds: float = 900.0,
         max_receipts: int = 100_000,
         retention_step: int = 50_000,
@@ -166,7 +175,7 @@ class Store:
         self.retention_step = max(int(retention_step), 1)
         self.transaction_rows = max(int(transaction_rows), 1)
         self.busy_timeout = busy_timeout
-        self.reserve_block = max(int(reserve_block), 1)
+        self.reserve_block = max(int(reserve_block), 0)
         self.receipt_seconds = receipt_seconds
         self.max_receipts = max_receipts
         self._clock = clock
@@ -270,6 +279,9 @@ class Store:
         while self._retain(conn):
             pass
         restored.last_log_id = max(storedb.last_log_id(conn), self._mark.open(restored.warnings))
+        restored.sequence = self._mark.sequence
+        restored.continued = restored.last_log_id > 0
+        restored.exact_after = self._mark.exact_after if self._mark.continued else restored.last_log_id
         self._reserved = self._highest_appended = restored.last_log_id
         if self._has_receipts:
             since = self._clock() - self.receipt_seconds
@@ -350,8 +362,8 @@ class Store:
         return True
 
     def reserve_ids(self, last: int) -> int:
-        """Durably reserve log ids up to ``last``; return the id up to which the caller may go on
-        handing out ids before calling again (≥ ``last``).
+        """Durably record log ids up to ``last`` as handed out; return the id up to which the caller
+        may go on handing out ids before calling again (≥ ``last``).
 
         When ``last`` passes the mark, the mark moves to ``last + reserve_block`` with one small
         write to the mark file (counted in ``reserve_writes``); otherwise no I/O. Never raises:
@@ -365,7 +377,7 @@ class Store:
             return last
         mark = last + self.reserve_block
         try:
-            self._mark.write(mark)
+            self._mark.write(mark, reserved_ahead=self.reserve_block > 0)
         except OSError as exc:
             self.errors += 1
             self._reserve_retry_at = time.monotonic() + RESERVE_RETRY_SECONDS

@@ -50,6 +50,8 @@ INSERT_RECEIPT: Final = "INSERT OR REPLACE INTO receipts (key, ts, body, digest)
 
 #: The files that make up one store, by suffix of its path (the database, SQLite's, the id mark).
 FILE_SUFFIXES: Final = ("", "-wal", "-shm", "-ids")
+#: The database's own files: what is moved aside when it is unreadable (the id mark stays).
+DATABASE_SUFFIXES: Final = ("", "-wal", "-shm")
 
 event_decoder: Final = msgspec.json.Decoder(Event)
 _encoder: Final = msgspec.json.Encoder()
@@ -102,9 +104,13 @@ def create_schema(conn: sqlite3.Connection) -> str | None:
 
 
 def move_aside(path: Path, reason: str, now: float) -> Path:
-    """Rename the store's files to ``<path>.<reason>-<unix time>…``; returns the new base path."""
+    """Rename the database's files to ``<path>.<reason>-<unix time>…``; returns the new base path.
+
+    The id mark (``-ids``) stays: the new database's ids go on after it, in the same sequence,
+    so no id a viewer saw is handed out again.
+    """
     moved = Path(f"{path}.{reason}-{int(now)}")
-    for suffix in FILE_SUFFIXES:
+    for suffix in DATABASE_SUFFIXES:
         source = Path(f"{path}{suffix}")
         if source.exists():
             os.replace(source, Path(f"{moved}{suffix}"))
