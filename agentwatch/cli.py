@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from agentwatch import __version__
+from agentwatch.collector import httplimits
 from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PORT
 
 SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="agents named at /metrics, the busiest (default 100); the others are summed as _other",
     )
+    httplimits.add_arguments(serve)
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without a token")
     serve.add_argument("--config", default=None, help="collector TOML config (alert thresholds)")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")

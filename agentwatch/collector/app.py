@@ -247,6 +247,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
 
     async def dashboard_stream(request: Request) -> Response:
         refuse_when_stopping(request)
+        refuse_when_stopping(request)
         agent = agent_param(request)
         first = collector.first_metrics_frame(agent)
         subscription = collector.metrics.subscribe(agent)
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         return stream_response(frames())
 
     async def logs_stream(request: Request) -> Response:
+        refuse_when_stopping(request)
         agent = agent_param(request)
         level = level_param(request)
         sequence, after = resume_param(request)
@@ -394,7 +396,27 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector
+    app.state.stopping = False
     return app
+
+
+def stop_streams(app: Starlette) -> None:
+    """The server is stopping: end every viewer's stream now and answer new ones 503.
+
+    Streams never end by themselves, so a server waiting for its connections to close would wait
+    for its whole grace period and then cancel them. Call from the event loop as a stop begins.
+    """
+    app.state.stopping = True
+    collector: Collector = app.state.collector
+    collector.logs.close_all()
+    collector.metrics.close_all()
+
+
+def refuse_when_stopping(request: Request) -> None:
+    if request.app.state.stopping:
+        raise HTTPProblem(
+            503, "collector is stopping", "reconnect once it is back", headers={"Retry-After": "1", **CLOSE}
+        )
 
 
 def check_token(request: Request, token: bytes) -> None:

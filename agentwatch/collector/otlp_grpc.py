@@ -45,6 +45,11 @@ MAX_STREAMS_PER_CONNECTION: Final = 16
 MAX_CONNECTIONS: Final = 64
 #: A connection idle this long (ms) is closed; exporters reconnect when they next send.
 MAX_IDLE_MS: Final = 300_000
+#: Seconds a new connection gets to complete its HTTP/2 handshake (preface and settings); a silent
+#: or half-open one is closed then (gRPC's own default waits 120 s).
+HANDSHAKE_TIMEOUT: Final = 10.0
+#: Largest metadata (HTTP/2 headers) of one call, in bytes; a call over it is refused.
+MAX_METADATA_BYTES: Final = 16 * 1024
 #: Seconds calls under way get to finish when the collector stops.
 SHUTDOWN_GRACE: Final = 2.0
 
@@ -76,11 +81,15 @@ class OtlpGrpcListener:
     """The OTLP/gRPC server of one collector: ``await start()`` binds and serves, ``await stop()``.
 
     Binds ``settings.otlp_grpc_host`` : ``settings.otlp_grpc_port`` (0: any free port; the bound
-    one is :attr:`port` once started).
+    one is :attr:`port` once started). Bounded like the HTTP edge: connections at once
+    (:data:`MAX_CONNECTIONS`), time to finish a connection's handshake (``handshake_timeout``),
+    idle time (:data:`MAX_IDLE_MS`), metadata size (:data:`MAX_METADATA_BYTES`), streams per
+    connection and calls at once.
     """
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, *, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.collector = collector
+        self.handshake_timeout = handshake_timeout
         settings = collector.settings
         self.host = settings.otlp_grpc_host
         self.requested_port = settings.otlp_grpc_port or 0
@@ -97,6 +106,9 @@ class OtlpGrpcListener:
                 ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
                 ("grpc.max_allowed_incoming_connections", MAX_CONNECTIONS),
                 ("grpc.max_connection_idle_ms", MAX_IDLE_MS),
+                ("grpc.server_handshake_timeout_ms", round(self.handshake_timeout * 1000)),
+                ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+                ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
                 ("grpc.so_reuseport", 0),  # a second collector on the same port fails, never shares it
             ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS,

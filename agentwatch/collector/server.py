@@ -1,4 +1,9 @@
-"""``agentwatch serve``: run the collector under uvicorn (uvloop + httptools when installed)."""
+"""``agentwatch serve``: run the collector under uvicorn (uvloop + httptools when installed).
+
+The HTTP connections are bounded before any route (:mod:`agentwatch.collector.httpguard`, with the
+numbers of :mod:`agentwatch.collector.httplimits`); a stop ends the viewers' streams at once, so
+SIGTERM or Ctrl-C exits as soon as the store is flushed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import errno
 import importlib
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import threading
@@ -18,8 +24,10 @@ from typing import Any, Final
 
 import uvicorn
 
-from agentwatch.collector.app import create_app
+from agentwatch.collector import httplimits
+from agentwatch.collector.app import create_app, stop_streams
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
+from agentwatch.collector.httpguard import CollectorServer, guarded_protocol
 from agentwatch.collector.service import Settings, default_store_path
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS
 from agentwatch.pricing import set_prices
@@ -27,6 +35,8 @@ from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT, normalize_token, token_p
 
 #: Seconds between two returns of the C heap's free memory to the system (see :class:`HeapTrimmer`).
 HEAP_TRIM_INTERVAL: Final = 1.0
+#: Seconds requests under way get to finish once a stop begins (viewers' streams end at once).
+SHUTDOWN_GRACE: Final = 1
 
 
 class ServeError(Exception):
@@ -231,10 +241,15 @@ class HeapTrimmer:
             self.trims += 1
 
 
+def _stop_quietly(signum: int, frame: object) -> None:
+    """SIGTERM once uvicorn has stopped (it sends the signal it stopped on again): exit 0."""
+
+
 def main(namespace: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(namespace)
-    except ServeError as exc:
+        limits, limits_note = httplimits.fit_open_files(httplimits.from_arguments(namespace))
+    except (ServeError, httplimits.LimitError) as exc:
         print(f"agentwatch: {exc}", file=sys.stderr)
         return 2
     try:
@@ -255,15 +270,23 @@ def main(namespace: argparse.Namespace) -> int:
     store = settings.store_path or "off (--no-store)"
     grpc = f"  OTLP/gRPC on {shown_host}:{grpc_port}" if grpc_port is not None else ""
     print(f"agentwatch collector on http://{shown_host}:{port}{grpc}  store: {store}", flush=True)
+    if limits_note is not None:
+        print(f"agentwatch: {limits_note}", file=sys.stderr)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_level=namespace.log_level,
-        timeout_graceful_shutdown=2,
+        http=guarded_protocol(limits),
+        ws="none",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
         access_log=False,
     )
+    server = CollectorServer(config, on_stopping=lambda: stop_streams(app))
     trimmer = HeapTrimmer().start()
+    previous = signal.signal(signal.SIGTERM, _stop_quietly)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         trimmer.stop()
     return 0
