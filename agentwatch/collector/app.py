@@ -247,7 +247,6 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
 
     async def dashboard_stream(request: Request) -> Response:
         refuse_when_stopping(request)
-        refuse_when_stopping(request)
         agent = agent_param(request)
         first = collector.first_metrics_frame(agent)
         subscription = collector.metrics.subscribe(agent)
