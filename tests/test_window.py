@@ -267,6 +267,8 @@ def test_activity_text_describes_each_kind_of_event() -> None:
     assert activity_text(event(span_type=SPAN_TOOL_CALL, tool_name="search")) == "tool_call search"
     assert activity_text(event(span_type=SPAN_DECISION, decision_made="escalate")) == "decision escalate"
     assert activity_text(event(span_type=SPAN_TOOL_CALL, error="Timeout")) == "error: Timeout"
+    assert activity_text(event(span_type="agent", message="interaction")) == "agent: interaction"
+    assert activity_text(event(span_type="span")) == "span"
     long = activity_text(event(span_type=SPAN_LOG, message="x\n" * 500))
     assert len(long) <= 80 and "\n" not in long
 

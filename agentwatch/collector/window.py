@@ -341,7 +341,7 @@ def activity_text(event: Event) -> str:
         text = f"{span_type} {event.tool_name}" if event.tool_name else span_type
     elif span_type == SPAN_DECISION:
         text = f"{span_type} {event.decision_made}" if event.decision_made else span_type
-    elif span_type == SPAN_LOG and event.message:
+    elif event.message:  # a log line, or a span named by its message (``agent: interaction``)
         text = f"{span_type}: {event.message}"
     else:
         text = span_type

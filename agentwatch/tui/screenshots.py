@@ -6,6 +6,12 @@ Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, help.
 (three alerts firing) and costs.svg (the Costs analysis screen). The
 same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is what is
 tested.
+
+    python -m agentwatch.tui.screenshots --live URL [--name coding-agents.svg] [--token T]
+
+instead shows a running collector (e.g. one the real coding agents export to, see
+``scripts/real_agents.sh --screenshot``) and saves what the viewer draws once its first rows
+have arrived.
 """
 
 from __future__ import annotations
@@ -326,12 +332,37 @@ async def save_all(out: Path) -> list[Path]:
     return written
 
 
+async def save_live(url: str, out: Path, name: str, token: str | None, settle: float) -> Path:
+    """The viewer on a live collector: wait for its rows and log, let it draw ``settle`` s, save."""
+    out.mkdir(parents=True, exist_ok=True)
+    app = AgentWatchApp(url=url, token=token, fps=10)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(200):  # at most 20 s for the first snapshot and log lines
+            state = app.state
+            if state.fleet is not None and state.fleet.agents and state.visible_lines():
+                break
+            await pilot.pause(0.1)
+        await pilot.pause(settle)
+        app.frame()
+        await pilot.pause()
+        path = out / name
+        path.write_text(app.export_screenshot(title=f"agentwatch — {name.removesuffix('.svg')}"))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agentwatch.tui.screenshots", description=__doc__)
     parser.add_argument(
         "--out", type=Path, default=Path("screenshots"), help="directory (default screenshots/)"
     )
+    parser.add_argument("--live", metavar="URL", help="show this running collector instead of the fixture")
+    parser.add_argument("--name", default="coding-agents.svg", help="file name with --live")
+    parser.add_argument("--token", help="bearer token of the collector, with --live")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds to draw before saving, with --live")
     args = parser.parse_args(argv)
+    if args.live:
+        print(asyncio.run(save_live(args.live, args.out, args.name, args.token, args.settle)))
+        return 0
     for path in asyncio.run(save_all(args.out)):
         print(path)
     return 0
