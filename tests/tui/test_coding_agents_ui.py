@@ -87,3 +87,14 @@ async def test_a_model_with_no_price_shows_no_price_not_zero_dollars(collector: 
         await async_wait_until(lambda: "no price" in table_row(app, "unpriced"), pilot=pilot)
         assert "$0.00" not in table_row(app, "unpriced")
         assert "$0.0022" in table_row(app, "priced") and "no price" not in table_row(app, "priced")
+
+
+async def test_a_live_screenshot_shows_the_running_collectors_agents(collector: Any, tmp_path: Any) -> None:
+    from agentwatch.tui.screenshots import save_live
+
+    await collector.apost(
+        {"agent_id": AGENT, "span_type": "llm_call", "tokens_output": 5, "message": "hello"}
+    )
+    path = await save_live(collector.url, tmp_path, "live.svg", None, settle=0.2)
+    drawn = path.read_text()
+    assert path.name == "live.svg" and "claude-code·b5718465" in drawn.replace("&#160;", " ")
