@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from agentwatch.protocol import MAX_EVENT_COST_USD
+
 #: model name (or prefix) → (USD per 1M input tokens, USD per 1M output tokens)
 DEFAULT_PRICES: Final[Mapping[str, tuple[float, float]]] = {
     "gpt-4o-mini": (0.15, 0.60),
@@ -156,7 +158,9 @@ def estimate_cost(
     Cache tokens are part of ``tokens_input``, as the OpenTelemetry GenAI and OpenInference
     conventions count them: only the rest is priced at the input rate. When ``tokens_input``
     is smaller than the cache tokens, it counted the uncached tokens alone (Anthropic's
-    usage does) and is priced whole.
+    usage does) and is priced whole. An estimate above
+    :data:`~agentwatch.protocol.MAX_EVENT_COST_USD` is None: no call costs that much, the
+    token counts are wrong, and such a cost would break every total it is added to.
     """
     if tokens_input is None and tokens_output is None:
         return None
@@ -171,4 +175,5 @@ def estimate_cost(
         if (tokens_input or 0) >= read + write:
             cost -= (read + write) * price[0]
         cost += read * rates[0] + write * rates[1]
-    return cost / 1_000_000
+    cost /= 1_000_000
+    return cost if cost <= MAX_EVENT_COST_USD else None

@@ -517,6 +517,9 @@ class Health(msgspec.Struct):
     metric_points_superseded: int = 0
     metric_series: int = 0
     metric_series_evicted: int = 0
+    #: Values that reached an aggregate unusable (a NaN, infinite or out-of-bounds cost, latency
+    #: or time) and were left out of its totals (the ingest paths refuse them first).
+    values_refused: int = 0
     #: OTLP spans and log records accepted but shown nowhere (a coding agent's span of no known
     #: session).
     otlp_items_ignored: int = 0

@@ -142,8 +142,28 @@ CORPUS = [
         202,
         lambda r: r.accepted == 0 and "latency_ms" in r.rejected[0].error,
     ),
-    Attack("NaN literal", b'{"agent_id":"a","latency_ms":NaN}', JSON, 400, "invalid JSON"),
-    Attack("Infinity literal", b'{"agent_id":"a","latency_ms":-Infinity}', JSON, 400, "invalid JSON"),
+    # Not JSON, but Python's json.dumps writes them: the item is refused, not the batch.
+    Attack(
+        "NaN literal",
+        b'[{"agent_id":"a","latency_ms":NaN},{"agent_id":"b"}]',
+        JSON,
+        202,
+        lambda r: r.accepted == 1 and r.rejected[0].index == 0 and "NaN" in r.rejected[0].error,
+    ),
+    Attack(
+        "Infinity literal",
+        b'{"agent_id":"a","latency_ms":-Infinity}',
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and r.rejected[0].error.startswith("latency_ms: -Infinity"),
+    ),
+    Attack(
+        "cost that breaks totals",
+        b'{"agent_id":"a","cost_usd":1e308}',
+        JSON,
+        202,
+        lambda r: r.accepted == 0 and r.rejected[0].error.startswith("cost_usd"),
+    ),
     Attack("invalid UTF-8", b'{"agent_id":"\xff\xfe"}', JSON, 400, "UTF-8"),
     Attack(
         "invalid UTF-8 in NDJSON line 2",

@@ -32,7 +32,11 @@ Rules and normalisation of one event (the ``MAX_*`` limits are in :mod:`agentwat
       containers deep (the object itself counts as one), at most ``MAX_ATTRIBUTES_BYTES``
       once re-encoded.
     * ``tokens_input`` / ``tokens_output``: integers in [0, 2**53) (booleans are not
-      integers); ``latency_ms`` / ``cost_usd``: finite, >= 0; ``confidence``: finite, in [0, 1].
+      integers); ``latency_ms``: finite, in [0, ``MAX_LATENCY_MS``]; ``cost_usd``: finite, in
+      [0, ``MAX_EVENT_COST_USD``] (a larger one would break every total it is added to);
+      ``confidence``: finite, in [0, 1].
+    * ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON, but Python's ``json.dumps`` writes
+      them) reject the item that holds them, naming the field; the rest of the batch is taken.
     * ``timestamp``: unix seconds; values above 1e11 / 1e14 / 1e17 are taken as milli-,
       micro- and nanoseconds; the result must be below ``MAX_TIMESTAMP`` (1e11, year 5138).
       An RFC 3339 / ISO 8601 string (``Z`` or offset, fractional seconds; no offset means UTC)
@@ -42,7 +46,8 @@ Rules and normalisation of one event (the ``MAX_*`` limits are in :mod:`agentwat
     * ``span_type`` absent or empty: ``"error"`` when ``error`` is set, ``"log"`` when a
       ``message`` is present, otherwise ``"event"``. Unknown span types are kept as sent.
     * ``cost_usd`` absent but the model's price and some tokens known: estimated with
-      :func:`agentwatch.pricing.estimate_cost` and ``cost_estimated`` set to True.
+      :func:`agentwatch.pricing.estimate_cost` and ``cost_estimated`` set to True (an estimate
+      above ``MAX_EVENT_COST_USD`` is none).
 
 The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {...}}``
     is mapped onto span fields when ``span_type`` is absent. Fields given at the top level
@@ -65,12 +70,15 @@ The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {.
 
 Speed: the common case is one ``msgspec`` decode into a constrained subclass of ``Event``
 (limits checked in C) plus a short Python pass per event; only a batch that fails type
-validation is re-decoded item by item to find the bad ones.
+validation is re-decoded item by item to find the bad ones, and only a body holding a
+``NaN`` / ``Infinity`` literal is read by the standard library's (slower) JSON reader.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 
@@ -95,6 +103,8 @@ from agentwatch.protocol import (
     LEVEL_RANK,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
+    MAX_EVENT_COST_USD,
+    MAX_LATENCY_MS,
     MAX_MESSAGE_LENGTH,
     MAX_NESTING_DEPTH,
     MAX_SHORT_FIELD_LENGTH,
@@ -119,7 +129,6 @@ __all__ = [
 ]
 
 _MAX_TIMESTAMP_TEXT: Final = 64
-_MAX_PAYLOAD_LATENCY_MS: Final = 1e12  # ~30 years: anything larger is not a duration
 
 _NDJSON_TYPES: Final = frozenset(
     {
@@ -162,7 +171,8 @@ def _bounded_json(depth: int) -> Any:
 _Short = Annotated[str, Meta(max_length=MAX_SHORT_FIELD_LENGTH)]
 _Text = Annotated[str, Meta(max_length=MAX_MESSAGE_LENGTH)]
 _Count = Annotated[int, Meta(ge=0, lt=MAX_TOKENS)]
-_NonNegative = Annotated[float, Meta(ge=0)]
+_Latency = Annotated[float, Meta(ge=0, le=MAX_LATENCY_MS)]
+_Cost = Annotated[float, Meta(ge=0, le=MAX_EVENT_COST_USD)]
 _Fraction = Annotated[float, Meta(ge=0, le=1)]
 if TYPE_CHECKING:
     _Bag = dict[str, Any]
@@ -186,8 +196,8 @@ class _CheckedEvent(Event):
     model: _Short | None = None
     tokens_input: _Count | None = None
     tokens_output: _Count | None = None
-    latency_ms: _NonNegative | None = None
-    cost_usd: _NonNegative | None = None
+    latency_ms: _Latency | None = None
+    cost_usd: _Cost | None = None
     cost_estimated: bool | None = None
     decision_made: _Short | None = None
     confidence: _Fraction | None = None
@@ -251,7 +261,13 @@ def _decode_array(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # pragma: no cover
             raise BadRequest(f"invalid JSON: {exc}") from None
         return _decode_items(items, now)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except msgspec.DecodeError as exc:
+        if _at_non_finite(body, exc):
+            values = _lenient_values(body)
+            if isinstance(values, list):
+                return _decode_values(values, now)
+        raise_bad_body(body, exc)
+    except (UnicodeDecodeError, RecursionError) as exc:
         raise_bad_body(body, exc)
     return _normalise_all(events, now)
 
@@ -273,6 +289,11 @@ def _decode_object_or_ndjson(body: bytes, now: float) -> tuple[list[Event], list
     except msgspec.DecodeError as exc:
         if _TRAILING in str(exc):
             return _decode_ndjson(body, now)
+        if _at_non_finite(body, exc):
+            value = _lenient_values(body, more_follows=True)
+            if value is _MORE_FOLLOWS:
+                return _decode_ndjson(body, now)  # NDJSON whose first line holds the literal
+            return _decode_values([value], now)
         raise_bad_body(body, exc)
     except (UnicodeDecodeError, RecursionError) as exc:
         raise_bad_body(body, exc)
@@ -296,7 +317,15 @@ def _decode_ndjson(body: bytes, now: float) -> tuple[list[Event], list[Rejected]
             rejected.append(Rejected(index, describe(exc)))
             index += 1
             continue
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        except msgspec.DecodeError as exc:
+            if not _at_non_finite(line, exc):
+                raise_bad_body(line, exc, line_number=number)
+            events, problems = _decode_values([_lenient_values(line, line_number=number)], now)
+            accepted.extend(events)
+            rejected.extend(Rejected(index, problem.error) for problem in problems)
+            index += 1
+            continue
+        except (UnicodeDecodeError, RecursionError) as exc:
             raise_bad_body(line, exc, line_number=number)
         problem = _normalise(event, now)
         if problem is None:
@@ -327,6 +356,89 @@ def _decode_items(items: list[Any], now: float) -> tuple[list[Event], list[Rejec
             accepted.append(event)
         else:
             rejected.append(Rejected(index, problem))
+    return accepted, rejected
+
+
+# -------------------------------------------------------- NaN and Infinity literals
+_BYTE_AT: Final = re.compile(r"\(byte (\d+)\)")
+_NON_FINITE_WORDS: Final = (b"NaN", b"Infinity", b"-Infinity")
+#: Containers looked into for a non-finite number (deeper ones are refused for their depth anyway).
+_MAX_WALK: Final = 4 * MAX_NESTING_DEPTH
+_MORE_FOLLOWS: Final = object()
+
+
+class _NonFinite:
+    """Stands for a ``NaN`` / ``Infinity`` / ``-Infinity`` literal read by the lenient reader."""
+
+    __slots__ = ("word",)
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+
+def _at_non_finite(body: bytes, exc: msgspec.DecodeError) -> bool:
+    """True when msgspec stopped at a ``NaN`` / ``Infinity`` literal (which JSON does not have)."""
+    found = _BYTE_AT.search(str(exc))
+    if found is None:
+        return False
+    at = int(found.group(1))
+    return any(body.startswith(word, at) or body.startswith(word, at - 1) for word in _NON_FINITE_WORDS)
+
+
+def _lenient_values(body: bytes, *, line_number: int | None = None, more_follows: bool = False) -> Any:
+    """``body`` read by the standard library's JSON reader, its non-finite literals kept as
+    :class:`_NonFinite` markers. Raises :class:`BadRequest` naming the position of any other
+    fault; with ``more_follows``, returns :data:`_MORE_FOLLOWS` for a first value followed by more."""
+    try:
+        return json.loads(body, parse_constant=_NonFinite)
+    except RecursionError:
+        where = f"line {line_number}: " if line_number is not None else ""
+        raise BadRequest(f"{where}JSON is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        if more_follows and exc.msg == "Extra data":
+            return _MORE_FOLLOWS
+        where = f"line {line_number}: " if line_number is not None else ""
+        position = (
+            f"column {exc.colno}" if line_number is not None else f"line {exc.lineno}, column {exc.colno}"
+        )
+        raise BadRequest(f"{where}invalid JSON at {position} (byte {exc.pos}): {exc.msg}") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise BadRequest(f"invalid JSON: {exc}") from None
+
+
+def _non_finite_field(value: Any) -> str | None:
+    """``"<field>: <reason>"`` for the first non-finite number in an item, or None."""
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while pending:
+        current, path, depth = pending.pop()
+        if isinstance(current, _NonFinite):
+            return f"{path or 'item'}: {current.word} is not a number (JSON has no NaN or Infinity)"
+        if current.__class__ is float and not math.isfinite(current):
+            return f"{path or 'item'}: number out of range"
+        if depth >= _MAX_WALK:
+            continue
+        if isinstance(current, dict):
+            pending.extend(
+                (item, f"{path}.{key}" if path else str(key), depth + 1) for key, item in current.items()
+            )
+        elif isinstance(current, list):
+            pending.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(current))
+    return None
+
+
+def _decode_values(values: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
+    """Items read by :func:`_lenient_values`: one holding a non-finite number is rejected naming
+    it; the others are decoded by the same rules as any item."""
+    accepted: list[Event] = []
+    rejected: list[Rejected] = []
+    for index, value in enumerate(values):
+        problem = _non_finite_field(value)
+        if problem is not None:
+            rejected.append(Rejected(index, problem))
+            continue
+        events, problems = _decode_items([json.dumps(value).encode()], now)
+        accepted.extend(events)
+        rejected.extend(Rejected(index, item.error) for item in problems)
     return accepted, rejected
 
 
@@ -546,8 +658,8 @@ def _payload_latency(event: Event, payload: dict[str, Any]) -> str | None:
     if value is None:
         return None
     # Compared as numbers first: float() of a huge JSON integer would raise OverflowError.
-    if value.__class__ not in (int, float) or not 0 <= value <= _MAX_PAYLOAD_LATENCY_MS:
-        return f"payload.{key}: expected a number in [0, {_MAX_PAYLOAD_LATENCY_MS:g}], got {type_name(value)}"
+    if value.__class__ not in (int, float) or not 0 <= value <= MAX_LATENCY_MS:
+        return f"payload.{key}: expected a number in [0, {MAX_LATENCY_MS:g}], got {type_name(value)}"
     event.latency_ms = float(value)
     return None
 

@@ -38,6 +38,7 @@ from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch,
 from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
     MAX_EVENT_COST_USD,
+    MAX_LATENCY_MS,
     SCOPE_AGENT_PREFIX,
     SCOPE_FLEET,
     SCOPE_MODEL_PREFIX,
@@ -370,7 +371,7 @@ class Ledger:
                     group[5] += event.tokens_output or 0
             if span in latency_types and not is_error:
                 latency = event.latency_ms
-                if latency is not None and 0.0 <= latency < 1e12:
+                if latency is not None and 0.0 <= latency <= MAX_LATENCY_MS:
                     if group[6] is None:
                         group[6] = [latency]
                     else:

@@ -58,6 +58,7 @@ from agentwatch.collector.precedence import (
 from agentwatch.collector.worktally import DEFAULT_MAX_AGENTS, WORK_METRICS, WorkTally
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    MAX_LATENCY_MS,
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_FIELD_LENGTH,
     MAX_TOKENS,
@@ -269,12 +270,21 @@ def _calls(point: MetricPoint, source: Source, budget: int) -> list[Event]:
             timestamp=timestamp,
             span_type=SPAN_COMPLETION,
             model=model,
-            latency_ms=latency * to_ms if latency is not None else None,
+            latency_ms=_duration_ms(latency, to_ms),
             error=error_text,
             attributes=attributes,
         )
         for latency in _latencies(point, min(count, budget))
     ]
+
+
+def _duration_ms(value: float | None, to_ms: float) -> float | None:
+    """A histogram's latency in ms; None when there is none or it is no duration (a bucket bound
+    past :data:`~agentwatch.protocol.MAX_LATENCY_MS`, which would break every latency total)."""
+    if value is None:
+        return None
+    ms = value * to_ms
+    return ms if 0.0 <= ms <= MAX_LATENCY_MS else None
 
 
 def _latencies(point: MetricPoint, wanted: int) -> Iterator[float | None]:

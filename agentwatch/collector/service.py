@@ -343,5 +343,6 @@ class Collector:
             metric_points_superseded=points.counts.superseded,
             metric_series=points.deltas.series,
             metric_series_evicted=points.deltas.evicted,
+            values_refused=self.totals.values_refused + self.window.bad_values,
             otlp_items_ignored=self.otlp_items_ignored,
         )

@@ -20,7 +20,14 @@ from typing import Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector as PromCollector
 
-from agentwatch.protocol import LATENCY_SPAN_TYPES, SPAN_ERROR, SPAN_TOOL_CALL, Event
+from agentwatch.protocol import (
+    LATENCY_SPAN_TYPES,
+    MAX_EVENT_COST_USD,
+    MAX_LATENCY_MS,
+    SPAN_ERROR,
+    SPAN_TOOL_CALL,
+    Event,
+)
 
 #: Upper bounds in seconds (gen_ai.client.operation.duration advisory buckets).
 LATENCY_BUCKETS_S: tuple[float, ...] = tuple(0.01 * 2**i for i in range(14))
@@ -80,6 +87,8 @@ class Totals:
         #: agent → model → series, the same objects as :attr:`series` (several (agent, model)
         #: over the cap share the ``_other`` series).
         self._index: dict[str, dict[str, Series]] = {}
+        #: Costs and latencies left out of every total (NaN, infinite or out of bounds).
+        self.values_refused = 0
 
     def _series(self, agent_id: str, model: str) -> Series:
         key = (agent_id, model)
@@ -98,13 +107,16 @@ class Totals:
 
         Series are found through a per-agent index (``agent → model → series``) so no key
         tuple is built per event; a new (agent, model) goes through the cap, and one over the
-        cap is never indexed (memory stays bounded whatever the agent ids).
+        cap is never indexed (memory stays bounded whatever the agent ids). A cost or latency
+        that is NaN, infinite or out of bounds (the ingest paths refuse them) is left out and
+        counted in :attr:`values_refused`: one would turn a counter into NaN or +Inf for good.
         """
         index = self._index
         index_get = index.get
         latency_types = LATENCY_SPAN_TYPES
         span_error, span_tool = SPAN_ERROR, SPAN_TOOL_CALL
         bounds = _BOUNDS_MS
+        max_cost, max_latency = MAX_EVENT_COST_USD, MAX_LATENCY_MS
         for event in events:
             agent_id = event.agent_id
             model = event.model or ""
@@ -128,13 +140,19 @@ class Totals:
                 series.tokens_out += tokens
             cost = event.cost_usd
             if cost:
-                series.cost += cost
+                if 0.0 < cost <= max_cost:
+                    series.cost += cost
+                else:
+                    self.values_refused += 1
             if span_type in latency_types:
                 latency = event.latency_ms
                 if latency is not None:
-                    series.latency_count += 1
-                    series.latency_sum_ms += latency
-                    series.buckets[bisect_left(bounds, latency)] += 1
+                    if 0.0 <= latency <= max_latency:
+                        series.latency_count += 1
+                        series.latency_sum_ms += latency
+                        series.buckets[bisect_left(bounds, latency)] += 1
+                    else:
+                        self.values_refused += 1
 
 
 class TotalsExporter(PromCollector):

@@ -49,6 +49,7 @@ from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_READ,
     ATTR_TOKENS_CACHE_WRITE,
+    MAX_EVENT_COST_USD,
     SPAN_DECISION,
     SPAN_ERROR,
     SPAN_LLM_CALL,
@@ -127,10 +128,10 @@ def _api_request(event: Event, attrs: dict[str, Any], name: str) -> None:
     if cache_write is not None:
         attrs[ATTR_TOKENS_CACHE_WRITE] = cache_write
     event.latency_ms = sessions.number(attrs.pop("duration_ms", None), "duration_ms")
-    cost = sessions.number(attrs.pop("cost_usd", None), "cost_usd")
+    cost = sessions.number(attrs.pop("cost_usd", None), "cost_usd", MAX_EVENT_COST_USD)
     micros = attrs.pop("cost_usd_micros", None)
     if cost is None and micros is not None:
-        cost = sessions.number(micros, "cost_usd_micros")
+        cost = sessions.number(micros, "cost_usd_micros", MAX_EVENT_COST_USD * 1e6)
         cost = cost / 1e6 if cost is not None else None
     if cost is not None:
         event.cost_usd, event.cost_estimated = cost, False

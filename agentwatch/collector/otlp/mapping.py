@@ -40,6 +40,8 @@ from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_WRITE,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
+    MAX_EVENT_COST_USD,
+    MAX_LATENCY_MS,
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_FIELD_LENGTH,
     MAX_TIMESTAMP,
@@ -388,6 +390,8 @@ def map_span(
         if end_ns < start_ns:
             raise Reject("negative duration (endTimeUnixNano before startTimeUnixNano)")
         latency_ms = (end_ns - start_ns) / 1e6
+        if latency_ms > MAX_LATENCY_MS:
+            raise Reject(f"duration longer than {MAX_LATENCY_MS:g} ms")
     end_ns = end_ns or start_ns
     timestamp = end_ns / 1e9 if end_ns else now
 
@@ -442,7 +446,8 @@ def map_span(
 
     cost_estimated = None
     if cost_usd is not None:
-        cost_usd = _number(cost_usd, ATTR_COST, 0.0, math.inf)  # the program's own cost, never re-estimated
+        # the program's own cost, never re-estimated
+        cost_usd = _number(cost_usd, ATTR_COST, 0.0, MAX_EVENT_COST_USD)
     elif model is not None and (tokens_input is not None or tokens_output is not None):
         cache_read, cache_write = get(ATTR_TOKENS_CACHE_READ), get(ATTR_TOKENS_CACHE_WRITE)
         if cache_read is not None:

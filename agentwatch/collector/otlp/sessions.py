@@ -16,7 +16,7 @@ from typing import Any, Final
 from agentwatch.collector.otlp.errors import Reject
 from agentwatch.collector.otlp.mapping import _short
 from agentwatch.collector.otlp.mapping import map_span as generic_map_span
-from agentwatch.protocol import MAX_AGENT_ID_LENGTH, MAX_TOKENS, Event
+from agentwatch.protocol import MAX_AGENT_ID_LENGTH, MAX_LATENCY_MS, MAX_TOKENS, Event
 
 #: Attributes naming a coding agent's session, most specific first.
 SESSION_KEYS: Final = ("session.id", "conversation.id", "gen_ai.conversation.id")
@@ -98,8 +98,9 @@ def count(value: Any, key: str) -> int | None:
     return number
 
 
-def number(value: Any, key: str, high: float = math.inf) -> float | None:
-    """A finite number in [0, high], from a number or its text; None when absent."""
+def number(value: Any, key: str, high: float = MAX_LATENCY_MS) -> float | None:
+    """A finite number in [0, high] (by default a duration in ms), from a number or its text;
+    None when absent."""
     if value is None or value == "":
         return None
     result = float(_as_number(value, key))
