@@ -242,20 +242,27 @@ def log_lines(lines: Sequence[LogLine], *, timestamps: bool = True, tz: tzinfo |
 
 
 def agent_column(agent_id: str) -> str:
-    """An agent id as the fixed-width log column (made safe, cut with "…", padded).
+    """An agent id as the fixed-width log column (made safe, padded; a long one keeps its start
+    and its last 8 characters around a "…": ``claud…d0615065``).
 
     A fleet has far fewer agents than lines, so columns are cached
     (bounded: the cache is cleared when it holds :data:`_AGENT_CACHE_SIZE` ids).
     """
     column = _AGENT_CACHE.get(agent_id)
     if column is None:
-        column = safe(agent_id, AGENT_WIDTH).ljust(AGENT_WIDTH)
+        shown = safe(agent_id)
+        if len(shown) > AGENT_WIDTH:  # keep the end: sessions of one program differ only there
+            head = AGENT_WIDTH - 1 - _AGENT_TAIL
+            shown = f"{shown[:head]}…{shown[-_AGENT_TAIL:]}"
+        column = shown.ljust(AGENT_WIDTH)
         if len(_AGENT_CACHE) >= _AGENT_CACHE_SIZE:
             _AGENT_CACHE.clear()
         _AGENT_CACHE[agent_id] = column
     return column
 
 
+#: Characters kept from the end of a long agent id (a short session id's length).
+_AGENT_TAIL: Final = 8
 _AGENT_CACHE_SIZE: Final = 4096
 _AGENT_CACHE: dict[str, str] = {}
 

@@ -98,3 +98,12 @@ async def test_a_live_screenshot_shows_the_running_collectors_agents(collector: 
     path = await save_live(collector.url, tmp_path, "live.svg", None, settle=0.2)
     drawn = path.read_text()
     assert path.name == "live.svg" and "claude-code·b5718465" in drawn.replace("&#160;", " ")
+
+
+def test_the_log_column_keeps_the_session_id_of_a_long_agent_id() -> None:
+    from agentwatch.tui.formatting import AGENT_WIDTH, agent_column
+
+    assert agent_column("claude-code·d0615065") == "claud…d0615065"
+    assert agent_column("claude-code·a83241b4") != agent_column("claude-code·d0615065")
+    assert agent_column("planner-01") == "planner-01".ljust(AGENT_WIDTH)
+    assert len(agent_column("x" * 300 + "\x1b[31m")) == AGENT_WIDTH
