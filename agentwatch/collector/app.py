@@ -69,7 +69,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 CLOSE = {"Connection": "close"}
 #: A large batch is aggregated this many events at a time, yielding to the event loop between
 #: steps, so health checks and streams are served while it goes in.
-INGEST_STEP = 10_000
+INGEST_STEP = 1000
 #: Worker threads inflating large or expensive gzip bodies at once; more wait their turn.
 DECODE_THREADS = 2
 #: Agent rows in one answer of ``/api/agents`` or ``/api/snapshot`` at most (and by default).
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     token = settings.token.encode() if settings.token else None
     decode_threads = anyio.CapacityLimiter(DECODE_THREADS)
     scrape_turn = anyio.Lock()  # one /metrics copy and render at a time: memory stays bounded
+    last_scrape = (-SCRAPE_REUSE_SECONDS, b"")  # (time.monotonic() of the render, text)
 
     def guarded(handler: Handler) -> Handler:
         """Token check and error mapping, shared by every route."""
@@ -335,8 +336,11 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         """Prometheus text: the counts are copied on the event loop, ranked and rendered in a thread."""
         nonlocal last_scrape
         async with scrape_turn:
-            registry = metrics_registry()
-            body = await anyio.to_thread.run_sync(generate_latest, registry)
+            rendered_at, body = last_scrape
+            if time.monotonic() - rendered_at >= SCRAPE_REUSE_SECONDS:
+                registry = metrics_registry()
+                body = await anyio.to_thread.run_sync(generate_latest, registry)
+                last_scrape = (time.monotonic(), body)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def metrics_registry() -> CollectorRegistry:
