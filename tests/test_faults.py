@@ -539,10 +539,10 @@ async def test_the_same_key_sent_twice_at_once_is_ingested_once(
         await asyncio.to_thread(release.wait, 10)
         await append_durable(*args, **kwargs)
 
-    async def counted_claim(key: str) -> bytes | None:
+    async def counted_claim(key: str, digest: bytes | None = None) -> bytes | None:
         nonlocal claims
         claims += 1
-        return await claim(key)
+        return await claim(key, digest)
 
     monkeypatch.setattr(store, "append_durable", held_append_durable)
     monkeypatch.setattr(service.receipts, "claim", counted_claim)
