@@ -179,7 +179,7 @@ class TotalsExporter(PromCollector):
         self.gauges = list(gauges)
         self._rows = [
             (agent, model, (*_numbers(series), *series.buckets))
-            for (agent, model), series in list(totals.series.items())
+            for (agent, model), series in totals.series.items()
         ]
         #: Agents summed under ``_other`` at the last :meth:`collect`.
         self.agents_summed = 0

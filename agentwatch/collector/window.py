@@ -721,8 +721,10 @@ class Window:
         self.last_snapshot_merges = 0
         fleet_stats = self._stats(self._fleet, now_sec)
         if agent is None:
-            page = sorted(self._agents.items())[offset : None if limit is None else offset + limit]
-            rows = [self._row(state, now, now_sec, fleet_stats.p99) for _, state in page]
+            # Ids only (untracked strings): a list of (id, state) pairs would be GC work per request.
+            page = sorted(self._agents)[offset : None if limit is None else offset + limit]
+            agents = self._agents
+            rows = [self._row(agents[agent_id], now, now_sec, fleet_stats.p99) for agent_id in page]
             start = now_sec - self.window_seconds + 1
             active = sum(1 for state in self._agents.values() if state.last_seen >= start)
             return self._build(
