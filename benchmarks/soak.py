@@ -149,7 +149,7 @@ def viewers(url: str, count: int, after: int) -> None:
         def on_event(sse: ServerSentEvent) -> None:
             if sse.event == SSE_LOG:
                 tally.received += 1
-                entry_id = int(sse.id) if sse.id else 0
+                entry_id = int(sse.id.rpartition(":")[2] or 0)  # ids read <sequence>:<n>
                 if entry_id <= tally.last_id:
                     tally.duplicates += 1
                 tally.last_id = max(tally.last_id, entry_id)

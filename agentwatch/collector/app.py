@@ -31,6 +31,7 @@ from agentwatch.collector.loghub import parse_event_id
 from agentwatch.collector.metricingest import MetricIngestExporter
 from agentwatch.collector.receipts import KeyReused, body_digest, valid_key
 from agentwatch.collector.service import Collector, Settings
+from agentwatch.collector.sse import bound_stream, current_transport
 from agentwatch.collector.store import StoreError
 from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
@@ -251,11 +252,12 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         agent = agent_param(request)
         first = collector.first_metrics_frame(agent)
         subscription = collector.metrics.subscribe(agent)
+        writable = bound_stream(current_transport())  # a slow viewer skips snapshots, never queues them
 
         async def frames() -> AsyncIterator[bytes]:
             try:
                 yield first
-                async for frame in subscription.frames(settings.heartbeat_seconds):
+                async for frame in subscription.frames(settings.heartbeat_seconds, writable=writable):
                     yield frame
             finally:
                 subscription.close()
@@ -270,8 +272,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         subscription = collector.logs.subscribe(
             agent=agent, min_level=level, after=after, sequence=sequence, hello=True
         )
-        bound_stream(current_transport())  # a slow viewer is told it fell behind, soon
-        return stream_response(subscription.frames(settings.heartbeat_seconds))
+        writable = bound_stream(current_transport())  # a slow viewer is told it fell behind, soon
+        return stream_response(subscription.frames(settings.heartbeat_seconds, writable=writable))
 
     async def snapshot(request: Request) -> Response:
         """The fleet's snapshot with one page of agent rows (one agent's with its row for ``?agent=``)."""
@@ -472,16 +474,19 @@ def page_params(request: Request) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def resume_param(request: Request) -> int | None:
-    """Where a log stream resumes: ``Last-Event-ID`` header, else ``?after=N``."""
+def resume_param(request: Request) -> tuple[str | None, int | None]:
+    """Where a log stream resumes: ``Last-Event-ID`` header, else ``?after=``; (sequence, id).
+
+    Either ``<sequence>:<n>`` as the stream sends it or a bare ``n`` (sequence None).
+    """
     for name, raw in (
         ("Last-Event-ID", request.headers.get("last-event-id")),
         ("after", request.query_params.get("after")),
     ):
         if raw is None or raw.strip() == "":
             continue
-        text = raw.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > 18:
-            raise HTTPProblem(400, f"{name}: must be a non-negative integer", f"got {text[:40]!r}")
-        return int(text)
-    return None
+        try:
+            return parse_event_id(raw)
+        except ValueError as exc:
+            raise HTTPProblem(400, f"{name}: {exc}", f"got {raw.strip()[:40]!r}") from None
+    return None, None

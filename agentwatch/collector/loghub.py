@@ -50,7 +50,7 @@ import msgspec
 
 from agentwatch.collector.idmark import new_sequence, valid_sequence
 from agentwatch.collector.loglines import event_to_log_entry, log_rank
-from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame
+from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
 from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
@@ -640,7 +640,9 @@ class Subscription:
                 return
             after = entries[-1].id
 
-    async def frames(self, heartbeat: float = 15.0, *, coalesce: float = 0.02) -> AsyncIterator[bytes]:
+    async def frames(
+        self, heartbeat: float = 15.0, *, coalesce: float = 0.02, writable: Callable[[], bool] | None = None
+    ) -> AsyncIterator[bytes]:
         """Batches of SSE bytes: history (or backfill / gap + resume), then live entries, until closed.
 
         One batch per wake-up; after a batch that caught up it waits ``coalesce`` seconds so a
@@ -648,6 +650,8 @@ class Subscription:
         batch — cut by :data:`MAX_BATCH` or :data:`MAX_BATCH_BYTES` — only yields to the loop).
         After ``heartbeat`` seconds without output a comment line is sent (see
         :class:`~agentwatch.collector.sse.Heartbeat`: the interval is bounded below, so it can never spin).
+        ``writable``: whether the connection has room (:func:`~agentwatch.collector.sse.bound_stream`);
+        while it has none, no batch is taken, so what goes out next is what is due when it has.
         Leaving the loop (close, cancel, generator close) unsubscribes.
         """
         try:
@@ -659,6 +663,9 @@ class Subscription:
                     yield older
             keepalive = Heartbeat(heartbeat)
             while not self.closed:
+                if writable is not None and not writable():
+                    await wait_writable(writable, self._closing)
+                    continue
                 batch = self._take()
                 if batch:
                     yield batch

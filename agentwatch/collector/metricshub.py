@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from agentwatch.collector.sse import HEARTBEAT, Heartbeat
+from agentwatch.collector.sse import HEARTBEAT, Heartbeat, wait_writable
 
 
 class MetricsSubscription:
@@ -28,6 +28,7 @@ class MetricsSubscription:
         self.events_dropped = 0
         self.closed = False
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
 
     def _offer(self, frame: bytes) -> None:
         if self._latest is not None:
@@ -58,12 +59,23 @@ class MetricsSubscription:
             self.closed = True
             self._hub._remove(self)
             self._wake.set()
+            self._closing.set()
 
-    async def frames(self, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
-        """Queued events, then the newest metrics frame, per wake-up; heartbeat after silence."""
+    async def frames(
+        self, heartbeat: float = 15.0, *, writable: Callable[[], bool] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Queued events, then the newest metrics frame, per wake-up; heartbeat after silence.
+
+        ``writable``: whether the connection has room (see
+        :func:`~agentwatch.collector.sse.bound_stream`); while it has none nothing is taken, so a
+        slow viewer gets the newest snapshot when it has room (the others are coalesced).
+        """
         keepalive = Heartbeat(heartbeat)
         try:
             while not self.closed:
+                if writable is not None and not writable():
+                    await wait_writable(writable, self._closing)
+                    continue
                 batch = self._take()
                 if batch:
                     yield batch

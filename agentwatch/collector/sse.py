@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any, Final
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ STREAM_SEND_BUFFER: Final = 16 * 1024
 #: A stream's transport stops taking writes above HIGH bytes buffered and resumes below LOW.
 STREAM_WRITE_HIGH: Final = 16 * 1024
 STREAM_WRITE_LOW: Final = 4 * 1024
+#: Seconds between two looks at a full stream's transport (see :func:`wait_writable`).
+WRITABLE_POLL: Final = 0.02
 
 
 def sse_frame(event: str, data: bytes, id: int | None = None) -> bytes:
@@ -92,17 +95,20 @@ def current_transport() -> asyncio.WriteTransport | None:
     return transport  # type: ignore[no-any-return]  # checked by its methods: uvloop's is no subclass
 
 
-def bound_stream(transport: asyncio.WriteTransport | None) -> bool:
-    """Keep what one streaming response holds in flight small; True when it could be done.
+def bound_stream(transport: asyncio.WriteTransport | None) -> Callable[[], bool] | None:
+    """Keep what one streaming response holds in flight small; returns a check that it has room.
 
     Sets the socket's send buffer to :data:`STREAM_SEND_BUFFER` and the transport's write
-    buffer limits to :data:`STREAM_WRITE_HIGH` / :data:`STREAM_WRITE_LOW`. A stream's writes then
-    wait as soon as the viewer stops reading, so the hub notices it falling behind (and tells it)
-    instead of filling kernel buffers with entries it will read much later. The cost: a viewer
-    far away (a long round trip) gets at most about ``2 × STREAM_SEND_BUFFER`` bytes per round trip.
+    buffer limits to :data:`STREAM_WRITE_HIGH` / :data:`STREAM_WRITE_LOW`. The returned check is
+    True while the transport holds at most :data:`STREAM_WRITE_LOW` bytes unsent: a stream that
+    waits for it before taking its next batch sends what is newest when the viewer has room
+    again, and the hub notices it falling behind (and tells it) instead of filling kernel buffers
+    with entries it will read much later. None when the transport is unknown or refuses.
+    The cost: a viewer far away (a long round trip) gets at most about
+    ``2 × STREAM_SEND_BUFFER`` bytes per round trip.
     """
     if transport is None:
-        return False
+        return None
     try:
         transport.set_write_buffer_limits(high=STREAM_WRITE_HIGH, low=STREAM_WRITE_LOW)
         sock = transport.get_extra_info("socket")
@@ -110,5 +116,17 @@ def bound_stream(transport: asyncio.WriteTransport | None) -> bool:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
     except (OSError, ValueError, AttributeError) as exc:  # a closed or unusual transport
         log.debug("stream buffers left as they were: %s", exc)
-        return False
-    return True
+        return None
+    pending = transport.get_write_buffer_size
+    return lambda: pending() <= STREAM_WRITE_LOW
+
+
+async def wait_writable(writable: Callable[[], bool], closing: asyncio.Event) -> None:
+    """Return once ``writable()`` is true or ``closing`` is set, checking every
+    :data:`WRITABLE_POLL` seconds (a transport announces room only to its own protocol)."""
+    while not writable() and not closing.is_set():
+        try:
+            async with asyncio.timeout(WRITABLE_POLL):
+                await closing.wait()
+        except TimeoutError:
+            pass
