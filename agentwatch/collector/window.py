@@ -63,7 +63,6 @@ from agentwatch.protocol import (
     SPAN_EMBEDDING,
     SPAN_ERROR,
     SPAN_HEARTBEAT,
-    SPAN_LOG,
     SPAN_TOOL_CALL,
     STATUS_DEGRADED,
     STATUS_FAILING,
