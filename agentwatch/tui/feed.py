@@ -7,8 +7,11 @@ The stream workers hand each network read's messages to :func:`apply_metrics_eve
 * Metrics stream: ``metrics`` (or unnamed) messages are snapshots, ``alert`` messages are one
   alert's state change; any other name is ignored.
 * Log stream: ``log`` (or unnamed) messages are entries; ``gap`` (lines no longer held by the
-  collector when resuming) and ``dropped`` (lines the collector dropped for a slow reader)
-  become markers at the place they arrived, counted in ``lines_missed``.
+  collector when resuming; "up to" when not exact) and ``dropped`` (lines the collector dropped
+  for a slow reader) become markers at the place they arrived, counted in ``lines_missed``.
+  ``hello`` names the collector's run: a new run after an earlier one is a restart, told by a
+  ``restart`` marker when its ids go on; ``reset`` (the viewer resumed from ids the restarted
+  collector no longer has) becomes a ``reset`` marker naming the last line the viewer had.
 
 Undecodable data is counted (``ViewState.decode_errors``) and skipped; it never ends a
 subscription. The lenient decoders live in :mod:`agentwatch.client.stream`, imported on first
@@ -25,8 +28,21 @@ from typing import Final, Protocol
 import msgspec
 
 from agentwatch.client.sse import DEFAULT_EVENT, ServerSentEvent
-from agentwatch.protocol import SSE_ALERT, SSE_DROPPED, SSE_GAP, SSE_LOG, SSE_METRICS, Alert, Dropped, Gap
-from agentwatch.tui.state import MARKER_DROPPED, MARKER_GAP, ViewState
+from agentwatch.protocol import (
+    SSE_ALERT,
+    SSE_DROPPED,
+    SSE_GAP,
+    SSE_HELLO,
+    SSE_LOG,
+    SSE_METRICS,
+    SSE_RESET,
+    Alert,
+    Dropped,
+    Gap,
+    Hello,
+    Reset,
+)
+from agentwatch.tui.state import MARKER_DROPPED, MARKER_GAP, MARKER_RESET, MARKER_RESTART, ViewState
 
 __all__ = [
     "SSEMessage",
@@ -40,6 +56,8 @@ __all__ = [
 _alert_decoder: Final = msgspec.json.Decoder(Alert)
 _gap_decoder: Final = msgspec.json.Decoder(Gap)
 _dropped_decoder: Final = msgspec.json.Decoder(Dropped)
+_hello_decoder: Final = msgspec.json.Decoder(Hello)
+_reset_decoder: Final = msgspec.json.Decoder(Reset)
 
 
 class SSEMessage(Protocol):
@@ -107,9 +125,17 @@ def apply_log_events(state: ViewState, messages: Iterable[SSEMessage]) -> None:
             payloads = []
         try:
             if event == SSE_GAP:
-                state.add_marker(MARKER_GAP, _gap_decoder.decode(message.data).missed)
+                gap = _gap_decoder.decode(message.data)
+                state.add_marker(MARKER_GAP, gap.missed, exact=gap.exact)
             elif event == SSE_DROPPED:
                 state.add_marker(MARKER_DROPPED, _dropped_decoder.decode(message.data).dropped)
+            elif event == SSE_HELLO:
+                hello = _hello_decoder.decode(message.data)
+                previous, state.collector_run = state.collector_run, hello.run
+                if previous is not None and previous != hello.run and hello.continued:
+                    state.add_marker(MARKER_RESTART, 0)
+            elif event == SSE_RESET:
+                state.add_marker(MARKER_RESET, 0, after=_reset_decoder.decode(message.data).after)
         except (msgspec.DecodeError, msgspec.ValidationError):
             state.count_decode_error()
     if payloads:

@@ -26,7 +26,7 @@ from agentwatch.protocol import (
     normalize_level,
 )
 from agentwatch.textsafe import printable
-from agentwatch.tui.state import MARKER_DROPPED, LogLine, Marker
+from agentwatch.tui.state import MARKER_DROPPED, MARKER_RESET, MARKER_RESTART, LogLine, Marker
 
 MISSING: Final = "—"
 
@@ -160,12 +160,18 @@ _STATUS_STYLES: Final = {
 
 
 def marker_text(marker: Marker) -> str:
-    """The one-line notice shown in the log for a gap or a collector-side drop."""
+    """The one-line notice shown in the log for a gap, a collector-side drop or a restart."""
     count = number(marker.count, 0)
     noun = "line" if marker.count == 1 else "lines"
     if marker.kind == MARKER_DROPPED:
         return f"{MARKER_PREFIX}{count} {noun} dropped by the collector (slow viewer)"
-    return f"{MARKER_PREFIX}{count} {noun} missed while disconnected (no longer held by the collector)"
+    if marker.kind == MARKER_RESTART:
+        return f"{MARKER_PREFIX}collector restarted — its log goes on"
+    if marker.kind == MARKER_RESET:
+        since = f" after #{number(marker.after, 0)}" if marker.after else ""
+        return f"{MARKER_PREFIX}collector restarted, history not kept — lines{since} are not available"
+    bound = "" if marker.exact else "up to "
+    return f"{MARKER_PREFIX}{bound}{count} {noun} missed while disconnected (no longer held by the collector)"
 
 
 def clock_time(timestamp: float, tz: tzinfo | None = None) -> str:

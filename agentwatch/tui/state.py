@@ -53,9 +53,11 @@ StreamName = Literal["metrics", "logs"]
 STREAM_METRICS: Final = "metrics"
 STREAM_LOGS: Final = "logs"
 
-MarkerKind = Literal["gap", "dropped"]
+MarkerKind = Literal["gap", "dropped", "restart", "reset"]
 MARKER_GAP: Final = "gap"
 MARKER_DROPPED: Final = "dropped"
+MARKER_RESTART: Final = "restart"
+MARKER_RESET: Final = "reset"
 
 #: Minimum levels the ``l`` key cycles through.
 MIN_LEVEL_CYCLE: Final = ("debug", "info", "warning", "error")
@@ -91,13 +93,19 @@ class ConnectionLike(Protocol):
 class Marker:
     """A line in the log buffer that is not an entry: ``count`` lines were missed.
 
-    ``gap``: entries the viewer asked for (on resume) were no longer held by the collector.
+    ``gap``: entries the viewer asked for (on resume) were no longer held by the collector;
+    ``exact`` False: ``count`` is an upper bound.
     ``dropped``: the collector dropped entries because this viewer read too slowly.
+    ``restart``: the collector restarted and its log goes on (``count`` 0).
+    ``reset``: the collector restarted without its earlier ids: what it logged after line
+    ``after`` before the restart is not available (``count`` 0: unknown).
     """
 
     kind: MarkerKind
     count: int
     timestamp: float
+    exact: bool = True
+    after: int = 0
 
 
 LogLine = LogEntry | Marker
@@ -231,6 +239,8 @@ class ViewState:
         # Counters the header can show.
         self.decode_errors = 0
         self.lines_missed = 0
+        #: The collector run the log stream last said hello from (a change is a restart).
+        self.collector_run: str | None = None
         self.alerts = AlertLog()
         self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
 
@@ -293,14 +303,17 @@ class ViewState:
         if appended:
             self.dirty.add(DIRTY_HEADER if self.paused else DIRTY_LOGS_APPENDED)
 
-    def add_marker(self, kind: MarkerKind, count: int) -> None:
-        """Record that ``count`` lines were missed (``gap``) or dropped by the collector (``dropped``).
+    def add_marker(self, kind: MarkerKind, count: int, *, exact: bool = True, after: int = 0) -> None:
+        """Record that ``count`` lines were missed (``gap``) or dropped by the collector (``dropped``),
+        or that the collector restarted (``restart``, ``reset``: no count).
 
-        Markers pass every filter: a filtered view has lost lines too. Counts below 1 are ignored.
+        Markers pass every filter: a filtered view has lost lines too. A gap or drop of fewer than
+        one line is ignored.
         """
-        if count < 1:
+        if count < 1 and kind in (MARKER_GAP, MARKER_DROPPED):
             return
-        marker = Marker(kind=kind, count=count, timestamp=self.clock())
+        count = max(count, 0)
+        marker = Marker(kind=kind, count=count, timestamp=self.clock(), exact=exact, after=after)
         self.lines_missed += count
         self.buffer.append(marker)
         self._pending.append(marker)

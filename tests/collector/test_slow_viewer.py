@@ -31,7 +31,9 @@ def open_log_stream(url: str, query: str = "") -> tuple[socket.socket, bytes]:
     the body bytes read with them."""
     parts = urlsplit(url)
     sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-    request = f"GET {PATH_LOGS_STREAM}{query} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n\r\n"
+    request = (
+        f"GET {PATH_LOGS_STREAM}{query} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n\r\n"
+    )
     sock.sendall(request.encode())
     head = b""
     for _ in range(64):  # the headers are a few hundred bytes

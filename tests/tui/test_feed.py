@@ -13,16 +13,21 @@ from agentwatch.protocol import (
     SSE_ALERT,
     SSE_DROPPED,
     SSE_GAP,
+    SSE_HELLO,
     SSE_LOG,
     SSE_METRICS,
+    SSE_RESET,
     AgentRow,
     Alert,
     Dropped,
     Gap,
+    Hello,
     LogEntry,
+    Reset,
     Snapshot,
 )
 from agentwatch.tui.feed import apply_log_event, apply_log_events, apply_metrics_event, apply_metrics_events
+from agentwatch.tui.formatting import marker_text
 from agentwatch.tui.state import DIRTY_ALERTS, DIRTY_LOGS_APPENDED, DIRTY_METRICS, Marker, ViewState
 from tests.helpers import NOW
 
@@ -104,6 +109,57 @@ def test_a_dropped_notice_is_a_marker_of_this_drop_not_the_running_total():
     )
     assert shown(state) == ["one", "<dropped 7>", "two", "<dropped 2>"]
     assert state.lines_missed == 9
+
+
+def test_a_gap_that_is_not_exact_reads_up_to_its_count():
+    state = fresh()
+    apply_log_events(
+        state, [sse(SSE_GAP, Gap(missed=9_818, first_missing=5, last_missing=9_822, exact=False))]
+    )
+    (marker,) = state.visible_lines()
+    assert isinstance(marker, Marker) and not marker.exact
+    assert (
+        marker_text(marker)
+        == "⚠ up to 9 818 lines missed while disconnected (no longer held by the collector)"
+    )
+    exact = fresh()
+    apply_log_events(exact, [sse(SSE_GAP, Gap(missed=3, first_missing=5, last_missing=7))])
+    assert marker_text(exact.visible_lines()[0]).startswith("⚠ 3 lines missed")
+
+
+def test_a_new_run_whose_ids_go_on_is_a_restart_marker_and_the_first_hello_is_none():
+    state = fresh()
+    first = Hello(run="r1", sequence="s1", continued=True, last_id=10)
+    apply_log_events(state, [sse(SSE_HELLO, first), sse(SSE_LOG, log("one", id=11))])
+    apply_log_events(state, [sse(SSE_HELLO, first)])  # a reconnect to the same run
+    apply_log_events(state, [sse(SSE_HELLO, Hello(run="r2", sequence="s1", continued=True, last_id=11))])
+    assert shown(state) == ["one", "<restart 0>"]
+    assert marker_text(state.visible_lines()[-1]) == "⚠ collector restarted — its log goes on"
+    assert state.lines_missed == 0 and state.collector_run == "r2"
+
+
+def test_a_reset_is_a_marker_naming_the_last_line_the_viewer_had():
+    state = fresh()
+    apply_log_events(state, [sse(SSE_HELLO, Hello(run="r1", sequence="s1", continued=False, last_id=0))])
+    apply_log_events(
+        state,
+        [
+            sse(SSE_HELLO, Hello(run="r2", sequence="s2", continued=False, last_id=2)),
+            sse(SSE_RESET, Reset(sequence="s2", previous="s1", after=3_000, first_id=1)),
+            sse(SSE_LOG, log("new", id=1)),
+        ],
+    )
+    assert shown(state) == ["<reset 0>", "new"]
+    assert (
+        marker_text(state.visible_lines()[0])
+        == "⚠ collector restarted, history not kept — lines after #3 000 are not available"
+    )
+
+
+def test_a_malformed_hello_or_reset_is_counted_and_adds_no_marker():
+    state = fresh()
+    apply_log_events(state, [sse(SSE_HELLO, "{}"), sse(SSE_RESET, "[1]")])
+    assert shown(state) == [] and state.decode_errors == 2
 
 
 def test_markers_keep_their_place_across_reads():
