@@ -34,6 +34,9 @@ PATH_OTLP_LOGS: Final = "/v1/logs"
 PATH_OTLP_METRICS: Final = "/v1/metrics"
 PATH_ALERTS: Final = "/api/alerts"
 PATH_ANALYSIS: Final = "/api/analysis"
+#: Coding agents' hooks: ``POST /api/hooks/<program>`` (one of :data:`HOOK_PROGRAMS`).
+PATH_HOOKS: Final = "/api/hooks"
+PATH_SESSIONS: Final = "/api/sessions"
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8787
@@ -272,6 +275,41 @@ class History(msgspec.Struct, omit_defaults=False):
     cost_per_second: list[float] = []
 
 
+# ------------------------------------------------------------- coding-agent sessions
+#: Programs whose hooks ``POST /api/hooks/<program>`` takes, named as their telemetry names them.
+HOOK_PROGRAMS: Final = ("claude-code", "codex", "gemini-cli")
+SESSION_NEEDS_YOU: Final = "needs_you"
+SESSION_WORKING: Final = "working"
+SESSION_WAITING: Final = "waiting"
+SESSION_FAILED: Final = "failed"
+SESSION_ENDED: Final = "ended"
+#: Session states, the most urgent first (the order sessions are listed in).
+SESSION_STATES: Final = (SESSION_NEEDS_YOU, SESSION_FAILED, SESSION_WORKING, SESSION_WAITING, SESSION_ENDED)
+
+
+class Session(msgspec.Struct, omit_defaults=True):
+    """One coding-agent session as its program's hooks tell it: what it is doing, since when.
+
+    ``agent_id`` is the agent its telemetry reports under (``claude-code·d0615065``), so a viewer
+    joins the two. ``asks`` says what a session that needs its user asks for; ``tool`` is the tool
+    running now (since ``tool_since``). Times are unix seconds of the collector's clock.
+    """
+
+    session_id: str
+    program: str
+    agent_id: str
+    state: str
+    since: float
+    updated: float
+    tool: str | None = None
+    tool_since: float | None = None
+    asks: str | None = None
+    detail: str | None = None
+    cwd: str | None = None
+    host: str | None = None
+    tmux_pane: str | None = None
+
+
 class Snapshot(msgspec.Struct, omit_defaults=False):
     """Aggregates over the last ``window_seconds``, sent as ``event: metrics``.
 
@@ -305,6 +343,8 @@ class Snapshot(msgspec.Struct, omit_defaults=False):
     agents_dropped: int = 0
     history: History = msgspec.field(default_factory=History)
     alerts: list[Alert] = []
+    #: Coding-agent sessions known from their hooks, most urgent first (fleet snapshots only).
+    sessions: list[Session] = []
 
 
 # -------------------------------------------------------------------------- alerts

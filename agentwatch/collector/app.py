@@ -38,6 +38,7 @@ from agentwatch.protocol import (
     ANALYSIS_VIEWS,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_TOTAL_COUNT,
+    HOOK_PROGRAMS,
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -47,11 +48,13 @@ from agentwatch.protocol import (
     PATH_DASHBOARD_STREAM,
     PATH_EVENTS,
     PATH_HEALTH,
+    PATH_HOOKS,
     PATH_LOGS_STREAM,
     PATH_METRICS,
     PATH_OTLP_LOGS,
     PATH_OTLP_METRICS,
     PATH_OTLP_TRACES,
+    PATH_SESSIONS,
     PATH_SNAPSHOT,
     RULE_LATENCY_REGRESSION,
     VIEW_COSTS,
@@ -329,6 +332,31 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             result = analysis.failures_view(ledger, now, agent, attribute)
         return json_response(result)
 
+    async def post_hook(request: Request) -> Response:
+        """A coding agent's hook, as its program sends it: answered at once with ``{}`` (a hook's
+        answer may steer its program; this one never does), unknown events accepted and ignored."""
+        program = request.path_params["program"]
+        if program not in HOOK_PROGRAMS:
+            shown = program[:40].encode("ascii", "replace").decode()
+            raise HTTPProblem(404, f"unknown program {shown!r}", f"one of {', '.join(HOOK_PROGRAMS)}")
+        body = await read_body(request)
+        try:
+            payload = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise HTTPProblem(400, "hook body is not JSON", str(exc)[:200]) from None
+        if not isinstance(payload, dict):
+            raise HTTPProblem(400, "hook body must be a JSON object")
+        headers = request.headers
+        collector.apply_hook(
+            program,
+            payload,
+            {"tmux_pane": headers.get("x-tmux-pane"), "host": headers.get("x-agentwatch-host")},
+        )
+        return Response(b"{}", 200, media_type="application/json")
+
+    async def list_sessions(request: Request) -> Response:
+        return json_response(collector.sessions.sessions())
+
     async def health(request: Request) -> Response:
         report = collector.health()
         report.tasks = len(asyncio.all_tasks())
@@ -398,6 +426,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         Route(PATH_ALERTS, guarded(alerts), methods=["GET"]),
         Route(PATH_ANALYSIS, guarded(analysis_route), methods=["GET"]),
         Route(PATH_METRICS, guarded(metrics), methods=["GET"]),
+        Route(PATH_HOOKS + "/{program}", guarded(post_hook), methods=["POST"]),
+        Route(PATH_SESSIONS, guarded(list_sessions), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector

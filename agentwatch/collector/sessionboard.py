@@ -1,0 +1,103 @@
+"""Every coding-agent session's live state, from its program's hooks (see :mod:`.hooks`).
+
+:class:`SessionBoard` keeps one :class:`~agentwatch.protocol.Session` per (program, session id):
+its state and since when, the tool running now, what it asks when it needs its user, its
+directory, host and tmux pane. Sessions are listed the most urgent first (needs you, failed,
+working, waiting, ended), the longest waiting first within a state. Bounded: at most
+``max_sessions`` (the least recently updated goes first, counted in :attr:`SessionBoard.evicted`),
+and an ended session is forgotten ``keep_ended`` seconds after it ended.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Final
+
+from agentwatch.collector.hooks import Change
+from agentwatch.protocol import SESSION_ENDED, SESSION_STATES, Session
+
+DEFAULT_MAX_SESSIONS: Final = 1000
+DEFAULT_KEEP_ENDED: Final = 3600.0
+_RANK: Final = {state: rank for rank, state in enumerate(SESSION_STATES)}
+
+
+class SessionBoard:
+    """Session states by (program, session id). Event-loop only."""
+
+    def __init__(
+        self,
+        *,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        keep_ended: float = DEFAULT_KEEP_ENDED,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.keep_ended = keep_ended
+        self.clock = clock
+        self._sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()
+        #: Bumped on every change: a viewer's copy is current while it matches.
+        self.version = 0
+        self.evicted = 0
+        self.hooks_total = 0
+        self.hooks_ignored = 0
+
+    def apply(self, program: str, change: Change | None) -> bool:
+        """Apply one hook's change (None: counted, changes nothing); True when a session changed."""
+        self.hooks_total += 1
+        if change is None:
+            self.hooks_ignored += 1
+            return False
+        now = self.clock()
+        key = (program, change.session_id)
+        session = self._sessions.get(key)
+        if session is None:
+            session = Session(
+                session_id=change.session_id,
+                program=program,
+                agent_id=change.agent_id,
+                state=change.state,
+                since=now,
+                updated=now,
+            )
+            self._sessions[key] = session
+            if len(self._sessions) > self.max_sessions:
+                self._sessions.popitem(last=False)
+                self.evicted += 1
+        else:
+            self._sessions.move_to_end(key)
+            if session.state != change.state:
+                session.since = now
+            session.state = change.state
+            session.updated = now
+        if not change.keeps_tool:
+            tool = change.tool if isinstance(change.tool, str) else None
+            if tool != session.tool or tool is None:
+                session.tool_since = now if tool is not None else None
+            session.tool = tool
+        session.asks = change.asks
+        session.detail = change.event
+        for name in ("cwd", "host", "tmux_pane"):
+            value = getattr(change, name)
+            if value is not None:
+                setattr(session, name, value)
+        self.version += 1
+        return True
+
+    def sessions(self) -> list[Session]:
+        """Every session, the most urgent first; ended ones past ``keep_ended`` are forgotten."""
+        now = self.clock()
+        stale = [
+            key
+            for key, session in self._sessions.items()
+            if session.state == SESSION_ENDED and now - session.since > self.keep_ended
+        ]
+        for key in stale:
+            del self._sessions[key]
+        if stale:
+            self.version += 1
+        return sorted(self._sessions.values(), key=lambda s: (_RANK.get(s.state, len(_RANK)), s.since))
+
+    def __len__(self) -> int:
+        return len(self._sessions)
