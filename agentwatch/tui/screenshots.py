@@ -358,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", metavar="URL", help="show this running collector instead of the fixture")
     parser.add_argument("--name", default="coding-agents.svg", help="file name with --live")
     parser.add_argument("--token", help="bearer token of the collector, with --live")
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds to draw before saving, with --live")
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds to draw before saving, with --live"
+    )
     args = parser.parse_args(argv)
     if args.live:
         print(asyncio.run(save_live(args.live, args.out, args.name, args.token, args.settle)))
