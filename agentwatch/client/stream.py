@@ -5,8 +5,10 @@
 callback as one batch, remember the last ``id:``, and on any failure wait (exponential
 backoff with full jitter, :class:`~agentwatch.retry.Backoff`) and reconnect with
 ``Last-Event-ID`` — which is how the collector's log stream resumes with nothing lost and
-nothing repeated. The caller sees where the subscription stands through
-:class:`ConnectionState` values; nothing but cancellation ever escapes.
+nothing repeated. The id is sent back exactly as it came (the log stream's read
+``<sequence>:<n>``): a collector that restarted without those ids can tell, and answers with
+``event: reset`` instead of resuming elsewhere. The caller sees where the subscription stands
+through :class:`ConnectionState` values; nothing but cancellation ever escapes.
 
 :func:`decode_snapshot` and :func:`decode_log_entry` read what the stream carries
 leniently, so a viewer works against a collector that speaks only the minimal protocol
