@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""Turn one run of ../shared/coding_agents/run_claude.sh or run_codex.sh into a test fixture.
+"""Turn one run of run_claude.sh, run_codex.sh (../shared/coding_agents) or scripts/run_gemini.sh
+into a test fixture.
 
-Usage: save_capture.py RUN_DIR DEST_DIR --program claude|codex [--variant NAME]
-       [--setting KEY=VALUE ...] [--cli-version TEXT] [--keep-metrics N]
+Usage: save_capture.py RUN_DIR DEST_DIR --program claude|codex|gemini [--variant NAME]
+       [--setting KEY=VALUE ...] [--cli-version TEXT] [--keep-metrics N] [--leave-out SIGNAL ...]
 
 RUN_DIR is the script's OUT directory: ``capture/`` as written by otlp_capture.py
 (``NNNN-<signal>.pb|.json`` with a ``.meta.json`` each, bodies already un-gzipped) and the
-CLI's standard output (``claude.stdout``: one JSON result; ``codex.stdout``: JSON lines).
+CLI's standard output (``claude.stdout``: one JSON result; ``codex.stdout``: JSON lines;
+``gemini.stdout``: one JSON result with its ``stats``, or, when the run failed, nothing there and
+the JSON error at the end of ``gemini.stderr``).
 
 DEST_DIR receives, after its old ``*.pb``/``*.json`` files are removed:
 
 - ``NNNN-<signal>.pb`` / ``.json``: each request body in arrival order, decompressed;
 - ``requests.json``: the index (program, variant, settings, and per request its order, signal,
   path, content type, content encoding, whether it arrived gzipped, raw length and the headers
-  that matter), plus the requests left out (periodic metrics exports beyond ``--keep-metrics``);
+  that matter), plus the requests left out (periodic metrics exports beyond ``--keep-metrics``,
+  and every export of a ``--leave-out`` signal, for a CLI that cannot be told not to send it);
 - ``cli_result.json``: what the CLI said about itself (``output``) and its ``totals``
-  (``cost_usd``, input/output/cache/reasoning tokens; ``cost_usd`` is null for Codex, which
-  reports none, and Codex's ``input_tokens`` include its cached ones).
+  (``cost_usd``, input/output/cache/reasoning tokens; ``cost_usd`` is null for Codex and Gemini
+  CLI, which report none, and their ``input_tokens`` include their cached ones; Gemini CLI's
+  totals add ``by_model``, the same counts per model, from which its cost is estimated).
 
 Personal values are scrubbed from bodies and results: this machine's host name and user name
 (whole string values, replaced by ``host`` and ``user``) and the home directory (at path
@@ -39,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 HEADERS_KEPT = ("content-type", "content-encoding", "content-length", "transfer-encoding", "user-agent")
-CLI_STDOUT = {"claude": "claude.stdout", "codex": "codex.stdout"}
-CLI_RC = {"claude": "claude.rc", "codex": "codex.rc"}
+CLI_STDOUT = {"claude": "claude.stdout", "codex": "codex.stdout", "gemini": "gemini.stdout"}
+CLI_RC = {"claude": "claude.rc", "codex": "codex.rc", "gemini": "gemini.rc"}
 
 
 # ------------------------------------------------------------------------------- scrubbing
@@ -132,11 +137,13 @@ def scrub_body(signal: str, is_json: bool, body: bytes, scrub: Callable[[str], s
 
 # ------------------------------------------------------------------------------ CLI result
 def read_cli_result(run_dir: Path, program: str) -> dict[str, Any]:
-    """What the CLI printed about its own run, with its totals in one shape for both programs."""
+    """What the CLI printed about its own run, with its totals in one shape for every program."""
     text = (run_dir / CLI_STDOUT[program]).read_text(errors="replace")
     rc_file = run_dir / CLI_RC[program]
     exit_code = int(rc_file.read_text().strip()) if rc_file.exists() else None
-    if program == "claude":
+    if program == "gemini":
+        output, totals = gemini_result(run_dir, text, exit_code)
+    elif program == "claude":
         try:
             output: Any = json.loads(text)
         except ValueError:
@@ -179,6 +186,47 @@ def read_cli_result(run_dir: Path, program: str) -> dict[str, Any]:
                 totals["cache_creation_tokens"] += usage.get("cache_write_input_tokens", 0)
                 totals["reasoning_tokens"] += usage.get("reasoning_output_tokens", 0)
     return {"program": program, "exit_code": exit_code, "totals": totals, "output": output}
+
+
+def gemini_result(run_dir: Path, text: str, exit_code: int | None) -> tuple[Any, dict[str, Any]]:
+    """Gemini CLI's JSON result and its totals, summed over ``stats.models``.
+
+    A failed run prints its JSON (``session_id`` and ``error``) at the end of standard error,
+    after the stack traces, and reports no tokens; run with ``--output-format text`` it prints no
+    JSON at all, and its exit code says it failed.
+    """
+    if not text.strip():
+        stderr = (run_dir / "gemini.stderr").read_text(errors="replace")
+        start = stderr.rfind("\n{\n")
+        text = stderr[start + 1 :] if start >= 0 else ""
+    try:
+        output: Any = json.loads(text)
+    except ValueError:
+        output = text
+    result = output if isinstance(output, dict) else {}
+    by_model: dict[str, dict[str, int]] = {}
+    for model, stats in ((result.get("stats") or {}).get("models") or {}).items():
+        tokens = stats.get("tokens") or {}
+        by_model[model] = {
+            "input_tokens": tokens.get("prompt", 0),
+            "output_tokens": tokens.get("candidates", 0),
+            "cache_read_tokens": tokens.get("cached", 0),
+            "reasoning_tokens": tokens.get("thoughts", 0),
+            "requests": (stats.get("api") or {}).get("totalRequests", 0),
+            "errors": (stats.get("api") or {}).get("totalErrors", 0),
+        }
+    totals: dict[str, Any] = {
+        "cost_usd": None,
+        "input_tokens": sum(m["input_tokens"] for m in by_model.values()),
+        "output_tokens": sum(m["output_tokens"] for m in by_model.values()),
+        "cache_read_tokens": sum(m["cache_read_tokens"] for m in by_model.values()),
+        "cache_creation_tokens": 0,
+        "reasoning_tokens": sum(m["reasoning_tokens"] for m in by_model.values()),
+        "input_includes_cache_read": True,
+        "is_error": "error" in result or exit_code not in (0, None),
+        "by_model": by_model,
+    }
+    return output, totals
 
 
 # ------------------------------------------------------------------------------- the index
@@ -225,6 +273,9 @@ def save(args: argparse.Namespace) -> dict[str, Any]:
         if meta["index"] in drop:
             dropped.append({**entry, "reason": "periodic metrics export left out to keep the fixture small"})
             continue
+        if meta["signal"] in args.leave_out:
+            dropped.append({**entry, "reason": f"{meta['signal']} left out to keep the fixture small"})
+            continue
         is_json = meta["source"].suffix == ".json"
         body, scrubbed = scrub_body(meta["signal"], is_json, meta["source"].read_bytes(), scrub)
         name = f"{meta['index']:04d}-{meta['signal']}.{'json' if is_json else 'pb'}"
@@ -253,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", action="append", default=[], help="a knob of the run, e.g. MODE=tool")
     parser.add_argument("--cli-version", default="")
     parser.add_argument("--keep-metrics", type=int, default=4, help="metrics exports kept per run")
+    parser.add_argument(
+        "--leave-out",
+        action="append",
+        default=[],
+        choices=["logs", "metrics", "traces"],
+        help="a signal whose exports are not kept (listed in requests.json's left_out)",
+    )
     args = parser.parse_args(argv)
     if not (Path(args.run_dir) / "capture").is_dir():
         print(f"save_capture: no capture/ in {args.run_dir}", file=sys.stderr)
