@@ -81,6 +81,19 @@ def error_answer(status: int, error: str, detail: str, headers: dict[str, str] |
     return b"".join([*lines, b"\r\n", body])
 
 
+def header_part(tail: bytes, data: bytes) -> int:
+    """How many bytes of ``data`` belong to headers that may have begun before it: up to the end of
+    the headers when it is in ``data`` (``tail``: the last bytes before it, for an end split across
+    reads), else all of it."""
+    if tail:
+        joint = tail + data[: len(END_OF_HEADERS) - 1]
+        end = joint.find(END_OF_HEADERS)
+        if end >= 0:
+            return end + len(END_OF_HEADERS) - len(tail)
+    end = data.find(END_OF_HEADERS)
+    return len(data) if end < 0 else end + len(END_OF_HEADERS)
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """One HTTP/1.1 connection under :class:`HttpLimits`. Make the class with :func:`guarded_protocol`."""
 
@@ -131,15 +144,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._lingering or not self._served:
             return  # closing with an answer already sent: read and drop
         counted = self._reading_headers
-        if counted:
-            seen = self._tail + data
-            end = seen.find(END_OF_HEADERS)
-            size = (
-                self._header_bytes - len(self._tail) + (len(seen) if end < 0 else end + len(END_OF_HEADERS))
-            )
-            if size > self.limits.header_bytes:
-                self._headers_too_large()
-                return
+        if counted and self._header_bytes + header_part(self._tail, data) > self.limits.header_bytes:
+            self._headers_too_large()
+            return
         completed = self._completed
         super().data_received(data)
         if self._reading_headers and not self._lingering:
@@ -149,6 +156,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             else:  # a request began inside this read: its share is unknown, and at most this read
                 self._header_bytes = 0
                 self._tail = b""
+            if self._request_begun and self._header_timer is None:
+                # Armed only when a request's headers span reads: most arrive in one.
+                self._arm_header_timer()
 
     def shutdown(self) -> None:
         if self._served:
@@ -159,8 +169,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._request_begun = True
         self._request_complete = False
-        if self._header_timer is None:
-            self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
@@ -255,13 +263,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _linger(self) -> None:
         """Half-close, drop what the client still sends, close after :data:`LINGER_SECONDS`."""
-        if self._lingering:
+        transport = self.transport
+        if self._lingering or transport.is_closing():
             return
         self._lingering = True
         self.counts.lingering += 1
         self._cancel_header_timer()
         self._unset_keepalive_if_required()
-        transport = self.transport
         if self._served:
             self.flow.resume_reading()
         if transport.can_write_eof():

@@ -16,6 +16,7 @@ import httpx
 import msgspec
 import pytest
 
+from agentwatch.collector.httpguard import header_part
 from agentwatch.collector.httplimits import RESERVED_FILES
 from agentwatch.protocol import PATH_HEALTH
 from tests.helpers import CollectorProcess, wait_until
@@ -101,6 +102,23 @@ def rss_kib(pid: int) -> int:
 
 
 # ---------------------------------------------------------------------------------- header size
+@pytest.mark.parametrize(
+    ("tail", "data", "counted"),
+    [
+        (b"", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n{body}", 27),  # up to the end of the headers, not the body
+        (b"", b"GET / HTTP/1.1\r\nHost: a", 23),  # no end yet: all of it
+        (b"st: a\r", b"\n\r\nbody", 3),  # the end split across two reads
+        (b"a\r\n", b"\r\nbody", 2),
+        (b"\r\n\r", b"\nX", 1),
+        (b"abc", b"x\r\n\r\n", 5),
+    ],
+)
+def test_header_bytes_are_counted_up_to_the_end_of_the_headers(
+    tail: bytes, data: bytes, counted: int
+) -> None:
+    assert header_part(tail, data) == counted
+
+
 def test_headers_over_the_cap_are_answered_431_before_the_token_and_the_server_stays_up(
     start_collector_process: StartProcess,
 ) -> None:
