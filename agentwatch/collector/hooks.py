@@ -61,10 +61,10 @@ class Change:
 def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
     if not isinstance(value, str):
         return None
-    value = " ".join(value.split())
-    if not value:
+    text = " ".join(value.split())
+    if not text:
         return None
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _command_of(tool_input: Any) -> str | None:

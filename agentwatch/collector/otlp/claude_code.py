@@ -190,7 +190,7 @@ def _counted_once(span_id: str | None, source: str) -> str | None:
     and arrive in either order."""
     if span_id is None:
         return None
-    first = _DECISIONS.get(span_id)
+    first: str | None = _DECISIONS.get(span_id)
     if first is None:
         _DECISIONS.put(span_id, source)
     return first
