@@ -1,8 +1,10 @@
-"""Gemini CLI's telemetry, built from the keys and types the real CLI (0.61) sends, shows the
-token totals its bodies carry: once, whichever of events, spans and metrics arrive."""
+"""Gemini CLI's telemetry shows the totals the real CLI (0.61) reported about its own runs, and,
+built from the keys and types it sends, the token totals its bodies carry: once, whichever of
+events, spans and metrics arrive."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -11,11 +13,13 @@ import httpx
 import pytest
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from agentwatch.collector.otlp import conventions, gemini_cli
 from agentwatch.collector.otlp.errors import Reject
 from agentwatch.collector.otlp.mapping import RawLog, map_log, map_span
-from agentwatch.collector.otlp_grpc import LOGS_SERVICE
+from agentwatch.collector.otlp_grpc import LOGS_SERVICE, METRICS_SERVICE, TRACE_SERVICE
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_READ,
@@ -25,7 +29,12 @@ from agentwatch.protocol import (
     SPAN_TOOL_CALL,
 )
 from tests.helpers import RunningCollector, serve_in_thread
-from tests.test_claude_code import totals
+from tests.otlp_fixtures import Variant, variant, variants
+from tests.test_claude_code import last_timestamp, replay, totals
+
+GEMINI = variants("gemini")
+ERROR_RUNS = [v for v in GEMINI if v.totals["is_error"]]
+TRACED_RUNS = [v for v in GEMINI if any(True for _ in v.requests("traces"))]
 
 SESSION = "3f2a9c1e-5b7d-4e0f-9a8b-1c2d3e4f5a6b"
 OTHER_SESSION = "b81e0d47-2c3a-4f5e-8d9c-0a1b2c3d4e5f"
@@ -395,6 +404,182 @@ def test_the_logs_over_grpc_show_the_same_totals() -> None:
         running.stop()
 
 
+# ------------------------------------------------------------------ what the real CLI sent
+
+
+def by_id(runs: list[Variant]) -> Any:
+    return pytest.mark.parametrize("captured", runs, ids=[run.id for run in runs])
+
+
+@pytest.fixture
+def start_at(start_collector: Any) -> Any:
+    def start(*runs: Variant, **settings: Any) -> RunningCollector:
+        now = last_timestamp(*runs) + 1.0
+        return start_collector(clock=lambda: now, **settings)
+
+    return start
+
+
+def expected_cost(run: Variant) -> float | None:
+    """The price table's estimate of the CLI's own counts, model by model, thoughts billed as output
+    (as Google bills them); None when a model of the run is not priced."""
+    cost = 0.0
+    for model, counts in run.totals["by_model"].items():
+        call = estimate_cost(
+            model,
+            counts["input_tokens"],
+            counts["output_tokens"] + counts["reasoning_tokens"],
+            counts["cache_read_tokens"],
+        )
+        if call is None:
+            return None
+        cost += call
+    return cost
+
+
+def tool_calls_reported(run: Variant) -> int:
+    output = run.cli_result["output"]
+    return (
+        int(output["stats"]["tools"]["totalCalls"]) if isinstance(output, dict) and "stats" in output else 0
+    )
+
+
+def records_named(run: Variant, name: str) -> int:
+    found = 0
+    for request in run.requests("logs"):
+        for resource in json.loads(request.body)["resourceLogs"]:
+            for scope in resource["scopeLogs"]:
+                for item in scope["logRecords"]:
+                    found += any(
+                        kv["key"] == "event.name" and kv["value"].get("stringValue") == name
+                        for kv in item["attributes"]
+                    )
+    return found
+
+
+def test_the_fixtures_cover_text_tools_errors_and_the_router() -> None:
+    assert {v.name for v in GEMINI} >= {
+        "http-text",
+        "http-tool",
+        "http-auto-text",
+        "http-error500",
+        "http-error429",
+    }
+    assert all(v.index["cli_version"].startswith("0.") for v in GEMINI)
+    assert all(request.is_json for v in GEMINI for request in v.requests()), "Gemini CLI's http is JSON"
+
+
+@by_id(GEMINI)
+def test_totals_equal_what_the_cli_reported(start_at: Any, captured: Variant) -> None:
+    collector = start_at(captured)
+    replay(collector, captured)
+    shown = totals(collector)
+    expected = captured.totals
+    for key in ("input_tokens", "output_tokens", "cache_read_tokens"):
+        assert shown[key] == expected[key], key
+    snapshot = shown["snapshot"]
+    cost = expected_cost(captured)
+    if cost is None:  # a model the price table does not know: no cost is invented
+        assert shown["cost_usd"] == 0 and not snapshot["cost_estimated"]
+        assert [row["cost_unpriced"] for row in snapshot["agents"]] == [True]
+    else:
+        assert shown["cost_usd"] == pytest.approx(cost)
+        assert snapshot["total_cost_usd"] == pytest.approx(cost)
+        assert snapshot["cost_estimated"] is (cost > 0)
+    assert snapshot["tool_calls_total"] == tool_calls_reported(captured)
+    assert session_rows(shown) == [row["agent_id"] for row in snapshot["agents"]], "one row, the session's"
+    assert len(session_rows(shown)) == 1
+    assert all(line.message for line in shown["logs"]), "every line reads as something"
+    kept = " ".join(str(line.metadata) for line in shown["logs"])
+    assert "say hi" not in kept, "no prompt text"
+    assert "non-interactive CLI agent" not in kept, "no system instructions"
+
+
+@by_id(ERROR_RUNS)
+def test_a_failing_run_shows_each_failed_attempt_and_no_cost(start_at: Any, captured: Variant) -> None:
+    collector = start_at(captured)
+    replay(collector, captured)
+    shown = totals(collector)
+    attempts = records_named(captured, "gemini_cli.api_error")
+    assert attempts >= 1
+    assert shown["snapshot"]["errors"] == attempts, "spans with an error status add none"
+    assert shown["snapshot"]["total_cost_usd"] == 0
+    status = "429: RESOURCE_EXHAUSTED" if "429" in captured.name else "500: INTERNAL"
+    errors = [line.message for line in shown["logs"] if line.level == "error"]
+    assert len(errors) == attempts
+    assert all(f"HTTP {status}: fake {status[:3]} error" in message for message in errors), errors
+
+
+@by_id(TRACED_RUNS)
+def test_traces_on_or_off_give_the_same_totals(start_at: Any, captured: Variant) -> None:
+    collector = start_at(captured)
+    replay(collector, captured, signals=("logs",))
+    without_traces = totals(collector)
+    replay(collector, captured, signals=("traces", "metrics"))
+    with_traces = totals(collector)
+    for key in ("input_tokens", "output_tokens", "cost_usd", "cache_read_tokens"):
+        assert with_traces[key] == without_traces[key], key
+    assert with_traces["snapshot"]["errors"] == without_traces["snapshot"]["errors"]
+    assert len(with_traces["logs"]) > len(without_traces["logs"]), "the spans are kept, as spans"
+
+
+def test_each_real_session_is_one_row(start_at: Any) -> None:
+    collector = start_at(*GEMINI)
+    for run in GEMINI:
+        replay(collector, run)
+    shown = totals(collector)
+    rows = session_rows(shown)
+    assert len(rows) == len(GEMINI), rows
+    assert all(len(row) == len("gemini-cli·") + 8 for row in rows)
+    assert shown["input_tokens"] == sum(run.totals["input_tokens"] for run in GEMINI)
+
+
+def _hex_ids_as_base64(value: Any) -> Any:
+    """OTLP/JSON spells trace and span ids in hex, protobuf's JSON mapping in base64."""
+    if isinstance(value, list):
+        return [_hex_ids_as_base64(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: base64.b64encode(bytes.fromhex(item)).decode()
+            if key in ("traceId", "spanId", "parentSpanId") and isinstance(item, str)
+            else _hex_ids_as_base64(item)
+            for key, item in value.items()
+        }
+    return value
+
+
+def test_a_real_run_over_grpc_gzip_shows_the_same_totals() -> None:
+    """Gemini CLI's default export: OTLP/gRPC, each message gzip-compressed."""
+    from agentwatch.collector.app import create_app
+    from agentwatch.collector.service import Collector, Settings
+
+    run = variant("gemini/http-tool")
+    now = last_timestamp(run) + 1.0
+    service = Collector(Settings(store_path=None, otlp_grpc_port=0, clock=lambda: now))
+    app = create_app(collector=service)
+    server, thread, port = serve_in_thread(app)
+    running = RunningCollector(f"http://127.0.0.1:{port}", server, thread, service)
+    kinds = {
+        "logs": (LOGS_SERVICE, ExportLogsServiceRequest),
+        "metrics": (METRICS_SERVICE, ExportMetricsServiceRequest),
+        "traces": (TRACE_SERVICE, ExportTraceServiceRequest),
+    }
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{app.state.otlp_grpc.port}") as channel:
+            for request in run.requests():
+                service_name, message = kinds[request.signal]
+                body = ParseDict(_hex_ids_as_base64(json.loads(request.body)), message()).SerializeToString()
+                export: Any = channel.unary_unary(f"/{service_name}/Export")
+                assert export(body, timeout=10, compression=grpc.Compression.Gzip) == b""
+        shown = totals(running)
+        for key in ("input_tokens", "output_tokens", "cache_read_tokens"):
+            assert shown[key] == run.totals[key], key
+        assert shown["cost_usd"] == pytest.approx(expected_cost(run))
+        assert len(session_rows(shown)) == 1
+    finally:
+        running.stop()
+
+
 # ------------------------------------------------------------------ the convention hook
 
 
@@ -457,6 +642,36 @@ def test_a_priced_model_is_estimated_with_cached_tokens_at_cache_rates() -> None
     assert event.cost_estimated is True
     assert event.cost_usd == pytest.approx(estimate_cost("gemini-2.5-pro", 1000, 10, 800, None))
     assert event.cost_usd < estimate_cost("gemini-2.5-pro", 1000, 10)
+
+
+def test_thoughts_tokens_are_billed_as_output() -> None:
+    event = response(
+        model="gemini-2.5-flash", input_token_count=100, output_token_count=7, thoughts_token_count=3
+    )
+    assert event.tokens_output == 7, "the output shown is the CLI's, thoughts apart"
+    assert event.cost_usd == pytest.approx(estimate_cost("gemini-2.5-flash", 100, 10))
+    only_thoughts = response(model="gemini-2.5-flash", input_token_count=100, thoughts_token_count=3)
+    assert only_thoughts.cost_usd == pytest.approx(estimate_cost("gemini-2.5-flash", 100, 3))
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        (
+            '{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}',
+            "HTTP 429: RESOURCE_EXHAUSTED: Quota",
+        ),
+        ('{"error":{"code":429,"message":"Quota"}}', "HTTP 429: Quota"),
+        ('{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}', 'HTTP 429: ApiError: {"error":{"code":429,'),
+        ('{"error":"flat"}', 'HTTP 429: ApiError: {"error":"flat"}'),
+        ("[1, 2]", "HTTP 429: ApiError: [1, 2]"),
+        ("{not json", "HTTP 429: ApiError: {not json"),
+        ('{"error":{"message":"' + "x" * 20_000 + '"}}', 'HTTP 429: ApiError: {"error":{"message":"xxx'),
+    ],
+)
+def test_an_api_error_reads_googles_json_error_when_it_is_one(sent: str, shown: str) -> None:
+    event = mapped("gemini_cli.api_error", error=sent, status_code=429, **{"error.type": "ApiError"})
+    assert event.error.startswith(shown), event.error
 
 
 def test_requests_errors_tools_prompts_and_the_rest() -> None:
@@ -550,3 +765,29 @@ def test_spans_keep_their_shape_but_no_tokens_cost_or_error() -> None:
         None,
     )
     assert "gen_ai.usage.input_tokens" not in (event.attributes or {})
+
+
+def test_the_conversation_text_of_detail_records_and_spans_is_not_kept() -> None:
+    text = {
+        "gen_ai.input.messages": '[{"role":"user","parts":[{"text":"say hi"}]}]',
+        "gen_ai.output.messages": '[{"role":"model","parts":[{"text":"hi"}]}]',
+        "gen_ai.system_instructions": '"You are a CLI agent"',
+        "gen_ai.tool.definitions": '[{"functionDeclarations":[]}]',
+    }
+    details = mapped("gen_ai.client.inference.operation.details", **text)
+    span = gemini_cli.map_span(
+        "a" * 32,
+        "b" * 16,
+        None,
+        "llm_call",
+        START_NS,
+        START_NS + 11_000_000,
+        {"gen_ai.conversation.id": SESSION, "gen_ai.operation.name": "llm_call"} | text,
+        1,
+        "",
+        "gemini-cli",
+        0.0,
+    )
+    for event in (details, span):
+        assert not text.keys() & (event.attributes or {}).keys()
+        assert "say hi" not in str(event.attributes)

@@ -8,8 +8,10 @@ Gemini CLI sends each model call as log events (``gemini_cli.api_request``, then
     The tokens of a model call come from one place only: ``gemini_cli.api_response`` is the
     inference call (input, output, cached content tokens as
     :data:`~agentwatch.protocol.ATTR_TOKENS_CACHE_READ`, thoughts and tool tokens as
-    attributes, ``duration_ms`` as its latency). ``gemini_cli.api_error`` is the error, with its
-    status. ``gemini_cli.tool_call`` is the tool call (its ``decision`` kept as an attribute);
+    attributes, ``duration_ms`` as its latency). ``gemini_cli.api_error`` is the error, one per
+    failed attempt, with its status and the API's own status and message when its error is
+    Google's JSON error. ``gemini_cli.tool_call`` is the tool call (its ``decision`` kept as an
+    attribute);
     every other ``gemini_cli.*`` event is a log line named by its event name, the GenAI detail
     records are log lines with no tokens. Spans are kept for the trace waterfall with no tokens,
     cost or error, typed ``span``; Gemini CLI's metrics are counted as metric points and never
@@ -17,14 +19,18 @@ Gemini CLI sends each model call as log events (``gemini_cli.api_request``, then
 
 Gemini CLI reports no cost: it is estimated (and marked so) when the price table knows the
 model, else left unknown. Its ``input_token_count`` includes the cached tokens, as
-:func:`~agentwatch.pricing.estimate_cost` expects. Each session is its own agent
-(``gemini-cli·3f2a9c1e``, the first characters of ``session.id``, a random UUID); the prompt's
-text, the request and response text are not kept. Numbers sent as text are read as numbers; a
-count or duration that is negative, not finite or not a number rejects the record with the reason.
+:func:`~agentwatch.pricing.estimate_cost` expects; its ``output_token_count`` leaves out the
+thoughts tokens, which Google bills as output, so the estimate adds them. Each session is its own
+agent (``gemini-cli·3f2a9c1e``, the first characters of ``session.id``, a random UUID). No text of
+the conversation is kept: not the prompt, the request or response text, the tool arguments, nor the
+GenAI messages, system instructions and tool definitions that its detail records and spans carry.
+Numbers sent as text are read as numbers; a count or duration that is negative, not finite or not
+a number rejects the record with the reason.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -65,8 +71,20 @@ ATTR_TOKENS_THOUGHTS: Final = "gen_ai.usage.reasoning.output_tokens"
 ATTR_TOKENS_TOOL: Final = "gemini_cli.usage.tool_tokens"
 _EVENT_NAME: Final = "event.name"
 _PREFIX: Final = "gemini_cli."
-#: Attributes holding the text of a prompt, a request or a response: never kept.
-_TEXT_KEYS: Final = ("prompt", "request_text", "response_text", "function_args")
+#: Attributes holding the text of a prompt, a request, a response or a tool call: never kept.
+#: The ``gen_ai.*`` ones are on the GenAI detail records and on the spans.
+_TEXT_KEYS: Final = (
+    "prompt",
+    "request_text",
+    "response_text",
+    "function_args",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+)
+#: Longest ``error`` text read as Google's JSON error; a longer one is shown as sent (clipped).
+_MAX_ERROR_JSON: Final = 16 * 1024
 #: Token attributes of Gemini CLI's spans and GenAI detail records, kept under names that no
 #: reader counts: the call's tokens are the ``api_response`` event's.
 _SPAN_TOKEN_KEYS: Final = (
@@ -151,7 +169,8 @@ def _api_response(event: Event, attrs: dict[str, Any], name: str) -> None:
     if tool is not None:
         attrs[ATTR_TOKENS_TOOL] = tool
     if model is not None:  # Gemini CLI sends no cost: estimate it (cached tokens at cache rates), flag it
-        event.cost_usd = estimate_cost(model, tokens_in, tokens_out, cache_read, None)
+        billed_out = tokens_out if thoughts is None else (tokens_out or 0) + thoughts
+        event.cost_usd = estimate_cost(model, tokens_in, billed_out, cache_read, None)
         event.cost_estimated = True if event.cost_usd is not None else None
     event.message = name
 
@@ -172,10 +191,30 @@ def _api_error(event: Event, attrs: dict[str, Any], name: str) -> None:
     kind = attrs.get("error.type")
     message = attrs.get("error.message") or attrs.get("error") or "API error"
     text = str(message)
-    if kind.__class__ is str and kind:
+    google = _google_error(text)
+    if google is not None:  # {"error": {"code", "message", "status"}}: say its status and message
+        text = google
+    elif kind.__class__ is str and kind:
         text = f"{kind}: {text}"
     event.error = _clip(f"HTTP {code}: {text}" if code is not None else text)
     event.message = name
+
+
+def _google_error(text: str) -> str | None:
+    """``STATUS: message`` of Google's JSON error body, as Gemini CLI forwards it; else None."""
+    if not text.startswith("{") or len(text) > _MAX_ERROR_JSON:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    error = body.get("error") if body.__class__ is dict else None
+    if error.__class__ is not dict:
+        return None
+    message, status = error.get("message"), error.get("status")
+    if message.__class__ is not str or not message:
+        return None
+    return f"{status}: {message}" if status.__class__ is str and status else message
 
 
 def _tool_call(event: Event, attrs: dict[str, Any], name: str) -> None:
@@ -220,6 +259,8 @@ def map_span(
     """One Gemini CLI span for the trace waterfall: no tokens, cost or error (the log events
     carry those), typed ``span`` so it adds no inference or tool call."""
     agent_id = _program(attrs, fallback)
+    for key in _TEXT_KEYS:
+        attrs.pop(key, None)
     event = sessions.trace_span(
         trace_id,
         span_id,
