@@ -382,7 +382,9 @@ def _at_non_finite(body: bytes, exc: msgspec.DecodeError) -> bool:
     if found is None:
         return False
     at = int(found.group(1))
-    return any(body.startswith(word, at) or body.startswith(word, at - 1) for word in _NON_FINITE_WORDS)
+    return any(
+        body.startswith(word, at) or (at and body.startswith(word, at - 1)) for word in _NON_FINITE_WORDS
+    )
 
 
 def _lenient_values(body: bytes, *, line_number: int | None = None, more_follows: bool = False) -> Any:
