@@ -78,6 +78,8 @@ MAX_BATCH: Final = 2_000
 MAX_BATCH_BYTES: Final = 64 * 1024
 #: Restart holes remembered for gap notices (one per restart after a crash; the oldest go first).
 MAX_HOLES: Final = 64
+#: Seconds a live entry may wait for a subscriber before it is skipped (``LogHub(max_delay=)``).
+MAX_DELAY: Final = 1.0
 #: Seconds between two publish-time marks (how finely the age of entries is known).
 AGE_MARK_INTERVAL: Final = 0.05
 #: Longest event id accepted on resume (``<sequence>:<n>``).
@@ -137,7 +139,7 @@ class LogHub:
         replay: int = 1000,
         first_id: int = 1,
         clock: Callable[[], float] = time.time,
-        max_delay: float = 1.0,
+        max_delay: float = MAX_DELAY,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if history < 1 or max_lag < 1 or replay < 0 or first_id < 1 or not max_delay > 0:

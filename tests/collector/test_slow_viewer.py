@@ -16,8 +16,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentwatch.protocol import PATH_LOGS_STREAM
-from tests.helpers import RunningCollector, wait_until
+import httpx
+
+from agentwatch.collector.loghub import MAX_DELAY
+from agentwatch.protocol import PATH_EVENTS, PATH_LOGS_STREAM
+from tests.helpers import CollectorProcess, RunningCollector, wait_until
 
 #: Bytes a stalled viewer may receive before the notice: socket buffers on both sides plus the
 #: collector's bounded write buffer, with room to spare (unbounded, this is megabytes).
@@ -85,5 +88,26 @@ def test_a_viewer_that_stops_reading_is_told_dropped_after_a_bounded_amount_of_d
         assert rest, f"read {in_flight} bytes and was never told anything was dropped"
         assert in_flight <= IN_FLIGHT_BOUND, f"{in_flight} bytes of stale entries came before the notice"
         assert hub.dropped_total > 0
+    finally:
+        sock.close()
+
+
+def test_under_agentwatch_serve_a_stalled_viewer_is_told_dropped_after_a_bounded_amount_of_data(
+    start_collector_process: Callable[..., CollectorProcess],
+) -> None:
+    """The same through the real server (its own HTTP protocol), where the stream finds its socket."""
+    collector = start_collector_process("--no-store")
+    sock, _ = open_log_stream(collector.url)
+    try:
+        for batch in range(BATCHES):
+            events = [{"agent_id": "a", "message": f"{batch}-{i} {FILLER}"} for i in range(PER_BATCH)]
+            response = httpx.post(collector.url + PATH_EVENTS, json=events, timeout=10)
+            assert response.status_code == 202
+        published_at = time.monotonic()
+        wait_until(lambda: time.monotonic() - published_at > MAX_DELAY * 1.5)  # all of it is stale now
+
+        in_flight, rest = read_until(sock, b"event: dropped", limit=BATCHES * PER_BATCH * len(FILLER))
+        assert rest, f"read {in_flight} bytes and was never told anything was dropped"
+        assert in_flight <= IN_FLIGHT_BOUND, f"{in_flight} bytes of stale entries came before the notice"
     finally:
         sock.close()
