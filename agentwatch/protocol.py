@@ -563,6 +563,13 @@ class Health(msgspec.Struct):
     #: OTLP spans and log records accepted but shown nowhere (a coding agent's span of no known
     #: session).
     otlp_items_ignored: int = 0
+    #: HTTP connections open now; since start, connections refused over ``--max-connections`` (503,
+    #: or closed unanswered past the refusals under way) and requests whose headers were too large
+    #: (431) or not sent in time (408, or a silent connection closed). 0 from a server without the
+    #: bounds (an app served in process).
+    http_connections: int = 0
+    http_connections_refused: int = 0
+    http_headers_refused: int = 0
 
 
 def finite(value: float | None) -> bool:

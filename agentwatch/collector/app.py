@@ -27,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from agentwatch.collector import analysis, contentcoding, ingest, otlp
+from agentwatch.collector.httplimits import ConnectionCounts
 from agentwatch.collector.loghub import parse_event_id
 from agentwatch.collector.metricingest import MetricIngestExporter
 from agentwatch.collector.receipts import KeyReused, body_digest, valid_key
@@ -360,6 +361,11 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def health(request: Request) -> Response:
         report = collector.health()
         report.tasks = len(asyncio.all_tasks())
+        connections: ConnectionCounts | None = request.app.state.connections
+        if connections is not None:
+            report.http_connections = connections.open
+            report.http_connections_refused = connections.refused + connections.refused_unanswered
+            report.http_headers_refused = connections.headers_too_large + connections.header_timeouts
         return json_response(report)
 
     async def metrics(request: Request) -> Response:
@@ -432,6 +438,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector
     app.state.stopping = False
+    app.state.connections = None  # the server's ConnectionCounts, when it bounds its connections
     return app
 
 

@@ -31,14 +31,13 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import msgspec
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from agentwatch.collector.httplimits import HttpLimits
+from agentwatch.collector.httplimits import ConnectionCounts, HttpLimits
 from agentwatch.protocol import ErrorResponse
 
 log = logging.getLogger("agentwatch.collector")
@@ -53,19 +52,6 @@ WARN_INTERVAL: Final = 10.0
 END_OF_HEADERS: Final = b"\r\n\r\n"
 
 _encode = msgspec.json.Encoder().encode
-
-
-@dataclass
-class ConnectionCounts:
-    """What one server's connections did; ``open`` and ``lingering`` are now, the rest totals."""
-
-    open: int = 0
-    lingering: int = 0
-    refused: int = 0
-    refused_unanswered: int = 0
-    headers_too_large: int = 0
-    header_timeouts: int = 0
-    last_warning: float = 0.0
 
 
 def error_answer(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> bytes:

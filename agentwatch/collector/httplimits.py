@@ -50,6 +50,20 @@ class HttpLimits:
             raise ValueError("max_connections must be at least 1")
 
 
+@dataclass
+class ConnectionCounts:
+    """What one server's HTTP connections did: ``open`` and ``lingering`` (closing with an answer)
+    are now, the rest totals since start. ``/healthz`` shows them."""
+
+    open: int = 0
+    lingering: int = 0
+    refused: int = 0
+    refused_unanswered: int = 0
+    headers_too_large: int = 0
+    header_timeouts: int = 0
+    last_warning: float = 0.0
+
+
 class LimitError(Exception):
     """The open-files limit leaves too few connections to serve; the message says what to do."""
 

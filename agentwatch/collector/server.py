@@ -273,10 +273,12 @@ def main(namespace: argparse.Namespace) -> int:
     if limits_note is not None:
         print(f"agentwatch: {limits_note}", file=sys.stderr)
     app = create_app(settings)
+    protocol = guarded_protocol(limits)
+    app.state.connections = protocol.counts
     config = uvicorn.Config(
         app,
         log_level=namespace.log_level,
-        http=guarded_protocol(limits),
+        http=protocol,
         ws="none",
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
         access_log=False,

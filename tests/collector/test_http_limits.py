@@ -142,7 +142,9 @@ def test_headers_over_the_cap_are_answered_431_before_the_token_and_the_server_s
                 break
         assert answer_of(read_until_closed(sock))[0] == 431
 
-    assert httpx.get(process.url + PATH_HEALTH, headers=AUTH).status_code == 200
+    health = httpx.get(process.url + PATH_HEALTH, headers=AUTH)
+    assert health.status_code == 200
+    assert health.json()["http_headers_refused"] == 2  # counted, and shown
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -205,7 +207,7 @@ def test_headers_still_arriving_after_the_header_timeout_are_answered_408(
 
     with connect(process) as sock:  # a connection that never sends anything is closed, unanswered
         assert read_until_closed(sock) == b""
-    assert httpx.get(process.url + PATH_HEALTH, headers=AUTH).status_code == 200
+    assert httpx.get(process.url + PATH_HEALTH, headers=AUTH).json()["http_headers_refused"] == 2
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
@@ -267,7 +269,10 @@ def test_connections_over_the_cap_are_refused_503_while_open_ones_are_served(
                 assert headers["retry-after"] == "1" and headers["connection"] == "close"
                 assert body["error"] == "too many connections"
                 assert "at most 4 connections" in body["detail"]
-            assert client.get(PATH_HEALTH).status_code == 200  # the open client is still served
+            health = client.get(PATH_HEALTH)  # the open client is still served
+            assert health.status_code == 200
+            assert health.json()["http_connections"] == 4
+            assert health.json()["http_connections_refused"] == 3
         finally:
             held.pop().close()
         wait_until(lambda: httpx.get(process.url + PATH_HEALTH, headers=AUTH).status_code == 200)
