@@ -572,6 +572,37 @@ async def test_metrics_are_latest_wins_and_coalescing_is_counted() -> None:
     await stream.aclose()
 
 
+async def test_a_metrics_viewer_whose_connection_is_full_gets_only_the_newest_snapshot_once_it_has_room() -> (
+    None
+):
+    hub = MetricsHub()
+    subscription = hub.subscribe(None)
+    room = False
+    stream = subscription.frames(writable=lambda: room)
+    waiting = asyncio.ensure_future(next_batch(stream))
+    for n in range(5):
+        hub.publish(None, metrics_frame(n))
+        await asyncio.sleep(0)  # the stream runs in between, and must take nothing
+    assert not waiting.done() and subscription.coalesced == 4
+    room = True
+    assert await waiting == metrics_frame(4)
+    await stream.aclose()
+
+
+async def test_a_log_viewer_whose_connection_is_full_takes_nothing_until_it_has_room() -> None:
+    hub = LogHub(replay=0, max_lag=3)
+    room = False
+    stream = hub.subscribe().frames(coalesce=0, writable=lambda: room)
+    waiting = asyncio.ensure_future(next_batch(stream))
+    hub.publish(entries(10))
+    await asyncio.sleep(0.05)  # several looks at the full connection
+    assert not waiting.done()
+    room = True
+    messages = parse(await waiting)
+    assert messages[0].event == SSE_DROPPED and log_ids(messages) == [8, 9, 10]
+    await stream.aclose()
+
+
 async def test_metrics_filters_track_who_is_subscribed() -> None:
     hub = MetricsHub()
     fleet, one, two = hub.subscribe(None), hub.subscribe("a"), hub.subscribe("a")
