@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print what a CLI reported about its run beside what agentwatch shows for it.
 
-Usage: compare_totals.py RUN_DIR --program claude|codex --url http://127.0.0.1:PORT
+Usage: compare_totals.py RUN_DIR --program claude|codex|gemini --url http://127.0.0.1:PORT
        [--variant NAME]
 
 The CLI side comes from the run's own output (see save_capture.read_cli_result). The

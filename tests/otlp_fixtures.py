@@ -1,4 +1,4 @@
-"""OTLP payloads captured from the real Claude Code and Codex CLIs, as test data.
+"""OTLP payloads captured from the real Claude Code, Codex and Gemini CLIs, as test data.
 
 Each variant lives in ``tests/fixtures/otlp/<program>/<variant>/``: one file per request body
 as received (``.pb`` protobuf, ``.json`` OTLP/JSON; gzip already undone), ``requests.json``
@@ -58,7 +58,8 @@ class Variant:
 
     @property
     def totals(self) -> dict[str, Any]:
-        """``cost_usd`` (None for Codex) and input/output/cache/reasoning tokens, as the CLI said."""
+        """``cost_usd`` (None for Codex and Gemini CLI) and input/output/cache/reasoning tokens, as
+        the CLI said; Gemini CLI's add ``by_model``, the same counts per model."""
         return self.cli_result["totals"]
 
     def requests(self, signal: str | None = None) -> Iterator[CapturedRequest]:
