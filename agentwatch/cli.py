@@ -11,11 +11,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from agentwatch import __version__
+from agentwatch import __version__, hookcmd
 from agentwatch.collector import httplimits
 from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PORT
 
-SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status")
+SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status", "hook", "hooks")
 SCENARIOS = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
 LEVEL_CHOICES = ("debug", "info", "warning", "error")
 
@@ -26,6 +26,8 @@ _HANDLERS = {
     "demo": "agentwatch.demo:main",
     "simulate": "agentwatch.simulator.command:main",
     "status": "agentwatch.status:main",
+    "hook": "agentwatch.hookcmd:main",
+    "hooks": "agentwatch.hookcmd:main",
 }
 
 
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", default=None, help="template, e.g. '{tokens_per_second:.0f} tok/s'")
     status.add_argument("--json", action="store_true", help="print the snapshot as JSON")
     status.add_argument("--timeout", type=_positive_float, default=3.0, help="seconds to wait (default 3)")
+    hookcmd.add_parsers(sub)
     return parser
 
 
