@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import platformdirs
@@ -21,14 +20,12 @@ import platformdirs
 from agentwatch import __version__
 from agentwatch.collector.alerts import AlertEngine
 from agentwatch.collector.config import AlertSettings
-from agentwatch.collector.hooks import read_hook
 from agentwatch.collector.ledger import Ledger
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.metricingest import MetricIngest
 from agentwatch.collector.metricshub import MetricsHub
 from agentwatch.collector.otlp import MetricPoint
 from agentwatch.collector.receipts import Receipts
-from agentwatch.collector.sessionboard import SessionBoard
 from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS, Totals
@@ -99,7 +96,6 @@ class Collector:
         )
         self.metrics = MetricsHub()
         self.otlp_items_ignored = 0
-        self.sessions = SessionBoard(clock=settings.clock)
         self.totals = Totals(max_series=settings.max_agents)
         #: Everything that aggregates accepted events, in order; each takes a whole batch.
         self.aggregators: list[Callable[[Sequence[Event]], None]] = [
@@ -198,12 +194,6 @@ class Collector:
         for aggregate in self.aggregators:
             aggregate(events)
 
-    def apply_hook(
-        self, program: str, payload: dict[str, Any], sent_with: dict[str, Any] | None = None
-    ) -> bool:
-        """One coding-agent hook (see :mod:`agentwatch.collector.hooks`); True when a session changed."""
-        return self.sessions.apply(program, read_hook(program, payload, sent_with))
-
     def ignore_otlp_items(self, count: int) -> None:
         """Count OTLP items accepted but shown nowhere (see ``Health.otlp_items_ignored``)."""
         self.otlp_items_ignored += count
@@ -278,8 +268,6 @@ class Collector:
         """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
         snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
         snapshot.alerts = self.alerts.firing(agent)
-        if agent is None and len(self.sessions):
-            snapshot.sessions = self.sessions.sessions()
         work = self.metric_points.work
         if len(work):  # coding agents' work, from their metrics
             for row in snapshot.agents:
@@ -343,7 +331,7 @@ class Collector:
             events_total=self.window.events_total,
             log_entries_total=self.logs.published_total,
             last_log_id=self.logs.last_id,
-            agents=len(self.window.agent_ids()),
+            agents=self.window.agent_count(),  # not a sorted copy of every id per probe
             subscribers=self.logs.subscriber_count + self.metrics.subscriber_count,
             store=store,
             store_written_rows=self.store.written_rows if self.store is not None else 0,
