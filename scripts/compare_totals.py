@@ -7,7 +7,9 @@ Usage: compare_totals.py RUN_DIR --program claude|codex|gemini --url http://127.
 The CLI side comes from the run's own output (see save_capture.read_cli_result). The
 agentwatch side comes from ``GET /api/snapshot`` (``total_cost_usd``, events, errors, tool
 calls, agents) and the cumulative counters of ``GET /metrics`` (input and output tokens),
-since the snapshot holds token rates over its window, not totals.
+since the snapshot holds token rates over its window, not totals. For a CLI that reports no cost
+but its tokens per model (Gemini CLI), the CLI side adds what agentwatch's price table makes of
+them (thoughts tokens at the output rate), "n/a" when a model is not priced.
 """
 
 from __future__ import annotations
@@ -55,6 +57,24 @@ def money(value: float | None) -> str:
     return "n/a" if value is None else f"${value:.5f}"
 
 
+def priced(by_model: dict[str, dict[str, int]]) -> float | None:
+    """The price table's estimate of the CLI's own counts, model by model; None if one is unpriced."""
+    from agentwatch.pricing import estimate_cost
+
+    total = 0.0
+    for model, counts in by_model.items():
+        cost = estimate_cost(
+            model,
+            counts["input_tokens"],
+            counts["output_tokens"] + counts["reasoning_tokens"],
+            counts["cache_read_tokens"],
+        )
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir")
@@ -72,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  out {totals['output_tokens']}  cache read {totals['cache_read_tokens']}"
         f"  cache write {totals['cache_creation_tokens']}  reasoning {totals['reasoning_tokens']}"
         + ("  (input includes cache read)" if totals["input_includes_cache_read"] else "")
+        + (f"  priced {money(priced(totals['by_model']))}" if "by_model" in totals else "")
     )
     print(
         f"   agentwatch cost {money(seen['cost_usd'])}{' (estimated)' if seen['cost_estimated'] else ''}"

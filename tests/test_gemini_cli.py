@@ -42,7 +42,10 @@ INSTALLATION = "0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f"
 MODEL = "gemini-3.8-flash"  # not in the price table: no cost is invented
 START_NS = 1_796_000_000_000_000_000
 NOW = START_NS / 1e9 + 1.0
-CALLS = ((100, 7, 20, 3, 0, 11), (240, "31", "0", 12, 5, "420"))  # input, output, cached, thoughts, tool, ms
+CALLS: tuple[tuple[int | str, ...], ...] = (
+    (100, 7, 20, 3, 0, 11),
+    (240, "31", "0", 12, 5, "420"),
+)  # input, output, cached, thoughts, tool, ms
 
 
 def value(raw: Any) -> dict[str, Any]:
