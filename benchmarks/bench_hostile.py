@@ -361,8 +361,8 @@ def main() -> None:
     cases: list[tuple[str, Load | None]] = [
         ("idle, no agents (baseline)", idle),
         (
-            f"{options.connections:,} idle connections".replace(",", " "),
-            idle_connections(port, options.connections),
+            f"{options.connections:,} idle connections, {options.hold:g} s".replace(",", " "),
+            held(idle_connections(port, options.connections), options.hold),
         ),
         (f"200 slowloris clients, {options.hold:g} s", held(slowloris(port, 200), options.hold)),
         ("1 MB header", huge_header(port, 1 << 20)),
