@@ -22,7 +22,7 @@ from agentwatch.protocol import (
     SESSION_WAITING,
     SESSION_WORKING,
 )
-from tests.helpers import Clock
+from tests.helpers import Clock, all_logs
 
 HOOKS = Path(__file__).resolve().parent / "fixtures" / "hooks"
 
@@ -236,3 +236,21 @@ def test_a_session_and_its_telemetry_are_one_row(collector: Any) -> None:
     snapshot = httpx.get(collector.url + PATH_SNAPSHOT, timeout=10).json()
     assert [row["agent_id"] for row in snapshot["agents"]] == ["claude-code·d0615065"]
     assert [s["agent_id"] for s in snapshot["sessions"]] == ["claude-code·d0615065"]
+
+
+def test_each_state_change_is_a_line_in_its_agents_log(collector: Any) -> None:
+    states(collector.url, "claude-code", captured("interactive-documented"))
+    lines = [
+        entry
+        for entry in all_logs(collector.url, collector.service.logs.last_id)
+        if entry.message.startswith("session ")
+    ]
+    assert [(line.level, line.message) for line in lines] == [
+        ("info", "session waiting for a prompt"),
+        ("info", "session working"),
+        ("warning", "session needs you: permission to use Bash: npm test"),
+        ("info", "session working"),
+        ("info", "session waiting for a prompt"),
+        ("info", "session ended"),
+    ]
+    assert {line.agent_id for line in lines} == {"claude-code·5b1f2c3d"}

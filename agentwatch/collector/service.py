@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import platformdirs
@@ -20,12 +21,14 @@ import platformdirs
 from agentwatch import __version__
 from agentwatch.collector.alerts import AlertEngine
 from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.hooks import read_hook
 from agentwatch.collector.ledger import Ledger
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.metricingest import MetricIngest
 from agentwatch.collector.metricshub import MetricsHub
 from agentwatch.collector.otlp import MetricPoint
 from agentwatch.collector.receipts import Receipts
+from agentwatch.collector.sessionboard import SessionBoard, session_line
 from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS, Totals
@@ -96,6 +99,7 @@ class Collector:
         )
         self.metrics = MetricsHub()
         self.otlp_items_ignored = 0
+        self.sessions = SessionBoard(clock=settings.clock)
         self.totals = Totals(max_series=settings.max_agents)
         #: Everything that aggregates accepted events, in order; each takes a whole batch.
         self.aggregators: list[Callable[[Sequence[Event]], None]] = [
@@ -194,6 +198,17 @@ class Collector:
         for aggregate in self.aggregators:
             aggregate(events)
 
+    def apply_hook(
+        self, program: str, payload: dict[str, Any], sent_with: dict[str, Any] | None = None
+    ) -> bool:
+        """One coding-agent hook (see :mod:`agentwatch.collector.hooks`); True when a session's state
+        changed, which is also a line of its agent's log (``session needs you: permission to use Bash``)."""
+        session = self.sessions.apply(program, read_hook(program, payload, sent_with))
+        if session is None:
+            return False
+        self.ingest([session_line(session)])
+        return True
+
     def ignore_otlp_items(self, count: int) -> None:
         """Count OTLP items accepted but shown nowhere (see ``Health.otlp_items_ignored``)."""
         self.otlp_items_ignored += count
@@ -268,6 +283,8 @@ class Collector:
         """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
         snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
         snapshot.alerts = self.alerts.firing(agent)
+        if agent is None and len(self.sessions):
+            snapshot.sessions = self.sessions.sessions()
         work = self.metric_points.work
         if len(work):  # coding agents' work, from their metrics
             for row in snapshot.agents:

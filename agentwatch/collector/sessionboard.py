@@ -16,7 +16,16 @@ from collections.abc import Callable
 from typing import Final
 
 from agentwatch.collector.hooks import Change
-from agentwatch.protocol import SESSION_ENDED, SESSION_STATES, Session
+from agentwatch.protocol import (
+    SESSION_ENDED,
+    SESSION_FAILED,
+    SESSION_NEEDS_YOU,
+    SESSION_STATES,
+    SESSION_WAITING,
+    SPAN_LOG,
+    Event,
+    Session,
+)
 
 DEFAULT_MAX_SESSIONS: Final = 1000
 DEFAULT_KEEP_ENDED: Final = 3600.0
@@ -43,12 +52,14 @@ class SessionBoard:
         self.hooks_total = 0
         self.hooks_ignored = 0
 
-    def apply(self, program: str, change: Change | None) -> bool:
-        """Apply one hook's change (None: counted, changes nothing); True when a session changed."""
+    def apply(self, program: str, change: Change | None) -> Session | None:
+        """Apply one hook's change (None: counted, changes nothing); returns the session when its
+        state changed (a new session, or a new state), else None."""
         self.hooks_total += 1
         if change is None:
             self.hooks_ignored += 1
-            return False
+            return None
+        moved = True
         now = self.clock()
         key = (program, change.session_id)
         session = self._sessions.get(key)
@@ -67,7 +78,8 @@ class SessionBoard:
                 self.evicted += 1
         else:
             self._sessions.move_to_end(key)
-            if session.state != change.state:
+            moved = session.state != change.state
+            if moved:
                 session.since = now
             session.state = change.state
             session.updated = now
@@ -83,7 +95,7 @@ class SessionBoard:
             if value is not None:
                 setattr(session, name, value)
         self.version += 1
-        return True
+        return session if moved else None
 
     def sessions(self) -> list[Session]:
         """Every session, the most urgent first; ended ones past ``keep_ended`` are forgotten."""
@@ -101,3 +113,24 @@ class SessionBoard:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+_LEVELS: Final = {SESSION_NEEDS_YOU: "warning", SESSION_FAILED: "error"}
+_WORDS: Final = {SESSION_NEEDS_YOU: "needs you", SESSION_WAITING: "waiting for a prompt"}
+
+
+def session_line(session: Session) -> Event:
+    """A session's new state as a log line of its agent: ``session needs you: permission to use Bash``."""
+    text = f"session {_WORDS.get(session.state, session.state)}"
+    if session.asks:
+        text += f": {session.asks}"
+    elif session.tool:
+        text += f": {session.tool}"
+    return Event(
+        session.agent_id,
+        session.since,
+        span_type=SPAN_LOG,
+        level=_LEVELS.get(session.state, "info"),
+        message=text,
+        attributes={"session.state": session.state, "session.program": session.program},
+    )
