@@ -8,8 +8,8 @@ connections still takes every file descriptor. :class:`GuardedHttpProtocol` adds
 
 - headers (request line included) over ``header_bytes`` are answered 431, and counted as they
   arrive, so an unfinished header never holds more than the cap and one read;
-- headers not complete ``header_timeout`` seconds after the connection opened (or after the first
-  byte of a later request) are answered 408; a connection that sent nothing is closed;
+- headers not complete ``header_timeout`` seconds after the connection opened (or after the read
+  that began a later request) are answered 408; a connection that sent nothing is closed;
 - a keep-alive connection is closed ``idle_timeout`` seconds after its last response;
 - past ``max_connections`` open at once, a new connection is answered 503 with ``Retry-After`` and
   closed; past :data:`MAX_LINGERING` connections being closed that way too, it is closed at once.

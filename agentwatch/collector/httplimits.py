@@ -18,8 +18,8 @@ from typing import Final
 
 #: Largest request line + headers accepted; one byte more is answered 431.
 DEFAULT_HEADER_BYTES: Final = 64 * 1024
-#: Seconds from a connection's start, or from the first byte of a later request, to the end of its
-#: headers; a request still sending its headers then is answered 408 (a silent one is closed).
+#: Seconds from a connection's start, or from the read that began a later request, to the end of
+#: its headers; a request still sending its headers then is answered 408 (a silent one is closed).
 DEFAULT_HEADER_TIMEOUT: Final = 10.0
 #: Seconds a keep-alive connection may sit between requests before it is closed.
 DEFAULT_IDLE_TIMEOUT: Final = 15.0
