@@ -16,6 +16,8 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
   (``Screen._update_timer``, ``Screen._compositor_refresh``, ``Screen._on_timer_update``,
   ``Screen._dirty_widgets``); the spacing itself is :class:`~agentwatch.tui.pacing.PaintGate`.
+* :func:`write_to_terminal` — an escape sequence (a desktop notification) written through the
+  app's driver (``App._driver``), in order with what Textual writes, as ``App.bell`` does.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "TransientDirtyRegions",
     "dirty_regions",
     "set_cells",
+    "write_to_terminal",
 ]
 
 if TYPE_CHECKING:
@@ -203,3 +206,13 @@ class FramePaced:
         if screen is screen.app.screen:
             # From the end of the write: the next write starts a full interval after it.
             gate.last_paint = time.monotonic()
+
+
+def write_to_terminal(app: Any, data: str) -> bool:
+    """Write ``data`` to the app's terminal through its driver (``App._driver``), as ``App.bell``
+    writes BEL; nothing when headless or not running. Returns True when written."""
+    driver = getattr(app, "_driver", None)
+    if driver is None or app.is_headless:
+        return False
+    driver.write(data)
+    return True
