@@ -361,7 +361,7 @@ def main() -> None:
     cases: list[tuple[str, Load | None]] = [
         ("idle, no agents (baseline)", idle),
         (
-            f"{options.connections:,} idle connections, {options.hold:g} s".replace(",", " "),
+            f"{options.connections:,}".replace(",", " ") + f" idle connections, {options.hold:g} s",
             held(idle_connections(port, options.connections), options.hold),
         ),
         (f"200 slowloris clients, {options.hold:g} s", held(slowloris(port, 200), options.hold)),
