@@ -278,8 +278,9 @@ def test_burst_multiplies_the_rate_during_its_window():
     _, events = generate("burst", seconds=100, rate=100)
     first = simulator.BURST_FIRST_AT
     inside = sum(1 for e in events if first + 1 <= elapsed(e) < first + simulator.BURST_SECONDS)
-    outside = sum(1 for e in events if first + simulator.BURST_SECONDS + 5 <= elapsed(e) < first + 55)
-    inside_rate, outside_rate = inside / (simulator.BURST_SECONDS - 1), outside / 45
+    quiet_from, quiet_to = first + simulator.BURST_SECONDS + 5, first + simulator.BURST_EVERY - 5
+    outside = sum(1 for e in events if quiet_from <= elapsed(e) < quiet_to)
+    inside_rate, outside_rate = inside / (simulator.BURST_SECONDS - 1), outside / (quiet_to - quiet_from)
     assert 3.5 < inside_rate / outside_rate < 6.0
     assert outside_rate == pytest.approx(100, rel=0.2)
 
@@ -307,7 +308,7 @@ def test_error_spike_makes_a_third_of_agents_fail_only_inside_the_spike():
     assert error_share(during(others)) < 0.05
 
 
-def test_latency_degradation_slows_one_model_to_three_times():
+def test_latency_degradation_slows_one_model_by_its_factor():
     fleet, events = generate("latency-degradation", seconds=140, rate=200)
 
     def median_latency(model_is_degraded: bool, low: float, high: float) -> float:
@@ -322,14 +323,16 @@ def test_latency_degradation_slows_one_model_to_three_times():
 
     start = simulator.LATENCY_DEGRADATION_START
     late = start + simulator.LATENCY_DEGRADATION_RAMP
+    factor = simulator.LATENCY_DEGRADATION_FACTOR
     degraded = median_latency(True, late, 140) / median_latency(True, 0, start)
-    assert 2.5 < degraded < 3.5
+    assert 0.85 * factor < degraded < 1.15 * factor
     assert 0.8 < median_latency(False, late, 140) / median_latency(False, 0, start) < 1.25
-    halfway = median_latency(True, start + 25, start + 35) / median_latency(True, 0, start)
-    assert 1.6 < halfway < 2.4
+    ramp = simulator.LATENCY_DEGRADATION_RAMP
+    halfway = median_latency(True, start + 0.3 * ramp, start + 0.7 * ramp) / median_latency(True, 0, start)
+    assert 1.2 < halfway < factor  # on its way: calls are slowed by when they start
 
 
-def test_cost_drift_grows_cost_per_call_to_about_one_point_six():
+def test_cost_drift_grows_cost_per_call_by_its_factor():
     _, events = generate("cost-drift", seconds=140, rate=200)
 
     def cost_per_call(low: float, high: float) -> float:
@@ -337,7 +340,12 @@ def test_cost_drift_grows_cost_per_call_to_about_one_point_six():
         return sum(pricing.estimate_cost(e.model, e.tokens_input, e.tokens_output) for e in llm) / len(llm)
 
     late = simulator.COST_DRIFT_START + simulator.COST_DRIFT_RAMP
-    assert 1.4 < cost_per_call(late, 140) / cost_per_call(0, simulator.COST_DRIFT_START) < 1.85
+    factor = simulator.COST_DRIFT_FACTOR
+    assert (
+        0.85 * factor
+        < cost_per_call(late, 140) / cost_per_call(0, simulator.COST_DRIFT_START)
+        < 1.15 * factor
+    )
 
 
 def test_new_decision_appears_only_after_its_time_and_from_one_agent():

@@ -35,12 +35,13 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.ledger import Ledger, ScopeSeries, agent_scope
+from agentwatch.collector.sketch import LatencySketch, PackedSketch, key_of
 from agentwatch.protocol import (
     ALERT_FIRING,
     ALERT_RESOLVED,
@@ -53,10 +54,61 @@ from agentwatch.protocol import (
     SCOPE_AGENT_PREFIX,
     SCOPE_MODEL_PREFIX,
     Alert,
+    Event,
 )
 
 HISTORY: Final = 200
 MAX_FIRING_IN_SNAPSHOT: Final = 50
+#: An error count that a Poisson count at the baseline rate reaches this often or more is luck.
+ERROR_RATE_ALPHA: Final = 1e-3
+#: Share of timed calls taken as usual above the baseline p99 (three times the 1 % it means: the
+#: p99 of a short window wobbles) …
+LATENCY_TAIL_SHARE: Final = 0.03
+#: … and how rarely luck alone may put that many or more above it.
+LATENCY_ALPHA: Final = 1e-4
+#: An alert is critical when its value is this many times as far from the baseline as its threshold.
+CRITICAL_FACTOR: Final = 3.0
+SEVERITY_WARNING: Final = "warning"
+SEVERITY_CRITICAL: Final = "critical"
+
+
+def poisson_tail(count: float, mean: float) -> float:
+    """P(X ≥ ``count``) for X ~ Poisson(``mean``): how often luck alone gives that many errors.
+
+    ``count`` is rounded up (weighted counts are fractional). Exact sum for a small mean,
+    the normal approximation with continuity correction above 100.
+    """
+    k = math.ceil(count - 1e-9)
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if mean > 100.0:
+        return 0.5 * math.erfc((k - 0.5 - mean) / math.sqrt(2.0 * mean))
+    if k > mean + 10.0 * math.sqrt(mean) + 20.0:
+        return 0.0  # far beyond any chance the sum below could tell apart from zero
+    term = below = math.exp(-mean)
+    for i in range(1, k):
+        term *= mean / i
+        below += term
+    return max(0.0, 1.0 - below)
+
+
+def far_beyond(value: float, baseline: float, threshold: float) -> bool:
+    """``value`` is at least :data:`CRITICAL_FACTOR` times as far from ``baseline`` as
+    ``threshold`` is, on the threshold's side (either direction)."""
+    margin = threshold - baseline
+    if margin == 0:
+        return False
+    return (value - baseline) / margin >= CRITICAL_FACTOR
+
+
+def _count_above(sketch: LatencySketch | PackedSketch, value: float) -> int:
+    """Samples of ``sketch`` in buckets above ``value``'s."""
+    key = key_of(value)
+    if key is None:
+        return sketch.count
+    return sum(count for bucket, count in sketch.items() if bucket > key)
 
 
 def _sig(value: float) -> float:
@@ -91,6 +143,7 @@ class Judgement:
     above: bool = False
     sample: float | None = None  # what goes into the baseline (None = nothing)
     message: str = ""
+    critical: bool = False  # far beyond the threshold (see :func:`far_beyond`)
 
 
 @dataclass
@@ -121,6 +174,25 @@ class AlertEngine:
             changes.extend(self.evaluate(now))
             self.next_evaluation = (math.floor(now / interval) + 1) * interval
         return changes
+
+    def warm(self, history: Iterable[tuple[float, Sequence[Event]]]) -> int:
+        """Build the baselines from past events before going live; returns the evaluations run.
+
+        Each ``(time, events)`` batch is folded and evaluated as if it had arrived at that time
+        (oldest first, times increasing). The baselines, the ledger's intervals and its decision
+        tables stay; what fired during the history is the past, not news, and is discarded.
+        """
+        before = self.evaluations
+        for when, events in history:
+            self.ledger.add_many(events)
+            self.tick(when)
+        for state in self.states.values():
+            state.alert = None
+            state.above = state.below = 0
+        self.new_decisions.clear()
+        self.history.clear()
+        self.next_evaluation = None
+        return self.evaluations - before
 
     def firing(self, agent: str | None = None) -> list[Alert]:
         """Alerts firing now (at most :data:`MAX_FIRING_IN_SNAPSHOT`), optionally only one agent's."""
@@ -192,11 +264,14 @@ class AlertEngine:
             if j.sample is not None and state.alert is None:
                 state.baseline.append(j.sample)
         alert = state.alert
+        severity = SEVERITY_CRITICAL if j.critical else SEVERITY_WARNING
         if alert is not None:
             if j.value is not None:
                 alert.value = _sig(j.value)
                 alert.threshold = None if j.threshold is None else _sig(j.threshold)
                 alert.message = j.message or alert.message
+            if j.above:  # the severity follows the magnitude while above; kept while resolving
+                alert.severity = severity
             if state.below >= cfg.resolve_after:
                 state.alert = None
                 return self._resolve(alert, now)
@@ -211,7 +286,7 @@ class AlertEngine:
                 value=None if j.value is None else _sig(j.value),
                 threshold=None if j.threshold is None else _sig(j.threshold),
                 message=j.message,
-                severity="critical" if rule in (RULE_ERROR_RATE, RULE_SILENT_AGENT) else "warning",
+                severity=severity,
             )
             return self._record(state.alert)
         return None
@@ -243,9 +318,13 @@ class AlertEngine:
             return Judgement(rate, sample=rate)
         mean, std = base
         threshold = mean + max(cfg.error_rate_z * std, cfg.error_rate_min_increase)
-        above = rate > threshold and w.errors >= cfg.error_rate_min_errors
+        above = (
+            rate > threshold
+            and w.errors >= cfg.error_rate_min_errors
+            and poisson_tail(w.errors, w.events * mean) < ERROR_RATE_ALPHA
+        )
         message = f"error rate {rate:.1%} on {series.scope} (baseline {mean:.1%} ± {std:.1%})"
-        return Judgement(rate, threshold, above, rate, message)
+        return Judgement(rate, threshold, above, rate, message, far_beyond(rate, mean, threshold))
 
     def _cost(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
         cfg = self.settings
@@ -266,7 +345,9 @@ class AlertEngine:
             if mean > 0
             else ""
         )
-        return Judgement(value, threshold, value > threshold, value, message)
+        return Judgement(
+            value, threshold, value > threshold, value, message, far_beyond(value, mean, threshold)
+        )
 
     def _latency(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
         cfg = self.settings
@@ -281,8 +362,13 @@ class AlertEngine:
             return Judgement(p99, sample=p99)
         mean, std = base
         bound = max(mean + cfg.latency_z * std, cfg.latency_floor_ratio * mean)
+        above = (
+            p99 > bound
+            and poisson_tail(_count_above(w.latency, mean), w.latency.count * LATENCY_TAIL_SHARE)
+            < LATENCY_ALPHA
+        )
         message = f"p99 latency {p99:.0f} ms on {series.scope}, above its bound {bound:.0f} ms (baseline {mean:.0f} ms)"
-        return Judgement(p99, bound, p99 > bound, p99, message)
+        return Judgement(p99, bound, above, p99, message, far_beyond(p99, mean, bound))
 
     def _tokens(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
         cfg = self.settings
@@ -291,7 +377,15 @@ class AlertEngine:
             return Judgement(None)
         value = w.tokens_out / w.calls_ok
         message = f"{value:.1f} output tokens per successful call on {series.scope} (minimum {cfg.token_efficiency_min:g})"
-        return Judgement(value, cfg.token_efficiency_min, value < cfg.token_efficiency_min, None, message)
+        low = value < cfg.token_efficiency_min
+        return Judgement(
+            value,
+            cfg.token_efficiency_min,
+            low,
+            None,
+            message,
+            value * CRITICAL_FACTOR <= cfg.token_efficiency_min,
+        )
 
     def _silent(self, series: ScopeSeries, state: RuleState, now: float) -> Judgement:
         cfg = self.settings
@@ -300,7 +394,9 @@ class AlertEngine:
             return Judgement(None)
         above = silent > cfg.silent_after
         message = f"{series.scope[len(SCOPE_AGENT_PREFIX) :]} silent for {silent:.0f} s"
-        return Judgement(silent, cfg.silent_after, above, None, message)
+        return Judgement(
+            silent, cfg.silent_after, above, None, message, far_beyond(silent, 0.0, cfg.silent_after)
+        )
 
     def _new_decisions(self, now: float) -> list[Alert]:
         """Fire each novelty the ledger found; resolve those held long enough. Immediate, no hysteresis."""

@@ -39,11 +39,11 @@ key                                    default   meaning
 ``error_rate.min_increase``            0.02      … and at least this much above the mean (absolute)
 ``error_rate.min_events``              20        events needed in the span to judge a scope
 ``error_rate.min_errors``              3         errors needed in the span to fire
-``cost.window``                        300       span (s) of the cost per inference
+``cost.window``                        120       span (s) of the cost per inference
 ``cost.ratio``                         1.2       fire above ratio × baseline mean …
 ``cost.z``                             3.0       … and above mean + z·noise (baseline σ or window s.e.)
 ``cost.min_inferences``                30        priced LLM calls needed in the span
-``latency.window``                     300       span (s) of the p99 latency
+``latency.window``                     120       span (s) of the p99 latency
 ``latency.z``                          3.0       upper bound = max(mean + z·σ, floor_ratio × mean) of
 ``latency.floor_ratio``                1.5       … the baseline's p99 samples
 ``latency.min_count``                  50        successful timed calls needed in the span
@@ -90,11 +90,11 @@ class AlertSettings:
     error_rate_min_increase: float = 0.02
     error_rate_min_events: int = 20
     error_rate_min_errors: int = 3
-    cost_window: float = 300.0
+    cost_window: float = 120.0
     cost_ratio: float = 1.2
     cost_z: float = 3.0
     cost_min_inferences: int = 30
-    latency_window: float = 300.0
+    latency_window: float = 120.0
     latency_z: float = 3.0
     latency_floor_ratio: float = 1.5
     latency_min_count: int = 50

@@ -57,21 +57,23 @@ SCENARIOS: Final = ("steady", "burst", "error-spike", "latency-degradation", "co
 # ------------------------------------------------------------------ scenario timing
 BURST_FIRST_AT: Final = 30.0
 BURST_EVERY: Final = 60.0
-BURST_SECONDS: Final = 10.0
+BURST_SECONDS: Final = 20.0
 BURST_FACTOR: Final = 5.0
+#: Share of LLM calls the providers throttle (429) during a burst.
+BURST_THROTTLE_PROBABILITY: Final = 0.15
 
 ERROR_SPIKE_START: Final = 20.0
 ERROR_SPIKE_END: Final = 50.0
 ERROR_SPIKE_SHARE: Final = 1 / 3
 ERROR_SPIKE_PROBABILITY: Final = 0.4
 
-LATENCY_DEGRADATION_START: Final = 20.0
-LATENCY_DEGRADATION_RAMP: Final = 60.0
-LATENCY_DEGRADATION_FACTOR: Final = 3.0
+LATENCY_DEGRADATION_START: Final = 15.0
+LATENCY_DEGRADATION_RAMP: Final = 10.0
+LATENCY_DEGRADATION_FACTOR: Final = 5.0
 
-COST_DRIFT_START: Final = 20.0
-COST_DRIFT_RAMP: Final = 60.0
-COST_DRIFT_FACTOR: Final = 1.6
+COST_DRIFT_START: Final = 15.0
+COST_DRIFT_RAMP: Final = 20.0
+COST_DRIFT_FACTOR: Final = 2.5
 
 NEW_DECISION_AT: Final = 30.0
 NEW_DECISION: Final = "issue_refund_without_approval"
@@ -92,6 +94,8 @@ GAP_SHAPE: Final = 4.0
 #: Simulated seconds (at most, and at most this many events) run before ``start`` and discarded.
 WARMUP_SECONDS: Final = 12.0
 WARMUP_EVENTS: Final = 20_000
+#: About how many events one step makes on average (heartbeats aside), for sizing.
+EVENTS_PER_STEP: Final = 6.0
 
 #: model → (median latency ms, lognormal sigma, provider); every name is in the price table.
 MODELS: Final[dict[str, tuple[float, float, str]]] = {
@@ -390,7 +394,10 @@ class Fleet:
         tokens_in = max(1, round(tokens_in * drift))
         tokens_out = max(1, round(agent.role.output_median * rng.lognormvariate(0.0, 0.6) * drift))
         error = None
-        if rng.random() < self._error_probability(agent, when, LLM_ERROR_PROBABILITY):
+        if self._rate_factor(when) > 1.0 and rng.random() < BURST_THROTTLE_PROBABILITY:
+            error = f"RateLimitError: 429 Too Many Requests: {provider} is throttling the burst"
+            tokens_out = 0
+        elif rng.random() < self._error_probability(agent, when, LLM_ERROR_PROBABILITY):
             kind, text = rng.choice(_LLM_ERRORS)
             error = f"{kind}: {text}"
             if kind == "Timeout":

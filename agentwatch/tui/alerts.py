@@ -97,6 +97,17 @@ def value_vs_threshold(alert: Alert) -> str:
     return f"{rule_value(alert.rule, value)} {sign} {rule_value(alert.rule, threshold)}"
 
 
+def is_resolving(alert: Alert) -> bool:
+    """A firing alert whose value is back on the good side of its threshold: it resolves once it
+    stays there for the rule's evaluations (it fires again if it does not)."""
+    value, threshold = alert.value, alert.threshold
+    if alert.state != ALERT_FIRING or value is None or threshold is None or alert.rule == RULE_NEW_DECISION:
+        return False
+    if alert.rule == RULE_TOKEN_EFFICIENCY:  # fires below its threshold
+        return value >= threshold
+    return value <= threshold
+
+
 def severity_rank(severity: str) -> int:
     return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
 
@@ -108,13 +119,16 @@ def sorted_firing(alerts: Sequence[Alert]) -> list[Alert]:
 
 
 def alert_line(alert: Alert, now: float) -> Text:
-    """One panel line: "⚠ error_rate  agent:coder-03  12.0 % > 5.0 %  2m  message"."""
+    """One panel line: "⚠ error_rate  agent:coder-03  12.0 % > 5.0 %  2m  message" ("resolving"
+    before the value once it is back below its threshold)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("⚠ ", style=_SEVERITY_STYLES.get(alert.severity, "bold"))
     text.append(fmt.safe(alert.rule, 24), style="bold")
     text.append("  ")
     text.append(fmt.safe(alert.scope, 48), style="cyan")
     text.append("  ")
+    if is_resolving(alert):
+        text.append("resolving ", style="green")
     text.append(value_vs_threshold(alert))
     text.append(f"  {short_age(now - alert.started_at)}", style="dim")
     if alert.message:
@@ -183,7 +197,10 @@ HISTORY_COLUMNS: Final = (
 def history_cells(alert: Alert, now: float) -> tuple[Text, ...]:
     """One history row: state and severity as words (never colour alone), ages relative to ``now``."""
     firing = alert.state == ALERT_FIRING
-    state = Text("● firing" if firing else "✓ resolved", style="bold yellow" if firing else "green")
+    if is_resolving(alert):
+        state = Text("◐ resolving", style="green")
+    else:
+        state = Text("● firing" if firing else "✓ resolved", style="bold yellow" if firing else "green")
     resolved = f"{short_age(now - alert.resolved_at)} ago" if alert.resolved_at is not None else fmt.MISSING
     return (
         state,
