@@ -265,6 +265,12 @@ def table_row(app: App[Any], agent_id: str) -> str:
     return " | ".join(str(table.get_cell(agent_id, column)) for column, _ in AGENT_COLUMNS)
 
 
+def screen_lines(app: App[Any]) -> list[str]:
+    """The current screen as the terminal would show it, one string per row (colour left out)."""
+    strips = app.screen._compositor.render_strips()
+    return ["".join(segment.text for segment in strip) for strip in strips]
+
+
 def log_lines(app: App[Any]) -> list[str]:
     """Every line of the log pane, top to bottom."""
     from textual.widgets import Log

@@ -39,7 +39,6 @@ from agentwatch.tui.alerts import (
     TOAST_SEVERITY,
     AlertHistoryScreen,
     AlertsPanel,
-    alert_count_text,
     toast_text,
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
@@ -63,7 +62,7 @@ from agentwatch.tui.state import (
     StreamName,
     ViewState,
 )
-from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines
+from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines, is_stale
 
 if TYPE_CHECKING:
     import httpx
@@ -270,15 +269,16 @@ class AgentWatchApp(App[int]):
         dirty = state.take_dirty()
         now = state.clock()
         second = int(now)
-        header = header_lines(state)
-        header[0].append_text(alert_count_text(len(state.alerts.firing)))
-        self.header_bar.show(header)
+        self.header_bar.show(header_lines(state))
+        stale = is_stale(state)
+        self.metrics_bar.set_class(stale, "-stale")
+        self.agent_table.set_class(stale, "-stale")
         if DIRTY_ALERTS in dirty or second != self._alerts_second:
             self._alerts_second = second
             self.alerts_panel.update_from(list(state.alerts.firing.values()), now)
             self._announce(state.alerts.take_started())
         if DIRTY_METRICS in dirty:
-            self.metrics_bar.update_from(state.shown_snapshot)
+            self.metrics_bar.update_from(state.shown_snapshot, state.received.sent(state.shown_snapshot))
         if DIRTY_AGENTS in dirty or second != self._last_second:
             if timed and started - self._table_updated_at < self.table_interval:
                 if DIRTY_AGENTS in dirty:

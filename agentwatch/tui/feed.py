@@ -42,6 +42,7 @@ from agentwatch.protocol import (
     Hello,
     Reset,
 )
+from agentwatch.tui.received import sent_fields
 from agentwatch.tui.state import MARKER_DROPPED, MARKER_GAP, MARKER_RESET, MARKER_RESTART, ViewState
 
 __all__ = [
@@ -91,9 +92,12 @@ def apply_metrics_event(state: ViewState, event: str, data: str) -> None:
         return
     stream = stream_client()
     try:
-        state.apply_snapshot(stream.decode_snapshot(data, clock=state.clock))
+        snapshot = stream.decode_snapshot(data, clock=state.clock)
     except (stream.DecodeError, msgspec.DecodeError, msgspec.ValidationError):
         state.count_decode_error()
+        return
+    state.received.add(snapshot, sent_fields(data))  # fields left out show "—", not a default
+    state.apply_snapshot(snapshot)
 
 
 def apply_metrics_events(state: ViewState, messages: Iterable[SSEMessage]) -> None:

@@ -30,6 +30,13 @@ from agentwatch.tui.state import MARKER_DROPPED, MARKER_RESET, MARKER_RESTART, L
 
 MISSING: Final = "—"
 
+#: Error-rate thresholds (fraction of events): warning at 5 %, error at 25 %.
+ERROR_RATE_WARNING: Final = 0.05
+ERROR_RATE_ERROR: Final = 0.25
+#: p99 latency thresholds in milliseconds.
+LATENCY_WARNING_MS: Final = 2_000.0
+LATENCY_ERROR_MS: Final = 10_000.0
+
 #: Width of the agent column in log lines (longer ids are cut with "…").
 AGENT_WIDTH: Final = 14
 #: Level tokens, all :data:`LEVEL_WIDTH` characters wide so the message column lines up.
@@ -53,6 +60,17 @@ STATUS_LABELS: Final = {
 }
 
 
+def threshold_class(value: float | None, warning: float, error: float) -> str:
+    """CSS class for a value against two thresholds: "-error", "-warning" or ""."""
+    if value is None or not math.isfinite(value):
+        return ""
+    if value >= error:
+        return "-error"
+    if value >= warning:
+        return "-warning"
+    return ""
+
+
 def safe(text: object, limit: int | None = None) -> str:
     """Agent-supplied text made safe to show (see :func:`agentwatch.textsafe.printable`).
 
@@ -72,12 +90,34 @@ def number(value: float | None, digits: int = 1) -> str:
 
 
 def latency(ms: float | None) -> str:
-    """Milliseconds as "850 ms" or "1.24 s"; missing → "—"."""
+    """Milliseconds as "850 ms", "1.24 s" or "142 s" (at most 7 cells below 28 h); missing → "—"."""
     if ms is None or not math.isfinite(ms):
         return MISSING
-    if ms >= 1000:
+    if ms >= 99_995:
+        return f"{ms / 1000:.0f} s"
+    if ms >= 999.5:
         return f"{ms / 1000:.2f} s"
     return f"{ms:.0f} ms"
+
+
+def compact(value: float | None, digits: int = 3) -> str:
+    """A count in a few cells, ``digits`` significant: "950", "45.1k", "4.48k", "1.23M" (2: "45k",
+    "4.5k"); missing → "—"."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale * 0.9995:
+            scaled = value / scale
+            whole = len(str(int(abs(round(scaled, max(0, digits - 1))))))
+            return f"{scaled:.{max(0, digits - whole)}f}{suffix}"
+    return f"{value:.0f}"
+
+
+def rate(value: float | None) -> str:
+    """A per-second rate for a 9-cell column: :func:`number` below a million, :func:`compact` above."""
+    if value is not None and math.isfinite(value) and abs(value) >= 999_999.95:
+        return compact(value)
+    return number(value)
 
 
 def percent(rate: float | None) -> str:

@@ -37,6 +37,7 @@ from agentwatch.protocol import (
     level_rank,
     normalize_level,
 )
+from agentwatch.tui.received import ReceivedHistory
 
 # What changed since the last frame.
 DIRTY_METRICS: Final = "metrics"
@@ -242,6 +243,8 @@ class ViewState:
         #: The collector run the log stream last said hello from (a change is a restart).
         self.collector_run: str | None = None
         self.alerts = AlertLog()
+        #: Which fields the collector's snapshots carry, and sparklines when it sends no history.
+        self.received = ReceivedHistory()
         self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
 
     # ------------------------------------------------------------------ ingest side

@@ -19,27 +19,32 @@ from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.coordinate import Coordinate
 from textual.events import Resize
-from textual.widgets import DataTable, Log, Sparkline, Static
-from textual.widgets.data_table import ColumnKey
+from textual.widgets import Log, Sparkline, Static
 
-from agentwatch.protocol import AgentRow, Snapshot, Work
+from agentwatch.protocol import Snapshot, Work
 from agentwatch.tui import formatting as fmt
-from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, AgentView, ViewState
+from agentwatch.tui.agenttable import AGENT_COLUMNS, AgentTable
+from agentwatch.tui.alerts import alert_count_text
+from agentwatch.tui.received import SentFields, was_sent
+from agentwatch.tui.sessions import needs_you_count, needs_you_text
+from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
 from agentwatch.tui.textual_internals import (
     FixedSizeScrolling,
     LogWidthInPlace,
     TransientDirtyRegions,
-    set_cells,
 )
 
-#: Error-rate thresholds (fraction of events): warning at 5 %, error at 25 %.
-ERROR_RATE_WARNING: Final = 0.05
-ERROR_RATE_ERROR: Final = 0.25
-#: p99 latency thresholds in milliseconds.
-LATENCY_WARNING_MS: Final = 2_000.0
-LATENCY_ERROR_MS: Final = 10_000.0
+__all__ = [
+    "AGENT_COLUMNS",
+    "AgentTable",
+    "HeaderBar",
+    "LogPane",
+    "MetricPanel",
+    "MetricsBar",
+    "header_lines",
+    "is_stale",
+]
 
 LEVEL_STYLES: Final = {
     "DEBUG": "dim",
@@ -50,17 +55,6 @@ LEVEL_STYLES: Final = {
 }
 SEARCH_STYLE: Final = "bold reverse"
 MARKER_STYLE: Final = "bold yellow"
-
-
-def threshold_class(value: float | None, warning: float, error: float) -> str:
-    """CSS class for a value against two thresholds: "-error", "-warning" or ""."""
-    if value is None or not math.isfinite(value):
-        return ""
-    if value >= error:
-        return "-error"
-    if value >= warning:
-        return "-warning"
-    return ""
 
 
 class HeaderBar(Static):
@@ -92,13 +86,27 @@ class HeaderBar(Static):
 STALE_AFTER_SECONDS: Final = 5.0
 
 
-def connection_text(state: ViewState) -> Text:
-    """Connection summary for the header.
+def is_stale(state: ViewState) -> bool:
+    """True when what is shown may be out of date: a stream is reconnecting, or the last
+    snapshot is older than :data:`STALE_AFTER_SECONDS` (the panels are then dimmed)."""
+    if any(conn.phase == "reconnecting" for conn in state.connections.values()):
+        return True
+    age = state.snapshot_age()
+    return age is not None and age > STALE_AFTER_SECONDS
 
-    One of "● live", "◌ stale 12 s", "↻ reconnecting in 3 s", "✗ unauthorized", "… connecting".
+
+def connection_text(state: ViewState) -> Text:
+    """Connection summary for the header: always its first words, so a narrow terminal keeps it.
+
+    One of "● live · 0 s ago", "◌ stale for 12 s", "↻ reconnecting in 3 s · stale for 12 s",
+    "✗ unauthorized", "… connecting".
     """
     now = state.clock()
     phases = {name: state.connections.get(name) for name in (STREAM_METRICS, STREAM_LOGS)}
+    snapshot_age = state.snapshot_age()
+    stale_for = (
+        Text(f" · stale for {snapshot_age:.0f} s", style="yellow") if snapshot_age is not None else Text()
+    )
     for name, conn in phases.items():
         if conn is not None and conn.phase == "unauthorized":
             return Text(f"✗ unauthorized ({name}) — check the token", style="bold red")
@@ -112,31 +120,36 @@ def connection_text(state: ViewState) -> Text:
             wait = (conn.retry_at - now) if conn.retry_at is not None else None
             when = f" in {max(0, math.ceil(wait))} s" if wait is not None else ""
             text = Text(f"↻ reconnecting{which}{when}", style="bold yellow")
+            text.append_text(stale_for)
             if conn.error:
                 text.append(f" ({fmt.safe(conn.error, 40)})", style="dim")
             return text
     if any(conn is None or conn.phase != "live" for conn in phases.values()):
         return Text("… connecting", style="yellow")
-    snapshot_age = state.snapshot_age()
     if snapshot_age is not None and snapshot_age > STALE_AFTER_SECONDS:
-        return Text(f"◌ stale {snapshot_age:.0f} s", style="bold yellow")
-    return Text("● live", style="bold green")
+        return Text(f"◌ stale for {snapshot_age:.0f} s", style="bold yellow")
+    text = Text("● live", style="bold green")
+    if snapshot_age is not None:
+        text.append(f" · {snapshot_age:.0f} s ago", style="dim")
+    return text
 
 
 def header_lines(state: ViewState) -> list[Text]:
-    """The two header lines: where and how connected; then what the view is narrowed to."""
-    top = Text()
+    """The two header lines: how connected, alerts, where; then what the view is narrowed to.
+
+    The connection comes first and the URL last, so a narrow terminal cuts the URL, never
+    the connection state.
+    """
+    top = connection_text(state)
+    top.append_text(alert_count_text(len(state.alerts.firing)))
+    top.append_text(needs_you_text(needs_you_count(state.fleet.sessions) if state.fleet is not None else 0))
+    top.append("  ")
     if state.banner:
         top.append(f" {fmt.safe(state.banner, 60)} ", style="bold black on yellow")
         top.append(" ")
     else:
         top.append("agentwatch ", style="bold")
     top.append(fmt.safe(state.url, 60), style="dim")
-    top.append("  ")
-    top.append_text(connection_text(state))
-    snapshot_age = state.snapshot_age()
-    if snapshot_age is not None:
-        top.append(f" · {snapshot_age:.0f} s ago", style="dim")
     bottom = Text()
     if state.drilled_agent is not None:
         bottom.append("▶ agent ", style="bold")
@@ -179,13 +192,16 @@ def drilled_work(state: ViewState) -> Work | None:
     return None
 
 
-def carries_cost(snapshot: Snapshot) -> bool:
+def carries_cost(snapshot: Snapshot, sent: SentFields = None) -> bool:
     """False when the snapshot says nothing about cost (the minimal protocol has no cost fields).
 
-    A full collector always sends a per-second cost series, so a snapshot with no cost
-    series, no cost figure and no estimate flag came from a collector that does not
-    track cost: its zeros are defaults, not measurements, and the panel shows "—".
+    With ``sent`` known: whether any cost field was in it. Otherwise: a full collector
+    always sends a per-second cost series, so a snapshot with no cost series, no cost
+    figure and no estimate flag came from a collector that does not track cost: its zeros
+    are defaults, not measurements, and the panel shows "—".
     """
+    if sent is not None:
+        return any(was_sent(sent, name) for name in _COST_FIELDS)
     return bool(
         snapshot.history.cost_per_second
         or snapshot.cost_per_minute
@@ -195,16 +211,24 @@ def carries_cost(snapshot: Snapshot) -> bool:
     )
 
 
-class MetricPanel(Vertical):
-    """One metric: a titled box with a value line and a sparkline of its history."""
+_COST_FIELDS: Final = ("cost_per_minute", "window_cost_usd", "total_cost_usd", "cost_estimated")
 
-    def __init__(self, title: str, *, id: str | None = None) -> None:
+
+class MetricPanel(Vertical):
+    """One metric: a titled box with a value line and a sparkline of its history.
+
+    In a narrow terminal the box collapses to one line, ``label value``; the label is left
+    out when both do not fit, so the value is never cut.
+    """
+
+    def __init__(self, title: str, label: str | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="metric")
         self.border_title = title
-        self._label = Static(title, classes="metric-label", markup=False)
+        self._label = Static(label or title, classes="metric-label", markup=False)
+        self._label_width = cell_len(label or title) + 1
         self._value = Static("—", classes="metric-value", markup=False)
         self._spark = Sparkline([], classes="metric-spark")
-        self._shown: tuple[str, tuple[float, ...], str, str] | None = None
+        self._shown: tuple[str, tuple[float, ...], str, tuple[str, ...]] | None = None
 
     def compose(self) -> ComposeResult:
         yield self._label
@@ -215,20 +239,45 @@ class MetricPanel(Vertical):
     def value_text(self) -> str:
         return str(self._value.render())
 
-    def show(self, value: Text, series: Sequence[float], level_class: str = "", detail: str = "") -> None:
+    @property
+    def series(self) -> list[float]:
+        """The sparkline's values (for tests)."""
+        return list(self._spark.data or [])
+
+    def show(
+        self, value: Text, series: Sequence[float], level_class: str = "", detail: str | Sequence[str] = ""
+    ) -> None:
         """Show ``value``, the sparkline ``series`` and a ``detail`` line under the box.
 
-        ``level_class`` is "", "-warning" or "-error". A no-op when nothing changed.
+        ``detail`` may be several wordings, longest first: the first that fits the border is
+        shown (the last one when none does). ``level_class`` is "", "-warning" or "-error".
+        A no-op when nothing changed.
         """
-        key = (value.markup, tuple(series), level_class, detail)
+        details = (detail,) if isinstance(detail, str) else tuple(detail)
+        key = (value.markup, tuple(series), level_class, details)
         if key == self._shown:
             return
         self._shown = key
         self._value.update(value, layout=False)  # one line whatever the value: no layout pass
-        self.border_subtitle = detail
         self._spark.data = list(series)
         for name in ("-warning", "-error"):
             self.set_class(name == level_class, name)
+        self._fit()
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        self._fit_label()
+        details = self._shown[3] if self._shown else ("",)
+        room = self.outer_size.width - 6  # "╰─ " and " ─╯"
+        self.border_subtitle = next((d for d in details if cell_len(d) <= room), details[-1])
+
+    def _fit_label(self) -> None:
+        """Keep the one-line label only while label and value both fit."""
+        value = cell_len(self._shown[0] if self._shown else fmt.MISSING)
+        fits = self._label_width + value <= self.content_region.width
+        self.set_class(not fits, "-no-label")
 
 
 def _series(values: Iterable[float | None]) -> list[float]:
@@ -236,214 +285,88 @@ def _series(values: Iterable[float | None]) -> list[float]:
     return [v if v is not None and math.isfinite(v) else 0.0 for v in values]
 
 
+def _in_out(snapshot: Snapshot) -> tuple[str, ...]:
+    """Input and output tokens/s, as wide as the border allows: "in 45.1k · out 4.02k" … "45k/4.0k"."""
+    tokens_in, tokens_out = snapshot.input_tokens_per_second, snapshot.output_tokens_per_second
+    if not tokens_in and not tokens_out:
+        return ("",)
+    return (
+        f"in {fmt.number(tokens_in, 0)} · out {fmt.number(tokens_out, 0)}",
+        f"in {fmt.compact(tokens_in)} · out {fmt.compact(tokens_out)}",
+        f"in {fmt.compact(tokens_in, 2)} · out {fmt.compact(tokens_out, 2)}",
+        f"{fmt.compact(tokens_in, 2)} in/{fmt.compact(tokens_out, 2)}",
+    )
+
+
 class MetricsBar(Horizontal):
-    """The five metric panels, fed from one snapshot (None = nothing received yet)."""
+    """The five metric panels, fed from one snapshot (None = nothing received yet).
+
+    ``sent`` names the fields the collector put in the snapshot (None: not known): a field
+    it left out shows "—", never the protocol's default zero.
+    """
 
     def compose(self) -> ComposeResult:
-        yield MetricPanel("tokens/s", id="m-tokens")
-        yield MetricPanel("p50 / p99 ≈", id="m-latency")  # fits a 20-column panel
-        yield MetricPanel("error rate", id="m-errors")
+        yield MetricPanel("tokens/s", "tok/s", id="m-tokens")
+        yield MetricPanel("p50 / p99 ≈", "p50/p99≈", id="m-latency")  # fits a 20-column panel
+        yield MetricPanel("error rate", "errors", id="m-errors")
         yield MetricPanel("cost", id="m-cost")
         yield MetricPanel("agents", id="m-agents")
 
-    def update_from(self, snapshot: Snapshot | None) -> None:
+    def update_from(self, snapshot: Snapshot | None, sent: SentFields = None) -> None:
         panels = {panel.id: panel for panel in self.query(MetricPanel)}
         if snapshot is None:
             for panel in panels.values():
                 panel.show(Text(fmt.MISSING), [])
             return
         history = snapshot.history
+
+        def has(field: str) -> bool:
+            return was_sent(sent, field)
+
         panels["m-tokens"].show(
-            Text(fmt.number(snapshot.tokens_per_second)),
+            Text(fmt.number(snapshot.tokens_per_second) if has("tokens_per_second") else fmt.MISSING),
             _series(history.tokens_per_second),
-            detail=(
-                f"in {fmt.number(snapshot.input_tokens_per_second, 0)} · out "
-                f"{fmt.number(snapshot.output_tokens_per_second, 0)}"
-                if snapshot.input_tokens_per_second or snapshot.output_tokens_per_second
-                else ""
-            ),
+            detail=_in_out(snapshot),
         )
         p50, p99 = snapshot.p50_latency_ms, snapshot.p99_latency_ms
         latency = Text(f"{fmt.latency(p50)} / {fmt.latency(p99)}")
         panels["m-latency"].show(
             latency,
             _series(history.p99_latency_ms),
-            threshold_class(p99, LATENCY_WARNING_MS, LATENCY_ERROR_MS),
-            f"latency ±{snapshot.latency_relative_error * 100:.0f} %",
+            fmt.threshold_class(p99, fmt.LATENCY_WARNING_MS, fmt.LATENCY_ERROR_MS),
+            (
+                f"latency ±{snapshot.latency_relative_error * 100:.0f} %",
+                f"±{snapshot.latency_relative_error * 100:.0f} %",
+            )
+            if has("latency_relative_error")
+            else "",
         )
+        error_rate = snapshot.error_rate if has("error_rate") else None
         panels["m-errors"].show(
-            Text(fmt.percent(snapshot.error_rate)),
+            Text(fmt.percent(error_rate)),
             _series(history.error_rate),
-            threshold_class(snapshot.error_rate, ERROR_RATE_WARNING, ERROR_RATE_ERROR),
-            f"{fmt.number(snapshot.errors, 0)} errors",
+            fmt.threshold_class(error_rate, fmt.ERROR_RATE_WARNING, fmt.ERROR_RATE_ERROR),
+            f"{fmt.number(snapshot.errors, 0)} errors" if has("errors") else "",
         )
         est = " est." if snapshot.cost_estimated else ""
-        if carries_cost(snapshot):
+        if carries_cost(snapshot, sent):
             panels["m-cost"].show(
                 Text(f"{fmt.usd(snapshot.cost_per_minute)}/min{est}"),
                 _series(history.cost_per_second),
-                detail=f"{fmt.usd(snapshot.window_cost_usd)} in {snapshot.window_seconds:.0f} s{est}",
+                detail=(
+                    f"{fmt.usd(snapshot.window_cost_usd)} in {snapshot.window_seconds:.0f} s{est}",
+                    f"{fmt.usd(snapshot.window_cost_usd)}/{snapshot.window_seconds:.0f} s{est}",
+                    f"{fmt.usd(snapshot.window_cost_usd)}/{snapshot.window_seconds:.0f} s",
+                ),
             )
         else:
             panels["m-cost"].show(Text(fmt.MISSING), [])
+        events = fmt.number(snapshot.events_per_second) if has("events_per_second") else fmt.MISSING
         panels["m-agents"].show(
-            Text(f"{snapshot.active_agents} active"),
+            Text(f"{snapshot.active_agents} active" if has("active_agents") else fmt.MISSING),
             _series(history.events_per_second),
-            detail=f"{fmt.number(snapshot.events_per_second)} events/s",
+            detail=(f"{events} events/s", f"{events} ev/s"),
         )
-
-
-#: (column key, label) of the agents table, in display order.
-AGENT_COLUMNS: Final = (
-    ("status", "status"),
-    ("agent", "agent"),
-    ("tok/s", "tok/s"),
-    ("p50", "p50 ≈"),
-    ("p99", "p99 ≈"),
-    ("err %", "err %"),
-    ("cost", "cost"),
-    ("last seen", "last seen"),
-    ("activity", "activity"),
-)
-
-
-#: A cell as plain data: (text, Rich style). Comparing these is cheap; Text is built only to draw.
-Cell = tuple[str, str]
-
-#: Columns whose numbers are right-aligned.
-_RIGHT_ALIGNED: Final = frozenset({"tok/s", "p50", "p99", "cost"})
-_NO_STYLE: Final = ""
-
-
-def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
-    """The cells of one agent's row as (text, style); what the log alone cannot tell is "—"."""
-    row: AgentRow | None = view.row
-    last_seen = fmt.age(now - view.last_seen) if view.last_seen is not None else fmt.MISSING
-    agent = fmt.safe(view.agent_id, 32)
-    missing = (fmt.MISSING, _NO_STYLE)
-    if row is None:
-        errors = f"{view.errors} err" if view.errors else fmt.MISSING
-        return (fmt.status_cell(None), (agent, _NO_STYLE), missing, missing, missing, (errors, _NO_STYLE),
-                missing, (last_seen, _NO_STYLE), missing)  # fmt: skip
-    level = threshold_class(row.error_rate, ERROR_RATE_WARNING, ERROR_RATE_ERROR)
-    err_style = ("bold red" if level == "-error" else "yellow") if level else _NO_STYLE
-    activity = fmt.safe(row.last_activity, 40) if row.last_activity else fmt.MISSING
-    return (
-        fmt.status_cell(row.status),
-        (agent, _NO_STYLE),
-        (fmt.number(row.tokens_per_second), _NO_STYLE),
-        (fmt.latency(row.p50_latency_ms), _NO_STYLE),
-        (fmt.latency(row.p99_latency_ms), _NO_STYLE),
-        (fmt.percent(row.error_rate), err_style),
-        cost_cell(row),
-        (last_seen, _NO_STYLE),
-        (activity, _NO_STYLE),
-    )
-
-
-def cost_cell(row: AgentRow) -> Cell:
-    """An agent's cost; "no price" when its calls had tokens but no cost and an unknown model,
-    "≥$1.20" when only some of them did: never a $0.00 that is really "unknown"."""
-    if row.cost_unpriced:
-        if not row.cost_usd:
-            return ("no price", "dim yellow")
-        return ("≥" + fmt.usd(row.cost_usd), "yellow")
-    return (fmt.usd(row.cost_usd), _NO_STYLE)
-
-
-def cell_text(column: str, cell: Cell) -> Text:
-    """The Text a table cell is drawn from (plain text, never markup)."""
-    text, style = cell
-    if column in _RIGHT_ALIGNED:
-        return Text(text, style=style, justify="right")
-    return Text(text, style=style)
-
-
-def agent_cells(view: AgentView, now: float) -> tuple[Text, ...]:
-    """The cells of one agent's row, ready to draw."""
-    return tuple(
-        cell_text(column, cell)
-        for (column, _), cell in zip(AGENT_COLUMNS, agent_cell_values(view, now), strict=True)
-    )
-
-
-class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
-    """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place.
-
-    Each update compares plain (text, style) pairs with what is shown and builds a Text only
-    for a cell that changed: agents whose numbers did not move cost tuple comparisons, not
-    a redraw. A column widens when a value outgrows it.
-    """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self._cells: dict[str, tuple[Cell, ...]] = {}
-        self._widths: list[int] = []
-        self._rank: dict[str, int] = {}
-
-    def on_mount(self) -> None:
-        for key, label in AGENT_COLUMNS:
-            self.add_column(label, key=key)
-
-    def update_from(self, views: Sequence[AgentView], now: float) -> None:
-        """Make the table show ``views`` in that order; untouched cells are not redrawn."""
-        keys = [column for column, _ in AGENT_COLUMNS]
-        seen: set[str] = set()
-        changes: list[tuple[str, str, Text, bool]] = []
-        for view in views:
-            agent_id = view.agent_id
-            seen.add(agent_id)
-            cells = agent_cell_values(view, now)
-            old = self._cells.get(agent_id)
-            if old is None:
-                self.add_row(*(cell_text(c, cell) for c, cell in zip(keys, cells, strict=True)), key=agent_id)
-            elif old != cells:
-                for column, before, after in zip(keys, old, cells, strict=True):
-                    if before != after:
-                        wider = len(after[0]) > len(before[0]) and not self._fits(column, after[0])
-                        changes.append((agent_id, column, cell_text(column, after), wider))
-            self._cells[agent_id] = cells
-        if changes:
-            set_cells(self, changes)
-        for gone in set(self._cells) - seen:
-            self.remove_row(gone)
-            del self._cells[gone]
-        rank = {view.agent_id: index for index, view in enumerate(views)}
-        if rank != self._rank or len(rank) != self.row_count:
-            self._rank = rank
-            self._apply_order()
-
-    def _fits(self, column: str, text: str) -> bool:
-        """True when ``text`` fits the column's current width (so no re-measure is needed)."""
-        try:
-            width = self.columns[ColumnKey(column)].content_width
-        except KeyError:
-            return False
-        return cell_len(text) <= width
-
-    def _apply_order(self) -> None:
-        order = [key for key, _ in sorted(self._rank.items(), key=lambda item: item[1])]
-        position = {agent_id: index for index, agent_id in enumerate(order)}
-        current = {row_key.value: row_key for row_key in self.rows}
-        by_label: dict[int, int] = {}
-        for agent_id, row_key in current.items():
-            cell = self.get_cell(row_key, "agent")
-            by_label[id(cell)] = position.get(agent_id or "", len(position))
-        self.sort("agent", key=lambda cell: by_label.get(id(cell), len(position)))
-
-    def selected_agent(self) -> str | None:
-        """The agent id under the cursor, or None when the table is empty."""
-        if self.row_count == 0:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
-
-    def row_agents(self) -> list[str]:
-        """Agent ids in display order (for tests and the screenshot command)."""
-        return [
-            self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value or ""
-            for index in range(self.row_count)
-        ]
 
 
 class LogHighlighter(Highlighter):

@@ -340,7 +340,7 @@ async def test_reconnecting_and_stale_are_shown():
         app.state.set_connection(STREAM_LOGS, FixedConnection("live"))
         app.state.apply_snapshot(Snapshot(timestamp=NOW))
         now[0] += 12
-        await async_wait_until(lambda: "stale 12 s" in header(app), pilot=pilot)
+        await async_wait_until(lambda: "stale for 12 s" in header(app), pilot=pilot)
         app.state.set_connection(STREAM_LOGS, FixedConnection("unauthorized"))
         await async_wait_until(lambda: "unauthorized" in header(app), pilot=pilot)
 
