@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Final
 
 from agentwatch import __version__, hookcmd
 from agentwatch.collector import httplimits
@@ -17,7 +19,18 @@ from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PO
 
 SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status", "hook", "hooks")
 SCENARIOS = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
+#: What each scenario does (times from the start of the run) and the alert it raises.
+SCENARIO_HELP: Final = {
+    "steady": "a healthy fleet, 1-2 % of calls failing; raises no alert",
+    "burst": "from 30 s, every 60 s: 5x the traffic for 20 s, providers throttle it (429s): error_rate",
+    "error-spike": "20-50 s: a third of the agents fail 40 % of their calls: error_rate, critical",
+    "latency-degradation": "from 15 s: one model becomes 5x slower within 10 s: latency_regression",
+    "cost-drift": "from 15 s: tokens per call grow to 2.5x within 20 s: cost_per_inference",
+    "new-decision": "from 30 s: one agent starts deciding issue_refund_without_approval: new_decision",
+}
 LEVEL_CHOICES = ("debug", "info", "warning", "error")
+SERVER_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+DEFAULT_URL_TEXT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 #: subcommand → "module:function" taking the parsed namespace and returning an exit code.
 _HANDLERS = {
@@ -31,78 +44,164 @@ _HANDLERS = {
 }
 
 
-def _fps(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 30:
-        raise argparse.ArgumentTypeError("must be between 1 and 30")
+def _number(text: str, kind: type[int] | type[float], what: str) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``); the error says which."""
+    what = f"a whole number from {low} to {high}" if high is not None else f"a whole number, at least {low}"
+
+    def convert(text: str) -> int:
+        value = int(_number(text, int, what))
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return convert
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be between 0 and 65535")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
+def _seconds_or_rate(text: str) -> float:
+    value = _number(text, float, "a number greater than 0")
     if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+        raise argparse.ArgumentTypeError(f"expected a number greater than 0, got {text!r}")
     return value
+
+
+def _any_int(text: str) -> int:
+    return int(_number(text, int, "a whole number"))
+
+
+_fps = _whole(1, 30)
+_positive_int = _whole(1)
+_port = _whole(0, 65535)
+_positive_float = _seconds_or_rate
+
+
+def _add_url_options(parser: argparse.ArgumentParser, *, positional: bool) -> None:
+    if positional:
+        parser.add_argument(
+            "url", nargs="?", default=None, help=f"collector URL (default {DEFAULT_URL_TEXT})"
+        )
+    parser.add_argument(
+        "--url",
+        dest="url_option" if positional else "url",
+        default=None,
+        metavar="URL",
+        help=f"collector URL (default $AGENTWATCH_URL, else {DEFAULT_URL_TEXT})",
+    )
+    parser.add_argument("--token", default=None, help="bearer token (default $AGENTWATCH_TOKEN, else none)")
 
 
 def _add_view_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``watch`` and ``demo`` (None = not given, so config/env can apply)."""
-    parser.add_argument("--fps", type=_fps, default=None, help="frames per second, 1–30 (default 10)")
+    parser.add_argument("--fps", type=_fps, default=None, help="frames per second, 1-30 (default 10)")
     parser.add_argument(
         "--max-lines", type=_positive_int, default=None, help="log lines kept in the pane (default 10000)"
     )
-    parser.add_argument("--agent", default=None, help="start with the log filtered to this agent")
-    parser.add_argument("--level", choices=LEVEL_CHOICES, default=None, help="start with this minimum level")
-    parser.add_argument("--no-bell", action="store_true", default=None, help="never ring the terminal bell")
+    parser.add_argument(
+        "--agent", default=None, help="start with the log filtered to this agent (default all)"
+    )
+    parser.add_argument(
+        "--level",
+        choices=LEVEL_CHOICES,
+        default=None,
+        help="start with this minimum log level (default debug)",
+    )
+    parser.add_argument(
+        "--no-bell",
+        action="store_true",
+        default=None,
+        help="never ring the terminal bell (default: ring on alerts)",
+    )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+
+def _scenario_epilog() -> str:
+    width = max(len(name) for name in SCENARIOS)
+    lines = [f"  {name:<{width}}  {SCENARIO_HELP[name]}" for name in SCENARIOS]
+    return "scenarios (times from the start; the alert each raises):\n" + "\n".join(lines)
+
+
+def _add_scenario_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="steady",
+        metavar="SCENARIO",
+        help="what the fleet goes through, see below (default steady)",
+    )
+
+
+class Parser(argparse.ArgumentParser):
+    """The top-level parser; ``commands`` maps each subcommand to its own parser, so an option
+    a subcommand does not know is reported with that subcommand's usage."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+
+def build_parser() -> Parser:
+    watch_help = (
+        "agentwatch [URL] [options] opens the viewer on the collector at URL (default "
+        + DEFAULT_URL_TEXT
+        + ")"
+    )
+    parser = Parser(
         prog="agentwatch",
-        description="Watch a fleet of AI agents live: throughput, latency, errors, cost, health and logs.",
-        epilog="Run 'agentwatch demo' to see it on simulated data with nothing to set up.",
+        usage="agentwatch [URL] [viewer options]\n       agentwatch COMMAND [options]   (agentwatch COMMAND -h)",
+        description="Watch a fleet of AI agents live: throughput, latency, errors, cost, health and logs.\n\n"
+        + watch_help
+        + ".",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"agentwatch {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="agentwatch")
+    raw = argparse.RawDescriptionHelpFormatter
 
-    watch = sub.add_parser("watch", help="watch a collector (the default command)")
-    watch.add_argument("url", nargs="?", default=None, help="collector URL (default http://127.0.0.1:8787)")
-    watch.add_argument("--token", default=None, help="bearer token (or AGENTWATCH_TOKEN)")
-    watch.add_argument("--config", default=None, help="config file (default: platform config dir)")
+    watch = sub.add_parser("watch", help="watch a collector (the default command)", description=watch_help)
+    _add_url_options(watch, positional=True)
+    watch.add_argument("--config", default=None, help="viewer config file (default: the platform config dir)")
     _add_view_options(watch)
 
-    serve = sub.add_parser("serve", help="run the collector")
+    serve = sub.add_parser("serve", help="run the collector", description="Run the collector.")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port, 0 for any free one (default {DEFAULT_PORT})"
+    )
     serve.add_argument(
         "--otlp-grpc-port",
         type=_port,
         default=None,
         help=f"OTLP/gRPC port on the same host (default {DEFAULT_OTLP_GRPC_PORT}; 0 turns it off)",
     )
-    serve.add_argument("--window", type=_positive_int, default=60, help="window in seconds (default 60)")
-    serve.add_argument("--tick", type=_positive_float, default=4.0, help="metrics per second (default 4)")
-    store = serve.add_mutually_exclusive_group()
-    store.add_argument("--store", default=None, help="SQLite store path (default: platform data dir)")
-    store.add_argument("--no-store", action="store_true", help="keep everything in memory only")
-    serve.add_argument("--sync", action="store_true", help="make every accepted event durable before 202")
-    serve.add_argument("--token", default=None, help="require this bearer token (or AGENTWATCH_TOKEN)")
     serve.add_argument(
-        "--max-body", type=_positive_int, default=4 * 1024 * 1024, help="largest request body in bytes"
+        "--window", type=_positive_int, default=60, help="dashboard window in seconds (default 60)"
+    )
+    serve.add_argument(
+        "--tick", type=_positive_float, default=4.0, help="metrics frames per second (default 4)"
+    )
+    store = serve.add_mutually_exclusive_group()
+    store.add_argument("--store", default=None, help="SQLite store path (default: the platform data dir)")
+    store.add_argument(
+        "--no-store", action="store_true", help="keep everything in memory only (default: store)"
+    )
+    serve.add_argument(
+        "--sync", action="store_true", help="make every accepted event durable before 202 (default: batched)"
+    )
+    serve.add_argument(
+        "--token", default=None, help="require this bearer token (default $AGENTWATCH_TOKEN, else none)"
+    )
+    serve.add_argument(
+        "--max-body",
+        type=_positive_int,
+        default=4 * 1024 * 1024,
+        help="largest request body in bytes (default 4194304)",
     )
     serve.add_argument(
         "--metrics-agents",
@@ -111,33 +210,76 @@ def build_parser() -> argparse.ArgumentParser:
         help="agents named at /metrics, the busiest (default 100); the others are summed as _other",
     )
     httplimits.add_arguments(serve)
-    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without a token")
-    serve.add_argument("--config", default=None, help="collector TOML config (alert thresholds)")
-    serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    serve.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback bind without a token (default: refuse)"
+    )
+    serve.add_argument(
+        "--config", default=None, help="collector TOML config: alert thresholds, prices (default none)"
+    )
+    serve.add_argument(
+        "--log-level", choices=SERVER_LOG_LEVELS, default="warning", help="server log level (default warning)"
+    )
 
-    demo = sub.add_parser("demo", help="collector + simulated fleet + TUI in one command")
+    demo = sub.add_parser(
+        "demo",
+        help="collector + simulated fleet + viewer in one command",
+        description="A collector in memory, a simulated fleet and the viewer in one command. Alert baselines "
+        "are built from the fleet's simulated recent past first, so each scenario's alert fires within 90 s.",
+        epilog=_scenario_epilog(),
+        formatter_class=raw,
+    )
     demo.add_argument("--agents", type=_positive_int, default=12, help="simulated agents (default 12)")
     demo.add_argument("--rate", type=_positive_float, default=60.0, help="events per second (default 60)")
-    demo.add_argument("--seed", type=int, default=None, help="simulator seed")
-    demo.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    demo.add_argument("--seed", type=_any_int, default=None, help="simulator seed (default: the clock)")
+    demo.add_argument(
+        "--port",
+        type=_port,
+        default=0,
+        help="port of the demo's collector on 127.0.0.1 (default 0: any free one)",
+    )
+    _add_scenario_option(demo)
     _add_view_options(demo)
 
-    sim = sub.add_parser("simulate", help="send a simulated fleet's events to a collector")
-    sim.add_argument("--url", default=None, help="collector URL (default http://127.0.0.1:8787)")
-    sim.add_argument("--token", default=None, help="bearer token (or AGENTWATCH_TOKEN)")
-    sim.add_argument("--agents", type=_positive_int, default=12)
-    sim.add_argument("--rate", type=_positive_float, default=100.0, help="events per second")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--duration", type=_positive_float, default=None, help="seconds (default: forever)")
-    sim.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    sim = sub.add_parser(
+        "simulate",
+        help="send a simulated fleet's events to a collector",
+        description="Send a simulated fleet's events to a running collector over HTTP.",
+        epilog=_scenario_epilog(),
+        formatter_class=raw,
+    )
+    _add_url_options(sim, positional=False)
+    sim.add_argument("--agents", type=_positive_int, default=12, help="simulated agents (default 12)")
+    sim.add_argument("--rate", type=_positive_float, default=100.0, help="events per second (default 100)")
+    sim.add_argument("--seed", type=_any_int, default=0, help="simulator seed (default 0)")
+    sim.add_argument(
+        "--duration", type=_positive_float, default=None, help="seconds to run (default: until Ctrl-C)"
+    )
+    sim.add_argument(
+        "--backlog",
+        type=_positive_int,
+        default=50_000,
+        help="events kept while the collector does not answer; older ones are dropped and told (default 50000)",
+    )
+    _add_scenario_option(sim)
 
-    status = sub.add_parser("status", help="print one snapshot line and exit")
-    status.add_argument("url", nargs="?", default=None, help="collector URL (default http://127.0.0.1:8787)")
-    status.add_argument("--token", default=None, help="bearer token (or AGENTWATCH_TOKEN)")
-    status.add_argument("--format", default=None, help="template, e.g. '{tokens_per_second:.0f} tok/s'")
-    status.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+    status = sub.add_parser(
+        "status", help="print one snapshot line and exit", description="Print one snapshot line and exit."
+    )
+    _add_url_options(status, positional=True)
+    status.add_argument(
+        "--format",
+        default=None,
+        help="template, e.g. '{tokens_per_second:.0f} tok/s' (default: a summary line)",
+    )
+    status.add_argument("--json", action="store_true", help="print the snapshot as JSON (default: one line)")
     status.add_argument("--timeout", type=_positive_float, default=3.0, help="seconds to wait (default 3)")
     hookcmd.add_parsers(sub)
+    parser.commands = dict(sub.choices)
+    viewer = "\n".join(watch.format_help().split("\n\n", 2)[2:]).rstrip()
+    parser.epilog = (
+        f"viewer ({watch_help}):\n{viewer}\n\n"
+        "Run 'agentwatch demo' to see it on simulated data with nothing to set up."
+    )
     return parser
 
 
@@ -151,9 +293,23 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return ["watch", *argv]
 
 
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The namespace of a command line; a mistake exits 2 with the usage of the (sub)command it is in."""
+    parser = build_parser()
+    namespace, extra = parser.parse_known_args(_with_default_command(list(argv)))
+    command = parser.commands.get(namespace.command, parser)
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    option = getattr(namespace, "url_option", None)
+    if option is not None:
+        if namespace.url is not None and namespace.url != option:
+            command.error(f"two collector URLs: {namespace.url} and --url {option}")
+        namespace.url = option
+    return namespace
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    namespace = build_parser().parse_args(_with_default_command(args))
+    namespace = parse(sys.argv[1:] if argv is None else argv)
     module_name, _, function_name = _HANDLERS[namespace.command].partition(":")
     handler = getattr(importlib.import_module(module_name), function_name)
     try:

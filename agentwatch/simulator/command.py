@@ -34,6 +34,16 @@ async def _run_until_interrupted(namespace: Any, url: str, token: str | None) ->
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     except (NotImplementedError, RuntimeError, ValueError):
         pass  # no signal handlers here (not the main thread, or Windows): Ctrl-C raises instead
+    limit = getattr(namespace, "backlog", 50_000)
+
+    def tell_drops(stats: RunStats, backlog: int) -> None:
+        print(
+            f"agentwatch simulate: dropping events: {stats.dropped} dropped so far, {backlog} waiting "
+            f"(the backlog holds {limit}; last error: {stats.last_error or 'none'})",
+            file=sys.stderr,
+            flush=True,
+        )
+
     return await run(
         url,
         token=token,
@@ -43,6 +53,8 @@ async def _run_until_interrupted(namespace: Any, url: str, token: str | None) ->
         duration=namespace.duration,
         scenario=namespace.scenario,
         stop=stop,
+        backlog_limit=limit,
+        on_drop=tell_drops,
     )
 
 

@@ -67,6 +67,8 @@ BACKOFF_JITTER: Final = (0.8, 1.2)
 MAX_RETRY_AFTER: Final = 30.0
 #: A wall-clock jump larger than this (seconds) is skipped instead of replayed.
 MAX_CATCH_UP: Final = 10.0
+#: Seconds between two calls of ``on_drop`` while events are being dropped.
+DROP_REPORT_INTERVAL: Final = 5.0
 _ingest_decoder: Final = msgspec.json.Decoder(IngestResponse)
 
 
@@ -160,6 +162,7 @@ async def run(
     stop: asyncio.Event | None = None,
     backlog_limit: int = 50_000,
     transport: httpx.AsyncBaseTransport | None = None,
+    on_drop: Callable[[RunStats, int], None] | None = None,
 ) -> RunStats:
     """Drive a :class:`Fleet` from ``clock`` and POST its events to ``url`` until done.
 
@@ -169,7 +172,9 @@ async def run(
     exponential backoff (``Retry-After`` honoured) while new events wait in a backlog of at
     most ``backlog_limit`` events; beyond it the oldest are dropped and counted. A 401/403
     ends the run (``RunStats.fatal``). Ends after ``duration`` seconds of ``clock`` or when
-    ``stop`` is set, with one last attempt to send what is left.
+    ``stop`` is set, with one last attempt to send what is left. While events are being
+    dropped, ``on_drop(stats, backlog)`` is called at most every :data:`DROP_REPORT_INTERVAL`
+    seconds, so the drops are told as they happen.
     """
     stop = stop or asyncio.Event()
     started = clock()
@@ -180,6 +185,7 @@ async def run(
         base=BACKOFF_INITIAL, cap=BACKOFF_MAX, jitter=BACKOFF_JITTER, rng=random.Random(seed ^ 0x5EED)
     )
     next_attempt = started
+    reported_drops, next_report = 0, started
     timeout = httpx.Timeout(10.0, connect=3.0)
     async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
         sender = _Sender(client, url, token, stats, backlog_limit)
@@ -190,6 +196,9 @@ async def run(
             if target - fleet.now > MAX_CATCH_UP:
                 fleet.skip_to(target - batch_interval)
             sender.add(fleet.events_until(target))
+            if on_drop is not None and stats.dropped > reported_drops and now >= next_report:
+                on_drop(stats, len(sender.backlog))
+                reported_drops, next_report = stats.dropped, now + DROP_REPORT_INTERVAL
             if finished or now >= next_attempt:
                 try:
                     await sender.flush()
