@@ -450,6 +450,16 @@ class Window:
         if not n:
             self._maybe_evict(now)
             return
+        if by_second:
+            # Events from before the collector started (a sender's backlog after a restart) widen
+            # the watched part of the window to their seconds, or they would count as this run's
+            # and inflate every rate.
+            first = min(by_second)
+            if first < self.origin:
+                stamps = (e.timestamp for group in by_second[first].values() for e in group)
+                self.origin = min(
+                    self.origin, min((t for t in stamps if isinstance(t, float)), default=first)
+                )
         total_cost = late_cost
         for sec, groups in by_second.items():
             total_cost += self._add_second(sec, groups)
