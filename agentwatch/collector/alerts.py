@@ -4,11 +4,15 @@ Rules (thresholds and windows in :class:`~agentwatch.collector.config.AlertSetti
 
 * ``error_rate`` (fleet, agents, models) — the error rate over ``error_rate.window`` is above
   the baseline mean by more than ``z`` standard deviations *and* by at least
-  ``min_increase``, with at least ``min_events`` events and ``min_errors`` errors.
+  ``min_increase``, with at least ``min_events`` events and ``min_errors`` errors, and only
+  for an error count a Poisson count at the baseline rate reaches less often than
+  :data:`ERROR_RATE_ALPHA` (a few errors among few events are luck, not news).
 * ``cost_per_inference`` (fleet, agents, models) — cost per inference over ``cost.window``
   above ``ratio`` × the baseline mean (and above mean + ``z``·σ, so noise alone cannot fire).
 * ``latency_regression`` (fleet, models) — p99 over ``latency.window`` above the baseline's
-  upper bound ``max(mean + z·σ, floor_ratio × mean)`` of the baseline p99 samples.
+  upper bound ``max(mean + z·σ, floor_ratio × mean)`` of the baseline p99 samples, and only
+  when significantly more calls than usual (:data:`LATENCY_TAIL_SHARE`,
+  :data:`LATENCY_ALPHA`) are slower than the baseline p99 (the p99 of a short window wobbles).
 * ``token_efficiency`` (fleet, agents) — output tokens per successful LLM call below
   ``token_efficiency.min``. No baseline.
 * ``silent_agent`` — an agent that sent at least ``silent.min_events`` events has sent
@@ -24,7 +28,15 @@ nor above its threshold (so an incident never becomes its own baseline). A rule 
 only once ``min_samples`` samples exist. Hysteresis: an alert fires after ``fire_after``
 consecutive evaluations above its threshold and resolves after ``resolve_after`` below it
 (a scope with too little data counts as below). A firing alert is sent once; its value is
-updated in place (visible in ``/api/alerts`` and snapshots) without a new frame.
+updated in place (visible in ``/api/alerts`` and snapshots) without a new frame; while it is
+below its threshold again it is on its way to resolving (viewers say so).
+
+Severity: ``critical`` when the value is :data:`CRITICAL_FACTOR` times as far from the
+baseline as the threshold is (silence: three times ``silent.after``; token efficiency: a third
+of its minimum), ``warning`` otherwise; it follows the value while above the threshold.
+
+:meth:`AlertEngine.warm` builds the baselines from past events before going live (the demo
+feeds it its fleet's simulated history).
 
 Cost: evaluation is O(scopes × intervals in the longest window), independent of the
 event rate; the ledger caps the number of scopes.
