@@ -10,6 +10,7 @@ collector and the viewer are imported where they are used, so a child process ca
 from __future__ import annotations
 
 import asyncio
+import json
 import select
 import signal
 import socket
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
@@ -278,6 +280,12 @@ def log_lines(app: App[Any]) -> list[str]:
     return list(app.query_one(Log).lines)
 
 
+def screen_text(app: App[Any]) -> str:
+    """Every character of every strip the current screen would write to the terminal, row by row."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
 def entry_lines(app: App[Any]) -> list[str]:
     """The log pane's lines without its ⚠ marker lines (gaps, dropped entries)."""
     return [line for line in log_lines(app) if not line.startswith("⚠")]
@@ -317,3 +325,29 @@ def run_scenario(
         collector.ingest(events)
         changes.extend((t - NOW - prefix, alert) for alert in collector.evaluate_alerts())
     return changes, collector, fleet
+
+
+# ---------------------------------------------------------------- coding agents' hooks
+#: Hook requests captured from the real Claude Code CLI (and its documentation), one JSON line each.
+HOOK_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hooks"
+
+
+def hook_requests(name: str, program: str = "claude-code") -> list[dict[str, Any]]:
+    """A fixture's hook requests in order, each ``{"headers": {...}, "body": {...}}``."""
+    lines = (HOOK_FIXTURES / program / f"{name}.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+async def apost_hook(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None, program: str = "claude-code"
+) -> None:
+    """POST one hook payload as its program does; fails unless the collector answers 200 ``{}``."""
+    from agentwatch.protocol import PATH_HOOKS
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            f"{url}{PATH_HOOKS}/{program}",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+    assert (answer.status_code, answer.content) == (200, b"{}"), answer.text

@@ -22,7 +22,7 @@ from textual.widgets import OptionList
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screens import AgentPicker
 from agentwatch.tui.widgets import AgentTable
-from tests.helpers import RunningCollector, async_wait_until, wait_until
+from tests.helpers import RunningCollector, async_wait_until, screen_text, wait_until
 
 #: One of each kind of sequence a terminal would act on, plus Rich markup.
 ATTACKS = {
@@ -117,12 +117,6 @@ def test_status_prints_no_escape_sequences_from_agent_text(
 
 
 # -------------------------------------------------------------------------- the TUI
-
-
-def screen_text(app: AgentWatchApp) -> str:
-    """Every character of every strip the current screen would write to the terminal."""
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
 def assert_screen_safe(app: AgentWatchApp, where: str) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 from textual import work
@@ -32,6 +32,7 @@ from agentwatch.protocol import (
     VIEW_FAILURES,
     VIEW_LATENCY,
     Alert,
+    LogEntry,
 )
 from agentwatch.tui import feed
 from agentwatch.tui import formatting as fmt
@@ -43,6 +44,9 @@ from agentwatch.tui.alerts import (
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
 from agentwatch.tui.feed import SSEMessage
+from agentwatch.tui.linedetail import LineDetailScreen
+from agentwatch.tui.logview import LogView
+from agentwatch.tui.notify import CommandRunner, Notifier, run_command
 from agentwatch.tui.pacing import paint_due_in
 from agentwatch.tui.screens import (
     ActionsProvider,
@@ -52,6 +56,7 @@ from agentwatch.tui.screens import (
     PickResult,
     SearchScreen,
 )
+from agentwatch.tui.sessions import SessionsPane
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
     DIRTY_ALERTS,
@@ -62,11 +67,16 @@ from agentwatch.tui.state import (
     StreamName,
     ViewState,
 )
-from agentwatch.tui.widgets import AgentTable, HeaderBar, LogPane, MetricsBar, header_lines, is_stale
+from agentwatch.tui.textual_internals import write_to_terminal
+from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricsBar, header_lines, is_stale
 
 if TYPE_CHECKING:
     import httpx
 
+#: Actions of the main screen's keys, which do nothing while another screen is on top.
+_MAIN_SCREEN_ONLY: Final = frozenset(
+    {"live", "leave_drill_down", "down", "up", "top", "bottom", "open_line", "next_match", "jump_to_session"}
+)
 #: Least seconds between two agents-table updates made by the frame timer.
 TABLE_INTERVAL = 0.5
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
@@ -96,21 +106,58 @@ class AgentWatchApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Leave agentwatch"),
-        Binding("question_mark", "help", "Help", tooltip="Show every key"),
+        Binding("question_mark", "help", "Help", tooltip="This help: every key"),
         Binding("a", "pick_agent", "Agent", tooltip="Show the log of one agent, or of all"),
-        Binding("l", "cycle_level", "Level", tooltip="Minimum level: debug → info → warning → error"),
-        Binding("e", "toggle_errors", "Errors", tooltip="Show only error and critical lines (toggle)"),
-        Binding("slash", "search", "Search", tooltip="Search messages: text, /regex/ or re:regex"),
+        Binding("l", "cycle_level", "Level", tooltip="Hide lower levels: debug → info → warning → error"),
+        Binding("e", "toggle_errors", "Errors", tooltip="Only error and critical lines (again: every line)"),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            tooltip="Show only lines whose message matches: text, /regex/ or re:regex",
+        ),
         Binding(
             "c", "clear_filters", "Clear filters", show=False, tooltip="Agent, level, errors and search off"
         ),
-        Binding("space", "toggle_pause", "Pause", tooltip="Freeze the log tail; new lines are counted"),
-        Binding("end,G", "live", "Live", key_display="End", priority=True, tooltip="Back to the live tail"),
+        Binding("space", "toggle_pause", "Pause", tooltip="Freeze the log; new lines are kept and counted"),
+        Binding("end", "live", "Live", key_display="End", priority=True, tooltip="Back to the live tail"),
+        Binding("j", "down", "Down", show=False, tooltip="Agents table: next row · log: scroll down a line"),
+        Binding("k", "up", "Up", show=False, tooltip="Agents table: previous row · log: scroll up a line"),
+        Binding("g", "top", "Top", show=False, tooltip="Agents table: first row · log: the oldest line"),
+        Binding("G", "bottom", "Bottom", show=False, tooltip="Agents table: last row · log: the live tail"),
+        Binding(
+            "enter",
+            "open_line",
+            "Line details",
+            show=False,
+            tooltip="Log: open the marked line (else the newest in view) — message, attributes, ids",
+        ),
+        Binding(
+            "n",
+            "next_match('older')",
+            "Older match",
+            show=False,
+            tooltip="After a search (/): mark the match above, the older one",
+        ),
+        Binding(
+            "N",
+            "next_match('newer')",
+            "Newer match",
+            show=False,
+            tooltip="After a search (/): mark the match below, the newer one",
+        ),
         Binding("t", "toggle_timestamps", "Timestamps", show=False, tooltip="Show or hide log timestamps"),
-        Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="Wrap long log lines (toggle)"),
+        Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="Wrap long log lines at words (toggle)"),
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort the agents table by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
         Binding("A", "alert_history", "Alerts", show=False, tooltip="Alert history: what fired and resolved"),
+        Binding(
+            "p",
+            "jump_to_session",
+            "Jump to session",
+            show=False,
+            tooltip="Sessions: go to the tmux pane of the session under the cursor (first: one that needs you)",
+        ),
         Binding(
             "1",
             f"analysis({VIEW_COSTS!r})",
@@ -144,7 +191,7 @@ class AgentWatchApp(App[int]):
             "leave_drill_down",
             "Back to fleet",
             show=False,
-            tooltip="Leave the drill-down into one agent",
+            tooltip="Back to the whole fleet from one agent (on another screen: close it)",
         ),
     ]
 
@@ -167,6 +214,10 @@ class AgentWatchApp(App[int]):
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         connect: bool = True,
+        notify: Sequence[str] = (),
+        notify_command: Sequence[str] | None = None,
+        runner: CommandRunner = run_command,
+        terminal: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.state = ViewState(
@@ -189,6 +240,17 @@ class AgentWatchApp(App[int]):
         self._initial_wrap = wrap
         self._last_second = -1
         self._failing: set[str] = set()
+        self._sessions_second = -1
+        # ``terminal`` stands in for the terminal (tests); else escape sequences go to the driver.
+        self.notifier = Notifier(
+            notify,
+            notify_command,
+            write=terminal or self._write_to_terminal,
+            bell=None if terminal else self.bell,
+            bell_enabled=bell,
+            runner=runner,
+            report=lambda problem: self.notify(problem, severity="warning", timeout=5, markup=False),
+        )
         # Ask for the fleet snapshot now, while Textual starts: the first paint can show data.
         self._prefetch = prefetch_snapshot(url, token) if connect else None
 
@@ -200,8 +262,9 @@ class AgentWatchApp(App[int]):
         yield HeaderBar(id="header")
         yield MetricsBar(id="metrics")
         yield AlertsPanel(id="alerts")
+        yield SessionsPane(id="sessions")
         yield AgentTable(id="agents")
-        yield LogPane(max_lines=self.state.max_lines, id="log")
+        yield LogView(max_lines=self.state.max_lines, id="log")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -211,10 +274,12 @@ class AgentWatchApp(App[int]):
         self.metrics_bar = self.query_one(MetricsBar)
         self.alerts_panel = self.query_one(AlertsPanel)
         self.agent_table = self.query_one(AgentTable)
-        self.log_pane = log = self.query_one(LogPane)
+        self.sessions_pane = self.query_one(SessionsPane)
+        self.log_pane = log = self.query_one(LogView)
         log.set_columns(self.timestamps)
         log.log_highlighter.spans = self.state.search_spans
         log.set_wrap(self._initial_wrap)
+        self.watch(log, "scroll_y", self._log_scrolled, init=False)
         if self._prefetch is not None:
             snapshot = self._prefetch.result(timeout=PREFETCH_WAIT)
             if snapshot is not None and self.state.fleet is None:
@@ -277,6 +342,9 @@ class AgentWatchApp(App[int]):
             self._alerts_second = second
             self.alerts_panel.update_from(list(state.alerts.firing.values()), now)
             self._announce(state.alerts.take_started())
+        if DIRTY_AGENTS in dirty or second != self._sessions_second:
+            self._sessions_second = second
+            self._show_sessions(now)
         if DIRTY_METRICS in dirty:
             self.metrics_bar.update_from(state.shown_snapshot, state.received.sent(state.shown_snapshot))
         if DIRTY_AGENTS in dirty or second != self._last_second:
@@ -293,18 +361,30 @@ class AgentWatchApp(App[int]):
                     self._ring_on_new_failures(views)
         log = self.log_pane
         if DIRTY_LOGS_REFILTERED in dirty:
-            log.replace(fmt.log_lines(state.visible_lines(), timestamps=self.timestamps, tz=self.tz))
+            shown = state.visible_lines()
+            log.replace_entries(shown, fmt.log_lines(shown, timestamps=self.timestamps, tz=self.tz))
         elif not state.paused:
             pending = state.take_pending_lines()
             if pending:
-                log.append(fmt.log_lines(pending, timestamps=self.timestamps, tz=self.tz))
+                log.append_entries(pending, fmt.log_lines(pending, timestamps=self.timestamps, tz=self.tz))
         self.frames += 1
 
     def _ring_on_new_failures(self, views: list[Any]) -> None:
         failing = {v.agent_id for v in views if v.row is not None and v.row.status == STATUS_FAILING}
-        if self.bell_enabled and failing - self._failing:
-            self.bell()
+        if failing - self._failing:
+            self.notifier.ring()
         self._failing = failing
+
+    def _write_to_terminal(self, data: str) -> None:
+        write_to_terminal(self, data)
+
+    def _show_sessions(self, now: float) -> None:
+        """The fleet snapshot's coding-agent sessions to their pane, and to the notifier."""
+        fleet = self.state.fleet
+        if fleet is None:
+            return
+        self.sessions_pane.update_from(fleet.sessions, fleet.agents, now)
+        self.notifier.sessions_seen(fleet.sessions)
 
     # ------------------------------------------------------------------ workers
     @work(exclusive=True, group="metrics", exit_on_error=False)
@@ -374,7 +454,7 @@ class AgentWatchApp(App[int]):
         """Main-screen keys do nothing while a modal (help, picker, search) is open."""
         if action in {"analysis", "alert_history"} and len(self.screen_stack) > 1:
             return isinstance(self.screen, AnalysisScreen | AlertHistoryScreen)
-        if action in {"live", "leave_drill_down"} and len(self.screen_stack) > 1:
+        if action in _MAIN_SCREEN_ONLY and len(self.screen_stack) > 1:
             return False
         return True
 
@@ -419,8 +499,85 @@ class AgentWatchApp(App[int]):
 
     def action_live(self) -> None:
         self.state.set_paused(False)
+        self.log_pane.clear_mark()
         self.frame()
         self.log_pane.scroll_end(animate=False)
+
+    def _log_scrolled(self, old: float, new: float) -> None:
+        """The reader scrolled the log: back from the bottom holds the tail (like ``space``, told as
+        "scrolled"); back at the bottom after that, the tail goes live again."""
+        log = self.log_pane
+        if log.moving_itself:
+            return
+        state = self.state
+        at_end = log.is_vertical_scroll_end
+        if new < old and not at_end and not state.paused:
+            state.set_paused(True, scrolled=True)
+            self.call_next(self.frame)
+        elif at_end and state.scrolled_back:
+            state.set_paused(False)
+            log.clear_mark()
+            self.call_next(self.frame)
+
+    def _focused_table(self) -> DataTable[Any] | None:
+        """The focused table (agents, sessions), if a table has focus: j/k/g/G move its cursor."""
+        focused = self.focused
+        return focused if isinstance(focused, DataTable) else None
+
+    def action_down(self) -> None:
+        if (table := self._focused_table()) is not None:
+            table.action_cursor_down()
+        else:
+            self.log_pane.scroll_down(animate=False)
+
+    def action_up(self) -> None:
+        if (table := self._focused_table()) is not None:
+            table.action_cursor_up()
+        else:
+            self.log_pane.scroll_up(animate=False)
+
+    def action_top(self) -> None:
+        if (table := self._focused_table()) is not None:
+            table.move_cursor(row=0)
+        else:
+            self.log_pane.scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        if (table := self._focused_table()) is not None:
+            table.move_cursor(row=max(0, table.row_count - 1))
+        else:
+            self.action_live()
+
+    def action_open_line(self) -> None:
+        """Open the marked line, else the newest line in view, in full."""
+        log = self.log_pane
+        from_end = log.mark if log.mark is not None else log.bottom_line()
+        if from_end is not None:
+            self.open_line(from_end)
+
+    def open_line(self, from_end: int) -> None:
+        """Show the line ``from_end`` lines from the newest (1 = newest) in full."""
+        self.push_screen(LineDetailScreen(self.log_pane.entry, from_end, tz=self.tz))
+
+    def on_log_view_line_chosen(self, event: LogView.LineChosen) -> None:
+        self.open_line(event.from_end)
+
+    def action_next_match(self, direction: str) -> None:
+        """Mark the next search match above (``older``) or below (``newer``) and hold the tail there."""
+        state = self.state
+        if not state.search_text or state.search_error:
+            self.notify("No search yet: press / to search, then n / N", timeout=3)
+            return
+        found = self.log_pane.next_line(
+            older=direction == "older",
+            matches=lambda line: isinstance(line, LogEntry) and bool(state.search_spans(line.message)),
+        )
+        if found is None:
+            self.notify(f"No {direction} match", timeout=2)
+            return
+        state.set_paused(True, scrolled=True)
+        self.log_pane.set_mark(found)
+        self.frame()
 
     def action_toggle_timestamps(self) -> None:
         self.timestamps = not self.timestamps
@@ -488,8 +645,25 @@ class AgentWatchApp(App[int]):
             self.notify(
                 f"… and {len(started) - 3} more alerts firing (A: history)", severity="warning", timeout=8
             )
-        if self.bell_enabled:
-            self.bell()
+        self.notifier.alerts_started(started)
+
+    def action_jump_to_session(self) -> None:
+        """Go to the tmux pane of the session under the sessions pane's cursor."""
+        session = self.sessions_pane.selected
+        if session is None:
+            self.notify("No coding-agent session yet (agentwatch hooks install)", timeout=3)
+            return
+        self.jump_to(session)
+
+    def on_sessions_pane_jump(self, event: SessionsPane.Jump) -> None:
+        self.jump_to(event.session)
+
+    def jump_to(self, session: Any) -> None:
+        problem = self.notifier.jump(session)
+        if problem is not None:
+            self.notify(
+                f"Cannot jump to {fmt.safe(session.agent_id, 40)}: {problem}", timeout=4, markup=False
+            )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         agent = event.row_key.value

@@ -6,15 +6,17 @@ declared once shows up in the footer, in help and in the palette.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -31,8 +33,19 @@ PickResult = tuple[str | None] | None
 
 def key_label(key: str) -> str:
     """A binding's key as a person reads it: "space", "End", "G", "?"."""
-    names = {"question_mark": "?", "slash": "/", "escape": "Esc", "enter": "Enter", "end": "End"}
-    return ", ".join(names.get(part, part) for part in key.split(","))
+    return ", ".join(_KEY_NAMES.get(part, part) for part in key.split(","))
+
+
+_KEY_NAMES: Final = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "Esc",
+    "enter": "Enter",
+    "end": "End",
+    "home": "Home",
+    "pageup": "PageUp",
+    "pagedown": "PageDown",
+}
 
 
 def binding_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
@@ -44,33 +57,164 @@ def binding_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
     return rows
 
 
+#: Help sections in order; each app binding is listed under the section of its action.
+HELP_SECTIONS: Final = ("Anywhere", "Moving around", "Agents table", "Sessions", "Log", "Filters", "Screens")
+ACTION_SECTION: Final = {
+    "quit": "Anywhere",
+    "help": "Anywhere",
+    "leave_drill_down": "Anywhere",
+    "down": "Moving around",
+    "up": "Moving around",
+    "top": "Moving around",
+    "bottom": "Moving around",
+    "cycle_sort": "Agents table",
+    "reverse_sort": "Agents table",
+    "jump_to_session": "Sessions",
+    "toggle_pause": "Log",
+    "live": "Log",
+    "open_line": "Log",
+    "next_match": "Log",
+    "toggle_timestamps": "Log",
+    "toggle_wrap": "Log",
+    "pick_agent": "Filters",
+    "cycle_level": "Filters",
+    "toggle_errors": "Filters",
+    "search": "Filters",
+    "clear_filters": "Filters",
+    "alert_history": "Screens",
+    "analysis": "Screens",
+}
+_HELP_HINT: Final = "↑/↓ j/k PageUp/PageDown: scroll this help · Esc, q or ?: close it"
+_HELP_NOTES: Final = (
+    "Filters apply to every line already received, not only to new ones.",
+    "Drilled in: the metrics and the log show one agent; Esc goes back to the fleet.",
+)
+#: Columns of the help box that are not text: borders, padding and the scrollbar.
+_HELP_BOX_FRAME: Final = 8
+#: Keys handled by widgets rather than app bindings, by section: (keys, what they do).
+WIDGET_KEYS: Final = {
+    "Anywhere": [
+        ("Tab", "Move between the agents table and the log (shift+Tab: back)"),
+        ("ctrl+p", "Command palette: find any action by name"),
+        ("ctrl+q", "Quit at once"),
+    ],
+    "Moving around": [
+        ("↑, ↓", "Agents table: previous / next row · log: scroll a line"),
+        ("PageUp, PageDown", "A page up / down (the log pauses while you read back)"),
+        ("Home", "First row / oldest line"),
+        ("mouse wheel", "Scroll the log; back at the bottom, the tail goes live again"),
+    ],
+    "Agents table": [
+        ("Enter", "Drill into the agent under the cursor: its metrics, and the log of it alone"),
+        ("click", "Move the cursor to a row (double click: drill in)"),
+    ],
+    "Sessions": [
+        ("Enter", "Sessions pane (Tab to it): go to the tmux pane of the session under the cursor"),
+        ("↑, ↓, j, k", "Sessions pane: the previous / next session"),
+    ],
+    "Log": [("double click", "Open that line in full")],
+    "Screens": [
+        ("r", "Analysis screens: fetch again"),
+        ("k", "Failures screen: group errors by an attribute key"),
+        ("←, →", "Line details: the older / newer line"),
+    ],
+}
+
+
+def help_rows(bindings: Sequence[BindingType]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(section, [(keys, what they do)]) for the help screen: every app binding with a description,
+    grouped by what it acts on, then the keys widgets handle themselves."""
+    sections: dict[str, list[tuple[str, str]]] = {name: [] for name in HELP_SECTIONS}
+    for binding in bindings:
+        if isinstance(binding, Binding) and binding.description:
+            action = binding.action.split("(", 1)[0]
+            section = ACTION_SECTION.get(action, "Anywhere")
+            sections[section].append((key_label(binding.key), binding.tooltip or binding.description))
+    for section, rows in WIDGET_KEYS.items():
+        sections[section].extend(rows)
+    return [(name, rows) for name, rows in sections.items() if rows]
+
+
 class MainScreen(FramePaced, Screen[Any]):
-    """The viewer's default screen."""
+    """The viewer's default screen.
+
+    The agents table keeps its cursor row bold and tinted while the log has focus, so it is always
+    clear which agent Enter would drill into.
+    """
+
+    DEFAULT_CSS = """
+    MainScreen #agents > .datatable--cursor {
+        background: $primary 45%;
+        color: $foreground;
+        text-style: bold;
+    }
+    MainScreen #agents:focus > .datatable--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
+    """
 
 
 class HelpScreen(FramePaced, ModalScreen[None]):
-    """Every key binding, generated from the app's ``BINDINGS``. Any of Esc, q, ? closes it."""
+    """Every key, grouped, from the app's ``BINDINGS`` and the keys widgets handle. It scrolls
+    (↑/↓, j/k, PageUp/PageDown, Home/End) at any terminal size; Esc, q or ? closes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close help"),
+        Binding("j", "scroll('down')", "Scroll down", show=False),
+        Binding("k", "scroll('up')", "Scroll up", show=False),
+        Binding("g", "scroll('home')", "Top", show=False),
+        Binding("G", "scroll('end')", "Bottom", show=False),
     ]
 
     def __init__(self, bindings: Sequence[BindingType]) -> None:
         super().__init__()
-        self._rows = binding_rows(bindings)
+        self._sections = help_rows(bindings)
+        self._width = 0
 
     def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(self._text(self.app.size.width), id="help-text", markup=False)
+
+    def on_resize(self, event: Resize) -> None:
+        if event.size.width != self._width:
+            self.query_one("#help-text", Static).update(self._text(event.size.width))
+
+    def _text(self, screen_width: int) -> Text:
+        """The help as lines no wider than the box can be on this screen (descriptions wrap, indented)."""
+        self._width = screen_width
+        keys_width = max((len(keys) for _, rows in self._sections for keys, _ in rows), default=4) + 2
+        room = max(24, int(screen_width * 0.9) - _HELP_BOX_FRAME)
+        described = max(12, room - keys_width)
         text = Text()
-        text.append("agentwatch — keys\n\n", style="bold")
-        width = max((len(keys) for keys, _ in self._rows), default=4)
-        for keys, description in self._rows:
-            text.append(keys.ljust(width + 2), style="bold")
-            text.append(description + "\n")
-        text.append("\nEnter on an agent row drills down; Esc goes back. Tab moves focus.", style="dim")
-        text.append("\n1–4 and A also switch between analysis screens and alert history;", style="dim")
-        text.append("\nin Failures, k groups errors by an attribute key. Drilled in: one agent.", style="dim")
-        with Vertical(id="help-box"):
-            yield Static(text, id="help-text", markup=False)
+        text.append("agentwatch — keys\n", style="bold")
+        text.append("\n".join(textwrap.wrap(_HELP_HINT, room)) + "\n", style="dim")
+        for section, rows in self._sections:
+            text.append(f"\n{section}\n", style="bold underline")
+            for keys, description in rows:
+                lines = textwrap.wrap(description, described) or [""]
+                text.append(keys.ljust(keys_width), style="bold")
+                text.append(lines[0] + "\n")
+                for line in lines[1:]:
+                    text.append(" " * keys_width + line + "\n")
+        for note in _HELP_NOTES:
+            text.append("\n" + "\n".join(textwrap.wrap(note, room)), style="dim")
+        return text
+
+    def on_mount(self) -> None:
+        self.query_one("#help-box").focus()
+
+    def action_scroll(self, where: str) -> None:
+        box = self.query_one("#help-box", VerticalScroll)
+        if where == "down":
+            box.scroll_down(animate=False)
+        elif where == "up":
+            box.scroll_up(animate=False)
+        elif where == "home":
+            box.scroll_home(animate=False)
+        else:
+            box.scroll_end(animate=False)
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]  # a sync key action
         self.dismiss(None)

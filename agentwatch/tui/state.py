@@ -233,6 +233,8 @@ class ViewState:
         self.search_error: str | None = None
         # Tail.
         self.paused = False
+        #: The pause came from scrolling back in the log (reaching the bottom again resumes).
+        self.scrolled_back = False
         self.new_while_paused = 0
         # Table.
         self.sort_column = "agent"
@@ -448,12 +450,19 @@ class ViewState:
         self.dirty.update((DIRTY_LOGS_REFILTERED, DIRTY_HEADER))
 
     # ------------------------------------------------------------------ tail
-    def set_paused(self, paused: bool) -> None:
-        """Freeze the tail (lines are still received and counted) or go back to live."""
+    def set_paused(self, paused: bool, *, scrolled: bool = False) -> None:
+        """Freeze the tail (lines are still received and counted) or go back to live.
+
+        ``scrolled``: the pause comes from scrolling back (``space`` pauses without it). Lines
+        received but not yet drawn when the tail freezes count as new.
+        """
         if paused == self.paused:
             return
         self.paused = paused
-        if not paused:
+        self.scrolled_back = paused and scrolled
+        if paused:
+            self.new_while_paused = len(self._pending)
+        else:
             self.new_while_paused = 0
             if self._pending:
                 self.dirty.add(DIRTY_LOGS_APPENDED)

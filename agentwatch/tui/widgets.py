@@ -26,6 +26,7 @@ from agentwatch.protocol import Snapshot, Work
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.agenttable import AGENT_COLUMNS, AgentTable
 from agentwatch.tui.alerts import alert_count_text
+from agentwatch.tui.linewrap import wrap_lines
 from agentwatch.tui.received import SentFields, was_sent
 from agentwatch.tui.sessions import needs_you_count, needs_you_text
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
@@ -161,9 +162,9 @@ def header_lines(state: ViewState) -> list[Text]:
     else:
         bottom.append("fleet  ", style="bold")
     if state.paused:
-        bottom.append(
-            f"⏸ PAUSED {fmt.number(state.new_while_paused, 0)} new (End: live)  ", style="bold reverse"
-        )
+        held = fmt.number(state.new_while_paused, 0)
+        shown = f"⏸ scrolled · {held} new" if state.scrolled_back else f"⏸ PAUSED {held} new"
+        bottom.append(f"{shown} (End: live)  ", style="bold reverse")
     filters = state.active_filters()
     if filters:
         bottom.append("filter: ", style="dim")
@@ -486,18 +487,4 @@ class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, Log):
         if not self._wrap:
             return lines
         width = self._wrap_width = self._content_width()
-        indent = self.log_highlighter.message_start
-        if indent >= width - 10:
-            indent = 2
-        out: list[str] = []
-        for line in lines:
-            if len(line) <= width:
-                out.append(line)
-                continue
-            out.append(line[:width])
-            rest = line[width:]
-            step = width - indent
-            while rest:
-                out.append(" " * indent + rest[:step])
-                rest = rest[step:]
-        return out
+        return wrap_lines(lines, width, self.log_highlighter.message_start)

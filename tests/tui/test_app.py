@@ -167,6 +167,7 @@ async def test_space_pauses_the_tail_counts_new_lines_and_end_or_g_goes_live():
         assert log_lines(app)[-1].endswith("n2") and "PAUSED" not in header(app)
         await pilot.press("space")
         app.state.add_log_entries([LogEntry(timestamp=NOW, agent_id="a", level="info", message="later")])
+        app.log_pane.focus()  # G in the log: the live tail (in the agents table: its last row)
         await pilot.press("G")
         assert log_lines(app)[-1].endswith("later")
 
@@ -234,7 +235,7 @@ async def test_question_mark_lists_every_binding_and_escape_closes():
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("#help-text").render())
-        for key in ("q", "?", "a", "l", "e", "/", "c", "space", "End, G", "t", "w", "s", "S", "Esc"):
+        for key in ("q", "?", "a", "l", "e", "/", "c", "space", "End", "G", "t", "w", "s", "S", "Esc"):
             assert re.search(rf"^{re.escape(key)}\s", text, re.MULTILINE), key
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
