@@ -300,39 +300,23 @@ def test_a_span_joins_the_conversation_of_its_trace_or_its_turn() -> None:
     assert span("fs.read_file", "3" * 32).agent_id == named.agent_id, "the turn taught its trace"
 
 
-def at(raw: RawLog, observed_ns: int) -> RawLog:
+def mapped_at(observed_ns: int, name: str, **attributes: Any) -> Any:
+    """A Codex record as Codex sends them: no time of its own, only the time it was observed."""
+    raw = record(name, **attributes)
     raw.time_ns, raw.observed_ns = 0, observed_ns
-    return raw
+    return codex.map_log(raw, "codex_exec", 0.0)
 
 
 def test_a_completed_call_takes_its_latency_from_its_request() -> None:
     start = 1_796_000_000_000_000_000
-    request = codex.map_log(
-        at(
-            record("codex.api_request", duration_ms="7", **{"http.response.status_code": 200}),
-            start + 7_000_000,
-        ),
-        "codex_exec",
-        0.0,
+    completed = {"event.kind": "response.completed", "input_token_count": "10"}
+    request = mapped_at(
+        start + 7_000_000, "codex.api_request", duration_ms="7", **{"http.response.status_code": 200}
     )
     assert request.latency_ms == 7.0
-    done = codex.map_log(
-        at(
-            record("codex.sse_event", **{"event.kind": "response.completed", "input_token_count": "10"}),
-            start + 52_000_000,
-        ),
-        "codex_exec",
-        0.0,
-    )
+    done = mapped_at(start + 52_000_000, "codex.sse_event", **completed)
     assert done.span_type == SPAN_LLM_CALL and done.latency_ms == pytest.approx(52.0)
-    again = codex.map_log(
-        at(
-            record("codex.sse_event", **{"event.kind": "response.completed", "input_token_count": "10"}),
-            start + 90_000_000,
-        ),
-        "codex_exec",
-        0.0,
-    )
+    again = mapped_at(start + 90_000_000, "codex.sse_event", **completed)
     assert again.latency_ms is None, "one request times one call"
 
 
