@@ -148,6 +148,34 @@ def test_error_rate_fires_only_beyond_its_configured_z_standard_deviations() -> 
     )
 
 
+def test_a_few_errors_among_few_events_are_luck_and_severity_follows_the_magnitude() -> None:
+    """One agent at 1 % errors: 4 errors in 100 events is above mean + 2 points but a Poisson count
+    at 1 % gets there about 2 % of the time (it fired "critical" before); 8 is news (a warning:
+    less than three times as far from the mean as the threshold), 15 is critical."""
+    clock = Clock()
+    collector = Collector(Settings(clock=clock, alerts=AlertSettings(min_samples=10)))
+    collector.evaluate_alerts()
+
+    def interval(errors: int) -> list[Alert]:
+        clock.now += TICK
+        kinds = ["error"] * errors + ["log"] * (100 - errors)
+        collector.ingest(
+            [Event("a", timestamp=clock.now - TICK / 2, span_type=k, message="x") for k in kinds]
+        )
+        return [a for a in collector.evaluate_alerts() if a.id == f"{RULE_ERROR_RATE}:{SCOPE_FLEET}"]
+
+    for _ in range(12):
+        assert interval(1) == []
+    assert interval(4) == [] and interval(4) == [] and interval(4) == []
+    for _ in range(3):
+        interval(1)
+    assert interval(8) == []
+    (fired,) = interval(8)
+    assert (fired.state, fired.severity) == (ALERT_FIRING, "warning")
+    interval(15)
+    assert collector.alerts.firing()[0].severity == "critical"  # followed the magnitude in place
+
+
 def test_ledger_ingest_only_queues_and_the_fold_groups() -> None:
     """What keeps ingest cheap per event (bench_ingest_stages.py measures it): adding a batch to
     the ledger queues it and groups nothing; the next fold does the grouping."""

@@ -12,7 +12,7 @@ tokens per call, silence in seconds, a new decision as times seen. A missing num
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar, Final
 
 from rich.text import Text
@@ -214,6 +214,27 @@ def history_cells(alert: Alert, now: float) -> tuple[Text, ...]:
     )
 
 
+#: What the alert history says before any alert: which rules can fire, and from when (the
+#: collector's defaults; ``agentwatch serve --config`` may change them).
+NO_ALERTS_YET: Final = (
+    "No alert yet: nothing has fired since this viewer connected.\n\n"
+    "The collector checks its rules every 10 s, for the fleet, each agent and each model:\n"
+    "• error rate, p99 latency, cost per inference: against their own baseline, so they can fire once "
+    "about 5 minutes of data have made one;\n"
+    "• silent agent: an agent that was active sends nothing for 60 s;\n"
+    "• new decision: an agent makes a decision it never made before (after its first 200);\n"
+    "• token efficiency: successful LLM calls average under 10 output tokens.\n\n"
+    "A firing alert also shows above the agents table, with a toast and the bell."
+)
+
+
+def _as_now(alert: Alert, live: Mapping[str, Alert]) -> Alert:
+    current = live.get(alert.id)
+    if alert.state == ALERT_FIRING and current is not None and current.started_at == alert.started_at:
+        return current
+    return alert
+
+
 class AlertHistoryScreen(FramePaced, ModalScreen[None]):
     """The last state changes this viewer received, newest first. Esc or A closes it.
 
@@ -238,6 +259,7 @@ class AlertHistoryScreen(FramePaced, ModalScreen[None]):
         with Vertical(id="alert-history-box"):
             yield Static("", id="alert-history-title", markup=False)
             yield DataTable(id="alert-history-table", cursor_type="row", zebra_stripes=True)
+            yield Static(Text(NO_ALERTS_YET), id="alert-history-empty", markup=False)
             yield Static(
                 "Esc close · 1 costs · 2 decisions · 3 latency · 4 failures",
                 id="alert-history-hint",
@@ -256,7 +278,9 @@ class AlertHistoryScreen(FramePaced, ModalScreen[None]):
         """Redraw the table from the alert log when anything in it (or a shown age) changed."""
         now = self._clock()
         recent = self._alerts.recent()
-        rows = [history_cells(alert, now) for alert in recent]
+        live = self._alerts.firing
+        # A firing frame shows its alert as it is now (its value moves in place: resolving, say).
+        rows = [history_cells(_as_now(alert, live), now) for alert in recent]
         key = tuple(tuple(cell.plain for cell in row) for row in rows)
         if key == self._shown:
             return
@@ -269,8 +293,8 @@ class AlertHistoryScreen(FramePaced, ModalScreen[None]):
         table.clear()
         for index, row in enumerate(rows):
             table.add_row(*row, key=str(index))
-        if not rows:
-            table.add_row(*(Text(fmt.MISSING) for _ in HISTORY_COLUMNS), key="none")
+        table.display = bool(rows)
+        self.query_one("#alert-history-empty", Static).display = not rows
 
     @property
     def row_texts(self) -> list[str]:

@@ -228,6 +228,28 @@ async def test_capital_a_opens_the_history_newest_first_and_escape_closes():
         await async_wait_until(lambda: not isinstance(app.screen, AlertHistoryScreen), pilot=pilot)
 
 
+async def test_a_firing_alert_back_below_its_threshold_reads_resolving_in_panel_and_history():
+    app = counting_demo_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.state.apply_alert(alert(1))
+        app.frame()
+        await pilot.pause()
+        assert "resolving" not in panel(app).plain
+        # The collector updates a firing alert's value in place; the next snapshot carries it.
+        calmer = alert(1)
+        calmer.value, calmer.threshold = 0.011, 0.032
+        app.state.apply_snapshot(Snapshot(timestamp=NOW, alerts=[calmer]))
+        app.frame()
+        await pilot.pause()
+        assert "agent:worker-1  resolving 1.1 % < 3.2 %" in panel(app).plain
+        await pilot.press("A")
+        screen = await async_wait_until(
+            lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen, pilot=pilot
+        )
+        assert screen.row_texts[0].startswith("◐ resolving  error  error_rate  agent:worker-1  1.1 % < 3.2 %")
+
+
 # ------------------------------------------------------------------ a real collector
 async def test_real_collector_alert_reaches_panel_header_toast_bell_and_history(start_collector):
     running = start_collector(alerts=AlertSettings(interval=0.5, silent_after=0.5, silent_min_events=1))
