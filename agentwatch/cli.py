@@ -120,7 +120,19 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="never ring the terminal bell (default: ring on alerts)",
     )
-
+    parser.add_argument(
+        "--notify",
+        default=None,
+        metavar="CHANNELS",
+        help="tell when a coding-agent session needs you or failed, and when an alert fires: "
+        "a comma list of bell, osc9, osc777, tmux (default none)",
+    )
+    parser.add_argument(
+        "--notify-command",
+        default=None,
+        metavar="CMD",
+        help="also run CMD (split like a shell, never run by one) with each notification as JSON on standard input (default none)",
+    )
 
 
 def _scenario_epilog() -> str:

@@ -9,6 +9,8 @@ The file is TOML at :func:`config_path` (or ``--config``); its keys are the fiel
     max_lines = 10000
     level = "warning"
     bell = false
+    notify = ["bell", "osc9"]          # or "bell,osc9": bell, osc9, osc777, tmux
+    notify_command = "notify-me --from agentwatch"
 
 Environment: ``AGENTWATCH_URL``, ``AGENTWATCH_TOKEN``, ``AGENTWATCH_FPS`` (empty = unset).
 Flags come from an argparse namespace; an attribute that is ``None`` (or missing) means
@@ -29,6 +31,7 @@ from typing import Any, Final
 import platformdirs
 
 from agentwatch.protocol import DEFAULT_URL, LEVEL_RANK, normalize_level, normalize_token, token_problem
+from agentwatch.tui.notify import parse_channels, parse_command
 
 __all__ = ["ConfigError", "ViewerConfig", "config_path", "load_config", "normalize_url"]
 
@@ -64,6 +67,10 @@ class ViewerConfig:
     timestamps: bool = True
     wrap: bool = False
     theme: str | None = None
+    #: Notification channels (see :mod:`agentwatch.tui.notify`); none unless asked for.
+    notify: tuple[str, ...] = ()
+    #: A command run with each notification as JSON on standard input (split like a shell, run without one).
+    notify_command: str | None = None
 
 
 _FIELDS: Final = {field.name for field in dataclasses.fields(ViewerConfig)}
@@ -110,6 +117,15 @@ def _check_value(key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value
+    if key == "notify":
+        if not isinstance(value, str | list | tuple):
+            raise ValueError('must be a list of channels or a string ("bell,osc9")')
+        return parse_channels(value)
+    if key == "notify_command":
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        parse_command(value)
+        return value.strip() or None
     # token, agent, theme: free text
     if not isinstance(value, str):
         raise ValueError("must be a string")

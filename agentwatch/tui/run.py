@@ -30,6 +30,7 @@ def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
     ``banner`` is shown in the header on every frame (the demo passes "SIMULATED DATA …").
     """
     from agentwatch.tui.app import AgentWatchApp
+    from agentwatch.tui.notify import parse_command
 
     app = AgentWatchApp(
         url=config.url,
@@ -42,6 +43,8 @@ def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
         timestamps=config.timestamps,
         wrap=config.wrap,
         banner=banner,
+        notify=config.notify,
+        notify_command=parse_command(config.notify_command),
     )
     if config.theme:
         if config.theme not in app.available_themes:

@@ -22,7 +22,7 @@ from textual.widgets.data_table import ColumnKey
 
 from agentwatch.tui import textual_internals
 from agentwatch.tui.pacing import PaintGate
-from agentwatch.tui.textual_internals import FramePaced, dirty_regions, set_cells
+from agentwatch.tui.textual_internals import FramePaced, dirty_regions, set_cells, write_to_terminal
 from agentwatch.tui.widgets import LogPane
 from tests.helpers import async_wait_until
 
@@ -286,3 +286,15 @@ async def test_frame_paced_screen_paints_through_its_gate_no_sooner_than_the_int
         # Timers may fire up to a clock tick early; a write a whole interval too soon is what matters.
         assert all(at >= written + gate.period - 0.02 for at, _ in app.writes[writes:])
         assert screen not in screen._dirty_widgets
+
+
+async def test_write_to_terminal_goes_through_the_apps_driver_and_not_when_headless() -> None:
+    app: App[None] = App()
+    assert "_driver" in vars(app), broken("write_to_terminal", "an App no longer has _driver")
+    assert write_to_terminal(app, "\x07") is False, "not running: nothing to write to"
+    async with app.run_test():
+        driver = vars(app)["_driver"]
+        assert callable(getattr(driver, "write", None)), broken(
+            "write_to_terminal", "App._driver has no write()"
+        )
+        assert write_to_terminal(app, "\x07") is False, "headless: the test terminal gets nothing"
