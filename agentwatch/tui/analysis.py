@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -55,6 +56,17 @@ VIEW_TITLES: Final = {
     VIEW_DECISIONS: "Decisions",
     VIEW_LATENCY: "Latency",
     VIEW_FAILURES: "Failures",
+}
+#: What a view with no rows says: where its data comes from, and when it can have some.
+EMPTY_VIEW_TEXT: Final = {
+    VIEW_COSTS: "No priced call in this window yet. Costs come from llm_call and completion events that carry "
+    "cost_usd, or tokens and a model the price table knows (serve --config adds [prices]).",
+    VIEW_DECISIONS: "No decision yet. An agent reports one as an event with span_type decision and decision_made "
+    "(the SDK's agent.decision(name, confidence)); new ones are marked once an agent has a history.",
+    VIEW_LATENCY: "No timed call yet. Latency comes from llm_call and completion events with latency_ms; each "
+    "model's baseline forms over about 5 minutes, then regressions are marked.",
+    VIEW_FAILURES: "No error in this window, so nothing to break down. Errors are error events, events with an "
+    "error field, and log lines at level error or above.",
 }
 #: Most attribute keys offered by the Failures screen's picker.
 MAX_ATTRIBUTE_KEYS: Final = 100
@@ -240,6 +252,51 @@ def table_views(analysis: Analysis, now: float) -> list[TableView]:
     return views
 
 
+#: Per view, the columns left out first (by label) when a table is too wide for the screen.
+DROP_FIRST: Final = {
+    VIEW_COSTS: ("share", "since start est.", "inferences", "window est."),
+    VIEW_DECISIONS: ("first seen", "mean conf.", "share"),
+    VIEW_LATENCY: ("p95 ≈", "bound", "calls", "p50 ≈", "baseline p99"),
+    VIEW_FAILURES: ("events", "share of errors", "error rate"),
+}
+#: The first (key) column is cut to this many cells, with "…", before any column is left out.
+KEY_MIN_WIDTH: Final = 16
+_CELL_PADDING: Final = 2
+
+
+def fit_columns(view: TableView, drop_first: Sequence[str], room: int) -> list[tuple[int, int]]:
+    """(column index, width) of the columns of ``view`` shown in ``room`` cells.
+
+    Each column is as wide as its widest cell or label. When they do not all fit, the first
+    column (names, which can end in "…") gives way down to :data:`KEY_MIN_WIDTH`, then whole
+    columns are left out in ``drop_first`` order, then the first column gives way further:
+    a number is never cut.
+    """
+    widths = {
+        index: max([cell_len(label), *(cell_len(row[index]) for row in view.rows)])
+        for index, label in enumerate(view.labels)
+    }
+
+    def excess() -> int:
+        return sum(width + _CELL_PADDING for width in widths.values()) - room
+
+    natural = dict(widths)
+    widths[0] -= max(0, min(excess(), widths[0] - min(widths[0], KEY_MIN_WIDTH)))
+    dropped: list[int] = []
+    for label in drop_first:
+        if excess() <= 0:
+            break
+        if label in view.labels and view.labels.index(label) in widths:
+            dropped.append(view.labels.index(label))
+            del widths[dropped[-1]]
+    for index in reversed(dropped):  # one left out early may fit beside the ones kept
+        widths[index] = natural[index]
+        if excess() > 0:
+            del widths[index]
+    widths[0] = max(4, min(natural[0], widths[0] - excess()))
+    return sorted(widths.items())
+
+
 def sparkline(values: Sequence[float], width: int = 40) -> str:
     """The last ``width`` values as block characters scaled min..max (flat series: lowest bar)."""
     shown = [v for v in values if math.isfinite(v)][-width:]
@@ -322,7 +379,7 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
         self.clock = clock
         self._attribute_keys = attribute_keys
         self._generation = 0
-        self._layout: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+        self._layout: tuple[tuple[str, tuple[str, ...], tuple[tuple[int, int], ...]], ...] | None = None
         self._rows: list[tuple[tuple[str, ...], ...]] = []
         self._tables: list[DataTable[Text]] = []
         self.analysis: Analysis | None = None
@@ -337,6 +394,7 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
             yield Static("", id="analysis-title", markup=False)
             yield Static("loading…", id="analysis-status", markup=False)
             yield Static("", id="analysis-trend", markup=False)
+            yield Static("", id="analysis-empty", markup=False)
             yield VerticalScroll(id="analysis-body")
             yield Static("", id="analysis-hint", markup=False)
 
@@ -427,6 +485,10 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
         if not analysis.sections:
             status.append(" · no data yet", style="dim")
         self.query_one("#analysis-status", Static).update(status)
+        empty = self.query_one("#analysis-empty", Static)
+        empty.display = not any(section.rows for section in analysis.sections)
+        if empty.display:
+            empty.update(Text(EMPTY_VIEW_TEXT.get(analysis.view, ""), style="italic"))
         trend = self.query_one("#analysis-trend", Static)
         trend.display = analysis.view == VIEW_COSTS
         if trend.display:
@@ -440,28 +502,31 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
         self._tables = []
 
     def _show_tables(self, views: list[TableView]) -> None:
-        """Update tables in place when the sections are the same ones; rebuild them otherwise."""
+        """Update tables in place when the sections and the width are the same; rebuild them otherwise."""
         body = self.query_one("#analysis-body", VerticalScroll)
-        layout = tuple((view.title, view.labels) for view in views)
+        room = self._table_room()
+        fits = [fit_columns(view, DROP_FIRST.get(self.view, ()), room) for view in views]
+        layout = tuple((view.title, view.labels, tuple(fit)) for view, fit in zip(views, fits, strict=True))
         if layout != self._layout:
             body.remove_children()
             widgets: list[Static | DataTable[Text]] = []
             self._tables = []
-            for view in views:
+            for view, fit in zip(views, fits, strict=True):
                 widgets.append(
                     Static(Text(view.title, style="bold"), classes="analysis-section", markup=False)
                 )
                 table: DataTable[Text] = DataTable(
                     cursor_type="none", zebra_stripes=True, classes="analysis-table"
                 )
-                for label, numeric in zip(view.labels, view.numeric, strict=True):
-                    table.add_column(Text(label, justify="right") if numeric else label)
+                for index, width in fit:
+                    label, numeric = view.labels[index], view.numeric[index]
+                    table.add_column(Text(label, justify="right") if numeric else label, width=width)
                 widgets.append(table)
                 self._tables.append(table)
             body.mount_all(widgets)
             self._layout = layout
             self._rows = [() for _ in views]
-        for index, (view, table) in enumerate(zip(views, self._tables, strict=True)):
+        for index, (view, table, fit) in enumerate(zip(views, self._tables, fits, strict=True)):
             if self._rows[index] == view.rows:
                 continue
             self._rows[index] = view.rows
@@ -469,14 +534,26 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
             for cells in view.rows:
                 table.add_row(
                     *(
-                        Text(cell, justify="right" if numeric else "left", style=_cell_style(cell))
-                        for cell, numeric in zip(cells, view.numeric, strict=True)
+                        Text(
+                            fmt.safe(cells[column], width),
+                            justify="right" if view.numeric[column] else "left",
+                            style=_cell_style(cells[column]),
+                        )
+                        for column, width in fit
                     )
                 )
 
+    def _table_room(self) -> int:
+        """Cells a table may use: the screen less the box's border and padding and a scrollbar."""
+        return max(20, self.app.size.width - 6)
+
+    def on_resize(self) -> None:
+        if self.analysis is not None:
+            self._show_tables(table_views(self.analysis, self.clock()))
+
     def table_texts(self) -> dict[str, list[str]]:
         """Section heading → each row's cells joined by two spaces (for tests)."""
-        headings = [view_title for view_title, _ in self._layout or ()]
+        headings = [view_title for view_title, _, _ in self._layout or ()]
         return {
             heading: ["  ".join(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
             for heading, table in zip(headings, self._tables, strict=False)
