@@ -142,6 +142,9 @@ class MainScreen(FramePaced, Screen[Any]):
     clear which agent Enter would drill into.
     """
 
+    #: The agents table has the focus at start, even when the sessions pane above it is shown.
+    AUTO_FOCUS = "#agents"
+
     DEFAULT_CSS = """
     MainScreen #agents > .datatable--cursor {
         background: $primary 45%;

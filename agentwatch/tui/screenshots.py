@@ -2,8 +2,9 @@
 
     python -m agentwatch.tui.screenshots [--out screenshots/]
 
-Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, help.svg, alerts.svg
-(three alerts firing) and costs.svg (the Costs analysis screen). The
+Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, small-60x15.svg, help.svg, alerts.svg
+(three alerts firing), costs.svg (the Costs analysis screen) and sessions.svg (coding-agent
+sessions from their hooks: one needs you, one failed, two working, one waiting). The
 same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is what is
 tested.
 
@@ -28,6 +29,10 @@ from agentwatch.protocol import (
     RULE_ERROR_RATE,
     RULE_LATENCY_REGRESSION,
     RULE_NEW_DECISION,
+    SESSION_FAILED,
+    SESSION_NEEDS_YOU,
+    SESSION_WAITING,
+    SESSION_WORKING,
     STATUS_DEGRADED,
     STATUS_FAILING,
     STATUS_IDLE,
@@ -42,6 +47,7 @@ from agentwatch.protocol import (
     CostPoint,
     History,
     LogEntry,
+    Session,
     Snapshot,
 )
 from agentwatch.tui.analysis import AnalysisScreen
@@ -299,6 +305,96 @@ async def _costs(app: AgentWatchApp) -> None:
     screen.show(costs_analysis())
 
 
+def demo_sessions() -> tuple[list[Session], list[AgentRow]]:
+    """Five coding-agent sessions as their hooks leave them, most urgent first, and their agent rows."""
+
+    def session(
+        agent: str,
+        state: str,
+        since: float,
+        cwd: str,
+        host: str,
+        tool: str | None = None,
+        tool_since: float | None = None,
+        asks: str | None = None,
+    ) -> Session:
+        program, short = agent.split("·")
+        return Session(
+            session_id=f"{short}-5b1f-4c3d-9a8e-0c1d2e3f4a5b",
+            program=program,
+            agent_id=agent,
+            state=state,
+            since=NOW - since,
+            updated=NOW - 1,
+            cwd=cwd,
+            host=host,
+            tmux_pane="%7",
+            tool=tool,
+            tool_since=tool_since,
+            asks=asks,
+        )
+
+    sessions = [
+        session(
+            "claude-code·5b1f2c3d",
+            SESSION_NEEDS_YOU,
+            252,
+            "/home/ana/src/shop",
+            "laptop",
+            tool="Bash",
+            asks="permission to use Bash: npm run migrate -- --env=staging",
+        ),
+        session(
+            "gemini-cli·0a7e91c4",
+            SESSION_FAILED,
+            75,
+            "/home/ana/src/docs",
+            "laptop",
+            asks="RESOURCE_EXHAUSTED: quota exceeded for gemini-2.5-pro",
+        ),
+        session(
+            "claude-code·12d4ed51",
+            SESSION_WORKING,
+            96,
+            "/home/ana/src/api",
+            "devbox",
+            tool="Edit",
+            tool_since=NOW - 4,
+        ),
+        session(
+            "codex·9c18f95d",
+            SESSION_WORKING,
+            41,
+            "/home/ana/src/web",
+            "devbox",
+            tool="shell",
+            tool_since=NOW - 12,
+        ),
+        session("claude-code·77ab03e9", SESSION_WAITING, 610, "/home/ana/src/infra", "laptop"),
+    ]
+    rows = [
+        AgentRow(
+            agent_id=agent, tokens_per_second=tps, cost_usd=cost, events=40, last_seen=NOW - 1, model=model
+        )
+        for agent, tps, cost, model in (
+            ("claude-code·5b1f2c3d", 0.0, 1.84, "claude-sonnet-4-5"),
+            ("gemini-cli·0a7e91c4", 0.0, 0.31, "gemini-2.5-pro"),
+            ("claude-code·12d4ed51", 182.0, 3.07, "claude-sonnet-4-5"),
+            ("codex·9c18f95d", 96.5, 0.72, "gpt-5-codex"),
+            ("claude-code·77ab03e9", 0.0, 0.46, "claude-haiku-4-5"),
+        )
+    ]
+    return sessions, rows  # fmt: skip
+
+
+async def _sessions(app: AgentWatchApp) -> None:
+    snapshot = fleet_snapshot()
+    snapshot.sessions, rows = demo_sessions()
+    snapshot.agents = [*snapshot.agents[:3], *rows]
+    app.state.apply_snapshot(snapshot)
+    app.frame()
+
+
 async def _help(app: AgentWatchApp) -> None:
     app.action_help()
 
@@ -308,9 +404,11 @@ SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "drilldown.svg": ((120, 36), _drilldown),
     "search.svg": ((120, 36), _search),
     "small-80x24.svg": ((80, 24), _overview),
+    "small-60x15.svg": ((60, 15), _overview),
     "help.svg": ((120, 36), _help),
     "alerts.svg": ((120, 36), _alerts),
     "costs.svg": ((120, 36), _costs),
+    "sessions.svg": ((120, 36), _sessions),
 }
 
 

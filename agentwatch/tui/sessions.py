@@ -132,10 +132,10 @@ def session_line(session: Session, row: AgentRow | None, now: float, columns: Co
     symbol, word, style = STATE_LABELS.get(session.state, ("?", fmt.safe(session.state, 12), ""))
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{symbol} {word.ljust(_WORD_WIDTH)}", style=style)
-    text.append(
-        f" {short_duration(now - session.since):>6}", style="bold" if style.startswith("bold") else ""
-    )
-    text.append("  ")
+    # How long it has waited for you stands out with its state; other states' times are plain.
+    waited = style if session.state == SESSION_NEEDS_YOU else ("bold" if style.startswith("bold") else "")
+    text.append(f" {short_duration(now - session.since):>6} ", style=waited)
+    text.append(" ")
     text.append(fmt.safe(session.agent_id, AGENT_WIDTH).ljust(widths.agent), style="bold cyan")
     if widths.project or session.cwd:
         text.append("  ")
