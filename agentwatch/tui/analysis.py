@@ -65,8 +65,8 @@ EMPTY_VIEW_TEXT: Final = {
     "(the SDK's agent.decision(name, confidence)); new ones are marked once an agent has a history.",
     VIEW_LATENCY: "No timed call yet. Latency comes from llm_call and completion events with latency_ms; each "
     "model's baseline forms over about 5 minutes, then regressions are marked.",
-    VIEW_FAILURES: "No error in this window, so nothing to break down. Errors are error events, events with an "
-    "error field, and log lines at level error or above.",
+    VIEW_FAILURES: "No error in this window, so nothing to break down. Errors are events with span_type error or "
+    "with an error field (the SDK records a raised exception as one).",
 }
 #: Most attribute keys offered by the Failures screen's picker.
 MAX_ATTRIBUTE_KEYS: Final = 100

@@ -29,6 +29,7 @@ from agentwatch.protocol import (
 from agentwatch.tui.agenttable import EMPTY_TEXT
 from agentwatch.tui.analysis import EMPTY_VIEW_TEXT, AnalysisScreen
 from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.received import ReceivedHistory, sent_fields
 from agentwatch.tui.screenshots import NOW, URL, FixedConnection, costs_analysis, demo_app, fleet_snapshot
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS
 from agentwatch.tui.widgets import MetricPanel
@@ -231,3 +232,28 @@ async def test_analysis_tables_leave_out_columns_rather_than_cut_a_number(
         if view == VIEW_LATENCY:
             shown = screen_text(app)
             assert "▲ regression" in shown and "14.20 s" in shown
+
+
+# ---------------------------------------------------------------- what was sent, bounded
+def test_sent_fields_names_what_the_json_had_and_null_is_not_sent() -> None:
+    assert sent_fields(
+        b'{"timestamp": 1, "errors": null, "tokens_per_second": 3, "unknown": 1}'
+    ) == frozenset({"timestamp", "tokens_per_second"})
+    assert sent_fields(b"[1, 2]") is None  # not a snapshot: what it carried is not known
+
+
+def test_received_history_keeps_120_seconds_for_at_most_four_scopes() -> None:
+    received = ReceivedHistory()
+    sent = frozenset({"timestamp", "tokens_per_second"})
+    for second in range(500):
+        snapshot = Snapshot(timestamp=NOW + second, tokens_per_second=float(second))
+        received.add(snapshot, sent)
+    assert snapshot.history.tokens_per_second == [float(s) for s in range(380, 500)]
+    assert snapshot.history.error_rate == []  # not sent: no series
+    gap = Snapshot(timestamp=NOW + 510, tokens_per_second=7.0)
+    received.add(gap, sent)  # ten silent seconds repeat the last value
+    assert gap.history.tokens_per_second[-11:] == [499.0] * 10 + [7.0]
+    for agent in ("a", "b", "c", "d", "e"):
+        received.add(Snapshot(timestamp=NOW, agent=agent), sent)
+    assert received.sent(Snapshot(timestamp=NOW)) is None  # the fleet's scope, the oldest, was forgotten
+    assert received.sent(Snapshot(timestamp=NOW, agent="e")) == sent
