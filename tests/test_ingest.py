@@ -15,10 +15,11 @@ from agentwatch.collector.ingest import (
     IngestError,
     decode_events,
 )
-from agentwatch.collector.loglines import event_to_log_entry
+from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_ranks
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
+    LEVEL_RANK,
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
@@ -274,6 +275,34 @@ def test_payload_larger_than_the_limit_is_rejected() -> None:
     )
 
 
+def test_bags_over_the_limit_are_rejected_among_typed_events_whatever_the_rest_of_the_batch() -> None:
+    # Typed events take the inline path, whose attribute and payload sizes are checked per batch.
+    small = {"agent_id": "a", "span_type": SPAN_LOG, "attributes": {"k": "v"}}
+    big = {"blob": "x" * MAX_ATTRIBUTES_BYTES}
+    exact = {"blob": "x" * (MAX_ATTRIBUTES_BYTES - len(encode({"blob": ""})))}
+    items = [
+        {**small, "agent_id": "first"},
+        {"agent_id": "a", "span_type": SPAN_LOG, "attributes": big},
+        {"agent_id": "  ", "span_type": SPAN_LOG},
+        {"agent_id": "a", "span_type": SPAN_TOOL_CALL, "payload": big},
+        {"agent_id": "exact", "span_type": SPAN_LOG, "attributes": exact},
+        *({**small, "agent_id": f"s{i}"} for i in range(MAX_ATTRIBUTES_BYTES // 8)),
+    ]
+    events, rejected = decode(items)
+    assert [r.index for r in rejected] == [1, 2, 3]
+    assert rejected[0].error.startswith("attributes: larger than")
+    assert rejected[1].error == "agent_id: must not be blank"
+    assert rejected[2].error.startswith("payload: larger than")
+    assert [e.agent_id for e in events[:2]] == ["first", "exact"]
+    assert len(events) == 2 + MAX_ATTRIBUTES_BYTES // 8  # small bags over the limit together: all taken
+
+
+def test_typed_events_whose_bags_fit_together_are_all_taken() -> None:
+    items = [{"agent_id": f"a{i}", "span_type": SPAN_LOG, "attributes": {"i": i}} for i in range(100)]
+    events, rejected = decode(items)
+    assert rejected == [] and [e.attributes for e in events] == [{"i": i} for i in range(100)]
+
+
 def test_wrong_json_type_for_a_known_field_is_rejected_naming_the_field() -> None:
     assert rejection({"agent_id": "a", "model": 4}) == "model: expected str, got int"
     assert rejection({"agent_id": "a", "attributes": [1]}) == "attributes: expected object, got array"
@@ -520,6 +549,19 @@ def test_log_event_becomes_its_own_message_carried_verbatim() -> None:
 def test_log_level_is_error_when_an_error_is_set_and_the_events_own_level_wins() -> None:
     assert entry_for(span_type="llm_call", error="rate limited").level == "error"
     assert entry_for(span_type="llm_call", error="rate limited", level="warning").level == "warning"
+
+
+def test_log_ranks_of_a_batch_follow_the_one_rule_of_a_lines_level() -> None:
+    events = [
+        Event(agent_id="a", span_type=span_type, level=level, error=error)
+        for span_type in (SPAN_LOG, SPAN_ERROR, "heartbeat", SPAN_LLM_CALL, None)
+        for level in (None, *LEVELS, "warn", "FATAL", "trace", "nonsense")
+        for error in (None, "boom")
+    ]
+    ranks = log_ranks(events)
+    assert ranks == [LEVEL_RANK[event_to_log_entry(event).level] for event in events]
+    assert ranks == [log_rank(event) for event in events]
+    assert log_ranks([]) == []
 
 
 def test_log_metadata_is_compact_and_names_event_fields() -> None:

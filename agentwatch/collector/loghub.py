@@ -49,7 +49,7 @@ from typing import Final
 import msgspec
 
 from agentwatch.collector.idmark import new_sequence, valid_sequence
-from agentwatch.collector.loglines import event_to_log_entry, log_rank
+from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_ranks
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
 from agentwatch.protocol import (
     SSE_DROPPED,
@@ -238,9 +238,8 @@ class LogHub:
 
     @staticmethod
     def _event_slots(first: int, events: Sequence[Event]) -> list[_Slot]:
-        rank = log_rank
         ids = range(first, first + len(events))
-        return [(i, e.agent_id, rank(e), e) for i, e in zip(ids, events, strict=True)]
+        return [(i, e.agent_id, rank, e) for i, e, rank in zip(ids, events, log_ranks(events), strict=True)]
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id

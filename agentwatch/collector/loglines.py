@@ -10,6 +10,7 @@ hold events and build their lines when first read.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Final
 
 from agentwatch.protocol import (
@@ -26,9 +27,10 @@ from agentwatch.protocol import (
     normalize_level,
 )
 
-__all__ = ["METADATA_FIELDS", "event_to_log_entry", "log_level", "log_rank"]
+__all__ = ["METADATA_FIELDS", "event_to_log_entry", "log_level", "log_rank", "log_ranks"]
 
 _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = LEVELS
+_RANK_DEBUG, _RANK_INFO, _RANK_ERROR = LEVEL_RANK[_DEBUG], LEVEL_RANK[_INFO], LEVEL_RANK[_ERROR]
 
 
 def log_level(event: Event) -> str:
@@ -54,6 +56,29 @@ def log_level(event: Event) -> str:
 def log_rank(event: Event) -> int:
     """``LEVEL_RANK[log_level(event)]``: the rank "at least this level" filters compare."""
     return LEVEL_RANK[log_level(event)]
+
+
+def log_ranks(events: Sequence[Event]) -> list[int]:
+    """:func:`log_rank` of each event of a batch: the same rule, inline (it runs for every event
+    ingested)."""
+    ranks: list[int] = []
+    append = ranks.append
+    known = LEVEL_RANK.get
+    span_error, span_heartbeat = SPAN_ERROR, SPAN_HEARTBEAT
+    for event in events:
+        level = event.level
+        if level is None:
+            span_type = event.span_type
+            if event.error is not None or span_type == span_error:
+                append(_RANK_ERROR)
+            elif span_type == span_heartbeat:
+                append(_RANK_DEBUG)
+            else:
+                append(_RANK_INFO)
+        else:
+            rank = known(level)
+            append(rank if rank is not None else LEVEL_RANK[normalize_level(level)])
+    return ranks
 
 
 def event_to_log_entry(event: Event) -> LogEntry:

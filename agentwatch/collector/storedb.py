@@ -28,7 +28,7 @@ from typing import Final
 
 import msgspec
 
-from agentwatch.collector.loglines import log_rank
+from agentwatch.collector.loglines import log_ranks
 from agentwatch.protocol import Event
 
 #: ``PRAGMA user_version`` of the current schema (0 = a file written before versions were kept).
@@ -129,16 +129,18 @@ def log_rows(events: Sequence[Event], first_id: int, now: float) -> list[LogRow]
     ``ts`` is ``now`` for an event with no usable time. Raises ``msgspec.EncodeError``,
     ``TypeError`` or ``ValueError`` for an event that cannot be encoded.
     """
-    encode, rank = _encoder.encode, log_rank
+    encode = _encoder.encode
     return [
         (
             row_id,
             ts if (ts := ev.timestamp).__class__ is float else _event_time(ev, now),
             ev.agent_id,
-            rank(ev),
+            rank,
             encode(ev),
         )
-        for row_id, ev in zip(range(first_id, first_id + len(events)), events, strict=True)
+        for row_id, ev, rank in zip(
+            range(first_id, first_id + len(events)), events, log_ranks(events), strict=True
+        )
     ]
 
 
