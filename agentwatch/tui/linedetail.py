@@ -29,7 +29,7 @@ __all__ = ["LineDetailScreen", "line_detail_text"]
 
 #: Attribute names that are ids: shown with the ids, before the other attributes.
 ID_KEYS: Final = ("span_id", "parent_span_id", "parent_id", "session_id", "conversation_id", "request_id")
-_LABEL_WIDTH: Final = 10
+_LABEL_WIDTH: Final = 16
 _LABEL_STYLE: Final = "bold"
 
 

@@ -94,7 +94,7 @@ _HELP_BOX_FRAME: Final = 8
 #: Keys handled by widgets rather than app bindings, by section: (keys, what they do).
 WIDGET_KEYS: Final = {
     "Anywhere": [
-        ("Tab", "Move between the agents table and the log (shift+Tab: back)"),
+        ("Tab", "Focus the next pane: sessions, agents table, log (shift+Tab: back)"),
         ("ctrl+p", "Command palette: find any action by name"),
         ("ctrl+q", "Quit at once"),
     ],
@@ -106,7 +106,7 @@ WIDGET_KEYS: Final = {
     ],
     "Agents table": [
         ("Enter", "Drill into the agent under the cursor: its metrics, and the log of it alone"),
-        ("click", "Move the cursor to a row (double click: drill in)"),
+        ("click", "Move the cursor to a row; a click on the cursor's row drills in"),
     ],
     "Sessions": [
         ("Enter", "Sessions pane (Tab to it): go to the tmux pane of the session under the cursor"),
