@@ -2,12 +2,14 @@
 
     python benchmarks/bench_ingest_bare.py                  # ~1.5 minutes
     python benchmarks/bench_ingest_bare.py --rounds 5 --seconds 4
+    python benchmarks/bench_ingest_bare.py --before DIR   # plus the collector of another checkout
 
 The baseline is the least any collector must do: a Starlette route that reads the body, decodes it
 with msgspec into ``list[Event]`` and adds the count, served exactly as ``agentwatch serve`` is (the
 same uvicorn settings, the bounded HTTP protocol of collector/httpguard.py, the heap trimmer), so
 the ratio is about the collector's own work: checks, the window, totals, the log ring, the alert
-ledger. Beside it, ``agentwatch serve --no-store`` and ``agentwatch serve`` with a store.
+ledger. Beside it, ``agentwatch serve --no-store`` and ``agentwatch serve`` with a store; with
+``--before DIR``, also ``agentwatch serve --no-store`` of the checkout in DIR (before/after in one run).
 
 Every server runs in its own process on 127.0.0.1; the load is bench_http.py's, from a separate
 process over keep-alive connections, and every server gets the same batches: ``--batch`` events of
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +36,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_http import events_total, request_bytes, start_server
+import httpx
+from bench_http import events_total, request_bytes
 from bench_http_guard import cpu_seconds
 
 from agentwatch.protocol import Event
@@ -42,6 +46,7 @@ from agentwatch.simulator.fleet import Fleet
 #: Seconds between two re-stampings of the batch's timestamps in the load process.
 RESTAMP_EVERY = 0.1
 BARE = "bare endpoint (decode + count)"
+BEFORE = "--no-store, --before checkout"
 
 
 def fleet_batch(batch: int, agents: int = 200, seed: int = 7) -> list[Event]:
@@ -100,21 +105,40 @@ def serve_bare() -> None:
         trimmer.stop()
 
 
+def start_server(command: list[str], source: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start a server that prints its URL on its first line; with ``source``, that checkout's code."""
+    environment = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
+    process = subprocess.Popen(
+        command, cwd=source, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    url = next(word for word in line.split() if word.startswith("http://"))
+    for _ in range(200):
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    return process, url
+
+
 # ---------------------------------------------------------------------------------- the load
 async def _drive(port: int, events: list[Event], connections: int, seconds: float) -> int:
     """Post ``events`` over keep-alive connections for ``seconds``, timestamps kept current."""
     encode = msgspec.json.Encoder().encode
-    newest = max(event.timestamp for event in events if isinstance(event.timestamp, float))
-    offsets = [float(event.timestamp) - newest for event in events]  # type: ignore[arg-type]
-    payload = [b"", 0.0]  # (request bytes, when stamped)
+    stamps = [event.timestamp for event in events if isinstance(event.timestamp, float)]
+    offsets = [stamp - max(stamps) for stamp in stamps]
+    request, stamped = b"", 0.0
 
     def current() -> bytes:
+        nonlocal request, stamped
         now = time.time()
-        if now - payload[1] >= RESTAMP_EVERY:
+        if now - stamped >= RESTAMP_EVERY:
             for event, offset in zip(events, offsets, strict=True):
                 event.timestamp = now + offset
-            payload[0], payload[1] = request_bytes(port, encode(events)), now
-        return payload[0]  # type: ignore[return-value]
+            request, stamped = request_bytes(port, encode(events)), now
+        return request
 
     deadline = time.monotonic() + seconds
     done = 0
@@ -162,6 +186,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
     parser.add_argument("--batch", type=int, default=1000, help="events per request")
     parser.add_argument("--connections", type=int, default=4, help="keep-alive connections of the load")
+    parser.add_argument("--before", type=Path, help="also run agentwatch serve --no-store of this checkout")
     parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.bare_server:
@@ -171,18 +196,20 @@ def main() -> None:
     body = msgspec.json.encode(events)
     serve = [sys.executable, "-m", "agentwatch", "serve", "--port", "0", "--otlp-grpc-port", "0"]
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {
-            BARE: [sys.executable, __file__, "--bare-server"],
-            "agentwatch serve --no-store": [*serve, "--no-store"],
-            "agentwatch serve + store": [*serve, "--store", os.path.join(tmp, "bench.db")],
+        servers: dict[str, tuple[list[str], Path | None]] = {
+            BARE: ([sys.executable, str(Path(__file__).resolve()), "--bare-server"], None),
+            "agentwatch serve --no-store": ([*serve, "--no-store"], None),
+            "agentwatch serve + store": ([*serve, "--store", os.path.join(tmp, "bench.db")], None),
         }
+        if options.before is not None:
+            servers[BEFORE] = ([*serve, "--no-store"], options.before.resolve())
         print(
             f"batch {options.batch} events of the simulator's fleet, {len(body) / len(events):.0f} bytes/event, "
             f"{options.connections} connections, {options.seconds:g} s a round",
             flush=True,
         )
         best: dict[str, tuple[float, float]] = {}
-        running = {name: start_server(command) for name, command in servers.items()}
+        running = {name: start_server(command, source) for name, (command, source) in servers.items()}
         try:
             for round_number in range(1, options.rounds + 1):
                 for name, (process, url) in running.items():
