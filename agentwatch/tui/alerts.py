@@ -38,6 +38,7 @@ from agentwatch.protocol import (
     Alert,
 )
 from agentwatch.tui import formatting as fmt
+from agentwatch.tui.columns import fit_columns
 from agentwatch.tui.state import AlertLog
 from agentwatch.tui.textual_internals import FramePaced
 
@@ -194,6 +195,22 @@ HISTORY_COLUMNS: Final = (
 )
 
 
+#: Columns left out first, by label, when the history is too wide for the screen; the scope is cut
+#: with "…" before any is, and the message takes the width left.
+HISTORY_DROP_FIRST: Final = ("resolved", "started", "severity", "message")
+_SCOPE: Final = 3
+_MESSAGE: Final = 7
+
+
+def _cut(cell: Text, width: int) -> Text:
+    """The cell cut to ``width`` cells with "…" (a copy; the row keeps the whole text)."""
+    if cell.cell_len <= width:
+        return cell
+    cut = cell.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
+
+
 def history_cells(alert: Alert, now: float) -> tuple[Text, ...]:
     """One history row: state and severity as words (never colour alone), ages relative to ``now``."""
     firing = alert.state == ALERT_FIRING
@@ -254,6 +271,7 @@ class AlertHistoryScreen(FramePaced, ModalScreen[None]):
         self._alerts = alerts
         self._clock = clock
         self._shown: tuple[object, ...] | None = None
+        self._rows: list[tuple[Text, ...]] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="alert-history-box"):
@@ -267,12 +285,13 @@ class AlertHistoryScreen(FramePaced, ModalScreen[None]):
             )
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in HISTORY_COLUMNS:
-            table.add_column(label, key=key)
         self.refresh_rows()
         self.set_interval(1.0, self.refresh_rows, name="alert-history")
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        self._shown = None
+        self.refresh_rows()
 
     def refresh_rows(self) -> None:
         """Redraw the table from the alert log when anything in it (or a shown age) changed."""
@@ -285,22 +304,27 @@ class AlertHistoryScreen(FramePaced, ModalScreen[None]):
         if key == self._shown:
             return
         self._shown = key
+        self._rows = rows
         firing = len(self._alerts.firing)
         title = Text("Alert history", style="bold")
         title.append(f"  {firing} firing · last {len(recent)} state changes (newest first)", style="dim")
         self.query_one("#alert-history-title", Static).update(title)
         table = self.query_one(DataTable)
-        table.clear()
+        labels = [label for _, label in HISTORY_COLUMNS]
+        fit = fit_columns(labels, [[cell.plain for cell in row] for row in rows], max(20, self.app.size.width - 6),
+                          drop_first=HISTORY_DROP_FIRST, shrink=_SCOPE, shrink_min=20, grow=_MESSAGE)  # fmt: skip
+        table.clear(columns=True)
+        for index, width in fit:
+            table.add_column(labels[index], key=HISTORY_COLUMNS[index][0], width=width)
         for index, row in enumerate(rows):
-            table.add_row(*row, key=str(index))
+            table.add_row(*(_cut(row[column], width) for column, width in fit), key=str(index))
         table.display = bool(rows)
         self.query_one("#alert-history-empty", Static).display = not rows
 
     @property
     def row_texts(self) -> list[str]:
-        """Each row's cells joined by two spaces (for tests and screenshots)."""
-        table = self.query_one(DataTable)
-        return ["  ".join(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
+        """Each row's cells, shown or left out for width, joined by two spaces (for tests and screenshots)."""
+        return ["  ".join(cell.plain for cell in row) for row in self._rows]
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -47,6 +46,7 @@ from agentwatch.protocol import (
 )
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import short_age
+from agentwatch.tui.columns import fit_columns
 from agentwatch.tui.textual_internals import FramePaced
 
 REFRESH_SECONDS: Final = 2.0
@@ -259,42 +259,6 @@ DROP_FIRST: Final = {
     VIEW_LATENCY: ("p95 ≈", "bound", "calls", "p50 ≈", "baseline p99"),
     VIEW_FAILURES: ("events", "share of errors", "error rate"),
 }
-#: The first (key) column is cut to this many cells, with "…", before any column is left out.
-KEY_MIN_WIDTH: Final = 16
-_CELL_PADDING: Final = 2
-
-
-def fit_columns(view: TableView, drop_first: Sequence[str], room: int) -> list[tuple[int, int]]:
-    """(column index, width) of the columns of ``view`` shown in ``room`` cells.
-
-    Each column is as wide as its widest cell or label. When they do not all fit, the first
-    column (names, which can end in "…") gives way down to :data:`KEY_MIN_WIDTH`, then whole
-    columns are left out in ``drop_first`` order, then the first column gives way further:
-    a number is never cut.
-    """
-    widths = {
-        index: max([cell_len(label), *(cell_len(row[index]) for row in view.rows)])
-        for index, label in enumerate(view.labels)
-    }
-
-    def excess() -> int:
-        return sum(width + _CELL_PADDING for width in widths.values()) - room
-
-    natural = dict(widths)
-    widths[0] -= max(0, min(excess(), widths[0] - min(widths[0], KEY_MIN_WIDTH)))
-    dropped: list[int] = []
-    for label in drop_first:
-        if excess() <= 0:
-            break
-        if label in view.labels and view.labels.index(label) in widths:
-            dropped.append(view.labels.index(label))
-            del widths[dropped[-1]]
-    for index in reversed(dropped):  # one left out early may fit beside the ones kept
-        widths[index] = natural[index]
-        if excess() > 0:
-            del widths[index]
-    widths[0] = max(4, min(natural[0], widths[0] - excess()))
-    return sorted(widths.items())
 
 
 def sparkline(values: Sequence[float], width: int = 40) -> str:
@@ -505,7 +469,10 @@ class AnalysisScreen(FramePaced, ModalScreen[None]):
         """Update tables in place when the sections and the width are the same; rebuild them otherwise."""
         body = self.query_one("#analysis-body", VerticalScroll)
         room = self._table_room()
-        fits = [fit_columns(view, DROP_FIRST.get(self.view, ()), room) for view in views]
+        fits = [
+            fit_columns(view.labels, view.rows, room, drop_first=DROP_FIRST.get(self.view, ()))
+            for view in views
+        ]
         layout = tuple((view.title, view.labels, tuple(fit)) for view, fit in zip(views, fits, strict=True))
         if layout != self._layout:
             body.remove_children()

@@ -8,11 +8,13 @@ Each test reads the screen as the terminal would show it.
 from __future__ import annotations
 
 import pytest
+from textual.widgets import DataTable
 
 from agentwatch.protocol import STATUS_DEGRADED, STATUS_OK
 from agentwatch.tui.agenttable import AGENT_COLUMNS, agent_cell_values
+from agentwatch.tui.alerts import AlertHistoryScreen, value_vs_threshold
 from agentwatch.tui.app import AgentWatchApp
-from agentwatch.tui.screenshots import NOW, demo_app, fleet_snapshot
+from agentwatch.tui.screenshots import NOW, demo_alerts, demo_app, fleet_snapshot
 from tests.helpers import async_wait_until, screen_lines
 
 SIZES = [(60, 15), (80, 24), (100, 30), (120, 36), (200, 50)]
@@ -160,3 +162,25 @@ async def test_a_cost_of_no_price_fits_its_column():
         rows = table_rows_on_screen(app)
         assert " no price " in rows["planner-01"]
         assert " ≥$1 234.56 " in rows["retriever-02"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (200, 50)], ids=["80x24", "120x36", "200x50"])
+async def test_the_alert_history_shows_each_value_whole_and_gives_the_rest_to_the_message(size):
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        snapshot = fleet_snapshot()
+        snapshot.alerts = demo_alerts()
+        app.state.apply_snapshot(snapshot)
+        app.frame()
+        await pilot.press("A")
+        screen = await async_wait_until(
+            lambda: app.screen if isinstance(app.screen, AlertHistoryScreen) else None, pilot=pilot
+        )
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        assert not table.show_horizontal_scrollbar
+        shown = "\n".join(screen_lines(app))
+        for alert in demo_alerts():
+            assert value_vs_threshold(alert) in shown, shown
+        if size[0] >= 200:
+            assert all(alert.message in shown for alert in demo_alerts()), shown
