@@ -19,3 +19,7 @@ def test_help_screen(snap_compare):
 
 def test_small_terminal_80x24(snap_compare):
     assert snap_compare(demo_app(), terminal_size=(80, 24))
+
+
+def test_small_terminal_60x15(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=(60, 15))
