@@ -186,8 +186,8 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
         self.clear(columns=True)
         for key, label in AGENT_COLUMNS:
             if key in layout.widths:
-                justify = "right" if key in _RIGHT_ALIGNED else "left"
-                self.add_column(Text(label, justify=justify), width=layout.widths[key], key=key)
+                label_text = Text(label, justify="right") if key in _RIGHT_ALIGNED else Text(label)
+                self.add_column(label_text, width=layout.widths[key], key=key)
         for agent_id, cells in self._cells.items():
             self.add_row(*self._row(cells), key=agent_id)
         if self._rank:
