@@ -261,6 +261,7 @@ class MetricPanel(Vertical):
         self._shown = key
         self._value.update(value, layout=False)  # one line whatever the value: no layout pass
         self._spark.data = list(series)
+        self._spark.set_class(not series, "-empty")  # no series sent: no flat line that reads as zero
         for name in ("-warning", "-error"):
             self.set_class(name == level_class, name)
         self._fit()

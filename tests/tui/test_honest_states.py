@@ -99,7 +99,9 @@ async def test_a_minimal_collector_shows_dashes_not_zeros_and_sparklines_from_it
         assert panel(app, "m-errors").border_subtitle == ""  # not "0 errors": errors were not sent
         assert panel(app, "m-agents").value_text == "2 active"
         assert panel(app, "m-agents").border_subtitle == "— events/s"
-        assert panel(app, "m-agents").series == []  # events/s were not sent either
+        assert panel(app, "m-agents").series == []  # events/s were not sent either: no flat line
+        assert not panel(app, "m-agents").query_one(".metric-spark").visible
+        assert panel(app, "m-tokens").query_one(".metric-spark").visible
         assert panel(app, "m-cost").value_text == "—"
         assert panel(app, "m-latency").border_subtitle == ""  # no sketch error bound was sent
         shown = screen_text(app)
