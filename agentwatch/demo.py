@@ -187,6 +187,9 @@ def main(namespace: argparse.Namespace) -> int:
         scenario=namespace.scenario,
         port=getattr(namespace, "port", 0),
     )
+    print(
+        "agentwatch demo: building the alert baselines from the fleet's simulated history…", file=sys.stderr
+    )
     try:
         url = embedded.start()
     except OSError as exc:

@@ -6,21 +6,27 @@ none in ten minutes."""
 
 from __future__ import annotations
 
+import time
+
+import httpx
+import msgspec
 import pytest
 
 from agentwatch import demo
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.protocol import (
     ALERT_FIRING,
+    PATH_ALERTS,
     RULE_COST_PER_INFERENCE,
     RULE_ERROR_RATE,
     RULE_LATENCY_REGRESSION,
     RULE_NEW_DECISION,
     SCOPE_FLEET,
     Alert,
+    AlertsResponse,
 )
 from agentwatch.simulator import NEW_DECISION, Fleet
-from tests.helpers import NOW, Clock
+from tests.helpers import NOW, Clock, wait_until
 
 #: The demo shows each scenario's alert within 90 s of starting; building the baselines and
 #: starting the viewer take a few seconds of that.
@@ -117,3 +123,24 @@ def test_steady_fleet_raises_no_alert_in_ten_minutes() -> None:
     changes, collector, _ = run_demo("steady", 600.0, seed=31)
     assert changes == []
     assert collector.alerts.evaluations >= 60 + demo.HISTORY_MIN / 10
+
+
+def test_the_real_demo_collector_fires_its_scenario_alert_over_http_within_90_seconds() -> None:
+    """The embedded collector as ``agentwatch demo`` runs it, in real time: the new-decision
+    scenario's alert is served at /api/alerts about 30 s after the start."""
+    started = time.monotonic()
+    embedded = demo.EmbeddedCollector(agents=AGENTS, rate=RATE, seed=32, scenario="new-decision")
+    embedded.start()
+    try:
+        assert embedded.history >= demo.HISTORY_MIN
+
+        def new_decision() -> list[Alert]:
+            body = httpx.get(embedded.url + PATH_ALERTS, timeout=5).content
+            firing = msgspec.json.decode(body, type=AlertsResponse).firing
+            return [a for a in firing if a.rule == RULE_NEW_DECISION]
+
+        (alert,) = wait_until(new_decision, timeout=90)
+        assert time.monotonic() - started < 90
+        assert alert.scope.endswith(f"/decision:{NEW_DECISION}")
+    finally:
+        embedded.stop()
