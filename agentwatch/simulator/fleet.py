@@ -14,12 +14,15 @@ rate does not depend on what the steps contain (renewal-reward). Heartbeats are 
 the budget.
 
 Scenarios (times in seconds after ``start``; the constants below are the contract that
-tests and alert tests rely on):
+tests and alert tests rely on; each is strong and early enough that the collector's default
+alert rules, given baselines, fire within about a minute — ``agentwatch demo`` promises 90 s):
 
 * ``steady`` — the baseline: a share :data:`LLM_ERROR_PROBABILITY` of LLM calls and
   :data:`TOOL_ERROR_PROBABILITY` of tool calls fail.
 * ``burst`` — the step rate is ×:data:`BURST_FACTOR` for :data:`BURST_SECONDS` every
-  :data:`BURST_EVERY` seconds, the first burst starting at :data:`BURST_FIRST_AT`.
+  :data:`BURST_EVERY` seconds, the first burst starting at :data:`BURST_FIRST_AT`; the
+  providers throttle it: :data:`BURST_THROTTLE_PROBABILITY` of the LLM calls made during a
+  burst fail with a 429.
 * ``error-spike`` — from :data:`ERROR_SPIKE_START` to :data:`ERROR_SPIKE_END`, a third of the
   agents (:attr:`Fleet.failing_agents`) fail :data:`ERROR_SPIKE_PROBABILITY` of their calls.
 * ``latency-degradation`` — from :data:`LATENCY_DEGRADATION_START`, the latency of
