@@ -265,3 +265,19 @@ async def test_table_cursor_stays_visible_when_the_log_has_focus():
         other_y = row_y + 1
         assert any(bold for _, bold in row_styles(app, row_y))  # the cursor row stands out: bold
         assert row_styles(app, row_y) != row_styles(app, other_y)
+
+
+def test_readme_keys_table_lists_every_key_the_help_screen_lists():
+    from pathlib import Path
+
+    from agentwatch.tui.app import AgentWatchApp
+    from agentwatch.tui.screens import help_rows
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    keys_table = readme.split("### Keys", 1)[1].split("\n## ", 1)[0]
+    for section, rows in help_rows(AgentWatchApp.BINDINGS):
+        assert f"**{section}**" in keys_table, section
+        for keys, _ in rows:
+            for key in keys.split(", "):
+                shown = f"`{key}`" if len(key) == 1 else key
+                assert shown in keys_table, (section, key)
