@@ -54,6 +54,10 @@ SSE_ALERT: Final = "alert"
 SSE_HELLO: Final = "hello"
 #: Sent instead of resuming when the client's last id belongs to another id sequence.
 SSE_RESET: Final = "reset"
+#: What changed since the metrics stream's frame before (see :class:`SnapshotDelta`).
+SSE_METRICS_DELTA: Final = "metrics-delta"
+#: Query parameter of the metrics stream: ``delta=1`` asks for :data:`SSE_METRICS_DELTA` frames.
+PARAM_DELTA: Final = "delta"
 
 # ---------------------------------------------------------------------- span types
 SPAN_LLM_CALL: Final = "llm_call"
@@ -345,6 +349,32 @@ class Snapshot(msgspec.Struct, omit_defaults=False):
     alerts: list[Alert] = []
     #: Coding-agent sessions known from their hooks, most urgent first (fleet snapshots only).
     sessions: list[Session] = []
+
+
+class SnapshotDelta(Snapshot, omit_defaults=True):
+    """``event: metrics-delta``: one scope's snapshot as a change to the frame before it.
+
+    Sent on a metrics stream opened with ``?delta=1``, whose frames carry ``id: <n>`` (``n`` one
+    more per frame of the scope); a delta applies to the frame whose id is one less, else the
+    viewer has missed one and reconnects (the first frame of a stream is a whole snapshot).
+    The snapshot's own fields are whole (one left out has its default), except:
+
+    * ``agents``: only the rows new or changed since that frame; ``removed``: ids of rows gone;
+      the rows stay sorted by agent id.
+    * ``history``: only the newest values of each series (the last ``len`` seconds up to
+      ``end``); the earlier ones are the values the viewer holds for those seconds.
+    * ``alerts`` and ``sessions``: None (left out) while unchanged, else the whole list.
+    """
+
+    removed: list[str] = []
+    alerts: list[Alert] | None = None  # type: ignore[assignment]  # None: unchanged
+    sessions: list[Session] | None = None  # type: ignore[assignment]
+
+
+#: The snapshot fields a delta sends whole, every time (all but the lists it sends in part).
+SNAPSHOT_SCALARS: Final = tuple(
+    name for name in Snapshot.__struct_fields__ if name not in ("agents", "history", "alerts", "sessions")
+)
 
 
 # -------------------------------------------------------------------------- alerts

@@ -34,6 +34,7 @@ from agentwatch.collector.receipts import KeyReused, body_digest, valid_key
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.collector.sse import bound_stream, current_transport
 from agentwatch.collector.store import StoreError
+from agentwatch.collector.streamgzip import accepts_gzip
 from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
     ANALYSIS_VIEWS,
@@ -43,6 +44,7 @@ from agentwatch.protocol import (
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    PARAM_DELTA,
     PATH_AGENTS,
     PATH_ALERTS,
     PATH_ANALYSIS,
@@ -70,6 +72,8 @@ from agentwatch.protocol import (
 log = logging.getLogger("agentwatch.collector")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+#: A metrics stream sent gzipped (the viewer's Accept-Encoding took gzip).
+GZIP_STREAM = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
 #: Sent with a 413: the server then closes the connection instead of reading the rest of the body.
 CLOSE = {"Connection": "close"}
 #: A large batch is aggregated this many events at a time, yielding to the event loop between
@@ -254,19 +258,19 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def dashboard_stream(request: Request) -> Response:
         refuse_when_stopping(request)
         agent = agent_param(request)
-        first = collector.first_metrics_frame(agent)
-        subscription = collector.metrics.subscribe(agent)
+        delta = delta_param(request)
+        gzip = accepts_gzip(request.headers.get("accept-encoding"))
+        subscription = collector.subscribe_metrics(agent, delta=delta, gzip=gzip)
         writable = bound_stream(current_transport())  # a slow viewer skips snapshots, never queues them
 
         async def frames() -> AsyncIterator[bytes]:
             try:
-                yield first
                 async for frame in subscription.frames(settings.heartbeat_seconds, writable=writable):
                     yield frame
             finally:
                 subscription.close()
 
-        return stream_response(frames())
+        return stream_response(frames(), GZIP_STREAM if gzip else None)
 
     async def logs_stream(request: Request) -> Response:
         refuse_when_stopping(request)
@@ -474,8 +478,18 @@ def check_token(request: Request, token: bytes) -> None:
         )
 
 
-def stream_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+def stream_response(frames: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> StreamingResponse:
+    return StreamingResponse(
+        frames, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
+    )
+
+
+def delta_param(request: Request) -> bool:
+    """``?delta=1``: the viewer takes ``metrics-delta`` frames; ``0`` or absent: whole snapshots."""
+    value = request.query_params.get(PARAM_DELTA, "0")
+    if value not in ("0", "1"):
+        raise HTTPProblem(400, f"{PARAM_DELTA} must be 0 or 1, not {value[:20]!r}")
+    return value == "1"
 
 
 def agent_param(request: Request) -> str | None:

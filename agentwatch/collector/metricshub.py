@@ -4,6 +4,11 @@ Snapshots reach each subscriber latest-wins: a snapshot not yet taken is replace
 coalesced, so a slow viewer costs one frame, never a queue. One-off events (alerts) go through a
 small bounded queue per subscriber. Single-threaded: call every method from the event loop's
 thread. Nothing here knows about HTTP: the web layer wraps ``frames()`` in a streaming response.
+
+A subscriber that asked for deltas gets a scope's :class:`~agentwatch.collector.metricsframes.MetricsFrames`
+as a delta when it took the frame just before, else whole (its first frame, and after frames it
+skipped: counted in ``resyncs``). A gzip subscriber gets gzip segments
+(:mod:`agentwatch.collector.streamgzip`) after the gzip header.
 """
 
 from __future__ import annotations
@@ -12,25 +17,39 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
+from agentwatch.collector.metricsframes import MetricsFrames
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, wait_writable
+from agentwatch.collector.streamgzip import GZIP_HEADER, deflate_segment
+
+_GZIP_HEARTBEAT = deflate_segment(HEARTBEAT)
 
 
 class MetricsSubscription:
-    """One viewer of metrics frames for one agent filter (None = the whole fleet)."""
+    """One viewer of metrics frames for one agent filter (None = the whole fleet).
 
-    def __init__(self, hub: MetricsHub, agent: str | None, event_queue: int) -> None:
+    ``delta``: it takes ``metrics-delta`` frames; ``gzip``: its stream is gzip.
+    """
+
+    def __init__(
+        self, hub: MetricsHub, agent: str | None, event_queue: int, *, delta: bool = False, gzip: bool = False
+    ) -> None:
         self._hub = hub
         self.agent = agent
-        self._latest: bytes | None = None
+        self.delta = delta
+        self.gzip = gzip
+        self._latest: MetricsFrames | None = None
         self._events: deque[bytes] = deque()
         self._event_queue = event_queue
+        self._seq = 0  # the id of the last frame taken (delta subscribers)
+        self._started = False
         self.coalesced = 0
         self.events_dropped = 0
+        self.resyncs = 0
         self.closed = False
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
 
-    def _offer(self, frame: bytes) -> None:
+    def _offer(self, frame: MetricsFrames) -> None:
         if self._latest is not None:
             self.coalesced += 1
             self._hub.coalesced_total += 1
@@ -46,12 +65,36 @@ class MetricsSubscription:
         self._wake.set()
 
     def _take(self) -> bytes:
-        parts = list(self._events)
+        events = b"".join(self._events)
         self._events.clear()
-        if self._latest is not None:
-            parts.append(self._latest)
-            self._latest = None
+        parts = [deflate_segment(events) if self.gzip else events] if events else []
+        frames, self._latest = self._latest, None
+        if frames is not None:
+            parts.append(frames.frame(self._kind(frames), self.gzip))
+        if parts and self.gzip and not self._started:
+            parts.insert(0, GZIP_HEADER)
+        self._started = self._started or bool(parts)
         return b"".join(parts)
+
+    def _kind(self, frames: MetricsFrames) -> str:
+        """Which of ``frames`` this subscriber takes: plain, full (with its id) or delta."""
+        if not self.delta or frames.snapshot is None:
+            return "plain"
+        previous, self._seq = self._seq, frames.seq
+        if frames.has_delta and previous == frames.seq - 1:
+            return "delta"
+        if previous and frames.has_delta:  # it skipped a frame: a whole one puts it back in step
+            self.resyncs += 1
+            self._hub.resyncs_total += 1
+        return "full"
+
+    def _heartbeat(self) -> bytes:
+        if not self.gzip:
+            return HEARTBEAT
+        if self._started:
+            return _GZIP_HEARTBEAT
+        self._started = True
+        return GZIP_HEADER + _GZIP_HEARTBEAT
 
     def close(self) -> None:
         """Stop the stream and leave the hub. Idempotent."""
@@ -85,7 +128,7 @@ class MetricsSubscription:
                     continue
                 if self.closed:
                     break
-                yield HEARTBEAT
+                yield self._heartbeat()
                 keepalive.sent()
         finally:
             self.close()
@@ -105,14 +148,26 @@ class MetricsHub:
         self._by_filter: dict[str | None, set[MetricsSubscription]] = {}
         self.coalesced_total = 0
         self.events_dropped_total = 0
+        #: Whole frames sent to delta subscribers because they had skipped one.
+        self.resyncs_total = 0
 
     @property
     def subscriber_count(self) -> int:
         return sum(len(subs) for subs in self._by_filter.values())
 
-    def subscribe(self, agent: str | None) -> MetricsSubscription:
-        subscription = MetricsSubscription(self, agent, self._event_queue)
+    def subscribe(
+        self,
+        agent: str | None,
+        *,
+        first: MetricsFrames | None = None,
+        delta: bool = False,
+        gzip: bool = False,
+    ) -> MetricsSubscription:
+        """A new subscriber of filter ``agent``; ``first``: the frames it gets at once."""
+        subscription = MetricsSubscription(self, agent, self._event_queue, delta=delta, gzip=gzip)
         self._by_filter.setdefault(agent, set()).add(subscription)
+        if first is not None:
+            subscription._offer(first)
         return subscription
 
     def _remove(self, subscription: MetricsSubscription) -> None:
@@ -126,10 +181,12 @@ class MetricsHub:
         """Agent filters that currently have at least one subscriber."""
         return set(self._by_filter)
 
-    def publish(self, agent: str | None, frame: bytes) -> None:
-        """Give ``frame`` to the subscribers of filter ``agent``, replacing any not yet taken."""
+    def publish(self, agent: str | None, frame: MetricsFrames | bytes) -> None:
+        """Give ``frame`` to the subscribers of filter ``agent``, replacing any not yet taken
+        (bytes: the same frame for every subscriber)."""
+        frames = MetricsFrames.fixed(frame) if isinstance(frame, bytes) else frame
         for subscription in self._by_filter.get(agent, ()):
-            subscription._offer(frame)
+            subscription._offer(frames)
 
     def publish_event(self, frame: bytes) -> None:
         """Queue ``frame`` for every subscriber, whatever its filter (bounded, overflow counted)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 import platformdirs
+from msgspec.structs import replace
 
 from agentwatch import __version__
 from agentwatch.collector.alerts import AlertEngine
@@ -25,7 +26,8 @@ from agentwatch.collector.hooks import read_hook
 from agentwatch.collector.ledger import Ledger
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.metricingest import MetricIngest
-from agentwatch.collector.metricshub import MetricsHub
+from agentwatch.collector.metricsframes import FIRST_FRAME_MAX_AGE, MetricsFramer
+from agentwatch.collector.metricshub import MetricsHub, MetricsSubscription
 from agentwatch.collector.otlp import MetricPoint
 from agentwatch.collector.receipts import Receipts
 from agentwatch.collector.sessionboard import SessionBoard, session_line
@@ -33,7 +35,7 @@ from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS, Totals
 from agentwatch.collector.window import Window
-from agentwatch.protocol import SSE_ALERT, SSE_METRICS, Alert, Event, Health, Snapshot
+from agentwatch.protocol import SSE_ALERT, Alert, Event, Health, Snapshot
 
 log = logging.getLogger("agentwatch.collector")
 
@@ -126,7 +128,7 @@ class Collector:
         self.store_problem: str | None = None
         self.warnings: list[str] = []
         self._tick_task: asyncio.Task[None] | None = None
-        self._last_sent: dict[str | None, bytes] = {}
+        self.framer = MetricsFramer(settings.clock)
 
     # ------------------------------------------------------------------ lifecycle
     def open_store(self) -> None:
@@ -282,42 +284,50 @@ class Collector:
     def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
         """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
         snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
-        snapshot.alerts = self.alerts.firing(agent)
+        # Copies of what changes in place (alerts, sessions, work): a snapshot stays as it was
+        # taken, so the next one can be compared with it and it can be encoded later.
+        snapshot.alerts = [replace(alert) for alert in self.alerts.firing(agent)]
         if agent is None and len(self.sessions):
-            snapshot.sessions = self.sessions.sessions()
+            snapshot.sessions = [replace(session) for session in self.sessions.sessions()]
         work = self.metric_points.work
         if len(work):  # coding agents' work, from their metrics
             for row in snapshot.agents:
-                row.work = work.get(row.agent_id)
+                done = work.get(row.agent_id)
+                row.work = replace(done) if done is not None else None
         return snapshot
 
     def publish_metrics(self) -> int:
         """Send a metrics frame to each subscribed scope whose snapshot changed. Returns frames sent.
 
-        "Changed" ignores the timestamp alone, so an idle collector sends nothing.
+        "Changed" ignores the time alone, so an idle collector sends nothing. Each scope's frames
+        are made once (whole and as a delta, :mod:`~agentwatch.collector.metricsframes`) and
+        shared by its viewers.
         """
         sent = 0
         scopes = self.metrics.filters()
-        for scope in list(self._last_sent):
-            if scope not in scopes:
-                del self._last_sent[scope]
+        self.framer.keep_only(scopes)
         for scope in scopes:
-            snapshot = self.snapshot(scope)
-            stamp, end = snapshot.timestamp, snapshot.history.end
-            snapshot.timestamp = 0.0
-            snapshot.history.end = 0.0
-            key = msgspec.json.encode(snapshot)
-            if self._last_sent.get(scope) == key:
-                continue
-            self._last_sent[scope] = key
-            snapshot.timestamp, snapshot.history.end = stamp, end
-            self.metrics.publish(scope, sse_frame(SSE_METRICS, msgspec.json.encode(snapshot)))
-            sent += 1
+            frames = self.framer.next(scope, self.snapshot(scope))
+            if frames is not None:
+                self.metrics.publish(scope, frames)
+                sent += 1
         return sent
 
-    def first_metrics_frame(self, agent: str | None) -> bytes:
-        """The frame a new metrics subscriber gets at once, so its first paint has data."""
-        return sse_frame(SSE_METRICS, msgspec.json.encode(self.snapshot(agent)))
+    def subscribe_metrics(
+        self, agent: str | None, *, delta: bool = False, gzip: bool = False
+    ) -> MetricsSubscription:
+        """A new viewer of the metrics stream; its first frame (the scope's newest) is due at once,
+        so its first paint has data."""
+        first = self.framer.current(agent)
+        if (
+            first is None
+            or first.snapshot is None
+            or self.clock() - first.snapshot.timestamp > FIRST_FRAME_MAX_AGE
+        ):
+            first = self.framer.next(agent, self.snapshot(agent), force=True)
+            assert first is not None
+            self.metrics.publish(agent, first)  # the scope's newest frame, for its viewers too
+        return self.metrics.subscribe(agent, first=first, delta=delta, gzip=gzip)
 
     def evaluate_alerts(self) -> list[Alert]:
         """Fold new events into the alert ledger, evaluate when due, send each state change once."""
@@ -326,14 +336,18 @@ class Collector:
             self.metrics.publish_event(sse_frame(SSE_ALERT, msgspec.json.encode(alert)))
         return changes
 
+    def tick(self) -> int:
+        """One metrics tick: held metric events in, alerts evaluated, frames published (returned)."""
+        self.release_metric_events()
+        self.evaluate_alerts()
+        return self.publish_metrics()
+
     async def _tick_loop(self) -> None:
         interval = 1.0 / self.settings.ticks_per_second
         while True:
             await asyncio.sleep(interval)
             try:
-                self.release_metric_events()
-                self.evaluate_alerts()
-                self.publish_metrics()
+                self.tick()
             except Exception:  # a bug here must not stop every future tick
                 log.exception("metrics tick failed")
 

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer
 
 from agentwatch.client.prefetch import prefetch_snapshot
 from agentwatch.protocol import (
+    PARAM_DELTA,
     PATH_DASHBOARD_STREAM,
     PATH_LOGS_STREAM,
     STATUS_FAILING,
@@ -390,7 +391,9 @@ class AgentWatchApp(App[int]):
     @work(exclusive=True, group="metrics", exit_on_error=False)
     async def follow_metrics(self) -> None:
         """Follow the metrics stream (narrowed to the drilled agent, if any) into the state."""
-        params = {"agent": self.state.drilled_agent} if self.state.drilled_agent else {}
+        params = {PARAM_DELTA: "1"}  # deltas after the first snapshot; a collector without them ignores it
+        if self.state.drilled_agent:
+            params["agent"] = self.state.drilled_agent
         await self._follow(STREAM_METRICS, PATH_DASHBOARD_STREAM, params)
 
     @work(exclusive=True, group="logs", exit_on_error=False)
@@ -438,7 +441,7 @@ class AgentWatchApp(App[int]):
 
     def on_metrics_event(self, sse: SSEMessage) -> None:
         """One metrics-stream message (snapshot or alert) into the state."""
-        feed.apply_metrics_event(self.state, sse.event, sse.data)
+        feed.apply_metrics_event(self.state, sse.event, sse.data, getattr(sse, "id", ""))
 
     def on_log_event(self, sse: SSEMessage) -> None:
         """One log-stream message (entry, gap or dropped notice) into the state."""

@@ -4,8 +4,11 @@ The stream workers hand each network read's messages to :func:`apply_metrics_eve
 :func:`apply_log_events`; those decode them with the protocol types and update a
 :class:`~agentwatch.tui.state.ViewState`. The app only draws what the state then holds.
 
-* Metrics stream: ``metrics`` (or unnamed) messages are snapshots, ``alert`` messages are one
-  alert's state change; any other name is ignored.
+* Metrics stream: ``metrics`` (or unnamed) messages are snapshots, ``metrics-delta`` messages the
+  change since the frame before (made whole by :mod:`agentwatch.client.deltas`; one that does not
+  follow raises :class:`~agentwatch.client.deltas.MissedDelta` once the read is applied, so the
+  stream reconnects and starts again whole), ``alert`` messages are one alert's state change;
+  any other name is ignored.
 * Log stream: ``log`` (or unnamed) messages are entries; ``gap`` (lines no longer held by the
   collector when resuming; "up to" when not exact) and ``dropped`` (lines the collector dropped
   for a slow reader) become markers at the place they arrived, counted in ``lines_missed``.
@@ -27,6 +30,7 @@ from typing import Final, Protocol
 
 import msgspec
 
+from agentwatch.client.deltas import MissedDelta
 from agentwatch.client.sse import DEFAULT_EVENT, ServerSentEvent
 from agentwatch.protocol import (
     SSE_ALERT,
@@ -35,6 +39,7 @@ from agentwatch.protocol import (
     SSE_HELLO,
     SSE_LOG,
     SSE_METRICS,
+    SSE_METRICS_DELTA,
     SSE_RESET,
     Alert,
     Dropped,
@@ -80,13 +85,21 @@ def stream_client() -> ModuleType:
 
 
 # ---------------------------------------------------------------------- metrics stream
-def apply_metrics_event(state: ViewState, event: str, data: str) -> None:
-    """One metrics-stream message into ``state``: a snapshot (``metrics`` or unnamed) or an alert."""
+def apply_metrics_event(state: ViewState, event: str, data: str, id: str = "") -> None:
+    """One metrics-stream message into ``state``: a snapshot (``metrics`` or unnamed), a delta
+    (``metrics-delta``, with its ``id``) or an alert. Raises :class:`MissedDelta` for a delta that
+    does not follow the frame before."""
     if event == SSE_ALERT:
         try:
             state.apply_alert(_alert_decoder.decode(data))
         except (msgspec.DecodeError, msgspec.ValidationError):
             state.count_decode_error()
+        return
+    frames = state.metrics_frames
+    if event == SSE_METRICS_DELTA:
+        snapshot = frames.delta(data, id)
+        state.received.add(snapshot, state.received.sent(frames.snapshot))
+        state.apply_snapshot(snapshot)
         return
     if event not in (SSE_METRICS, DEFAULT_EVENT):
         return
@@ -97,13 +110,23 @@ def apply_metrics_event(state: ViewState, event: str, data: str) -> None:
         state.count_decode_error()
         return
     state.received.add(snapshot, sent_fields(data))  # fields left out show "—", not a default
-    state.apply_snapshot(snapshot)
+    state.apply_snapshot(frames.whole(snapshot, id))
 
 
 def apply_metrics_events(state: ViewState, messages: Iterable[SSEMessage]) -> None:
-    """One network read's worth of metrics-stream messages into ``state``, in order."""
+    """One network read's worth of metrics-stream messages into ``state``, in order.
+
+    A delta that does not follow is skipped, and the rest applied; then :class:`MissedDelta` is
+    raised, so the stream reconnects for a whole snapshot.
+    """
+    missed: MissedDelta | None = None
     for message in messages:
-        apply_metrics_event(state, message.event, message.data)
+        try:
+            apply_metrics_event(state, message.event, message.data, getattr(message, "id", ""))
+        except MissedDelta as exc:
+            missed = missed or exc
+    if missed is not None:
+        raise missed
 
 
 # ---------------------------------------------------------------------- log stream

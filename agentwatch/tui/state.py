@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
+from agentwatch.client.deltas import SnapshotAssembler
 from agentwatch.protocol import (
     ALERT_FIRING,
     LEVEL_RANK,
@@ -247,6 +248,8 @@ class ViewState:
         self.alerts = AlertLog()
         #: Which fields the collector's snapshots carry, and sparklines when it sends no history.
         self.received = ReceivedHistory()
+        #: The metrics stream's last snapshot, which its deltas apply to.
+        self.metrics_frames = SnapshotAssembler()
         self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
 
     # ------------------------------------------------------------------ ingest side
