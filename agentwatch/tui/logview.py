@@ -67,12 +67,9 @@ class LogView(LogPane):
         self.replace(texts)
 
     def replace(self, lines: Sequence[str]) -> None:
-        """Rewrite the pane (also on a wrap toggle or a resize); the marked line stays marked."""
-        self.moving_itself = True
-        try:
-            super().replace(lines)
-        finally:
-            self.moving_itself = False
+        """Rewrite the pane (also on a wrap toggle or a resize), which ends at the newest line: a
+        reader who had scrolled back is at the bottom again, and the app takes the tail live."""
+        super().replace(lines)
         if self._mark is not None:
             self._place_mark()
 

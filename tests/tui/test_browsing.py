@@ -82,6 +82,19 @@ async def test_space_pause_is_not_resumed_by_scrolling_to_the_bottom():
         assert not log_lines(app)[-1].endswith("held0")
 
 
+async def test_a_filter_change_while_scrolled_back_shows_the_new_view_live():
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await filled(app, pilot)
+        app.log_pane.focus()
+        await pilot.press("pageup")
+        await async_wait_until(lambda: "⏸ scrolled" in header(app), pilot=pilot)
+        await pilot.press("e")  # errors only: the pane is rewritten, and ends at the newest line
+        app.state.add_log_entries([LogEntry(timestamp=NOW, agent_id="a", level="error", message="fresh")])
+        await async_wait_until(lambda: log_lines(app)[-1].endswith("fresh"), pilot=pilot)
+        assert "⏸" not in header(app)
+
+
 # ---------------------------------------------------------------- help: complete, grouped, scrolls
 HELP_KEYS = ("Enter", "Tab", "ctrl+p", "s", "S", "j", "k", "g", "G", "n", "N", "w", "t", "space", "End",
              "PageUp", "/", "a", "l", "e", "c", "A", "1", "2", "3", "4", "Esc", "q", "?")  # fmt: skip
