@@ -71,7 +71,7 @@ def line_detail_text(line: LogLine, tz: tzinfo | None = None) -> Text:
     if line.span_type:
         _field(text, "type", line.span_type)
     if line.id:
-        _field(text, "line id", f"#{fmt.number(line.id, 0)} (the collector's sequence number)")
+        _field(text, "line id", f"#{fmt.number(line.id, 0)}")
     if line.trace_id:
         _field(text, "trace id", line.trace_id)
     metadata = line.metadata if isinstance(line.metadata, dict) else {}
