@@ -190,6 +190,40 @@ def test_rows_added_and_removed_keep_the_order_of_agent_ids() -> None:
     assert made == new and made.agents[2] is old.agents[1]  # an unchanged row is the same object
 
 
+async def test_gzip_delta_viewers_share_one_deflate_chain_and_a_late_one_joins_at_the_next_frame() -> None:
+    collector, clock, fleet = fleet_collector()
+    early = Viewer(collector, delta=True, gzip=True)
+    await early.read()
+
+    async def tick() -> None:
+        clock.advance(0.25)
+        collector.ingest(fleet.events_until(clock.now) or [Event(agent_id="x", timestamp=clock.now)])
+        assert collector.tick() == 1
+
+    async def bytes_of_next(viewer: Viewer) -> int:
+        before = viewer.wire_bytes
+        await viewer.read()
+        return viewer.wire_bytes - before
+
+    for _ in range(3):
+        await tick()
+        await early.read()
+    late = Viewer(collector, delta=True, gzip=True)
+    await late.read()  # whole: it is outside the chain, and asks for a new generation
+    await tick()
+    await early.read(), await late.read()  # both decode the first segment of the new generation
+    for _ in range(5):
+        await tick()
+        sizes = [await bytes_of_next(viewer) for viewer in (early, late)]
+        assert sizes[0] == sizes[1]  # the same shared segment
+        assert early.assembler.snapshot == late.assembler.snapshot
+    frames = collector.framer.current(None)
+    assert frames is not None and (chained := frames.chained()) is not None
+    assert len(chained[0]) < len(frames.frame("delta", gzip=True)) / 2  # the chain's history pays
+    for viewer in (early, late):
+        await viewer.close()
+
+
 # ------------------------------------------------------------------------ missed frames
 async def test_a_delta_viewer_that_skipped_frames_gets_a_whole_one_then_deltas_again() -> None:
     collector, clock, fleet = fleet_collector()

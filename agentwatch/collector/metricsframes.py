@@ -5,8 +5,9 @@ and its sequence number. For a new snapshot it makes one :class:`MetricsFrames`:
 whole (``event: metrics``, for viewers that did not ask for deltas, for a viewer's first frame,
 and for one that missed a frame) and the change since the last one (``event: metrics-delta``,
 :class:`~agentwatch.protocol.SnapshotDelta`). Each is encoded on first use and then shared by
-every viewer of the scope, gzipped too (:mod:`agentwatch.collector.streamgzip`), so a tick costs
-one encoding per scope whatever the number of viewers.
+every viewer of the scope, gzipped too (:mod:`agentwatch.collector.streamgzip`: each delta also
+as a segment of the scope's deflate chain), so a tick costs one encoding per scope whatever the
+number of viewers.
 
 Every ``full_every`` seconds a scope's frame is whole for every viewer, which bounds what a
 bug in applying deltas could ever leave wrong. Nothing here knows about HTTP.
@@ -20,7 +21,7 @@ from typing import Final
 import msgspec
 
 from agentwatch.collector.sse import sse_frame
-from agentwatch.collector.streamgzip import deflate_segment
+from agentwatch.collector.streamgzip import DeflateChain, deflate_segment
 from agentwatch.protocol import (
     SNAPSHOT_SCALARS,
     SSE_METRICS,
@@ -48,15 +49,23 @@ class MetricsFrames:
     a delta cannot say).
     """
 
-    __slots__ = ("_cache", "_delta", "_plain", "seq", "snapshot")
+    __slots__ = ("_cache", "_chain", "_chained", "_delta", "_plain", "seq", "snapshot")
 
     def __init__(
-        self, seq: int, snapshot: Snapshot | None, delta: SnapshotDelta | None = None, *, plain: bytes = b""
+        self,
+        seq: int,
+        snapshot: Snapshot | None,
+        delta: SnapshotDelta | None = None,
+        *,
+        plain: bytes = b"",
+        chain: DeflateChain | None = None,
     ) -> None:
         self.seq = seq
         self.snapshot = snapshot
         self._delta = delta
         self._plain = plain
+        self._chain = chain
+        self._chained: tuple[bytes, int, bool] | None = None
         self._cache: dict[tuple[str, bool], bytes] = {}
 
     @classmethod
@@ -77,6 +86,20 @@ class MetricsFrames:
             cached = self._cache[key] = deflate_segment(self.frame(kind)) if gzip else self._make(kind)
         return cached
 
+    def chained(self) -> tuple[bytes, int, bool] | None:
+        """The delta as its scope's :class:`~agentwatch.collector.streamgzip.DeflateChain` segment:
+        (segment, generation, begins the generation); None without a delta or a chain."""
+        if self._delta is None or self._chain is None:
+            return None
+        if self._chained is None:
+            self._chained = self._chain.segment(self.seq, self.frame("delta"))
+        return self._chained
+
+    def restart_chain(self) -> None:
+        """A viewer outside the chain wants to join it: a new generation from the next frame."""
+        if self._chain is not None:
+            self._chain.restart()
+
     def _make(self, kind: str) -> bytes:
         if self.snapshot is None:
             return self._plain
@@ -94,11 +117,12 @@ class MetricsFrames:
 
 
 class _Scope:
-    __slots__ = ("frames", "full_at")
+    __slots__ = ("chain", "frames", "full_at")
 
     def __init__(self, frames: MetricsFrames, full_at: float) -> None:
         self.frames = frames
         self.full_at = full_at
+        self.chain = DeflateChain()
 
 
 class MetricsFramer:
@@ -133,7 +157,7 @@ class MetricsFramer:
         if delta is None or now - known.full_at >= self.full_every:
             known.full_at = now
             delta = None
-        known.frames = MetricsFrames(known.frames.seq + 1, snapshot, delta)
+        known.frames = MetricsFrames(known.frames.seq + 1, snapshot, delta, chain=known.chain)
         self._first_seq = max(self._first_seq, known.frames.seq + 1)
         return known.frames
 

@@ -41,6 +41,7 @@ class MetricsSubscription:
         self._events: deque[bytes] = deque()
         self._event_queue = event_queue
         self._seq = 0  # the id of the last frame taken (delta subscribers)
+        self._chain: int | None = None  # the deflate chain generation it follows (gzip deltas)
         self._started = False
         self.coalesced = 0
         self.events_dropped = 0
@@ -67,14 +68,34 @@ class MetricsSubscription:
     def _take(self) -> bytes:
         events = b"".join(self._events)
         self._events.clear()
-        parts = [deflate_segment(events) if self.gzip else events] if events else []
+        parts = [self._segment(events) if self.gzip else events] if events else []
         frames, self._latest = self._latest, None
         if frames is not None:
-            parts.append(frames.frame(self._kind(frames), self.gzip))
+            kind = self._kind(frames)
+            parts.append(self._gzip_frame(frames, kind) if self.gzip else frames.frame(kind))
         if parts and self.gzip and not self._started:
             parts.insert(0, GZIP_HEADER)
         self._started = self._started or bool(parts)
         return b"".join(parts)
+
+    def _segment(self, data: bytes) -> bytes:
+        """``data`` compressed on its own: this viewer leaves its scope's deflate chain."""
+        self._chain = None
+        return deflate_segment(data)
+
+    def _gzip_frame(self, frames: MetricsFrames, kind: str) -> bytes:
+        """A delta as a segment of the scope's deflate chain when this viewer can decode it (it took
+        every segment of that generation, or the segment begins one), else compressed on its own."""
+        chained = frames.chained() if kind == "delta" else None
+        if chained is not None:
+            segment, generation, fresh = chained
+            if fresh or generation == self._chain:
+                self._chain = generation
+                return segment
+        if self.delta:
+            frames.restart_chain()  # join at the next frame
+        self._chain = None
+        return frames.frame(kind, gzip=True)
 
     def _kind(self, frames: MetricsFrames) -> str:
         """Which of ``frames`` this subscriber takes: plain, full (with its id) or delta."""
@@ -91,6 +112,7 @@ class MetricsSubscription:
     def _heartbeat(self) -> bytes:
         if not self.gzip:
             return HEARTBEAT
+        self._chain = None
         if self._started:
             return _GZIP_HEARTBEAT
         self._started = True
