@@ -33,7 +33,6 @@ from agentwatch.protocol import (
     VIEW_FAILURES,
     VIEW_LATENCY,
     Alert,
-    LogEntry,
 )
 from agentwatch.tui import feed
 from agentwatch.tui import formatting as fmt
@@ -44,8 +43,8 @@ from agentwatch.tui.alerts import (
     toast_text,
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
+from agentwatch.tui.browsing import LogBrowsing
 from agentwatch.tui.feed import SSEMessage
-from agentwatch.tui.linedetail import LineDetailScreen
 from agentwatch.tui.logview import LogView
 from agentwatch.tui.notify import CommandRunner, Notifier, run_command
 from agentwatch.tui.pacing import paint_due_in
@@ -97,7 +96,7 @@ def _build_client(url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=urlsplit(url).scheme != "http")
 
 
-class AgentWatchApp(App[int]):
+class AgentWatchApp(LogBrowsing):
     """Watch one collector. ``connect=False`` builds the screen without network (tests, screenshots)."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -157,7 +156,7 @@ class AgentWatchApp(App[int]):
             "jump_to_session",
             "Jump to session",
             show=False,
-            tooltip="Sessions: go to the tmux pane of the session under the cursor (first: one that needs you)",
+            tooltip="Sessions: go to the tmux pane of the most urgent session (in the sessions pane: the one under its cursor)",
         ),
         Binding(
             "1",
@@ -505,82 +504,6 @@ class AgentWatchApp(App[int]):
         self.log_pane.clear_mark()
         self.frame()
         self.log_pane.scroll_end(animate=False)
-
-    def _log_scrolled(self, old: float, new: float) -> None:
-        """The reader scrolled the log: back from the bottom holds the tail (like ``space``, told as
-        "scrolled"); back at the bottom after that, the tail goes live again."""
-        log = self.log_pane
-        if log.moving_itself:
-            return
-        state = self.state
-        at_end = log.is_vertical_scroll_end
-        if new < old and not at_end and not state.paused:
-            state.set_paused(True, scrolled=True)
-            self.call_next(self.frame)
-        elif at_end and state.scrolled_back:
-            state.set_paused(False)
-            log.clear_mark()
-            self.call_next(self.frame)
-
-    def _focused_table(self) -> DataTable[Any] | None:
-        """The focused table (agents, sessions), if a table has focus: j/k/g/G move its cursor."""
-        focused = self.focused
-        return focused if isinstance(focused, DataTable) else None
-
-    def action_down(self) -> None:
-        if (table := self._focused_table()) is not None:
-            table.action_cursor_down()
-        else:
-            self.log_pane.scroll_down(animate=False)
-
-    def action_up(self) -> None:
-        if (table := self._focused_table()) is not None:
-            table.action_cursor_up()
-        else:
-            self.log_pane.scroll_up(animate=False)
-
-    def action_top(self) -> None:
-        if (table := self._focused_table()) is not None:
-            table.move_cursor(row=0)
-        else:
-            self.log_pane.scroll_home(animate=False)
-
-    def action_bottom(self) -> None:
-        if (table := self._focused_table()) is not None:
-            table.move_cursor(row=max(0, table.row_count - 1))
-        else:
-            self.action_live()
-
-    def action_open_line(self) -> None:
-        """Open the marked line, else the newest line in view, in full."""
-        log = self.log_pane
-        from_end = log.mark if log.mark is not None else log.bottom_line()
-        if from_end is not None:
-            self.open_line(from_end)
-
-    def open_line(self, from_end: int) -> None:
-        """Show the line ``from_end`` lines from the newest (1 = newest) in full."""
-        self.push_screen(LineDetailScreen(self.log_pane.entry, from_end, tz=self.tz))
-
-    def on_log_view_line_chosen(self, event: LogView.LineChosen) -> None:
-        self.open_line(event.from_end)
-
-    def action_next_match(self, direction: str) -> None:
-        """Mark the next search match above (``older``) or below (``newer``) and hold the tail there."""
-        state = self.state
-        if not state.search_text or state.search_error:
-            self.notify("No search yet: press / to search, then n / N", timeout=3)
-            return
-        found = self.log_pane.next_line(
-            older=direction == "older",
-            matches=lambda line: isinstance(line, LogEntry) and bool(state.search_spans(line.message)),
-        )
-        if found is None:
-            self.notify(f"No {direction} match", timeout=2)
-            return
-        state.set_paused(True, scrolled=True)
-        self.log_pane.set_mark(found)
-        self.frame()
 
     def action_toggle_timestamps(self) -> None:
         self.timestamps = not self.timestamps
