@@ -37,6 +37,10 @@ PATH_ANALYSIS: Final = "/api/analysis"
 #: Coding agents' hooks: ``POST /api/hooks/<program>`` (one of :data:`HOOK_PROGRAMS`).
 PATH_HOOKS: Final = "/api/hooks"
 PATH_SESSIONS: Final = "/api/sessions"
+#: One trace's spans: ``GET /api/traces/<id>`` (a trace id, or a prompt/turn id, see :class:`Trace`).
+PATH_TRACES: Final = "/api/traces"
+#: Past log lines by time: ``GET /api/logs?from=&to=&agent=&level=&limit=`` (see :class:`LogRange`).
+PATH_LOGS: Final = "/api/logs"
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8787
@@ -141,6 +145,19 @@ MAX_IDEMPOTENCY_KEY_LENGTH: Final = 128  # printable ASCII characters
 #: Response header of a paged listing (``/api/agents``, ``/api/snapshot``): rows there are in all.
 HEADER_TOTAL_COUNT: Final = "X-Total-Count"
 
+# ------------------------------------------------------------------------- history
+#: Attributes naming the prompt or turn an event belongs to (Claude Code's ``prompt.id``, Gemini
+#: CLI's ``prompt_id``, Codex's ``turn.id``), read in this order for an event with no ``trace_id``.
+PROMPT_ID_ATTRIBUTES: Final = ("prompt.id", "prompt_id", "turn.id")
+#: Spans in one ``/api/traces`` answer at most (the newest; ``spans_dropped`` counts the others).
+MAX_TRACE_SPANS: Final = 2000
+#: ``/api/traces`` looks at events that arrived within this many seconds.
+MAX_TRACE_AGE_SECONDS: Final = 86_400.0
+#: ``/api/logs``: lines in one answer by default and at most, and the longest time range (seconds).
+DEFAULT_LOG_RANGE_LIMIT: Final = 1000
+MAX_LOG_RANGE_LIMIT: Final = 10_000
+MAX_LOG_RANGE_SECONDS: Final = 3600.0
+
 
 def normalize_token(token: str | None) -> str | None:
     """A bearer token as every side sends and compares it: surrounding whitespace (the newline
@@ -227,6 +244,75 @@ class LogEntry(msgspec.Struct, omit_defaults=True, gc=False):
     id: int = 0
     span_type: str | None = None
     trace_id: str | None = None
+
+
+class TraceSpan(msgspec.Struct, omit_defaults=True):
+    """One event of a trace, as ``GET /api/traces/<id>`` lists it.
+
+    ``id`` is its log line's id; ``start`` (unix seconds) is its time less its latency (an event is
+    stamped when its span ends); ``name`` is its log line's text. Fields the event did not set are
+    left out.
+    """
+
+    id: int
+    agent_id: str
+    start: float
+    span_type: str
+    name: str
+    level: str
+    duration_ms: float | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    model: str | None = None
+    tool_name: str | None = None
+    tokens_input: int | None = None
+    tokens_output: int | None = None
+    cost_usd: float | None = None
+    cost_estimated: bool | None = None
+    error: str | None = None
+    decision_made: str | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class Trace(msgspec.Struct, omit_defaults=False):
+    """``GET /api/traces/<id>``: the events of one trace, oldest start first.
+
+    An event belongs to the trace its ``trace_id`` names or, when it has none, to the prompt or turn
+    its :data:`PROMPT_ID_ATTRIBUTES` name, so ``<id>`` is either. At most :data:`MAX_TRACE_SPANS`
+    spans (the newest), of events that arrived within :data:`MAX_TRACE_AGE_SECONDS`:
+    ``spans_total`` counts every match, ``spans_dropped`` those left out. ``duration_ms`` is the wall
+    time from the first start to the last end; tokens, cost and errors are summed over the spans
+    sent. ``incomplete`` says why older spans may be missing (the store still indexing rows of an
+    earlier version, or failing to read); None when nothing is.
+    """
+
+    trace_id: str
+    spans: list[TraceSpan] = []
+    spans_total: int = 0
+    spans_dropped: int = 0
+    start: float | None = None
+    duration_ms: float | None = None
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_usd: float = 0.0
+    errors: int = 0
+    incomplete: str | None = None
+
+
+class LogRange(msgspec.Struct, omit_defaults=False):
+    """``GET /api/logs?from=&to=``: the log lines stamped in [``start``, ``end``) (unix seconds).
+
+    Oldest first (by time, then id), with their ids. At most ``limit`` lines, the first to arrive;
+    ``truncated`` says some were left out (the limit, or the bound on the rows one answer reads).
+    ``incomplete`` says why lines the store holds may be missing (it failed to read); None otherwise.
+    """
+
+    start: float
+    end: float
+    entries: list[LogEntry] = []
+    truncated: bool = False
+    incomplete: str | None = None
 
 
 class Work(msgspec.Struct, omit_defaults=True):

@@ -27,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from agentwatch.collector import analysis, contentcoding, ingest, otlp
+from agentwatch.collector.history import BadParameter, History, parse_log_query, parse_trace_id
 from agentwatch.collector.httplimits import ConnectionCounts
 from agentwatch.collector.loghub import parse_event_id
 from agentwatch.collector.metricingest import MetricIngestExporter
@@ -52,6 +53,7 @@ from agentwatch.protocol import (
     PATH_EVENTS,
     PATH_HEALTH,
     PATH_HOOKS,
+    PATH_LOGS,
     PATH_LOGS_STREAM,
     PATH_METRICS,
     PATH_OTLP_LOGS,
@@ -59,6 +61,7 @@ from agentwatch.protocol import (
     PATH_OTLP_TRACES,
     PATH_SESSIONS,
     PATH_SNAPSHOT,
+    PATH_TRACES,
     RULE_LATENCY_REGRESSION,
     VIEW_COSTS,
     VIEW_DECISIONS,
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     settings = collector.settings
     token = settings.token.encode() if settings.token else None
     decode_threads = anyio.CapacityLimiter(DECODE_THREADS)
+    history = History(collector)  # /api/traces and /api/logs
     scrape_turn = anyio.Lock()  # one /metrics copy and render at a time: memory stays bounded
     last_scrape = (-SCRAPE_REUSE_SECONDS, b"")  # (time.monotonic() of the render, text)
 
@@ -362,6 +366,25 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def list_sessions(request: Request) -> Response:
         return json_response(collector.sessions.sessions())
 
+    async def trace(request: Request) -> Response:
+        """One trace's (or prompt's, turn's) events from the log ring and the store; 404 when none."""
+        try:
+            key = parse_trace_id(request.path_params["trace_id"])
+        except BadParameter as exc:
+            raise HTTPProblem(400, str(exc), exc.detail) from None
+        answer = await history.trace(key)
+        if not answer.spans:
+            raise HTTPProblem(404, "no events of this trace, prompt or turn id", answer.incomplete)
+        return json_response(answer)
+
+    async def logs_range(request: Request) -> Response:
+        """The log lines stamped in ``?from=&to=`` (unix seconds) from the log ring and the store."""
+        try:
+            query = parse_log_query(request.query_params, collector.clock())
+        except BadParameter as exc:
+            raise HTTPProblem(400, str(exc), exc.detail) from None
+        return json_response(await history.logs(query))
+
     async def health(request: Request) -> Response:
         report = collector.health()
         report.tasks = len(asyncio.all_tasks())
@@ -438,6 +461,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         Route(PATH_METRICS, guarded(metrics), methods=["GET"]),
         Route(PATH_HOOKS + "/{program}", guarded(post_hook), methods=["POST"]),
         Route(PATH_SESSIONS, guarded(list_sessions), methods=["GET"]),
+        Route(PATH_TRACES + "/{trace_id:path}", guarded(trace), methods=["GET"]),
+        Route(PATH_LOGS, guarded(logs_range), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector

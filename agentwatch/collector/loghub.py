@@ -51,6 +51,7 @@ import msgspec
 from agentwatch.collector.idmark import new_sequence, valid_sequence
 from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_ranks
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
+from agentwatch.collector.traceindex import TraceIndex, entry_trace_key, trace_key
 from agentwatch.protocol import (
     SSE_DROPPED,
     SSE_GAP,
@@ -119,6 +120,16 @@ def parse_event_id(text: str) -> tuple[str | None, int]:
     return (sequence if colon else None), int(number)
 
 
+def held_entry(entry_id: int, held: bytes | Event) -> LogEntry:
+    """The log line of a held ring entry: decoded from its frame, or built from its event."""
+    if held.__class__ is bytes:
+        frame: bytes = held
+        return _log_decoder.decode(frame[frame.index(_LOG_PREFIX_MARK) + len(_LOG_PREFIX_MARK) : -2])
+    entry = event_to_log_entry(held)  # type: ignore[arg-type]  # not bytes: the Event
+    entry.id = entry_id
+    return entry
+
+
 class LogHub:
     """Sequence numbers, a shared ring of encoded log frames, and the subscriptions reading it.
 
@@ -185,6 +196,7 @@ class LogHub:
         self._pending: dict[int, tuple[int, list[_Slot] | None]] = {}  # first id → (count, slots | None)
         #: (first, last) id ranges skipped at a restart: never stored, told to readers as gaps.
         self._holes: list[tuple[int, int]] = []
+        self.traces = TraceIndex(history)  # trace key → held ids, caught up when read
 
     # ----------------------------------------------------------------- writing
     def publish(self, entries: Sequence[LogEntry]) -> None:
@@ -194,6 +206,7 @@ class LogHub:
         first = self._take_ids(len(entries), reserve=True)
         for entry_id, entry in enumerate(entries, first):
             entry.id = entry_id
+            self.traces.built(entry_id, entry_trace_key(entry))
         prefix = self._id_prefix
         slots: list[_Slot] = [
             (e.id, e.agent_id, level_rank(e.level), _log_frame(prefix, e.id, json_encoder.encode(e)))
@@ -308,6 +321,8 @@ class LogHub:
         """
         self._set_sequence(sequence, exact_after)
         prefix = self._id_prefix
+        for entry in entries:
+            self.traces.built(entry.id, entry_trace_key(entry))
         self._preload(
             [
                 (e.id, e.agent_id, level_rank(e.level), _log_frame(prefix, e.id, json_encoder.encode(e)))
@@ -420,6 +435,7 @@ class LogHub:
     def _build(self, slot: _Slot) -> bytes:
         """Encode a slot's log line once and cache the frame in the ring in place of the event."""
         entry_id, agent_id, rank, event = slot
+        self.traces.built(entry_id, trace_key(event))  # type: ignore[arg-type]
         entry = event_to_log_entry(event)  # type: ignore[arg-type]  # a slot to build holds its Event
         entry.id = entry_id
         frame = _log_frame(self._id_prefix, entry_id, json_encoder.encode(entry))
@@ -430,17 +446,12 @@ class LogHub:
         """Held entries with id > ``after``, oldest first, at most ``limit``."""
         low = max(after + 1, self.oldest_held)
         high = min(self.last_id, low + max(limit, 0) - 1)
-        entries = []
-        for entry_id, _agent, _rank, held in self._matching(low, high, None, 0):
-            if held.__class__ is bytes:
-                frame: bytes = held
-                data = frame[frame.index(_LOG_PREFIX_MARK) + len(_LOG_PREFIX_MARK) : -2]
-                entry = _log_decoder.decode(data)
-            else:
-                entry = event_to_log_entry(held)  # type: ignore[arg-type]  # not bytes: the Event
-                entry.id = entry_id
-            entries.append(entry)
-        return entries
+        return [held_entry(entry_id, held) for entry_id, _, _, held in self._matching(low, high, None, 0)]
+
+    def held(self, low: int, high: int) -> list[_Slot]:
+        """``(id, agent, level rank, frame or event)`` of the held entries with ids in ``low..high``."""
+        low, high = max(low, self.oldest_held), min(high, self.last_id)
+        return [s for s in self._slots(low, high) if s is not None and s[0] >= low]
 
     # ------------------------------------------------------------- subscribing
     def subscribe(

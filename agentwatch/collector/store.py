@@ -51,7 +51,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -78,6 +78,9 @@ _Item = tuple[Sequence[Event], int, "_Done | None", "Receipt | None"]
 
 #: After a failed synchronous id reservation, the next attempt waits this long (seconds).
 RESERVE_RETRY_SECONDS: Final = 1.0
+#: Rows of an earlier schema indexed by trace in one step of the writer (between its writes).
+TRACE_INDEX_STEP: Final = 5_000
+_T = TypeVar("_T")
 
 
 class StoreError(Exception):
@@ -205,6 +208,7 @@ class Store:
         self._mark = IdMark(f"{self.path}-ids")
         self._highest_appended = 0  # the largest id passed to an append
         self._has_receipts = False  # the receipts table exists
+        self.trace_indexing = False  # rows of an earlier schema not all indexed by trace yet
 
     # ------------------------------------------------------------------ opening
     def _connect(self) -> sqlite3.Connection:
@@ -276,6 +280,7 @@ class Store:
         self._has_receipts = storedb.table_exists(conn, "receipts")
         if self._has_receipts:
             storedb.add_receipt_digests(conn)
+        self.trace_indexing = storedb.trace_backfill_pending(conn)
         while self._retain(conn):
             pass
         restored.last_log_id = max(storedb.last_log_id(conn), self._mark.open(restored.warnings))
@@ -438,6 +443,19 @@ class Store:
             log.warning("store could not record the last log id at close: %s", exc)
 
     # ------------------------------------------------------------------ reading
+    def read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``query(connection)`` on the reader connection, one reader at a time (see
+        :mod:`~agentwatch.collector.storedb` for the queries). Blocking: call it off the event loop.
+        Raises :class:`StoreError` when the store is not open or the read fails."""
+        with self._reader_lock:
+            if self._reader is None:
+                raise StoreError("store is not open")
+            try:
+                return query(self._reader)
+            except sqlite3.Error as exc:
+                self.errors += 1
+                raise StoreError(f"store read failed: {exc}") from exc
+
     def backfill(
         self, after: int, before: int, limit: int, agent: str | None, min_rank: int
     ) -> tuple[int, list[LogEntry]]:
@@ -446,16 +464,11 @@ class Store:
         Returns (smallest id > ``after`` committed, or ``before`` if none; the matching lines with
         ``after`` < id < ``before``). Blocking; raises :class:`StoreError` like :meth:`logs_after`.
         """
-        with self._reader_lock:
-            if self._reader is None:
-                raise StoreError("store is not open")
-            try:
-                row = self._reader.execute(
-                    "SELECT min(id) FROM logs WHERE id > ? AND id < ?", (after, before)
-                ).fetchone()
-            except sqlite3.Error as exc:
-                self.errors += 1
-                raise StoreError(f"store read failed: {exc}") from exc
+        row = self.read(
+            lambda conn: conn.execute(
+                "SELECT min(id) FROM logs WHERE id > ? AND id < ?", (after, before)
+            ).fetchone()
+        )
         first_held = before if row is None or row[0] is None else int(row[0])
         if first_held >= before:
             return before, []
@@ -489,14 +502,7 @@ class Store:
             sql += " AND level >= ?"
             params.append(min_rank)
         params.append(max(limit, 0))
-        with self._reader_lock:
-            if self._reader is None:
-                raise StoreError("store is not open")
-            try:
-                rows = self._reader.execute(sql + " ORDER BY id LIMIT ?", params).fetchall()
-            except sqlite3.Error as exc:
-                self.errors += 1
-                raise StoreError(f"store read failed: {exc}") from exc
+        rows = self.read(lambda conn: conn.execute(sql + " ORDER BY id LIMIT ?", params).fetchall())
         entries = []
         for entry_id, body in rows:
             try:
@@ -521,7 +527,7 @@ class Store:
                 while True:
                     if self._stopping or self._markers or self._retention_requested:
                         break
-                    if retention_more and not failures:
+                    if (retention_more or self.trace_indexing) and not failures:
                         break
                     now = time.monotonic()
                     wait: float | None = None
@@ -575,6 +581,14 @@ class Store:
                     retention_more = False
                     self.errors += 1
                     log.warning("store retention failed: %s", exc)
+            if ok and self.trace_indexing:
+                try:
+                    conn = conn or self._connect()
+                    self.trace_indexing = storedb.index_traces_step(conn, TRACE_INDEX_STEP)
+                except sqlite3.Error as exc:
+                    self.trace_indexing = False
+                    self.errors += 1
+                    log.warning("store could not index older rows by trace: %s", exc)
             if ok:
                 for marker in markers:
                     marker.set()

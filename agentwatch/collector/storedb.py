@@ -4,8 +4,9 @@ durability contract belong to :class:`~agentwatch.collector.store.Store`.
 
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 
-    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)  -- Event JSON
-    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id
+    logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB,  -- Event JSON
+         trace_hash INTEGER)                              -- indexed where not NULL
+    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id, trace_backfill_below
     receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
 
 One row per event, keyed by the id of its log line; ``level`` is
@@ -13,8 +14,15 @@ One row per event, keyed by the id of its log line; ``level`` is
 first receipt, so a store that never gets one stays as small as before. A file of an older schema
 (a ``logs`` table of log-line JSON beside an ``events`` table) is refused with :class:`OldSchema`.
 
-There is no time index, so writes stay cheap: retention and the refill take rows to arrive
-roughly in time order (ids and rowids grow with arrival).
+``trace_hash`` is :func:`~agentwatch.collector.traceindex.trace_hash` of the event's
+:func:`~agentwatch.collector.traceindex.trace_key` (NULL for an event of no trace): a small integer
+keeps the partial index cheap to write; a lookup checks each row it finds against the key itself.
+A file of schema 2 (no ``trace_hash``) is upgraded in place on opening: the column and index are
+added at once, and its rows are indexed afterwards, newest first, a step at a time
+(:func:`index_traces_step`); ``meta.trace_backfill_below`` marks how far that has come.
+
+There is no time index, so writes stay cheap: retention, the refill and time ranges
+(:func:`rows_between`) take rows to arrive roughly in time order (ids and rowids grow with arrival).
 """
 
 from __future__ import annotations
@@ -29,19 +37,28 @@ from typing import Final
 import msgspec
 
 from agentwatch.collector.loglines import log_ranks
+from agentwatch.collector.traceindex import trace_hash, trace_key
 from agentwatch.protocol import Event
 
 #: ``PRAGMA user_version`` of the current schema (0 = a file written before versions were kept).
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
+#: The schema upgraded in place (:func:`create_schema`); older ones are moved aside.
+_UPGRADABLE_VERSION: Final = 2
 
+_TRACE_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_hash) WHERE trace_hash IS NOT NULL"
+)
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS logs"
-    " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)",
+    " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB, trace_hash INTEGER)",
+    _TRACE_INDEX,
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
-INSERT_LOG: Final = "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body) VALUES (?, ?, ?, ?, ?)"
+INSERT_LOG: Final = (
+    "INSERT OR REPLACE INTO logs (id, ts, agent_id, level, body, trace_hash) VALUES (?, ?, ?, ?, ?, ?)"
+)
 UPDATE_LAST_ID: Final = "UPDATE meta SET value = max(value, ?) WHERE key = 'last_log_id'"
 CREATE_RECEIPTS: Final = (
     "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, ts REAL, body BLOB, digest BLOB)"
@@ -56,8 +73,8 @@ DATABASE_SUFFIXES: Final = ("", "-wal", "-shm")
 event_decoder: Final = msgspec.json.Decoder(Event)
 _encoder: Final = msgspec.json.Encoder()
 
-#: One ``logs`` row: (id, ts, agent_id, level, body).
-LogRow = tuple[int, float, str, int, bytes]
+#: One ``logs`` row: (id, ts, agent_id, level, body, trace_hash).
+LogRow = tuple[int, float, str, int, bytes, int | None]
 
 
 class OldSchema(Exception):
@@ -87,7 +104,9 @@ def create_schema(conn: sqlite3.Connection) -> str | None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if (
+        if version == _UPGRADABLE_VERSION and table_exists(conn, "logs"):
+            _add_trace_column(conn)
+        elif (
             version != SCHEMA_VERSION
             and conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('logs', 'events')"
@@ -101,6 +120,17 @@ def create_schema(conn: sqlite3.Connection) -> str | None:
         conn.execute("ROLLBACK")
         raise
     return warning
+
+
+def _add_trace_column(conn: sqlite3.Connection) -> None:
+    """Schema 2 → 3 (in the caller's transaction): the column and its index now (no row is
+    rewritten, so this is quick at any size), the rows' values later (:func:`index_traces_step`)."""
+    conn.execute("ALTER TABLE logs ADD COLUMN trace_hash INTEGER")
+    conn.execute(_TRACE_INDEX)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value)"
+        " SELECT 'trace_backfill_below', coalesce(max(id), 0) + 1 FROM logs"
+    )
 
 
 def move_aside(path: Path, reason: str, now: float) -> Path:
@@ -137,6 +167,7 @@ def log_rows(events: Sequence[Event], first_id: int, now: float) -> list[LogRow]
             ev.agent_id,
             rank,
             encode(ev),
+            None if (key := trace_key(ev)) is None else trace_hash(key),
         )
         for row_id, ev, rank in zip(
             range(first_id, first_id + len(events)), events, log_ranks(events), strict=True
@@ -291,3 +322,117 @@ def delete_oldest(
     if first_kept > low:
         conn.execute(f"DELETE FROM {table} WHERE {key} < ?", (first_kept,))
     return more
+
+
+# ------------------------------------------------------------------- history
+def index_traces_step(conn: sqlite3.Connection, step: int) -> bool:
+    """Index up to ``step`` rows an earlier schema wrote, newest first, in one transaction; True while
+    rows are left (``meta.trace_backfill_below``: rows below that id are not indexed yet)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'trace_backfill_below'").fetchone()
+    if row is None:
+        return False
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            "SELECT id, body FROM logs WHERE id < ? ORDER BY id DESC LIMIT ?", (int(row[0]), step)
+        ).fetchall()
+        hashes = []
+        for row_id, body in rows:
+            try:
+                key = trace_key(event_decoder.decode(body))
+            except msgspec.DecodeError:
+                continue
+            if key is not None:
+                hashes.append((trace_hash(key), row_id))
+        conn.executemany("UPDATE logs SET trace_hash = ? WHERE id = ?", hashes)
+        more = len(rows) == step
+        if more:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'trace_backfill_below'", (rows[-1][0],))
+        else:
+            conn.execute("DELETE FROM meta WHERE key = 'trace_backfill_below'")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return more
+
+
+def trace_backfill_pending(conn: sqlite3.Connection) -> bool:
+    """Rows an earlier schema wrote are not all indexed by trace yet."""
+    return conn.execute("SELECT 1 FROM meta WHERE key = 'trace_backfill_below'").fetchone() is not None
+
+
+def trace_rows(
+    conn: sqlite3.Connection, key: str, since: float, below: int, limit: int
+) -> tuple[list[tuple[int, Event]], int]:
+    """The newest ``limit`` rows of trace ``key`` with id < ``below`` that arrived since ``since`` (by
+    arrival order, as :func:`first_arrived_at_or_after`), ascending ids, and how many there are.
+
+    Rows of another key with the same hash are left out (and not counted), as are unreadable ones.
+    """
+    hashed = trace_hash(key)
+    low = first_arrived_at_or_after(conn, since)
+    (total,) = conn.execute(
+        "SELECT count(*) FROM logs WHERE trace_hash = ? AND id >= ? AND id < ?", (hashed, low, below)
+    ).fetchone()
+    rows = conn.execute(
+        "SELECT id, body FROM logs WHERE trace_hash = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?",
+        (hashed, low, below, max(limit, 0)),
+    ).fetchall()
+    found: list[tuple[int, Event]] = []
+    for row_id, body in reversed(rows):
+        try:
+            event = event_decoder.decode(body)
+        except msgspec.DecodeError:
+            total -= 1
+            continue
+        if trace_key(event) == key:
+            found.append((row_id, event))
+        else:
+            total -= 1
+    return found, max(int(total), len(found))
+
+
+def rows_between(
+    conn: sqlite3.Connection,
+    start: float,
+    end: float,
+    *,
+    below: int,
+    agent: str | None,
+    min_rank: int,
+    limit: int,
+    slack: float,
+    scan: int,
+) -> tuple[list[tuple[int, Event]], bool]:
+    """Rows stamped in [``start``, ``end``) with id < ``below`` (and of ``agent``, level rank ≥
+    ``min_rank``), the first ``limit`` to arrive, ascending ids; True when some were left out.
+
+    Rows are found by arrival order (:func:`first_arrived_at_or_after`, no time index): those that
+    arrived between the first stamped ``start - slack`` and the first stamped ``end + slack``, at most
+    ``scan`` of them read (more left out: True). A row that arrived more than ``slack`` seconds
+    before or after the rows stamped like it is missed.
+    """
+    low = first_arrived_at_or_after(conn, start - slack)
+    high = min(first_arrived_at_or_after(conn, end + slack), below)
+    cut = high - low > scan
+    high = min(high, low + scan)
+    sql = "SELECT id, body FROM logs WHERE id >= ? AND id < ? AND ts >= ? AND ts < ?"
+    params: list[object] = [low, high, start, end]
+    if agent is not None:
+        sql += " AND agent_id = ?"
+        params.append(agent)
+    if min_rank > 0:
+        sql += " AND level >= ?"
+        params.append(min_rank)
+    params.append(limit + 1)
+    rows = conn.execute(sql + " ORDER BY id LIMIT ?", params).fetchall()
+    cut = cut or len(rows) > limit
+    found: list[tuple[int, Event]] = []
+    for row_id, body in rows[:limit]:
+        try:
+            found.append((row_id, event_decoder.decode(body)))
+        except msgspec.DecodeError:
+            continue
+    return found, cut

@@ -1,0 +1,292 @@
+"""Looking back: one trace's events (``GET /api/traces/<id>``) and the log lines of a time range
+(``GET /api/logs``), from the log hub's ring and the store.
+
+The ring is read first, at once, on the event loop: it is bounded and may move on as soon as the
+loop does. The store is asked only for ids older than the ring held then, in a worker thread (at
+most :data:`STORE_READERS` at a time, so lookups never crowd out the log stream's own store reads),
+so no line is counted twice and none falls between the two. An event belongs to a trace by
+:func:`~agentwatch.collector.traceindex.trace_key`: the ring is searched through its
+:class:`~agentwatch.collector.traceindex.TraceIndex`, the store through its ``trace_hash`` index.
+Time ranges follow arrival order on both sides, as the store's refill does (see
+:func:`~agentwatch.collector.storedb.rows_between`).
+
+Parameters are checked here (:func:`parse_trace_id`, :func:`parse_log_query`), with no HTTP:
+:class:`BadParameter` names the one at fault, for the web layer's 400.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Final, TypeVar
+
+import anyio
+
+from agentwatch.collector import storedb
+from agentwatch.collector.loghub import held_entry
+from agentwatch.collector.loglines import event_to_log_entry
+from agentwatch.collector.store import Store, StoreError
+from agentwatch.protocol import (
+    DEFAULT_LOG_RANGE_LIMIT,
+    DEFAULT_SPAN_TYPE,
+    LEVEL_RANK,
+    LEVELS,
+    MAX_AGENT_ID_LENGTH,
+    MAX_LOG_RANGE_LIMIT,
+    MAX_LOG_RANGE_SECONDS,
+    MAX_SHORT_FIELD_LENGTH,
+    MAX_TIMESTAMP,
+    MAX_TRACE_AGE_SECONDS,
+    MAX_TRACE_SPANS,
+    Event,
+    LogEntry,
+    LogRange,
+    Trace,
+    TraceSpan,
+    parse_level,
+)
+
+if TYPE_CHECKING:
+    from agentwatch.collector.service import Collector
+
+#: What a trace, prompt or turn id may be: letters, digits and ``. _ : -`` (hex ids, UUIDs, the
+#: SDK's), at most :data:`~agentwatch.protocol.MAX_SHORT_FIELD_LENGTH` characters.
+TRACE_ID_PATTERN: Final = re.compile(rf"[A-Za-z0-9._:\-]{{1,{MAX_SHORT_FIELD_LENGTH}}}")
+#: Seconds a line may arrive before or after the lines stamped like it and still be found by time.
+LOG_RANGE_SLACK: Final = 10.0
+#: Rows one ``/api/logs`` answer reads at most, on each side (ring, store): more → ``truncated``.
+MAX_LOG_RANGE_SCAN: Final = 200_000
+#: Store lookups running at once; more wait their turn.
+STORE_READERS: Final = 2
+
+_FRAME_TIME: Final = b'data: {"timestamp":'
+_T = TypeVar("_T")
+
+
+class BadParameter(ValueError):
+    """A query parameter (or the id in the path) that cannot be used: ``name`` says which."""
+
+    def __init__(self, name: str, problem: str, got: str | None = None) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.detail = None if got is None else f"got {got[:40]!r}"
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """``/api/logs``: lines stamped in [``start``, ``end``), of ``agent`` (None: all) at level rank
+    ``min_rank`` or above, at most ``limit``."""
+
+    start: float
+    end: float
+    agent: str | None = None
+    min_rank: int = 0
+    limit: int = DEFAULT_LOG_RANGE_LIMIT
+
+
+def parse_trace_id(text: str) -> str:
+    """The id of ``/api/traces/<id>``, or :class:`BadParameter`."""
+    if TRACE_ID_PATTERN.fullmatch(text) is None:
+        raise BadParameter(
+            "trace_id",
+            f"must be 1 to {MAX_SHORT_FIELD_LENGTH} letters, digits, '.', '_', ':' or '-'",
+            text,
+        )
+    return text
+
+
+def parse_log_query(params: Mapping[str, str], now: float) -> LogQuery:
+    """``from`` (required) and ``to`` (default ``now``) in unix seconds, ``agent``, ``level``
+    (the lowest shown) and ``limit``; :class:`BadParameter` for the first one that is wrong."""
+    start = _time_param(params, "from", None)
+    end = _time_param(params, "to", now)
+    if end <= start:
+        raise BadParameter("to", "must be later than from", params.get("to"))
+    if end - start > MAX_LOG_RANGE_SECONDS:
+        raise BadParameter("to", f"at most {MAX_LOG_RANGE_SECONDS:g} seconds after from", params.get("to"))
+    agent = params.get("agent") or None
+    if agent is not None and len(agent) > MAX_AGENT_ID_LENGTH:
+        raise BadParameter("agent", f"at most {MAX_AGENT_ID_LENGTH} characters")
+    level = params.get("level") or None
+    min_rank = 0
+    if level is not None:
+        name = parse_level(level)
+        if name is None:
+            raise BadParameter("level", f"one of {', '.join(LEVELS)}", level)
+        min_rank = LEVEL_RANK[name]
+    limit = DEFAULT_LOG_RANGE_LIMIT
+    raw = params.get("limit")
+    if raw:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= MAX_LOG_RANGE_LIMIT):
+            raise BadParameter("limit", f"an integer from 1 to {MAX_LOG_RANGE_LIMIT}", raw)
+        limit = int(raw)
+    return LogQuery(start, end, agent, min_rank, limit)
+
+
+def _time_param(params: Mapping[str, str], name: str, default: float | None) -> float:
+    raw = params.get(name)
+    if not raw:
+        if default is None:
+            raise BadParameter(name, "required (unix seconds)")
+        return default
+    try:
+        value = float(raw) if len(raw) <= 32 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < MAX_TIMESTAMP:  # NaN fails too
+        raise BadParameter(name, f"unix seconds from 0 to {MAX_TIMESTAMP:g}", raw)
+    return value
+
+
+class History:
+    """The lookups over one collector's log hub and store (the store read when the call is made)."""
+
+    def __init__(self, collector: Collector) -> None:
+        self._collector = collector
+        self._store_turns = anyio.CapacityLimiter(STORE_READERS)
+
+    async def trace(self, key: str) -> Trace:
+        """Every held event of trace (or prompt, turn) ``key``, bounded; see :class:`Trace`."""
+        collector = self._collector
+        hub = collector.logs
+        hub.traces.catch_up(hub.held(hub.traces.indexed_until + 1, hub.last_id), hub.last_id, hub.oldest_held)
+        oldest = hub.oldest_held
+        ids = hub.traces.ids(key, oldest)
+        total = len(ids)
+        entries = [held_entry(i, slot[3]) for i in ids[-MAX_TRACE_SPANS:] for slot in hub.held(i, i)]
+        incomplete = None
+        store = collector.store
+        if store is not None:
+            since = collector.clock() - MAX_TRACE_AGE_SECONDS
+            query = partial(
+                storedb.trace_rows, key=key, since=since, below=oldest, limit=MAX_TRACE_SPANS - len(entries)
+            )
+            try:
+                rows, older = await self._read(store, query)
+            except StoreError as exc:
+                incomplete = str(exc)
+            else:
+                total += older
+                entries[:0] = [_entry(row_id, event) for row_id, event in rows]
+            if store.trace_indexing and incomplete is None:
+                incomplete = "the store is still indexing rows an earlier version wrote"
+        return _trace(key, entries, total, incomplete)
+
+    async def logs(self, query: LogQuery) -> LogRange:
+        """The lines stamped in the query's range, bounded; see :class:`LogRange`."""
+        collector = self._collector
+        hub = collector.logs
+        held = hub.held(hub.oldest_held, hub.last_id)
+        oldest = held[0][0] if held else hub.last_id + 1
+        low = bisect_left(held, query.start - LOG_RANGE_SLACK, key=_slot_time)
+        high = bisect_left(held, query.end + LOG_RANGE_SLACK, lo=low, key=_slot_time)
+        truncated = high - low > MAX_LOG_RANGE_SCAN
+        matches: list[tuple[int, bytes | Event]] = []  # decoded once the store has said how many it has
+        for entry_id, agent, rank, slot in held[low : min(high, low + MAX_LOG_RANGE_SCAN)]:
+            if (query.agent is None or agent == query.agent) and rank >= query.min_rank:
+                if query.start <= _held_time(slot) < query.end:
+                    matches.append((entry_id, slot))
+                    if len(matches) > query.limit:
+                        break
+        entries: list[LogEntry] = []
+        incomplete = None
+        store = collector.store
+        if store is not None and low == 0 and query.limit > 0:  # the range may begin before the ring
+            read = partial(
+                storedb.rows_between,
+                start=query.start,
+                end=query.end,
+                below=oldest,
+                agent=query.agent,
+                min_rank=query.min_rank,
+                limit=query.limit,
+                slack=LOG_RANGE_SLACK,
+                scan=MAX_LOG_RANGE_SCAN,
+            )
+            try:
+                rows, cut = await self._read(store, read)
+            except StoreError as exc:
+                incomplete = str(exc)
+            else:
+                truncated |= cut
+                entries = [_entry(row_id, event) for row_id, event in rows]
+        room = max(query.limit - len(entries), 0)
+        truncated |= len(matches) > room
+        entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
+        entries.sort(key=lambda entry: (entry.timestamp, entry.id))
+        return LogRange(query.start, query.end, entries, truncated, incomplete)
+
+    async def _read(self, store: Store, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await anyio.to_thread.run_sync(store.read, query, limiter=self._store_turns)
+
+
+def _entry(entry_id: int, event: Event) -> LogEntry:
+    entry = event_to_log_entry(event)
+    entry.id = entry_id
+    return entry
+
+
+def _held_time(held: bytes | Event) -> float:
+    """A held entry's time: its event's, or read from its frame (the line's first field)."""
+    if held.__class__ is bytes:
+        frame: bytes = held
+        at = frame.find(_FRAME_TIME)
+        if at < 0:
+            return 0.0
+        at += len(_FRAME_TIME)
+        return float(frame[at : frame.index(b",", at)])
+    stamp = held.timestamp  # type: ignore[union-attr]
+    return stamp if stamp.__class__ is float else 0.0
+
+
+def _slot_time(slot: tuple[int, str, int, bytes | Event]) -> float:
+    return _held_time(slot[3])
+
+
+def _trace(key: str, entries: list[LogEntry], total: int, incomplete: str | None) -> Trace:
+    spans = sorted((_span(entry) for entry in entries), key=lambda span: (span.start, span.id))
+    trace = Trace(
+        key, spans, spans_total=total, spans_dropped=max(total - len(spans), 0), incomplete=incomplete
+    )
+    if spans:
+        trace.start = spans[0].start
+        end = max(span.start + (span.duration_ms or 0.0) / 1000 for span in spans)
+        trace.duration_ms = (end - trace.start) * 1000
+    for span in spans:
+        trace.tokens_input += span.tokens_input or 0
+        trace.tokens_output += span.tokens_output or 0
+        trace.cost_usd += span.cost_usd or 0.0
+        trace.errors += span.error is not None or LEVEL_RANK.get(span.level, 1) >= LEVEL_RANK["error"]
+    return trace
+
+
+def _span(entry: LogEntry) -> TraceSpan:
+    meta = entry.metadata
+    latency = meta.get("latency_ms")
+    duration = float(latency) if isinstance(latency, int | float) and not isinstance(latency, bool) else None
+    return TraceSpan(
+        id=entry.id,
+        agent_id=entry.agent_id,
+        start=entry.timestamp - (duration or 0.0) / 1000,
+        span_type=entry.span_type or DEFAULT_SPAN_TYPE,
+        name=entry.message,
+        level=entry.level,
+        duration_ms=duration,
+        trace_id=entry.trace_id,
+        span_id=meta.get("span_id"),
+        parent_span_id=meta.get("parent_span_id"),
+        model=meta.get("model"),
+        tool_name=meta.get("tool_name"),
+        tokens_input=meta.get("tokens_input"),
+        tokens_output=meta.get("tokens_output"),
+        cost_usd=meta.get("cost_usd"),
+        cost_estimated=meta.get("cost_estimated"),
+        error=meta.get("error"),
+        decision_made=meta.get("decision_made"),
+        attributes=meta.get("attributes"),
+    )
