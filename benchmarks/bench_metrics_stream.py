@@ -72,6 +72,9 @@ class Viewer:
     first: int = 0
     steady: int = 0
     frames: int = 0
+    #: CPU seconds of its takes: what encoding and compressing its kind of frame costs (the
+    #: viewers take in the order of VIEWERS, and a frame encoded once is cached for the others).
+    cpu: float = 0.0
     raw: list[bytes] = field(default_factory=list)
 
 
@@ -81,7 +84,10 @@ def chunked(batch: bytes) -> int:
 
 
 async def take(viewer: Viewer, *, first: bool) -> None:
+    started = time.process_time()
     batch = await asyncio.wait_for(viewer.stream.__anext__(), 10)
+    if not first:
+        viewer.cpu += time.process_time() - started
     if first:
         viewer.first += chunked(batch)
     else:
@@ -131,10 +137,11 @@ async def run_case(agents: int, rate: float, seconds: float, warmup: float) -> d
                 old_publish(collector)
                 old_cpu += time.process_time() - started
                 continue
-            if collector.publish_metrics():  # frames are encoded and compressed as viewers take them
+            sent = collector.publish_metrics()  # the snapshot and the delta
+            tick_cpu += time.process_time() - started
+            if sent:  # frames are encoded and compressed as viewers take them
                 for viewer in viewers:
                     await take(viewer, first=False)
-            tick_cpu += time.process_time() - started
     for viewer in viewers:
         await viewer.stream.aclose()  # type: ignore[attr-defined]
     full_decode, delta_apply = viewer_cpu(viewers)
@@ -215,16 +222,34 @@ def main() -> None:
         cpu_rows.append((agents, result))
     print()
     print(
-        "| agents | collector CPU per tick, before (whole ×2) | now (4 viewers) | ratio | viewer CPU per frame: whole decode | delta apply | ratio | resyncs |"
+        "collector CPU per tick (ms): before = the tick as it was (snapshot, whole JSON twice); now = "
+        "snapshot and delta, then what each kind of viewer adds (once per scope, whatever their number)"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print()
+    print(
+        "| agents | before | now: snapshot + delta | + whole JSON | + whole gzip | + delta JSON | + delta gzip "
+        "| now, delta+gzip viewers only | vs before | all four kinds | vs before |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for agents, result in cpu_rows:
-        old, new = result["old_tick_ms"], result["tick_ms"]
-        full, delta = result["full_decode_ms"], result["delta_apply_ms"]
+        ticks = result["seconds"] / TICK  # type: ignore[operator]
+        old, publish = result["old_tick_ms"], result["tick_ms"]
+        adds = {viewer.name: viewer.cpu * 1000 / ticks for viewer in result["viewers"]}  # type: ignore[attr-defined]
+        delta_only = publish + adds["delta"] + adds["delta+gzip"]  # type: ignore[operator]
+        everything = publish + sum(adds.values())  # type: ignore[operator]
         print(
-            f"| {agents:,} | {old:.2f} ms | {new:.2f} ms | {new / old:.2f} | "  # type: ignore[operator]
-            f"{full:.2f} ms | {delta:.2f} ms | {delta / full:.2f} | {result['resyncs']} |"  # type: ignore[operator]
+            f"| {agents:,} | {old:.2f} | {publish:.2f} | {adds['full']:.2f} | {adds['full+gzip']:.2f} | "
+            f"{adds['delta']:.2f} | {adds['delta+gzip']:.2f} | {delta_only:.2f} | {delta_only / old:.2f} | "  # type: ignore[operator]
+            f"{everything:.2f} | {everything / old:.2f} |"  # type: ignore[operator]
         )
+    print()
+    print("viewer CPU per frame (ms): a whole snapshot decoded, against a delta applied")
+    print()
+    print("| agents | whole decode | delta apply | ratio | resyncs |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for agents, result in cpu_rows:
+        full, delta = result["full_decode_ms"], result["delta_apply_ms"]
+        print(f"| {agents:,} | {full:.2f} | {delta:.2f} | {delta / full:.2f} | {result['resyncs']} |")  # type: ignore[operator]
 
 
 if __name__ == "__main__":
