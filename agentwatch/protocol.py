@@ -686,6 +686,9 @@ class Health(msgspec.Struct):
     http_connections: int = 0
     http_connections_refused: int = 0
     http_headers_refused: int = 0
+    #: Whole snapshots sent on the metrics stream to delta viewers that had skipped a frame (their
+    #: connection was full), since start.
+    metrics_resyncs: int = 0
 
 
 def finite(value: float | None) -> bool:

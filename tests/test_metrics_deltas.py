@@ -252,7 +252,7 @@ async def test_a_delta_viewer_that_skipped_frames_gets_a_whole_one_then_deltas_a
     assert not waiting.done()
     room = True
     [(event, frame_id)] = await waiting
-    assert event == SSE_METRICS and subscription.resyncs == 1 and collector.metrics.resyncs_total == 1
+    assert event == SSE_METRICS and subscription.resyncs == 1 and collector.health().metrics_resyncs == 1
     tick()
     assert await next_events() == [(SSE_METRICS_DELTA, str(int(frame_id) + 1))]
     await stream.aclose()

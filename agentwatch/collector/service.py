@@ -376,4 +376,5 @@ class Collector:
             metric_series_evicted=points.deltas.evicted,
             values_refused=self.totals.values_refused + self.window.bad_values,
             otlp_items_ignored=self.otlp_items_ignored,
+            metrics_resyncs=self.metrics.resyncs_total,
         )
