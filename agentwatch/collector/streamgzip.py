@@ -16,6 +16,7 @@ flush onto a byte boundary, so it is decoded as soon as it arrives.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from typing import Any, Final
 
@@ -23,14 +24,18 @@ from typing import Any, Final
 GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 #: zlib level: 6 is zlib's default; frames are small, and each is compressed once per scope.
 LEVEL: Final = 6
-_compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+#: One compressor per thread (collectors in several threads of one process each use their own).
+_local = threading.local()
 
 
 def deflate_segment(data: bytes) -> bytes:
     """``data`` as raw deflate blocks that refer to nothing before them, ending byte-aligned."""
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
+        compressor = _local.compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     # A full flush ends the blocks on a byte boundary and forgets the history: the next segment
     # starts as if from a fresh compressor, without the cost of making one.
-    return _compressor.compress(data) + _compressor.flush(zlib.Z_FULL_FLUSH)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
