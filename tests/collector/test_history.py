@@ -1,0 +1,336 @@
+"""Looking back over real HTTP: ``GET /api/traces/<id>`` and ``GET /api/logs?from=&to=``, from the
+log ring and the store, with the collector in a thread or as a process restarted over its store."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from agentwatch.collector.loghub import LogHub
+from agentwatch.collector.store import Store
+from agentwatch.collector.traceindex import TraceIndex
+from agentwatch.protocol import (
+    MAX_TRACE_SPANS,
+    PATH_LOGS,
+    PATH_TRACES,
+    Event,
+    LogRange,
+    Trace,
+)
+from tests.helpers import NOW, Clock, CollectorProcess, RunningCollector, store_has_written, wait_until
+from tests.otlp_fixtures import variant
+
+Start = Callable[..., RunningCollector]
+
+
+def get_trace(url: str, key: str, headers: dict[str, str] | None = None) -> Trace:
+    response = httpx.get(f"{url}{PATH_TRACES}/{key}", headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return msgspec.json.decode(response.content, type=Trace)
+
+
+def get_logs(url: str, headers: dict[str, str] | None = None, **params: Any) -> LogRange:
+    response = httpx.get(url + PATH_LOGS, params=params, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return msgspec.json.decode(response.content, type=LogRange)
+
+
+def span(
+    trace: str, span: str, parent: str | None, end: float, latency_ms: float, **fields: Any
+) -> dict[str, Any]:
+    return {
+        "agent_id": "agent-1",
+        "trace_id": trace,
+        "span_id": span,
+        "parent_span_id": parent,
+        "timestamp": end,
+        "latency_ms": latency_ms,
+        **fields,
+    }
+
+
+def lines(count: int, start: float, step: float = 1.0, **fields: Any) -> list[dict[str, Any]]:
+    return [
+        {"agent_id": "a", "span_type": "log", "message": f"line {i}", "timestamp": start + i * step, **fields}
+        for i in range(count)
+    ]
+
+
+# ----------------------------------------------------------------------------- traces
+def test_a_trace_lists_its_spans_by_start_with_parents_and_totals(start_collector: Start) -> None:
+    collector = start_collector(clock=Clock())
+    events = [  # posted as an SDK sends them: each span when it ends, children first
+        span("t1", "tool", "root", NOW + 0.4, 100.0, span_type="tool_call", tool_name="search"),
+        span(
+            "t1",
+            "llm",
+            "root",
+            NOW + 0.9,
+            400.0,
+            span_type="llm_call",
+            model="gpt-4o",
+            tokens_input=100,
+            tokens_output=20,
+            cost_usd=0.01,
+            error="Timeout: slow",
+        ),
+        span("t1", "root", None, NOW + 1.0, 1000.0, span_type="decision", decision_made="answer"),
+        span("t2", "other", None, NOW + 1.0, 5.0, span_type="tool_call"),
+    ]
+    assert collector.post(events).status_code == 202
+    trace = get_trace(collector.url, "t1")
+    assert [s.span_id for s in trace.spans] == ["root", "tool", "llm"]
+    assert [s.parent_span_id for s in trace.spans] == [None, "root", "root"]
+    assert trace.spans[0].start == pytest.approx(NOW) and trace.spans[1].start == pytest.approx(NOW + 0.3)
+    assert trace.spans[2].model == "gpt-4o" and trace.spans[2].error == "Timeout: slow"
+    assert trace.spans[1].tool_name == "search" and trace.spans[1].duration_ms == 100.0
+    assert (trace.spans_total, trace.spans_dropped, trace.incomplete) == (3, 0, None)
+    assert trace.duration_ms == pytest.approx(1000.0)
+    assert (trace.tokens_input, trace.tokens_output, trace.errors) == (100, 20, 1)
+    assert trace.cost_usd == pytest.approx(0.01)
+    assert all(s.id > 0 for s in trace.spans)
+
+
+def test_events_with_no_trace_are_grouped_by_their_prompt_or_turn_id(start_collector: Start) -> None:
+    collector = start_collector()
+    events = [
+        {"agent_id": "cc", "message": "user_prompt", "attributes": {"prompt.id": "p-1"}},
+        {"agent_id": "cc", "span_type": "llm_call", "tokens_input": 5, "attributes": {"prompt.id": "p-1"}},
+        {"agent_id": "cc", "message": "other prompt", "attributes": {"prompt.id": "p-2"}},
+        {"agent_id": "gm", "message": "gemini", "attributes": {"prompt_id": "p-3"}},
+        {"agent_id": "cx", "message": "codex", "attributes": {"turn.id": "turn-9"}},
+    ]
+    assert collector.post(events).status_code == 202
+    assert [s.name for s in get_trace(collector.url, "p-1").spans] == ["user_prompt", "llm_call 5 tok in"]
+    assert [s.name for s in get_trace(collector.url, "p-3").spans] == ["gemini"]
+    assert [s.name for s in get_trace(collector.url, "turn-9").spans] == ["codex"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "key", "spans"),
+    [
+        ("claude/protobuf-tool-notraces", "c2b54921-90f5-4542-8825-5ba1f23d644c", 10),  # by prompt.id
+        ("claude/protobuf-tool", "3b98f9e35e0a28f0f8e61af315ff86ba", 20),  # its beta traces
+        ("codex/binary-tool", "93347c08d469d3991c4009b7d0b4c47c", 161),
+    ],
+)
+def test_the_coding_agents_own_telemetry_makes_traces(
+    start_collector: Start, fixture: str, key: str, spans: int
+) -> None:
+    collector = start_collector()
+    for request in variant(fixture).requests():
+        answer = httpx.post(
+            collector.url + request.path,
+            content=request.body,
+            headers={"Content-Type": request.content_type},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+    trace = get_trace(collector.url, key)
+    assert len(trace.spans) == trace.spans_total == spans
+    assert "tool_call" in {s.span_type for s in trace.spans}
+    assert [s.start for s in trace.spans] == sorted(s.start for s in trace.spans)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["a b", "x" * 257, "trace%00", "caf%C3%A9", "..%2F..%2Fetc", "a/b", "'%20OR%201=1%20--", ";"],
+)
+def test_a_hostile_trace_id_is_refused_with_400_naming_it(collector: RunningCollector, bad: str) -> None:
+    response = httpx.get(f"{collector.url}{PATH_TRACES}/{bad}", timeout=10)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("trace_id: ")
+
+
+def test_a_trace_id_with_a_line_break_is_not_a_route(collector: RunningCollector) -> None:
+    response = httpx.get(f"{collector.url}{PATH_TRACES}/%0Aevil", timeout=10)
+    assert response.status_code == 404 and b"evil" not in response.content
+
+
+def test_an_unknown_trace_is_404_and_the_routes_want_the_token(start_collector: Start) -> None:
+    collector = start_collector(token="secret")
+    assert collector.post([span("t1", "s", None, NOW, 1.0)]).status_code == 202
+    assert httpx.get(f"{collector.url}{PATH_TRACES}/t1", timeout=10).status_code == 401
+    assert httpx.get(collector.url + PATH_LOGS, params={"from": 1}, timeout=10).status_code == 401
+    unknown = httpx.get(f"{collector.url}{PATH_TRACES}/t9", headers=collector.headers(), timeout=10)
+    assert unknown.status_code == 404 and "no events" in unknown.json()["error"]
+    assert len(get_trace(collector.url, "t1", collector.headers()).spans) == 1
+
+
+def test_a_trace_is_bounded_and_says_how_many_it_left_out(start_collector: Start, tmp_path: Path) -> None:
+    collector = start_collector(
+        store_path=tmp_path / "s.db", log_history=500, flush_interval=0.01, clock=Clock()
+    )
+    total = MAX_TRACE_SPANS + 300
+    events = [span("big", f"s{i}", None, NOW + i, 1.0, message=f"step {i}") for i in range(total)]
+    assert collector.post(events).status_code == 202
+    wait_until(lambda: store_has_written(collector.url, total))
+    trace = get_trace(collector.url, "big")
+    assert (len(trace.spans), trace.spans_total, trace.spans_dropped) == (MAX_TRACE_SPANS, total, 300)
+    assert trace.spans[0].span_id == "s300" and trace.spans[-1].span_id == f"s{total - 1}"  # the newest
+
+
+def test_a_trace_beyond_the_ring_comes_from_the_store_and_without_one_only_what_the_ring_holds(
+    start_collector: Start, tmp_path: Path
+) -> None:
+    events = [span("old", f"s{i}", None, NOW + i, 1.0) for i in range(50)]
+    filler = [span(f"f{i}", "x", None, NOW + 100, 1.0) for i in range(200)]
+    with_store = start_collector(
+        store_path=tmp_path / "s.db", log_history=100, flush_interval=0.01, clock=Clock()
+    )
+    in_memory = start_collector(log_history=100)
+    for collector in (with_store, in_memory):
+        assert collector.post(events).status_code == 202
+        assert get_trace(collector.url, "old").spans_total == 50  # indexed while held
+        assert collector.post(filler[:30]).status_code == 202
+        assert collector.post(filler[30:]).status_code == 202
+    wait_until(lambda: store_has_written(with_store.url, 250))
+    trace = get_trace(with_store.url, "old")
+    assert [s.span_id for s in trace.spans] == [f"s{i}" for i in range(50)]
+    assert httpx.get(f"{in_memory.url}{PATH_TRACES}/old", timeout=10).status_code == 404
+    ring = in_memory.service.logs
+    assert len(ring.traces) <= ring.history  # ids left the index with the ring
+
+
+def test_traces_and_time_ranges_are_served_after_a_restart_over_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "agentwatch.db"
+    process = CollectorProcess("--store", str(store))
+    try:
+        now = time.time()  # the process runs on the real clock: its traces look back a day from it
+        events = [span("t1", f"s{i}", None if i == 0 else "s0", now + i, 10.0) for i in range(5)]
+        assert httpx.post(process.url + "/api/events", json=events, timeout=10).status_code == 202
+        wait_until(lambda: store_has_written(process.url, 5))
+        before = get_trace(process.url, "t1")
+        process.kill9()
+        process.restart()
+        after = get_trace(process.url, "t1")
+        assert [s.id for s in after.spans] == [s.id for s in before.spans] and after.spans_total == 5
+        logs = get_logs(process.url, **{"from": now, "to": now + 3})
+        assert [e.metadata["span_id"] for e in logs.entries] == ["s0", "s1", "s2"]
+    finally:
+        process.close()
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_and_its_rows_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "agentwatch.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE logs (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)"
+        )
+        old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
+        old.execute("INSERT INTO meta VALUES ('last_log_id', 0)")
+        rows = [
+            (
+                i,
+                NOW + i,
+                "a",
+                1,
+                msgspec.json.encode(Event("a", NOW + i, trace_id=f"t{i % 3}", span_id=f"s{i}")),
+            )
+            for i in range(1, 12_001)
+        ]
+        old.executemany("INSERT INTO logs VALUES (?, ?, ?, ?, ?)", rows)
+        old.execute("PRAGMA user_version = 2")
+    old.close()
+    store = Store(path, clock=lambda: NOW + 12_000, restore_logs=10)
+    restored = store.open()
+    try:
+        assert restored.warnings == [] and restored.last_log_id == 12_000
+        wait_until(lambda: not store.trace_indexing)
+        from agentwatch.collector import storedb
+
+        found, total = store.read(lambda conn: storedb.trace_rows(conn, "t1", 0.0, 20_000, 10))
+        assert total == 4000 and [row_id for row_id, _ in found] == list(range(11_971, 11_999, 3))
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------ time ranges
+def test_log_lines_of_a_time_range_come_oldest_first_from_the_ring_and_the_store(
+    start_collector: Start, tmp_path: Path
+) -> None:
+    collector = start_collector(store_path=tmp_path / "s.db", log_history=50, flush_interval=0.01)
+    assert collector.post(lines(200, NOW)).status_code == 202  # one a second: 150 left the ring
+    wait_until(lambda: store_has_written(collector.url, 200))
+    page = get_logs(collector.url, **{"from": NOW + 140, "to": NOW + 160})
+    assert [e.message for e in page.entries] == [f"line {i}" for i in range(140, 160)]
+    assert [e.id for e in page.entries] == list(range(141, 161)) and not page.truncated
+    cut = get_logs(collector.url, **{"from": NOW, "to": NOW + 200, "limit": 30})
+    assert [e.message for e in cut.entries] == [f"line {i}" for i in range(30)] and cut.truncated
+    assert get_logs(collector.url, **{"from": NOW + 1000, "to": NOW + 1001}).entries == []
+
+
+def test_a_time_range_filters_by_agent_and_level_without_a_store(collector: RunningCollector) -> None:
+    events = lines(10, NOW) + lines(10, NOW, agent_id="b") + lines(10, NOW, agent_id="b", level="error")
+    assert collector.post(events).status_code == 202
+    page = get_logs(collector.url, **{"from": NOW + 2, "to": NOW + 4, "agent": "b"})
+    assert [(e.agent_id, e.level, e.message) for e in page.entries] == [
+        ("b", "info", "line 2"), ("b", "error", "line 2"), ("b", "info", "line 3"), ("b", "error", "line 3"),
+    ]  # fmt: skip
+    errors = get_logs(collector.url, **{"from": NOW, "to": NOW + 100, "level": "warning"})
+    assert len(errors.entries) == 10 and {e.level for e in errors.entries} == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({}, "from"),
+        ({"from": "yesterday"}, "from"),
+        ({"from": "nan"}, "from"),
+        ({"from": "-1"}, "from"),
+        ({"from": "1e20"}, "from"),
+        ({"from": "100", "to": "50"}, "to"),
+        ({"from": "100", "to": "100000"}, "to"),
+        ({"from": "100", "to": "200", "limit": "0"}, "limit"),
+        ({"from": "100", "to": "200", "limit": "10001"}, "limit"),
+        ({"from": "100", "to": "200", "limit": "ten"}, "limit"),
+        ({"from": "100", "to": "200", "level": "loud"}, "level"),
+        ({"from": "100", "to": "200", "agent": "x" * 129}, "agent"),
+    ],
+)
+def test_bad_time_range_parameters_are_400_naming_them(
+    collector: RunningCollector, params: dict[str, str], named: str
+) -> None:
+    response = httpx.get(collector.url + PATH_LOGS, params=params, timeout=10)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith(f"{named}: ")
+
+
+# ------------------------------------------------------------------------- the index
+def test_the_ring_index_forgets_ids_as_the_ring_does_and_stays_bounded() -> None:
+    hub = LogHub(history=100)
+    for batch in range(30):
+        hub.publish_events([Event("a", NOW, trace_id=f"t{batch}-{i}") for i in range(20)])
+        hub.publish_events([Event("a", NOW, trace_id="forever") for _ in range(20)])
+        if batch % 3 == 0:
+            hub.traces.catch_up(
+                hub.held(hub.traces.indexed_until + 1, hub.last_id), hub.last_id, hub.oldest_held
+            )
+    hub.traces.catch_up(hub.held(hub.traces.indexed_until + 1, hub.last_id), hub.last_id, hub.oldest_held)
+    assert len(hub.traces) == 100
+    held = [*range(1101, 1121), *range(1141, 1161), *range(1181, 1201)]  # the last three batches
+    assert hub.traces.ids("forever", hub.oldest_held) == held
+    assert (
+        hub.traces.ids("t29-0", hub.oldest_held) == [1161] and hub.traces.ids("t0-0", hub.oldest_held) == []
+    )
+    assert len(hub.traces._ids["forever"]) <= 2 * len(held) + 16  # evicted ids compacted away
+
+
+def test_a_slot_encoded_before_it_was_indexed_keeps_its_trace() -> None:
+    hub = LogHub(history=10)
+    hub.publish_events([Event("a", NOW, trace_id="t", span_id=str(i)) for i in range(5)])
+    subscription = hub.subscribe(after=0)
+    assert subscription._take()  # a viewer read them: the ring now holds frames, not events
+    hub.traces.catch_up(hub.held(1, hub.last_id), hub.last_id, hub.oldest_held)
+    assert hub.traces.ids("t", hub.oldest_held) == [1, 2, 3, 4, 5]
+    index = TraceIndex(capacity=10)
+    for entry_id in range(1, 1000):
+        index.built(entry_id, "k")
+    assert len(index._built) <= 11  # nobody read the index: the keys left behind stay bounded
