@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agentwatch.collector.config import AlertSettings
 from agentwatch.protocol import VIEW_COSTS, VIEW_DECISIONS, VIEW_FAILURES, VIEW_LATENCY, Analysis
 from agentwatch.tui.analysis import UNAVAILABLE, AnalysisScreen, AttributePicker, sparkline
 from agentwatch.tui.app import AgentWatchApp
@@ -77,7 +78,10 @@ async def test_keys_1_to_4_open_each_view_with_the_collectors_rows_and_escape_cl
         assert decisions[0].startswith("delegate    6  100.0 %  0.80")
         await pilot.press("3")
         latency = await shown(
-            pilot, app, VIEW_LATENCY, f"Latency per model over the last {300} s, against its baseline"
+            pilot,
+            app,
+            VIEW_LATENCY,
+            f"Latency per model over the last {AlertSettings().latency_window:g} s, against its baseline",
         )
         keys = {row.split("  ")[0] for row in latency}
         assert {"fleet", "gpt-4o"} <= keys
