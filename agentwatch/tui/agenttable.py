@@ -70,6 +70,8 @@ Cell = tuple[str, str]
 _RIGHT_ALIGNED: Final = frozenset({"tok/s", "p50", "p99", "err %", "cost"})
 _NO_STYLE: Final = ""
 _CELL_PADDING: Final = 1
+#: A cut agent id keeps its last characters, as the log's agent column does.
+_AGENT_TAIL: Final = 8
 
 
 def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
@@ -112,7 +114,10 @@ def cell_text(column: str, cell: Cell, width: int | None = None) -> Text:
     """The Text a table cell is drawn from (plain text, never markup), cut to ``width`` with "…"."""
     text, style = cell
     if width is not None and cell_len(text) > width:
-        text = fmt.safe(text, width)
+        if column == AGENT and width > 2 * _AGENT_TAIL:  # sessions of one program differ at the end
+            text = f"{text[: width - 1 - _AGENT_TAIL]}…{text[-_AGENT_TAIL:]}"
+        else:
+            text = fmt.safe(text, width)
     if column in _RIGHT_ALIGNED:
         return Text(text, style=style, justify="right")
     return Text(text, style=style)

@@ -184,3 +184,18 @@ async def test_the_alert_history_shows_each_value_whole_and_gives_the_rest_to_th
             assert value_vs_threshold(alert) in shown, shown
         if size[0] >= 200:
             assert all(alert.message in shown for alert in demo_alerts()), shown
+
+
+async def test_a_long_agent_id_keeps_its_start_and_its_end_in_the_table():
+    agent_id = "claude-code·5f1c2e0a-9b7d-4c1e-8f3a-2d0615065aa1"
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        snapshot = fleet_snapshot()
+        snapshot.agents[0].agent_id = agent_id
+        app.state.apply_snapshot(snapshot)
+        app.frame()
+        await pilot.pause()
+        width = app.agent_table.layout_shown.widths["agent"]
+        assert width < len(agent_id)
+        shown = f"{agent_id[: width - 9]}…{agent_id[-8:]}"
+        assert any(f" {shown} " in row for row in screen_lines(app)), shown
