@@ -211,8 +211,8 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
 
     def update_from(self, views: Sequence[AgentView], now: float) -> None:
         """Make the table show ``views`` in that order; untouched cells are not redrawn."""
-        cells = self._cells
-        longest = max((cell_len(fmt.safe(v.agent_id)) for v in views if v.agent_id not in cells), default=0)
+        shown = self._cells
+        longest = max((cell_len(fmt.safe(v.agent_id)) for v in views if v.agent_id not in shown), default=0)
         if longest > self._agent_width and self._agent_width < AGENT_MAX_WIDTH:
             self._agent_width = min(AGENT_MAX_WIDTH, longest)
             self._relayout()
