@@ -90,7 +90,9 @@ class LogBrowsing(App[int]):
 
     def open_line(self, from_end: int) -> None:
         """Show the line ``from_end`` lines from the newest (1 = newest) in full."""
-        self.push_screen(LineDetailScreen(self.log_pane.entry, from_end, tz=self.tz))
+        log = self.log_pane
+        number = log.newest_number - from_end + 1
+        self.push_screen(LineDetailScreen(log.numbered, number, lambda: log.newest_number, tz=self.tz))
 
     def on_log_view_line_chosen(self, event: LogView.LineChosen) -> None:
         self.open_line(event.from_end)

@@ -94,7 +94,8 @@ def line_detail_text(line: LogLine, tz: tzinfo | None = None) -> Text:
 
 
 class LineDetailScreen(FramePaced, ModalScreen[None]):
-    """One line in full. ``line_at(n)`` gives the line ``n`` from the newest (1 = newest), or None."""
+    """One line in full. ``line_at(n)`` gives line number ``n`` (None when not held), ``newest()`` the
+    newest line's number: numbers stay on their lines while the tail moves on."""
 
     DEFAULT_CSS = """
     LineDetailScreen {
@@ -119,18 +120,24 @@ class LineDetailScreen(FramePaced, ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "close", "Close"),
-        Binding("left,h", "step(1)", "Older line"),
-        Binding("right,l", "step(-1)", "Newer line"),
+        Binding("left,h", "step(-1)", "Older line"),
+        Binding("right,l", "step(1)", "Newer line"),
         Binding("j", "scroll('down')", "Scroll down", show=False),
         Binding("k", "scroll('up')", "Scroll up", show=False),
     ]
 
     def __init__(
-        self, line_at: Callable[[int], LogLine | None], from_end: int, *, tz: tzinfo | None = None
+        self,
+        line_at: Callable[[int], LogLine | None],
+        number: int,
+        newest: Callable[[], int],
+        *,
+        tz: tzinfo | None = None,
     ) -> None:
         super().__init__()
         self._line_at = line_at
-        self.from_end = from_end
+        self._newest = newest
+        self.number = number
         self._tz = tz
 
     def compose(self) -> ComposeResult:
@@ -148,22 +155,19 @@ class LineDetailScreen(FramePaced, ModalScreen[None]):
         self.query_one("#line-detail-box").focus()
 
     def _show(self) -> None:
-        line = self._line_at(self.from_end)
-        title = (
-            "the newest line"
-            if self.from_end == 1
-            else f"{fmt.number(self.from_end - 1, 0)} lines before the newest"
-        )
+        line = self._line_at(self.number)
+        before = self._newest() - self.number
+        title = "the newest line" if before <= 0 else f"{fmt.number(before, 0)} lines before the newest"
         self.query_one("#line-detail-title", Static).update(Text(f"Log line — {title}", style="bold"))
         body = line_detail_text(line, self._tz) if line is not None else Text("(no longer held)")
         self.query_one("#line-detail-text", Static).update(body)
         self.query_one("#line-detail-box", VerticalScroll).scroll_home(animate=False)
 
     def action_step(self, delta: int) -> None:
-        """Show the older (``1``) or newer (``-1``) line, if there is one."""
-        target = self.from_end + delta
-        if target >= 1 and self._line_at(target) is not None:
-            self.from_end = target
+        """Show the newer (``1``) or older (``-1``) line, if there is one."""
+        target = self.number + delta
+        if self._line_at(target) is not None:
+            self.number = target
             self._show()
         else:
             self.app.bell()

@@ -48,6 +48,8 @@ class LogView(LogPane):
         self._entries: deque[LogLine] = deque(maxlen=max_lines)
         self._mark: int | None = None
         self._mark_rows = range(0)
+        #: Lines added since the pane was last rewritten (pruned ones included): the newest line's number.
+        self.newest_number = 0
         #: True while the pane moves its own view (a rewrite, a jump to the mark): not the reader's scroll.
         self.moving_itself = False
 
@@ -55,6 +57,7 @@ class LogView(LogPane):
     def append_entries(self, lines: Sequence[LogLine], texts: Sequence[str]) -> None:
         """Add lines (and their formatted ``texts``, one each) at the bottom."""
         self._entries.extend(lines)
+        self.newest_number += len(lines)
         self.append(texts)
         if self._mark is not None:
             self._place_mark()
@@ -63,6 +66,7 @@ class LogView(LogPane):
         """Show only these lines (a filter changed): the mark goes."""
         self._entries.clear()
         self._entries.extend(lines)
+        self.newest_number = len(lines)
         self.clear_mark()
         self.replace(texts)
 
@@ -83,6 +87,11 @@ class LogView(LogPane):
         if 1 <= from_end <= self.line_count:
             return self._entries[-from_end]
         return None
+
+    def numbered(self, number: int) -> LogLine | None:
+        """The line numbered ``number`` (:attr:`newest_number` is the newest): a number stays on its
+        line while more lines come in, until the pane is rewritten."""
+        return self.entry(self.newest_number - number + 1) if number >= 1 else None
 
     # ------------------------------------------------------------------ rows
     def _rows_per_line(self, text: str) -> int:

@@ -259,7 +259,9 @@ async def test_enter_on_the_log_opens_the_line_with_every_attribute():
             assert shown in text, shown
         detail = app.screen.query_one("#line-detail-text")
         assert "THE-END" in str(detail.render())  # the whole message, however long
-        await pilot.press("left")  # the line before it
+        app.state.add_log_entries(entries(5, prefix="meanwhile"))  # the tail moves on while it is open
+        await async_wait_until(lambda: log_lines(app)[-1].endswith("meanwhile4"), pilot=pilot)
+        await pilot.press("left")  # the line before the one opened
         await async_wait_until(lambda: before[fmt.message_start(True) :] in screen_text(app), pilot=pilot)
         await pilot.press("escape")
         assert not isinstance(app.screen, LineDetailScreen)
