@@ -234,9 +234,12 @@ class SessionsPane(Static, can_focus=True):
 
     @property
     def selected(self) -> Session | None:
-        """The session under the cursor (the most urgent one until the cursor moves)."""
+        """The session a jump goes to: under the cursor while the pane has the focus, else the most
+        urgent one (the first that needs you), wherever the cursor was left."""
         sessions = self.shown.sessions
-        return sessions[self.cursor] if sessions else None
+        if not sessions:
+            return None
+        return sessions[self.cursor] if self.has_focus else sessions[0]
 
     # ------------------------------------------------------------------ drawing
     def _render_lines(self) -> bool:

@@ -153,6 +153,10 @@ async def test_p_and_enter_jump_to_the_sessions_tmux_pane(
         await async_wait_until(lambda: len(runs.argvs) == 2, pilot=pilot)
         assert runs.argvs[1] == ["tmux", "switch-client", "-t", "%7", ";", "select-pane", "-t", "%7"]
         assert "▶ working" in pane_lines(app)[1]
+        app.query_one(AgentTable).focus()
+        await pilot.press("p")  # away from the pane: the most urgent again, wherever its cursor was left
+        await async_wait_until(lambda: len(runs.argvs) == 3, pilot=pilot)
+        assert runs.argvs[2][3] == "%12"
 
 
 async def test_no_jump_without_a_pane_id_or_outside_tmux(
