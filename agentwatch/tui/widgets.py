@@ -288,15 +288,17 @@ def _series(values: Iterable[float | None]) -> list[float]:
 
 
 def _in_out(snapshot: Snapshot) -> tuple[str, ...]:
-    """Input and output tokens/s, as wide as the border allows: "in 45.1k · out 4.02k" … "45k/4.0k"."""
+    """Input and output tokens/s, as wide as the border allows: "in 45 126 · out 4 019" … "in/out 45k/4.0k"."""
     tokens_in, tokens_out = snapshot.input_tokens_per_second, snapshot.output_tokens_per_second
     if not tokens_in and not tokens_out:
         return ("",)
+    short_in, short_out = fmt.compact(tokens_in, 2), fmt.compact(tokens_out, 2)
     return (
         f"in {fmt.number(tokens_in, 0)} · out {fmt.number(tokens_out, 0)}",
         f"in {fmt.compact(tokens_in)} · out {fmt.compact(tokens_out)}",
-        f"in {fmt.compact(tokens_in, 2)} · out {fmt.compact(tokens_out, 2)}",
-        f"{fmt.compact(tokens_in, 2)} in/{fmt.compact(tokens_out, 2)}",
+        f"in {short_in} · out {short_out}",
+        f"in {short_in}/out {short_out}",
+        f"in/out {short_in}/{short_out}",
     )
 
 
