@@ -433,7 +433,8 @@ class Snapshot(msgspec.Struct, omit_defaults=False):
     agents_dropped: int = 0
     history: History = msgspec.field(default_factory=History)
     alerts: list[Alert] = []
-    #: Coding-agent sessions known from their hooks, most urgent first (fleet snapshots only).
+    #: Coding-agent sessions known from their hooks, most urgent first (in every snapshot, so a
+    #: viewer narrowed to one agent still sees every session that needs its user).
     sessions: list[Session] = []
 
 

@@ -287,7 +287,7 @@ class Collector:
         # Copies of what changes in place (alerts, sessions, work): a snapshot stays as it was
         # taken, so the next one can be compared with it and it can be encoded later.
         snapshot.alerts = [replace(alert) for alert in self.alerts.firing(agent)]
-        if agent is None and len(self.sessions):
+        if len(self.sessions):  # every snapshot: a viewer drilled into one agent still sees who needs it
             snapshot.sessions = [replace(session) for session in self.sessions.sessions()]
         work = self.metric_points.work
         if len(work):  # coding agents' work, from their metrics
