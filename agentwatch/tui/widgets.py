@@ -88,9 +88,10 @@ STALE_AFTER_SECONDS: Final = 5.0
 
 
 def is_stale(state: ViewState) -> bool:
-    """True when what is shown may be out of date: a stream is reconnecting, or the last
-    snapshot is older than :data:`STALE_AFTER_SECONDS` (the panels are then dimmed)."""
-    if any(conn.phase == "reconnecting" for conn in state.connections.values()):
+    """True when the numbers shown may be out of date: the metrics stream is reconnecting, or
+    the last snapshot is older than :data:`STALE_AFTER_SECONDS` (the panels are then dimmed)."""
+    metrics = state.connections.get(STREAM_METRICS)
+    if metrics is not None and metrics.phase == "reconnecting":
         return True
     age = state.snapshot_age()
     return age is not None and age > STALE_AFTER_SECONDS
@@ -106,7 +107,9 @@ def connection_text(state: ViewState) -> Text:
     phases = {name: state.connections.get(name) for name in (STREAM_METRICS, STREAM_LOGS)}
     snapshot_age = state.snapshot_age()
     stale_for = (
-        Text(f" · stale for {snapshot_age:.0f} s", style="yellow") if snapshot_age is not None else Text()
+        Text(f" · stale for {snapshot_age:.0f} s", style="yellow")
+        if snapshot_age is not None and is_stale(state)
+        else Text()
     )
     for name, conn in phases.items():
         if conn is not None and conn.phase == "unauthorized":

@@ -152,6 +152,17 @@ async def test_while_reconnecting_the_header_says_stale_for_n_s_and_the_panels_d
         assert "● live · 0 s ago" in screen_lines(app)[0]
 
 
+async def test_the_log_stream_reconnecting_alone_leaves_fresh_numbers_undimmed() -> None:
+    app = AgentWatchApp(url=URL, clock=lambda: NOW, connect=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.state.set_connection(STREAM_METRICS, FixedConnection("live"))
+        app.state.set_connection(STREAM_LOGS, FixedConnection("reconnecting", retry_at=NOW + 3))
+        app.state.apply_snapshot(Snapshot(timestamp=NOW))
+        await async_wait_until(lambda: "↻ reconnecting logs in 3 s" in header(app), pilot=pilot)
+        assert "stale" not in header(app)
+        assert not app.metrics_bar.has_class("-stale")
+
+
 async def test_a_live_stream_without_a_new_snapshot_is_stale_and_dimmed() -> None:
     now = [NOW]
     app = AgentWatchApp(url=URL, clock=lambda: now[0], connect=False)
