@@ -96,3 +96,9 @@ def test_cli_scenarios_are_the_simulators() -> None:
 
 def test_demo_takes_a_port() -> None:
     assert parse(["demo", "--port", "8799"]).port == 8799
+
+
+def test_status_with_url_option_reads_the_real_collector(collector) -> None:
+    result = agentwatch("status", "--url", collector.url, "--format", "{events}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
