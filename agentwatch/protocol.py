@@ -473,6 +473,8 @@ RULE_NEW_DECISION: Final = "new_decision"
 RULE_TOKEN_EFFICIENCY: Final = "token_efficiency"
 RULE_LATENCY_REGRESSION: Final = "latency_regression"
 RULE_SILENT_AGENT: Final = "silent_agent"
+#: A cost budget of the config file crossed: an agent's (a session's) or a program's for the day.
+RULE_BUDGET: Final = "budget"
 ALERT_RULES: Final = (
     RULE_ERROR_RATE,
     RULE_COST_PER_INFERENCE,
@@ -480,10 +482,12 @@ ALERT_RULES: Final = (
     RULE_TOKEN_EFFICIENCY,
     RULE_LATENCY_REGRESSION,
     RULE_SILENT_AGENT,
+    RULE_BUDGET,
 )
 SCOPE_FLEET: Final = "fleet"
 SCOPE_AGENT_PREFIX: Final = "agent:"
 SCOPE_MODEL_PREFIX: Final = "model:"
+SCOPE_PROGRAM_PREFIX: Final = "program:"
 
 # ------------------------------------------------------------------------ analysis
 VIEW_COSTS: Final = "costs"

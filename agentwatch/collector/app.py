@@ -314,7 +314,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
 
     async def alerts(request: Request) -> Response:
         engine = collector.alerts
-        return json_response(AlertsResponse(firing=engine.firing(), history=engine.recent()))
+        return json_response(AlertsResponse(firing=collector.firing_alerts(), history=engine.recent()))
 
     async def analysis_route(request: Request) -> Response:
         view = request.query_params.get("view", "")

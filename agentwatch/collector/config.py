@@ -22,6 +22,11 @@ Example::
     "my-model" = [1.0, 4.0]
     "my-cached-model" = [3.0, 15.0, 0.3, 3.75]
 
+    [budgets]   # USD; crossing one raises a ``budget`` alert
+    session_usd = 5.0          # each agent (each coding-agent session is one)
+    [budgets.daily_usd]        # each program (the part of an agent id before "·"), per UTC day
+    claude-code = 20.0
+
 Defaults (``[alerts]`` unless another section is named):
 
 =====================================  ========  ===========================================================
@@ -68,6 +73,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from agentwatch.collector.budgets import Budgets
 from agentwatch.protocol import ALERT_RULES
 
 
@@ -123,6 +129,8 @@ class FileConfig:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: … and (cache read, cache write) for the models that give them.
     cache_prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: ``[budgets]``: USD per agent (session) and per program per UTC day.
+    budgets: Budgets = field(default_factory=Budgets)
 
 
 # TOML key (section-relative) → AlertSettings field
@@ -179,6 +187,22 @@ def _price(config: FileConfig, where: str, model: str, rates: Any) -> None:
         config.cache_prices[model] = (numbers[2], numbers[3])
 
 
+def _budgets(source: str, body: dict[str, Any]) -> Budgets:
+    budgets = Budgets()
+    for key, value in body.items():
+        where = f"{source}: [budgets] {key}"
+        if key == "session_usd":
+            budgets.session_usd = float(_number(where, value, "float"))
+        elif key == "daily_usd":
+            for program, limit in _table("budgets.daily_usd", value).items():
+                if not program.strip() or len(program) > 128 or not program.isprintable():
+                    raise ConfigError(f"{where}: a program name is 1 to 128 printable characters")
+                budgets.daily_usd[program] = float(_number(f"{where}.{program}", limit, "float"))
+        else:
+            raise ConfigError(f"{where}: unknown key (known: session_usd, daily_usd)")
+    return budgets
+
+
 def parse_config(data: dict[str, Any], *, source: str = "config") -> FileConfig:
     """Validate a decoded TOML document into :class:`FileConfig`; raises :class:`ConfigError`."""
     config = FileConfig()
@@ -217,8 +241,12 @@ def parse_config(data: dict[str, Any], *, source: str = "config") -> FileConfig:
         elif section == "prices":
             for model, rates in _table("prices", body).items():
                 _price(config, f"{source}: [prices] {model!r}", model, rates)
+        elif section == "budgets":
+            config.budgets = _budgets(source, _table("budgets", body))
         else:
-            raise ConfigError(f"{source}: [{section}]: unknown section (known: window, alerts, prices)")
+            raise ConfigError(
+                f"{source}: [{section}]: unknown section (known: window, alerts, prices, budgets)"
+            )
     config.alerts = AlertSettings(**values)
     if config.alerts.interval < 0.5:
         raise ConfigError(f"{source}: [alerts] interval: must be at least 0.5 s")

@@ -26,6 +26,7 @@ import uvicorn
 
 from agentwatch.collector import httplimits
 from agentwatch.collector.app import create_app, stop_streams
+from agentwatch.collector.budgets import Budgets
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
 from agentwatch.collector.httpguard import CollectorServer, guarded_protocol
 from agentwatch.collector.service import Settings, default_store_path
@@ -88,6 +89,7 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         store_path = Path(namespace.store) if namespace.store else default_store_path()
     window = namespace.window
     alerts = AlertSettings()
+    budgets = Budgets()
     config_path = getattr(namespace, "config", None)
     if config_path:
         try:
@@ -95,6 +97,7 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         except ConfigError as exc:
             raise ServeError(str(exc)) from None
         alerts = config.alerts
+        budgets = config.budgets
         if config.prices:  # one table per process: ``serve`` runs one collector
             set_prices(config.prices, cache_prices=config.cache_prices)
         if config.window_seconds is not None:
@@ -107,6 +110,7 @@ def settings_from_args(namespace: argparse.Namespace) -> Settings:
         store_path=store_path,
         sync=namespace.sync,
         alerts=alerts,
+        budgets=budgets,
         metrics_agents=getattr(namespace, "metrics_agents", None) or DEFAULT_EXPORTED_AGENTS,
     )
 

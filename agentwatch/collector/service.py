@@ -21,6 +21,7 @@ from msgspec.structs import replace
 
 from agentwatch import __version__
 from agentwatch.collector.alerts import AlertEngine
+from agentwatch.collector.budgets import Budgets, BudgetWatch
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.hooks import read_hook
 from agentwatch.collector.ledger import Ledger
@@ -35,7 +36,7 @@ from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.store import Receipt, Store, StoreError
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS, Totals
 from agentwatch.collector.window import Window
-from agentwatch.protocol import SSE_ALERT, Alert, Event, Health, Snapshot
+from agentwatch.protocol import RULE_BUDGET, SSE_ALERT, Alert, Event, Health, Snapshot
 
 log = logging.getLogger("agentwatch.collector")
 
@@ -77,6 +78,8 @@ class Settings:
     otlp_grpc_host: str = "127.0.0.1"
     clock: Callable[[], float] = field(default=time.time)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    #: Cost budgets (the config file's ``[budgets]``); none by default.
+    budgets: Budgets = field(default_factory=Budgets)
 
 
 class Collector:
@@ -119,6 +122,8 @@ class Collector:
             clock=settings.clock,
         )
         self.aggregators.append(self.metric_points.note_events)
+        self.budgets = BudgetWatch(settings.budgets, max_agents=settings.max_agents, clock=settings.clock)
+        self.aggregators.append(self.budgets.add_many)
         self.receipts = Receipts(
             max_keys=settings.idempotency_keys, seconds=settings.idempotency_seconds, clock=settings.clock
         )
@@ -281,12 +286,19 @@ class Collector:
             self._aggregate(events[start : start + step] if len(events) > step else events)
 
     # ------------------------------------------------------------------ snapshots
+    def firing_alerts(self, agent: str | None = None) -> list[Alert]:
+        """What fires now: the alert rules' and the budgets' (only this agent's, when given)."""
+        firing = self.alerts.firing(agent)
+        if RULE_BUDGET not in self.settings.alerts.disabled:
+            firing.extend(self.budgets.firing(agent))
+        return firing
+
     def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
         """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
         snapshot = self.window.snapshot(agent, offset=offset, limit=limit)
         # Copies of what changes in place (alerts, sessions, work): a snapshot stays as it was
         # taken, so the next one can be compared with it and it can be encoded later.
-        snapshot.alerts = [replace(alert) for alert in self.alerts.firing(agent)]
+        snapshot.alerts = [replace(alert) for alert in self.firing_alerts(agent)]
         if len(self.sessions):  # every snapshot: a viewer drilled into one agent still sees who needs it
             snapshot.sessions = [replace(session) for session in self.sessions.sessions()]
         work = self.metric_points.work
@@ -330,8 +342,13 @@ class Collector:
         return self.metrics.subscribe(agent, first=first, delta=delta, gzip=gzip)
 
     def evaluate_alerts(self) -> list[Alert]:
-        """Fold new events into the alert ledger, evaluate when due, send each state change once."""
+        """Fold new events into the alert ledger, evaluate when due, check the budgets, send each
+        state change once (a budget's goes into the alerts' history too)."""
         changes = self.alerts.tick()
+        spent = self.budgets.check()
+        if spent and RULE_BUDGET not in self.settings.alerts.disabled:
+            self.alerts.history.extend(replace(alert) for alert in spent)
+            changes.extend(spent)
         for alert in changes:
             self.metrics.publish_event(sse_frame(SSE_ALERT, msgspec.json.encode(alert)))
         return changes

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 
 from agentwatch.protocol import (
     ALERT_FIRING,
+    RULE_BUDGET,
     RULE_COST_PER_INFERENCE,
     RULE_ERROR_RATE,
     RULE_LATENCY_REGRESSION,
@@ -76,7 +77,7 @@ def rule_value(rule: str, value: float | None) -> str:
         return fmt.MISSING
     if rule == RULE_ERROR_RATE:
         return fmt.percent(value)
-    if rule == RULE_COST_PER_INFERENCE:
+    if rule == RULE_COST_PER_INFERENCE or rule == RULE_BUDGET:
         return fmt.usd(value)
     if rule == RULE_LATENCY_REGRESSION:
         return fmt.latency(value)
