@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -167,9 +168,17 @@ def claude_settings(url: str, with_token: bool) -> dict[str, Any]:
     return {"hooks": {event: [{"hooks": [dict(hook)]}] for event in CLAUDE_EVENTS}}
 
 
+def agentwatch_command() -> str:
+    """How a program's shell runs this agentwatch: ``agentwatch`` when it is on PATH, else this
+    interpreter with ``-m agentwatch`` (a virtualenv not on PATH)."""
+    if shutil.which("agentwatch"):
+        return "agentwatch"
+    return f"{shlex.quote(sys.executable)} -m agentwatch"
+
+
 def gemini_settings(url: str) -> dict[str, Any]:
     """Gemini CLI ``settings.json`` hooks: ``agentwatch hook gemini-cli`` per event."""
-    command = f"agentwatch hook --url {url} gemini-cli"
+    command = f"{agentwatch_command()} hook --url {shlex.quote(url)} gemini-cli"
     return {
         "hooks": {
             event: [
