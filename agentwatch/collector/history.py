@@ -1,10 +1,10 @@
 """Looking back: one trace's events (``GET /api/traces/<id>``) and the log lines of a time range
 (``GET /api/logs``), from the log hub's ring and the store.
 
-The ring is read first, at once, on the event loop: it is bounded and may move on as soon as the
-loop does. The store is asked only for ids older than the ring held then, in a worker thread (at
-most :data:`STORE_READERS` at a time, so lookups never crowd out the log stream's own store reads),
-so no line is counted twice and none falls between the two. An event belongs to a trace by
+The ring is searched first, at once, on the event loop: it is bounded and may move on as soon as
+the loop does. Then, in a worker thread (at most :data:`READERS` at a time, so lookups never crowd
+out the log stream's own store reads), the entries found are decoded and the store is asked only for
+ids older than the ring held then, so no line is counted twice and none falls between the two. An event belongs to a trace by
 :func:`~agentwatch.collector.traceindex.trace_key`: the ring is searched through its
 :class:`~agentwatch.collector.traceindex.TraceIndex`, the store through its ``trace_hash`` index.
 Time ranges follow arrival order on both sides, as the store's refill does (see
@@ -16,21 +16,21 @@ Parameters are checked here (:func:`parse_trace_id`, :func:`parse_log_query`), w
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-import sqlite3
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
 from agentwatch.collector import storedb
-from agentwatch.collector.loghub import held_entry
+from agentwatch.collector.loghub import LogHub, held_entry
 from agentwatch.collector.loglines import event_to_log_entry
-from agentwatch.collector.store import Store, StoreError
+from agentwatch.collector.store import StoreError
 from agentwatch.protocol import (
     DEFAULT_LOG_RANGE_LIMIT,
     DEFAULT_SPAN_TYPE,
@@ -61,11 +61,12 @@ TRACE_ID_PATTERN: Final = re.compile(rf"[A-Za-z0-9._:\-]{{1,{MAX_SHORT_FIELD_LEN
 LOG_RANGE_SLACK: Final = 10.0
 #: Rows one ``/api/logs`` answer reads at most, on each side (ring, store): more → ``truncated``.
 MAX_LOG_RANGE_SCAN: Final = 200_000
-#: Store lookups running at once; more wait their turn.
-STORE_READERS: Final = 2
+#: Ring slots read into the trace index in one step on the event loop; a lookup yields between steps.
+INDEX_STEP: Final = 4096
+#: Lookups running at once (each in a worker thread); more wait their turn.
+READERS: Final = 2
 
 _FRAME_TIME: Final = b'data: {"timestamp":'
-_T = TypeVar("_T")
 
 
 class BadParameter(ValueError):
@@ -148,34 +149,38 @@ class History:
 
     def __init__(self, collector: Collector) -> None:
         self._collector = collector
-        self._store_turns = anyio.CapacityLimiter(STORE_READERS)
+        self._readers = anyio.CapacityLimiter(READERS)
 
     async def trace(self, key: str) -> Trace:
         """Every held event of trace (or prompt, turn) ``key``, bounded; see :class:`Trace`."""
         collector = self._collector
         hub = collector.logs
-        hub.traces.catch_up(hub.held(hub.traces.indexed_until + 1, hub.last_id), hub.last_id, hub.oldest_held)
+        await _index_ring(hub)
         oldest = hub.oldest_held
         ids = hub.traces.ids(key, oldest)
-        total = len(ids)
-        entries = [held_entry(i, slot[3]) for i in ids[-MAX_TRACE_SPANS:] for slot in hub.held(i, i)]
-        incomplete = None
+        held = [(i, slot[3]) for i in ids[-MAX_TRACE_SPANS:] for slot in hub.held(i, i)]
         store = collector.store
-        if store is not None:
-            since = collector.clock() - MAX_TRACE_AGE_SECONDS
-            query = partial(
-                storedb.trace_rows, key=key, since=since, below=oldest, limit=MAX_TRACE_SPANS - len(entries)
-            )
-            try:
-                rows, older = await self._read(store, query)
-            except StoreError as exc:
-                incomplete = str(exc)
-            else:
-                total += older
-                entries[:0] = [_entry(row_id, event) for row_id, event in rows]
-            if store.trace_indexing and incomplete is None:
-                incomplete = "the store is still indexing rows an earlier version wrote"
-        return _trace(key, entries, total, incomplete)
+        since = collector.clock() - MAX_TRACE_AGE_SECONDS
+
+        def answer() -> Trace:  # in a worker thread: what it reads is immutable or the store's
+            entries = [held_entry(entry_id, slot) for entry_id, slot in held]
+            total, incomplete = len(ids), None
+            if store is not None:
+                query = partial(
+                    storedb.trace_rows, key=key, since=since, below=oldest, limit=MAX_TRACE_SPANS - len(held)
+                )
+                try:
+                    rows, older = store.read(query)
+                except StoreError as exc:
+                    incomplete = str(exc)
+                else:
+                    total += older
+                    entries[:0] = [_entry(row_id, event) for row_id, event in rows]
+                if store.trace_indexing and incomplete is None:
+                    incomplete = "the store is still indexing rows an earlier version wrote"
+            return _trace(key, entries, total, incomplete)
+
+        return await anyio.to_thread.run_sync(answer, limiter=self._readers)
 
     async def logs(self, query: LogQuery) -> LogRange:
         """The lines stamped in the query's range, bounded; see :class:`LogRange`."""
@@ -186,43 +191,57 @@ class History:
         low = bisect_left(held, query.start - LOG_RANGE_SLACK, key=_slot_time)
         high = bisect_left(held, query.end + LOG_RANGE_SLACK, lo=low, key=_slot_time)
         truncated = high - low > MAX_LOG_RANGE_SCAN
-        matches: list[tuple[int, bytes | Event]] = []  # decoded once the store has said how many it has
+        matches: list[tuple[int, bytes | Event]] = []  # decoded in the worker thread
         for entry_id, agent, rank, slot in held[low : min(high, low + MAX_LOG_RANGE_SCAN)]:
             if (query.agent is None or agent == query.agent) and rank >= query.min_rank:
                 if query.start <= _held_time(slot) < query.end:
                     matches.append((entry_id, slot))
                     if len(matches) > query.limit:
                         break
-        entries: list[LogEntry] = []
-        incomplete = None
-        store = collector.store
-        if store is not None and low == 0 and query.limit > 0:  # the range may begin before the ring
-            read = partial(
-                storedb.rows_between,
-                start=query.start,
-                end=query.end,
-                below=oldest,
-                agent=query.agent,
-                min_rank=query.min_rank,
-                limit=query.limit,
-                slack=LOG_RANGE_SLACK,
-                scan=MAX_LOG_RANGE_SCAN,
-            )
-            try:
-                rows, cut = await self._read(store, read)
-            except StoreError as exc:
-                incomplete = str(exc)
-            else:
-                truncated |= cut
-                entries = [_entry(row_id, event) for row_id, event in rows]
-        room = max(query.limit - len(entries), 0)
-        truncated |= len(matches) > room
-        entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
-        entries.sort(key=lambda entry: (entry.timestamp, entry.id))
-        return LogRange(query.start, query.end, entries, truncated, incomplete)
+        store = collector.store if low == 0 else None  # only a range that may begin before the ring
 
-    async def _read(self, store: Store, query: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await anyio.to_thread.run_sync(store.read, query, limiter=self._store_turns)
+        def answer() -> LogRange:  # in a worker thread: what it reads is immutable or the store's
+            entries: list[LogEntry] = []
+            cut, incomplete = truncated, None
+            if store is not None:
+                read = partial(
+                    storedb.rows_between,
+                    start=query.start,
+                    end=query.end,
+                    below=oldest,
+                    agent=query.agent,
+                    min_rank=query.min_rank,
+                    limit=query.limit,
+                    slack=LOG_RANGE_SLACK,
+                    scan=MAX_LOG_RANGE_SCAN,
+                )
+                try:
+                    rows, store_cut = store.read(read)
+                except StoreError as exc:
+                    incomplete = str(exc)
+                else:
+                    cut |= store_cut
+                    entries = [_entry(row_id, event) for row_id, event in rows]
+            room = max(query.limit - len(entries), 0)
+            cut |= len(matches) > room
+            entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
+            entries.sort(key=lambda entry: (entry.timestamp, entry.id))
+            return LogRange(query.start, query.end, entries, cut, incomplete)
+
+        return await anyio.to_thread.run_sync(answer, limiter=self._readers)
+
+
+async def _index_ring(hub: LogHub) -> None:
+    """Bring the ring's trace index up to date in steps of :data:`INDEX_STEP` slots, yielding to the
+    event loop between them (at most enough steps for twice the ring: ingest cannot keep it here)."""
+    index = hub.traces
+    for _ in range(2 * hub.history // INDEX_STEP + 2):
+        low = max(index.indexed_until + 1, hub.oldest_held)
+        high = min(hub.last_id, low + INDEX_STEP - 1)
+        index.catch_up(hub.held(low, high), high, hub.oldest_held)
+        if high >= hub.last_id:
+            return
+        await asyncio.sleep(0)
 
 
 def _entry(entry_id: int, event: Event) -> LogEntry:

@@ -87,10 +87,16 @@ class TraceIndex:
         self, slots: Iterable[tuple[int, str, int, bytes | Event]], last_id: int, oldest_held: int
     ) -> None:
         """Read the hub's held slots (ascending, above :attr:`indexed_until`) up to ``last_id``, then
-        forget ids below ``oldest_held``."""
+        forget ids below ``oldest_held``. Costs O(len(slots)): call it in steps to bound a pause."""
         ids, live, order, built = self._ids, self._live, self._order, self._built
         for entry_id, _, _, held in slots:
-            key = built.get(entry_id) if held.__class__ is bytes else trace_key(held)  # type: ignore[arg-type]
+            if held.__class__ is bytes:
+                key = built.pop(entry_id, None)
+            else:
+                key = held.trace_id  # type: ignore[union-attr]  # not bytes: the Event
+                if not key:
+                    attributes = held.attributes  # type: ignore[union-attr]
+                    key = _prompt_id(attributes) if attributes else None
             if key is None:
                 continue
             listed = ids.get(key)
@@ -99,11 +105,10 @@ class TraceIndex:
                 live[key] = 1
             else:
                 listed.append(entry_id)
-                live[key] += 1
-                if len(listed) > 2 * live[key] + _COMPACT_SLACK:
+                count = live[key] = live[key] + 1
+                if len(listed) > 2 * count + _COMPACT_SLACK:
                     listed[:] = [i for i in listed if i >= oldest_held]
             order.append((entry_id, key))
-        built.clear()
         self.indexed_until = max(self.indexed_until, last_id)
         while order and order[0][0] < oldest_held:
             _, key = order.popleft()
