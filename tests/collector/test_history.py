@@ -13,6 +13,7 @@ import httpx
 import msgspec
 import pytest
 
+from agentwatch.collector import storedb
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.store import Store
 from agentwatch.collector.traceindex import TraceIndex
@@ -218,8 +219,8 @@ def test_traces_and_time_ranges_are_served_after_a_restart_over_the_store(tmp_pa
         process.close()
 
 
-def test_a_store_of_the_previous_schema_is_upgraded_and_its_rows_indexed(tmp_path: Path) -> None:
-    path = tmp_path / "agentwatch.db"
+def schema_2_store(path: Path, rows: int) -> None:
+    """A store as the previous version wrote it: row ``i`` is a span of trace ``t{i % 3}``."""
     with sqlite3.connect(path) as old:
         old.execute(
             "CREATE TABLE logs (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB)"
@@ -234,18 +235,40 @@ def test_a_store_of_the_previous_schema_is_upgraded_and_its_rows_indexed(tmp_pat
                 1,
                 msgspec.json.encode(Event("a", NOW + i, trace_id=f"t{i % 3}", span_id=f"s{i}")),
             )
-            for i in range(1, 12_001)
+            for i in range(1, rows + 1)
         ]
         old.executemany("INSERT INTO logs VALUES (?, ?, ?, ?, ?)", rows)
         old.execute("PRAGMA user_version = 2")
     old.close()
+
+
+def test_a_store_of_the_previous_schema_is_indexed_newest_first_a_step_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "agentwatch.db"
+    schema_2_store(path, 30)
+    conn = storedb.connect(path, 1.0)
+    try:
+        storedb.create_schema(conn)
+        assert storedb.trace_backfill_pending(conn)
+        assert storedb.trace_rows(conn, "t1", 0.0, 100, 100) == ([], 0)  # nothing indexed yet
+        assert storedb.index_traces_step(conn, 9)  # rows 22..30
+        found, total = storedb.trace_rows(conn, "t1", 0.0, 100, 100)
+        assert [row_id for row_id, _ in found] == [22, 25, 28] and total == 3
+        while storedb.index_traces_step(conn, 9):
+            pass
+        assert not storedb.trace_backfill_pending(conn)
+        assert storedb.trace_rows(conn, "t1", 0.0, 100, 100)[1] == 10
+    finally:
+        conn.close()
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_and_its_rows_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "agentwatch.db"
+    schema_2_store(path, 12_000)
     store = Store(path, clock=lambda: NOW + 12_000, restore_logs=10)
     restored = store.open()
     try:
         assert restored.warnings == [] and restored.last_log_id == 12_000
         wait_until(lambda: not store.trace_indexing)
-        from agentwatch.collector import storedb
-
         found, total = store.read(lambda conn: storedb.trace_rows(conn, "t1", 0.0, 20_000, 10))
         assert total == 4000 and [row_id for row_id, _ in found] == list(range(11_971, 11_999, 3))
     finally:
