@@ -249,3 +249,24 @@ def test_trace_eviction_credits_undecided_cost_the_same(monkeypatch: Any) -> Non
     feed([grouped, reference], batches, times)
     assert grouped.traces_evicted > 0
     assert_ledgers_equal(grouped, reference)
+
+
+def test_a_fold_in_steps_gives_the_same_numbers_as_one_fold() -> None:
+    rng = random.Random(13)
+    settings = AlertSettings(max_scopes=20, fold_limit=400)
+    whole, stepped = Ledger(settings, clock=lambda: NOW), Ledger(settings, clock=lambda: NOW)
+    for step, now in enumerate(NOW + i for i in range(1, 31)):
+        batch = odd_events(rng, rng.choice([1, 50, 700]))
+        whole.add_many(batch)
+        whole.fold(now)
+        stepped.add_many(batch[: len(batch) // 2])
+        stepped.add_many(batch[len(batch) // 2 :])
+        folds = 0
+        while stepped.fold(now, limit=37):
+            folds += 1
+        assert folds <= 400 // 37 + 1
+        if step % 3 == 2:
+            whole.close_interval(now)
+            stepped.close_interval(now)
+    assert whole.sampled_out > 0
+    assert_ledgers_equal(stepped, whole)

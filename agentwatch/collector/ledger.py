@@ -235,6 +235,8 @@ class Ledger:
         self._pending: deque[Event] = deque(maxlen=max(1, settings.fold_limit))
         self.received = 0
         self._received_folded = 0
+        #: The fold under way in steps (:meth:`fold` with a ``limit``): [events of it still queued, weight].
+        self._round: list[float] | None = None
         self.analysed = 0
         self.sampled_out = 0
         self.scopes_dropped = 0
@@ -266,8 +268,12 @@ class Ledger:
             series = self.scopes[scope] = ScopeSeries(scope, self.keep, now)
         return series
 
-    def fold(self, now: float | None = None) -> int:
+    def fold(self, now: float | None = None, limit: int | None = None) -> int:
         """Group the queued events into the open intervals. Returns how many were analysed.
+
+        With ``limit``, at most that many: the collector folds a large queue in steps and lets
+        other work run between them. The events queued when a fold began are one round: they
+        share its sampling weight, whatever the steps.
 
         Two passes. The first walks the events in order and does only what depends on
         order: scope lookup (new scopes are created in the order their first event comes,
@@ -280,14 +286,25 @@ class Ledger:
         pending = self._pending
         if not pending:
             return 0
-        events = list(pending)
-        pending.clear()
-        arrived = self.received - self._received_folded
-        self._received_folded = self.received
-        weight = 1.0
-        if arrived > len(events):
-            self.sampled_out += arrived - len(events)
-            weight = arrived / len(events)
+        if self._round is None:  # a new round: what arrived since the last one, as queued now
+            arrived = self.received - self._received_folded
+            self._received_folded = self.received
+            queued = len(pending)
+            weight = 1.0
+            if arrived > queued:
+                self.sampled_out += arrived - queued
+                weight = arrived / queued
+            self._round = [float(queued), weight]
+        left, weight = self._round
+        take = min(int(left), len(pending)) if limit is None else min(int(left), len(pending), limit)
+        take = max(take, 1)
+        if take >= len(pending):
+            events = list(pending)
+            pending.clear()
+        else:
+            events = [pending.popleft() for _ in range(take)]
+        left -= len(events)
+        self._round = [left, weight] if left > 0 and pending else None
         self.analysed += len(events)
         self.recent.extend(events)
         self.fleet.last_seen = now

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import platformdirs
@@ -39,6 +39,8 @@ from agentwatch.collector.window import Window
 from agentwatch.protocol import RULE_BUDGET, SSE_ALERT, Alert, Event, Health, Snapshot
 
 log = logging.getLogger("agentwatch.collector")
+#: Events the alert ledger folds in one step of the tick, between which the event loop runs.
+FOLD_STEP: Final = 500
 
 
 def default_store_path() -> Path:
@@ -353,6 +355,15 @@ class Collector:
             self.metrics.publish_event(sse_frame(SSE_ALERT, msgspec.json.encode(alert)))
         return changes
 
+    async def _fold_in_steps(self) -> None:
+        """Fold the alert ledger's queue :data:`FOLD_STEP` events at a time, letting requests and
+        streams run between steps: a large batch never holds the loop for a whole fold."""
+        ledger = self.ledger
+        for _ in range(ledger.settings.fold_limit // FOLD_STEP + 1):
+            if ledger.fold(limit=FOLD_STEP) < FOLD_STEP:
+                return
+            await asyncio.sleep(0)
+
     def tick(self) -> int:
         """One metrics tick: held metric events in, alerts evaluated, frames published (returned)."""
         self.release_metric_events()
@@ -364,6 +375,7 @@ class Collector:
         while True:
             await asyncio.sleep(interval)
             try:
+                await self._fold_in_steps()
                 self.tick()
             except Exception:  # a bug here must not stop every future tick
                 log.exception("metrics tick failed")
