@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from agentwatch.protocol import DEFAULT_URL, HOOK_PROGRAMS, PATH_HOOKS, normalize_token
 
@@ -69,6 +69,7 @@ def add_parsers(sub: Any) -> None:
     hook.add_argument("program", choices=HOOK_PROGRAMS, help="the program whose hook this is")
     hook.add_argument("payload", nargs="?", help="the payload as JSON (default: read standard input)")
     _connection_options(hook)
+    hook.error = _hook_usage_error
     hooks = sub.add_parser(
         "hooks",
         help="print or install the settings that send a coding agent's hooks to the collector",
@@ -85,6 +86,13 @@ def add_parsers(sub: Any) -> None:
         "~/.gemini/settings.json)",
     )
     _connection_options(hooks)
+
+
+def _hook_usage_error(message: str) -> NoReturn:
+    """A mistyped ``hook`` command line is one line on standard error and exit 0 too: Claude Code
+    reads a command hook's exit code 2 as "block this tool call"."""
+    print(f"agentwatch hook: {message}"[:300], file=sys.stderr)
+    sys.exit(0)
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:

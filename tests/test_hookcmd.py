@@ -90,6 +90,22 @@ def test_a_hook_never_fails_its_agent(start_collector: Any) -> None:
     )
 
 
+def test_a_mistyped_hook_command_line_still_exits_0() -> None:
+    # Claude Code reads exit code 2 from a command hook as "block this tool call": a typo in the
+    # settings must not stop every tool the agent runs.
+    for args in (
+        ("hook",),
+        ("hook", "claude"),
+        ("hook", "claude-code", "--bogus"),
+        ("hook", "claude-code", "--url"),
+        ("hook", "claude-code", "{}", "extra"),
+    ):
+        done = agentwatch(*args, stdin='{"session_id": "s"}')
+        assert (done.returncode, done.stdout) == (0, ""), (args, done.stderr)
+        assert done.stderr.startswith("agentwatch hook: ") and done.stderr.count("\n") == 1, done.stderr
+    assert agentwatch("hooks", "print", "claude").returncode == 2  # the setup command still refuses
+
+
 def test_print_gives_settings_each_program_reads() -> None:
     claude = json.loads(agentwatch("hooks", "print", "claude-code", "--url", "http://box:8787").stdout)
     hook = claude["hooks"]["PermissionRequest"][0]["hooks"][0]
