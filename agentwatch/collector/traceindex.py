@@ -15,6 +15,7 @@ as many ids as the ring; a key whose ids are all gone is forgotten.
 from __future__ import annotations
 
 import zlib
+from array import array
 from collections import deque
 from collections.abc import Iterable
 from typing import Final
@@ -68,9 +69,12 @@ class TraceIndex:
         self.capacity = capacity
         #: Every held id up to here has been read into the index.
         self.indexed_until = 0
-        self._ids: dict[str, list[int]] = {}
+        # No container per id (ints, strs and arrays are not tracked by the garbage collector, so
+        # indexing a whole ring triggers no full collection): a key's ids are an int, or an array.
+        self._ids: dict[str, int | array[int]] = {}
         self._live: dict[str, int] = {}  # how many of a key's listed ids are still held
-        self._order: deque[tuple[int, str]] = deque()  # (id, key) in id order, for eviction
+        self._order_ids: deque[int] = deque()  # ids in order, for eviction
+        self._order_keys: deque[str] = deque()  # and their keys
         self._built: dict[int, str] = {}  # keys of slots encoded before they were indexed
 
     def built(self, entry_id: int, key: str | None) -> None:
@@ -88,7 +92,8 @@ class TraceIndex:
     ) -> None:
         """Read the hub's held slots (ascending, above :attr:`indexed_until`) up to ``last_id``, then
         forget ids below ``oldest_held``. Costs O(len(slots)): call it in steps to bound a pause."""
-        ids, live, order, built = self._ids, self._live, self._order, self._built
+        ids, live, built = self._ids, self._live, self._built
+        order_ids, order_keys = self._order_ids, self._order_keys
         for entry_id, _, _, held in slots:
             if held.__class__ is bytes:
                 key = built.pop(entry_id, None)
@@ -101,17 +106,22 @@ class TraceIndex:
                 continue
             listed = ids.get(key)
             if listed is None:
-                ids[key] = [entry_id]
+                ids[key] = entry_id
                 live[key] = 1
+            elif listed.__class__ is int:
+                ids[key] = array("q", (listed, entry_id))
+                live[key] += 1
             else:
-                listed.append(entry_id)
+                listed.append(entry_id)  # type: ignore[union-attr]  # not an int: an array
                 count = live[key] = live[key] + 1
-                if len(listed) > 2 * count + _COMPACT_SLACK:
-                    listed[:] = [i for i in listed if i >= oldest_held]
-            order.append((entry_id, key))
+                if len(listed) > 2 * count + _COMPACT_SLACK:  # type: ignore[arg-type]
+                    ids[key] = array("q", [i for i in listed if i >= oldest_held])  # type: ignore[union-attr]
+            order_ids.append(entry_id)
+            order_keys.append(key)
         self.indexed_until = max(self.indexed_until, last_id)
-        while order and order[0][0] < oldest_held:
-            _, key = order.popleft()
+        while order_ids and order_ids[0] < oldest_held:
+            order_ids.popleft()
+            key = order_keys.popleft()
             left = live[key] - 1
             if left:
                 live[key] = left
@@ -120,8 +130,11 @@ class TraceIndex:
 
     def ids(self, key: str, oldest_held: int) -> list[int]:
         """Held ids of ``key``, ascending (call :meth:`catch_up` first)."""
-        return [i for i in self._ids.get(key, ()) if i >= oldest_held]
+        listed = self._ids.get(key, ())
+        if listed.__class__ is int:
+            return [listed] if listed >= oldest_held else []
+        return [i for i in listed if i >= oldest_held]  # type: ignore[union-attr]
 
     def __len__(self) -> int:
         """Ids indexed now (at most the ring's size once caught up)."""
-        return len(self._order)
+        return len(self._order_ids)
