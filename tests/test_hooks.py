@@ -197,6 +197,9 @@ def test_bad_hook_requests_get_a_precise_4xx_and_unknown_events_are_accepted(col
     assert "claude-code" in post_hook(url, "vim", {}).text
     assert post_hook(url, "claude-code", b"{not json").status_code == 400
     assert post_hook(url, "claude-code", [1, 2]).status_code == 400
+    for deep in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
+        nested = post_hook(url, "claude-code", deep)
+        assert nested.status_code == 400 and "deep" in nested.text, nested.text
     assert (
         post_hook(url, "claude-code", {"session_id": "s", "hook_event_name": "TaskCreated"}).status_code
         == 200

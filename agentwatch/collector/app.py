@@ -353,6 +353,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             payload = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise HTTPProblem(400, "hook body is not JSON", str(exc)[:200]) from None
+        except RecursionError:
+            raise HTTPProblem(400, "hook body is nested too deeply") from None
         if not isinstance(payload, dict):
             raise HTTPProblem(400, "hook body must be a JSON object")
         headers = request.headers
