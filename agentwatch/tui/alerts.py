@@ -96,7 +96,20 @@ def value_vs_threshold(alert: Alert) -> str:
     if threshold is None:
         return rule_value(alert.rule, value)
     sign = "<" if value is not None and value < threshold else ">"
-    return f"{rule_value(alert.rule, value)} {sign} {rule_value(alert.rule, threshold)}"
+    shown, bound = rule_value(alert.rule, value), rule_value(alert.rule, threshold)
+    if shown == bound and value is not None and math.isfinite(value) and value != threshold:
+        if alert.rule in (RULE_COST_PER_INFERENCE, RULE_BUDGET):  # "$0.02 > $0.02" says nothing
+            shown, bound = _usd_apart(value, threshold)
+    return f"{shown} {sign} {bound}"
+
+
+def _usd_apart(value: float, threshold: float) -> tuple[str, str]:
+    """Two dollar amounts with the fewest decimals (up to 8) that tell them apart."""
+    for decimals in range(3, 9):
+        shown, bound = f"${value:.{decimals}f}", f"${threshold:.{decimals}f}"
+        if shown != bound:
+            break
+    return shown, bound
 
 
 def is_resolving(alert: Alert) -> bool:

@@ -12,6 +12,8 @@ from agentwatch.collector.config import AlertSettings
 from agentwatch.protocol import (
     ALERT_FIRING,
     ALERT_RESOLVED,
+    RULE_BUDGET,
+    RULE_COST_PER_INFERENCE,
     RULE_ERROR_RATE,
     RULE_SILENT_AGENT,
     SSE_ALERT,
@@ -119,6 +121,10 @@ def test_value_vs_threshold_speaks_each_rules_unit():
     silent = Alert(id="s", rule=RULE_SILENT_AGENT, scope="agent:a", value=95.0, threshold=60.0)
     assert value_vs_threshold(silent) == "95 s > 60 s"
     assert value_vs_threshold(Alert(id="x", rule="future_rule", scope="fleet")) == "—"
+    cost = Alert(id="c", rule=RULE_COST_PER_INFERENCE, scope="agent:a", value=0.02203, threshold=0.0153)
+    assert value_vs_threshold(cost) == "$0.022 > $0.015"  # never "$0.02 > $0.02"
+    budget = Alert(id="b", rule=RULE_BUDGET, scope="program:codex", value=12.5, threshold=10.0)
+    assert value_vs_threshold(budget) == "$12.50 > $10.00"
 
 
 # ------------------------------------------------------------------ on screen
