@@ -11,13 +11,13 @@ import importlib
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from agentwatch import __version__, hookcmd
 from agentwatch.collector import httplimits
 from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PORT
 
-SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status", "hook", "hooks")
+SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status", "hook", "hooks", "record", "replay", "bundle")
 SCENARIOS = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
 #: What each scenario does (times from the start of the run) and the alert it raises.
 SCENARIO_HELP: Final = {
@@ -41,6 +41,9 @@ _HANDLERS = {
     "status": "agentwatch.status:main",
     "hook": "agentwatch.hookcmd:main",
     "hooks": "agentwatch.hookcmd:main",
+    "record": "agentwatch.record:main",
+    "replay": "agentwatch.replay:main",
+    "bundle": "agentwatch.client.bundle:main",
 }
 
 
@@ -148,6 +151,98 @@ def _add_scenario_option(parser: argparse.ArgumentParser) -> None:
         default="steady",
         metavar="SCENARIO",
         help="what the fleet goes through, see below (default steady)",
+    )
+
+
+def _since(text: str) -> float:
+    from agentwatch.client.bundle import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_record_replay_bundle(sub: Any) -> None:
+    """``record``, ``replay`` and ``bundle`` (defaults as in agentwatch.record, .replay, .client.bundle)."""
+    record = sub.add_parser(
+        "record",
+        help="record a collector's metrics and log streams to a file",
+        description="Record the collector's metrics and log streams as gzip NDJSON (one message a line, with "
+        "the time it arrived), in rotating files; survives a collector restart. Replay it with "
+        "'agentwatch replay FILE'.",
+    )
+    _add_url_options(record, positional=True)
+    record.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="recording file, FILE.1 … when rotated (required, no default)",
+    )
+    record.add_argument(
+        "--max-bytes",
+        type=_whole(4096),
+        default=16 * 1024 * 1024,
+        help="largest compressed size of one file in bytes, at least 4096 (default 16777216)",
+    )
+    record.add_argument(
+        "--max-files",
+        type=_positive_int,
+        default=4,
+        help="files kept: FILE, FILE.1 …; the oldest is removed (default 4)",
+    )
+    record.add_argument(
+        "--duration", type=_positive_float, default=None, help="seconds to record (default: until Ctrl-C)"
+    )
+    replay = sub.add_parser(
+        "replay",
+        help="serve a recording as a collector, for the viewer",
+        description="Serve a recording (agentwatch record) on 127.0.0.1 as a collector, at the recorded "
+        "pace: watch it with 'agentwatch http://127.0.0.1:PORT'.",
+    )
+    replay.add_argument(
+        "file",
+        metavar="FILE",
+        help="the recording; its rotated parts FILE.1 … play first (required, no default)",
+    )
+    replay.add_argument(
+        "--speed", type=_positive_float, default=1.0, help="times the recorded pace (default 1)"
+    )
+    replay.add_argument(
+        "--port", type=_port, default=8788, help="port on 127.0.0.1, 0 for any free one (default 8788)"
+    )
+    replay.add_argument(
+        "--start",
+        type=_whole(0),
+        default=0,
+        metavar="SECONDS",
+        help="begin this many seconds into the recording (default 0)",
+    )
+    bundle = sub.add_parser(
+        "bundle",
+        help="write an incident bundle: snapshot, alerts, analysis, recent logs, summary",
+        description="Write what the collector knows about the last minutes to a folder (or .tar.gz): the "
+        "snapshot, the alerts and their history, the analysis views, the log lines of the time range and a "
+        "summary.md. Prints the path.",
+    )
+    _add_url_options(bundle, positional=True)
+    bundle.add_argument(
+        "--since",
+        type=_since,
+        default=900.0,
+        metavar="DURATION",
+        help="how far back the log lines go: 90s, 15m, 1h (default 15m, at most 24h)",
+    )
+    bundle.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="folder to write (default agentwatch-incident-<UTC time>)",
+    )
+    bundle.add_argument(
+        "--tar", action="store_true", help="write DIR.tar.gz instead of a folder (default: a folder)"
     )
 
 
@@ -286,6 +381,7 @@ def build_parser() -> Parser:
     status.add_argument("--json", action="store_true", help="print the snapshot as JSON (default: one line)")
     status.add_argument("--timeout", type=_positive_float, default=3.0, help="seconds to wait (default 3)")
     hookcmd.add_parsers(sub)
+    _add_record_replay_bundle(sub)
     parser.commands = dict(sub.choices)
     viewer = "\n".join(watch.format_help().split("\n\n", 2)[2:]).rstrip()
     parser.epilog = (

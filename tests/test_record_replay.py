@@ -1,0 +1,242 @@
+"""``agentwatch record`` and ``replay`` against the real collector: what the viewer showed live, it
+shows again from the recording; files rotate within their bound; a damaged recording is refused
+(or, cut short, played up to its last whole line) with a message naming the file."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agentwatch.client.sse import ServerSentEvent
+from agentwatch.protocol import PATH_ALERTS, PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, PATH_SNAPSHOT
+from agentwatch.record import Frame, Recorder, part_paths, record
+from agentwatch.replay import Player, RecordingError, create_app, load
+from agentwatch.tui.app import AgentWatchApp
+from tests.helpers import async_wait_until, entry_lines, serve_in_thread, table_row, wait_until
+
+SIZE = (120, 36)
+AGENTS = ("planner-01", "coder-03", "critic-07")
+
+
+def events(first: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "agent_id": AGENTS[i % len(AGENTS)],
+            "span_type": "llm_call",
+            "model": "gpt-4o",
+            "tokens_input": 100 + i,
+            "tokens_output": 10,
+            "latency_ms": 200.0 + i,
+            "message": f"call number {i}",
+            **({"error": f"Timeout {i}"} if i % 5 == 4 else {}),
+        }
+        for i in range(first, first + count)
+    ]
+
+
+def recorded_lines(path: Path) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt") as handle:
+        return [json.loads(line) for line in handle]
+
+
+async def watch(url: str, expected_lines: int) -> tuple[list[str], dict[str, str]]:
+    """What a viewer of ``url`` shows once ``expected_lines`` log lines are on screen."""
+    app = AgentWatchApp(url=url, fps=20, tz=UTC)
+    async with app.run_test(size=SIZE) as pilot:
+        await async_wait_until(lambda: len(entry_lines(app)) >= expected_lines, pilot=pilot)
+        await async_wait_until(lambda: all(table_row(app, agent) for agent in AGENTS), pilot=pilot)
+        return entry_lines(app), {agent: table_row(app, agent).split(" | ")[0] for agent in AGENTS}
+
+
+async def test_a_replayed_recording_shows_the_viewer_what_it_showed_live(collector, tmp_path: Path) -> None:
+    path = tmp_path / "fleet.ndjson.gz"
+    recorder = Recorder(path)
+    stop = asyncio.Event()
+    assert collector.post(events(0, 10)).status_code == 202  # held by the collector: sent as backfill
+    task = asyncio.create_task(record(collector.url, recorder, stop=stop))
+    await async_wait_until(lambda: recorder.counts().get("metrics", 0) >= 1)
+    async with httpx.AsyncClient() as http:
+        for start in (10, 20, 30):  # while recording, over time
+            assert (await http.post(collector.url + PATH_EVENTS, json=events(start, 10))).status_code == 202
+            await async_wait_until(lambda s=start: recorder.counts().get("logs", 0) >= s + 10)
+    live_lines, live_agents = await watch(collector.url, 40)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    recorder.close()
+
+    frames = recorded_lines(path)
+    assert {f["stream"] for f in frames} == {"metrics", "logs"}
+    assert all(isinstance(f["t"], float) and isinstance(f["data"], str) for f in frames)
+    recording = load(path)
+    assert recording.warnings == []
+    server, thread, port = serve_in_thread(create_app(Player(recording, speed=20.0)))
+    try:
+        replay_lines, replay_agents = await watch(f"http://127.0.0.1:{port}", 40)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert len(live_lines) == 40
+    assert replay_lines == live_lines
+    assert replay_agents == live_agents
+
+
+def test_replay_answers_the_collector_routes_and_refuses_others(collector, tmp_path: Path) -> None:
+    path = tmp_path / "r.gz"
+    recorder = Recorder(path)
+    assert collector.post(events(0, 6)).status_code == 202
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(record(collector.url, recorder, stop=stop))
+        await async_wait_until(
+            lambda: recorder.counts().get("logs", 0) >= 7 and recorder.counts().get("metrics")
+        )
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    recorder.close()
+    player = Player(load(path), speed=1000.0)
+    server, thread, port = serve_in_thread(create_app(player, name=str(path)))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(player.ended)
+        snapshot = httpx.get(base + PATH_SNAPSHOT).json()
+        assert {row["agent_id"] for row in snapshot["agents"]} == set(AGENTS)
+        assert httpx.get(base + PATH_ALERTS).json() == {"firing": [], "history": []}
+        health = httpx.get(base + PATH_HEALTH).json()
+        assert health["store"] == "replay" and health["log_entries_total"] == 6
+        assert health["replay"]["ended"] is True and health["replay"]["file"] == str(path)
+        missing = httpx.get(base + "/api/analysis?view=costs")
+        assert missing.status_code == 404
+        assert "not in a recording" in missing.json()["error"]
+        assert httpx.post(base + PATH_EVENTS, json=[]).status_code == 404
+        # Resuming after the third line sends the rest, nothing twice.
+        ids = [f.id for f in player.recording.logs if f.event == "log"]
+        with httpx.stream("GET", base + PATH_LOGS_STREAM, headers={"Last-Event-ID": ids[2]}) as response:
+            assert response.status_code == 200
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if body.count(b"event: log") >= 3:
+                    break
+        assert body.count(b"event: log") == 3 and f"id: {ids[3]}".encode() in body
+        assert f"id: {ids[2]}\n".encode() not in body
+        unknown = httpx.get(base + PATH_LOGS_STREAM, headers={"Last-Event-ID": "nope:9"})
+        assert unknown.status_code == 400 and "not an id of this recording" in unknown.json()["error"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def sse(i: int) -> ServerSentEvent:
+    return ServerSentEvent("log", json.dumps({"message": f"line {i} " + os.urandom(40).hex()}), f"s:{i}")
+
+
+def test_rotation_keeps_at_most_max_files_each_within_max_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "rot.gz"
+    clock = iter(range(10**6))
+    recorder = Recorder(path, max_bytes=4096, max_files=3, clock=lambda: float(next(clock)))
+    recorder.write(
+        "logs", ServerSentEvent("hello", '{"run":"r","sequence":"s","continued":false,"last_id":0}')
+    )
+    for i in range(400):
+        recorder.write("logs", sse(i))
+    recorder.close()
+    assert recorder.rotations > 3
+    files = sorted(tmp_path.iterdir())
+    assert files == sorted(part_paths(path, 3))
+    for part in files:
+        assert part.stat().st_size <= 4096
+        frames = recorded_lines(part)
+        assert frames[0]["event"] == "hello"  # each part plays on its own
+    newest = recorded_lines(path)
+    assert newest[-1]["data"].startswith('{"message": "line 399 ')
+    # The kept parts are the newest messages, in order, nothing twice.
+    numbers = [int(json.loads(f.data)["message"].split()[1]) for f in load(path).logs if f.event == "log"]
+    assert numbers == list(range(numbers[0], 400))
+
+
+def test_a_damaged_recording_is_refused_with_its_name_and_line(tmp_path: Path) -> None:
+    not_gzip = tmp_path / "plain.txt"
+    not_gzip.write_text('{"t": 1}\n')
+    with pytest.raises(RecordingError, match=r"plain\.txt: not a gzip file"):
+        load(not_gzip)
+    bad_line = tmp_path / "bad.gz"
+    good = json.dumps({"t": 1.0, "stream": "logs", "event": "log", "data": "{}"})
+    bad_line.write_bytes(gzip.compress(f"{good}\nnot json\n".encode()))
+    with pytest.raises(RecordingError, match=r"bad\.gz: line 2 is not a recorded message"):
+        load(bad_line)
+    wrong_stream = tmp_path / "stream.gz"
+    wrong_stream.write_bytes(
+        gzip.compress(json.dumps({"t": 1.0, "stream": "x", "event": "e", "data": ""}).encode())
+    )
+    with pytest.raises(RecordingError, match="unknown stream 'x'"):
+        load(wrong_stream)
+    with pytest.raises(RecordingError, match="no such file"):
+        load(tmp_path / "missing.gz")
+
+
+def test_a_recording_cut_short_plays_to_its_last_whole_line_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "cut.gz"
+    recorder = Recorder(path)
+    for i in range(50):
+        recorder.write("logs", sse(i))
+    recorder._flush()  # what a killed recorder leaves: flushed, never finished
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    recording = load(path)
+    assert 0 < len(recording.logs) < 50
+    assert recording.warnings and "cut.gz ends early" in recording.warnings[0]
+
+
+def test_the_record_command_survives_a_collector_restart_and_stops_cleanly_on_sigterm(
+    start_collector_process, tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    collector = start_collector_process("--store", str(store))
+    path = tmp_path / "cli.gz"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentwatch", "record", collector.url, "-o", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        httpx.post(collector.url + PATH_EVENTS, json=events(0, 5), timeout=10).raise_for_status()
+
+        def logged() -> int:
+            try:
+                return sum(1 for f in load(path).logs if f.event == "log")
+            except RecordingError:
+                return 0
+
+        wait_until(lambda: logged() >= 5)
+        collector.stop()
+        collector.restart()
+        httpx.post(collector.url + PATH_EVENTS, json=events(5, 5), timeout=10).raise_for_status()
+        wait_until(lambda: logged() >= 10)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "reconnecting" in stderr
+    recording = load(path)
+    assert recording.warnings == []  # closed cleanly
+    messages = [json.loads(f.data)["message"] for f in recording.logs if f.event == "log"]
+    numbers = [int(m.rsplit("call number ", 1)[1]) for m in messages if "call number " in m]
+    assert numbers == list(range(10))  # resumed after the restart: nothing lost, nothing twice
+
+
+def test_frames_keep_the_fields_of_the_documented_format() -> None:
+    assert set(Frame.__struct_fields__) == {"t", "stream", "event", "data", "id"}
