@@ -152,6 +152,13 @@ class AgentWatchApp(LogBrowsing):
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
         Binding("A", "alert_history", "Alerts", show=False, tooltip="Alert history: what fired and resolved"),
         Binding(
+            "exclamation_mark",
+            "bundle",
+            "Incident bundle",
+            show=False,
+            tooltip="Write an incident bundle here: screen, snapshot, alerts, analysis, last 15 min of logs, summary",
+        ),
+        Binding(
             "p",
             "jump_to_session",
             "Jump to session",
@@ -547,6 +554,11 @@ class AgentWatchApp(LogBrowsing):
                 clock=self.state.clock,
             )
         )
+
+    def action_bundle(self) -> None:
+        from agentwatch.tui.bundle import save_bundle
+
+        self.run_worker(save_bundle(self), group="bundle", exclusive=True, exit_on_error=False)
 
     def action_alert_history(self) -> None:
         if isinstance(self.screen, AlertHistoryScreen):
