@@ -120,8 +120,12 @@ def measure(
     probes: list[float] = []
     stop = threading.Event()
 
+    ready = threading.Event()
+
     def probing() -> None:
         with httpx.Client(timeout=30) as client:
+            client.get(url + "/healthz")  # connected before timing
+            ready.set()
             while not stop.is_set():
                 started = time.perf_counter()
                 client.get(url + "/healthz")
@@ -130,6 +134,7 @@ def measure(
     thread = threading.Thread(target=probing, daemon=True)
     if probe:
         thread.start()
+        ready.wait(30)
     times: list[float] = []
     status = 0
     size = 0
@@ -166,6 +171,7 @@ def main() -> None:
             print(
                 f"collector: last id {health['last_log_id']:,}, the ring holds the newest 50 000, store {health['store']}"
             )
+            time.sleep(10)  # the refilled window's first ticks and ledger folds are over
             first = measure(url, f"/api/traces/{ring_key}", {}, 1, True, warm=False)  # indexes the whole ring
             recent = now - 30
             old = now - HOURS * 3600 * 0.75

@@ -385,7 +385,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             query = parse_log_query(request.query_params, collector.clock())
         except BadParameter as exc:
             raise HTTPProblem(400, str(exc), exc.detail) from None
-        return json_response(await history.logs(query))
+        return Response(await history.logs(query), media_type="application/json")
 
     async def health(request: Request) -> Response:
         report = collector.health()

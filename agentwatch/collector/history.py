@@ -48,6 +48,7 @@ from agentwatch.protocol import (
     LogRange,
     Trace,
     TraceSpan,
+    json_encoder,
     parse_level,
 )
 
@@ -182,8 +183,9 @@ class History:
 
         return await anyio.to_thread.run_sync(answer, limiter=self._readers)
 
-    async def logs(self, query: LogQuery) -> LogRange:
-        """The lines stamped in the query's range, bounded; see :class:`LogRange`."""
+    async def logs(self, query: LogQuery) -> bytes:
+        """The lines stamped in the query's range, bounded: a :class:`LogRange`, as JSON (encoded in
+        the worker thread too: an answer may be megabytes)."""
         collector = self._collector
         hub = collector.logs
         held = hub.held(hub.oldest_held, hub.last_id)
@@ -200,7 +202,7 @@ class History:
                         break
         store = collector.store if low == 0 else None  # only a range that may begin before the ring
 
-        def answer() -> LogRange:  # in a worker thread: what it reads is immutable or the store's
+        def answer() -> bytes:  # in a worker thread: what it reads is immutable or the store's
             entries: list[LogEntry] = []
             cut, incomplete = truncated, None
             if store is not None:
@@ -226,7 +228,7 @@ class History:
             cut |= len(matches) > room
             entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
             entries.sort(key=lambda entry: (entry.timestamp, entry.id))
-            return LogRange(query.start, query.end, entries, cut, incomplete)
+            return json_encoder.encode(LogRange(query.start, query.end, entries, cut, incomplete))
 
         return await anyio.to_thread.run_sync(answer, limiter=self._readers)
 
