@@ -1,6 +1,6 @@
 """What one viewer of the metrics stream costs on the wire, and what a tick costs the collector.
 
-    python benchmarks/bench_metrics_stream.py                 # 12, 500 and 2 000 agents: ~1-2 min
+    python benchmarks/bench_metrics_stream.py                 # 12, 500 and 2 000 agents: ~1.5 min
     python benchmarks/bench_metrics_stream.py --agents 12 --seconds 60
 
 Each case is a collector in process on a simulated clock, fed by a simulated fleet
@@ -14,7 +14,8 @@ scope through the collector's real subscriptions, as ``GET /api/dashboard/stream
 * ``delta+gzip``: what the viewer asks for.
 
 Then the clock moves on a tick (0.25 s) at a time for ``--seconds``: the fleet's events go in,
-the tick runs (alerts, snapshots, frames) and every viewer takes what it is sent. Bytes per
+the tick runs (alerts, snapshots, frames) and every viewer takes what it is sent (the whole frame
+a delta stream gets every 60 s included). Bytes per
 viewer count what the HTTP layer writes (frames and their chunked-encoding framing); the first
 frame (the whole snapshot a viewer gets at connect) is shown apart. Collector CPU per tick: the
 snapshot, the delta and every encoding and compression the four viewers take, beside the tick as
@@ -190,7 +191,10 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, help="events/s of the fleet (default: 50, 500, 2000 by size)")
     parser.add_argument(
-        "--seconds", type=float, default=30.0, help="simulated seconds measured per case (30)"
+        "--seconds",
+        type=float,
+        default=120.0,
+        help="simulated seconds measured per case (120: two whole frames)",
     )
     parser.add_argument("--warmup", type=float, default=65.0, help="simulated seconds before viewers connect")
     options = parser.parse_args()
