@@ -69,6 +69,13 @@ _CHUNK: Final = 1 << 16
 _frame_decoder: Final = msgspec.json.Decoder(Frame)
 _alert_decoder: Final = msgspec.json.Decoder(Alert)
 _entry_decoder: Final = msgspec.json.Decoder(LogEntry)
+
+
+class _SnapshotAlerts(msgspec.Struct):
+    alerts: list[Alert] = []
+
+
+_snapshot_alerts_decoder: Final = msgspec.json.Decoder(_SnapshotAlerts)
 _encoder: Final = msgspec.json.Encoder()
 
 
@@ -328,13 +335,14 @@ def create_app(player: Player, *, name: str = "recording") -> Starlette:
         return Response(frame.data, media_type="application/json")
 
     async def alerts(request: Request) -> Response:
-        latest, changes = player.alerts()
-        firing = []
-        for frame in latest.values():
-            alert = _alert_decoder.decode(frame.data)
-            if alert.resolved_at is None and alert.state != "resolved":
-                firing.append(alert)
-        answer = AlertsResponse(firing=firing, history=changes[::-1][:ALERT_HISTORY])
+        # What fires is in every snapshot (alerts that fired before the recording began too);
+        # the history is the state changes the stream carried, and those firing alerts.
+        _, changes = player.alerts()
+        frame = player.latest_snapshot()
+        firing = _snapshot_alerts_decoder.decode(frame.data).alerts if frame is not None else []
+        told = {(a.id, a.started_at) for a in changes}
+        history = [a for a in firing if (a.id, a.started_at) not in told] + changes
+        answer = AlertsResponse(firing=firing, history=history[::-1][:ALERT_HISTORY])
         return Response(_encoder.encode(answer), media_type="application/json")
 
     async def logs_range(request: Request) -> Response:

@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from agentwatch.client.sse import ServerSentEvent
+from agentwatch.collector.budgets import Budgets
 from agentwatch.protocol import PATH_ALERTS, PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, PATH_SNAPSHOT
 from agentwatch.record import Frame, Recorder, part_paths, record
-from agentwatch.replay import Player, RecordingError, create_app, load
+from agentwatch.replay import Player, Recording, RecordingError, create_app, load
 from agentwatch.tui.app import AgentWatchApp
 from tests.helpers import async_wait_until, entry_lines, serve_in_thread, table_row, wait_until
 
@@ -91,17 +92,28 @@ async def test_a_replayed_recording_shows_the_viewer_what_it_showed_live(collect
     assert replay_agents == live_agents
 
 
-def test_replay_answers_the_collector_routes_and_refuses_others(collector, tmp_path: Path) -> None:
+def test_replay_answers_the_collector_routes_and_refuses_others(start_collector, tmp_path: Path) -> None:
+    collector = start_collector(budgets=Budgets(session_usd=0.5))
     path = tmp_path / "r.gz"
     recorder = Recorder(path)
     assert collector.post(events(0, 6)).status_code == 202
+    assert (
+        collector.post([{"agent_id": "planner-01", "span_type": "llm_call", "cost_usd": 1.0}]).status_code
+        == 202
+    )
+    wait_until(lambda: collector.service.firing_alerts())
+
+    def budget_recorded() -> bool:
+        try:  # flushed once a second: the file may not hold a whole message yet
+            return any('"budget"' in frame.data for frame in load(path).metrics)
+        except RecordingError:
+            return False
 
     async def run() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(record(collector.url, recorder, stop=stop))
-        await async_wait_until(
-            lambda: recorder.counts().get("logs", 0) >= 7 and recorder.counts().get("metrics")
-        )
+        await async_wait_until(lambda: recorder.counts().get("logs", 0) >= 8)
+        await async_wait_until(budget_recorded)
         stop.set()
         await task
 
@@ -114,9 +126,11 @@ def test_replay_answers_the_collector_routes_and_refuses_others(collector, tmp_p
         wait_until(player.ended)
         snapshot = httpx.get(base + PATH_SNAPSHOT).json()
         assert {row["agent_id"] for row in snapshot["agents"]} == set(AGENTS)
-        assert httpx.get(base + PATH_ALERTS).json() == {"firing": [], "history": []}
+        alerts = httpx.get(base + PATH_ALERTS).json()
+        assert [(a["rule"], a["scope"]) for a in alerts["firing"]] == [("budget", "agent:planner-01")]
+        assert [a["rule"] for a in alerts["history"]] == ["budget"]
         health = httpx.get(base + PATH_HEALTH).json()
-        assert health["store"] == "replay" and health["log_entries_total"] == 6
+        assert health["store"] == "replay" and health["log_entries_total"] == 7
         assert health["replay"]["ended"] is True and health["replay"]["file"] == str(path)
         missing = httpx.get(base + "/api/analysis?view=costs")
         assert missing.status_code == 404
@@ -131,7 +145,7 @@ def test_replay_answers_the_collector_routes_and_refuses_others(collector, tmp_p
                 body += chunk
                 if body.count(b"event: log") >= 3:
                     break
-        assert body.count(b"event: log") == 3 and f"id: {ids[3]}".encode() in body
+        assert len(ids) == 7 and body.count(b"event: log") == 4 and f"id: {ids[3]}".encode() in body
         assert f"id: {ids[2]}\n".encode() not in body
         unknown = httpx.get(base + PATH_LOGS_STREAM, headers={"Last-Event-ID": "nope:9"})
         assert unknown.status_code == 400 and "not an id of this recording" in unknown.json()["error"]
@@ -240,3 +254,60 @@ def test_the_record_command_survives_a_collector_restart_and_stops_cleanly_on_si
 
 def test_frames_keep_the_fields_of_the_documented_format() -> None:
     assert set(Frame.__struct_fields__) == {"t", "stream", "event", "data", "id"}
+
+
+def test_the_player_moves_at_speed_times_real_time_from_its_start() -> None:
+    frames = [Frame(t=1000.0 + i, stream="logs", event="log", data="{}", id=f"s:{i}") for i in range(11)]
+    now = [0.0]
+    player = Player(Recording(frames, []), speed=4.0, start=2.0, clock=lambda: now[0])
+    assert player.position() == 2.0 and player.seen(player.recording.logs_times) == 3
+    assert player.wait_for(6.0) == 1.0  # 4 recorded seconds at 4x
+    now[0] = 1.0
+    assert player.position() == 6.0 and player.seen(player.recording.logs_times) == 7
+    now[0] = 100.0
+    assert player.position() == 10.0 and player.ended()
+
+
+def test_the_replay_command_serves_on_the_port_it_prints_and_refuses_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "one.gz"
+    recorder = Recorder(path)
+    recorder.write(
+        "logs", ServerSentEvent("hello", '{"run":"r","sequence":"s","continued":false,"last_id":1}')
+    )
+    recorder.write(
+        "logs", ServerSentEvent("log", '{"timestamp":1.0,"agent_id":"a","message":"m","id":1}', "s:1")
+    )
+    recorder.close()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentwatch", "replay", str(path), "--port", "0", "--speed", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "0 metrics and 2 log messages" in first and "at 2x" in first
+        url = next(word for word in first.split() if word.startswith("http://"))
+        health = wait_until(lambda: _health(url))
+        assert health["replay"]["ended"] is True and health["last_log_id"] == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    damaged = tmp_path / "damaged.gz"
+    damaged.write_bytes(b"\x1f\x8b not really")
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", "replay", str(damaged), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"agentwatch replay: {damaged}: ")
+
+
+def _health(url: str) -> dict[str, Any] | None:
+    try:
+        return httpx.get(url + PATH_HEALTH, timeout=2).json()
+    except httpx.TransportError:
+        return None
