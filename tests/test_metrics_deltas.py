@@ -5,9 +5,11 @@ that make exactly the same snapshots for those that did, a whole frame after a m
 from __future__ import annotations
 
 import asyncio
+import socket
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -414,3 +416,100 @@ async def test_over_http_old_viewers_get_whole_snapshots_and_delta_viewers_make_
 def test_a_bad_delta_parameter_is_400(collector: RunningCollector) -> None:
     response = httpx.get(collector.url + PATH_DASHBOARD_STREAM, params={"delta": "yes"})
     assert response.status_code == 400 and "delta" in response.json()["error"]
+
+
+# ------------------------------------------------------- a stalled viewer over real HTTP
+class Dechunker:
+    """The body of an HTTP/1.1 chunked response, from its bytes as they arrive."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> bytes:
+        self._buffer += data
+        body = b""
+        while True:
+            size_line, found, rest = self._buffer.partition(b"\r\n")
+            if not found:
+                return body
+            size = int(size_line.split(b";")[0], 16)
+            if len(rest) < size + 2:
+                return body
+            body += rest[:size]
+            self._buffer = rest[size + 2 :]
+
+
+def test_over_http_a_delta_viewer_that_stopped_reading_gets_a_whole_snapshot_then_deltas_again(
+    start_collector: Callable[..., RunningCollector],
+) -> None:
+    clock = Clock(NOW)
+    running = start_collector(clock=clock, ticks_per_second=1e-4)  # ticks come from the test alone
+    service = running.service
+    loop = service._tick_task.get_loop()
+    fleet = Fleet(300, seed=9, start=NOW, rate=600.0)  # a delta of ~300 rows: more than the buffers hold
+
+    def tick() -> None:
+        clock.advance(0.5)
+        running.post([msgspec.to_builtins(e) for e in fleet.events_until(clock.now)])
+
+        async def run() -> int:
+            return int(service.tick())
+
+        asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=10)
+
+    tick()
+    parts = urlsplit(running.url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the viewer stalls soon
+    sock.settimeout(10)
+    sock.connect((parts.hostname, parts.port))
+    sock.sendall(
+        f"GET {PATH_DASHBOARD_STREAM}?delta=1 HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    dechunk, decoder, events = Dechunker(), SSEDecoder(), []
+    events.extend(decoder.feed(dechunk.feed(head.partition(b"\r\n\r\n")[2])))
+    try:
+        for _ in range(40):  # the viewer reads nothing while the collector ticks on
+            tick()
+            if service.metrics.coalesced_total >= 3:
+                break
+        assert service.metrics.coalesced_total >= 3
+        for _ in range(2):  # reading again: what was in flight, the newest snapshot whole, then deltas
+            tick()
+        frames: list[Any] = []
+        asked = ""
+        for _ in range(10_000):
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                raise AssertionError([(e.event, e.id, len(e.data)) for e in events]) from None
+            events.extend(decoder.feed(dechunk.feed(chunk)))
+            frames = [e for e in events if e.event in (SSE_METRICS, SSE_METRICS_DELTA)]
+            if len(frames) > 2 and [e.event for e in frames[-2:]] == [SSE_METRICS, SSE_METRICS_DELTA]:
+                break
+            if len(frames) > 1 and frames[-1].event == SSE_METRICS and frames[-1].id != asked:
+                asked = frames[-1].id
+                tick()  # one more frame after the whole one: a delta
+        assert [e.event for e in frames[-2:]] == [SSE_METRICS, SSE_METRICS_DELTA]
+    finally:
+        sock.close()
+    ids = [int(e.id) for e in frames]
+    assert ids[-2] > ids[-3] + 1 and ids[-1] == ids[-2] + 1  # frames skipped, then whole, then in step
+    assembler = SnapshotAssembler()
+    for e in frames:
+        if e.event == SSE_METRICS_DELTA:
+            assembler.delta(e.data, e.id)
+        else:
+            assembler.whole(_snapshot.decode(e.data), e.id)
+    assert assembler.missed == 0
+
+    async def now_snapshot() -> Snapshot:
+        return service.snapshot(None)
+
+    assert assembler.snapshot == asyncio.run_coroutine_threadsafe(now_snapshot(), loop).result(timeout=10)
+    assert httpx.get(running.url + "/healthz").json()["metrics_resyncs"] >= 1
