@@ -31,6 +31,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -284,6 +285,13 @@ class CollectorServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_stopping: Callable[[], None]) -> None:
         super().__init__(config)
         self.on_stopping = on_stopping
+        #: The first signal that stopped the server (None: not stopped by a signal).
+        self.stop_signal: int | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = sig
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.on_stopping()

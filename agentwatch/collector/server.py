@@ -295,4 +295,6 @@ def main(namespace: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         trimmer.stop()
-    return 0
+    # uvicorn raises the signal again once stopped: Ctrl-C is normally a KeyboardInterrupt (130) from
+    # there, but with SIGINT ignored at start (a shell's background job) the raise does nothing.
+    return 130 if server.stop_signal == signal.SIGINT else 0

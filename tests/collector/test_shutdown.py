@@ -77,6 +77,26 @@ def test_stopping_with_viewers_ends_their_streams_flushes_the_store_and_prints_n
     assert [entry.message for entry in entries] == [event["message"] for event in events]
 
 
+#: ``agentwatch serve`` started as a shell starts a background job: with SIGINT ignored.
+SIGINT_IGNORED = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "from agentwatch.cli import main; sys.exit(main())"
+)
+
+
+def test_ctrl_c_exits_130_even_when_sigint_was_ignored_at_start(
+    start_collector_process: Callable[..., CollectorProcess],
+) -> None:
+    # uvicorn stops on the signal, then raises it again once its own handler is gone; with SIGINT
+    # ignored (a background job of a non-interactive shell, and every process it starts) that raise
+    # did nothing and the exit code was 0.
+    process = start_collector_process("--no-store", launcher=("-c", SIGINT_IGNORED))
+    process.process.send_signal(signal.SIGINT)
+    assert process.process.wait(timeout=10) == 130
+    assert process.process.stderr is not None
+    assert "Traceback" not in process.process.stderr.read()
+
+
 def test_a_viewer_arriving_while_the_collector_stops_is_answered_503() -> None:
     """Between the start of a stop and the closing of the listener a stream request is refused, not
     opened and left for the grace period to cancel."""
