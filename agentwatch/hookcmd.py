@@ -237,7 +237,12 @@ def _default_settings(program: str) -> Path:
 def _backup(path: Path) -> Path | None:
     if not path.exists():
         return None
-    backup = path.with_name(f"{path.name}.agentwatch-backup-{time.strftime('%Y%m%d-%H%M%S')}")
+    stem = f"{path.name}.agentwatch-backup-{time.strftime('%Y%m%d-%H%M%S')}"
+    backup = path.with_name(stem)
+    for n in range(1, 1000):  # never over an earlier backup (two installs within a second)
+        if not backup.exists():
+            break
+        backup = path.with_name(f"{stem}-{n}")
     shutil.copy2(path, backup)
     return backup
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from agentwatch.hookcmd import claude_settings, merge_hooks
+from agentwatch.hookcmd import claude_settings, install, merge_hooks
 from agentwatch.protocol import PATH_SESSIONS
 
 NOTIFY = Path(__file__).resolve().parent / "fixtures" / "hooks" / "codex-notify-documented.json"
@@ -139,6 +139,17 @@ def test_install_keeps_the_users_hooks_backs_up_and_does_not_repeat(tmp_path: Pa
         merge_hooks({}, claude_settings("http://x", False), "claude-code")["hooks"].keys()
         == claude_settings("http://x", False)["hooks"].keys()
     )
+
+
+def test_each_install_keeps_its_own_backup_even_within_one_second(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    original = '{"model": "opus"}'
+    settings.write_text(original)
+    for _ in range(3):  # well within a second: the backups' names must still differ
+        install("claude-code", settings, "http://127.0.0.1:8787", with_token=False)
+    backups = list(tmp_path.glob("settings.json.agentwatch-backup-*"))
+    assert len(backups) == 3, backups
+    assert original in [backup.read_text() for backup in backups], "the user's own file is kept"
 
 
 def test_install_refuses_what_it_cannot_merge_and_changes_nothing(tmp_path: Path) -> None:
