@@ -91,6 +91,12 @@ KNOWN_SPAN_TYPES: Final = frozenset(
 )
 #: span_type given to an event that has neither a span type, an error nor a message.
 DEFAULT_SPAN_TYPE: Final = "event"
+#: ``event_type`` of a span's start: the span is running (its type in ``payload["span_type"]``,
+#: its ids, ``model``/``tool_name`` when known, ``timestamp`` when it began). Not an event of its
+#: own: it opens an in-flight step that the span's end (same ``span_id``) closes.
+EVENT_SPAN_START: Final = "span_start"
+#: Key of ``payload`` naming the started span's type.
+START_SPAN_TYPE_KEY: Final = "span_type"
 #: Span types whose ``latency_ms`` feeds the latency percentiles (inference latency).
 LATENCY_SPAN_TYPES: Final = frozenset({SPAN_LLM_CALL, SPAN_COMPLETION})
 
@@ -327,6 +333,21 @@ class Work(msgspec.Struct, omit_defaults=True):
     pull_requests: int = 0
 
 
+class InFlight(msgspec.Struct, omit_defaults=False):
+    """What an agent is doing now: a step begun ``since`` (unix seconds, collector's clock for a
+    session's tool, the agent's own for an SDK span) and not yet ended.
+
+    ``what`` reads like an activity (``llm_call gpt-4o``, ``tool_call Bash``). ``stuck`` is set
+    once it has run longer than the stuck rule's limit (``limit_seconds``).
+    """
+
+    what: str
+    since: float
+    span_id: str | None = None
+    stuck: bool = False
+    limit_seconds: float | None = None
+
+
 class AgentRow(msgspec.Struct, omit_defaults=False):
     """One agent's line in a snapshot: its own rates over the window and its health."""
 
@@ -349,6 +370,9 @@ class AgentRow(msgspec.Struct, omit_defaults=False):
     #: Some of its calls had tokens but no cost and a model the price table does not know:
     #: ``cost_usd`` leaves them out.
     cost_unpriced: bool = False
+    #: A step running now (an SDK span started and not ended, or a session's tool): a stuck one,
+    #: else the newest; None when nothing is known to be running.
+    in_flight: InFlight | None = None
 
 
 class History(msgspec.Struct, omit_defaults=False):
@@ -475,6 +499,8 @@ RULE_LATENCY_REGRESSION: Final = "latency_regression"
 RULE_SILENT_AGENT: Final = "silent_agent"
 #: A cost budget of the config file crossed: an agent's (a session's) or a program's for the day.
 RULE_BUDGET: Final = "budget"
+#: A step (span or session tool) running longer than max(3 × its usual p99, a floor).
+RULE_STUCK: Final = "stuck"
 ALERT_RULES: Final = (
     RULE_ERROR_RATE,
     RULE_COST_PER_INFERENCE,
@@ -483,6 +509,7 @@ ALERT_RULES: Final = (
     RULE_LATENCY_REGRESSION,
     RULE_SILENT_AGENT,
     RULE_BUDGET,
+    RULE_STUCK,
 )
 SCOPE_FLEET: Final = "fleet"
 SCOPE_AGENT_PREFIX: Final = "agent:"

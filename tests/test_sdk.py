@@ -273,6 +273,7 @@ def test_retry_honours_retry_after_on_503_and_429(recorder: Recorder, make_telem
         "failed": 0,
         "rejected": 0,
         "queued": 0,
+        "starts_dropped": 0,
     }
     assert recorder.spans()[0].decision_made == "escalate"
     # encoded once: every attempt sends the same bytes under the same key
@@ -362,7 +363,8 @@ def test_heartbeats_report_sdk_counters(recorder: Recorder, make_telemetry: Any)
     last = [e for e in recorder.events if e.span_type == "heartbeat"][-1].attributes or {}
     assert last["agentwatch.sdk.dropped"] >= 3
     assert set(last) == {
-        f"agentwatch.sdk.{k}" for k in ("sent", "dropped", "retried", "failed", "rejected", "queued")
+        f"agentwatch.sdk.{k}"
+        for k in ("sent", "dropped", "retried", "failed", "rejected", "queued", "starts_dropped")
     }
 
 

@@ -20,6 +20,14 @@ Rules (thresholds and windows in :class:`~agentwatch.collector.config.AlertSetti
 * ``new_decision`` (scope ``agent:<id>/decision:<name>``) — a ``decision_made`` value the
   agent never made before, once it has made ``new_decision.min_history`` decisions. Fires
   once, resolves after ``new_decision.hold`` seconds.
+* ``stuck`` (scope ``agent:<id>/step:<span id>``) — a step in flight (an SDK span begun and not
+  ended, a session's running tool; see :class:`~agentwatch.collector.window.Step`) running longer
+  than its limit ``max(stuck.factor × usual p99, stuck.floor)``. The usual p99 is its model's
+  (an inference span with a model): the latency baseline's mean p99, else the p99 of
+  ``latency.window`` once it holds :data:`STUCK_MIN_SAMPLES` calls; other steps have the floor
+  alone. A step with a step open inside it waits on that one and is not judged; otherwise it is
+  judged on the time since it last did something (its start or the end of a step inside it).
+  Checked once a second; fires once per step, resolves when the step ends (or is forgotten).
 
 Baselines: each evaluation of a baseline rule yields one sample per scope; the baseline is
 the mean and standard deviation of the samples of the last ``baseline_seconds``, taken
@@ -49,25 +57,30 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from agentwatch.collector.config import AlertSettings
-from agentwatch.collector.ledger import Ledger, ScopeSeries, agent_scope
+from agentwatch.collector.ledger import Ledger, ScopeSeries, agent_scope, model_scope
 from agentwatch.collector.sketch import LatencySketch, PackedSketch, key_of
 from agentwatch.protocol import (
     ALERT_FIRING,
     ALERT_RESOLVED,
+    LATENCY_SPAN_TYPES,
     RULE_COST_PER_INFERENCE,
     RULE_ERROR_RATE,
     RULE_LATENCY_REGRESSION,
     RULE_NEW_DECISION,
     RULE_SILENT_AGENT,
+    RULE_STUCK,
     RULE_TOKEN_EFFICIENCY,
     SCOPE_AGENT_PREFIX,
     SCOPE_MODEL_PREFIX,
     Alert,
     Event,
 )
+
+if TYPE_CHECKING:
+    from agentwatch.collector.window import Step
 
 HISTORY: Final = 200
 MAX_FIRING_IN_SNAPSHOT: Final = 50
@@ -82,6 +95,10 @@ LATENCY_ALPHA: Final = 1e-4
 CRITICAL_FACTOR: Final = 3.0
 SEVERITY_WARNING: Final = "warning"
 SEVERITY_CRITICAL: Final = "critical"
+#: Timed calls of a model in ``latency.window`` needed before their p99 sets a stuck limit.
+STUCK_MIN_SAMPLES: Final = 20
+#: Seconds between two checks of the steps in flight.
+STUCK_CHECK_SECONDS: Final = 1.0
 
 
 def poisson_tail(count: float, mean: float) -> float:
@@ -171,6 +188,10 @@ class AlertEngine:
     evaluations: int = 0
     next_evaluation: float | None = None
     new_decisions: dict[str, Alert] = field(default_factory=dict)
+    #: The steps in flight now (the collector's window gives them); None: no stuck rule.
+    steps: Callable[[], list[Step]] | None = None
+    stuck: dict[str, tuple[Alert, Step]] = field(default_factory=dict)
+    next_stuck_check: float = -math.inf
 
     # ------------------------------------------------------------------ driving
     def tick(self, now: float | None = None) -> list[Alert]:
@@ -178,6 +199,9 @@ class AlertEngine:
         now = self.clock() if now is None else now
         self.ledger.fold(now)
         changes = self._new_decisions(now)
+        if self.steps is not None and now >= self.next_stuck_check:
+            self.next_stuck_check = now + STUCK_CHECK_SECONDS
+            changes.extend(self.check_steps(now))
         interval = self.settings.interval
         if self.next_evaluation is None:
             self.next_evaluation = (math.floor(now / interval) + 1) * interval
@@ -210,6 +234,7 @@ class AlertEngine:
         """Alerts firing now (at most :data:`MAX_FIRING_IN_SNAPSHOT`), optionally only one agent's."""
         alerts = [s.alert for s in self.states.values() if s.alert is not None]
         alerts.extend(self.new_decisions.values())
+        alerts.extend(alert for alert, _ in self.stuck.values())
         if agent is not None:
             scope = agent_scope(agent)
             alerts = [a for a in alerts if a.scope == scope or a.scope.startswith(scope + "/")]
@@ -409,6 +434,73 @@ class AlertEngine:
         return Judgement(
             silent, cfg.silent_after, above, None, message, far_beyond(silent, 0.0, cfg.silent_after)
         )
+
+    def stuck_limit(self, span_type: str, model: str | None, now: float) -> float:
+        """Seconds a step of this type and model may run: max(factor × usual p99, floor)."""
+        cfg = self.settings
+        usual_ms: float | None = None
+        if model and span_type in LATENCY_SPAN_TYPES:
+            scope = model_scope(model)
+            base = self.baseline_of(RULE_LATENCY_REGRESSION, scope)
+            if base is not None:
+                usual_ms = base[0]
+            else:
+                series = self.ledger.scopes.get(scope)
+                if series is not None:
+                    sketch = series.window(now, cfg.latency_window, latency=True).latency
+                    if sketch.count >= STUCK_MIN_SAMPLES:
+                        usual_ms = sketch.quantile(0.99)
+        if usual_ms is None:
+            return cfg.stuck_floor
+        return max(cfg.stuck_factor * usual_ms / 1000.0, cfg.stuck_floor)
+
+    def check_steps(self, now: float) -> list[Alert]:
+        """Mark the steps in flight that are stuck, fire once for each, resolve those that ended."""
+        assert self.steps is not None
+        changes: list[Alert] = []
+        enabled = self.settings.enabled(RULE_STUCK)
+        for alert_id, (alert, step) in list(self.stuck.items()):
+            if not step.open or not enabled:
+                del self.stuck[alert_id]
+                changes.append(self._resolve(alert, now))
+        steps = self.steps()
+        if not steps:
+            return changes
+        waiting = {(step.agent_id, step.parent) for step in steps if step.parent is not None}
+        limits: dict[tuple[str, str | None], float] = {}
+        for step in steps:
+            kind = (step.span_type, step.model)
+            limit = limits.get(kind)
+            if limit is None:
+                limit = limits[kind] = self.stuck_limit(step.span_type, step.model, now)
+            step.limit = limit
+            if not enabled:
+                continue
+            running = now - step.since
+            if step.stuck:
+                scope = f"{agent_scope(step.agent_id)}/step:{step.span_id}"
+                found = self.stuck.get(f"{RULE_STUCK}:{scope}")
+                if found is not None:
+                    found[0].value = _sig(running)
+                    if running >= CRITICAL_FACTOR * limit:
+                        found[0].severity = SEVERITY_CRITICAL
+                continue
+            if (step.agent_id, step.span_id) in waiting or now - step.quiet_since <= limit:
+                continue
+            step.stuck = True
+            scope = f"{agent_scope(step.agent_id)}/step:{step.span_id}"
+            alert = Alert(
+                id=f"{RULE_STUCK}:{scope}",
+                rule=RULE_STUCK,
+                scope=scope,
+                started_at=now,
+                value=_sig(running),
+                threshold=_sig(limit),
+                message=f"{step.agent_id} stuck: {step.what} running for {running:.0f} s (limit {limit:.0f} s)",
+            )
+            self.stuck[alert.id] = (alert, step)
+            changes.append(self._record(alert))
+        return changes
 
     def _new_decisions(self, now: float) -> list[Alert]:
         """Fire each novelty the ledger found; resolve those held long enough. Immediate, no hysteresis."""

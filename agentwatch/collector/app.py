@@ -211,7 +211,10 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                 events, rejected = ingest.decode_events(body, content_type, now=collector.clock())
         except ingest.IngestError as exc:
             raise HTTPProblem(exc.status, exc.message) from None
-        answer = _encode(IngestResponse(accepted=len(events), rejected=rejected))
+        events, starts = ingest.split_starts(events)
+        if starts:
+            collector.open_steps(starts)
+        answer = _encode(IngestResponse(accepted=len(events) + len(starts), rejected=rejected))
         receipt = None if key is None else (key[0], collector.clock(), answer, key[1])
         if settings.sync:  # one commit for the whole batch, then it is counted and shown
             try:

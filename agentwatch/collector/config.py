@@ -57,6 +57,8 @@ key                                    default   meaning
 ``token_efficiency.min_calls``         20        successful LLM calls needed in the span
 ``silent.after``                       60        an agent silent this long (s) after being active fires
 ``silent.min_events``                  10        events an agent must have sent to count as active
+``stuck.floor``                        60        a step in flight longer than max(factor × its usual p99,
+``stuck.factor``                       3.0       … floor) seconds is stuck
 ``new_decision.min_history``           200       decisions an agent must have made before a new one alerts
 ``new_decision.hold``                  300       seconds a new-decision alert stays firing
 ``max_scopes``                         500       agents + models tracked for alerts and analysis
@@ -111,6 +113,8 @@ class AlertSettings:
     silent_min_events: int = 10
     new_decision_min_history: int = 200
     new_decision_hold: float = 300.0
+    stuck_floor: float = 60.0
+    stuck_factor: float = 3.0
     max_scopes: int = 500
     fold_limit: int = 5000
     forget_after: float = 3600.0
@@ -141,6 +145,7 @@ _SUBSECTIONS = {
     "token_efficiency": ("window", "min", "min_calls"),
     "silent": ("after", "min_events"),
     "new_decision": ("min_history", "hold"),
+    "stuck": ("floor", "factor"),
 }
 _TOP_KEYS = (
     "interval",

@@ -64,6 +64,10 @@ The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {.
     error         ``span_type="error"``; ``error`` from ``error`` / ``message``.
     completion    ``span_type="completion"``; ``latency_ms``, ``model``, tokens
                   (``tokens`` → output; ``tokens_input`` / ``tokens_output`` too).
+    span_start    a span's start (see ``EVENT_SPAN_START``): its type in payload
+                  ``span_type`` (a string, default ``event``); kept with
+                  ``span_type`` None, which no other accepted event has, and taken
+                  out of the batch by :func:`split_starts`: not an event of its own.
     other         ``span_type`` = the event type, kept as sent.
     ============  ==============================================================
     Payload values of the wrong type are rejected like top-level ones (``payload.tokens``).
@@ -100,6 +104,7 @@ from agentwatch.collector.ingest_errors import (
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
+    EVENT_SPAN_START,
     LEVEL_RANK,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
@@ -115,6 +120,7 @@ from agentwatch.protocol import (
     SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
+    START_SPAN_TYPE_KEY,
     Event,
     Rejected,
     normalize_level,
@@ -126,6 +132,7 @@ __all__ = [
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "decode_events",
+    "split_starts",
 ]
 
 _MAX_TIMESTAMP_TEXT: Final = 64
@@ -623,6 +630,15 @@ def _map_article_form(event: Event) -> str | None:
                 return problem
             event.error = text
         return None
+    if kind == EVENT_SPAN_START:
+        started, problem = _payload_text(payload, (START_SPAN_TYPE_KEY,), MAX_SHORT_FIELD_LENGTH)
+        if problem:
+            return problem
+        if not started:
+            payload[START_SPAN_TYPE_KEY] = DEFAULT_SPAN_TYPE
+            event.payload = payload
+        event.span_type = None  # the mark of a start (see split_starts)
+        return None
     if kind == SPAN_COMPLETION:
         event.span_type = SPAN_COMPLETION
         problem = _payload_latency(event, payload) or _payload_model(event, payload)
@@ -640,6 +656,15 @@ def _map_article_form(event: Event) -> str | None:
         return None
     event.span_type = kind
     return None
+
+
+def split_starts(events: list[Event]) -> tuple[list[Event], list[Event]]:
+    """(events, span starts) of a decoded batch: the starts are the events left without a
+    ``span_type`` (:data:`~agentwatch.protocol.EVENT_SPAN_START`); the events keep their order."""
+    starts = [event for event in events if event.span_type is None]
+    if not starts:
+        return events, starts
+    return [event for event in events if event.span_type is not None], starts
 
 
 def _first_present(payload: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:

@@ -106,7 +106,7 @@ class Collector:
         )
         self.metrics = MetricsHub()
         self.otlp_items_ignored = 0
-        self.sessions = SessionBoard(clock=settings.clock)
+        self.sessions = SessionBoard(clock=settings.clock, on_tool=self.window.session_tool)
         self.totals = Totals(max_series=settings.max_agents)
         #: Everything that aggregates accepted events, in order; each takes a whole batch.
         self.aggregators: list[Callable[[Sequence[Event]], None]] = [
@@ -114,7 +114,7 @@ class Collector:
             self.totals.add_many,
         ]
         self.ledger = Ledger(settings.alerts, window_seconds=settings.window_seconds, clock=settings.clock)
-        self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock)
+        self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock, steps=self.window.steps)
         self.aggregators.append(self.ledger.add_many)
         self.metric_points = MetricIngest(
             max_series=settings.metric_series,
@@ -235,6 +235,11 @@ class Collector:
             first_id = self.logs.last_id + 1
         if self.store is not None and (events or receipt is not None):
             self.store.append(events, first_id, receipt)
+
+    def open_steps(self, starts: Sequence[Event]) -> None:
+        """Span starts (:func:`~agentwatch.collector.ingest.split_starts`): each opens an in-flight
+        step of its agent, closed by the span's end; not events, so nothing else sees them."""
+        self.window.open_steps(starts)
 
     def ingest_metrics(self, points: Sequence[MetricPoint], rejected: int = 0) -> None:
         """Count an OTLP metrics request's data points (and the ``rejected`` ones); the GenAI

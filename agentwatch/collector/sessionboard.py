@@ -6,6 +6,9 @@ directory, host and tmux pane. Sessions are listed the most urgent first (needs 
 working, waiting, ended), the longest waiting first within a state. Bounded: at most
 ``max_sessions`` (the least recently updated goes first, counted in :attr:`SessionBoard.evicted`),
 and an ended session is forgotten ``keep_ended`` seconds after it ended.
+
+A session's running tool is its agent's in-flight step: ``on_tool(agent_id, key, tool, since)``
+is called whenever it may have changed (``tool`` None: none runs now; ``key`` names the session).
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ class SessionBoard:
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         keep_ended: float = DEFAULT_KEEP_ENDED,
         clock: Callable[[], float] = time.time,
+        on_tool: Callable[[str, str, str | None, float | None], None] | None = None,
     ) -> None:
         self.max_sessions = max_sessions
+        self.on_tool = on_tool
         self.keep_ended = keep_ended
         self.clock = clock
         self._sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()
@@ -74,8 +79,10 @@ class SessionBoard:
             )
             self._sessions[key] = session
             if len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
+                gone_key, gone = self._sessions.popitem(last=False)
                 self.evicted += 1
+                if self.on_tool is not None and gone.tool is not None:
+                    self.on_tool(gone.agent_id, tool_key(*gone_key), None, None)
         else:
             self._sessions.move_to_end(key)
             moved = session.state != change.state
@@ -88,6 +95,9 @@ class SessionBoard:
             if tool != session.tool or tool is None:
                 session.tool_since = now if tool is not None else None
             session.tool = tool
+        if self.on_tool is not None:
+            running = None if session.state == SESSION_ENDED else session.tool
+            self.on_tool(session.agent_id, tool_key(*key), running, session.tool_since)
         session.asks = change.asks
         session.detail = change.event
         for name in ("cwd", "host", "tmux_pane"):
@@ -113,6 +123,11 @@ class SessionBoard:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+def tool_key(program: str, session_id: str) -> str:
+    """The in-flight step key of a session's tool (unlike any SDK span id: those are hex)."""
+    return f"session:{program}:{session_id}"
 
 
 _LEVELS: Final = {SESSION_NEEDS_YOU: "warning", SESSION_FAILED: "error"}

@@ -35,6 +35,14 @@ Limits
     the fleet's numbers and are counted in :attr:`Window.agents_dropped`. An agent silent for
     ``agent_retention_seconds`` is forgotten (checked at most once a second, on add or snapshot).
 
+In flight
+    A span's start (:data:`~agentwatch.protocol.EVENT_SPAN_START`, :meth:`Window.open_steps`) and a
+    coding-agent session's running tool (:meth:`Window.session_tool`) open a :class:`Step` of their
+    agent; the event with the same ``span_id`` closes it. A row shows its agent's oldest open step.
+    Bounded: at most :data:`MAX_STEPS_PER_AGENT` per agent (the oldest is dropped first), and a
+    step whose end never comes is forgotten ``step_expiry_seconds`` after it began; both counted
+    in :attr:`Window.steps_dropped`. Starts are not events: no count, rate or log line.
+
 Threading: not thread-safe; the collector calls it from its event loop only.
 """
 
@@ -57,6 +65,7 @@ from agentwatch.collector.sketch import (
 )
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
+    DEFAULT_SPAN_TYPE,
     LATENCY_SPAN_TYPES,
     MAX_EVENT_COST_USD,
     SPAN_DECISION,
@@ -64,6 +73,7 @@ from agentwatch.protocol import (
     SPAN_ERROR,
     SPAN_HEARTBEAT,
     SPAN_TOOL_CALL,
+    START_SPAN_TYPE_KEY,
     STATUS_DEGRADED,
     STATUS_FAILING,
     STATUS_IDLE,
@@ -72,6 +82,7 @@ from agentwatch.protocol import (
     AgentRow,
     Event,
     History,
+    InFlight,
     Snapshot,
 )
 
@@ -87,6 +98,10 @@ ATTR_SDK_DROPPED: Final = "agentwatch.sdk.dropped"
 #: Longest ``last_activity`` text, in characters.
 MAX_ACTIVITY_LENGTH: Final = 80
 EVICTION_CHECK_SECONDS: Final = 1.0
+#: Open steps one agent may have at once (nested spans, parallel tool calls).
+MAX_STEPS_PER_AGENT: Final = 64
+#: A step whose end never came is forgotten this long after it began (seconds).
+DEFAULT_STEP_EXPIRY: Final = 3600.0
 _QUANTILES: Final = (0.5, 0.95, 0.99)
 _NO_SECOND: Final = -(1 << 62)
 
@@ -266,6 +281,62 @@ class Series:
         self.stats_key: tuple[int, int] = (_NO_SECOND, -1)
 
 
+class Step:
+    """One step an agent has begun and not ended: an SDK span or a session's tool.
+
+    ``since`` is when it began (unix seconds); ``quiet_since`` when it last did something the
+    window saw: its start, or the end of a step inside it (``parent`` is the span id of the step
+    it runs inside). ``limit`` (seconds) and ``stuck`` are set by the stuck rule
+    (:mod:`agentwatch.collector.alerts`); ``open`` turns False once it ended, expired or was dropped.
+    """
+
+    __slots__ = (
+        "agent_id",
+        "limit",
+        "model",
+        "open",
+        "parent",
+        "quiet_since",
+        "since",
+        "span_id",
+        "span_type",
+        "stuck",
+        "what",
+    )
+
+    def __init__(
+        self,
+        agent_id: str,
+        span_id: str,
+        span_type: str,
+        what: str,
+        since: float,
+        model: str | None = None,
+        parent: str | None = None,
+    ) -> None:
+        self.agent_id = agent_id
+        self.span_id = span_id
+        self.span_type = span_type
+        self.what = what
+        self.since = self.quiet_since = since
+        self.model = model
+        self.parent = parent
+        self.limit: float | None = None
+        self.stuck = False
+        self.open = True
+
+    def in_flight(self) -> InFlight:
+        return InFlight(self.what, self.since, self.span_id, self.stuck, self.limit)
+
+
+def _showing(steps: dict[str, Step]) -> Step:
+    """The step a row shows: a stuck one, else the newest (the innermost of nested spans)."""
+    for step in steps.values():
+        if step.stuck:
+            return step
+    return next(reversed(steps.values()))
+
+
 class AgentState(Series):
     __slots__ = (
         "activity",
@@ -278,6 +349,7 @@ class AgentState(Series):
         "last_event",
         "last_seen",
         "model",
+        "steps",
         "telemetry_dropped",
         "total_cost",
     )
@@ -296,6 +368,7 @@ class AgentState(Series):
         self.total_cost = 0.0
         self.cost_estimated = False
         self.cost_unpriced = False  # a call with tokens had no cost and no price
+        self.steps: dict[str, Step] | None = None  # open steps by span id, oldest first
 
 
 def agent_status(
@@ -348,6 +421,18 @@ def activity_text(event: Event) -> str:
     return text if len(text) <= MAX_ACTIVITY_LENGTH else text[: MAX_ACTIVITY_LENGTH - 1] + "…"
 
 
+def step_text(span_type: str, model: str | None, tool: str | None) -> str:
+    """What a step in flight is, as :func:`activity_text` would say of its end (``llm_call gpt-4o``)."""
+    if model and (span_type in LATENCY_SPAN_TYPES or span_type == SPAN_EMBEDDING):
+        text = f"{span_type} {model}"
+    elif tool and span_type == SPAN_TOOL_CALL:
+        text = f"{span_type} {tool}"
+    else:
+        text = span_type
+    text = " ".join(text.split())  # one line, whatever the names held
+    return text if len(text) <= MAX_ACTIVITY_LENGTH else text[: MAX_ACTIVITY_LENGTH - 1] + "…"
+
+
 class Window:
     """Fleet and per-agent aggregates over the last ``window_seconds`` (see module docstring).
 
@@ -369,6 +454,7 @@ class Window:
         offline_after: float = 120.0,
         clock: Callable[[], float] = time.time,
         origin: float | None = None,
+        step_expiry_seconds: float = DEFAULT_STEP_EXPIRY,
     ) -> None:
         if window_seconds < 1 or history_seconds < 1:
             raise ValueError("window_seconds and history_seconds must be at least 1")
@@ -398,6 +484,114 @@ class Window:
         self.total_cost_usd = 0.0
         self.cost_estimated = False
         self.last_snapshot_merges = 0
+        self.step_expiry_seconds = step_expiry_seconds
+        #: Agents with open steps (the only ones a closing event or an expiry check looks at).
+        self._stepping: dict[str, AgentState] = {}
+        self.steps_opened = 0
+        self.steps_dropped = 0
+
+    # ------------------------------------------------------------------ in flight
+    def open_steps(self, starts: Iterable[Event]) -> None:
+        """Open a step for each span start (see the module docstring); a start without a
+        ``span_id`` could never be closed and is counted in :attr:`steps_dropped`."""
+        now = self._clock()
+        for start in starts:
+            span_id = start.span_id
+            ts = start.timestamp
+            since = ts if isinstance(ts, float) and ts <= now else now
+            if not span_id:
+                self.steps_dropped += 1
+                continue
+            payload = start.payload
+            span_type = payload.get(START_SPAN_TYPE_KEY) if payload else None
+            if not isinstance(span_type, str):
+                span_type = DEFAULT_SPAN_TYPE
+            model = start.model
+            what = step_text(span_type, model, start.tool_name)
+            step = Step(start.agent_id, span_id, span_type, what, since, model, start.parent_span_id)
+            self._open(start.agent_id, step, now)
+
+    def session_tool(self, agent_id: str, key: str, tool: str | None, since: float | None) -> None:
+        """A coding-agent session's running tool (``tool`` None: none runs now): the agent's step
+        ``key`` (one per session)."""
+        agent = self._stepping.get(agent_id)
+        if agent is not None and agent.steps is not None:
+            step = agent.steps.get(key)
+            if step is not None and (tool is None or step.what != f"{SPAN_TOOL_CALL} {tool}"):
+                self._close(agent, key)
+            elif step is not None:
+                return
+        if tool is not None:
+            now = self._clock()
+            what = step_text(SPAN_TOOL_CALL, None, tool)
+            self._open(
+                agent_id,
+                Step(agent_id, key, SPAN_TOOL_CALL, what, now if since is None else since, None),
+                now,
+            )
+
+    def _open(self, agent_id: str, step: Step, now: float) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self._new_agent(agent_id, now)
+            if agent is None:
+                self.steps_dropped += 1
+                return
+        steps = agent.steps
+        if steps is None:
+            steps = agent.steps = {}
+            self._stepping[agent_id] = agent
+        old = steps.pop(step.span_id, None)
+        if old is not None:
+            old.open = False
+        elif len(steps) >= MAX_STEPS_PER_AGENT:
+            oldest = next(iter(steps))
+            steps.pop(oldest).open = False
+            self.steps_dropped += 1
+        steps[step.span_id] = step
+        self.steps_opened += 1
+        self.version += 1
+
+    def _close(self, agent: AgentState, span_id: str) -> None:
+        steps = agent.steps
+        if steps is None:
+            return
+        step = steps.pop(span_id, None)
+        if step is None:
+            return
+        step.open = False
+        if not steps:
+            agent.steps = None
+            self._stepping.pop(agent.agent_id, None)
+        elif step.parent is not None:
+            parent = steps.get(step.parent)
+            if parent is not None:
+                parent.quiet_since = self._clock()
+        self.version += 1
+
+    def _close_ended(self, agent: AgentState, group: list[Event]) -> None:
+        """Close the steps whose span ended in ``group`` (events of one agent)."""
+        steps = agent.steps
+        for event in group:
+            span_id = event.span_id
+            if span_id is not None and steps is not None and span_id in steps:
+                self._close(agent, span_id)
+                steps = agent.steps
+
+    def steps(self) -> list[Step]:
+        """Every open step (the stuck rule reads them)."""
+        return [step for agent in self._stepping.values() if agent.steps for step in agent.steps.values()]
+
+    def _expire_steps(self, now: float) -> None:
+        cutoff = now - self.step_expiry_seconds
+        for agent in list(self._stepping.values()):
+            steps = agent.steps
+            if steps is None:
+                continue
+            old = [span_id for span_id, step in steps.items() if step.since < cutoff]
+            for span_id in old:
+                self._close(agent, span_id)
+            self.steps_dropped += len(old)
 
     # ------------------------------------------------------------------ ingest
     def add(self, event: Event) -> None:
@@ -421,7 +615,7 @@ class Window:
         late_cost = 0.0
         by_second: dict[int, dict[str, list[Event]]] = {}
         groups: dict[str, list[Event]] = {}
-        second = _NO_SECOND
+        second_start = second_end = 0.0  # [start, end): the second ``groups`` holds (none yet)
         for event in events:
             n += 1
             ts = event.timestamp
@@ -435,16 +629,18 @@ class Window:
                     late_cost += cost
                     continue
                 event = msgspec.structs.replace(event, timestamp=ts)  # the caller's event stays as it was
-            sec = int(ts)
-            if sec != second:
-                second = sec
+            if not second_start <= ts < second_end:  # int(ts) only when the second changes
+                sec = int(ts)
+                second_start = float(sec)
+                second_end = second_start + 1.0
                 found = by_second.get(sec)
                 if found is None:
                     found = by_second[sec] = {}
                 groups = found
-            group = groups.get(event.agent_id)
+            agent_id = event.agent_id
+            group = groups.get(agent_id)
             if group is None:
-                groups[event.agent_id] = [event]
+                groups[agent_id] = [event]
             else:
                 group.append(event)
         if not n:
@@ -627,6 +823,8 @@ class Window:
                 if bucket is not None:
                     for latency in group_edges:
                         bucket.sketch._add_edge(latency)
+            if agent is not None and agent.steps is not None:
+                self._close_ended(agent, group)
             if heartbeats is not None and agent is not None:
                 for at, attributes in heartbeats:
                     if at >= agent.heartbeat_at:
@@ -696,8 +894,14 @@ class Window:
         if now < self._next_eviction_check:
             return
         self._next_eviction_check = now + EVICTION_CHECK_SECONDS
+        if self._stepping:
+            self._expire_steps(now)
         cutoff = now - self.agent_retention_seconds
-        stale = [agent_id for agent_id, agent in self._agents.items() if agent.last_seen < cutoff]
+        stale = [
+            agent_id
+            for agent_id, agent in self._agents.items()
+            if agent.last_seen < cutoff and agent.steps is None
+        ]
         for agent_id in stale:
             del self._agents[agent_id]
         if stale:
@@ -850,6 +1054,7 @@ class Window:
             model=state.model,
             telemetry_dropped=state.telemetry_dropped,
             cost_unpriced=state.cost_unpriced,
+            in_flight=None if state.steps is None else _showing(state.steps).in_flight(),
         )
 
     def _stats(self, series: Series, now_sec: int) -> WindowStats:

@@ -104,6 +104,7 @@ class AgentTelemetry:
         heartbeat_interval: float | None = 10.0,
         atexit_timeout: float = 2.0,
         clock: Callable[[], float] = time.time,
+        span_starts: bool = True,
     ) -> None:
         agent_id = agent_id or os.environ.get(ENV_AGENT_ID) or None
         if not agent_id:
@@ -129,6 +130,9 @@ class AgentTelemetry:
             heartbeat_factory=self._heartbeat_event if heartbeat_interval is not None else None,
         )
         self._put = self._sender.put
+        #: Queue each span's start too (the collector shows the span in flight until it ends).
+        self._report_starts = span_starts
+        self._put_start = self._sender.put_start
         atexit.register(self._close_at_exit)
 
     # ------------------------------------------------------------------ recording

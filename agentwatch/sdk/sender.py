@@ -11,6 +11,11 @@ that still fails after ``max_retries`` is counted as ``failed`` and dropped; a 4
 than 429 is counted as ``rejected`` and not retried. Events that arrive while the queue is
 full are counted as ``dropped``.
 
+Span starts (:data:`~agentwatch.protocol.EVENT_SPAN_START`) share the queue but are not events:
+one whose span ends in the same batch is left out (the end says all it would), the others go
+after the batch's events; none counts as sent, failed or rejected. A start lost (queue full,
+batch failed or refused) is counted in ``starts_dropped`` only.
+
 The sender thread shares the interpreter lock with the agent: whatever Python it runs between
 two system calls, the agent's thread may wait for. So it keeps those stretches short: it
 encodes a batch in slices of :data:`ENCODE_SLICE` events, yielding the lock between slices;
@@ -31,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
+from agentwatch.protocol import EVENT_SPAN_START, HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
 from agentwatch.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
 from agentwatch.sdk.transport import Transport, TransportError
 
@@ -117,6 +122,7 @@ class BatchSender:
         self._caller_drops_lock = threading.Lock()  # never taken by the sender thread
         self._caller_dropped = 0
         self._sender_dropped = 0  # written by the sender thread only
+        self.starts_dropped = 0  # span starts lost; racy increments (a hint, not an event)
 
         self.sent = 0
         self.retried = 0
@@ -148,6 +154,17 @@ class BatchSender:
             self._wake.set()
         return True
 
+    def put_start(self, event: Event) -> None:
+        """Queue a span's start like :meth:`put`; when full it is counted in ``starts_dropped``."""
+        queue = self._queue
+        queued = len(queue)
+        if queued >= self._limit:
+            self.starts_dropped += 1
+            return
+        queue.append(event)
+        if queued >= self._wake_at and not self._wake_is_set():
+            self._wake.set()
+
     def count_dropped(self, n: int = 1) -> None:
         """Count events lost before they reached the queue (e.g. a bad field at record time)."""
         if threading.get_ident() == self._thread.ident:
@@ -165,7 +182,7 @@ class BatchSender:
         return self._thread.ident
 
     def stats(self) -> dict[str, int]:
-        """Delivery counters: sent, dropped, retried, failed, rejected, queued."""
+        """Delivery counters: sent, dropped, retried, failed, rejected, queued, starts_dropped."""
         return {
             "sent": self.sent,
             "dropped": self.dropped,
@@ -173,6 +190,7 @@ class BatchSender:
             "failed": self.failed,
             "rejected": self.rejected,
             "queued": len(self._queue),  # a pending flush adds one for its marker
+            "starts_dropped": self.starts_dropped,
         }
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -238,22 +256,30 @@ class BatchSender:
         if event is not None and not self._closed:
             self._append(event)
 
-    def _take_batch(self) -> tuple[list[Event], list[_FlushMarker]]:
-        """Up to ``batch_size`` events from the head of the queue, and the flush markers among them."""
+    def _take_batch(self) -> tuple[list[Event], list[_FlushMarker], list[Event]]:
+        """Up to ``batch_size`` items from the head of the queue: the events, the flush markers
+        and the span starts among them (those whose span ends in the batch left out)."""
         batch: list[Event] = []
         markers: list[_FlushMarker] = []
+        starts: list[Event] = []
         popleft = self._queue.popleft
         size = self._batch_size
+        start_type = EVENT_SPAN_START
         try:
-            while len(batch) < size:
+            while len(batch) + len(starts) < size:
                 item = popleft()
                 if item.__class__ is _FlushMarker:
                     markers.append(item)
+                elif item.event_type is start_type:  # type: ignore[union-attr]  # an Event: not a _FlushMarker
+                    starts.append(item)  # type: ignore[arg-type]  # an Event, as above
                 else:
-                    batch.append(item)  # type: ignore[arg-type]  # not a _FlushMarker by the class check; mypy narrows only one branch
+                    batch.append(item)  # type: ignore[arg-type]  # an Event, as above
         except IndexError:  # queue empty
             pass
-        return batch, markers
+        if starts:
+            ended = {event.span_id for event in batch}
+            starts = [start for start in starts if start.span_id not in ended]
+        return batch, markers, starts
 
     def _release(self, markers: list[_FlushMarker]) -> None:
         for marker in markers:
@@ -261,17 +287,18 @@ class BatchSender:
 
     def _drain(self, transport: Transport) -> None:
         while self._queue and not self._stop.is_set():
-            batch, markers = self._take_batch()
+            batch, markers, starts = self._take_batch()
             try:
-                if batch:
-                    self._send(transport, batch)
+                if batch or starts:
+                    self._send(transport, batch, starts)
             finally:
                 self._release(markers)
 
     def _discard_rest(self) -> None:
         while self._queue:
-            batch, markers = self._take_batch()
+            batch, markers, starts = self._take_batch()
             self._sender_dropped += len(batch)
+            self.starts_dropped += len(starts)
             self._release(markers)
 
     def _encode(self, batch: list[Event]) -> tuple[bytes, int]:
@@ -298,7 +325,7 @@ class BatchSender:
                         self._sender_dropped += 1
         return b"[" + b",".join(parts) + b"]", n
 
-    def _send(self, transport: Transport, batch: list[Event]) -> None:
+    def _send(self, transport: Transport, batch: list[Event], starts: list[Event] | None = None) -> None:
         """POST one batch, retrying as documented; counts the outcome.
 
         Each attempt first makes sure a connection is open: while the collector is down an
@@ -307,6 +334,7 @@ class BatchSender:
         """
         body: bytes | None = None
         n = 0
+        starts = starts or []
         # One key per batch, kept across retries: a committed batch whose answer was lost is not stored twice.
         headers: dict[str, str] = {HEADER_IDEMPOTENCY_KEY: os.urandom(16).hex()}
         backoff = self._backoff
@@ -316,9 +344,11 @@ class BatchSender:
             try:
                 fresh = transport.connect()
                 if body is None:
-                    body, n = self._encode(batch)
+                    body, n = self._encode(batch + starts if starts else batch)
                     if n == 0:
                         return
+                    if starts:  # encoded after the events (they are plain: never dropped)
+                        n -= len(starts)
                     if len(body) >= self._gzip_min_bytes:
                         body = gzip.compress(
                             body, compresslevel=5, mtime=0
@@ -333,14 +363,17 @@ class BatchSender:
                     return
                 if status not in RETRYABLE_STATUSES:
                     self.rejected += n
+                    self.starts_dropped += len(starts)
                     return
                 delay = parse_retry_after(retry_after, cap=MAX_RETRY_AFTER)
             if backoff.attempts >= self._max_retries or self._stop.is_set():
                 self.failed += n if body is not None else len(batch)  # never encoded: all of it
+                self.starts_dropped += len(starts)
                 return
             self.retried += 1
             if self._stop.wait(backoff.next_delay(delay)):
                 self.failed += n if body is not None else len(batch)
+                self.starts_dropped += len(starts)
                 return
 
     def _count_accepted(self, body: bytes, n: int) -> None:
@@ -350,6 +383,7 @@ class BatchSender:
         except (msgspec.DecodeError, msgspec.ValidationError):
             self.sent += n
             return
-        rejected = min(len(answer.rejected), n)
+        rejected = sum(1 for item in answer.rejected if item.index < n) if n else 0
+        self.starts_dropped += len(answer.rejected) - rejected
         self.rejected += rejected
         self.sent += n - rejected

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from agentwatch.protocol import Event
+from agentwatch.protocol import EVENT_SPAN_START, START_SPAN_TYPE_KEY, Event
 from agentwatch.sdk.events import fill, finish
 
 if TYPE_CHECKING:
@@ -49,6 +49,20 @@ _INTERRUPTIONS = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, Generat
 ATTR_INTERRUPTED = "agentwatch.span.interrupted"
 
 _log = logging.getLogger("agentwatch.sdk")
+
+#: The payload of a start, one per span type (read-only, shared by every start of that type).
+_start_payloads: dict[str, dict[str, str]] = {}
+_MAX_START_PAYLOADS = 256
+
+
+def start_payload(span_type: str) -> dict[str, str]:
+    """``{"span_type": span_type}``, the same dict for every start of that type (bounded)."""
+    payload = _start_payloads.get(span_type)
+    if payload is None:
+        payload = {START_SPAN_TYPE_KEY: span_type}
+        if len(_start_payloads) < _MAX_START_PAYLOADS:
+            _start_payloads[span_type] = payload
+    return payload
 
 
 def _counters() -> tuple[itertools.count[int], itertools.count[int]]:
@@ -98,7 +112,10 @@ class Span:
     unknown names become attributes. The event is recorded when the block ends, with
     ``latency_ms`` measured by the monotonic clock and, if the block raised, ``error`` =
     ``"Type: message"`` — the exception is always re-raised. ``trace_id``, ``span_id`` and
-    ``parent_span_id`` are set when the block is entered. A span object used as a decorator
+    ``parent_span_id`` are set when the block is entered, and the start is queued then too
+    (:data:`~agentwatch.protocol.EVENT_SPAN_START`, with ``model``/``tool_name`` when given at
+    creation), so the collector shows the span in flight; the sender leaves out a start whose
+    end goes in the same batch. A span object used as a decorator
     opens a fresh span per call; one span object should not be entered twice at once.
 
     Cost in the caller's thread: one context-variable set/reset, two counter-based ids, and
@@ -151,6 +168,27 @@ class Span:
             self.trace_id = trace_id
         self.span_id = span_id = next(_span_ids).to_bytes(8, "big").hex()
         self._token = _set_current((trace_id, span_id))
+        telemetry = self._telemetry
+        if telemetry._report_starts:
+            try:
+                fields = self._init_fields
+                model = fields.get("model") if fields else None
+                tool = fields.get("tool_name") if fields else None
+                telemetry._put_start(
+                    Event(
+                        telemetry.agent_id,
+                        timestamp=telemetry._clock(),
+                        trace_id=trace_id,
+                        span_id=span_id,
+                        parent_span_id=self.parent_span_id,
+                        model=model if model.__class__ is str else None,
+                        tool_name=tool if tool.__class__ is str else None,
+                        event_type=EVENT_SPAN_START,
+                        payload=start_payload(self.span_type),
+                    )
+                )
+            except Exception:  # the start is a hint: the span's own event still goes
+                _log.debug("agentwatch: could not record a span start", exc_info=True)
         self._start = _perf_ns()
         return self
 

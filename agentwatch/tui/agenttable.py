@@ -86,7 +86,7 @@ def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
                 missing, (last_seen, _NO_STYLE), missing)  # fmt: skip
     level = fmt.threshold_class(row.error_rate, fmt.ERROR_RATE_WARNING, fmt.ERROR_RATE_ERROR)
     err_style = ("bold red" if level == "-error" else "yellow") if level else _NO_STYLE
-    activity = fmt.safe(row.last_activity, 200) if row.last_activity else fmt.MISSING
+    activity = activity_cell(row, now)
     return (
         fmt.status_cell(row.status),
         (agent, _NO_STYLE),
@@ -96,8 +96,20 @@ def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
         (fmt.percent(row.error_rate), err_style),
         cost_cell(row),
         (last_seen, _NO_STYLE),
-        (activity, _NO_STYLE),
+        activity,
     )
+
+
+def activity_cell(row: AgentRow, now: float) -> Cell:
+    """What the agent is doing now, its timer first so a narrow column keeps it
+    (``⟳ 12s llm_call gpt-4o``; ``⚠ stuck 4m 05s tool_call Bash``), else what it did last."""
+    step = row.in_flight
+    if step is None:
+        return (fmt.safe(row.last_activity, 200) if row.last_activity else fmt.MISSING, _NO_STYLE)
+    running = fmt.duration(max(0.0, now - step.since))
+    if step.stuck:
+        return (f"⚠ stuck {running} {fmt.safe(step.what, 200)}", "bold yellow")
+    return (f"⟳ {running} {fmt.safe(step.what, 200)}", _NO_STYLE)
 
 
 def cost_cell(row: AgentRow) -> Cell:
