@@ -721,6 +721,10 @@ class Health(msgspec.Struct):
     #: Whole snapshots sent on the metrics stream to delta viewers that had skipped a frame (their
     #: connection was full), since start.
     metrics_resyncs: int = 0
+    #: Steps in flight now (span starts and sessions' tools not yet ended), and since start those
+    #: forgotten before their end came (over the per-agent bound, or past the expiry).
+    steps_in_flight: int = 0
+    steps_dropped: int = 0
 
 
 def finite(value: float | None) -> bool:

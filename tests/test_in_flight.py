@@ -17,6 +17,7 @@ from agentwatch.protocol import (
     ALERT_RESOLVED,
     EVENT_SPAN_START,
     PATH_ALERTS,
+    PATH_HEALTH,
     PATH_HOOKS,
     PATH_SESSIONS,
     PATH_SNAPSHOT,
@@ -62,6 +63,7 @@ def test_a_start_shows_its_span_in_flight_until_its_end_and_counts_as_no_event(c
     assert shown["events"] == 0 and shown["last_activity"] is None
     snapshot = httpx.get(collector.url + PATH_SNAPSHOT, timeout=10).json()
     assert (snapshot["events"], snapshot["completions"], snapshot["errors"]) == (0, 0, 0)
+    assert httpx.get(collector.url + PATH_HEALTH, timeout=10).json()["steps_in_flight"] == 1
 
     end = {"agent_id": "a1", "span_type": "llm_call", "span_id": "00000000000000aa", "model": "gpt-4o"}
     collector.post([end | {"latency_ms": 1200.0}])
@@ -69,6 +71,8 @@ def test_a_start_shows_its_span_in_flight_until_its_end_and_counts_as_no_event(c
     assert shown is not None and shown["in_flight"] is None
     assert (shown["events"], shown["last_activity"]) == (1, "llm_call gpt-4o")
     assert collector.service.logs.published_total == 1, "a start is no log line"
+    health = httpx.get(collector.url + PATH_HEALTH, timeout=10).json()
+    assert (health["steps_in_flight"], health["steps_dropped"], health["events_total"]) == (0, 0, 1)
 
 
 def test_a_start_with_a_bad_span_type_is_refused_by_name(collector: Any) -> None:

@@ -411,4 +411,6 @@ class Collector:
             values_refused=self.totals.values_refused + self.window.bad_values,
             otlp_items_ignored=self.otlp_items_ignored,
             metrics_resyncs=self.metrics.resyncs_total,
+            steps_in_flight=self.window.steps_in_flight(),
+            steps_dropped=self.window.steps_dropped,
         )

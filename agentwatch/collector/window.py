@@ -582,6 +582,10 @@ class Window:
         """Every open step (the stuck rule reads them)."""
         return [step for agent in self._stepping.values() if agent.steps for step in agent.steps.values()]
 
+    def steps_in_flight(self) -> int:
+        """How many steps are open now (cheap: one length per agent with open steps)."""
+        return sum(len(agent.steps) for agent in self._stepping.values() if agent.steps)
+
     def _expire_steps(self, now: float) -> None:
         cutoff = now - self.step_expiry_seconds
         for agent in list(self._stepping.values()):

@@ -6,7 +6,7 @@ I/O. Agent-supplied text in an alert (scope, message) goes through :func:`fmt.sa
 
 Values are shown in their rule's unit (see :class:`~agentwatch.protocol.Alert`): error rate
 as a percentage, cost per inference in USD, latency in ms/s, token efficiency in output
-tokens per call, silence in seconds, a new decision as times seen. A missing number is "—".
+tokens per call, silence in seconds, a new decision as times seen, a stuck step's running time. A missing number is "—".
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from agentwatch.protocol import (
     RULE_LATENCY_REGRESSION,
     RULE_NEW_DECISION,
     RULE_SILENT_AGENT,
+    RULE_STUCK,
     RULE_TOKEN_EFFICIENCY,
     VIEW_COSTS,
     VIEW_DECISIONS,
@@ -87,6 +88,8 @@ def rule_value(rule: str, value: float | None) -> str:
         return f"{value:.0f} s"
     if rule == RULE_NEW_DECISION:
         return f"×{value:.0f}"
+    if rule == RULE_STUCK:
+        return fmt.duration(value)
     return fmt.number(value, 2)
 
 
@@ -253,6 +256,7 @@ NO_ALERTS_YET: Final = (
     "• error rate, p99 latency, cost per inference: against their own baseline, so they can fire once "
     "about 5 minutes of data have made one;\n"
     "• silent agent: an agent that was active sends nothing for 60 s;\n"
+    "• stuck: a step in flight runs longer than 3 × its usual p99, and at least 60 s;\n"
     "• new decision: an agent makes a decision it never made before (after its first 200);\n"
     "• token efficiency: successful LLM calls average under 10 output tokens.\n\n"
     "A firing alert also shows above the agents table, with a toast and the bell."

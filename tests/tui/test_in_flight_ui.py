@@ -9,7 +9,7 @@ from agentwatch.collector.config import AlertSettings
 from agentwatch.protocol import EVENT_SPAN_START
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.widgets import AgentTable
-from tests.helpers import Clock, async_wait_until, table_row
+from tests.helpers import Clock, async_wait_until, screen_text, table_row
 
 SIZE = (120, 30)
 
@@ -39,6 +39,7 @@ async def test_the_activity_cell_times_a_step_in_flight_then_shows_it_stuck(star
         await async_wait_until(lambda: "⚠ stuck 1m 12s llm_call gpt-4o" in table_row(app, "a1"), pilot=pilot)
         table = app.query_one(AgentTable)
         assert "yellow" in str(table.get_cell("a1", "activity").style)
+        await async_wait_until(lambda: "1m 12s > 1m 00s" in screen_text(app), pilot=pilot)  # the alerts panel
 
         end = span | {"span_type": "llm_call", "latency_ms": 72_000.0, "timestamp": clock()}
         await collector.apost([end])
