@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -417,10 +418,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    namespace = parse(sys.argv[1:] if argv is None else argv)
-    module_name, _, function_name = _HANDLERS[namespace.command].partition(":")
-    handler = getattr(importlib.import_module(module_name), function_name)
     try:
+        namespace = parse(sys.argv[1:] if argv is None else argv)
+        module_name, _, function_name = _HANDLERS[namespace.command].partition(":")
+        handler = getattr(importlib.import_module(module_name), function_name)
         return int(handler(namespace) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of our output left early (`| head`): quiet, as in a pipeline
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141

@@ -102,3 +102,18 @@ def test_status_with_url_option_reads_the_real_collector(collector) -> None:
     result = agentwatch("status", "--url", collector.url, "--format", "{events}")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"
+
+
+def test_output_piped_into_a_reader_that_leaves_early_is_no_traceback() -> None:
+    # `agentwatch hooks print claude-code | head -3`: the reader is gone before the output is written
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentwatch", "hooks", "print", "claude-code"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=30) == 141  # as a program killed by SIGPIPE
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
