@@ -27,6 +27,7 @@ There is no time index, so writes stay cheap: retention, the refill and time ran
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sqlite3
@@ -70,6 +71,7 @@ FILE_SUFFIXES: Final = ("", "-wal", "-shm", "-ids")
 #: The database's own files: what is moved aside when it is unreadable (the id mark stays).
 DATABASE_SUFFIXES: Final = ("", "-wal", "-shm")
 
+log = logging.getLogger(__name__)
 event_decoder: Final = msgspec.json.Decoder(Event)
 _encoder: Final = msgspec.json.Encoder()
 
@@ -337,13 +339,17 @@ def index_traces_step(conn: sqlite3.Connection, step: int) -> bool:
             "SELECT id, body FROM logs WHERE id < ? ORDER BY id DESC LIMIT ?", (int(row[0]), step)
         ).fetchall()
         hashes = []
+        bad = 0
         for row_id, body in rows:
             try:
                 key = trace_key(event_decoder.decode(body))
             except msgspec.DecodeError:
+                bad += 1
                 continue
             if key is not None:
                 hashes.append((trace_hash(key), row_id))
+        if bad:
+            log.warning("store: %d unreadable rows left out of the trace index", bad)
         conn.executemany("UPDATE logs SET trace_hash = ? WHERE id = ?", hashes)
         more = len(rows) == step
         if more:
@@ -385,6 +391,7 @@ def trace_rows(
         try:
             event = event_decoder.decode(body)
         except msgspec.DecodeError:
+            log.warning("store: skipped an unreadable row (id %d) of trace %r", row_id, key)
             total -= 1
             continue
         if trace_key(event) == key:
@@ -434,5 +441,5 @@ def rows_between(
         try:
             found.append((row_id, event_decoder.decode(body)))
         except msgspec.DecodeError:
-            continue
+            log.warning("store: skipped an unreadable row (id %d) of a time range", row_id)
     return found, cut
