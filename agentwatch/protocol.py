@@ -711,6 +711,10 @@ class Health(msgspec.Struct):
     #: OTLP spans and log records accepted but shown nowhere (a coding agent's span of no known
     #: session).
     otlp_items_ignored: int = 0
+    #: Coding-agent sessions known from their hooks now, and those forgotten to stay within the cap
+    #: (the least recently updated first).
+    sessions: int = 0
+    sessions_evicted: int = 0
     #: HTTP connections open now; since start, connections refused over ``--max-connections`` (503,
     #: or closed unanswered past the refusals under way) and requests whose headers were too large
     #: (431) or not sent in time (408, or a silent connection closed). 0 from a server without the

@@ -13,6 +13,7 @@ from agentwatch.collector.hooks import EXTRA_KEY, read_hook
 from agentwatch.collector.sessionboard import SessionBoard
 from agentwatch.protocol import (
     PATH_EVENTS,
+    PATH_HEALTH,
     PATH_HOOKS,
     PATH_SESSIONS,
     PATH_SNAPSHOT,
@@ -189,6 +190,16 @@ def test_what_agentwatch_hook_adds_wins_over_headers() -> None:
 )
 def test_a_payload_that_says_nothing_known_changes_nothing(payload: dict[str, Any]) -> None:
     assert read_hook("claude-code", payload) is None
+
+
+def test_sessions_past_the_bound_are_counted_in_healthz(collector: Any) -> None:
+    collector.service.sessions.max_sessions = 2
+    for i in range(5):
+        assert post_hook(
+            collector.url, "claude-code", {"session_id": f"s{i}", "hook_event_name": "Stop"}
+        ).is_success
+    health = httpx.get(collector.url + PATH_HEALTH, timeout=10).json()
+    assert (health["sessions"], health["sessions_evicted"]) == (2, 3)
 
 
 def test_bad_hook_requests_get_a_precise_4xx_and_unknown_events_are_accepted(collector: Any) -> None:

@@ -410,6 +410,8 @@ class Collector:
             metric_series_evicted=points.deltas.evicted,
             values_refused=self.totals.values_refused + self.window.bad_values,
             otlp_items_ignored=self.otlp_items_ignored,
+            sessions=len(self.sessions),
+            sessions_evicted=self.sessions.evicted,
             metrics_resyncs=self.metrics.resyncs_total,
             steps_in_flight=self.window.steps_in_flight(),
             steps_dropped=self.window.steps_dropped,
