@@ -152,6 +152,13 @@ class AgentWatchApp(LogBrowsing):
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
         Binding("A", "alert_history", "Alerts", show=False, tooltip="Alert history: what fired and resolved"),
         Binding(
+            "W",
+            "agent_trace",
+            "Trace",
+            show=False,
+            tooltip="Waterfall of the trace (or prompt, turn) of the newest line of the agent under the table's cursor",
+        ),
+        Binding(
             "exclamation_mark",
             "bundle",
             "Incident bundle",

@@ -4,7 +4,9 @@ A mixin of :class:`~agentwatch.tui.app.AgentWatchApp`, which declares the keys (
 the log back holds the tail as ``space`` does (``ViewState.set_paused(scrolled=True)``), and scrolling
 back to the bottom takes it live again; ``j``/``k``/``g``/``G`` move a focused table's cursor, or else
 scroll the log; ``n``/``N`` mark the older/newer search match; Enter (or a double click) opens a line
-in full (:class:`~agentwatch.tui.linedetail.LineDetailScreen`).
+in full (:class:`~agentwatch.tui.linedetail.LineDetailScreen`), whose keys filter the log by one of the
+line's values or open its trace (:class:`~agentwatch.tui.waterfall.WaterfallScreen`); ``W`` opens the trace
+of the newest line of the agent under the agents table's cursor.
 """
 
 from __future__ import annotations
@@ -17,18 +19,25 @@ from textual.widgets import DataTable
 
 from agentwatch.protocol import LogEntry
 from agentwatch.tui.linedetail import LineDetailScreen
+from agentwatch.tui.linefields import line_trace_key
 from agentwatch.tui.logview import LogView
 from agentwatch.tui.state import ViewState
+from agentwatch.tui.waterfall import WaterfallScreen
 
 __all__ = ["LogBrowsing"]
 
 
 class LogBrowsing(App[int]):
-    """The app's keys for reading back; needs ``state``, ``log_pane``, ``tz`` and ``frame()``."""
+    """The app's keys for reading back; needs ``state``, ``log_pane``, ``tz``, ``url``, ``token``,
+    ``connect``, ``agent_table`` and ``frame()``."""
 
     state: ViewState
     log_pane: LogView
     tz: tzinfo | None
+    url: str
+    token: str | None
+    connect: bool
+    agent_table: DataTable[Any]
 
     if TYPE_CHECKING:
 
@@ -113,3 +122,48 @@ class LogBrowsing(App[int]):
         state.set_paused(True, scrolled=True)
         self.log_pane.set_mark(found)
         self.frame()
+
+    # ------------------------------------------------------------------ from a line to the log and its trace
+    def on_line_detail_screen_filter_by(self, event: LineDetailScreen.FilterBy) -> None:
+        """Back to the log, showing only the lines with the value picked in a line's detail."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        state = self.state
+        if event.name == "agent":
+            state.set_agent_filter(event.value)
+        elif event.name == "level":
+            state.set_min_level(event.value)
+        else:
+            state.set_field_filter(event.name, event.value)
+        self.frame()
+
+    def on_line_detail_screen_open_trace(self, event: LineDetailScreen.OpenTrace) -> None:
+        self.open_trace(event.trace_id)
+
+    def open_trace(self, trace_id: str) -> None:
+        """Show trace (or prompt, turn) ``trace_id`` as a waterfall; when one is open for it below the
+        current screen, go back to it."""
+        for depth, screen in enumerate(reversed(self.screen_stack)):
+            if isinstance(screen, WaterfallScreen) and screen.trace_id == trace_id:
+                for _ in range(depth):
+                    self.pop_screen()
+                return
+        self.push_screen(
+            WaterfallScreen(trace_id, url=self.url, token=self.token, connect=self.connect, tz=self.tz)
+        )
+
+    def action_agent_trace(self) -> None:
+        """The trace of the newest line of the agent under the agents table's cursor (the drilled agent's
+        when the table has none) that has a trace, prompt or turn id."""
+        agent = self.state.drilled_agent
+        if self.agent_table.row_count:
+            row_key, _ = self.agent_table.coordinate_to_cell_key(self.agent_table.cursor_coordinate)
+            agent = row_key.value or agent
+        if agent is None:
+            self.notify("No agent under the cursor", timeout=2)
+            return
+        for line in reversed(self.state.buffer):
+            if isinstance(line, LogEntry) and line.agent_id == agent and (key := line_trace_key(line)):
+                self.open_trace(key)
+                return
+        self.notify("No line of this agent with a trace, prompt or turn id yet", timeout=3)

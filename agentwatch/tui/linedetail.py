@@ -1,7 +1,11 @@
 """One log line in full: the whole message, its time, agent, level, type, ids and every attribute.
 
 Opened with Enter on the log (or a double click on a line). ←/→ step to the older / newer line;
-the text scrolls (↑/↓, j/k, PageUp/PageDown). Everything shown came from agents and is data: it is
+the text scrolls (↑/↓, j/k, PageUp/PageDown). ``a``, ``m``, ``t``, ``y`` and ``v`` show only the
+log lines with this line's agent, model, tool, type or level (and above); ``f`` picks any other value
+of the line (an id, an attribute) to filter by; ``w`` opens the line's trace (its ``trace_id``, else its
+prompt/turn id) as a waterfall. The app applies a filter (:class:`LineDetailScreen.FilterBy`) and opens
+a trace (:class:`LineDetailScreen.OpenTrace`). Everything shown came from agents and is data: it is
 made printable (:func:`~agentwatch.tui.formatting.safe`) and put in a :class:`rich.text.Text`,
 never read as markup.
 """
@@ -12,16 +16,18 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any, ClassVar, Final
 
-import msgspec
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 from agentwatch.protocol import LogEntry, normalize_level
 from agentwatch.tui import formatting as fmt
+from agentwatch.tui.linefields import field_value, line_trace_key, value_text
 from agentwatch.tui.state import LogLine
 from agentwatch.tui.textual_internals import FramePaced
 
@@ -44,12 +50,34 @@ def full_time(timestamp: float, tz: tzinfo | None) -> str:
 
 def attribute_value(value: Any) -> str:
     """An attribute as text: strings as they are, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    try:
-        return msgspec.json.encode(value).decode()
-    except (TypeError, msgspec.EncodeError):
-        return str(value)
+    return value_text(value)
+
+
+#: The keys that filter by one of the line's values: key → (the value's name, what the footer says).
+FILTER_KEYS: Final = {
+    "a": ("agent", "This agent"),
+    "m": ("model", "This model"),
+    "t": ("tool_name", "This tool"),
+    "y": ("type", "This type"),
+    "v": ("level", "This level+"),
+}
+
+
+def filterable_values(line: LogEntry) -> list[tuple[str, str]]:
+    """Every ``(name, value)`` of ``line`` a filter can match exactly: its fields, then its metadata
+    and attributes (values longer than 200 characters left out)."""
+    names = ["agent", "level", "type", "trace_id"]
+    metadata = line.metadata if isinstance(line.metadata, dict) else {}
+    names += sorted(str(key) for key in metadata if key != "attributes")
+    attributes = metadata.get("attributes")
+    if isinstance(attributes, dict):
+        names += sorted(str(key) for key in attributes if key not in metadata)
+    found: list[tuple[str, str]] = []
+    for name in names:
+        value = normalize_level(line.level) if name == "level" else field_value(line, name)
+        if value is not None and 0 < len(value) <= 200 and (name, value) not in found:
+            found.append((name, value))
+    return found
 
 
 def _field(text: Text, label: str, value: str, style: str = "") -> None:
@@ -124,7 +152,31 @@ class LineDetailScreen(FramePaced, ModalScreen[None]):
         Binding("right,l", "step(1)", "Newer line"),
         Binding("j", "scroll('down')", "Scroll down", show=False),
         Binding("k", "scroll('up')", "Scroll up", show=False),
+        Binding("w", "open_trace", "Trace", tooltip="This line's trace (or prompt, turn) as a waterfall"),
+        *(
+            Binding(
+                key, f"filter_by({name!r})", label, show=key == "a", tooltip=f"Log: only lines of {label[5:]}"
+            )
+            for key, (name, label) in FILTER_KEYS.items()
+        ),
+        Binding("f", "pick_filter", "Filter by…", tooltip="Log: only lines with one of this line's values"),
     ]
+
+    class FilterBy(Message):
+        """Show only log lines whose ``name`` is ``value`` (``agent``: that agent; ``level``: it and
+        above)."""
+
+        def __init__(self, name: str, value: str) -> None:
+            super().__init__()
+            self.name = name
+            self.value = value
+
+    class OpenTrace(Message):
+        """Open the trace (or prompt, turn) ``trace_id`` as a waterfall."""
+
+        def __init__(self, trace_id: str) -> None:
+            super().__init__()
+            self.trace_id = trace_id
 
     def __init__(
         self,
@@ -133,19 +185,21 @@ class LineDetailScreen(FramePaced, ModalScreen[None]):
         newest: Callable[[], int],
         *,
         tz: tzinfo | None = None,
+        heading: Callable[[int], str] | None = None,
     ) -> None:
         super().__init__()
         self._line_at = line_at
         self._newest = newest
         self.number = number
         self._tz = tz
+        self._heading = heading
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="line-detail-box"):
             yield Static("", id="line-detail-title", markup=False)
             yield Static("", id="line-detail-text", markup=False)
             yield Static(
-                "←/→ older / newer line · ↑/↓ j/k PgUp/PgDn scroll · Esc closes",
+                "←/→ older / newer · a m t y v f filter the log · w trace · Esc closes",
                 id="line-detail-hint",
                 markup=False,
             )
@@ -158,6 +212,8 @@ class LineDetailScreen(FramePaced, ModalScreen[None]):
         line = self._line_at(self.number)
         before = self._newest() - self.number
         title = "the newest line" if before <= 0 else f"{fmt.number(before, 0)} lines before the newest"
+        if self._heading is not None:
+            title = self._heading(self.number)
         self.query_one("#line-detail-title", Static).update(Text(f"Log line — {title}", style="bold"))
         body = line_detail_text(line, self._tz) if line is not None else Text("(no longer held)")
         self.query_one("#line-detail-text", Static).update(body)
@@ -180,4 +236,89 @@ class LineDetailScreen(FramePaced, ModalScreen[None]):
             box.scroll_up(animate=False)
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+    def _entry(self) -> LogEntry | None:
+        line = self._line_at(self.number)
+        return line if isinstance(line, LogEntry) else None
+
+    def action_filter_by(self, name: str) -> None:
+        """Ask the app to show only lines with this line's ``name`` (bell when the line has none)."""
+        line = self._entry()
+        value = None
+        if line is not None:
+            value = normalize_level(line.level) if name == "level" else field_value(line, name)
+        if value is None:
+            self.app.bell()
+            self.notify(f"This line has no {name.replace('_', ' ')}", timeout=2)
+            return
+        self.post_message(self.FilterBy(name, value))
+
+    def action_pick_filter(self) -> None:
+        """Choose any of the line's values to filter the log by."""
+        line = self._entry()
+        if line is None:
+            self.app.bell()
+            return
+
+        def picked(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self.post_message(self.FilterBy(*choice))
+
+        self.app.push_screen(ValuePicker(filterable_values(line)), picked)
+
+    def action_open_trace(self) -> None:
+        """Ask the app to open this line's trace (bell when it has neither a trace nor a prompt id)."""
+        line = self._entry()
+        key = line_trace_key(line) if line is not None else None
+        if key is None:
+            self.app.bell()
+            self.notify("This line has no trace id and no prompt or turn id", timeout=3)
+            return
+        self.post_message(self.OpenTrace(key))
+
+
+class ValuePicker(FramePaced, ModalScreen["tuple[str, str] | None"]):
+    """A list of a line's ``name = value`` pairs; Enter picks one, Esc picks none."""
+
+    DEFAULT_CSS = """
+    ValuePicker {
+        align: center middle;
+    }
+    ValuePicker #value-picker {
+        width: 80%;
+        max-width: 100;
+        height: auto;
+        max-height: 80%;
+        border: round $primary;
+        background: $surface;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "cancel", "Cancel")]
+
+    def __init__(self, values: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.values = values
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for name, value in self.values:
+            prompt = Text(no_wrap=True, overflow="ellipsis")
+            prompt.append(fmt.safe(name, 40), style="cyan")
+            prompt.append(" = ")
+            prompt.append(fmt.safe(value, 120))
+            options.append(Option(prompt))
+        picker = OptionList(*options, id="value-picker")
+        picker.border_title = "Show only log lines with"
+        yield picker
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.values[event.option_index])
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

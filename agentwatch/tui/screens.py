@@ -69,6 +69,7 @@ ACTION_SECTION: Final = {
     "bottom": "Moving around",
     "cycle_sort": "Agents table",
     "reverse_sort": "Agents table",
+    "agent_trace": "Agents table",
     "jump_to_session": "Sessions",
     "toggle_pause": "Log",
     "live": "Log",
@@ -117,6 +118,10 @@ WIDGET_KEYS: Final = {
         ("r", "Analysis screens: fetch again"),
         ("k", "Failures screen: group errors by an attribute key"),
         ("←, →", "Line details: the older / newer line"),
+        ("a, m, t, y, v", "Line details: only log lines of its agent, model, tool, type, level (and above)"),
+        ("f", "Line details: only log lines with one of its values (an id, an attribute), picked from a list"),
+        ("w", "Line details: its trace (or prompt, turn) as a waterfall"),
+        ("j, k, ↑, ↓", "Waterfall: the next / previous span (Enter: its line in full)"),
     ],
 }
 

@@ -7,7 +7,7 @@ Network workers call the *ingest* side (:meth:`ViewState.apply_snapshot`,
 :meth:`ViewState.visible_lines`, :meth:`ViewState.agent_views`) at most ``fps`` times a
 second and pushes what changed to widgets.
 
-Filters (agent, minimum level, errors only, search) apply to what was already received:
+Filters (agent, minimum level, errors only, search, one value by name) apply to what was already received:
 changing one re-filters the whole buffer and marks the log as ``DIRTY_REFILTERED`` so the
 log pane is rewritten from :meth:`ViewState.visible_lines`.
 """
@@ -38,6 +38,7 @@ from agentwatch.protocol import (
     level_rank,
     normalize_level,
 )
+from agentwatch.tui.linefields import field_value
 from agentwatch.tui.received import ReceivedHistory
 
 # What changed since the last frame.
@@ -232,6 +233,8 @@ class ViewState:
         self.search_text = ""
         self.search_pattern: re.Pattern[str] | None = None
         self.search_error: str | None = None
+        #: ``(name, value)``: only lines whose ``name`` is exactly ``value`` (see tui/linefields.py).
+        self.field_filter: tuple[str, str] | None = None
         # Tail.
         self.paused = False
         #: The pause came from scrolling back in the log (reaching the bottom again resumes).
@@ -361,7 +364,16 @@ class ViewState:
                 return False
             elif self.search_text.casefold() not in line.message.casefold():
                 return False
+        if self.field_filter is not None and field_value(line, self.field_filter[0]) != self.field_filter[1]:
+            return False
         return True
+
+    def set_field_filter(self, name: str, value: str | None) -> None:
+        """Show only lines whose ``name`` is exactly ``value`` (None: every line)."""
+        wanted = None if value is None else (name, value)
+        if wanted != self.field_filter:
+            self.field_filter = wanted
+            self._refilter()
 
     def set_agent_filter(self, agent: str | None) -> None:
         """Show only this agent's lines (None = all agents)."""
@@ -415,6 +427,7 @@ class ViewState:
         self.search_text = ""
         self.search_pattern = None
         self.search_error = None
+        self.field_filter = None
         self._refilter()
 
     def search_spans(self, message: str) -> list[tuple[int, int]]:
@@ -445,6 +458,8 @@ class ViewState:
             parts.append("errors only")
         if self.search_text:
             parts.append(f"search={self.search_text}")
+        if self.field_filter is not None:
+            parts.append(f"{self.field_filter[0]}={self.field_filter[1]}")
         return parts
 
     def _refilter(self) -> None:
