@@ -3,8 +3,9 @@
     python -m agentwatch.tui.screenshots [--out screenshots/]
 
 Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, small-60x15.svg, help.svg, alerts.svg
-(three alerts firing), costs.svg (the Costs analysis screen) and sessions.svg (coding-agent
-sessions from their hooks: one needs you, one failed, two working, one waiting). The
+(three alerts firing), costs.svg (the Costs analysis screen), sessions.svg (coding-agent
+sessions from their hooks: one needs you, one failed, two working, one waiting) and waterfall.svg
+(one agent run's trace, a failed call and its retry). ``--only NAME`` writes that one scene. The
 same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is what is
 tested.
 
@@ -49,6 +50,8 @@ from agentwatch.protocol import (
     LogEntry,
     Session,
     Snapshot,
+    Trace,
+    TraceSpan,
 )
 from agentwatch.tui.analysis import AnalysisScreen
 from agentwatch.tui.app import AgentWatchApp
@@ -399,6 +402,53 @@ async def _help(app: AgentWatchApp) -> None:
     app.action_help()
 
 
+def demo_trace() -> Trace:
+    """One run of coder-03: a plan, a search, a model call that timed out, its retry and a test run."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    start = NOW - 12.0
+
+    def span(
+        number: int, at: float, ms: float, span_type: str, name: str, parent: str | None, **fields: object
+    ) -> TraceSpan:
+        return TraceSpan(
+            id=48_200 + number,
+            agent_id="coder-03",
+            start=start + at,
+            duration_ms=ms,
+            span_type=span_type,
+            name=name,
+            level="error" if "error" in fields else "info",
+            trace_id=trace_id,
+            span_id=f"s{number}",
+            parent_span_id=parent,
+            **fields,
+        )  # type: ignore[arg-type]
+
+    spans = [
+        span(1, 0.0, 9_400, "decision", "fix failing test", None, decision_made="fix_test"),
+        span(2, 0.05, 1_150, "llm_call", "plan", "s1", model="claude-sonnet-4", tokens_input=3_812, tokens_output=412, cost_usd=0.0176),
+        span(3, 1.25, 620, "tool_call", "grep -rn parse_date", "s1", tool_name="grep"),
+        span(4, 1.9, 2_000, "llm_call", "edit", "s1", model="gpt-4o", tokens_input=5_120, error="Timeout: no answer in 2 s"),
+        span(5, 3.95, 2_650, "llm_call", "edit (retry)", "s1", model="gpt-4o", tokens_input=5_120, tokens_output=890, cost_usd=0.0217),
+        span(6, 4.1, 380, "tool_call", "read src/dates.py", "s5", tool_name="read_file"),
+        span(7, 6.7, 2_600, "tool_call", "pytest tests/test_dates.py", "s1", tool_name="pytest"),
+        span(8, 9.35, 40, "completion", "done: 1 file changed", "s1", model="claude-sonnet-4", tokens_input=640, tokens_output=85, cost_usd=0.0032),
+    ]  # fmt: skip
+    return Trace(
+        trace_id, spans, spans_total=len(spans), start=start, duration_ms=9_400,
+        tokens_input=sum(s.tokens_input or 0 for s in spans), tokens_output=sum(s.tokens_output or 0 for s in spans),
+        cost_usd=round(sum(s.cost_usd or 0.0 for s in spans), 6), errors=1,
+    )  # fmt: skip
+
+
+async def _waterfall(app: AgentWatchApp) -> None:
+    from agentwatch.tui.waterfall import WaterfallScreen
+
+    screen = WaterfallScreen(demo_trace().trace_id, url=URL, connect=False, tz=UTC)
+    await app.push_screen(screen)
+    screen.show(demo_trace())
+
+
 SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "overview.svg": ((120, 36), _overview),
     "drilldown.svg": ((120, 36), _drilldown),
@@ -409,14 +459,18 @@ SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "alerts.svg": ((120, 36), _alerts),
     "costs.svg": ((120, 36), _costs),
     "sessions.svg": ((120, 36), _sessions),
+    "waterfall.svg": ((120, 36), _waterfall),
 }
 
 
-async def save_all(out: Path) -> list[Path]:
-    """Render every scene and write its SVG into ``out``; returns the paths written."""
+async def save_all(out: Path, only: str | None = None) -> list[Path]:
+    """Render every scene (or the one named ``only``) and write its SVG into ``out``; returns the paths
+    written."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, (size, scene) in SCENES.items():
+        if only is not None and name != only:
+            continue
         app = demo_app()
         async with app.run_test(size=size) as pilot:
             await pilot.pause()
@@ -455,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--live", metavar="URL", help="show this running collector instead of the fixture")
     parser.add_argument("--name", default="coding-agents.svg", help="file name with --live")
+    parser.add_argument("--only", choices=sorted(SCENES), help="write this one scene")
     parser.add_argument("--token", help="bearer token of the collector, with --live")
     parser.add_argument(
         "--settle", type=float, default=2.0, help="seconds to draw before saving, with --live"
@@ -463,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.live:
         print(asyncio.run(save_live(args.live, args.out, args.name, args.token, args.settle)))
         return 0
-    for path in asyncio.run(save_all(args.out)):
+    for path in asyncio.run(save_all(args.out, args.only)):
         print(path)
     return 0
 
