@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer
@@ -47,7 +47,7 @@ from agentwatch.tui.browsing import LogBrowsing
 from agentwatch.tui.feed import SSEMessage
 from agentwatch.tui.logview import LogView
 from agentwatch.tui.notify import CommandRunner, Notifier, run_command
-from agentwatch.tui.pacing import paint_due_in
+from agentwatch.tui.pacing import hurry_paint, paint_due_in
 from agentwatch.tui.screens import (
     ActionsProvider,
     AgentPicker,
@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 _MAIN_SCREEN_ONLY: Final = frozenset(
     {"live", "leave_drill_down", "down", "up", "top", "bottom", "open_line", "next_match", "jump_to_session"}
 )
+#: The events whose effect is drawn at once rather than at the next frame.
+_INPUT_EVENTS: Final = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 #: Least seconds between two agents-table updates made by the frame timer.
 TABLE_INTERVAL = 0.5
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
@@ -211,6 +213,8 @@ class AgentWatchApp(LogBrowsing):
 
     #: The clock second the alerts panel last showed (ages move once a second).
     _alerts_second: int = -1
+    #: When the last key or mouse press came (``time.monotonic``): what it does is painted at once.
+    last_input_at: float = -math.inf
 
     def __init__(
         self,
@@ -316,6 +320,13 @@ class AgentWatchApp(LogBrowsing):
             await self._http.aclose()
 
     # ------------------------------------------------------------------ frames
+    async def on_event(self, event: events.Event) -> None:
+        """Input is not paced: what a key or click does is painted at once (:mod:`~agentwatch.tui.pacing`)."""
+        if isinstance(event, _INPUT_EVENTS):
+            self.last_input_at = time.monotonic()
+            hurry_paint(self.screen)
+        await super().on_event(event)
+
     def _frame_tick(self) -> None:
         """Run a frame, then schedule the next one no sooner than 1/fps after this one began.
 

@@ -5,6 +5,9 @@ A :class:`PaintGate` stands in for a screen's update timer (see
 at least the app's frame interval has passed since the previous write, otherwise the gate
 schedules it for the moment the interval is up. :func:`paint_due_in` tells the app's frame
 timer when the screen may be written again, so what a frame moves is painted at once.
+
+The interval paces data, not input: for one interval after a key press (``last_input``) a
+paint runs at once, so a key's effect is drawn without waiting for the frame clock.
 """
 
 from __future__ import annotations
@@ -28,14 +31,23 @@ class PaintGate:
     """A screen's update timer (``pause``/``resume``) whose paints are spaced by ``period``.
 
     ``resume`` asks for a paint: ``paint`` runs now if ``period`` has passed since the last
-    write (:attr:`last_paint`, set by whoever writes), else when it has. ``pause`` withdraws
-    the request. ``screen`` provides ``set_timer``.
+    write (:attr:`last_paint`, set by whoever writes) or since the last key press
+    (``last_input``, a monotonic time), else when it has. ``pause`` withdraws the request.
+    ``screen`` provides ``set_timer``.
     """
 
-    def __init__(self, screen: Any, period: float, *, paint: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        screen: Any,
+        period: float,
+        *,
+        paint: Callable[[], object],
+        last_input: Callable[[], float] = lambda: -math.inf,
+    ) -> None:
         self.screen = screen
         self.period = period
         self.last_paint = -math.inf
+        self._last_input = last_input
         self.painting = False
         #: Paints the gate ran so far.
         self.paints = 0
@@ -43,8 +55,17 @@ class PaintGate:
         self._timer: Timer | None = None
 
     def due_in(self) -> float:
-        """Seconds until the next paint is allowed (0: now)."""
-        return max(0.0, self.last_paint + self.period - time.monotonic())
+        """Seconds until the next paint is allowed (0: now, as within an interval after a key press)."""
+        now = time.monotonic()
+        if now - self._last_input() < self.period:
+            return 0.0
+        return max(0.0, self.last_paint + self.period - now)
+
+    def hurry(self) -> None:
+        """A key was pressed: a paint already waiting for the interval runs now instead."""
+        if self._timer is not None:
+            self.pause()
+            self.resume()
 
     def resume(self) -> None:
         if self._timer is None:
@@ -71,3 +92,10 @@ def paint_due_in(screen: object) -> float:
     """Seconds until ``screen`` may be written again (0 for a screen that is not paced)."""
     gate = getattr(screen, "_paint_gate", None)
     return gate.due_in() if gate is not None else 0.0
+
+
+def hurry_paint(screen: object) -> None:
+    """A key was pressed: a paint of ``screen`` waiting for the frame interval runs now."""
+    gate = getattr(screen, "_paint_gate", None)
+    if gate is not None:
+        gate.hurry()

@@ -22,6 +22,7 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
@@ -172,8 +173,8 @@ class FramePaced:
       write that comes too soon: it adds the screen to ``Screen._dirty_widgets`` so the
       deferred paint repaints it whole, and asks the gate for that paint.
 
-    Nothing is lost (the compositor keeps its dirty regions), and a key press on a quiet
-    screen still shows at once.
+    Nothing is lost (the compositor keeps its dirty regions). Within an interval of a key press
+    (the app's ``last_input_at``, monotonic) a write is not deferred: input is drawn at once.
     """
 
     _paint_gate: PaintGate | None = None
@@ -185,10 +186,12 @@ class FramePaced:
     def _gate(self) -> PaintGate:
         if self._paint_gate is None:
             screen: Any = self
+            app = screen.app
             self._paint_gate = PaintGate(
                 screen,
-                getattr(screen.app, "frame_interval", DEFAULT_PERIOD),
+                getattr(app, "frame_interval", DEFAULT_PERIOD),
                 paint=screen._on_timer_update,
+                last_input=lambda: getattr(app, "last_input_at", -math.inf),
             )
         return self._paint_gate
 
