@@ -38,6 +38,7 @@ def key_label(key: str) -> str:
 
 _KEY_NAMES: Final = {
     "question_mark": "?",
+    "exclamation_mark": "!",
     "slash": "/",
     "escape": "Esc",
     "enter": "Enter",
@@ -84,6 +85,7 @@ ACTION_SECTION: Final = {
     "clear_filters": "Filters",
     "alert_history": "Screens",
     "analysis": "Screens",
+    "bundle": "Screens",
 }
 _HELP_HINT: Final = "↑/↓ j/k PageUp/PageDown: scroll this help · Esc, q or ?: close it"
 _HELP_NOTES: Final = (
@@ -119,7 +121,10 @@ WIDGET_KEYS: Final = {
         ("k", "Failures screen: group errors by an attribute key"),
         ("←, →", "Line details: the older / newer line"),
         ("a, m, t, y, v", "Line details: only log lines of its agent, model, tool, type, level (and above)"),
-        ("f", "Line details: only log lines with one of its values (an id, an attribute), picked from a list"),
+        (
+            "f",
+            "Line details: only log lines with one of its values (an id, an attribute), picked from a list",
+        ),
         ("w", "Line details: its trace (or prompt, turn) as a waterfall"),
         ("j, k, ↑, ↓", "Waterfall: the next / previous span (Enter: its line in full)"),
     ],

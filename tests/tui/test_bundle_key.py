@@ -4,6 +4,7 @@ the help screen."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from pathlib import Path
 
@@ -55,4 +56,6 @@ async def test_the_bang_key_is_in_the_help_screen() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await async_wait_until(lambda: isinstance(app.screen, HelpScreen), pilot=pilot)
-        assert "Write an incident bundle here" in screen_text(app)
+        await pilot.press("G")  # the Screens section is at the end
+        row = re.compile(r"│\s+!\s+Write an incident bundle here")
+        await async_wait_until(lambda: row.search(screen_text(app)), pilot=pilot)
