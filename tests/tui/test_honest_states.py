@@ -152,6 +152,24 @@ async def test_while_reconnecting_the_header_says_stale_for_n_s_and_the_panels_d
         assert "● live · 0 s ago" in screen_lines(app)[0]
 
 
+@pytest.mark.parametrize("size", [(80, 24), (60, 15)])
+async def test_a_small_terminal_keeps_every_panel_value_while_stale(size: tuple[int, int]) -> None:
+    # The panels' compact lines there have no room for the border the stale panels get.
+    now = [NOW]
+    app = AgentWatchApp(url=URL, clock=lambda: now[0], connect=False)
+    async with app.run_test(size=size) as pilot:
+        connected(app, "live")
+        app.state.apply_snapshot(Snapshot(timestamp=NOW, tokens_per_second=4321.0, error_rate=0.125))
+        await async_wait_until(lambda: "4 321" in screen_text(app), pilot=pilot)
+        live = screen_lines(app)
+        now[0] += 12
+        connected(app, "reconnecting", retry_at=now[0] + 3)
+        await async_wait_until(lambda: "stale for 12 s" in header(app), pilot=pilot)
+        stale = screen_lines(app)
+        assert "4 321" in "\n".join(stale) and "12.5 %" in "\n".join(stale), "\n".join(stale)
+        assert stale[2:4] == live[2:4], "the panels' lines stay as they were, only dimmed"
+
+
 async def test_the_log_stream_reconnecting_alone_leaves_fresh_numbers_undimmed() -> None:
     app = AgentWatchApp(url=URL, clock=lambda: NOW, connect=False)
     async with app.run_test(size=SIZE) as pilot:
