@@ -86,9 +86,10 @@ def test_a_start_with_a_bad_span_type_is_refused_by_name(collector: Any) -> None
 
 
 def test_the_sdk_sends_a_long_spans_start_and_leaves_out_a_short_ones(collector: Any) -> None:
-    telemetry = AgentTelemetry("sdk-agent", collector.url, flush_interval=0.05, heartbeat_interval=None)
+    # The sender sends when flushed (or a batch fills), so what it takes is known.
+    telemetry = AgentTelemetry("sdk-agent", collector.url, flush_interval=60, heartbeat_interval=None)
     try:
-        for _ in range(50):  # each ends before a batch leaves: its start says nothing its end does not
+        for _ in range(50):  # each ends before the sender takes it: its start says nothing its end does not
             with telemetry.span("tool_call", tool_name="grep"):
                 pass
         assert telemetry.flush()
@@ -104,6 +105,29 @@ def test_the_sdk_sends_a_long_spans_start_and_leaves_out_a_short_ones(collector:
         assert (stats["sent"], stats["rejected"], stats["starts_dropped"]) == (51, 0, 0)
     finally:
         telemetry.close()
+
+
+def test_a_start_that_finds_the_queue_full_is_counted_apart_from_events(collector: Any) -> None:
+    telemetry = AgentTelemetry("full", collector.url, max_queue=1, flush_interval=60, heartbeat_interval=None)
+    try:
+        with telemetry.span("agent"), telemetry.span("tool_call", tool_name="grep"):
+            pass
+        stats = telemetry.stats()
+        assert (stats["starts_dropped"], stats["dropped"]) == (1, 2), "the outer start filled the queue"
+    finally:
+        telemetry.close(timeout=1)
+
+
+def test_a_span_named_after_it_began_starts_with_that_name(collector: Any) -> None:
+    telemetry = AgentTelemetry("late", collector.url, flush_interval=60, heartbeat_interval=None)
+    try:
+        with telemetry.span("llm_call") as span:
+            span.set(model="claude-sonnet-4")
+            assert telemetry.flush()
+            shown = row(collector.url, "late")
+            assert shown is not None and shown["in_flight"]["what"] == "llm_call claude-sonnet-4"
+    finally:
+        telemetry.close(timeout=1)
 
 
 # ------------------------------------------------------------------------ the window

@@ -12,8 +12,9 @@ than 429 is counted as ``rejected`` and not retried. Events that arrive while th
 full are counted as ``dropped``.
 
 Span starts (:data:`~agentwatch.protocol.EVENT_SPAN_START`) share the queue but are not events:
-one whose span ends in the same batch is left out (the end says all it would), the others go
-after the batch's events; none counts as sent, failed or rejected. A start lost (queue full,
+a span is queued as it begins (:meth:`BatchSender.put_start`) and its start is made here, when
+a batch takes it, only if the span is still running (the end says all a start would); starts go
+after the batch's events and none counts as sent, failed or rejected. A start lost (queue full,
 batch failed or refused) is counted in ``starts_dropped`` only.
 
 The sender thread shares the interpreter lock with the agent: whatever Python it runs between
@@ -32,11 +33,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from agentwatch.protocol import EVENT_SPAN_START, HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
+from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
 from agentwatch.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
 from agentwatch.sdk.transport import Transport, TransportError
 
@@ -46,6 +47,12 @@ MAX_RETRY_AFTER = 60.0
 BACKOFF_JITTER = (0.5, 1.0)
 #: Events encoded between two yields of the interpreter lock.
 ENCODE_SLICE = 100
+
+
+class Started(Protocol):
+    """A span queued as it began (:class:`agentwatch.sdk.spans.Span`)."""
+
+    def start_event(self) -> Event | None: ...
 
 
 class _FlushMarker:
@@ -111,7 +118,7 @@ class BatchSender:
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_factory = heartbeat_factory
 
-        self._queue: deque[Event | _FlushMarker] = deque()
+        self._queue: deque[Event | _FlushMarker | Started] = deque()
         self._append = self._queue.append
         self._wake = threading.Event()
         self._wake_is_set = self._wake.is_set
@@ -154,14 +161,14 @@ class BatchSender:
             self._wake.set()
         return True
 
-    def put_start(self, event: Event) -> None:
-        """Queue a span's start like :meth:`put`; when full it is counted in ``starts_dropped``."""
+    def put_start(self, span: Started) -> None:
+        """Queue a span that began, like :meth:`put`; when full it is counted in ``starts_dropped``."""
         queue = self._queue
         queued = len(queue)
         if queued >= self._limit:
             self.starts_dropped += 1
             return
-        queue.append(event)
+        queue.append(span)
         if queued >= self._wake_at and not self._wake_is_set():
             self._wake.set()
 
@@ -258,28 +265,39 @@ class BatchSender:
 
     def _take_batch(self) -> tuple[list[Event], list[_FlushMarker], list[Event]]:
         """Up to ``batch_size`` items from the head of the queue: the events, the flush markers
-        and the span starts among them (those whose span ends in the batch left out)."""
+        and the starts of the queued spans still running (one per span)."""
         batch: list[Event] = []
         markers: list[_FlushMarker] = []
-        starts: list[Event] = []
+        starts: dict[str | None, Event] = {}
         popleft = self._queue.popleft
         size = self._batch_size
-        start_type = EVENT_SPAN_START
+        event_class = Event
         try:
             while len(batch) + len(starts) < size:
                 item = popleft()
-                if item.__class__ is _FlushMarker:
-                    markers.append(item)
-                elif item.event_type is start_type:  # type: ignore[union-attr]  # an Event: not a _FlushMarker
-                    starts.append(item)  # type: ignore[arg-type]  # an Event, as above
+                cls = item.__class__
+                if cls is event_class:
+                    batch.append(item)  # type: ignore[arg-type]  # an Event by the class check
+                elif cls is _FlushMarker:
+                    markers.append(item)  # type: ignore[arg-type]  # a _FlushMarker by the class check
+                elif isinstance(item, Event):
+                    batch.append(item)
                 else:
-                    batch.append(item)  # type: ignore[arg-type]  # an Event, as above
+                    start = self._start_of(item)
+                    if start is not None:
+                        starts[start.span_id] = start
         except IndexError:  # queue empty
             pass
-        if starts:
-            ended = {event.span_id for event in batch}
-            starts = [start for start in starts if start.span_id not in ended]
-        return batch, markers, starts
+        return batch, markers, list(starts.values())
+
+    def _start_of(self, span: Any) -> Event | None:
+        """The start of a queued span still running; None once ended or when it cannot be made."""
+        try:
+            start: Event | None = span.start_event()
+        except Exception:  # a hint only: never the sender thread's end
+            self.internal_errors += 1
+            return None
+        return start
 
     def _release(self, markers: list[_FlushMarker]) -> None:
         for marker in markers:

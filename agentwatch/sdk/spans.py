@@ -112,10 +112,10 @@ class Span:
     unknown names become attributes. The event is recorded when the block ends, with
     ``latency_ms`` measured by the monotonic clock and, if the block raised, ``error`` =
     ``"Type: message"`` — the exception is always re-raised. ``trace_id``, ``span_id`` and
-    ``parent_span_id`` are set when the block is entered, and the start is queued then too
-    (:data:`~agentwatch.protocol.EVENT_SPAN_START`, with ``model``/``tool_name`` when given at
-    creation), so the collector shows the span in flight; the sender leaves out a start whose
-    end goes in the same batch. A span object used as a decorator
+    ``parent_span_id`` are set when the block is entered, and the span itself is queued then too:
+    the sender thread makes its start (:meth:`start_event`) when it takes the span into a batch,
+    and nothing at all if the span has ended by then (its end says everything), so a short span
+    costs the caller one queue append more and the collector nothing. A span object used as a decorator
     opens a fresh span per call; one span object should not be entered twice at once.
 
     Cost in the caller's thread: one context-variable set/reset, two counter-based ids, and
@@ -168,29 +168,33 @@ class Span:
             self.trace_id = trace_id
         self.span_id = span_id = next(_span_ids).to_bytes(8, "big").hex()
         self._token = _set_current((trace_id, span_id))
+        self._start = _perf_ns()
         telemetry = self._telemetry
         if telemetry._report_starts:
-            try:
-                fields = self._init_fields
-                model = fields.get("model") if fields else None
-                tool = fields.get("tool_name") if fields else None
-                telemetry._put_start(
-                    Event(
-                        telemetry.agent_id,
-                        timestamp=telemetry._clock(),
-                        trace_id=trace_id,
-                        span_id=span_id,
-                        parent_span_id=self.parent_span_id,
-                        model=model if model.__class__ is str else None,
-                        tool_name=tool if tool.__class__ is str else None,
-                        event_type=EVENT_SPAN_START,
-                        payload=start_payload(self.span_type),
-                    )
-                )
-            except Exception:  # the start is a hint: the span's own event still goes
-                _log.debug("agentwatch: could not record a span start", exc_info=True)
-        self._start = _perf_ns()
+            telemetry._put_start(self)
         return self
+
+    def start_event(self) -> Event | None:
+        """The start of this span as it goes on the wire (:data:`~agentwatch.protocol.EVENT_SPAN_START`),
+        or None once it has ended. Called by the sender thread, which the caller's thread may
+        overtake: what it reads is this span's newest state, and a span that ended is left out."""
+        if self._token is None:
+            return None
+        telemetry = self._telemetry
+        fields = self.fields
+        model = fields.get("model") if fields else None
+        tool = fields.get("tool_name") if fields else None
+        return Event(
+            telemetry.agent_id,
+            timestamp=telemetry._clock() - (_perf_ns() - self._start) / 1e9,
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+            parent_span_id=self.parent_span_id,
+            model=model if model.__class__ is str else None,
+            tool_name=tool if tool.__class__ is str else None,
+            event_type=EVENT_SPAN_START,
+            payload=start_payload(self.span_type),
+        )
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         """Record the span's event (never raises: a failure is counted as dropped)."""
