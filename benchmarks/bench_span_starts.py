@@ -5,7 +5,8 @@
 
 1. SDK, caller's thread: µs per ``with telemetry.span("llm_call", model=...)`` with span starts
    off (``span_starts=False``, as before) and on; median of each round's median, rounds in turn.
-   The sender is idle (long flush interval): only the caller's work is measured.
+   The sender is idle (long flush interval): only the caller's work is measured (a start is
+   made in the sender thread).
 2. Collector, in process (a :class:`Collector` without a store): CPU µs per span to decode and
    ingest a JSON batch the way ``POST /api/events`` does, the best of ``--rounds``, taken in turn:
 
@@ -14,8 +15,8 @@
    * ``ends only``: the same batch through the path of now (``split_starts`` finds none): what
      every sender pays;
    * ``start + end``: each span's start in one batch, its end in the next (a span that outlived
-     a batch: what a long step costs; the SDK leaves out the starts of spans that end in the
-     batch that would carry them).
+     a batch: what a long step costs; the SDK sends no start for a span that has ended by the
+     time its sender takes it).
 
 The machine is shared: compare the ratios within one run.
 """
