@@ -289,3 +289,17 @@ async def test_line_detail_keys_filter_the_log_by_the_lines_values(collector):
         await async_wait_until(lambda: "filter: region=eu-west" in header(app), pilot=pilot)
         assert len(app.screen_stack) == 1
         await async_wait_until(lambda: len(entry_lines(app)) == 1, pilot=pilot)
+
+
+async def test_text_from_agents_is_shown_as_data_never_markup(collector):
+    hostile = span("h", None, 0.5, 500.0, span_type="tool_call", tool_name="[red]x[/]", error="\x1b[31mboom")
+    assert collector.post([hostile]).status_code == 202
+    app = AgentWatchApp(url=collector.url, fps=20, tz=UTC)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_waterfall(app, pilot, "t-1", 1)
+        assert "[red]x[/]" in screen_text(app)
+        await pilot.press("enter")
+        await async_wait_until(lambda: "␛[31mboom" in screen_text(app), pilot=pilot)
+        await pilot.press("v")  # its level, and above: back to the log
+        await async_wait_until(lambda: "level≥error" in header(app), pilot=pilot)
+        assert len(app.screen_stack) == 1
