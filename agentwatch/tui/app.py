@@ -56,6 +56,7 @@ from agentwatch.tui.screens import (
     PickResult,
     SearchScreen,
 )
+from agentwatch.tui.scrubbing import Scrubbing
 from agentwatch.tui.sessions import SessionsPane
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
 #: Actions of the main screen's keys, which do nothing while another screen is on top.
 _MAIN_SCREEN_ONLY: Final = frozenset(
     {"live", "leave_drill_down", "down", "up", "top", "bottom", "open_line", "next_match", "jump_to_session"}
+    | {"scrub", "spike"}
 )
 #: The events whose effect is drawn at once rather than at the next frame.
 _INPUT_EVENTS: Final = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
@@ -98,7 +100,7 @@ def _build_client(url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=urlsplit(url).scheme != "http")
 
 
-class AgentWatchApp(LogBrowsing):
+class AgentWatchApp(Scrubbing, LogBrowsing):
     """Watch one collector. ``connect=False`` builds the screen without network (tests, screenshots)."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -149,6 +151,55 @@ class AgentWatchApp(LogBrowsing):
             tooltip="After a search (/): mark the match below, the newer one",
         ),
         Binding("t", "toggle_timestamps", "Timestamps", show=False, tooltip="Show or hide log timestamps"),
+        Binding(
+            "x",
+            "toggle_collapse",
+            "Collapse repeats",
+            show=False,
+            tooltip="Show a repeated line once with ×N, first and last seen (numbers and ids masked); again: every line",
+        ),
+        Binding(
+            "left_square_bracket",
+            "scrub(-1)",
+            "Back 1 s",
+            show=False,
+            tooltip="Time scrub: a cursor on the sparklines one second back — that second's values, top agents and lines",
+        ),
+        Binding(
+            "right_square_bracket",
+            "scrub(1)",
+            "Forward 1 s",
+            show=False,
+            tooltip="Time scrub: one second forward",
+        ),
+        Binding(
+            "left_curly_bracket",
+            "scrub(-10)",
+            "Back 10 s",
+            show=False,
+            tooltip="Time scrub: ten seconds back",
+        ),
+        Binding(
+            "right_curly_bracket",
+            "scrub(10)",
+            "Forward 10 s",
+            show=False,
+            tooltip="Time scrub: ten seconds forward",
+        ),
+        Binding(
+            "less_than_sign",
+            "spike('older')",
+            "Previous spike",
+            show=False,
+            tooltip="Time scrub: to the previous spike in any sparkline (from live: the newest) and its lines",
+        ),
+        Binding(
+            "greater_than_sign",
+            "spike('newer')",
+            "Next spike",
+            show=False,
+            tooltip="Time scrub: to the next spike",
+        ),
         Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="Wrap long log lines at words (toggle)"),
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort the agents table by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
@@ -370,7 +421,7 @@ class AgentWatchApp(LogBrowsing):
         if DIRTY_AGENTS in dirty or second != self._sessions_second:
             self._sessions_second = second
             self._show_sessions(now)
-        if DIRTY_METRICS in dirty:
+        if DIRTY_METRICS in dirty and not self.show_scrubbed_metrics():
             self.metrics_bar.update_from(state.shown_snapshot, state.received.sent(state.shown_snapshot))
         if DIRTY_AGENTS in dirty or second != self._last_second:
             if timed and started - self._table_updated_at < self.table_interval:
@@ -380,18 +431,16 @@ class AgentWatchApp(LogBrowsing):
                 if timed:
                     self._table_updated_at = started
                 self._last_second = second
-                views = state.agent_views()
+                views = self.scrub_order(state.agent_views())
                 self.agent_table.update_from(views, now)
                 if DIRTY_AGENTS in dirty:
                     self._ring_on_new_failures(views)
-        log = self.log_pane
         if DIRTY_LOGS_REFILTERED in dirty:
-            shown = state.visible_lines()
-            log.replace_entries(shown, fmt.log_lines(shown, timestamps=self.timestamps, tz=self.tz))
+            self.rewrite_log()
         elif not state.paused:
             pending = state.take_pending_lines()
             if pending:
-                log.append_entries(pending, fmt.log_lines(pending, timestamps=self.timestamps, tz=self.tz))
+                self.append_log(pending)
         self.frames += 1
 
     def _ring_on_new_failures(self, views: list[Any]) -> None:
@@ -525,6 +574,7 @@ class AgentWatchApp(LogBrowsing):
         self.frame()
 
     def action_live(self) -> None:
+        self.leave_scrub()
         self.state.set_paused(False)
         self.log_pane.clear_mark()
         self.frame()

@@ -20,6 +20,7 @@ from textual.strip import Strip
 
 from agentwatch.tui.linewrap import row_count
 from agentwatch.tui.state import LogLine
+from agentwatch.tui.textual_internals import replace_log_rows
 from agentwatch.tui.widgets import LogPane
 
 __all__ = ["LogView"]
@@ -76,6 +77,26 @@ class LogView(LogPane):
         super().replace(lines)
         if self._mark is not None:
             self._place_mark()
+
+    def replace_line(self, number: int, line: LogLine, text: str) -> bool:
+        """Show ``text`` for the line numbered ``number`` (see :meth:`numbered`) where it is, and keep
+        ``line`` behind it. False (nothing changed) when that line is gone or, wrapped, would take
+        another number of rows: the caller rewrites the pane instead."""
+        from_end = self.newest_number - number + 1
+        if not 1 <= from_end <= self.line_count:
+            return False
+        if self.wrap:
+            rows = self.rows_of(from_end)
+        else:
+            end = len(self.lines) - from_end + 1
+            rows = range(end - 1, end)
+        physical = self._physical([text])
+        if not rows or len(physical) != len(rows) or rows.start < 0:
+            return False
+        self._entries[-from_end] = line
+        self._source[-from_end] = text
+        replace_log_rows(self, rows.start, physical)
+        return True
 
     @property
     def line_count(self) -> int:

@@ -46,6 +46,12 @@ _KEY_NAMES: Final = {
     "home": "Home",
     "pageup": "PageUp",
     "pagedown": "PageDown",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "left_curly_bracket": "{",
+    "right_curly_bracket": "}",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
 }
 
 
@@ -59,7 +65,16 @@ def binding_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
 
 
 #: Help sections in order; each app binding is listed under the section of its action.
-HELP_SECTIONS: Final = ("Anywhere", "Moving around", "Agents table", "Sessions", "Log", "Filters", "Screens")
+HELP_SECTIONS: Final = (
+    "Anywhere",
+    "Moving around",
+    "Agents table",
+    "Sessions",
+    "Log",
+    "Time scrub",
+    "Filters",
+    "Screens",
+)
 ACTION_SECTION: Final = {
     "quit": "Anywhere",
     "help": "Anywhere",
@@ -78,6 +93,9 @@ ACTION_SECTION: Final = {
     "next_match": "Log",
     "toggle_timestamps": "Log",
     "toggle_wrap": "Log",
+    "toggle_collapse": "Log",
+    "scrub": "Time scrub",
+    "spike": "Time scrub",
     "pick_agent": "Filters",
     "cycle_level": "Filters",
     "toggle_errors": "Filters",
@@ -116,6 +134,10 @@ WIDGET_KEYS: Final = {
         ("↑, ↓, j, k", "Sessions pane: the previous / next session"),
     ],
     "Log": [("double click", "Open that line in full")],
+    "Time scrub": [
+        ("click", "A click on a sparkline puts the cursor on the second that column draws (its peak)"),
+        ("End", "Back to live: the panels, the agents table and the log show the present again"),
+    ],
     "Screens": [
         ("r", "Analysis screens: fetch again"),
         ("k", "Failures screen: group errors by an attribute key"),

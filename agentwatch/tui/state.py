@@ -40,6 +40,7 @@ from agentwatch.protocol import (
 )
 from agentwatch.tui.linefields import field_value
 from agentwatch.tui.received import ReceivedHistory
+from agentwatch.tui.scrub import Scrub
 
 # What changed since the last frame.
 DIRTY_METRICS: Final = "metrics"
@@ -253,6 +254,8 @@ class ViewState:
         self.received = ReceivedHistory()
         #: The metrics stream's last snapshot, which its deltas apply to.
         self.metrics_frames = SnapshotAssembler()
+        #: The time scrub's cursor (:mod:`~agentwatch.tui.scrub`); live while ``scrub.at`` is None.
+        self.scrub = Scrub()
         self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
 
     # ------------------------------------------------------------------ ingest side

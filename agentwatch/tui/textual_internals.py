@@ -16,6 +16,8 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
   (``Screen._update_timer``, ``Screen._compositor_refresh``, ``Screen._on_timer_update``,
   ``Screen._dirty_widgets``); the spacing itself is :class:`~agentwatch.tui.pacing.PaintGate`.
+* :func:`replace_log_rows` — rows of a log rewritten in place (``Log._lines``,
+  ``Log._render_line_cache``, ``Log._width``, ``Log._updates``, ``Log._update_maximum_width``).
 * :func:`write_to_terminal` — an escape sequence (a desktop notification) written through the
   app's driver (``App._driver``), in order with what Textual writes, as ``App.bell`` does.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from rich.cells import cell_len
@@ -41,6 +43,7 @@ __all__ = [
     "LogWidthInPlace",
     "TransientDirtyRegions",
     "dirty_regions",
+    "replace_log_rows",
     "set_cells",
     "write_to_terminal",
 ]
@@ -219,3 +222,18 @@ def write_to_terminal(app: Any, data: str) -> bool:
         return False
     driver.write(data)
     return True
+
+
+def replace_log_rows(log: Log, start: int, rows: Sequence[str]) -> None:
+    """Rewrite the rows ``start`` … of a :class:`~textual.widgets.Log` in place (a collapsed line's
+    count went up): ``Log._lines`` holds them and ``Log._render_line_cache`` their drawn strips,
+    which Log itself only ever appends to, prunes or clears whole."""
+    lines: list[str] = log._lines
+    cache = log._render_line_cache
+    for offset, row in enumerate(rows):
+        lines[start + offset] = row
+        cache.discard(start + offset)
+    widest = max((cell_len(row) for row in rows), default=0)
+    if widest > log._width:
+        log._update_maximum_width(log._updates, widest)
+    log.refresh_lines(start, len(rows))

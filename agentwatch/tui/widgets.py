@@ -20,7 +20,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.widgets import Log, Sparkline, Static
+from textual.widgets import Log, Static
 
 from agentwatch.protocol import Snapshot, Work
 from agentwatch.tui import formatting as fmt
@@ -29,6 +29,7 @@ from agentwatch.tui.alerts import alert_count_text
 from agentwatch.tui.linewrap import wrap_lines
 from agentwatch.tui.received import SentFields, was_sent
 from agentwatch.tui.sessions import needs_you_count, needs_you_text
+from agentwatch.tui.sparkcursor import CursorSparkline
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
 from agentwatch.tui.textual_internals import (
     FixedSizeScrolling,
@@ -164,7 +165,10 @@ def header_lines(state: ViewState) -> list[Text]:
             bottom.append(fmt.work(done) + "  ", style="cyan")
     else:
         bottom.append("fleet  ", style="bold")
-    if state.paused:
+    if state.scrub.at is not None:
+        bottom.append(state.scrub.header_text(state.new_while_paused) + "  ", style="bold reverse")
+        bottom.append(state.scrub.status() + "  ", style="dim")
+    elif state.paused:
         held = fmt.number(state.new_while_paused, 0)
         shown = f"⏸ scrolled · {held} new" if state.scrolled_back else f"⏸ PAUSED {held} new"
         bottom.append(f"{shown} (End: live)  ", style="bold reverse")
@@ -231,7 +235,7 @@ class MetricPanel(Vertical):
         self._label = Static(label or title, classes="metric-label", markup=False)
         self._label_width = cell_len(label or title) + 1
         self._value = Static("—", classes="metric-value", markup=False)
-        self._spark = Sparkline([], classes="metric-spark")
+        self._spark = CursorSparkline([], classes="metric-spark")
         self._shown: tuple[str, tuple[float, ...], str, tuple[str, ...]] | None = None
 
     def compose(self) -> ComposeResult:
