@@ -54,6 +54,7 @@ from agentwatch.protocol import (
     AlertsResponse,
     LogEntry,
     LogRange,
+    level_rank,
 )
 from agentwatch.record import STREAM_LOGS, STREAM_METRICS, STREAMS, Frame, part_paths
 
@@ -100,7 +101,20 @@ class Recording:
         self.duration = self.frames[-1].t - self.start if self.frames else 0.0
         self.metrics_times = [f.t - self.start for f in self.metrics]
         self.logs_times = [f.t - self.start for f in self.logs]
-        self.log_index = {f.id: i for i, f in enumerate(self.logs) if f.id and f.event == SSE_LOG}
+        self.log_index = {f.id: i for i, f in enumerate(self.logs) if f.id}
+        self._entries: list[tuple[int, LogEntry]] | None = None
+
+    def log_entries(self) -> list[tuple[int, LogEntry]]:
+        """(index in :attr:`logs`, entry) of every readable log line, decoded once on first use."""
+        if self._entries is None:
+            self._entries = []
+            for index, frame in enumerate(self.logs):
+                if frame.event == SSE_LOG:
+                    try:
+                        self._entries.append((index, _entry_decoder.decode(frame.data)))
+                    except (msgspec.DecodeError, msgspec.ValidationError):
+                        continue  # shown by the stream as the collector sent it; not in ranges
+        return self._entries
 
 
 def _add_frame(frames: list[Frame], line: bytes, path: Path, line_no: int) -> None:
@@ -355,16 +369,18 @@ def create_app(player: Player, *, name: str = "recording") -> Starlette:
             return _problem(400, "from, to: unix seconds; limit: a whole number")
         if not 0 < limit <= MAX_LOG_RANGE_LIMIT:
             return _problem(400, f"limit: must be from 1 to {MAX_LOG_RANGE_LIMIT}")
+        agent = query.get("agent") or None
+        level = query.get("level")
+        min_rank = level_rank(level) if level else 0
         entries: list[LogEntry] = []
         truncated = False
-        for frame in recording.logs[: player.seen(recording.logs_times)]:
-            if frame.event != SSE_LOG:
+        seen = player.seen(recording.logs_times)
+        for index, entry in recording.log_entries():
+            if index >= seen:
+                break
+            if agent is not None and entry.agent_id != agent:
                 continue
-            try:
-                entry = _entry_decoder.decode(frame.data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
-            if start <= entry.timestamp < end:
+            if start <= entry.timestamp < end and level_rank(entry.level) >= min_rank:
                 if len(entries) == limit:
                     truncated = True
                     break

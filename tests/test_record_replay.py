@@ -20,7 +20,14 @@ import pytest
 
 from agentwatch.client.sse import ServerSentEvent
 from agentwatch.collector.budgets import Budgets
-from agentwatch.protocol import PATH_ALERTS, PATH_EVENTS, PATH_HEALTH, PATH_LOGS_STREAM, PATH_SNAPSHOT
+from agentwatch.protocol import (
+    PATH_ALERTS,
+    PATH_EVENTS,
+    PATH_HEALTH,
+    PATH_LOGS,
+    PATH_LOGS_STREAM,
+    PATH_SNAPSHOT,
+)
 from agentwatch.record import Frame, Recorder, part_paths, record
 from agentwatch.replay import Player, Recording, RecordingError, create_app, load
 from agentwatch.tui.app import AgentWatchApp
@@ -132,6 +139,15 @@ def test_replay_answers_the_collector_routes_and_refuses_others(start_collector,
         health = httpx.get(base + PATH_HEALTH).json()
         assert health["store"] == "replay" and health["log_entries_total"] == 7
         assert health["replay"]["ended"] is True and health["replay"]["file"] == str(path)
+        # The time scrub's question: the lines of a time range, of one agent, at a level and above.
+        every = httpx.get(base + PATH_LOGS, params={"from": "0", "to": "1e10"}).json()
+        assert len(every["entries"]) == 7 and every["truncated"] is False
+        mine = httpx.get(base + PATH_LOGS, params={"from": "0", "to": "1e10", "agent": "coder-03"}).json()
+        assert [e["message"].rsplit(" ", 1)[1] for e in mine["entries"]] == ["1", "4"]
+        failed = httpx.get(base + PATH_LOGS, params={"from": "0", "to": "1e10", "level": "error"}).json()
+        assert [e["agent_id"] for e in failed["entries"]] == ["coder-03"]  # event 4: the one error
+        cut = httpx.get(base + PATH_LOGS, params={"from": "0", "to": "1e10", "limit": "2"}).json()
+        assert len(cut["entries"]) == 2 and cut["truncated"] is True
         missing = httpx.get(base + "/api/analysis?view=costs")
         assert missing.status_code == 404
         assert "not in a recording" in missing.json()["error"]
