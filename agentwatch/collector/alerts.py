@@ -27,7 +27,8 @@ Rules (thresholds and windows in :class:`~agentwatch.collector.config.AlertSetti
   ``latency.window`` once it holds :data:`STUCK_MIN_SAMPLES` calls; other steps have the floor
   alone. A step with a step open inside it waits on that one and is not judged; otherwise it is
   judged on the time since it last did something (its start or the end of a step inside it).
-  Checked once a second; fires once per step, resolves when the step ends (or is forgotten).
+  Checked once a second; fires once per step, resolves when the step ends (or is forgotten); its
+  value (seconds running) is brought up to date once an ``interval``.
 
 Baselines: each evaluation of a baseline rule yields one sample per scope; the baseline is
 the mean and standard deviation of the samples of the last ``baseline_seconds``, taken
@@ -480,7 +481,8 @@ class AlertEngine:
             if step.stuck:
                 scope = f"{agent_scope(step.agent_id)}/step:{step.span_id}"
                 found = self.stuck.get(f"{RULE_STUCK}:{scope}")
-                if found is not None:
+                # Its value moves once an interval (each change is a new snapshot for every viewer).
+                if found is not None and running - (found[0].value or 0.0) >= self.settings.interval:
                     found[0].value = _sig(running)
                     if running >= CRITICAL_FACTOR * limit:
                         found[0].severity = SEVERITY_CRITICAL
