@@ -24,6 +24,9 @@ from agentwatch.tui.logview import LogView
 from agentwatch.tui.state import ViewState
 from agentwatch.tui.waterfall import WaterfallScreen
 
+if TYPE_CHECKING:
+    from agentwatch.tui.agenttable import AgentTable
+
 __all__ = ["LogBrowsing"]
 
 
@@ -37,7 +40,7 @@ class LogBrowsing(App[int]):
     url: str
     token: str | None
     connect: bool
-    agent_table: DataTable[Any]
+    agent_table: AgentTable
 
     if TYPE_CHECKING:
 
@@ -155,10 +158,7 @@ class LogBrowsing(App[int]):
     def action_agent_trace(self) -> None:
         """The trace of the newest line of the agent under the agents table's cursor (the drilled agent's
         when the table has none) that has a trace, prompt or turn id."""
-        agent = self.state.drilled_agent
-        if self.agent_table.row_count:
-            row_key, _ = self.agent_table.coordinate_to_cell_key(self.agent_table.cursor_coordinate)
-            agent = row_key.value or agent
+        agent = self.agent_table.selected_agent() or self.state.drilled_agent
         if agent is None:
             self.notify("No agent under the cursor", timeout=2)
             return

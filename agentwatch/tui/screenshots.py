@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from agentwatch.protocol import (
     RULE_ERROR_RATE,
@@ -408,7 +409,7 @@ def demo_trace() -> Trace:
     start = NOW - 12.0
 
     def span(
-        number: int, at: float, ms: float, span_type: str, name: str, parent: str | None, **fields: object
+        number: int, at: float, ms: float, span_type: str, name: str, parent: str | None, **fields: Any
     ) -> TraceSpan:
         return TraceSpan(
             id=48_200 + number,
@@ -422,7 +423,7 @@ def demo_trace() -> Trace:
             span_id=f"s{number}",
             parent_span_id=parent,
             **fields,
-        )  # type: ignore[arg-type]
+        )
 
     spans = [
         span(1, 0.0, 9_400, "decision", "fix failing test", None, decision_made="fix_test"),
