@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ from agentwatch.protocol import (
 )
 from agentwatch.record import Frame, Recorder, part_paths, record
 from agentwatch.replay import Player, Recording, RecordingError, create_app, load
+from agentwatch.tui import formatting as fmt
 from agentwatch.tui.app import AgentWatchApp
-from tests.helpers import async_wait_until, entry_lines, serve_in_thread, table_row, wait_until
+from tests.helpers import async_wait_until, entry_lines, header, serve_in_thread, table_row, wait_until
 
 SIZE = (120, 36)
 AGENTS = ("planner-01", "coder-03", "critic-07")
@@ -327,3 +329,43 @@ def _health(url: str) -> dict[str, Any] | None:
         return httpx.get(url + PATH_HEALTH, timeout=2).json()
     except httpx.TransportError:
         return None
+
+
+async def test_the_time_scrub_works_on_a_replay(collector, tmp_path: Path) -> None:
+    """`<` on a replayed recording: the spike's second, and its lines from the replay's /api/logs."""
+    spike = int(time.time()) - 20
+    await collector.apost(
+        [{"agent_id": "beta", "span_type": "log", "message": "quiet", "timestamp": spike - 12.0}]
+        + [
+            {"agent_id": "alpha", "span_type": "log", "level": "error", "message": f"boom {i}",
+             "error": "timeout", "timestamp": spike + 0.01 * i}
+            for i in range(30)
+        ]
+    )  # fmt: skip
+    path = tmp_path / "spike.gz"
+    recorder = Recorder(path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(record(collector.url, recorder, stop=stop))
+    await async_wait_until(
+        lambda: recorder.counts().get("logs", 0) >= 32 and recorder.counts().get("metrics")
+    )
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    recorder.close()
+    server, thread, port = serve_in_thread(create_app(Player(load(path), speed=20.0)))
+    try:
+        app = AgentWatchApp(url=f"http://127.0.0.1:{port}", fps=20, tz=UTC)
+        async with app.run_test(size=SIZE) as pilot:
+            await async_wait_until(lambda: len(entry_lines(app)) == 31, pilot=pilot)
+            await async_wait_until(lambda: app.state.fleet is not None, pilot=pilot)
+            await pilot.press("less_than_sign")
+            await async_wait_until(lambda: f"⏪ at {fmt.clock_time(spike, UTC)}" in header(app), pilot=pilot)
+            await async_wait_until(
+                lambda: any(line.endswith("boom 29") for line in entry_lines(app)), pilot=pilot
+            )
+            shown = entry_lines(app)
+            assert sum(" boom " in line for line in shown) == 30
+            assert not any("quiet" in line for line in shown)  # 12 s before: outside the spread
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
