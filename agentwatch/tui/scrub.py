@@ -234,7 +234,7 @@ def panel_values(history: History, index: int) -> dict[str, PanelValue]:
             f"{fmt.usd(cost * 60)}/min rate" if cost is not None else "",
         ),
         "m-agents": PanelValue(
-            f"{fmt.number(events)} ev/s" if events is not None else fmt.MISSING, "events in that second"
+            f"{fmt.number(events)} ev/s" if events is not None else fmt.MISSING, "that second"
         ),
     }
 

@@ -201,11 +201,17 @@ class Scrubbing(App[int]):
         else:
             lines = state.visible_lines()
         log = self.log_pane
-        if not self.collapsed:
+        if self.collapsed:
+            rows = self._rows().rebuild(lines)
+            lines = [row.last for row in rows]
+            log.replace_entries(lines, [self._row_text(row) for row in rows])
+        else:
             log.replace_entries(lines, fmt.log_lines(lines, timestamps=self.timestamps, tz=self.tz))
-            return
-        rows = self._rows().rebuild(lines)
-        log.replace_entries([row.last for row in rows], [self._row_text(row) for row in rows])
+        at = state.scrub.at
+        if at is not None:  # mark the scrubbed second's first line, in view
+            first = next((i for i, line in enumerate(lines) if line.timestamp >= at), None)
+            if first is not None:
+                log.set_mark(len(lines) - first)
 
     def append_log(self, pending: Sequence[LogLine]) -> None:
         """New lines at the bottom of the live tail; collapsed, a repeat updates its row in place."""

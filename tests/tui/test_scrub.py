@@ -157,6 +157,10 @@ async def test_a_spike_becomes_its_lines_and_end_goes_live(collector):
         assert sum(" boom " in line for line in shown) == 30
         assert any(line.endswith("near") for line in shown)  # within the spread
         assert not any("quiet" in line for line in shown)  # 12 s before: outside it
+        log = app.log_pane
+        assert (
+            log.mark is not None and log.entry(log.mark).message == "boom 0"
+        )  # the second's first line, marked
         table = app.query_one(AgentTable)
         await async_wait_until(lambda: "alpha 30 (30 err)" in str(table.border_title), pilot=pilot)
         assert table.row_agents()[0] == "alpha"
@@ -176,6 +180,7 @@ async def test_a_spike_becomes_its_lines_and_end_goes_live(collector):
             lambda: any(line.endswith("live after") for line in entry_lines(app)), pilot=pilot
         )
         assert "⏪" not in header(app) and "⏸" not in header(app)
+        assert log.mark is None
         assert app.query_one("#m-agents CursorSparkline", CursorSparkline).cursor is None
         assert "ev/s" not in panel(app, "m-agents").value_text  # the live panel: active agents again
         assert not table.border_title
