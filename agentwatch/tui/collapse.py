@@ -33,9 +33,9 @@ __all__ = ["REACH", "Collapser", "Row", "mask", "repeat_key", "row_text"]
 REACH: Final = 200
 
 _MASKED: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # UUID
-    r"|\b0[xX][0-9a-fA-F]+\b"  # 0x…
-    r"|\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}\b"  # hex ids, digests
+    r"\b(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"  # UUID
+    r"|0[xX][0-9a-fA-F]+\b"  # 0x…
+    r"|(?=[a-fA-F]*[0-9])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{6,}\b)"  # hex ids, digests: a digit and a letter
     r"|\d+(?:[.,]\d+)*"  # numbers
 )
 
