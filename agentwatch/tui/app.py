@@ -677,7 +677,10 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
             self.drill_into(agent)
 
     def drill_into(self, agent: str | None) -> None:
-        """Narrow the metrics stream and the log to ``agent`` (None = back to the fleet)."""
+        """Narrow the metrics stream and the log to ``agent`` (None = back to the fleet); a time scrub
+        ends (its history was the other scope's), and the tail stays held until End."""
+        if agent != self.state.drilled_agent:
+            self.leave_scrub()
         self.state.drill_into(agent)
         if self.connect:
             self.follow_metrics()

@@ -217,6 +217,10 @@ async def test_brackets_step_back_from_live_and_a_click_on_a_sparkline_picks_its
         assert f"⏪ at {fmt.clock_time(spike, UTC)}" in header(app)  # the column's peak: the spike's second
         await async_wait_until(lambda: any(line.endswith("m11") for line in entry_lines(app)), pilot=pilot)
         assert panel(app, "m-agents").value_text == "12.0 ev/s"
+        # Drilling into an agent ends the scrub: its history was the fleet's.
+        app.drill_into("alpha")
+        assert "⏪" not in header(app) and "▶ agent alpha" in header(app)
+        assert app.query_one("#m-agents CursorSparkline", CursorSparkline).cursor is None
 
 
 async def test_scrub_without_history_says_so_and_stays_live():
