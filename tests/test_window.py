@@ -206,6 +206,25 @@ def test_history_has_one_value_per_second_oldest_first_ending_now(clock: Clock, 
     assert history.events_per_second[:-3] == [0.0] * 117
 
 
+def test_a_batch_hopping_between_seconds_counts_each_event_in_its_own_second(window: Window) -> None:
+    second = float(int(NOW))
+    offsets = [0.0, -1.0, 0.999999, -0.000001, -2.0, 0.5, -1.5, -2.0, 0.25, -0.999999]
+    window.add_many(
+        [event(at=second + offset, tokens_input=1) for offset in offsets if second + offset <= NOW]
+    )
+    counts: dict[int, int] = {}
+    for offset in offsets:
+        if second + offset <= NOW:
+            counts[math.floor(second + offset)] = counts.get(math.floor(second + offset), 0) + 1
+    history = window.snapshot().history
+    by_second = {
+        int(history.end) - len(history.events_per_second) + 1 + i: v
+        for i, v in enumerate(history.events_per_second)
+    }
+    assert {sec: by_second[sec] for sec in counts} == {sec: float(n) for sec, n in counts.items()}
+    assert sum(history.events_per_second) == sum(counts.values())
+
+
 def test_history_p99_per_second(window: Window) -> None:
     window.add_many([event(at=NOW - 1, latency_ms=float(ms)) for ms in range(1, 101)])
     history = window.snapshot().history
