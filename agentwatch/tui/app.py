@@ -82,7 +82,7 @@ _MAIN_SCREEN_ONLY: Final = frozenset(
 #: The events whose effect is drawn at once rather than at the next frame.
 _INPUT_EVENTS: Final = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 #: Least seconds between two agents-table updates made by the frame timer.
-TABLE_INTERVAL = 0.5
+TABLE_INTERVAL = 1.0
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
 #: collector has answered long before; a slow one just means the stream fills the screen.
 PREFETCH_WAIT = 0.1

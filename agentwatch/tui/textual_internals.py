@@ -7,8 +7,8 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 
 * :class:`FixedSizeScrolling` — no screen layout pass when a scrolling widget's content
   grows (``Widget._watch_virtual_size``, ``Widget._scroll_update``).
-* :func:`set_cells` — many DataTable cells with one refresh (``DataTable._data``,
-  ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
+* :func:`set_cells` — many DataTable cells, only the changed rows in view repainted
+  (``DataTable._data``, ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
 * :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
   ``Widget._dirty_regions``); :func:`dirty_regions` reads what is kept there.
 * :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
@@ -96,23 +96,35 @@ class FixedSizeScrolling(_WidgetBase):
 
 
 def set_cells(table: DataTable[Any], changes: Iterable[tuple[str, str, Any, bool]]) -> None:
-    """Like :meth:`DataTable.update_cell` for many cells, with one refresh instead of one each.
+    """Like :meth:`DataTable.update_cell` for many cells, repainting only the rows in view that changed.
 
     Writes what ``update_cell`` writes (``DataTable._data``, ``_update_count``, and for a
     cell that must widen its column ``_updated_cells`` and ``_require_update_dimensions``),
-    then refreshes once. A snapshot moves a few numbers of every agent, and ``update_cell``
-    refreshes the whole table for each cell. Each change is (row key, column key, value,
-    widen the column); every key must exist.
+    then refreshes the changed rows that are in view (the whole table when a column widens).
+    A snapshot moves a few numbers of many agents, and ``update_cell`` refreshes the whole
+    table for each cell; a row that did not change is not written to the terminal again, nor
+    one out of view (the new ``_update_count`` draws it afresh when it scrolls in). Each
+    change is (row key, column key, value, widen the column); every key must exist.
     """
     data = table._data
+    rows: set[RowKey] = set()
     for row, column, value, widen in changes:
         row_key, column_key = RowKey(row), ColumnKey(column)
         data[row_key][column_key] = value
+        rows.add(row_key)
         if widen:
             table._updated_cells.add(CellKey(row_key, column_key))
             table._require_update_dimensions = True
     table._update_count += 1
-    table.refresh()
+    if table._require_update_dimensions:
+        table.refresh()
+        return
+    top = round(table.scroll_y)
+    in_view = max(0, table.size.height - (table.header_height if table.show_header else 0))
+    for row_key in rows:
+        index = table.get_row_index(row_key)
+        if top <= index < top + in_view:
+            table.refresh_row(index)
 
 
 class TransientDirtyRegions(_WidgetBase):

@@ -20,6 +20,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.strip import Strip
 from textual.widgets import Log, Static
 
 from agentwatch.protocol import Snapshot, Work
@@ -222,6 +223,17 @@ def carries_cost(snapshot: Snapshot, sent: SentFields = None) -> bool:
 _COST_FIELDS: Final = ("cost_per_minute", "window_cost_usd", "total_cost_usd", "cost_estimated")
 
 
+class PanelSparkline(CursorSparkline):
+    """A panel's sparkline, drawn with one segment per run of cells of one style.
+
+    Textual's Sparkline makes a segment of every cell, and each segment is written to the
+    terminal with its full colour sequence: joined, a blank or flat stretch costs one.
+    """
+
+    def render_line(self, y: int) -> Strip:
+        return super().render_line(y).simplify()
+
+
 class MetricPanel(Vertical):
     """One metric: a titled box with a value line and a sparkline of its history.
 
@@ -235,8 +247,9 @@ class MetricPanel(Vertical):
         self._label = Static(label or title, classes="metric-label", markup=False)
         self._label_width = cell_len(label or title) + 1
         self._value = Static("—", classes="metric-value", markup=False)
-        self._spark = CursorSparkline([], classes="metric-spark")
+        self._spark = PanelSparkline([], classes="metric-spark")
         self._shown: tuple[str, tuple[float, ...], str, tuple[str, ...]] | None = None
+        self._second: tuple[int, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield self._label
@@ -253,22 +266,43 @@ class MetricPanel(Vertical):
         return list(self._spark.data or [])
 
     def show(
-        self, value: Text, series: Sequence[float], level_class: str = "", detail: str | Sequence[str] = ""
+        self,
+        value: Text,
+        series: Sequence[float],
+        level_class: str = "",
+        detail: str | Sequence[str] = "",
+        *,
+        second: tuple[int, str | None] | None = None,
     ) -> None:
         """Show ``value``, the sparkline ``series`` and a ``detail`` line under the box.
 
         ``detail`` may be several wordings, longest first: the first that fits the border is
         shown (the last one when none does). ``level_class`` is "", "-warning" or "-error".
-        A no-op when nothing changed.
+        ``second`` is the history's newest second and the snapshot's scope (its agent, None for
+        the fleet): the sparkline and the detail move once a second (a new ``second``), the
+        value whenever it changes; within a second of one scope they keep what they show, so
+        the box around them is not repainted for each snapshot. Only what changed is touched.
         """
         details = (detail,) if isinstance(detail, str) else tuple(detail)
-        key = (value.markup, tuple(series), level_class, details)
-        if key == self._shown:
+        shown = self._shown
+        points = tuple(series)
+        if (
+            shown is not None
+            and second is not None
+            and second == self._second
+            and bool(points) == bool(shown[1])
+        ):
+            points, details = shown[1], shown[3]
+        self._second = second
+        key = (value.markup, points, level_class, details)
+        if key == shown:
             return
         self._shown = key
-        self._value.update(value, layout=False)  # one line whatever the value: no layout pass
-        self._spark.data = list(series)
-        self._spark.set_class(not series, "-empty")  # no series sent: no flat line that reads as zero
+        if shown is None or shown[0] != key[0]:
+            self._value.update(value, layout=False)  # one line whatever the value: no layout pass
+        if shown is None or shown[1] != points:
+            self._spark.data = list(points)
+            self._spark.set_class(not points, "-empty")  # no series sent: no flat line that reads as zero
         for name in ("-warning", "-error"):
             self.set_class(name == level_class, name)
         self._fit()
@@ -280,7 +314,9 @@ class MetricPanel(Vertical):
         self._fit_label()
         details = self._shown[3] if self._shown else ("",)
         room = self.outer_size.width - 6  # "╰─ " and " ─╯"
-        self.border_subtitle = next((d for d in details if cell_len(d) <= room), details[-1])
+        subtitle = next((d for d in details if cell_len(d) <= room), details[-1])
+        if subtitle != self.border_subtitle:  # setting it repaints the whole box, sparkline and all
+            self.border_subtitle = subtitle
 
     def _fit_label(self) -> None:
         """Keep the one-line label only while label and value both fit."""
@@ -330,6 +366,7 @@ class MetricsBar(Horizontal):
                 panel.show(Text(fmt.MISSING), [])
             return
         history = snapshot.history
+        second = (int(history.end), snapshot.agent) if history.end else None
 
         def has(field: str) -> bool:
             return was_sent(sent, field)
@@ -338,6 +375,7 @@ class MetricsBar(Horizontal):
             Text(fmt.number(snapshot.tokens_per_second) if has("tokens_per_second") else fmt.MISSING),
             _series(history.tokens_per_second),
             detail=_in_out(snapshot),
+            second=second,
         )
         p50, p99 = snapshot.p50_latency_ms, snapshot.p99_latency_ms
         latency = Text(f"{fmt.latency(p50)} / {fmt.latency(p99)}")
@@ -351,6 +389,7 @@ class MetricsBar(Horizontal):
             )
             if has("latency_relative_error")
             else "",
+            second=second,
         )
         error_rate = snapshot.error_rate if has("error_rate") else None
         panels["m-errors"].show(
@@ -358,6 +397,7 @@ class MetricsBar(Horizontal):
             _series(history.error_rate),
             fmt.threshold_class(error_rate, fmt.ERROR_RATE_WARNING, fmt.ERROR_RATE_ERROR),
             f"{fmt.number(snapshot.errors, 0)} errors" if has("errors") else "",
+            second=second,
         )
         est = " est." if snapshot.cost_estimated else ""
         if carries_cost(snapshot, sent):
@@ -369,6 +409,7 @@ class MetricsBar(Horizontal):
                     f"{fmt.usd(snapshot.window_cost_usd)}/{snapshot.window_seconds:.0f} s{est}",
                     f"{fmt.usd(snapshot.window_cost_usd)}/{snapshot.window_seconds:.0f} s",
                 ),
+                second=second,
             )
         else:
             panels["m-cost"].show(Text(fmt.MISSING), [])
@@ -377,6 +418,7 @@ class MetricsBar(Horizontal):
             Text(f"{snapshot.active_agents} active" if has("active_agents") else fmt.MISSING),
             _series(history.events_per_second),
             detail=(f"{events} events/s", f"{events} ev/s"),
+            second=second,
         )
 
 

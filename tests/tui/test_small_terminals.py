@@ -107,6 +107,7 @@ async def test_120x36_panel_subtitles_fit_their_borders():
         snapshot = fleet_snapshot()
         snapshot.input_tokens_per_second, snapshot.output_tokens_per_second = 45_126.0, 4_019.0
         snapshot.window_cost_usd = 123.45
+        snapshot.history.end += 1  # the next second: the details move once a second
         app.state.apply_snapshot(snapshot)
         app.frame()
         await pilot.pause()

@@ -298,3 +298,24 @@ async def test_write_to_terminal_goes_through_the_apps_driver_and_not_when_headl
             "write_to_terminal", "App._driver has no write()"
         )
         assert write_to_terminal(app, "\x07") is False, "headless: the test terminal gets nothing"
+
+
+async def test_set_cells_writes_only_the_rows_that_changed() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        table.add_column("name", key="name")
+        table.add_column("value", key="value")
+        table.add_row("alpha", "1", key="row-a")
+        table.add_row("beta", "2", key="row-b")
+        await async_wait_until(lambda: app.written("beta"), pilot=pilot)
+        writes = len(app.writes)
+        set_cells(table, [("row-a", "value", Text("7"), False)])
+        await comes_true(
+            lambda: any("7" in output for _, output in app.writes[writes:]),
+            pilot,
+            "set_cells",
+            "a changed row is no longer written",
+        )
+        written = "".join(output for _, output in app.writes[writes:])
+        assert "alpha" in written and "beta" not in written  # the row that did not change is not rewritten
