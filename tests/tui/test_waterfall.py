@@ -83,7 +83,12 @@ def expected_bar(start: float, end: float, width: int) -> str:
 
 
 async def open_waterfall(app: AgentWatchApp, pilot: Any, trace_id: str, spans: int) -> WaterfallScreen:
-    app.open_trace(trace_id)
+    """Open the waterfall of ``trace_id`` as ``w`` does and wait until its ``spans`` rows are drawn. A viewer
+    that does not connect (no streams: a lighter screen for the large fixtures) gets one that fetches."""
+    if app.connect:
+        app.open_trace(trace_id)
+    else:
+        app.push_screen(WaterfallScreen(trace_id, url=app.url, tz=app.tz))
     await async_wait_until(lambda: isinstance(app.screen, WaterfallScreen) and len(app.screen.rows) == spans,
                            pilot=pilot)  # fmt: skip
     screen = app.screen
@@ -182,7 +187,7 @@ async def test_the_waterfall_fits_80_by_24_and_the_bar_shrinks_first(collector):
 async def test_claude_code_traces_and_prompt_grouped_events_make_waterfalls(collector):
     replay(collector, variant("claude/protobuf-tool"))
     replay(collector, variant("claude/protobuf-tool-notraces"))
-    app = AgentWatchApp(url=collector.url, fps=20, tz=UTC)
+    app = AgentWatchApp(url=collector.url, connect=False, tz=UTC)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_waterfall(app, pilot, "3b98f9e35e0a28f0f8e61af315ff86ba", 20)
         depths = [depth for _, depth in screen.rows]
@@ -197,7 +202,7 @@ async def test_claude_code_traces_and_prompt_grouped_events_make_waterfalls(coll
 
 async def test_codex_traces_make_a_waterfall(collector):
     replay(collector, variant("codex/binary-tool"))
-    app = AgentWatchApp(url=collector.url, fps=20, tz=UTC)
+    app = AgentWatchApp(url=collector.url, connect=False, tz=UTC)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_waterfall(app, pilot, "93347c08d469d3991c4009b7d0b4c47c", 161)
         assert max(depth for _, depth in screen.rows) >= 1
