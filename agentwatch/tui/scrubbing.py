@@ -23,6 +23,7 @@ from agentwatch.tui import formatting as fmt
 from agentwatch.tui.collapse import Collapser, Row, row_text
 from agentwatch.tui.logview import LogView
 from agentwatch.tui.scrub import (
+    Fetched,
     contributors,
     fetch_second,
     history_length,
@@ -133,6 +134,8 @@ class Scrubbing(App[int]):
             state.dirty.update(_SCRUB_DIRTY)
             if self.connect:
                 self.fetch_scrub_lines(scrub.at, scrub.generation)
+            else:
+                scrub.take(Fetched(scrub.at, problem="no collector connected"), scrub.generation)
         self.frame()
 
     def leave_scrub(self) -> None:

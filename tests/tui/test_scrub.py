@@ -201,9 +201,13 @@ async def test_brackets_step_back_from_live_and_a_click_on_a_sparkline_picks_its
         await async_wait_until(
             lambda: max(app.state.fleet.history.events_per_second, default=0) >= 12, pilot=pilot
         )
-        newest = int(app.state.fleet.history.end)
+        shown_end = int(app.state.fleet.history.end)
         await pilot.press("left_square_bracket")
-        await async_wait_until(lambda: f"⏪ at {fmt.clock_time(newest, UTC)}" in header(app), pilot=pilot)
+        await async_wait_until(lambda: "⏪ at" in header(app), pilot=pilot)
+        held = app.state.scrub.history
+        assert held is not None
+        newest = int(held.end)  # the history frozen at the key press: the one shown then, or a newer one
+        assert newest >= shown_end and f"⏪ at {fmt.clock_time(newest, UTC)}" in header(app)
         await pilot.press("left_curly_bracket")
         assert f"⏪ at {fmt.clock_time(newest - 10, UTC)}" in header(app)
         await pilot.press("end")
@@ -228,3 +232,14 @@ async def test_scrub_without_history_says_so_and_stays_live():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("left_square_bracket")
         assert "⏪" not in header(app) and not app.state.paused
+
+
+async def test_scrub_without_a_collector_says_its_lines_are_not_fetched():
+    from agentwatch.tui.screenshots import demo_app
+
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("left_curly_bracket")
+        await async_wait_until(lambda: "⏪ at" in header(app), pilot=pilot)
+        assert "lines not fetched: no collector connected" in header(app)
+        assert panel(app, "m-agents").value_text.endswith("ev/s")
