@@ -81,6 +81,8 @@ _MAIN_SCREEN_ONLY: Final = frozenset(
 )
 #: The events whose effect is drawn at once rather than at the next frame.
 _INPUT_EVENTS: Final = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
+#: The name the help screen is installed under.
+_HELP_SCREEN: Final = "help"
 #: Least seconds between two agents-table updates made by the frame timer.
 TABLE_INTERVAL = 1.0
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
@@ -535,7 +537,10 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         return True
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.BINDINGS))
+        """Open the help: built once and kept, so a second ``?`` shows it without building it again."""
+        if not self.is_screen_installed(_HELP_SCREEN):
+            self.install_screen(HelpScreen(self.BINDINGS), _HELP_SCREEN)
+        self.push_screen(_HELP_SCREEN)
 
     def action_pick_agent(self) -> None:
         def picked(result: PickResult) -> None:

@@ -81,3 +81,19 @@ async def test_data_alone_still_waits_for_the_frame_interval() -> None:
         await pilot.pause()
         assert app.writes == writes
         await async_wait_until(lambda: app.writes > writes, pilot=pilot)  # at the next interval
+
+
+async def test_the_help_is_built_once_and_shown_again_as_it_was() -> None:
+    app = WritingApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        first = app.screen
+        assert isinstance(first, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen is first  # not built (composed, styled) again
+        assert "agentwatch — keys" in screen_text(app)
