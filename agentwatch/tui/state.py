@@ -115,6 +115,30 @@ class Marker:
 LogLine = LogEntry | Marker
 
 
+#: Lines of an agent read for where it runs (its first ones: a program names it with every event).
+_WHERE_LINES: Final = 20
+#: Attributes naming where a coding agent's session runs, shown as (label, key).
+_WHERE_KEYS: Final = (
+    ("terminal", "terminal.type"),
+    ("user", "user.email"),
+    ("host", "host.name"),
+    ("in", "cwd"),
+)
+
+
+def where_from(entry: LogEntry) -> str | None:
+    """``terminal vscode · user ada@example.com`` from a line's attributes, or None."""
+    attributes = entry.metadata.get("attributes") if entry.metadata else None
+    if not isinstance(attributes, dict):
+        return None
+    parts = [
+        f"{label} {value}"
+        for label, key in _WHERE_KEYS
+        if isinstance(value := attributes.get(key), str) and value
+    ]
+    return " · ".join(parts) or None
+
+
 @dataclass(slots=True)
 class LogAgent:
     """What the log stream alone tells about an agent (for collectors without agent rows)."""
@@ -122,6 +146,8 @@ class LogAgent:
     last_seen: float
     lines: int = 0
     errors: int = 0
+    #: Where it runs, as its first lines tell (``terminal vscode · user ada@example.com``), or None.
+    where: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +328,8 @@ class ViewState:
                 known = log_agents[agent_id] = LogAgent(last_seen=entry.timestamp)
                 self.dirty.add(DIRTY_AGENTS)
             known.lines += 1
+            if known.where is None and known.lines <= _WHERE_LINES:
+                known.where = where_from(entry)
             if entry.timestamp > known.last_seen:
                 known.last_seen = entry.timestamp
             rank = _rank(entry.level)

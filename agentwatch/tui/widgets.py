@@ -161,6 +161,9 @@ def header_lines(state: ViewState) -> list[Text]:
         bottom.append("▶ agent ", style="bold")
         bottom.append(fmt.safe(state.drilled_agent, 40), style="bold cyan")
         bottom.append(" (Esc: fleet)  ", style="dim")
+        known = state.log_agents.get(state.drilled_agent)
+        if known is not None and known.where:
+            bottom.append(fmt.safe(known.where, 60) + "  ", style="dim")
         done = drilled_work(state)
         if done is not None and fmt.work(done):
             bottom.append(fmt.work(done) + "  ", style="cyan")

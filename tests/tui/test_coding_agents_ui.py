@@ -107,3 +107,18 @@ def test_the_log_column_keeps_the_session_id_of_a_long_agent_id() -> None:
     assert agent_column("claude-code·a83241b4") != agent_column("claude-code·d0615065")
     assert agent_column("planner-01") == "planner-01".ljust(AGENT_WIDTH)
     assert len(agent_column("x" * 300 + "\x1b[31m")) == AGENT_WIDTH
+
+
+async def test_drilled_into_a_session_the_header_says_where_it_runs(collector: Any) -> None:
+    app = AgentWatchApp(url=collector.url, fps=20)
+    async with app.run_test(size=SIZE) as pilot:
+        where = {"terminal.type": "vscode", "user.email": "ada@example.com", "session.id": SESSION}
+        await collector.apost(
+            {"agent_id": AGENT, "span_type": "llm_call", "tokens_output": 5, "attributes": where}
+        )
+        table = app.query_one(AgentTable)
+        await async_wait_until(lambda: AGENT in table.row_agents(), pilot=pilot)
+        table.focus()
+        table.move_cursor(row=table.row_agents().index(AGENT))
+        await pilot.press("enter")
+        await async_wait_until(lambda: "terminal vscode · user ada@example.com" in header(app), pilot=pilot)
