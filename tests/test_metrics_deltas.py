@@ -146,11 +146,15 @@ def test_an_idle_agents_row_is_not_resent() -> None:
         assert [row.agent_id for row in msgspec.json.decode(data, type=SnapshotDelta).agents] == ["busy"]
 
 
-def test_a_snapshot_that_changed_only_its_time_sends_nothing() -> None:
+def test_a_snapshot_that_changed_only_its_time_sends_nothing_until_a_keepalive_is_due() -> None:
     collector, clock, _ = fleet_collector()
-    framer = MetricsFramer(clock)
+    framer = MetricsFramer(clock, alive_every=10.0)
     assert framer.next(None, collector.snapshot(None)) is not None
     clock.advance(5.0)
+    assert framer.next(None, collector.snapshot(None)) is None
+    clock.advance(5.0)  # an idle fleet still gets a frame every alive_every: the viewer is not stale
+    alive = framer.next(None, collector.snapshot(None))
+    assert alive is not None and alive.snapshot is not None and alive.snapshot.timestamp == clock.now
     assert framer.next(None, collector.snapshot(None)) is None
 
 

@@ -10,7 +10,9 @@ as a segment of the scope's deflate chain), so a tick costs one encoding per sco
 number of viewers.
 
 Every ``full_every`` seconds a scope's frame is whole for every viewer, which bounds what a
-bug in applying deltas could ever leave wrong. Nothing here knows about HTTP.
+bug in applying deltas could ever leave wrong. A scope whose snapshot stays the same still gets a
+frame every ``alive_every`` seconds (a delta of its time alone), so a viewer of an idle fleet can
+tell a quiet collector from a dead connection. Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from agentwatch.protocol import (
 
 #: Seconds between two whole frames of a scope on a delta stream.
 FULL_EVERY: Final = 60.0
+#: Seconds a scope whose snapshot did not change goes without a frame at most (viewers call a
+#: stream stale after 5 s without one).
+ALIVE_EVERY: Final = 2.0
 #: A new viewer's first frame is the scope's last one if it is at most this many seconds old.
 FIRST_FRAME_MAX_AGE: Final = 1.0
 #: The per-second series of :class:`~agentwatch.protocol.History`.
@@ -117,18 +122,22 @@ class MetricsFrames:
 
 
 class _Scope:
-    __slots__ = ("chain", "frames", "full_at")
+    __slots__ = ("chain", "frames", "full_at", "sent_at")
 
     def __init__(self, frames: MetricsFrames, full_at: float) -> None:
         self.frames = frames
         self.full_at = full_at
+        self.sent_at = full_at
         self.chain = DeflateChain()
 
 
 class MetricsFramer:
     """Per scope, the last published snapshot's frames; makes the next ones. Single-threaded."""
 
-    def __init__(self, clock: Callable[[], float], *, full_every: float = FULL_EVERY) -> None:
+    def __init__(
+        self, clock: Callable[[], float], *, full_every: float = FULL_EVERY, alive_every: float = ALIVE_EVERY
+    ) -> None:
+        self.alive_every = alive_every
         self._clock = clock
         self.full_every = full_every
         self._scopes: dict[str | None, _Scope] = {}
@@ -143,7 +152,7 @@ class MetricsFramer:
 
     def next(self, scope: str | None, snapshot: Snapshot, *, force: bool = False) -> MetricsFrames | None:
         """The frames for ``snapshot``, the scope's newest; None when it changed nothing but its
-        time (nothing to send), unless ``force``."""
+        time and the scope had a frame within ``alive_every`` seconds, unless ``force``."""
         known = self._scopes.get(scope)
         now = self._clock()
         if known is None or known.frames.snapshot is None:
@@ -152,8 +161,9 @@ class MetricsFramer:
             self._scopes[scope] = _Scope(frames, now)
             return frames
         changed, delta = snapshot_delta(known.frames.snapshot, snapshot)
-        if not (changed or force):
+        if not (changed or force or now - known.sent_at >= self.alive_every):
             return None
+        known.sent_at = now
         if delta is None or now - known.full_at >= self.full_every:
             known.full_at = now
             delta = None
