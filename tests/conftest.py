@@ -19,6 +19,15 @@ hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+@pytest.fixture(autouse=True)
+def forget_what_programs_said() -> None:
+    """Each test starts as a fresh collector process would: the coding agents' mappers learn which
+    session a trace or turn belongs to (per process), and the fixtures replay the same ids."""
+    from agentwatch.collector.otlp.sessions import forget_all
+
+    forget_all()
+
+
 @pytest.fixture
 def start_collector() -> Iterator[Callable[..., RunningCollector]]:
     """Factory: ``start_collector(token="t", store_path=None, window_seconds=60, ...)``."""

@@ -43,13 +43,20 @@ def session_agent(program: str, attributes: Mapping[str, Any]) -> str:
 
 class Recent:
     """A bounded map of what a program said earlier (a trace's session, a request's start),
-    for records that need it later; the oldest entry goes first when full."""
+    for records that need it later; the oldest entry goes first when full.
+
+    Kept per process (a collector is one process); :func:`forget_all` empties every one, for a
+    process that runs collectors one after another (the tests)."""
 
     __slots__ = ("_items", "_limit")
 
     def __init__(self, limit: int = 4096) -> None:
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._limit = limit
+        _ALL.append(self)
+
+    def clear(self) -> None:
+        self._items.clear()
 
     def put(self, key: str, value: Any) -> None:
         items = self._items
@@ -66,6 +73,15 @@ class Recent:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+_ALL: list[Recent] = []
+
+
+def forget_all() -> None:
+    """Empty every :class:`Recent`: what programs said before is forgotten."""
+    for recent in _ALL:
+        recent.clear()
 
 
 def _as_number(value: Any, key: str) -> int | float:
