@@ -65,7 +65,6 @@ LOG_SCOPES: Final = ("com.anthropic.claude_code.events",)
 SPAN_SCOPES: Final = ("com.anthropic.claude_code.tracing",)
 #: Program name of the agent ids when the resource names none.
 PROGRAM: Final = "claude-code"
-#: Cache tokens of a call, in the event's attributes (OpenTelemetry GenAI names).
 _EVENT_NAME: Final = "event.name"
 _BODY_PREFIX: Final = "claude_code."
 _INTERACTION: Final = "claude_code.interaction"

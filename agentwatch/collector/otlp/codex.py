@@ -69,7 +69,7 @@ SPAN_SCOPES: Final = ()
 #: Program name of the agent ids (``codex·<conversation>``).
 PROGRAM: Final = "codex"
 #: Reasoning tokens of a call, in the event's attributes.
-ATTR_TOKENS_REASONING: Final = "gen_ai.usage.reasoning.output_tokens"
+ATTR_TOKENS_REASONING: Final = sessions.ATTR_TOKENS_REASONING
 _EVENT_NAME: Final = "event.name"
 _CONVERSATION: Final = "conversation.id"
 _PREFIX: Final = "codex."

@@ -67,7 +67,7 @@ SPAN_SCOPES: Final = ("gemini-cli",)
 #: Program name of the agent ids (``gemini-cli·<session>``).
 PROGRAM: Final = "gemini-cli"
 #: Thoughts (reasoning) and tool-use tokens of a call, in the event's attributes.
-ATTR_TOKENS_THOUGHTS: Final = "gen_ai.usage.reasoning.output_tokens"
+ATTR_TOKENS_THOUGHTS: Final = sessions.ATTR_TOKENS_REASONING
 ATTR_TOKENS_TOOL: Final = "gemini_cli.usage.tool_tokens"
 _EVENT_NAME: Final = "event.name"
 _PREFIX: Final = "gemini_cli."

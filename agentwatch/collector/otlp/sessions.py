@@ -24,6 +24,8 @@ SESSION_KEYS: Final = ("session.id", "conversation.id", "gen_ai.conversation.id"
 SHORT_SESSION: Final = 8
 #: Between the program and its short session id in an agent id.
 SEPARATOR: Final = "·"
+#: Reasoning (thinking) tokens of a call, in the event's attributes (an OpenTelemetry GenAI name).
+ATTR_TOKENS_REASONING: Final = "gen_ai.usage.reasoning.output_tokens"
 
 
 def session_agent(program: str, attributes: Mapping[str, Any]) -> str:
