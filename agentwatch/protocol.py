@@ -39,7 +39,7 @@ PATH_HOOKS: Final = "/api/hooks"
 PATH_SESSIONS: Final = "/api/sessions"
 #: One trace's spans: ``GET /api/traces/<id>`` (a trace id, or a prompt/turn id, see :class:`Trace`).
 PATH_TRACES: Final = "/api/traces"
-#: Past log lines by time: ``GET /api/logs?from=&to=&agent=&level=&limit=`` (see :class:`LogRange`).
+#: Past log lines by time: ``GET /api/logs?from=&to=&agent=&level=&limit=&after=`` (see :class:`LogRange`).
 PATH_LOGS: Final = "/api/logs"
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -310,8 +310,10 @@ class LogRange(msgspec.Struct, omit_defaults=False):
     """``GET /api/logs?from=&to=``: the log lines stamped in [``start``, ``end``) (unix seconds).
 
     Oldest first (by time, then id), with their ids. At most ``limit`` lines, the first to arrive;
-    ``truncated`` says some were left out (the limit, or the bound on the rows one answer reads).
-    ``incomplete`` says why lines the store holds may be missing (it failed to read); None otherwise.
+    ``truncated`` says some were left out (the limit, or the bound on the rows one answer reads);
+    then ``next_after`` is the cursor: the same query with ``after=<next_after>`` goes on from there
+    (the answer's ``Link: rel="next"`` header names that URL). ``incomplete`` says why lines the
+    store holds may be missing (it failed to read); None otherwise.
     """
 
     start: float
@@ -319,6 +321,7 @@ class LogRange(msgspec.Struct, omit_defaults=False):
     entries: list[LogEntry] = []
     truncated: bool = False
     incomplete: str | None = None
+    next_after: int | None = None
 
 
 class Work(msgspec.Struct, omit_defaults=True):

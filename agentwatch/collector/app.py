@@ -388,7 +388,13 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             query = parse_log_query(request.query_params, collector.clock())
         except BadParameter as exc:
             raise HTTPProblem(400, str(exc), exc.detail) from None
-        return Response(await history.logs(query), media_type="application/json")
+        body, after = await history.logs(query)
+        headers = {}
+        if after is not None:  # the same range (``to`` pinned) from the cursor on
+            params = {**request.query_params, "from": repr(query.start), "to": repr(query.end)}
+            params["after"] = str(after)
+            headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        return Response(body, media_type="application/json", headers=headers)
 
     async def health(request: Request) -> Response:
         report = collector.health()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -68,6 +68,8 @@ INDEX_STEP: Final = 4096
 READERS: Final = 2
 
 _FRAME_TIME: Final = b'data: {"timestamp":'
+#: The query parameters ``/api/logs`` knows; any other is a 400 (a typo would otherwise be ignored).
+LOG_QUERY_PARAMETERS: Final = ("from", "to", "agent", "level", "limit", "after")
 
 
 class BadParameter(ValueError):
@@ -82,13 +84,15 @@ class BadParameter(ValueError):
 @dataclass(frozen=True)
 class LogQuery:
     """``/api/logs``: lines stamped in [``start``, ``end``), of ``agent`` (None: all) at level rank
-    ``min_rank`` or above, at most ``limit``."""
+    ``min_rank`` or above, with ids above ``after`` (the cursor of the previous page), at most
+    ``limit``."""
 
     start: float
     end: float
     agent: str | None = None
     min_rank: int = 0
     limit: int = DEFAULT_LOG_RANGE_LIMIT
+    after: int = 0
 
 
 def parse_trace_id(text: str) -> str:
@@ -104,7 +108,11 @@ def parse_trace_id(text: str) -> str:
 
 def parse_log_query(params: Mapping[str, str], now: float) -> LogQuery:
     """``from`` (required) and ``to`` (default ``now``) in unix seconds, ``agent``, ``level``
-    (the lowest shown) and ``limit``; :class:`BadParameter` for the first one that is wrong."""
+    (the lowest shown), ``limit`` and ``after`` (a previous answer's ``next_after``);
+    :class:`BadParameter` for an unknown name or the first value that is wrong."""
+    unknown = sorted(set(params) - set(LOG_QUERY_PARAMETERS))
+    if unknown:
+        raise BadParameter(unknown[0], f"unknown parameter; one of {', '.join(LOG_QUERY_PARAMETERS)}")
     start = _time_param(params, "from", None)
     end = _time_param(params, "to", now)
     if end <= start:
@@ -127,7 +135,13 @@ def parse_log_query(params: Mapping[str, str], now: float) -> LogQuery:
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= MAX_LOG_RANGE_LIMIT):
             raise BadParameter("limit", f"an integer from 1 to {MAX_LOG_RANGE_LIMIT}", raw)
         limit = int(raw)
-    return LogQuery(start, end, agent, min_rank, limit)
+    after = 0
+    raw = params.get("after")
+    if raw:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+            raise BadParameter("after", "an entry id (a previous answer's next_after)", raw)
+        after = int(raw)
+    return LogQuery(start, end, agent, min_rank, limit, after)
 
 
 def _time_param(params: Mapping[str, str], name: str, default: float | None) -> float:
@@ -183,28 +197,35 @@ class History:
 
         return await anyio.to_thread.run_sync(answer, limiter=self._readers)
 
-    async def logs(self, query: LogQuery) -> bytes:
+    async def logs(self, query: LogQuery) -> tuple[bytes, int | None]:
         """The lines stamped in the query's range, bounded: a :class:`LogRange`, as JSON (encoded in
-        the worker thread too: an answer may be megabytes)."""
+        the worker thread too: an answer may be megabytes), and its ``next_after`` cursor.
+
+        The lines are the first ``limit`` to arrive after ``after`` (the store's, then the ring's);
+        the cursor is the last id accounted for, so the next page neither repeats nor skips one.
+        """
         collector = self._collector
         hub = collector.logs
         held = hub.held(hub.oldest_held, hub.last_id)
         oldest = held[0][0] if held else hub.last_id + 1
         low = bisect_left(held, query.start - LOG_RANGE_SLACK, key=_slot_time)
+        before_ring = low == 0 and query.after + 1 < oldest  # the range may begin in the store
+        store = collector.store if before_ring else None
+        low = max(low, bisect_right(held, query.after, key=_slot_id))
         high = bisect_left(held, query.end + LOG_RANGE_SLACK, lo=low, key=_slot_time)
-        truncated = high - low > MAX_LOG_RANGE_SCAN
+        scanned = min(high, low + MAX_LOG_RANGE_SCAN)
+        ring_resume = held[scanned - 1][0] if high > scanned else None  # the scan bound cut the ring
         matches: list[tuple[int, bytes | Event]] = []  # decoded in the worker thread
-        for entry_id, agent, rank, slot in held[low : min(high, low + MAX_LOG_RANGE_SCAN)]:
+        for entry_id, agent, rank, slot in held[low:scanned]:
             if (query.agent is None or agent == query.agent) and rank >= query.min_rank:
                 if query.start <= _held_time(slot) < query.end:
                     matches.append((entry_id, slot))
                     if len(matches) > query.limit:
                         break
-        store = collector.store if low == 0 else None  # only a range that may begin before the ring
 
-        def answer() -> bytes:  # in a worker thread: what it reads is immutable or the store's
+        def answer() -> tuple[bytes, int | None]:  # in a worker thread: immutable or the store's
             entries: list[LogEntry] = []
-            cut, incomplete = truncated, None
+            resume, incomplete = None, None
             if store is not None:
                 read = partial(
                     storedb.rows_between,
@@ -216,19 +237,24 @@ class History:
                     limit=query.limit,
                     slack=LOG_RANGE_SLACK,
                     scan=MAX_LOG_RANGE_SCAN,
+                    after=query.after,
                 )
                 try:
-                    rows, store_cut = store.read(read)
+                    rows, resume = store.read(read)
                 except StoreError as exc:
                     incomplete = str(exc)
                 else:
-                    cut |= store_cut
                     entries = [_entry(row_id, event) for row_id, event in rows]
-            room = max(query.limit - len(entries), 0)
-            cut |= len(matches) > room
-            entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
+            if resume is None:  # the store had no more: the ring's lines follow
+                room = query.limit - len(entries)
+                if len(matches) > room:
+                    resume = matches[room - 1][0] if room else entries[-1].id
+                else:
+                    resume = ring_resume
+                entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
             entries.sort(key=lambda entry: (entry.timestamp, entry.id))
-            return json_encoder.encode(LogRange(query.start, query.end, entries, cut, incomplete))
+            page = LogRange(query.start, query.end, entries, resume is not None, incomplete, resume)
+            return json_encoder.encode(page), resume
 
         return await anyio.to_thread.run_sync(answer, limiter=self._readers)
 
@@ -267,6 +293,10 @@ def _held_time(held: bytes | Event) -> float:
 
 def _slot_time(slot: tuple[int, str, int, bytes | Event]) -> float:
     return _held_time(slot[3])
+
+
+def _slot_id(slot: tuple[int, str, int, bytes | Event]) -> int:
+    return slot[0]
 
 
 def _trace(key: str, entries: list[LogEntry], total: int, incomplete: str | None) -> Trace:

@@ -412,18 +412,20 @@ def rows_between(
     limit: int,
     slack: float,
     scan: int,
-) -> tuple[list[tuple[int, Event]], bool]:
-    """Rows stamped in [``start``, ``end``) with id < ``below`` (and of ``agent``, level rank ≥
-    ``min_rank``), the first ``limit`` to arrive, ascending ids; True when some were left out.
+    after: int = 0,
+) -> tuple[list[tuple[int, Event]], int | None]:
+    """Rows stamped in [``start``, ``end``) with ``after`` < id < ``below`` (and of ``agent``, level
+    rank ≥ ``min_rank``), the first ``limit`` to arrive, ascending ids; and where to resume when some
+    were left out (the last id read: a next call with ``after`` set to it goes on), else None.
 
     Rows are found by arrival order (:func:`first_arrived_at_or_after`, no time index): those that
     arrived between the first stamped ``start - slack`` and the first stamped ``end + slack``, at most
-    ``scan`` of them read (more left out: True). A row that arrived more than ``slack`` seconds
+    ``scan`` of them read (the rest left out). A row that arrived more than ``slack`` seconds
     before or after the rows stamped like it is missed.
     """
-    low = first_arrived_at_or_after(conn, start - slack)
+    low = max(first_arrived_at_or_after(conn, start - slack), after + 1)
     high = min(first_arrived_at_or_after(conn, end + slack), below)
-    cut = high - low > scan
+    resume = low + scan - 1 if high - low > scan else None
     high = min(high, low + scan)
     sql = "SELECT id, body FROM logs WHERE id >= ? AND id < ? AND ts >= ? AND ts < ?"
     params: list[object] = [low, high, start, end]
@@ -435,11 +437,12 @@ def rows_between(
         params.append(min_rank)
     params.append(limit + 1)
     rows = conn.execute(sql + " ORDER BY id LIMIT ?", params).fetchall()
-    cut = cut or len(rows) > limit
+    if len(rows) > limit:
+        resume = rows[limit - 1][0]
     found: list[tuple[int, Event]] = []
     for row_id, body in rows[:limit]:
         try:
             found.append((row_id, event_decoder.decode(body)))
         except msgspec.DecodeError:
             log.warning("store: skipped an unreadable row (id %d) of a time range", row_id)
-    return found, cut
+    return found, resume

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -301,9 +302,79 @@ def test_a_time_range_filters_by_agent_and_level_without_a_store(collector: Runn
     assert len(errors.entries) == 10 and {e.level for e in errors.entries} == {"error"}
 
 
+def test_a_time_range_is_paged_by_its_cursor_each_line_once_across_the_store_and_the_ring(
+    start_collector: Start, tmp_path: Path
+) -> None:
+    collector = start_collector(store_path=tmp_path / "s.db", log_history=50, flush_interval=0.01)
+    events = lines(200, NOW) + lines(200, NOW, agent_id="b")  # 350 left the ring for the store
+    assert collector.post(events).status_code == 202
+    wait_until(lambda: store_has_written(collector.url, 400))
+    for params, expected in [
+        ({}, [("a", f"line {i}") for i in range(200)] + [("b", f"line {i}") for i in range(200)]),
+        ({"agent": "b"}, [("b", f"line {i}") for i in range(200)]),
+    ]:
+        url: str | None = collector.url + PATH_LOGS
+        query: dict[str, Any] | None = {"from": NOW, "to": NOW + 200, "limit": 70, **params}
+        got: list[tuple[str, str]] = []
+        pages = 0
+        while url is not None and pages < 20:
+            response = httpx.get(url, params=query, timeout=10)
+            assert response.status_code == 200, response.text
+            page = msgspec.json.decode(response.content, type=LogRange)
+            got += sorted(
+                ((e.agent_id, e.message) for e in page.entries), key=lambda x: (x[0], int(x[1][5:]))
+            )
+            assert page.truncated == (page.next_after is not None) == ("next" in response.links)
+            assert page.next_after is None or page.next_after == max(e.id for e in page.entries)
+            url = collector.url + response.links["next"]["url"] if "next" in response.links else None
+            query, pages = None, pages + 1  # the link says it all
+        assert got == expected and pages == -(-len(expected) // 70)
+
+
+def test_a_cursor_past_the_ring_reads_only_the_ring_and_past_everything_is_empty(
+    collector: RunningCollector,
+) -> None:
+    assert collector.post(lines(10, NOW)).status_code == 202
+    first = get_logs(collector.url, **{"from": NOW, "to": NOW + 10, "limit": 4})
+    assert [e.id for e in first.entries] == [1, 2, 3, 4] and first.next_after == 4
+    rest = get_logs(collector.url, **{"from": NOW, "to": NOW + 10, "after": 4})
+    assert (
+        [e.id for e in rest.entries] == list(range(5, 11)) and not rest.truncated and rest.next_after is None
+    )
+    assert get_logs(collector.url, **{"from": NOW, "to": NOW + 10, "after": 10**15}).entries == []
+
+
+def test_the_store_resumes_where_its_scan_bound_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "agentwatch.db"
+    schema_2_store(path, 30)
+    conn = storedb.connect(path, 1.0)
+    try:
+        storedb.create_schema(conn)
+        read = partial(
+            storedb.rows_between,
+            conn,
+            NOW,
+            NOW + 100,
+            below=100,
+            agent=None,
+            min_rank=0,
+            limit=100,
+            slack=1.0,
+        )
+        assert [row_id for row_id, _ in read(scan=10)[0]] == list(range(1, 11)) and read(scan=10)[1] == 10
+        assert [row_id for row_id, _ in read(scan=10, after=10)[0]] == list(range(11, 21))
+        assert read(scan=100, after=20)[1] is None and len(read(scan=100, after=20)[0]) == 10
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize(
     ("params", "named"),
     [
+        ({"from": "100", "to": "200", "after": "-1"}, "after"),
+        ({"from": "100", "to": "200", "after": "ten"}, "after"),
+        ({"from": "100", "to": "200", "after": "9" * 19}, "after"),
+        ({"from": "100", "to": "200", "form": "100"}, "form"),
         ({}, "from"),
         ({"from": "yesterday"}, "from"),
         ({"from": "nan"}, "from"),
