@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "agentwatch"
 
 #: The foundation: the wire format and helpers that import nothing of the project but each other.
-BASE = {"protocol", "retry", "pricing", "textsafe"}
+BASE = {"protocol", "retry", "pricing", "textsafe", "sketchwire"}
 
 #: What each part may import from the project (besides itself). Entry points (cli, demo, status, config,
 #: __main__) wire the parts together and may import any of them.
@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "retry": set(),
     "pricing": {"protocol"},
     "textsafe": set(),
+    "sketchwire": set(),
     "collector": BASE,
     "sdk": BASE,
     "client": BASE,

@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from agentwatch.collector import analysis, contentcoding, ingest, otlp
+from agentwatch.collector import analysis, contentcoding, ingest, otlp, sketchapi
 from agentwatch.collector.history import BadParameter, History, parse_log_query, parse_trace_id
 from agentwatch.collector.httplimits import ConnectionCounts
 from agentwatch.collector.loghub import parse_event_id
@@ -71,6 +71,7 @@ from agentwatch.protocol import (
     IngestResponse,
     parse_level,
 )
+from agentwatch.sketchwire import PARAM_AGENTS, PATH_SKETCH
 
 log = logging.getLogger("agentwatch.collector")
 
@@ -315,6 +316,22 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
         return headers
 
+    async def sketch(request: Request) -> Response:
+        """The window's latency sketch in its mergeable form (:mod:`agentwatch.sketchwire`): the fleet's
+        (``?agent=``: that agent's), and one page of agents' with ``?agents=1``."""
+        agent = agent_param(request)
+        with_agents = flag_param(request, PARAM_AGENTS)
+        offset, limit = page_params(request)
+        answer = sketchapi.sketch_response(
+            collector.window,
+            now=collector.clock(),
+            agent=agent,
+            with_agents=with_agents,
+            offset=offset,
+            limit=limit,
+        )
+        return json_response(answer)
+
     async def alerts(request: Request) -> Response:
         engine = collector.alerts
         return json_response(AlertsResponse(firing=collector.firing_alerts(), history=engine.recent()))
@@ -468,6 +485,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         Route(PATH_AGENTS, guarded(agents), methods=["GET"]),
         Route(PATH_HEALTH, guarded(health), methods=["GET"]),
         Route(PATH_ALERTS, guarded(alerts), methods=["GET"]),
+        Route(PATH_SKETCH, guarded(sketch), methods=["GET"]),
         Route(PATH_ANALYSIS, guarded(analysis_route), methods=["GET"]),
         Route(PATH_METRICS, guarded(metrics), methods=["GET"]),
         Route(PATH_HOOKS + "/{program}", guarded(post_hook), methods=["POST"]),
@@ -525,6 +543,14 @@ def delta_param(request: Request) -> bool:
     value = request.query_params.get(PARAM_DELTA, "0")
     if value not in ("0", "1"):
         raise HTTPProblem(400, f"{PARAM_DELTA} must be 0 or 1, not {value[:20]!r}")
+    return value == "1"
+
+
+def flag_param(request: Request, name: str) -> bool:
+    """``?name=1`` on, ``0`` or absent off; anything else is a 400."""
+    value = request.query_params.get(name, "0")
+    if value not in ("0", "1"):
+        raise HTTPProblem(400, f"{name} must be 0 or 1, not {value[:20]!r}")
     return value == "1"
 
 

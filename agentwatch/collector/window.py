@@ -921,6 +921,21 @@ class Window:
         """Agents that have a row."""
         return len(self._agents)
 
+    def latency_sketch(self, agent: str | None = None) -> MergedSketch:
+        """A copy of the latency sketch of the fleet (or of one agent) over the window, as the
+        snapshot at the clock's now reads it; empty for an unknown agent."""
+        now_sec = int(self._clock())
+        series = self._fleet if agent is None else self._agents.get(agent)
+        merged = MergedSketch()
+        if series is None:
+            return merged
+        ring, ring_seconds = series.ring, self.ring_seconds
+        for second in range(now_sec - self.window_seconds + 1, now_sec + 1):
+            bucket = ring[second % ring_seconds]
+            if bucket is not None and bucket.second == second and bucket.events:
+                merged.merge(bucket.sketch)
+        return merged
+
     def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
         """The fleet's numbers (``agent=None``) or one agent's, over the window, at the clock's now.
 
