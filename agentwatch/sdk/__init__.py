@@ -16,6 +16,10 @@ counters, and the sender reports them to the collector in periodic heartbeat eve
 (attributes ``agentwatch.sdk.dropped``, ``agentwatch.sdk.failed``...), so a viewer can see
 an agent that is losing telemetry.
 
+Given several collectors (``urls=[...]`` or ``$AGENTWATCH_URLS``), an agent sends to the one
+its id ranks first by rendezvous hashing, and to the next while that one is down
+(:mod:`agentwatch.sdk.shards`).
+
 This module imports neither Textual nor Starlette.
 """
 
@@ -25,7 +29,7 @@ import atexit
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from agentwatch import pricing
@@ -44,6 +48,7 @@ from agentwatch.protocol import (
 from agentwatch.sdk.events import clip, fill, finish
 from agentwatch.sdk.handler import LoggingHandler
 from agentwatch.sdk.sender import BatchSender
+from agentwatch.sdk.shards import parse_urls, rank
 from agentwatch.sdk.spans import Span, current_span, new_span_id, new_trace_id
 
 _get_current = current_span.get
@@ -52,6 +57,7 @@ __all__ = [
     "ENV_AGENT_ID",
     "ENV_TOKEN",
     "ENV_URL",
+    "ENV_URLS",
     "SDK_ATTRIBUTE_PREFIX",
     "AgentTelemetry",
     "LoggingHandler",
@@ -59,6 +65,8 @@ __all__ = [
 ]
 
 ENV_URL: Final = "AGENTWATCH_URL"
+#: Several collectors, comma-separated; each agent sends to one (see :mod:`agentwatch.sdk.shards`).
+ENV_URLS: Final = "AGENTWATCH_URLS"
 ENV_TOKEN: Final = "AGENTWATCH_TOKEN"
 ENV_AGENT_ID: Final = "AGENTWATCH_AGENT_ID"
 #: Heartbeat attribute keys are this prefix + a :meth:`AgentTelemetry.stats` key.
@@ -74,6 +82,12 @@ class AgentTelemetry:
         agent_id: the agent's name (≤ 128 chars); default ``$AGENTWATCH_AGENT_ID``.
         url: collector base URL; default ``$AGENTWATCH_URL``, else ``http://127.0.0.1:8787``.
         token: bearer token; default ``$AGENTWATCH_TOKEN``.
+        urls: several collectors instead of ``url`` (default ``$AGENTWATCH_URLS``, comma-separated,
+            which wins over ``$AGENTWATCH_URL``): the agent sends to the first of its
+            rendezvous-hash ranking that is up (:mod:`agentwatch.sdk.shards`). Every agent should
+            be given the same URLs, spelt the same (their order does not matter).
+        failback_interval: with several collectors, seconds before one that failed is tried
+            again (doubling with each failure in a row, up to 30 s).
         batch_size: events per POST (≥ 1).
         flush_interval: seconds an event may wait in the queue before a POST (> 0).
         max_queue: events held while the collector is slow or down; more are dropped.
@@ -85,8 +99,9 @@ class AgentTelemetry:
         clock: wall clock for event timestamps (unix seconds).
 
     Raises:
-        ValueError: no agent id (argument or environment), an agent id over the limit, or a
-            non-positive size/interval. This is the only place the SDK raises.
+        ValueError: no agent id (argument or environment), an agent id over the limit, a
+            non-positive size/interval, both ``url`` and ``urls``, an empty ``urls`` or a URL
+            that is not http(s). This is the only place the SDK raises.
     """
 
     def __init__(
@@ -105,6 +120,8 @@ class AgentTelemetry:
         atexit_timeout: float = 2.0,
         clock: Callable[[], float] = time.time,
         span_starts: bool = True,
+        urls: Sequence[str] | None = None,
+        failback_interval: float = 1.0,
     ) -> None:
         agent_id = agent_id or os.environ.get(ENV_AGENT_ID) or None
         if not agent_id:
@@ -114,11 +131,22 @@ class AgentTelemetry:
         if batch_size < 1 or max_queue < 1 or flush_interval <= 0 or timeout <= 0 or max_retries < 0:
             raise ValueError("batch_size, max_queue, flush_interval and timeout must be positive")
         self.agent_id: str = agent_id
-        self.url: str = url or os.environ.get(ENV_URL) or DEFAULT_URL
+        if url and urls is not None:
+            raise ValueError("pass url or urls, not both")
+        if urls is None and not url:
+            urls = parse_urls(os.environ.get(ENV_URLS, "")) or None
+        #: The collectors in this agent's order of preference (one unless sharded).
+        self.urls: tuple[str, ...] = (
+            tuple(rank(agent_id, urls))
+            if urls is not None
+            else (url or os.environ.get(ENV_URL) or DEFAULT_URL,)
+        )
+        #: The collector this agent prefers (the first of :attr:`urls`).
+        self.url: str = self.urls[0]
         self._clock = clock
         self._atexit_timeout = atexit_timeout
         self._sender = BatchSender(
-            self.url,
+            self.urls[0] if len(self.urls) == 1 else self.urls,
             normalize_token(token or os.environ.get(ENV_TOKEN)),
             batch_size=batch_size,
             flush_interval=flush_interval,
@@ -128,6 +156,7 @@ class AgentTelemetry:
             max_retries=max_retries,
             heartbeat_interval=heartbeat_interval,
             heartbeat_factory=self._heartbeat_event if heartbeat_interval is not None else None,
+            failback_interval=failback_interval,
         )
         self._put = self._sender.put
         #: Queue each span's start too (the collector shows the span in flight until it ends).
@@ -226,8 +255,15 @@ class AgentTelemetry:
 
     # --------------------------------------------------------------------- control
     def stats(self) -> dict[str, int]:
-        """Delivery counters: ``sent``, ``dropped``, ``retried``, ``failed``, ``rejected``, ``queued``."""
+        """Delivery counters: ``sent``, ``dropped``, ``retried``, ``failed``, ``rejected``, ``queued``;
+        with several collectors also ``failovers``, ``failbacks``, ``collector_errors`` and
+        ``collectors_down``."""
         return self._sender.stats()
+
+    @property
+    def collector(self) -> str:
+        """The collector this agent's batches go to now (another of :attr:`urls` while its own is down)."""
+        return self._sender.collector
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until everything recorded so far is sent (or failed), at most ``timeout`` s."""

@@ -5,7 +5,8 @@ Recording an event costs the caller a length check and a :class:`collections.deq
 waits for the sender, whatever it is doing. It never blocks on I/O and never raises. A
 single daemon thread drains the queue in batches (by size, or every ``flush_interval``
 seconds), POSTs them as a JSON array to ``url + PATH_EVENTS`` over one kept-alive
-connection (:mod:`agentwatch.sdk.transport`), and retries with exponential backoff on
+connection (:mod:`agentwatch.sdk.transport`; given several collector URLs, to the first live
+one of them, see :mod:`agentwatch.sdk.shards`), and retries with exponential backoff on
 connection errors, 429 and 5xx, honouring ``Retry-After`` (:mod:`agentwatch.retry`). A batch
 that still fails after ``max_retries`` is counted as ``failed`` and dropped; a 4xx other
 than 429 is counted as ``rejected`` and not retried. Events that arrive while the queue is
@@ -32,13 +33,14 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
 
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, Event, IngestResponse
 from agentwatch.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
+from agentwatch.sdk.shards import FailoverTransport
 from agentwatch.sdk.transport import Transport, TransportError
 
 #: A Retry-After longer than this (seconds) is clamped, so one answer cannot stall a sender.
@@ -90,7 +92,7 @@ class BatchSender:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         token: str | None,
         *,
         batch_size: int,
@@ -103,8 +105,11 @@ class BatchSender:
         backoff_max: float = 10.0,
         heartbeat_interval: float | None = None,
         heartbeat_factory: Callable[[dict[str, int]], Event | None] | None = None,
+        failback_interval: float = 1.0,
     ) -> None:
-        self._url = url.rstrip("/") + PATH_EVENTS
+        #: Collector base URLs in order of preference (one unless sharded).
+        self.collectors: tuple[str, ...] = (url,) if isinstance(url, str) else tuple(url)
+        endpoints = [collector.rstrip("/") + PATH_EVENTS for collector in self.collectors]
         self._headers = {"content-type": "application/json", "user-agent": "agentwatch-sdk"}
         if token:
             self._headers["authorization"] = f"Bearer {token}"
@@ -140,7 +145,15 @@ class BatchSender:
         # Built here, in the constructing thread: an https transport loads the TLS trust store
         # (work holding the interpreter lock), which would otherwise land on the sender thread
         # just as the agent starts recording, and stall it.
-        self._transport = Transport(self._url, self._headers, self._timeout)
+        self._failover: FailoverTransport | None = None
+        self._transport: Transport | FailoverTransport
+        if len(endpoints) == 1:
+            self._transport = Transport(endpoints[0], self._headers, self._timeout)
+        else:  # several collectors: the first live one of the ranking (agentwatch.sdk.shards)
+            self._failover = FailoverTransport(
+                endpoints, self._headers, self._timeout, failback_interval=failback_interval
+            )
+            self._transport = self._failover
         self._thread = threading.Thread(target=self._run, name="agentwatch-sdk-sender", daemon=True)
         self._thread.start()
 
@@ -188,8 +201,26 @@ class BatchSender:
     def thread_ident(self) -> int | None:
         return self._thread.ident
 
+    @property
+    def collector(self) -> str:
+        """The collector batches go to now."""
+        return self.collectors[0 if self._failover is None else self._failover.current]
+
     def stats(self) -> dict[str, int]:
-        """Delivery counters: sent, dropped, retried, failed, rejected, queued, starts_dropped."""
+        """Delivery counters: sent, dropped, retried, failed, rejected, queued, starts_dropped,
+        and with several collectors failovers, failbacks, collector_errors and collectors_down."""
+        failover = self._failover
+        if failover is not None:
+            return {
+                **self._counters(),
+                "failovers": failover.failovers,
+                "failbacks": failover.failbacks,
+                "collector_errors": failover.collector_errors,
+                "collectors_down": failover.down,
+            }
+        return self._counters()
+
+    def _counters(self) -> dict[str, int]:
         return {
             "sent": self.sent,
             "dropped": self.dropped,
@@ -303,7 +334,7 @@ class BatchSender:
         for marker in markers:
             marker.done.set()
 
-    def _drain(self, transport: Transport) -> None:
+    def _drain(self, transport: Transport | FailoverTransport) -> None:
         while self._queue and not self._stop.is_set():
             batch, markers, starts = self._take_batch()
             try:
@@ -343,7 +374,9 @@ class BatchSender:
                         self._sender_dropped += 1
         return b"[" + b",".join(parts) + b"]", n
 
-    def _send(self, transport: Transport, batch: list[Event], starts: list[Event] | None = None) -> None:
+    def _send(
+        self, transport: Transport | FailoverTransport, batch: list[Event], starts: list[Event] | None = None
+    ) -> None:
         """POST one batch, retrying as documented; counts the outcome.
 
         Each attempt first makes sure a connection is open: while the collector is down an
