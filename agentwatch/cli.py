@@ -88,8 +88,26 @@ _port = _whole(0, 65535)
 _positive_float = _seconds_or_rate
 
 
-def _add_url_options(parser: argparse.ArgumentParser, *, positional: bool) -> None:
-    if positional:
+class _Urls(argparse.Action):
+    """Positional collector URLs: all of them in ``urls`` (None when none), the first in ``url``."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        urls = list(values or ())
+        namespace.urls = urls or None
+        namespace.url = urls[0] if urls else None
+
+
+def _add_url_options(parser: argparse.ArgumentParser, *, positional: bool, many: bool = False) -> None:
+    if positional and many:
+        parser.set_defaults(url=None)
+        parser.add_argument(
+            "urls",
+            nargs="*",
+            action=_Urls,
+            metavar="URL",
+            help=f"collector URL; several are watched as one fleet (default {DEFAULT_URL_TEXT})",
+        )
+    elif positional:
         parser.add_argument(
             "url", nargs="?", default=None, help=f"collector URL (default {DEFAULT_URL_TEXT})"
         )
@@ -273,7 +291,7 @@ def build_parser() -> Parser:
     raw = argparse.RawDescriptionHelpFormatter
 
     watch = sub.add_parser("watch", help="watch a collector (the default command)", description=watch_help)
-    _add_url_options(watch, positional=True)
+    _add_url_options(watch, positional=True, many=True)
     watch.add_argument("--config", default=None, help="viewer config file (default: the platform config dir)")
     _add_view_options(watch)
 
@@ -373,7 +391,7 @@ def build_parser() -> Parser:
     status = sub.add_parser(
         "status", help="print one snapshot line and exit", description="Print one snapshot line and exit."
     )
-    _add_url_options(status, positional=True)
+    _add_url_options(status, positional=True, many=True)
     status.add_argument(
         "--format",
         default=None,

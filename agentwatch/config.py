@@ -4,6 +4,7 @@ The file is TOML at :func:`config_path` (or ``--config``); its keys are the fiel
 :class:`ViewerConfig` (``max_lines`` may also be spelled ``max-lines``)::
 
     url = "http://collector.internal:8787"
+    # urls = ["http://c1:8787", "http://c2:8787"]   # several collectors, one fleet
     token = "s3cret"
     fps = 10
     max_lines = 10000
@@ -40,6 +41,8 @@ MAX_LINES_RANGE: Final = (1, 1_000_000)
 ENV_URL: Final = "AGENTWATCH_URL"
 ENV_TOKEN: Final = "AGENTWATCH_TOKEN"
 ENV_FPS: Final = "AGENTWATCH_FPS"
+#: Most collectors one viewer watches as one fleet.
+MAX_URLS: Final = 32
 
 
 class ConfigError(Exception):
@@ -58,6 +61,9 @@ class ViewerConfig:
     """What a viewer needs to know; every field has a working default."""
 
     url: str = DEFAULT_URL
+    #: Several collectors watched as one fleet (``urls = [...]`` in the file, or several URLs on the
+    #: command line); empty: the one at ``url``. When given, ``url`` is the first of them.
+    urls: tuple[str, ...] = ()
     token: str | None = None
     fps: int = 10
     max_lines: int = 10_000
@@ -102,6 +108,8 @@ def _check_value(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("must be a string")
         return normalize_url(value)
+    if key == "urls":
+        return _urls(value)
     if key == "fps":
         return _int_in_range(value, FPS_RANGE)
     if key == "max_lines":
@@ -136,6 +144,19 @@ def _check_value(key: str, value: Any) -> Any:
             raise ValueError(problem)
         return token
     return value or None
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    """A list of collector URLs: each normalized, none twice, at most :data:`MAX_URLS`."""
+    if not isinstance(value, list | tuple) or not all(isinstance(url, str) for url in value):
+        raise ValueError("must be a list of URLs")
+    if len(value) > MAX_URLS:
+        raise ValueError(f"at most {MAX_URLS} collectors, got {len(value)}")
+    urls = tuple(normalize_url(url) for url in value)
+    for index, url in enumerate(urls):
+        if url in urls[:index]:
+            raise ValueError(f"{url} is listed twice")
+    return urls
 
 
 def _int_in_range(value: Any, bounds: tuple[int, int]) -> int:
@@ -226,7 +247,10 @@ def load_config(
         explicit = Path(getattr(namespace, "config"))  # noqa: B009 - namespace is untyped
     file_path = explicit if explicit is not None else config_path()
     settings = _read_file(file_path, required=explicit is not None)
-    settings.update(_read_environ(environ))
-    if namespace is not None:
-        settings.update(_read_flags(namespace))
+    for layer in (_read_environ(environ), _read_flags(namespace) if namespace is not None else {}):
+        if "url" in layer and "urls" not in layer:
+            settings.pop("urls", None)  # one URL given later beats a list given earlier
+        settings.update(layer)
+    if settings.get("urls"):
+        settings["url"] = settings["urls"][0]
     return ViewerConfig(**settings)

@@ -276,6 +276,10 @@ def main(namespace: argparse.Namespace) -> int:
         config = load_config(namespace)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
+    if len(config.urls) > 1:  # several collectors: one fleet
+        from agentwatch.fleetstatus import main as fleet_main
+
+        return fleet_main(namespace, config)
     template = getattr(namespace, "format", None)
     if template is not None:
         try:  # a bad template is a usage error even when the collector is down

@@ -1,0 +1,180 @@
+"""Several collectors as one fleet: ``agentwatch status URL1 URL2 …`` and the merge behind it (real
+collectors on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentwatch.cli import parse
+from agentwatch.client.fleetmerge import Part, merge_history, merge_snapshots
+from agentwatch.config import ConfigError, load_config
+from agentwatch.protocol import AgentRow, History, Snapshot
+from agentwatch.sketchwire import WireSketch
+from agentwatch.status import main
+from tests.helpers import RunningCollector, wait_until
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user config file or AGENTWATCH_* variables leak into a test."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for name in ("AGENTWATCH_URL", "AGENTWATCH_TOKEN", "AGENTWATCH_FPS", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def llm_call(agent: str, latency_ms: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "agent_id": agent,
+        "span_type": "llm_call",
+        "latency_ms": latency_ms,
+        "tokens_input": 10,
+        **fields,
+    }
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def run_status(*argv: str) -> int:
+    return main(parse(["status", *argv]))
+
+
+@pytest.fixture
+def three(start_collector: Callable[..., RunningCollector]) -> list[RunningCollector]:
+    """Three collectors, agents sharded over them; the third has two agents, one of them failing."""
+    collectors = [start_collector() for _ in range(3)]
+    batches = [
+        [llm_call("alpha", 100.0) for _ in range(10)],
+        [llm_call("beta", 1000.0) for _ in range(10)],
+        [llm_call("gamma", 10_000.0) for _ in range(10)]
+        + [llm_call("delta", 50.0, error="rate limited")] * 10,
+    ]
+    for running, batch in zip(collectors, batches, strict=True):
+        assert running.post(batch).status_code == 202
+        count = len(batch)
+        wait_until(lambda running=running, count=count: running.service.window.events_total == count)
+    return collectors
+
+
+def test_status_of_several_collectors_sums_totals_and_merges_percentiles(
+    three: list[RunningCollector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_status(*(c.url for c in three), "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["events"] == 40 and document["errors"] == 10
+    assert document["error_rate"] == pytest.approx(0.25)
+    assert document["active_agents"] == 4
+    # 40 latencies, 10 each of 50, 100, 1000 and 10 000 ms: p50 is 100 ms,
+    # p99 is 10 s. No average of the collectors' own percentiles says that.
+    assert document["p50_latency_ms"] == pytest.approx(100.0, rel=0.01)
+    assert document["p99_latency_ms"] == pytest.approx(10_000.0, rel=0.01)
+    by_agent = {row["agent_id"]: row["collector"] for row in document["agents"]}
+    assert by_agent == {
+        "alpha": three[0].url,
+        "beta": three[1].url,
+        "delta": three[2].url,
+        "gamma": three[2].url,
+    }
+    assert [c["up"] for c in document["collectors"]] == [True, True, True]
+
+
+def test_status_line_says_how_many_collectors_answered(
+    three: list[RunningCollector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_status(*(c.url for c in three)) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("agentwatch failing · 4 agents")
+    assert "p50 100 ms" in line and "p99 10.0 s" in line
+    assert line.rstrip().endswith("· 3/3 collectors")
+
+
+def test_a_down_collector_is_named_while_the_rest_print_and_the_exit_code_says_partial(
+    three: list[RunningCollector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = closed_port_url()
+    assert run_status(three[0].url, dead, three[1].url, "--timeout", "2") == 4
+    out, err = capsys.readouterr()
+    assert out.rstrip().endswith("· 2/3 collectors") and "2 agents" in out
+    assert f"{dead} is down" in err
+    assert run_status(three[0].url, dead, "--json", "--timeout", "2") == 4
+    document = json.loads(capsys.readouterr().out)
+    assert [c["up"] for c in document["collectors"]] == [True, False]
+    assert document["events"] == 10
+
+
+def test_every_collector_down_exits_1() -> None:
+    assert run_status(closed_port_url(), closed_port_url(), "--timeout", "2") == 1
+
+
+def test_a_refused_token_everywhere_exits_3(start_collector: Callable[..., RunningCollector]) -> None:
+    collectors = [start_collector(token="right-token") for _ in range(2)]
+    assert run_status(*(c.url for c in collectors), "--token", "wrong-token") == 3
+
+
+def test_urls_come_from_the_config_file_and_one_later_url_beats_them(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('urls = ["c1:8787", "http://c2:8787/"]\n')
+    config = load_config(path=path, environ={})
+    assert config.urls == ("http://c1:8787", "http://c2:8787")
+    assert config.url == "http://c1:8787"
+    config = load_config(path=path, environ={"AGENTWATCH_URL": "http://c3:1"})
+    assert (config.url, config.urls) == ("http://c3:1", ())
+    config = load_config(parse(["status", "a:1", "b:2"]), path=path, environ={})
+    assert config.urls == ("http://a:1", "http://b:2")
+
+
+@pytest.mark.parametrize(
+    "value", ['["c1:1", "c1:1"]', '"c1:1"', "[1]", "[" + ", ".join(['"h:1"'] * 40) + "]"]
+)
+def test_bad_url_lists_are_refused_naming_the_key(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"urls = {value}\n")
+    with pytest.raises(ConfigError, match="urls"):
+        load_config(path=path, environ={})
+
+
+def test_history_adds_up_aligned_on_the_newest_second() -> None:
+    one = History(
+        end=10.0,
+        tokens_per_second=[1.0, 2.0],
+        p99_latency_ms=[5.0, None],
+        error_rate=[0.5, 0.0],
+        events_per_second=[2.0, 4.0],
+        cost_per_second=[0.1, 0.2],
+    )
+    two = History(
+        end=10.0,
+        tokens_per_second=[3.0],
+        p99_latency_ms=[7.0],
+        error_rate=[1.0],
+        events_per_second=[4.0],
+        cost_per_second=[0.3],
+    )
+    merged = merge_history([one, two])
+    assert merged.tokens_per_second == [1.0, 5.0]
+    assert merged.p99_latency_ms == [5.0, 7.0]
+    assert merged.error_rate == [0.5, 0.5]
+    assert merged.events_per_second == [2.0, 8.0]
+
+
+def test_sketches_of_another_accuracy_leave_the_percentiles_out() -> None:
+    parts = [
+        Part(
+            "a",
+            Snapshot(timestamp=1.0, events=1, agents=[AgentRow("x")]),
+            WireSketch(gamma=1.02, count=1, keys=[5], counts=[1]),
+        ),
+        Part("b", Snapshot(timestamp=2.0, events=1), WireSketch(gamma=1.05, count=1, keys=[5], counts=[1])),
+    ]
+    fleet = merge_snapshots(parts)
+    assert fleet.snapshot.p99_latency_ms is None and fleet.bad_sketches == 2
+    assert fleet.snapshot.events == 2 and fleet.collector_of == {"x": "a"}
