@@ -547,6 +547,29 @@ class Alert(msgspec.Struct, omit_defaults=False):
     threshold: float | None = None
     message: str = ""
     severity: str = "warning"
+    #: Acknowledged (quiet until it resolves): by whom (a viewer's name) and when; None: not.
+    acked_by: str | None = None
+    acked_at: float | None = None
+    #: Snoozed (quiet until ``snoozed_until``, unix seconds, even through a new firing): by whom.
+    snoozed_by: str | None = None
+    snoozed_until: float | None = None
+
+
+#: ``POST /api/alerts/<id>/ack`` and ``/snooze`` (a body of :class:`AlertAction`); ``DELETE`` undoes.
+ALERT_ACK: Final = "ack"
+ALERT_SNOOZE: Final = "snooze"
+#: Characters of a viewer's name in an acknowledgement at most.
+MAX_VIEWER_NAME_LENGTH: Final = 64
+#: Seconds an alert may be snoozed for at most (and at least 1).
+MAX_SNOOZE_SECONDS: Final = 86_400.0
+
+
+class AlertAction(msgspec.Struct):
+    """Body of ``POST /api/alerts/<id>/ack`` or ``/snooze``: who acts (the viewer's configured name)
+    and, to snooze, for how many seconds (1 to :data:`MAX_SNOOZE_SECONDS`)."""
+
+    by: str | None = None
+    for_s: float | None = None
 
 
 class AlertsResponse(msgspec.Struct):
@@ -554,6 +577,8 @@ class AlertsResponse(msgspec.Struct):
 
     firing: list[Alert] = []
     history: list[Alert] = []
+    #: Acknowledgements and snoozes forgotten beyond the collector's bound (oldest first).
+    marks_dropped: int = 0
 
 
 class AnalysisRow(msgspec.Struct, omit_defaults=True):

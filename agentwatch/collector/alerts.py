@@ -245,6 +245,24 @@ class AlertEngine:
     def recent(self) -> list[Alert]:
         return list(reversed(self.history))
 
+    def firing_ids(self) -> list[str]:
+        """Ids of every alert firing now (no cap)."""
+        ids = [s.alert.id for s in self.states.values() if s.alert is not None]
+        ids.extend(self.new_decisions)
+        ids.extend(self.stuck)
+        return ids
+
+    def find(self, alert_id: str) -> Alert | None:
+        """The firing alert of this id (``rule:scope``), None when it does not fire."""
+        rule, _, scope = alert_id.partition(":")
+        state = self.states.get((rule, scope))
+        if state is not None and state.alert is not None:
+            return state.alert
+        found = self.new_decisions.get(alert_id)
+        if found is None and alert_id in self.stuck:
+            found = self.stuck[alert_id][0]
+        return found
+
     def baseline_of(self, rule: str, scope: str) -> tuple[float, float, bool] | None:
         """(mean, threshold-free upper bound, firing) of a latency baseline; None before min_samples."""
         state = self.states.get((rule, scope))

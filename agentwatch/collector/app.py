@@ -27,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from agentwatch.collector import analysis, contentcoding, ingest, otlp, sketchapi
+from agentwatch.collector.alertacks import snooze_seconds, viewer_name
 from agentwatch.collector.history import BadParameter, History, parse_log_query, parse_trace_id
 from agentwatch.collector.httplimits import ConnectionCounts
 from agentwatch.collector.loghub import parse_event_id
@@ -38,6 +39,9 @@ from agentwatch.collector.store import StoreError
 from agentwatch.collector.streamgzip import accepts_gzip
 from agentwatch.collector.totals import TotalsExporter
 from agentwatch.protocol import (
+    ALERT_ACK,
+    ALERT_RESOLVED,
+    ALERT_SNOOZE,
     ANALYSIS_VIEWS,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_TOTAL_COUNT,
@@ -66,6 +70,8 @@ from agentwatch.protocol import (
     VIEW_COSTS,
     VIEW_DECISIONS,
     VIEW_LATENCY,
+    Alert,
+    AlertAction,
     AlertsResponse,
     ErrorResponse,
     IngestResponse,
@@ -87,10 +93,14 @@ INGEST_STEP = 1000
 DECODE_THREADS = 2
 #: Agent rows in one answer of ``/api/agents`` or ``/api/snapshot`` at most (and by default).
 MAX_PAGE_AGENTS = 1000
+#: Bytes of an acknowledge or snooze request's body at most.
+MAX_ACTION_BODY = 4096
 #: A ``/metrics`` scrape within this many seconds of the last render gets that text again, so
 #: scraping in a loop costs one render a second.
 SCRAPE_REUSE_SECONDS = 1.0
 _encode = msgspec.json.Encoder().encode
+#: An alert's acknowledgement or snooze: set (POST), undone (DELETE).
+ACTIONS = ["POST", "DELETE"]
 
 
 class HTTPProblem(Exception):
@@ -333,8 +343,50 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         return json_response(answer)
 
     async def alerts(request: Request) -> Response:
-        engine = collector.alerts
-        return json_response(AlertsResponse(firing=collector.firing_alerts(), history=engine.recent()))
+        acks = collector.acks
+        return json_response(
+            AlertsResponse(
+                firing=collector.firing_alerts(),
+                history=acks.mark(collector.alerts.recent()),
+                marks_dropped=acks.dropped,
+            )
+        )
+
+    async def alert_action(request: Request) -> Response:
+        """Acknowledge or snooze an alert (``POST``, see :mod:`~agentwatch.collector.alertacks`), or
+        undo it (``DELETE``); answers the alert as every viewer now sees it."""
+        alert_id = request.path_params["alert_id"]
+        kind = ALERT_ACK if request.url.path.endswith("/" + ALERT_ACK) else ALERT_SNOOZE
+        shown = repr(alert_id[:200])
+        firing = collector.find_firing(alert_id)
+        known = firing or next((a for a in collector.alerts.recent() if a.id == alert_id), None)
+        acks = collector.acks
+        if request.method == "DELETE":
+            if not (acks.unack(alert_id) if kind == ALERT_ACK else acks.unsnooze(alert_id)):
+                what = "acknowledged" if kind == ALERT_ACK else "snoozed"
+                raise HTTPProblem(404, f"alert {shown} is not {what}")
+        else:
+            if known is None or (kind == ALERT_ACK and firing is None):
+                raise HTTPProblem(
+                    404,
+                    f"no {'firing ' if kind == ALERT_ACK else ''}alert {shown}",
+                    "an alert is acknowledged while it fires, snoozed once it has fired (GET /api/alerts)",
+                )
+            body = await read_body(request)
+            if len(body) > MAX_ACTION_BODY:
+                raise HTTPProblem(413, "body too large", f"the limit is {MAX_ACTION_BODY} bytes")
+            try:
+                asked = msgspec.json.decode(body or b"{}", type=AlertAction)
+                by = viewer_name(asked.by)
+                if kind == ALERT_ACK:
+                    acks.ack(alert_id, by)
+                else:
+                    acks.snooze(alert_id, by, snooze_seconds(asked.for_s))
+            except (msgspec.DecodeError, ValueError) as exc:
+                raise HTTPProblem(400, str(exc).split("\n")[0][:200]) from None
+        await collector.save_acks()
+        rule, _, scope = alert_id.partition(":")
+        return json_response(acks.mark([known or Alert(alert_id, rule, scope, ALERT_RESOLVED)])[0])
 
     async def analysis_route(request: Request) -> Response:
         view = request.query_params.get("view", "")
@@ -485,6 +537,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         Route(PATH_AGENTS, guarded(agents), methods=["GET"]),
         Route(PATH_HEALTH, guarded(health), methods=["GET"]),
         Route(PATH_ALERTS, guarded(alerts), methods=["GET"]),
+        Route(PATH_ALERTS + "/{alert_id:path}/" + ALERT_ACK, guarded(alert_action), methods=ACTIONS),
+        Route(PATH_ALERTS + "/{alert_id:path}/" + ALERT_SNOOZE, guarded(alert_action), methods=ACTIONS),
         Route(PATH_SKETCH, guarded(sketch), methods=["GET"]),
         Route(PATH_ANALYSIS, guarded(analysis_route), methods=["GET"]),
         Route(PATH_METRICS, guarded(metrics), methods=["GET"]),

@@ -20,6 +20,8 @@ import platformdirs
 from msgspec.structs import replace
 
 from agentwatch import __version__
+from agentwatch.collector.alertacks import META_KEY as ACKS_KEY
+from agentwatch.collector.alertacks import AlertAcks
 from agentwatch.collector.alerts import AlertEngine
 from agentwatch.collector.budgets import Budgets, BudgetWatch
 from agentwatch.collector.config import AlertSettings
@@ -116,6 +118,9 @@ class Collector:
         self.ledger = Ledger(settings.alerts, window_seconds=settings.window_seconds, clock=settings.clock)
         self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock, steps=self.window.steps)
         self.aggregators.append(self.ledger.add_many)
+        #: Who acknowledged or snoozed which alert (kept in the store's ``meta``).
+        self.acks = AlertAcks(clock=settings.clock)
+        self._acks_saving = asyncio.Lock()
         self.metric_points = MetricIngest(
             max_series=settings.metric_series,
             max_sources=settings.max_agents,
@@ -181,6 +186,12 @@ class Collector:
         )
         self.logs.reserve = store.reserve_ids  # ids are reserved before use: none reused after a crash
         self.receipts.load(restored.receipts)
+        try:
+            problem = self.acks.load(store.get_meta(ACKS_KEY))
+        except StoreError as exc:
+            problem = f"acknowledged and snoozed alerts not read: {exc}"
+        if problem is not None:
+            self.warnings.append(problem)
         if restored.events:
             # Refilled seconds count as watched, so rates after a restart are not underestimated.
             oldest = min(event.timestamp for event in restored.events if isinstance(event.timestamp, float))
@@ -298,7 +309,32 @@ class Collector:
         firing = self.alerts.firing(agent)
         if RULE_BUDGET not in self.settings.alerts.disabled:
             firing.extend(self.budgets.firing(agent))
-        return firing
+        return self.acks.mark(firing)
+
+    def find_firing(self, alert_id: str) -> Alert | None:
+        """The firing alert of this id (the rules' or a budget's), as it is; None when none fires."""
+        found = self.alerts.find(alert_id)
+        if found is None and RULE_BUDGET not in self.settings.alerts.disabled:
+            found = next((alert for alert in self.budgets.firing() if alert.id == alert_id), None)
+        return found
+
+    def firing_ids(self) -> list[str]:
+        """Ids of every alert firing now (no cap, unlike the snapshot's list)."""
+        ids = self.alerts.firing_ids()
+        ids.extend(alert.id for alert in self.budgets.firing())
+        return ids
+
+    async def save_acks(self) -> None:
+        """Write the acknowledgements and snoozes to the store (no store: nothing). A failed write
+        is logged and counted in the store's errors; what the viewers see stays as it is."""
+        if self.store is None:
+            self.acks.dirty = False
+            return
+        async with self._acks_saving:  # one write at a time, each of the newest state
+            try:
+                await asyncio.to_thread(self.store.put_meta, ACKS_KEY, self.acks.encode())
+            except StoreError as exc:
+                log.warning("acknowledged and snoozed alerts not stored: %s", exc)
 
     def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
         """The window's snapshot with the firing alerts; ``offset``/``limit`` page its agent rows."""
@@ -356,7 +392,8 @@ class Collector:
         if spent and RULE_BUDGET not in self.settings.alerts.disabled:
             self.alerts.history.extend(replace(alert) for alert in spent)
             changes.extend(spent)
-        for alert in changes:
+        self.acks.observe(changes, self.firing_ids)
+        for alert in self.acks.mark(changes):
             self.metrics.publish_event(sse_frame(SSE_ALERT, msgspec.json.encode(alert)))
         return changes
 
@@ -382,6 +419,8 @@ class Collector:
             try:
                 await self._fold_in_steps()
                 self.tick()
+                if self.acks.dirty:
+                    await self.save_acks()
             except Exception:  # a bug here must not stop every future tick
                 log.exception("metrics tick failed")
 

@@ -456,6 +456,15 @@ class Store:
                 self.errors += 1
                 raise StoreError(f"store read failed: {exc}") from exc
 
+    def get_meta(self, key: str) -> bytes | None:
+        """One value of the ``meta`` table (None: not set). Blocking; raises like :meth:`read`."""
+        return self.read(lambda conn: storedb.get_meta(conn, key))
+
+    def put_meta(self, key: str, value: bytes) -> None:
+        """Set one ``meta`` value, committed on return (small, rare writes such as the alerts'
+        acknowledgements, beside the writer's transactions). Blocking; raises like :meth:`read`."""
+        self.read(lambda conn: storedb.set_meta(conn, key, value))
+
     def backfill(
         self, after: int, before: int, limit: int, agent: str | None, min_rank: int
     ) -> tuple[int, list[LogEntry]]:

@@ -6,7 +6,8 @@ Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 
     logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB,  -- Event JSON
          trace_hash INTEGER)                              -- indexed where not NULL
-    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id, trace_backfill_below
+    meta(key TEXT PRIMARY KEY, value)                       -- last_log_id, trace_backfill_below,
+                                                            -- alert_acks (JSON)
     receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
 
 One row per event, keyed by the id of its log line; ``level`` is
@@ -191,6 +192,17 @@ def last_log_id(conn: sqlite3.Connection) -> int:
     (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
     (meta_id,) = conn.execute("SELECT value FROM meta WHERE key = 'last_log_id'").fetchone()
     return max(int(max_id), int(meta_id or 0))
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> bytes | None:
+    """One ``meta`` value (None when not set)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: bytes) -> None:
+    """Set one ``meta`` value, committed at once (the connection is in autocommit mode)."""
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
 def add_receipt_digests(conn: sqlite3.Connection) -> None:
