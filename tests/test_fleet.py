@@ -3,21 +3,26 @@ collectors on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agentwatch.cli import parse
+from agentwatch.client.fleet import FleetFollower, FleetView
 from agentwatch.client.fleetmerge import Part, merge_history, merge_snapshots
 from agentwatch.config import ConfigError, load_config
-from agentwatch.protocol import AgentRow, History, Snapshot
+from agentwatch.protocol import PATH_EVENTS, AgentRow, History, LogEntry, Snapshot
+from agentwatch.retry import Backoff
 from agentwatch.sketchwire import WireSketch
 from agentwatch.status import main
-from tests.helpers import RunningCollector, wait_until
+from tests.helpers import CollectorProcess, RunningCollector, async_wait_until, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +183,118 @@ def test_sketches_of_another_accuracy_leave_the_percentiles_out() -> None:
     fleet = merge_snapshots(parts)
     assert fleet.snapshot.p99_latency_ms is None and fleet.bad_sketches == 2
     assert fleet.snapshot.events == 2 and fleet.collector_of == {"x": "a"}
+
+
+# ---------------------------------------------------------------- the live fleet client
+
+
+class Watched:
+    """What a :class:`FleetFollower` reported, for the test to wait on."""
+
+    def __init__(self) -> None:
+        self.view: FleetView | None = None
+        self.entries: list[LogEntry] = []
+        self.releases = 0
+
+    def on_view(self, view: FleetView) -> None:
+        self.view = view
+
+    def on_entries(self, entries: list[LogEntry]) -> None:
+        self.entries.extend(entries)
+        self.releases += 1
+
+    def up(self) -> int:
+        return -1 if self.view is None else self.view.up
+
+
+def fast_backoff() -> Backoff:
+    return Backoff(base=0.05, factor=1.5, cap=0.3, jitter=(0.5, 1.0))
+
+
+async def apost(url: str, event: dict[str, Any]) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.post(url + PATH_EVENTS, json=[event])).status_code == 202
+
+
+def log_line(agent: str, timestamp: float, text: str) -> dict[str, Any]:
+    return {"agent_id": agent, "span_type": "log", "message": text, "timestamp": timestamp}
+
+
+async def test_the_fleet_client_merges_live_collectors_and_interleaves_their_logs_by_time(
+    start_collector: Callable[..., RunningCollector],
+) -> None:
+    collectors = [start_collector() for _ in range(3)]
+    now = time.time()
+    for index, running in enumerate(collectors):  # collector i logs at now-10+i, now-7+i, now-4+i
+        lines = [log_line(f"agent-{index}", now - 10 + index + 3 * k, f"c{index} line {k}") for k in range(3)]
+        response = await running.apost([*lines, llm_call(f"agent-{index}", 100.0 * 10**index)])
+        assert response.status_code == 202
+    watched = Watched()
+    follower = FleetFollower(
+        [c.url for c in collectors],
+        on_view=watched.on_view,
+        on_entries=watched.on_entries,
+        backoff=fast_backoff,
+        hold=0.3,
+    )
+    tasks = [asyncio.create_task(follower.run_metrics()), asyncio.create_task(follower.run_logs())]
+    try:
+        await async_wait_until(lambda: watched.up() == 3 and watched.view.snapshot.p99_latency_ms is not None)
+        assert watched.view is not None
+        snapshot = watched.view.snapshot
+        assert snapshot.events == 12 and snapshot.completions == 3
+        # Latencies 100, 1000 and 10 000 ms, one on each collector: the merged sketch's p50 and p99
+        # (rank q * (n - 1)) are the middle one; none of the collectors says 1000 for p50 on its own.
+        assert snapshot.p50_latency_ms == pytest.approx(1000.0, rel=0.01)
+        assert snapshot.p99_latency_ms == pytest.approx(1000.0, rel=0.01)
+        assert watched.view.collector_of == {f"agent-{i}": collectors[i].url for i in range(3)}
+        await async_wait_until(lambda: len(watched.entries) == 12)  # 9 log lines and 3 calls
+        times = [entry.timestamp for entry in watched.entries]
+        assert times == sorted(times)
+        assert [entry.message for entry in watched.entries][:4] == [
+            "c0 line 0",
+            "c1 line 0",
+            "c2 line 0",
+            "c0 line 1",
+        ]
+
+        await asyncio.to_thread(collectors[1].stop)  # one goes down: marked so, the others keep going
+        await async_wait_until(lambda: watched.up() == 2)
+        assert watched.view is not None
+        assert [phase != "live" for _, phase, _ in watched.view.collectors] == [False, True, False]
+        assert watched.view.snapshot.events == 8
+        assert set(watched.view.collector_of) == {"agent-0", "agent-2"}
+        await collectors[2].apost([log_line("agent-2", time.time(), "still here"), llm_call("agent-2", 5.0)])
+        await async_wait_until(lambda: watched.view is not None and watched.view.snapshot.events == 10)
+        await async_wait_until(lambda: "still here" in [entry.message for entry in watched.entries])
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_killed_collector_rejoins_and_its_log_resumes_where_it_stopped(
+    start_collector_process: Callable[..., CollectorProcess], tmp_path: Path
+) -> None:
+    stored = start_collector_process("--store", str(tmp_path / "one.db"))
+    other = start_collector_process("--no-store")
+    watched = Watched()
+    follower = FleetFollower(
+        [stored.url, other.url], on_view=watched.on_view, on_entries=watched.on_entries, backoff=fast_backoff
+    )
+    tasks = [asyncio.create_task(follower.run_metrics()), asyncio.create_task(follower.run_logs())]
+    try:
+        for k in range(3):
+            await apost(stored.url, log_line("a", time.time(), f"before {k}"))
+        await async_wait_until(lambda: watched.up() == 2 and len(watched.entries) == 3)
+        stored.stop()
+        await async_wait_until(lambda: watched.up() == 1)
+        stored.restart()
+        await async_wait_until(lambda: watched.up() == 2, timeout=20)
+        await apost(stored.url, log_line("a", time.time(), "after"))
+        await async_wait_until(lambda: [e.message for e in watched.entries][-1:] == ["after"])
+        assert [e.message for e in watched.entries] == ["before 0", "before 1", "before 2", "after"]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
