@@ -326,6 +326,7 @@ class FleetFollower:
                     self._publish_soon()
             else:
                 link.logs = state
+                self._publish_soon()
 
         def on_events(events: list[ServerSentEvent]) -> None:
             if metrics:

@@ -74,6 +74,8 @@ from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricsBar, header_lin
 if TYPE_CHECKING:
     import httpx
 
+    from agentwatch.tui.fleetview import FleetFeed
+
 #: Actions of the main screen's keys, which do nothing while another screen is on top.
 _MAIN_SCREEN_ONLY: Final = frozenset(
     {"live", "leave_drill_down", "down", "up", "top", "bottom", "open_line", "next_match", "jump_to_session"}
@@ -288,6 +290,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         notify: Sequence[str] = (),
         notify_command: Sequence[str] | None = None,
         runner: CommandRunner = run_command,
+        urls: Sequence[str] = (),
         terminal: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
@@ -323,7 +326,13 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
             report=lambda problem: self.notify(problem, severity="warning", timeout=5, markup=False),
         )
         # Ask for the fleet snapshot now, while Textual starts: the first paint can show data.
-        self._prefetch = prefetch_snapshot(url, token) if connect else None
+        #: Several collectors (``urls``): one fleet of them (:mod:`~agentwatch.tui.fleetview`); None for one.
+        self.fleet_feed: FleetFeed | None = None
+        if connect and len(urls) > 1:
+            from agentwatch.tui.fleetview import FleetFeed
+
+            self.fleet_feed = FleetFeed(self.state, urls, token=token)
+        self._prefetch = prefetch_snapshot(url, token) if connect and self.fleet_feed is None else None
 
     # ------------------------------------------------------------------ layout
     def get_default_screen(self) -> MainScreen:
@@ -466,6 +475,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
     @work(exclusive=True, group="metrics", exit_on_error=False)
     async def follow_metrics(self) -> None:
         """Follow the metrics stream (narrowed to the drilled agent, if any) into the state."""
+        if self.fleet_feed is not None:
+            await self.fleet_feed.follower.run_metrics(self.state.drilled_agent)
+            return
         params = {PARAM_DELTA: "1"}  # deltas after the first snapshot; a collector without them ignores it
         if self.state.drilled_agent:
             params["agent"] = self.state.drilled_agent
@@ -474,6 +486,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
     @work(exclusive=True, group="logs", exit_on_error=False)
     async def follow_logs(self) -> None:
         """Follow the whole log stream; filters apply locally to what was received."""
+        if self.fleet_feed is not None:
+            await self.fleet_feed.follower.run_logs()
+            return
         await self._follow(STREAM_LOGS, PATH_LOGS_STREAM, {})
 
     def _client(self) -> httpx.AsyncClient:

@@ -45,6 +45,7 @@ def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
         banner=banner,
         notify=config.notify,
         notify_command=parse_command(config.notify_command),
+        urls=config.urls,
     )
     if config.theme:
         if config.theme not in app.available_themes:
