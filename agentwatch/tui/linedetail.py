@@ -109,15 +109,25 @@ def line_detail_text(line: LogLine, tz: tzinfo | None = None) -> Text:
     text.append("\nmessage\n", style=_LABEL_STYLE)
     text.append(fmt.safe(line.message) or fmt.MISSING)
     text.append("\n")
-    others = sorted((str(key), value) for key, value in metadata.items() if key not in ID_KEYS)
-    text.append(
-        f"\nattributes ({len(others)})\n" if others else "\nno other attributes\n", style=_LABEL_STYLE
+    attributes = metadata.get("attributes")
+    nested = attributes if isinstance(attributes, dict) else {}
+    others = sorted(
+        (str(key), value)
+        for key, value in metadata.items()
+        if key not in ID_KEYS and not (key == "attributes" and nested)
     )
-    width = min(28, max((len(fmt.safe(key)) for key, _ in others), default=0) + 2)
-    for key, value in others:
-        text.append(fmt.safe(key).ljust(width), style="cyan")
-        text.append(fmt.safe(attribute_value(value)))
-        text.append("\n")
+    named = sorted((str(key), value) for key, value in nested.items())  # each its own line
+    pairs = others + named
+    width = min(28, max((len(fmt.safe(key)) for key, _ in pairs), default=0) + 2)
+    if not pairs:
+        text.append("\nno other fields\n", style=_LABEL_STYLE)
+    for heading, rows in ((f"fields ({len(others)})", others), (f"attributes ({len(named)})", named)):
+        if rows:
+            text.append(f"\n{heading}\n", style=_LABEL_STYLE)
+        for key, value in rows:
+            text.append(fmt.safe(key).ljust(width), style="cyan")
+            text.append(fmt.safe(attribute_value(value)))
+            text.append("\n")
     return text
 
 

@@ -4,10 +4,12 @@
 
 Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, small-60x15.svg, help.svg, alerts.svg
 (three alerts firing), costs.svg (the Costs analysis screen), sessions.svg (coding-agent
-sessions from their hooks: one needs you, one failed, two working, one waiting) and waterfall.svg
-(one agent run's trace, a failed call and its retry). ``--only NAME`` writes that one scene. The
-same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is what is
-tested.
+sessions from their hooks: one needs you, one failed, two working, one waiting), waterfall.svg
+(one agent run's trace, a failed call and its retry), in-flight.svg (what each agent is doing now,
+one step stuck), scrub.svg (the time scrub's cursor 9 s back: that second's values, its top
+contributors and its lines) and line-detail.svg (a log line in full). ``--only NAME`` writes that
+one scene. The same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is
+what is tested.
 
     python -m agentwatch.tui.screenshots --live URL [--name coding-agents.svg] [--token T]
 
@@ -48,6 +50,7 @@ from agentwatch.protocol import (
     AnalysisSection,
     CostPoint,
     History,
+    InFlight,
     LogEntry,
     Session,
     Snapshot,
@@ -56,7 +59,14 @@ from agentwatch.protocol import (
 )
 from agentwatch.tui.analysis import AnalysisScreen
 from agentwatch.tui.app import AgentWatchApp
-from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
+from agentwatch.tui.state import (
+    DIRTY_AGENTS,
+    DIRTY_HEADER,
+    DIRTY_LOGS_REFILTERED,
+    STREAM_LOGS,
+    STREAM_METRICS,
+    ViewState,
+)
 
 #: The frozen "now" of every screenshot (2026-01-15 12:00:00 UTC).
 NOW = 1_768_478_400.0
@@ -450,6 +460,67 @@ async def _waterfall(app: AgentWatchApp) -> None:
     screen.show(demo_trace())
 
 
+def steps_in_flight(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with what its agents are doing now: four steps running, one past its stuck limit."""
+    steps = {
+        "planner-01": InFlight("llm_call gpt-4o", NOW - 12.4, "s-91"),
+        "retriever-02": InFlight("tool_call vector_search", NOW - 0.8, "s-92"),
+        "coder-03": InFlight("tool_call pytest", NOW - 41.0, "s-93"),
+        "reviewer-04": InFlight("llm_call gpt-4.1", NOW - 245.0, "s-94", stuck=True, limit_seconds=90.0),
+    }
+    for row in snapshot.agents:
+        row.in_flight = steps.get(row.agent_id)
+    return snapshot
+
+
+async def _in_flight(app: AgentWatchApp) -> None:
+    app.state.apply_snapshot(steps_in_flight(fleet_snapshot()))
+    app.frame()
+
+
+async def _scrub(app: AgentWatchApp) -> None:
+    from agentwatch.tui.scrub import SPREAD, Fetched
+
+    app.action_scrub(-9)  # the cursor 9 s back, where the latency climbs
+    scrub = app.state.scrub
+    assert scrub.at is not None
+    lines = [
+        entry for entry in log_entries(120) if scrub.at - SPREAD <= entry.timestamp < scrub.at + SPREAD + 1
+    ]
+    scrub.take(Fetched(scrub.at, lines=lines), scrub.generation)  # as the collector's /api/logs answers
+    app.state.dirty.update((DIRTY_AGENTS, DIRTY_HEADER, DIRTY_LOGS_REFILTERED))
+    app.frame()
+
+
+def detailed_line() -> LogEntry:
+    """A model call's log line with everything an SDK span carries: ids, model, tokens, cost, attributes."""
+    return LogEntry(
+        timestamp=NOW - 0.2,
+        agent_id="coder-03",
+        level="error",
+        message="llm_call gpt-4o: Timeout: no answer in 2 s",
+        id=48_204,
+        span_type="llm_call",
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        metadata={
+            "span_id": "s4",
+            "parent_span_id": "s1",
+            "model": "gpt-4o",
+            "tokens_input": 5_120,
+            "latency_ms": 2_000.0,
+            "error": "Timeout: no answer in 2 s",
+            "attributes": {"retry": 0, "prompt.template": "edit_file_v3", "repo": "billing-service"},
+        },
+    )
+
+
+async def _line_detail(app: AgentWatchApp) -> None:
+    app.state.add_log_entries([detailed_line()])
+    app.frame()
+    await asyncio.sleep(0)
+    app.open_line(1)
+
+
 SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "overview.svg": ((120, 36), _overview),
     "drilldown.svg": ((120, 36), _drilldown),
@@ -461,6 +532,9 @@ SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "costs.svg": ((120, 36), _costs),
     "sessions.svg": ((120, 36), _sessions),
     "waterfall.svg": ((120, 36), _waterfall),
+    "in-flight.svg": ((120, 36), _in_flight),
+    "scrub.svg": ((120, 36), _scrub),
+    "line-detail.svg": ((120, 36), _line_detail),
 }
 
 
