@@ -10,21 +10,21 @@ that do not fit end in "…".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from agentwatch.protocol import AgentRow
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.state import AgentView
-from agentwatch.tui.textual_internals import FixedSizeScrolling, set_cells
+from agentwatch.tui.textual_internals import FixedSizeScrolling, set_cells, set_row_order
 
 #: (column key, label) of the agents table, in display order.
 AGENT_COLUMNS: Final = (
@@ -69,6 +69,8 @@ Cell = tuple[str, str]
 #: Columns whose numbers are right-aligned.
 _RIGHT_ALIGNED: Final = frozenset({"tok/s", "p50", "p99", "err %", "cost"})
 _NO_STYLE: Final = ""
+#: What a row not written yet shows: a cell per column that no real cell equals.
+_NO_CELLS: Final = tuple(("", "-") for _ in AGENT_COLUMNS)
 _CELL_PADDING: Final = 1
 #: A cut agent id keeps its last characters, as the log's agent column does.
 _AGENT_TAIL: Final = 8
@@ -167,27 +169,42 @@ def table_layout(width: int, agent_width: int) -> TableLayout:
 
 
 class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
-    """Agents keyed by id. Rows are added, updated cell by cell, removed and re-ordered in place.
+    """Agents keyed by id, in the order :meth:`show` is given; only the rows in view are drawn from data.
 
-    Each update compares plain (text, style) pairs with what is shown and builds a Text only
-    for a cell that changed: agents whose numbers did not move cost tuple comparisons, not
-    a redraw. The columns are laid out again (every row rebuilt) only when the table's width
+    The table holds a row per agent (its key, its place), but formats only the rows in view: an
+    update computes the cells of those rows, compares plain (text, style) pairs with what the row
+    shows and writes only the cells that changed (a row whose text did not change is not written
+    again). A row out of view keeps what it last showed and is brought up to date when it scrolls
+    into view (or is read with :meth:`get_cell`). A new order moves rows by key, reading no cell;
+    the cursor stays on its agent, in the same line of the screen (on the first row it stays on the
+    first row: the top of a sorted table is what is watched). The columns are laid out again only when the table's width
     changes or a longer agent id arrives.
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=_CELL_PADDING)
+        #: Agent ids in display order, and each one's place in it.
+        self._order: list[str] = []
+        self._place: dict[str, int] = {}
+        self._row_keys: dict[str, RowKey] = {}
+        #: What each row written so far shows, as plain cells.
         self._cells: dict[str, tuple[Cell, ...]] = {}
-        self._rank: dict[str, int] = {}
+        #: Agents whose row shows the data of the last update.
+        self._fresh: set[str] = set()
+        self._view_of: Callable[[str], AgentView | None] = _no_view
+        self._now = 0.0
         self._agent_width = AGENT_MIN_WIDTH
         self.layout_shown: TableLayout | None = None
         """The columns shown now (None before the table has a width)."""
+        self.rows_formatted = 0
+        """Rows whose cells were computed from data so far (the rows in view, update after update)."""
 
     def on_mount(self) -> None:
         self._relayout()
 
     def on_resize(self, event: Resize) -> None:
         self._relayout()
+        self._fill_view()
 
     def _available_width(self) -> int:
         """Cells for the columns: the width less a vertical scrollbar's (kept free at all times)."""
@@ -205,66 +222,112 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
             if key in layout.widths:
                 label_text = Text(label, justify="right") if key in _RIGHT_ALIGNED else Text(label)
                 self.add_column(label_text, width=layout.widths[key], key=key)
-        for agent_id, cells in self._cells.items():
-            self.add_row(*self._row(cells), key=agent_id)
-        if self._rank:
-            self._apply_order()
+        self._cells.clear()
+        self._fresh.clear()
+        for agent_id in self._order:
+            self._row_keys[agent_id] = self.add_row(key=agent_id)
         if self.row_count:
             self.move_cursor(row=min(cursor_row, self.row_count - 1), animate=False)
-
-    def _row(self, cells: tuple[Cell, ...]) -> list[Text]:
-        assert self.layout_shown is not None
-        widths = self.layout_shown.widths
-        return [
-            cell_text(key, cell, widths[key])
-            for (key, _), cell in zip(AGENT_COLUMNS, cells, strict=True)
-            if key in widths
-        ]
+        self._fill_view()
 
     def update_from(self, views: Sequence[AgentView], now: float) -> None:
-        """Make the table show ``views`` in that order; untouched cells are not redrawn."""
-        shown = self._cells
-        longest = max((cell_len(fmt.safe(v.agent_id)) for v in views if v.agent_id not in shown), default=0)
-        if longest > self._agent_width and self._agent_width < AGENT_MAX_WIDTH:
-            self._agent_width = min(AGENT_MAX_WIDTH, longest)
-            self._relayout()
-        layout = self.layout_shown
-        assert layout is not None
-        widths = layout.widths
-        keys = [column for column, _ in AGENT_COLUMNS]
-        seen: set[str] = set()
+        """Make the table show ``views`` in that order."""
+        by_id = {view.agent_id: view for view in views}
+        self.show([view.agent_id for view in views], by_id.get, now)
+
+    def show(self, order: Sequence[str], view_of: Callable[[str], AgentView | None], now: float) -> None:
+        """Make the table show the agents ``order`` names, in that order, each row as ``view_of`` tells.
+
+        Only the rows in view are formatted now; the others when they come into view.
+        """
+        self._view_of, self._now = view_of, now
+        self._fresh.clear()
+        place = self._place
+        if order is not self._order:
+            new = [agent_id for agent_id in order if agent_id not in place]
+            longest = max((cell_len(fmt.safe(agent_id)) for agent_id in new), default=0)
+            if longest > self._agent_width and self._agent_width < AGENT_MAX_WIDTH:
+                self._agent_width = min(AGENT_MAX_WIDTH, longest)
+                self._relayout()
+            self._reorder(order, new)
+        self._fill_view()
+
+    def _reorder(self, order: Sequence[str], new: list[str]) -> None:
+        """Rows for new agents, none for agents gone, every row in its place; the cursor keeps its agent."""
+        cursor_agent, cursor_row = self.selected_agent(), self.cursor_row
+        for agent_id in new:
+            self._row_keys[agent_id] = self.add_row(key=agent_id)
+        wanted = set(order)
+        for gone in [agent_id for agent_id in self._place if agent_id not in wanted]:
+            self.remove_row(gone)
+            self._cells.pop(gone, None)
+            del self._row_keys[gone]
+        if order == self._order:
+            self._order = order if isinstance(order, list) else list(order)
+            return
+        self._order = order if isinstance(order, list) else list(order)
+        self._place = {agent_id: index for index, agent_id in enumerate(self._order)}
+        row_keys = self._row_keys
+        set_row_order(self, [row_keys[agent_id] for agent_id in self._order])
+        row = self._place.get(cursor_agent) if cursor_agent is not None else None
+        if row is not None and row != cursor_row and cursor_row > 0:
+            # The cursor's row stays where it is on screen, its agent in it; the others move around it.
+            on_screen = cursor_row - round(self.scroll_y)
+            self.move_cursor(row=row, animate=False, scroll=False)
+            self.scroll_to(y=max(0, row - on_screen), animate=False, immediate=True)
+
+    def _rows_in_view(self) -> range:
+        top = max(0, round(self.scroll_y))
+        height = max(0, self.size.height - (self.header_height if self.show_header else 0))
+        return range(top, min(len(self._order), top + height))
+
+    def _fill_view(self) -> None:
+        """Bring the rows in view up to date; write the cells that changed."""
+        if self.layout_shown is None:
+            return
         changes: list[tuple[str, str, Text, bool]] = []
-        for view in views:
-            agent_id = view.agent_id
-            seen.add(agent_id)
-            cells = agent_cell_values(view, now)
-            old = self._cells.get(agent_id)
-            if old is None:
-                self.add_row(*self._row(cells), key=agent_id)
-            elif old != cells:
-                for column, before, after in zip(keys, old, cells, strict=True):
-                    if before != after and column in widths:
-                        changes.append((agent_id, column, cell_text(column, after, widths[column]), False))
-            self._cells[agent_id] = cells
+        order = self._order
+        for index in self._rows_in_view():
+            agent_id = order[index]
+            if agent_id not in self._fresh:
+                changes.extend(self._row_changes(agent_id))
         if changes:
             set_cells(self, changes)
-        for gone in set(self._cells) - seen:
-            self.remove_row(gone)
-            del self._cells[gone]
-        rank = {view.agent_id: index for index, view in enumerate(views)}
-        if rank != self._rank or len(rank) != self.row_count:
-            self._rank = rank
-            self._apply_order()
 
-    def _apply_order(self) -> None:
-        order = [key for key, _ in sorted(self._rank.items(), key=lambda item: item[1])]
-        position = {agent_id: index for index, agent_id in enumerate(order)}
-        current = {row_key.value: row_key for row_key in self.rows}
-        by_label: dict[int, int] = {}
-        for agent_id, row_key in current.items():
-            cell = self.get_cell(row_key, AGENT)
-            by_label[id(cell)] = position.get(agent_id or "", len(position))
-        self.sort(AGENT, key=lambda cell: by_label.get(id(cell), len(position)))
+    def _row_changes(self, agent_id: str) -> list[tuple[str, str, Text, bool]]:
+        """The cells of ``agent_id``'s row that differ from what it shows, as set_cells changes."""
+        layout = self.layout_shown
+        assert layout is not None
+        self._fresh.add(agent_id)
+        view = self._view_of(agent_id)
+        if view is None:
+            view = AgentView(agent_id=agent_id, row=None, last_seen=None, errors=0)
+        cells = agent_cell_values(view, self._now)
+        self.rows_formatted += 1
+        old = self._cells.get(agent_id)
+        if old == cells:
+            return []
+        self._cells[agent_id] = cells
+        widths = layout.widths
+        return [
+            (agent_id, column, cell_text(column, after, widths[column]), False)
+            for (column, _), before, after in zip(AGENT_COLUMNS, old or _NO_CELLS, cells, strict=True)
+            if before != after and column in widths
+        ]
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self._fill_view()
+
+    def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Text | str:
+        """The cell as drawn; a row out of view is brought up to date first."""
+        agent_id = row_key.value if isinstance(row_key, RowKey) else row_key
+        if agent_id is not None and agent_id in self._place and agent_id not in self._fresh:
+            changes = self._row_changes(agent_id)
+            if changes:
+                set_cells(self, changes)
+        return super().get_cell(row_key, column_key)
 
     def render_line(self, y: int) -> Strip:
         """The header, the rows; with no row yet, a line under the header saying why."""
@@ -284,7 +347,8 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
 
     def row_agents(self) -> list[str]:
         """Agent ids in display order (for tests and the screenshot command)."""
-        return [
-            self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value or ""
-            for index in range(self.row_count)
-        ]
+        return list(self._order)
+
+
+def _no_view(agent_id: str) -> AgentView | None:
+    return None

@@ -27,7 +27,6 @@ from agentwatch.protocol import (
     PARAM_DELTA,
     PATH_DASHBOARD_STREAM,
     PATH_LOGS_STREAM,
-    STATUS_FAILING,
     VIEW_COSTS,
     VIEW_DECISIONS,
     VIEW_FAILURES,
@@ -442,10 +441,12 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
                 if timed:
                     self._table_updated_at = started
                 self._last_second = second
-                views = self.scrub_order(state.agent_views())
-                self.agent_table.update_from(views, now)
+                if state.scrub.at is None:
+                    self.agent_table.show(state.agent_order(), state.agent_view, now)
+                else:
+                    self.agent_table.update_from(self.scrub_order(state.agent_views()), now)
                 if DIRTY_AGENTS in dirty:
-                    self._ring_on_new_failures(views)
+                    self._ring_on_new_failures(state.failing_agents())
         if DIRTY_LOGS_REFILTERED in dirty:
             self.rewrite_log()
         elif not state.paused:
@@ -454,8 +455,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
                 self.append_log(pending)
         self.frames += 1
 
-    def _ring_on_new_failures(self, views: list[Any]) -> None:
-        failing = {v.agent_id for v in views if v.row is not None and v.row.status == STATUS_FAILING}
+    def _ring_on_new_failures(self, failing: set[str]) -> None:
         if failing - self._failing:
             self.notifier.ring()
         self._failing = failing

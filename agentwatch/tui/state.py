@@ -38,6 +38,7 @@ from agentwatch.protocol import (
     level_rank,
     normalize_level,
 )
+from agentwatch.tui.agentorder import SortedAgents, SortKey, sort_key
 from agentwatch.tui.linefields import field_value
 from agentwatch.tui.received import ReceivedHistory
 from agentwatch.tui.scrub import Scrub
@@ -77,6 +78,15 @@ _STATUS_ORDER: Final = {
     STATUS_OK: 2,
     STATUS_IDLE: 3,
     STATUS_OFFLINE: 4,
+}
+#: The number each sortable column (but agent and last seen) sorts a snapshot row by.
+_ROW_VALUE: Final[dict[str, Callable[[AgentRow], float | None]]] = {
+    "status": lambda row: float(_STATUS_ORDER.get(row.status, 5)),
+    "tok/s": lambda row: row.tokens_per_second,
+    "p50": lambda row: row.p50_latency_ms,
+    "p99": lambda row: row.p99_latency_ms,
+    "err %": lambda row: row.error_rate,
+    "cost": lambda row: row.cost_usd,
 }
 
 
@@ -270,6 +280,11 @@ class ViewState:
         # Table.
         self.sort_column = "agent"
         self.sort_reverse = False
+        self._rows: dict[str, AgentRow] = {}
+        self._rows_from: tuple[Snapshot | None, Snapshot | None] = (None, None)
+        self._order_index: dict[str, SortedAgents] = {}
+        self._reversed: list[str] = []
+        self._reversed_from: list[str] | None = None
         # Counters the header can show.
         self.decode_errors = 0
         self.lines_missed = 0
@@ -557,28 +572,78 @@ class ViewState:
             ids.update(row.agent_id for row in self.drilled.agents)
         return sorted(ids)
 
+    def _agent_rows(self) -> dict[str, AgentRow]:
+        """Snapshot rows by agent id, the drilled snapshot's over the fleet's (merged again only when
+        one of them is a new snapshot)."""
+        fleet, drilled = self.fleet, self.drilled
+        if self._rows_from[0] is not fleet or self._rows_from[1] is not drilled:
+            rows: dict[str, AgentRow] = {}
+            if fleet is not None:
+                rows.update((row.agent_id, row) for row in fleet.agents)
+            if drilled is not None:
+                rows.update((row.agent_id, row) for row in drilled.agents)
+            self._rows = rows
+            self._rows_from = (fleet, drilled)
+        return self._rows
+
+    def agent_view(self, agent_id: str) -> AgentView | None:
+        """One row of the agents table, merged from snapshots and logs (None: an unknown agent)."""
+        row = self._agent_rows().get(agent_id)
+        from_logs = self.log_agents.get(agent_id)
+        if row is None and from_logs is None:
+            return None
+        last_seen = row.last_seen if row is not None else None
+        if from_logs is not None and (last_seen is None or from_logs.last_seen > last_seen):
+            last_seen = from_logs.last_seen
+        errors = row.errors if row is not None else (from_logs.errors if from_logs else 0)
+        return AgentView(agent_id=agent_id, row=row, last_seen=last_seen, errors=errors)
+
+    def agent_order(self) -> list[str]:
+        """Agent ids (from snapshots and logs) in the agents table's sort order.
+
+        Only the sort keys are computed, and the sorted index moves only the agents whose key
+        changed (:class:`~agentwatch.tui.agentorder.SortedAgents`); rows are built for the rows
+        shown (:meth:`agent_view`). The same list comes back while the order does not change.
+        """
+        rows = self._agent_rows()
+        log_agents = self.log_agents
+        column = self.sort_column
+        keys: dict[str, SortKey]
+        if column == "last seen":  # most recent first; a line can be newer than the snapshot
+            keys = {}
+            for agent_id in rows.keys() | log_agents.keys():
+                row, from_logs = rows.get(agent_id), log_agents.get(agent_id)
+                seen = row.last_seen if row is not None else None
+                if from_logs is not None and (seen is None or from_logs.last_seen > seen):
+                    seen = from_logs.last_seen
+                keys[agent_id] = sort_key(agent_id, -seen if seen is not None else None)
+        else:
+            value_of = _ROW_VALUE.get(column)
+            if value_of is None:  # by agent id
+                keys = {agent_id: (0, 0.0, agent_id) for agent_id in rows}
+            else:
+                keys = {agent_id: sort_key(agent_id, value_of(row)) for agent_id, row in rows.items()}
+            for agent_id in log_agents.keys() - rows.keys():
+                keys[agent_id] = (0, 0.0, agent_id) if value_of is None else (1, 0.0, agent_id)
+        index = self._order_index.get(column)
+        if index is None:
+            self._order_index = {column: (index := SortedAgents())}
+        index.update(keys)
+        ids = index.ids()
+        if not self.sort_reverse:
+            return ids
+        if self._reversed_from is not ids:
+            self._reversed = ids[::-1]
+            self._reversed_from = ids
+        return self._reversed
+
     def agent_views(self) -> list[AgentView]:
         """Rows for the agents table, merged from snapshots and logs, in the current sort order."""
-        rows: dict[str, AgentRow] = {}
-        if self.fleet is not None:
-            rows.update((row.agent_id, row) for row in self.fleet.agents)
-        if self.drilled is not None:
-            rows.update((row.agent_id, row) for row in self.drilled.agents)
-        views: list[AgentView] = []
-        for agent_id in set(rows) | set(self.log_agents):
-            row = rows.get(agent_id)
-            from_logs = self.log_agents.get(agent_id)
-            last_seen = row.last_seen if row is not None else None
-            if from_logs is not None and (last_seen is None or from_logs.last_seen > last_seen):
-                last_seen = from_logs.last_seen
-            errors = row.errors if row is not None else (from_logs.errors if from_logs else 0)
-            views.append(AgentView(agent_id=agent_id, row=row, last_seen=last_seen, errors=errors))
-        views.sort(key=lambda v: v.agent_id)
-        if self.sort_column != "agent":
-            views.sort(key=self._sort_key)
-        if self.sort_reverse:
-            views.reverse()
-        return views
+        return [view for agent_id in self.agent_order() if (view := self.agent_view(agent_id)) is not None]
+
+    def failing_agents(self) -> set[str]:
+        """Agents whose snapshot row says they are failing."""
+        return {agent_id for agent_id, row in self._agent_rows().items() if row.status == STATUS_FAILING}
 
     def cycle_sort(self) -> str:
         """Sort the agents table by the next column; returns its name."""
@@ -592,31 +657,6 @@ class ViewState:
         self.sort_reverse = not self.sort_reverse
         self.dirty.update((DIRTY_AGENTS, DIRTY_HEADER))
         return self.sort_reverse
-
-    def _sort_key(self, view: AgentView) -> tuple[int, float]:
-        """Missing values sort last whatever the column; numbers ascending."""
-        row = view.row
-        value: float | None
-        column = self.sort_column
-        if column == "status":
-            value = float(_STATUS_ORDER.get(row.status, 5)) if row is not None else None
-        elif column == "last seen":
-            value = -view.last_seen if view.last_seen is not None else None  # most recent first
-        elif row is None:
-            value = None
-        elif column == "tok/s":
-            value = row.tokens_per_second
-        elif column == "p50":
-            value = row.p50_latency_ms
-        elif column == "p99":
-            value = row.p99_latency_ms
-        elif column == "err %":
-            value = row.error_rate
-        elif column == "cost":
-            value = row.cost_usd
-        else:
-            value = None
-        return (1, 0.0) if value is None else (0, value)
 
     # ------------------------------------------------------------------ frames
     def snapshot_age(self) -> float | None:
