@@ -95,6 +95,8 @@ class Scrub:
         self.scope: str | None = None
         self.tz: tzinfo | None = None
         self.fetched: Fetched | None = None
+        #: The history's last second was still filling when the scrub began.
+        self.filling = False
         #: Bumped each time the cursor moves: an answer for an older position is dropped.
         self.generation = 0
 
@@ -109,10 +111,15 @@ class Scrub:
     def last_second(self) -> int:
         return 0 if self.history is None else int(self.history.end)
 
-    def begin(self, history: History, scope: str | None, tz: tzinfo | None = None) -> None:
+    def begin(
+        self, history: History, scope: str | None, tz: tzinfo | None = None, now: float | None = None
+    ) -> None:
         """Freeze a copy of ``history`` (its lists are the live snapshot's, which move on); ``tz`` is
-        the zone the header tells the cursor's time in."""
+        the zone the header tells the cursor's time in; ``now``, the snapshot's time: when it falls
+        within the history's last second, that second was still filling and a step from live
+        starts before it."""
         self.tz = tz
+        self.filling = now is not None and now < history.end + 1
         self.history = History(
             end=history.end,
             tokens_per_second=list(history.tokens_per_second),
@@ -136,9 +143,13 @@ class Scrub:
         return True
 
     def step(self, seconds: int) -> bool:
-        """Move by ``seconds`` (negative: back); from live, start on the newest second."""
-        start = self.last_second() + (1 if seconds < 0 else 0) if self.at is None else self.at
-        return self.move_to(start + seconds)
+        """Move by ``seconds`` (negative: back); from live, start on the newest whole second (the
+        last one held, unless it was still filling: its values then are only part of it)."""
+        if self.at is None:
+            newest = self.last_second() - self.filling
+            start = newest + (1 if seconds < 0 else 0)
+            return self.move_to(min(start + seconds, newest))
+        return self.move_to(self.at + seconds)
 
     def index(self) -> int | None:
         """The cursor's position in the history's lists (None while live)."""

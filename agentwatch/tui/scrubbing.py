@@ -120,7 +120,7 @@ class Scrubbing(App[int]):
         if snapshot is None or not any(series(snapshot.history).values()):
             self.notify("No history to go back through yet", timeout=2)
             return False
-        scrub.begin(snapshot.history, snapshot.agent)
+        scrub.begin(snapshot.history, snapshot.agent, self.tz, now=snapshot.timestamp)
         return True
 
     def _scrub_moved(self, moved: bool) -> None:

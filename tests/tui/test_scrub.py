@@ -46,6 +46,19 @@ def test_scrub_steps_from_the_newest_second_and_stays_within_the_history():
     assert scrub.at is None and not scrub.active
 
 
+def test_a_step_from_live_starts_before_a_second_still_filling():
+    scrub = Scrub()
+    scrub.begin(history([1.0] * 10), None, now=1000.4)  # the snapshot was taken inside second 1000
+    assert scrub.step(-1) and scrub.at == 999  # the newest whole second, not a part of one
+    scrub.leave()
+    scrub.begin(history([1.0] * 10), None, now=1000.4)
+    assert scrub.step(1) and scrub.at == 999
+    assert scrub.step(1) and scrub.at == 1000  # still reachable once scrubbing
+    scrub.leave()
+    scrub.begin(history([1.0] * 10), None, now=1001.0)  # taken after second 1000 ended
+    assert scrub.step(-1) and scrub.at == 1000
+
+
 def test_scrub_keeps_a_copy_of_the_history_the_live_snapshot_moves_on_from():
     live = history([1.0, 2.0, 3.0])
     scrub = Scrub()
@@ -206,8 +219,9 @@ async def test_brackets_step_back_from_live_and_a_click_on_a_sparkline_picks_its
         await async_wait_until(lambda: "⏪ at" in header(app), pilot=pilot)
         held = app.state.scrub.history
         assert held is not None
-        newest = int(held.end)  # the history frozen at the key press: the one shown then, or a newer one
-        assert newest >= shown_end and f"⏪ at {fmt.clock_time(newest, UTC)}" in header(app)
+        # The history frozen at the key press (the one shown then, or a newer one): its newest whole second.
+        newest = int(held.end) - app.state.scrub.filling
+        assert newest >= shown_end - 1 and f"⏪ at {fmt.clock_time(newest, UTC)}" in header(app)
         await pilot.press("left_curly_bracket")
         assert f"⏪ at {fmt.clock_time(newest - 10, UTC)}" in header(app)
         await pilot.press("end")
@@ -228,6 +242,22 @@ async def test_brackets_step_back_from_live_and_a_click_on_a_sparkline_picks_its
         app.drill_into("alpha")
         assert "⏪" not in header(app) and "▶ agent alpha" in header(app)
         assert app.query_one("#m-agents CursorSparkline", CursorSparkline).cursor is None
+
+
+async def test_the_scrub_tells_its_second_in_the_viewers_time_zone():
+    from datetime import timedelta, timezone
+
+    from agentwatch.tui.screenshots import demo_app
+
+    app = demo_app()
+    app.tz = timezone(timedelta(hours=5, minutes=30))  # not the machine's
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("left_curly_bracket")
+        await async_wait_until(lambda: "⏪ at" in header(app), pilot=pilot)
+        at = app.state.scrub.at
+        assert at is not None
+        assert f"⏪ at {fmt.clock_time(at, app.tz)}" in header(app)  # as the log's times are
+        assert fmt.clock_time(at, app.tz) != fmt.clock_time(at, UTC)
 
 
 async def test_scrub_without_history_says_so_and_stays_live():
