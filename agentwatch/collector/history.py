@@ -1,10 +1,12 @@
 """Looking back: one trace's events (``GET /api/traces/<id>``) and the log lines of a time range
 (``GET /api/logs``), from the log hub's ring and the store.
 
-The ring is searched first, at once, on the event loop: it is bounded and may move on as soon as
-the loop does. Then, in a worker thread (at most :data:`READERS` at a time, so lookups never crowd
-out the log stream's own store reads), the entries found are decoded and the store is asked only for
-ids older than the ring held then, so no line is counted twice and none falls between the two. An event belongs to a trace by
+The ring's entries are taken first, at once, on the event loop (a trace's through its index, a
+time range's by a binary search): the ring is bounded and may move on as soon as the loop does.
+Then, in a worker thread (at most :data:`READERS` at a time, so lookups never crowd out the log
+stream's own store reads), a time range's entries are filtered, the entries found are decoded, and
+the store is asked only for ids older than the ring held then, so no line is counted twice and none
+falls between the two. An event belongs to a trace by
 :func:`~agentwatch.collector.traceindex.trace_key`: the ring is searched through its
 :class:`~agentwatch.collector.traceindex.TraceIndex`, the store through its ``trace_hash`` index.
 Time ranges follow arrival order on both sides, as the store's refill does (see
@@ -215,15 +217,9 @@ class History:
         high = bisect_left(held, query.end + LOG_RANGE_SLACK, lo=low, key=_slot_time)
         scanned = min(high, low + MAX_LOG_RANGE_SCAN)
         ring_resume = held[scanned - 1][0] if high > scanned else None  # the scan bound cut the ring
-        matches: list[tuple[int, bytes | Event]] = []  # decoded in the worker thread
-        for entry_id, agent, rank, slot in held[low:scanned]:
-            if (query.agent is None or agent == query.agent) and rank >= query.min_rank:
-                if query.start <= _held_time(slot) < query.end:
-                    matches.append((entry_id, slot))
-                    if len(matches) > query.limit:
-                        break
 
         def answer() -> tuple[bytes, int | None]:  # in a worker thread: immutable or the store's
+            matches = _ring_matches(held[low:scanned], query)
             entries: list[LogEntry] = []
             resume, incomplete = None, None
             if store is not None:
@@ -270,6 +266,21 @@ async def _index_ring(hub: LogHub) -> None:
         if high >= hub.last_id:
             return
         await asyncio.sleep(0)
+
+
+def _ring_matches(
+    held: list[tuple[int, str, int, bytes | Event]], query: LogQuery
+) -> list[tuple[int, bytes | Event]]:
+    """The held entries of the query's agent, level and time range, at most ``limit + 1`` (read off
+    the event loop: a whole ring's slots may lie within the range's slack)."""
+    matches: list[tuple[int, bytes | Event]] = []
+    for entry_id, agent, rank, slot in held:
+        if (query.agent is None or agent == query.agent) and rank >= query.min_rank:
+            if query.start <= _held_time(slot) < query.end:
+                matches.append((entry_id, slot))
+                if len(matches) > query.limit:
+                    break
+    return matches
 
 
 def _entry(entry_id: int, event: Event) -> LogEntry:
