@@ -397,8 +397,19 @@ def build_parser() -> Parser:
         default=None,
         help="template, e.g. '{tokens_per_second:.0f} tok/s' (default: a summary line)",
     )
-    status.add_argument("--json", action="store_true", help="print the snapshot as JSON (default: one line)")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="print as JSON: the snapshot, or with --self the viewers' figures (default: one line, or a table)",
+    )
     status.add_argument("--timeout", type=_positive_float, default=3.0, help="seconds to wait (default 3)")
+    status.add_argument(
+        "--self",
+        dest="self_cost",
+        action="store_true",
+        help="print what each viewer running here costs itself: CPU, frame time, event-to-screen lag, "
+        "bytes/s to the terminal, lines dropped (default: the collector's snapshot)",
+    )
     hookcmd.add_parsers(sub)
     _add_record_replay_bundle(sub)
     parser.commands = dict(sub.choices)

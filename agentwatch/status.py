@@ -11,8 +11,12 @@ spec. A name the snapshot does not have is refused before anything is fetched (c
 against the snapshot's types, not its values). ``--json`` prints the snapshot as JSON. Agent-supplied text goes through
 :func:`agentwatch.textsafe.printable` (JSON through :func:`~agentwatch.textsafe.json_safe`).
 
-Exit codes: 0 printed; 1 collector unreachable, timed out or unreadable; 2 bad
-configuration or template; 3 token refused (HTTP 401/403). Errors are one line on stderr.
+``--self`` prints what each viewer running on this machine (as this user) costs, from the figures
+file it rewrites each second (:mod:`agentwatch.tui.selfcost`): a table, or ``--json`` a list.
+
+Exit codes: 0 printed; 1 collector unreachable, timed out or unreadable (``--self``: no viewer
+running); 2 bad configuration or template; 3 token refused (HTTP 401/403). Errors are one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -41,8 +45,17 @@ from agentwatch.protocol import (
     json_encoder,
 )
 from agentwatch.textsafe import json_safe, printable
+from agentwatch.tui.selfcost import SelfCost, figures_dir, format_bytes_rate, format_ms, live_figures
 
-__all__ = ["check_template", "format_line", "format_template", "main", "overall_status"]
+__all__ = [
+    "check_template",
+    "format_line",
+    "format_template",
+    "main",
+    "overall_status",
+    "self_cost_table",
+    "self_main",
+]
 
 MISSING: Final = "—"
 EXIT_OK: Final = 0
@@ -270,8 +283,45 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def self_cost_table(figures: Sequence[SelfCost]) -> str:
+    """The running viewers' own figures, one row each (``agentwatch status --self``)."""
+    rows = [("PID", "CPU", "FRAME P95", "EVENT→SCREEN P95", "TERMINAL", "DROPPED", "COLLECTOR")]
+    rows += [
+        (
+            str(one.pid),
+            f"{one.cpu_percent:.1f}%",
+            format_ms(one.frame_p95_ms),
+            format_ms(one.lag_p95_ms),
+            format_bytes_rate(one.bytes_per_second),
+            f"{one.lines_dropped:,}",
+            printable(one.url),
+        )
+        for one in figures
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    )
+
+
+def self_main(namespace: argparse.Namespace) -> int:
+    """``agentwatch status --self``: what each running viewer costs, from the files they write."""
+    directory = figures_dir()
+    figures = live_figures(directory)
+    if not figures:
+        return _fail(f"no viewer is running (none has written its figures to {directory})", EXIT_UNREACHABLE)
+    if getattr(namespace, "json", False):
+        print(json_safe(msgspec.json.encode(figures).decode()))
+    else:
+        print(self_cost_table(figures))
+    return EXIT_OK
+
+
 def main(namespace: argparse.Namespace) -> int:
     """Entry point of ``agentwatch status``; returns the process exit code."""
+    if getattr(namespace, "self_cost", False):
+        return self_main(namespace)
     try:
         config = load_config(namespace)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,3 +238,47 @@ def test_small_costs_keep_significant_digits() -> None:
 def test_template_strings_from_agents_are_printable() -> None:
     snapshot = Snapshot(timestamp=0.0, agent="a\x1b[2Jb")
     assert format_template("[{agent}]", snapshot) == "[a␛[2Jb]"
+
+
+# ---------------------------------------------------------------- --self: what the running viewers cost
+@pytest.fixture
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "run"
+    directory.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
+    return directory
+
+
+def test_status_self_prints_a_row_per_running_viewer_as_a_table_or_json(runtime_dir, capsys) -> None:
+    from agentwatch.tui.selfcost import SelfCost, SelfCostFile, figures_dir
+
+    assert figures_dir().is_relative_to(runtime_dir)
+    figures = SelfCost(
+        pid=os.getpid(),
+        updated=time.time(),
+        url="http://127.0.0.1:8787",
+        cpu_percent=2.5,
+        frame_p95_ms=3.44,
+        lag_p95_ms=180.0,
+        bytes_per_second=6400.0,
+        lines_dropped=1234,
+    )
+    SelfCostFile(os.getpid()).write(figures)
+    assert main(build_parser().parse_args(["status", "--self"])) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "PID".ljust(len(str(os.getpid())))
+        + "  CPU   FRAME P95  EVENT→SCREEN P95  TERMINAL   DROPPED  COLLECTOR",
+        f"{os.getpid()}  2.5%  3.4 ms     180 ms            6.2 KiB/s  1,234    http://127.0.0.1:8787",
+    ]
+    assert main(build_parser().parse_args(["status", "--self", "--json"])) == 0
+    (printed,) = json.loads(capsys.readouterr().out)
+    assert (
+        printed["pid"] == os.getpid() and printed["frame_p95_ms"] == 3.44 and printed["lines_dropped"] == 1234
+    )
+
+
+def test_status_self_without_a_running_viewer_says_so_and_exits_1(runtime_dir, capsys) -> None:
+    assert main(build_parser().parse_args(["status", "--self"])) == 1
+    captured = capsys.readouterr()
+    assert not captured.out
+    assert captured.err.startswith("agentwatch: no viewer is running (none has written its figures to ")

@@ -56,6 +56,7 @@ from agentwatch.tui.screens import (
     SearchScreen,
 )
 from agentwatch.tui.scrubbing import Scrubbing
+from agentwatch.tui.selfcostbar import SelfCostBar, SelfCostHook
 from agentwatch.tui.sessions import SessionsPane
 from agentwatch.tui.state import (
     DIRTY_AGENTS,
@@ -257,6 +258,13 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
             tooltip="Errors by type, model, tool, decision and an attribute key (k)",
         ),
         Binding(
+            "dollar_sign",
+            "toggle_self_cost",
+            "Viewer cost",
+            show=False,
+            tooltip="What the viewer itself costs, above the footer: CPU, frame time p95, event → screen lag p95, bytes/s to the terminal, lines dropped (toggle)",
+        ),
+        Binding(
             "escape",
             "leave_drill_down",
             "Back to fleet",
@@ -344,6 +352,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         yield SessionsPane(id="sessions")
         yield AgentTable(id="agents")
         yield LogView(max_lines=self.state.max_lines, id="log")
+        yield SelfCostBar(id="selfcost")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -359,6 +368,13 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         log.log_highlighter.spans = self.state.search_spans
         log.set_wrap(self._initial_wrap)
         self.watch(log, "scroll_y", self._log_scrolled, init=False)
+        self.self_cost = SelfCostHook(
+            self,
+            self.query_one(SelfCostBar),
+            lines_dropped=lambda: self.state.lines_missed,
+            url=self.url,
+            clock=self.state.clock,
+        )
         if self._prefetch is not None:
             snapshot = self._prefetch.result(timeout=PREFETCH_WAIT)
             if snapshot is not None and self.state.fleet is None:
@@ -377,6 +393,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         self.follow_logs()
 
     async def on_unmount(self) -> None:
+        self.self_cost.close()
         if self._http is not None:
             await self._http.aclose()
 
@@ -453,6 +470,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
             pending = state.take_pending_lines()
             if pending:
                 self.append_log(pending)
+                self.self_cost.meter.lines_queued(pending[-1].timestamp)
         self.frames += 1
 
     def _ring_on_new_failures(self, failing: set[str]) -> None:
@@ -605,6 +623,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         self.log_pane.set_columns(self.timestamps)
         self.state.request_rewrite()
         self.frame()
+
+    def action_toggle_self_cost(self) -> None:
+        self.self_cost.toggle()
 
     def action_toggle_wrap(self) -> None:
         log = self.log_pane

@@ -39,6 +39,7 @@ def key_label(key: str) -> str:
 _KEY_NAMES: Final = {
     "question_mark": "?",
     "exclamation_mark": "!",
+    "dollar_sign": "$",
     "slash": "/",
     "escape": "Esc",
     "enter": "Enter",
