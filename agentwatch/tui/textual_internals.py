@@ -22,6 +22,12 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   app's driver (``App._driver``), in order with what Textual writes, as ``App.bell`` does.
 * :func:`set_row_order` — a DataTable's rows put in a given order without reading a cell
   (``DataTable._row_locations``, ``_update_count``).
+* :class:`ScrollsTerminal` and :func:`paint_screen` — a screen's paint written as only what
+  differs from what the terminal shows, its log pane scrolled by the terminal
+  (``Screen._compositor``, ``Compositor.render_update``, ``ChopsUpdate`` and ``LayoutUpdate``'s
+  fields, ``App._display``, ``App._background_screens``, ``App._running``, ``App._closed``,
+  ``App._batch_count``, ``App._driver``); :func:`render_strip` writes a strip with one style
+  sequence per run of one style (``Strip._segments``, ``Strip._render_cache``).
 """
 
 from __future__ import annotations
@@ -29,23 +35,33 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from rich.cells import cell_len
+from rich.color import ColorSystem
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual._two_way_dict import TwoWayDict
 from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Log
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
+from agentwatch.tui.screenrows import Chop, ScreenRows
 
 __all__ = [
     "FixedSizeScrolling",
     "FramePaced",
     "LogWidthInPlace",
+    "ScrollsTerminal",
     "TransientDirtyRegions",
     "dirty_regions",
+    "paint_screen",
+    "render_strip",
     "replace_log_rows",
     "set_cells",
     "set_row_order",
@@ -234,7 +250,10 @@ class FramePaced:
             screen._dirty_widgets.add(screen)
             gate.resume()
             return
-        super()._compositor_refresh()  # type: ignore[misc]  # a mixin: Screen comes after it
+        if screen is screen.app.screen and not screen.app.is_inline:
+            paint_screen(screen)
+        else:
+            super()._compositor_refresh()  # type: ignore[misc]  # a mixin: Screen comes after it
         if screen is screen.app.screen:
             # From the end of the write: the next write starts a full interval after it.
             gate.last_paint = time.monotonic()
@@ -263,3 +282,140 @@ def replace_log_rows(log: Log, start: int, rows: Sequence[str]) -> None:
     if widest > log._width:
         log._update_maximum_width(log._updates, widest)
     log.refresh_lines(start, len(rows))
+
+
+class ScrollsTerminal:
+    """Marks a widget whose rows the terminal may scroll itself (the log pane): see :func:`paint_screen`."""
+
+
+class _Written(CompositorUpdate):
+    """A paint already turned into the bytes to write."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Segment(self.text)
+
+    def render_segments(self, console: Console) -> str:
+        return self.text
+
+
+def render_strip(strip: Strip, console: Console) -> str:
+    """What :meth:`Strip.render` writes, with one style sequence per run of segments of one style.
+
+    Textual writes each segment as ``CSI style m`` text ``CSI 0 m``, so a row of one colour
+    drawn cell by cell (a scrollbar) repeats its style once per cell. The result is kept where
+    ``Strip.render`` keeps its own (``Strip._render_cache``), so either gives the same text.
+    """
+    cached: str | None = strip._render_cache
+    if cached is not None:
+        return cached
+    color_system = console._color_system or ColorSystem.TRUECOLOR
+    parts: list[str] = []
+    run_key: tuple[str, str | None] | None = None
+    run_style: Style | None = None
+    run: list[str] = []
+    for text, style, _control in strip._segments:
+        if style is None:
+            key: tuple[str, str | None] = ("", None)
+        else:  # styles that differ only in meta (what a click on them does) are drawn alike
+            ansi = style._ansi
+            if ansi is None:
+                ansi = Strip.render_ansi(style, color_system)
+            key = (ansi, style._link)
+        if key == run_key:
+            run.append(text)
+            continue
+        if run:
+            parts.append(_styled(run_style, "".join(run), color_system))
+        run_key, run_style, run = key, style, [text]
+    if run:
+        parts.append(_styled(run_style, "".join(run), color_system))
+    cached = strip._render_cache = "".join(parts)
+    return cached
+
+
+def _styled(style: Style | None, text: str, color_system: ColorSystem) -> str:
+    return text if style is None else Strip.render_style(style, text, color_system)
+
+
+def _chops(update: CompositorUpdate, console: Console) -> list[Chop]:
+    """The writes of a Textual paint (``ChopsUpdate``: changed regions; ``LayoutUpdate``: all)."""
+    chops: list[Chop] = []
+    if isinstance(update, LayoutUpdate):
+        for y, line in enumerate(update.strips, update.region.y):
+            x = update.region.x
+            for strip in line:
+                if strip is not None:
+                    chops.append(Chop(y, x, strip.cell_length, render_strip(strip, console)))
+                    x += strip.cell_length
+        return chops
+    assert isinstance(update, ChopsUpdate)
+    for y, x1, x2 in update.spans:
+        for end, (x, piece) in zip(update.chop_ends[y], update.chops[y].items(), strict=False):
+            if piece is None or x >= x2 or end <= x1:
+                continue
+            if x2 > x >= x1 and end <= x2:
+                chops.append(Chop(y, x, piece.cell_length, render_strip(piece, console)))
+            else:  # as Textual writes it: from the chop's start to the region's end
+                cut = piece.crop(0, min(end, x2) - x)
+                chops.append(Chop(y, x, cut.cell_length, render_strip(cut, console), whole=False))
+    return chops
+
+
+def _screen_rows(app: Any, screen: Any, size: Size) -> ScreenRows:
+    """The app's model of its terminal, forgotten when another screen wrote last or the size changed."""
+    rows: ScreenRows | None = getattr(app, "_agentwatch_screen_rows", None)
+    if rows is None or (rows.width, rows.height) != tuple(size):
+        rows = ScreenRows(size.width, size.height)
+        app._agentwatch_screen_rows = rows
+    elif getattr(app, "_agentwatch_screen_rows_owner", None) is not screen:
+        rows.forget()
+    app._agentwatch_screen_rows_owner = screen
+    return rows
+
+
+def _scroll_band(screen: Any) -> tuple[int, int] | None:
+    """The rows of the first visible :class:`ScrollsTerminal` widget's content, on screen."""
+    for widget, (_region, clip) in screen._compositor.visible_widgets.items():
+        if isinstance(widget, ScrollsTerminal):
+            band = cast(Widget, widget).scrollable_content_region.intersection(clip)
+            return (band.y, band.bottom) if band.height >= 2 else None
+    return None
+
+
+def paint_screen(screen: Any) -> None:
+    """Write the top screen's paint as what ``Screen._compositor_refresh`` writes, minus what the
+    terminal already shows (see :mod:`agentwatch.tui.screenrows`).
+
+    The model of the terminal is the app's: a paint by another screen, a size change, or a paint
+    that is not written (headless, not running, inside a batch) makes every row unknown, so
+    nothing is skipped or scrolled until it is written again. Headless (tests' ``run_test``), the
+    paint is Textual's own.
+    """
+    app = screen.app
+    update = screen._compositor.render_update(screen_stack=app._background_screens)
+    writes = (
+        update is not None
+        and app._running
+        and not app._closed
+        and not app.is_headless
+        and app._driver is not None
+        and not app._batch_count
+    )
+    if not writes:
+        rows: ScreenRows | None = getattr(app, "_agentwatch_screen_rows", None)
+        if rows is not None and update is not None:
+            rows.forget()
+    elif isinstance(update, ChopsUpdate | LayoutUpdate):
+        rows = _screen_rows(app, screen, screen._compositor.size)
+        full = isinstance(update, LayoutUpdate)
+        chops = _chops(update, app.console)
+        text = rows.paint(chops, full=full, band=None if full else _scroll_band(screen))
+        if not text:  # everything painted is on screen already
+            screen._dirty_widgets.clear()
+            return
+        update = _Written(text)
+    app._display(screen, update)
+    screen._dirty_widgets.clear()

@@ -35,6 +35,7 @@ from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
 from agentwatch.tui.textual_internals import (
     FixedSizeScrolling,
     LogWidthInPlace,
+    ScrollsTerminal,
     TransientDirtyRegions,
 )
 
@@ -451,7 +452,7 @@ class LogHighlighter(Highlighter):
             text.stylize(SEARCH_STYLE, offset + start, offset + end)
 
 
-class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, Log):
+class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, ScrollsTerminal, Log):
     """The log tail. Fed plain, already-printable lines in batches (:meth:`append`, :meth:`replace`).
 
     With ``wrap`` on, a line longer than the pane is split into continuation lines indented
@@ -471,6 +472,8 @@ class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, Log):
         self._source: deque[str] = deque(maxlen=max_lines)
         self._wrap = False
         self._wrap_width = 0
+        #: The view showed the newest line when it last moved (a resize keeps it there).
+        self._following = True
 
     @property
     def log_highlighter(self) -> LogHighlighter:
@@ -494,6 +497,9 @@ class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, Log):
         self._source.extend(lines)
         physical = self._physical(lines)
         expected = len(self.lines) + len(physical)
+        if self._following and not self.is_vertical_scroll_end:
+            # A resize left the view off the end (Log follows only a view exactly at the end).
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.write_lines(physical, scroll_end=scroll_end)
         if len(self.lines) < expected:
             # The oldest lines were dropped (``max_lines``): every line moved up, but Log
@@ -534,6 +540,14 @@ class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, Log):
     def on_resize(self, event: Resize) -> None:
         if self._wrap and self._content_width() != self._wrap_width:
             self.replace(list(self._source))
+        elif self._following and not self.is_vertical_scroll_end:
+            # A view that showed the newest line still does in the new size (a shorter pane keeps
+            # its top; a taller one may keep an offset clamped in a size it passed through).
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = new_value >= self.max_scroll_y
 
     def _content_width(self) -> int:
         return max(20, self.scrollable_content_region.width or self.size.width or 80)
