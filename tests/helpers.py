@@ -264,7 +264,8 @@ def table_row(app: App[Any], agent_id: str) -> str:
     table = app.query_one(AgentTable)
     if agent_id not in table.row_agents():
         return ""
-    return " | ".join(str(table.get_cell(agent_id, column)) for column, _ in AGENT_COLUMNS)
+    shown = table.layout_shown.widths if table.layout_shown is not None else {}
+    return " | ".join(str(table.get_cell(agent_id, column)) for column, _ in AGENT_COLUMNS if column in shown)
 
 
 def screen_lines(app: App[Any]) -> list[str]:

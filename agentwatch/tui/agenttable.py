@@ -10,7 +10,7 @@ that do not fit end in "…".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,10 +36,13 @@ AGENT_COLUMNS: Final = (
     ("err %", "err %"),
     ("cost", "cost"),
     ("last seen", "last seen"),
+    ("collector", "collector"),
     ("activity", "activity"),
 )
 AGENT: Final = "agent"
 ACTIVITY: Final = "activity"
+#: Which collector an agent's row came from: shown only when the viewer watches several.
+COLLECTOR: Final = "collector"
 
 #: Fixed widths (cells) of the columns that have one: the widest value each can show.
 COLUMN_WIDTHS: Final = {
@@ -50,6 +53,7 @@ COLUMN_WIDTHS: Final = {
     "err %": 7,  # "100.0 %", "12 err"
     "cost": 10,  # "no price", "≥$1 234.56"
     "last seen": 9,  # the label; "999d ago"
+    "collector": 15,  # "127.0.0.1:41234"
 }
 #: The agent column's width: the longest id seen, within these bounds.
 AGENT_MIN_WIDTH: Final = 10
@@ -57,7 +61,7 @@ AGENT_MAX_WIDTH: Final = 24
 #: The activity column is left out rather than narrower than this.
 ACTIVITY_MIN_WIDTH: Final = 12
 #: Columns left out when the table is too narrow, first to last; status, agent never are.
-DROP_ORDER: Final = ("p50", "last seen", "tok/s", "cost", "p99", "activity", "err %")
+DROP_ORDER: Final = ("p50", "last seen", "collector", "tok/s", "cost", "p99", "activity", "err %")
 #: Shown under the header while the table has no row.
 EMPTY_TEXT: Final = (
     "no agents yet — an agent appears with its first event (SDK, OpenTelemetry or agentwatch simulate)"
@@ -76,8 +80,12 @@ _CELL_PADDING: Final = 1
 _AGENT_TAIL: Final = 8
 
 
-def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
-    """The cells of one agent's row as (text, style); what the log alone cannot tell is "—"."""
+def agent_cell_values(view: AgentView, now: float, collector: str | None = None) -> tuple[Cell, ...]:
+    """The cells of one agent's row as (text, style); what the log alone cannot tell is "—".
+
+    ``collector`` is the collector the row came from (a viewer of several), else "—".
+    """
+    source = (fmt.safe(collector, 60), "dim") if collector else (fmt.MISSING, _NO_STYLE)
     row: AgentRow | None = view.row
     last_seen = fmt.age(now - view.last_seen) if view.last_seen is not None else fmt.MISSING
     agent = fmt.safe(view.agent_id, AGENT_MAX_WIDTH * 2)
@@ -85,7 +93,7 @@ def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
     if row is None:
         errors = f"{view.errors} err" if view.errors else fmt.MISSING
         return (fmt.status_cell(None), (agent, _NO_STYLE), missing, missing, missing, (errors, _NO_STYLE),
-                missing, (last_seen, _NO_STYLE), missing)  # fmt: skip
+                missing, (last_seen, _NO_STYLE), source, missing)  # fmt: skip
     level = fmt.threshold_class(row.error_rate, fmt.ERROR_RATE_WARNING, fmt.ERROR_RATE_ERROR)
     err_style = ("bold red" if level == "-error" else "yellow") if level else _NO_STYLE
     activity = activity_cell(row, now)
@@ -98,6 +106,7 @@ def agent_cell_values(view: AgentView, now: float) -> tuple[Cell, ...]:
         (fmt.percent(row.error_rate), err_style),
         cost_cell(row),
         (last_seen, _NO_STYLE),
+        source,
         activity,
     )
 
@@ -148,11 +157,12 @@ class TableLayout:
         return [key for key, _ in AGENT_COLUMNS if key in self.widths]
 
 
-def table_layout(width: int, agent_width: int) -> TableLayout:
-    """The columns that fit ``width`` cells, the activity column taking what the others leave."""
+def table_layout(width: int, agent_width: int, *, collector: bool = False) -> TableLayout:
+    """The columns that fit ``width`` cells, the activity column taking what the others leave;
+    the collector column only when ``collector`` (a viewer of several collectors)."""
     agent_width = max(AGENT_MIN_WIDTH, min(AGENT_MAX_WIDTH, agent_width))
     widths = {key: COLUMN_WIDTHS.get(key, agent_width if key == AGENT else ACTIVITY_MIN_WIDTH)
-              for key, _ in AGENT_COLUMNS}  # fmt: skip
+              for key, _ in AGENT_COLUMNS if key != COLLECTOR or collector}  # fmt: skip
 
     def needed() -> int:
         return sum(w + 2 * _CELL_PADDING for w in widths.values())
@@ -160,7 +170,7 @@ def table_layout(width: int, agent_width: int) -> TableLayout:
     for key in DROP_ORDER:
         if needed() <= width:
             break
-        del widths[key]
+        widths.pop(key, None)
     if ACTIVITY in widths:
         widths[ACTIVITY] += max(0, width - needed())
     elif needed() > width:  # only status, agent (and errors) left: the agent id gives way
@@ -198,6 +208,8 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
         """The columns shown now (None before the table has a width)."""
         self.rows_formatted = 0
         """Rows whose cells were computed from data so far (the rows in view, update after update)."""
+        self.collector_of: Mapping[str, str] | None = None
+        """Agent id → the collector its row came from, when the viewer watches several (see :meth:`show_collectors`)."""
 
     def on_mount(self) -> None:
         self._relayout()
@@ -210,9 +222,18 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
         """Cells for the columns: the width less a vertical scrollbar's (kept free at all times)."""
         return max(0, self.size.width - self.styles.scrollbar_size_vertical)
 
+    def show_collectors(self, collector_of: Mapping[str, str] | None) -> None:
+        """Which collector each agent's row came from (the column is shown while this is not None)."""
+        shown = self.collector_of is not None
+        self.collector_of = collector_of
+        if (collector_of is not None) != shown and self.layout_shown is not None:
+            self._relayout()
+
     def _relayout(self) -> None:
         """Lay the columns out for the current width; rebuild every row when that changed them."""
-        layout = table_layout(self._available_width() or 120, self._agent_width)
+        layout = table_layout(
+            self._available_width() or 120, self._agent_width, collector=self.collector_of is not None
+        )
         if layout == self.layout_shown:
             return
         self.layout_shown = layout
@@ -302,7 +323,12 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
         view = self._view_of(agent_id)
         if view is None:
             view = AgentView(agent_id=agent_id, row=None, last_seen=None, errors=0)
-        cells = agent_cell_values(view, self._now)
+        sources = self.collector_of
+        cells = (
+            agent_cell_values(view, self._now)
+            if sources is None
+            else agent_cell_values(view, self._now, sources.get(agent_id))
+        )
         self.rows_formatted += 1
         old = self._cells.get(agent_id)
         if old == cells:

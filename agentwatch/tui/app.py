@@ -458,6 +458,8 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
                 if timed:
                     self._table_updated_at = started
                 self._last_second = second
+                if self.fleet_feed is not None:
+                    self.agent_table.show_collectors(self.fleet_feed.collector_of)
                 if state.scrub.at is None:
                     self.agent_table.show(state.agent_order(), state.agent_view, now)
                 else:

@@ -62,6 +62,12 @@ async def test_one_of_three_collectors_killed_the_rest_stay_live_it_is_marked_an
         await async_wait_until(
             lambda: app.state.fleet is not None and app.state.fleet.events == 12, pilot=pilot
         )
+        layout = app.agent_table.layout_shown
+        assert layout is not None and "collector" in layout.columns  # several collectors: the column shows
+        for index, url in enumerate(urls):
+            await async_wait_until(
+                lambda i=index, u=url: short_name(u) in table_row(app, f"agent-{i}"), pilot=pilot
+            )
 
         third.kill9()
         dead = short_name(third.url)
@@ -82,3 +88,14 @@ async def test_one_of_three_collectors_killed_the_rest_stay_live_it_is_marked_an
             lambda: app.state.fleet is not None and app.state.fleet.events == 13, pilot=pilot
         )
         assert app.is_running
+
+
+async def test_one_collector_shows_no_collector_column(collector: RunningCollector) -> None:
+    await post(collector.url, [llm_call("solo", 10.0)])
+    app = AgentWatchApp(url=collector.url, urls=[collector.url], fps=20)
+    assert app.fleet_feed is None
+    async with app.run_test(size=SIZE) as pilot:
+        await async_wait_until(lambda: "solo" in table_row(app, "solo"), TIMEOUT, pilot=pilot)
+        layout = app.agent_table.layout_shown
+        assert layout is not None and "collector" not in layout.columns
+        assert short_name(collector.url) not in table_row(app, "solo")
