@@ -110,11 +110,9 @@ class Collector:
         self.otlp_items_ignored = 0
         self.sessions = SessionBoard(clock=settings.clock, on_tool=self.window.session_tool)
         self.totals = Totals(max_series=settings.max_agents)
+        self.window.totals = self.totals  # counted in the window's pass over each batch
         #: Everything that aggregates accepted events, in order; each takes a whole batch.
-        self.aggregators: list[Callable[[Sequence[Event]], None]] = [
-            self.window.add_many,
-            self.totals.add_many,
-        ]
+        self.aggregators: list[Callable[[Sequence[Event]], None]] = [self.window.add_many]
         self.ledger = Ledger(settings.alerts, window_seconds=settings.window_seconds, clock=settings.clock)
         self.alerts = AlertEngine(self.ledger, settings.alerts, settings.clock, steps=self.window.steps)
         self.aggregators.append(self.ledger.add_many)

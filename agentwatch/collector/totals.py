@@ -1,7 +1,9 @@
 """Cumulative counters by agent and model, exported at ``/metrics`` in Prometheus text format.
 
-Counting happens at ingest in plain dicts (cheap); the Prometheus objects are built only
-when scraped, through a custom prometheus-client collector. Latency is exported as a
+Counting happens at ingest in plain dicts (cheap): the collector's window counts each event here
+in the same pass that aggregates it (``Window(totals=...)``), so an event is read once for both;
+:meth:`Totals.add_many` counts a batch on its own, the same way. The Prometheus objects are built
+only when scraped, through a custom prometheus-client collector. Latency is exported as a
 histogram with the OpenTelemetry GenAI ``gen_ai.client.operation.duration`` boundaries
 (0.01 s … 81.92 s, ×2), since a Prometheus summary would carry no quantiles.
 
@@ -31,7 +33,8 @@ from agentwatch.protocol import (
 
 #: Upper bounds in seconds (gen_ai.client.operation.duration advisory buckets).
 LATENCY_BUCKETS_S: tuple[float, ...] = tuple(0.01 * 2**i for i in range(14))
-_BOUNDS_MS = [bound * 1000 for bound in LATENCY_BUCKETS_S]
+#: The same bounds in milliseconds (a latency's bucket: ``bisect_left(BOUNDS_MS, latency_ms)``).
+BOUNDS_MS: Final = [bound * 1000 for bound in LATENCY_BUCKETS_S]
 OTHER = "_other"
 #: Agents with their own ``agent`` label value at ``/metrics`` by default (the busiest by events).
 DEFAULT_EXPORTED_AGENTS: Final = 100
@@ -75,7 +78,7 @@ class Series:
         self.cost = 0.0
         self.latency_count = 0
         self.latency_sum_ms = 0.0
-        self.buckets = [0] * (len(_BOUNDS_MS) + 1)
+        self.buckets = [0] * (len(BOUNDS_MS) + 1)
 
 
 class Totals:
@@ -102,6 +105,17 @@ class Totals:
             series = self.series[key] = Series()
         return series
 
+    def series_for(self, agent_id: str, model: str) -> Series:
+        """The series of (``agent_id``, ``model``), made (and indexed, under the cap) when new."""
+        series = self._series(agent_id, model)
+        if len(self.series) <= self.max_series and self.series.get((agent_id, model)) is series:
+            self._index.setdefault(agent_id, {})[model] = series  # over the cap: not indexed
+        return series
+
+    def models_of(self, agent_id: str) -> dict[str, Series] | None:
+        """The indexed series of one agent by model (``""``: none), or None."""
+        return self._index.get(agent_id)
+
     def add_many(self, events: Iterable[Event]) -> None:
         """Count a batch. O(1) per event: one lookup of the event's series, then plain adds.
 
@@ -115,7 +129,7 @@ class Totals:
         index_get = index.get
         latency_types = LATENCY_SPAN_TYPES
         span_error, span_tool = SPAN_ERROR, SPAN_TOOL_CALL
-        bounds = _BOUNDS_MS
+        bounds = BOUNDS_MS
         max_cost, max_latency = MAX_EVENT_COST_USD, MAX_LATENCY_MS
         for event in events:
             agent_id = event.agent_id
@@ -123,9 +137,7 @@ class Totals:
             models = index_get(agent_id)
             series = models.get(model) if models is not None else None
             if series is None:
-                series = self._series(agent_id, model)
-                if len(self.series) <= self.max_series and self.series.get((agent_id, model)) is series:
-                    index.setdefault(agent_id, {})[model] = series  # over the cap: not indexed
+                series = self.series_for(agent_id, model)
             series.events += 1
             span_type = event.span_type
             if event.error is not None or span_type == span_error:

@@ -43,6 +43,11 @@ In flight
     step whose end never comes is forgotten ``step_expiry_seconds`` after it began; both counted
     in :attr:`Window.steps_dropped`. Starts are not events: no count, rate or log line.
 
+Totals
+    With ``totals`` (a :class:`~agentwatch.collector.totals.Totals`), every event is also counted
+    there, in the same pass (late events and those of agents over the cap too), exactly as
+    ``Totals.add_many`` would count it.
+
 Threading: not thread-safe; the collector calls it from its event loop only.
 """
 
@@ -50,6 +55,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -63,11 +69,15 @@ from agentwatch.collector.sketch import (
     LatencySketch,
     MergedSketch,
 )
+from agentwatch.collector.totals import BOUNDS_MS as _TOTALS_BOUNDS
+from agentwatch.collector.totals import Series as TotalsSeries
+from agentwatch.collector.totals import Totals
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
     LATENCY_SPAN_TYPES,
     MAX_EVENT_COST_USD,
+    MAX_LATENCY_MS,
     SPAN_DECISION,
     SPAN_EMBEDDING,
     SPAN_ERROR,
@@ -455,6 +465,7 @@ class Window:
         clock: Callable[[], float] = time.time,
         origin: float | None = None,
         step_expiry_seconds: float = DEFAULT_STEP_EXPIRY,
+        totals: Totals | None = None,
     ) -> None:
         if window_seconds < 1 or history_seconds < 1:
             raise ValueError("window_seconds and history_seconds must be at least 1")
@@ -489,6 +500,8 @@ class Window:
         self._stepping: dict[str, AgentState] = {}
         self.steps_opened = 0
         self.steps_dropped = 0
+        #: Since-start totals counted in the same pass over each batch (None: none kept here).
+        self.totals = totals
 
     # ------------------------------------------------------------------ in flight
     def open_steps(self, starts: Iterable[Event]) -> None:
@@ -617,6 +630,7 @@ class Window:
         oldest_ts = float(oldest)
         n = late = 0
         late_cost = 0.0
+        late_events: list[Event] = []
         by_second: dict[int, dict[str, list[Event]]] = {}
         groups: dict[str, list[Event]] = {}
         second_start = second_end = 0.0  # [start, end): the second ``groups`` holds (none yet)
@@ -627,6 +641,7 @@ class Window:
                 ts = self._coerce_timestamp(ts, now)
                 if ts < oldest_ts:
                     late += 1
+                    late_events.append(event)
                     cost = event.cost_usd
                     if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
                         cost = self._coerce_cost(event)[0]
@@ -661,16 +676,23 @@ class Window:
                     self.origin, min((t for t in stamps if isinstance(t, float)), default=first)
                 )
         total_cost = late_cost
+        totals = self.totals
         for sec, groups in by_second.items():
-            total_cost += self._add_second(sec, groups)
+            total_cost += self._add_second(sec, groups, totals)
+        if late_events and totals is not None:
+            totals.add_many(late_events)
         self.events_total += n
         self.late_events += late
         self.total_cost_usd += total_cost
         self.version += 1
         self._maybe_evict(now)
 
-    def _add_second(self, sec: int, groups: dict[str, list[Event]]) -> float:
-        """Aggregate the events of one second (within the ring), grouped by agent; returns their cost."""
+    def _add_second(self, sec: int, groups: dict[str, list[Event]], totals: Totals | None) -> float:
+        """Aggregate the events of one second (within the ring), grouped by agent; returns their cost.
+
+        With ``totals``, each event is also counted there, in the same pass (exactly as
+        :meth:`Totals.add_many <agentwatch.collector.totals.Totals.add_many>` would).
+        """
         ring_seconds = self.ring_seconds
         slot = sec % ring_seconds
         fleet = self._fleet
@@ -692,6 +714,10 @@ class Window:
         f_estimated = False
         edges: list[float] = []
         spare: dict[int, int] = {}
+        tally = totals is not None
+        no_series: dict[str, TotalsSeries] = {}
+        bounds, max_latency = _TOTALS_BOUNDS, MAX_LATENCY_MS
+        refused = 0
         for agent_id, group in groups.items():
             agent = agents_get(agent_id)
             if agent is None:
@@ -717,11 +743,34 @@ class Window:
             last_event = model = None
             heartbeats: list[tuple[float, dict[str, Any]]] | None = None
             group_edges: list[float] | None = None
+            series_of = (totals.models_of(agent_id) or no_series).get if totals is not None else no_series.get
             for event in group:
                 span_type = event.span_type
+                event_model = event.model
                 cost = event.cost_usd
+                error = event.error
+                tokens_i = event.tokens_input
+                tokens_o = event.tokens_output
+                series: TotalsSeries | None = None
+                if tally:
+                    series = series_of(event_model or "")
+                    if series is None:
+                        series = totals.series_for(agent_id, event_model or "")  # type: ignore[union-attr]
+                        series_of = (totals.models_of(agent_id) or no_series).get  # type: ignore[union-attr]
+                    series.events += 1
+                    if cost:
+                        if 0.0 < cost <= max_cost:
+                            series.cost += cost
+                        else:
+                            refused += 1
+                    if tokens_i:
+                        series.tokens_in += tokens_i
+                    if tokens_o:
+                        series.tokens_out += tokens_o
+                    if error is not None and span_type != span_error:
+                        series.errors += 1
                 if cost is None:
-                    if event.tokens_input is not None or event.tokens_output is not None:
+                    if tokens_i is not None or tokens_o is not None:
                         cost, estimated_one = self._coerce_cost(event)
                         if estimated_one:
                             estimated = True
@@ -734,18 +783,27 @@ class Window:
                         estimated = True
                 else:
                     self._coerce_cost(event)  # counts the bad value
-                if event.error or span_type == span_error:
+                if span_type == span_error:
                     errors += 1
-                tokens = event.tokens_input
-                if tokens:
-                    tokens_in += tokens
-                tokens = event.tokens_output
-                if tokens:
-                    tokens_out += tokens
+                    if series is not None:
+                        series.errors += 1
+                elif error:
+                    errors += 1
+                if tokens_i:
+                    tokens_in += tokens_i
+                if tokens_o:
+                    tokens_out += tokens_o
                 if span_type in latency_types:
                     completions += 1
                     latency = event.latency_ms
                     if latency is not None:
+                        if series is not None:
+                            if 0.0 <= latency <= max_latency:
+                                series.latency_count += 1
+                                series.latency_sum_ms += latency
+                                series.buckets[bisect_left(bounds, latency)] += 1
+                            else:
+                                refused += 1
                         if lo < latency < hi:
                             key = ceil(log(latency) * inv)
                             a_keys[key] = a_keys_get(key, 0) + 1
@@ -758,6 +816,8 @@ class Window:
                             group_edges.append(latency)
                 elif span_type == span_tool:
                     tools += 1
+                    if series is not None:
+                        series.tool_calls += 1
                 ts: float = event.timestamp  # type: ignore[assignment]  # add_many made it a float
                 if ts >= last_seen:
                     last_seen = ts
@@ -770,8 +830,8 @@ class Window:
                 elif ts >= last_active:
                     last_active = ts
                     last_event = event
-                if event.model:
-                    model = event.model
+                if event_model:
+                    model = event_model
             count = len(group)
             f_events += count
             if agent is None or bucket is None:  # over the cap (both are None then)
@@ -849,6 +909,8 @@ class Window:
         for latency in edges:
             f_sketch._add_edge(latency)
         fleet.events += f_events
+        if refused:
+            totals.values_refused += refused  # type: ignore[union-attr]  # only counted with totals
         return f_cost
 
     def _coerce_timestamp(self, ts: Any, now: float) -> float:
