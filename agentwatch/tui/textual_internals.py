@@ -25,8 +25,8 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 * :class:`ScrollsTerminal` and :func:`paint_screen` — a screen's paint written as only what
   differs from what the terminal shows, its log pane scrolled by the terminal
   (``Screen._compositor``, ``Compositor.render_update``, ``ChopsUpdate`` and ``LayoutUpdate``'s
-  fields, ``App._display``, ``App._background_screens``, ``App._running``, ``App._closed``,
-  ``App._batch_count``, ``App._driver``); :func:`render_strip` writes a strip with one style
+  fields, ``App._display``, ``App._update_mouse_over``, ``App._background_screens``,
+  ``App._running``, ``App._closed``, ``App._batch_count``, ``App._driver``); :func:`render_strip` writes a strip with one style
   sequence per run of one style (``Strip._segments``, ``Strip._render_cache``).
 """
 
@@ -413,9 +413,7 @@ def paint_screen(screen: Any) -> None:
         full = isinstance(update, LayoutUpdate)
         chops = _chops(update, app.console)
         text = rows.paint(chops, full=full, band=None if full else _scroll_band(screen))
-        if not text:  # everything painted is on screen already
-            screen._dirty_widgets.clear()
-            return
-        update = _Written(text)
+        update = _Written(text) if text else None  # None: everything painted is on screen already
     app._display(screen, update)
     screen._dirty_widgets.clear()
+    app._update_mouse_over(screen)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.screen import Screen
@@ -22,7 +23,15 @@ from textual.widgets.data_table import ColumnKey
 
 from agentwatch.tui import textual_internals
 from agentwatch.tui.pacing import PaintGate
-from agentwatch.tui.textual_internals import FramePaced, dirty_regions, set_cells, write_to_terminal
+from agentwatch.tui.screenrows import ScreenRows
+from agentwatch.tui.textual_internals import (
+    FramePaced,
+    _chops,
+    dirty_regions,
+    render_strip,
+    set_cells,
+    write_to_terminal,
+)
 from agentwatch.tui.widgets import LogPane
 from tests.helpers import async_wait_until
 
@@ -44,6 +53,9 @@ PRIVATE_METHODS = [
     ("LogWidthInPlace", Log, "_update_maximum_width", ["self", "updates", "size"]),
     ("FramePaced", Screen, "_compositor_refresh", ["self"]),
     ("FramePaced", Screen, "_on_timer_update", ["self"]),
+    ("paint_screen", App, "_display", ["self", "screen", "renderable"]),
+    ("paint_screen", App, "_update_mouse_over", ["self", "screen"]),
+    ("paint_screen", Compositor, "render_update", ["self", "full", "screen_stack", "simplify"]),
 ]
 
 
@@ -72,6 +84,10 @@ PRIVATE_ATTRIBUTES = [
     ("TransientDirtyRegions", Log, "_repaint_regions", set),
     ("dirty_regions", Log, "_dirty_regions", set),
     ("FramePaced", Screen, "_dirty_widgets", set),
+    ("paint_screen", App, "_batch_count", int),
+    ("paint_screen", App, "_running", bool),
+    ("paint_screen", App, "_closed", bool),
+    ("paint_screen", Screen, "_compositor", Compositor),
 ]
 
 
@@ -319,3 +335,72 @@ async def test_set_cells_writes_only_the_rows_that_changed() -> None:
         )
         written = "".join(output for _, output in app.writes[writes:])
         assert "alpha" in written and "beta" not in written  # the row that did not change is not rewritten
+
+
+def shown(*writes: str) -> list[str]:
+    """The characters a terminal of SIZE shows after ``writes``."""
+    from tests.tui.test_terminal_scroll import Screen as Terminal
+
+    terminal = Terminal(*SIZE)
+    for data in writes:
+        terminal.play(data.encode())
+    return terminal.rows()
+
+
+async def test_paint_screen_reads_textuals_paints_as_textual_writes_them() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(LogPane).append([f"line {n}" for n in range(30)])
+        await pilot.pause()
+        assert isinstance(app._background_screens, list), broken(
+            "paint_screen", "App._background_screens changed"
+        )
+        compositor = app.screen._compositor
+        full = compositor.render_update(full=True)
+        assert isinstance(full, LayoutUpdate), broken(
+            "paint_screen", "a full update is no longer a LayoutUpdate"
+        )
+        rows = ScreenRows(*SIZE)
+        ours = rows.paint(_chops(full, app.console), full=True)
+        textual = full.render_segments(app.console)
+        assert shown(ours) == shown(textual) and "line 29" in "".join(shown(ours)), broken(
+            "paint_screen", "LayoutUpdate.strips / region no longer hold the screen's rows"
+        )
+
+        note = app.query_one("#note", Static)
+        note.update("after")
+        await pilot.pause()
+        note.refresh()
+        compositor.update_widgets({note})
+        partial = compositor.render_partial_update()
+        assert isinstance(partial, ChopsUpdate), broken(
+            "paint_screen", "a partial update is no longer a ChopsUpdate"
+        )
+        textual = partial.render_segments(app.console)
+        assert shown(textual, rows.paint(_chops(partial, app.console))) == shown(textual), broken(
+            "paint_screen", "ChopsUpdate.spans / chops / chop_ends no longer say what is written where"
+        )
+        assert shown(textual, textual) == shown(textual)
+
+
+def test_render_strip_writes_what_strip_render_writes_with_one_sequence_per_run() -> None:
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    console = Console(color_system="truecolor", force_terminal=True)
+    grey = Style(color="#e0e0e0", bgcolor="#1e1e1e")
+    strip = Strip(
+        [Segment("a", grey), Segment("b", grey + Style(meta={"@click": "x"})), Segment("c", Style(bold=True))]
+    )
+    plain = Strip(list(strip)).render(console)
+    ours = render_strip(strip, console)
+    assert plain.count("\x1b[0m") == 3 and ours.count("\x1b[0m") == 2
+    assert (
+        ours
+        == f"{Strip.render_style(grey, 'ab', console._color_system)}{Strip.render_style(Style(bold=True), 'c', console._color_system)}"
+    )
+    assert strip.render(console) == ours, broken(
+        "render_strip", "Strip.render no longer uses Strip._render_cache"
+    )
