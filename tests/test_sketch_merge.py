@@ -12,8 +12,9 @@ import msgspec
 import pytest
 
 from agentwatch.collector.sketch import LatencySketch
-from agentwatch.collector.sketchapi import from_wire, to_wire
-from agentwatch.protocol import PATH_SNAPSHOT, Snapshot
+from agentwatch.collector.sketchapi import MAX_AGENT_SKETCHES, from_wire, to_wire
+from agentwatch.collector.window import Window
+from agentwatch.protocol import PATH_SNAPSHOT, Event, Snapshot
 from agentwatch.sketchwire import PATH_SKETCH, BadSketch, SketchResponse, WireSketch, merge, quantiles
 from tests.helpers import NOW, Clock, RunningCollector, wait_until
 
@@ -129,3 +130,41 @@ def test_merge_refuses_a_malformed_sketch_or_another_accuracy(bad: WireSketch) -
     good = to_wire(LatencySketch())
     with pytest.raises(BadSketch):
         merge([good, bad])
+
+
+def test_the_windows_sketch_gives_the_snapshots_percentiles_as_the_window_slides() -> None:
+    clock = Clock(NOW)
+    window = Window(10, clock=clock)
+    rng = random.Random(5)
+    for step in range(40):
+        events = [
+            Event(
+                agent_id=f"a{rng.randrange(3)}",
+                span_type="llm_call",
+                latency_ms=rng.expovariate(0.01),
+                timestamp=clock(),
+            )
+            for _ in range(rng.randrange(0, 30))
+        ]
+        window.add_many(events)
+        if step % 3 == 0:  # a late event lands in an already merged second
+            window.add(Event(agent_id="a0", span_type="llm_call", latency_ms=5.0, timestamp=clock() - 2))
+        for agent in (None, "a0", "a1"):
+            snapshot = window.snapshot(agent)
+            sketch = window.latency_sketch(agent)
+            assert sketch.quantiles((0.5, 0.95, 0.99)) == [
+                snapshot.p50_latency_ms,
+                snapshot.p95_latency_ms,
+                snapshot.p99_latency_ms,
+            ]
+        clock.advance(rng.choice([0.3, 1.0, 2.0]))
+
+
+def test_a_page_of_agents_sketches_is_bounded(start_collector: Callable[..., RunningCollector]) -> None:
+    collector = start_collector(clock=Clock(NOW))
+    assert collector.post(
+        [llm_call(f"agent-{i:03d}", 10.0) for i in range(MAX_AGENT_SKETCHES + 20)]
+    ).is_success
+    wait_until(lambda: fetch_snapshot(collector).events == MAX_AGENT_SKETCHES + 20)
+    page = fetch_sketch(collector, agents=1, limit=1000)
+    assert len(page.agents) == MAX_AGENT_SKETCHES and page.agents_total == MAX_AGENT_SKETCHES + 20

@@ -1,14 +1,21 @@
 """The window's latency sketches in their wire form (:mod:`agentwatch.sketchwire`), for ``GET /api/sketch``.
 
 A viewer of several collectors merges these to get the fleet's true percentiles. Bounded: the fleet's
-sketch is one, and agents' come a page at a time (the caller's ``offset`` and ``limit``).
+sketch is one, and agents' come a page at a time (the caller's ``offset`` and ``limit``, at most
+:data:`MAX_AGENT_SKETCHES`).
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 from agentwatch.collector.sketch import GAMMA, LatencySketch, MergedSketch, PackedSketch
 from agentwatch.collector.window import Window
 from agentwatch.sketchwire import SketchResponse, WireSketch, encode_keys
+
+#: Most agents' sketches in one answer (``?agents=1``): a page beyond it is cut to it (``agents_total``
+#: says how many there are), so one request holds the event loop for a few milliseconds at most.
+MAX_AGENT_SKETCHES: Final = 100
 
 
 def to_wire(sketch: LatencySketch | MergedSketch | PackedSketch) -> WireSketch:
@@ -49,7 +56,7 @@ def sketch_response(
     fleet = to_wire(window.latency_sketch(agent))
     agents: dict[str, WireSketch] = {}
     if with_agents and agent is None:
-        for agent_id in window.agent_ids()[offset : offset + limit]:
+        for agent_id in window.agent_ids()[offset : offset + min(limit, MAX_AGENT_SKETCHES)]:
             agents[agent_id] = to_wire(window.latency_sketch(agent_id))
     return SketchResponse(
         timestamp=now,

@@ -985,17 +985,18 @@ class Window:
 
     def latency_sketch(self, agent: str | None = None) -> MergedSketch:
         """A copy of the latency sketch of the fleet (or of one agent) over the window, as the
-        snapshot at the clock's now reads it; empty for an unknown agent."""
+        snapshot at the clock's now reads it; empty for an unknown agent. Costs what a snapshot
+        of that series costs: the merge of the closed seconds is the one snapshots keep."""
         now_sec = int(self._clock())
         series = self._fleet if agent is None else self._agents.get(agent)
-        merged = MergedSketch()
         if series is None:
-            return merged
-        ring, ring_seconds = series.ring, self.ring_seconds
-        for second in range(now_sec - self.window_seconds + 1, now_sec + 1):
-            bucket = ring[second % ring_seconds]
-            if bucket is not None and bucket.second == second and bucket.events:
-                merged.merge(bucket.sketch)
+            return MergedSketch()
+        self._stats(series, now_sec)  # brings series.closed up to now_sec
+        merged = series.closed.sketch.copy()
+        assert isinstance(merged, MergedSketch)
+        current = series.ring[now_sec % self.ring_seconds]
+        if current is not None and current.second == now_sec and current.events:
+            merged.merge(current.sketch)
         return merged
 
     def snapshot(self, agent: str | None = None, *, offset: int = 0, limit: int | None = None) -> Snapshot:
