@@ -26,8 +26,10 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   differs from what the terminal shows, its log pane scrolled by the terminal
   (``Screen._compositor``, ``Compositor.render_update``, ``ChopsUpdate`` and ``LayoutUpdate``'s
   fields, ``App._display``, ``App._update_mouse_over``, ``App._background_screens``,
-  ``App._running``, ``App._closed``, ``App._batch_count``, ``App._driver``); :func:`render_strip` writes a strip with one style
-  sequence per run of one style (``Strip._segments``, ``Strip._render_cache``).
+  ``App._running``, ``App._closed``, ``App._batch_count``, ``App._driver``); :func:`render_strip`
+  writes a strip with fewer style sequences (``Strip._segments``, ``Strip._render_cache``,
+  ``Style._ansi``, ``Style._attributes``, ``Style._set_attributes``, ``Style._color``,
+  ``Style._bgcolor``, ``Style._link``; ``textual.strip.SGR_STYLES``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from rich.style import Style
 from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual._two_way_dict import TwoWayDict
 from textual.geometry import Region, Size
-from textual.strip import Strip
+from textual.strip import SGR_STYLES, Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Log
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
@@ -302,42 +304,72 @@ class _Written(CompositorUpdate):
 
 
 def render_strip(strip: Strip, console: Console) -> str:
-    """What :meth:`Strip.render` writes, with one style sequence per run of segments of one style.
+    """What :meth:`Strip.render` writes, with fewer style sequences.
 
     Textual writes each segment as ``CSI style m`` text ``CSI 0 m``, so a row of one colour
-    drawn cell by cell (a scrollbar) repeats its style once per cell. The result is kept where
-    ``Strip.render`` keeps its own (``Strip._render_cache``), so either gives the same text.
+    drawn cell by cell (a scrollbar) repeats its style once per cell, and a log line resets and
+    restates its background at each colour change. Here segments of one style are written as
+    one run, and from one run to the next only what changes is said (a new colour; an attribute
+    turned on), unless that is not shorter than a reset and the whole style. The text starts
+    and ends with every attribute off, as Textual's does, so it draws the same wherever it is
+    written. It is kept where ``Strip.render`` keeps its own (``Strip._render_cache``).
     """
     cached: str | None = strip._render_cache
     if cached is not None:
         return cached
     color_system = console._color_system or ColorSystem.TRUECOLOR
-    parts: list[str] = []
-    run_key: tuple[str, str | None] | None = None
-    run_style: Style | None = None
-    run: list[str] = []
+    runs: list[tuple[Style | None, str]] = []
+    keys: list[tuple[str, str | None] | None] = []
     for text, style, _control in strip._segments:
-        if style is None:
-            key: tuple[str, str | None] = ("", None)
-        else:  # styles that differ only in meta (what a click on them does) are drawn alike
-            ansi = style._ansi
-            if ansi is None:
-                ansi = Strip.render_ansi(style, color_system)
-            key = (ansi, style._link)
-        if key == run_key:
-            run.append(text)
+        key = None if style is None else (_ansi(style, color_system), style._link)
+        if runs and key == keys[-1]:
+            runs[-1] = (runs[-1][0], runs[-1][1] + text)
+        else:
+            runs.append((style, text))
+            keys.append(key)
+    parts: list[str] = []
+    previous: Style | None = None  # the style in force (None: every attribute off)
+    for (style, text), key in zip(runs, keys, strict=True):
+        if style is None or key is None or not key[0] or style._link:
+            if previous is not None:
+                parts.append("\x1b[0m")
+                previous = None
+            parts.append(text if style is None else Strip.render_style(style, text, color_system))
             continue
-        if run:
-            parts.append(_styled(run_style, "".join(run), color_system))
-        run_key, run_style, run = key, style, [text]
-    if run:
-        parts.append(_styled(run_style, "".join(run), color_system))
+        full = f"\x1b[{key[0]}m"
+        if previous is None:
+            parts.append(full)
+        else:
+            change = _sgr_change(previous, style, color_system)
+            parts.append(change if change is not None and len(change) < len(full) + 4 else "\x1b[0m" + full)
+        parts.append(text)
+        previous = style
+    if previous is not None:
+        parts.append("\x1b[0m")
     cached = strip._render_cache = "".join(parts)
     return cached
 
 
-def _styled(style: Style | None, text: str, color_system: ColorSystem) -> str:
-    return text if style is None else Strip.render_style(style, text, color_system)
+def _ansi(style: Style, color_system: ColorSystem) -> str:
+    ansi: str | None = style._ansi
+    return ansi if ansi is not None else Strip.render_ansi(style, color_system)
+
+
+def _sgr_change(before: Style, after: Style, color_system: ColorSystem) -> str | None:
+    """The SGR sequence that takes the terminal from ``before`` to ``after`` without a reset, or
+    None when an attribute must be turned off (a reset and the whole style say that more simply)."""
+    on_before = before._attributes & before._set_attributes
+    on_after = after._attributes & after._set_attributes
+    if on_before & ~on_after:
+        return None
+    codes = [SGR_STYLES[bit] for bit in range(on_after.bit_length()) if on_after & ~on_before & (1 << bit)]
+    if after._color != before._color:
+        codes.extend(after._color.downgrade(color_system).get_ansi_codes() if after._color else ["39"])
+    if after._bgcolor != before._bgcolor:
+        codes.extend(
+            after._bgcolor.downgrade(color_system).get_ansi_codes(False) if after._bgcolor else ["49"]
+        )
+    return f"\x1b[{';'.join(codes)}m" if codes else ""
 
 
 def _chops(update: CompositorUpdate, console: Console) -> list[Chop]:
