@@ -1,8 +1,9 @@
 """What looking back costs: ``GET /api/traces/<id>`` and ``GET /api/logs?from=&to=`` at a full store
-and a full log ring, beside a ``/healthz`` probe, against ``/healthz`` and ``/api/snapshot`` alone.
+and a full log ring, beside a ``/healthz`` probe, against ``/healthz`` and ``/api/snapshot`` alone;
+then beside ingest and a live viewer's streams, against each alone.
 
-    python benchmarks/bench_history.py               # 1 000 000 stored rows (~2 min with the build)
-    python benchmarks/bench_history.py --rows 200000 --requests 100
+    python benchmarks/bench_history.py               # the store at its bound, 2 000 000 rows (~6 min)
+    python benchmarks/bench_history.py --rows 200000 --requests 100 --seconds 5
 
 The store is written first (``bench_http.make_events`` rows, 60 % of them spans of a trace of
 their own, plus traces of 20 spans placed among them, stamped over the last two hours), then
@@ -11,12 +12,26 @@ into its ring, so the ring is full. Each request kind is sent ``--requests`` tim
 while another connection sends ``/healthz`` as fast as it is answered; the table gives each
 kind's latency (p50/p99) and the probe's beside it. The first two rows are the baseline; "first
 lookup" is the one request that brings the ring's trace index up to date over the whole ring.
+
+Then, in ``--rounds`` rounds of five phases of ``--seconds`` each: lookups alone, back to back (a
+second of lines ending 3 s before the newest data, at most 200, then the trace of the first of
+them that has one, 20 spans); and, paced at ``--rate`` and then as fast as the collector takes
+it, ingest (batches of 1 000 events in traces of 20 spans, from another process over two
+keep-alive connections; counted by ``/healthz``) with a viewer's two streams open (metrics and
+log, read by a third process, lines counted), first alone and then with the lookups (following
+the data as it arrives). The last tables give the lookups' latency with ingest and the viewer
+against alone, and the ingest rate and the lines the viewer read with the lookups against
+without, as ratios of the same round. Ingest past the bound makes the store delete its oldest
+rows as it writes, as a full store does.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import inspect
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -32,12 +47,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 import httpx  # noqa: E402
-from bench_http import make_events  # noqa: E402
+from bench_http import make_events, request_bytes  # noqa: E402
 
 from agentwatch.collector import ingest, storedb  # noqa: E402
+from agentwatch.collector.store import Store  # noqa: E402
+from agentwatch.protocol import PATH_DASHBOARD_STREAM, PATH_LOGS_STREAM  # noqa: E402
 
 SPAN_TRACES = 20  # spans in each of the known traces
 HOURS = 2.0
+#: The store's bound on log rows (retention deletes beyond it): a full store holds this many.
+STORE_BOUND: int = inspect.signature(Store).parameters["max_log_rows"].default
+INGEST_BATCH = 1000
+TRACE_MARK = b"@@@@@@@@"
+LOOKUP_LOGS = "1 s of lines (200)"
+LOOKUP_TRACE = "its trace (20 spans)"
+LOOKUP_LINES = 200
+LOOKUP_LAG = 3.0
 
 
 def build_store(path: Path, rows: int, now: float) -> tuple[str, str]:
@@ -152,10 +177,203 @@ def measure(
     return {"times": times, "probes": probes, "status": status, "bytes": size}
 
 
+def viewer_process(url: str, seconds: float, out: Any) -> None:
+    """A viewer's two streams read for ``seconds``: the metrics frames and log lines received."""
+
+    def read(path: str, counts: dict[str, int]) -> None:
+        deadline = time.monotonic() + seconds
+        try:
+            with httpx.Client(timeout=5) as client, client.stream("GET", url + path) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        counts[path] += 1
+                    if time.monotonic() > deadline:
+                        break
+        except httpx.TransportError:
+            counts["errors"] += 1
+
+    counts = {PATH_DASHBOARD_STREAM: 0, PATH_LOGS_STREAM: 0, "errors": 0}
+    paths = (PATH_DASHBOARD_STREAM, PATH_LOGS_STREAM)
+    threads = [threading.Thread(target=read, args=(path, counts)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put(counts)
+
+
+async def _send(port: int, template: bytes, connections: int, seconds: float, pace: float | None) -> int:
+    """Post ``template`` over keep-alive connections until ``seconds`` pass, each request's
+    ``@@@@@@@@`` replaced by its number (every batch its own traces); returns the responses."""
+    deadline = time.monotonic() + seconds
+    sent = 0
+
+    async def one() -> None:
+        nonlocal sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        next_at = time.monotonic()
+        while time.monotonic() < deadline:
+            if pace is not None:
+                next_at += pace
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent += 1
+            writer.write(template.replace(TRACE_MARK, f"{sent:08x}".encode()))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"
+            )
+            await reader.readexactly(length)
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return sent
+
+
+def ingest_process(port: int, template: bytes, seconds: float, pace: float | None, out: Any) -> None:
+    out.put(asyncio.run(_send(port, template, 2, seconds, pace)))
+
+
+def ingest_template(port: int) -> bytes:
+    """A request of :data:`INGEST_BATCH` events in traces of :data:`SPAN_TRACES` spans, as the
+    store's own rows are; their trace ids carry the request's number."""
+    events = make_events(INGEST_BATCH, 200, seed=7)
+    for index, event in enumerate(events):
+        event["trace_id"] = f"{TRACE_MARK.decode()}-{index // SPAN_TRACES:03d}"
+    return request_bytes(port, json.dumps(events).encode())
+
+
+def events_total(url: str) -> int:
+    return int(httpx.get(url + "/healthz", timeout=60).json()["events_total"])
+
+
+def phase(url: str, seconds: float, load: float | None, look: bool, anchor: float | None) -> dict[str, Any]:
+    """One phase: lookups back to back (``look``) and/or ingest with a viewer (``load``: events/s,
+    0 for as fast as the collector takes them, None for none).
+
+    The lookups follow the data: each round asks for a second of lines (at most
+    :data:`LOOKUP_LINES`) ending ``LOOKUP_LAG`` s ago (before ``anchor`` when there is no ingest),
+    then for the trace of the first of them that has one: the same work whether it was stored
+    before the run or is being ingested now.
+    """
+    port = int(url.rsplit(":", 1)[1])
+    queue: Any = multiprocessing.Queue()
+    workers: list[multiprocessing.Process] = []
+    if load is not None:
+        pace = 2 * INGEST_BATCH / load if load else None  # seconds between batches on each connection
+        template = ingest_template(port)
+        workers.append(
+            multiprocessing.Process(target=ingest_process, args=(port, template, seconds, pace, queue))
+        )
+        workers.append(multiprocessing.Process(target=viewer_process, args=(url, seconds, queue)))
+    before = events_total(url)
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    times: dict[str, list[float]] = {LOOKUP_LOGS: [], LOOKUP_TRACE: []}
+    misses = 0
+    with httpx.Client(timeout=60) as client:
+        deadline = started + seconds
+        while look and time.monotonic() < deadline:
+            end = (time.time() if anchor is None else anchor) - LOOKUP_LAG
+            params = {"from": end - 1, "to": end, "limit": LOOKUP_LINES}
+            began = time.perf_counter()
+            response = client.get(url + "/api/logs", params=params)
+            times[LOOKUP_LOGS].append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, response.text
+            key = next((e["trace_id"] for e in response.json()["entries"] if e.get("trace_id")), None)
+            if key is None:
+                misses += 1
+                continue
+            began = time.perf_counter()
+            response = client.get(f"{url}/api/traces/{key}")
+            times[LOOKUP_TRACE].append((time.perf_counter() - began) * 1000)
+            misses += response.status_code != 200
+        if not look:
+            time.sleep(max(deadline - time.monotonic(), 0))
+    viewer: dict[str, int] = {}
+    for _ in workers:
+        answer = queue.get(timeout=seconds + 60)
+        if isinstance(answer, dict):
+            viewer = answer
+    for worker in workers:
+        worker.join(timeout=30)
+    elapsed = time.monotonic() - started
+    return {
+        "times": times,
+        "misses": misses,
+        "ingest": (events_total(url) - before) / elapsed,
+        "lines": viewer.get(PATH_LOGS_STREAM, 0) / elapsed,
+        "frames": viewer.get(PATH_DASHBOARD_STREAM, 0) / elapsed,
+    }
+
+
+def mixed_round(url: str, seconds: float, loads: list[float], anchor: float) -> tuple[dict[Any, Any], float]:
+    """Lookups alone (over the newest data before ``anchor``), then for each load: ingest and a
+    viewer alone, and with the lookups. Returns the results and the next round's anchor."""
+    result: dict[Any, Any] = {"quiet": phase(url, seconds, None, True, anchor)}
+    for load in loads:
+        loaded = phase(url, seconds, load, False, None)
+        both = phase(url, seconds, load, True, None)
+        anchor = time.time()
+        result[load] = (loaded, both)
+        print(
+            f"  {load_name(load)}: ingest {loaded['ingest']:,.0f} → {both['ingest']:,.0f} events/s with lookups;"
+            f" viewer {loaded['lines']:,.0f} → {both['lines']:,.0f} lines/s",
+            flush=True,
+        )
+    return result, anchor
+
+
+def load_name(load: float) -> str:
+    return f"ingest at {load:,.0f}/s" if load else "ingest unpaced"
+
+
+def print_mixed(rounds: list[dict[Any, Any]], seconds: float, loads: list[float]) -> None:
+    print(
+        f"\nlookups beside ingest ({INGEST_BATCH}-event batches, 2 connections) and a viewer's metrics and"
+        f" log streams; {len(rounds)} rounds of {1 + 2 * len(loads)} phases × {seconds:g} s"
+    )
+    print(
+        f"{'lookup':<26} {'load':<20} {'round':>5} {'n alone':>7} {'p50 alone':>9} {'p99 alone':>9}"
+        f" {'n mixed':>7} {'p50 mixed':>9} {'p99 mixed':>9} {'p50 ×':>6} {'p99 ×':>6} {'misses':>7}"
+    )
+    for load in loads:
+        for number, result in enumerate(rounds, 1):
+            for name, alone in result["quiet"]["times"].items():
+                mixed = result[load][1]["times"][name]
+                if not alone or not mixed:
+                    continue
+                a50, a99 = statistics.median(alone), percentile(alone, 0.99)
+                m50, m99 = statistics.median(mixed), percentile(mixed, 0.99)
+                print(
+                    f"{name:<26} {load_name(load):<20} {number:>5} {len(alone):>7} {a50:>9.2f} {a99:>9.2f}"
+                    f" {len(mixed):>7} {m50:>9.2f} {m99:>9.2f} {m50 / a50:>6.1f} {m99 / a99:>6.1f}"
+                    f" {result['quiet']['misses']:>3}/{result[load][1]['misses']:<3}"
+                )
+    print(
+        f"\n{'load':<20} {'round':>5} {'ingest alone/s':>15} {'with lookups/s':>15} {'×':>5}"
+        f" {'viewer lines/s':>15} {'with lookups':>13} {'×':>5} {'metrics frames/s':>17}"
+    )
+    for load in loads:
+        for number, result in enumerate(rounds, 1):
+            loaded, both = result[load]
+            print(
+                f"{load_name(load):<20} {number:>5} {loaded['ingest']:>15,.0f} {both['ingest']:>15,.0f}"
+                f" {both['ingest'] / max(loaded['ingest'], 1):>5.2f} {loaded['lines']:>15,.0f}"
+                f" {both['lines']:>13,.0f} {both['lines'] / max(loaded['lines'], 1):>5.2f}"
+                f" {loaded['frames']:>8.1f} / {both['frames']:<7.1f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=STORE_BOUND, help="stored rows (default: the bound)")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per phase of the mixed rounds")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=20_000.0, help="events/s of the paced ingest load")
     options = parser.parse_args()
     now = time.time()
     with tempfile.TemporaryDirectory() as directory:
@@ -199,6 +417,13 @@ def main() -> None:
             results: list[tuple[str, dict[str, Any]]] = [("trace, first lookup (indexes the ring)", first)]
             for name, route, params, probe in kinds:
                 results.append((name, measure(url, route, params, options.requests, probe)))
+            loads = [options.rate, 0.0]
+            print(f"mixed: {options.rounds} rounds", flush=True)
+            rounds: list[dict[Any, Any]] = []
+            anchor = now
+            for _ in range(options.rounds):
+                result, anchor = mixed_round(url, options.seconds, loads, anchor)
+                rounds.append(result)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -218,6 +443,7 @@ def main() -> None:
             f"{name:<32} {result['status']:>6} {result['bytes']:>9,} {statistics.median(times):>8.2f} "
             f"{percentile(times, 0.99):>8.2f} {statistics.median(times) / base:>9.1f} {probe50:>10} {probe99:>10}"
         )
+    print_mixed(rounds, options.seconds, loads)
 
 
 if __name__ == "__main__":
