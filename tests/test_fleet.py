@@ -17,8 +17,9 @@ import pytest
 from agentwatch.cli import parse
 from agentwatch.client.fleet import FleetFollower, FleetView
 from agentwatch.client.fleetmerge import Part, merge_history, merge_snapshots
+from agentwatch.client.stream import ConnectionState
 from agentwatch.config import ConfigError, load_config
-from agentwatch.protocol import PATH_EVENTS, AgentRow, History, LogEntry, Snapshot
+from agentwatch.protocol import PATH_EVENTS, AgentRow, Alert, History, LogEntry, Snapshot
 from agentwatch.retry import Backoff
 from agentwatch.sketchwire import WireSketch
 from agentwatch.status import main
@@ -298,3 +299,20 @@ async def test_a_killed_collector_rejoins_and_its_log_resumes_where_it_stopped(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_a_collector_down_keeps_its_last_alerts_in_the_fleet_and_its_numbers_out() -> None:
+    follower = FleetFollower(
+        ["http://a", "http://b"], on_view=lambda view: None, on_entries=lambda entries: None
+    )
+    alert = Alert(id="error_rate:fleet", rule="error_rate", scope="fleet", value=0.5, threshold=0.1)
+    up, down = follower.links
+    up.metrics = ConnectionState("live", 0.0)
+    up.snapshot = Snapshot(timestamp=1.0, events=5, agents=[AgentRow("x")])
+    down.metrics = ConnectionState("reconnecting", 0.0, retry_at=1.0, error="refused")
+    down.snapshot = Snapshot(timestamp=1.0, events=7, alerts=[alert], agents=[AgentRow("y")])
+    view = follower.view()
+    assert view.snapshot.events == 5 and view.collector_of == {"x": "http://a"}
+    assert view.snapshot.alerts == [alert]
+    assert view.collectors == [("http://a", "live", None), ("http://b", "reconnecting", "refused")]
+    assert view.up == 1

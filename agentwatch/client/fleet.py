@@ -172,7 +172,8 @@ class FleetFollower:
     collector's state changes, ``on_view`` gets a :class:`FleetView` (at most once per turn of
     the event loop): totals summed, percentiles from the merged sketches (each collector's
     ``GET /api/sketch`` is read every ``sketch_every`` seconds and as soon as it comes back),
-    agent rows tagged with their collector (:mod:`agentwatch.client.fleetmerge`). Log entries go
+    agent rows tagged with their collector (:mod:`agentwatch.client.fleetmerge`); the alerts of a
+    collector that is down stay those it last sent (its coming back is no new alert). Log entries go
     to ``on_entries`` interleaved by time: held ``hold`` seconds, then released merged by
     timestamp, each collector's in its own order (at most :data:`MAX_PENDING` held; past that
     they are released at once). Alerts of the metrics streams go to ``on_alert``; the log
@@ -366,6 +367,9 @@ class FleetFollower:
         merged = merge_snapshots(parts)
         if not parts:
             merged.snapshot.agent = self.agent
+        for link in self.links:  # a collector down: its alerts fire still, as far as anyone knows
+            if not link.up and link.snapshot is not None:
+                merged.snapshot.alerts.extend(link.snapshot.alerts)
         return FleetView(
             merged.snapshot,
             merged.collector_of,
