@@ -5,6 +5,8 @@ text (escape sequences included) that draws it. :class:`ScreenRows` keeps the te
 at each place and turns the next paint into the bytes that bring the terminal up to date:
 
 * a chop whose text is already there (same row, same column, same text) is not written again;
+  one that differs in a few of its runs of one style (a header's seconds, a panel's value) is
+  written from its first changed cell to its last;
 * when a band of rows (the log pane) shows what it showed before moved up by ``n`` rows, the
   terminal scrolls that band itself (a scroll region, DECSTBM ``CSI top;bottom r``, then
   ``CSI n S``, then the region reset) and only the rows whose text is not already there after
@@ -18,10 +20,12 @@ terminal was handed to something else) makes every row unknown again. A whole-sc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Chop", "ScreenRows", "scroll_region"]
+from rich.cells import cell_len
+
+__all__ = ["Chop", "Run", "ScreenRows", "changed_runs", "scroll_region"]
 
 #: Bytes of a cursor move (``CSI y;x H``) counted per chop written, when weighing a scroll.
 MOVE_COST = 8
@@ -33,6 +37,7 @@ class Chop:
 
     ``whole`` is False for a chop cut short by the paint's extent: its cells are written, but
     what it leaves on screen is not known as a whole chop, so nothing is compared against it.
+    ``source`` is what :class:`ScreenRows`' ``runs_of`` reads the chop's runs from.
     """
 
     y: int
@@ -40,6 +45,11 @@ class Chop:
     width: int
     text: str
     whole: bool = True
+    source: object = None
+
+
+#: A run of cells of one style: (width in cells, SGR parameters ("": none), text).
+Run = tuple[int, str, str]
 
 
 def move_to(x: int, y: int) -> str:
@@ -55,16 +65,21 @@ def scroll_region(top: int, bottom: int, lines: int) -> str:
     return f"\x1b[{top + 1};{bottom}r\x1b[{lines}S\x1b[r"
 
 
-# A row as written: column → (width, text).
-Row = dict[int, tuple[int, str]]
+# A row as written: column → (width, text, source).
+Row = dict[int, tuple[int, str, object]]
 
 
 class ScreenRows:
     """The text last written at each place of a ``width`` × ``height`` terminal."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(
+        self, width: int, height: int, runs_of: Callable[[object], Sequence[Run] | None] | None = None
+    ) -> None:
         self.width = width
         self.height = height
+        #: A chop's runs from its ``source`` (None: not known): a chop that differs from what is
+        #: there in a few runs is written from its first changed cell to its last.
+        self._runs_of = runs_of
         self._rows: list[Row] = [{} for _ in range(height)]
         #: Paints written, and of them how many scrolled a band of rows.
         self.paints = 0
@@ -76,16 +91,16 @@ class ScreenRows:
             row.clear()
 
     def _complete(self, row: Row) -> bool:
-        return sum(width for width, _text in row.values()) == self.width
+        return sum(entry[0] for entry in row.values()) == self.width
 
     @staticmethod
-    def _place(row: Row, x: int, width: int, text: str | None) -> None:
-        """Record a write of ``width`` cells at ``x`` (``text`` None: written, but not as a whole)."""
-        end = x + width
-        for other in [o for o, (w, _t) in row.items() if o < end and o + w > x]:
+    def _place(row: Row, chop: Chop, whole: bool = True) -> None:
+        """Record a write of ``chop`` (not ``whole``: its cells written, but not known as a whole)."""
+        x, end = chop.x, chop.x + chop.width
+        for other in [o for o, (w, _t, _s) in row.items() if o < end and o + w > x]:
             del row[other]
-        if text is not None:
-            row[x] = (width, text)
+        if whole and chop.whole:
+            row[x] = (chop.width, chop.text, chop.source)
 
     def paint(self, chops: Iterable[Chop], *, full: bool = False, band: tuple[int, int] | None = None) -> str:
         """The bytes that bring the terminal from what it shows to ``chops`` painted on it.
@@ -101,7 +116,7 @@ class ScreenRows:
             cursor = (-1, -1)
             for chop in chops:
                 if 0 <= chop.y < self.height:
-                    self._place(self._rows[chop.y], chop.x, chop.width, chop.text if chop.whole else None)
+                    self._place(self._rows[chop.y], chop)
                 at = (chop.x, chop.y)
                 written.append(chop.text if cursor == at else move_to(*at) + chop.text)
                 end = chop.x + chop.width
@@ -117,10 +132,8 @@ class ScreenRows:
                 partial.append(chop)
                 continue
             touched.add(chop.y)
-            if chop.whole:
-                self._place(new[chop.y], chop.x, chop.width, chop.text)
-            else:
-                self._place(new[chop.y], chop.x, chop.width, None)
+            self._place(new[chop.y], chop)
+            if not chop.whole:
                 partial.append(chop)
 
         shown = old  # what the terminal shows before the chops are written
@@ -137,12 +150,19 @@ class ScreenRows:
         cursor = (-1, -1)
         for y in rows_to_check:
             there = shown[y]
-            for x, (width, text) in sorted(new[y].items()):
-                if there.get(x, (0, None))[1] != text:
-                    # (No move needed right after the previous write on this row; never after
-                    # the last column, where the cursor waits to wrap.)
-                    out.append(text if cursor == (x, y) else move_to(x, y) + text)
-                    cursor = (x + width, y) if x + width < self.width else (-1, -1)
+            for x, (width, text, source) in sorted(new[y].items()):
+                before = there.get(x)
+                if before is not None and before[1] == text:
+                    continue
+                # (No move needed right after the previous write on this row; never after
+                # the last column, where the cursor waits to wrap.)
+                start, piece = x, text if cursor == (x, y) else move_to(x, y) + text
+                if before is not None and before[0] == width and self._runs_of is not None:
+                    change = self._change(before[2], source)
+                    if change is not None and len(move_to(x + change[0], y)) + len(change[2]) < len(piece):
+                        start, width, piece = x + change[0], change[1], move_to(x + change[0], y) + change[2]
+                out.append(piece)
+                cursor = (start + width, y) if start + width < self.width else (-1, -1)
         for chop in partial:
             out.append(move_to(chop.x, chop.y) + chop.text)
         self._rows = new
@@ -158,8 +178,8 @@ class ScreenRows:
         for y in range(top, bottom):
             if not (self._complete(old[y]) and self._complete(new[y])):
                 return 0
-            keys_old.append(tuple((x, t) for x, (_w, t) in sorted(old[y].items())))
-            keys_new.append(tuple((x, t) for x, (_w, t) in sorted(new[y].items())))
+            keys_old.append(tuple((x, t) for x, (_w, t, _s) in sorted(old[y].items())))
+            keys_new.append(tuple((x, t) for x, (_w, t, _s) in sorted(new[y].items())))
         where: dict[tuple[tuple[int, str], ...], list[int]] = {}
         for index, key in enumerate(keys_old):
             places = where.setdefault(key, [])
@@ -191,3 +211,63 @@ class ScreenRows:
             if candidate < best_cost:
                 best, best_cost = lines, candidate
         return best
+
+    def _change(self, before: object, after: object) -> tuple[int, int, str] | None:
+        assert self._runs_of is not None
+        old, new = self._runs_of(before), self._runs_of(after)
+        if old is None or new is None:
+            return None
+        return changed_runs(old, new)
+
+
+def changed_runs(old: Sequence[Run], new: Sequence[Run]) -> tuple[int, int, str] | None:
+    """Where two chops of one width differ: (offset, width, text that draws ``new`` there), from the
+    first cell that differs to the last; None when they do not differ or the runs do not say.
+
+    Runs equal at the start or the end are left out (at the end they sit in the same cells, the
+    widths being equal), then the characters the first and last changed runs share in one style.
+    """
+    if sum(run[0] for run in old) != sum(run[0] for run in new):
+        return None
+    first = 0
+    while first < min(len(old), len(new)) and old[first] == new[first]:
+        first += 1
+    if first == len(old) == len(new):
+        return None
+    last = 0
+    while last < min(len(old), len(new)) - first and old[-1 - last] == new[-1 - last]:
+        last += 1
+    head = sum(run[0] for run in new[:first])
+    tail = sum(run[0] for run in new[len(new) - last :])
+    middle = [(sgr, text) for _width, sgr, text in new[first : len(new) - last]]
+    was = [(sgr, text) for _width, sgr, text in old[first : len(old) - last]]
+    if not middle or not was:
+        return None
+    if not all(cell_len(chars) == len(chars) for _sgr, chars in (middle[0], was[0], middle[-1], was[-1])):
+        pass  # (a character of two cells or none: whole runs only)
+    elif middle[0][0] == was[0][0]:  # one style: the characters both start with stay
+        shared = _shared_prefix(middle[0][1], was[0][1])
+        head += cell_len(middle[0][1][:shared])
+        middle[0] = (middle[0][0], middle[0][1][shared:])
+        was[0] = (was[0][0], was[0][1][shared:])
+    if middle[-1][0] == was[-1][0] and cell_len(middle[-1][1]) == len(
+        middle[-1][1]
+    ):  # and those both end with
+        shared = _shared_prefix(middle[-1][1][::-1], was[-1][1][::-1])
+        if shared:
+            tail += cell_len(middle[-1][1][-shared:])
+            middle[-1] = (middle[-1][0], middle[-1][1][:-shared])
+    width = sum(run[0] for run in new) - head - tail
+    if width <= 0:
+        return None
+    text = "".join(f"\x1b[{sgr}m{chars}\x1b[0m" if sgr else chars for sgr, chars in middle if chars)
+    return head, width, text
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count

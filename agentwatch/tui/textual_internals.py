@@ -53,7 +53,7 @@ from textual.widgets import DataTable, Log
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
-from agentwatch.tui.screenrows import Chop, ScreenRows
+from agentwatch.tui.screenrows import Chop, Run, ScreenRows
 
 __all__ = [
     "FixedSizeScrolling",
@@ -380,7 +380,7 @@ def _chops(update: CompositorUpdate, console: Console) -> list[Chop]:
             x = update.region.x
             for strip in line:
                 if strip is not None:
-                    chops.append(Chop(y, x, strip.cell_length, render_strip(strip, console)))
+                    chops.append(Chop(y, x, strip.cell_length, render_strip(strip, console), source=strip))
                     x += strip.cell_length
         return chops
     assert isinstance(update, ChopsUpdate)
@@ -389,18 +389,36 @@ def _chops(update: CompositorUpdate, console: Console) -> list[Chop]:
             if piece is None or x >= x2 or end <= x1:
                 continue
             if x2 > x >= x1 and end <= x2:
-                chops.append(Chop(y, x, piece.cell_length, render_strip(piece, console)))
+                chops.append(Chop(y, x, piece.cell_length, render_strip(piece, console), source=piece))
             else:  # as Textual writes it: from the chop's start to the region's end
                 cut = piece.crop(0, min(end, x2) - x)
                 chops.append(Chop(y, x, cut.cell_length, render_strip(cut, console), whole=False))
     return chops
 
 
+def _strip_runs(source: object, color_system: ColorSystem) -> list[Run] | None:
+    """A strip's runs of one style: (cells, SGR parameters, text); None for a strip with a link."""
+    if not isinstance(source, Strip):
+        return None
+    runs: list[Run] = []
+    for text, style, _control in source._segments:
+        if style is not None and style._link:
+            return None
+        sgr = "" if style is None else _ansi(style, color_system)
+        if runs and runs[-1][1] == sgr:
+            width, _sgr, joined = runs[-1]
+            runs[-1] = (width + cell_len(text), sgr, joined + text)
+        else:
+            runs.append((cell_len(text), sgr, text))
+    return runs
+
+
 def _screen_rows(app: Any, screen: Any, size: Size) -> ScreenRows:
     """The app's model of its terminal, forgotten when another screen wrote last or the size changed."""
     rows: ScreenRows | None = getattr(app, "_agentwatch_screen_rows", None)
     if rows is None or (rows.width, rows.height) != tuple(size):
-        rows = ScreenRows(size.width, size.height)
+        color_system = app.console._color_system or ColorSystem.TRUECOLOR
+        rows = ScreenRows(size.width, size.height, runs_of=lambda source: _strip_runs(source, color_system))
         app._agentwatch_screen_rows = rows
     elif getattr(app, "_agentwatch_screen_rows_owner", None) is not screen:
         rows.forget()

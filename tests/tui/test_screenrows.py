@@ -61,7 +61,12 @@ class CellTerminal:
 def row_chops(y: int, text: str) -> list[Chop]:
     """A row drawn as two chops, as a log line and its scrollbar are: text, then the last column."""
     text = text.ljust(WIDTH)[:WIDTH]
-    return [Chop(y, 0, WIDTH - 1, text[:-1]), Chop(y, WIDTH - 1, 1, text[-1])]
+    body, edge = text[:-1], text[-1]
+    return [Chop(y, 0, WIDTH - 1, body, source=((WIDTH - 1, "", body),)), Chop(y, WIDTH - 1, 1, edge)]
+
+
+def runs_of(source: object) -> tuple[tuple[int, str, str], ...] | None:
+    return source if isinstance(source, tuple) else None
 
 
 def paint(rows: list[str]) -> list[Chop]:
@@ -143,7 +148,7 @@ def test_a_row_cut_short_is_written_but_not_trusted() -> None:
 
 def test_random_paints_leave_the_terminal_showing_what_was_painted() -> None:
     rng = random.Random(7)
-    rows, terminal = ScreenRows(WIDTH, HEIGHT), CellTerminal(WIDTH, HEIGHT)
+    rows, terminal = ScreenRows(WIDTH, HEIGHT, runs_of=runs_of), CellTerminal(WIDTH, HEIGHT)
     counter = 0
 
     def line() -> str:
@@ -178,3 +183,29 @@ def test_random_paints_leave_the_terminal_showing_what_was_painted() -> None:
         terminal.play(rows.paint(painted, full=rng.random() < 0.05, band=BAND))
         assert terminal.rows() == [row.ljust(WIDTH) for row in shown], step
     assert rows.scrolls > 50
+
+
+def test_a_chop_that_changed_in_a_few_cells_is_written_from_its_first_changed_cell_to_its_last() -> None:
+    rows, terminal = ScreenRows(24, 1, runs_of=runs_of), CellTerminal(24, 1)
+
+    def header(seconds: int) -> tuple[Chop, str]:
+        ago = f"· {seconds} s ago "
+        runs = ((2, "1", "● "), (len(ago), "2", ago), (22 - len(ago), "3", "agentwatch".ljust(22 - len(ago))))
+        text = "".join(f"\x1b[{sgr}m{chars}\x1b[0m" for _w, sgr, chars in runs)
+        return Chop(0, 0, 24, text, source=runs), "".join(chars for _w, _s, chars in runs)
+
+    chop, _shown = header(0)
+    terminal.play(rows.paint([chop], full=True))
+    chop, shown = header(1)
+    written = rows.paint([chop])
+    terminal.play(written)
+    assert written == "\x1b[1;5H\x1b[2m1\x1b[0m"  # the one cell that changed, in its style
+    assert terminal.rows() == [shown]
+
+    chop, shown = header(10)  # a longer number moves what follows it
+    written = rows.paint([chop])
+    terminal.play(written)
+    assert terminal.rows() == [shown]
+    assert (
+        written == "\x1b[1;6H\x1b[2m0 s ago \x1b[0m\x1b[3magentwatch\x1b[0m"
+    )  # from "· 1" on, the rest moved
