@@ -30,7 +30,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
 
-from agentwatch.tui.selfcost import SAMPLE_SECONDS, SelfCost, SelfCostFile, SelfCostMeter, readout
+from agentwatch.tui.selfcost import (
+    SAMPLE_SECONDS,
+    SelfCost,
+    SelfCostFile,
+    SelfCostMeter,
+    live_figures,
+    readout,
+)
 
 __all__ = ["SelfCostBar", "SelfCostHook"]
 
@@ -92,6 +99,7 @@ class SelfCostHook:
         self._screens: weakref.WeakSet[Screen[Any]] = weakref.WeakSet()
         publish = not app.is_headless if publish is None else publish
         self.file = SelfCostFile(self._pid) if publish else None
+        self._swept = False
         self._install(app)
         self._timer: Timer | None = app.set_interval(SAMPLE_SECONDS, self.tick, name="self-cost")
 
@@ -136,9 +144,13 @@ class SelfCostHook:
         screen._compositor_refresh = timed_refresh
 
     def tick(self) -> None:
-        """Once a second: sample, write the figures file, redraw the readout if shown."""
+        """Once a second: sample, write the figures file, redraw the readout if shown. The first
+        write also removes the files of viewers gone (a killed viewer cannot remove its own)."""
         figures = self.meter.sample(pid=self._pid, url=self._url, lines_dropped=self._lines_dropped())
         if self.file is not None:
+            if not self._swept:  # the files of viewers that could not remove theirs (killed)
+                self._swept = True
+                live_figures(self.file.directory)
             self.file.write(figures)
         if self.shown:
             self.bar.show_figures(figures)

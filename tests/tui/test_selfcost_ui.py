@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from agentwatch.protocol import LogEntry
 from agentwatch.status import EXIT_OK, EXIT_UNREACHABLE
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screens import HelpScreen
-from agentwatch.tui.selfcost import figures_dir, live_figures
+from agentwatch.tui.selfcost import SelfCost, SelfCostFile, figures_dir, live_figures
 from agentwatch.tui.selfcostbar import SelfCostBar
 from tests.helpers import async_wait_until, screen_text
 
@@ -200,3 +201,49 @@ async def test_a_headless_viewer_writes_no_figures_file(runtime_dir):
         app.self_cost.tick()
         assert app.self_cost.file is None
         assert not figures_dir().exists()
+
+
+def test_status_self_reads_a_viewer_running_in_a_terminal_which_removes_its_file_when_it_quits(
+    collector, runtime_dir
+):
+    from tests.test_demo import Terminal
+
+    terminal = Terminal(collector.url, "--no-bell")
+    try:
+
+        def figures() -> Any:
+            found = live_figures()
+            return found[0] if found else None
+
+        assert terminal.read_until(lambda: (one := figures()) and one.bytes_total > 0), terminal.tail()
+        collector.post([{"agent_id": "alpha", "span_type": "log", "level": "info", "message": "hello"}])
+        assert terminal.read_until(lambda: (one := figures()) and one.lag_p95_ms is not None), terminal.tail()
+        measured = figures()
+        assert measured.pid == terminal.process.pid and measured.url == collector.url
+        assert 0 <= measured.lag_p95_ms < 60_000 and measured.frame_p95_ms is not None
+        # What it counted went to its terminal (and the terminal got more: the start-up sequences before).
+        assert terminal.read_until(lambda: len(terminal.output) > measured.bytes_total), terminal.tail()
+        printed = status_self()
+        assert printed.returncode == EXIT_OK, printed.stderr
+        assert printed.stdout.splitlines()[1].startswith(f"{terminal.process.pid} ")
+        os.write(terminal.master, b"$")
+        assert terminal.read_until(lambda: b"viewer CPU" in terminal.text()), terminal.tail()
+        os.write(terminal.master, b"q")
+        terminal.read_until(lambda: terminal.process.poll() is not None, timeout=30)
+        assert terminal.process.wait(timeout=30) == 0, terminal.tail()
+    finally:
+        terminal.close()
+    assert not any(figures_dir().iterdir())
+    assert status_self().returncode == EXIT_UNREACHABLE
+
+
+async def test_a_viewer_removes_the_figures_files_that_killed_viewers_left(runtime_dir):
+    from tests.test_selfcost import a_dead_pid
+
+    dead = a_dead_pid()
+    SelfCostFile(dead).write(SelfCost(pid=dead, updated=time.time()))
+    app = terminal_app()
+    async with app.run_test(size=SIZE, headless=False) as pilot:
+        mine = figures_dir() / f"{os.getpid()}.json"
+        await async_wait_until(mine.exists, pilot=pilot)
+        assert [path.name for path in figures_dir().iterdir()] == [mine.name]
