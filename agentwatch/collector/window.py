@@ -628,19 +628,18 @@ class Window:
         now_sec = int(now)
         oldest = now_sec - self.ring_seconds + 1
         oldest_ts = float(oldest)
-        n = late = 0
+        batch = events if isinstance(events, list) else list(events)
+        n = len(batch)
         late_cost = 0.0
         late_events: list[Event] = []
         by_second: dict[int, dict[str, list[Event]]] = {}
         groups: dict[str, list[Event]] = {}
         second_start = second_end = 0.0  # [start, end): the second ``groups`` holds (none yet)
-        for event in events:
-            n += 1
+        for event in batch:
             ts = event.timestamp
             if ts.__class__ is not float or not oldest_ts <= ts <= now:
                 ts = self._coerce_timestamp(ts, now)
                 if ts < oldest_ts:
-                    late += 1
                     late_events.append(event)
                     cost = event.cost_usd
                     if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
@@ -682,7 +681,7 @@ class Window:
         if late_events and totals is not None:
             totals.add_many(late_events)
         self.events_total += n
-        self.late_events += late
+        self.late_events += len(late_events)
         self.total_cost_usd += total_cost
         self.version += 1
         self._maybe_evict(now)
