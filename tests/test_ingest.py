@@ -297,6 +297,26 @@ def test_bags_over_the_limit_are_rejected_among_typed_events_whatever_the_rest_o
     assert len(events) == 2 + MAX_ATTRIBUTES_BYTES // 8  # small bags over the limit together: all taken
 
 
+def test_events_needing_fixes_keep_their_place_among_inline_ones() -> None:
+    # Inline events are taken in one pass; the others are fixed after it: order and indices hold.
+    items = [
+        {"agent_id": "a", "span_type": SPAN_LOG, "timestamp": NOW},
+        {"agent_id": " padded ", "span_type": SPAN_LOG, "timestamp": NOW * 1000},
+        {"agent_id": "b", "span_type": SPAN_LOG},
+        {"agent_id": "c", "event_type": "tool_call", "payload": {"name": "grep", "duration_ms": 5}},
+        {"agent_id": "d", "span_type": SPAN_LOG, "timestamp": "not a time"},
+        {"agent_id": "e", "span_type": SPAN_LOG, "attributes": {"k": 1}},
+        {"agent_id": "", "span_type": SPAN_LOG},
+        {"agent_id": "f", "span_type": SPAN_LOG, "level": "WARNING"},
+    ]
+    events, rejected = decode(items)
+    assert [(r.index, r.error.split(":")[0]) for r in rejected] == [(4, "timestamp"), (6, "agent_id")]
+    assert [e.agent_id for e in events] == ["a", "padded", "b", "c", "e", "f"]
+    assert events[1].timestamp == pytest.approx(NOW) and events[2].timestamp == NOW
+    assert (events[3].span_type, events[3].tool_name, events[3].latency_ms) == (SPAN_TOOL_CALL, "grep", 5.0)
+    assert events[5].level == "warning" and all(type(e) is Event for e in events)
+
+
 def test_typed_events_whose_bags_fit_together_are_all_taken() -> None:
     items = [{"agent_id": f"a{i}", "span_type": SPAN_LOG, "attributes": {"i": i}} for i in range(100)]
     events, rejected = decode(items)

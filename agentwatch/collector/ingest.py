@@ -453,19 +453,19 @@ def _decode_values(values: list[Any], now: float) -> tuple[list[Event], list[Rej
 
 def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
     """:func:`_normalise` each event; the common case (nothing to fix but a missing timestamp
-    or cost) is handled inline, without the call, and anything else goes through it.
+    or cost) is handled inline, without the call or the event's index, and anything else goes
+    through it afterwards (in batch order: one event's fixes never depend on another's).
 
     The sizes of the inline events' ``attributes`` and ``payload`` are checked for the whole batch
     at once: when all of them together encode within ``MAX_ATTRIBUTES_BYTES`` none is over it, and
     only otherwise is each encoded on its own (:func:`_refuse_large_bags`).
     """
-    rejected: list[Rejected] = []
-    normalise = _normalise
     event_class = Event
     levels = LEVEL_RANK
     max_timestamp = MAX_TIMESTAMP
-    bags: list[Any] = []  # (index, event) of inline events with an attributes or payload object
-    for index, event in enumerate(events):
+    bags: list[Any] = []  # inline events with an attributes or payload object
+    odd: list[Any] = []  # events for _normalise
+    for event in events:
         level = event.level
         timestamp = event.timestamp
         agent_id = event.agent_id
@@ -477,31 +477,44 @@ def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rej
         ):
             event.__class__ = event_class
             if event.attributes is not None or event.payload is not None:
-                bags.append((index, event))
+                bags.append(event)
             if timestamp is None:
                 event.timestamp = now
             if event.cost_usd is None and event.model is not None:
                 if event.tokens_input is not None or event.tokens_output is not None:
                     _estimate_cost(event)
-            continue
-        problem = normalise(event, now)
-        if problem is not None:
-            rejected.append(Rejected(index, problem))
+        else:
+            odd.append(event)
+    if not odd and not bags:
+        return events, []
+    rejected: list[Rejected] = []
+    index_of: dict[int, int] | None = None
+    if odd:
+        index_of = {id(event): index for index, event in enumerate(events)}
+        for event in odd:
+            problem = _normalise(event, now)
+            if problem is not None:
+                rejected.append(Rejected(index_of[id(event)], problem))
     if bags:
-        _refuse_large_bags(bags, rejected)
+        _refuse_large_bags(bags, rejected, events, index_of)
     if rejected:
         bad = {r.index for r in rejected}
         events = [event for index, event in enumerate(events) if index not in bad]
     return events, rejected
 
 
-def _refuse_large_bags(bags: list[tuple[int, Event]], rejected: list[Rejected]) -> None:
+def _refuse_large_bags(
+    bags: list[Event], rejected: list[Rejected], events: list[Any], index_of: dict[int, int] | None
+) -> None:
     """Reject (in index order among ``rejected``) each event whose attributes or payload encode
-    to more than ``MAX_ATTRIBUTES_BYTES``; one encoding of them all when together they fit."""
-    together = [bag for _, event in bags for bag in (event.attributes, event.payload) if bag is not None]
+    to more than ``MAX_ATTRIBUTES_BYTES``; one encoding of them all when together they fit.
+    ``index_of`` maps ``id(event)`` to its index in ``events`` (made here when None)."""
+    together = [bag for event in bags for bag in (event.attributes, event.payload) if bag is not None]
     if len(_encoder.encode(together)) <= MAX_ATTRIBUTES_BYTES:
         return
-    found = [Rejected(index, problem) for index, event in bags if (problem := _check_bag_sizes(event))]
+    if index_of is None:
+        index_of = {id(event): index for index, event in enumerate(events)}
+    found = [Rejected(index_of[id(event)], problem) for event in bags if (problem := _check_bag_sizes(event))]
     if found:
         rejected.extend(found)
         rejected.sort(key=lambda item: item.index)
