@@ -10,10 +10,38 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, insort
+from collections.abc import Callable
 from typing import Final
+
+from agentwatch.protocol import (
+    STATUS_DEGRADED,
+    STATUS_FAILING,
+    STATUS_IDLE,
+    STATUS_OFFLINE,
+    STATUS_OK,
+    AgentRow,
+)
 
 #: ``(1 when the value is missing, the value, the agent id)``.
 SortKey = tuple[int, float, str]
+
+#: Health order for sorting: worst first when sorting ascending by status.
+STATUS_ORDER: Final = {
+    STATUS_FAILING: 0,
+    STATUS_DEGRADED: 1,
+    STATUS_OK: 2,
+    STATUS_IDLE: 3,
+    STATUS_OFFLINE: 4,
+}
+#: The number each sortable column (but agent and last seen) sorts a snapshot row by.
+ROW_VALUE: Final[dict[str, Callable[[AgentRow], float | None]]] = {
+    "status": lambda row: float(STATUS_ORDER.get(row.status, 5)),
+    "tok/s": lambda row: row.tokens_per_second,
+    "p50": lambda row: row.p50_latency_ms,
+    "p99": lambda row: row.p99_latency_ms,
+    "err %": lambda row: row.error_rate,
+    "cost": lambda row: row.cost_usd,
+}
 
 #: Above this share of changed keys, sorting them all again is cheaper than moving each.
 _RESORT_SHARE: Final = 0.25
@@ -40,7 +68,7 @@ class SortedAgents:
         """Take every agent's current key (an agent missing from ``keys`` is gone)."""
         old = self._keys
         gone = [key for agent_id, key in old.items() if agent_id not in keys]
-        moved = [(old.get(agent_id), key) for agent_id, key in keys.items() if old.get(agent_id) != key]
+        moved = [(before, key) for agent_id, key in keys.items() if (before := old.get(agent_id)) != key]
         self._keys = keys
         if not gone and not moved:
             return

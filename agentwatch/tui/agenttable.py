@@ -76,6 +76,8 @@ _NO_STYLE: Final = ""
 #: What a row not written yet shows: a cell per column that no real cell equals.
 _NO_CELLS: Final = tuple(("", "-") for _ in AGENT_COLUMNS)
 _CELL_PADDING: Final = 1
+#: More agents gone at once than this, and the table's rows are added afresh rather than removed.
+_REMOVE_ONE_BY_ONE: Final = 32
 #: A cut agent id keeps its last characters, as the log's agent column does.
 _AGENT_TAIL: Final = 8
 
@@ -276,13 +278,20 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
     def _reorder(self, order: Sequence[str], new: list[str]) -> None:
         """Rows for new agents, none for agents gone, every row in its place; the cursor keeps its agent."""
         cursor_agent, cursor_row = self.selected_agent(), self.cursor_row
-        for agent_id in new:
-            self._row_keys[agent_id] = self.add_row(key=agent_id)
         wanted = set(order)
-        for gone in [agent_id for agent_id in self._place if agent_id not in wanted]:
-            self.remove_row(gone)
-            self._cells.pop(gone, None)
-            del self._row_keys[gone]
+        gone = [agent_id for agent_id in self._place if agent_id not in wanted]
+        if len(gone) > _REMOVE_ONE_BY_ONE:  # each removal renumbers every row: start afresh
+            self.clear()
+            self._row_keys = {agent_id: self.add_row(key=agent_id) for agent_id in order}
+            self._cells.clear()
+            self._order = []
+        else:
+            for agent_id in gone:
+                self.remove_row(agent_id)
+                self._cells.pop(agent_id, None)
+                del self._row_keys[agent_id]
+            for agent_id in new:
+                self._row_keys[agent_id] = self.add_row(key=agent_id)
         if order == self._order:
             self._order = order if isinstance(order, list) else list(order)
             return

@@ -194,7 +194,17 @@ class MainScreen(FramePaced, Screen[Any]):
 
 class HelpScreen(FramePaced, ModalScreen[None]):
     """Every key, grouped, from the app's ``BINDINGS`` and the keys widgets handle. It scrolls
-    (↑/↓, j/k, PageUp/PageDown, Home/End) at any terminal size; Esc, q or ? closes it."""
+    (↑/↓, j/k, PageUp/PageDown, Home/End) at any terminal size; Esc, q or ? closes it.
+
+    Its background is opaque: a modal's translucent one is drawn by blending the colours of every
+    cell of the screen below, at each ``?`` and again whenever data moves under it.
+    """
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        background: $background;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close help"),

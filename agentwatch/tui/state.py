@@ -26,11 +26,7 @@ from agentwatch.protocol import (
     ALERT_FIRING,
     LEVEL_RANK,
     LEVELS,
-    STATUS_DEGRADED,
     STATUS_FAILING,
-    STATUS_IDLE,
-    STATUS_OFFLINE,
-    STATUS_OK,
     AgentRow,
     Alert,
     LogEntry,
@@ -38,7 +34,7 @@ from agentwatch.protocol import (
     level_rank,
     normalize_level,
 )
-from agentwatch.tui.agentorder import SortedAgents, SortKey, sort_key
+from agentwatch.tui.agentorder import ROW_VALUE, SortedAgents, SortKey, sort_key
 from agentwatch.tui.linefields import field_value
 from agentwatch.tui.received import ReceivedHistory
 from agentwatch.tui.scrub import Scrub
@@ -71,23 +67,6 @@ MIN_LEVEL_CYCLE: Final = ("debug", "info", "warning", "error")
 SORT_COLUMNS: Final = ("agent", "status", "tok/s", "p50", "p99", "err %", "cost", "last seen")
 
 _ERROR_RANK: Final = LEVEL_RANK["error"]
-#: Health order for sorting: worst first when sorting ascending by status.
-_STATUS_ORDER: Final = {
-    STATUS_FAILING: 0,
-    STATUS_DEGRADED: 1,
-    STATUS_OK: 2,
-    STATUS_IDLE: 3,
-    STATUS_OFFLINE: 4,
-}
-#: The number each sortable column (but agent and last seen) sorts a snapshot row by.
-_ROW_VALUE: Final[dict[str, Callable[[AgentRow], float | None]]] = {
-    "status": lambda row: float(_STATUS_ORDER.get(row.status, 5)),
-    "tok/s": lambda row: row.tokens_per_second,
-    "p50": lambda row: row.p50_latency_ms,
-    "p99": lambda row: row.p99_latency_ms,
-    "err %": lambda row: row.error_rate,
-    "cost": lambda row: row.cost_usd,
-}
 
 
 class ConnectionLike(Protocol):
@@ -285,6 +264,8 @@ class ViewState:
         self._order_index: dict[str, SortedAgents] = {}
         self._reversed: list[str] = []
         self._reversed_from: list[str] | None = None
+        self._failing: set[str] = set()
+        self._failing_from: dict[str, AgentRow] | None = None
         # Counters the header can show.
         self.decode_errors = 0
         self.lines_missed = 0
@@ -618,11 +599,16 @@ class ViewState:
                     seen = from_logs.last_seen
                 keys[agent_id] = sort_key(agent_id, -seen if seen is not None else None)
         else:
-            value_of = _ROW_VALUE.get(column)
+            value_of = ROW_VALUE.get(column)
             if value_of is None:  # by agent id
                 keys = {agent_id: (0, 0.0, agent_id) for agent_id in rows}
             else:
-                keys = {agent_id: sort_key(agent_id, value_of(row)) for agent_id, row in rows.items()}
+                keys = {}
+                for agent_id, row in rows.items():  # sort_key, inline: this runs for every agent
+                    value = value_of(row)
+                    keys[agent_id] = (
+                        (1, 0.0, agent_id) if value is None or value != value else (0, value, agent_id)
+                    )
             for agent_id in log_agents.keys() - rows.keys():
                 keys[agent_id] = (0, 0.0, agent_id) if value_of is None else (1, 0.0, agent_id)
         index = self._order_index.get(column)
@@ -643,7 +629,11 @@ class ViewState:
 
     def failing_agents(self) -> set[str]:
         """Agents whose snapshot row says they are failing."""
-        return {agent_id for agent_id, row in self._agent_rows().items() if row.status == STATUS_FAILING}
+        rows = self._agent_rows()
+        if self._failing_from is not rows:
+            self._failing = {agent_id for agent_id, row in rows.items() if row.status == STATUS_FAILING}
+            self._failing_from = rows
+        return self._failing
 
     def cycle_sort(self) -> str:
         """Sort the agents table by the next column; returns its name."""

@@ -222,3 +222,31 @@ async def test_set_row_order_moves_rows_by_key_without_reading_cells() -> None:
         assert table.get_row_index("b") == 2
         await pilot.pause()
         assert [str(row.key.value) for row in table.ordered_rows] == ["c", "a", "b"]
+
+
+async def test_rows_follow_a_fleet_that_shrinks_and_grows() -> None:
+    """A few agents gone are removed one by one, many at once make the rows start afresh; either way
+    the table's rows are exactly the order, and each row in view shows its own agent."""
+    from textual.coordinate import Coordinate
+
+    rng = random.Random(3)
+    app = quiet_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.agent_table
+        for size in (300, 298, 40, 45, 300, 299, 5):
+            agents = sorted(rng.sample(range(400), size))
+            rows = [
+                AgentRow(agent_id=f"agent-{i:04d}", tokens_per_second=float(rng.randrange(9))) for i in agents
+            ]
+            app.state.apply_snapshot(Snapshot(timestamp=time.time(), agents=rows, active_agents=size))
+            app.frame()
+            await pilot.pause()
+            order = app.state.agent_order()
+            drawn = [
+                table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(table.row_count)
+            ]
+            assert drawn == order == table.row_agents(), size
+            shown = [line for line in screen_lines(app) if " agent-" in line]
+            assert shown and all(
+                f" {agent_id} " in line for agent_id, line in zip(order, shown, strict=False)
+            )

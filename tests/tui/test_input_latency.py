@@ -97,3 +97,30 @@ async def test_the_help_is_built_once_and_shown_again_as_it_was() -> None:
         await pilot.pause()
         assert app.screen is first  # not built (composed, styled) again
         assert "agentwatch — keys" in screen_text(app)
+
+
+async def test_the_help_is_drawn_without_blending_the_screen_below(monkeypatch: Any) -> None:
+    """A translucent modal is drawn by blending every cell of the main screen's colours, at each ?
+    and at each frame that moves data under it; the help's background is opaque instead."""
+    from textual.renderables.background_screen import BackgroundScreen
+
+    blended: list[int] = []
+    init = BackgroundScreen.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        blended.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(BackgroundScreen, "__init__", counting)
+    app = WritingApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await written_just_now(app, pilot)
+        writes = app.writes
+        await pilot.press("question_mark")
+        await async_wait_until(lambda: "agentwatch — keys" in screen_text(app), pilot=pilot)
+        assert isinstance(app.screen, HelpScreen)
+        app.state.apply_snapshot(fleet())  # data moves under the help
+        app.frame()
+        writes = app.writes
+        await async_wait_until(lambda: app.writes > writes, pilot=pilot)
+        assert blended == []
