@@ -454,12 +454,15 @@ class Ledger:
                 values.append((DIM_ERROR_TYPE, error_type(error)))
             for series in targets:
                 s = series.open
-                for dimension, value in values:
-                    row = dim(s, dimension, value)
+                dims_get = s.dims.get
+                for pair in values:
+                    row = dims_get(pair)
+                    if row is None:  # new here (or over the cap: the (other) row)
+                        row = dim(s, *pair)
                     row[0] += weighted
                     row[1] += err
                 if inferences and model:
-                    row = dim(s, DIM_MODEL, model)
+                    row = dims_get((DIM_MODEL, model)) or dim(s, DIM_MODEL, model)
                     row[2] += cost * w
                     row[3] += inferences * w
 
