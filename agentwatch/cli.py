@@ -150,6 +150,11 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
         "a comma list of bell, osc9, osc777, tmux (default none)",
     )
     parser.add_argument(
+        "--name",
+        default=None,
+        help="who acknowledges and snoozes alerts from this viewer (default: [viewer] name, else login@host)",
+    )
+    parser.add_argument(
         "--notify-command",
         default=None,
         metavar="CMD",

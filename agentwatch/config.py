@@ -13,6 +13,9 @@ The file is TOML at :func:`config_path` (or ``--config``); its keys are the fiel
     notify = ["bell", "osc9"]          # or "bell,osc9": bell, osc9, osc777, tmux
     notify_command = "notify-me --from agentwatch"
 
+    [viewer]
+    name = "ana@laptop"     # who acknowledges and snoozes alerts (default: login@host)
+
 Environment: ``AGENTWATCH_URL``, ``AGENTWATCH_TOKEN``, ``AGENTWATCH_FPS`` (empty = unset).
 Flags come from an argparse namespace; an attribute that is ``None`` (or missing) means
 "not given". Anything invalid raises :class:`ConfigError` naming where it came from (file
@@ -31,7 +34,14 @@ from typing import Any, Final
 
 import platformdirs
 
-from agentwatch.protocol import DEFAULT_URL, LEVEL_RANK, normalize_level, normalize_token, token_problem
+from agentwatch.protocol import (
+    DEFAULT_URL,
+    LEVEL_RANK,
+    MAX_VIEWER_NAME_LENGTH,
+    normalize_level,
+    normalize_token,
+    token_problem,
+)
 from agentwatch.tui.notify import parse_channels, parse_command
 
 __all__ = ["ConfigError", "ViewerConfig", "config_path", "load_config", "normalize_url"]
@@ -77,6 +87,8 @@ class ViewerConfig:
     notify: tuple[str, ...] = ()
     #: A command run with each notification as JSON on standard input (split like a shell, run without one).
     notify_command: str | None = None
+    #: Who acknowledges and snoozes alerts from this viewer (``[viewer] name``); None: login@host.
+    name: str | None = None
 
 
 _FIELDS: Final = {field.name for field in dataclasses.fields(ViewerConfig)}
@@ -134,9 +146,13 @@ def _check_value(key: str, value: Any) -> Any:
             raise ValueError("must be a string")
         parse_command(value)
         return value.strip() or None
-    # token, agent, theme: free text
+    # token, agent, theme, name: free text
     if not isinstance(value, str):
         raise ValueError("must be a string")
+    if key == "name" and (len(value.strip()) > MAX_VIEWER_NAME_LENGTH or not value.isprintable()):
+        raise ValueError(f"must be at most {MAX_VIEWER_NAME_LENGTH} printable characters")
+    if key == "name":
+        return value.strip() or None
     if key == "token":  # trimmed as the collector trims its own (a newline from $(cat file))
         token = normalize_token(value)
         problem = token_problem(token) if token is not None else None
@@ -184,6 +200,10 @@ def _read_file(path: Path, *, required: bool) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), None, f"invalid TOML: {exc}") from None
     settings: dict[str, Any] = {}
+    viewer = document.pop("viewer", {})
+    if not isinstance(viewer, dict) or set(viewer) - {"name"}:
+        raise ConfigError(str(path), "viewer", "must be a table of name only ([viewer] name = ...)")
+    document.update(viewer)
     for raw_key, value in document.items():
         key = raw_key.replace("-", "_")
         if key not in _FIELDS:

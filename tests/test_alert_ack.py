@@ -234,3 +234,21 @@ def test_an_ack_not_seen_firing_for_its_grace_ends() -> None:
         clock.advance(CHECK_SECONDS)
         acks.observe([], lambda: ["a"])
     assert list(acks.acks) == ["a"]
+
+
+# ------------------------------------------------------------------ the viewer's name
+def test_the_viewers_name_comes_from_the_config_file_then_the_flag(tmp_path) -> None:
+    from agentwatch.cli import _with_default_command, build_parser
+    from agentwatch.client.alertactions import default_viewer_name
+    from agentwatch.config import ConfigError, load_config
+
+    config = tmp_path / "config.toml"
+    config.write_text('fps = 5\n\n[viewer]\nname = "ana@laptop"\n')
+    assert load_config(path=config, environ={}).name == "ana@laptop"
+    namespace = build_parser().parse_args(_with_default_command(["--name", "bo", "--config", str(config)]))
+    assert load_config(namespace, environ={}).name == "bo"
+    assert "@" in default_viewer_name() and len(default_viewer_name()) <= 64
+    for bad in ('[viewer]\nname = "a\\u001b[31m"\n', '[viewer]\ncolour = "red"\n', "viewer = 3\n"):
+        config.write_text(bad)
+        with pytest.raises(ConfigError, match=r"viewer|name"):
+            load_config(path=config, environ={})

@@ -22,6 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer
 
+from agentwatch.client.alertactions import default_viewer_name
 from agentwatch.client.prefetch import prefetch_snapshot
 from agentwatch.protocol import (
     PARAM_DELTA,
@@ -36,9 +37,12 @@ from agentwatch.protocol import (
 from agentwatch.tui import feed
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import (
+    ALERT_BINDINGS,
     TOAST_SEVERITY,
+    AlertActing,
     AlertHistoryScreen,
     AlertsPanel,
+    loud,
     toast_text,
 )
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
@@ -104,7 +108,7 @@ def _build_client(url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=urlsplit(url).scheme != "http")
 
 
-class AgentWatchApp(Scrubbing, LogBrowsing):
+class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
     """Watch one collector. ``connect=False`` builds the screen without network (tests, screenshots)."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -208,6 +212,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort the agents table by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the agents table order"),
         Binding("A", "alert_history", "Alerts", show=False, tooltip="Alert history: what fired and resolved"),
+        *ALERT_BINDINGS,
         Binding(
             "W",
             "agent_trace",
@@ -299,8 +304,10 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         runner: CommandRunner = run_command,
         urls: Sequence[str] = (),
         terminal: Callable[[str], None] | None = None,
+        viewer_name: str | None = None,
     ) -> None:
         super().__init__()
+        self.viewer_name = viewer_name or default_viewer_name()  # who acknowledges and snoozes
         self.state = ViewState(
             max_lines=max_lines, clock=clock, agent=agent, min_level=level or "debug", url=url, banner=banner
         )
@@ -679,7 +686,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing):
         self.push_screen(AlertHistoryScreen(self.state.alerts, self.state.clock))
 
     def _announce(self, started: list[Alert]) -> None:
-        """A toast for each alert that started firing (at most three, then a summary) and one bell."""
+        """A toast for each alert that started firing (at most three, then a summary) and one bell;
+        none for an acknowledged or snoozed one."""
+        started = loud(started, self.state.clock())
         if not started:
             return
         for alert in started[:3]:

@@ -31,10 +31,12 @@ import os
 import re
 import shlex
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from agentwatch.client.alertactions import is_quiet
 from agentwatch.protocol import SESSION_FAILED, SESSION_NEEDS_YOU, Alert, Session
 from agentwatch.textsafe import printable
 
@@ -278,8 +280,10 @@ class Notifier:
             self.send(notice)
         return fresh
 
-    def alerts_started(self, alerts: Sequence[Alert]) -> None:
-        """Alerts that started firing: the bell once (unless off), each alert to the other channels."""
+    def alerts_started(self, alerts: Sequence[Alert], now: float | None = None) -> None:
+        """Alerts that started firing: the bell once (unless off), each alert to the other channels;
+        nothing for an acknowledged or snoozed one (quiet at ``now``, unix seconds)."""
+        alerts = [alert for alert in alerts if not is_quiet(alert, time.time() if now is None else now)]
         if not alerts:
             return
         if self.bell_enabled:

@@ -46,6 +46,7 @@ def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
         notify=config.notify,
         notify_command=parse_command(config.notify_command),
         urls=config.urls,
+        viewer_name=config.name,
     )
     if config.theme:
         if config.theme not in app.available_themes:

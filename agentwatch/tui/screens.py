@@ -74,6 +74,7 @@ HELP_SECTIONS: Final = (
     "Log",
     "Time scrub",
     "Filters",
+    "Alerts",
     "Screens",
 )
 ACTION_SECTION: Final = {
@@ -102,6 +103,7 @@ ACTION_SECTION: Final = {
     "toggle_errors": "Filters",
     "search": "Filters",
     "clear_filters": "Filters",
+    "act_on_alert": "Alerts",
     "alert_history": "Screens",
     "analysis": "Screens",
     "bundle": "Screens",
@@ -139,6 +141,7 @@ WIDGET_KEYS: Final = {
         ("click", "A click on a sparkline puts the cursor on the second that column draws (its peak)"),
         ("End", "Back to live: the panels, the agents table and the log show the present again"),
     ],
+    "Alerts": [("K, z, Z, U", "Alert history (A): the same on the alert under the cursor")],
     "Screens": [
         ("r", "Analysis screens: fetch again"),
         ("k", "Failures screen: group errors by an attribute key"),
