@@ -2,6 +2,7 @@
 
     python benchmarks/bench_viewer_cost.py                   # four loads and two baselines: ~3 minutes
     python benchmarks/bench_viewer_cost.py --seconds 5 --keys 10 --loads idle,12x50
+    python benchmarks/bench_viewer_cost.py --before /tmp/before     # also the viewer of another tree
 
 Real processes on 127.0.0.1, as in use: a collector (``agentwatch serve --port 0 --no-store``) fed
 by ``agentwatch simulate`` (or, for the log flood, ``bench_tui.py``'s line feeder), and the real
@@ -17,7 +18,8 @@ Per load, after ``--warmup`` seconds: the viewer's CPU (utime+stime from ``/proc
 it wrote to the pty over ``--seconds``, as % of one core and bytes/s; then ``--keys`` key presses,
 each timed from the write to the pty to the first output that shows its effect: ``?`` opens the
 help (its title appears), ``?`` closes it (the main screen's header is drawn again), ``s`` sorts the
-agents table by the next column (the header names it). Presses are spaced by a random 0.1–0.3 s so
+agents table by the next column (the header names it: the part of the name that changed, which is all
+the viewer writes of it). Presses are spaced by a random 0.1–0.3 s so
 they fall anywhere within a frame interval.
 
 Baselines in the same run, on the same pty: ``top -d 1`` (a terminal monitor refreshing each
@@ -63,7 +65,7 @@ HELP_TITLE = "— keys".encode()
 class Terminal:
     """A child process on a pty: its output is drained and counted, and watched for a pattern."""
 
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> None:
         master, slave = pty.openpty()
         columns, rows = SIZE
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
@@ -76,6 +78,7 @@ class Terminal:
             stderr=slave,
             env=environment,
             start_new_session=True,
+            cwd=cwd,
             close_fds=True,
         )
         os.close(slave)
@@ -161,6 +164,16 @@ def pause(rng: random.Random) -> None:
     time.sleep(rng.uniform(0.1, 0.3))
 
 
+def changed_part(before: str, after: str) -> str:
+    """What the viewer writes when a header text goes from ``before`` to ``after``: it writes a
+    changed part of a line from its first changed cell, so the characters both start with are
+    not written again."""
+    shared = 0
+    while shared < min(len(before), len(after)) - 1 and before[shared] == after[shared]:
+        shared += 1
+    return after[shared:]
+
+
 def viewer_keys(terminal: Terminal, presses: int, rng: random.Random, cost: Cost) -> None:
     from agentwatch.tui.state import SORT_COLUMNS
 
@@ -184,15 +197,16 @@ def viewer_keys(terminal: Terminal, presses: int, rng: random.Random, cost: Cost
         else:
             closed.append(took)
         pause(rng)
-        column = (column + 1) % len(SORT_COLUMNS)
-        took = terminal.press(b"s", f"sort: {SORT_COLUMNS[column]}".encode())
+        previous, column = SORT_COLUMNS[column], (column + 1) % len(SORT_COLUMNS)
+        took = terminal.press(b"s", changed_part(previous, SORT_COLUMNS[column]).encode())
         if took is None:
             cost.missed_keys += 1
         else:
             sorted_.append(took)
 
 
-def run_viewer(load: str, options: argparse.Namespace, rng: random.Random) -> Cost:
+def run_viewer(load: str, options: argparse.Namespace, rng: random.Random, source: str | None = None) -> Cost:
+    """One load against the viewer of this tree, or of the agentwatch source tree ``source``."""
     collector, url = start_collector()
     feeder: subprocess.Popen[bytes] | None = None
     terminal: Terminal | None = None
@@ -206,11 +220,13 @@ def run_viewer(load: str, options: argparse.Namespace, rng: random.Random) -> Co
                 [sys.executable, str(HERE.with_name("bench_tui.py")), "--role", "feed", "--url", url,
                  "--rate", "10000", "--agents", "200", "--seconds", "3600"]
             )  # fmt: skip
-        terminal = Terminal([sys.executable, "-m", "agentwatch", url, "--no-bell"])
+        env = {"PYTHONPATH": source} if source else None
+        # (From the source tree's folder: run from this one, ``-m`` would import this tree first.)
+        terminal = Terminal([sys.executable, "-m", "agentwatch", url, "--no-bell"], env=env, cwd=source)
         if not terminal.wait_for(b"sort: ", 30):
             raise RuntimeError(f"{load}: the viewer drew no header within 30 s")
         time.sleep(options.warmup)
-        cost = Cost(load)
+        cost = Cost(f"{load} (before)" if source else load)
         cost.cpu_percent, cost.bytes_per_second = measure_steady(terminal, options.seconds)
         viewer_keys(terminal, options.keys, rng, cost)
         return cost
@@ -384,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--keys", type=int, default=15, help="rounds of key presses per load (3 keys each)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="an agentwatch source tree (e.g. `git worktree add DIR COMMIT`) whose viewer is measured too, "
+        "just before this one on each load: rows 'LOAD (before)'",
+    )
     parser.add_argument("--role", choices=("bare",), help=argparse.SUPPRESS)
     return parser
 
@@ -402,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{options.keys * 3} key presses per load …", flush=True)  # fmt: skip
     costs: list[Cost] = []
     for load in loads:
+        if options.before:
+            costs.append(run_viewer(load, options, rng, source=options.before))
         costs.append(run_viewer(load, options, rng))
         print(f"  {load}: done", flush=True)
     top = run_top(options, rng)
