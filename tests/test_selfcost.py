@@ -56,6 +56,8 @@ def test_cpu_and_bytes_per_second_are_averaged_over_the_last_seconds() -> None:
     assert figures.cpu_percent == 60.0
     assert figures.bytes_per_second == 2000.0
     assert figures.bytes_total == 20_000
+    cost.wrote("\ud800")  # a lone surrogate is counted (as the 3 bytes it takes), never raised on
+    assert cost.bytes_total == 20_003
 
 
 def test_frame_time_p95_covers_the_frames_of_the_last_ten_seconds() -> None:

@@ -139,7 +139,7 @@ class SelfCostMeter:
 
     def wrote(self, data: str) -> None:
         """``data`` went to the terminal."""
-        self.bytes_total += len(data) if data.isascii() else len(data.encode("utf-8", "surrogateescape"))
+        self.bytes_total += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
 
     def lines_queued(self, newest_timestamp: float) -> None:
         """A frame added lines to the log pane, the newest stamped ``newest_timestamp`` (wall clock)."""
