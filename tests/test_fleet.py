@@ -19,11 +19,12 @@ from agentwatch.client.fleet import FleetFollower, FleetView
 from agentwatch.client.fleetmerge import Part, merge_history, merge_snapshots
 from agentwatch.client.stream import ConnectionState
 from agentwatch.config import ConfigError, load_config
-from agentwatch.protocol import PATH_EVENTS, AgentRow, Alert, History, LogEntry, Snapshot
+from agentwatch.protocol import PATH_EVENTS, SSE_METRICS, AgentRow, Alert, History, LogEntry, Snapshot
 from agentwatch.retry import Backoff
-from agentwatch.sketchwire import WireSketch
+from agentwatch.sketchwire import PATH_SKETCH, WireSketch
 from agentwatch.status import main
 from tests.helpers import CollectorProcess, RunningCollector, async_wait_until, wait_until
+from tests.sseserver import SSE, RecordedRequest, SSEServer, Status, Stream
 
 
 @pytest.fixture(autouse=True)
@@ -115,6 +116,23 @@ def test_a_down_collector_is_named_while_the_rest_print_and_the_exit_code_says_p
     document = json.loads(capsys.readouterr().out)
     assert [c["up"] for c in document["collectors"]] == [True, False]
     assert document["events"] == 10
+
+
+def test_a_collector_without_sketches_leaves_the_fleets_percentiles_out_not_averaged(
+    three: list[RunningCollector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = {"timestamp": 1.0, "events": 5, "p50_latency_ms": 7.0, "p99_latency_ms": 9.0, "agents": []}
+
+    def older_collector(request: RecordedRequest) -> Stream | Status:
+        if request.path == PATH_SKETCH:
+            return Status(404)
+        return Stream([SSE(None, SSE_METRICS, json.dumps(snapshot))], ending="hold")
+
+    with SSEServer(otherwise=older_collector) as older:
+        assert run_status(three[0].url, older.url, "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["events"] == 15
+    assert document["p50_latency_ms"] is None and document["p99_latency_ms"] is None
 
 
 def test_every_collector_down_exits_1() -> None:
