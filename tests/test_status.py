@@ -282,3 +282,8 @@ def test_status_self_without_a_running_viewer_says_so_and_exits_1(runtime_dir, c
     captured = capsys.readouterr()
     assert not captured.out
     assert captured.err.startswith("agentwatch: no viewer is running (none has written its figures to ")
+
+
+def test_status_self_pays_for_no_textual() -> None:
+    check = "import agentwatch.status, sys; assert 'textual' not in sys.modules, sorted(sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True).returncode == 0
