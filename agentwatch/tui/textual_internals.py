@@ -13,6 +13,8 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   ``Widget._dirty_regions``); :func:`dirty_regions` reads what is kept there.
 * :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
   (``Log._update_size``, ``Log._update_maximum_width``).
+* :class:`CachedLogLines` — a log line rendered once while it stays the same
+  (``Log._render_line_strip``, ``Log._render_line_cache``).
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
   (``Screen._update_timer``, ``Screen._compositor_refresh``, ``Screen._on_timer_update``,
   ``Screen._dirty_widgets``); the spacing itself is :class:`~agentwatch.tui.pacing.PaintGate`.
@@ -56,6 +58,7 @@ from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
 from agentwatch.tui.screenrows import Chop, Run, ScreenRows
 
 __all__ = [
+    "CachedLogLines",
     "FixedSizeScrolling",
     "FramePaced",
     "LogWidthInPlace",
@@ -204,6 +207,35 @@ class LogWidthInPlace(_LogBase):
         if lines:
             widest = max(len(line) if line.isascii() else cell_len(line) for line in lines)
             self._update_maximum_width(updates, widest)
+
+
+class CachedLogLines(_LogBase):
+    """For a :class:`~textual.widgets.Log`: a line is rendered once, not at every paint it is in view.
+
+    Overrides ``Log._render_line_strip``; reads ``Log._render_line_cache`` and ``Log.text_selection``.
+
+    Textual's Log renders and highlights every line in view again at each paint (it keeps the
+    result only while text is selected), so a tail that moves a line at a time renders the
+    whole pane each frame. Here a line's strip is kept while nothing is selected and the
+    widget's style is the one it was rendered with; Log itself drops a line's strip when it is
+    refreshed, moves them when old lines are pruned and clears them on a style update, a
+    selection change and ``clear``.
+    """
+
+    _cached_style: Style | None = None
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        if self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        cache = self._render_line_cache
+        if rich_style != self._cached_style:
+            cache.clear()
+            self._cached_style = rich_style
+        line: Strip | None = cache.get(y)
+        if line is None:
+            line = super()._render_line_strip(y, rich_style)
+            cache[y] = line
+        return line
 
 
 class FramePaced:

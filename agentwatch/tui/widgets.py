@@ -33,6 +33,7 @@ from agentwatch.tui.sessions import needs_you_count, needs_you_text
 from agentwatch.tui.sparkcursor import CursorSparkline
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
 from agentwatch.tui.textual_internals import (
+    CachedLogLines,
     FixedSizeScrolling,
     LogWidthInPlace,
     ScrollsTerminal,
@@ -452,7 +453,9 @@ class LogHighlighter(Highlighter):
             text.stylize(SEARCH_STYLE, offset + start, offset + end)
 
 
-class LogPane(FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, ScrollsTerminal, Log):
+class LogPane(
+    FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, CachedLogLines, ScrollsTerminal, Log
+):
     """The log tail. Fed plain, already-printable lines in batches (:meth:`append`, :meth:`replace`).
 
     With ``wrap`` on, a line longer than the pane is split into continuation lines indented

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate
+from textual._two_way_dict import TwoWayDict
 from textual.app import App, ComposeResult
+from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.widget import Widget
@@ -51,6 +53,7 @@ PRIVATE_METHODS = [
     ("TransientDirtyRegions", Widget, "_set_dirty", ["self", "regions"]),
     ("LogWidthInPlace", Log, "_update_size", ["self", "updates", "lines"]),
     ("LogWidthInPlace", Log, "_update_maximum_width", ["self", "updates", "size"]),
+    ("CachedLogLines", Log, "_render_line_strip", ["self", "y", "rich_style"]),
     ("FramePaced", Screen, "_compositor_refresh", ["self"]),
     ("FramePaced", Screen, "_on_timer_update", ["self"]),
     ("paint_screen", App, "_display", ["self", "screen", "renderable"]),
@@ -80,9 +83,12 @@ PRIVATE_ATTRIBUTES = [
     ("set_cells", DataTable, "_updated_cells", set),
     ("set_cells", DataTable, "_require_update_dimensions", bool),
     ("set_cells", DataTable, "_update_count", int),
+    ("set_row_order", DataTable, "_row_locations", TwoWayDict),
+    ("set_row_order", DataTable, "_update_count", int),
     ("TransientDirtyRegions", Log, "_dirty_regions", set),
     ("TransientDirtyRegions", Log, "_repaint_regions", set),
     ("dirty_regions", Log, "_dirty_regions", set),
+    ("CachedLogLines", Log, "_render_line_cache", LRUCache),
     ("FramePaced", Screen, "_dirty_widgets", set),
     ("paint_screen", App, "_batch_count", int),
     ("paint_screen", App, "_running", bool),
@@ -413,3 +419,34 @@ def test_render_strip_writes_what_strip_render_writes_with_fewer_style_sequences
     assert render_strip(strip, console) == strip.render(console), broken(
         "render_strip", "Strip.render no longer uses Strip._render_cache"
     )
+
+
+async def test_cached_log_lines_renders_a_line_in_view_once_not_at_every_paint() -> None:
+    from rich.style import Style
+
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        highlighter = pane.log_highlighter
+        highlighted: list[str] = []
+        real = highlighter.highlight
+
+        def counting(text: Text) -> None:
+            highlighted.append(text.plain)
+            real(text)
+
+        highlighter.highlight = counting  # type: ignore[method-assign]
+        pane.append([f"line {n}" for n in range(30)])
+        await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
+        for n in range(30, 36):  # one line a paint: every row in view moves each time
+            pane.append([f"line {n}"])
+            await async_wait_until(lambda n=n: app.written(f"line {n}"), pilot=pilot)
+        rows = pane.scrollable_content_region.height
+        assert rows >= 4
+        again = [text for text in highlighted if text in {f"line {n}" for n in range(30 - rows, 35)}]
+        assert len(again) <= len(set(again)) + 1, broken(
+            "CachedLogLines", f"lines rendered again at each paint: {sorted(again)}"
+        )
+        cached = pane._render_line_strip(35, pane.rich_style)
+        assert pane._render_line_strip(35, pane.rich_style) is cached
+        assert pane._render_line_strip(35, Style(color="red")) is not cached  # another style: drawn again
