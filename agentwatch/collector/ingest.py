@@ -50,7 +50,8 @@ Rules and normalisation of one event (the ``MAX_*`` limits are in :mod:`agentwat
       above ``MAX_EVENT_COST_USD`` is none).
 
 The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {...}}``
-    is mapped onto span fields when ``span_type`` is absent. Fields given at the top level
+    is mapped onto span fields when ``span_type`` is absent
+    (:func:`~agentwatch.collector.articleform.map_article_form`). Fields given at the top level
     win over the payload; the payload itself is kept as sent.
 
     ============  ==============================================================
@@ -89,6 +90,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 import msgspec
 from msgspec import Meta
 
+from agentwatch.collector.articleform import map_article_form
 from agentwatch.collector.ingest_errors import (
     BadRequest,
     IngestError,
@@ -99,12 +101,10 @@ from agentwatch.collector.ingest_errors import (
     raise_bad_body,
     raise_if_not_json,
     raise_if_not_utf8,
-    type_name,
 )
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
-    EVENT_SPAN_START,
     LEVEL_RANK,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
@@ -115,12 +115,8 @@ from agentwatch.protocol import (
     MAX_SHORT_FIELD_LENGTH,
     MAX_TIMESTAMP,
     MAX_TOKENS,
-    SPAN_COMPLETION,
     SPAN_ERROR,
-    SPAN_LLM_CALL,
     SPAN_LOG,
-    SPAN_TOOL_CALL,
-    START_SPAN_TYPE_KEY,
     Event,
     Rejected,
     normalize_level,
@@ -151,19 +147,9 @@ _BOM: Final = b"\xef\xbb\xbf"
 _TRAILING: Final = "trailing characters"
 _WHITESPACE: Final = b" \t\r\n"
 
-# The first article's event types and payload keys.
 #: Bodies at least this large (bytes, decoded) are decoded in a worker thread by every ingest route
 #: (HTTP and gRPC), so a large batch full of bad items (slow to decode) does not stall other clients.
 OFFLOAD_DECODE_BYTES: Final = 256 * 1024
-
-ARTICLE_TOKEN: Final = "token"
-_PAYLOAD_TOKEN_COUNT: Final = ("tokens", "count", "token_count")
-_PAYLOAD_TOOL_NAME: Final = ("tool_name", "name")
-_PAYLOAD_LATENCY: Final = ("latency_ms", "duration_ms")
-_PAYLOAD_ERROR: Final = ("error", "message")
-_PAYLOAD_MODEL: Final = "model"
-_PAYLOAD_TOKENS_INPUT: Final = ("tokens_input", "input_tokens")
-_PAYLOAD_TOKENS_OUTPUT: Final = ("tokens_output", "output_tokens")
 
 
 # ------------------------------------------------------------------- checked decode
@@ -555,7 +541,7 @@ def _normalise(event: Any, now: float) -> str | None:
 
     if not event.span_type:
         if event.event_type:
-            problem = _map_article_form(event)
+            problem = map_article_form(event)
             if problem is not None:
                 return problem
         elif event.error is not None:
@@ -614,63 +600,6 @@ def _parse_rfc3339(text: str) -> float | None:
     return seconds if 0 <= seconds < MAX_TIMESTAMP else None
 
 
-# ---------------------------------------------------------------- article mapping
-def _map_article_form(event: Event) -> str | None:
-    """Map ``event_type`` + ``payload`` onto span fields (table in the module docstring)."""
-    kind = event.event_type or ""
-    payload = event.payload or {}
-    if kind == ARTICLE_TOKEN:
-        event.span_type = SPAN_LLM_CALL
-        count, problem = _payload_count(payload, _PAYLOAD_TOKEN_COUNT, default=1)
-        if problem:
-            return problem
-        if event.tokens_output is None:
-            event.tokens_output = count
-        return _payload_model(event, payload)
-    if kind == SPAN_TOOL_CALL:
-        event.span_type = SPAN_TOOL_CALL
-        if event.tool_name is None:
-            name, problem = _payload_text(payload, _PAYLOAD_TOOL_NAME, MAX_SHORT_FIELD_LENGTH)
-            if problem:
-                return problem
-            event.tool_name = name
-        return _payload_latency(event, payload)
-    if kind == SPAN_ERROR:
-        event.span_type = SPAN_ERROR
-        if event.error is None:
-            text, problem = _payload_text(payload, _PAYLOAD_ERROR, MAX_MESSAGE_LENGTH)
-            if problem:
-                return problem
-            event.error = text
-        return None
-    if kind == EVENT_SPAN_START:
-        started, problem = _payload_text(payload, (START_SPAN_TYPE_KEY,), MAX_SHORT_FIELD_LENGTH)
-        if problem:
-            return problem
-        if not started:
-            payload[START_SPAN_TYPE_KEY] = DEFAULT_SPAN_TYPE
-            event.payload = payload
-        event.span_type = None  # the mark of a start (see split_starts)
-        return None
-    if kind == SPAN_COMPLETION:
-        event.span_type = SPAN_COMPLETION
-        problem = _payload_latency(event, payload) or _payload_model(event, payload)
-        if problem:
-            return problem
-        if event.tokens_input is None:
-            event.tokens_input, problem = _payload_count(payload, _PAYLOAD_TOKENS_INPUT, default=None)
-            if problem:
-                return problem
-        if event.tokens_output is None:
-            keys = (*_PAYLOAD_TOKENS_OUTPUT, _PAYLOAD_TOKEN_COUNT[0])
-            event.tokens_output, problem = _payload_count(payload, keys, default=None)
-            if problem:
-                return problem
-        return None
-    event.span_type = kind
-    return None
-
-
 def split_starts(events: list[Event]) -> tuple[list[Event], list[Event]]:
     """(events, span starts) of a decoded batch: the starts are the events left without a
     ``span_type`` (:data:`~agentwatch.protocol.EVENT_SPAN_START`); the events keep their order."""
@@ -678,59 +607,6 @@ def split_starts(events: list[Event]) -> tuple[list[Event], list[Event]]:
     if not starts:
         return events, starts
     return [event for event in events if event.span_type is not None], starts
-
-
-def _first_present(payload: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
-    for key in keys:
-        value = payload.get(key)
-        if value is not None:
-            return key, value
-    return "", None
-
-
-def _payload_count(
-    payload: dict[str, Any], keys: tuple[str, ...], *, default: int | None
-) -> tuple[int | None, str | None]:
-    key, value = _first_present(payload, keys)
-    if value is None:
-        return default, None
-    if value.__class__ is not int or not 0 <= value < MAX_TOKENS:
-        return None, f"payload.{key}: expected int >= 0 and < 2**53, got {type_name(value)}"
-    return value, None
-
-
-def _payload_text(
-    payload: dict[str, Any], keys: tuple[str, ...], limit: int
-) -> tuple[str | None, str | None]:
-    key, value = _first_present(payload, keys)
-    if value is None:
-        return None, None
-    if not isinstance(value, str):
-        return None, f"payload.{key}: expected str, got {type_name(value)}"
-    if len(value) > limit:
-        return None, f"payload.{key}: longer than {limit} characters"
-    return value, None
-
-
-def _payload_latency(event: Event, payload: dict[str, Any]) -> str | None:
-    if event.latency_ms is not None:
-        return None
-    key, value = _first_present(payload, _PAYLOAD_LATENCY)
-    if value is None:
-        return None
-    # Compared as numbers first: float() of a huge JSON integer would raise OverflowError.
-    if value.__class__ not in (int, float) or not 0 <= value <= MAX_LATENCY_MS:
-        return f"payload.{key}: expected a number in [0, {MAX_LATENCY_MS:g}], got {type_name(value)}"
-    event.latency_ms = float(value)
-    return None
-
-
-def _payload_model(event: Event, payload: dict[str, Any]) -> str | None:
-    if event.model is not None:
-        return None
-    model, problem = _payload_text(payload, (_PAYLOAD_MODEL,), MAX_SHORT_FIELD_LENGTH)
-    event.model = model
-    return problem
 
 
 def _is_ndjson_type(content_type: str | None) -> bool:
