@@ -9,7 +9,8 @@ at each place and turns the next paint into the bytes that bring the terminal up
   written from its first changed cell to its last;
 * when a band of rows (the log pane) shows what it showed before moved up by ``n`` rows, the
   terminal scrolls that band itself (a scroll region, DECSTBM ``CSI top;bottom r``, then
-  ``CSI n S``, then the region reset) and only the rows whose text is not already there after
+  ``n`` IND (``ESC D``) on its last row, then the region reset) and only the rows whose text is not
+  already there after
   the move are written — the new lines at the bottom, and whatever else changed.
 
 Nothing is skipped on a guess: a row is compared only where every one of its cells was written
@@ -26,6 +27,9 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 
 __all__ = ["Chop", "Run", "ScreenRows", "changed_runs", "scroll_region"]
+
+#: Index (``ESC D``): the cursor down a row, scrolling the region when on its last row.
+IND = "\x1bD"
 
 #: Bytes of a cursor move (``CSI y;x H``) counted per chop written, when weighing a scroll.
 MOVE_COST = 8
@@ -59,10 +63,14 @@ def move_to(x: int, y: int) -> str:
 def scroll_region(top: int, bottom: int, lines: int) -> str:
     """Scroll rows ``top`` … ``bottom - 1`` (0-based) up by ``lines``, then reset the region.
 
-    The rows that come in at the bottom are blank; the cursor ends at the home position (the
-    writes after it all start with a cursor move).
+    The region is set (DECSTBM), the cursor put on its last row and moved down ``lines`` times
+    with IND (``ESC D``: there it scrolls the region, in every VT100 descendant, the Linux
+    console included, which has no ``CSI n S``; unlike a line feed, the terminal's output
+    settings do not turn it into two bytes), then the region is reset. The rows that come in at
+    the bottom are blank; the cursor ends at the home position (the writes after it all start
+    with a cursor move).
     """
-    return f"\x1b[{top + 1};{bottom}r\x1b[{lines}S\x1b[r"
+    return f"\x1b[{top + 1};{bottom}r\x1b[{bottom};1H" + IND * lines + "\x1b[r"
 
 
 # A row as written: column → (width, text, source).

@@ -19,8 +19,9 @@ _SEQUENCE = re.compile(r"\x1b\[([0-9;]*)([A-Za-z])")
 
 
 class CellTerminal:
-    """Characters on a grid: cursor position (``H``), scroll region (``r``), scroll up (``S``);
-    style sequences (``m``) are ignored. Text is one cell per character."""
+    """Characters on a grid: cursor position (``H``), scroll region (``r``), scroll up (``S``, or
+    IND on the region's last row); style sequences (``m``) are ignored. Text is one cell
+    per character."""
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
@@ -32,6 +33,13 @@ class CellTerminal:
         at = 0
         while at < len(data):
             match = _SEQUENCE.match(data, at) if data[at] == "\x1b" else None
+            if data.startswith("\x1bD", at):  # IND: down a row; on the region's last row, scroll it
+                if self.y == self.bottom - 1:
+                    self.scroll(1)
+                else:
+                    self.y = min(self.y + 1, self.height - 1)
+                at += 2
+                continue
             if match is None:
                 if self.x < self.width:
                     self.cells[self.y][self.x] = data[at]
@@ -47,12 +55,14 @@ class CellTerminal:
                 self.top, self.bottom = (numbers[0] - 1, numbers[1]) if numbers else (0, self.height)
                 self.x = self.y = 0
             elif final == "S":
-                lines = numbers[0] if numbers else 1
-                band = self.cells[self.top : self.bottom]
-                band = band[lines:] + [[" "] * self.width for _ in range(min(lines, len(band)))]
-                self.cells[self.top : self.bottom] = band
+                self.scroll(numbers[0] if numbers else 1)
             else:
                 assert final == "m", f"unexpected sequence {match.group(0)!r}"
+
+    def scroll(self, lines: int) -> None:
+        band = self.cells[self.top : self.bottom]
+        band = band[lines:] + [[" "] * self.width for _ in range(min(lines, len(band)))]
+        self.cells[self.top : self.bottom] = band
 
     def rows(self) -> list[str]:
         return ["".join(row) for row in self.cells]
@@ -88,7 +98,7 @@ def test_a_band_that_moved_up_is_scrolled_by_the_terminal_and_only_the_new_rows_
     terminal.play(written)
 
     assert written.startswith(scroll_region(2, 7, 2))  # region set, scroll by two, region reset
-    assert written.startswith("\x1b[3;7r\x1b[2S\x1b[r")
+    assert written.startswith("\x1b[3;7r\x1b[7;1H\x1bD\x1bD\x1b[r")
     assert "line 6" in written and "line 7" in written
     for moved in ("line 3", "line 4", "line 5", "header", "table", "footer"):
         assert moved not in written

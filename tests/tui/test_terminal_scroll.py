@@ -34,7 +34,7 @@ SEQUENCE = re.compile(
     rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC
     rb"|\x1b[@-Z\\-_]"  # other escapes
 )
-SCROLL = re.compile(rb"\x1b\[(\d+);(\d+)r\x1b\[(\d+)S\x1b\[r")
+SCROLL = re.compile(rb"\x1b\[(\d+);(\d+)r\x1b\[\d+;1H((?:\x1bD)+)\x1b\[r")
 MOVE = re.compile(rb"\x1b\[(\d+);(\d+)H")
 
 
@@ -64,8 +64,11 @@ class Screen:
 
     def _text(self, text: str) -> None:
         for char in text:
-            if char == "\n":
-                self.y = min(self.y + 1, self.lines - 1)
+            if char == "\n":  # down a row; on the scroll region's last row, the region scrolls
+                if self.y == self.bottom - 1:
+                    self._scroll(1)
+                else:
+                    self.y = min(self.y + 1, self.lines - 1)
             elif char == "\r":
                 self.x = 0
             elif char >= " ":
@@ -78,6 +81,12 @@ class Screen:
                 self.x += width
 
     def _escape(self, match: re.Match[bytes]) -> None:
+        if match.group(0) == b"\x1bD":  # IND: down a row; on the scroll region's last row, the region scrolls
+            if self.y == self.bottom - 1:
+                self._scroll(1)
+            else:
+                self.y = min(self.y + 1, self.lines - 1)
+            return
         if match.group(4) is None or match.group(1):
             return  # OSC, a private mode, a key protocol query: nothing drawn
         numbers = [int(n) for n in match.group(2).split(b";") if n]
@@ -88,12 +97,14 @@ class Screen:
             self.top, self.bottom = (numbers[0] - 1, numbers[1]) if numbers else (0, self.lines)
             self.x = self.y = 0
         elif final == b"S":
-            count = numbers[0] if numbers else 1
-            band = self.cells[self.top : self.bottom]
-            band = band[count:] + [[" "] * self.columns for _ in range(min(count, len(band)))]
-            self.cells[self.top : self.bottom] = band
+            self._scroll(numbers[0] if numbers else 1)
         elif final == b"J" and numbers[:1] == [2]:
             self.cells = [[" "] * self.columns for _ in range(self.lines)]
+
+    def _scroll(self, count: int) -> None:
+        band = self.cells[self.top : self.bottom]
+        band = band[count:] + [[" "] * self.columns for _ in range(min(count, len(band)))]
+        self.cells[self.top : self.bottom] = band
 
     def rows(self) -> list[str]:
         return ["".join(row) for row in self.cells]
@@ -173,7 +184,7 @@ def test_new_log_lines_scroll_the_pane_in_the_terminal_and_only_they_are_written
     scrolls = list(SCROLL.finditer(tail))
     assert scrolls, "no scroll region written"
     for index, scroll in enumerate(scrolls):
-        top, bottom, count = (int(n) for n in scroll.groups())
+        top, bottom, count = int(scroll.group(1)), int(scroll.group(2)), len(scroll.group(3)) // 2
         end = scrolls[index + 1].start() if index + 1 < len(scrolls) else len(tail)
         writes = band_writes(tail[scroll.end() : end], top, bottom)
         new_rows = set(range(bottom - count + 1, bottom + 1))
@@ -186,7 +197,7 @@ def test_new_log_lines_scroll_the_pane_in_the_terminal_and_only_they_are_written
         len(
             {
                 m.start()
-                for m in MOVE.finditer(tail)
+                for m in MOVE.finditer(SCROLL.sub(b"", tail))  # (a scroll's own move is not a write)
                 if top <= int(m.group(1)) <= bottom and int(m.group(2)) == 1
             }
         )
