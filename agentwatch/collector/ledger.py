@@ -407,17 +407,34 @@ class Ledger:
         return groups
 
     def _apply(self, groups: dict[tuple[Any, ...], list[Any]], now: float, w: float) -> None:
-        """Second pass of :meth:`fold`: add each group's sums to its scopes, weighted by ``w``."""
+        """Second pass of :meth:`fold`: add each group's sums to its scopes, weighted by ``w``.
+
+        The fleet is in every group's scopes: its sums are added up over the groups and then
+        to its interval once (its latencies too)."""
         fleet = self.fleet
         dim = self._dim
         log, ceil, inv = _log, _ceil, INV_LOG_GAMMA
+        f_events = f_errors = f_inferences = f_cost = f_cost_sq = f_calls = f_tokens = 0.0
+        f_latencies: list[float] = []
         for (_, model, span, error, tool, path), group in groups.items():
             n, inferences, cost, cost_sq, calls_ok, tokens_out, latencies, agent, model_series = group
             is_error = error is not None or span == SPAN_ERROR
             weighted = n * w
+            f_events += weighted
+            if is_error:
+                f_errors += weighted
+            if inferences:
+                f_inferences += inferences * w
+                f_cost += cost * w
+                f_cost_sq += cost_sq * w
+            if calls_ok:
+                f_calls += calls_ok * w
+                f_tokens += tokens_out * w
             targets = (fleet,) if agent is None else (fleet, agent)
-            everyone = targets if model_series is None else (*targets, model_series)
-            for series in everyone:
+            scoped = () if agent is None else (agent,)
+            if model_series is not None:
+                scoped = (*scoped, model_series)
+            for series in scoped:
                 series.last_seen = now
                 series.events_total += weighted
                 s = series.open
@@ -432,7 +449,8 @@ class Ledger:
                     s.calls_ok += calls_ok * w
                     s.tokens_out += tokens_out * w
             if latencies is not None:
-                sketches = [series.open.latency for series in everyone]
+                f_latencies.extend(latencies)
+                sketches = [series.open.latency for series in scoped]
                 for latency in latencies:
                     if latency > MIN_VALUE:
                         key = ceil(log(latency) * inv)
@@ -465,6 +483,28 @@ class Ledger:
                     row = dims_get((DIM_MODEL, model)) or dim(s, DIM_MODEL, model)
                     row[2] += cost * w
                     row[3] += inferences * w
+        if groups:
+            fleet.last_seen = now
+            fleet.events_total += f_events
+            s = fleet.open
+            s.events += f_events
+            s.errors += f_errors
+            s.inferences += f_inferences
+            s.cost += f_cost
+            s.cost_sq += f_cost_sq
+            s.calls_ok += f_calls
+            s.tokens_out += f_tokens
+            f_sketch = s.latency
+            assert isinstance(f_sketch, LatencySketch)  # an open interval's sketch is never packed
+            counts = f_sketch.counts
+            for latency in f_latencies:
+                if latency > MIN_VALUE:
+                    key = ceil(log(latency) * inv)
+                    counts[key] = counts.get(key, 0) + 1
+                    f_sketch.count += 1
+                    f_sketch.sum += latency
+                else:
+                    f_sketch.add(latency)
 
     @staticmethod
     def _dim(stats: Stats, dimension: str, value: str) -> list[float]:
