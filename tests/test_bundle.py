@@ -159,3 +159,31 @@ def test_a_bad_since_on_the_command_line_exits_2_with_the_reason() -> None:
 
 def test_the_line_bound_is_large_enough_for_a_busy_quarter_hour() -> None:
     assert MAX_LINES >= 100_000
+
+
+def test_lines_on_a_page_boundary_are_neither_missed_nor_repeated(collector, tmp_path: Path) -> None:
+    """A full page (the collector's limit) of recent lines arrives first, then older lines arrive
+    late: paging by the last timestamp would skip the late ones; the ``after`` cursor does not."""
+    from agentwatch.protocol import MAX_LOG_RANGE_LIMIT
+
+    now = time.time()
+    first = MAX_LOG_RANGE_LIMIT + 500
+    recent = [
+        {"agent_id": "a", "span_type": "log", "message": f"recent {i}", "timestamp": now - 60 + i / first}
+        for i in range(first)
+    ]
+    late = [
+        {"agent_id": "a", "span_type": "log", "message": f"late {i}", "timestamp": now - 300 + i / 1000}
+        for i in range(700)
+    ]
+    for chunk in range(0, len(recent), 2000):
+        assert collector.post(recent[chunk : chunk + 2000]).status_code == 202
+    assert collector.post(late).status_code == 202
+    total = first + len(late)
+    wait_until(lambda: collector.service.logs.last_id >= total)
+    bundle = asyncio.run(write_bundle(collector.url, since=900, output=tmp_path / "b"))
+    lines = [json.loads(line) for line in (tmp_path / "b" / "logs.ndjson").read_text().splitlines()]
+    ids = [line["id"] for line in lines]
+    assert len(ids) == len(set(ids)) == total and bundle.lines == total
+    assert sum(line["message"].startswith("late") for line in lines) == len(late)
+    assert [line["timestamp"] for line in lines] == sorted(line["timestamp"] for line in lines)

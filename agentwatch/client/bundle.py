@@ -96,32 +96,32 @@ async def _get_json(http: httpx.AsyncClient, url: str, params: Mapping[str, str]
 async def fetch_logs(
     http: httpx.AsyncClient, url: str, start: float, end: float
 ) -> tuple[list[LogEntry], int, str | None]:
-    """The log lines stamped in [start, end), oldest first: (lines, left out, why incomplete)."""
-    entries: dict[int, LogEntry] = {}
-    unnumbered: list[LogEntry] = []
+    """The log lines stamped in [start, end), oldest first: (lines, left out, why incomplete).
+
+    The range is read in chunks the collector accepts; a chunk's pages follow its ``next_after``
+    cursor (the id of the last line accounted for), so a line on a page boundary is neither
+    missed nor read twice, whatever order the lines arrived in.
+    """
+    lines: list[LogEntry] = []
     left_out = 0
     incomplete: str | None = None
     low = start
-    for _ in range(10_000):  # bounded: each page moves ``low`` on or ends a chunk
-        if low >= end or len(entries) + len(unnumbered) >= MAX_LINES:
+    after: int | None = None
+    for _ in range(10_000):  # bounded: each page moves the cursor on or ends a chunk
+        if low >= end or len(lines) >= MAX_LINES:
             break
         high = min(end, low + MAX_LOG_RANGE_SECONDS)
         params = {"from": repr(low), "to": repr(high), "limit": str(MAX_LOG_RANGE_LIMIT)}
+        if after is not None:
+            params["after"] = str(after)
         answer = _range_decoder.decode(await _get_json(http, url + PATH_LOGS, params))
         incomplete = incomplete or answer.incomplete
-        for entry in answer.entries:
-            if entry.id:
-                entries[entry.id] = entry
-            else:
-                unnumbered.append(entry)
-        if answer.truncated and answer.entries:
-            last = answer.entries[-1].timestamp
-            low = last if last > low else low + 0.001  # equal stamps: step past them
-            if last <= answer.start:
-                left_out += 1
+        lines.extend(answer.entries)
+        if answer.next_after is not None and answer.next_after != after:
+            after = answer.next_after  # the same chunk, from the cursor on
         else:
-            low = high
-    lines = sorted([*entries.values(), *unnumbered], key=lambda e: (e.timestamp, e.id))
+            low, after = high, None
+    lines.sort(key=lambda e: (e.timestamp, e.id))
     if len(lines) > MAX_LINES:
         left_out += len(lines) - MAX_LINES
         lines = lines[-MAX_LINES:]
