@@ -25,7 +25,8 @@ def main(namespace: Any) -> int:
 
 
 def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
-    """Run the viewer until the user quits; returns the exit code (0).
+    """Run the viewer until the user quits; returns the exit code: 0, or 1 when the app crashed
+    (Textual has then shown the traceback, once, after restoring the terminal).
 
     ``banner`` is shown in the header on every frame (the demo passes "SIMULATED DATA …").
     """
@@ -55,4 +56,6 @@ def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
             return 2
         app.theme = config.theme
     result = app.run()
+    if app.return_code:  # an exception ended the app
+        return app.return_code
     return int(result or 0)
