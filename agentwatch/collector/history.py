@@ -219,7 +219,6 @@ class History:
         ring_resume = held[scanned - 1][0] if high > scanned else None  # the scan bound cut the ring
 
         def answer() -> tuple[bytes, int | None]:  # in a worker thread: immutable or the store's
-            matches = _ring_matches(held[low:scanned], query)
             entries: list[LogEntry] = []
             resume, incomplete = None, None
             if store is not None:
@@ -241,7 +240,8 @@ class History:
                     incomplete = str(exc)
                 else:
                     entries = [_entry(row_id, event) for row_id, event in rows]
-            if resume is None:  # the store had no more: the ring's lines follow
+            if resume is None:  # the store had no more: the ring's lines follow (else none is read)
+                matches = _ring_matches(held[low:scanned], query)
                 room = query.limit - len(entries)
                 if len(matches) > room:
                     resume = matches[room - 1][0] if room else entries[-1].id

@@ -5,7 +5,7 @@ durability contract belong to :class:`~agentwatch.collector.store.Store`.
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`)::
 
     logs(id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB,  -- Event JSON
-         trace_hash INTEGER)                              -- indexed where not NULL
+         trace_hash INTEGER)                              -- indexed where not NULL; ts indexed
     meta(key TEXT PRIMARY KEY, value)                       -- last_log_id, trace_backfill_below,
                                                             -- alert_acks (JSON)
     receipts(key TEXT PRIMARY KEY, ts REAL, body BLOB)      -- idempotency key → answer given
@@ -22,8 +22,10 @@ A file of schema 2 (no ``trace_hash``) is upgraded in place on opening: the colu
 added at once, and its rows are indexed afterwards, newest first, a step at a time
 (:func:`index_traces_step`); ``meta.trace_backfill_below`` marks how far that has come.
 
-There is no time index, so writes stay cheap: retention, the refill and time ranges
-(:func:`rows_between`) take rows to arrive roughly in time order (ids and rowids grow with arrival).
+Retention, the refill and time ranges (:func:`rows_between`) take rows to arrive roughly in time
+order (ids and rowids grow with arrival). The index on ``ts`` (``logs_time``, added to a file of
+schema 3 on opening, in one statement) only narrows a time range's reading to the rows between its
+first and last match: what it answers is what reading the whole arrival window answers.
 """
 
 from __future__ import annotations
@@ -43,17 +45,21 @@ from agentwatch.collector.traceindex import trace_hash, trace_key
 from agentwatch.protocol import Event
 
 #: ``PRAGMA user_version`` of the current schema (0 = a file written before versions were kept).
-SCHEMA_VERSION: Final = 3
-#: The schema upgraded in place (:func:`create_schema`); older ones are moved aside.
-_UPGRADABLE_VERSION: Final = 2
+SCHEMA_VERSION: Final = 4
+#: The schemas upgraded in place (:func:`create_schema`); older ones are moved aside.
+_UPGRADABLE_VERSIONS: Final = (2, 3)
+#: Rows a time range may hold and still be narrowed by the time index (more: read by arrival).
+TIME_INDEX_SCAN: Final = 50_000
 
 _TRACE_INDEX: Final = (
     "CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_hash) WHERE trace_hash IS NOT NULL"
 )
+_TIME_INDEX: Final = "CREATE INDEX IF NOT EXISTS logs_time ON logs (ts)"
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS logs"
     " (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB, trace_hash INTEGER)",
     _TRACE_INDEX,
+    _TIME_INDEX,
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('last_log_id', 0)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
@@ -107,10 +113,10 @@ def create_schema(conn: sqlite3.Connection) -> str | None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version == _UPGRADABLE_VERSION and table_exists(conn, "logs"):
-            _add_trace_column(conn)
+        if version == 2 and table_exists(conn, "logs"):
+            _add_trace_column(conn)  # and, below, the time index (schema 3 → 4)
         elif (
-            version != SCHEMA_VERSION
+            version not in (SCHEMA_VERSION, *_UPGRADABLE_VERSIONS)
             and conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('logs', 'events')"
             ).fetchone()
@@ -425,22 +431,30 @@ def rows_between(
     slack: float,
     scan: int,
     after: int = 0,
+    use_index: bool = True,
 ) -> tuple[list[tuple[int, Event]], int | None]:
     """Rows stamped in [``start``, ``end``) with ``after`` < id < ``below`` (and of ``agent``, level
     rank ≥ ``min_rank``), the first ``limit`` to arrive, ascending ids; and where to resume when some
     were left out (the last id read: a next call with ``after`` set to it goes on), else None.
 
-    Rows are found by arrival order (:func:`first_arrived_at_or_after`, no time index): those that
-    arrived between the first stamped ``start - slack`` and the first stamped ``end + slack``, at most
-    ``scan`` of them read (the rest left out). A row that arrived more than ``slack`` seconds
-    before or after the rows stamped like it is missed.
+    Rows are found by arrival order (:func:`first_arrived_at_or_after`): those that arrived between
+    the first stamped ``start - slack`` and the first stamped ``end + slack``, at most ``scan`` of
+    them (the rest left out). A row that arrived more than ``slack`` seconds before or after the
+    rows stamped like it is missed. Within that window only the rows from the first to the last
+    stamped in the range are read, found by the time index (:func:`_stamped_span`) when the range
+    holds at most :data:`TIME_INDEX_SCAN` rows (``use_index`` False: the whole window is read).
     """
     low = max(first_arrived_at_or_after(conn, start - slack), after + 1)
     high = min(first_arrived_at_or_after(conn, end + slack), below)
     resume = low + scan - 1 if high - low > scan else None
     high = min(high, low + scan)
+    first, last = low, high
+    if use_index and high > low:
+        span = _stamped_span(conn, start, end, low, high)
+        if span is not None:
+            first, last = span
     sql = "SELECT id, body FROM logs WHERE id >= ? AND id < ? AND ts >= ? AND ts < ?"
-    params: list[object] = [low, high, start, end]
+    params: list[object] = [first, last, start, end]
     if agent is not None:
         sql += " AND agent_id = ?"
         params.append(agent)
@@ -458,3 +472,22 @@ def rows_between(
         except msgspec.DecodeError:
             log.warning("store: skipped an unreadable row (id %d) of a time range", row_id)
     return found, resume
+
+
+def _stamped_span(
+    conn: sqlite3.Connection, start: float, end: float, low: int, high: int
+) -> tuple[int, int] | None:
+    """Ids [first, last + 1) of the rows in ``low <= id < high`` stamped in [``start``, ``end``), by the
+    time index, reading at most :data:`TIME_INDEX_SCAN` + 1 of its entries; None when the range
+    holds more (then the caller reads the window). (low, low) when no row matches."""
+    count, first, last = conn.execute(
+        "SELECT count(*), min(CASE WHEN id >= ?1 AND id < ?2 THEN id END),"
+        " max(CASE WHEN id >= ?1 AND id < ?2 THEN id END)"
+        " FROM (SELECT id FROM logs INDEXED BY logs_time WHERE ts >= ?3 AND ts < ?4 LIMIT ?5)",
+        (low, high, start, end, TIME_INDEX_SCAN + 1),
+    ).fetchone()
+    if count > TIME_INDEX_SCAN:
+        return None
+    if first is None:
+        return low, low
+    return int(first), int(last) + 1

@@ -3,6 +3,7 @@ log ring and the store, with the collector in a thread or as a process restarted
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 from collections.abc import Callable
@@ -428,3 +429,98 @@ def test_a_slot_encoded_before_it_was_indexed_keeps_its_trace() -> None:
     for entry_id in range(1, 1000):
         index.built(entry_id, "k")
     assert len(index._built) <= 11  # nobody read the index: the keys left behind stay bounded
+
+
+# ------------------------------------------------------------------- the time index
+def shuffled_store(conn: sqlite3.Connection, rows: int, seed: int) -> None:
+    """``rows`` rows a second apart in arrival order, some stamped out of order (within the slack and
+    beyond it), of three agents and all levels."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(rows):
+        late = rng.random()
+        stamp = (
+            NOW + i * 0.5 + (rng.uniform(-8, 8) if late < 0.1 else rng.uniform(-40, 40) if late < 0.13 else 0)
+        )
+        events.append(
+            Event(f"agent-{rng.randrange(3)}", stamp, level=rng.choice(["debug", "info", "warning", "error"]))
+        )
+    if not conn.in_transaction:
+        conn.execute("BEGIN")
+    conn.executemany(storedb.INSERT_LOG, storedb.log_rows(events, 1, NOW))
+    conn.execute("COMMIT")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_time_index_finds_what_reading_the_arrival_window_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    conn = storedb.connect(tmp_path / "agentwatch.db", 1.0)
+    try:
+        storedb.create_schema(conn)
+        shuffled_store(conn, 3000, seed)
+        rng = random.Random(seed)
+        for round_ in range(300):
+            if round_ == 150:  # the rest: ranges of more rows than the index narrows are read whole
+                monkeypatch.setattr(storedb, "TIME_INDEX_SCAN", 40)
+            start = NOW + rng.uniform(-60, 1600)
+            query = partial(
+                storedb.rows_between,
+                conn,
+                start,
+                start + rng.choice([0.2, 1, 5, 30, 300]),
+                below=rng.choice([3001, rng.randrange(1, 3001)]),
+                agent=rng.choice([None, "agent-1"]),
+                min_rank=rng.choice([0, 0, 2]),
+                limit=rng.choice([1, 5, 100, 5000]),
+                slack=10.0,
+                scan=rng.choice([50, 200_000]),
+                after=rng.choice([0, 0, rng.randrange(3000)]),
+            )
+            assert query(use_index=True) == query(use_index=False)
+    finally:
+        conn.close()
+
+
+def test_a_store_of_schema_3_gets_its_time_index_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "agentwatch.db"
+    with sqlite3.connect(path) as old:  # as the previous version created it
+        old.execute(
+            "CREATE TABLE logs (id INTEGER PRIMARY KEY, ts REAL, agent_id TEXT, level INTEGER, body BLOB,"
+            " trace_hash INTEGER)"
+        )
+        old.execute("CREATE INDEX logs_trace ON logs (trace_hash) WHERE trace_hash IS NOT NULL")
+        old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
+        old.execute("INSERT INTO meta VALUES ('last_log_id', 0)")
+        old.execute("PRAGMA user_version = 3")
+        shuffled_store(old, 500, 7)
+        old.execute("UPDATE meta SET value = 500 WHERE key = 'last_log_id'")
+    old.close()
+    store = Store(path, clock=lambda: NOW + 500, restore_logs=10)
+    restored = store.open()
+    try:
+        assert restored.warnings == [] and restored.last_log_id == 500
+        assert (
+            store.read(lambda conn: conn.execute("PRAGMA user_version").fetchone()[0])
+            == storedb.SCHEMA_VERSION
+        )
+        indexes = store.read(
+            lambda conn: conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        )
+        assert ("logs_time",) in indexes and ("logs_trace",) in indexes
+        query = partial(
+            storedb.rows_between,
+            start=NOW + 100,
+            end=NOW + 110,
+            below=501,
+            agent=None,
+            min_rank=0,
+            limit=1000,
+            slack=10.0,
+            scan=200_000,
+        )
+        found, resume = store.read(query)
+        assert resume is None and (found, resume) == store.read(partial(query, use_index=False))
+        assert 15 <= len(found) <= 25 and all(NOW + 100 <= event.timestamp < NOW + 110 for _, event in found)
+    finally:
+        store.close()
