@@ -267,22 +267,29 @@ def first_arrived_at_or_after(conn: sqlite3.Connection, since: float) -> int:
 
     A binary search over ids (O(log rows) point reads, no time index): like retention, it takes
     the rows to arrive roughly in time order, so a row stamped long before the rows around it
-    may be taken for older. Returns 0 for an empty table.
+    may be taken for older. Returns 0 for an empty table. One statement (a recursive query), so a
+    reader thread does not wait for the interpreter lock between its steps.
     """
-    (low, high) = conn.execute(
-        "SELECT coalesce((SELECT min(id) FROM logs), 0), coalesce((SELECT max(id) FROM logs), 0)"
-    ).fetchone()
-    low, high = int(low), int(high) + 1  # answer in [low, high]; high = nothing stamped that late
-    while low < high:
-        middle = (low + high) // 2
-        row = conn.execute("SELECT id, ts FROM logs WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
-        if row is None:
-            high = middle
-        elif row[1] is not None and row[1] >= since:
-            high = middle
-        else:
-            low = int(row[0]) + 1
-    return low
+    (low,) = conn.execute(_BISECT_ARRIVAL, (since,)).fetchone()
+    return int(low)
+
+
+#: :func:`first_arrived_at_or_after`'s search: the answer lies in [low, high]; each step reads the
+#: first row at or after the middle id: stamped ``since`` or later (or none) → high = middle, else
+#: low = its id + 1 (a row of no time counts as older).
+_BISECT_ARRIVAL: Final = """
+WITH RECURSIVE search(low, high) AS (
+    SELECT coalesce((SELECT min(id) FROM logs), 0), coalesce((SELECT max(id) FROM logs), 0) + 1
+    UNION ALL
+    SELECT
+        coalesce((SELECT CASE WHEN ts >= ?1 THEN low ELSE id + 1 END
+                  FROM logs WHERE id >= (low + high) / 2 ORDER BY id LIMIT 1), low),
+        coalesce((SELECT CASE WHEN ts >= ?1 THEN (low + high) / 2 ELSE high END
+                  FROM logs WHERE id >= (low + high) / 2 ORDER BY id LIMIT 1), (low + high) / 2)
+    FROM search WHERE low < high
+)
+SELECT low FROM search WHERE low >= high LIMIT 1
+"""
 
 
 # ---------------------------------------------------------------- retention

@@ -524,3 +524,37 @@ def test_a_store_of_schema_3_gets_its_time_index_and_keeps_its_rows(tmp_path: Pa
         assert 15 <= len(found) <= 25 and all(NOW + 100 <= event.timestamp < NOW + 110 for _, event in found)
     finally:
         store.close()
+
+
+def first_arrived_stepwise(conn: sqlite3.Connection, since: float) -> int:
+    """The arrival-order binary search a step per statement, as it was written first."""
+    (low, high) = conn.execute(
+        "SELECT coalesce((SELECT min(id) FROM logs), 0), coalesce((SELECT max(id) FROM logs), 0)"
+    ).fetchone()
+    low, high = int(low), int(high) + 1
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, ts FROM logs WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        if row is None or (row[1] is not None and row[1] >= since):
+            high = middle
+        else:
+            low = int(row[0]) + 1
+    return low
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_one_statement_search_by_arrival_finds_what_the_stepwise_one_found(
+    tmp_path: Path, seed: int
+) -> None:
+    conn = storedb.connect(tmp_path / "agentwatch.db", 1.0)
+    try:
+        storedb.create_schema(conn)
+        assert storedb.first_arrived_at_or_after(conn, NOW) == first_arrived_stepwise(conn, NOW) == 0
+        shuffled_store(conn, 3000, seed)
+        conn.execute("UPDATE logs SET ts = NULL WHERE id % 97 = 0")  # rows of no time, and gaps
+        conn.execute("DELETE FROM logs WHERE id % 13 = 0 OR id < 40 OR id > 2990")
+        rng = random.Random(seed)
+        for since in [0.0, NOW + 10**6, *(NOW + rng.uniform(-100, 1600) for _ in range(500))]:
+            assert storedb.first_arrived_at_or_after(conn, since) == first_arrived_stepwise(conn, since)
+    finally:
+        conn.close()
