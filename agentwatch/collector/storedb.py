@@ -80,6 +80,7 @@ DATABASE_SUFFIXES: Final = ("", "-wal", "-shm")
 
 log = logging.getLogger(__name__)
 event_decoder: Final = msgspec.json.Decoder(Event)
+_events_decoder: Final = msgspec.json.Decoder(list[Event])
 _encoder: Final = msgspec.json.Encoder()
 
 #: One ``logs`` row: (id, ts, agent_id, level, body, trace_hash).
@@ -407,15 +408,14 @@ def trace_rows(
     (total,) = conn.execute(
         "SELECT count(*) FROM logs WHERE trace_hash = ? AND id >= ? AND id < ?", (hashed, low, below)
     ).fetchone()
-    rows = conn.execute(
+    rows = decoded_rows(
+        conn,
         "SELECT id, body FROM logs WHERE trace_hash = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?",
         (hashed, low, below, max(limit, 0)),
-    ).fetchall()
+    )
     found: list[tuple[int, Event]] = []
-    for row_id, body in reversed(rows):
-        try:
-            event = event_decoder.decode(body)
-        except msgspec.DecodeError:
+    for row_id, event in reversed(rows):
+        if event is None:
             log.warning("store: skipped an unreadable row (id %d) of trace %r", row_id, key)
             total -= 1
             continue
@@ -469,16 +469,49 @@ def rows_between(
         sql += " AND level >= ?"
         params.append(min_rank)
     params.append(limit + 1)
-    rows = conn.execute(sql + " ORDER BY id LIMIT ?", params).fetchall()
+    rows = decoded_rows(conn, sql + " ORDER BY id LIMIT ?", params)
     if len(rows) > limit:
         resume = rows[limit - 1][0]
     found: list[tuple[int, Event]] = []
-    for row_id, body in rows[:limit]:
-        try:
-            found.append((row_id, event_decoder.decode(body)))
-        except msgspec.DecodeError:
+    for row_id, event in rows[:limit]:
+        if event is None:
             log.warning("store: skipped an unreadable row (id %d) of a time range", row_id)
+        else:
+            found.append((row_id, event))
     return found, resume
+
+
+def decoded_rows(
+    conn: sqlite3.Connection, sql: str, params: Sequence[object]
+) -> list[tuple[int, Event | None]]:
+    """The (id, event) rows ``sql`` (a query of ``id, body``) selects, in its order; None for an
+    unreadable body.
+
+    Read in one step, their bodies joined into one JSON array (decoded at once): a reader thread
+    gives up the interpreter lock once, not once per row, and does not queue for it again per row
+    while the event loop is busy. When that array does not decode into one event per row, the rows
+    are read again one by one.
+    """
+    count, ids, bodies = conn.execute(
+        "SELECT count(*), group_concat(id), CAST('[' || group_concat(body, ',') || ']' AS BLOB)"
+        f" FROM ({sql})",
+        params,
+    ).fetchone()
+    if not count:
+        return []
+    try:
+        events = _events_decoder.decode(bodies)
+    except msgspec.DecodeError:
+        events = []
+    if len(events) == count:
+        return list(zip(map(int, ids.split(",")), events, strict=True))
+    rows: list[tuple[int, Event | None]] = []
+    for row_id, body in conn.execute(sql, params):
+        try:
+            rows.append((row_id, event_decoder.decode(body)))
+        except msgspec.DecodeError:
+            rows.append((row_id, None))
+    return rows
 
 
 def _stamped_span(

@@ -558,3 +558,35 @@ def test_the_one_statement_search_by_arrival_finds_what_the_stepwise_one_found(
             assert storedb.first_arrived_at_or_after(conn, since) == first_arrived_stepwise(conn, since)
     finally:
         conn.close()
+
+
+def test_rows_read_at_once_are_the_rows_read_one_by_one_and_unreadable_ones_are_skipped(
+    tmp_path: Path,
+) -> None:
+    conn = storedb.connect(tmp_path / "agentwatch.db", 1.0)
+    try:
+        storedb.create_schema(conn)
+        shuffled_store(conn, 400, 6)
+        bad = {
+            50: b"{}",  # not an event
+            51: b"\xff\xfe not utf-8",
+            52: b'{"agent_id":"x","timestamp":1.0},{"agent_id":"y","timestamp":2.0}',  # two objects
+            53: b"[",
+        }
+        conn.executemany("UPDATE logs SET body = ? WHERE id = ?", [(body, i) for i, body in bad.items()])
+        sql = "SELECT id, body FROM logs WHERE id >= ? AND id < ? ORDER BY id DESC LIMIT ?"
+        for low, high in [(1, 50), (40, 60), (53, 54), (500, 600)]:
+            one_by_one = []
+            for row_id, body in conn.execute(sql, (low, high, 1000)):
+                try:
+                    one_by_one.append((row_id, storedb.event_decoder.decode(body)))
+                except msgspec.DecodeError:
+                    one_by_one.append((row_id, None))
+            assert storedb.decoded_rows(conn, sql, (low, high, 1000)) == one_by_one
+        found, resume = storedb.rows_between(
+            conn, NOW, NOW + 1000, below=401, agent=None, min_rank=0, limit=1000, slack=10.0, scan=10**6
+        )
+        ids = [row_id for row_id, _ in found]
+        assert resume is None and 390 <= len(ids) <= 396 and not set(bad) & set(ids) and ids == sorted(ids)
+    finally:
+        conn.close()
