@@ -155,6 +155,7 @@ class ScreenRows:
             shown[top:bottom] = [*old[top + lines : bottom], *({} for _ in range(lines))]
             rows_to_check = sorted(touched | set(range(top, bottom)))
             self.scrolls += 1
+        moving = range(*band) if band else range(0)
         cursor = (-1, -1)
         for y in rows_to_check:
             there = shown[y]
@@ -165,7 +166,13 @@ class ScreenRows:
                 # (No move needed right after the previous write on this row; never after
                 # the last column, where the cursor waits to wrap.)
                 start, piece = x, text if cursor == (x, y) else move_to(x, y) + text
-                if before is not None and before[0] == width and self._runs_of is not None:
+                # (Not for the band's rows: a log row that changed is a new line, seldom a few cells.)
+                if (
+                    before is not None
+                    and before[0] == width
+                    and self._runs_of is not None
+                    and y not in moving
+                ):
                     change = self._change(before[2], source)
                     if change is not None and len(move_to(x + change[0], y)) + len(change[2]) < len(piece):
                         start, width, piece = x + change[0], change[1], move_to(x + change[0], y) + change[2]
