@@ -19,7 +19,15 @@ from agentwatch.collector import httplimits
 from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PORT
 
 SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status", "hook", "hooks", "record", "replay", "bundle")
-SCENARIOS = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
+SCENARIOS = (
+    "steady",
+    "burst",
+    "error-spike",
+    "latency-degradation",
+    "cost-drift",
+    "new-decision",
+    "stuck-step",
+)
 #: What each scenario does (times from the start of the run) and the alert it raises.
 SCENARIO_HELP: Final = {
     "steady": "a healthy fleet, 1-2 % of calls failing; raises no alert",
@@ -28,6 +36,7 @@ SCENARIO_HELP: Final = {
     "latency-degradation": "from 15 s: one model becomes 5x slower within 10 s: latency_regression",
     "cost-drift": "from 15 s: tokens per call grow to 2.5x within 20 s: cost_per_inference",
     "new-decision": "from 30 s: one agent starts deciding issue_refund_without_approval: new_decision",
+    "stuck-step": "from 8 s: one agent's LLM call hangs for 150 s, shown in flight and marked stuck past 60 s: stuck",
 }
 LEVEL_CHOICES = ("debug", "info", "warning", "error")
 SERVER_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")

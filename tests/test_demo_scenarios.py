@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from agentwatch import demo
+from agentwatch.collector.ingest import split_starts
 from agentwatch.collector.service import Collector, Settings
 from agentwatch.protocol import (
     ALERT_FIRING,
@@ -21,11 +22,13 @@ from agentwatch.protocol import (
     RULE_ERROR_RATE,
     RULE_LATENCY_REGRESSION,
     RULE_NEW_DECISION,
+    RULE_STUCK,
     SCOPE_FLEET,
     Alert,
     AlertsResponse,
 )
 from agentwatch.simulator import NEW_DECISION, Fleet
+from agentwatch.simulator.fleet import STUCK_STEP_AT
 from tests.helpers import NOW, Clock, wait_until
 
 #: The demo shows each scenario's alert within 90 s of starting; building the baselines and
@@ -44,7 +47,9 @@ def run_demo(scenario: str, seconds: float, seed: int) -> tuple[list[tuple[float
     changes: list[tuple[float, Alert]] = []
     for second in range(1, int(seconds) + 1):
         clock.now = NOW + second
-        collector.ingest(fleet.events_until(clock.now))
+        events, starts = split_starts(fleet.events_until(clock.now))
+        collector.open_steps(starts)
+        collector.ingest(events)
         changes.extend((float(second), alert) for alert in collector.evaluate_alerts())
     return changes, collector, fleet
 
@@ -117,6 +122,30 @@ def test_new_decision_fires_and_the_decisions_view_marks_it_new(seed: int) -> No
     view = decisions_view(collector.ledger, NOW + FIRES_WITHIN, fleet.new_decision_agent)
     rows = [row for section in view.sections for row in section.rows if row.key == NEW_DECISION]
     assert rows and rows[0].new is True
+
+
+@pytest.mark.parametrize("seed", [33, 34])
+def test_stuck_step_shows_the_hanging_call_in_flight_and_fires_the_stuck_alert(seed: int) -> None:
+    changes, collector, fleet = run_demo("stuck-step", FIRES_WITHIN, seed)
+    fired_at, alert = first_firing(changes, RULE_STUCK)
+    assert fired_at <= FIRES_WITHIN
+    assert alert.scope.startswith(f"agent:{fleet.stuck_agent}/step:")
+    assert {a.rule for _, a in changes} == {RULE_STUCK}
+    row = next(r for r in collector.snapshot().agents if r.agent_id == fleet.stuck_agent)
+    assert row.in_flight is not None and row.in_flight.stuck
+    assert row.in_flight.what.startswith("llm_call ")
+    assert FIRES_WITHIN - STUCK_STEP_AT - 2 <= NOW + FIRES_WITHIN - row.in_flight.since <= FIRES_WITHIN
+
+
+def test_calls_still_running_are_shown_in_flight_with_their_start_time() -> None:
+    """The steady fleet reports the starts of its longer calls: at any second some agents show
+    a call in flight, begun within the last seconds (none is stuck)."""
+    _, collector, _ = run_demo("steady", 20.0, seed=35)
+    rows = collector.snapshot().agents
+    running = [r.in_flight for r in rows if r.in_flight is not None]
+    assert running, "no call in flight"
+    assert all(NOW + 20 - 12 <= step.since <= NOW + 20 and not step.stuck for step in running)
+    assert all(step.what.split()[0] in ("llm_call", "tool_call") for step in running)
 
 
 def test_steady_fleet_raises_no_alert_in_ten_minutes() -> None:

@@ -32,6 +32,15 @@ alert rules, given baselines, fire within about a minute — ``agentwatch demo``
   per call grow linearly to ×:data:`COST_DRIFT_FACTOR` over :data:`COST_DRIFT_RAMP` seconds.
 * ``new-decision`` — from :data:`NEW_DECISION_AT`, :attr:`Fleet.new_decision_agent` sometimes
   decides :data:`NEW_DECISION`, a decision no agent makes before then.
+* ``stuck-step`` — the first step :attr:`Fleet.stuck_agent` begins from :data:`STUCK_STEP_AT` on
+  hangs in its LLM call for :data:`STUCK_STEP_SECONDS` (then fails with a ``Timeout``); its other
+  steps go on meanwhile (as an agent's other tasks do), so the fleet's mix stays as it was.
+
+Span starts: like the SDK, the fleet reports the start of each LLM and tool call that is still
+running when the sender next sends (one lasting at least :data:`START_MIN_SECONDS`), an
+``event_type: span_start`` event at its start time with its span id, model or tool, so the
+collector shows it in flight. A start is no event of the fleet's rate (the collector counts
+none), and there is at most one per call. ``span_starts=False`` leaves them out.
 
 The sender (:mod:`agentwatch.simulator.sender`) drives a fleet from the wall clock.
 """
@@ -46,16 +55,26 @@ from typing import Any, Final, cast
 
 from agentwatch import pricing
 from agentwatch.protocol import (
+    EVENT_SPAN_START,
     SPAN_COMPLETION,
     SPAN_DECISION,
     SPAN_HEARTBEAT,
     SPAN_LLM_CALL,
     SPAN_LOG,
     SPAN_TOOL_CALL,
+    START_SPAN_TYPE_KEY,
     Event,
 )
 
-SCENARIOS: Final = ("steady", "burst", "error-spike", "latency-degradation", "cost-drift", "new-decision")
+SCENARIOS: Final = (
+    "steady",
+    "burst",
+    "error-spike",
+    "latency-degradation",
+    "cost-drift",
+    "new-decision",
+    "stuck-step",
+)
 
 # ------------------------------------------------------------------ scenario timing
 BURST_FIRST_AT: Final = 30.0
@@ -82,7 +101,14 @@ NEW_DECISION_AT: Final = 30.0
 NEW_DECISION: Final = "issue_refund_without_approval"
 NEW_DECISION_PROBABILITY: Final = 0.35
 
+STUCK_STEP_AT: Final = 8.0
+#: Longer than the stuck rule's floor (60 s), so the collector marks it stuck and fires once.
+STUCK_STEP_SECONDS: Final = 150.0
+
 # ---------------------------------------------------------------------- baseline
+#: A call reports its start only when it lasts at least this long: the sender sends every
+#: 0.25 s, and the SDK leaves out the start of a span that has ended by then.
+START_MIN_SECONDS: Final = 0.5
 HEARTBEAT_INTERVAL: Final = 5.0
 #: Heartbeats never take more than this share of the event budget (they slow down instead).
 HEARTBEAT_MAX_SHARE: Final = 0.2
@@ -206,6 +232,7 @@ class Fleet:
         scenario: str = "steady",
         start: float = 0.0,
         rate: float = 100.0,
+        span_starts: bool = True,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
@@ -216,6 +243,7 @@ class Fleet:
         if not math.isfinite(start):
             raise ValueError("start must be a finite unix time")
         self.scenario = scenario
+        self.span_starts = span_starts
         self.start = float(start)
         self.rate = float(rate)
         self.now = self.start
@@ -239,6 +267,12 @@ class Fleet:
         self._failing = frozenset(self.failing_agents)
         self.degraded_model: str = self._agents[0].model
         self.new_decision_agent: str = rng.choice(self.agent_ids)
+        #: The agent whose step hangs in ``stuck-step`` (chosen without the generator: the other
+        #: scenarios' events stay what they were).
+        self.stuck_agent: str = self.agent_ids[len(self.agent_ids) // 2]
+        self._stuck_pending = scenario == "stuck-step"
+        #: Span starts made (no part of the rate: see the module docstring).
+        self.starts = 0
 
         self._pending: list[tuple[float, int, Event]] = []  # (timestamp, seq, event)
         self._seq = 0
@@ -270,7 +304,8 @@ class Fleet:
         while self._schedule and self._schedule[0][0] <= t:
             when, kind, index = heapq.heappop(self._schedule)
             if kind == 0:
-                produced = self._step(self._agents[index], when)
+                starts = self.starts
+                produced = self._step(self._agents[index], when) - (self.starts - starts)
                 gap = produced * self._rng.gammavariate(GAP_SHAPE, 1.0 / GAP_SHAPE) / self._step_rates[index]
                 heapq.heappush(self._schedule, (self._after(when, gap), 0, index))
             else:
@@ -357,6 +392,38 @@ class Fleet:
         self._seq += 1
         heapq.heappush(self._pending, (cast(float, event.timestamp), self._seq, event))
 
+    def _start(
+        self,
+        agent: _Agent,
+        when: float,
+        end: float,
+        span_type: str,
+        trace_id: str,
+        span_id: str,
+        parent: str,
+        *,
+        model: str | None = None,
+        tool: str | None = None,
+    ) -> None:
+        """The start of a call from ``when`` to ``end``, as the SDK sends it, when it lasts long
+        enough to be seen running (:data:`START_MIN_SECONDS`)."""
+        if not self.span_starts or end - when < START_MIN_SECONDS:
+            return
+        self.starts += 1
+        self._emit(
+            Event(
+                agent_id=agent.agent_id,
+                timestamp=round(when, 6),
+                trace_id=trace_id,
+                span_id=span_id,
+                parent_span_id=parent,
+                model=model,
+                tool_name=tool,
+                event_type=EVENT_SPAN_START,
+                payload={START_SPAN_TYPE_KEY: span_type},
+            )
+        )
+
     def _id(self, bits: int) -> str:
         return f"{self._rng.getrandbits(bits):0{bits // 4}x}"
 
@@ -406,19 +473,26 @@ class Fleet:
             if kind == "Timeout":
                 latency = max(latency, LLM_TIMEOUT_MS * rng.uniform(1.0, 1.02))
             tokens_out = 0
+        if self._stuck_pending and agent.agent_id == self.stuck_agent and when - self.start >= STUCK_STEP_AT:
+            self._stuck_pending = False
+            latency = STUCK_STEP_SECONDS * 1000.0
+            error = f"Timeout: no answer from {provider} in {STUCK_STEP_SECONDS:.0f}s"
+            tokens_out = 0
         end = when + latency / 1000.0
         cost = (
             None
             if rng.random() < COST_OMITTED_PROBABILITY
             else pricing.estimate_cost(model, tokens_in, tokens_out)
         )
+        span_id = self._id(64)
+        self._start(agent, when, end, SPAN_LLM_CALL, trace_id, span_id, parent, model=model)
         self._emit(
             Event(
                 agent_id=agent.agent_id,
                 timestamp=round(end, 6),
                 span_type=SPAN_LLM_CALL,
                 trace_id=trace_id,
-                span_id=self._id(64),
+                span_id=span_id,
                 parent_span_id=parent,
                 model=model,
                 tokens_input=tokens_in,
@@ -447,13 +521,15 @@ class Fleet:
         error: str | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
+        span_id = self._id(64)
+        self._start(agent, end - latency / 1000.0, end, SPAN_TOOL_CALL, trace_id, span_id, parent, tool=tool)
         self._emit(
             Event(
                 agent_id=agent.agent_id,
                 timestamp=round(end, 6),
                 span_type=SPAN_TOOL_CALL,
                 trace_id=trace_id,
-                span_id=self._id(64),
+                span_id=span_id,
                 parent_span_id=parent,
                 tool_name=tool,
                 latency_ms=round(latency, 3),
@@ -499,7 +575,8 @@ class Fleet:
         return self._rng.choices(names, weights)[0]
 
     def _step(self, agent: _Agent, when: float) -> int:
-        """Generate one step of ``agent`` starting at ``when``; returns how many events it made."""
+        """Generate one step of ``agent`` starting at ``when``; returns how many events it made
+        (its starts included)."""
         rng = self._rng
         before = self._seq
         agent.steps += 1
