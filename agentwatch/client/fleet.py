@@ -54,6 +54,8 @@ _sketch_decoder: Final = msgspec.json.Decoder(SketchResponse)
 _alert_decoder: Final = msgspec.json.Decoder(Alert)
 #: Most log entries held for interleaving, all collectors together; past it they are released at once.
 MAX_PENDING: Final = 20_000
+#: Most agents whose collector is remembered (past it the memory starts again from the current rows).
+MAX_HOMES: Final = 100_000
 
 
 @dataclass
@@ -136,6 +138,8 @@ class CollectorLink:
     pending: list[LogEntry] = field(default_factory=list)
     #: Set when its metrics stream goes live: fetch the sketch now rather than at the next tick.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Ids of the alerts its metrics stream sent (since the last snapshot named them), for routing.
+    alert_ids: set[str] = field(default_factory=set)
 
     @property
     def up(self) -> bool:
@@ -212,6 +216,8 @@ class FleetFollower:
         self.agent: str | None = None
         self.decode_errors = 0
         self._publish_scheduled = False
+        #: Agent id → the collector its row last came from (kept through a drill-in to another agent).
+        self.homes: dict[str, str] = {}
 
     # ------------------------------------------------------------ metrics
     async def run_metrics(self, agent: str | None = None) -> None:
@@ -233,8 +239,12 @@ class FleetFollower:
                     link.snapshot = link.frames.delta(sse.data, sse.id)
                 elif sse.event in (SSE_METRICS, DEFAULT_EVENT):
                     link.snapshot = link.frames.whole(decode_snapshot(sse.data), sse.id)
-                elif sse.event == SSE_ALERT and self.on_alert is not None:
-                    self.on_alert(_alert_decoder.decode(sse.data))
+                elif sse.event == SSE_ALERT:
+                    alert = _alert_decoder.decode(sse.data)
+                    if len(link.alert_ids) < MAX_PENDING:
+                        link.alert_ids.add(alert.id)
+                    if self.on_alert is not None:
+                        self.on_alert(alert)
             except MissedDelta as exc:
                 missed = missed or exc
             except (DecodeError, msgspec.DecodeError, msgspec.ValidationError):
@@ -359,12 +369,33 @@ class FleetFollower:
         self._publish_scheduled = False
         self.on_view(self.view())
 
+    # ------------------------------------------------------------ routing a question to its collector
+    def home_of(self, agent: str | None) -> str | None:
+        """The collector that holds ``agent``'s rows (its log, traces, analyses), None when not known."""
+        return self.homes.get(agent) if agent is not None else None
+
+    def holders_of_alert(self, alert_id: str) -> list[str]:
+        """The collectors that raised alert ``alert_id`` (a fleet-scoped rule may fire on several)."""
+        return [
+            link.name
+            for link in self.links
+            if alert_id in link.alert_ids
+            or (link.snapshot is not None and any(a.id == alert_id for a in link.snapshot.alerts))
+        ]
+
+    def live_names(self) -> list[str]:
+        """The collectors whose metrics stream is live (all of them when none is)."""
+        return [link.name for link in self.links if link.up] or [link.name for link in self.links]
+
     def view(self) -> FleetView:
         """The fleet as it stands: the merge of the collectors that are up."""
         parts = [
             Part(link.name, link.snapshot, link.sketch) for link in self.links if link.up and link.snapshot
         ]
         merged = merge_snapshots(parts)
+        if len(self.homes) + len(merged.collector_of) > MAX_HOMES:
+            self.homes.clear()
+        self.homes.update(merged.collector_of)
         if not parts:
             merged.snapshot.agent = self.agent
         for link in self.links:  # a collector down: its alerts fire still, as far as anyone knows

@@ -62,6 +62,8 @@ from agentwatch.tui.textual_internals import FramePaced
 if TYPE_CHECKING:
     import httpx
 
+    from agentwatch.tui.fleetview import FleetFeed
+
 #: The undo key's action: what keeps an alert quiet (its acknowledgement, its snooze) ends.
 UNDO: Final = "undo"
 #: Alert lines the panel shows at most; the rest are summed up in a last "… N more" line.
@@ -516,6 +518,7 @@ class AlertActing(App[int]):
     token: str | None
     connect: bool
     viewer_name: str
+    fleet_feed: FleetFeed | None
 
     if TYPE_CHECKING:
 
@@ -586,10 +589,13 @@ class AlertActing(App[int]):
             )
 
     async def _ask(self, act: Any, alert_id: str, kind: str, seconds: float | None, undo: bool) -> Alert:
-        answer: Alert = await act(
-            self._client(), self.url, alert_id, kind, by=self.viewer_name, seconds=seconds, undo=undo,
-            token=self.token,
-        )  # fmt: skip
+        # Over several collectors, each that raised it is told (a fleet-scoped rule may fire on several).
+        urls = (self.fleet_feed.alert_urls(alert_id) if self.fleet_feed is not None else []) or [self.url]
+        for url in urls:
+            answer: Alert = await act(
+                self._client(), url, alert_id, kind, by=self.viewer_name, seconds=seconds, undo=undo,
+                token=self.token,
+            )  # fmt: skip
         return answer
 
     def show_alert(self, alert: Alert) -> None:

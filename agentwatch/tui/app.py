@@ -382,6 +382,10 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             url=self.url,
             clock=self.state.clock,
         )
+        if self.fleet_feed is not None:
+            from agentwatch.tui.fleetview import FLEET_LATENCY_TITLE
+
+            self.metrics_bar.query_one("#m-latency").border_title = FLEET_LATENCY_TITLE
         if self._prefetch is not None:
             snapshot = self._prefetch.result(timeout=PREFETCH_WAIT)
             if snapshot is not None and self.state.fleet is None:
@@ -664,7 +668,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self.push_screen(
             AnalysisScreen(
                 view,
-                url=self.url,
+                url=self.collector_url(self.state.drilled_agent),
                 token=self.token,
                 agent=self.state.drilled_agent,
                 attribute_keys=lambda: attribute_keys(self.state.buffer),
@@ -672,6 +676,14 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
                 clock=self.state.clock,
             )
         )
+
+    def collector_url(self, agent: str | None = None, trace: str | None = None) -> str:
+        """The collector holding ``agent`` (or ``trace``): over several, the one its rows come from;
+        else, or when not known, the viewer's URL."""
+        feed = self.fleet_feed
+        if feed is None:
+            return self.url
+        return feed.url_for(agent=agent, trace=trace, lines=reversed(self.state.buffer)) or self.url
 
     def action_bundle(self) -> None:
         from agentwatch.tui.bundle import save_bundle

@@ -48,6 +48,8 @@ class LogBrowsing(App[int]):
 
         def action_live(self) -> None: ...
 
+        def collector_url(self, agent: str | None = None, trace: str | None = None) -> str: ...
+
     def _log_scrolled(self, old: float, new: float) -> None:
         """The reader scrolled the log: back from the bottom holds the tail (like ``space``, told as
         "scrolled"); back at the bottom after that, the tail goes live again."""
@@ -152,7 +154,13 @@ class LogBrowsing(App[int]):
                     self.pop_screen()
                 return
         self.push_screen(
-            WaterfallScreen(trace_id, url=self.url, token=self.token, connect=self.connect, tz=self.tz)
+            WaterfallScreen(
+                trace_id,
+                url=self.collector_url(trace=trace_id),
+                token=self.token,
+                connect=self.connect,
+                tz=self.tz,
+            )
         )
 
     def action_agent_trace(self) -> None:

@@ -4,20 +4,35 @@ The merged snapshot goes to the state as one collector's would; the header's pla
 how many collectors answer and which do not (``2/3 collectors · down 10.0.0.7:8787``); each stream's
 connection is shown as live while any collector's is, and the agents table is told which collector
 each agent's row came from (it shows that column only with several collectors).
+
+Questions about one agent, trace or alert go to the collector that holds it (:meth:`FleetFeed.url_for`,
+:meth:`FleetFeed.alert_urls`); the time scrub's lines come from every live collector, merged by time
+(:func:`fetch_fleet_second`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Final
+import asyncio
+import heapq
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Final
 
 from agentwatch.client.fleet import FleetFollower, FleetView
 from agentwatch.client.sse import ServerSentEvent
 from agentwatch.client.stream import ConnectionState
-from agentwatch.protocol import SSE_HELLO
+from agentwatch.protocol import SSE_HELLO, LogEntry
 from agentwatch.retry import Backoff
 from agentwatch.tui import feed
+from agentwatch.tui.linefields import line_trace_key
+from agentwatch.tui.scrub import Fetched, fetch_second
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
+
+if TYPE_CHECKING:
+    import httpx
+
+#: The latency panel's title over several collectors: its numbers come from the merged sketches, but
+#: its sparkline's p99 of each second is the largest collector's (an upper bound).
+FLEET_LATENCY_TITLE: Final = "p50/p99≈ spark≤"
 
 #: A phase for several streams at once, from the best one down: the first any of them is in.
 _PHASE_ORDER: Final = ("live", "connecting", "reconnecting", "unauthorized")
@@ -94,7 +109,47 @@ class FleetFeed:
         if view.up:
             state.apply_snapshot(view.snapshot)
 
+    def url_for(
+        self, *, agent: str | None = None, trace: str | None = None, lines: Iterable[object] = ()
+    ) -> str | None:
+        """The collector holding ``agent`` or, for ``trace``, the agent of the newest line of ``lines``
+        with that trace (or prompt, turn) id; None when not known."""
+        if agent is None and trace is not None:
+            for line in lines:
+                if isinstance(line, LogEntry) and line_trace_key(line) == trace:
+                    agent = line.agent_id
+                    break
+        return self.follower.home_of(agent)
+
+    def alert_urls(self, alert_id: str) -> list[str]:
+        """The collectors that raised ``alert_id`` (each is told of an acknowledgement or snooze)."""
+        return self.follower.holders_of_alert(alert_id)
+
+    def scrub_urls(self, agent: str | None) -> list[str]:
+        """Where the time scrub's lines are: the drilled agent's collector, else every live one."""
+        home = self.follower.home_of(agent)
+        return [home] if home is not None else self.follower.live_names()
+
     def on_notice(self, collector: str, sse: ServerSentEvent) -> None:
         """A log stream's gap, dropped or reset notice; hellos are per collector and not shown."""
         if sse.event != SSE_HELLO:
             feed.apply_log_events(self.state, (sse,))
+
+
+async def fetch_fleet_second(
+    http: httpx.AsyncClient, urls: Sequence[str], token: str | None, second: int, agent: str | None
+) -> Fetched:
+    """:func:`~agentwatch.tui.scrub.fetch_second` of each collector at once, the lines merged by time.
+
+    Truncated when any answer is; a collector that fails is named in ``problem`` only when none answered
+    (the lines of the others are shown, and the header counts the ones not read).
+    """
+    answers = await asyncio.gather(*(fetch_second(http, url, token, second, agent) for url in urls))
+    good = [answer for answer in answers if answer.problem is None]
+    failed = [f"{short_name(url)}: {a.problem}" for url, a in zip(urls, answers, strict=True) if a.problem]
+    if not good:
+        return Fetched(second, problem="; ".join(failed) or "no collector")
+    lines = list(heapq.merge(*(answer.lines for answer in good), key=lambda e: (e.timestamp, e.id)))
+    return Fetched(
+        second, lines=lines, truncated=any(answer.truncated for answer in good), missing=len(failed)
+    )

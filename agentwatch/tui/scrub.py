@@ -79,6 +79,8 @@ class Fetched:
     lines: list[LogEntry] = field(default_factory=list)
     truncated: bool = False
     problem: str | None = None
+    #: Collectors that could not be read while others answered (several collectors).
+    missing: int = 0
 
 
 class Scrub:
@@ -195,7 +197,8 @@ class Scrub:
             if fetched.truncated
             else ""
         )
-        return f"{len(fetched.lines)} lines ±{SPREAD} s{more}"
+        unread = f", {fetched.missing} collectors not read" if fetched.missing else ""
+        return f"{len(fetched.lines)} lines ±{SPREAD} s{more}{unread}"
 
 
 def history_length(history: History) -> int:

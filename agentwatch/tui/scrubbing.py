@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from agentwatch.tui.fleetview import FleetFeed
+
 __all__ = ["Scrubbing"]
 
 _SCRUB_DIRTY = (DIRTY_METRICS, DIRTY_AGENTS, DIRTY_HEADER, DIRTY_LOGS_REFILTERED)
@@ -65,6 +67,7 @@ class Scrubbing(App[int]):
     connect: bool
     timestamps: bool
     tz: tzinfo | None
+    fleet_feed: FleetFeed | None
     #: Repeated lines shown once with ``×N`` (the ``x`` key).
     collapsed: bool = False
     _collapser: Collapser | None = None
@@ -154,7 +157,14 @@ class Scrubbing(App[int]):
     @work(exclusive=True, group="scrub", exit_on_error=False)
     async def fetch_scrub_lines(self, second: int, generation: int) -> None:
         """The lines around ``second`` from the collector, into the state (never blocks the UI)."""
-        fetched = await fetch_second(self._client(), self.url, self.token, second, self.state.drilled_agent)
+        agent = self.state.drilled_agent
+        if self.fleet_feed is not None:  # from every live collector (the drilled agent's own), merged
+            from agentwatch.tui.fleetview import fetch_fleet_second
+
+            urls = self.fleet_feed.scrub_urls(agent)
+            fetched = await fetch_fleet_second(self._client(), urls, self.token, second, agent)
+        else:
+            fetched = await fetch_second(self._client(), self.url, self.token, second, agent)
         if self.state.scrub.take(fetched, generation):
             self.state.dirty.update((DIRTY_AGENTS, DIRTY_HEADER, DIRTY_LOGS_REFILTERED))
 
