@@ -268,7 +268,40 @@ def test_a_sessions_running_tool_is_in_flight_on_its_agents_row(collector: Any) 
     assert shown is not None and shown["in_flight"]["what"] == "tool_call Bash"
     assert shown["in_flight"]["since"] == listed["tool_since"]
 
-    done = session | {"hook_event_name": "PostToolUse"}
+    done = session | {"hook_event_name": "Stop"}
     httpx.post(f"{collector.url}{PATH_HOOKS}/claude-code", json=done, timeout=10)
     shown = row(collector.url, listed["agent_id"])
     assert shown is not None and shown["in_flight"] is None
+
+
+def test_a_working_session_with_no_tool_is_thinking_and_waiting_for_its_user_is_not_in_flight(
+    collector: Any,
+) -> None:
+    """Through a turn's hooks: thinking from the prompt, the tool while it runs, thinking again
+    from its end; nothing in flight while the session asks its user or waits for a prompt."""
+    clock = collector.service.settings.clock
+    base = {"session_id": "d0615065-cccc-dddd"}
+
+    def hook(event: str, **fields: Any) -> dict[str, Any] | None:
+        body = base | {"hook_event_name": event, **fields}
+        assert (
+            httpx.post(f"{collector.url}{PATH_HOOKS}/claude-code", json=body, timeout=10).status_code == 200
+        )
+        (listed,) = httpx.get(collector.url + PATH_SESSIONS, timeout=10).json()
+        shown = row(collector.url, listed["agent_id"])
+        return None if shown is None else shown["in_flight"]
+
+    assert hook("SessionStart") is None
+    before = clock()
+    thinking = hook("UserPromptSubmit")
+    assert thinking is not None and thinking["what"] == "thinking"
+    assert before <= thinking["since"] <= clock() and not thinking["stuck"]
+    assert hook("Notification", notification_type="auth_success") == thinking, "no change: the same step"
+    tool = hook("PreToolUse", tool_name="Bash", tool_input={"command": "pytest"})
+    assert tool is not None and tool["what"] == "tool_call Bash"
+    again = hook("PostToolUse", tool_name="Bash")
+    assert again is not None and again["what"] == "thinking" and again["since"] >= tool["since"]
+    assert hook("PermissionRequest", tool_name="Edit") is None, "asking its user is no step in flight"
+    assert hook("PostToolUse", tool_name="Edit")["what"] == "thinking"  # type: ignore[index]
+    assert hook("Stop") is None
+    assert httpx.get(collector.url + PATH_HEALTH, timeout=10).json()["steps_in_flight"] == 0

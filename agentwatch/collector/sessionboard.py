@@ -7,8 +7,11 @@ working, waiting, ended), the longest waiting first within a state. Bounded: at 
 ``max_sessions`` (the least recently updated goes first, counted in :attr:`SessionBoard.evicted`),
 and an ended session is forgotten ``keep_ended`` seconds after it ended.
 
-A session's running tool is its agent's in-flight step: ``on_tool(agent_id, key, tool, since)``
-is called whenever it may have changed (``tool`` None: none runs now; ``key`` names the session).
+A working session's step is its agent's in-flight step: its running tool, else ``thinking`` (the
+model at work between the prompt and the turn's end, no tool running); a session waiting for a
+prompt, needing its user, failed or ended has none. ``on_tool(agent_id, key, tool, since,
+span_type)`` is called whenever it may have changed (``tool`` None and ``span_type``
+``tool_call``: none; ``key`` names the session).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from agentwatch.protocol import (
     SESSION_NEEDS_YOU,
     SESSION_STATES,
     SESSION_WAITING,
+    SESSION_WORKING,
     SPAN_LOG,
+    SPAN_TOOL_CALL,
     Event,
     Session,
 )
@@ -33,6 +38,9 @@ from agentwatch.protocol import (
 DEFAULT_MAX_SESSIONS: Final = 1000
 DEFAULT_KEEP_ENDED: Final = 3600.0
 _RANK: Final = {state: rank for rank, state in enumerate(SESSION_STATES)}
+#: The step of a working session with no tool running.
+STEP_THINKING: Final = "thinking"
+OnTool = Callable[[str, str, str | None, float | None, str], None]
 
 
 class SessionBoard:
@@ -44,7 +52,7 @@ class SessionBoard:
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         keep_ended: float = DEFAULT_KEEP_ENDED,
         clock: Callable[[], float] = time.time,
-        on_tool: Callable[[str, str, str | None, float | None], None] | None = None,
+        on_tool: OnTool | None = None,
     ) -> None:
         self.max_sessions = max_sessions
         self.on_tool = on_tool
@@ -81,8 +89,8 @@ class SessionBoard:
             if len(self._sessions) > self.max_sessions:
                 gone_key, gone = self._sessions.popitem(last=False)
                 self.evicted += 1
-                if self.on_tool is not None and gone.tool is not None:
-                    self.on_tool(gone.agent_id, tool_key(*gone_key), None, None)
+                if self.on_tool is not None:
+                    self.on_tool(gone.agent_id, tool_key(*gone_key), None, None, SPAN_TOOL_CALL)
         else:
             self._sessions.move_to_end(key)
             moved = session.state != change.state
@@ -96,8 +104,14 @@ class SessionBoard:
                 session.tool_since = now if tool is not None else None
             session.tool = tool
         if self.on_tool is not None:
-            running = None if session.state == SESSION_ENDED else session.tool
-            self.on_tool(session.agent_id, tool_key(*key), running, session.tool_since)
+            if session.state != SESSION_WORKING:  # waiting, needing its user, failed or ended
+                self.on_tool(session.agent_id, tool_key(*key), None, None, SPAN_TOOL_CALL)
+            elif session.tool is not None:
+                self.on_tool(
+                    session.agent_id, tool_key(*key), session.tool, session.tool_since, SPAN_TOOL_CALL
+                )
+            else:  # since the prompt or the last tool's end: a step already open keeps its start
+                self.on_tool(session.agent_id, tool_key(*key), None, None, STEP_THINKING)
         session.asks = change.asks
         session.detail = change.event
         for name in ("cwd", "host", "tmux_pane"):

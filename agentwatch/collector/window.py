@@ -524,22 +524,24 @@ class Window:
             step = Step(start.agent_id, span_id, span_type, what, since, model, start.parent_span_id)
             self._open(start.agent_id, step, now)
 
-    def session_tool(self, agent_id: str, key: str, tool: str | None, since: float | None) -> None:
-        """A coding-agent session's running tool (``tool`` None: none runs now): the agent's step
-        ``key`` (one per session)."""
+    def session_tool(
+        self, agent_id: str, key: str, tool: str | None, since: float | None, span_type: str = SPAN_TOOL_CALL
+    ) -> None:
+        """A coding-agent session's running tool (``tool`` None: none runs now), or another step
+        named by its ``span_type`` alone (``thinking``): the agent's step ``key`` (one per session)."""
+        what = None if tool is None and span_type == SPAN_TOOL_CALL else step_text(span_type, None, tool)
         agent = self._stepping.get(agent_id)
         if agent is not None and agent.steps is not None:
             step = agent.steps.get(key)
-            if step is not None and (tool is None or step.what != f"{SPAN_TOOL_CALL} {tool}"):
+            if step is not None and step.what != what:
                 self._close(agent, key)
             elif step is not None:
                 return
-        if tool is not None:
+        if what is not None:
             now = self._clock()
-            what = step_text(SPAN_TOOL_CALL, None, tool)
             self._open(
                 agent_id,
-                Step(agent_id, key, SPAN_TOOL_CALL, what, now if since is None else since, None),
+                Step(agent_id, key, span_type, what, now if since is None else since, None),
                 now,
             )
 
