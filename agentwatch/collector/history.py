@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ MAX_LOG_RANGE_SCAN: Final = 200_000
 INDEX_STEP: Final = 4096
 #: Lookups running at once (each in a worker thread); more wait their turn.
 READERS: Final = 2
+#: Ring ids summarised together by :class:`RingTimes` (a block of consecutive ids).
+TIME_BLOCK: Final = 512
 
 _FRAME_TIME: Final = b'data: {"timestamp":'
 #: The query parameters ``/api/logs`` knows; any other is a 400 (a typo would otherwise be ignored).
@@ -167,6 +170,7 @@ class History:
     def __init__(self, collector: Collector) -> None:
         self._collector = collector
         self._readers = anyio.CapacityLimiter(READERS)
+        self._times = RingTimes()
 
     async def trace(self, key: str) -> Trace:
         """Every held event of trace (or prompt, turn) ``key``, bounded; see :class:`Trace`."""
@@ -217,6 +221,8 @@ class History:
         high = bisect_left(held, query.end + LOG_RANGE_SLACK, lo=low, key=_slot_time)
         scanned = min(high, low + MAX_LOG_RANGE_SCAN)
         ring_resume = held[scanned - 1][0] if high > scanned else None  # the scan bound cut the ring
+        times = self._times
+        times.forget_below(oldest)
 
         def answer() -> tuple[bytes, int | None]:  # in a worker thread: immutable or the store's
             entries: list[LogEntry] = []
@@ -241,7 +247,7 @@ class History:
                 else:
                     entries = [_entry(row_id, event) for row_id, event in rows]
             if resume is None:  # the store had no more: the ring's lines follow (else none is read)
-                matches = _ring_matches(held[low:scanned], query)
+                matches = _ring_matches(held[low:scanned], query, times)
                 room = query.limit - len(entries)
                 if len(matches) > room:
                     resume = matches[room - 1][0] if room else entries[-1].id
@@ -268,18 +274,64 @@ async def _index_ring(hub: LogHub) -> None:
         await asyncio.sleep(0)
 
 
+class RingTimes:
+    """The earliest and latest time of each block of :data:`TIME_BLOCK` consecutive ring ids, read
+    once: a time range skips the blocks it cannot hold instead of reading each of their slots
+    (a whole ring's may lie within the range's slack). Shared by the worker threads (a lock guards
+    the table); ids leave it as they leave the ring."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def span(self, block: list[tuple[int, str, int, bytes | Event]]) -> tuple[float, float]:
+        """(earliest, latest) time of a whole block's slots (ids ``n * TIME_BLOCK …``, in order)."""
+        key = block[0][0] // TIME_BLOCK
+        known = self._blocks.get(key)
+        if known is None:
+            stamps = [_held_time(slot[3]) for slot in block]
+            known = (min(stamps), max(stamps))
+            if any(
+                isinstance(held := slot[3], Event) and held.timestamp.__class__ is not float for slot in block
+            ):
+                known = (-math.inf, math.inf)  # its frame may tell another time: never skipped
+            with self._lock:
+                self._blocks[key] = known
+        return known
+
+    def forget_below(self, oldest: int) -> None:
+        """Drop the blocks of ids below ``oldest`` (no longer all held)."""
+        floor = oldest // TIME_BLOCK
+        with self._lock:
+            if self._blocks and min(self._blocks) < floor:
+                self._blocks = {key: span for key, span in self._blocks.items() if key >= floor}
+
+
 def _ring_matches(
-    held: list[tuple[int, str, int, bytes | Event]], query: LogQuery
+    held: list[tuple[int, str, int, bytes | Event]], query: LogQuery, times: RingTimes
 ) -> list[tuple[int, bytes | Event]]:
-    """The held entries of the query's agent, level and time range, at most ``limit + 1`` (read off
-    the event loop: a whole ring's slots may lie within the range's slack)."""
+    """The held entries of the query's agent, level and time range, at most ``limit + 1``, in id
+    order (read off the event loop); whole blocks of ids outside the range are skipped."""
     matches: list[tuple[int, bytes | Event]] = []
-    for entry_id, agent, rank, slot in held:
-        if (query.agent is None or agent == query.agent) and rank >= query.min_rank:
-            if query.start <= _held_time(slot) < query.end:
-                matches.append((entry_id, slot))
-                if len(matches) > query.limit:
-                    break
+    start, end, agent_wanted, min_rank = query.start, query.end, query.agent, query.min_rank
+    at, count = 0, len(held)
+    while at < count:
+        entry_id = held[at][0]
+        stop = at + TIME_BLOCK
+        if entry_id % TIME_BLOCK == 0 and stop <= count and held[stop - 1][0] == entry_id + TIME_BLOCK - 1:
+            earliest, latest = times.span(held[at:stop])
+            if latest < start or earliest >= end:
+                at = stop
+                continue
+        else:
+            stop = min(count, at + TIME_BLOCK - entry_id % TIME_BLOCK)
+        for entry_id, agent, rank, slot in held[at:stop]:
+            if (agent_wanted is None or agent == agent_wanted) and rank >= min_rank:
+                if start <= _held_time(slot) < end:
+                    matches.append((entry_id, slot))
+                    if len(matches) > query.limit:
+                        return matches
+        at = stop
     return matches
 
 

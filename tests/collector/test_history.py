@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from agentwatch.collector import storedb
+from agentwatch.collector.history import TIME_BLOCK, LogQuery, RingTimes, _held_time, _ring_matches
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.store import Store
 from agentwatch.collector.traceindex import TraceIndex
@@ -590,3 +591,50 @@ def test_rows_read_at_once_are_the_rows_read_one_by_one_and_unreadable_ones_are_
         assert resume is None and 390 <= len(ids) <= 396 and not set(bad) & set(ids) and ids == sorted(ids)
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("seed", [8, 9])
+def test_ring_blocks_outside_a_time_range_are_skipped_and_the_matches_stay_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    hub = LogHub(history=5000)
+    for batch in range(14):  # ids 1..7000: the ring holds 2001..7000, some as frames, some as events
+        hub.publish_events(
+            [
+                Event(
+                    f"agent-{rng.randrange(3)}",
+                    NOW + (batch * 500 + i) * 0.01 + (rng.uniform(-30, 30) if rng.random() < 0.02 else 0),
+                    level=rng.choice(["debug", "info", "error"]),
+                )
+                for i in range(500)
+            ]
+        )
+        if batch % 4 == 0:
+            subscription = hub.subscribe(after=max(hub.last_id - 700, 0))
+            while subscription._take():  # a viewer read these: their slots now hold frames
+                pass
+            subscription.close()
+    held = hub.held(hub.oldest_held, hub.last_id)
+    times = RingTimes()
+    for round_ in range(200):
+        start = NOW + rng.uniform(0, 75)
+        query = LogQuery(
+            start,
+            start + rng.choice([0.05, 0.5, 3, 30]),
+            agent=rng.choice([None, "agent-2"]),
+            min_rank=rng.choice([0, 2]),
+            limit=rng.choice([1, 20, 10_000]),
+        )
+        low = rng.choice([0, rng.randrange(len(held))])
+        window = held[low:]
+        expected = [
+            (entry_id, slot)
+            for entry_id, agent, rank, slot in window
+            if (query.agent is None or agent == query.agent)
+            and rank >= query.min_rank
+            and query.start <= _held_time(slot) < query.end
+        ][: query.limit + 1]
+        assert _ring_matches(window, query, times) == expected
+        if round_ == 100:
+            assert len(times._blocks) > 3
+            times.forget_below(hub.oldest_held + 2000)
+            assert times._blocks and min(times._blocks) >= (hub.oldest_held + 2000) // TIME_BLOCK
