@@ -223,13 +223,17 @@ class CachedLogLines(_LogBase):
     """
 
     _cached_style: Style | None = None
+    #: Lines kept: more than a pane shows. Log keeps up to 1 024, and moves every one of them
+    #: each time it prunes old lines (each write once the log is full).
+    cached_lines = 160
 
     def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
         if self.text_selection is not None:
             return super()._render_line_strip(y, rich_style)
         cache = self._render_line_cache
-        if rich_style != self._cached_style:
+        if rich_style != self._cached_style or cache.maxsize != self.cached_lines:
             cache.clear()
+            cache.maxsize = self.cached_lines
             self._cached_style = rich_style
         line: Strip | None = cache.get(y)
         if line is None:
