@@ -208,8 +208,6 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
         self._agent_width = AGENT_MIN_WIDTH
         self.layout_shown: TableLayout | None = None
         """The columns shown now (None before the table has a width)."""
-        self.rows_formatted = 0
-        """Rows whose cells were computed from data so far (the rows in view, update after update)."""
         self.collector_of: Mapping[str, str] | None = None
         """Agent id → the collector its row came from, when the viewer watches several (see :meth:`show_collectors`)."""
 
@@ -338,7 +336,6 @@ class AgentTable(FixedSizeScrolling, DataTable[Text | str]):
             if sources is None
             else agent_cell_values(view, self._now, sources.get(agent_id))
         )
-        self.rows_formatted += 1
         old = self._cells.get(agent_id)
         if old == cells:
             return []
