@@ -4,6 +4,7 @@ then beside ingest and a live viewer's streams, against each alone.
 
     python benchmarks/bench_history.py               # the store at its bound, 2 000 000 rows (~6 min)
     python benchmarks/bench_history.py --rows 200000 --requests 100 --seconds 5
+    python benchmarks/bench_history.py --writer      # only: what the time index costs the store's writer
 
 The store is written first (``bench_http.make_events`` rows, 60 % of them spans of a trace of
 their own, plus traces of 20 spans placed among them, stamped over the last two hours), then
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import inspect
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -96,6 +98,40 @@ def build_store(path: Path, rows: int, now: float) -> tuple[str, str]:
     conn.execute("UPDATE meta SET value = ? WHERE key = 'last_log_id'", (rows,))
     conn.close()
     return new_key, old_key
+
+
+def writer_cost(rows: int, runs: int = 3) -> None:
+    """CPU per row of the store's writer inserting ``rows`` rows in batches of 1 000 (as ingest's
+    arrive: in time order, 60 % of them spans), with and without the time index, alternating runs;
+    best of ``runs``."""
+    now = time.time()
+    body = json.dumps(make_events(1000, 200)).encode()
+    events, _ = ingest.decode_events(body, "application/json", now=now)
+    batches = []
+    for first in range(1, rows + 1, 1000):
+        for index, event in enumerate(events):
+            event.timestamp = now + (first + index) * 0.0001
+        batches.append(storedb.log_rows(events, first, now))
+    best: dict[bool, float] = {}
+    for _ in range(runs):
+        for indexed in (False, True):
+            with tempfile.TemporaryDirectory() as directory:
+                conn = storedb.connect(Path(directory) / "agentwatch.db", 5.0)
+                storedb.create_schema(conn)
+                if not indexed:
+                    conn.execute("DROP INDEX logs_time")
+                started = time.thread_time()
+                for batch in batches:
+                    conn.execute("BEGIN")
+                    conn.executemany(storedb.INSERT_LOG, batch)
+                    conn.execute("COMMIT")
+                spent = (time.thread_time() - started) / rows * 1e6
+                conn.close()
+            best[indexed] = min(best.get(indexed, math.inf), spent)
+    print(f"store writer, {rows:,} rows in batches of 1 000, CPU per row (best of {runs}, alternating runs)")
+    print(f"{'time index':<12} {'µs/row':>8} {'×':>6}")
+    for indexed in (False, True):
+        print(f"{'yes' if indexed else 'no':<12} {best[indexed]:>8.2f} {best[indexed] / best[False]:>6.2f}")
 
 
 def serve(path: Path) -> tuple[subprocess.Popen[str], str]:
@@ -374,7 +410,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per phase of the mixed rounds")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=float, default=20_000.0, help="events/s of the paced ingest load")
+    parser.add_argument("--writer", action="store_true", help="only the writer's cost of the time index")
     options = parser.parse_args()
+    if options.writer:
+        writer_cost(300_000)
+        return
     now = time.time()
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "agentwatch.db"
