@@ -13,7 +13,15 @@ from agentwatch.protocol import PATH_EVENTS
 from agentwatch.retry import Backoff
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.fleetview import short_name
-from tests.helpers import CollectorProcess, RunningCollector, async_wait_until, header, log_lines, table_row
+from tests.helpers import (
+    CollectorProcess,
+    RunningCollector,
+    async_wait_until,
+    header,
+    log_lines,
+    store_has_written,
+    table_row,
+)
 
 SIZE = (160, 40)
 TIMEOUT = 20.0
@@ -51,10 +59,12 @@ async def test_one_of_three_collectors_killed_the_rest_stay_live_it_is_marked_an
     assert app.fleet_feed is not None
     app.fleet_feed.follower.backoff = fast_backoff
     async with app.run_test(size=SIZE) as pilot:
+        # "3 collectors" is also in "2/3 collectors · down …": wait for all three.
         await async_wait_until(
-            lambda: "● live" in header(app) and "3 collectors" in header(app), TIMEOUT, pilot=pilot
+            lambda: "● live" in header(app) and "3 collectors" in header(app) and "down" not in header(app),
+            TIMEOUT,
+            pilot=pilot,
         )
-        assert "down" not in header(app)
         for index in range(3):
             await async_wait_until(
                 lambda i=index: "agent-" in table_row(app, f"agent-{i}"), TIMEOUT, pilot=pilot
@@ -69,6 +79,8 @@ async def test_one_of_three_collectors_killed_the_rest_stay_live_it_is_marked_an
                 lambda i=index, u=url: short_name(u) in table_row(app, f"agent-{i}"), pilot=pilot
             )
 
+        # Its events are in its store before it is killed, so that they come back with it.
+        await async_wait_until(lambda: store_has_written(third.url, 4), TIMEOUT, pilot=pilot)
         third.kill9()
         dead = short_name(third.url)
         await async_wait_until(lambda: f"2/3 collectors · down {dead}" in header(app), TIMEOUT, pilot=pilot)
@@ -85,7 +97,7 @@ async def test_one_of_three_collectors_killed_the_rest_stay_live_it_is_marked_an
             lambda: "down" not in header(app) and "3 collectors" in header(app), TIMEOUT, pilot=pilot
         )
         await async_wait_until(
-            lambda: app.state.fleet is not None and app.state.fleet.events == 13, pilot=pilot
+            lambda: app.state.fleet is not None and app.state.fleet.events == 13, TIMEOUT, pilot=pilot
         )
         assert app.is_running
 
