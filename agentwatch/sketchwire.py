@@ -26,6 +26,10 @@ import msgspec
 PATH_SKETCH: Final = "/api/sketch"
 #: ``GET /api/sketch?agents=1``: one sketch per agent too (paged with ``offset`` and ``limit``).
 PARAM_AGENTS: Final = "agents"
+#: ``?since=S`` (a unix second): the per-second sketches of the seconds after S, up to now.
+PARAM_SINCE: Final = "since"
+#: Most per-second sketches in one answer (the newest ones).
+MAX_SECONDS: Final = 600
 #: Most buckets a sketch may list (a 1 % sketch from 1 µs to 10¹² ms has about 1 400).
 MAX_KEYS: Final = 4096
 
@@ -52,6 +56,10 @@ class SketchResponse(msgspec.Struct):
     agents: dict[str, WireSketch] = {}
     #: Agents the collector has, whether or not this page lists them.
     agents_total: int = 0
+    #: With ``?since=S``: the newest second (unix, the one still filling) and, oldest first, the sketch
+    #: of each second from ``max(S + 1, the history's first)`` to it (empty for a second without latency).
+    seconds_end: int = 0
+    seconds: list[WireSketch] = []
 
 
 class BadSketch(ValueError):

@@ -3,6 +3,7 @@ fed every event (real collectors on 127.0.0.1, real HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from typing import Any
@@ -11,12 +12,13 @@ import httpx
 import msgspec
 import pytest
 
+from agentwatch.client.fleet import FleetFollower, FleetView
 from agentwatch.collector.sketch import LatencySketch
 from agentwatch.collector.sketchapi import MAX_AGENT_SKETCHES, from_wire, to_wire
 from agentwatch.collector.window import Window
 from agentwatch.protocol import PATH_SNAPSHOT, Event, Snapshot
 from agentwatch.sketchwire import PATH_SKETCH, BadSketch, SketchResponse, WireSketch, merge, quantiles
-from tests.helpers import NOW, Clock, RunningCollector, wait_until
+from tests.helpers import NOW, Clock, RunningCollector, async_wait_until, wait_until
 
 SHARDS = 3
 QS = (0.5, 0.95, 0.99)
@@ -87,7 +89,9 @@ def test_a_page_of_agents_sketches_matches_their_rows(
     assert fetch_sketch(collector, agent="nobody").fleet.count == 0
 
 
-@pytest.mark.parametrize("query", ["agents=2", "agents=yes", "limit=-1", "offset=x", "agent=" + "x" * 300])
+@pytest.mark.parametrize(
+    "query", ["agents=2", "agents=yes", "limit=-1", "offset=x", "agent=" + "x" * 300, "since=-1", "since=1.5"]
+)
 def test_bad_sketch_parameters_are_a_400(collector: RunningCollector, query: str) -> None:
     response = httpx.get(f"{collector.url}{PATH_SKETCH}?{query}", timeout=10)
     assert response.status_code == 400
@@ -168,3 +172,37 @@ def test_a_page_of_agents_sketches_is_bounded(start_collector: Callable[..., Run
     wait_until(lambda: fetch_snapshot(collector).events == MAX_AGENT_SKETCHES + 20)
     page = fetch_sketch(collector, agents=1, limit=1000)
     assert len(page.agents) == MAX_AGENT_SKETCHES and page.agents_total == MAX_AGENT_SKETCHES + 20
+
+
+def second_p99(view: FleetView, second: int) -> float | None:
+    history = view.snapshot.history
+    return history.p99_latency_ms[len(history.p99_latency_ms) - 1 - (int(history.end) - second)]
+
+
+async def test_the_fleets_p99_of_each_second_is_the_merge_of_the_collectors_sketches_of_it(
+    start_collector: Callable[..., RunningCollector],
+) -> None:
+    """300 calls of 10 ms on one collector and 2 of 1 s on the other in the same second: that second's
+    p99 is 10 ms (the largest collector's p99, 1 s, is only a bound); the seconds come from ?since=."""
+    fast, slow = start_collector(clock=Clock(NOW)), start_collector(clock=Clock(NOW))
+    assert fast.post([llm_call("fast", 10.0)] * 300).status_code == 202
+    assert slow.post([llm_call("slow", 1000.0)] * 2).status_code == 202
+    answer = fetch_sketch(slow, since=int(NOW) - 10)
+    assert answer.seconds_end == int(NOW) and len(answer.seconds) == 10
+    assert [one.count for one in answer.seconds] == [0] * 4 + [2] + [0] * 5  # NOW - 5 holds the calls
+    assert len(fetch_sketch(slow, since=0).seconds) == slow.service.window.history_seconds
+    views: list[FleetView] = []
+    follower = FleetFollower([fast.url, slow.url], on_view=views.append, on_entries=lambda _: None)
+    task = asyncio.create_task(follower.run_metrics())
+    try:
+        await async_wait_until(lambda: bool(views) and views[-1].up == 2 and not views[-1].p99_bound)
+        assert second_p99(views[-1], int(NOW) - 5) == pytest.approx(10.0, rel=0.01)
+        assert second_p99(views[-1], int(NOW) - 4) is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # Without one collector's seconds, the largest collector's p99 stands in, and is said to be a bound.
+    links = {link.name: link for link in follower.links}
+    links[slow.url].seconds = None
+    view = follower.view()
+    assert view.p99_bound and second_p99(view, int(NOW) - 5) == pytest.approx(1000.0, rel=0.01)

@@ -44,7 +44,7 @@ from agentwatch.protocol import (
     Snapshot,
 )
 from agentwatch.retry import Backoff
-from agentwatch.sketchwire import PATH_SKETCH, SketchResponse, WireSketch
+from agentwatch.sketchwire import MAX_SECONDS, PARAM_SINCE, PATH_SKETCH, SketchResponse, WireSketch
 
 __all__ = ["CollectorLink", "Down", "FleetFollower", "FleetView", "fetch_fleet", "fetch_sketch"]
 
@@ -72,14 +72,22 @@ def _headers(token: str | None) -> dict[str, str]:
 
 
 async def fetch_sketch(
-    http: httpx.AsyncClient, base_url: str, *, token: str | None, timeout: float, agent: str | None = None
+    http: httpx.AsyncClient,
+    base_url: str,
+    *,
+    token: str | None,
+    timeout: float,
+    agent: str | None = None,
+    since: int | None = None,
 ) -> SketchResponse | None:
     """The collector's window sketch; None when it serves none (404) or sent an unreadable one.
 
     Raises :class:`Unauthorized` on 401/403 and :class:`CollectorUnreachable` when it cannot be reached.
     """
     url = base_url.rstrip("/") + PATH_SKETCH
-    params = {"agent": agent} if agent else None
+    params = {"agent": agent} if agent else {}
+    if since is not None:
+        params[PARAM_SINCE] = str(since)
     try:
         async with http.stream("GET", url, params=params, headers=_headers(token), timeout=timeout) as answer:
             if answer.status_code in (401, 403):
@@ -138,6 +146,9 @@ class CollectorLink:
     pending: list[LogEntry] = field(default_factory=list)
     #: Set when its metrics stream goes live: fetch the sketch now rather than at the next tick.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Unix second → the sketch of that second, for the history's per-second p99; None while the
+    #: collector has sent none (one that does not serve them: the p99 of a second is then a bound).
+    seconds: dict[int, WireSketch] | None = None
     #: Ids of the alerts its metrics stream sent (since the last snapshot named them), for routing.
     alert_ids: set[str] = field(default_factory=set)
 
@@ -159,6 +170,8 @@ class FleetView:
     snapshot: Snapshot
     #: Agent id → the collector its row came from.
     collector_of: dict[str, str]
+    #: The history's per-second p99 is the largest collector's (an upper bound), not the merged one.
+    p99_bound: bool
     #: (collector name, phase, last error) of every collector, in the order given.
     collectors: list[tuple[str, str, str | None]]
 
@@ -227,7 +240,7 @@ class FleetFollower:
         async with self._http() as http, asyncio.TaskGroup() as group:
             for link in self.links:
                 link.frames = SnapshotAssembler()
-                link.snapshot = link.sketch = None
+                link.snapshot = link.sketch = link.seconds = None
                 group.create_task(self._follow(http, link, PATH_DASHBOARD_STREAM, params, metrics=True))
                 group.create_task(self._poll_sketch(http, link))
 
@@ -263,10 +276,12 @@ class FleetFollower:
                         token=self.token,
                         timeout=max(self.sketch_every, 2.0),
                         agent=self.agent,
+                        since=max(link.seconds) - 2 if link.seconds else 0,  # the last two may have grown
                     )
                 except CollectorUnreachable:
                     answer = None
                 link.sketch = answer.fleet if answer is not None else None
+                _keep_seconds(link, answer)
                 self._publish_soon()
             link.wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -390,7 +405,9 @@ class FleetFollower:
     def view(self) -> FleetView:
         """The fleet as it stands: the merge of the collectors that are up."""
         parts = [
-            Part(link.name, link.snapshot, link.sketch) for link in self.links if link.up and link.snapshot
+            Part(link.name, link.snapshot, link.sketch, link.seconds)
+            for link in self.links
+            if link.up and link.snapshot
         ]
         merged = merge_snapshots(parts)
         if len(self.homes) + len(merged.collector_of) > MAX_HOMES:
@@ -404,11 +421,27 @@ class FleetFollower:
         return FleetView(
             merged.snapshot,
             merged.collector_of,
+            merged.p99_bound,
             [
                 (link.name, "live" if link.up else link.phase, link.metrics.error if link.metrics else None)
                 for link in self.links
             ],
         )
+
+
+def _keep_seconds(link: CollectorLink, answer: SketchResponse | None) -> None:
+    """Add an answer's per-second sketches to the link's (the oldest beyond :data:`MAX_SECONDS` let go)."""
+    if answer is None or not answer.seconds_end:
+        link.seconds = None
+        return
+    seconds = link.seconds if link.seconds is not None else {}
+    first = answer.seconds_end - len(answer.seconds) + 1
+    for offset, sketch in enumerate(answer.seconds):
+        seconds[first + offset] = sketch
+    oldest = answer.seconds_end - MAX_SECONDS
+    for second in [s for s in seconds if s <= oldest]:
+        del seconds[second]
+    link.seconds = seconds
 
 
 def _timestamp(entry: LogEntry) -> float:

@@ -13,7 +13,8 @@ collector that is down simply has no part: the merge is of the ones that answere
   agent's row came from (agents are sharded by agent: one agent is on one collector; if the same id
   comes from two, both rows stay).
 - The per-second history adds the series aligned on their newest second; its p99 per second is the
-  largest of the collectors' (an upper bound: the per-second sketches are not on the wire).
+  merge of the collectors' sketches of that second when every part has them (``GET /api/sketch?since=``),
+  else the largest of the collectors' p99 (an upper bound, and ``p99_bound`` says so).
 - Alerts and sessions are the union.
 """
 
@@ -35,6 +36,8 @@ class Part:
     name: str
     snapshot: Snapshot
     sketch: WireSketch | None = None
+    #: Unix second → that second's sketch (None: the collector sent none).
+    seconds: dict[int, WireSketch] | None = None
 
 
 @dataclass
@@ -45,6 +48,8 @@ class FleetSnapshot:
     collector_of: dict[str, str] = field(default_factory=dict)
     #: Sketches that were refused (malformed or another accuracy): their percentiles are left out.
     bad_sketches: int = 0
+    #: The history's p99 of each second is an upper bound (some part had no per-second sketches).
+    p99_bound: bool = False
 
 
 def merge_percentiles(sketches: Sequence[WireSketch | None]) -> tuple[list[float | None], int]:
@@ -64,8 +69,11 @@ def merge_percentiles(sketches: Sequence[WireSketch | None]) -> tuple[list[float
         return [None, None, None], refused + len(good)
 
 
-def merge_history(histories: Sequence[History]) -> History:
-    """Per-second series added up, aligned on their newest second (see the module docstring)."""
+def merge_history(
+    histories: Sequence[History], seconds: Sequence[dict[int, WireSketch] | None] = ()
+) -> History:
+    """Per-second series added up, aligned on their newest second; the p99 of each second from
+    ``seconds`` (each part's per-second sketches) when every part has them (see the module docstring)."""
     if not histories:
         return History()
     if len(histories) == 1:
@@ -88,15 +96,30 @@ def merge_history(histories: Sequence[History]) -> History:
             strict=True,
         )
     ]
-    p99_rows = zip(*(padded(h.p99_latency_ms) for h in histories), strict=True)
+    end = max(history.end for history in histories)
+    if len(seconds) == len(histories) and all(part is not None for part in seconds):
+        p99 = [
+            _second_p99([part for part in seconds if part], int(end) - length + 1 + i) for i in range(length)
+        ]
+    else:
+        p99_rows = zip(*(padded(h.p99_latency_ms) for h in histories), strict=True)
+        p99 = [max((v for v in row if v is not None), default=None) for row in p99_rows]
     return History(
-        end=max(history.end for history in histories),
+        end=end,
         tokens_per_second=summed("tokens_per_second"),
-        p99_latency_ms=[max((v for v in row if v is not None), default=None) for row in p99_rows],
+        p99_latency_ms=p99,
         error_rate=[e / n if n else 0.0 for e, n in zip(errors, events, strict=True)],
         events_per_second=events,
         cost_per_second=summed("cost_per_second"),
     )
+
+
+def _second_p99(parts: Sequence[dict[int, WireSketch]], second: int) -> float | None:
+    """The p99 of ``second`` over the parts' sketches of it; None when none saw a latency then."""
+    sketches = [part[second] for part in parts if second in part and part[second].count]
+    if not sketches:
+        return None
+    return merge_percentiles(sketches)[0][2]
 
 
 def merge_snapshots(parts: Sequence[Part]) -> FleetSnapshot:
@@ -144,8 +167,9 @@ def merge_snapshots(parts: Sequence[Part]) -> FleetSnapshot:
         agent=snapshots[0].agent,
         agents=[row for _, row in rows],
         agents_dropped=sum(s.agents_dropped for s in snapshots),
-        history=merge_history([s.history for s in snapshots]),
+        history=merge_history([s.history for s in snapshots], [part.seconds for part in parts]),
         alerts=alerts,
         sessions=sessions,
     )
-    return FleetSnapshot(merged, {row.agent_id: name for name, row in rows}, refused)
+    bound = len(parts) > 1 and any(part.seconds is None for part in parts)
+    return FleetSnapshot(merged, {row.agent_id: name for name, row in rows}, refused, bound)

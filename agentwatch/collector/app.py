@@ -77,7 +77,7 @@ from agentwatch.protocol import (
     IngestResponse,
     parse_level,
 )
-from agentwatch.sketchwire import PARAM_AGENTS, PATH_SKETCH
+from agentwatch.sketchwire import PARAM_AGENTS, PARAM_SINCE, PATH_SKETCH
 
 log = logging.getLogger("agentwatch.collector")
 
@@ -332,6 +332,10 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         agent = agent_param(request)
         with_agents = flag_param(request, PARAM_AGENTS)
         offset, limit = page_params(request)
+        try:
+            since = sketchapi.since_param(request.query_params.get(PARAM_SINCE))
+        except ValueError as exc:
+            raise HTTPProblem(400, str(exc)) from None
         answer = sketchapi.sketch_response(
             collector.window,
             now=collector.clock(),
@@ -339,6 +343,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             with_agents=with_agents,
             offset=offset,
             limit=limit,
+            since=since,
         )
         return json_response(answer)
 

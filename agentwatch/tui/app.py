@@ -382,10 +382,10 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             url=self.url,
             clock=self.state.clock,
         )
-        if self.fleet_feed is not None:
-            from agentwatch.tui.fleetview import FLEET_LATENCY_TITLE
-
-            self.metrics_bar.query_one("#m-latency").border_title = FLEET_LATENCY_TITLE
+        if self.fleet_feed is not None:  # its p99 sparkline may be an upper bound: the title says so
+            latency = self.metrics_bar.query_one("#m-latency")
+            latency.border_title = self.fleet_feed.latency_title
+            self.fleet_feed.on_latency_title = lambda title: setattr(latency, "border_title", title)
         if self._prefetch is not None:
             snapshot = self._prefetch.result(timeout=PREFETCH_WAIT)
             if snapshot is not None and self.state.fleet is None:

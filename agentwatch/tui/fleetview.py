@@ -30,9 +30,11 @@ from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
 if TYPE_CHECKING:
     import httpx
 
-#: The latency panel's title over several collectors: its numbers come from the merged sketches, but
-#: its sparkline's p99 of each second is the largest collector's (an upper bound).
+#: The latency panel's title over several collectors while its sparkline's p99 of each second is the
+#: largest collector's (an upper bound: some collector sends no per-second sketches).
 FLEET_LATENCY_TITLE: Final = "p50/p99≈ spark≤"
+#: Its title when every collector's per-second sketches are merged (as with one collector).
+LATENCY_TITLE: Final = "p50 / p99 ≈"
 
 #: A phase for several streams at once, from the best one down: the first any of them is in.
 _PHASE_ORDER: Final = ("live", "connecting", "reconnecting", "unauthorized")
@@ -84,6 +86,9 @@ class FleetFeed:
         backoff: Callable[[], Backoff] | None = None,
     ) -> None:
         self.state = state
+        #: Told the latency panel's title whenever it changes (:data:`FLEET_LATENCY_TITLE` until known).
+        self.on_latency_title: Callable[[str], None] | None = None
+        self.latency_title = FLEET_LATENCY_TITLE
         #: Agent id → short name of the collector its row came from (for the agents table).
         self.collector_of: dict[str, str] = {}
         self.follower = FleetFollower(
@@ -106,6 +111,11 @@ class FleetFeed:
         state.set_connection(STREAM_LOGS, combined([link.logs for link in links], now))
         state.url = fleet_header(view)
         self.collector_of = {agent: short_name(name) for agent, name in view.collector_of.items()}
+        title = FLEET_LATENCY_TITLE if view.p99_bound else LATENCY_TITLE
+        if view.up and title != self.latency_title:
+            self.latency_title = title
+            if self.on_latency_title is not None:
+                self.on_latency_title(title)
         if view.up:
             state.apply_snapshot(view.snapshot)
 
