@@ -67,7 +67,7 @@ def warm_alerts(collector: Collector, *, agents: int, rate: float, seed: int, no
     samples them out.
     """
     seconds = history_seconds(collector, agents, rate)
-    fleet = Fleet(agents, seed=seed, scenario="steady", start=now - seconds, rate=rate, span_starts=False)
+    fleet = Fleet(agents, seed=seed, scenario="steady", start=now - seconds, rate=rate)
     step = max(0.05, min(1.0, collector.settings.alerts.fold_limit / (2 * rate)))
 
     def batches() -> Iterator[tuple[float, Sequence[Event]]]:

@@ -43,7 +43,9 @@ def run_demo(scenario: str, seconds: float, seed: int) -> tuple[list[tuple[float
     collector = Collector(Settings(clock=clock))
     history = demo.warm_alerts(collector, agents=AGENTS, rate=RATE, seed=seed, now=NOW)
     assert history >= demo.HISTORY_MIN
-    fleet = Fleet(AGENTS, seed=seed, scenario=scenario, start=NOW, rate=RATE)
+    fleet = Fleet(
+        AGENTS, seed=seed, scenario=scenario, start=NOW, rate=RATE, span_starts=True
+    )  # as the sender
     changes: list[tuple[float, Alert]] = []
     for second in range(1, int(seconds) + 1):
         clock.now = NOW + second

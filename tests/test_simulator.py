@@ -57,7 +57,7 @@ def generate(
 ) -> tuple[Fleet, list[Event]]:
     """Drive a fleet in simulated time in ``step``-second slices, as the sender would; the events
     without the span starts (tests/test_simulator_starts.py checks those)."""
-    fleet = Fleet(agents, seed=seed, scenario=scenario, start=NOW, rate=rate)
+    fleet = Fleet(agents, seed=seed, scenario=scenario, start=NOW, rate=rate, span_starts=True)
     events: list[Event] = []
     for i in range(1, round(seconds / step) + 1):
         events.extend(e for e in fleet.events_until(NOW + i * step) if e.event_type != EVENT_SPAN_START)

@@ -30,7 +30,7 @@ def drive(fleet: Fleet, seconds: float, step: float = 0.25) -> list[Event]:
 
 
 def test_each_call_long_enough_to_be_seen_running_has_one_start_before_its_end() -> None:
-    events = drive(Fleet(12, seed=3, start=NOW, rate=100), 60)
+    events = drive(Fleet(12, seed=3, start=NOW, rate=100, span_starts=True), 60)
     starts = [e for e in events if e.event_type == EVENT_SPAN_START]
     ends = {e.span_id: e for e in events if e.span_type in (SPAN_LLM_CALL, SPAN_TOOL_CALL)}
     assert len(starts) > 100
@@ -59,8 +59,8 @@ def test_each_call_long_enough_to_be_seen_running_has_one_start_before_its_end()
 
 
 def test_starts_change_nothing_else_and_can_be_left_out() -> None:
-    with_starts = drive(Fleet(12, seed=4, start=NOW, rate=100), 40)
-    without = drive(Fleet(12, seed=4, start=NOW, rate=100, span_starts=False), 40)
+    with_starts = drive(Fleet(12, seed=4, start=NOW, rate=100, span_starts=True), 40)
+    without = drive(Fleet(12, seed=4, start=NOW, rate=100), 40)
     kept = [e for e in with_starts if e.event_type != EVENT_SPAN_START]
     assert json_encoder.encode(kept) == json_encoder.encode(without)
     assert not any(e.event_type == EVENT_SPAN_START for e in without)

@@ -40,7 +40,8 @@ Span starts: like the SDK, the fleet reports the start of each LLM and tool call
 running when the sender next sends (one lasting at least :data:`START_MIN_SECONDS`), an
 ``event_type: span_start`` event at its start time with its span id, model or tool, so the
 collector shows it in flight. A start is no event of the fleet's rate (the collector counts
-none), and there is at most one per call. ``span_starts=False`` leaves them out.
+none), and there is at most one per call. They come with ``span_starts=True`` (the sender, hence
+``agentwatch simulate`` and ``demo``); without, the stream is the events alone.
 
 The sender (:mod:`agentwatch.simulator.sender`) drives a fleet from the wall clock.
 """
@@ -232,7 +233,7 @@ class Fleet:
         scenario: str = "steady",
         start: float = 0.0,
         rate: float = 100.0,
-        span_starts: bool = True,
+        span_starts: bool = False,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")

@@ -2,7 +2,8 @@
 clock and POSTs its events to a collector, as a fleet of real agents would.
 
 Batches go out every ``batch_interval`` seconds; while the collector is down or throttling,
-new events wait in a bounded backlog and the sender backs off (:mod:`agentwatch.retry`).
+new events wait in a bounded backlog and the sender backs off (:mod:`agentwatch.retry`). The
+fleet reports its calls' starts, as the SDK does, so the collector shows them in flight.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ async def run(
     stop = stop or asyncio.Event()
     started = clock()
     end = None if duration is None else started + duration
-    fleet = Fleet(agents, seed=seed, scenario=scenario, start=started, rate=rate)
+    fleet = Fleet(agents, seed=seed, scenario=scenario, start=started, rate=rate, span_starts=True)
     stats = RunStats()
     backoff = Backoff(
         base=BACKOFF_INITIAL, cap=BACKOFF_MAX, jitter=BACKOFF_JITTER, rng=random.Random(seed ^ 0x5EED)
