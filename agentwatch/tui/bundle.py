@@ -38,21 +38,34 @@ def filtered_log(app: AgentWatchApp) -> str:
 
 
 async def save_bundle(app: AgentWatchApp, directory: Path | None = None) -> Path | None:
-    """Write the bundle for ``app``'s collector; tell the path on screen and return it (None: failed)."""
+    """Write the bundle for ``app``'s collector (or each of its collectors); tell the path on screen and
+    return it (None: failed)."""
     extra = {
         SCREEN_FILE: app.export_screenshot().encode(),
         LOG_FILE: filtered_log(app).encode(),
     }
     folder = (directory or Path.cwd()) / f"agentwatch-incident-{_stamp(app.state.clock())}"
     try:
-        bundle = await write_bundle(
-            app.url,
-            token=app.token,
-            since=DEFAULT_SINCE_SECONDS,
-            output=folder,
-            extra=extra,
-            clock=app.state.clock,
-        )
+        if app.fleet_feed is not None:  # several collectors: a folder for each and a summary over them
+            from agentwatch.client.fleetbundle import write_fleet_bundle
+
+            bundle = await write_fleet_bundle(
+                [link.name for link in app.fleet_feed.follower.links],
+                token=app.token,
+                since=DEFAULT_SINCE_SECONDS,
+                output=folder,
+                extra=extra,
+                clock=app.state.clock,
+            )
+        else:
+            bundle = await write_bundle(
+                app.url,
+                token=app.token,
+                since=DEFAULT_SINCE_SECONDS,
+                output=folder,
+                extra=extra,
+                clock=app.state.clock,
+            )
     except OSError as exc:
         app.notify(
             f"Incident bundle not written: {exc.strerror or exc}", severity="error", timeout=8, markup=False

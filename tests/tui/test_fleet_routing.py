@@ -1,18 +1,21 @@
 """The viewer over several collectors asks each question of the collector that holds the answer: an
 agent's analysis and a trace go to the collector of that agent's rows, the time scrub's lines come from
 every collector merged by time, and an acknowledgement goes to the collector that raised the alert (real
-collectors on 127.0.0.1, the real app under Pilot)."""
+collectors on 127.0.0.1, the real app under Pilot); ``!`` bundles every collector."""
 
 from __future__ import annotations
 
 import math
 import time
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
+from agentwatch.client.fleetbundle import collector_folder
 from agentwatch.collector.config import AlertSettings
 from agentwatch.protocol import PATH_ALERTS, VIEW_COSTS, AlertsResponse
 from agentwatch.tui.alerts import AlertsPanel
@@ -133,3 +136,29 @@ async def test_an_acknowledgement_goes_to_the_collector_that_raised_the_alert(st
         [kept] = await collector_alerts(second)
         assert kept.acked_by == "ana"
         assert await collector_alerts(first) == []
+
+
+async def test_the_bang_key_bundles_every_collector_in_a_folder_of_its_own(
+    start_collector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first, second = start_collector(), start_collector()
+    assert first.post([call("alpha", "gpt-4o", "ta-1", "a1")]).status_code == 202
+    assert second.post([call("beta", "claude-x", "tb-1", "b1")]).status_code == 202
+    app = AgentWatchApp(url=first.url, urls=[first.url, second.url], fps=20, tz=UTC)
+    async with app.run_test(size=SIZE) as pilot:
+        await async_wait_until(lambda: len(entry_lines(app)) == 2, TIMEOUT, pilot=pilot)
+        await pilot.press("exclamation_mark")
+        told = await async_wait_until(
+            lambda: [
+                n.message for n in app._notifications if n.message.startswith("Incident bundle written: ")
+            ],
+            TIMEOUT,
+            pilot=pilot,
+        )
+    path = Path(told[0].removeprefix("Incident bundle written: "))
+    folders = [collector_folder(first.url), collector_folder(second.url)]
+    assert {p.name for p in path.iterdir()} == {*folders, "summary.md", "screen.svg", "logs-on-screen.txt"}
+    assert "beta b1" in (path / folders[1] / "logs.ndjson").read_text()
+    assert "alpha a1" in (path / folders[0] / "logs.ndjson").read_text()
+    assert "- Log lines: 2" in (path / "summary.md").read_text()
