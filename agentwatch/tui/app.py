@@ -77,6 +77,7 @@ from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricsBar, header_lin
 
 if TYPE_CHECKING:
     import httpx
+    from textual.timer import Timer
 
     from agentwatch.tui.fleetview import FleetFeed
 
@@ -94,6 +95,8 @@ TABLE_INTERVAL = 1.0
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
 #: collector has answered long before; a slow one just means the stream fills the screen.
 PREFETCH_WAIT = 0.1
+#: Frames in a row that moved nothing before the frame timer waits for the clock's next second.
+IDLE_AFTER_FRAMES = 5
 
 
 def _build_client(url: str) -> httpx.AsyncClient:
@@ -325,6 +328,11 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self.table_interval = TABLE_INTERVAL
         self._table_updated_at = -math.inf
         self._last_frame_at = -math.inf
+        #: Frames in a row that moved nothing; from IDLE_AFTER_FRAMES on, frames wait for the next second.
+        self._empty_frames = 0
+        #: The frame timer's pending tick (None while a tick runs).
+        self._frame_timer: Timer | None = None
+        self.state.wake = self._wake_frames
         self._initial_wrap = wrap
         self._last_second = -1
         self._failing: set[str] = set()
@@ -392,7 +400,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
                 self.state.apply_snapshot(snapshot)
             self._prefetch = None
         self.frame()
-        self.set_timer(self.frame_interval, self._frame_tick, name="frame")
+        self._frame_timer = self.set_timer(self.frame_interval, self._frame_tick, name="frame")
         if self.connect:
             # Right after the first paint: importing httpx and the stream client would delay it.
             # (Done in a thread meanwhile, it only competes for the GIL: the import takes longer
@@ -404,7 +412,8 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self.follow_logs()
 
     async def on_unmount(self) -> None:
-        self.self_cost.close()
+        if hasattr(self, "self_cost"):  # not when the mount itself failed
+            self.self_cost.close()
         if self._http is not None:
             await self._http.aclose()
 
@@ -414,6 +423,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         if isinstance(event, _INPUT_EVENTS):
             self.last_input_at = time.monotonic()
             hurry_paint(self.screen)
+            self._wake_frames()
         await super().on_event(event)
 
     def _frame_tick(self) -> None:
@@ -426,14 +436,34 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         screen may be written again (:mod:`~agentwatch.tui.pacing`), so what it moves is
         painted at once rather than up to an interval later. The chain stops once the app
         shuts down (its screens and widgets are being removed).
+
+        While frames find nothing to move (an idle fleet), the next one waits for the clock's
+        next second (the header's clock and the ages shown move once a second); the first
+        change after that wakes the timer (:meth:`_wake_frames`).
         """
+        self._frame_timer = None
         if not self.is_running:
             return
         wait = max(self._last_frame_at + self.frame_interval - time.monotonic(), paint_due_in(self.screen))
         if wait <= 0.001:
+            moved = bool(self.state.dirty)
             self.frame(timed=True)
+            self._empty_frames = 0 if moved else self._empty_frames + 1
             wait = self.frame_interval
-        self.set_timer(wait, self._frame_tick, name="frame")
+        if self._empty_frames >= IDLE_AFTER_FRAMES:
+            now = self.state.clock()
+            wait = max(wait, math.floor(now) + 1.001 - now)
+        self._frame_timer = self.set_timer(wait, self._frame_tick, name="frame")
+
+    def _wake_frames(self) -> None:
+        """Something changed (data, a key): frames come at ``fps`` again, the next within an interval."""
+        idle = self._empty_frames >= IDLE_AFTER_FRAMES
+        self._empty_frames = 0
+        timer = self._frame_timer
+        if idle and timer is not None and self.is_running:
+            timer.stop()
+            wait = max(self._last_frame_at + self.frame_interval - time.monotonic(), 0.001)  # Textual: > 0
+            self._frame_timer = self.set_timer(wait, self._frame_tick, name="frame")
 
     def frame(self, *, timed: bool = False) -> None:
         """Move what changed in the state to the widgets (called ``fps`` times a second).

@@ -278,7 +278,14 @@ class ViewState:
         self.metrics_frames = SnapshotAssembler()
         #: The time scrub's cursor (:mod:`~agentwatch.tui.scrub`); live while ``scrub.at`` is None.
         self.scrub = Scrub()
-        self.dirty: set[str] = {DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER}
+        #: Called on the first change after a frame (the viewer's frame timer idles meanwhile).
+        self.wake: Callable[[], None] = _nothing
+        self.dirty: set[str] = DirtyMarks(
+            self._wake, (DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER)
+        )
+
+    def _wake(self) -> None:
+        self.wake()
 
     # ------------------------------------------------------------------ ingest side
     def apply_snapshot(self, snapshot: Snapshot) -> None:
@@ -662,8 +669,36 @@ class ViewState:
     def take_dirty(self) -> set[str]:
         """What changed since the last frame; resets the set."""
         dirty = self.dirty
-        self.dirty = set()
+        self.dirty = DirtyMarks(self._wake)
         return dirty
+
+
+def _nothing() -> None:
+    pass
+
+
+class DirtyMarks(set[str]):
+    """What changed since the last frame: a set whose first mark calls ``wake``.
+
+    The viewer's frame timer slows to the clock's seconds while frames find nothing to move;
+    the first change after that brings the next frame back within one frame interval.
+    """
+
+    __slots__ = ("wake",)
+
+    def __init__(self, wake: Callable[[], None], marks: Iterable[str] = ()) -> None:
+        super().__init__(marks)
+        self.wake = wake
+
+    def add(self, mark: str) -> None:
+        if not self:
+            self.wake()
+        set.add(self, mark)
+
+    def update(self, *marks: Iterable[str]) -> None:
+        if not self:
+            self.wake()
+        set.update(self, *marks)
 
 
 def _rank(level: str) -> int:
