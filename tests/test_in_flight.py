@@ -252,9 +252,25 @@ def test_a_stuck_steps_value_moves_once_an_interval() -> None:
     assert engine.firing()[0].value == 71.0 and fired.value == 61.0
 
 
+def test_a_coding_agents_thinking_has_a_floor_of_its_own() -> None:
+    """One long model answer (no tool, so no hook between its start and end) is not a hang."""
+    clock = Clock()
+    window = Window(clock=clock)
+    engine = AlertEngine(Ledger(clock=clock), AlertSettings(stuck_floor=60.0), clock, steps=window.steps)
+    window.open_steps([Event("a1", NOW, span_id="01", event_type=EVENT_SPAN_START,
+                             payload={"span_type": "thinking"})])  # fmt: skip
+    window.open_steps([Event("a2", NOW, span_id="02", event_type=EVENT_SPAN_START,
+                             payload={"span_type": "tool_call"})])  # fmt: skip
+    clock.advance(61.0)
+    assert [a.scope for a in stuck(engine.tick())] == ["agent:a2/step:02"]
+    clock.advance(540.0)
+    assert [a.scope for a in stuck(engine.tick())] == ["agent:a1/step:01"]
+
+
 def test_the_stuck_floor_comes_from_the_config_file() -> None:
-    config = parse_config({"alerts": {"stuck": {"floor": 120, "factor": 4}}})
+    config = parse_config({"alerts": {"stuck": {"floor": 120, "factor": 4, "thinking_floor": 900}}})
     assert (config.alerts.stuck_floor, config.alerts.stuck_factor) == (120.0, 4.0)
+    assert config.alerts.stuck_thinking_floor == 900.0
     assert parse_config({"alerts": {"disabled": ["stuck"]}}).alerts.disabled == frozenset({RULE_STUCK})
 
 

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Final
 
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.ledger import Ledger, ScopeSeries, agent_scope, model_scope
+from agentwatch.collector.sessionboard import STEP_THINKING
 from agentwatch.collector.sketch import LatencySketch, PackedSketch, key_of
 from agentwatch.protocol import (
     ALERT_FIRING,
@@ -455,8 +456,14 @@ class AlertEngine:
         )
 
     def stuck_limit(self, span_type: str, model: str | None, now: float) -> float:
-        """Seconds a step of this type and model may run: max(factor × usual p99, floor)."""
+        """Seconds a step of this type and model may run: max(factor × usual p99, floor).
+
+        A coding agent's ``thinking`` (a turn with no tool running) has a floor of its own: one
+        model answer, long ones included, and no hook between its start and its end.
+        """
         cfg = self.settings
+        if span_type == STEP_THINKING:
+            return max(cfg.stuck_thinking_floor, cfg.stuck_floor)
         usual_ms: float | None = None
         if model and span_type in LATENCY_SPAN_TYPES:
             scope = model_scope(model)

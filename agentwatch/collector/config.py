@@ -59,6 +59,8 @@ key                                    default   meaning
 ``silent.min_events``                  10        events an agent must have sent to count as active
 ``stuck.floor``                        60        a step in flight longer than max(factor × its usual p99,
 ``stuck.factor``                       3.0       … floor) seconds is stuck
+``stuck.thinking_floor``               600       a coding agent's turn with no tool running (``thinking``): its
+                                                 model may answer for minutes; stuck past this many seconds
 ``new_decision.min_history``           200       decisions an agent must have made before a new one alerts
 ``new_decision.hold``                  300       seconds a new-decision alert stays firing
 ``max_scopes``                         500       agents + models tracked for alerts and analysis
@@ -115,6 +117,7 @@ class AlertSettings:
     new_decision_hold: float = 300.0
     stuck_floor: float = 60.0
     stuck_factor: float = 3.0
+    stuck_thinking_floor: float = 600.0
     max_scopes: int = 500
     fold_limit: int = 5000
     forget_after: float = 3600.0
@@ -145,7 +148,7 @@ _SUBSECTIONS = {
     "token_efficiency": ("window", "min", "min_calls"),
     "silent": ("after", "min_events"),
     "new_decision": ("min_history", "hold"),
-    "stuck": ("floor", "factor"),
+    "stuck": ("floor", "factor", "thinking_floor"),
 }
 _TOP_KEYS = (
     "interval",
