@@ -3,11 +3,12 @@
     python -m agentwatch.tui.screenshots [--out screenshots/]
 
 Writes overview.svg (120×36), drilldown.svg, search.svg, small-80x24.svg, small-60x15.svg, help.svg, alerts.svg
-(three alerts firing), costs.svg (the Costs analysis screen), sessions.svg (coding-agent
+(three alerts firing, one acknowledged and one snoozed), costs.svg (the Costs analysis screen), sessions.svg (coding-agent
 sessions from their hooks: one needs you, one failed, two working, one waiting), waterfall.svg
 (one agent run's trace, a failed call and its retry), in-flight.svg (what each agent is doing now,
 one step stuck), scrub.svg (the time scrub's cursor 9 s back: that second's values, its top
-contributors and its lines) and line-detail.svg (a log line in full). ``--only NAME`` writes that
+contributors and its lines), line-detail.svg (a log line in full) and viewer-cost.svg (the viewer's own
+cost in its footer). ``--only NAME`` writes that
 one scene. The same fixture (:func:`demo_app`) feeds the snapshot tests, so what is committed is
 what is tested.
 
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from agentwatch.protocol import (
     RULE_ERROR_RATE,
@@ -308,9 +311,20 @@ def costs_analysis() -> Analysis:
 
 async def _alerts(app: AgentWatchApp) -> None:
     snapshot = fleet_snapshot()
-    snapshot.alerts = demo_alerts()
+    snapshot.alerts = alerts = demo_alerts()
+    alerts[1].acked_by, alerts[1].acked_at = "ana@ops-laptop", NOW - 180  # quiet until it resolves
+    alerts[2].snoozed_by, alerts[2].snoozed_until = "ana@ops-laptop", NOW + 42 * 60
     app.state.apply_snapshot(snapshot)
     app.frame()
+
+
+async def _viewer_cost(app: AgentWatchApp) -> None:
+    app.action_toggle_self_cost()
+    entries = log_entries(25)
+    for entry in entries:  # the readout's first figures come after two of its once-a-second samples
+        await asyncio.sleep(0.1)
+        app.state.add_log_entries([msgspec.structs.replace(entry, timestamp=NOW)])  # as if just sent
+        app.frame()
 
 
 async def _costs(app: AgentWatchApp) -> None:
@@ -535,6 +549,7 @@ SCENES: dict[str, tuple[tuple[int, int], Scene]] = {
     "in-flight.svg": ((120, 36), _in_flight),
     "scrub.svg": ((120, 36), _scrub),
     "line-detail.svg": ((120, 36), _line_detail),
+    "viewer-cost.svg": ((120, 36), _viewer_cost),
 }
 
 
