@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -228,6 +230,68 @@ class CollectorProcess:
         self.url = self._read_url()
         assert self.url == url, (self.url, url)
         wait_until(self._accepts, timeout=self.timeout)
+
+
+class PtyCommand:
+    """``python -m agentwatch ARGS`` in a pseudo-terminal of ``columns`` x ``lines``, free of the
+    caller's AGENTWATCH_* and size settings; ``output`` is every byte it wrote."""
+
+    def __init__(self, *args: str, columns: int, lines: int, env: dict[str, str] | None = None) -> None:
+        import fcntl  # POSIX only: imported where a pseudo-terminal is opened
+        import termios
+
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        inherited = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("AGENTWATCH_") and key not in ("COLUMNS", "LINES", "NO_COLOR")
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agentwatch", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**inherited, "TERM": "xterm-256color", **(env or {})},
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.output = b""
+
+    def read_until(self, condition: Callable[[], object], timeout: float = 15.0) -> bool:
+        """Collect output until ``condition()`` holds (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ready, _, _ = select.select([self.master], [], [], min(remaining, 0.1))
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # EIO: the command has exited and closed the terminal
+                    chunk = b""
+                if not chunk:
+                    return bool(condition())
+                self.output += chunk
+        return True
+
+    def tail(self) -> str:
+        """The last of the output, for an assertion's message."""
+        return self.output[-2000:].decode("utf-8", "replace")
+
+    def close(self, quit_key: bytes | None = None) -> None:
+        """End the command: with ``quit_key``, typed first and given 10 s; killed if still running."""
+        if self.process.poll() is None and quit_key is not None:
+            os.write(self.master, quit_key)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        os.close(self.master)
 
 
 def all_logs(url: str, expected: int, headers: dict[str, str] | None = None) -> list[LogEntry]:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
-from collections.abc import Callable
+
+from tests.helpers import PtyCommand
 
 COLUMNS, LINES = 120, 36
 AGENT_ID = re.compile(rb"\b[a-z]+-\d\d\b")  # the simulator's agents: planner-01, coder-03…
@@ -20,58 +14,15 @@ LEAVE_ALTERNATE_SCREEN = b"\x1b[?1049l"
 ESCAPE_SEQUENCE = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[@-_]")
 
 
-class Terminal:
-    """A command running in a pseudo-terminal of COLUMNS x LINES; ``output`` is every byte it wrote."""
+class Terminal(PtyCommand):
+    """``agentwatch ARGS`` in a pseudo-terminal of COLUMNS x LINES."""
 
     def __init__(self, *args: str) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("AGENTWATCH_") and key not in ("COLUMNS", "LINES", "NO_COLOR")
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agentwatch", *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env={**env, "TERM": "xterm-256color"},
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.output = b""
-
-    def read_until(self, condition: Callable[[], object], timeout: float = 15.0) -> bool:
-        """Collect output until ``condition()`` holds (True) or ``timeout`` seconds pass (False)."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            ready, _, _ = select.select([self.master], [], [], min(remaining, 0.1))
-            if ready:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:  # EIO: the command has exited and closed the terminal
-                    chunk = b""
-                if not chunk:
-                    return bool(condition())
-                self.output += chunk
-        return True
+        super().__init__(*args, columns=COLUMNS, lines=LINES)
 
     def text(self) -> bytes:
         """The output without escape sequences: the characters written, in order."""
         return ESCAPE_SEQUENCE.sub(b"", self.output)
-
-    def tail(self) -> str:
-        return self.output[-2000:].decode("utf-8", "replace")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        os.close(self.master)
 
 
 def test_demo_starts_shows_simulated_agents_and_log_lines_arriving_and_quits_on_q() -> None:

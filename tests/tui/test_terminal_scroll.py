@@ -8,17 +8,12 @@ styles and modes ignored). With tmux installed, the same is checked on a real te
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import select
 import shutil
-import struct
 import subprocess
 import sys
-import termios
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +21,7 @@ from rich.cells import cell_len
 
 from agentwatch.protocol import LogEntry
 from agentwatch.tui.app import AgentWatchApp
-from tests.helpers import NOW, RunningCollector, async_wait_until, screen_lines, wait_until
+from tests.helpers import NOW, PtyCommand, RunningCollector, async_wait_until, screen_lines, wait_until
 
 COLUMNS, LINES = 100, 30
 SEQUENCE = re.compile(
@@ -110,48 +105,11 @@ class Screen:
         return ["".join(row) for row in self.cells]
 
 
-class Viewer:
-    """``agentwatch URL`` on a pseudo-terminal; ``output`` is every byte it wrote."""
+class Viewer(PtyCommand):
+    """``agentwatch URL`` on a pseudo-terminal of COLUMNS x LINES."""
 
     def __init__(self, url: str) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_") and k != "NO_COLOR"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agentwatch", url, "--no-bell"],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env={**env, "TERM": "xterm-256color", "COLORTERM": "truecolor"},
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.output = b""
-
-    def read_until(self, condition: Callable[[], object], timeout: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            ready, _, _ = select.select([self.master], [], [], min(remaining, 0.1))
-            if ready:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:
-                    return bool(condition())
-                self.output += chunk
-        return True
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            os.write(self.master, b"q")
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        os.close(self.master)
+        super().__init__(url, "--no-bell", columns=COLUMNS, lines=LINES, env={"COLORTERM": "truecolor"})
 
 
 def band_writes(paint: bytes, top: int, bottom: int) -> list[tuple[int, int]]:
@@ -178,7 +136,7 @@ def test_new_log_lines_scroll_the_pane_in_the_terminal_and_only_they_are_written
         time.sleep(0.3)  # (a frame or two more, so the last paint is whole in the output)
         viewer.read_until(lambda: False, timeout=0.3)
     finally:
-        viewer.close()
+        viewer.close(quit_key=b"q")
 
     tail = viewer.output[start:]
     scrolls = list(SCROLL.finditer(tail))
