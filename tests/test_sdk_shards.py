@@ -60,6 +60,19 @@ def agents_made() -> Iterator[list[AgentTelemetry]]:
         telemetry.close(timeout=0.5)
 
 
+@pytest.fixture
+def agent_for(agents_made: list[AgentTelemetry]) -> Callable[..., AgentTelemetry]:
+    """Makes the agent of :func:`telemetry_for` whose ranking of ``urls`` starts with ``preferring``,
+    closed when the test ends."""
+
+    def make(*, preferring: str, urls: list[str], **options: float) -> AgentTelemetry:
+        telemetry = telemetry_for(agent_preferring(preferring, urls), urls, **options)
+        agents_made.append(telemetry)
+        return telemetry
+
+    return make
+
+
 # ---------------------------------------------------------------- the ranking
 def test_ranking_is_the_same_whatever_the_order_and_spelling_of_the_urls() -> None:
     for agent_id in AGENTS[:200]:
@@ -156,12 +169,11 @@ def test_each_agent_sends_all_its_events_to_the_collector_it_ranks_first(
 
 
 def test_a_killed_collector_fails_over_to_the_next_and_back_when_it_returns_nothing_lost(
-    start_collector_process: Callable[..., CollectorProcess], agents_made: list[AgentTelemetry]
+    start_collector_process: Callable[..., CollectorProcess], agent_for: Callable[..., AgentTelemetry]
 ) -> None:
     first, second = start_collector_process("--no-store"), start_collector_process("--no-store")
     urls = [first.url, second.url]
-    telemetry = telemetry_for(agent_preferring(first.url, urls), urls)
-    agents_made.append(telemetry)
+    telemetry = agent_for(preferring=first.url, urls=urls)
 
     record(telemetry, 40)
     before_kill = events_on(first.url)
@@ -194,15 +206,14 @@ def test_a_killed_collector_fails_over_to_the_next_and_back_when_it_returns_noth
 
 
 def test_a_collector_answering_503_fails_over_and_the_batch_is_sent_once_elsewhere(
-    start_collector: Callable[..., RunningCollector], tmp_path: Path, agents_made: list[AgentTelemetry]
+    start_collector: Callable[..., RunningCollector], tmp_path: Path, agent_for: Callable[..., AgentTelemetry]
 ) -> None:
     (tmp_path / "not-a-directory").write_text("")
     refusing = start_collector(store_path=tmp_path / "not-a-directory" / "store.db", sync=True)
     healthy = start_collector()
     assert refusing.post({"agent_id": "probe", "span_type": "log"}).status_code == 503
     urls = [refusing.url, healthy.url]
-    telemetry = telemetry_for(agent_preferring(refusing.url, urls), urls, failback_interval=30.0)
-    agents_made.append(telemetry)
+    telemetry = agent_for(preferring=refusing.url, urls=urls, failback_interval=30.0)
 
     record(telemetry, 25)
     stats = telemetry.stats()
@@ -212,15 +223,14 @@ def test_a_collector_answering_503_fails_over_and_the_batch_is_sent_once_elsewhe
 
 
 def test_a_collector_that_never_answers_times_out_and_fails_over(
-    collector: RunningCollector, agents_made: list[AgentTelemetry]
+    collector: RunningCollector, agent_for: Callable[..., AgentTelemetry]
 ) -> None:
     with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         urls = [silent_url, collector.url]
-        telemetry = telemetry_for(agent_preferring(silent_url, urls), urls, timeout=0.5)
-        agents_made.append(telemetry)
+        telemetry = agent_for(preferring=silent_url, urls=urls, timeout=0.5)
         record(telemetry, 10)
         stats = telemetry.stats()
     assert telemetry.collector == collector.url
@@ -229,12 +239,11 @@ def test_a_collector_that_never_answers_times_out_and_fails_over(
 
 
 def test_with_every_collector_down_batches_fail_counted_then_flow_when_one_returns(
-    start_collector_process: Callable[..., CollectorProcess], agents_made: list[AgentTelemetry]
+    start_collector_process: Callable[..., CollectorProcess], agent_for: Callable[..., AgentTelemetry]
 ) -> None:
     first, second = start_collector_process("--no-store"), start_collector_process("--no-store")
     urls = [first.url, second.url]
-    telemetry = telemetry_for(agent_preferring(first.url, urls), urls)
-    agents_made.append(telemetry)
+    telemetry = agent_for(preferring=first.url, urls=urls)
     first.kill9()
     second.kill9()
 
