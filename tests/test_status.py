@@ -241,14 +241,6 @@ def test_template_strings_from_agents_are_printable() -> None:
 
 
 # ---------------------------------------------------------------- --self: what the running viewers cost
-@pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "run"
-    directory.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
-    return directory
-
-
 def test_status_self_prints_a_row_per_running_viewer_as_a_table_or_json(runtime_dir, capsys) -> None:
     from agentwatch.tui.selfcost import SelfCost, SelfCostFile, figures_dir
 

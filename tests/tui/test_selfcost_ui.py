@@ -9,10 +9,8 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.app import App
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.screen import Screen
@@ -31,15 +29,6 @@ FULL_READOUT = re.compile(
     r"viewer CPU \d+\.\d% · frame p95 [\d.]+ m?s · event→screen p95 [\d.]+ m?s · terminal [\d.]+ [KM]?i?B/s"
     r" · dropped \d+ lines"
 )
-
-
-@pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private XDG runtime directory (the figures files go there, as platformdirs says)."""
-    directory = tmp_path / "run"
-    directory.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
-    return directory
 
 
 class RecordingDriver(HeadlessDriver):
