@@ -37,12 +37,12 @@ def percentile(samples: list[float], q: float) -> float:
 def role_measure(options: argparse.Namespace) -> None:
     """In the tree under test (its directory first on sys.path): one viewer, the keys, JSON on stdout."""
     sys.path.insert(0, str(HERE.parent))
-    from bench_tui import start_collector, stop
+    from _procs import start_collector, stop
     from textual import events
 
     from agentwatch.tui.app import AgentWatchApp
 
-    collector, url = start_collector()
+    collector, url = start_collector(stderr=subprocess.STDOUT)
     feeder = subprocess.Popen(
         [sys.executable, "-m", "agentwatch", "simulate", "--url", url, "--agents", str(options.agents),
          "--rate", str(options.rate)],

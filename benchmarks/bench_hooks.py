@@ -37,33 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _procs import start_collector  # noqa: E402
+
 SESSION = "b3c4d5e6-0000-4000-8000-0123456789ab"
 AGENT = "claude-code·b3c4d5e6"
 POLL = 0.001
-
-
-def start_collector() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agentwatch", "serve", "--port", "0", "--no-store"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    url = next((word for word in line.split() if word.startswith("http://")), None)
-    if url is None:
-        process.kill()
-        raise RuntimeError(f"collector did not print its URL: {line!r}")
-    import httpx
-
-    for _ in range(200):  # the URL is printed before uvicorn accepts: wait for it (≤ 10 s)
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return process, url
 
 
 def hook_body(index: int) -> dict[str, Any]:
@@ -191,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    process, url = start_collector()
+    process, url = start_collector(stderr=subprocess.STDOUT)
     try:
         print(f"{options.hooks} hooks against {url}, viewer at {options.fps} fps …", flush=True)
         times = asyncio.run(measure(url, options.hooks, options.fps))

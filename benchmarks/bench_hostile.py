@@ -36,11 +36,9 @@ import gzip
 import http.client
 import json
 import multiprocessing
-import os
 import random
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -51,6 +49,10 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _procs import COLLECTOR, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_INTERVAL_S = 0.010
@@ -98,35 +100,6 @@ class Prober:
         result: tuple[list[tuple[float, float]], list[float]] = self._receive.recv()
         self._process.join()
         return result
-
-
-# ----------------------------------------------------------------------- the collector
-def start_collector(source: Path) -> tuple[subprocess.Popen[str], str]:
-    environment = {**os.environ, "PYTHONPATH": str(source)}
-    command = [
-        sys.executable,
-        "-m",
-        "agentwatch",
-        "serve",
-        "--port",
-        "0",
-        "--no-store",
-        "--otlp-grpc-port",
-        "0",
-    ]
-    process = subprocess.Popen(
-        command, cwd=source, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    url = next(word for word in line.split() if word.startswith("http://"))
-    for _ in range(200):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return process, url
 
 
 # --------------------------------------------------------------------------- the cases
@@ -356,7 +329,7 @@ def main() -> None:
         "batch": big_batch(rng),
     }
     batch_gzip = gzip.compress(bodies["batch"], 5)
-    process, url = start_collector(options.source.resolve())
+    process, url = start_server(COLLECTOR, options.source.resolve())
     port = int(url.rsplit(":", 1)[1])
     cases: list[tuple[str, Load | None]] = [
         ("idle, no agents (baseline)", idle),

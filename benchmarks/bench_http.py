@@ -19,13 +19,16 @@ import json
 import multiprocessing
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _procs import rss_mb, start_server
 
 HERE = Path(__file__).parent
 #: Seconds of a soak before RSS is held to the ±10 % bound: the window's ring of one-second
@@ -115,29 +118,8 @@ def load_process(
     out.put(asyncio.run(_drive(port, payload, connections, seconds, pace)))
 
 
-def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    url = next(word for word in line.split() if word.startswith("http://"))
-    for _ in range(200):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return process, url
-
-
 def events_total(url: str) -> int:
     return int(httpx.get(url + "/healthz", timeout=120).json()["events_total"])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def measure(url: str, batch: int, seconds: float, connections: int = 4, pace: float | None = None) -> float:

@@ -15,13 +15,13 @@ server waited for the CPU).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_http import measure, start_server
+from _procs import cpu_seconds, start_server
+from bench_http import measure
 
 #: Runs ``agentwatch serve`` with uvicorn's own httptools protocol in place of the bounded one.
 STOCK = (
@@ -32,12 +32,6 @@ STOCK = (
     "from agentwatch.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

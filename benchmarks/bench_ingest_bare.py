@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +35,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import httpx
+from _procs import cpu_seconds, start_server
 from bench_http import events_total, request_bytes
-from bench_http_guard import cpu_seconds
 
 from agentwatch.protocol import Event
 from agentwatch.simulator.fleet import Fleet
@@ -103,24 +101,6 @@ def serve_bare() -> None:
         CollectorServer(config, on_stopping=lambda: None).run(sockets=[sock])
     finally:
         trimmer.stop()
-
-
-def start_server(command: list[str], source: Path | None = None) -> tuple[subprocess.Popen[str], str]:
-    """Start a server that prints its URL on its first line; with ``source``, that checkout's code."""
-    environment = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
-    process = subprocess.Popen(
-        command, cwd=source, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    url = next(word for word in line.split() if word.startswith("http://"))
-    for _ in range(200):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return process, url
 
 
 # ---------------------------------------------------------------------------------- the load

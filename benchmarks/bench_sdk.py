@@ -30,18 +30,16 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import random
 import resource
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
 
 import httpx
+from _procs import cpu_seconds, start_collector
 
 from agentwatch.collector import ingest, otlp
 from agentwatch.protocol import PATH_EVENTS, PATH_HEALTH, PATH_OTLP_TRACES, SPAN_LLM_CALL, Event, json_encoder
@@ -440,33 +438,6 @@ def bench_decoders() -> None:
         )
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), in seconds."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_collector() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agentwatch", "serve", "--port", "0", "--no-store"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()  # "agentwatch collector on http://127.0.0.1:PORT  store: ..."
-    url = next(word for word in line.split() if word.startswith("http://"))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + PATH_HEALTH, timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"collector did not answer at {url}")
-
-
 def events_total(client: httpx.Client, url: str) -> int:
     return int(client.get(url + PATH_HEALTH).json()["events_total"])
 
@@ -475,7 +446,7 @@ def bench_http(batches: int) -> None:
     anchor = recent_ns()
     pb_bodies = [otlp_protobuf_batch(seed, anchor) for seed in range(DISTINCT_BATCHES)]
     native_bodies = [native_batch(body) for body in pb_bodies]
-    process, url = start_collector()
+    process, url = start_collector(stderr=None)
     routes = {
         "OTLP protobuf /v1/traces": (PATH_OTLP_TRACES, pb_bodies, otlp.PROTOBUF),
         "native JSON /api/events": (PATH_EVENTS, native_bodies, "application/json"),
@@ -489,7 +460,7 @@ def bench_http(batches: int) -> None:
                     client.post(url + path, content=bodies[0], headers=headers).raise_for_status()
             for name, (path, bodies, media) in routes.items():
                 headers = {"content-type": media}
-                before, cpu_before = events_total(client, url), process_cpu_seconds(process.pid)
+                before, cpu_before = events_total(client, url), cpu_seconds(process.pid)
                 start = time.perf_counter()
                 for i in range(batches):
                     body = bodies[i % len(bodies)]
@@ -499,7 +470,7 @@ def bench_http(batches: int) -> None:
                 while (total := events_total(client, url)) < expected and time.monotonic() < deadline:
                     time.sleep(0.01)
                 elapsed = time.perf_counter() - start
-                cpu = process_cpu_seconds(process.pid) - cpu_before
+                cpu = cpu_seconds(process.pid) - cpu_before
                 accepted = total - before
                 assert accepted == batches * BATCH, f"{name}: {accepted} accepted of {batches * BATCH}"
                 results[name] = (accepted / elapsed, cpu / accepted * 1e6)

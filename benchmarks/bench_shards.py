@@ -42,8 +42,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_http import events_total, load_process, make_events, request_bytes, start_server
-from bench_tui import cpu_seconds, stop
+from _procs import COLLECTOR, cpu_seconds, start_server, stop
+from bench_http import events_total, load_process, make_events, request_bytes
 from bench_viewer_cost import Terminal, measure_steady
 
 HERE = Path(__file__).resolve()
@@ -91,18 +91,7 @@ def pid_of(url: str) -> int:
 
 def collectors(count: int) -> list[tuple[subprocess.Popen[str], str]]:
     """``count`` collector processes (no store, no OTLP/gRPC listener, which would share a port)."""
-    command = [
-        sys.executable,
-        "-m",
-        "agentwatch",
-        "serve",
-        "--port",
-        "0",
-        "--no-store",
-        "--otlp-grpc-port",
-        "0",
-    ]
-    started = [start_server(command) for _ in range(count)]
+    started = [start_server(COLLECTOR) for _ in range(count)]
     for process, url in started:
         _PIDS[url] = process.pid
     return started

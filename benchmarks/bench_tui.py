@@ -53,28 +53,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _procs import cpu_seconds, rss_mb, start_collector, stop
+
 HERE = Path(__file__).resolve()
 SIZE = (120, 36)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LATENCY_BINS = 10_000  # 1 ms bins; the last one holds everything ≥ 10 s
 
 
 # ----------------------------------------------------------------------------- /proc
-
-
-def cpu_seconds(pid: int | str = "self") -> float:
-    """utime + stime of a process, in seconds (``/proc/PID/stat`` fields 14 and 15)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def rss_mb(pid: int | str = "self") -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def percentile_from_histogram(counts: Sequence[int], q: float) -> float | None:
@@ -140,16 +126,6 @@ def spawn_in_pty(
 
     threading.Thread(target=drain, daemon=True).start()
     return process, written
-
-
-def stop(process: subprocess.Popen[Any], timeout: float = 5.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 def wait_for_file(path: Path, process: subprocess.Popen[Any], timeout: float) -> dict[str, Any]:
@@ -496,30 +472,6 @@ def warm_bytecode_cache(cache: Path) -> None:
     )
 
 
-def start_collector() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agentwatch", "serve", "--port", "0", "--no-store"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    url = next((word for word in line.split() if word.startswith("http://")), None)
-    if url is None:
-        stop(process)
-        raise RuntimeError(f"collector did not print its URL: {line!r}")
-    import httpx
-
-    for _ in range(200):  # the URL is printed before uvicorn accepts: wait for it (≤ 10 s)
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return process, url
-
-
 def start_times(work: Path, url: str, runs: int = 3) -> dict[str, Any]:
     """Start-up on an otherwise idle machine: the viewer (against a collector holding data) and a
     minimal Textual app, ``runs`` times each in turn; medians."""
@@ -698,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_bytecode_cache(work / "pycache")
         print(f"viewer: {options.lines:,} lines at {options.rate:,}/s from {options.agents} agents, "
               f"--fps {options.fps}, terminal {SIZE[0]}×{SIZE[1]} …", flush=True)  # fmt: skip
-        collector, url = start_collector()
+        collector, url = start_collector(stderr=subprocess.STDOUT)
         try:
             starts = start_times(work, url)
             run = main_run(options, work, url)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_tui import cpu_seconds, stop
+from _procs import cpu_seconds, start_collector, stop
 
 HERE = Path(__file__).resolve()
 SIZE = (120, 36)
@@ -207,7 +207,7 @@ def viewer_keys(terminal: Terminal, presses: int, rng: random.Random, cost: Cost
 
 def run_viewer(load: str, options: argparse.Namespace, rng: random.Random, source: str | None = None) -> Cost:
     """One load against the viewer of this tree, or of the agentwatch source tree ``source``."""
-    collector, url = start_collector()
+    collector, url = start_collector(stderr=subprocess.STDOUT)
     feeder: subprocess.Popen[bytes] | None = None
     terminal: Terminal | None = None
     try:
@@ -236,31 +236,6 @@ def run_viewer(load: str, options: argparse.Namespace, rng: random.Random, sourc
         if feeder is not None:
             stop(feeder)
         stop(collector)
-
-
-def start_collector() -> tuple[subprocess.Popen[str], str]:
-    """``agentwatch serve`` on an ephemeral port, no store, no OTLP/gRPC listener; (process, URL)."""
-    import httpx
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agentwatch", "serve", "--port", "0", "--otlp-grpc-port", "0", "--no-store"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    url = next((word for word in line.split() if word.startswith("http://")), None)
-    if url is None:
-        stop(process)
-        raise RuntimeError(f"collector did not print its URL: {line!r}")
-    for _ in range(200):  # the URL is printed before uvicorn accepts: wait for it (≤ 10 s)
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return process, url
 
 
 def simulate(url: str, *, agents: int, rate: int) -> subprocess.Popen[bytes]:
