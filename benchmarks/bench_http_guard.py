@@ -28,7 +28,10 @@ STOCK = (
     "import sys\n"
     "from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol\n"
     "import agentwatch.collector.server as server\n"
-    "server.guarded_protocol = lambda limits: HttpToolsProtocol\n"
+    "from agentwatch.collector.httpguard import ConnectionCounts\n"
+    "class Stock(HttpToolsProtocol):\n"
+    "    counts = ConnectionCounts()  # what the collector's /healthz reads; stays at zero here\n"
+    "server.guarded_protocol = lambda limits: Stock\n"
     "from agentwatch.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
