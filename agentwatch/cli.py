@@ -19,15 +19,6 @@ from agentwatch.collector import httplimits
 from agentwatch.protocol import DEFAULT_HOST, DEFAULT_OTLP_GRPC_PORT, DEFAULT_PORT
 
 SUBCOMMANDS = ("watch", "serve", "demo", "simulate", "status", "hook", "hooks", "record", "replay", "bundle")
-SCENARIOS = (
-    "steady",
-    "burst",
-    "error-spike",
-    "latency-degradation",
-    "cost-drift",
-    "new-decision",
-    "stuck-step",
-)
 #: What each scenario does (times from the start of the run) and the alert it raises.
 SCENARIO_HELP: Final = {
     "steady": "a healthy fleet, 1-2 % of calls failing; raises no alert",
@@ -38,6 +29,8 @@ SCENARIO_HELP: Final = {
     "new-decision": "from 30 s: one agent starts deciding issue_refund_without_approval: new_decision",
     "stuck-step": "from 8 s: one agent's LLM call hangs for 150 s, shown in flight and marked stuck past 60 s: stuck",
 }
+#: The simulator's scenarios, named here so that parsing the command line does not import it.
+SCENARIOS = tuple(SCENARIO_HELP)
 LEVEL_CHOICES = ("debug", "info", "warning", "error")
 SERVER_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 DEFAULT_URL_TEXT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
