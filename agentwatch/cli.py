@@ -252,7 +252,7 @@ def _add_record_replay_bundle(sub: Any) -> None:
         "snapshot, the alerts and their history, the analysis views, the log lines of the time range and a "
         "summary.md. Prints the path.",
     )
-    _add_url_options(bundle, positional=True)
+    _add_url_options(bundle, positional=True, many=True)
     bundle.add_argument(
         "--since",
         type=_since,

@@ -3,6 +3,8 @@ summary over all of them (real collectors on 127.0.0.1, real HTTP)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -68,3 +70,22 @@ async def test_as_a_tar_the_folders_are_inside_one_archive(
     for url in (first.url, second.url):
         assert f"fleet/{collector_folder(url)}/summary.md" in names
     assert "fleet/summary.md" in names
+
+
+def test_agentwatch_bundle_given_several_urls_writes_a_folder_for_each(
+    start_collector: Callable[..., RunningCollector], tmp_path: Path
+) -> None:
+    first, second = start_collector(), start_collector()
+    assert second.post([call("beta", 1.0)]).status_code == 202
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", "bundle", first.url, second.url, "-o", str(tmp_path / "both")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "both")
+    names = {p.name for p in (tmp_path / "both").iterdir()}
+    assert names == {collector_folder(first.url), collector_folder(second.url), "summary.md"}
+    assert "beta called" in (tmp_path / "both" / collector_folder(second.url) / "logs.ndjson").read_text()

@@ -280,21 +280,29 @@ def _write(path: Path, name: str, files: Mapping[str, bytes], *, tar: bool, mtim
 
 
 def main(namespace: argparse.Namespace) -> int:
-    """``agentwatch bundle URL --since 15m [-o DIR] [--tar]``."""
+    """``agentwatch bundle URL… --since 15m [-o DIR] [--tar]`` (several URLs: a folder for each collector)."""
     url = namespace.url or os.environ.get("AGENTWATCH_URL") or DEFAULT_URL
+    urls = list(getattr(namespace, "urls", None) or ())
     token = normalize_token(namespace.token or os.environ.get("AGENTWATCH_TOKEN"))
     output = Path(namespace.output) if namespace.output else None
     try:
-        bundle = asyncio.run(
-            write_bundle(url, token=token, since=namespace.since, output=output, tar=namespace.tar)
-        )
+        if len(urls) > 1:
+            from agentwatch.client.fleetbundle import write_fleet_bundle
+
+            bundle = asyncio.run(
+                write_fleet_bundle(urls, token=token, since=namespace.since, output=output, tar=namespace.tar)
+            )
+        else:
+            bundle = asyncio.run(
+                write_bundle(url, token=token, since=namespace.since, output=output, tar=namespace.tar)
+            )
     except OSError as exc:
         print(f"agentwatch bundle: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     for name, why in bundle.problems.items():
         print(f"agentwatch bundle: {name}: {why}", file=sys.stderr)
     print(bundle.path)
-    unreadable = {"snapshot.json", "alerts.json"} & set(bundle.problems)
+    unreadable = {"snapshot.json", "alerts.json"} & {name.rsplit("/", 1)[-1] for name in bundle.problems}
     return 1 if unreadable else 0
 
 
