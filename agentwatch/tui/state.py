@@ -35,6 +35,7 @@ from agentwatch.protocol import (
     normalize_level,
 )
 from agentwatch.tui.agentorder import ROW_VALUE, SortedAgents, SortKey, sort_key
+from agentwatch.tui.dirty import DirtyMarks, nothing
 from agentwatch.tui.linefields import field_value
 from agentwatch.tui.received import ReceivedHistory
 from agentwatch.tui.scrub import Scrub
@@ -279,7 +280,7 @@ class ViewState:
         #: The time scrub's cursor (:mod:`~agentwatch.tui.scrub`); live while ``scrub.at`` is None.
         self.scrub = Scrub()
         #: Called on the first change after a frame (the viewer's frame timer idles meanwhile).
-        self.wake: Callable[[], None] = _nothing
+        self.wake: Callable[[], None] = nothing
         self.dirty: set[str] = DirtyMarks(
             self._wake, (DIRTY_METRICS, DIRTY_AGENTS, DIRTY_LOGS_REFILTERED, DIRTY_HEADER)
         )
@@ -671,34 +672,6 @@ class ViewState:
         dirty = self.dirty
         self.dirty = DirtyMarks(self._wake)
         return dirty
-
-
-def _nothing() -> None:
-    pass
-
-
-class DirtyMarks(set[str]):
-    """What changed since the last frame: a set whose first mark calls ``wake``.
-
-    The viewer's frame timer slows to the clock's seconds while frames find nothing to move;
-    the first change after that brings the next frame back within one frame interval.
-    """
-
-    __slots__ = ("wake",)
-
-    def __init__(self, wake: Callable[[], None], marks: Iterable[str] = ()) -> None:
-        super().__init__(marks)
-        self.wake = wake
-
-    def add(self, mark: str) -> None:
-        if not self:
-            self.wake()
-        set.add(self, mark)
-
-    def update(self, *marks: Iterable[str]) -> None:
-        if not self:
-            self.wake()
-        set.update(self, *marks)
 
 
 def _rank(level: str) -> int:
