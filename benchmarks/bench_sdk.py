@@ -75,7 +75,7 @@ def bench_caller_cost(n: int, runs: int = 3) -> None:
     telemetry = AgentTelemetry(
         "bench",
         closed_port_url(),
-        max_queue=runs * 5 * (n + 2000),
+        max_queue=2 * runs * 5 * (n + 2000),  # a span queues its start too
         flush_interval=3600,
         batch_size=10 * runs * n,
         heartbeat_interval=None,
