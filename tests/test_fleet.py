@@ -334,3 +334,24 @@ def test_a_collector_down_keeps_its_last_alerts_in_the_fleet_and_its_numbers_out
     assert view.snapshot.alerts == [alert]
     assert view.collectors == [("http://a", "live", None), ("http://b", "reconnecting", "refused")]
     assert view.up == 1
+
+
+def test_one_agent_heard_by_two_collectors_is_one_row_with_both_collectors_counts() -> None:
+    """An agent that failed over (or two agents of one name) shows once: counts summed, not one hidden."""
+    early = AgentRow("planner", status="ok", events=30, errors=3, events_per_second=3.0, tokens_per_second=100.0,
+                     p50_latency_ms=200.0, p99_latency_ms=900.0, cost_usd=0.5, last_seen=100.0, model="gpt-4o")  # fmt: skip
+    late = AgentRow("planner", status="degraded", events=10, errors=0, events_per_second=1.0, tokens_per_second=50.0,
+                    p50_latency_ms=300.0, p99_latency_ms=700.0, cost_usd=0.25, last_seen=110.0, model="gpt-4.1")  # fmt: skip
+    parts = [
+        Part("a", Snapshot(timestamp=110.0, events=30, active_agents=2, agents=[early, AgentRow("solo")])),
+        Part("b", Snapshot(timestamp=110.0, events=10, active_agents=1, agents=[late])),
+    ]
+    fleet = merge_snapshots(parts)
+    assert [row.agent_id for row in fleet.snapshot.agents] == ["planner", "solo"]
+    row = fleet.snapshot.agents[0]
+    assert (row.events, row.errors, row.error_rate) == (40, 3, pytest.approx(0.075))
+    assert (row.events_per_second, row.tokens_per_second, row.cost_usd) == (4.0, 150.0, 0.75)
+    assert (row.p50_latency_ms, row.p99_latency_ms) == (300.0, 900.0), "the larger: an upper bound"
+    assert (row.status, row.model, row.last_seen) == ("degraded", "gpt-4.1", 110.0)
+    assert fleet.collector_of["planner"] == "b", "the collector that heard from it last"
+    assert fleet.snapshot.active_agents == 2

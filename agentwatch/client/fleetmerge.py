@@ -10,8 +10,11 @@ collector that is down simply has no part: the merge is of the ones that answere
   say. A part without a sketch (a collector that does not serve one) leaves them to the percentiles of
   the only part when there is just one, else None: averaging percentiles would be wrong.
 - Agent rows are the union, sorted by agent id; :func:`merge_snapshots` also says which collector each
-  agent's row came from (agents are sharded by agent: one agent is on one collector; if the same id
-  comes from two, both rows stay).
+  agent's row came from (agents are sharded by agent: one agent is on one collector). The same id from
+  several collectors (an agent that failed over, or two agents of one name) is one row
+  (:func:`merge_rows`): its counts and rates summed, its p50 / p99 the larger (an upper bound), the
+  rest from the collector that heard from it last, which is also the one named for it; it counts
+  once among the active agents.
 - The per-second history adds the series aligned on their newest second; its p99 per second is the
   merge of the collectors' sketches of that second when every part has them (``GET /api/sketch?since=``),
   else the largest of the collectors' p99 (an upper bound, and ``p99_bound`` says so).
@@ -23,10 +26,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agentwatch.protocol import AgentRow, Alert, History, Session, Snapshot
+import msgspec
+
+from agentwatch.protocol import (
+    STATUS_DEGRADED,
+    STATUS_FAILING,
+    STATUS_IDLE,
+    STATUS_OFFLINE,
+    STATUS_OK,
+    AgentRow,
+    Alert,
+    History,
+    Session,
+    Snapshot,
+)
 from agentwatch.sketchwire import BadSketch, WireSketch, check, merge, quantiles
 
 _QUANTILES = (0.5, 0.95, 0.99)
+#: Statuses of an agent not counted as active.
+_QUIET = (STATUS_IDLE, STATUS_OFFLINE)
+#: Which status a row merged from several shows: the one that needs attention most.
+_STATUS_ORDER = {STATUS_FAILING: 0, STATUS_DEGRADED: 1, STATUS_OK: 2, STATUS_IDLE: 3, STATUS_OFFLINE: 4}
 
 
 @dataclass
@@ -137,10 +157,16 @@ def merge_snapshots(parts: Sequence[Part]) -> FleetSnapshot:
         percentiles, refused = merge_percentiles([part.sketch for part in parts])
     else:
         percentiles, refused = [None, None, None], 0
-    rows: list[tuple[str, AgentRow]] = []
+    by_id: dict[str, list[tuple[str, AgentRow]]] = {}
     for part in parts:
-        rows.extend((part.name, row) for row in part.snapshot.agents)
-    rows.sort(key=lambda item: item[1].agent_id)
+        for row in part.snapshot.agents:
+            by_id.setdefault(row.agent_id, []).append((part.name, row))
+    rows = [merge_rows(found) for _, found in sorted(by_id.items())]
+    counted_twice = sum(
+        sum(1 for _, row in found if row.status not in _QUIET) - 1
+        for found in by_id.values()
+        if len(found) > 1 and any(row.status not in _QUIET for _, row in found)
+    )
     alerts: list[Alert] = [alert for s in snapshots for alert in s.alerts]
     sessions: list[Session] = [session for s in snapshots for session in s.sessions]
     merged = Snapshot(
@@ -151,7 +177,7 @@ def merge_snapshots(parts: Sequence[Part]) -> FleetSnapshot:
         completions=sum(s.completions for s in snapshots),
         p50_latency_ms=percentiles[0],
         p99_latency_ms=percentiles[2],
-        active_agents=sum(s.active_agents for s in snapshots),
+        active_agents=max(sum(s.active_agents for s in snapshots) - counted_twice, 0),
         window_seconds=max(s.window_seconds for s in snapshots),
         events_per_second=sum(s.events_per_second for s in snapshots),
         events=events,
@@ -173,3 +199,33 @@ def merge_snapshots(parts: Sequence[Part]) -> FleetSnapshot:
     )
     bound = len(parts) > 1 and any(part.seconds is None for part in parts)
     return FleetSnapshot(merged, {row.agent_id: name for name, row in rows}, refused, bound)
+
+
+def merge_rows(found: Sequence[tuple[str, AgentRow]]) -> tuple[str, AgentRow]:
+    """One agent's rows from several collectors as one row, and the collector named for it."""
+    if len(found) == 1:
+        return found[0]
+    name, latest = max(found, key=lambda item: item[1].last_seen or 0.0)
+    rows = [row for _, row in found]
+    events = sum(row.events for row in rows)
+    errors = sum(row.errors for row in rows)
+
+    def largest(values: Sequence[float | None]) -> float | None:
+        known = [value for value in values if value is not None]
+        return max(known) if known else None
+
+    merged = msgspec.structs.replace(
+        latest,
+        status=min((row.status for row in rows), key=lambda status: _STATUS_ORDER.get(status, 2)),
+        events_per_second=sum(row.events_per_second for row in rows),
+        tokens_per_second=sum(row.tokens_per_second for row in rows),
+        p50_latency_ms=largest([row.p50_latency_ms for row in rows]),
+        p99_latency_ms=largest([row.p99_latency_ms for row in rows]),
+        error_rate=errors / events if events else 0.0,
+        errors=errors,
+        events=events,
+        cost_usd=sum(row.cost_usd for row in rows),
+        telemetry_dropped=sum(row.telemetry_dropped for row in rows),
+        cost_unpriced=any(row.cost_unpriced for row in rows),
+    )
+    return name, merged
