@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 import httpx  # noqa: E402
+from _load import drive  # noqa: E402
 from bench_http import make_events, request_bytes  # noqa: E402
 
 from agentwatch.collector import ingest, storedb  # noqa: E402
@@ -241,30 +242,9 @@ def viewer_process(url: str, seconds: float, out: Any) -> None:
 async def _send(port: int, template: bytes, connections: int, seconds: float, pace: float | None) -> int:
     """Post ``template`` over keep-alive connections until ``seconds`` pass, each request's
     ``@@@@@@@@`` replaced by its number (every batch its own traces); returns the responses."""
-    deadline = time.monotonic() + seconds
-    sent = 0
-
-    async def one() -> None:
-        nonlocal sent
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        next_at = time.monotonic()
-        while time.monotonic() < deadline:
-            if pace is not None:
-                next_at += pace
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            sent += 1
-            writer.write(template.replace(TRACE_MARK, f"{sent:08x}".encode()))
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"
-            )
-            await reader.readexactly(length)
-        writer.close()
-
-    await asyncio.gather(*(one() for _ in range(connections)))
-    return sent
+    return await drive(
+        port, lambda n: template.replace(TRACE_MARK, f"{n:08x}".encode()), connections, seconds, pace
+    )
 
 
 def ingest_process(port: int, template: bytes, seconds: float, pace: float | None, out: Any) -> None:

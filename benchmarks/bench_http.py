@@ -28,6 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _load import drive
 from _procs import rss_mb, start_server
 
 HERE = Path(__file__).parent
@@ -85,31 +86,7 @@ def request_bytes(port: int, body: bytes, path: str = "/api/events") -> bytes:
 
 async def _drive(port: int, payload: bytes, connections: int, seconds: float, pace: float | None) -> int:
     """Send ``payload`` over keep-alive connections until ``seconds`` pass; returns responses."""
-    deadline = time.monotonic() + seconds
-    done = 0
-
-    async def one() -> None:
-        nonlocal done
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        next_at = time.monotonic()
-        while time.monotonic() < deadline:
-            if pace is not None:
-                next_at += pace
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            writer.write(payload)
-            header = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in header.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            done += 1
-        writer.close()
-
-    await asyncio.gather(*(one() for _ in range(connections)))
-    return done
+    return await drive(port, lambda _: payload, connections, seconds, pace)
 
 
 def load_process(

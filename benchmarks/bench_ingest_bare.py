@@ -35,6 +35,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _load import drive
 from _procs import cpu_seconds, start_server
 from bench_http import events_total, request_bytes
 
@@ -120,25 +121,7 @@ async def _drive(port: int, events: list[Event], connections: int, seconds: floa
             request, stamped = request_bytes(port, encode(events)), now
         return request
 
-    deadline = time.monotonic() + seconds
-    done = 0
-
-    async def one() -> None:
-        nonlocal done
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while time.monotonic() < deadline:
-            writer.write(current())
-            header = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in header.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            done += 1
-        writer.close()
-
-    await asyncio.gather(*(one() for _ in range(connections)))
-    return done
+    return await drive(port, lambda _: current(), connections, seconds)
 
 
 def _load(port: int, events: list[Event], connections: int, seconds: float, out) -> None:
