@@ -2,8 +2,8 @@
 
 A :class:`SelfCostMeter` is fed by cheap hooks (a few additions per frame and per terminal write,
 into preallocated rings) and sampled once a second into :class:`SelfCost` figures. A viewer in a
-terminal writes its figures once a second to ``<pid>.json`` in :func:`figures_dir` (atomically,
-removed at exit); :func:`live_figures` reads the files of the viewers still running, for
+terminal writes its figures every :data:`PUBLISH_SECONDS` to ``<pid>.json`` in :func:`figures_dir`
+(atomically, removed at exit); :func:`live_figures` reads the files of the viewers still running, for
 ``agentwatch status --self``. No Textual here: ``status`` imports this without paying for it.
 
 The figures:
@@ -51,8 +51,11 @@ __all__ = [
     "readout",
 ]
 
-#: Seconds between two samples (and two writes of the figures file).
+#: Seconds between two samples.
 SAMPLE_SECONDS: Final = 1.0
+#: Seconds between two writes of the figures file: a rename is dearer than a sample, and its
+#: readers (``agentwatch status --self``) keep a file for :data:`STALE_SECONDS`.
+PUBLISH_SECONDS: Final = 5.0
 #: CPU and bytes/s are averaged over this many seconds.
 RATE_SECONDS: Final = 5.0
 #: Frame time and lag percentiles cover this many seconds.
@@ -239,6 +242,8 @@ class SelfCostFile:
         self.path = self.directory / f"{pid}{_SUFFIX}"
         self._temporary = self.directory / f".{pid}{_SUFFIX}.tmp"
         self.failed_writes = 0
+        #: Writes that reached the file.
+        self.writes = 0
 
     def write(self, figures: SelfCost) -> bool:
         try:
@@ -248,6 +253,7 @@ class SelfCostFile:
         except OSError:
             self.failed_writes += 1
             return False
+        self.writes += 1
         return True
 
     def remove(self) -> None:

@@ -2,8 +2,11 @@
 
 :class:`SelfCostHook` feeds a :class:`~agentwatch.tui.selfcost.SelfCostMeter` from three places
 where Textual writes the screen, each wrapped on the running instance (nothing changes for other
-apps), and samples it once a second: into the readout when it is shown, and into the viewer's
-figures file when the viewer runs in a terminal (for ``agentwatch status --self``). These are
+apps), and samples it once a second: into the readout when it is shown, and every
+:data:`~agentwatch.tui.selfcost.PUBLISH_SECONDS` into the viewer's figures file when the viewer runs
+in a terminal (for ``agentwatch status --self``). It has no timer of its own: the app's frame timer,
+which runs at least once a second, calls :meth:`SelfCostHook.tick_if_due` (one wake-up a second less
+for an idle viewer). These are
 private to Textual, like those of :mod:`~agentwatch.tui.textual_internals`, and
 ``tests/tui/test_selfcost_ui.py`` checks them against the installed Textual:
 
@@ -27,10 +30,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import App
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Static
 
 from agentwatch.tui.selfcost import (
+    PUBLISH_SECONDS,
     SAMPLE_SECONDS,
     SelfCost,
     SelfCostFile,
@@ -43,6 +46,8 @@ __all__ = ["SelfCostBar", "SelfCostHook"]
 
 #: What the readout says before the first sample.
 MEASURING = "viewer: measuring…"
+#: Samples between two writes of the figures file.
+_PUBLISH_EVERY = round(PUBLISH_SECONDS / SAMPLE_SECONDS)
 
 
 class SelfCostBar(Static):
@@ -77,7 +82,7 @@ class SelfCostHook:
 
     ``lines_dropped`` reads the state's count of lines lost; ``clock`` is the wall clock the log
     lines are compared with. ``publish`` (default: when the app has a real terminal) writes the
-    figures file each second.
+    figures file every :data:`~agentwatch.tui.selfcost.PUBLISH_SECONDS`.
     """
 
     def __init__(
@@ -91,6 +96,10 @@ class SelfCostHook:
         publish: bool | None = None,
     ) -> None:
         self.meter = SelfCostMeter(clock=clock)
+        self._clock = clock
+        #: The clock second of the last sample; samples since the figures file was last written.
+        self._sampled_second = int(clock())
+        self._unpublished = _PUBLISH_EVERY
         self.bar = bar
         self.shown = False
         self._lines_dropped = lines_dropped
@@ -100,8 +109,8 @@ class SelfCostHook:
         publish = not app.is_headless if publish is None else publish
         self.file = SelfCostFile(self._pid) if publish else None
         self._swept = False
+        self._closed = False
         self._install(app)
-        self._timer: Timer | None = app.set_interval(SAMPLE_SECONDS, self.tick, name="self-cost")
 
     def _install(self, app: Any) -> None:
         meter = self.meter
@@ -143,11 +152,20 @@ class SelfCostHook:
 
         screen._compositor_refresh = timed_refresh
 
+    def tick_if_due(self) -> None:
+        """Take a sample in each new second of the clock (called by every frame tick)."""
+        second = int(self._clock())
+        if second != self._sampled_second and not self._closed:
+            self._sampled_second = second
+            self.tick()
+
     def tick(self) -> None:
-        """Once a second: sample, write the figures file, redraw the readout if shown. The first
-        write also removes the files of viewers gone (a killed viewer cannot remove its own)."""
+        """Sample, redraw the readout if shown, and write the figures file when it is due. The
+        first write also removes the files of viewers gone (a killed viewer cannot remove its own)."""
         figures = self.meter.sample(pid=self._pid, url=self._url, lines_dropped=self._lines_dropped())
-        if self.file is not None:
+        self._unpublished += 1
+        if self.file is not None and self._unpublished >= _PUBLISH_EVERY:
+            self._unpublished = 0
             if not self._swept:  # the files of viewers that could not remove theirs (killed)
                 self._swept = True
                 live_figures(self.file.directory)
@@ -165,8 +183,6 @@ class SelfCostHook:
 
     def close(self) -> None:
         """Stop sampling and remove the figures file."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        self._closed = True
         if self.file is not None:
             self.file.remove()

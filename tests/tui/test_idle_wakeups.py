@@ -1,0 +1,72 @@
+"""An idle viewer wakes as seldom as it can: one timer, one frame a second, one sample a second."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from agentwatch.protocol import LogEntry
+from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.selfcost import PUBLISH_SECONDS, SAMPLE_SECONDS, SelfCostFile
+from tests.helpers import async_wait_until, log_lines
+
+SIZE = (120, 36)
+
+
+def running_timers(app: AgentWatchApp) -> list[str]:
+    """The names of the timers still due to fire, of the app and of every node of every screen."""
+    nodes: list[Any] = [app]
+    for screen in app.screen_stack:
+        nodes.extend(screen.walk_children(with_self=True))
+    return sorted(timer.name for node in nodes for timer in node._timers if timer._task is not None)
+
+
+def is_idle(app: AgentWatchApp) -> bool:
+    """The frame timer waits for the clock's next second."""
+    timer = app._frame_timer
+    return timer is not None and timer._interval > 0.9
+
+
+async def test_an_idle_viewer_runs_one_timer_the_frames_which_also_take_the_self_cost_sample() -> None:
+    clock = [1_000.0]
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, clock=lambda: clock[0])
+    async with app.run_test(size=SIZE) as pilot:
+        # (Once the last frame's paint is written: a paint runs on a one-shot timer of its own.)
+        await async_wait_until(lambda: is_idle(app) and running_timers(app) == ["frame"], pilot=pilot)
+        assert app.self_cost.meter.last is None  # the clock's second has not moved yet
+        clock[0] += 1.0
+        app.state.add_log_entries([LogEntry(timestamp=clock[0], agent_id="a", level="info", message="tick")])
+        await async_wait_until(lambda: app.self_cost.meter.last is not None, pilot=pilot)
+
+
+async def test_a_change_to_an_idle_viewer_is_drawn_and_then_frames_wait_for_the_next_second_again() -> None:
+    """The collector's stream sends an update every few seconds even when nothing happens: each
+    costs the frame that draws it and one more that finds nothing, not a run of empty frames."""
+    now = 1_000.0
+    app = AgentWatchApp(url="http://127.0.0.1:9", fps=20, connect=False, clock=lambda: now)
+    async with app.run_test(size=SIZE) as pilot:
+        for n in range(3):
+            await async_wait_until(lambda: is_idle(app), pilot=pilot)
+            before = app.frames
+            message = f"line {n}"
+            app.state.add_log_entries([LogEntry(timestamp=now, agent_id="a", level="info", message=message)])
+            assert not is_idle(app)
+            await async_wait_until(lambda: is_idle(app), pilot=pilot)
+            assert any(line.endswith(message) for line in log_lines(app))
+            assert app.frames - before <= 2
+
+
+async def test_the_figures_file_is_written_every_few_samples_not_every_second(tmp_path: Path) -> None:
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False)
+    async with app.run_test(size=SIZE):
+        hook = app.self_cost
+        hook.file = file = SelfCostFile(os.getpid(), tmp_path)
+        every = round(PUBLISH_SECONDS / SAMPLE_SECONDS)
+        hook.tick()
+        assert file.writes == 1 and file.path.exists()  # the first sample at once
+        for _ in range(every - 1):
+            hook.tick()
+        assert file.writes == 1
+        hook.tick()
+        assert file.writes == 2
