@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -95,6 +95,8 @@ class EmbeddedCollector:
     url: str = ""
     #: Seconds of simulated history the alert baselines were built from (0 when not simulating).
     history: float = 0.0
+    #: The collector's and the simulator's clock (unix seconds); a test may run it faster.
+    clock: Callable[[], float] = time.time
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -114,10 +116,10 @@ class EmbeddedCollector:
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         if self.seed is None:
             self.seed = int(time.time())
-        collector = Collector(Settings(store_path=None))
+        collector = Collector(Settings(store_path=None, clock=self.clock))
         if self.simulate:
             self.history = warm_alerts(
-                collector, agents=self.agents, rate=self.rate, seed=self.seed, now=time.time()
+                collector, agents=self.agents, rate=self.rate, seed=self.seed, now=self.clock()
             )
         config = uvicorn.Config(
             create_app(collector=collector),
@@ -160,6 +162,7 @@ class EmbeddedCollector:
                     seed=self.seed if self.seed is not None else 0,
                     duration=None,
                     scenario=self.scenario,
+                    clock=self.clock,
                     stop=self._stop,
                 )
             )

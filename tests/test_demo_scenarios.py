@@ -156,12 +156,31 @@ def test_steady_fleet_raises_no_alert_in_ten_minutes() -> None:
     assert collector.alerts.evaluations >= 60 + demo.HISTORY_MIN / 10
 
 
+class FastClock:
+    """Unix time running ``speed`` times as fast as the wall clock from now on."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.start, self._started = time.time(), time.monotonic()
+
+    def __call__(self) -> float:
+        return self.start + self.speed * (time.monotonic() - self._started)
+
+
+#: How much faster than the wall clock the real demo collector's clock runs in its test.
+DEMO_SPEED = 8.0
+
+
 def test_the_real_demo_collector_fires_its_scenario_alert_over_http_within_90_seconds() -> None:
-    """The embedded collector as ``agentwatch demo`` runs it, in real time: the new-decision
-    scenario's alert is served at /api/alerts about 30 s after the start."""
+    """The embedded collector as ``agentwatch demo`` runs it (baselines built from history, the
+    sender posting over real HTTP, the collector's own tick): the new-decision scenario's alert is
+    served at /api/alerts about 30 s after the start. Their clock runs :data:`DEMO_SPEED` times as
+    fast as the wall clock; building the baselines counts in wall-clock seconds."""
     started = time.monotonic()
-    embedded = demo.EmbeddedCollector(agents=AGENTS, rate=RATE, seed=32, scenario="new-decision")
+    clock = FastClock(DEMO_SPEED)
+    embedded = demo.EmbeddedCollector(agents=AGENTS, rate=RATE, seed=32, scenario="new-decision", clock=clock)
     embedded.start()
+    building, serving = time.monotonic() - started, clock()
     try:
         assert embedded.history >= demo.HISTORY_MIN
 
@@ -171,7 +190,7 @@ def test_the_real_demo_collector_fires_its_scenario_alert_over_http_within_90_se
             return [a for a in firing if a.rule == RULE_NEW_DECISION]
 
         (alert,) = wait_until(new_decision, timeout=90)
-        assert time.monotonic() - started < 90
+        assert building + clock() - serving < 90
         assert alert.scope.endswith(f"/decision:{NEW_DECISION}")
     finally:
         embedded.stop()
