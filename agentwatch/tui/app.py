@@ -43,6 +43,7 @@ from agentwatch.tui.alerts import (
 from agentwatch.tui.analysis import AnalysisScreen, attribute_keys
 from agentwatch.tui.browsing import LogBrowsing
 from agentwatch.tui.feed import SSEMessage
+from agentwatch.tui.gcpacing import GcPacing
 from agentwatch.tui.keys import MAIN_BINDINGS
 from agentwatch.tui.logview import LogView
 from agentwatch.tui.notify import CommandRunner, Notifier, run_command
@@ -169,6 +170,8 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         #: The frame timer's pending tick (None while a tick runs).
         self._frame_timer: Timer | None = None
         self.state.wake = self._wake_frames
+        #: Full garbage collections run by the frame tick, in a terminal (:mod:`~agentwatch.tui.gcpacing`).
+        self.gc_pacing = GcPacing()
         self._initial_wrap = wrap
         self._last_second = -1
         self._failing: set[str] = set()
@@ -237,6 +240,8 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             self._prefetch = None
         self.frame()
         self._frame_timer = self.set_timer(self.frame_interval, self._frame_tick, name="frame")
+        if not self.is_headless:
+            self.gc_pacing.start()
         if self.connect:
             # Right after the first paint: importing httpx and the stream client would delay it.
             # (Done in a thread meanwhile, it only competes for the GIL: the import takes longer
@@ -248,6 +253,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self.follow_logs()
 
     async def on_unmount(self) -> None:
+        self.gc_pacing.stop()
         if hasattr(self, "self_cost"):  # not when the mount itself failed
             self.self_cost.close()
         if self._http is not None:
@@ -276,7 +282,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         While frames find nothing to move (an idle fleet), the next one waits for the clock's
         next second (the header's clock and the ages shown move once a second); the first
         change after that wakes the timer (:meth:`_wake_frames`). The tick also takes the
-        viewer's once-a-second self-cost sample, so an idle viewer wakes once a second, not twice.
+        viewer's once-a-second self-cost sample, so an idle viewer wakes once a second, not twice,
+        and the full garbage collections (:mod:`~agentwatch.tui.gcpacing`), so none comes in the
+        middle of drawing a key's effect.
         """
         self._frame_timer = None
         if not self.is_running:
@@ -287,6 +295,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             self.frame(timed=True)
             self._empty_frames = 0 if moved else self._empty_frames + 1
             self.self_cost.tick_if_due()
+            self.gc_pacing.collect_if_due(self.last_input_at)
             wait = self.frame_interval
         if self._empty_frames >= IDLE_AFTER_FRAMES:
             now = self.state.clock()
