@@ -44,6 +44,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from operator import attrgetter
 from typing import Final
 
 import msgspec
@@ -89,8 +90,14 @@ MAX_EVENT_ID_LENGTH: Final = 64
 _log_decoder: Final = msgspec.json.Decoder(LogEntry)
 _LOG_PREFIX_MARK: Final = b"\ndata: "
 
-# One ring slot: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
+# One ring slot as read: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
 _Slot = tuple[int, str, int, "bytes | Event"]
+# Entries with consecutive ids as written: (agent ids, level ranks, frames or events), one column
+# each. The ring keeps the same columns, so publishing makes no object per entry.
+_Rows = tuple[list[str], list[int], "Sequence[bytes | Event]"]
+#: The id of a ring slot that never held an entry.
+_EMPTY: Final = -1
+_agent_of: Final = attrgetter("agent_id")
 
 Backfill = Callable[[int, int, int, "str | None", int], tuple[int, list[LogEntry]]]
 """``backfill(after, before, limit, agent, min_rank) -> (first_held, entries)``: older log lines.
@@ -173,7 +180,11 @@ class LogHub:
         self.exact_after = 0
         self._id_prefix = b"id: %b:" % self.sequence.encode()
         self._run_first = first_id  # the first id this run hands out
-        self._ring: list[_Slot | None] = [None] * history
+        # The ring, one list per column; slot ``id % history`` holds entry ``id`` (_EMPTY: none yet).
+        self._ids: list[int] = [_EMPTY] * history
+        self._agents: list[str] = [""] * history
+        self._ranks: list[int] = [0] * history
+        self._held: list[bytes | Event | None] = [None] * history
         self._first_held = first_id  # lowest id ever put in the ring (ids below it never existed here)
         self.last_id = first_id - 1
         self.published_total = 0
@@ -193,7 +204,7 @@ class LogHub:
         self._reserved_until = 0
         self._next_id = first_id  # next id to hand out (allocated ids may be unsettled)
         self._settled = first_id - 1  # every id up to here is published or cancelled
-        self._pending: dict[int, tuple[int, list[_Slot] | None]] = {}  # first id → (count, slots | None)
+        self._pending: dict[int, tuple[int, _Rows | None]] = {}  # first id → (count, rows | None)
         #: (first, last) id ranges skipped at a restart: never stored, told to readers as gaps.
         self._holes: list[tuple[int, int]] = []
         self.traces = TraceIndex(history)  # trace key → held ids, caught up when read
@@ -208,11 +219,12 @@ class LogHub:
             entry.id = entry_id
             self.traces.built(entry_id, entry_trace_key(entry))
         prefix = self._id_prefix
-        slots: list[_Slot] = [
-            (e.id, e.agent_id, level_rank(e.level), _log_frame(prefix, e.id, json_encoder.encode(e)))
-            for e in entries
-        ]
-        self._settle(first, len(entries), slots)
+        rows: _Rows = (
+            [e.agent_id for e in entries],
+            [level_rank(e.level) for e in entries],
+            [_log_frame(prefix, e.id, json_encoder.encode(e)) for e in entries],
+        )
+        self._settle(first, len(entries), rows)
 
     def publish_events(self, events: Sequence[Event]) -> int:
         """Give each event's log line the next id and hold the event; returns the first id.
@@ -227,7 +239,7 @@ class LogHub:
         if not events:
             return self._next_id
         first = self._take_ids(len(events), reserve=True)
-        self._settle(first, len(events), self._event_slots(first, events))
+        self._settle(first, len(events), self._event_rows(events))
         return first
 
     def allocate(self, count: int) -> int:
@@ -243,16 +255,15 @@ class LogHub:
 
     def publish_allocated(self, first: int, events: Sequence[Event]) -> None:
         """Show events under ids from :meth:`allocate` (event ``i`` gets ``first + i``)."""
-        self._settle(first, len(events), self._event_slots(first, events))
+        self._settle(first, len(events), self._event_rows(events))
 
     def cancel(self, first: int, count: int) -> None:
         """Give up allocated ids: they are never shown (nor handed out again)."""
         self._settle(first, count, None)
 
     @staticmethod
-    def _event_slots(first: int, events: Sequence[Event]) -> list[_Slot]:
-        ids = range(first, first + len(events))
-        return [(i, e.agent_id, rank, e) for i, e, rank in zip(ids, events, log_ranks(events), strict=True)]
+    def _event_rows(events: Sequence[Event]) -> _Rows:
+        return list(map(_agent_of, events)), log_ranks(events), events
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id
@@ -262,34 +273,48 @@ class LogHub:
         self._next_id = last + 1
         return first
 
-    def _settle(self, first: int, count: int, slots: list[_Slot] | None) -> None:
+    def _settle(self, first: int, count: int, rows: _Rows | None) -> None:
         """Publish (or skip, for ``None``) ids ``first…`` once every earlier id is settled."""
         if first == self._settled + 1 and not self._pending:  # the common case: nothing waits
-            if slots is not None:
-                self._put(first, slots)
+            if rows is not None:
+                self._put(first, rows)
             self._settled = first + count - 1
             return
-        self._pending[first] = (count, slots)
+        if rows is not None:  # held until earlier ids settle: a list of its own
+            rows = (rows[0], rows[1], list(rows[2]))
+        self._pending[first] = (count, rows)
         while (item := self._pending.pop(self._settled + 1, None)) is not None:
             count, waiting = item
             if waiting is not None:
                 self._put(self._settled + 1, waiting)
             self._settled += count
 
-    def _put(self, first: int, slots: list[_Slot]) -> None:
-        """Store slots for ids ``first…`` (consecutive, above :attr:`last_id`), wake subscribers."""
-        ring, size = self._ring, self.history
-        count = len(slots)
-        if count > size:  # only the newest ``history`` can be held
-            slots = slots[count - size :]
-        start = (first + count - len(slots)) % size
-        stop = start + len(slots)
+    def _put(self, first: int, rows: _Rows) -> None:
+        """Store rows for ids ``first…`` (consecutive, above :attr:`last_id`), wake subscribers."""
+        size = self.history
+        agents, ranks, held = rows
+        count = len(held)
+        kept = min(count, size)  # only the newest ``history`` can be held
+        if kept < count:
+            agents, ranks, held = agents[count - size :], ranks[count - size :], held[count - size :]
+        low = first + count - kept
+        start = low % size
+        stop = start + kept
         if stop <= size:
-            ring[start:stop] = slots
+            self._ids[start:stop] = range(low, low + kept)
+            self._agents[start:stop] = agents
+            self._ranks[start:stop] = ranks
+            self._held[start:stop] = held
         else:
-            split = size - start
-            ring[start:] = slots[:split]
-            ring[: stop - size] = slots[split:]
+            split, wrapped = size - start, stop - size
+            self._ids[start:] = range(low, low + split)
+            self._ids[:wrapped] = range(low + split, low + kept)
+            self._agents[start:] = agents[:split]
+            self._agents[:wrapped] = agents[split:]
+            self._ranks[start:] = ranks[:split]
+            self._ranks[:wrapped] = ranks[split:]
+            self._held[start:] = held[:split]
+            self._held[:wrapped] = held[split:]
         self.last_id = first + count - 1
         self.published_total += count
         self.last_publish_time = self._clock()
@@ -353,14 +378,14 @@ class LogHub:
         self.exact_after = max(self.exact_after, exact_after)
 
     def _preload(self, slots: list[_Slot], last_id: int | None) -> None:
-        ring, size = self._ring, self.history
-        for slot in slots:
-            slot_id = slot[0]
+        size = self.history
+        for slot_id, agent_id, rank, held in slots:
             if slot_id <= self.last_id:
                 continue
             if self.published_total == 0 and self.last_id < self._first_held:
                 self._first_held = slot_id  # nothing held yet: history starts here
-            ring[slot_id % size] = slot
+            at = slot_id % size
+            self._ids[at], self._agents[at], self._ranks[at], self._held[at] = slot_id, agent_id, rank, held
             self.last_id = slot_id
         if last_id is not None and last_id > self.last_id:
             if self.last_id < self._first_held:
@@ -402,9 +427,20 @@ class LogHub:
             return []
         size = self.history
         start, stop = low % size, high % size
+        ids, agents, ranks, held = self._ids, self._agents, self._ranks, self._held
         if start <= stop:
-            return self._ring[start : stop + 1]
-        return self._ring[start:] + self._ring[: stop + 1]
+            end = stop + 1
+            slots = zip(ids[start:end], agents[start:end], ranks[start:end], held[start:end], strict=True)
+        else:
+            end = stop + 1
+            slots = zip(
+                ids[start:] + ids[:end],
+                agents[start:] + agents[:end],
+                ranks[start:] + ranks[:end],
+                held[start:] + held[:end],
+                strict=True,
+            )
+        return [None if slot[0] == _EMPTY else slot for slot in slots]  # type: ignore[misc]
 
     def _matching(self, low: int, high: int, agent: str | None, min_rank: int) -> list[_Slot]:
         slots = self._slots(low, high)
@@ -434,12 +470,12 @@ class LogHub:
 
     def _build(self, slot: _Slot) -> bytes:
         """Encode a slot's log line once and cache the frame in the ring in place of the event."""
-        entry_id, agent_id, rank, event = slot
+        entry_id, _, _, event = slot
         self.traces.built(entry_id, trace_key(event))  # type: ignore[arg-type]
         entry = event_to_log_entry(event)  # type: ignore[arg-type]  # a slot to build holds its Event
         entry.id = entry_id
         frame = _log_frame(self._id_prefix, entry_id, json_encoder.encode(entry))
-        self._ring[entry_id % self.history] = (entry_id, agent_id, rank, frame)
+        self._held[entry_id % self.history] = frame
         return frame
 
     def entries_after(self, after: int, limit: int) -> list[LogEntry]:

@@ -748,10 +748,6 @@ class Window:
             for event in group:
                 span_type = event.span_type
                 event_model = event.model
-                cost = event.cost_usd
-                error = event.error
-                tokens_i = event.tokens_input
-                tokens_o = event.tokens_output
                 series: TotalsSeries | None = None
                 if tally:
                     series = series_of(event_model or "")
@@ -759,41 +755,41 @@ class Window:
                         series = totals.series_for(agent_id, event_model or "")  # type: ignore[union-attr]
                         series_of = (totals.models_of(agent_id) or no_series).get  # type: ignore[union-attr]
                     series.events += 1
-                    if cost:
-                        if 0.0 < cost <= max_cost:
-                            series.cost += cost
-                        else:
-                            refused += 1
-                    if tokens_i:
-                        series.tokens_in += tokens_i
-                    if tokens_o:
-                        series.tokens_out += tokens_o
-                    if error is not None and span_type != span_error:
-                        series.errors += 1
-                if cost is None:
-                    if tokens_i is not None or tokens_o is not None:
-                        cost, estimated_one = self._coerce_cost(event)
-                        if estimated_one:
-                            estimated = True
-                        else:
-                            unpriced = True
+                cost = event.cost_usd
+                tokens_i = event.tokens_input
+                tokens_o = event.tokens_output
+                if cost is not None:  # a cost, tokens, an error: each read only when there is one
+                    if 0.0 <= cost <= max_cost:
                         cost_sum += cost
-                elif 0.0 <= cost <= max_cost:
-                    cost_sum += cost
-                    if event.cost_estimated is True:
+                        if cost and series is not None:
+                            series.cost += cost
+                        if event.cost_estimated is True:
+                            estimated = True
+                    else:
+                        self._coerce_cost(event)  # counts the bad value
+                        if series is not None:
+                            refused += 1
+                elif tokens_i is not None or tokens_o is not None:
+                    cost, estimated_one = self._coerce_cost(event)
+                    if estimated_one:
                         estimated = True
-                else:
-                    self._coerce_cost(event)  # counts the bad value
-                if span_type == span_error:
-                    errors += 1
-                    if series is not None:
-                        series.errors += 1
-                elif error:
-                    errors += 1
+                    else:
+                        unpriced = True
+                    cost_sum += cost
                 if tokens_i:
                     tokens_in += tokens_i
+                    if series is not None:
+                        series.tokens_in += tokens_i
                 if tokens_o:
                     tokens_out += tokens_o
+                    if series is not None:
+                        series.tokens_out += tokens_o
+                error = event.error
+                if error is not None and span_type != span_error:
+                    if error:
+                        errors += 1
+                    if series is not None:
+                        series.errors += 1
                 if span_type in latency_types:
                     completions += 1
                     latency = event.latency_ms
@@ -819,6 +815,10 @@ class Window:
                     tools += 1
                     if series is not None:
                         series.tool_calls += 1
+                elif span_type == span_error:
+                    errors += 1
+                    if series is not None:
+                        series.errors += 1
                 ts: float = event.timestamp  # type: ignore[assignment]  # add_many made it a float
                 if ts >= last_seen:
                     last_seen = ts
