@@ -1,143 +1,135 @@
 """CPU cost per event of each stage of the collector's ingest path, in process.
 
-    python benchmarks/bench_ingest_stages.py            # ~10 s
+    python benchmarks/bench_ingest_stages.py            # ~20 s
     python benchmarks/bench_ingest_stages.py --batch 100
 
-The body is ``bench_http.make_events(batch, 200)`` encoded as JSON, as the HTTP benchmark
-sends it. Each stage runs on its own over the same decoded batch (aggregators on a fresh
-instance, warmed up first) and is timed in CPU time (``time.process_time``); each figure is
-the best of ``--repeats`` rounds, since the machine is shared. The ledger fold is timed the
-way the tick runs it: all events queued since the last tick, up to ``fold_limit``.
+The batches are those of ``bench_ingest_bare.py`` (the simulator's fleet of 200 agents: LLM and
+tool calls, completions, decisions, logs, heartbeats), encoded as JSON and stamped with the
+present, as that benchmark posts them. Every stage is timed the way the server runs it: on a
+batch decoded just before (so it is in the cache, as it is after a request's decode), one
+collector in steady state (its log ring full), the tick (alert ledger fold, alerts, snapshots)
+run as often as it would at ``--rate`` events/s, in CPU time (``time.process_time``). Each
+figure is the best of ``--repeats`` rounds, since the machine is shared.
+
+The first line is what the bare endpoint of ``bench_ingest_bare.py`` does per event besides HTTP
+(a plain msgspec decode into ``list[Event]``); the total of the collector's stages beside it is
+what ingest costs above HTTP. The ledger fold is sampled (at most ``fold_limit`` events a tick),
+so its cost per event falls as the rate rises.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import gc
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_http import make_events
+from bench_ingest_bare import fleet_batch
 
 from agentwatch.collector import ingest
-from agentwatch.collector.ledger import Ledger
-from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.service import Collector, Settings
-from agentwatch.collector.totals import Totals
-from agentwatch.collector.window import Window
 from agentwatch.protocol import Event
 
-
-def best_us_per_event(run: Callable[[], int], repeats: int, rounds: int) -> float:
-    """Best over ``repeats`` of the CPU µs per event of ``rounds`` calls of ``run`` (returns events)."""
-    best = float("inf")
-    for _ in range(repeats):
-        events = 0
-        started = time.process_time()
-        for _ in range(rounds):
-            events += run()
-        elapsed = time.process_time() - started
-        best = min(best, elapsed * 1e6 / max(events, 1))
-    return best
+BARE = "bare: msgspec decode into list[Event]"
+TICK = "tick (ledger fold, alerts, snapshots)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--events", type=int, default=50_000, help="events per timed round set")
-    parser.add_argument("--rate", type=float, default=300_000, help="events/s the ticks are paced for")
+    parser.add_argument("--batches", type=int, default=200, help="batches per round")
+    parser.add_argument("--rate", type=float, default=400_000, help="events/s the ticks are paced for")
     options = parser.parse_args()
-    batch = options.batch
-    rounds = max(1, options.events // batch)
-    body = json.dumps(make_events(batch, 200)).encode()
-    now = time.time()
-    events, rejected = ingest.decode_events(body, "application/json", now=now)
-    assert not rejected and len(events) == batch
+    events = fleet_batch(options.batch)
+    encode = msgspec.json.Encoder().encode
+    plain = msgspec.json.Decoder(list[Event])
+    newest = max(event.timestamp for event in events)  # type: ignore[type-var]
+    offsets = [event.timestamp - newest for event in events]  # type: ignore[operator]
 
-    def fresh() -> list[Event]:
-        return ingest.decode_events(body, "application/json", now=time.time())[0]
+    def body() -> bytes:
+        now = time.time()
+        for event, offset in zip(events, offsets, strict=True):
+            event.timestamp = now + offset
+        return encode(events)
 
-    batches = [fresh() for _ in range(rounds)]
-    results: dict[str, float] = {}
-
-    results["decode_events"] = best_us_per_event(
-        lambda: len(ingest.decode_events(body, "application/json", now=now)[0]), options.repeats, rounds
-    )
-
-    window = Window(totals=Totals())  # as the collector runs it: the totals counted in its pass
-    cursor = iter(range(1 << 62))
-
-    def window_add() -> int:
-        window.add_many(batches[next(cursor) % rounds])
-        return batch
-
-    window_add()
-    results["Window.add_many (+ totals)"] = best_us_per_event(window_add, options.repeats, rounds)
-
-    totals = Totals()
-
-    def totals_add() -> int:
-        totals.add_many(batches[next(cursor) % rounds])
-        return batch
-
-    totals_add()
-    alone = {"Totals.add_many (alone, not summed)": best_us_per_event(totals_add, options.repeats, rounds)}
-
-    hub = LogHub(history=50_000)
-
-    def publish() -> int:
-        hub.publish_events(batches[next(cursor) % rounds])
-        return batch
-
-    results["LogHub.publish_events"] = best_us_per_event(publish, options.repeats, rounds)
-
-    ledger = Ledger()
-    limit = ledger.settings.fold_limit
-
-    def fold() -> int:
-        queued = 0
-        while queued < limit:
-            ledger.add_many(batches[next(cursor) % rounds])
-            queued += batch
-        return ledger.fold()
-
-    fold()
-    results["Ledger.fold (per analysed event)"] = best_us_per_event(
-        fold, options.repeats, max(1, options.events // limit)
-    )
-
-    # The whole collector in steady state: a fresh decode per batch (so evicted log entries
-    # are freed, as in the server), the log ring already full, and the tick (alerts fold,
-    # snapshots) run as often as it would at ``--rate`` events/s.
     collector = Collector(Settings())
-    batches_per_tick = max(1, round(options.rate / collector.settings.ticks_per_second / batch))
-    for _ in range(collector.settings.log_history // batch + 1):
-        collector.ingest(fresh())
-    tick_cursor = iter(range(1 << 62))
+    ticks_every = max(1, round(options.rate / collector.settings.ticks_per_second / options.batch))
+    stages: dict[str, Callable[[list[Event]], object]] = {
+        "split_starts": ingest.split_starts,
+        **{
+            getattr(aggregate, "__qualname__", repr(aggregate)): aggregate
+            for aggregate in collector.aggregators
+        },
+        "LogHub.publish_events": collector.logs.publish_events,
+    }
+    spent = dict.fromkeys([BARE, "decode_events", *stages, TICK, "gc"], 0.0)
+    best = dict.fromkeys(spent, float("inf"))
+    gc_started = [0.0]
 
-    def whole() -> int:
-        collector.ingest(ingest.decode_events(body, "application/json", now=time.time())[0])
-        if next(tick_cursor) % batches_per_tick == 0:
-            collector.evaluate_alerts()
-            collector.publish_metrics()
-        return batch
+    def gc_timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.process_time()
+        else:
+            spent["gc"] += time.process_time() - gc_started[0]
 
-    whole_result = best_us_per_event(whole, options.repeats, rounds)
+    def one_round(count: int) -> float:
+        for name in spent:
+            spent[name] = 0.0
+        clock = time.process_time
+        payload = body()
+        started = clock()
+        for number in range(count):
+            if number % 10 == 0:
+                payload = body()  # timestamps kept current, as the HTTP load does
+            at = clock()
+            plain.decode(payload)
+            spent[BARE] += clock() - at
+            at = clock()
+            batch, _ = ingest.decode_events(payload, "application/json", now=time.time())
+            spent["decode_events"] += clock() - at
+            for name, stage in stages.items():
+                at = clock()
+                stage(batch)
+                spent[name] += clock() - at
+            if number % ticks_every == 0:
+                at = clock()
+                collector.evaluate_alerts()
+                collector.publish_metrics()
+                spent[TICK] += clock() - at
+        return clock() - started - spent[BARE]
 
+    for _ in range(collector.settings.log_history // options.batch + 1):  # the log ring full
+        one_round(1)
+    gc.callbacks.append(gc_timer)
+    whole = float("inf")
+    for _ in range(options.repeats):
+        elapsed = one_round(options.batches)
+        whole = min(whole, elapsed)
+        for name, value in spent.items():
+            best[name] = min(best[name], value)
+    gc.callbacks.remove(gc_timer)
+
+    per_event = 1e6 / (options.batches * options.batch)
     print(
-        f"batch {batch}, {len(body) / batch:.0f} bytes/event, CPU µs per event (best of {options.repeats}):"
+        f"batch {options.batch}, {len(body()) / options.batch:.0f} bytes/event, tick every {ticks_every} batches"
     )
-    for name, value in (results | alone).items():
-        print(f"  {name:<36} {value:6.2f}")
-    inline = sum(v for k, v in results.items() if not k.startswith("Ledger.fold"))
-    print(f"  {'in-request total':<36} {inline:6.2f}")
-    print(f"  {'collector steady state, with ticks':<36} {whole_result:6.2f}")
-    print(f"  → one core at this cost: {1e6 / whole_result:,.0f} events/s (before HTTP)")
+    print(f"CPU µs per event (best of {options.repeats}):")
+    print(f"  {BARE:<42} {best[BARE] * per_event:6.3f}")
+    collector_stages = [name for name in best if name != BARE]
+    for name in collector_stages:
+        note = "  (inside the stages above)" if name == "gc" else ""
+        print(f"  {name:<42} {best[name] * per_event:6.3f}{note}")
+    total = whole * per_event
+    print(f"  {'collector, all stages (one round)':<42} {total:6.3f}")
+    print(f"  {'collector above the bare decode':<42} {total - best[BARE] * per_event:6.3f}")
+    print(f"  → one core at this cost: {1e6 / total:,.0f} events/s (before HTTP)")
 
 
 if __name__ == "__main__":
