@@ -5,7 +5,9 @@ styles, caches and rendered strips: tens of thousands) and comes whenever alloca
 count over, which is most often while the viewer allocates the most: drawing what a key asked
 for. :class:`GcPacing` takes the full collections over: it freezes what start-up built (no
 collection walks it again), turns the automatic full collection off and runs one itself from the
-frame tick every :data:`FULL_EVERY` seconds, put off while keys are being pressed. Young
+frame tick at most every :data:`FULL_EVERY` seconds, put off while keys are being pressed, and
+only once there is something to collect: as many younger collections since the last full one as
+CPython would have waited for (an idle viewer allocates little and never gets there). Young
 collections stay automatic: they are short. :meth:`GcPacing.stop` puts everything back.
 
 The collector's state is the process's: one viewer per process (``agentwatch URL``) uses it;
@@ -66,6 +68,8 @@ class GcPacing:
         now = self._monotonic()
         if self._saved is None or now < self._due:
             return False
+        if self._froze and gc.get_count()[2] < self._saved[2]:
+            return False  # too few younger collections since the last full one: nothing to gain
         if now - last_input < QUIET_SECONDS and now < self._due + MAX_DELAY:
             return False
         gc.collect()
