@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests.helpers import CollectorProcess, RunningCollector, serve_in_thread
+from tests.helpers import CollectorProcess, RunningCollector, start_in_thread
 
 # CI runs the property tests on a fixed seed (a red build is reproducible), without time
 # deadlines (a loaded 2-core runner is slow, not wrong); local runs keep exploring.
@@ -32,18 +32,10 @@ def forget_what_programs_said() -> None:
 @pytest.fixture
 def start_collector() -> Iterator[Callable[..., RunningCollector]]:
     """Factory: ``start_collector(token="t", store_path=None, window_seconds=60, ...)``."""
-    from agentwatch.collector.app import create_app
-    from agentwatch.collector.service import Collector, Settings
-
     running: list[RunningCollector] = []
 
     def start(**settings: Any) -> RunningCollector:
-        settings.setdefault("store_path", None)
-        service = Collector(Settings(**settings))
-        server, thread, port = serve_in_thread(create_app(collector=service))
-        instance = RunningCollector(
-            f"http://127.0.0.1:{port}", server, thread, service, token=settings.get("token")
-        )
+        instance = start_in_thread(**settings)
         running.append(instance)
         return instance
 

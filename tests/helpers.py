@@ -149,6 +149,18 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Serve
     return server, thread, port
 
 
+def start_in_thread(**settings: Any) -> RunningCollector:
+    """A collector of ``Settings(**settings)`` (no store unless ``store_path`` names one) served in
+    a thread; for fixtures that outlive one test (the ``start_collector`` fixture uses it too)."""
+    from agentwatch.collector.app import create_app
+    from agentwatch.collector.service import Collector, Settings
+
+    settings.setdefault("store_path", None)
+    service = Collector(Settings(**settings))
+    server, thread, port = serve_in_thread(create_app(collector=service))
+    return RunningCollector(f"http://127.0.0.1:{port}", server, thread, service, token=settings.get("token"))
+
+
 # ---------------------------------------------------------------- a collector process
 class CollectorProcess:
     """``agentwatch serve`` as a real process on 127.0.0.1; the constructor returns once it accepts.

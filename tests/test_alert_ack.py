@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +26,7 @@ from agentwatch.protocol import (
     AlertsResponse,
     Snapshot,
 )
-from tests.helpers import Clock, RunningCollector, wait_until
+from tests.helpers import Clock, RunningCollector, start_in_thread, wait_until
 
 #: The silent-agent rule in a second and a half: an agent that spoke once fires soon, and resolves
 #: at the first evaluation after it speaks again.
@@ -66,6 +66,18 @@ def post(running: RunningCollector, alert_id: str, kind: str, body: Any, **kwarg
 @pytest.fixture
 def running(start_collector: Callable[..., RunningCollector]) -> RunningCollector:
     return start_collector(alerts=QUICK, token="s3cret")
+
+
+@pytest.fixture(scope="module")
+def fired() -> Iterator[RunningCollector]:
+    """One collector of the module whose silent-agent alert fires, for the tests that leave it as it
+    was (each checks it is still firing, neither acknowledged nor snoozed)."""
+    collector = start_in_thread(alerts=QUICK, token="s3cret")
+    try:
+        fire(collector)
+        yield collector
+    finally:
+        collector.stop()
 
 
 def test_ack_from_one_viewer_is_seen_by_another_on_its_metrics_stream(running: RunningCollector) -> None:
@@ -133,26 +145,24 @@ def test_an_acknowledgement_ends_when_its_alert_resolves(running: RunningCollect
         ("snooze", [1, 2], 400, "Expected `object`"),
     ],
 )
-def test_bad_requests_get_a_precise_400(running: RunningCollector, kind, body, status, says) -> None:
-    fire(running)
-    answer = post(running, SILENT, kind, body)
+def test_bad_requests_get_a_precise_400(fired: RunningCollector, kind, body, status, says) -> None:
+    answer = post(fired, SILENT, kind, body)
     assert answer.status_code == status
     assert says in answer.json()["error"]
-    alert = firing(running)
+    alert = firing(fired)
     assert alert is not None and alert.acked_by is None and alert.snoozed_until is None
 
 
-def test_unknown_alert_wrong_token_and_large_body(running: RunningCollector) -> None:
-    answer = post(running, "error_rate:agent:nobody", "ack", {"by": "ana"})
+def test_unknown_alert_wrong_token_and_large_body(fired: RunningCollector) -> None:
+    answer = post(fired, "error_rate:agent:nobody", "ack", {"by": "ana"})
     assert answer.status_code == 404
     assert answer.json()["error"] == "no firing alert 'error_rate:agent:nobody'"
-    assert post(running, "error_rate:agent:nobody", "snooze", {"by": "a", "for_s": 60}).status_code == 404
-    fire(running)
-    refused = httpx.post(action_url(running, SILENT, "ack"), json={"by": "eve"}, timeout=5)
+    assert post(fired, "error_rate:agent:nobody", "snooze", {"by": "a", "for_s": 60}).status_code == 404
+    refused = httpx.post(action_url(fired, SILENT, "ack"), json={"by": "eve"}, timeout=5)
     assert refused.status_code == 401
-    big = post(running, SILENT, "ack", None, content=b'{"by": "' + b"x" * 5000 + b'"}')
+    big = post(fired, SILENT, "ack", None, content=b'{"by": "' + b"x" * 5000 + b'"}')
     assert big.status_code == 413
-    alert = firing(running)
+    alert = firing(fired)
     assert alert is not None and alert.acked_by is None
 
 
