@@ -190,8 +190,8 @@ def make_telemetry() -> Iterator[Any]:
         return telemetry
 
     yield make
-    for telemetry in created:
-        telemetry.close(timeout=1)
+    for telemetry in created:  # a test that left its collector down has it wait out the whole timeout
+        telemetry.close(timeout=0.2)
 
 
 def closed_port() -> str:
