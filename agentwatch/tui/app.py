@@ -167,8 +167,11 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self._last_frame_at = -math.inf
         #: Frames in a row that moved nothing; from IDLE_AFTER_FRAMES on, frames wait for the next second.
         self._empty_frames = 0
-        #: The frame timer's pending tick (None while a tick runs).
+        #: The frame timer's pending tick (None while a tick runs), and when it is due (monotonic).
         self._frame_timer: Timer | None = None
+        self._frame_due = math.inf
+        #: The agents table changed but was held back by ``table_interval``: a later frame draws it.
+        self._table_pending = False
         self.state.wake = self._wake_frames
         #: Full garbage collections run by the frame tick, in a terminal (:mod:`~agentwatch.tui.gcpacing`).
         self.gc_pacing = GcPacing()
@@ -239,7 +242,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
                 self.state.apply_snapshot(snapshot)
             self._prefetch = None
         self.frame()
-        self._frame_timer = self.set_timer(self.frame_interval, self._frame_tick, name="frame")
+        self._schedule_frame(self.frame_interval)
         if not self.is_headless:
             self.gc_pacing.start()
         if self.connect:
@@ -280,8 +283,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         shuts down (its screens and widgets are being removed).
 
         While frames find nothing to move (an idle fleet), the next one waits for the clock's
-        next second (the header's clock and the ages shown move once a second); the first
-        change after that wakes the timer (:meth:`_wake_frames`). The tick also takes the
+        next second (the header's clock and the ages shown move once a second), or until the
+        agents table held back by ``table_interval`` is due if that is sooner; the first change
+        after that wakes the timer (:meth:`_wake_frames`). The tick also takes the
         viewer's once-a-second self-cost sample, so an idle viewer wakes once a second, not twice,
         and the full garbage collections (:mod:`~agentwatch.tui.gcpacing`), so none comes in the
         middle of drawing a key's effect.
@@ -297,20 +301,35 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             self.self_cost.tick_if_due()
             self.gc_pacing.collect_if_due(self.last_input_at)
             wait = self.frame_interval
-        if self._empty_frames >= IDLE_AFTER_FRAMES:
-            now = self.state.clock()
-            wait = max(wait, math.floor(now) + 1.001 - now)
+        if not self.state.dirty:
+            wait = max(wait, self._quiet_wait())
+        self._schedule_frame(wait)
+
+    def _quiet_wait(self) -> float:
+        """Seconds the next frame may wait while frames find nothing to move: until the clock's next
+        second, or until the agents table held back by ``table_interval`` is due if that is sooner."""
+        if self._empty_frames < IDLE_AFTER_FRAMES:
+            return 0.0
+        now = self.state.clock()
+        wait = math.floor(now) + 1.001 - now
+        if self._table_pending:
+            wait = min(wait, self._table_updated_at + self.table_interval - time.monotonic())
+        return wait
+
+    def _schedule_frame(self, wait: float) -> None:
+        wait = max(wait, 0.001)  # (Textual: a delay above zero)
+        self._frame_due = time.monotonic() + wait
         self._frame_timer = self.set_timer(wait, self._frame_tick, name="frame")
 
     def _wake_frames(self) -> None:
         """Something changed (data, a key): frames come at ``fps`` again, the next within an interval."""
-        idle = self._empty_frames >= IDLE_AFTER_FRAMES
         self._empty_frames = 0
         timer = self._frame_timer
-        if idle and timer is not None and self.is_running:
-            timer.stop()
-            wait = max(self._last_frame_at + self.frame_interval - time.monotonic(), 0.001)  # Textual: > 0
-            self._frame_timer = self.set_timer(wait, self._frame_tick, name="frame")
+        if timer is not None and self.is_running:
+            soonest = max(self._last_frame_at + self.frame_interval, time.monotonic())
+            if self._frame_due > soonest + 0.001:
+                timer.stop()
+                self._schedule_frame(soonest - time.monotonic())
 
     def frame(self, *, timed: bool = False) -> None:
         """Move what changed in the state to the widgets (called ``fps`` times a second).
@@ -338,11 +357,12 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             self._show_sessions(now)
         if DIRTY_METRICS in dirty and not self.show_scrubbed_metrics():
             self.metrics_bar.update_from(state.shown_snapshot, state.received.sent(state.shown_snapshot))
-        if DIRTY_AGENTS in dirty or second != self._last_second:
+        agents_changed = DIRTY_AGENTS in dirty or self._table_pending
+        if agents_changed or second != self._last_second:
             if timed and started - self._table_updated_at < self.table_interval:
-                if DIRTY_AGENTS in dirty:
-                    state.dirty.add(DIRTY_AGENTS)  # not now: in a later frame
+                self._table_pending = agents_changed  # not now: in a later frame
             else:
+                self._table_pending = False
                 if timed:
                     self._table_updated_at = started
                 self._last_second = second
@@ -352,7 +372,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
                     self.agent_table.show(state.agent_order(), state.agent_view, now)
                 else:
                     self.agent_table.update_from(self.scrub_order(state.agent_views()), now)
-                if DIRTY_AGENTS in dirty:
+                if agents_changed:
                     self._ring_on_new_failures(state.failing_agents())
         if DIRTY_LOGS_REFILTERED in dirty:
             self.rewrite_log()

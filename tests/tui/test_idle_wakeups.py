@@ -9,6 +9,7 @@ from typing import Any
 from agentwatch.protocol import LogEntry
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.selfcost import PUBLISH_SECONDS, SAMPLE_SECONDS, SelfCostFile
+from agentwatch.tui.state import DIRTY_AGENTS
 from tests.helpers import async_wait_until, log_lines
 
 SIZE = (120, 36)
@@ -70,3 +71,21 @@ async def test_the_figures_file_is_written_every_few_samples_not_every_second(tm
         assert file.writes == 1
         hook.tick()
         assert file.writes == 2
+
+
+async def test_agents_held_back_by_the_table_interval_wait_for_it_without_a_frame_each_interval() -> None:
+    """A snapshot that changes the agents less than ``table_interval`` after the table was drawn is
+    drawn when the interval is up: the frames wait for that moment instead of coming ``fps`` times
+    a second until then, and the table is still never drawn more often than the interval."""
+    now = 1_000.0  # frozen: only the marks move the table, not the clock's seconds
+    app = AgentWatchApp(url="http://127.0.0.1:9", fps=20, connect=False, clock=lambda: now)
+    async with app.run_test(size=SIZE) as pilot:
+        await async_wait_until(lambda: is_idle(app), pilot=pilot)
+        drawn = app._table_updated_at
+        app.state.dirty.add(DIRTY_AGENTS)
+        await async_wait_until(lambda: app._table_updated_at > drawn, pilot=pilot)
+        drawn, frames = app._table_updated_at, app.frames
+        app.state.dirty.add(DIRTY_AGENTS)  # within the interval: held back
+        await async_wait_until(lambda: app._table_updated_at > drawn, pilot=pilot)
+        assert app._table_updated_at - drawn >= app.table_interval
+        assert app.frames - frames <= 3  # the mark's frame, one that finds nothing, the table's
