@@ -7,6 +7,11 @@ Textual and fails, naming the piece, when a release moves what it relies on.
 
 * :class:`FixedSizeScrolling` — no screen layout pass when a scrolling widget's content
   grows (``Widget._watch_virtual_size``, ``Widget._scroll_update``).
+* :class:`QuietScrollBar` / :class:`QuietScrollbars` — a scrollbar repainted only when what it
+  draws changes (``Widget.refresh``; the ``Widget.vertical_scrollbar`` / ``horizontal_scrollbar``
+  properties, ``Widget._vertical_scrollbar``, ``_horizontal_scrollbar``, ``App._start_widget``).
+* :class:`RenderedRows` — a log's rendered rows kept, moved up, when new lines move them
+  (``Widget._styles_cache``, ``StylesCache._cache``, ``_dirty_lines``).
 * :func:`set_cells` — many DataTable cells, only the changed rows in view repainted
   (``DataTable._data``, ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
 * :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
@@ -24,9 +29,11 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   app's driver (``App._driver``), in order with what Textual writes, as ``App.bell`` does.
 * :func:`set_row_order` — a DataTable's rows put in a given order without reading a cell
   (``DataTable._row_locations``, ``_update_count``).
-* :class:`ScrollsTerminal` and :func:`paint_screen` — a screen's paint written as only what
-  differs from what the terminal shows, its log pane scrolled by the terminal
-  (``Screen._compositor``, ``Compositor.render_update``, ``ChopsUpdate`` and ``LayoutUpdate``'s
+* :class:`ScrollsTerminal` and :func:`paint_screen` (in :mod:`~agentwatch.tui.textual_paint`) — a
+  screen's paint written as only what differs from what the terminal shows, its log pane scrolled
+  by the terminal, rendered from only the rows that changed
+  (``Screen._compositor``, ``Compositor.render_update``, ``_dirty_regions``, ``cuts``,
+  ``visible_widgets``, ``_regions_to_spans``, ``ChopsUpdate`` and ``LayoutUpdate``'s
   fields, ``App._display``, ``App._update_mouse_over``, ``App._background_screens``,
   ``App._running``, ``App._closed``, ``App._batch_count``, ``App._driver``); :func:`render_strip`
   writes a strip with fewer style sequences (``Strip._segments``, ``Strip._render_cache``,
@@ -39,29 +46,35 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self, cast
+from math import ceil
+from typing import TYPE_CHECKING, Any, Self
 
 from rich.cells import cell_len
-from rich.color import ColorSystem
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.segment import Segment
+from rich.console import RenderableType
 from rich.style import Style
-from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual._two_way_dict import TwoWayDict
 from textual.geometry import Region, Size
-from textual.strip import SGR_STYLES, Strip
+from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Log
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
-from agentwatch.tui.screenrows import Chop, Run, ScreenRows
+from agentwatch.tui.textual_paint import (  # re-exported: every private use is reached from here
+    ScrollsTerminal,
+    paint_screen,
+    render_strip,
+)
 
 __all__ = [
     "CachedLogLines",
     "FixedSizeScrolling",
     "FramePaced",
     "LogWidthInPlace",
+    "QuietScrollBar",
+    "QuietScrollbars",
+    "RenderedRows",
     "ScrollsTerminal",
     "TransientDirtyRegions",
     "dirty_regions",
@@ -118,6 +131,105 @@ class FixedSizeScrolling(_WidgetBase):
                     layout = False
                     self.layouts_skipped += 1
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+
+class QuietScrollBar(ScrollBar):
+    """A scrollbar repainted only when what it draws changes.
+
+    Overrides ``Widget.refresh``. A scrollbar refreshes at every change of its window's size,
+    virtual size or position (each line written to a log that is not full yet), and redraws
+    itself cell by cell, though a long log's thumb moves a cell only now and then. Here a plain
+    repaint (no region, no layout) waits for the bar's next message and is skipped while
+    :meth:`look` — everything ``render`` draws from: its length, the thumb's ends in eighths of
+    a cell as ``ScrollBarRender.render_bar`` computes them, the colours, hover and grab — is what
+    was last rendered.
+    """
+
+    _drawn: tuple[object, ...] | None = None
+    _look_pending = False
+
+    @staticmethod
+    def thumb(
+        size: int, virtual_size: float, window_size: float, position: float, vertical: bool
+    ) -> tuple[int, int] | None:
+        """The thumb's first and last eighth of a cell, as ``ScrollBarRender.render_bar`` computes them
+        (None: no thumb); ``window_size`` and ``virtual_size`` as ``ScrollBar`` holds them."""
+        window = ceil(window_size if window_size < virtual_size else 0)
+        virtual = ceil(virtual_size)
+        if not (window and size and virtual and size != virtual):
+            return None
+        eighths = len(ScrollBarRender.VERTICAL_BARS if vertical else ScrollBarRender.HORIZONTAL_BARS)
+        thumb_size = max(1, window / (virtual / size))
+        start = int((size - thumb_size) * (position / (virtual - window)) * eighths)
+        return (start, start + ceil(thumb_size * eighths))
+
+    def look(self) -> tuple[object, ...]:
+        """What the bar draws, as a value: equal looks draw the same cells."""
+        size = self.size.height if self.vertical else self.size.width
+        thumb = self.thumb(size, self.window_virtual_size, self.window_size, self.position, self.vertical)
+        parent = self.parent
+        styles = parent.styles if parent is not None else None
+        colours = (
+            ()
+            if styles is None
+            else (
+                styles.scrollbar_background,
+                styles.scrollbar_color,
+                styles.scrollbar_background_hover,
+                styles.scrollbar_color_hover,
+                styles.scrollbar_background_active,
+                styles.scrollbar_color_active,
+            )
+        )
+        return (self.size, thumb, self.thickness, self.grabbed, self.mouse_over, self.renderer, colours)
+
+    def render(self) -> RenderableType:
+        self._drawn = self.look()
+        return super().render()
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if regions or not repaint or layout or recompose or self._drawn is None or not self.is_mounted:
+            return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        # Its window's size, virtual size and position are set one after the other: the look
+        # is compared once they all are.
+        if not self._look_pending:
+            self._look_pending = True
+            self.call_later(self._repaint_if_changed)
+        return self
+
+    def _repaint_if_changed(self) -> None:
+        self._look_pending = False
+        if self._drawn is None or self.look() != self._drawn:
+            super().refresh()
+
+
+class QuietScrollbars(_WidgetBase):
+    """For a scrolling widget: its scrollbars are :class:`QuietScrollBar`.
+
+    Overrides the ``Widget.vertical_scrollbar`` and ``horizontal_scrollbar`` properties, which
+    create the bar on first use, with Textual's code and the other class (``Widget._vertical_scrollbar``,
+    ``_horizontal_scrollbar``, ``App._start_widget``).
+    """
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        if self._vertical_scrollbar is None:
+            bar = QuietScrollBar(vertical=True, name="vertical", thickness=self.scrollbar_size_vertical)
+            self._vertical_scrollbar = bar
+            bar.display = False
+            self.app._start_widget(self, bar)
+        return self._vertical_scrollbar
+
+    @property
+    def horizontal_scrollbar(self) -> ScrollBar:
+        if self._horizontal_scrollbar is None:
+            bar = QuietScrollBar(vertical=False, name="horizontal", thickness=self.scrollbar_size_horizontal)
+            self._horizontal_scrollbar = bar
+            bar.display = False
+            self.app._start_widget(self, bar)
+        return self._horizontal_scrollbar
 
 
 def set_cells(table: DataTable[Any], changes: Iterable[tuple[str, str, Any, bool]]) -> None:
@@ -278,6 +390,23 @@ class FramePaced:
             )
         return self._paint_gate
 
+    def _on_timer_update(self) -> None:
+        """Textual's paint step, then what an earlier write deferred, if it is still to be painted.
+
+        Textual paints from this step only when ``Screen._dirty_widgets`` is not empty, and a layout
+        pass in it empties that set; the deferred regions wait in the compositor
+        (``Compositor._dirty_regions``). Called by the gate, they are painted now; called from
+        elsewhere (Textual's test pilot), the gate, which the step paused, is resumed.
+        """
+        super()._on_timer_update()  # type: ignore[misc]  # a mixin: Screen comes after it
+        screen: Any = self
+        if screen._compositor._dirty_regions and screen is screen.app.screen and not screen.app._batch_count:
+            gate = self._gate()
+            if gate.painting:
+                self._compositor_refresh()  # what an earlier paint deferred: its regions wait in the compositor
+            else:
+                gate.resume()
+
     def _compositor_refresh(self) -> None:
         gate = self._gate()
         screen: Any = self
@@ -322,184 +451,44 @@ def replace_log_rows(log: Log, start: int, rows: Sequence[str]) -> None:
     log.refresh_lines(start, len(rows))
 
 
-class ScrollsTerminal:
-    """Marks a widget whose rows the terminal may scroll itself (the log pane): see :func:`paint_screen`."""
+class RenderedRows:
+    """The rows a widget's styles cache holds, taken before its content moves (``StylesCache._cache``,
+    ``_dirty_lines``; ``Widget._styles_cache``), to be put back moved with :meth:`moved`.
 
-
-class _Written(CompositorUpdate):
-    """A paint already turned into the bytes to write."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Segment(self.text)
-
-    def render_segments(self, console: Console) -> str:
-        return self.text
-
-
-def render_strip(strip: Strip, console: Console) -> str:
-    """What :meth:`Strip.render` writes, with fewer style sequences.
-
-    Textual writes each segment as ``CSI style m`` text ``CSI 0 m``, so a row of one colour
-    drawn cell by cell (a scrollbar) repeats its style once per cell, and a log line resets and
-    restates its background at each colour change. Here segments of one style are written as
-    one run, and from one run to the next only what changes is said (a new colour; an attribute
-    turned on), unless that is not shorter than a reset and the whole style. The text starts
-    and ends with every attribute off, as Textual's does, so it draws the same wherever it is
-    written. It is kept where ``Strip.render`` keeps its own (``Strip._render_cache``).
+    A log that takes new lines at its tail moves every row in view up, and Textual marks every
+    row to be rendered again (a scroll refreshes the whole widget; so does a full log dropping its
+    oldest lines). Each row it already rendered shows a line that is still there, one or more rows
+    higher: :meth:`moved` puts those rows back where their lines now are, so only the rows that
+    show new lines are rendered. Rows outside ``band`` (the content's rows in the widget: a border,
+    what a scrollbar covers) are left as Textual left them.
     """
-    cached: str | None = strip._render_cache
-    if cached is not None:
-        return cached
-    color_system = console._color_system or ColorSystem.TRUECOLOR
-    runs: list[tuple[Style | None, str]] = []
-    keys: list[tuple[str, str | None] | None] = []
-    for text, style, _control in strip._segments:
-        key = None if style is None else (_ansi(style, color_system), style._link)
-        if runs and key == keys[-1]:
-            runs[-1] = (runs[-1][0], runs[-1][1] + text)
-        else:
-            runs.append((style, text))
-            keys.append(key)
-    parts: list[str] = []
-    previous: Style | None = None  # the style in force (None: every attribute off)
-    for (style, text), key in zip(runs, keys, strict=True):
-        if style is None or key is None or not key[0] or style._link:
-            if previous is not None:
-                parts.append("\x1b[0m")
-                previous = None
-            parts.append(text if style is None else Strip.render_style(style, text, color_system))
-            continue
-        full = f"\x1b[{key[0]}m"
-        if previous is None:
-            parts.append(full)
-        else:
-            change = _sgr_change(previous, style, color_system)
-            parts.append(change if change is not None and len(change) < len(full) + 4 else "\x1b[0m" + full)
-        parts.append(text)
-        previous = style
-    if previous is not None:
-        parts.append("\x1b[0m")
-    cached = strip._render_cache = "".join(parts)
-    return cached
 
+    def __init__(self, widget: Widget, band: range) -> None:
+        cache = widget._styles_cache
+        self.widget = widget
+        self.band = band
+        self.width = widget.size.width
+        self.rows: dict[int, Strip] = dict(cache._cache)
+        self.dirty: set[int] = set(cache._dirty_lines)
 
-def _ansi(style: Style, color_system: ColorSystem) -> str:
-    ansi: str | None = style._ansi
-    return ansi if ansi is not None else Strip.render_ansi(style, color_system)
-
-
-def _sgr_change(before: Style, after: Style, color_system: ColorSystem) -> str | None:
-    """The SGR sequence that takes the terminal from ``before`` to ``after`` without a reset, or
-    None when an attribute must be turned off (a reset and the whole style say that more simply)."""
-    on_before = before._attributes & before._set_attributes
-    on_after = after._attributes & after._set_attributes
-    if on_before & ~on_after:
-        return None
-    codes = [SGR_STYLES[bit] for bit in range(on_after.bit_length()) if on_after & ~on_before & (1 << bit)]
-    if after._color != before._color:
-        codes.extend(after._color.downgrade(color_system).get_ansi_codes() if after._color else ["39"])
-    if after._bgcolor != before._bgcolor:
-        codes.extend(
-            after._bgcolor.downgrade(color_system).get_ansi_codes(False) if after._bgcolor else ["49"]
-        )
-    return f"\x1b[{';'.join(codes)}m" if codes else ""
-
-
-def _chops(update: CompositorUpdate, console: Console) -> list[Chop]:
-    """The writes of a Textual paint (``ChopsUpdate``: changed regions; ``LayoutUpdate``: all)."""
-    chops: list[Chop] = []
-    if isinstance(update, LayoutUpdate):
-        for y, line in enumerate(update.strips, update.region.y):
-            x = update.region.x
-            for strip in line:
-                if strip is not None:
-                    chops.append(Chop(y, x, strip.cell_length, render_strip(strip, console), source=strip))
-                    x += strip.cell_length
-        return chops
-    assert isinstance(update, ChopsUpdate)
-    for y, x1, x2 in update.spans:
-        for end, (x, piece) in zip(update.chop_ends[y], update.chops[y].items(), strict=False):
-            if piece is None or x >= x2 or end <= x1:
-                continue
-            if x2 > x >= x1 and end <= x2:
-                chops.append(Chop(y, x, piece.cell_length, render_strip(piece, console), source=piece))
-            else:  # as Textual writes it: from the chop's start to the region's end
-                cut = piece.crop(0, min(end, x2) - x)
-                chops.append(Chop(y, x, cut.cell_length, render_strip(cut, console), whole=False))
-    return chops
-
-
-def _strip_runs(source: object, color_system: ColorSystem) -> list[Run] | None:
-    """A strip's runs of one style: (cells, SGR parameters, text); None for a strip with a link."""
-    if not isinstance(source, Strip):
-        return None
-    runs: list[Run] = []
-    for text, style, _control in source._segments:
-        if style is not None and style._link:
-            return None
-        sgr = "" if style is None else _ansi(style, color_system)
-        if runs and runs[-1][1] == sgr:
-            width, _sgr, joined = runs[-1]
-            runs[-1] = (width + cell_len(text), sgr, joined + text)
-        else:
-            runs.append((cell_len(text), sgr, text))
-    return runs
-
-
-def _screen_rows(app: Any, screen: Any, size: Size) -> ScreenRows:
-    """The app's model of its terminal, forgotten when another screen wrote last or the size changed."""
-    rows: ScreenRows | None = getattr(app, "_agentwatch_screen_rows", None)
-    if rows is None or (rows.width, rows.height) != tuple(size):
-        color_system = app.console._color_system or ColorSystem.TRUECOLOR
-        rows = ScreenRows(size.width, size.height, runs_of=lambda source: _strip_runs(source, color_system))
-        app._agentwatch_screen_rows = rows
-    elif getattr(app, "_agentwatch_screen_rows_owner", None) is not screen:
-        rows.forget()
-    app._agentwatch_screen_rows_owner = screen
-    return rows
-
-
-def _scroll_band(screen: Any) -> tuple[int, int] | None:
-    """The rows of the first visible :class:`ScrollsTerminal` widget's content, on screen."""
-    for widget, (_region, clip) in screen._compositor.visible_widgets.items():
-        if isinstance(widget, ScrollsTerminal):
-            band = cast(Widget, widget).scrollable_content_region.intersection(clip)
-            return (band.y, band.bottom) if band.height >= 2 else None
-    return None
-
-
-def paint_screen(screen: Any) -> None:
-    """Write the top screen's paint as what ``Screen._compositor_refresh`` writes, minus what the
-    terminal already shows (see :mod:`agentwatch.tui.screenrows`).
-
-    The model of the terminal is the app's: a paint by another screen, a size change, or a paint
-    that is not written (headless, not running, inside a batch) makes every row unknown, so
-    nothing is skipped or scrolled until it is written again. Headless (tests' ``run_test``), the
-    paint is Textual's own.
-    """
-    app = screen.app
-    update = screen._compositor.render_update(screen_stack=app._background_screens)
-    writes = (
-        update is not None
-        and app._running
-        and not app._closed
-        and not app.is_headless
-        and app._driver is not None
-        and not app._batch_count
-    )
-    if not writes:
-        rows: ScreenRows | None = getattr(app, "_agentwatch_screen_rows", None)
-        if rows is not None and update is not None:
-            rows.forget()
-    elif isinstance(update, ChopsUpdate | LayoutUpdate):
-        rows = _screen_rows(app, screen, screen._compositor.size)
-        full = isinstance(update, LayoutUpdate)
-        chops = _chops(update, app.console)
-        text = rows.paint(chops, full=full, band=None if full else _scroll_band(screen))
-        update = _Written(text) if text else None  # None: everything painted is on screen already
-    app._display(screen, update)
-    screen._dirty_widgets.clear()
-    app._update_mouse_over(screen)
+    def moved(self, shift: int, band: range) -> bool:
+        """The rows put back ``shift`` rows higher (their lines moved up); False when nothing could
+        be kept: the band or the width changed, or every row in view shows a new line."""
+        widget = self.widget
+        if band != self.band or widget.size.width != self.width or not 0 < shift < len(band):
+            return False
+        cache = widget._styles_cache
+        rows = cache._cache
+        keep = {y: strip for y, strip in rows.items() if y not in band}
+        first, end = band.start, band.stop
+        for y, strip in self.rows.items():
+            if first + shift <= y < end and y not in self.dirty:
+                keep[y - shift] = strip
+        dirty = {y for y in cache._dirty_lines if y not in band}
+        dirty.update(y - shift for y in self.dirty if first + shift <= y < end)
+        dirty.update(range(end - shift, end))
+        rows.clear()
+        rows.update(keep)
+        cache._dirty_lines.clear()
+        cache._dirty_lines.update(dirty)
+        return True

@@ -36,6 +36,8 @@ from agentwatch.tui.textual_internals import (
     CachedLogLines,
     FixedSizeScrolling,
     LogWidthInPlace,
+    QuietScrollbars,
+    RenderedRows,
     ScrollsTerminal,
     TransientDirtyRegions,
 )
@@ -454,7 +456,13 @@ class LogHighlighter(Highlighter):
 
 
 class LogPane(
-    FixedSizeScrolling, TransientDirtyRegions, LogWidthInPlace, CachedLogLines, ScrollsTerminal, Log
+    FixedSizeScrolling,
+    QuietScrollbars,
+    TransientDirtyRegions,
+    LogWidthInPlace,
+    CachedLogLines,
+    ScrollsTerminal,
+    Log,
 ):
     """The log tail. Fed plain, already-printable lines in batches (:meth:`append`, :meth:`replace`).
 
@@ -477,6 +485,8 @@ class LogPane(
         self._wrap_width = 0
         #: The view showed the newest line when it last moved (a resize keeps it there).
         self._following = True
+        #: Appends whose rows already rendered were kept, moved up (see :class:`RenderedRows`).
+        self.rows_kept = 0
 
     @property
     def log_highlighter(self) -> LogHighlighter:
@@ -500,14 +510,25 @@ class LogPane(
         self._source.extend(lines)
         physical = self._physical(lines)
         expected = len(self.lines) + len(physical)
+        top = self.scroll_offset.y
+        rendered = RenderedRows(self, self._content_rows()) if self.text_selection is None else None
         if self._following and not self.is_vertical_scroll_end:
             # A resize left the view off the end (Log follows only a view exactly at the end).
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.write_lines(physical, scroll_end=scroll_end)
-        if len(self.lines) < expected:
+        dropped = expected - len(self.lines)
+        if dropped:
             # The oldest lines were dropped (``max_lines``): every line moved up, but Log
             # refreshes only the rows of the new lines, which at the tail are below the view.
             self.refresh()
+        if rendered is not None:
+            # Rows already rendered show lines that only moved up: they are not rendered again.
+            self.rows_kept += rendered.moved(self.scroll_offset.y + dropped - top, self._content_rows())
+
+    def _content_rows(self) -> range:
+        """The rows of the widget (its styles cache's keys) that show lines."""
+        top = self.content_offset.y
+        return range(top, top + self.scrollable_content_region.height)
 
     def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
         """Refresh the rows of these lines that are in view (none when all are out of it).

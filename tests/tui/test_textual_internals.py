@@ -28,12 +28,12 @@ from agentwatch.tui.pacing import PaintGate
 from agentwatch.tui.screenrows import ScreenRows
 from agentwatch.tui.textual_internals import (
     FramePaced,
-    _chops,
     dirty_regions,
     render_strip,
     set_cells,
     write_to_terminal,
 )
+from agentwatch.tui.textual_paint import _chops, _partial_update
 from agentwatch.tui.widgets import LogPane
 from tests.helpers import async_wait_until
 
@@ -59,6 +59,10 @@ PRIVATE_METHODS = [
     ("paint_screen", App, "_display", ["self", "screen", "renderable"]),
     ("paint_screen", App, "_update_mouse_over", ["self", "screen"]),
     ("paint_screen", Compositor, "render_update", ["self", "full", "screen_stack", "simplify"]),
+    ("paint_screen", Compositor, "_regions_to_spans", ["regions"]),
+    ("paint_screen", Widget, "render_lines", ["self", "crop"]),
+    ("QuietScrollbars", App, "_start_widget", ["self", "parent", "widget"]),
+    ("QuietScrollBar", Widget, "refresh", ["self", "regions", "repaint", "layout", "recompose"]),
 ]
 
 
@@ -94,6 +98,9 @@ PRIVATE_ATTRIBUTES = [
     ("paint_screen", App, "_running", bool),
     ("paint_screen", App, "_closed", bool),
     ("paint_screen", Screen, "_compositor", Compositor),
+    ("paint_screen", Compositor, "_dirty_regions", set),
+    ("QuietScrollbars", Widget, "_vertical_scrollbar", type(None)),
+    ("QuietScrollbars", Widget, "_horizontal_scrollbar", type(None)),
 ]
 
 
@@ -450,3 +457,181 @@ async def test_cached_log_lines_renders_a_line_in_view_once_not_at_every_paint()
         cached = pane._render_line_strip(35, pane.rich_style)
         assert pane._render_line_strip(35, pane.rich_style) is cached
         assert pane._render_line_strip(35, Style(color="red")) is not cached  # another style: drawn again
+
+
+# ---------------------------------------------------------------------- rows rendered per paint
+def screen_text(app: App[Any]) -> list[str]:
+    """What the app's screen shows, row by row (Textual's own full render)."""
+    full = app.screen._compositor.render_update(full=True)
+    assert isinstance(full, LayoutUpdate)
+    return shown(ScreenRows(*SIZE).paint(_chops(full, app.console), full=True))
+
+
+def log_rows(app: App[Any]) -> list[str]:
+    """The log lines the screen shows, top to bottom (a row's scrollbar cell left out)."""
+    import re
+
+    return [found.group(1) for row in screen_text(app) if (found := re.match(r"(line \d+)", row))]
+
+
+def counting_render_lines(app: App[Any]) -> dict[str, list[int]]:
+    """Rows each widget (by id) is asked to render from now on, through ``Widget.render_lines``."""
+    asked: dict[str, list[int]] = {}
+    for widget in app.screen.walk_children(Widget, with_self=True):
+        real = widget.render_lines
+
+        def render_lines(crop: Region, _real: Any = real, _widget: Widget = widget) -> Any:
+            asked.setdefault(_widget.id or type(_widget).__name__, []).extend(crop.line_range)
+            return _real(crop)
+
+        widget.render_lines = render_lines  # type: ignore[method-assign]
+    return asked
+
+
+async def test_a_partial_paint_renders_only_the_widgets_and_rows_that_changed_and_writes_what_textual_would() -> (
+    None
+):
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        pane.append([f"line {n}" for n in range(30)])
+        await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
+        await pilot.pause()
+        compositor = app.screen._compositor
+        for name in ("_dirty_regions", "cuts", "visible_widgets", "_regions_to_spans"):
+            assert hasattr(compositor, name), broken("paint_screen", f"Compositor.{name} no longer exists")
+        asked = counting_render_lines(app)
+        note = app.query_one("#note", Static)
+        note.update("after")  # the top row …
+        pane.refresh_lines(29, 1)  # … and the log's last row: Textual would render every row between
+        await pilot.pause()
+        note.refresh()
+        compositor.update_widgets({note, pane})
+        dirty = set(compositor._dirty_regions)
+        ours = _partial_update(compositor)
+        assert ours is not None
+        assert "table" not in asked, f"a widget that did not change was rendered: {asked}"
+        assert len(asked["log"]) < pane.size.height, asked  # the rows of the dirty line, not the whole pane
+        compositor._dirty_regions.update(dirty)
+        theirs = compositor.render_partial_update()
+        assert isinstance(theirs, ChopsUpdate)
+        assert ours.spans == theirs.spans
+        assert ours.render_segments(app.console) == theirs.render_segments(app.console)
+
+
+async def test_new_log_lines_render_only_the_new_rows_the_rest_moved_up() -> None:
+    from textual._styles_cache import StylesCache
+
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        pane.append([f"line {n}" for n in range(30)])
+        await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
+        await pilot.pause()
+        cache = pane._styles_cache
+        assert isinstance(cache, StylesCache) and isinstance(cache._cache, dict), broken(
+            "RenderedRows", "Widget._styles_cache / StylesCache._cache changed"
+        )
+        assert isinstance(cache._dirty_lines, set), broken("RenderedRows", "StylesCache._dirty_lines changed")
+        rendered: list[int] = []
+        real = StylesCache.render_line
+
+        def counting(self: StylesCache, styles: Any, y: int, *args: Any, **kwargs: Any) -> Any:
+            if self is cache:
+                rendered.append(y)
+            return real(self, styles, y, *args, **kwargs)
+
+        StylesCache.render_line = counting  # type: ignore[method-assign]
+        try:
+            kept = pane.rows_kept
+            pane.append(["line 30", "line 31"])
+            await async_wait_until(lambda: app.written("line 31"), pilot=pilot)
+            await pilot.pause()
+        finally:
+            StylesCache.render_line = real  # type: ignore[method-assign]
+        rows = pane.scrollable_content_region.height
+        assert pane.rows_kept == kept + 1
+        assert 2 <= len(set(rendered)) <= 3, rendered  # the two new rows (and the border, if asked again)
+        assert log_rows(app)[-rows:] == [f"line {n}" for n in range(32 - rows, 32)]
+
+        # A full log (max_lines) drops its oldest lines: the rows move up without a scroll.
+        pane.append([f"line {n}" for n in range(32, 100)])
+        await async_wait_until(lambda: app.written("line 99"), pilot=pilot)
+        await pilot.pause()
+        assert len(pane.lines) == 100
+        kept = pane.rows_kept
+        pane.append(["line 100"])
+        await async_wait_until(lambda: app.written("line 100"), pilot=pilot)
+        await pilot.pause()
+        assert pane.rows_kept == kept + 1
+        assert log_rows(app)[-rows:] == [f"line {n}" for n in range(101 - rows, 101)]
+
+
+async def test_a_scrollbar_is_repainted_only_when_what_it_draws_changes() -> None:
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(LogPane)
+        pane.max_lines = 1_000
+        pane.append([f"line {n}" for n in range(400)])
+        await async_wait_until(lambda: app.written("line 399"), pilot=pilot)
+        await pilot.pause()
+        bar = pane.vertical_scrollbar
+        assert isinstance(bar, textual_internals.QuietScrollBar), broken(
+            "QuietScrollbars", "Widget.vertical_scrollbar is no longer the property that makes the bar"
+        )
+        drawn = bar.look()
+        assert bar._drawn == drawn
+        bar._repaint_required = False
+        renders = 0
+        real = bar.render
+
+        def counting() -> Any:
+            nonlocal renders
+            renders += 1
+            return real()
+
+        bar.render = counting  # type: ignore[method-assign]
+        pane.append(["line 400"])  # a long log's thumb does not move for one more line
+        await pilot.pause()
+        await pilot.pause()
+        assert bar.window_virtual_size == 401 and bar.look() == drawn
+        assert renders == 0 and not bar._repaint_required
+        pane.scroll_home(animate=False, immediate=True)  # the thumb moves to the top: drawn again
+        assert bar.look() != drawn
+        await async_wait_until(lambda: renders == 1 and bar._drawn == bar.look(), pilot=pilot)
+
+
+def test_equal_scrollbar_looks_draw_the_same_cells() -> None:
+    """The thumb :class:`QuietScrollBar` computes is the one ``ScrollBarRender.render_bar`` draws."""
+    import random
+
+    from textual.scrollbar import ScrollBarRender
+
+    bar = textual_internals.QuietScrollBar
+    parameters = list(inspect.signature(ScrollBarRender.render_bar).parameters)
+    assert parameters[:7] == [
+        "size",
+        "virtual_size",
+        "window_size",
+        "position",
+        "thickness",
+        "vertical",
+        "back_color",
+    ]
+    rng = random.Random(7)
+    drawn: dict[tuple[object, ...], list[Any]] = {}
+    for _ in range(4_000):
+        vertical = rng.random() < 0.5
+        size = rng.randint(1, 40)
+        virtual = rng.choice([rng.randint(0, 60), rng.randint(0, 20_000)])
+        window = rng.randint(0, size)
+        position = int(rng.uniform(0, max(0, virtual - window)) * 8) / 8
+        thumb = bar.thumb(size, virtual, window, position, vertical)
+        segments = ScrollBarRender.render_bar(
+            size, virtual, window if window < virtual else 0, position, 1, vertical
+        ).segments
+        cells = [(segment.text, segment.style) for segment in segments]
+        key = (size, vertical, thumb)
+        assert drawn.setdefault(key, cells) == cells, broken(
+            "QuietScrollBar", f"ScrollBarRender.render_bar draws differently for the same thumb {key}"
+        )
