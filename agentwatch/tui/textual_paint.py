@@ -49,6 +49,15 @@ class _Written(CompositorUpdate):
         return self.text
 
 
+#: Trailing blanks of a run written as an erase (``CSI n X``) and a step right (``CSI n C``) rather
+#: than as spaces when there are more than this many (the two sequences take up to 12 bytes).
+ERASE_FROM = 12
+
+#: Rich's attribute bits that show on a blank cell (underline, reverse, strike, double underline,
+#: frame, encircle, overline): a run with one of them is written as spaces.
+_SHOWN_ON_BLANK = sum(1 << bit for bit in (3, 6, 8, 9, 10, 11, 12))
+
+
 def render_strip(strip: Strip, console: Console) -> str:
     """What :meth:`Strip.render` writes, with fewer style sequences.
 
@@ -56,7 +65,10 @@ def render_strip(strip: Strip, console: Console) -> str:
     drawn cell by cell (a scrollbar) repeats its style once per cell, and a log line resets and
     restates its background at each colour change. Here segments of one style are written as
     one run, and from one run to the next only what changes is said (a new colour; an attribute
-    turned on), unless that is not shorter than a reset and the whole style. The text starts
+    turned on), unless that is not shorter than a reset and the whole style; a run's trailing
+    blanks (a log line padded to the pane's width) are erased in its background colour (ECH, which
+    xterm, tmux, VTE and the Linux console fill with the current background) instead of written
+    as spaces. The text starts
     and ends with every attribute off, as Textual's does, so it draws the same wherever it is
     written. It is kept where ``Strip.render`` keeps its own (``Strip._render_cache``).
     """
@@ -88,7 +100,12 @@ def render_strip(strip: Strip, console: Console) -> str:
         else:
             change = _sgr_change(previous, style, color_system)
             parts.append(change if change is not None and len(change) < len(full) + 4 else "\x1b[0m" + full)
-        parts.append(text)
+        blank = len(text) - len(text.rstrip(" "))
+        if blank > ERASE_FROM and not style._attributes & style._set_attributes & _SHOWN_ON_BLANK:
+            # Erase them in the background colour (ECH) and step over them: fewer bytes than spaces.
+            parts.append(f"{text[:-blank]}\x1b[{blank}X\x1b[{blank}C")
+        else:
+            parts.append(text)
         previous = style
     if previous is not None:
         parts.append("\x1b[0m")

@@ -93,6 +93,14 @@ class Screen:
             self.x = self.y = 0
         elif final == b"S":
             self._scroll(numbers[0] if numbers else 1)
+        elif final == b"X":  # ECH: blank n cells from the cursor, which stays
+            count = numbers[0] if numbers else 1
+            row = self.cells[self.y]
+            row[self.x : min(self.x + count, self.columns)] = [" "] * max(
+                0, min(count, self.columns - self.x)
+            )
+        elif final == b"C":  # CUF: right n cells, no further than the last column
+            self.x = min(self.x + (numbers[0] if numbers else 1), self.columns - 1)
         elif final == b"J" and numbers[:1] == [2]:
             self.cells = [[" "] * self.columns for _ in range(self.lines)]
 

@@ -36,6 +36,7 @@ from agentwatch.tui.textual_internals import (
 from agentwatch.tui.textual_paint import _chops, _partial_update
 from agentwatch.tui.widgets import LogPane
 from tests.helpers import async_wait_until
+from tests.tui.test_terminal_scroll import Screen as Terminal
 
 SIZE = (60, 12)
 
@@ -352,8 +353,6 @@ async def test_set_cells_writes_only_the_rows_that_changed() -> None:
 
 def shown(*writes: str) -> list[str]:
     """The characters a terminal of SIZE shows after ``writes``."""
-    from tests.tui.test_terminal_scroll import Screen as Terminal
-
     terminal = Terminal(*SIZE)
     for data in writes:
         terminal.play(data.encode())
@@ -426,6 +425,31 @@ def test_render_strip_writes_what_strip_render_writes_with_fewer_style_sequences
     assert render_strip(strip, console) == strip.render(console), broken(
         "render_strip", "Strip.render no longer uses Strip._render_cache"
     )
+
+
+def test_render_strip_erases_a_runs_trailing_blanks_instead_of_writing_spaces() -> None:
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    console = Console(color_system="256", force_terminal=True)
+    line = Style(color="#e0e0e0", bgcolor="#1e1e1e")
+    bar = Style(bgcolor="#303030")
+    segments = [Segment("12:00 INFO ok" + " " * 40, line), Segment("  ", bar)]
+    padded = Strip(segments)  # Textual's own writing, below, of another strip of the same segments
+    ours = render_strip(Strip(segments), console)
+    assert "12:00 INFO ok\x1b[40X\x1b[40C" in ours and " " * 13 not in ours
+    assert len(ours) < len(padded.render(console)) - 25
+    terminal_ours, terminal_textual = Terminal(60, 2), Terminal(60, 2)
+    terminal_ours.play(ours.encode())
+    terminal_textual.play(padded.render(console).encode())
+    assert terminal_ours.rows() == terminal_textual.rows() and terminal_ours.x == terminal_textual.x == 55
+    # Blanks that show their style (underline, reverse …) and short runs stay spaces.
+    underlined = render_strip(Strip([Segment("a" + " " * 40, line + Style(underline=True))]), console)
+    assert "X" not in underlined.replace("\x1b[0m", "") and " " * 40 in underlined
+    short = render_strip(Strip([Segment("a" + " " * 12, line)]), console)
+    assert " " * 12 in short and "\x1b[12X" not in short
 
 
 async def test_cached_log_lines_renders_a_line_in_view_once_not_at_every_paint() -> None:
