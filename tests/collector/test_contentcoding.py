@@ -156,7 +156,11 @@ def test_garbage_after_the_last_member_is_a_bad_request() -> None:
         decode_content(gzip.compress(b"ab") + b"garbage", "gzip", limit=1000)
 
 
-@pytest.mark.parametrize("body", [gzip.compress(b"x" * 100)[:-10], b"", gzip.compress(b"ab") + b"\x1f"])
+@pytest.mark.parametrize(
+    "body",
+    [gzip.compress(b"x" * 100, mtime=0)[:-10], b"", gzip.compress(b"ab", mtime=0) + b"\x1f"],
+    ids=["cut-short", "empty", "a-second-member-cut-short"],
+)
 def test_truncated_gzip_is_a_bad_request(body: bytes) -> None:
     with pytest.raises(BadRequest, match=r"truncated|corrupt"):
         decode_content(body, "gzip", limit=1000)
