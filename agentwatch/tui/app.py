@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from agentwatch.client.alertactions import default_viewer_name
 from agentwatch.client.prefetch import prefetch_snapshot
@@ -52,6 +52,7 @@ from agentwatch.tui.screens import (
     ActionsProvider,
     AgentPicker,
     HelpScreen,
+    KeyFooter,
     MainScreen,
     PickResult,
     SearchScreen,
@@ -210,7 +211,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         yield AgentTable(id="agents")
         yield LogView(max_lines=self.state.max_lines, id="log")
         yield SelfCostBar(id="selfcost")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         # Widgets live on the main screen; keep references so frames still land while a

@@ -18,7 +18,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentwatch.tui import formatting as fmt
@@ -193,6 +193,42 @@ class MainScreen(FramePaced, Screen[Any]):
         text-style: $block-cursor-text-style;
     }
     """
+
+
+class KeyFooter(Footer):
+    """The footer, rebuilt only when the keys it shows change.
+
+    Textual's footer rebuilds its keys (new widgets, a layout and a paint of the whole screen) each
+    time the bindings may have changed: each focus move, and each screen pushed over its screen or
+    popped off it. Opening the help and closing it change none of the keys shown, so neither
+    rebuilds it; a footer under another screen is looked at again when its screen is back on top.
+    """
+
+    #: What the keys shown were when the footer was last rebuilt (None: not yet).
+    _shown: tuple[object, ...] | None = None
+
+    def shown_keys(self) -> tuple[object, ...]:
+        """What the footer draws of its screen's bindings: each key shown, its label and state."""
+        return (
+            self.compact,
+            self.show_command_palette,
+            *(
+                (key, binding.action, binding.description, binding.key_display, enabled, tooltip)
+                for key, (_node, binding, enabled, tooltip) in self.screen.active_bindings.items()
+                if binding.show or key == self.app.COMMAND_PALETTE_BINDING
+            ),
+        )
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if not self.is_attached or screen is not self.screen or screen is not self.app.screen:
+            return  # (under another screen: looked at again when its screen resumes)
+        if not self.app.app_focus:  # (Textual's footer waits for the focus to come back)
+            super().bindings_changed(screen)
+            return
+        shown = self.shown_keys()
+        if shown != self._shown:
+            self._shown = shown
+            super().bindings_changed(screen)
 
 
 class HelpScreen(FramePaced, ModalScreen[None]):
