@@ -286,9 +286,10 @@ class MetricPanel(Vertical):
         ``detail`` may be several wordings, longest first: the first that fits the border is
         shown (the last one when none does). ``level_class`` is "", "-warning" or "-error".
         ``second`` is the history's newest second and the snapshot's scope (its agent, None for
-        the fleet): the sparkline and the detail move once a second (a new ``second``), the
-        value whenever it changes; within a second of one scope they keep what they show, so
-        the box around them is not repainted for each snapshot. Only what changed is touched.
+        the fleet): the value, the sparkline and the detail move once a second (a new
+        ``second``), as the per-second figures they show do; within a second of one scope they
+        keep what they show, so the box is not repainted for each snapshot (several a second).
+        Only what changed is touched.
         """
         details = (detail,) if isinstance(detail, str) else tuple(detail)
         shown = self._shown
@@ -299,7 +300,7 @@ class MetricPanel(Vertical):
             and second == self._second
             and bool(points) == bool(shown[1])
         ):
-            points, details = shown[1], shown[3]
+            return  # the same second of the same scope: the box keeps what it shows
         self._second = second
         key = (value.markup, points, level_class, details)
         if key == shown:
