@@ -19,6 +19,12 @@ hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, prin
 hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment: a viewer a test
+# starts in a terminal (tmux, a pseudo-terminal) would take its size from them, not from the terminal.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
 
 @pytest.fixture(autouse=True)
 def forget_what_programs_said() -> None:
