@@ -24,7 +24,13 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from agentwatch.protocol import AgentRow
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.state import AgentView
-from agentwatch.tui.textual_internals import FixedSizeScrolling, QuietScrollbars, set_cells, set_row_order
+from agentwatch.tui.textual_internals import (
+    FixedSizeScrolling,
+    KeptCells,
+    QuietScrollbars,
+    set_cells,
+    set_row_order,
+)
 
 #: (column key, label) of the agents table, in display order.
 AGENT_COLUMNS: Final = (
@@ -180,7 +186,7 @@ def table_layout(width: int, agent_width: int, *, collector: bool = False) -> Ta
     return TableLayout(widths)
 
 
-class AgentTable(FixedSizeScrolling, QuietScrollbars, DataTable[Text | str]):
+class AgentTable(FixedSizeScrolling, QuietScrollbars, KeptCells, DataTable[Text | str]):
     """Agents keyed by id, in the order :meth:`show` is given; only the rows in view are drawn from data.
 
     The table holds a row per agent (its key, its place), but formats only the rows in view: an

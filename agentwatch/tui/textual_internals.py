@@ -12,6 +12,9 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   properties, ``Widget._vertical_scrollbar``, ``_horizontal_scrollbar``, ``App._start_widget``).
 * :class:`RenderedRows` — a log's rendered rows kept, moved up, when new lines move them
   (``Widget._styles_cache``, ``StylesCache._cache``, ``_dirty_lines``).
+* :class:`KeptCells` — a DataTable cell rendered again only when its value or place changes
+  (``DataTable._render_cell``, ``_clear_caches``, ``_data``, ``_row_locations``,
+  ``_column_locations``, ``_show_hover_cursor``, ``_pseudo_class_state``).
 * :func:`set_cells` — many DataTable cells, only the changed rows in view repainted
   (``DataTable._data``, ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
 * :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
@@ -51,8 +54,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 from rich.cells import cell_len
 from rich.console import RenderableType
+from rich.segment import Segment
 from rich.style import Style
 from textual._two_way_dict import TwoWayDict
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
@@ -71,6 +76,7 @@ __all__ = [
     "CachedLogLines",
     "FixedSizeScrolling",
     "FramePaced",
+    "KeptCells",
     "LogWidthInPlace",
     "QuietScrollBar",
     "QuietScrollbars",
@@ -89,10 +95,12 @@ __all__ = [
 if TYPE_CHECKING:
     _WidgetBase = Widget
     _LogBase = Log
+    _DataTableBase = DataTable[Any]
 else:
     # A Widget base here would hide the widget's own COMPONENT_CLASSES.
     _WidgetBase = object
     _LogBase = object
+    _DataTableBase = object
 
 
 class FixedSizeScrolling(_WidgetBase):
@@ -230,6 +238,76 @@ class QuietScrollbars(_WidgetBase):
             bar.display = False
             self.app._start_widget(self, bar)
         return self._horizontal_scrollbar
+
+
+class KeptCells(_DataTableBase):
+    """For a :class:`~textual.widgets.DataTable` whose cells change a few at a time (the agents table).
+
+    Overrides ``DataTable._render_cell``, ``_clear_caches`` and ``notify_style_update``; reads
+    ``DataTable._data``, ``_row_locations``, ``_column_locations``, ``_show_hover_cursor`` and
+    ``_pseudo_class_state``.
+
+    DataTable keeps a rendered cell only until any cell of the table changes (its cache key holds
+    ``_update_count``), so a row with one new figure renders all its cells again. Here a rendered
+    cell is kept while its value is the same object and it is drawn in the same place, width and
+    style; :func:`set_cells` replaces only the values that changed.
+    """
+
+    #: Rendered cells kept: several screens of rows at every width and highlight.
+    kept_cells = 4_096
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        render = super()._render_cell
+        if row_index < 0 or column_index < 0:
+            return render(row_index, column_index, base_style, width, cursor, hover)
+        kept: LRUCache[tuple[object, ...], tuple[object, list[list[Segment]]]] | None = self.__dict__.get(
+            "_kept"
+        )
+        if kept is None:
+            kept = self.__dict__["_kept"] = LRUCache(self.kept_cells)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = None if row_key is None else self._data.get(row_key)
+        value = None if row is None or column_key is None else row.get(column_key)
+        key = (
+            row_key,
+            column_key,
+            row_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self.show_cursor,
+            self._pseudo_class_state,
+        )
+        found = kept.get(key)
+        if found is not None and found[0] is value and value is not None:
+            return found[1]
+        lines = render(row_index, column_index, base_style, width, cursor, hover)
+        kept[key] = (value, lines)
+        return lines
+
+    def _forget_cells(self) -> None:
+        kept = self.__dict__.get("_kept")
+        if kept is not None:
+            kept.clear()
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._forget_cells()
+
+    def notify_style_update(self) -> None:
+        self._forget_cells()
+        super().notify_style_update()
 
 
 def set_cells(table: DataTable[Any], changes: Iterable[tuple[str, str, Any, bool]]) -> None:

@@ -64,6 +64,14 @@ PRIVATE_METHODS = [
     ("paint_screen", Widget, "render_lines", ["self", "crop"]),
     ("QuietScrollbars", App, "_start_widget", ["self", "parent", "widget"]),
     ("QuietScrollBar", Widget, "refresh", ["self", "regions", "repaint", "layout", "recompose"]),
+    (
+        "KeptCells",
+        DataTable,
+        "_render_cell",
+        ["self", "row_index", "column_index", "base_style", "width", "cursor", "hover"],
+    ),
+    ("KeptCells", DataTable, "_clear_caches", ["self"]),
+    ("KeptCells", DataTable, "notify_style_update", ["self"]),
 ]
 
 
@@ -100,6 +108,8 @@ PRIVATE_ATTRIBUTES = [
     ("paint_screen", App, "_closed", bool),
     ("paint_screen", Screen, "_compositor", Compositor),
     ("paint_screen", Compositor, "_dirty_regions", set),
+    ("KeptCells", DataTable, "_show_hover_cursor", bool),
+    ("KeptCells", DataTable, "_pseudo_class_state", object),
     ("QuietScrollbars", Widget, "_vertical_scrollbar", type(None)),
     ("QuietScrollbars", Widget, "_horizontal_scrollbar", type(None)),
 ]
@@ -659,3 +669,51 @@ def test_equal_scrollbar_looks_draw_the_same_cells() -> None:
         assert drawn.setdefault(key, cells) == cells, broken(
             "QuietScrollBar", f"ScrollBarRender.render_bar draws differently for the same thumb {key}"
         )
+
+
+class KeptTable(textual_internals.KeptCells, DataTable[Any]):
+    pass
+
+
+class KeptTableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeptTable(id="table")
+
+
+async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -> None:
+    app = KeptTableApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(KeptTable)
+        for name in ("name", "value", "note"):
+            table.add_column(name, key=name)
+        table.add_row("alpha", "1", "x", key="row-a")
+        table.add_row("beta", "2", "y", key="row-b")
+        await async_wait_until(
+            lambda: "alpha" in rendered(table, 1) and "beta" in rendered(table, 2), pilot=pilot
+        )
+        await pilot.pause()
+        assert "alpha" in rendered(table, 1) and "beta" in rendered(table, 2)  # the cells as laid out
+        rendered_cells: list[tuple[int, int]] = []
+        real = DataTable._render_cell
+
+        def counting(
+            self: DataTable[Any], row_index: int, column_index: int, *args: Any, **kwargs: Any
+        ) -> Any:
+            rendered_cells.append((row_index, column_index))
+            return real(self, row_index, column_index, *args, **kwargs)
+
+        DataTable._render_cell = counting  # type: ignore[method-assign]
+        try:
+            set_cells(table, [("row-a", "value", Text("7"), False)])
+            await async_wait_until(lambda: "7" in rendered(table, 1), pilot=pilot)
+            assert set(rendered_cells) - {(-1, 0), (-1, 1), (-1, 2)} == {(0, 1)}, broken(
+                "KeptCells", f"cells whose value did not change were rendered again: {rendered_cells}"
+            )
+            assert "alpha" in rendered(table, 1) and "x" in rendered(table, 1)
+            rendered_cells.clear()
+            table.move_cursor(row=1)  # the cursor's row is drawn in another style: both rows again
+            await async_wait_until(lambda: {(0, 0), (1, 0)} <= set(rendered_cells), pilot=pilot)
+        finally:
+            DataTable._render_cell = real  # type: ignore[method-assign]
+        table._clear_caches()
+        assert not table.__dict__["_kept"], broken("KeptCells", "DataTable._clear_caches is no longer called")
