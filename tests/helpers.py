@@ -10,6 +10,7 @@ collector and the viewer are imported where they are used, so a child process ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -124,8 +125,33 @@ class RunningCollector:
             return await client.post(self.url + PATH_EVENTS, json=events, headers=self.headers())
 
     def stop(self) -> None:
+        if isinstance(self.server, _Server):
+            self.server.exit()
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also looks at ``should_exit`` as soon as :meth:`exit` sets it, instead
+    of at its next tick (every 0.1 s: half of that on average, at each collector a test stops)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    def exit(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has already ended
+                loop.call_soon_threadsafe(wake.set)
 
 
 def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Server, threading.Thread, int]:
@@ -137,7 +163,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> tuple[uvicorn.Serve
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, access_log=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     thread = threading.Thread(target=lambda: run_event_loop(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     try:
