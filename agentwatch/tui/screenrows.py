@@ -11,7 +11,9 @@ at each place and turns the next paint into the bytes that bring the terminal up
   terminal scrolls that band itself (a scroll region, DECSTBM ``CSI top;bottom r``, then
   ``n`` IND (``ESC D``) on its last row, then the region reset) and only the rows whose text is not
   already there after
-  the move are written — the new lines at the bottom, and whatever else changed.
+  the move are written — the new lines at the bottom, and whatever else changed;
+* a write that starts the row after the previous write's row, in its first column, gets there with
+  CR LF (two bytes) instead of a cursor move.
 
 Nothing is skipped on a guess: a row is compared only where every one of its cells was written
 through this model, and :meth:`ScreenRows.forget` (another screen wrote, the size changed, the
@@ -157,6 +159,7 @@ class ScreenRows:
             self.scrolls += 1
         moving = range(*band) if band else range(0)
         cursor = (-1, -1)
+        last_row = -1  # the row the last write ended on (its cursor may wait to wrap)
         for y in rows_to_check:
             there = shown[y]
             for x, (width, text, source) in sorted(new[y].items()):
@@ -164,8 +167,14 @@ class ScreenRows:
                 if before is not None and before[1] == text:
                     continue
                 # (No move needed right after the previous write on this row; never after
-                # the last column, where the cursor waits to wrap.)
-                start, piece = x, text if cursor == (x, y) else move_to(x, y) + text
+                # the last column, where the cursor waits to wrap. The first column of the next
+                # row is CR LF away: no scroll region is in force here, and the row is not the last.)
+                if cursor == (x, y):
+                    start, piece = x, text
+                elif x == 0 and last_row >= 0 and last_row == y - 1:
+                    start, piece = x, "\r\n" + text
+                else:
+                    start, piece = x, move_to(x, y) + text
                 # (Not for the band's rows: a log row that changed is a new line, seldom a few cells.)
                 if (
                     before is not None
@@ -178,6 +187,7 @@ class ScreenRows:
                         start, width, piece = x + change[0], change[1], move_to(x + change[0], y) + change[2]
                 out.append(piece)
                 cursor = (start + width, y) if start + width < self.width else (-1, -1)
+                last_row = y
         for chop in partial:
             out.append(move_to(chop.x, chop.y) + chop.text)
         self._rows = new

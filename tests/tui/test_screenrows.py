@@ -19,8 +19,8 @@ _SEQUENCE = re.compile(r"\x1b\[([0-9;]*)([A-Za-z])")
 
 
 class CellTerminal:
-    """Characters on a grid: cursor position (``H``), scroll region (``r``), scroll up (``S``, or
-    IND on the region's last row); style sequences (``m``) are ignored. Text is one cell
+    """Characters on a grid: cursor position (``H``, CR, LF), scroll region (``r``), scroll up (``S``,
+    or IND or LF on the region's last row); style sequences (``m``) are ignored. Text is one cell
     per character."""
 
     def __init__(self, width: int, height: int) -> None:
@@ -39,6 +39,17 @@ class CellTerminal:
                 else:
                     self.y = min(self.y + 1, self.height - 1)
                 at += 2
+                continue
+            if (
+                match is None and data[at] in "\r\n"
+            ):  # CR: first column; LF: down a row (scrolling on the region's last)
+                if data[at] == "\r":
+                    self.x = 0
+                elif self.y == self.bottom - 1:
+                    self.scroll(1)
+                else:
+                    self.y = min(self.y + 1, self.height - 1)
+                at += 1
                 continue
             if match is None:
                 if self.x < self.width:
@@ -100,6 +111,7 @@ def test_a_band_that_moved_up_is_scrolled_by_the_terminal_and_only_the_new_rows_
     assert written.startswith(scroll_region(2, 7, 2))  # region set, scroll by two, region reset
     assert written.startswith("\x1b[3;7r\x1b[7;1H\x1bD\x1bD\x1b[r")
     assert "line 6" in written and "line 7" in written
+    assert "\r\nline 7" in written and "\x1b[7;1Hline 7" not in written  # the next row: CR LF, not a move
     for moved in ("line 3", "line 4", "line 5", "header", "table", "footer"):
         assert moved not in written
     assert terminal.rows() == [row.ljust(WIDTH) for row in after]

@@ -120,10 +120,24 @@ class Viewer(PtyCommand):
         super().__init__(url, "--no-bell", columns=COLUMNS, lines=LINES, env={"COLORTERM": "truecolor"})
 
 
+def writes_at(paint: bytes) -> list[tuple[int, int, int]]:
+    """(offset, row, column) of each place a write starts (1-based): a cursor move, or CR LF to the
+    next row's first column."""
+    places: list[tuple[int, int, int]] = []
+    row = 0
+    for match in re.finditer(rb"\x1b\[(\d+);(\d+)H|\r\n", paint):
+        if match.group(1) is not None:
+            row = int(match.group(1))
+            places.append((match.start(), row, int(match.group(2))))
+        else:
+            row += 1
+            places.append((match.start(), row, 1))
+    return places
+
+
 def band_writes(paint: bytes, top: int, bottom: int) -> list[tuple[int, int]]:
-    """(row, column) of each cursor move into rows ``top`` … ``bottom`` (1-based, as written)."""
-    moves = ((int(m.group(1)), int(m.group(2))) for m in MOVE.finditer(paint))
-    return [(row, column) for row, column in moves if top <= row <= bottom]
+    """(row, column) of each write into rows ``top`` … ``bottom`` (1-based, as written)."""
+    return [(row, column) for _at, row, column in writes_at(paint) if top <= row <= bottom]
 
 
 def test_new_log_lines_scroll_the_pane_in_the_terminal_and_only_they_are_written(
@@ -162,9 +176,11 @@ def test_new_log_lines_scroll_the_pane_in_the_terminal_and_only_they_are_written
     assert (
         len(
             {
-                m.start()
-                for m in MOVE.finditer(SCROLL.sub(b"", tail))  # (a scroll's own move is not a write)
-                if top <= int(m.group(1)) <= bottom and int(m.group(2)) == 1
+                at
+                for at, row, column in writes_at(
+                    SCROLL.sub(b"", tail)
+                )  # (a scroll's own move is not a write)
+                if top <= row <= bottom and column == 1
             }
         )
         <= 10 + 2
