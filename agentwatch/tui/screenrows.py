@@ -13,7 +13,8 @@ at each place and turns the next paint into the bytes that bring the terminal up
   already there after
   the move are written — the new lines at the bottom, and whatever else changed;
 * a write that starts the row after the previous write's row, in its first column, gets there with
-  CR LF (two bytes) instead of a cursor move.
+  CR LF (two bytes) instead of a cursor move; one that follows another on its row starts from the
+  style the other left (``join``) rather than with a reset and its whole style.
 
 Nothing is skipped on a guess: a row is compared only where every one of its cells was written
 through this model, and :meth:`ScreenRows.forget` (another screen wrote, the size changed, the
@@ -32,6 +33,9 @@ __all__ = ["Chop", "Run", "ScreenRows", "changed_runs", "scroll_region"]
 
 #: Index (``ESC D``): the cursor down a row, scrolling the region when on its last row.
 IND = "\x1bD"
+
+#: The style reset every chop's text ends with.
+RESET = "\x1b[0m"
 
 #: Bytes of a cursor move (``CSI y;x H``) counted per chop written, when weighing a scroll.
 MOVE_COST = 8
@@ -83,13 +87,21 @@ class ScreenRows:
     """The text last written at each place of a ``width`` × ``height`` terminal."""
 
     def __init__(
-        self, width: int, height: int, runs_of: Callable[[object], Sequence[Run] | None] | None = None
+        self,
+        width: int,
+        height: int,
+        runs_of: Callable[[object], Sequence[Run] | None] | None = None,
+        join: Callable[[object, object], str | None] | None = None,
     ) -> None:
         self.width = width
         self.height = height
         #: A chop's runs from its ``source`` (None: not known): a chop that differs from what is
         #: there in a few runs is written from its first changed cell to its last.
         self._runs_of = runs_of
+        #: The style sequence from the end of one chop (its ``source``) to the start of the next,
+        #: None when not known: a chop written right after another starts with that instead of
+        #: the other's reset and its own whole style.
+        self._join = join
         self._rows: list[Row] = [{} for _ in range(height)]
         #: Paints written, and of them how many scrolled a band of rows.
         self.paints = 0
@@ -160,6 +172,7 @@ class ScreenRows:
         moving = range(*band) if band else range(0)
         cursor = (-1, -1)
         last_row = -1  # the row the last write ended on (its cursor may wait to wrap)
+        last_source: object = None  # the chop just written whole, ending with a reset
         for y in rows_to_check:
             there = shown[y]
             for x, (width, text, source) in sorted(new[y].items()):
@@ -171,6 +184,9 @@ class ScreenRows:
                 # row is CR LF away: no scroll region is in force here, and the row is not the last.)
                 if cursor == (x, y):
                     start, piece = x, text
+                    joined = self._joined(out, last_source, source, text)
+                    if joined is not None:
+                        piece = joined
                 elif x == 0 and last_row >= 0 and last_row == y - 1:
                     start, piece = x, "\r\n" + text
                 else:
@@ -188,10 +204,23 @@ class ScreenRows:
                 out.append(piece)
                 cursor = (start + width, y) if start + width < self.width else (-1, -1)
                 last_row = y
+                last_source = source if piece.endswith(text) and text.endswith(RESET) else None
         for chop in partial:
             out.append(move_to(chop.x, chop.y) + chop.text)
         self._rows = new
         return "".join(out)
+
+    def _joined(self, out: list[str], before: object, after: object, text: str) -> str | None:
+        """``text`` (a chop written right after the one ``before`` drew) started from where that one
+        left the style, the reset at the end of ``out`` taken off; None when not known or not shorter."""
+        if self._join is None or before is None or after is None or not text.startswith("\x1b["):
+            return None
+        opening = text.find("m") + 1
+        change = self._join(before, after)
+        if change is None or not opening or len(change) >= opening + len(RESET):
+            return None
+        out[-1] = out[-1][: -len(RESET)]
+        return change + text[opening:]
 
     def _best_scroll(self, old: Sequence[Row], new: Sequence[Row], band: tuple[int, int]) -> int:
         """Rows to scroll the band up by (0: none) for the fewest bytes, when every row is known."""

@@ -65,7 +65,7 @@ def render_strip(strip: Strip, console: Console) -> str:
     drawn cell by cell (a scrollbar) repeats its style once per cell, and a log line resets and
     restates its background at each colour change. Here segments of one style are written as
     one run, and from one run to the next only what changes is said (a new colour; an attribute
-    turned on), unless that is not shorter than a reset and the whole style; a run's trailing
+    turned on or off), unless that is not shorter than a reset and the whole style; a run's trailing
     blanks (a log line padded to the pane's width) are erased in its background colour (ECH, which
     xterm, tmux, VTE and the Linux console fill with the current background) instead of written
     as spaces. The text starts
@@ -118,14 +118,44 @@ def _ansi(style: Style, color_system: ColorSystem) -> str:
     return ansi if ansi is not None else Strip.render_ansi(style, color_system)
 
 
+#: Rich attribute bit → the SGR code that turns it off, and the bits that code turns off with it.
+_SGR_OFF: dict[int, tuple[str, int]] = {
+    0: ("22", 0b11),  # bold and dim: normal intensity
+    1: ("22", 0b11),
+    2: ("23", 1 << 2),
+    3: ("24", (1 << 3) | (1 << 9)),  # underline and double underline
+    4: ("25", 0b110000),  # blink and rapid blink
+    5: ("25", 0b110000),
+    6: ("27", 1 << 6),
+    7: ("28", 1 << 7),
+    8: ("29", 1 << 8),
+    9: ("24", (1 << 3) | (1 << 9)),
+    10: ("54", (1 << 10) | (1 << 11)),  # framed and encircled
+    11: ("54", (1 << 10) | (1 << 11)),
+    12: ("55", 1 << 12),
+}
+
+
 def _sgr_change(before: Style, after: Style, color_system: ColorSystem) -> str | None:
-    """The SGR sequence that takes the terminal from ``before`` to ``after`` without a reset, or
-    None when an attribute must be turned off (a reset and the whole style say that more simply)."""
+    """The SGR sequence that takes the terminal from ``before`` to ``after`` without a reset: an
+    attribute turned off by its own code (bold by 22, which also ends dim: one that stays is
+    turned on again), one turned on, a colour changed. None for an attribute Rich knows and this
+    does not."""
     on_before = before._attributes & before._set_attributes
     on_after = after._attributes & after._set_attributes
-    if on_before & ~on_after:
-        return None
-    codes = [SGR_STYLES[bit] for bit in range(on_after.bit_length()) if on_after & ~on_before & (1 << bit)]
+    codes: list[str] = []
+    off = on_before & ~on_after
+    again = 0  # attributes a code turned off along with another that must stay on
+    for bit in range(off.bit_length()):
+        if off & (1 << bit):
+            if bit not in _SGR_OFF:
+                return None
+            code, group = _SGR_OFF[bit]
+            if code not in codes:
+                codes.append(code)
+            again |= group & on_after
+    turn_on = (on_after & ~on_before) | again
+    codes.extend(SGR_STYLES[bit] for bit in range(turn_on.bit_length()) if turn_on & (1 << bit))
     if after._color != before._color:
         codes.extend(after._color.downgrade(color_system).get_ansi_codes() if after._color else ["39"])
     if after._bgcolor != before._bgcolor:
@@ -176,12 +206,32 @@ def _strip_runs(source: object, color_system: ColorSystem) -> list[Run] | None:
     return runs
 
 
+def _join(before: object, after: object, color_system: ColorSystem) -> str | None:
+    """The style sequence from the last style :func:`render_strip` leaves ``before`` in to the
+    first it starts ``after`` with; None where a strip ends or starts unstyled or with a link."""
+    if not isinstance(before, Strip) or not isinstance(after, Strip):
+        return None
+    if not before._segments or not after._segments:
+        return None
+    last, first = before._segments[-1].style, after._segments[0].style  # (as render_strip runs them)
+    for style in (last, first):
+        if style is None or style._link or not _ansi(style, color_system):
+            return None
+    assert last is not None and first is not None
+    return _sgr_change(last, first, color_system)
+
+
 def _screen_rows(app: Any, screen: Any, size: Size) -> ScreenRows:
     """The app's model of its terminal, forgotten when another screen wrote last or the size changed."""
     rows: ScreenRows | None = getattr(app, "_agentwatch_screen_rows", None)
     if rows is None or (rows.width, rows.height) != tuple(size):
         color_system = app.console._color_system or ColorSystem.TRUECOLOR
-        rows = ScreenRows(size.width, size.height, runs_of=lambda source: _strip_runs(source, color_system))
+        rows = ScreenRows(
+            size.width,
+            size.height,
+            runs_of=lambda source: _strip_runs(source, color_system),
+            join=lambda before, after: _join(before, after, color_system),
+        )
         app._agentwatch_screen_rows = rows
     elif getattr(app, "_agentwatch_screen_rows_owner", None) is not screen:
         rows.forget()

@@ -7,9 +7,10 @@ means reading that override again, not updating a snapshot.
 from __future__ import annotations
 
 import inspect
+import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from rich.text import Text
@@ -424,17 +425,112 @@ def test_render_strip_writes_what_strip_render_writes_with_fewer_style_sequences
     ]
     plain = Strip(segments).render(console)
     ours = render_strip(Strip(segments), console)
-    assert plain.count("\x1b[") == 10 and ours.count("\x1b[") == 6
+    assert plain.count("\x1b[") == 10 and ours.count("\x1b[") == 5
     assert ours == (
         "\x1b[38;2;224;224;224;48;2;30;30;30m12:00 a-1 "
         "\x1b[38;2;152;224;36mINFO "
         "\x1b[1;38;2;244;0;80mERROR"
-        "\x1b[0m\x1b[38;2;224;224;224;48;2;30;30;30m text\x1b[0m"
+        "\x1b[22;38;2;224;224;224m text\x1b[0m"  # bold turned off by its own code
     )
     strip = Strip(segments)
     assert render_strip(strip, console) == strip.render(console), broken(
         "render_strip", "Strip.render no longer uses Strip._render_cache"
     )
+
+
+class SgrState:
+    """The attributes and colours a terminal draws with after SGR sequences (what a style change must reach)."""
+
+    ON: ClassVar[dict[str, str]] = {
+        "1": "bold",
+        "2": "dim",
+        "3": "italic",
+        "4": "underline",
+        "5": "blink",
+        "6": "blink2",
+        "7": "reverse",
+        "8": "conceal",
+        "9": "strike",
+        "21": "underline2",
+        "51": "frame",
+        "52": "encircle",
+        "53": "overline",
+    }
+    OFF: ClassVar[dict[str, tuple[str, ...]]] = {
+        "22": ("bold", "dim"),
+        "23": ("italic",),
+        "24": ("underline", "underline2"),
+        "25": ("blink", "blink2"),
+        "27": ("reverse",),
+        "28": ("conceal",),
+        "29": ("strike",),
+        "54": ("frame", "encircle"),
+        "55": ("overline",),
+    }
+
+    def __init__(self) -> None:
+        self.attributes: set[str] = set()
+        self.colours: dict[str, str] = {}
+
+    def play(self, text: str) -> None:
+        for params in re.findall(r"\x1b\[([0-9;]*)m", text):
+            codes = params.split(";") if params else ["0"]
+            while codes:
+                code = codes.pop(0)
+                if code == "0":
+                    self.attributes.clear()
+                    self.colours.clear()
+                elif code in self.ON:
+                    self.attributes.add(self.ON[code])
+                elif code in self.OFF:
+                    self.attributes.difference_update(self.OFF[code])
+                elif code in ("38", "48"):
+                    size = 2 if codes[0] == "5" else 4
+                    self.colours[code] = ";".join(codes[:size])
+                    del codes[:size]
+                elif code in ("39", "49"):
+                    self.colours.pop("38" if code == "39" else "48", None)
+                else:
+                    raise AssertionError(f"unexpected SGR code {code} in {text!r}")
+
+    def key(self) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+        return frozenset(self.attributes), tuple(sorted(self.colours.items()))
+
+
+def test_a_style_change_reaches_what_a_reset_and_the_whole_style_would() -> None:
+    import random
+
+    from rich.color import ColorSystem
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    rng = random.Random(5)
+    names = list(SgrState.ON.values())
+    colours = [None, "#e0e0e0", "#1e1e1e", "#f40050", "#98e024"]
+    for system in ("truecolor", "256"):
+        console = Console(color_system=system, force_terminal=True)
+        for _ in range(300):
+            styles = [
+                Style(
+                    color=rng.choice(colours),
+                    bgcolor=rng.choice(colours),
+                    **{name: True for name in rng.sample(names, rng.randint(0, 3))},
+                )
+                for _ in range(3)
+            ]
+            segments = [Segment(f"r{n}", style) for n, style in enumerate(styles)]
+            ours = render_strip(Strip(segments), console)
+            for n, style in enumerate(styles):  # the state where each run's text starts
+                shown, wanted = SgrState(), SgrState()
+                shown.play(ours[: ours.index(f"r{n}")])
+                wanted.play(
+                    Strip.render_ansi(
+                        style, ColorSystem.TRUECOLOR if system == "truecolor" else ColorSystem.EIGHT_BIT
+                    ).join(["\x1b[", "m"])
+                )
+                assert shown.key() == wanted.key(), (styles, ours)
 
 
 def test_render_strip_erases_a_runs_trailing_blanks_instead_of_writing_spaces() -> None:
@@ -717,3 +813,41 @@ async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -
             DataTable._render_cell = real  # type: ignore[method-assign]
         table._clear_caches()
         assert not table.__dict__["_kept"], broken("KeptCells", "DataTable._clear_caches is no longer called")
+
+
+def test_a_chop_written_right_after_another_starts_from_the_style_it_left() -> None:
+    from rich.color import ColorSystem
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    from agentwatch.tui import textual_paint
+    from agentwatch.tui.screenrows import Chop
+
+    console = Console(color_system="truecolor", force_terminal=True)
+    line = Strip(
+        [
+            Segment("12:00 ", Style(color="#e0e0e0", bgcolor="#1e1e1e")),
+            Segment("ERROR", Style(bold=True, color="#f40050", bgcolor="#1e1e1e")),
+            Segment(" ok", Style(color="#e0e0e0", bgcolor="#1e1e1e")),  # a log line ends in the pane's style
+        ]
+    )
+    bar = Strip([Segment("  ", Style(color="#e0e0e0", bgcolor="#000000"))])
+    chops = [
+        Chop(0, 0, 11, render_strip(line, console), source=line),
+        Chop(0, 11, 2, render_strip(bar, console), source=bar),
+    ]
+    plain = ScreenRows(13, 1).paint(chops)
+    joined = ScreenRows(13, 1, join=lambda a, b: textual_paint._join(a, b, ColorSystem.TRUECOLOR)).paint(
+        chops
+    )
+    assert len(joined) < len(plain) - 20 and joined.count("\x1b[0m") == 1, (plain, joined)
+    state, wanted = SgrState(), SgrState()
+    state.play(joined[: joined.index("  ")])
+    wanted.play("\x1b[" + Strip.render_ansi(bar._segments[0].style, ColorSystem.TRUECOLOR) + "m")
+    assert state.key() == wanted.key()
+    assert shown(joined)[0].startswith("12:00 ERROR ok  ")
+    # A strip that ends with a link or unstyled is not joined.
+    linked = Strip([Segment("x", Style(link="https://example.com"))])
+    assert textual_paint._join(linked, bar, ColorSystem.TRUECOLOR) is None
