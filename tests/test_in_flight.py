@@ -298,20 +298,27 @@ def test_a_working_session_with_no_tool_is_thinking_and_waiting_for_its_user_is_
     clock = collector.service.settings.clock
     base = {"session_id": "d0615065-cccc-dddd"}
 
+    def in_flight() -> dict[str, Any] | None:
+        (listed,) = httpx.get(collector.url + PATH_SESSIONS, timeout=10).json()
+        shown = row(collector.url, listed["agent_id"])
+        return None if shown is None else shown["in_flight"]
+
     def hook(event: str, **fields: Any) -> dict[str, Any] | None:
         body = base | {"hook_event_name": event, **fields}
         assert (
             httpx.post(f"{collector.url}{PATH_HOOKS}/claude-code", json=body, timeout=10).status_code == 200
         )
-        (listed,) = httpx.get(collector.url + PATH_SESSIONS, timeout=10).json()
-        shown = row(collector.url, listed["agent_id"])
-        return None if shown is None else shown["in_flight"]
+        return in_flight()
 
     assert hook("SessionStart") is None
     before = clock()
     thinking = hook("UserPromptSubmit")
     assert thinking is not None and thinking["what"] == "thinking"
     assert before <= thinking["since"] <= clock() and not thinking["stuck"]
+    # The collector's next tick gives the step its stuck limit; compared once that is in.
+    thinking = wait_until(
+        lambda: (step := in_flight()) is not None and step["limit_seconds"] is not None and step
+    )
     assert hook("Notification", notification_type="auth_success") == thinking, "no change: the same step"
     tool = hook("PreToolUse", tool_name="Bash", tool_input={"command": "pytest"})
     assert tool is not None and tool["what"] == "tool_call Bash"
