@@ -15,7 +15,8 @@ async def test_a_lines_nested_attributes_are_each_shown_on_a_line_of_their_own()
         app.log_pane.focus()
         await pilot.press("enter")
         assert isinstance(app.screen, LineDetailScreen)
-        rows = [line.strip() for line in screen_lines(app)]
+        # Each row from the box's left border: the main screen shows beside the box.
+        rows = [line[line.find("│") :].strip() for line in screen_lines(app)]
         for key, value in (("prompt.template", "edit_file_v3"), ("repo", "billing-service"), ("retry", "0")):
             assert any(row.startswith("│") and row.split()[1:3] == [key, value] for row in rows), (key, rows)
         assert any("attributes (3)" in row for row in rows) and any("fields (4)" in row for row in rows)
