@@ -314,7 +314,8 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         now = self.state.clock()
         wait = math.floor(now) + 1.001 - now
         if self._table_pending:
-            wait = min(wait, self._table_updated_at + self.table_interval - time.monotonic())
+            # (A hair past it: a timer that fires a little early would find it still held back.)
+            wait = min(wait, self._table_updated_at + self.table_interval + 0.002 - time.monotonic())
         return wait
 
     def _schedule_frame(self, wait: float) -> None:
