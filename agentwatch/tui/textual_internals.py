@@ -245,7 +245,8 @@ class KeptCells(_DataTableBase):
 
     Overrides ``DataTable._render_cell``, ``_clear_caches`` and ``notify_style_update``; reads
     ``DataTable._data``, ``_row_locations``, ``_column_locations``, ``_show_hover_cursor`` and
-    ``_pseudo_class_state``.
+    ``_pseudo_class_state``; bounds ``_cell_render_cache``, ``_row_render_cache``,
+    ``_row_renderable_cache`` and ``_line_cache``.
 
     DataTable keeps a rendered cell only until any cell of the table changes (its cache key holds
     ``_update_count``), so a row with one new figure renders all its cells again. Here a rendered
@@ -254,7 +255,7 @@ class KeptCells(_DataTableBase):
     """
 
     #: Rendered cells kept: several screens of rows at every width and highlight.
-    kept_cells = 4_096
+    kept_cells = 2_048
 
     def _render_cell(
         self,
@@ -273,6 +274,15 @@ class KeptCells(_DataTableBase):
         )
         if kept is None:
             kept = self.__dict__["_kept"] = LRUCache(self.kept_cells)
+            # DataTable's own caches (up to 10 000 cells, 1 000 rows and lines) fill with entries of
+            # past updates that will never be read again, which every full garbage collection walks.
+            for cache in (
+                self._cell_render_cache,
+                self._row_render_cache,
+                self._row_renderable_cache,
+                self._line_cache,
+            ):
+                cache.maxsize = min(cache.maxsize, self.kept_cells // 4)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
         row = None if row_key is None else self._data.get(row_key)

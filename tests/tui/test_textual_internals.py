@@ -110,6 +110,10 @@ PRIVATE_ATTRIBUTES = [
     ("paint_screen", Screen, "_compositor", Compositor),
     ("paint_screen", Compositor, "_dirty_regions", set),
     ("KeptCells", DataTable, "_show_hover_cursor", bool),
+    ("KeptCells", DataTable, "_cell_render_cache", LRUCache),
+    ("KeptCells", DataTable, "_row_render_cache", LRUCache),
+    ("KeptCells", DataTable, "_row_renderable_cache", LRUCache),
+    ("KeptCells", DataTable, "_line_cache", LRUCache),
     ("KeptCells", DataTable, "_pseudo_class_state", object),
     ("QuietScrollbars", Widget, "_vertical_scrollbar", type(None)),
     ("QuietScrollbars", Widget, "_horizontal_scrollbar", type(None)),
@@ -811,6 +815,7 @@ async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -
             await async_wait_until(lambda: {(0, 0), (1, 0)} <= set(rendered_cells), pilot=pilot)
         finally:
             DataTable._render_cell = real  # type: ignore[method-assign]
+        assert table._cell_render_cache.maxsize <= table.kept_cells // 4  # past updates' cells are not kept
         table._clear_caches()
         assert not table.__dict__["_kept"], broken("KeptCells", "DataTable._clear_caches is no longer called")
 
