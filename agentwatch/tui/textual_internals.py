@@ -224,20 +224,26 @@ class QuietScrollbars(_WidgetBase):
     @property
     def vertical_scrollbar(self) -> ScrollBar:
         if self._vertical_scrollbar is None:
-            bar = QuietScrollBar(vertical=True, name="vertical", thickness=self.scrollbar_size_vertical)
-            self._vertical_scrollbar = bar
-            bar.display = False
-            self.app._start_widget(self, bar)
+            self._vertical_scrollbar = self._started_bar(
+                vertical=True, thickness=self.scrollbar_size_vertical
+            )
         return self._vertical_scrollbar
 
     @property
     def horizontal_scrollbar(self) -> ScrollBar:
         if self._horizontal_scrollbar is None:
-            bar = QuietScrollBar(vertical=False, name="horizontal", thickness=self.scrollbar_size_horizontal)
-            self._horizontal_scrollbar = bar
-            bar.display = False
-            self.app._start_widget(self, bar)
+            self._horizontal_scrollbar = self._started_bar(
+                vertical=False, thickness=self.scrollbar_size_horizontal
+            )
         return self._horizontal_scrollbar
+
+    def _started_bar(self, *, vertical: bool, thickness: int) -> QuietScrollBar:
+        bar = QuietScrollBar(
+            vertical=vertical, name="vertical" if vertical else "horizontal", thickness=thickness
+        )
+        bar.display = False
+        self.app._start_widget(self, bar)
+        return bar
 
 
 class KeptCells(_DataTableBase):

@@ -131,19 +131,9 @@ def _state(window: Window, totals: Totals, *, models: bool) -> tuple[dict[str, A
             if bucket is not None and bucket.events:
                 sums[f"{agent_id} {i} cost"] = bucket.cost
                 sums[f"{agent_id} {i} sum"] = bucket.sketch.sum
-    exact["refused"] = totals.values_refused
-    for key, series in totals.series.items():
-        exact[f"series {key}"] = (
-            series.events,
-            series.errors,
-            series.tool_calls,
-            series.tokens_in,
-            series.tokens_out,
-            series.latency_count,
-            list(series.buckets),
-        )
-        sums[f"series {key} cost"] = series.cost
-        sums[f"series {key} latency"] = series.latency_sum_ms
+    series_exact, series_sums = _series(totals)
+    exact.update({f"series {key}": value for key, value in series_exact.items()})
+    sums.update({f"series {key}": value for key, value in series_sums.items()})
     return exact, sums
 
 

@@ -608,6 +608,15 @@ def log_rows(app: App[Any]) -> list[str]:
     return [found.group(1) for row in screen_text(app) if (found := re.match(r"(line \d+)", row))]
 
 
+async def thirty_lines_shown(app: PaneApp, pilot: Any) -> LogPane:
+    """The app's log pane once thirty lines are written to it and painted."""
+    pane = app.query_one(LogPane)
+    pane.append([f"line {n}" for n in range(30)])
+    await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
+    await pilot.pause()
+    return pane
+
+
 def counting_render_lines(app: App[Any]) -> dict[str, list[int]]:
     """Rows each widget (by id) is asked to render from now on, through ``Widget.render_lines``."""
     asked: dict[str, list[int]] = {}
@@ -627,10 +636,7 @@ async def test_a_partial_paint_renders_only_the_widgets_and_rows_that_changed_an
 ):
     app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
-        pane = app.query_one(LogPane)
-        pane.append([f"line {n}" for n in range(30)])
-        await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
-        await pilot.pause()
+        pane = await thirty_lines_shown(app, pilot)
         compositor = app.screen._compositor
         for name in ("_dirty_regions", "cuts", "visible_widgets", "_regions_to_spans"):
             assert hasattr(compositor, name), broken("paint_screen", f"Compositor.{name} no longer exists")
@@ -658,10 +664,7 @@ async def test_new_log_lines_render_only_the_new_rows_the_rest_moved_up() -> Non
 
     app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
-        pane = app.query_one(LogPane)
-        pane.append([f"line {n}" for n in range(30)])
-        await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
-        await pilot.pause()
+        pane = await thirty_lines_shown(app, pilot)
         cache = pane._styles_cache
         assert isinstance(cache, StylesCache) and isinstance(cache._cache, dict), broken(
             "RenderedRows", "Widget._styles_cache / StylesCache._cache changed"
