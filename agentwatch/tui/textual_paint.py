@@ -14,6 +14,8 @@ writes a strip with fewer style sequences (``Strip._segments``, ``Strip._render_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any, cast
 
 from rich.cells import cell_len
@@ -256,7 +258,9 @@ def _partial_update(compositor: Compositor) -> ChopsUpdate | None:
     in the header and a new log line at the bottom render every widget of the screen between
     them. Here a widget is rendered only when it overlaps a dirty region, and then only the rows
     from the first to the last row of its visible part that a dirty region covers (a whole row:
-    the compositor's cuts start at the widget's left edge). What is written is the same.
+    the compositor's cuts start at the widget's left edge) and where widgets in front of it left
+    one of its cuts empty (the screen behind a full row of widgets is not rendered at all). What
+    is written is the same.
     Reads ``Compositor._dirty_regions``, ``cuts``, ``visible_widgets`` and ``_regions_to_spans``.
     """
     regions = [region for region in compositor._dirty_regions if region]
@@ -267,24 +271,29 @@ def _partial_update(compositor: Compositor) -> ChopsUpdate | None:
     if not regions:
         return None
     spans = list(compositor._regions_to_spans(regions))
-    painted_rows = {y for y, _, _ in spans}
+    painted: dict[int, list[tuple[int, int]]] = {}  # row → its spans' (x1, x2)
+    for y, x1, x2 in spans:
+        painted.setdefault(y, []).append((x1, x2))
     cuts = compositor.cuts
     chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
     for widget, (region, clip) in compositor.visible_widgets.items():
         shown = region.intersection(clip)
         if not shown:
             continue
-        top, bottom = shown.bottom, shown.y
+        first_cut, last_cut = shown.x, shown.right
+        rows: set[int] = set()
         for dirty in regions:
             part = shown.intersection(dirty)
             if part:
-                top, bottom = min(top, part.y), max(bottom, part.bottom)
-        if bottom <= top:
+                rows.update(range(part.y, part.bottom))
+        # Only rows where a painted cut of this widget is still empty: what is in front filled the rest.
+        rows = {y for y in rows if _open_cut(chops[y], cuts[y], first_cut, last_cut, painted.get(y, ()))}
+        if not rows:
             continue
+        top, bottom = min(rows), max(rows) + 1
         strips = widget.render_lines(Region(shown.x - region.x, top - region.y, shown.width, bottom - top))
-        first_cut, last_cut = shown.x, shown.right
         for y, strip in zip(range(top, bottom), strips, strict=False):
-            if y not in painted_rows:
+            if y not in rows:
                 continue
             line = chops[y]
             line_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
@@ -294,6 +303,16 @@ def _partial_update(compositor: Compositor) -> ChopsUpdate | None:
                 if line.get(cut) is None:  # front to back: the first widget to fill a cut wins
                     line[cut] = piece
     return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
+
+
+def _open_cut(
+    line: dict[int, Strip | None], cuts: list[int], first: int, last: int, spans: Iterable[tuple[int, int]]
+) -> bool:
+    """Whether a cut of a widget spanning ``first`` … ``last`` on this row is still empty where it is painted."""
+    for cut, end in pairwise(cuts):
+        if first <= cut < last and line.get(cut) is None and any(x1 < end and cut < x2 for x1, x2 in spans):
+            return True
+    return False
 
 
 def _render_update(screen: Any) -> CompositorUpdate | None:

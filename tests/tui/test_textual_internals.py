@@ -651,6 +651,7 @@ async def test_a_partial_paint_renders_only_the_widgets_and_rows_that_changed_an
         ours = _partial_update(compositor)
         assert ours is not None
         assert "table" not in asked, f"a widget that did not change was rendered: {asked}"
+        assert "_default" not in asked, f"the screen behind the changed widgets was rendered: {asked}"
         assert len(asked["log"]) < pane.size.height, asked  # the rows of the dirty line, not the whole pane
         compositor._dirty_regions.update(dirty)
         theirs = compositor.render_partial_update()
