@@ -250,14 +250,15 @@ class KeptCells(_DataTableBase):
     """For a :class:`~textual.widgets.DataTable` whose cells change a few at a time (the agents table).
 
     Overrides ``DataTable._render_cell``, ``_clear_caches`` and ``notify_style_update``; reads
-    ``DataTable._data``, ``_row_locations``, ``_column_locations``, ``_show_hover_cursor`` and
-    ``_pseudo_class_state``; bounds ``_cell_render_cache``, ``_row_render_cache``,
+    ``DataTable._data``, ``_row_locations``, ``_column_locations``, ``_header_row_key``,
+    ``_show_hover_cursor`` and ``_pseudo_class_state``; bounds ``_cell_render_cache``, ``_row_render_cache``,
     ``_row_renderable_cache`` and ``_line_cache``.
 
     DataTable keeps a rendered cell only until any cell of the table changes (its cache key holds
-    ``_update_count``), so a row with one new figure renders all its cells again. Here a rendered
-    cell is kept while its value is the same object and it is drawn in the same place, width and
-    style; :func:`set_cells` replaces only the values that changed.
+    ``_update_count``), so a row with one new figure renders all its cells again, and the header
+    with it. Here a rendered cell is kept while its value (a header cell: its column's label) is
+    the same object and it is drawn in the same place, width and style; :func:`set_cells`
+    replaces only the values that changed.
     """
 
     #: Rendered cells kept: several screens of rows at every width and highlight.
@@ -273,7 +274,7 @@ class KeptCells(_DataTableBase):
         hover: bool = False,
     ) -> list[list[Segment]]:
         render = super()._render_cell
-        if row_index < 0 or column_index < 0:
+        if row_index < -1 or column_index < 0:  # (-1: the header row; a row label column: not kept)
             return render(row_index, column_index, base_style, width, cursor, hover)
         kept: LRUCache[tuple[object, ...], tuple[object, list[list[Segment]]]] | None = self.__dict__.get(
             "_kept"
@@ -289,10 +290,16 @@ class KeptCells(_DataTableBase):
                 self._line_cache,
             ):
                 cache.maxsize = min(cache.maxsize, self.kept_cells // 4)
-        row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
-        row = None if row_key is None else self._data.get(row_key)
-        value = None if row is None or column_key is None else row.get(column_key)
+        value: object = None
+        if row_index == -1:  # a column's label: a new one comes with a new column
+            row_key: RowKey | None = self._header_row_key
+            column = None if column_key is None else self.columns.get(column_key)
+            value = None if column is None else column.label
+        else:
+            row_key = self._row_locations.get_key(row_index)
+            row = None if row_key is None else self._data.get(row_key)
+            value = None if row is None or column_key is None else row.get(column_key)
         key = (
             row_key,
             column_key,

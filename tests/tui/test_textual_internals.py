@@ -22,7 +22,7 @@ from textual.geometry import Region
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Log, Static
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from agentwatch.tui import textual_internals
 from agentwatch.tui.pacing import PaintGate
@@ -110,6 +110,7 @@ PRIVATE_ATTRIBUTES = [
     ("paint_screen", Screen, "_compositor", Compositor),
     ("paint_screen", Compositor, "_dirty_regions", set),
     ("KeptCells", DataTable, "_show_hover_cursor", bool),
+    ("KeptCells", DataTable, "_header_row_key", RowKey),
     ("KeptCells", DataTable, "_cell_render_cache", LRUCache),
     ("KeptCells", DataTable, "_row_render_cache", LRUCache),
     ("KeptCells", DataTable, "_row_renderable_cache", LRUCache),
@@ -810,7 +811,7 @@ async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -
         try:
             set_cells(table, [("row-a", "value", Text("7"), False)])
             await async_wait_until(lambda: "7" in rendered(table, 1), pilot=pilot)
-            assert set(rendered_cells) - {(-1, 0), (-1, 1), (-1, 2)} == {(0, 1)}, broken(
+            assert set(rendered_cells) == {(0, 1)}, broken(
                 "KeptCells", f"cells whose value did not change were rendered again: {rendered_cells}"
             )
             assert "alpha" in rendered(table, 1) and "x" in rendered(table, 1)
