@@ -425,7 +425,9 @@ class LogWidthInPlace(_LogBase):
 class CachedLogLines(_LogBase):
     """For a :class:`~textual.widgets.Log`: a line is rendered once, not at every paint it is in view.
 
-    Overrides ``Log._render_line_strip``; reads ``Log._render_line_cache`` and ``Log.text_selection``.
+    Overrides ``Log._render_line_strip``; reads ``Log._render_line_cache``, ``Log._lines`` and
+    ``Log.text_selection``. A widget that draws a row's strip itself (:meth:`line_strip`) does so
+    on a miss; Textual's Log draws the others and every row while text is selected.
 
     Textual's Log renders and highlights every line in view again at each paint (it keeps the
     result only while text is selected), so a tail that moves a line at a time renders the
@@ -450,9 +452,16 @@ class CachedLogLines(_LogBase):
             self._cached_style = rich_style
         line: Strip | None = cache.get(y)
         if line is None:
-            line = super()._render_line_strip(y, rich_style)
+            line = self.line_strip(self._lines[y], rich_style)
+            if line is None:
+                line = super()._render_line_strip(y, rich_style)
             cache[y] = line
         return line
+
+    def line_strip(self, line: str, rich_style: Style) -> Strip | None:
+        """The uncropped strip of a row (``line`` as written to the log) in the widget's style,
+        drawn by the widget itself; None: Textual's Log draws it. Not called while text is selected."""
+        return None
 
 
 class FramePaced:

@@ -16,6 +16,7 @@ from typing import Final
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -28,6 +29,7 @@ from agentwatch.tui import formatting as fmt
 from agentwatch.tui.agenttable import AGENT_COLUMNS, AgentTable
 from agentwatch.tui.alerts import alert_count_text
 from agentwatch.tui.linewrap import wrap_lines
+from agentwatch.tui.logstrips import LogStrips
 from agentwatch.tui.received import SentFields, was_sent
 from agentwatch.tui.sessions import needs_you_count, needs_you_text
 from agentwatch.tui.sparkcursor import CursorSparkline
@@ -481,6 +483,13 @@ class LogPane(
     def __init__(self, *, max_lines: int, id: str | None = None) -> None:
         super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
         self.highlighter = LogHighlighter()
+        self._strips = LogStrips(
+            level_styles=LEVEL_STYLES,
+            level_width=fmt.LEVEL_WIDTH,
+            marker_prefix=fmt.MARKER_PREFIX,
+            marker_style=MARKER_STYLE,
+            search_style=SEARCH_STYLE,
+        )
         self._source: deque[str] = deque(maxlen=max_lines)
         self._wrap = False
         self._wrap_width = 0
@@ -525,6 +534,22 @@ class LogPane(
         if rendered is not None:
             # Rows already rendered show lines that only moved up: they are not rendered again.
             self.rows_kept += rendered.moved(self.scroll_offset.y + dropped - top, self._content_rows())
+
+    def line_strip(self, line: str, rich_style: Style) -> Strip | None:
+        """A row's strip cut at the columns :class:`LogHighlighter` colours (see
+        :class:`~agentwatch.tui.logstrips.LogStrips`): the strip Textual's Log draws, without a
+        rich Text per row."""
+        if not self.highlight or type(self.highlighter) is not LogHighlighter:
+            return None
+        colours = self.highlighter
+        return self._strips.strip(
+            line,
+            self.app.console,
+            rich_style,
+            level_start=colours.level_start,
+            message_start=colours.message_start,
+            spans=colours.spans,
+        )
 
     def _content_rows(self) -> range:
         """The rows of the widget (its styles cache's keys) that show lines."""

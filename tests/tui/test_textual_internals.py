@@ -103,6 +103,7 @@ PRIVATE_ATTRIBUTES = [
     ("TransientDirtyRegions", Log, "_repaint_regions", set),
     ("dirty_regions", Log, "_dirty_regions", set),
     ("CachedLogLines", Log, "_render_line_cache", LRUCache),
+    ("CachedLogLines", Log, "_lines", list),
     ("FramePaced", Screen, "_dirty_widgets", set),
     ("paint_screen", App, "_batch_count", int),
     ("paint_screen", App, "_running", bool),
@@ -565,19 +566,19 @@ def test_render_strip_erases_a_runs_trailing_blanks_instead_of_writing_spaces() 
 
 async def test_cached_log_lines_renders_a_line_in_view_once_not_at_every_paint() -> None:
     from rich.style import Style
+    from textual.strip import Strip
 
     app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
         pane = app.query_one(LogPane)
-        highlighter = pane.log_highlighter
         highlighted: list[str] = []
-        real = highlighter.highlight
+        real = pane.line_strip
 
-        def counting(text: Text) -> None:
-            highlighted.append(text.plain)
-            real(text)
+        def counting(line: str, rich_style: Style) -> Strip | None:
+            highlighted.append(line)
+            return real(line, rich_style)
 
-        highlighter.highlight = counting  # type: ignore[method-assign]
+        pane.line_strip = counting  # type: ignore[method-assign]
         pane.append([f"line {n}" for n in range(30)])
         await async_wait_until(lambda: app.written("line 29"), pilot=pilot)
         for n in range(30, 36):  # one line a paint: every row in view moves each time

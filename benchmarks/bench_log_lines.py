@@ -1,0 +1,153 @@
+"""What a new log line's row costs the viewer to draw: Textual's Log path beside the pane's own.
+
+    python benchmarks/bench_log_lines.py            # ~20 s
+    python benchmarks/bench_log_lines.py --lines 2000 --rounds 7
+
+A real log pane (:class:`~agentwatch.tui.logview.LogView`, 120 columns) in a headless app, fed lines
+formatted as the viewer formats them (12 agents, every level, a few long messages). Two measures,
+each in alternating rounds of the old and the new path in the same process:
+
+* ``strip``: a row's uncropped strip — Textual's ``Log._render_line_strip`` (a rich Text, the
+  highlighter's copy and spans, ``Text.render``) against ``LogPane.line_strip`` (the line cut at
+  its known columns, styles combined once);
+* ``row as painted``: the whole row the screen gets for a new line, ``Widget.render_lines`` for one
+  dirty row (the styles cache, the crop to the pane's width, the offsets), with either strip.
+
+Each cell is the best round's µs per line (the least disturbed by the machine's other load); the
+ratio is old / new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widgets import Log
+
+from agentwatch.protocol import LogEntry
+from agentwatch.tui import formatting as fmt
+from agentwatch.tui.logview import LogView
+
+WORDS = "tool call read file edit wrote tokens cache hit model reply retry timeout ok done plan step".split()
+
+
+def lines(count: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    agents = [f"claude-code·{rng.getrandbits(32):08x}" for _ in range(12)]
+    levels = ["info"] * 12 + ["debug"] * 4 + ["warning"] * 2 + ["error", "critical"]
+    out = []
+    for n in range(count):
+        words = rng.randint(3, 30 if n % 10 else 60)
+        entry = LogEntry(
+            timestamp=1_700_000_000 + n * 0.02,
+            agent_id=rng.choice(agents),
+            level=rng.choice(levels),
+            message=" ".join(rng.choice(WORDS) for _ in range(words)),
+        )
+        out.append(fmt.log_line(entry))
+    return out
+
+
+class PaneApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LogView(max_lines=100_000, id="log")
+
+
+def textual_strips(pane: Any, count: int) -> float:
+    style = pane.rich_style
+    pane._render_line_cache.clear()  # Log keeps nothing while no text is selected
+    started = time.perf_counter()
+    for y in range(count):
+        Log._render_line_strip(pane, y, style)
+    return time.perf_counter() - started
+
+
+def own_strips(pane: Any, count: int) -> float:
+    style = pane.rich_style
+    rows = pane.lines
+    started = time.perf_counter()
+    for y in range(count):
+        pane.line_strip(rows[y], style)
+    return time.perf_counter() - started
+
+
+def painted_rows(pane: Any, texts: list[str], *, textual: bool) -> float:
+    """Each line put on a row of the pane in turn and that row rendered, as a frame with a new
+    line renders it (only that row dirty)."""
+    if textual:
+        pane.line_strip = lambda _line, _style: None
+    try:
+        shown = pane._lines
+        cache = pane._render_line_cache
+        styles = pane._styles_cache
+        width = pane.size.width
+        height = pane.scrollable_content_region.height
+        top = pane.scroll_offset.y
+        total = 0.0
+        for n, text in enumerate(texts):
+            row = n % height
+            shown[top + row] = text
+            cache.discard(top + row)
+            styles._dirty_lines.add(row)
+            started = time.perf_counter()
+            pane.render_lines(Region(0, row, width, 1))
+            total += time.perf_counter() - started
+        return total
+    finally:
+        if textual:
+            del pane.line_strip
+
+
+async def measure(options: argparse.Namespace) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {}
+    app = PaneApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(LogView)
+        for round_number in range(options.rounds):
+            # New lines each round, as in a stream (Rich keeps the widths of lines it measured).
+            texts = lines(options.lines, seed=round_number)
+            pane.replace(texts)
+            await pilot.pause()
+            count = len(pane.lines)
+            for name, run in (
+                ("strip: Textual's Log", textual_strips),
+                ("strip: the pane's own", own_strips),
+            ):
+                found.setdefault(name, []).append(run(pane, count) / count * 1e6)
+            painted = lines(2 * options.lines, seed=1_000 + round_number)
+            for name, textual, part in (
+                ("row as painted: Textual's Log", True, painted[: options.lines]),
+                ("row as painted: the pane's own", False, painted[options.lines :]),
+            ):
+                found.setdefault(name, []).append(painted_rows(pane, part, textual=textual) / len(part) * 1e6)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000, help="lines per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args()
+    found = asyncio.run(measure(options))
+    print(f"{options.lines} lines × {options.rounds} rounds, µs per line (best round; median in brackets)\n")
+    print(f"| {'measure':<16} | {'Textual Log':>16} | {'the pane':>16} | {'old / new':>9} |")
+    print(f"| {'-' * 16} | {'-' * 16} | {'-' * 16} | {'-' * 9} |")
+    for measure_name in ("strip", "row as painted"):
+        old = sorted(found[f"{measure_name}: Textual's Log"])
+        new = sorted(found[f"{measure_name}: the pane's own"])
+        old_cell = f"{old[0]:.1f} ({old[len(old) // 2]:.1f})"
+        new_cell = f"{new[0]:.1f} ({new[len(new) // 2]:.1f})"
+        print(f"| {measure_name:<16} | {old_cell:>16} | {new_cell:>16} | {old[0] / new[0]:>8.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""The log pane draws a row's strip itself (:class:`~agentwatch.tui.logstrips.LogStrips`): the same
+segments, styles and cell length as Textual's Log highlighting a rich Text, for every kind of line."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+from textual.widgets import Log
+
+from agentwatch.protocol import LogEntry
+from agentwatch.tui import formatting as fmt
+from agentwatch.tui.linewrap import wrap_lines
+from agentwatch.tui.logstrips import cells, printable_row
+from agentwatch.tui.logview import LogView
+from agentwatch.tui.state import MARKER_DROPPED, LogLine, Marker
+
+LEVELS = ["debug", "info", "warning", "error", "critical", "trace", "fatal", "notice", ""]
+PIECES = [
+    "plain words",
+    "[bold]x[/]",
+    "[red]not markup[/red]",
+    "\x1b[31mescape\x1b[0m",
+    "tab\there",
+    "bell\x07 back\x08 cr\r ff\x0c nul\x00",
+    "wide 漢字テスト",
+    "emoji 🚀🎉",
+    "combining e\u0301 a\u0308",
+    "zero\u200bwidth",
+    "rtl שלום",
+    "INFO ",
+    "ERROR",
+    "⚠ ",
+    "   ",
+    "",
+    "x" * 150,
+    "needle",
+    "nee",
+    "\u0085\u2028",
+    "zwj 👩\u200d💻 vs16 ❤\ufe0f",
+    "\x7f del \x1b",
+]
+
+
+def random_text(rng: random.Random) -> str:
+    return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 6)))
+
+
+def random_entries(rng: random.Random, count: int) -> list[LogLine]:
+    """Entries of every level (odd agents and messages among them) and markers."""
+    entries: list[LogLine] = []
+    for _ in range(count):
+        if rng.random() < 0.1:
+            entries.append(Marker(kind=MARKER_DROPPED, count=rng.randint(1, 9), timestamp=1_700_000_000.0))
+        else:
+            entries.append(
+                LogEntry(
+                    timestamp=1_700_000_000 + rng.random() * 1e5,
+                    agent_id=rng.choice(
+                        ["agent-1", "claude-code·dfe22c9b", "x" * 40, "漢字", "[b]a[/b]", ""]
+                    ),
+                    level=rng.choice(LEVELS),
+                    message=random_text(rng),
+                )
+            )
+    return entries
+
+
+def random_lines(rng: random.Random, count: int, *, timestamps: bool) -> list[str]:
+    """Formatted lines and raw rows (what a wrap or an odd writer makes)."""
+    lines = [fmt.log_line(entry, timestamps=timestamps) for entry in random_entries(rng, count)]
+    return lines + [random_text(rng) for _ in range(count // 5)]
+
+
+def finder(needle: str, *, overlapping: bool) -> Callable[[str], list[tuple[int, int]]]:
+    def spans(message: str) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        start = message.find(needle)
+        while start != -1:
+            found.append((start, start + len(needle)))
+            start = message.find(needle, start + (1 if overlapping else len(needle)))
+        return found
+
+    return spans
+
+
+def beyond_the_end(message: str) -> list[tuple[int, int]]:
+    """Matches a careless search might give: empty, reversed, past the message's end."""
+    return [(0, 0), (3, 2), (len(message), len(message) + 4), (max(0, len(message) - 2), len(message) + 9)]
+
+
+class LogApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LogView(max_lines=2_000, id="log")
+
+
+def textual_strip(pane: LogView, y: int, style: Style) -> Strip:
+    """What Textual's Log draws for row ``y`` (its cache emptied first: it would return ours)."""
+    pane._render_line_cache.clear()
+    return Log._render_line_strip(pane, y, style)
+
+
+def cell_styles(strip: Strip) -> list[tuple[str, Style | None]]:
+    return [(char, segment.style) for segment in strip for char in segment.text]
+
+
+async def test_the_pane_draws_every_row_as_textuals_log_does() -> None:
+    rng = random.Random(15)
+    app = LogApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(LogView)
+        widget_style = pane.rich_style
+        styles = [widget_style, Style(), Style(color="red", bgcolor="black", italic=True), Style(bold=True)]
+        searches: list[Callable[[str], list[tuple[int, int]]]] = [
+            lambda _message: [],
+            finder("needle", overlapping=False),
+            finder("ee", overlapping=True),
+            finder("x", overlapping=False),
+            finder("漢", overlapping=False),
+            beyond_the_end,
+        ]
+        compared = 0
+        for timestamps in (True, False):
+            pane.set_columns(timestamps)
+            colours = pane.log_highlighter
+            lines = random_lines(rng, 300, timestamps=timestamps)
+            rows = list(lines) + list(wrap_lines(lines, 60, colours.message_start))
+            pane.replace(rows)
+            await pilot.pause()
+            assert len(pane.lines) >= len(rows)  # a raw row with a line break in it is two
+            for search in searches:
+                colours.spans = search
+                for y, row in enumerate(pane.lines):
+                    for style in styles:
+                        ours = pane.line_strip(row, style)
+                        theirs = textual_strip(pane, y, style)
+                        assert ours is not None
+                        assert list(ours) == list(theirs), (row, search, style)
+                        assert ours.cell_length == theirs.cell_length, row
+                        compared += 1
+        assert compared > 10_000
+
+
+async def test_the_rows_on_screen_are_textuals_in_wrapped_mode_with_a_mark_and_a_search() -> None:
+    """Whole rows as the pane renders them (cropped, scrolled sideways, offsets, the mark) with our
+    strips and with Textual's."""
+    rng = random.Random(7)
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogView)
+        pane.log_highlighter.spans = finder("ee", overlapping=True)
+        for wrap in (False, True):
+            pane.set_wrap(wrap)
+            entries = random_entries(rng, 120)
+            pane.replace_entries(entries, [fmt.log_line(entry) for entry in entries])
+            await pilot.pause()
+            pane.set_mark(3)
+            for scroll_x in (0, 5):
+                pane.scroll_to(x=scroll_x, animate=False, immediate=True)
+                await pilot.pause()
+                height = pane.scrollable_content_region.height
+                ours = [pane.render_line(y) for y in range(height)]
+                textual: Any = pane
+                textual.line_strip = lambda _line, _style: None  # Textual's Log draws every row
+                pane.notify_style_update()
+                try:
+                    theirs = [pane.render_line(y) for y in range(height)]
+                finally:
+                    del textual.line_strip
+                assert [cell_styles(strip) for strip in ours] == [cell_styles(strip) for strip in theirs]
+                assert any(strip.cell_length for strip in ours)
+
+
+def test_printable_row_and_its_width_are_what_textuals_log_draws() -> None:
+    rng = random.Random(3)
+    for _ in range(2_000):
+        line = random_text(rng) + "".join(chr(rng.randrange(0, 0x3000)) for _ in range(rng.randint(0, 8)))
+        assert printable_row(line) == Log._process_line(line)
+        assert printable_row(line) == Text(Log._process_line(line)).plain  # nothing more for Text to strip
+        row = printable_row(line)
+        assert cells(row) == cell_len(row), row
