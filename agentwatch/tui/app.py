@@ -30,7 +30,7 @@ from agentwatch.protocol import (
     PATH_LOGS_STREAM,
     Alert,
 )
-from agentwatch.tui import feed
+from agentwatch.tui import feed, leanstrip
 from agentwatch.tui import formatting as fmt
 from agentwatch.tui.alerts import (
     TOAST_SEVERITY,
@@ -147,6 +147,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         terminal: Callable[[str], None] | None = None,
         viewer_name: str | None = None,
     ) -> None:
+        leanstrip.install()  # strips make their caches on first use: fewer objects for the GC to walk
         super().__init__()
         self.viewer_name = viewer_name or default_viewer_name()  # who acknowledges and snoozes
         self.state = ViewState(
