@@ -21,6 +21,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Log, Static
 
@@ -497,6 +498,8 @@ class LogPane(
         self._following = True
         #: Appends whose rows already rendered were kept, moved up (see :class:`RenderedRows`).
         self.rows_kept = 0
+        #: The widget's style while :meth:`render_lines` runs (None outside it).
+        self._paint_style: Style | None = None
 
     @property
     def log_highlighter(self) -> LogHighlighter:
@@ -534,6 +537,20 @@ class LogPane(
         if rendered is not None:
             # Rows already rendered show lines that only moved up: they are not rendered again.
             self.rows_kept += rendered.moved(self.scroll_offset.y + dropped - top, self._content_rows())
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The rows of ``crop``, with the widget's style worked out once for all of them: Textual's
+        Log asks for :attr:`rich_style` at every row, which combines the styles of every ancestor."""
+        self._paint_style = super().rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint_style = None
+
+    @property
+    def rich_style(self) -> Style:
+        style = self._paint_style
+        return super().rich_style if style is None else style
 
     def line_strip(self, line: str, rich_style: Style) -> Strip | None:
         """A row's strip cut at the columns :class:`LogHighlighter` colours (see

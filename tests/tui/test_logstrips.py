@@ -11,7 +11,10 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.dom import DOMNode
+from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Log
 
 from agentwatch.protocol import LogEntry
@@ -148,8 +151,8 @@ async def test_the_pane_draws_every_row_as_textuals_log_does() -> None:
 
 
 async def test_the_rows_on_screen_are_textuals_in_wrapped_mode_with_a_mark_and_a_search() -> None:
-    """Whole rows as the pane renders them (cropped, scrolled sideways, offsets, the mark) with our
-    strips and with Textual's."""
+    """Whole rows as the pane renders them (cropped, scrolled sideways, offsets, the mark, the
+    scrollbar), with our strips and the widget's style worked out once, and as Textual renders them."""
     rng = random.Random(7)
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -164,15 +167,17 @@ async def test_the_rows_on_screen_are_textuals_in_wrapped_mode_with_a_mark_and_a
             for scroll_x in (0, 5):
                 pane.scroll_to(x=scroll_x, animate=False, immediate=True)
                 await pilot.pause()
-                height = pane.scrollable_content_region.height
-                ours = [pane.render_line(y) for y in range(height)]
+                whole = Region(0, 0, *pane.size)
+                pane.notify_style_update()  # nothing kept: every row drawn now
+                ours = pane.render_lines(whole)
                 textual: Any = pane
                 textual.line_strip = lambda _line, _style: None  # Textual's Log draws every row
                 pane.notify_style_update()
                 try:
-                    theirs = [pane.render_line(y) for y in range(height)]
+                    theirs = Widget.render_lines(pane, whole)  # the widget's style asked at every row
                 finally:
                     del textual.line_strip
+                assert len(ours) == len(theirs) == pane.size.height
                 assert [cell_styles(strip) for strip in ours] == [cell_styles(strip) for strip in theirs]
                 assert any(strip.cell_length for strip in ours)
 
@@ -185,3 +190,32 @@ def test_printable_row_and_its_width_are_what_textuals_log_draws() -> None:
         assert printable_row(line) == Text(Log._process_line(line)).plain  # nothing more for Text to strip
         row = printable_row(line)
         assert cells(row) == cell_len(row), row
+
+
+async def test_a_paint_works_out_the_widgets_style_once_and_a_changed_style_shows(monkeypatch: Any) -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogView)
+        entries = random_entries(random.Random(1), 40)
+        pane.replace_entries(entries, [fmt.log_line(entry) for entry in entries])
+        await pilot.pause()
+        asked: list[int] = []
+        real = DOMNode.rich_style
+
+        def counted(node: DOMNode) -> Style:
+            asked.append(1)
+            return real.fget(node)  # type: ignore[attr-defined,no-any-return]
+
+        monkeypatch.setattr(DOMNode, "rich_style", property(counted))
+        pane.notify_style_update()
+        before = pane.render_lines(Region(0, 0, *pane.size))
+        assert len(asked) == 1  # Textual's Log: once a row
+        monkeypatch.undo()
+        pane.styles.background = "darkblue"
+        pane.styles.color = "yellow"
+        await pilot.pause()
+        after = pane.render_lines(Region(0, 0, *pane.size))
+        new = pane.rich_style.bgcolor
+        assert new is not None
+        assert not any(segment.style and segment.style.bgcolor == new for segment in before[0])
+        assert any(segment.style and segment.style.bgcolor == new for segment in after[0])
