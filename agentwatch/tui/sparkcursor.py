@@ -5,20 +5,31 @@ more values than columns, column ``c`` is the maximum of ``data[int(c*L/W):int((
 with fewer, column ``c`` shows ``data[int(c*L/W)]``. :func:`column_span` follows the same rule, so
 the cursor sits on the column that draws its second, and a click on a column picks the second that
 column draws (the peak of its seconds: a click on a spike lands on the spike).
+
+:func:`sparkline_rows` draws the rows Textual's Sparkline draws (through Rich: a renderable, a
+console render, a style added to every cell, lines split and cropped), cell for cell and style for
+style, straight from the values, one segment per run of cells of one style; the widget keeps them
+until its values, size, colours or cursor change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
+from functools import lru_cache
+from typing import Any
 
+from rich.color import Color as RichColor
+from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.geometry import Region
 from textual.message import Message
+from textual.renderables.sparkline import Sparkline as SparklineRenderable
 from textual.strip import Strip
 from textual.widgets import Sparkline
 
-__all__ = ["CursorSparkline", "column_of", "column_span"]
+__all__ = ["CursorSparkline", "column_of", "column_span", "sparkline_rows"]
 
 _CURSOR_STYLE = Style(reverse=True, bold=True)
 
@@ -43,6 +54,123 @@ def _bounds(columns: list[int]) -> tuple[int, int]:
     return (columns[0], columns[-1] + 1) if columns else (0, 0)
 
 
+def sparkline_rows(
+    data: Sequence[float],
+    width: int,
+    height: int,
+    min_color: RichColor,
+    max_color: RichColor,
+    base: Style,
+    *,
+    summary: Callable[[Sequence[float]], float] = max,
+    cursor: tuple[int, int] = (0, 0),
+) -> list[Strip]:
+    """The ``height`` rows of a ``width``-column sparkline of ``data``, top row first.
+
+    The same cells and styles as Textual's Sparkline widget renders with base style ``base``
+    (its visual style), the columns ``cursor`` (start, end) drawn with the cursor's style on top.
+    """
+    cells = _cells(data, width, height, min_color, max_color, summary)
+    start, end = cursor if data else (0, 0)
+    rows = []
+    for text, colors in cells:
+        runs: list[list[Any]] = []  # [text, style]: cells of one colour, then equal styles joined
+        first = 0
+        for column in range(1, len(text) + 1):
+            if column < len(text) and colors[column] == colors[first] and column != start and column != end:
+                continue
+            style = _cell_style(colors[first], base)
+            if start <= first < end:
+                style = _cursor_style(style)
+            if runs and (runs[-1][1] is style or runs[-1][1] == style):
+                runs[-1][0] += text[first:column]
+            else:
+                runs.append([text[first:column], style])
+            first = column
+        rows.append(Strip([Segment(part, style) for part, style in runs], len(text)))
+    return rows
+
+
+#: A cell's colour: None (a blank), an RGB triplet, or a colour Rich has no triplet for.
+_Colour = tuple[int, int, int] | RichColor | None
+
+
+@lru_cache(maxsize=4096)
+def _cell_style(color: _Colour, base: Style) -> Style | None:
+    """A cell's style: the widget's style with the bar's colour on top, as Textual adds them."""
+    if color is None:
+        own = None
+    elif isinstance(color, RichColor):
+        own = Style.from_color(color)
+    else:
+        own = Style.from_color(RichColor.from_rgb(*color))
+    return (base + own if base else own) or None
+
+
+@lru_cache(maxsize=1024)
+def _cursor_style(style: Style | None) -> Style:
+    return _CURSOR_STYLE + style
+
+
+def _cells(
+    data: Sequence[float],
+    width: int,
+    height: int,
+    min_color: RichColor,
+    max_color: RichColor,
+    summary: Callable[[Sequence[float]], float],
+) -> list[tuple[str, list[_Colour]]]:
+    """Each row's characters and their colours, as Rich's renderable yields them.
+
+    A bar's colour is ``blend_colors``'s: the triplet's components cut to integers (the colour
+    itself is made once per distinct triplet, by :func:`_cell_style`).
+    """
+    if width <= 0 or height <= 0:
+        return [("", [])] * max(height, 0)
+    if not data:
+        return [("", [])] * (height - 1) + [("▁" * width, [min_color] * width)]
+    if len(data) == 1:
+        return [("█" * width, [max_color] * width)] * height
+    bars, per_row = SparklineRenderable.BARS, len(SparklineRenderable.BARS)
+    segments = per_row * height - 1
+    minimum, maximum = min(data), max(data)
+    extent = maximum - minimum or 1
+    length = len(data)
+    buckets = [data[length * c // width : length * (c + 1) // width] for c in range(width)]
+    buckets = [bucket for bucket in buckets if bucket]
+    low_rgb, high_rgb = min_color.triplet, max_color.triplet
+    columns: list[tuple[int, _Colour]] = []
+    index, step = 0.0, len(buckets) / width
+    for _ in range(width):  # the renderable's own walk: a float index, the same rounding
+        ratio = (summary(buckets[int(index)]) - minimum) / extent
+        if low_rgb is None or high_rgb is None:
+            color: _Colour = max_color  # what blend_colors gives then
+        else:
+            (r1, g1, b1), (r2, g2, b2) = low_rgb, high_rgb
+            color = (int(r1 + (r2 - r1) * ratio), int(g1 + (g2 - g1) * ratio), int(b1 + (b2 - b1) * ratio))
+        columns.append((int(ratio * segments), color))
+        index += step
+    rows = []
+    for i in reversed(range(height)):
+        low, high = i * per_row, (i + 1) * per_row
+        text = "".join(
+            " " if bar < low else "█" if bar >= high else bars[bar % per_row] for bar, _ in columns
+        )
+        rows.append((text, [None if bar < low else color for bar, color in columns]))
+    return rows
+
+
+def _runs(text: str, styles: list[Style | None]) -> list[Segment]:
+    """One segment per run of cells of one style (as ``Segment.simplify`` joins them)."""
+    runs: list[Segment] = []
+    start = 0
+    for column in range(1, len(text) + 1):
+        if column == len(text) or (styles[column] is not styles[start] and styles[column] != styles[start]):
+            runs.append(Segment(text[start:column], styles[start]))
+            start = column
+    return runs
+
+
 class CursorSparkline(Sparkline):
     """A :class:`~textual.widgets.Sparkline` that can show a cursor (``cursor``: a data index)."""
 
@@ -57,6 +185,9 @@ class CursorSparkline(Sparkline):
     def __init__(self, data: Sequence[float] | None = None, *, classes: str | None = None) -> None:
         super().__init__(data, classes=classes)
         self._cursor: int | None = None
+        self._rows_key: tuple[object, ...] | None = None
+        self._rows: list[Strip] = []
+        self._in_pass = self._pass_checked = False
 
     @property
     def cursor(self) -> int | None:
@@ -67,16 +198,51 @@ class CursorSparkline(Sparkline):
             self._cursor = index
             self.refresh()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._in_pass = True  # the rows' inputs are looked at once for all the rows of a pass
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._in_pass = self._pass_checked = False
+
     def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        data = self.data or []
-        if self._cursor is None or not data:
-            return strip
-        start, end = _bounds(list(column_of(self._cursor, len(data), self.size.width)))
-        if end <= start:
-            return strip
-        before, cursor, after = strip.divide([start, end, strip.cell_length])
-        return Strip.join([before, cursor.apply_style(_CURSOR_STYLE), after])
+        """Row ``y``, drawn by :func:`sparkline_rows` (kept while nothing it depends on changes)."""
+        if not (self._in_pass and self._pass_checked):
+            self._pass_checked = self._in_pass
+            self._check_rows()
+        if 0 <= y < len(self._rows):
+            return self._rows[y]
+        width = self.size.width
+        base = self.visual_style.rich_style
+        styles: list[Style | None] = [base] * width  # below the rows: blank, the cursor drawn on it
+        start, end = self._cursor_columns(len(self.data or ()), width)
+        for column in range(start, min(end, width)):
+            styles[column] = _CURSOR_STYLE + base
+        return Strip(_runs(" " * width, styles), width)
+
+    def _check_rows(self) -> None:
+        """Draw the rows again if the values, size, colours, style or cursor changed."""
+        data = tuple(self.data or ())
+        width, height = self.size
+        _, background = self.background_colors
+        low, high = self.min_color, self.max_color
+        low = background + (self.get_component_styles("sparkline--min-color").color if low is None else low)
+        high = background + (
+            self.get_component_styles("sparkline--max-color").color if high is None else high
+        )
+        base = self.visual_style.rich_style
+        key = (data, width, height, low, high, base, self._cursor, self.summary_function)
+        if key != self._rows_key:
+            self._rows = sparkline_rows(
+                data, width, height, low.rich_color, high.rich_color, base,
+                summary=self.summary_function, cursor=self._cursor_columns(len(data), width),
+            )  # fmt: skip
+            self._rows_key = key
+
+    def _cursor_columns(self, length: int, width: int) -> tuple[int, int]:
+        if self._cursor is None or not length:
+            return (0, 0)
+        return _bounds(list(column_of(self._cursor, length, width)))
 
     def on_click(self, event: events.Click) -> None:
         data = list(self.data or [])

@@ -234,14 +234,7 @@ _COST_FIELDS: Final = ("cost_per_minute", "window_cost_usd", "total_cost_usd", "
 
 
 class PanelSparkline(CursorSparkline):
-    """A panel's sparkline, drawn with one segment per run of cells of one style.
-
-    Textual's Sparkline makes a segment of every cell, and each segment is written to the
-    terminal with its full colour sequence: joined, a blank or flat stretch costs one.
-    """
-
-    def render_line(self, y: int) -> Strip:
-        return super().render_line(y).simplify()
+    """A panel's sparkline (its rows are drawn one segment per run of cells of one style)."""
 
 
 class MetricPanel(Vertical):
