@@ -8,6 +8,7 @@ nothing dirty, a frame touches no widget, so an idle viewer costs next to no CPU
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import time
@@ -75,7 +76,6 @@ from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricsBar, header_lin
 
 if TYPE_CHECKING:
     import httpx
-    from textual.timer import Timer
 
     from agentwatch.tui.fleetview import FleetFeed
 
@@ -95,6 +95,10 @@ TABLE_INTERVAL = 1.0
 PREFETCH_WAIT = 0.1
 #: Frames in a row that moved nothing before the frame timer waits for the clock's next second.
 IDLE_AFTER_FRAMES = 1
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 def _build_client(url: str) -> httpx.AsyncClient:
@@ -169,9 +173,11 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self._last_frame_at = -math.inf
         #: Frames in a row that moved nothing; from IDLE_AFTER_FRAMES on, frames wait for the next second.
         self._empty_frames = 0
-        #: The frame timer's pending tick (None while a tick runs), and when it is due (monotonic).
-        self._frame_timer: Timer | None = None
+        #: The frame timer's pending tick (None while a tick runs), when it is due (monotonic), and
+        #: how long it was set to wait.
+        self._frame_timer: asyncio.TimerHandle | None = None
         self._frame_due = math.inf
+        self._frame_wait = 0.0
         #: The agents table changed but was held back by ``table_interval``: a later frame draws it.
         self._table_pending = False
         self.state.wake = self._wake_frames
@@ -258,6 +264,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self.follow_logs()
 
     async def on_unmount(self) -> None:
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+            self._frame_timer = None
         self.gc_pacing.stop()
         if hasattr(self, "self_cost"):  # not when the mount itself failed
             self.self_cost.close()
@@ -291,6 +300,9 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         viewer's once-a-second self-cost sample, so an idle viewer wakes once a second, not twice,
         and the full garbage collections (:mod:`~agentwatch.tui.gcpacing`), so none comes in the
         middle of drawing a key's effect.
+
+        The timer is an event-loop callback (:meth:`_frame_timer_fired`), not a Textual timer: a
+        Textual timer costs a task, an event and two callback messages each time it is set.
         """
         self._frame_timer = None
         if not self.is_running:
@@ -320,9 +332,18 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         return wait
 
     def _schedule_frame(self, wait: float) -> None:
-        wait = max(wait, 0.001)  # (Textual: a delay above zero)
+        wait = max(wait, 0.001)
+        self._frame_wait = wait
         self._frame_due = time.monotonic() + wait
-        self._frame_timer = self.set_timer(wait, self._frame_tick, name="frame")
+        self._frame_timer = asyncio.get_running_loop().call_later(wait, self._frame_timer_fired)
+
+    def _frame_timer_fired(self) -> None:
+        """Run the frame tick; an error in it is raised in the app's message loop, as Textual reports
+        an error in any callback (the event loop would only log it)."""
+        try:
+            self._frame_tick()
+        except Exception as error:
+            self.call_next(_raise, error)
 
     def _wake_frames(self) -> None:
         """Something changed (data, a key): frames come at ``fps`` again, the next within an interval."""
@@ -331,7 +352,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         if timer is not None and self.is_running:
             soonest = max(self._last_frame_at + self.frame_interval, time.monotonic())
             if self._frame_due > soonest + 0.001:
-                timer.stop()
+                timer.cancel()
                 self._schedule_frame(soonest - time.monotonic())
 
     def frame(self, *, timed: bool = False) -> None:

@@ -35,12 +35,10 @@ async def test_frames_that_find_nothing_to_move_wait_for_the_next_second_and_dat
         before = app.frames
         await pilot.pause(1.5)  # 30 frames at fps=20; idle: one or two
         assert app.frames - before <= 3
-        timer = app._frame_timer
-        assert timer is not None and timer._interval > 0.9
+        assert app._frame_timer is not None and app._frame_wait > 0.9
         app.state.add_log_entries(
             [LogEntry(timestamp=now, agent_id="planner-01", level="info", message="woke")]
         )
-        timer = app._frame_timer
-        assert timer is not None and timer._interval <= app.frame_interval
+        assert app._frame_timer is not None and app._frame_wait <= app.frame_interval
         await async_wait_until(lambda: any(line.endswith("woke") for line in log_lines(app)), pilot=pilot)
         assert app._empty_frames < IDLE_AFTER_FRAMES
