@@ -102,7 +102,7 @@ def main() -> None:
             if number % ticks_every == 0:  # as the collector's tick loop, without its awaits
                 at = clock()
                 for _ in range(collector.ledger.settings.fold_limit // FOLD_STEP + 1):
-                    if collector.ledger.fold(limit=FOLD_STEP) < FOLD_STEP:
+                    if not collector.fold_step():
                         break
                 spent[FOLD] += clock() - at
                 at = clock()

@@ -259,6 +259,14 @@ class Ledger:
         self.received += len(events)
 
     # --------------------------------------------------------------------- fold
+    @property
+    def round_left(self) -> int:
+        """Events a :meth:`fold` without a limit would analyse now: the rest of the round under
+        way, or (none under way) everything queued, as a new round."""
+        if self._round is None:
+            return len(self._pending)
+        return min(int(self._round[0]), len(self._pending))
+
     def _series(self, scope: str, now: float) -> ScopeSeries | None:
         series = self.scopes.get(scope)
         if series is None:

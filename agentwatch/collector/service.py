@@ -395,12 +395,23 @@ class Collector:
             self.metrics.publish_event(sse_frame(SSE_ALERT, msgspec.json.encode(alert)))
         return changes
 
-    async def _fold_in_steps(self) -> None:
-        """Fold the alert ledger's queue :data:`FOLD_STEP` events at a time, letting requests and
-        streams run between steps: a large batch never holds the loop for a whole fold."""
-        ledger = self.ledger
-        for _ in range(ledger.settings.fold_limit // FOLD_STEP + 1):
-            if ledger.fold(limit=FOLD_STEP) < FOLD_STEP:
+    def fold_step(self) -> bool:
+        """One step of the tick's fold of the alert ledger: :data:`FOLD_STEP` events of its round.
+
+        False, folding nothing, once what is left of the round fits in one step: the tick's own
+        fold (:meth:`tick`) takes it, and starts no round of its own. So a tick analyses one
+        round, at most ``fold_limit`` events; what arrives during its steps waits for the next.
+        """
+        if self.ledger.round_left <= FOLD_STEP:
+            return False
+        self.ledger.fold(limit=FOLD_STEP)
+        return True
+
+    async def fold_in_steps(self) -> None:
+        """The tick's fold up to its last step (:meth:`fold_step`), letting requests and streams
+        run between steps: a large batch never holds the loop for a whole fold."""
+        for _ in range(self.ledger.settings.fold_limit // FOLD_STEP + 1):
+            if not self.fold_step():
                 return
             await asyncio.sleep(0)
 
@@ -415,7 +426,7 @@ class Collector:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._fold_in_steps()
+                await self.fold_in_steps()
                 self.tick()
                 if self.acks.dirty:
                     await self.save_acks()
