@@ -55,6 +55,10 @@ def run_viewer(config: ViewerConfig, *, banner: str | None = None) -> int:
             print(f"agentwatch: unknown theme {config.theme!r} (known: {known})", file=sys.stderr)
             return 2
         app.theme = config.theme
+    if sys.platform != "win32":  # Textual's driver there has no input thread to quieten
+        from agentwatch.tui.quietdriver import quiet_driver_class
+
+        app.driver_class = quiet_driver_class(app.driver_class)
     result = app.run()
     if app.return_code:  # an exception ended the app
         return app.return_code
