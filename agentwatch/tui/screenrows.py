@@ -81,6 +81,11 @@ def scroll_region(top: int, bottom: int, lines: int) -> str:
 
 # A row as written: column → (width, text, source).
 Row = dict[int, tuple[int, str, object]]
+# A row's writes as (column, text), left to right.
+RowKey = tuple[tuple[int, str], ...]
+
+#: Entries kept in each of :class:`ScreenRows`' identity caches before they are emptied.
+CACHE_LIMIT = 1024
 
 
 class ScreenRows:
@@ -103,14 +108,19 @@ class ScreenRows:
         #: the other's reset and its own whole style.
         self._join = join
         self._rows: list[Row] = [{} for _ in range(height)]
+        #: A row's key for :meth:`_best_scroll` (its columns and texts, or None when not every cell
+        #: of it is known), by the row's identity: a row no paint touched is the same dict again.
+        self._keys: dict[int, tuple[Row, RowKey | None]] = {}
+        #: A chop source's runs (``runs_of``), by identity: a kept strip is compared more than once.
+        self._runs_cache: dict[int, tuple[object, Sequence[Run] | None]] = {}
         #: Paints written, and of them how many scrolled a band of rows.
         self.paints = 0
         self.scrolls = 0
 
     def forget(self) -> None:
         """Every row unknown: the next paint writes all it has."""
-        for row in self._rows:
-            row.clear()
+        self._rows = [{} for _ in range(self.height)]
+        self._keys.clear()
 
     def _complete(self, row: Row) -> bool:
         return sum(entry[0] for entry in row.values()) == self.width
@@ -146,15 +156,18 @@ class ScreenRows:
             return "".join(written)
 
         old = self._rows
-        new = [dict(row) for row in old]
+        new = list(old)  # a row is copied when a chop lands on it: the others stay the same dicts
         touched: set[int] = set()
         partial: list[Chop] = []
         for chop in chops:
-            if not 0 <= chop.y < self.height:
+            y = chop.y
+            if not 0 <= y < self.height:
                 partial.append(chop)
                 continue
-            touched.add(chop.y)
-            self._place(new[chop.y], chop)
+            if y not in touched:
+                touched.add(y)
+                new[y] = dict(old[y])
+            self._place(new[y], chop)
             if not chop.whole:
                 partial.append(chop)
 
@@ -227,14 +240,15 @@ class ScreenRows:
         top, bottom = max(0, band[0]), min(self.height, band[1])
         if bottom - top < 2:
             return 0
-        keys_old: list[tuple[tuple[int, str], ...]] = []
-        keys_new: list[tuple[tuple[int, str], ...]] = []
+        keys_old: list[RowKey] = []
+        keys_new: list[RowKey] = []
         for y in range(top, bottom):
-            if not (self._complete(old[y]) and self._complete(new[y])):
+            key_old, key_new = self._key(old[y]), self._key(new[y])
+            if key_old is None or key_new is None:
                 return 0
-            keys_old.append(tuple((x, t) for x, (_w, t, _s) in sorted(old[y].items())))
-            keys_new.append(tuple((x, t) for x, (_w, t, _s) in sorted(new[y].items())))
-        where: dict[tuple[tuple[int, str], ...], list[int]] = {}
+            keys_old.append(key_old)
+            keys_new.append(key_new)
+        where: dict[RowKey, list[int]] = {}
         for index, key in enumerate(keys_old):
             places = where.setdefault(key, [])
             if len(places) < 4:
@@ -266,9 +280,30 @@ class ScreenRows:
                 best, best_cost = lines, candidate
         return best
 
-    def _change(self, before: object, after: object) -> tuple[int, int, str] | None:
+    def _key(self, row: Row) -> RowKey | None:
+        """The row's writes as (column, text), left to right; None when a cell of it is not known."""
+        cached = self._keys.get(id(row))
+        if cached is not None and cached[0] is row:
+            return cached[1]
+        key = tuple((x, t) for x, (_w, t, _s) in sorted(row.items())) if self._complete(row) else None
+        if len(self._keys) >= CACHE_LIMIT:
+            self._keys.clear()
+        self._keys[id(row)] = (row, key)
+        return key
+
+    def _runs(self, source: object) -> Sequence[Run] | None:
         assert self._runs_of is not None
-        old, new = self._runs_of(before), self._runs_of(after)
+        cached = self._runs_cache.get(id(source))
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        runs = self._runs_of(source)
+        if len(self._runs_cache) >= CACHE_LIMIT:
+            self._runs_cache.clear()
+        self._runs_cache[id(source)] = (source, runs)
+        return runs
+
+    def _change(self, before: object, after: object) -> tuple[int, int, str] | None:
+        old, new = self._runs(before), self._runs(after)
         if old is None or new is None:
             return None
         return changed_runs(old, new)

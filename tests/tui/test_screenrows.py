@@ -157,6 +157,19 @@ def test_nothing_is_skipped_or_scrolled_until_every_row_was_written_through_the_
     assert all(text in again for text in lines)
 
 
+def test_what_was_known_of_a_row_before_forget_is_not_used_after() -> None:
+    """A row's key for the scroll is kept between paints (by the row's identity): forget drops it."""
+    rows = ScreenRows(WIDTH, HEIGHT)
+    lines = screen([f"line {n}" for n in range(1, 6)])
+    rows.paint(paint(lines), full=True)
+    assert rows.paint(paint(lines), band=BAND) == ""  # every band row compared: their keys are kept
+    rows.forget()
+
+    written = rows.paint(paint(screen([f"line {n}" for n in range(2, 7)])), band=BAND)
+    assert "\x1b[3;7r" not in written
+    assert all(f"line {n}" in written for n in range(2, 7))
+
+
 def test_a_row_cut_short_is_written_but_not_trusted() -> None:
     rows = ScreenRows(WIDTH, HEIGHT)
     lines = screen([f"line {n}" for n in range(1, 6)])
