@@ -319,8 +319,21 @@ class MetricPanel(Vertical):
         details = self._shown[3] if self._shown else ("",)
         room = self.outer_size.width - 6  # "╰─ " and " ─╯"
         subtitle = next((d for d in details if cell_len(d) <= room), details[-1])
-        if subtitle != self.border_subtitle:  # setting it repaints the whole box, sparkline and all
+        if subtitle != self.border_subtitle:
+            self._set_subtitle(subtitle)
+
+    def _set_subtitle(self, subtitle: str) -> None:
+        """Set the border's subtitle and repaint only the border's bottom row.
+
+        Textual's ``border_subtitle`` setter repaints the whole box (its top border and title,
+        its sides); this stores what the setter stores and marks only the row it is drawn on.
+        """
+        rows, offset = self.outer_size.height, self.content_offset
+        if not self.is_mounted or rows < 2:
             self.border_subtitle = subtitle
+            return
+        self._border_subtitle = self.render_str(subtitle).expand_tabs(4).split()[0]
+        self.refresh(Region(-offset.x, rows - 1 - offset.y, self.outer_size.width, 1))
 
     def _fit_label(self) -> None:
         """Keep the one-line label only while label and value both fit."""

@@ -19,6 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.renderables.sparkline import Sparkline as SparklineRenderable
 from textual.strip import Strip
 from textual.widget import Widget, _Styled
@@ -27,6 +28,7 @@ from textual.widgets import Sparkline
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.sparkcursor import _CURSOR_STYLE, CursorSparkline, column_of, sparkline_rows
 from agentwatch.tui.widgets import MetricPanel
+from tests.helpers import async_wait_until, screen_text
 
 SIZE = (120, 36)
 STYLES = [
@@ -201,3 +203,25 @@ async def test_sparklines_of_other_styles_and_sizes_draw_what_textual_drew() -> 
                         round_,
                         sparkline.id,
                     )
+
+
+async def test_a_new_detail_repaints_only_the_panels_bottom_border() -> None:
+    """The detail under a panel changes every second: its row is drawn again, not the box and title."""
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.query_one("#m-agents", MetricPanel)
+        panel.show(
+            Text("12 active"), [1.0, 4.0, 2.0], detail=("31.0 events/s", "31.0 ev/s"), second=(1, None)
+        )
+        await async_wait_until(lambda: "31.0 events/s" in screen_text(app), pilot=pilot)
+        whole = Region(0, 0, *panel.outer_size)
+        before = panel.render_lines(whole)
+        panel.show(
+            Text("12 active"), [1.0, 4.0, 2.0], detail=("42.5 events/s", "42.5 ev/s"), second=(2, None)
+        )
+        await async_wait_until(lambda: "42.5 events/s" in screen_text(app), pilot=pilot)
+        after = panel.render_lines(whole)
+        assert len(after) == 5 and all(after[y] is before[y] for y in range(4))  # kept: title, sides
+        assert "42.5 events/s" in after[4].text and after[4].text.startswith("╰")
+        panel.refresh()  # the whole box drawn again, as the border_subtitle setter had it
+        assert [list(strip) for strip in after] == [list(strip) for strip in panel.render_lines(whole)]
