@@ -2,6 +2,16 @@
 
     python benchmarks/bench_agent_table.py                      # ~2 minutes
     python benchmarks/bench_agent_table.py --before ../old-tree  # the same against another source tree
+    python benchmarks/bench_agent_table.py --render             # one table update's CPU, ~20 s
+
+``--render`` times what a table update costs in the viewer's process: ``AgentTable.show`` with 12
+agents, then the table's rows rendered as a paint renders them (``render_lines``: the rows that
+changed). Each update moves the numbers a second moves (tok/s, p50, p99, err %, cost, last seen,
+activity: about 50 cells); one in ``--reorder-every`` also changes the order (every row drawn
+again). The same table is timed drawn by DataTable's own code (each changed cell through Rich,
+each row's line from all its cells) beside the direct path (a one-style cell built as segments,
+a row's unchanged cells reused), in alternation, in one process: the table gives the CPU per
+update (median of the rounds) and the ratio.
 
 A real collector (``agentwatch serve --no-store``) fed by ``agentwatch simulate`` (``--agents`` agents at
 ``--rate`` events/s), and the real viewer connected to it, run headless in a process of its own at 120×36.
@@ -104,6 +114,117 @@ def measure(tree: Path, options: argparse.Namespace) -> dict[str, list[float]]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def render_cost(options: argparse.Namespace) -> None:
+    """``--render``: CPU per table update, DataTable's drawing beside the direct one (same process)."""
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+    from textual.widgets import DataTable
+
+    from agentwatch.protocol import STATUS_DEGRADED, STATUS_OK, AgentRow, InFlight
+    from agentwatch.tui import agenttable
+    from agentwatch.tui.agenttable import AgentTable
+    from agentwatch.tui.state import AgentView
+    from agentwatch.tui.textual_internals import KeptCells
+
+    class ThroughRich(AgentTable):
+        """The table as DataTable draws it: every changed cell through Rich, a row's line from all its cells."""
+
+        render_lines = DataTable.render_lines  # type: ignore[assignment]
+        _render_line = DataTable._render_line  # type: ignore[assignment]
+
+        def _one_line_cell(self, *args: Any) -> None:
+            return None
+
+    assert KeptCells._one_line_cell is not ThroughRich._one_line_cell
+    tables = {"DataTable's drawing": ThroughRich(), "direct": AgentTable()}
+
+    class Bench(App[None]):
+        CSS = "AgentTable { height: 14; }"
+        AUTO_FOCUS = None  # both tables look the same (the focused one would differ)
+
+        def compose(self) -> ComposeResult:
+            yield from tables.values()
+
+    rng = random.Random(options.seed)
+    agents = [f"agent-{name}" for name in ("planner", "coder", "reviewer", "search", "tester", "docs", "triage",
+              "deploy", "billing", "support", "eval", "ops")][: options.table_agents]  # fmt: skip
+    state = {agent: {"tok": rng.uniform(50, 900), "p50": rng.uniform(200, 900), "p99": rng.uniform(900, 6000),
+                     "err": 0.0, "cost": rng.uniform(0, 3), "since": 0.0} for agent in agents}  # fmt: skip
+
+    def views(now: float) -> list[AgentView]:
+        out = []
+        for agent, values in state.items():
+            for key in ("tok", "p50", "p99", "cost"):
+                if rng.random() < 0.7:
+                    values[key] *= rng.uniform(0.9, 1.1)
+            if rng.random() < 0.3:
+                values["err"] = rng.choice([0.0, 0.0, rng.uniform(0, 0.2)])
+            if rng.random() < 0.2:
+                values["since"] = now
+            row = AgentRow(agent_id=agent, status=STATUS_DEGRADED if values["err"] > 0.1 else STATUS_OK,
+                           tokens_per_second=values["tok"], p50_latency_ms=values["p50"],
+                           p99_latency_ms=values["p99"], error_rate=values["err"], cost_usd=values["cost"],
+                           last_seen=now - rng.uniform(0, 2.5), last_activity="llm_call gpt-4o",
+                           in_flight=InFlight(what="tool_call Bash", since=values["since"], stuck=False))  # fmt: skip
+            out.append(AgentView(agent_id=agent, row=row, last_seen=row.last_seen, errors=0))
+        return out
+
+    samples: dict[str, list[float]] = {name: [] for name in tables}
+    cells_changed: list[int] = []
+    write_cells = agenttable.set_cells
+
+    def counted(table: Any, changes: list[Any]) -> None:
+        cells_changed.append(len(changes))
+        write_cells(table, changes)
+
+    agenttable.set_cells = counted  # type: ignore[assignment]
+
+    async def run() -> None:
+        app = Bench()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            now = 1_000.0
+            for round_ in range(options.render_rounds):
+                updates = []
+                for update in range(options.render_updates):
+                    now += 1.0
+                    shown = views(now)
+                    if update % options.reorder_every == 0:
+                        rng.shuffle(shown)
+                    updates.append((now, shown))
+                for name, table in tables.items() if round_ % 2 else reversed(tables.items()):
+                    width, height = table.size
+                    table.render_lines(Region(0, 0, width, height))
+                    started = time.process_time()
+                    for now_, shown in updates:
+                        table.update_from(shown, now_)
+                        table.render_lines(Region(0, 0, width, height))
+                    samples[name].append((time.process_time() - started) / len(updates))
+            for table in tables.values():  # what both drew is the same
+                width, height = table.size
+                table.refresh()
+                drawn = [
+                    [(s.text, s.style) for s in strip]
+                    for strip in table.render_lines(Region(0, 0, width, height))
+                ]
+                samples.setdefault("_drawn", []).append(drawn)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    drawn = samples.pop("_drawn")
+    assert drawn[0] == drawn[1], "the two drawings differ"
+    medians = {name: sorted(values)[len(values) // 2] * 1000 for name, values in samples.items()}
+    old, new = medians["DataTable's drawing"], medians["direct"]
+    print(f"{len(agents)} agents, {SIZE[0]}×{SIZE[1]}, {options.render_rounds} rounds × {options.render_updates} "
+          f"updates each way (one in {options.reorder_every} reorders the rows); "
+          f"{sum(cells_changed) / len(cells_changed):.0f} cells changed per update")  # fmt: skip
+    rows = [["table update + its rows rendered", "DataTable's drawing", "direct", "direct / DataTable's"],
+            ["CPU ms per update (median)", f"{old:.2f}", f"{new:.2f}", f"{new / old:.2f}"]]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print()
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -115,8 +236,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds connected before the first key")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--before", type=Path, help="another source tree, measured just before this one")
+    parser.add_argument(
+        "--render", action="store_true", help="time one table update's drawing instead (in-process)"
+    )
+    parser.add_argument(
+        "--table-agents", type=int, default=12, help="--render: agents in the table (at most 12)"
+    )
+    parser.add_argument("--render-rounds", type=int, default=7, help="--render: rounds each way")
+    parser.add_argument("--render-updates", type=int, default=100, help="--render: updates per round")
+    parser.add_argument(
+        "--reorder-every", type=int, default=10, help="--render: one update in N reorders the rows"
+    )
     parser.add_argument("--role", choices=("measure",), help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    if options.render:
+        render_cost(options)
+        return 0
     if options.role == "measure":
         role_measure(options)
         return 0

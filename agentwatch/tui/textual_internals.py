@@ -12,11 +12,12 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   properties, ``Widget._vertical_scrollbar``, ``_horizontal_scrollbar``, ``App._start_widget``).
 * :class:`RenderedRows` — a log's rendered rows kept, moved up, when new lines move them
   (``Widget._styles_cache``, ``StylesCache._cache``, ``_dirty_lines``).
-* :class:`KeptCells` — a DataTable cell rendered again only when its value or place changes
-  (``DataTable._render_cell``, ``_clear_caches``, ``_data``, ``_row_locations``,
-  ``_column_locations``, ``_show_hover_cursor``, ``_pseudo_class_state``).
-* :func:`set_cells` — many DataTable cells, only the changed rows in view repainted
-  (``DataTable._data``, ``_updated_cells``, ``_require_update_dimensions``, ``_update_count``).
+* :class:`KeptCells`, :func:`set_cells`, :func:`set_row_order` (in
+  :mod:`~agentwatch.tui.textual_table`) — the agents table: a DataTable cell rendered again only
+  when its value or place changes, a one-style cell built as segments, a row's line joined from its
+  kept cells; many cells written, only the changed rows in view repainted; rows put in a given
+  order without reading a cell (``DataTable._render_cell``, ``_render_line``, ``_data``,
+  ``_row_locations``, ``_update_count`` and more: that module lists them).
 * :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
   ``Widget._dirty_regions``); :func:`dirty_regions` reads what is kept there.
 * :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
@@ -30,8 +31,6 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   ``Log._render_line_cache``, ``Log._width``, ``Log._updates``, ``Log._update_maximum_width``).
 * :func:`write_to_terminal` — an escape sequence (a desktop notification) written through the
   app's driver (``App._driver``), in order with what Textual writes, as ``App.bell`` does.
-* :func:`set_row_order` — a DataTable's rows put in a given order without reading a cell
-  (``DataTable._row_locations``, ``_update_count``).
 * :class:`ScrollsTerminal` and :func:`paint_screen` (in :mod:`~agentwatch.tui.textual_paint`) — a
   screen's paint written as only what differs from what the terminal shows, its log pane scrolled
   by the terminal, rendered from only the rows that changed
@@ -48,22 +47,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from math import ceil
 from typing import TYPE_CHECKING, Any, Self
 
 from rich.cells import cell_len
 from rich.console import RenderableType
-from rich.segment import Segment
 from rich.style import Style
-from textual._two_way_dict import TwoWayDict
-from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import DataTable, Log
-from textual.widgets.data_table import CellKey, ColumnKey, RowKey
+from textual.widgets import Log
 
 from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
 from agentwatch.tui.textual_paint import (  # re-exported: every private use is reached from here
@@ -71,6 +66,7 @@ from agentwatch.tui.textual_paint import (  # re-exported: every private use is 
     paint_screen,
     render_strip,
 )
+from agentwatch.tui.textual_table import KeptCells, set_cells, set_row_order  # re-exported, as above
 
 __all__ = [
     "CachedLogLines",
@@ -95,12 +91,10 @@ __all__ = [
 if TYPE_CHECKING:
     _WidgetBase = Widget
     _LogBase = Log
-    _DataTableBase = DataTable[Any]
 else:
     # A Widget base here would hide the widget's own COMPONENT_CLASSES.
     _WidgetBase = object
     _LogBase = object
-    _DataTableBase = object
 
 
 class FixedSizeScrolling(_WidgetBase):
@@ -244,135 +238,6 @@ class QuietScrollbars(_WidgetBase):
         bar.display = False
         self.app._start_widget(self, bar)
         return bar
-
-
-class KeptCells(_DataTableBase):
-    """For a :class:`~textual.widgets.DataTable` whose cells change a few at a time (the agents table).
-
-    Overrides ``DataTable._render_cell``, ``_clear_caches`` and ``notify_style_update``; reads
-    ``DataTable._data``, ``_row_locations``, ``_column_locations``, ``_header_row_key``,
-    ``_show_hover_cursor`` and ``_pseudo_class_state``; bounds ``_cell_render_cache``, ``_row_render_cache``,
-    ``_row_renderable_cache`` and ``_line_cache``.
-
-    DataTable keeps a rendered cell only until any cell of the table changes (its cache key holds
-    ``_update_count``), so a row with one new figure renders all its cells again, and the header
-    with it. Here a rendered cell is kept while its value (a header cell: its column's label) is
-    the same object and it is drawn in the same place, width and style; :func:`set_cells`
-    replaces only the values that changed.
-    """
-
-    #: Rendered cells kept: several screens of rows at every width and highlight.
-    kept_cells = 2_048
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        render = super()._render_cell
-        if row_index < -1 or column_index < 0:  # (-1: the header row; a row label column: not kept)
-            return render(row_index, column_index, base_style, width, cursor, hover)
-        kept: LRUCache[tuple[object, ...], tuple[object, list[list[Segment]]]] | None = self.__dict__.get(
-            "_kept"
-        )
-        if kept is None:
-            kept = self.__dict__["_kept"] = LRUCache(self.kept_cells)
-            # DataTable's own caches (up to 10 000 cells, 1 000 rows and lines) fill with entries of
-            # past updates that will never be read again, which every full garbage collection walks.
-            for cache in (
-                self._cell_render_cache,
-                self._row_render_cache,
-                self._row_renderable_cache,
-                self._line_cache,
-            ):
-                cache.maxsize = min(cache.maxsize, self.kept_cells // 4)
-        column_key = self._column_locations.get_key(column_index)
-        value: object = None
-        if row_index == -1:  # a column's label: a new one comes with a new column
-            row_key: RowKey | None = self._header_row_key
-            column = None if column_key is None else self.columns.get(column_key)
-            value = None if column is None else column.label
-        else:
-            row_key = self._row_locations.get_key(row_index)
-            row = None if row_key is None else self._data.get(row_key)
-            value = None if row is None or column_key is None else row.get(column_key)
-        key = (
-            row_key,
-            column_key,
-            row_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self.show_cursor,
-            self._pseudo_class_state,
-        )
-        found = kept.get(key)
-        if found is not None and found[0] is value and value is not None:
-            return found[1]
-        lines = render(row_index, column_index, base_style, width, cursor, hover)
-        kept[key] = (value, lines)
-        return lines
-
-    def _forget_cells(self) -> None:
-        kept = self.__dict__.get("_kept")
-        if kept is not None:
-            kept.clear()
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        self._forget_cells()
-
-    def notify_style_update(self) -> None:
-        self._forget_cells()
-        super().notify_style_update()
-
-
-def set_cells(table: DataTable[Any], changes: Iterable[tuple[str, str, Any, bool]]) -> None:
-    """Like :meth:`DataTable.update_cell` for many cells, repainting only the rows in view that changed.
-
-    Writes what ``update_cell`` writes (``DataTable._data``, ``_update_count``, and for a
-    cell that must widen its column ``_updated_cells`` and ``_require_update_dimensions``),
-    then refreshes the changed rows that are in view (the whole table when a column widens).
-    A snapshot moves a few numbers of many agents, and ``update_cell`` refreshes the whole
-    table for each cell; a row that did not change is not written to the terminal again, nor
-    one out of view (the new ``_update_count`` draws it afresh when it scrolls in). Each
-    change is (row key, column key, value, widen the column); every key must exist.
-    """
-    data = table._data
-    rows: set[RowKey] = set()
-    for row, column, value, widen in changes:
-        row_key, column_key = RowKey(row), ColumnKey(column)
-        data[row_key][column_key] = value
-        rows.add(row_key)
-        if widen:
-            table._updated_cells.add(CellKey(row_key, column_key))
-            table._require_update_dimensions = True
-    table._update_count += 1
-    if table._require_update_dimensions:
-        table.refresh()
-        return
-    top = round(table.scroll_y)
-    in_view = max(0, table.size.height - (table.header_height if table.show_header else 0))
-    for row_key in rows:
-        index = table.get_row_index(row_key)
-        if top <= index < top + in_view:
-            table.refresh_row(index)
-
-
-def set_row_order(table: DataTable[Any], keys: Sequence[RowKey]) -> None:
-    """Put the rows of ``table`` in the order of ``keys`` (every row's key, each once), as
-    :meth:`DataTable.sort` does: ``DataTable._row_locations`` rebuilt, ``_update_count`` bumped, the
-    table refreshed. ``sort`` reads every row's cells to compare them; a table that formats only
-    the rows in view has its order from elsewhere and no cells worth reading."""
-    table._row_locations = TwoWayDict({key: index for index, key in enumerate(keys)})
-    table._update_count += 1
-    table.refresh()
 
 
 class TransientDirtyRegions(_WidgetBase):

@@ -73,6 +73,28 @@ PRIVATE_METHODS = [
     ),
     ("KeptCells", DataTable, "_clear_caches", ["self"]),
     ("KeptCells", DataTable, "notify_style_update", ["self"]),
+    ("KeptCells", DataTable, "_render_line", ["self", "y", "x1", "x2", "base_style"]),
+    ("KeptCells", DataTable, "_get_offsets", ["self", "y"]),
+    ("KeptCells", DataTable, "_get_row_style", ["self", "row_index", "base_style"]),
+    (
+        "KeptCells",
+        DataTable,
+        "_get_styles_to_render_cell",
+        [
+            "self",
+            "is_header_cell",
+            "is_row_label_cell",
+            "is_fixed_style_cell",
+            "hover",
+            "cursor",
+            "show_cursor",
+            "show_hover_cursor",
+            "has_css_foreground_priority",
+            "has_css_background_priority",
+        ],
+    ),
+    ("KeptCells", DataTable, "render_lines", ["self", "crop"]),
+    ("KeptCells", DataTable, "render_line", ["self", "y"]),
 ]
 
 
@@ -117,6 +139,8 @@ PRIVATE_ATTRIBUTES = [
     ("KeptCells", DataTable, "_row_renderable_cache", LRUCache),
     ("KeptCells", DataTable, "_line_cache", LRUCache),
     ("KeptCells", DataTable, "_pseudo_class_state", object),
+    ("KeptCells", DataTable, "_labelled_row_exists", bool),
+    ("KeptCells", DataTable, "_data", dict),
     ("QuietScrollbars", Widget, "_vertical_scrollbar", type(None)),
     ("QuietScrollbars", Widget, "_horizontal_scrollbar", type(None)),
 ]
@@ -801,6 +825,7 @@ async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -
         assert "alpha" in rendered(table, 1) and "beta" in rendered(table, 2)  # the cells as laid out
         rendered_cells: list[tuple[int, int]] = []
         real = DataTable._render_cell
+        real_built = KeptTable._one_line  # a cell of one style: built, not rendered through Rich
 
         def counting(
             self: DataTable[Any], row_index: int, column_index: int, *args: Any, **kwargs: Any
@@ -808,7 +833,12 @@ async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -
             rendered_cells.append((row_index, column_index))
             return real(self, row_index, column_index, *args, **kwargs)
 
+        def counting_built(self: KeptTable, text: Text, row_index: int, column_index: int, *args: Any) -> Any:
+            rendered_cells.append((row_index, column_index))
+            return real_built(self, text, row_index, column_index, *args)
+
         DataTable._render_cell = counting  # type: ignore[method-assign]
+        KeptTable._one_line = counting_built  # type: ignore[method-assign]
         try:
             set_cells(table, [("row-a", "value", Text("7"), False)])
             await async_wait_until(lambda: "7" in rendered(table, 1), pilot=pilot)
@@ -821,9 +851,11 @@ async def test_a_cell_is_rendered_again_only_when_its_value_or_place_changes() -
             await async_wait_until(lambda: {(0, 0), (1, 0)} <= set(rendered_cells), pilot=pilot)
         finally:
             DataTable._render_cell = real  # type: ignore[method-assign]
+            del KeptTable._one_line
         assert table._cell_render_cache.maxsize <= table.kept_cells // 4  # past updates' cells are not kept
         table._clear_caches()
         assert not table.__dict__["_kept"], broken("KeptCells", "DataTable._clear_caches is no longer called")
+        assert not table.__dict__["_kept_lines"], broken("KeptCells", "_clear_caches left a row's line kept")
 
 
 def test_a_chop_written_right_after_another_starts_from_the_style_it_left() -> None:
