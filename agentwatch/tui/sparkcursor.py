@@ -72,6 +72,8 @@ def sparkline_rows(
     """
     cells = _cells(data, width, height, min_color, max_color, summary)
     start, end = cursor if data else (0, 0)
+    palette = _palette(base, min_color, max_color)
+    styles, cursor_styles = palette.styles, palette.cursor_styles
     rows = []
     for text, colors in cells:
         runs: list[list[Any]] = []  # [text, style]: cells of one colour, then equal styles joined
@@ -79,10 +81,11 @@ def sparkline_rows(
         for column in range(1, len(text) + 1):
             if column < len(text) and colors[column] == colors[first] and column != start and column != end:
                 continue
-            style = _cell_style(colors[first], base)
+            color = colors[first]
+            style = styles[color] if color in styles else palette.add(color)
             if start <= first < end:
-                style = _cursor_style(style)
-            if runs and (runs[-1][1] is style or runs[-1][1] == style):
+                style = cursor_styles[style] if style in cursor_styles else palette.add_cursor(style)
+            if runs and runs[-1][1] is style:  # equal styles are one object: see _Palette
                 runs[-1][0] += text[first:column]
             else:
                 runs.append([text[first:column], style])
@@ -95,21 +98,42 @@ def sparkline_rows(
 _Colour = tuple[int, int, int] | RichColor | None
 
 
-@lru_cache(maxsize=4096)
-def _cell_style(color: _Colour, base: Style) -> Style | None:
-    """A cell's style: the widget's style with the bar's colour on top, as Textual adds them."""
-    if color is None:
-        own = None
-    elif isinstance(color, RichColor):
-        own = Style.from_color(color)
-    else:
-        own = Style.from_color(RichColor.from_rgb(*color))
-    return (base + own if base else own) or None
+class _Palette:
+    """The cell styles over one base style for bars between two colours, made once each.
+
+    Equal styles are one object (``canonical``), so runs of one style are found by identity.
+    Bounded: the colours between two colours, cut to integers, are at most 3 × 256.
+    """
+
+    __slots__ = ("base", "canonical", "cursor_styles", "styles")
+
+    def __init__(self, base: Style) -> None:
+        self.base = base
+        self.styles: dict[_Colour, Style | None] = {}
+        self.cursor_styles: dict[Style | None, Style] = {}
+        self.canonical: dict[Style | None, Style | None] = {}
+
+    def add(self, color: _Colour) -> Style | None:
+        """A cell's style: the widget's style with the bar's colour on top, as Textual adds them."""
+        if color is None:
+            own = None
+        elif isinstance(color, RichColor):
+            own = Style.from_color(color)
+        else:
+            own = Style.from_color(RichColor.from_rgb(*color))
+        style = (self.base + own if self.base else own) or None
+        style = self.styles[color] = self.canonical.setdefault(style, style)
+        return style
+
+    def add_cursor(self, style: Style | None) -> Style:
+        cursor = _CURSOR_STYLE + style
+        cursor = self.cursor_styles[style] = self.canonical.setdefault(cursor, cursor)  # type: ignore[assignment]
+        return cursor
 
 
-@lru_cache(maxsize=1024)
-def _cursor_style(style: Style | None) -> Style:
-    return _CURSOR_STYLE + style
+@lru_cache(maxsize=16)
+def _palette(base: Style, low: RichColor, high: RichColor) -> _Palette:
+    return _Palette(base)
 
 
 def _cells(

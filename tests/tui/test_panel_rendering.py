@@ -37,6 +37,8 @@ STYLES = [
     Style(color="white", bgcolor="black", bold=True),
     Style(color="#808080", bgcolor="#101820", dim=True, italic=True),
     Style(bgcolor="#202020", reverse=False),
+    Style(color="#ffffff", bgcolor="#000000"),  # a bar of its colour has its style: joined with blanks
+    Style(color="#000000", reverse=True, bold=True),  # the cursor's style adds nothing to it
 ]
 
 
