@@ -72,6 +72,7 @@ class HeaderBar(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
+        self.auto_links = False  # no links in it: no link style looked up at each render
         self._shown: tuple[object, ...] = ()
         self._line_count = -1
         self.plain = ""
@@ -251,6 +252,8 @@ class MetricPanel(Vertical):
         self._label_width = cell_len(label or title) + 1
         self._value = Static("—", classes="metric-value", markup=False)
         self._spark = PanelSparkline([], classes="metric-spark")
+        for widget in (self, self._label, self._value, self._spark):
+            widget.auto_links = False  # no links in them: no link style looked up at each render
         self._shown: tuple[str, tuple[float, ...], str, tuple[str, ...]] | None = None
         self._second: tuple[int, str | None] | None = None
 

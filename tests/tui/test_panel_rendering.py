@@ -227,3 +227,37 @@ async def test_a_new_detail_repaints_only_the_panels_bottom_border() -> None:
         assert "42.5 events/s" in after[4].text and after[4].text.startswith("╰")
         panel.refresh()  # the whole box drawn again, as the border_subtitle setter had it
         assert [list(strip) for strip in after] == [list(strip) for strip in panel.render_lines(whole)]
+
+
+def random_text(rng: random.Random) -> str:
+    pieces = ["12.5", "—", "1 234 567", "$0.03/min est.", "漢字", "🚀", "é", "e\u0301", "[bold]x[/]",
+              "[link=http://x]y[/link]", "[@click=app.quit]q[/]", "\x1b[31m", "\t", "\x00", " ", "%", "≈", "/"]  # fmt: skip
+    return "".join(rng.choice(pieces) for _ in range(rng.choice([0, 1, 2, 5, 12])))
+
+
+async def test_the_panels_and_the_header_render_the_same_without_link_styles() -> None:
+    """Their text has no links, so the link style Textual looks up at each render is left out:
+    the same strips as with it, for any text (markup-like, wide, combining, escapes, empty)."""
+    rng = random.Random(5)
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        header = app.query_one("#header", Widget)
+        panels = list(app.query(MetricPanel))
+        for round_ in range(40):
+            if round_ == 20:
+                await pilot.resize_terminal(80, 24)  # the one-line panels, with their labels
+            styles = ["", "bold", "dim", "bold white on red", "yellow", "bold reverse"]
+            app.header_bar.show([Text(random_text(rng), style=rng.choice(styles)), Text(random_text(rng))])
+            for panel in panels:
+                panel.show(Text(random_text(rng)), [1.0, 2.0], rng.choice(["", "-warning", "-error"]))
+            app.metrics_bar.set_class(round_ % 3 == 0, "-stale")
+            await pilot.pause()
+            widgets = [header, *(child for panel in panels for child in (panel, *panel.children))]
+            for widget in widgets:
+                whole = Region(0, 0, *widget.outer_size)
+                assert not widget.auto_links
+                without = widget.render_lines(whole)
+                widget.auto_links = True
+                with_links = widget.render_lines(whole)
+                widget.auto_links = False
+                assert [list(strip) for strip in without] == [list(strip) for strip in with_links], widget
