@@ -22,8 +22,8 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   ``Widget._dirty_regions``); :func:`dirty_regions` reads what is kept there.
 * :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
   (``Log._update_size``, ``Log._update_maximum_width``).
-* :class:`CachedLogLines` — a log line rendered once while it stays the same
-  (``Log._render_line_strip``, ``Log._render_line_cache``).
+* :class:`CachedLogLines` — a log line rendered once while it stays the same, kept under its
+  line's number (``Log._render_line_strip``, ``Log._prune_max_lines``, ``Log._lines``).
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
   (``Screen._update_timer``, ``Screen._compositor_refresh``, ``Screen._on_timer_update``,
   ``Screen._dirty_widgets``); the spacing itself is :class:`~agentwatch.tui.pacing.PaintGate`.
@@ -56,10 +56,12 @@ from rich.console import RenderableType
 from rich.style import Style
 from textual.geometry import Region, Size
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Log
 
+from agentwatch.tui.logstrips import cells
 from agentwatch.tui.pacing import DEFAULT_PERIOD, PaintGate
 from agentwatch.tui.textual_paint import (  # re-exported: every private use is reached from here
     ScrollsTerminal,
@@ -280,53 +282,97 @@ class LogWidthInPlace(_LogBase):
 
         Textual's Log measures every new line again in a new thread per write, stripping
         escapes that cannot be there when lines reach the pane already printable. An ASCII
-        line's width is its length, so a whole batch costs one ``max``.
+        line's width is its length, so a whole batch costs one ``max``; another line's is measured
+        over its characters that are not ASCII (:func:`~agentwatch.tui.logstrips.cells`).
         """
         if lines:
-            widest = max(len(line) if line.isascii() else cell_len(line) for line in lines)
+            widest = max(len(line) if line.isascii() else cells(line) for line in lines)
             self._update_maximum_width(updates, widest)
 
 
 class CachedLogLines(_LogBase):
     """For a :class:`~textual.widgets.Log`: a line is rendered once, not at every paint it is in view.
 
-    Overrides ``Log._render_line_strip``; reads ``Log._render_line_cache``, ``Log._lines`` and
+    Overrides ``Log._render_line_strip`` and ``Log._prune_max_lines``; reads ``Log._lines`` and
     ``Log.text_selection``. A widget that draws a row's strip itself (:meth:`line_strip`) does so
     on a miss; Textual's Log draws the others and every row while text is selected.
 
     Textual's Log renders and highlights every line in view again at each paint (it keeps the
     result only while text is selected), so a tail that moves a line at a time renders the
     whole pane each frame. Here a line's strip is kept while nothing is selected and the
-    widget's style is the one it was rendered with; Log itself drops a line's strip when it is
-    refreshed, moves them when old lines are pruned and clears them on a style update, a
-    selection change and ``clear``.
+    widget's style is the one it was rendered with, under the line's number since the log began:
+    when old lines are pruned (each write once the log is full) no kept strip moves, where Log
+    moves every strip it keeps to its line's new index. A line's strip goes when the line is
+    refreshed; all go on a style update, a selection change and ``clear``. While text is selected
+    Log draws and keeps the rows itself (``Log._render_line_cache``), as Textual does.
     """
 
     _cached_style: Style | None = None
-    #: Lines kept: more than a pane shows. Log keeps up to 1 024, and moves every one of them
-    #: each time it prunes old lines (each write once the log is full).
+    #: Lines pruned from the top since the log began: ``Log._lines[y]`` is line ``y + _pruned``.
+    _pruned = 0
+    _kept_strips: LRUCache[int, Strip] | None = None
+    #: Lines kept: more than a pane shows.
     cached_lines = 160
+
+    def _kept(self) -> LRUCache[int, Strip]:
+        kept = self._kept_strips
+        if kept is None or kept.maxsize != self.cached_lines:
+            kept = self._kept_strips = LRUCache(self.cached_lines)
+        return kept
 
     def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
         if self.text_selection is not None:
             return super()._render_line_strip(y, rich_style)
-        cache = self._render_line_cache
-        if rich_style != self._cached_style or cache.maxsize != self.cached_lines:
-            cache.clear()
-            cache.maxsize = self.cached_lines
+        kept = self._kept()
+        if rich_style != self._cached_style:
+            kept.clear()
             self._cached_style = rich_style
-        line: Strip | None = cache.get(y)
+        number = y + self._pruned
+        line: Strip | None = kept.get(number)
         if line is None:
             line = self.line_strip(self._lines[y], rich_style)
             if line is None:
                 line = super()._render_line_strip(y, rich_style)
-            cache[y] = line
+            kept[number] = line
         return line
 
     def line_strip(self, line: str, rich_style: Style) -> Strip | None:
         """The uncropped strip of a row (``line`` as written to the log) in the widget's style,
         drawn by the widget itself; None: Textual's Log draws it. Not called while text is selected."""
         return None
+
+    def _prune_max_lines(self) -> None:
+        before = len(self._lines)
+        super()._prune_max_lines()  # Log's own cache holds strips only while text is selected
+        self._pruned += before - len(self._lines)
+
+    def forget_lines(self, y_start: int, line_count: int) -> None:
+        """Drop the kept strips of these rows (their lines were rewritten)."""
+        kept = self._kept_strips
+        if kept is not None:
+            first = y_start + self._pruned
+            for number in range(first, first + line_count):
+                kept.discard(number)
+
+    def _forget_all(self) -> None:
+        if self._kept_strips is not None:
+            self._kept_strips.clear()
+
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        self.forget_lines(y_start, line_count)
+        super().refresh_lines(y_start, line_count)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._forget_all()
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self._forget_all()
+        super().selection_updated(selection)
+
+    def clear(self) -> Self:
+        self._forget_all()
+        return super().clear()
 
 
 class FramePaced:
@@ -413,13 +459,16 @@ def write_to_terminal(app: Any, data: str) -> bool:
 
 def replace_log_rows(log: Log, start: int, rows: Sequence[str]) -> None:
     """Rewrite the rows ``start`` … of a :class:`~textual.widgets.Log` in place (a collapsed line's
-    count went up): ``Log._lines`` holds them and ``Log._render_line_cache`` their drawn strips,
-    which Log itself only ever appends to, prunes or clears whole."""
+    count went up): ``Log._lines`` holds them and ``Log._render_line_cache`` (or
+    :class:`CachedLogLines`) their drawn strips, which Log itself only ever appends to, prunes or
+    clears whole."""
     lines: list[str] = log._lines
     cache = log._render_line_cache
     for offset, row in enumerate(rows):
         lines[start + offset] = row
         cache.discard(start + offset)
+    if isinstance(log, CachedLogLines):
+        log.forget_lines(start, len(rows))
     widest = max((cell_len(row) for row in rows), default=0)
     if widest > log._width:
         log._update_maximum_width(log._updates, widest)

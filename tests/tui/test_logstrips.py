@@ -23,6 +23,7 @@ from agentwatch.tui.linewrap import wrap_lines
 from agentwatch.tui.logstrips import cells, printable_row
 from agentwatch.tui.logview import LogView
 from agentwatch.tui.state import MARKER_DROPPED, LogLine, Marker
+from agentwatch.tui.textual_internals import replace_log_rows
 
 LEVELS = ["debug", "info", "warning", "error", "critical", "trace", "fatal", "notice", ""]
 PIECES = [
@@ -219,3 +220,55 @@ async def test_a_paint_works_out_the_widgets_style_once_and_a_changed_style_show
         assert new is not None
         assert not any(segment.style and segment.style.bgcolor == new for segment in before[0])
         assert any(segment.style and segment.style.bgcolor == new for segment in after[0])
+
+
+async def test_a_full_log_keeps_its_lines_strips_under_their_numbers_and_moves_none_on_a_prune() -> None:
+    """Each write to a full log drops its oldest lines: the strips kept for the others stay where
+    they are (Log moved every strip it kept to the line's new index, at each write), and every row
+    still shows its own line."""
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogView)
+        pane.max_lines = 50
+        texts = random_lines(random.Random(5), 400, timestamps=True)
+        texts = [" ".join(text.splitlines()) + f" #{n}" for n, text in enumerate(texts)]  # one row each
+        style = pane.rich_style
+        kept: dict[str, Strip] = {}
+        for start in range(0, len(texts), 7):
+            pane.append(texts[start : start + 7])
+            for y in range(len(pane.lines)):
+                strip = pane._render_line_strip(y, style)
+                assert strip.text == printable_row(pane.lines[y])[: len(strip.text)]
+                assert kept.setdefault(pane.lines[y], strip) is strip  # drawn once, found again after prunes
+            assert not pane._render_line_cache  # nothing for Log to move on the next prune
+        assert len(pane.lines) == 50
+        await pilot.pause()
+        # A line rewritten in place (a collapsed line's count) is drawn again, in view or not.
+        assert pane._render_line_strip(3, style) is kept[pane.lines[3]]
+        replace_log_rows(pane, 3, ["rewritten"])
+        assert pane._render_line_strip(3, style).text == "rewritten"
+
+
+async def test_selected_text_is_drawn_by_textuals_log_and_the_rows_come_back_after() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogView)
+        entries = random_entries(random.Random(9), 60)
+        pane.replace_entries(entries, [fmt.log_line(entry) for entry in entries])
+        await pilot.pause()
+        whole = Region(0, 0, *pane.size)
+        before = [cell_styles(strip) for strip in pane.render_lines(whole)]
+        pane.text_select_all()
+        await pilot.pause()
+        assert pane.text_selection is not None
+        selected = pane.screen.get_component_rich_style("screen--selection")
+        drawn = pane.render_lines(whole)
+        top = pane.scroll_offset.y
+        rows = [y for y in range(pane.scrollable_content_region.height) if pane.lines[top + y]]
+        assert rows
+        for y in rows:
+            assert any(style and style.bgcolor == selected.bgcolor for _, style in cell_styles(drawn[y])), y
+        pane.screen.clear_selection()
+        await pilot.pause()
+        assert pane.text_selection is None
+        assert [cell_styles(strip) for strip in pane.render_lines(whole)] == before
