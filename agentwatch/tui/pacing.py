@@ -12,13 +12,13 @@ paint runs at once, so a key's effect is drawn without waiting for the frame clo
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from textual.timer import Timer
+from textual import events
 
 #: Textual's own update period, for an app that does not say its frame interval.
 DEFAULT_PERIOD = 1 / 60
@@ -33,7 +33,9 @@ class PaintGate:
     ``resume`` asks for a paint: ``paint`` runs now if ``period`` has passed since the last
     write (:attr:`last_paint`, set by whoever writes) or since the last key press
     (``last_input``, a monotonic time), else when it has. ``pause`` withdraws the request.
-    ``screen`` provides ``set_timer``.
+    The paint runs in ``screen``'s message loop (``post_message``), as a Textual timer's callback
+    would; the wait is an event-loop callback, not a Textual timer, which would cost a task, an
+    event and two callback messages for every paint.
     """
 
     def __init__(
@@ -52,7 +54,7 @@ class PaintGate:
         #: Paints the gate ran so far.
         self.paints = 0
         self._paint = paint
-        self._timer: Timer | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def due_in(self) -> float:
         """Seconds until the next paint is allowed (0: now, as within an interval after a key press)."""
@@ -69,14 +71,17 @@ class PaintGate:
 
     def resume(self) -> None:
         if self._timer is None:
-            # (A Textual timer needs a delay above zero.)
             delay = max(self.due_in(), MIN_DELAY)
-            self._timer = self.screen.set_timer(delay, self._fire, name="screen_update")
+            self._timer = asyncio.get_running_loop().call_later(delay, self._due)
 
     def pause(self) -> None:
         if self._timer is not None:
-            self._timer.stop()
+            self._timer.cancel()
             self._timer = None
+
+    def _due(self) -> None:
+        if not self.screen.post_message(events.Callback(callback=self._fire)):
+            self._timer = None  # a screen that is closing: nothing to paint
 
     def _fire(self) -> None:
         self._timer = None

@@ -32,8 +32,8 @@ async def test_an_idle_viewer_runs_one_timer_the_frames_which_also_take_the_self
     clock = [1_000.0]
     app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, clock=lambda: clock[0])
     async with app.run_test(size=SIZE) as pilot:
-        # (Once the last frame's paint is written: a paint runs on a one-shot timer of its own. The
-        # frames' timer is an event-loop callback, no Textual timer: none is left running.)
+        # (Once the last frame's paint is written. Neither the frames' wait nor a paint's is a
+        # Textual timer: they are event-loop callbacks, so none is left running.)
         await async_wait_until(lambda: is_idle(app) and running_timers(app) == [], pilot=pilot)
         assert app.self_cost.meter.last is None  # the clock's second has not moved yet
         clock[0] += 1.0
