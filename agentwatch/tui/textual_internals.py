@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Self
 from rich.cells import cell_len
 from rich.console import RenderableType
 from rich.style import Style
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.selection import Selection
