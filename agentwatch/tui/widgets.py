@@ -372,15 +372,21 @@ class MetricsBar(Horizontal):
     it left out shows "—", never the protocol's default zero.
     """
 
+    _panels: dict[str | None, MetricPanel] | None = None
+
     def compose(self) -> ComposeResult:
-        yield MetricPanel("tokens/s", "tok/s", id="m-tokens")
-        yield MetricPanel("p50 / p99 ≈", "p50/p99≈", id="m-latency")  # fits a 20-column panel
-        yield MetricPanel("error rate", "errors", id="m-errors")
-        yield MetricPanel("cost", id="m-cost")
-        yield MetricPanel("agents", id="m-agents")
+        panels = (
+            MetricPanel("tokens/s", "tok/s", id="m-tokens"),
+            MetricPanel("p50 / p99 ≈", "p50/p99≈", id="m-latency"),  # fits a 20-column panel
+            MetricPanel("error rate", "errors", id="m-errors"),
+            MetricPanel("cost", id="m-cost"),
+            MetricPanel("agents", id="m-agents"),
+        )
+        self._panels = {panel.id: panel for panel in panels}  # kept: a query at each snapshot cost more
+        yield from panels
 
     def update_from(self, snapshot: Snapshot | None, sent: SentFields = None) -> None:
-        panels = {panel.id: panel for panel in self.query(MetricPanel)}
+        panels = self._panels if self._panels is not None else {p.id: p for p in self.query(MetricPanel)}
         if snapshot is None:
             for panel in panels.values():
                 panel.show(Text(fmt.MISSING), [])
