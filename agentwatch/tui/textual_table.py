@@ -152,7 +152,7 @@ class KeptCells(_DataTableBase):
         row = None if row_key is None else self.rows.get(row_key)
         if row is None or row.height != 1 or row_index < self.fixed_rows or column_index < self.fixed_columns:
             return None
-        look = (self.cell_padding, self.show_cursor, self._show_hover_cursor)
+        look = (self.cell_padding, self.show_cursor, self._show_hover_cursor, *self._cursor_priorities())
         line = self._one_line(text, row_index, column_index, base_style, width, cursor, hover, look)
         return None if line is None else [line]
 
@@ -165,7 +165,7 @@ class KeptCells(_DataTableBase):
         width: int,
         cursor: bool,
         hover: bool,
-        look: tuple[int, bool, bool],
+        look: tuple[int, bool, bool, bool, bool],
     ) -> list[Segment] | None:
         """:meth:`_one_line_cell`'s line, for a cell of a one-row row, not fixed; ``look`` is the table's
         (cell padding, show the cursor, show the hover cursor). Calls
@@ -180,12 +180,12 @@ class KeptCells(_DataTableBase):
             or text.no_wrap is False
         ):
             return None
-        padding, show_cursor, show_hover_cursor = look
+        padding, show_cursor, show_hover_cursor, css_foreground, css_background = look
         inner = width - 2 * padding
         if inner < 0:
             return None
         style = text.style
-        key = (base_style, row_index, column_index, cursor, hover, show_cursor, show_hover_cursor, style)
+        key = (base_style, row_index, column_index, cursor, hover, look, style)
         styles = self._cell_styles()
         found = styles.get(key)
         if found is None:
@@ -197,8 +197,8 @@ class KeptCells(_DataTableBase):
                 cursor,
                 show_cursor,
                 show_hover_cursor,
-                self.cursor_foreground_priority == "css",
-                self.cursor_background_priority == "css",
+                css_foreground,
+                css_background,
             )
             meta = Style.from_meta({"row": row_index, "column": column_index})
             pre_style = base_style + meta + component_style
@@ -226,6 +226,10 @@ class KeptCells(_DataTableBase):
             side = Segment(" " * padding, pad_style)
             line = [side, *line, side]
         return line
+
+    def _cursor_priorities(self) -> tuple[bool, bool]:
+        """Whether the cursor's foreground and background come from CSS (DataTable's two priorities)."""
+        return (self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
 
     def _cell_styles(self) -> LRUCache[tuple[object, ...], tuple[Style | None, Style | None]]:
         """(padding's style, text's style) of a cell, by what they are made from (:meth:`_one_line`)."""
@@ -269,6 +273,7 @@ class KeptCells(_DataTableBase):
                 self._pseudo_class_state,
                 self._row_label_column_width,
                 self.cell_padding,
+                *self._cursor_priorities(),
             )
         if paint is not None:
             paint["look"] = look
@@ -326,7 +331,7 @@ class KeptCells(_DataTableBase):
         if kept is not None and all(map(is_, kept[1], values)):
             return kept[3]
         one_line = line_no == 0 and self.rows[row_key].height == 1
-        cell_look = (padding, show_cursor, show_hover_cursor)
+        cell_look = (padding, show_cursor, show_hover_cursor, *table[10:12])
         cells: list[list[Segment]] = []
         for column_index, (column_width, value) in enumerate(zip(widths, values, strict=True)):
             if kept is not None and kept[1][column_index] is value and value is not None:

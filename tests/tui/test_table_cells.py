@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -51,13 +52,23 @@ class KeptTable(KeptCells, DataTable[Any]):
     pass
 
 
+#: (cursor foreground priority, cursor background priority): DataTable's default, and the other way.
+PRIORITIES: list[Any] = [("css", "renderable"), ("renderable", "css")]
+
+
 class TwoTables(App[None]):
     CSS = "DataTable { height: 12; }"
     AUTO_FOCUS = None  # the two tables look the same: neither has focus (one at most could)
 
+    def __init__(self, priorities: tuple[Any, Any] = PRIORITIES[0]) -> None:
+        super().__init__()
+        self.priorities = priorities
+
     def compose(self) -> ComposeResult:
-        yield KeptTable(id="kept", cursor_type="row", cell_padding=1)
-        yield DataTable(id="reference", cursor_type="row", cell_padding=1)
+        foreground, background = self.priorities
+        for table in (KeptTable, DataTable):
+            yield table(id="kept" if table is KeptTable else "reference", cursor_type="row", cell_padding=1,
+                        cursor_foreground_priority=foreground, cursor_background_priority=background)  # fmt: skip
 
 
 def same_table(app: TwoTables, rng: random.Random) -> tuple[DataTable[Any], DataTable[Any]]:
@@ -74,40 +85,42 @@ def same_table(app: TwoTables, rng: random.Random) -> tuple[DataTable[Any], Data
     return tables
 
 
-async def test_a_one_line_cell_is_the_segments_datatable_renders() -> None:
-    if True:
-        app = TwoTables()
-        rng = random.Random(7)
-        taken = 0
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            kept, _ = same_table(app, rng)
-            for step in range(3_000):
-                if step % 500 == 0:  # with focus and without
-                    (kept.focus if step % 1_000 else kept.blur)()
-                    await pilot.pause()
-                value = random_text(rng)
-                row, column = rng.randrange(9), rng.randrange(len(kept.columns))
-                set_cells(kept, [(f"r{row}", f"c{column}", value, False)])
-                base = rng.choice([kept.rich_style, Style(bgcolor="red"), Style(color="blue", bold=True)])
-                width = rng.choice([0, 2, 3, 4, 8, 12, 26])
-                cursor, hover = rng.random() < 0.3, rng.random() < 0.3
-                kept.show_cursor = rng.random() < 0.8
-                kept._show_hover_cursor = rng.random() < 0.5
-                kept._pseudo_class_state = kept.get_pseudo_class_state()
-                kept._cell_render_cache.clear()
-                expected = DataTable._render_cell(kept, row, column, base, width, cursor, hover)
-                built = kept._one_line_cell(value, kept._row_locations.get_key(row), row, column, base, width,
-                                            cursor, hover)  # fmt: skip
-                if built is not None:
-                    taken += 1
-                    assert built == expected, (value, value.style, value.justify, width, cursor, hover)
-                assert kept._render_cell(row, column, base, width, cursor, hover) == expected
-        assert taken > 1_000  # most random cells were built directly
+@pytest.mark.parametrize("priorities", PRIORITIES)
+async def test_a_one_line_cell_is_the_segments_datatable_renders(priorities: tuple[Any, Any]) -> None:
+    app = TwoTables(priorities)
+    rng = random.Random(7)
+    taken = 0
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        same_table(app, rng)
+        kept = app.query_one(KeptTable)
+        for step in range(3_000):
+            if step % 500 == 0:  # with focus and without
+                (kept.focus if step % 1_000 else kept.blur)()
+                await pilot.pause()
+            value = random_text(rng)
+            row, column = rng.randrange(9), rng.randrange(len(kept.columns))
+            set_cells(kept, [(f"r{row}", f"c{column}", value, False)])
+            base = rng.choice([kept.rich_style, Style(bgcolor="red"), Style(color="blue", bold=True)])
+            width = rng.choice([0, 2, 3, 4, 8, 12, 26])
+            cursor, hover = rng.random() < 0.3, rng.random() < 0.3
+            kept.show_cursor = rng.random() < 0.8
+            kept._show_hover_cursor = rng.random() < 0.5
+            kept._pseudo_class_state = kept.get_pseudo_class_state()
+            kept._cell_render_cache.clear()
+            expected = DataTable._render_cell(kept, row, column, base, width, cursor, hover)
+            built = kept._one_line_cell(value, kept._row_locations.get_key(row), row, column, base, width,
+                                        cursor, hover)  # fmt: skip
+            if built is not None:
+                taken += 1
+                assert built == expected, (value, value.style, value.justify, width, cursor, hover)
+            assert kept._render_cell(row, column, base, width, cursor, hover) == expected
+    assert taken > 1_000  # most random cells were built directly
 
 
-async def test_every_line_of_the_table_is_the_line_datatable_draws() -> None:
-    app = TwoTables()
+@pytest.mark.parametrize("priorities", PRIORITIES)
+async def test_every_line_of_the_table_is_the_line_datatable_draws(priorities: tuple[Any, Any]) -> None:
+    app = TwoTables(priorities)
     rng = random.Random(11)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
