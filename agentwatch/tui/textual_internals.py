@@ -209,6 +209,34 @@ class QuietScrollBar(ScrollBar):
         if self._drawn is None or self.look() != self._drawn:
             super().refresh()
 
+    _kept: tuple[object, ...] | None = None
+    _kept_strips: list[Strip] = []  # noqa: RUF012  (replaced, never changed in place)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The strips returned last time for ``crop`` while what they are made of is the same.
+
+        ``Widget.render_lines`` (``StylesCache.render_widget``) works out the bar's styles,
+        colours and line filters at each call, then takes its rows from ``StylesCache._cache``
+        (rendered again only when ``_dirty_lines`` or a new width says so); a log's repaints ask
+        for its bars several times a second. Kept: the same crop, the same cached rows (the same
+        objects, none dirty, the same width), the same filters and background they go through.
+        """
+        kept = self._kept is not None and self._look_of(crop) == self._kept
+        if kept:
+            return list(self._kept_strips)
+        strips = super().render_lines(crop)
+        self._kept, self._kept_strips = self._look_of(crop), strips
+        return list(strips)
+
+    def _look_of(self, crop: Region) -> tuple[object, ...] | None:
+        cache = self._styles_cache
+        if cache._dirty_lines or cache._width != self.region.width:
+            return None
+        rows = tuple(cache._cache.get(y) for y in crop.line_range)
+        if None in rows:
+            return None
+        return (crop, rows, tuple(self.get_line_filters()), self.background_colors[1])
+
 
 class QuietScrollbars(_WidgetBase):
     """For a scrolling widget: its scrollbars are :class:`QuietScrollBar`.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ from textual.widgets import Sparkline
 
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.sparkcursor import _CURSOR_STYLE, CursorSparkline, column_of, sparkline_rows
-from agentwatch.tui.widgets import MetricPanel
+from agentwatch.tui.widgets import LogPane, MetricPanel
 from tests.helpers import async_wait_until, screen_text
 
 SIZE = (120, 36)
@@ -261,3 +262,52 @@ async def test_the_panels_and_the_header_render_the_same_without_link_styles() -
                 with_links = widget.render_lines(whole)
                 widget.auto_links = False
                 assert [list(strip) for strip in without] == [list(strip) for strip in with_links], widget
+
+
+async def test_a_scrollbars_kept_strips_are_what_textual_renders_for_it() -> None:
+    """A bar's strips are handed out again only while they are what a render would give: over lines
+    written, scrolling, hover, a resize and the stale look, each ask compared with Textual's render."""
+    rng = random.Random(3)
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one("#log", LogPane)
+        log.append([f"line {n} " + "x" * (n % 150) for n in range(300)])
+        await pilot.pause()
+        made = 0
+
+        def counted(render_widget: Any) -> Any:
+            def render(widget: Widget, crop: Region) -> list[Strip]:
+                nonlocal made
+                made += 1
+                return render_widget(widget, crop)
+
+            return render
+
+        asked = 0
+        for round_ in range(60):
+            step = rng.randrange(6)
+            if step == 0:
+                log.append(
+                    [f"more {round_} " + "y" * rng.randrange(200) for _ in range(rng.randrange(1, 30))]
+                )
+            elif step == 1:
+                log.scroll_to(y=rng.randrange(0, 300), animate=False, immediate=True)
+            elif step == 2:
+                log.vertical_scrollbar.mouse_over = not log.vertical_scrollbar.mouse_over
+            elif step == 3 and round_ in (20, 40):
+                await pilot.resize_terminal(*((150, 40) if round_ == 20 else SIZE))
+            elif step == 4:
+                app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+            await pilot.pause()
+            for bar in (log.vertical_scrollbar, log.horizontal_scrollbar):
+                if not bar.display or not bar.size:
+                    continue
+                if not isinstance(bar._styles_cache.render_widget, type(counted)):
+                    bar._styles_cache.render_widget = counted(bar._styles_cache.render_widget)  # type: ignore[method-assign]
+                for crop in (Region(0, 0, *bar.size), Region(0, bar.size.height - 1, bar.size.width, 1)):
+                    for _ in range(2):
+                        given = bar.render_lines(crop)
+                        asked += 1
+                        assert [list(s) for s in given] == [list(s) for s in Widget.render_lines(bar, crop)]
+                        made -= 1  # Textual's own render, just above
+        assert 0 < made < asked / 2  # the kept strips were handed out, and made again when needed
