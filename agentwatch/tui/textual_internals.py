@@ -9,7 +9,9 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   grows (``Widget._watch_virtual_size``, ``Widget._scroll_update``).
 * :class:`QuietScrollBar` / :class:`QuietScrollbars` — a scrollbar repainted only when what it
   draws changes (``Widget.refresh``; the ``Widget.vertical_scrollbar`` / ``horizontal_scrollbar``
-  properties, ``Widget._vertical_scrollbar``, ``_horizontal_scrollbar``, ``App._start_widget``).
+  properties, ``Widget._vertical_scrollbar``, ``_horizontal_scrollbar``, ``App._start_widget``),
+  and its strips handed out again while its cached rows stay the same (``StylesCache._cache``,
+  ``_dirty_lines``, ``_width``).
 * :class:`RenderedRows` — a log's rendered rows kept, moved up, when new lines move them
   (``Widget._styles_cache``, ``StylesCache._cache``, ``_dirty_lines``).
 * :class:`KeptCells`, :func:`set_cells`, :func:`set_row_order` (in
