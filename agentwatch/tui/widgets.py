@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final
+from typing import Final, Self
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
@@ -325,18 +325,28 @@ class MetricPanel(Vertical):
         if subtitle != self.border_subtitle:
             self._set_subtitle(subtitle)
 
-    def _set_subtitle(self, subtitle: str) -> None:
-        """Set the border's subtitle and repaint only the border's bottom row.
+    _bottom_row_only = False
 
-        Textual's ``border_subtitle`` setter repaints the whole box (its top border and title,
-        its sides); this stores what the setter stores and marks only the row it is drawn on.
+    def _set_subtitle(self, subtitle: str) -> None:
+        """Set the border's subtitle and repaint only the border's bottom row it is drawn on.
+
+        Textual's ``border_subtitle`` setter repaints the whole box (``refresh()``: its top
+        border and title, its sides): :meth:`refresh` narrows that one repaint to the row.
         """
-        rows, offset = self.outer_size.height, self.content_offset
-        if not self.is_mounted or rows < 2:
+        self._bottom_row_only = True
+        try:
             self.border_subtitle = subtitle
-            return
-        self._border_subtitle = self.render_str(subtitle).expand_tabs(4).split()[0]
-        self.refresh(Region(-offset.x, rows - 1 - offset.y, self.outer_size.width, 1))
+        finally:
+            self._bottom_row_only = False
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._bottom_row_only and not (regions or layout or recompose) and self.is_mounted:
+            (width, rows), offset = self.outer_size, self.content_offset
+            if rows >= 2:
+                regions = (Region(-offset.x, rows - 1 - offset.y, width, 1),)  # relative to the content
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _fit_label(self) -> None:
         """Keep the one-line label only while label and value both fit."""
