@@ -2,6 +2,7 @@
 
     python benchmarks/bench_log_lines.py            # ~20 s
     python benchmarks/bench_log_lines.py --lines 2000 --rounds 7
+    python benchmarks/bench_log_lines.py --before /tmp/before     # also a full log's writes, both trees
 
 A real log pane (:class:`~agentwatch.tui.logview.LogView`, 120 columns) in a headless app, fed lines
 formatted as the viewer formats them (12 agents, every level, a few long messages). Two measures,
@@ -14,6 +15,12 @@ each in alternating rounds of the old and the new path in the same process:
   dirty rows of a paint (``--per-paint`` new lines: the styles cache, the widget's style, the crop
   to the pane's width, the offsets), the old path entirely Textual's.
 
+With ``--before DIR`` (an agentwatch source tree, e.g. a worktree of an older commit), a third
+measure, in a process for each tree, the two taking turns: ``full log, 5 lines written + painted``,
+what a paint at 50 lines/s costs the pane in steady state: a log at ``max_lines`` takes five new
+lines (``LogView.append_entries``: the oldest lines pruned, the rows kept, moved up) and renders
+what is dirty, in µs per batch.
+
 Each cell is the best round's µs per line (the least disturbed by the machine's other load); the
 ratio is old / new.
 """
@@ -22,14 +29,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import random
+import subprocess
 import sys
 import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The tree measured: this one, or another one's (``--before``: this file run with BENCH_TREE set).
+sys.path.insert(0, os.environ.get("BENCH_TREE") or str(Path(__file__).resolve().parent.parent))
 
 from textual.app import App, ComposeResult
 from textual.geometry import Region
@@ -140,6 +151,43 @@ async def measure(options: argparse.Namespace) -> dict[str, list[float]]:
     return found
 
 
+async def full_log_writes(rounds: int, batches: int = 300) -> list[float]:
+    """µs per batch of 5 lines written to a full log and painted (the dirty rows), per round."""
+    app = PaneApp()
+    found = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(LogView)
+        pane.max_lines = 2_000
+        texts = lines(2_000 + rounds * batches * 5, seed=7)
+        entries = [LogEntry(timestamp=0.0, agent_id="a", level="info", message=text) for text in texts]
+        pane.append_entries(entries[:2_000], texts[:2_000])
+        await pilot.pause()
+        whole = Region(0, 0, *pane.size)
+        pane.render_lines(whole)
+        styles = pane._styles_cache
+        at = 2_000
+        for _ in range(rounds):
+            spent = 0.0
+            for _ in range(batches):
+                started = time.perf_counter()
+                pane.append_entries(entries[at : at + 5], texts[at : at + 5])
+                dirty = sorted(styles._dirty_lines) or [0]
+                pane.render_lines(Region(0, dirty[0], whole.width, dirty[-1] + 1 - dirty[0]))
+                spent += time.perf_counter() - started
+                at += 5
+            found.append(spent / batches * 1e6)
+    return found
+
+
+def writes_in(tree: str, rounds: int) -> list[float]:
+    env = dict(os.environ, BENCH_TREE=tree)
+    out = subprocess.run(
+        [sys.executable, __file__, "--writes-only", "--rounds", str(rounds)],
+        env=env, cwd=tree, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return list(json.loads(out.stdout))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=1_000, help="lines per round")
@@ -147,8 +195,20 @@ def main() -> None:
     parser.add_argument(
         "--per-paint", type=int, default=5, help="new lines a paint renders (50 lines/s at 10 fps: 5)"
     )
+    parser.add_argument(
+        "--before", metavar="DIR", help="an agentwatch source tree to compare full-log writes with"
+    )
+    parser.add_argument("--writes-only", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.writes_only:
+        print(json.dumps(asyncio.run(full_log_writes(options.rounds))))
+        return
     found = asyncio.run(measure(options))
+    if options.before:
+        this = str(Path(__file__).resolve().parent.parent)
+        for _ in range(options.rounds):
+            found.setdefault("writes: before", []).extend(writes_in(options.before, 1))
+            found.setdefault("writes: this tree", []).extend(writes_in(this, 1))
     print(
         f"{options.lines} lines × {options.rounds} rounds, {options.per_paint} new lines a paint;"
         " µs per line (best round; median in brackets)\n"
@@ -161,6 +221,12 @@ def main() -> None:
         old_cell = f"{old[0]:.1f} ({old[len(old) // 2]:.1f})"
         new_cell = f"{new[0]:.1f} ({new[len(new) // 2]:.1f})"
         print(f"| {measure_name:<16} | {old_cell:>16} | {new_cell:>16} | {old[0] / new[0]:>8.1f}x |")
+    if options.before:
+        old, new = sorted(found["writes: before"]), sorted(found["writes: this tree"])
+        print(
+            f"\nfull log, 5 lines written + painted, µs per batch: before {old[0]:.0f} ({old[len(old) // 2]:.0f}),"
+            f" this tree {new[0]:.0f} ({new[len(new) // 2]:.0f}), before / this tree {old[0] / new[0]:.1f}x"
+        )
 
 
 if __name__ == "__main__":
