@@ -151,21 +151,30 @@ async def measure(options: argparse.Namespace) -> dict[str, list[float]]:
     return found
 
 
+class FullLogApp(App[None]):
+    """The viewer's log pane as the viewer makes it (``max_lines`` is the viewer's default)."""
+
+    def compose(self) -> ComposeResult:
+        yield LogView(max_lines=FULL, id="log")
+
+
+FULL = 10_000
+
+
 async def full_log_writes(rounds: int, batches: int = 300) -> list[float]:
     """µs per batch of 5 lines written to a full log and painted (the dirty rows), per round."""
-    app = PaneApp()
+    app = FullLogApp()
     found = []
     async with app.run_test(size=(120, 36)) as pilot:
         pane = app.query_one(LogView)
-        pane.max_lines = 2_000
-        texts = lines(2_000 + rounds * batches * 5, seed=7)
+        texts = lines(FULL + rounds * batches * 5, seed=7)
         entries = [LogEntry(timestamp=0.0, agent_id="a", level="info", message=text) for text in texts]
-        pane.append_entries(entries[:2_000], texts[:2_000])
+        pane.append_entries(entries[:FULL], texts[:FULL])
         await pilot.pause()
         whole = Region(0, 0, *pane.size)
         pane.render_lines(whole)
         styles = pane._styles_cache
-        at = 2_000
+        at = FULL
         for _ in range(rounds):
             spent = 0.0
             for _ in range(batches):
