@@ -93,8 +93,6 @@ TABLE_INTERVAL = 1.0
 #: How long the first paint waits for the snapshot fetched during start-up (seconds). A local
 #: collector has answered long before; a slow one just means the stream fills the screen.
 PREFETCH_WAIT = 0.1
-#: Frames in a row that moved nothing before the frame timer waits for the clock's next second.
-IDLE_AFTER_FRAMES = 1
 
 
 def _raise(error: Exception) -> None:
@@ -171,8 +169,6 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         self.table_interval = TABLE_INTERVAL
         self._table_updated_at = -math.inf
         self._last_frame_at = -math.inf
-        #: Frames in a row that moved nothing; from IDLE_AFTER_FRAMES on, frames wait for the next second.
-        self._empty_frames = 0
         #: The frame timer's pending tick (None while a tick runs), when it is due (monotonic), and
         #: how long it was set to wait.
         self._frame_timer: asyncio.TimerHandle | None = None
@@ -293,10 +289,11 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         painted at once rather than up to an interval later. The chain stops once the app
         shuts down (its screens and widgets are being removed).
 
-        While frames find nothing to move (an idle fleet), the next one waits for the clock's
-        next second (the header's clock and the ages shown move once a second), or until the
-        agents table held back by ``table_interval`` is due if that is sooner; the first change
-        after that wakes the timer (:meth:`_wake_frames`). The tick also takes the
+        Once a frame leaves nothing to move (an idle fleet, or between two updates of a quiet
+        one), the next one waits for the clock's next second (the ages shown move once a second),
+        or until the agents table held back by ``table_interval`` is due if that is sooner; the
+        first change after that wakes the timer (:meth:`_wake_frames`), so a change costs the
+        frame that draws it and no frame that finds nothing. The tick also takes the
         viewer's once-a-second self-cost sample, so an idle viewer wakes once a second, not twice,
         and the full garbage collections (:mod:`~agentwatch.tui.gcpacing`), so none comes in the
         middle of drawing a key's effect.
@@ -309,21 +306,17 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
             return
         wait = max(self._last_frame_at + self.frame_interval - time.monotonic(), paint_due_in(self.screen))
         if wait <= 0.001:
-            moved = bool(self.state.dirty)
             self.frame(timed=True)
-            self._empty_frames = 0 if moved else self._empty_frames + 1
             self.self_cost.tick_if_due()
             self.gc_pacing.collect_if_due(self.last_input_at)
             wait = self.frame_interval
-        if not self.state.dirty:
-            wait = max(wait, self._quiet_wait())
-        self._schedule_frame(wait)
+            if not self.state.dirty:
+                wait = max(wait, self._quiet_wait())
+        self._schedule_frame(wait)  # (else: the frame that is due, once the screen may be written)
 
     def _quiet_wait(self) -> float:
-        """Seconds the next frame may wait while frames find nothing to move: until the clock's next
+        """Seconds the next frame may wait while there is nothing to move: until the clock's next
         second, or until the agents table held back by ``table_interval`` is due if that is sooner."""
-        if self._empty_frames < IDLE_AFTER_FRAMES:
-            return 0.0
         now = self.state.clock()
         wait = math.floor(now) + 1.001 - now
         if self._table_pending:
@@ -347,7 +340,6 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
 
     def _wake_frames(self) -> None:
         """Something changed (data, a key): frames come at ``fps`` again, the next within an interval."""
-        self._empty_frames = 0
         timer = self._frame_timer
         if timer is not None and self.is_running:
             soonest = max(self._last_frame_at + self.frame_interval, time.monotonic())

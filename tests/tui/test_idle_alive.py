@@ -25,13 +25,12 @@ async def test_frames_that_find_nothing_to_move_wait_for_the_next_second_and_dat
     """An idle viewer draws about once a second (its clock), not ``fps`` times; a line arriving
     then is drawn within one frame interval, not at the next second."""
     from agentwatch.protocol import LogEntry
-    from agentwatch.tui.app import IDLE_AFTER_FRAMES
     from tests.helpers import log_lines
 
     now = 1_000.0  # a frozen clock on a whole second: an idle frame waits a whole second for the next
     app = AgentWatchApp(url="http://127.0.0.1:9", fps=20, connect=False, clock=lambda: now)
     async with app.run_test(size=(120, 36)) as pilot:
-        await async_wait_until(lambda: app._empty_frames >= IDLE_AFTER_FRAMES, pilot=pilot)
+        await async_wait_until(lambda: app._frame_timer is not None and app._frame_wait > 0.9, pilot=pilot)
         before = app.frames
         await pilot.pause(1.5)  # 30 frames at fps=20; idle: one or two
         assert app.frames - before <= 3
@@ -41,4 +40,4 @@ async def test_frames_that_find_nothing_to_move_wait_for_the_next_second_and_dat
         )
         assert app._frame_timer is not None and app._frame_wait <= app.frame_interval
         await async_wait_until(lambda: any(line.endswith("woke") for line in log_lines(app)), pilot=pilot)
-        assert app._empty_frames < IDLE_AFTER_FRAMES
+        await async_wait_until(lambda: app._frame_wait > 0.9, pilot=pilot)  # idle again

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from agentwatch.protocol import LogEntry
 from agentwatch.tui.app import AgentWatchApp
+from agentwatch.tui.pacing import paint_due_in
 from agentwatch.tui.selfcost import PUBLISH_SECONDS, SAMPLE_SECONDS, SelfCostFile
 from agentwatch.tui.state import DIRTY_AGENTS
 from tests.helpers import async_wait_until, log_lines
@@ -43,7 +45,7 @@ async def test_an_idle_viewer_runs_one_timer_the_frames_which_also_take_the_self
 
 async def test_a_change_to_an_idle_viewer_is_drawn_and_then_frames_wait_for_the_next_second_again() -> None:
     """The collector's stream sends an update every few seconds even when nothing happens: each
-    costs the frame that draws it and one more that finds nothing, not a run of empty frames."""
+    costs the frame that draws it, not a run of frames that find nothing (nor even one)."""
     now = 1_000.0
     app = AgentWatchApp(url="http://127.0.0.1:9", fps=20, connect=False, clock=lambda: now)
     async with app.run_test(size=SIZE) as pilot:
@@ -55,7 +57,24 @@ async def test_a_change_to_an_idle_viewer_is_drawn_and_then_frames_wait_for_the_
             assert not is_idle(app)
             await async_wait_until(lambda: is_idle(app), pilot=pilot)
             assert any(line.endswith(message) for line in log_lines(app))
-            assert app.frames - before <= 2
+            assert app.frames - before == 1
+
+
+async def test_an_idle_frame_put_off_until_the_screen_may_be_written_comes_then_not_a_second_later() -> None:
+    """The idle frame of a new second (the ages it shows) finds the screen written less than an
+    interval ago: it comes once the screen may be written again, not at the second after."""
+    now = 1_000.0
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, clock=lambda: now)
+    async with app.run_test(size=SIZE) as pilot:
+        await async_wait_until(lambda: is_idle(app), pilot=pilot)
+        app.screen._paint_gate.last_paint = time.monotonic()  # a write just now
+        assert paint_due_in(app.screen) > app.frame_interval / 2
+        assert app._frame_timer is not None
+        app._frame_timer.cancel()
+        frames = app.frames
+        app._frame_tick()  # the idle frame's moment has come
+        assert app.frames == frames and app._frame_wait <= app.frame_interval
+        await async_wait_until(lambda: app.frames > frames, pilot=pilot)
 
 
 async def test_the_figures_file_is_written_every_few_samples_not_every_second(tmp_path: Path) -> None:
