@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import msgspec
 
 from agentwatch.tui.selfcost import (
     MAX_LAG,
+    RING_SIZE,
     STALE_SECONDS,
     SelfCost,
     SelfCostFile,
@@ -70,6 +72,20 @@ def test_frame_time_p95_covers_the_frames_of_the_last_ten_seconds() -> None:
     figures = cost.sample(pid=1)
     assert figures.frames == 100
     assert figures.frame_p95_ms == 95.0
+
+
+def test_the_frames_kept_are_the_newest_ring_size_whichever_way_the_ring_has_turned() -> None:
+    times, clock = Times(), Clock()
+    cost = meter(times, clock)
+    for count in (RING_SIZE + 100, 7, RING_SIZE - 1, 3 * RING_SIZE):
+        times.now += 30  # what came before is out of the window
+        for millisecond in range(1, count + 1):
+            cost.frame_drawn(millisecond / 1000)
+        figures = cost.sample(pid=1)
+        kept = min(count, RING_SIZE)
+        assert figures.frames == kept
+        newest = list(range(count - kept + 1, count + 1))
+        assert figures.frame_p95_ms == float(newest[math.ceil(0.95 * kept) - 1])
 
 
 def test_lag_runs_from_the_newest_line_queued_to_the_next_screen_write() -> None:

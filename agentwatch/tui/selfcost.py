@@ -101,7 +101,16 @@ class _Ring:
         self._next = (index + 1) % RING_SIZE
 
     def since(self, start: float) -> list[float]:
-        return [value for at, value in zip(self._at, self._values, strict=True) if at >= start]
+        """The values added at ``start`` or later, newest first: read back from the newest until an
+        older one (times only grow), so a quiet ring costs a few steps, not :data:`RING_SIZE`."""
+        found: list[float] = []
+        at, values, index = self._at, self._values, self._next
+        for _ in range(RING_SIZE):
+            index = index - 1 if index else RING_SIZE - 1
+            if at[index] < start:
+                break
+            found.append(values[index])
+        return found
 
 
 def _p95(values: list[float]) -> float | None:
