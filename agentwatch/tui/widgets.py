@@ -553,12 +553,22 @@ class LogPane(
         if self._following and not self.is_vertical_scroll_end:
             # A resize left the view off the end (Log follows only a view exactly at the end).
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+        full = scroll_end is None and self.max_lines is not None and len(self._lines) >= self.max_lines
+        if full:
+            # As many old lines go as new ones come: the end stays where it is. Log would scroll
+            # there anyway (stopping scroll animations, and posting a callback for after the next
+            # refresh, at every write); told not to, it refreshes the whole widget, which a full
+            # log's write needs (below).
+            scroll_end = False
         self.write_lines(physical, scroll_end=scroll_end)
         dropped = expected - len(self.lines)
-        if dropped:
+        if dropped and not full:
             # The oldest lines were dropped (``max_lines``): every line moved up, but Log
             # refreshes only the rows of the new lines, which at the tail are below the view.
             self.refresh()
+        if full and self._following and not self.is_vertical_scroll_end:
+            # The end did move: a line wider than the pane brought the horizontal scrollbar.
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         if rendered is not None:
             # Rows already rendered show lines that only moved up: they are not rendered again.
             self.rows_kept += rendered.moved(self.scroll_offset.y + dropped - top, self._content_rows())

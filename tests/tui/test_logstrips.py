@@ -272,3 +272,53 @@ async def test_selected_text_is_drawn_by_textuals_log_and_the_rows_come_back_aft
         await pilot.pause()
         assert pane.text_selection is None
         assert [cell_styles(strip) for strip in pane.render_lines(whole)] == before
+
+
+class SmallLogApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LogView(max_lines=60, id="log")
+
+
+async def test_a_full_log_at_its_end_takes_writes_without_scrolling_and_keeps_showing_the_newest_line() -> (
+    None
+):
+    """Each write to a full log drops as many lines as it adds: the end does not move, and Log's
+    scroll to it (which posted a callback for after the next refresh at every write) is not made;
+    the pane still shows the newest line, also after a line wider than the pane."""
+    app = SmallLogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogView)
+
+        def write(*texts: str) -> None:
+            pane.append_entries(
+                [LogEntry(timestamp=0.0, agent_id="a", level="info", message=t) for t in texts], texts
+            )
+
+        write(*(f"line {n}" for n in range(60)))
+        await pilot.pause()
+        assert pane.is_vertical_scroll_end
+        posted: list[object] = []
+        real = pane.call_after_refresh
+
+        def counting(callback: Any, *args: Any, **kwargs: Any) -> bool:
+            posted.append(callback)
+            return real(callback, *args, **kwargs)
+
+        pane.call_after_refresh = counting  # type: ignore[method-assign]
+        for n in range(60, 90, 3):
+            write(*(f"line {m}" for m in range(n, n + 3)))
+            assert pane.is_vertical_scroll_end
+        await pilot.pause()
+        assert posted == []
+        bottom = pane.scrollable_content_region.height - 1
+        assert pane.render_line(bottom).text.startswith("line 89")
+        write("wide " + "x" * 200, "line 90")
+        await pilot.pause()
+        assert pane.is_vertical_scroll_end
+        bottom = pane.scrollable_content_region.height - 1
+        assert pane.render_line(bottom).text.startswith("line 90")
+        assert pane.render_line(bottom - 1).text.startswith("wide x")
+        pane.scroll_to(y=0, animate=False, immediate=True)  # a reader scrolled back stays there
+        write("line 91")
+        await pilot.pause()
+        assert pane.scroll_offset.y == 0 and pane.render_line(0).text.startswith("line 33")
