@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.pacing import PaintGate
 from tests.helpers import async_wait_until, header
@@ -54,3 +56,22 @@ async def test_a_paint_asked_for_while_a_screen_closes_does_not_hold_the_gate() 
             await async_wait_until(lambda: gate._timer is None, pilot=pilot)
         finally:
             screen._closing = False
+
+
+async def test_an_error_in_a_frame_is_reported_by_the_app_as_any_callback_error_is() -> None:
+    """The frame tick runs outside Textual's message loop: its error still ends the app with it, not
+    only a line in the event loop's log (and a frame timer that silently stopped)."""
+
+    class Broken(RuntimeError):
+        pass
+
+    app = AgentWatchApp(url="http://127.0.0.1:9", connect=False, bell=False)
+    with pytest.raises(Broken):
+        async with app.run_test(size=SIZE) as pilot:
+
+            def broken(*, timed: bool = False) -> None:
+                raise Broken("frame failed")
+
+            app.frame = broken  # type: ignore[method-assign]
+            app.state.cycle_sort()  # wakes the frame timer
+            await async_wait_until(lambda: not app.is_running, pilot=pilot)
