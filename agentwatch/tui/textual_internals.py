@@ -22,8 +22,9 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   ``_row_locations``, ``_update_count`` and more: that module lists them).
 * :class:`TransientDirtyRegions` — the log pane's dirty marking (``Widget._set_dirty``,
   ``Widget._dirty_regions``); :func:`dirty_regions` reads what is kept there.
-* :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines
-  (``Log._update_size``, ``Log._update_maximum_width``).
+* :class:`LogWidthInPlace` — the log's width measured in the frame that wrote the lines, its
+  height counted in rows (``Log._update_size``, ``Log._update_maximum_width``, ``Log._lines``,
+  ``Log._width``, ``Log._updates``).
 * :class:`CachedLogLines` — a log line rendered once while it stays the same, kept under its
   line's number (``Log._render_line_strip``, ``Log._prune_max_lines``, ``Log._lines``).
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
@@ -304,9 +305,20 @@ def dirty_regions(widget: Widget) -> frozenset[Region]:
 class LogWidthInPlace(_LogBase):
     """For a :class:`~textual.widgets.Log` fed lines that are already printable.
 
-    Overrides ``Log._update_size`` (a thread worker in Textual) and calls
-    ``Log._update_maximum_width``.
+    Overrides ``Log._update_size`` (a thread worker in Textual) and ``Log._update_maximum_width``;
+    reads ``Log._lines``, ``Log._width`` and ``Log._updates``.
     """
+
+    def _update_maximum_width(self, updates: int, size: int) -> None:
+        """Log's, with the virtual height counted in rows as ``Log.write_lines`` counts it.
+
+        Log's counts ``line_count``, which a subclass may count otherwise: the log view counts a
+        wrapped line once, and its last rows were out of reach of the scroll.
+        """
+        if updates == self._updates:
+            self._width = max(size, self._width)
+            rows = self._lines
+            self.virtual_size = Size(self._width, len(rows) - (rows[-1] == "") if rows else 0)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # Log's is a thread worker
         """Widen the scrollable width to the longest new line, in the frame that wrote it.

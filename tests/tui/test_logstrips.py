@@ -322,3 +322,40 @@ async def test_a_full_log_at_its_end_takes_writes_without_scrolling_and_keeps_sh
         write("line 91")
         await pilot.pause()
         assert pane.scroll_offset.y == 0 and pane.render_line(0).text.startswith("line 33")
+
+
+async def test_wrapped_the_pane_scrolls_to_the_newest_lines_last_row() -> None:
+    """The log view counts a wrapped line once (``line_count``); the pane's height is its rows, so
+    the newest line's last row is on the bottom row (it was out of reach, the view stopping at the
+    row as far down as there were lines)."""
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogView)
+        await pilot.pause()
+        pane.set_wrap(True)
+
+        def entries(first: int, count: int) -> list[LogLine]:
+            return [
+                LogEntry(
+                    timestamp=0.0, agent_id="a", level="info", message=f"m{n} " + "word " * 40 + f"end{n}"
+                )
+                for n in range(first, first + count)
+            ]
+
+        def bottom_row() -> str:
+            return pane.render_line(pane.scrollable_content_region.height - 1).text.rstrip()
+
+        written = entries(0, 30)
+        pane.append_entries(written, [fmt.log_line(entry) for entry in written])
+        await pilot.pause()
+        assert len(pane.lines) > pane.line_count == 30
+        assert pane.virtual_size.height == len(pane.lines)
+        assert bottom_row().endswith("end29")
+        more = entries(30, 3)
+        pane.append_entries(more, [fmt.log_line(entry) for entry in more])
+        await pilot.pause()
+        assert bottom_row().endswith("end32")
+        pane.set_wrap(False)
+        pane.set_wrap(True)
+        await pilot.pause()
+        assert bottom_row().endswith("end32")
