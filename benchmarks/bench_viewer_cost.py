@@ -3,6 +3,7 @@
     python benchmarks/bench_viewer_cost.py                   # four loads and two baselines: ~3 minutes
     python benchmarks/bench_viewer_cost.py --seconds 5 --keys 10 --loads idle,12x50
     python benchmarks/bench_viewer_cost.py --before /tmp/before     # also the viewer of another tree
+    python benchmarks/bench_viewer_cost.py --loads idle --repeat 3 --before /tmp/before  # idle, 3 rounds
 
 Real processes on 127.0.0.1, as in use: a collector (``agentwatch serve --port 0 --no-store``) fed
 by ``agentwatch simulate`` (or, for the log flood, ``bench_tui.py``'s line feeder), and the real
@@ -14,8 +15,8 @@ counts, as a terminal would. Loads:
 * ``lines``: 10 000 log lines/s from 200 agents;
 * ``2000x2000``: 2 000 agents at 2 000 events/s (``agentwatch simulate``).
 
-Per load, after ``--warmup`` seconds: the viewer's CPU (utime+stime from ``/proc``) and the bytes
-it wrote to the pty over ``--seconds``, as % of one core and bytes/s; then ``--keys`` key presses,
+Per load, after ``--warmup`` seconds: the viewer's CPU and the bytes it wrote to the pty over
+``--seconds``, as % of one core and bytes/s; then ``--keys`` key presses,
 each timed from the write to the pty to the first output that shows its effect: ``?`` opens the
 help (its title appears), ``?`` closes it (the main screen's header is drawn again), ``s`` sorts the
 agents table by the next column (the header names it: the part of the name that changed, which is all
@@ -25,7 +26,14 @@ they fall anywhere within a frame interval.
 Baselines in the same run, on the same pty: ``top -d 1`` (a terminal monitor refreshing each
 second; ``h`` opens its help, any key closes it) and a bare Textual app (a clock label updated
 once a second; ``?`` pushes a modal screen and pops it). Ratios are the viewer's figure over
-the baseline's.
+the baseline's. ``--repeat N`` runs the loads (each after its ``--before`` tree) and the bare app
+N times in turn and prints every run, then each row's range: an idle viewer's fraction of a
+percent moves with whatever else the machine runs.
+
+CPU is the time the kernel says each of the process's threads ran (``/proc/PID/task/*/schedstat``,
+nanoseconds), where it says so: utime + stime (``/proc/PID/stat``) count in 10 ms ticks, coarse
+next to what an idle viewer uses in a second. A thread that ends within the window is not counted (the
+viewer's threads last as long as it does); without schedstat, utime + stime.
 """
 
 from __future__ import annotations
@@ -151,12 +159,34 @@ class Cost:
         return samples[min(len(samples) - 1, round(q * (len(samples) - 1)))] * 1000
 
 
+#: Whether the kernel says how long each thread ran (``schedstat``, in nanoseconds).
+SCHEDSTAT = os.path.exists(f"/proc/{os.getpid()}/schedstat")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of ``pid`` (``/proc/PID/task/*/schedstat``)."""
+    seconds: dict[str, float] = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as schedstat:
+                seconds[task] = int(schedstat.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):  # a thread that just ended
+            continue
+    return seconds
+
+
 def measure_steady(terminal: Terminal, seconds: float) -> tuple[float, float]:
     """(CPU % of one core, bytes/s) of the terminal's process over ``seconds``."""
     pid = terminal.process.pid
-    cpu0, bytes0, t0 = cpu_seconds(pid), terminal.bytes, time.monotonic()
+    if not SCHEDSTAT:
+        cpu0, bytes0, t0 = cpu_seconds(pid), terminal.bytes, time.monotonic()
+        time.sleep(seconds)
+        cpu1, bytes1, t1 = cpu_seconds(pid), terminal.bytes, time.monotonic()
+        return 100 * (cpu1 - cpu0) / (t1 - t0), (bytes1 - bytes0) / (t1 - t0)
+    threads0, bytes0, t0 = thread_cpu(pid), terminal.bytes, time.monotonic()
     time.sleep(seconds)
-    cpu1, bytes1, t1 = cpu_seconds(pid), terminal.bytes, time.monotonic()
+    threads1, bytes1, t1 = thread_cpu(pid), terminal.bytes, time.monotonic()
+    cpu0, cpu1 = 0.0, sum(used - threads0.get(task, 0.0) for task, used in threads1.items())
     return 100 * (cpu1 - cpu0) / (t1 - t0), (bytes1 - bytes0) / (t1 - t0)
 
 
@@ -327,13 +357,14 @@ def ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}"
 
 
-def print_table(costs: list[Cost], top: Cost | None, bare: Cost) -> None:
+def print_table(costs: list[Cost], top: Cost | None, bares: list[Cost]) -> None:
+    bare = bares[0]
     reference = top or bare
     header = ("run", "CPU %", "target", "bytes/s", "target", "key p50 ms", "key p95 ms", "target",
               f"CPU ×{reference.name}", f"bytes ×{reference.name}", "key p95 ×bare")  # fmt: skip
     rows: list[tuple[str, ...]] = []
     bare_p95 = bare.key_percentile(0.95) or 0.0
-    for cost in [*costs, *([top] if top else []), bare]:
+    for cost in [*costs, *([top] if top else []), *bares]:
         cpu_target, bytes_target = TARGETS.get(cost.name, (None, None))
         p95 = cost.key_percentile(0.95)
         is_viewer = cost.name in TARGETS
@@ -354,8 +385,18 @@ def print_table(costs: list[Cost], top: Cost | None, bare: Cost) -> None:
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    runs: dict[str, list[Cost]] = {}
+    for cost in [*costs, *bares]:
+        runs.setdefault(cost.name, []).append(cost)
+    if any(len(same) > 1 for same in runs.values()):
+        print("\nranges over the runs (CPU % of a core; bytes/s):")
+        for name, same in runs.items():
+            cpu = sorted(cost.cpu_percent for cost in same)
+            sent = sorted(cost.bytes_per_second for cost in same)
+            print(f"  {name}: CPU {cpu[0]:.2f} – {cpu[-1]:.2f} ({', '.join(f'{c:.2f}' for c in cpu)}); "
+                  f"bytes/s {sent[0]:,.0f} – {sent[-1]:,.0f}")  # fmt: skip
     print("\nkey press → screen, per key (p50 / p95 / max ms):")
-    for cost in [*costs, *([top] if top else []), bare]:
+    for cost in [*costs, *([top] if top else []), *bares]:
         parts = []
         for key, samples in cost.keys.items():
             ordered = sorted(samples)
@@ -375,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--keys", type=int, default=15, help="rounds of key presses per load (3 keys each)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the loads and the bare app, in turn (each run printed)",
+    )
     parser.add_argument(
         "--before",
         metavar="DIR",
@@ -398,15 +445,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"viewer at 120×36, 10 fps; {options.warmup:g} s warm-up, {options.seconds:g} s measured, "
           f"{options.keys * 3} key presses per load …", flush=True)  # fmt: skip
     costs: list[Cost] = []
-    for load in loads:
-        if options.before:
-            costs.append(run_viewer(load, options, rng, source=options.before))
-        costs.append(run_viewer(load, options, rng))
-        print(f"  {load}: done", flush=True)
-    top = run_top(options, rng)
-    bare = run_bare(options, rng)
+    bares: list[Cost] = []
+    top: Cost | None = None
+    for round_ in range(max(1, options.repeat)):
+        for load in loads:
+            if options.before:
+                costs.append(run_viewer(load, options, rng, source=options.before))
+            costs.append(run_viewer(load, options, rng))
+            print(f"  {load}: done", flush=True)
+        bares.append(run_bare(options, rng))
+        if round_ == 0:
+            top = run_top(options, rng)
     print()
-    print_table(costs, top, bare)
+    print_table(costs, top, bares)
     return 0
 
 
