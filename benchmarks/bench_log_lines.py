@@ -115,6 +115,7 @@ def painted_rows(pane: Any, texts: list[str], per_paint: int, *, textual: bool) 
             for row, text in enumerate(batch, first):
                 shown[top + row] = text
                 cache.discard(top + row)
+                pane.forget_lines(top + row, 1)  # the strip kept for the row's old line
                 styles._dirty_lines.add(row)
             started = time.perf_counter()
             pane.render_lines(Region(0, first, width, len(batch)))
