@@ -7,11 +7,14 @@ thread on a real pseudo-terminal, and the real viewer on one against a real coll
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import os
 import pty
 import selectors
 import signal
+import struct
+import termios
 import threading
 import time
 import tty
@@ -144,6 +147,10 @@ async def test_the_input_thread_waits_without_a_timeout_reads_keys_and_is_woken_
     wait_until(lambda: driver.waits)
     os.write(terminal[1], b"q?")
     wait_until(lambda: driver.keys() == ["q", "question_mark"])
+    os.write(terminal[1], b"\x1b[<0;10;5M\x1b[<0;10;5m")  # a click, as a terminal reports it (SGR)
+    wait_until(
+        lambda: [type(message) for message in driver.received][-2:] == [events.MouseDown, events.MouseUp]
+    )
     wait_until(lambda: len(driver.waits) >= 2)
     assert driver.waits == [None] * len(driver.waits), "the input thread polls instead of waiting for input"
     waits = len(driver.waits)
@@ -224,7 +231,7 @@ def voluntary_switches(task: Path) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
-def test_the_idle_viewers_input_thread_sleeps_keys_work_and_q_restores_the_terminal(
+def test_the_idle_viewers_input_thread_sleeps_keys_and_a_resize_work_and_q_restores_the_terminal(
     collector: RunningCollector,
 ) -> None:
     viewer = PtyCommand(collector.url, "--no-bell", columns=100, lines=30)
@@ -238,6 +245,11 @@ def test_the_idle_viewers_input_thread_sleeps_keys_work_and_q_restores_the_termi
         shown = len(viewer.output)
         os.write(viewer.master, b"?")
         assert viewer.read_until(lambda: "— keys".encode() in viewer.output[shown:]), viewer.tail()
+        # A resize (the terminal's SIGWINCH) is drawn: the new last row is written to.
+        shown = len(viewer.output)
+        fcntl.ioctl(viewer.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.kill(viewer.process.pid, signal.SIGWINCH)
+        assert viewer.read_until(lambda: b"\x1b[40;" in viewer.output[shown:]), viewer.tail()
         os.write(viewer.master, b"?q")
         leaves(viewer)
     finally:
