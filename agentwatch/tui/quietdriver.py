@@ -49,7 +49,9 @@ class WakingEvent(threading.Event):
 
     def __init__(self) -> None:
         super().__init__()
-        self.wake_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_fd, self._write_fd = os.pipe()  # (not inherited by child processes)
+        for fd in (self.wake_fd, self._write_fd):
+            os.set_blocking(fd, False)
 
     def set(self) -> None:
         super().set()
