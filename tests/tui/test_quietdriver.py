@@ -11,6 +11,7 @@ import fcntl
 import inspect
 import os
 import pty
+import select
 import selectors
 import signal
 import struct
@@ -210,6 +211,29 @@ def test_the_waking_event_is_readable_once_set_and_empty_once_cleared() -> None:
 
 
 # ---------------------------------------------------------------------- the real viewer
+def waiting_in_select(where: str) -> bool:
+    return ("select" in where or "poll" in where) and "ep_poll" not in where
+
+
+def wchan_names_select() -> bool:
+    """Whether this kernel names where a thread waits (``/proc/.../wchan``; some show only 0)."""
+    if not Path("/proc/self/wchan").exists():
+        return False
+    read, write = os.pipe()
+    waiter = threading.Thread(target=lambda: select.select([read], [], []), daemon=True)
+    waiter.start()
+    try:
+        task = Path(f"/proc/self/task/{waiter.native_id}/wchan")
+        return bool(wait_until(lambda: waiting_in_select(task.read_text()) or None, timeout=2))
+    except AssertionError:
+        return False
+    finally:
+        os.write(write, b"x")
+        waiter.join()
+        os.close(read)
+        os.close(write)
+
+
 def input_thread(pid: int) -> Path | None:
     """The /proc task of the viewer's thread waiting in select or poll (the event loop waits in
     epoll, the writer on a lock): Textual's input thread. None where the kernel does not say."""
@@ -218,7 +242,7 @@ def input_thread(pid: int) -> Path | None:
             where = (task / "wchan").read_text()
         except OSError:
             continue
-        if ("select" in where or "poll" in where) and "ep_poll" not in where:
+        if waiting_in_select(where):
             return task
     return None
 
@@ -230,7 +254,7 @@ def voluntary_switches(task: Path) -> int:
     raise AssertionError(f"no voluntary_ctxt_switches in {task}/status")
 
 
-@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
+@pytest.mark.skipif(not wchan_names_select(), reason="needs /proc/PID/task/TID/wchan naming select")
 def test_the_idle_viewers_input_thread_sleeps_keys_and_a_resize_work_and_q_restores_the_terminal(
     collector: RunningCollector,
 ) -> None:
@@ -256,7 +280,7 @@ def test_the_idle_viewers_input_thread_sleeps_keys_and_a_resize_work_and_q_resto
         viewer.close()
 
 
-@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 def test_a_viewer_suspended_and_continued_reads_keys_again(collector: RunningCollector) -> None:
     viewer = PtyCommand(collector.url, "--no-bell", columns=100, lines=30)
     try:
