@@ -276,30 +276,34 @@ def _partial_update(compositor: Compositor) -> ChopsUpdate | None:
         painted.setdefault(y, []).append((x1, x2))
     cuts = compositor.cuts
     chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    dirty_top, dirty_bottom = min(painted), max(painted) + 1
     for widget, (region, clip) in compositor.visible_widgets.items():
         shown = region.intersection(clip)
         if not shown:
             continue
         first_cut, last_cut = shown.x, shown.right
-        rows: set[int] = set()
-        for dirty in regions:
-            part = shown.intersection(dirty)
-            if part:
-                rows.update(range(part.y, part.bottom))
-        # Only rows where a painted cut of this widget is still empty: what is in front filled the rest.
-        rows = {y for y in rows if _open_cut(chops[y], cuts[y], first_cut, last_cut, painted.get(y, ()))}
+        # Rows of the widget a dirty region covers (a span of it overlaps the widget) where a painted
+        # cut of the widget is still empty: what is in front filled the rest.
+        rows = [
+            y
+            for y in range(max(shown.y, dirty_top), min(shown.bottom, dirty_bottom))
+            if y in painted and _open_cut(chops[y], cuts[y], first_cut, last_cut, painted[y])
+        ]
         if not rows:
             continue
-        top, bottom = min(rows), max(rows) + 1
+        top, bottom = rows[0], rows[-1] + 1
+        wanted = set(rows)
         strips = widget.render_lines(Region(shown.x - region.x, top - region.y, shown.width, bottom - top))
         for y, strip in zip(range(top, bottom), strips, strict=False):
-            if y not in rows:
+            if y not in wanted:
                 continue
             line = chops[y]
             line_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
-            for cut, piece in zip(
-                line_cuts, strip.divide([cut - first_cut for cut in line_cuts[1:]]), strict=False
-            ):
+            if len(line_cuts) == 2 and strip.cell_length == last_cut - first_cut:
+                pieces: Iterable[Strip] = (strip,)  # one cut: the strip itself (what divide returns)
+            else:
+                pieces = strip.divide([cut - first_cut for cut in line_cuts[1:]])
+            for cut, piece in zip(line_cuts, pieces, strict=False):
                 if line.get(cut) is None:  # front to back: the first widget to fill a cut wins
                     line[cut] = piece
     return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
@@ -310,7 +314,9 @@ def _open_cut(
 ) -> bool:
     """Whether a cut of a widget spanning ``first`` … ``last`` on this row is still empty where it is painted."""
     for cut, end in pairwise(cuts):
-        if first <= cut < last and line.get(cut) is None and any(x1 < end and cut < x2 for x1, x2 in spans):
+        if cut >= last:
+            break
+        if cut >= first and line.get(cut) is None and any(x1 < end and cut < x2 for x1, x2 in spans):
             return True
     return False
 
