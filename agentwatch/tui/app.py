@@ -72,7 +72,7 @@ from agentwatch.tui.state import (
     ViewState,
 )
 from agentwatch.tui.textual_internals import write_to_terminal
-from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricsBar, header_lines, is_stale
+from agentwatch.tui.widgets import AgentTable, HeaderBar, MetricsBar, is_stale
 
 if TYPE_CHECKING:
     import httpx
@@ -360,7 +360,7 @@ class AgentWatchApp(Scrubbing, LogBrowsing, AlertActing):
         dirty = state.take_dirty()
         now = state.clock()
         second = int(now)
-        self.header_bar.show(header_lines(state))
+        self.header_bar.show_state(state)
         stale = is_stale(state)
         self.metrics_bar.set_class(stale, "-stale")
         self.agent_table.set_class(stale, "-stale")

@@ -52,6 +52,7 @@ __all__ = [
     "LogPane",
     "MetricPanel",
     "MetricsBar",
+    "header_key",
     "header_lines",
     "is_stale",
 ]
@@ -75,11 +76,13 @@ class HeaderBar(Static):
         self.auto_links = False  # no links in it: no link style looked up at each render
         self._shown: tuple[object, ...] = ()
         self._line_count = -1
+        self._state_key: tuple[object, ...] | None = None
         self.plain = ""
         """The header as plain text (what a reader sees without colour)."""
 
     def show(self, lines: Sequence[Text]) -> bool:
         """Display these lines; returns False (and touches nothing) when they did not change."""
+        self._state_key = None  # (lines given, not built from a state: show_state builds them again)
         key = tuple((line.plain, *line.spans) for line in lines)
         if key == self._shown:
             return False
@@ -91,6 +94,16 @@ class HeaderBar(Static):
         self.update(joined, layout=len(lines) != self._line_count)
         self._line_count = len(lines)
         return True
+
+    def show_state(self, state: ViewState) -> bool:
+        """Display :func:`header_lines` of ``state``, built only when :func:`header_key` changed
+        (a frame that moves nothing the header shows builds nothing); False when nothing changed."""
+        key = header_key(state)
+        if key is not None and key == self._state_key:
+            return False
+        changed = self.show(header_lines(state))
+        self._state_key = key
+        return changed
 
 
 #: A live stream whose last snapshot is older than this many seconds is shown as stale.
@@ -146,6 +159,42 @@ def connection_text(state: ViewState) -> Text:
     if snapshot_age is not None:
         text.append(f" · {snapshot_age:.0f} s ago", style="dim")
     return text
+
+
+def header_key(state: ViewState) -> tuple[object, ...] | None:
+    """Everything :func:`header_lines` reads, as it shows it (ages as the whole seconds shown):
+    equal keys, equal lines. None when drilled into an agent or scrubbing (the lines are built)."""
+    if state.drilled_agent is not None or state.scrub.at is not None:
+        return None
+    now = state.clock()
+    connections = tuple(
+        None
+        if conn is None
+        else (
+            conn.phase,
+            conn.error,
+            None if conn.retry_at is None else max(0, math.ceil(conn.retry_at - now)),
+        )
+        for conn in (state.connections.get(STREAM_METRICS), state.connections.get(STREAM_LOGS))
+    )
+    age = state.snapshot_age()
+    return (
+        connections,
+        None if age is None else (f"{age:.0f}", age > STALE_AFTER_SECONDS),
+        len(state.alerts.firing),
+        needs_you_count(state.fleet.sessions) if state.fleet is not None else 0,
+        state.banner,
+        state.url,
+        state.paused,
+        state.new_while_paused if state.paused else None,
+        state.scrolled_back if state.paused else None,
+        tuple(state.active_filters()),
+        state.search_error,
+        state.sort_column,
+        state.sort_reverse,
+        state.lines_missed,
+        state.decode_errors,
+    )
 
 
 def header_lines(state: ViewState) -> list[Text]:
