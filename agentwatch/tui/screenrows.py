@@ -13,8 +13,9 @@ at each place and turns the next paint into the bytes that bring the terminal up
   already there after
   the move are written — the new lines at the bottom, and whatever else changed;
 * a write that starts the row after the previous write's row, in its first column, gets there with
-  CR LF (two bytes) instead of a cursor move; one that follows another on its row starts from the
-  style the other left (``join``) rather than with a reset and its whole style.
+  CR LF (two bytes) instead of a cursor move; one that follows another on its row, or starts the
+  next row after it with CR LF, starts from the style the other left (``join``) rather than with a
+  reset and its whole style.
 
 Nothing is skipped on a guess: a row is compared only where every one of its cells was written
 through this model, and :meth:`ScreenRows.forget` (another screen wrote, the size changed, the
@@ -195,15 +196,18 @@ class ScreenRows:
                 # (No move needed right after the previous write on this row; never after
                 # the last column, where the cursor waits to wrap. The first column of the next
                 # row is CR LF away: no scroll region is in force here, and the row is not the last.)
+                joined: str | None = None  # the piece starts from the style the write before left
                 if cursor == (x, y):
-                    start, piece = x, text
                     joined = self._joined(out, last_source, source, text)
-                    if joined is not None:
-                        piece = joined
+                    start, piece = x, text if joined is None else joined
                 elif x == 0 and last_row >= 0 and last_row == y - 1:
-                    start, piece = x, "\r\n" + text
+                    # The style stays in force across CR LF (no scroll here): a row that starts in the
+                    # style the row above ended in (a log line after a log line) says only the change.
+                    joined = self._joined(out, last_source, source, text)
+                    start, piece = x, "\r\n" + (text if joined is None else joined)
                 else:
                     start, piece = x, move_to(x, y) + text
+                whole = True  # the piece draws all of the chop and ends with a reset (when its text does)
                 # (Not for the band's rows: a log row that changed is a new line, seldom a few cells.)
                 if (
                     before is not None
@@ -213,11 +217,14 @@ class ScreenRows:
                 ):
                     change = self._change(before[2], source)
                     if change is not None and len(move_to(x + change[0], y)) + len(change[2]) < len(piece):
+                        if joined is not None:
+                            out[-1] += RESET  # the write before ends as it did: this one starts with a move
                         start, width, piece = x + change[0], change[1], move_to(x + change[0], y) + change[2]
+                        whole = False
                 out.append(piece)
                 cursor = (start + width, y) if start + width < self.width else (-1, -1)
                 last_row = y
-                last_source = source if piece.endswith(text) and text.endswith(RESET) else None
+                last_source = source if whole and text.endswith(RESET) else None
         for chop in partial:
             out.append(move_to(chop.x, chop.y) + chop.text)
         self._rows = new

@@ -894,3 +894,93 @@ def test_a_chop_written_right_after_another_starts_from_the_style_it_left() -> N
     # A strip that ends with a link or unstyled is not joined.
     linked = Strip([Segment("x", Style(link="https://example.com"))])
     assert textual_paint._join(linked, bar, ColorSystem.TRUECOLOR) is None
+
+
+def test_a_chop_written_as_its_changed_cells_after_a_joined_write_starts_from_no_style() -> None:
+    """A chop joined to the write before (that write's reset taken off), then written as only its
+    changed cells after a cursor move: the reset is put back, so those cells are not drawn in the
+    style the write before left (bold here)."""
+    from rich.color import ColorSystem
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    from agentwatch.tui import textual_paint
+    from agentwatch.tui.screenrows import Chop
+
+    console = Console(color_system="truecolor", force_terminal=True)
+    pane, error = (
+        Style(color="#e0e0e0", bgcolor="#1e1e1e"),
+        Style(bold=True, color="#f40050", bgcolor="#1e1e1e"),
+    )
+    cells = Style(color="#000000", bgcolor="#e0e0e0")
+
+    def row(time: str, value: str) -> list[Chop]:
+        line = Strip([Segment(time, pane), Segment("ERROR", error)])
+        box = Strip([Segment(value, cells)])
+        return [
+            Chop(0, 0, 11, render_strip(line, console), source=line),
+            Chop(0, 11, 12, render_strip(box, console), source=box),
+        ]
+
+    rows = ScreenRows(
+        23,
+        1,
+        runs_of=lambda source: textual_paint._strip_runs(source, ColorSystem.TRUECOLOR),
+        join=lambda a, b: textual_paint._join(a, b, ColorSystem.TRUECOLOR),
+    )
+    first = Strip([Segment("12:00", pane)]), Strip([Segment(" INFO ", pane)])  # the line in two chops
+    rows.paint(
+        [
+            Chop(0, 0, 5, render_strip(first[0], console), source=first[0]),
+            Chop(0, 5, 6, render_strip(first[1], console), source=first[1]),
+            row("", "abcdefghijkl")[1],
+        ]
+    )
+    written = rows.paint(row("12:01 ", "abcdefXhijkl"))  # the line whole, then the box's one cell
+    assert "abcdef" not in written, written  # the box is written as its changed cell only
+    state, wanted = SgrState(), SgrState()
+    state.play(written[: written.index("X")])
+    wanted.play("\x1b[" + Strip.render_ansi(cells, ColorSystem.TRUECOLOR) + "m")
+    assert state.key() == wanted.key(), written
+
+
+def test_a_row_written_after_the_row_above_with_cr_lf_starts_from_the_style_that_row_left() -> None:
+    """Two log lines on consecutive rows: the second says no style the first left in force (the
+    whole style and a reset before it were 38 bytes a line), and still shows in its own style."""
+    from rich.color import ColorSystem
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    from agentwatch.tui import textual_paint
+    from agentwatch.tui.screenrows import Chop
+
+    console = Console(color_system="truecolor", force_terminal=True)
+    pane, level = Style(color="#e0e0e0", bgcolor="#1e1e1e"), Style(color="#98e024", bgcolor="#1e1e1e")
+    lines = [
+        Strip([Segment("12:00 a ", pane), Segment("INFO", level), Segment(" done", pane)]),
+        Strip(
+            [
+                Segment("12:01 b ", pane),
+                Segment("WARN", Style(bold=True, color="#fa8419")),
+                Segment(" x", pane),
+            ]
+        ),
+    ]
+    rows = ScreenRows(17, 2, join=lambda a, b: textual_paint._join(a, b, ColorSystem.TRUECOLOR))
+    chops = [Chop(y, 0, 17, render_strip(line, console), source=line) for y, line in enumerate(lines)]
+    written = rows.paint(chops)
+    second = written[written.index("\r\n") + 2 :]
+    assert second.startswith("12:01 b "), written  # the pane's style is still in force
+    assert written.count("\x1b[0m") == 1, written  # one reset, at the very end
+    state = SgrState()
+    state.play(written[: written.index("12:01")])
+    wanted = SgrState()
+    wanted.play("\x1b[" + Strip.render_ansi(pane, ColorSystem.TRUECOLOR) + "m")
+    assert state.key() == wanted.key()
+    assert shown(written)[0].startswith("12:00 a INFO done") and shown(written)[1].startswith(
+        "12:01 b WARN x"
+    )
