@@ -205,8 +205,8 @@ class LogView(LogPane):
             if rows:
                 self.refresh_lines(rows.start, len(rows))
 
-    def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
+    def decorate_row(self, y: int, strip: Strip) -> Strip:
+        """The marked line's rows in the mark's style."""
         if self._mark_rows and self.scroll_offset.y + y in self._mark_rows:
             style = self.get_component_rich_style("logview--mark", partial=True)
             strip = Strip(Segment.apply_style(list(strip), post_style=style), strip.cell_length)

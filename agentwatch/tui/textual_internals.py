@@ -348,6 +348,16 @@ class CachedLogLines(_LogBase):
     moves every strip it keeps to its line's new index. A line's strip goes when the line is
     refreshed; all go on a style update, a selection change and ``clear``. While text is selected
     Log draws and keeps the rows itself (``Log._render_line_cache``), as Textual does.
+
+    Overrides ``Widget.render_lines`` too: while the widget's content rows are plain (no
+    padding, border or outline beside them, no hatch, tint, opacity or text opacity), the rows a
+    paint asks for that its styles cache must render again (``Widget._styles_cache``,
+    ``StylesCache._cache``, ``_dirty_lines``, ``_width``) are drawn here and put in that cache:
+    the kept strip cropped and extended to the width in the widget's style, the row that
+    ``StylesCache.render_line`` would make of ``Log.render_line``'s, less the per-segment offsets
+    (``Strip.apply_offsets``) only text selection reads, and it reads them from ``render_line``,
+    which stays Textual's. Border rows, rows past the last line and every row while text is
+    selected are left to Textual.
     """
 
     _cached_style: Style | None = None
@@ -383,6 +393,60 @@ class CachedLogLines(_LogBase):
         """The uncropped strip of a row (``line`` as written to the log) in the widget's style,
         drawn by the widget itself; None: Textual's Log draws it. Not called while text is selected."""
         return None
+
+    def decorate_row(self, y: int, strip: Strip) -> Strip:
+        """Row ``y`` of the content as shown (``strip``: the line cropped to the view): a subclass
+        styles a row here, for ``render_line`` and for the rows drawn by :meth:`render_lines` alike."""
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        return self.decorate_row(y, super().render_line(y))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self.text_selection is None:
+            self._draw_dirty_rows(crop)
+        return super().render_lines(crop)
+
+    def plain_rows(self) -> bool:
+        """Whether ``StylesCache.render_line`` gives a content row as the content line, unchanged:
+        no padding, border or outline beside it, no hatch, tint, text opacity or opacity."""
+        styles = self.styles
+        if styles.text_opacity != 1.0 or styles.tint.a:
+            return False
+        if styles.has_rule("hatch") and styles.hatch != "none":
+            return False
+        _top, pad_right, _bottom, pad_left = styles.padding
+        (_t, _), (border_right, _), (_b, _), (border_left, _) = styles.border
+        if pad_right or pad_left or border_right or border_left:
+            return False
+        if any(edge for edge, _colour in styles.outline):
+            return False
+        return self.opacity == 1.0
+
+    def _draw_dirty_rows(self, crop: Region) -> None:
+        """Put in the styles cache the content rows of ``crop`` it would render (see the class)."""
+        cache = self._styles_cache
+        dirty = cache._dirty_lines
+        rows = cache._cache
+        width = self.region.width
+        if cache._width != width:  # what StylesCache.render does first
+            cache.clear()
+            cache._width = width
+        wanted = [y for y in crop.line_range if y in dirty or y not in rows]
+        if not wanted or not self.plain_rows():
+            return
+        top = self.styles.gutter.top
+        content_width, content_height = self.size
+        scroll_x, scroll_y = self.scroll_offset
+        lines = self._lines
+        style = self.rich_style
+        for y in wanted:
+            row = y - top
+            if not 0 <= row < content_height or scroll_y + row >= len(lines):
+                continue
+            strip = self._render_line_strip(scroll_y + row, style)
+            rows[y] = self.decorate_row(row, strip.crop_extend(scroll_x, scroll_x + content_width, style))
+            dirty.discard(y)
 
     def _prune_max_lines(self) -> None:
         before = len(self._lines)
@@ -527,7 +591,8 @@ class RenderedRows:
     oldest lines). Each row it already rendered shows a line that is still there, one or more rows
     higher: :meth:`moved` puts those rows back where their lines now are, so only the rows that
     show new lines are rendered. Rows outside ``band`` (the content's rows in the widget: a border,
-    what a scrollbar covers) are left as Textual left them.
+    what a scrollbar covers) are left as Textual left them, but for border and padding rows
+    (``Widget.styles.gutter``), which the content does not move: those rendered before are kept.
     """
 
     def __init__(self, widget: Widget, band: range) -> None:
@@ -547,11 +612,17 @@ class RenderedRows:
         cache = widget._styles_cache
         rows = cache._cache
         keep = {y: strip for y, strip in rows.items() if y not in band}
+        # A border or padding row does not move with the content: the one rendered before stays.
+        gutter = widget.styles.gutter
+        height = widget.region.height
+        for y, strip in self.rows.items():
+            if (y < gutter.top or y >= height - gutter.bottom) and y not in self.dirty:
+                keep.setdefault(y, strip)
         first, end = band.start, band.stop
         for y, strip in self.rows.items():
             if first + shift <= y < end and y not in self.dirty:
                 keep[y - shift] = strip
-        dirty = {y for y in cache._dirty_lines if y not in band}
+        dirty = {y for y in cache._dirty_lines if y not in band and y not in keep}
         dirty.update(y - shift for y in self.dirty if first + shift <= y < end)
         dirty.update(range(end - shift, end))
         rows.clear()

@@ -10,6 +10,7 @@ from typing import Any
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.dom import DOMNode
 from textual.geometry import Region
@@ -359,3 +360,207 @@ async def test_wrapped_the_pane_scrolls_to_the_newest_lines_last_row() -> None:
         pane.set_wrap(True)
         await pilot.pause()
         assert bottom_row().endswith("end32")
+
+
+def shown(strips: list[Strip]) -> list[tuple[int, list[tuple[str, Style | None]]]]:
+    """Each row's cells and their styles, less the offsets metadata (only text selection reads it,
+    from ``render_line``), with its cell length."""
+    return [
+        (
+            strip.cell_length,
+            [
+                (char, None if style is None else style.clear_meta_and_links())
+                for char, style in cell_styles(strip)
+            ],
+        )
+        for strip in strips
+    ]
+
+
+class BorderedLogApp(App[None]):
+    """The pane as the viewer styles it (a top border), beside a plain one in turn."""
+
+    CSS = "#log.bordered { border-top: solid $primary 60%; }"
+
+    def compose(self) -> ComposeResult:
+        yield LogView(max_lines=2_000, id="log")
+
+
+def textual_rows(pane: LogView, crop: Region) -> list[Strip]:
+    """What Textual's StylesCache renders for ``crop`` with nothing kept."""
+    pane._styles_cache.clear()
+    return Widget.render_lines(pane, crop)
+
+
+def rows_drawn_by_textual(pane: LogView, monkeypatch: Any) -> list[int]:
+    """Records the rows of ``pane`` that go through ``StylesCache.render_line`` from now on."""
+    drawn: list[int] = []
+    real = StylesCache.render_line
+
+    def counted(cache: StylesCache, styles: Any, y: int, *args: Any) -> Strip:
+        if cache is pane._styles_cache:
+            drawn.append(y)
+        return real(cache, styles, y, *args)
+
+    monkeypatch.setattr(StylesCache, "render_line", counted)
+    return drawn
+
+
+async def test_the_rows_the_pane_draws_are_the_rows_textuals_styles_cache_renders(monkeypatch: Any) -> None:
+    """Over random lines, sizes, borders, wrap, marks, searches, sideways and vertical scrolls and
+    themes: the rows the pane puts in its styles cache itself are the cells StylesCache renders from
+    Log.render_line, and only border rows and rows past the last line still go through StylesCache."""
+    rng = random.Random(21)
+    app = BorderedLogApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(LogView)
+        drawn = rows_drawn_by_textual(pane, monkeypatch)
+        compared = 0
+        for round_number in range(30):
+            if round_number % 6 == 0:
+                await pilot.resize_terminal(rng.choice([60, 100, 133]), rng.choice([12, 30]))
+            app.theme = rng.choice(["textual-dark", "textual-light", "nord"])
+            pane.set_class(rng.random() < 0.6, "bordered")
+            pane.log_highlighter.spans = rng.choice(
+                [lambda _m: [], finder("ee", overlapping=True), beyond_the_end]
+            )
+            pane.set_wrap(rng.random() < 0.4)
+            entries = random_entries(rng, rng.choice([5, 80]))
+            pane.replace_entries(entries, [fmt.log_line(entry) for entry in entries])
+            await pilot.pause()
+            if rng.random() < 0.5 and pane.line_count > 2:
+                pane.set_mark(rng.randint(1, pane.line_count))
+            pane.scroll_to(
+                x=rng.choice([0, 3, 40]),
+                y=rng.randint(0, max(0, len(pane.lines) - 3)),
+                animate=False,
+                immediate=True,
+            )
+            await pilot.pause()
+            whole = Region(0, 0, *pane.region.size)
+            crops = [whole, Region(0, rng.randrange(whole.height), whole.width, 1), Region(2, 1, 9, 4)]
+            for crop in crops:
+                pane._styles_cache.clear()
+                drawn.clear()
+                ours = pane.render_lines(crop)
+                by_textual = set(drawn)
+                top = pane.styles.gutter.top
+                content = {
+                    y
+                    for y in crop.line_range
+                    if top <= y < top + pane.size.height and pane.scroll_offset.y + y - top < len(pane.lines)
+                }
+                assert not by_textual & content and by_textual == set(crop.line_range) - content
+                assert shown(ours) == shown(textual_rows(pane, crop)), (round_number, crop)
+                compared += len(content)
+        assert compared > 300
+
+
+async def test_rows_of_a_pane_with_padding_a_side_border_tint_or_opacity_are_textuals(
+    monkeypatch: Any,
+) -> None:
+    app = BorderedLogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogView)
+        entries = random_entries(random.Random(4), 40)
+        pane.replace_entries(entries, [fmt.log_line(entry) for entry in entries])
+        await pilot.pause()
+        drawn = rows_drawn_by_textual(pane, monkeypatch)
+        for rule, value in [
+            ("padding", (0, 1)),
+            ("border_left", ("solid", "red")),
+            ("border_right", ("solid", "red")),
+            ("outline_left", ("solid", "green")),
+            ("outline_top", ("solid", "green")),
+            ("tint", "red 30%"),
+            ("opacity", 0.5),
+            ("text_opacity", 0.7),
+            ("hatch", ("right", "blue")),
+        ]:
+            setattr(pane.styles, rule, value)
+            await pilot.pause()
+            assert not pane.plain_rows(), rule
+            whole = Region(0, 0, *pane.region.size)
+            pane._styles_cache.clear()
+            drawn.clear()
+            ours = pane.render_lines(whole)
+            assert sorted(drawn) == list(whole.line_range), rule  # every row Textual's
+            assert [list(strip) for strip in ours] == [list(strip) for strip in textual_rows(pane, whole)], (
+                rule
+            )
+            pane.styles.clear_rule(rule)
+            await pilot.pause()
+            assert pane.plain_rows(), rule
+
+
+async def test_rows_that_only_moved_are_not_drawn_again_nor_is_the_border() -> None:
+    """New lines at the tail move every row up: the rows kept are the strips drawn before (the
+    same objects, one row per new line higher), the top border row too; only the new lines' rows
+    are drawn."""
+    app = BorderedLogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogView)
+        pane.add_class("bordered")
+
+        def write(first: int, count: int) -> None:
+            entries = [
+                LogEntry(timestamp=0.0, agent_id="a", level="info", message=f"line {n}")
+                for n in range(first, first + count)
+            ]
+            pane.append_entries(entries, [fmt.log_line(entry) for entry in entries])
+
+        write(0, 40)
+        await pilot.pause()
+        cache = pane._styles_cache._cache
+        top, height = pane.content_offset.y, pane.scrollable_content_region.height
+        assert top == 1
+        for first, count in ((40, 3), (43, 1), (44, 5)):
+            before = dict(cache)
+            assert all(y in before for y in range(top + height))
+            was = pane.scroll_offset.y
+            write(first, count)
+            await pilot.pause()
+            shift = pane.scroll_offset.y - was
+            assert 0 < shift < height
+            assert cache[0] is before[0]  # the border
+            for y in range(top, top + height - shift):
+                assert cache[y] is before[y + shift], y
+            for y in range(top, top + height):
+                assert cache[y].text.rstrip() == pane.lines[pane.scroll_offset.y + y - top].rstrip(), y
+            bottom = pane.render_line(height - 1).text
+            assert bottom.rstrip().endswith(f"line {first + count - 1}")
+        assert pane.rows_kept >= 3
+
+
+class ClickedLogApp(BorderedLogApp):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chosen: list[int] = []
+
+    def on_log_view_line_chosen(self, message: LogView.LineChosen) -> None:
+        self.chosen.append(message.from_end)
+
+
+async def test_double_click_and_text_selection_find_their_line_on_rows_the_pane_drew() -> None:
+    """The rows drawn without offsets metadata: a double click still opens the line under it, and
+    a selection dragged over the pane still selects the text under the pointer."""
+    app = ClickedLogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogView)
+        pane.add_class("bordered")
+        texts = [f"row number {n:03d} tail" for n in range(60)]
+        entries = [LogEntry(timestamp=0.0, agent_id="a", level="info", message=t) for t in texts]
+        pane.replace_entries(entries, texts)
+        await pilot.pause()
+        chosen = app.chosen
+        await pilot.click(pane, offset=(4, 5), times=2)
+        await pilot.pause()
+        assert chosen and pane.entry(chosen[-1]) is not None
+        row = pane.scroll_offset.y + 5 - pane.content_offset.y
+        assert pane._source[-chosen[-1]] == pane.lines[row]
+        pane.screen.clear_selection()
+        await pilot.pause()
+        assert pane.text_selection is None
+        widget, offset = pane.screen.get_widget_and_offset_at(pane.region.x + 4, pane.region.y + 5)
+        assert widget is pane and offset is not None
+        assert offset.y == row and offset.x == 4
