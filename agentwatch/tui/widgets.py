@@ -572,7 +572,8 @@ class LogPane(
         self._following = True
         #: Appends whose rows already rendered were kept, moved up (see :class:`RenderedRows`).
         self.rows_kept = 0
-        #: The widget's style while :meth:`render_lines` runs (None outside it).
+        #: True while :meth:`render_lines` runs; the widget's style then, once asked for.
+        self._painting = False
         self._paint_style: Style | None = None
 
     @property
@@ -598,7 +599,9 @@ class LogPane(
         physical = self._physical(lines)
         expected = len(self.lines) + len(physical)
         top = self.scroll_offset.y
-        rendered = RenderedRows(self, self._content_rows()) if self.text_selection is None else None
+        band = self._content_rows()
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        rendered = RenderedRows(self, band) if self.text_selection is None else None
         if self._following and not self.is_vertical_scroll_end:
             # A resize left the view off the end (Log follows only a view exactly at the end).
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -620,21 +623,30 @@ class LogPane(
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         if rendered is not None:
             # Rows already rendered show lines that only moved up: they are not rendered again.
-            self.rows_kept += rendered.moved(self.scroll_offset.y + dropped - top, self._content_rows())
+            # (The content's rows change within a write only when a scrollbar comes or goes.)
+            if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != bars:
+                band = self._content_rows()
+            self.rows_kept += rendered.moved(self.scroll_offset.y + dropped - top, band)
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """The rows of ``crop``, with the widget's style worked out once for all of them: Textual's
-        Log asks for :attr:`rich_style` at every row, which combines the styles of every ancestor."""
-        self._paint_style = super().rich_style
+        """The rows of ``crop``, with the widget's style worked out once for all of them (Textual's
+        Log asks for :attr:`rich_style` at every row, which combines the styles of every ancestor),
+        and not at all when every row is kept."""
+        self._painting = True
         try:
             return super().render_lines(crop)
         finally:
+            self._painting = False
             self._paint_style = None
 
     @property
     def rich_style(self) -> Style:
+        if not self._painting:
+            return super().rich_style
         style = self._paint_style
-        return super().rich_style if style is None else style
+        if style is None:
+            style = self._paint_style = super().rich_style
+        return style
 
     def line_strip(self, line: str, rich_style: Style) -> Strip | None:
         """A row's strip cut at the columns :class:`LogHighlighter` colours (see

@@ -209,7 +209,10 @@ async def test_a_paint_works_out_the_widgets_style_once_and_a_changed_style_show
             return real.fget(node)  # type: ignore[attr-defined,no-any-return]
 
         monkeypatch.setattr(DOMNode, "rich_style", property(counted))
+        pane.render_lines(Region(0, 0, *pane.size))
+        assert asked == []  # every row kept
         pane.notify_style_update()
+        pane._styles_cache.clear()
         before = pane.render_lines(Region(0, 0, *pane.size))
         assert len(asked) == 1  # Textual's Log: once a row
         monkeypatch.undo()
