@@ -15,11 +15,11 @@ each in alternating rounds of the old and the new path in the same process:
   dirty rows of a paint (``--per-paint`` new lines: the styles cache, the widget's style, the crop
   to the pane's width, the offsets), the old path entirely Textual's.
 
-With ``--before DIR`` (an agentwatch source tree, e.g. a worktree of an older commit), a third
-measure, in a process for each tree, the two taking turns: ``full log, 5 lines written + painted``,
-what a paint at 50 lines/s costs the pane in steady state: a log at ``max_lines`` takes five new
-lines (``LogView.append_entries``: the oldest lines pruned, the rows kept, moved up) and renders
-what is dirty, in µs per batch.
+With ``--before DIR`` (an agentwatch source tree, e.g. a worktree of an older commit), in a process
+for each tree, the two taking turns: the pane's ``row as painted`` in each tree, and ``full log, 5
+lines written + painted``, what a paint at 50 lines/s costs the pane in steady state: a log at
+``max_lines`` takes five new lines (``LogView.append_entries``: the oldest lines pruned, the rows
+kept, moved up) and renders what is dirty, in µs per batch.
 
 Each cell is the best round's µs per line (the least disturbed by the machine's other load); the
 ratio is old / new.
@@ -126,12 +126,19 @@ def painted_rows(pane: Any, texts: list[str], per_paint: int, *, textual: bool) 
             del pane.line_strip, pane.render_lines
 
 
-async def measure(options: argparse.Namespace) -> dict[str, list[float]]:
+async def measure(options: argparse.Namespace, *, painted_only: bool = False) -> dict[str, list[float]]:
     found: dict[str, list[float]] = {}
     app = PaneApp()
     async with app.run_test(size=(120, 36)) as pilot:
         pane = app.query_one(LogView)
         for round_number in range(options.rounds):
+            if painted_only:  # the pane's rows as painted, alone (``--before``: each tree in turn)
+                pane.replace(lines(options.lines, seed=round_number))
+                await pilot.pause()
+                part = lines(options.lines, seed=2_000 + round_number)
+                spent = painted_rows(pane, part, options.per_paint, textual=False)
+                found.setdefault("painted", []).append(spent / len(part) * 1e6)
+                continue
             # New lines each round, as in a stream (Rich keeps the widths of lines it measured).
             texts = lines(options.lines, seed=round_number)
             pane.replace(texts)
@@ -189,13 +196,15 @@ async def full_log_writes(rounds: int, batches: int = 300) -> list[float]:
     return found
 
 
-def writes_in(tree: str, rounds: int) -> list[float]:
+def tree_measures(tree: str, options: argparse.Namespace) -> dict[str, list[float]]:
+    """One round of the pane's rows as painted and of the full log's writes, in ``tree``."""
     env = dict(os.environ, BENCH_TREE=tree)
     out = subprocess.run(
-        [sys.executable, __file__, "--writes-only", "--rounds", str(rounds)],
+        [sys.executable, __file__, "--tree-only", "--rounds", "1", "--lines", str(options.lines),
+         "--per-paint", str(options.per_paint)],
         env=env, cwd=tree, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return list(json.loads(out.stdout))
+    return dict(json.loads(out.stdout))
 
 
 def main() -> None:
@@ -208,17 +217,20 @@ def main() -> None:
     parser.add_argument(
         "--before", metavar="DIR", help="an agentwatch source tree to compare full-log writes with"
     )
-    parser.add_argument("--writes-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tree-only", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.writes_only:
-        print(json.dumps(asyncio.run(full_log_writes(options.rounds))))
+    if options.tree_only:
+        measures = asyncio.run(measure(options, painted_only=True))
+        measures["writes"] = asyncio.run(full_log_writes(options.rounds))
+        print(json.dumps(measures))
         return
     found = asyncio.run(measure(options))
     if options.before:
         this = str(Path(__file__).resolve().parent.parent)
         for _ in range(options.rounds):
-            found.setdefault("writes: before", []).extend(writes_in(options.before, 1))
-            found.setdefault("writes: this tree", []).extend(writes_in(this, 1))
+            for tree, name in ((options.before, "before"), (this, "this tree")):
+                for measure_name, values in tree_measures(tree, options).items():
+                    found.setdefault(f"{measure_name}: {name}", []).extend(values)
     print(
         f"{options.lines} lines × {options.rounds} rounds, {options.per_paint} new lines a paint;"
         " µs per line (best round; median in brackets)\n"
@@ -232,6 +244,11 @@ def main() -> None:
         new_cell = f"{new[0]:.1f} ({new[len(new) // 2]:.1f})"
         print(f"| {measure_name:<16} | {old_cell:>16} | {new_cell:>16} | {old[0] / new[0]:>8.1f}x |")
     if options.before:
+        old, new = sorted(found["painted: before"]), sorted(found["painted: this tree"])
+        print(
+            f"\nthe pane's row as painted, µs per line: before {old[0]:.1f} ({old[len(old) // 2]:.1f}),"
+            f" this tree {new[0]:.1f} ({new[len(new) // 2]:.1f}), before / this tree {old[0] / new[0]:.1f}x"
+        )
         old, new = sorted(found["writes: before"]), sorted(found["writes: this tree"])
         print(
             f"\nfull log, 5 lines written + painted, µs per batch: before {old[0]:.0f} ({old[len(old) // 2]:.0f}),"
