@@ -21,8 +21,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
+from textual.visual import Visual, visualize
+from textual.widget import Widget
 from textual.widgets import Log, Static
 
 from agentwatch.protocol import Snapshot, Work
@@ -68,32 +70,76 @@ SEARCH_STYLE: Final = "bold reverse"
 MARKER_STYLE: Final = "bold yellow"
 
 
-class HeaderBar(Static):
-    """Two lines of status text; set with :meth:`show` (only re-rendered when it changes)."""
+class HeaderBar(Widget):
+    """Two lines of status text; set with :meth:`show` (only re-rendered when it changes).
+
+    Drawn as a Static showing the lines joined would draw them (``text-wrap: nowrap``, each line
+    cut to the width on its own), but a line is rendered by itself and kept until it, the width or
+    the style changes: the age in the top line moving redraws that line alone, not the header.
+    """
+
+    DEFAULT_CSS = """
+    HeaderBar {
+        height: auto;
+    }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id, markup=False)
+        super().__init__(id=id)
         self.auto_links = False  # no links in it: no link style looked up at each render
-        self._shown: tuple[object, ...] = ()
-        self._line_count = -1
+        self._lines: list[Text] = []
+        self._keys: list[tuple[object, ...]] = []
         self._state_key: tuple[object, ...] | None = None
+        #: Each line's strip as last drawn, with what it was drawn from.
+        self._drawn: dict[int, tuple[object, Strip]] = {}
         self.plain = ""
         """The header as plain text (what a reader sees without colour)."""
 
     def show(self, lines: Sequence[Text]) -> bool:
         """Display these lines; returns False (and touches nothing) when they did not change."""
         self._state_key = None  # (lines given, not built from a state: show_state builds them again)
-        key = tuple((line.plain, *line.spans) for line in lines)
-        if key == self._shown:
+        keys: list[tuple[object, ...]] = [(line.plain, *line.spans) for line in lines]
+        if keys == self._keys:
             return False
-        self._shown = key
-        joined = Text("\n").join(lines)
-        self.plain = joined.plain
-        # Always the same number of lines: no layout pass, which would also redraw every
-        # scrollbar in a second screen write after this frame's.
-        self.update(joined, layout=len(lines) != self._line_count)
-        self._line_count = len(lines)
+        changed = [y for y, (key, was) in enumerate(zip(keys, self._keys, strict=False)) if key != was]
+        relayout = len(keys) != len(self._keys)
+        self._lines, self._keys = list(lines), keys
+        self.plain = "\n".join(line.plain for line in lines)
+        if relayout:
+            self.refresh(layout=True)
+        else:
+            # Always the same number of lines: no layout pass, which would also redraw every
+            # scrollbar in a second screen write after this frame's; and only the lines that changed.
+            self.refresh(*(Region(0, y, self.size.width, 1) for y in changed))
         return True
+
+    def render(self) -> Text:
+        return Text("\n").join(self._lines)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return max((line.cell_len for line in self._lines), default=0)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        style = self.visual_style
+        if self.text_selection is not None:  # (a selection's offsets are the whole text's)
+            strips = Visual.to_strips(self, visualize(self, self.render()), width, self.size.height, style)
+            return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
+        if y >= len(self._lines):
+            return Strip.blank(width, style.rich_style)
+        key = (self._keys[y], width, style)
+        drawn = self._drawn.get(y)
+        if drawn is not None and drawn[0] == key:
+            return drawn[1]
+        # The line as the joined lines draw it: the lines above it blank (the same styles, and the
+        # same offsets, which say where a cell is for a text selection).
+        text = Text("\n").join([*(Text() for _ in range(y)), self._lines[y]])
+        strip = Visual.to_strips(self, visualize(self, text, markup=False), width, y + 1, style)[y]
+        self._drawn[y] = (key, strip)
+        return strip
 
     def show_state(self, state: ViewState) -> bool:
         """Display :func:`header_lines` of ``state``, built only when :func:`header_key` changed

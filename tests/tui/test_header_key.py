@@ -7,6 +7,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widget import Widget
+from textual.widgets import Static
 
 from agentwatch.protocol import Session, Snapshot
 from agentwatch.tui import widgets
@@ -14,7 +19,7 @@ from agentwatch.tui.app import AgentWatchApp
 from agentwatch.tui.screenshots import NOW, FixedConnection
 from agentwatch.tui.sessions import SESSION_NEEDS_YOU
 from agentwatch.tui.state import STREAM_LOGS, STREAM_METRICS, ViewState
-from agentwatch.tui.widgets import header_key, header_lines
+from agentwatch.tui.widgets import HeaderBar, header_key, header_lines
 from tests.helpers import async_wait_until, header
 
 SIZE = (120, 36)
@@ -126,3 +131,74 @@ async def test_a_frame_that_moves_nothing_in_the_header_does_not_build_it_and_it
         app.frame()
         assert header(app) != shown and header(app).replace("↓", "↑") == shown.replace("↓", "↑")
         assert len(built) == before + 3
+
+
+class _Twins(App[None]):
+    """The header beside a Static showing the same lines joined, styled alike."""
+
+    CSS = """
+    #header, #twin {
+        height: 2;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield Static(id="twin", markup=False)
+
+
+def _rows(widget: Widget) -> list[list[tuple[str, object]]]:
+    strips = widget.render_lines(Region(0, 0, widget.outer_size.width, widget.outer_size.height))
+    return [[(segment.text, segment.style) for segment in strip] for strip in strips]
+
+
+async def test_the_header_draws_what_a_static_showing_its_lines_draws_and_a_changed_line_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rendered: list[int] = []
+    to_strips = widgets.Visual.to_strips
+
+    def counted(widget: Widget, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(widget, HeaderBar):
+            rendered.append(args[2])  # (the height asked for: to the line drawn)
+        return to_strips(widget, *args, **kwargs)
+
+    monkeypatch.setattr(widgets.Visual, "to_strips", counted)
+    now = [NOW]
+    state = ViewState(clock=lambda: now[0], url="http://collector:8787/" + "x" * 80)
+    app = _Twins()
+    async with app.run_test(size=(100, 6)) as pilot:
+        bar, twin = app.query_one(HeaderBar), app.query_one("#twin", Static)
+
+        async def same() -> None:
+            twin.update(Text("\n").join(header_lines(state)))
+            await pilot.pause()
+            assert _rows(bar) == _rows(twin)
+            assert bar.plain == "\n".join(line.plain for line in header_lines(state))
+
+        changes = _changes(now)
+        for change in changes[:12]:
+            change(state)
+            bar.show_state(state)
+            await same()
+        rendered.clear()
+        now[0] += 1  # the age: the top line alone is drawn again
+        assert bar.show_state(state)
+        await same()
+        assert rendered == [1]
+        for change in changes[12:]:
+            change(state)
+            bar.show_state(state)
+            await same()
+        await pilot.resize_terminal(60, 6)  # cut with an ellipsis
+        await same()
+        app.theme = "textual-light"
+        await same()
+        rendered.clear()
+        await pilot.pause()
+        _rows(bar)
+        assert rendered == []  # nothing changed: nothing drawn again
