@@ -26,7 +26,9 @@ Textual and fails, naming the piece, when a release moves what it relies on.
   height counted in rows (``Log._update_size``, ``Log._update_maximum_width``, ``Log._lines``,
   ``Log._width``, ``Log._updates``).
 * :class:`CachedLogLines` — a log line rendered once while it stays the same, kept under its
-  line's number (``Log._render_line_strip``, ``Log._prune_max_lines``, ``Log._lines``).
+  line's number (``Log._render_line_strip``, ``Log._prune_max_lines``, ``Log._lines``), and the rows
+  a paint renders again drawn into the styles cache while the styles are plain
+  (``Widget._styles_cache``, ``StylesCache._cache``, ``_dirty_lines``, ``_width``).
 * :class:`FramePaced` — a screen's writes spaced by the frame interval
   (``Screen._update_timer``, ``Screen._compositor_refresh``, ``Screen._on_timer_update``,
   ``Screen._dirty_widgets``); the spacing itself is :class:`~agentwatch.tui.pacing.PaintGate`.

@@ -3,6 +3,7 @@ segments, styles and cell length as Textual's Log highlighting a rich Text, for 
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable
 from typing import Any
@@ -567,3 +568,28 @@ async def test_double_click_and_text_selection_find_their_line_on_rows_the_pane_
         widget, offset = pane.screen.get_widget_and_offset_at(pane.region.x + 4, pane.region.y + 5)
         assert widget is pane and offset is not None
         assert offset.y == row and offset.x == 4
+
+
+async def test_the_private_textual_parts_the_drawn_rows_rely_on_are_there() -> None:
+    """What :class:`~agentwatch.tui.textual_internals.CachedLogLines` reads and writes of Textual's,
+    and that the offsets text selection reads still come from ``render_line``."""
+    app = BorderedLogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogView)
+        entries = random_entries(random.Random(2), 30)
+        pane.replace_entries(entries, [fmt.log_line(entry) for entry in entries])
+        await pilot.pause()
+        cache = pane._styles_cache
+        assert isinstance(cache, StylesCache), "Widget._styles_cache is no StylesCache"
+        assert isinstance(cache._cache, dict) and isinstance(cache._dirty_lines, set), (
+            "StylesCache's rows moved"
+        )
+        assert cache._width == pane.region.width, "StylesCache._width is not the widget's width"
+        assert list(inspect.signature(StylesCache.render_line).parameters)[:9] == [
+            "self", "styles", "y", "size", "content_size", "padding", "base_background", "background",
+            "render_content_line",
+        ], "StylesCache.render_line changed: check the rows drawn without it"  # fmt: skip
+        row = pane.render_line(0)
+        assert all(segment.style and "offset" in segment.style.meta for segment in row), (
+            "offsets left render_line"
+        )
