@@ -109,8 +109,12 @@ class HeaderBar(Widget):
             self.refresh(layout=True)
         else:
             # Always the same number of lines: no layout pass, which would also redraw every
-            # scrollbar in a second screen write after this frame's; and only the lines that changed.
-            self.refresh(*(Region(0, y, self.size.width, 1) for y in changed))
+            # scrollbar in a second screen write after this frame's; and only the lines that changed,
+            # each as the whole row, padding included (regions are the content's: a row cut short of
+            # the padding is written whole, not as the cells that changed).
+            left = self.content_offset.x
+            width = self.outer_size.width
+            self.refresh(*(Region(-left, y, width, 1) for y in changed))
         return True
 
     def render(self) -> Text:

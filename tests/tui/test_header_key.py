@@ -188,6 +188,8 @@ async def test_the_header_draws_what_a_static_showing_its_lines_draws_and_a_chan
         rendered.clear()
         now[0] += 1  # the age: the top line alone is drawn again
         assert bar.show_state(state)
+        # The whole row, padding included: a paint of part of a row writes it all, not what changed.
+        assert set(bar._repaint_regions) == {Region(0, 0, bar.outer_size.width, 1)}
         await same()
         assert rendered == [1]
         for change in changes[12:]:
