@@ -551,9 +551,14 @@ class FramePaced:
             paint_screen(screen)
         else:
             super()._compositor_refresh()  # type: ignore[misc]  # a mixin: Screen comes after it
-        if screen is screen.app.screen:
-            # From the end of the write: the next write starts a full interval after it.
-            gate.last_paint = time.monotonic()
+            # A screen under another (the main screen under the help): Textual hands what changed
+            # to the screen on top and then asks for a whole repaint of this one
+            # (``Screen._repaint_required``), whose regions it hands over again, and so on for as
+            # long as the screen is covered: a paint loop at the gate's pace. What changed was
+            # handed over; the next change brings the next paint.
+            screen._repaint_required = False
+        # From the end of the write: the next write starts a full interval after it.
+        gate.last_paint = time.monotonic()
 
 
 def write_to_terminal(app: Any, data: str) -> bool:

@@ -6,6 +6,7 @@ The viewer runs on the fixed demo state (no network, clock frozen); what is asse
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -146,6 +147,23 @@ async def test_help_scrolls_to_its_last_line_on_a_small_terminal(size: tuple[int
         await async_wait_until(lambda: box.scroll_y == 0, pilot=pilot)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_a_screen_under_the_help_is_not_painted_over_and_over():
+    """The main screen under the help, with a change handed to the help: Textual asked for a whole
+    repaint of the screen below after each hand-over, which handed everything over again, in a loop
+    at the paint gate's pace (hundreds of paints a second, every key then waited out Textual's idle
+    check). Now it paints when something under the help changes."""
+    app = demo_app()
+    app.animation_level = "none"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")  # at once: the main screen still has regions to hand over
+        main = app.screen_stack[0]
+        await pilot.pause(0.2)
+        before = main._paint_gate.paints
+        await asyncio.sleep(0.5)
+        assert main._paint_gate.paints - before <= 1, main._paint_gate.paints - before
+        assert isinstance(app.screen, HelpScreen)
 
 
 # ---------------------------------------------------------------- wrap at word boundaries
