@@ -3,6 +3,7 @@ memory from ``/proc``, and its end. Linux only; binds 127.0.0.1 only (the server
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,12 @@ def rss_mb(pid: int | str = "self") -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def json_from_tree(tree: Path, script: Path, args: list[str]) -> Any:
+    """Run ``script`` with ``args`` in a process that imports ``agentwatch`` from the source tree
+    ``tree`` (a ``--before`` checkout, or this one); the JSON on the last line it prints."""
+    environment = dict(os.environ, PYTHONPATH=str(tree))
+    argv = [sys.executable, str(script), *args]
+    result = subprocess.run(argv, cwd=tree, env=environment, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -27,13 +27,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _procs import json_from_tree
 
 HERE = Path(__file__).resolve()
 SIZE = (120, 36)
@@ -106,12 +109,10 @@ def role_measure(options: argparse.Namespace) -> None:
 
 def measure(tree: Path, options: argparse.Namespace) -> dict[str, list[float]]:
     """One viewer of ``tree`` (its ``agentwatch`` imported first, this script's measuring code)."""
-    argv = [sys.executable, str(HERE), "--role", "measure", "--agents", str(options.agents),
+    args = ["--role", "measure", "--agents", str(options.agents),
             "--rate", str(options.rate), "--keys", str(options.keys), "--warmup", str(options.warmup),
             "--seed", str(options.seed)]  # fmt: skip
-    environment = dict(os.environ, PYTHONPATH=str(tree))
-    result = subprocess.run(argv, cwd=tree, env=environment, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json_from_tree(tree, HERE, args)  # type: ignore[no-any-return]
 
 
 def render_cost(options: argparse.Namespace) -> None:

@@ -22,14 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _procs import json_from_tree
 
 HERE = Path(__file__).resolve()
 #: What the table lists (the rest is summed in "other widgets").
@@ -138,12 +140,10 @@ def role_measure(options: argparse.Namespace) -> None:
 
 def measure(tree: Path, options: argparse.Namespace) -> dict[str, float]:
     """One viewer of ``tree`` (its ``agentwatch`` imported first, this script's measuring code)."""
-    argv = [sys.executable, str(HERE), "--role", "measure", "--seconds", str(options.seconds),
+    args = ["--role", "measure", "--seconds", str(options.seconds),
             "--warmup", str(options.warmup), "--width", str(options.width), "--seed", str(options.seed),
             "--micro", str(options.micro)]  # fmt: skip
-    environment = dict(os.environ, PYTHONPATH=str(tree))
-    result = subprocess.run(argv, cwd=tree, env=environment, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json_from_tree(tree, HERE, args)  # type: ignore[no-any-return]
 
 
 def main(argv: list[str] | None = None) -> int:
