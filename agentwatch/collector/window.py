@@ -48,12 +48,20 @@ Totals
     there, in the same pass (late events and those of agents over the cap too), exactly as
     ``Totals.add_many`` would count it.
 
+Compiled pass
+    ``add_many``'s grouping and ``_add_second`` have a C twin (``_windowscan.c``, built at install
+    where a C compiler is found) that gives the same numbers bit for bit, reading events at their
+    slots. A batch or a second it is not sure of (a value of an odd type, a token count beyond
+    ±2**50, a timestamp outside the ring) goes through the Python loops here instead, as does every
+    window made with ``compiled=False`` or while :data:`PURE_PYTHON_ENV` is set.
+
 Threading: not thread-safe; the collector calls it from its event loop only.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -78,10 +86,12 @@ from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
     MAX_EVENT_COST_USD,
     MAX_LATENCY_MS,
+    SPAN_COMPLETION,
     SPAN_DECISION,
     SPAN_EMBEDDING,
     SPAN_ERROR,
     SPAN_HEARTBEAT,
+    SPAN_LLM_CALL,
     SPAN_TOOL_CALL,
     START_SPAN_TYPE_KEY,
     STATUS_DEGRADED,
@@ -117,6 +127,9 @@ _NO_SECOND: Final = -(1 << 62)
 
 _log = math.log
 _ceil = math.ceil
+
+#: Environment variable that, set to anything but "", keeps every window on the pure-Python pass.
+PURE_PYTHON_ENV: Final = "AGENTWATCH_PURE_PYTHON"
 
 
 class _Counters:
@@ -466,6 +479,7 @@ class Window:
         origin: float | None = None,
         step_expiry_seconds: float = DEFAULT_STEP_EXPIRY,
         totals: Totals | None = None,
+        compiled: bool = True,
     ) -> None:
         if window_seconds < 1 or history_seconds < 1:
             raise ValueError("window_seconds and history_seconds must be at least 1")
@@ -502,6 +516,9 @@ class Window:
         self.steps_dropped = 0
         #: Since-start totals counted in the same pass over each batch (None: none kept here).
         self.totals = totals
+        #: Whether events go through the compiled per-event pass: asked for, built, and not turned
+        #: off with :data:`PURE_PYTHON_ENV`.
+        self.compiled = compiled and COMPILED_AVAILABLE and not os.environ.get(PURE_PYTHON_ENV)
 
     # ------------------------------------------------------------------ in flight
     def open_steps(self, starts: Iterable[Event]) -> None:
@@ -636,33 +653,37 @@ class Window:
         late_events: list[Event] = []
         by_second: dict[int, dict[str, list[Event]]] = {}
         groups: dict[str, list[Event]] = {}
-        second_start = second_end = 0.0  # [start, end): the second ``groups`` holds (none yet)
-        for event in batch:
-            ts = event.timestamp
-            if ts.__class__ is not float or not oldest_ts <= ts <= now:
-                ts = self._coerce_timestamp(ts, now)
-                if ts < oldest_ts:
-                    late_events.append(event)
-                    cost = event.cost_usd
-                    if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
-                        cost = self._coerce_cost(event)[0]
-                    late_cost += cost
-                    continue
-                event = msgspec.structs.replace(event, timestamp=ts)  # the caller's event stays as it was
-            if not second_start <= ts < second_end:  # int(ts) only when the second changes
-                sec = int(ts)
-                second_start = float(sec)
-                second_end = second_start + 1.0
-                found = by_second.get(sec)
-                if found is None:
-                    found = by_second[sec] = {}
-                groups = found
-            agent_id = event.agent_id
-            group = groups.get(agent_id)
-            if group is None:
-                groups[agent_id] = [event]
-            else:
-                group.append(event)
+        grouped = _compiled_group(batch, oldest_ts, now) if self.compiled else None  # type: ignore[misc]
+        if grouped is not None:  # every event a float timestamp within the ring: grouped as below
+            by_second = grouped
+        else:
+            second_start = second_end = 0.0  # [start, end): the second ``groups`` holds (none yet)
+            for event in batch:
+                ts = event.timestamp
+                if ts.__class__ is not float or not oldest_ts <= ts <= now:
+                    ts = self._coerce_timestamp(ts, now)
+                    if ts < oldest_ts:
+                        late_events.append(event)
+                        cost = event.cost_usd
+                        if cost is None or not 0.0 <= cost <= MAX_EVENT_COST_USD:
+                            cost = self._coerce_cost(event)[0]
+                        late_cost += cost
+                        continue
+                    event = msgspec.structs.replace(event, timestamp=ts)  # the caller's event stays as it was
+                if not second_start <= ts < second_end:  # int(ts) only when the second changes
+                    sec = int(ts)
+                    second_start = float(sec)
+                    second_end = second_start + 1.0
+                    found = by_second.get(sec)
+                    if found is None:
+                        found = by_second[sec] = {}
+                    groups = found
+                agent_id = event.agent_id
+                group = groups.get(agent_id)
+                if group is None:
+                    groups[agent_id] = [event]
+                else:
+                    group.append(event)
         if not n:
             self._maybe_evict(now)
             return
@@ -692,7 +713,9 @@ class Window:
         """Aggregate the events of one second (within the ring), grouped by agent; returns their cost.
 
         With ``totals``, each event is also counted there, in the same pass (exactly as
-        :meth:`Totals.add_many <agentwatch.collector.totals.Totals.add_many>` would).
+        :meth:`Totals.add_many <agentwatch.collector.totals.Totals.add_many>` would). The compiled
+        pass (``_windowscan.add_second``) does the same when this window uses it and it takes the
+        second's events; otherwise this loop does. Change both together.
         """
         ring_seconds = self.ring_seconds
         slot = sec % ring_seconds
@@ -702,6 +725,29 @@ class Window:
             f_bucket = fleet.ring[slot] = Bucket(sec)
         elif f_bucket.second != sec:
             f_bucket.reset(sec)
+        if self.compiled:
+            done = _compiled_add_second(  # type: ignore[misc]  # compiled implies it is there
+                sec,
+                slot,
+                groups,
+                self._agents,
+                self._new_agent,
+                f_bucket,
+                fleet,
+                totals,
+                self._coerce_cost,
+                self._close_ended,
+                self._heartbeats,
+            )
+            if done is not None:
+                cost, estimated, refused_values, bad, dropped = done
+                if estimated:
+                    self.cost_estimated = True
+                if refused_values:
+                    totals.values_refused += refused_values  # type: ignore[union-attr]  # only with totals
+                self.bad_values += bad
+                self.agents_dropped += dropped
+                return cost
         f_keys = f_bucket.sketch.counts
         f_keys_get = f_keys.get
         agents_get = self._agents.get
@@ -891,10 +937,7 @@ class Window:
             if agent is not None and agent.steps is not None:
                 self._close_ended(agent, group)
             if heartbeats is not None and agent is not None:
-                for at, attributes in heartbeats:
-                    if at >= agent.heartbeat_at:
-                        agent.heartbeat_at = at
-                        self._read_heartbeat(agent, attributes)
+                self._heartbeats(agent, heartbeats)
         f_bucket.events += f_events
         f_bucket.errors += f_errors
         f_bucket.tokens_in += f_in
@@ -913,6 +956,13 @@ class Window:
         if refused:
             totals.values_refused += refused  # type: ignore[union-attr]  # only counted with totals
         return f_cost
+
+    def _heartbeats(self, agent: AgentState, heartbeats: list[tuple[float, dict[str, Any]]]) -> None:
+        """Read the newest of an agent's heartbeats (``(time, attributes)``, in arrival order)."""
+        for at, attributes in heartbeats:
+            if at >= agent.heartbeat_at:
+                agent.heartbeat_at = at
+                self._read_heartbeat(agent, attributes)
 
     def _coerce_timestamp(self, ts: Any, now: float) -> float:
         """Timestamp for an event whose own is missing, in the future, or not a finite number."""
@@ -1259,3 +1309,44 @@ class Window:
             events_per_second=events,
             cost_per_second=cost,
         )
+
+
+def _load_compiled() -> Any:
+    """The compiled passes' module, set up for this module's types and constants; None without it."""
+    try:
+        from agentwatch.collector import _windowscan  # type: ignore[attr-defined]
+    except ImportError:  # built only where a C compiler was found at install
+        return None
+    if LATENCY_SPAN_TYPES != {SPAN_LLM_CALL, SPAN_COMPLETION}:  # the two the compiled pass knows
+        return None
+    _windowscan.setup(
+        Event,
+        TotalsSeries,
+        Bucket,
+        AgentState,
+        LatencySketch,
+        list(_TOTALS_BOUNDS),
+        MIN_VALUE,
+        MAX_VALUE,
+        INV_LOG_GAMMA,
+        MAX_EVENT_COST_USD,
+        MAX_LATENCY_MS,
+        SPAN_LLM_CALL,
+        SPAN_COMPLETION,
+        SPAN_TOOL_CALL,
+        SPAN_ERROR,
+        SPAN_HEARTBEAT,
+    )
+    return _windowscan
+
+
+_compiled = _load_compiled()
+#: Whether the compiled passes are there (built where a C compiler was found at install).
+COMPILED_AVAILABLE: Final = _compiled is not None
+#: ``_add_second`` and ``add_many``'s grouping, compiled (None: not built).
+_compiled_add_second: Callable[..., tuple[float, bool, int, int, int] | None] | None = (
+    _compiled.add_second if _compiled is not None else None
+)
+_compiled_group: Callable[[list[Event], float, float], dict[int, dict[str, list[Event]]] | None] | None = (
+    _compiled.group if _compiled is not None else None
+)

@@ -1,0 +1,1000 @@
+/* The per-event pass of Window._add_second, compiled.
+
+   One call aggregates one (second, agent) group of events exactly as the pure-Python loop in
+   window.py does: the group's sums, its latency sketch keys (added to the agent's and the fleet's
+   count dicts) and, with totals, each event counted in its (agent, model) series.  Event fields are
+   read at their slot offsets (an Event is a msgspec Struct: a fixed layout of object slots).
+
+   A group the pass is not sure to handle exactly as Python would (a value of an unexpected type, a
+   token count beyond +-2**50, a subclass of Event) is left alone: scan() returns None before
+   changing anything, and the caller runs the Python loop.  Float sums are added in event order, so
+   they are bit-identical to the Python loop's.  Built when a C compiler is there (an optional
+   extension); window.py falls back to its own loop when it is not. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <math.h>
+
+#define N_BOUNDS_MAX 32
+#define MAX_SERIES 8
+#define TOKEN_LIMIT (1LL << 50)
+
+/* --------------------------------------------------------------------------- set up once */
+static PyTypeObject *event_type = NULL, *series_type = NULL, *bucket_type = NULL, *agent_type = NULL;
+static Py_ssize_t off_agent_id, off_timestamp, off_span_type, off_model, off_tokens_input,
+    off_tokens_output, off_latency_ms, off_cost_usd, off_cost_estimated, off_error, off_attributes;
+static Py_ssize_t off_s_events, off_s_errors, off_s_tool_calls, off_s_tokens_in, off_s_tokens_out,
+    off_s_cost, off_s_latency_count, off_s_latency_sum_ms, off_s_buckets;
+static Py_ssize_t off_b_second, off_b_events, off_b_errors, off_b_tokens_in, off_b_tokens_out, off_b_cost,
+    off_b_cost_estimated, off_b_tool_calls, off_b_completions, off_b_sketch;
+static Py_ssize_t off_k_counts, off_k_count, off_k_sum;
+static Py_ssize_t off_a_ring, off_a_events, off_a_last_seen, off_a_last_active, off_a_last_event, off_a_model,
+    off_a_cost_unpriced, off_a_total_cost, off_a_cost_estimated, off_a_steps;
+static double bounds[N_BOUNDS_MAX];
+static Py_ssize_t n_bounds = 0;
+static double lo_value, hi_value, inv_log_gamma, max_cost, max_latency;
+static PyObject *s_llm = NULL, *s_completion = NULL, *s_tool = NULL, *s_error = NULL,
+                *s_heartbeat = NULL, *s_empty = NULL, *s_models_of = NULL, *s_series_for = NULL,
+                *s_reset = NULL, *s_add_edge = NULL;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static int
+member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name); /* inherited slots too */
+    if (descr == NULL)
+        return -1;
+    int ok = Py_TYPE(descr) == &PyMemberDescr_Type;
+    PyMemberDef *member = ok ? ((PyMemberDescrObject *)descr)->d_member : NULL;
+    Py_DECREF(descr); /* the type keeps it */
+    if (!ok || (member->type != T_OBJECT_EX && member->type != T_OBJECT)) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
+        return -1;
+    }
+    *out = member->offset;
+    return 0;
+}
+
+static int
+keep_str(PyObject **slot, PyObject *value)
+{
+    if (!PyUnicode_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError, "span types must be str");
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_XSETREF(*slot, value);
+    return 0;
+}
+
+PyDoc_STRVAR(setup_doc, "setup(Event, Series, Bucket, AgentState, LatencySketch, bounds_ms, lo, hi, "
+                        "inv_log_gamma, max_cost, max_latency, llm_call, completion, tool_call, error, "
+                        "heartbeat)\n--\n\n"
+                        "Learn the slot layouts of the window's types and its constants.");
+
+typedef struct {
+    const char *name;
+    Py_ssize_t *offset;
+} SlotName;
+
+static int
+offsets_of(PyTypeObject *type, const SlotName *names)
+{
+    for (; names->name != NULL; names++) {
+        if (member_offset(type, names->name, names->offset))
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+setup(PyObject *module, PyObject *args)
+{
+    PyObject *ev, *se, *bu, *ag, *sk, *bounds_list, *llm, *completion, *tool, *error, *heartbeat;
+    double lo, hi, inv, mcost, mlat;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!dddddUUUUU", &PyType_Type, &ev, &PyType_Type, &se, &PyType_Type,
+                          &bu, &PyType_Type, &ag, &PyType_Type, &sk, &PyList_Type, &bounds_list, &lo, &hi, &inv,
+                          &mcost, &mlat, &llm, &completion, &tool, &error, &heartbeat))
+        return NULL;
+    const SlotName event_slots[] = {
+        {"agent_id", &off_agent_id}, {"timestamp", &off_timestamp}, {"span_type", &off_span_type},
+        {"model", &off_model}, {"tokens_input", &off_tokens_input}, {"tokens_output", &off_tokens_output},
+        {"latency_ms", &off_latency_ms}, {"cost_usd", &off_cost_usd}, {"cost_estimated", &off_cost_estimated},
+        {"error", &off_error}, {"attributes", &off_attributes}, {NULL, NULL},
+    };
+    const SlotName series_slots[] = {
+        {"events", &off_s_events}, {"errors", &off_s_errors}, {"tool_calls", &off_s_tool_calls},
+        {"tokens_in", &off_s_tokens_in}, {"tokens_out", &off_s_tokens_out}, {"cost", &off_s_cost},
+        {"latency_count", &off_s_latency_count}, {"latency_sum_ms", &off_s_latency_sum_ms},
+        {"buckets", &off_s_buckets}, {NULL, NULL},
+    };
+    const SlotName bucket_slots[] = {
+        {"second", &off_b_second}, {"events", &off_b_events}, {"errors", &off_b_errors},
+        {"tokens_in", &off_b_tokens_in}, {"tokens_out", &off_b_tokens_out}, {"cost", &off_b_cost},
+        {"cost_estimated", &off_b_cost_estimated}, {"tool_calls", &off_b_tool_calls},
+        {"completions", &off_b_completions}, {"sketch", &off_b_sketch}, {NULL, NULL},
+    };
+    const SlotName agent_slots[] = {
+        {"ring", &off_a_ring}, {"events", &off_a_events}, {"last_seen", &off_a_last_seen},
+        {"last_active", &off_a_last_active}, {"last_event", &off_a_last_event}, {"model", &off_a_model},
+        {"cost_unpriced", &off_a_cost_unpriced}, {"total_cost", &off_a_total_cost},
+        {"cost_estimated", &off_a_cost_estimated}, {"steps", &off_a_steps}, {NULL, NULL},
+    };
+    const SlotName sketch_slots[] = {
+        {"counts", &off_k_counts}, {"count", &off_k_count}, {"sum", &off_k_sum}, {NULL, NULL},
+    };
+    if (offsets_of((PyTypeObject *)ev, event_slots) || offsets_of((PyTypeObject *)se, series_slots) ||
+        offsets_of((PyTypeObject *)bu, bucket_slots) || offsets_of((PyTypeObject *)ag, agent_slots) ||
+        offsets_of((PyTypeObject *)sk, sketch_slots))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(bounds_list);
+    if (n >= N_BOUNDS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many latency bounds");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double bound = PyFloat_AsDouble(PyList_GET_ITEM(bounds_list, i));
+        if (bound == -1.0 && PyErr_Occurred())
+            return NULL;
+        bounds[i] = bound;
+    }
+    if (keep_str(&s_llm, llm) || keep_str(&s_completion, completion) || keep_str(&s_tool, tool) ||
+        keep_str(&s_error, error) || keep_str(&s_heartbeat, heartbeat))
+        return NULL;
+    n_bounds = n;
+    lo_value = lo;
+    hi_value = hi;
+    inv_log_gamma = inv;
+    max_cost = mcost;
+    max_latency = mlat;
+    PyObject *types[] = {ev, se, bu, ag};
+    PyTypeObject **kept[] = {&event_type, &series_type, &bucket_type, &agent_type};
+    for (int i = 0; i < 4; i++) {
+        Py_INCREF(types[i]);
+        Py_XSETREF(*kept[i], (PyTypeObject *)types[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------ helpers */
+/* a == b for an exact str a (or NULL/None: never equal) and one of the constants above. */
+static inline int
+str_is(PyObject *a, PyObject *b)
+{
+    if (a == b)
+        return 1;
+    if (a == Py_None || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b) ||
+        PyUnicode_KIND(a) != PyUnicode_KIND(b))
+        return 0;
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b),
+                  (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) == 0;
+}
+
+static inline int
+str_equal(PyObject *a, PyObject *b) /* two exact str */
+{
+    if (a == b)
+        return 1;
+    if (PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b))
+        return 0;
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b),
+                  (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) == 0;
+}
+
+/* A token count the pass can add in 64 bits: None, or an exact int within +-2**50. */
+static inline int
+token_ok(PyObject *v, long long *out)
+{
+    if (v == Py_None) {
+        *out = 0;
+        return 1;
+    }
+    if (!PyLong_CheckExact(v))
+        return 0;
+    int overflow = 0;
+    long long value = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || value > TOKEN_LIMIT || value < -TOKEN_LIMIT)
+        return 0;
+    *out = value;
+    return 1;
+}
+
+/* Whether every event of the group is of the kinds the pass handles exactly. */
+static int
+group_ok(PyObject *group)
+{
+    Py_ssize_t n = PyList_GET_SIZE(group);
+    long long unused;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(group, i);
+        if (Py_TYPE(e) != event_type)
+            return 0;
+        PyObject *v;
+        if ((v = SLOT(e, off_timestamp)) == NULL || !PyFloat_CheckExact(v))
+            return 0;
+        if ((v = SLOT(e, off_span_type)) == NULL || (v != Py_None && !PyUnicode_CheckExact(v)))
+            return 0;
+        if ((v = SLOT(e, off_model)) == NULL || (v != Py_None && !PyUnicode_CheckExact(v)))
+            return 0;
+        if ((v = SLOT(e, off_error)) == NULL || (v != Py_None && !PyUnicode_CheckExact(v)))
+            return 0;
+        if ((v = SLOT(e, off_cost_usd)) == NULL || (v != Py_None && !PyFloat_CheckExact(v)))
+            return 0;
+        if ((v = SLOT(e, off_latency_ms)) == NULL || (v != Py_None && !PyFloat_CheckExact(v)))
+            return 0;
+        if ((v = SLOT(e, off_attributes)) == NULL || (v != Py_None && !PyDict_CheckExact(v)))
+            return 0;
+        if (SLOT(e, off_cost_estimated) == NULL)
+            return 0;
+        if ((v = SLOT(e, off_tokens_input)) == NULL || !token_ok(v, &unused))
+            return 0;
+        if ((v = SLOT(e, off_tokens_output)) == NULL || !token_ok(v, &unused))
+            return 0;
+    }
+    return 1;
+}
+
+/* What one (agent, model) series gets from the group, written back in one go. */
+typedef struct {
+    PyObject *series; /* borrowed: the totals hold it */
+    long long events, errors, tool_calls, latency_count, tokens_in, tokens_out;
+    double cost, latency_sum;
+    int cost_read, latency_sum_read;
+    long long buckets[N_BOUNDS_MAX + 1];
+} SeriesDelta;
+
+static int
+add_int_slot(PyObject *obj, Py_ssize_t off, long long delta)
+{
+    if (!delta)
+        return 0;
+    PyObject *old = SLOT(obj, off);
+    if (old == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "series slot not set");
+        return -1;
+    }
+    PyObject *d = PyLong_FromLongLong(delta);
+    if (d == NULL)
+        return -1;
+    PyObject *sum = PyNumber_Add(old, d);
+    Py_DECREF(d);
+    if (sum == NULL)
+        return -1;
+    SLOT(obj, off) = sum;
+    Py_DECREF(old);
+    return 0;
+}
+
+static int
+set_float_slot(PyObject *obj, Py_ssize_t off, double value)
+{
+    PyObject *f = PyFloat_FromDouble(value);
+    if (f == NULL)
+        return -1;
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = f;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static int
+read_float_slot(PyObject *obj, Py_ssize_t off, double *out)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "series slot not set");
+        return -1;
+    }
+    double value = PyFloat_AsDouble(v);
+    if (value == -1.0 && PyErr_Occurred())
+        return -1;
+    *out = value;
+    return 0;
+}
+
+static int
+flush_series(SeriesDelta *deltas, int count)
+{
+    for (int i = 0; i < count; i++) {
+        SeriesDelta *d = &deltas[i];
+        PyObject *s = d->series;
+        if (add_int_slot(s, off_s_events, d->events) || add_int_slot(s, off_s_errors, d->errors) ||
+            add_int_slot(s, off_s_tool_calls, d->tool_calls) ||
+            add_int_slot(s, off_s_latency_count, d->latency_count) ||
+            add_int_slot(s, off_s_tokens_in, d->tokens_in) || add_int_slot(s, off_s_tokens_out, d->tokens_out))
+            return -1;
+        if (d->cost_read && set_float_slot(s, off_s_cost, d->cost))
+            return -1;
+        if (d->latency_sum_read && set_float_slot(s, off_s_latency_sum_ms, d->latency_sum))
+            return -1;
+        PyObject *buckets = SLOT(s, off_s_buckets);
+        for (Py_ssize_t b = 0; b <= n_bounds; b++) {
+            if (!d->buckets[b])
+                continue;
+            if (buckets == NULL || !PyList_Check(buckets) || PyList_GET_SIZE(buckets) <= b) {
+                PyErr_SetString(PyExc_TypeError, "series buckets must be a list of the bounds' length + 1");
+                return -1;
+            }
+            PyObject *old = PyList_GET_ITEM(buckets, b);
+            PyObject *delta = PyLong_FromLongLong(d->buckets[b]);
+            if (delta == NULL)
+                return -1;
+            PyObject *sum = PyNumber_Add(old, delta);
+            Py_DECREF(delta);
+            if (sum == NULL)
+                return -1;
+            PyList_SET_ITEM(buckets, b, sum);
+            Py_DECREF(old);
+        }
+    }
+    return 0;
+}
+
+/* counts[key] = counts.get(key, 0) + by */
+static int
+count_key(PyObject *counts, PyObject *key, long long by)
+{
+    PyObject *old = PyDict_GetItemWithError(counts, key); /* borrowed */
+    PyObject *value;
+    if (old == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        value = PyLong_FromLongLong(by);
+    } else {
+        PyObject *d = PyLong_FromLongLong(by);
+        if (d == NULL)
+            return -1;
+        value = PyNumber_Add(old, d);
+        Py_DECREF(d);
+    }
+    if (value == NULL)
+        return -1;
+    int rc = PyDict_SetItem(counts, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------- one group's pass */
+typedef struct {
+    long long errors, tokens_in, tokens_out, tools, completions, lat_n, refused, bad_values;
+    double cost_sum, lat_sum, last_seen, last_active;
+    int estimated, unpriced;
+    PyObject *last_event, *model; /* borrowed from the group; NULL: none */
+    PyObject *heartbeats, *edges; /* new lists of (ts, attributes) and of latencies; NULL: none */
+} GroupScan;
+
+/* The per-event pass of Window._scan_group's loop in window.py over one group: sketch keys into
+   a_keys and f_keys, totals into their series, the rest into *g. -1 with an exception set. */
+static int
+scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals, PyObject *agent_id,
+           PyObject *coerce_cost, GroupScan *g)
+{
+    int tally = totals != Py_None;
+    PyObject *models = NULL;
+    SeriesDelta deltas[MAX_SERIES];
+    int n_deltas = 0;
+    PyObject *last_model_key = NULL; /* borrowed: the model (or "") whose series is deltas[last] */
+    int last_delta = -1;
+
+    if (tally) {
+        models = PyObject_CallMethodOneArg(totals, s_models_of, agent_id);
+        if (models == NULL)
+            goto fail;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(group);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(group, i);
+        PyObject *span_type = SLOT(e, off_span_type);
+        PyObject *event_model = SLOT(e, off_model);
+        SeriesDelta *sd = NULL;
+        if (tally) {
+            PyObject *key = event_model == Py_None ? s_empty : event_model;
+            if (last_delta >= 0 && str_equal(key, last_model_key)) {
+                sd = &deltas[last_delta];
+            } else {
+                PyObject *series = NULL;
+                if (models != Py_None && PyDict_CheckExact(models)) {
+                    series = PyDict_GetItemWithError(models, key); /* borrowed */
+                    if (series == NULL && PyErr_Occurred())
+                        goto fail;
+                }
+                if (series == NULL) {
+                    PyObject *made = PyObject_CallMethodObjArgs(totals, s_series_for, agent_id, key, NULL);
+                    if (made == NULL)
+                        goto fail;
+                    Py_DECREF(made); /* the totals keep it */
+                    series = made;
+                    Py_XSETREF(models, PyObject_CallMethodOneArg(totals, s_models_of, agent_id));
+                    if (models == NULL)
+                        goto fail;
+                }
+                if (Py_TYPE(series) != series_type) {
+                    PyErr_SetString(PyExc_TypeError, "totals must hold Series");
+                    goto fail;
+                }
+                int found = -1;
+                for (int j = 0; j < n_deltas; j++) {
+                    if (deltas[j].series == series) {
+                        found = j;
+                        break;
+                    }
+                }
+                if (found < 0) {
+                    if (n_deltas == MAX_SERIES) {
+                        if (flush_series(deltas, n_deltas))
+                            goto fail;
+                        n_deltas = 0;
+                    }
+                    found = n_deltas++;
+                    memset(&deltas[found], 0, sizeof(SeriesDelta));
+                    deltas[found].series = series;
+                }
+                sd = &deltas[found];
+                last_delta = found;
+                last_model_key = key;
+            }
+            sd->events += 1;
+        }
+        PyObject *cost_obj = SLOT(e, off_cost_usd);
+        PyObject *ti_obj = SLOT(e, off_tokens_input);
+        PyObject *to_obj = SLOT(e, off_tokens_output);
+        if (cost_obj != Py_None) {
+            double cost = PyFloat_AS_DOUBLE(cost_obj);
+            if (0.0 <= cost && cost <= max_cost) {
+                g->cost_sum += cost;
+                if (cost != 0.0 && sd != NULL) {
+                    if (!sd->cost_read) {
+                        if (read_float_slot(sd->series, off_s_cost, &sd->cost))
+                            goto fail;
+                        sd->cost_read = 1;
+                    }
+                    sd->cost += cost;
+                }
+                if (SLOT(e, off_cost_estimated) == Py_True)
+                    g->estimated = 1;
+            } else {
+                g->bad_values += 1;
+                if (sd != NULL)
+                    g->refused += 1;
+            }
+        } else if (ti_obj != Py_None || to_obj != Py_None) {
+            PyObject *pair = PyObject_CallOneArg(coerce_cost, e);
+            if (pair == NULL)
+                goto fail;
+            if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                Py_DECREF(pair);
+                PyErr_SetString(PyExc_TypeError, "coerce_cost must return (cost, estimated)");
+                goto fail;
+            }
+            double cost = PyFloat_AsDouble(PyTuple_GET_ITEM(pair, 0));
+            int est = PyObject_IsTrue(PyTuple_GET_ITEM(pair, 1));
+            Py_DECREF(pair);
+            if ((cost == -1.0 && PyErr_Occurred()) || est < 0)
+                goto fail;
+            if (est)
+                g->estimated = 1;
+            else
+                g->unpriced = 1;
+            g->cost_sum += cost;
+        }
+        long long ti = 0, to = 0;
+        token_ok(ti_obj, &ti); /* checked by group_ok */
+        token_ok(to_obj, &to);
+        if (ti) {
+            g->tokens_in += ti;
+            if (sd != NULL)
+                sd->tokens_in += ti;
+        }
+        if (to) {
+            g->tokens_out += to;
+            if (sd != NULL)
+                sd->tokens_out += to;
+        }
+        int is_error_span = str_is(span_type, s_error);
+        PyObject *error = SLOT(e, off_error);
+        if (error != Py_None && !is_error_span) {
+            if (PyUnicode_GET_LENGTH(error))
+                g->errors += 1;
+            if (sd != NULL)
+                sd->errors += 1;
+        }
+        if (str_is(span_type, s_llm) || str_is(span_type, s_completion)) {
+            g->completions += 1;
+            PyObject *lat_obj = SLOT(e, off_latency_ms);
+            if (lat_obj != Py_None) {
+                double latency = PyFloat_AS_DOUBLE(lat_obj);
+                if (sd != NULL) {
+                    if (0.0 <= latency && latency <= max_latency) {
+                        sd->latency_count += 1;
+                        if (!sd->latency_sum_read) {
+                            if (read_float_slot(sd->series, off_s_latency_sum_ms, &sd->latency_sum))
+                                goto fail;
+                            sd->latency_sum_read = 1;
+                        }
+                        sd->latency_sum += latency;
+                        Py_ssize_t b = 0; /* bisect_left */
+                        while (b < n_bounds && bounds[b] < latency)
+                            b++;
+                        sd->buckets[b] += 1;
+                    } else {
+                        g->refused += 1;
+                    }
+                }
+                if (lo_value < latency && latency < hi_value) {
+                    PyObject *key = PyLong_FromDouble(ceil(log(latency) * inv_log_gamma));
+                    if (key == NULL)
+                        goto fail;
+                    if (count_key(a_keys, key, 1) || count_key(f_keys, key, 1)) {
+                        Py_DECREF(key);
+                        goto fail;
+                    }
+                    Py_DECREF(key);
+                    g->lat_n += 1;
+                    g->lat_sum += latency;
+                } else {
+                    if (g->edges == NULL && (g->edges = PyList_New(0)) == NULL)
+                        goto fail;
+                    if (PyList_Append(g->edges, lat_obj))
+                        goto fail;
+                }
+            }
+        } else if (str_is(span_type, s_tool)) {
+            g->tools += 1;
+            if (sd != NULL)
+                sd->tool_calls += 1;
+        } else if (is_error_span) {
+            g->errors += 1;
+            if (sd != NULL)
+                sd->errors += 1;
+        }
+        PyObject *ts_obj = SLOT(e, off_timestamp);
+        double ts = PyFloat_AS_DOUBLE(ts_obj);
+        if (ts >= g->last_seen)
+            g->last_seen = ts;
+        if (str_is(span_type, s_heartbeat)) {
+            PyObject *attributes = SLOT(e, off_attributes);
+            if (attributes != Py_None && PyDict_GET_SIZE(attributes)) {
+                if (g->heartbeats == NULL && (g->heartbeats = PyList_New(0)) == NULL)
+                    goto fail;
+                PyObject *pair = PyTuple_Pack(2, ts_obj, attributes);
+                if (pair == NULL)
+                    goto fail;
+                int rc = PyList_Append(g->heartbeats, pair);
+                Py_DECREF(pair);
+                if (rc)
+                    goto fail;
+            }
+        } else if (ts >= g->last_active) {
+            g->last_active = ts;
+            g->last_event = e;
+        }
+        if (event_model != Py_None && PyUnicode_GET_LENGTH(event_model))
+            g->model = event_model;
+    }
+    if (flush_series(deltas, n_deltas))
+        goto fail;
+    Py_XDECREF(models);
+    return 0;
+fail:
+    Py_XDECREF(models);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ slot arithmetic */
+static int
+add_float_slot(PyObject *obj, Py_ssize_t off, double delta)
+{
+    double value;
+    if (read_float_slot(obj, off, &value))
+        return -1;
+    return set_float_slot(obj, off, value + delta);
+}
+
+static int
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    Py_INCREF(value);
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = value;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static int
+set_float(PyObject *obj, Py_ssize_t off, double value)
+{
+    return set_float_slot(obj, off, value);
+}
+
+/* The agent's bucket for ``sec`` at ``slot`` of its ring: made, or reset when it held another
+   second (as Window._add_second does). New reference. */
+static PyObject *
+bucket_at(PyObject *agent, Py_ssize_t slot, PyObject *sec_obj, long long sec)
+{
+    PyObject *ring = SLOT(agent, off_a_ring);
+    if (ring == NULL || !PyList_CheckExact(ring) || slot >= PyList_GET_SIZE(ring)) {
+        PyErr_SetString(PyExc_TypeError, "an agent's ring must be a list of the ring's length");
+        return NULL;
+    }
+    PyObject *bucket = PyList_GET_ITEM(ring, slot);
+    if (bucket == Py_None) {
+        bucket = PyObject_CallOneArg((PyObject *)bucket_type, sec_obj);
+        if (bucket == NULL)
+            return NULL;
+        Py_INCREF(bucket);
+        PyList_SetItem(ring, slot, bucket); /* steals one reference */
+        return bucket;
+    }
+    if (Py_TYPE(bucket) != bucket_type) {
+        PyErr_SetString(PyExc_TypeError, "an agent's ring must hold Buckets");
+        return NULL;
+    }
+    Py_INCREF(bucket);
+    PyObject *second = SLOT(bucket, off_b_second);
+    int same = second != NULL && PyLong_CheckExact(second) && PyLong_AsLongLong(second) == sec;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        same = 0;
+    }
+    if (!same) {
+        PyObject *done = PyObject_CallMethodOneArg(bucket, s_reset, sec_obj);
+        if (done == NULL) {
+            Py_DECREF(bucket);
+            return NULL;
+        }
+        Py_DECREF(done);
+    }
+    return bucket;
+}
+
+/* ------------------------------------------------------------------------ one second's pass */
+PyDoc_STRVAR(add_second_doc,
+             "add_second(sec, slot, groups, agents, new_agent, f_bucket, fleet, totals, coerce_cost, "
+             "close_ended, heartbeats)\n--\n\n"
+             "Window._add_second for one second's groups (agent id -> events), compiled. None when a "
+             "group must take the Python loop (nothing was changed then); else (cost, cost estimated, "
+             "values refused, bad values, agents dropped).");
+
+static PyObject *
+add_second(PyObject *module, PyObject *args)
+{
+    PyObject *sec_obj, *groups, *agents, *new_agent, *f_bucket, *fleet, *totals, *coerce_cost, *close_ended,
+        *on_heartbeats;
+    Py_ssize_t slot;
+    if (!PyArg_ParseTuple(args, "O!nO!O!OOOOOOO", &PyLong_Type, &sec_obj, &slot, &PyDict_Type, &groups,
+                          &PyDict_Type, &agents, &new_agent, &f_bucket, &fleet, &totals, &coerce_cost,
+                          &close_ended, &on_heartbeats))
+        return NULL;
+    if (event_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
+        return NULL;
+    }
+    long long sec = PyLong_AsLongLong(sec_obj);
+    if (sec == -1 && PyErr_Occurred())
+        return NULL;
+    if (Py_TYPE(f_bucket) != bucket_type)
+        Py_RETURN_NONE;
+    /* Everything checked before anything changes: the caller falls back to Python on None. */
+    PyObject *agent_id, *group;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(groups, &pos, &agent_id, &group)) {
+        if (!PyUnicode_CheckExact(agent_id) || !PyList_CheckExact(group) || PyList_GET_SIZE(group) == 0 ||
+            !group_ok(group))
+            Py_RETURN_NONE;
+        PyObject *agent = PyDict_GetItemWithError(agents, agent_id);
+        if (agent == NULL && PyErr_Occurred())
+            return NULL;
+        if (agent != NULL) {
+            if (Py_TYPE(agent) != agent_type)
+                Py_RETURN_NONE;
+            PyObject *v;
+            if ((v = SLOT(agent, off_a_last_seen)) == NULL || !PyFloat_CheckExact(v) ||
+                (v = SLOT(agent, off_a_last_active)) == NULL || !PyFloat_CheckExact(v) ||
+                (v = SLOT(agent, off_a_total_cost)) == NULL || !PyFloat_CheckExact(v))
+                Py_RETURN_NONE;
+        }
+    }
+    PyObject *f_sketch = SLOT(f_bucket, off_b_sketch);
+    if (f_sketch == NULL || SLOT(f_sketch, off_k_counts) == NULL || !PyDict_CheckExact(SLOT(f_sketch, off_k_counts)))
+        Py_RETURN_NONE;
+    PyObject *f_keys = SLOT(f_sketch, off_k_counts);
+
+    long long f_events = 0, f_errors = 0, f_in = 0, f_out = 0, f_tools = 0, f_compl = 0, f_lat_n = 0;
+    long long refused = 0, bad_values = 0, dropped = 0;
+    double f_cost = 0.0, f_lat_sum = 0.0;
+    int f_estimated = 0;
+    PyObject *edges = NULL, *spare = NULL, *agent = NULL, *bucket = NULL;
+    GroupScan g;
+    memset(&g, 0, sizeof g);
+
+    pos = 0;
+    while (PyDict_Next(groups, &pos, &agent_id, &group)) {
+        agent = PyDict_GetItemWithError(agents, agent_id); /* borrowed */
+        if (agent == NULL && PyErr_Occurred())
+            goto fail;
+        if (agent == NULL) {
+            PyObject *first_ts = SLOT(PyList_GET_ITEM(group, 0), off_timestamp);
+            agent = PyObject_CallFunctionObjArgs(new_agent, agent_id, first_ts, NULL);
+            if (agent == NULL)
+                goto fail;
+            Py_DECREF(agent); /* the window keeps it (or it is None) */
+            if (agent != Py_None && Py_TYPE(agent) != agent_type) {
+                PyErr_SetString(PyExc_TypeError, "new_agent must return an AgentState or None");
+                agent = NULL;
+                goto fail;
+            }
+        }
+        Py_ssize_t count = PyList_GET_SIZE(group);
+        PyObject *a_keys;
+        memset(&g, 0, sizeof g);
+        if (agent != Py_None) {
+            Py_INCREF(agent);
+            bucket = bucket_at(agent, slot, sec_obj, sec);
+            if (bucket == NULL)
+                goto fail;
+            PyObject *sketch = SLOT(bucket, off_b_sketch);
+            a_keys = sketch == NULL ? NULL : SLOT(sketch, off_k_counts);
+            if (a_keys == NULL || !PyDict_CheckExact(a_keys)) {
+                PyErr_SetString(PyExc_TypeError, "a bucket's sketch must count in a dict");
+                goto fail;
+            }
+            g.last_seen = PyFloat_AS_DOUBLE(SLOT(agent, off_a_last_seen));
+            g.last_active = PyFloat_AS_DOUBLE(SLOT(agent, off_a_last_active));
+        } else { /* over the cardinality cap: the fleet's numbers only, each event counted */
+            agent = NULL;
+            dropped += count - 1;
+            if (spare == NULL && (spare = PyDict_New()) == NULL)
+                goto fail;
+            a_keys = spare;
+            g.last_seen = g.last_active = Py_HUGE_VAL;
+        }
+        if (scan_group(group, a_keys, f_keys, totals, agent_id, coerce_cost, &g))
+            goto fail;
+        refused += g.refused;
+        bad_values += g.bad_values;
+        f_events += count;
+        if (agent == NULL) {
+            PyDict_Clear(spare);
+        } else {
+            if (add_int_slot(bucket, off_b_events, count) || add_int_slot(agent, off_a_events, count) ||
+                set_float(agent, off_a_last_seen, g.last_seen))
+                goto fail;
+            if (g.last_event != NULL &&
+                (set_float(agent, off_a_last_active, g.last_active) || set_slot(agent, off_a_last_event, g.last_event)))
+                goto fail;
+            if (g.model != NULL && set_slot(agent, off_a_model, g.model))
+                goto fail;
+            if (g.unpriced && set_slot(agent, off_a_cost_unpriced, Py_True))
+                goto fail;
+        }
+        if (g.tokens_in || g.tokens_out) {
+            f_in += g.tokens_in;
+            f_out += g.tokens_out;
+            if (bucket != NULL && (add_int_slot(bucket, off_b_tokens_in, g.tokens_in) ||
+                                   add_int_slot(bucket, off_b_tokens_out, g.tokens_out)))
+                goto fail;
+        }
+        if (g.cost_sum != 0.0 || g.estimated) {
+            f_cost += g.cost_sum;
+            if (g.estimated)
+                f_estimated = 1;
+            if (bucket != NULL) {
+                if (add_float_slot(bucket, off_b_cost, g.cost_sum) ||
+                    add_float_slot(agent, off_a_total_cost, g.cost_sum))
+                    goto fail;
+                if (g.estimated && (set_slot(bucket, off_b_cost_estimated, Py_True) ||
+                                    set_slot(agent, off_a_cost_estimated, Py_True)))
+                    goto fail;
+            }
+        }
+        if (g.errors) {
+            f_errors += g.errors;
+            if (bucket != NULL && add_int_slot(bucket, off_b_errors, g.errors))
+                goto fail;
+        }
+        if (g.tools) {
+            f_tools += g.tools;
+            if (bucket != NULL && add_int_slot(bucket, off_b_tool_calls, g.tools))
+                goto fail;
+        }
+        if (g.completions) {
+            f_compl += g.completions;
+            if (bucket != NULL && add_int_slot(bucket, off_b_completions, g.completions))
+                goto fail;
+        }
+        if (g.lat_n) {
+            f_lat_n += g.lat_n;
+            f_lat_sum += g.lat_sum;
+            if (bucket != NULL) {
+                PyObject *sketch = SLOT(bucket, off_b_sketch);
+                if (add_int_slot(sketch, off_k_count, g.lat_n) || add_float_slot(sketch, off_k_sum, g.lat_sum))
+                    goto fail;
+            }
+        }
+        if (g.edges != NULL) {
+            if (edges == NULL && (edges = PyList_New(0)) == NULL)
+                goto fail;
+            for (Py_ssize_t k = 0; k < PyList_GET_SIZE(g.edges); k++) {
+                PyObject *latency = PyList_GET_ITEM(g.edges, k);
+                if (PyList_Append(edges, latency))
+                    goto fail;
+                if (bucket != NULL) {
+                    PyObject *done = PyObject_CallMethodOneArg(SLOT(bucket, off_b_sketch), s_add_edge, latency);
+                    if (done == NULL)
+                        goto fail;
+                    Py_DECREF(done);
+                }
+            }
+        }
+        if (agent != NULL && SLOT(agent, off_a_steps) != NULL && SLOT(agent, off_a_steps) != Py_None) {
+            PyObject *done = PyObject_CallFunctionObjArgs(close_ended, agent, group, NULL);
+            if (done == NULL)
+                goto fail;
+            Py_DECREF(done);
+        }
+        if (g.heartbeats != NULL && agent != NULL) {
+            PyObject *done = PyObject_CallFunctionObjArgs(on_heartbeats, agent, g.heartbeats, NULL);
+            if (done == NULL)
+                goto fail;
+            Py_DECREF(done);
+        }
+        Py_CLEAR(g.heartbeats);
+        Py_CLEAR(g.edges);
+        Py_CLEAR(bucket);
+        Py_CLEAR(agent);
+    }
+    if (add_int_slot(f_bucket, off_b_events, f_events) || add_int_slot(f_bucket, off_b_errors, f_errors) ||
+        add_int_slot(f_bucket, off_b_tokens_in, f_in) || add_int_slot(f_bucket, off_b_tokens_out, f_out) ||
+        add_int_slot(f_bucket, off_b_tool_calls, f_tools) || add_int_slot(f_bucket, off_b_completions, f_compl) ||
+        add_float_slot(f_bucket, off_b_cost, f_cost))
+        goto fail;
+    if (f_estimated && set_slot(f_bucket, off_b_cost_estimated, Py_True))
+        goto fail;
+    if (add_int_slot(f_sketch, off_k_count, f_lat_n) || add_float_slot(f_sketch, off_k_sum, f_lat_sum))
+        goto fail;
+    if (edges != NULL) {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(edges); k++) {
+            PyObject *done = PyObject_CallMethodOneArg(f_sketch, s_add_edge, PyList_GET_ITEM(edges, k));
+            if (done == NULL)
+                goto fail;
+            Py_DECREF(done);
+        }
+    }
+    if (add_int_slot(fleet, off_a_events, f_events))
+        goto fail;
+    Py_XDECREF(edges);
+    Py_XDECREF(spare);
+    return Py_BuildValue("(dOLLL)", f_cost, f_estimated ? Py_True : Py_False, refused, bad_values, dropped);
+fail:
+    Py_XDECREF(g.heartbeats);
+    Py_XDECREF(g.edges);
+    Py_XDECREF(bucket);
+    Py_XDECREF(agent);
+    Py_XDECREF(edges);
+    Py_XDECREF(spare);
+    return NULL;
+}
+
+/* ----------------------------------------------------------------------- grouping a batch */
+PyDoc_STRVAR(group_doc,
+             "group(events, oldest, now)\n--\n\n"
+             "Window.add_many's grouping, compiled: {second: {agent id: [events]}} in arrival order, or None "
+             "when an event needs the Python loop (a timestamp not a float in [oldest, now], an agent id "
+             "not a str, not an Event).");
+
+static PyObject *
+group(PyObject *module, PyObject *args)
+{
+    PyObject *events;
+    double oldest, now;
+    if (!PyArg_ParseTuple(args, "O!dd", &PyList_Type, &events, &oldest, &now))
+        return NULL;
+    if (event_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(events);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(events, i);
+        if (Py_TYPE(e) != event_type)
+            Py_RETURN_NONE;
+        PyObject *ts = SLOT(e, off_timestamp), *agent_id = SLOT(e, off_agent_id);
+        if (ts == NULL || !PyFloat_CheckExact(ts) || agent_id == NULL || !PyUnicode_CheckExact(agent_id))
+            Py_RETURN_NONE;
+        double t = PyFloat_AS_DOUBLE(ts);
+        if (!(oldest <= t && t <= now))
+            Py_RETURN_NONE;
+    }
+    PyObject *by_second = PyDict_New();
+    if (by_second == NULL)
+        return NULL;
+    PyObject *groups = NULL; /* borrowed from by_second */
+    double start = 0.0, end = 0.0; /* [start, end): the second ``groups`` holds (none yet) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(events, i);
+        double t = PyFloat_AS_DOUBLE(SLOT(e, off_timestamp));
+        if (!(start <= t && t < end)) {
+            long long sec = (long long)t; /* int(t): toward zero */
+            start = (double)sec;
+            end = start + 1.0;
+            PyObject *key = PyLong_FromLongLong(sec);
+            if (key == NULL)
+                goto fail;
+            groups = PyDict_GetItemWithError(by_second, key);
+            if (groups == NULL) {
+                if (PyErr_Occurred() || (groups = PyDict_New()) == NULL) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+                int rc = PyDict_SetItem(by_second, key, groups);
+                Py_DECREF(groups); /* by_second keeps it */
+                if (rc) {
+                    Py_DECREF(key);
+                    goto fail;
+                }
+            }
+            Py_DECREF(key);
+        }
+        PyObject *agent_id = SLOT(e, off_agent_id);
+        PyObject *list = PyDict_GetItemWithError(groups, agent_id);
+        if (list == NULL) {
+            if (PyErr_Occurred() || (list = PyList_New(0)) == NULL)
+                goto fail;
+            int rc = PyDict_SetItem(groups, agent_id, list);
+            Py_DECREF(list); /* groups keeps it */
+            if (rc)
+                goto fail;
+        }
+        if (PyList_Append(list, e))
+            goto fail;
+    }
+    return by_second;
+fail:
+    Py_DECREF(by_second);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS, setup_doc},
+    {"add_second", add_second, METH_VARARGS, add_second_doc},
+    {"group", group, METH_VARARGS, group_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+exec_module(PyObject *module)
+{
+    s_empty = PyUnicode_InternFromString("");
+    s_models_of = PyUnicode_InternFromString("models_of");
+    s_series_for = PyUnicode_InternFromString("series_for");
+    s_reset = PyUnicode_InternFromString("reset");
+    s_add_edge = PyUnicode_InternFromString("_add_edge");
+    if (s_empty == NULL || s_models_of == NULL || s_series_for == NULL || s_reset == NULL || s_add_edge == NULL)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, exec_module},
+    {0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT,
+    "agentwatch.collector._windowscan",
+    "The per-event pass of the window's aggregation, compiled (see window.py).",
+    0,
+    methods,
+    slots,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__windowscan(void)
+{
+    return PyModuleDef_Init(&moduledef);
+}
