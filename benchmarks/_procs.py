@@ -35,11 +35,15 @@ def start_server(
     *,
     stderr: int | None = subprocess.DEVNULL,
     timeout: float = 20.0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
     """Start a server that prints its URL on its first line and wait until ``/healthz`` answers
     (the URL is printed before uvicorn accepts); (process, URL). With ``source``, that checkout's
-    code. ``stderr=subprocess.STDOUT`` puts a start-up error into the message raised, ``None`` shows it."""
-    environment = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
+    code. ``stderr=subprocess.STDOUT`` puts a start-up error into the message raised, ``None`` shows it.
+    ``env``: variables set for the server on top of this process's."""
+    environment = {**os.environ, **(env or {})} if source is not None or env else None
+    if environment is not None and source is not None:
+        environment["PYTHONPATH"] = str(source)
     process = subprocess.Popen(
         command, cwd=source, env=environment, stdout=subprocess.PIPE, stderr=stderr, text=True
     )

@@ -8,8 +8,10 @@ The baseline is the least any collector must do: a Starlette route that reads th
 with msgspec into ``list[Event]`` and adds the count, served exactly as ``agentwatch serve`` is (the
 same uvicorn settings, the bounded HTTP protocol of collector/httpguard.py, the heap trimmer), so
 the ratio is about the collector's own work: checks, the window, totals, the log ring, the alert
-ledger. Beside it, ``agentwatch serve --no-store`` and ``agentwatch serve`` with a store; with
-``--before DIR``, also ``agentwatch serve --no-store`` of the checkout in DIR (before/after in one run).
+ledger. Beside it, ``agentwatch serve --no-store`` and ``agentwatch serve`` with a store, and
+``agentwatch serve --no-store`` with the window's compiled pass turned off (``AGENTWATCH_PURE_PYTHON=1``:
+what an install without a C compiler gets); with ``--before DIR``, also ``agentwatch serve --no-store``
+of the checkout in DIR (before/after in one run).
 
 Every server runs in its own process on 127.0.0.1; the load is bench_http.py's, from a separate
 process over keep-alive connections, and every server gets the same batches: ``--batch`` events of
@@ -39,6 +41,7 @@ from _load import drive
 from _procs import cpu_seconds, start_server
 from bench_http import events_total, request_bytes
 
+from agentwatch.collector.window import PURE_PYTHON_ENV
 from agentwatch.protocol import Event
 from agentwatch.simulator.fleet import Fleet
 
@@ -46,6 +49,7 @@ from agentwatch.simulator.fleet import Fleet
 RESTAMP_EVERY = 0.1
 BARE = "bare endpoint (decode + count)"
 BEFORE = "--no-store, --before checkout"
+PURE = "--no-store, Python window pass"
 
 
 def fleet_batch(batch: int, agents: int = 200, seed: int = 7) -> list[Event]:
@@ -159,20 +163,23 @@ def main() -> None:
     body = msgspec.json.encode(events)
     serve = [sys.executable, "-m", "agentwatch", "serve", "--port", "0", "--otlp-grpc-port", "0"]
     with tempfile.TemporaryDirectory() as tmp:
-        servers: dict[str, tuple[list[str], Path | None]] = {
-            BARE: ([sys.executable, str(Path(__file__).resolve()), "--bare-server"], None),
-            "agentwatch serve --no-store": ([*serve, "--no-store"], None),
-            "agentwatch serve + store": ([*serve, "--store", os.path.join(tmp, "bench.db")], None),
+        servers: dict[str, tuple[list[str], Path | None, dict[str, str] | None]] = {
+            BARE: ([sys.executable, str(Path(__file__).resolve()), "--bare-server"], None, None),
+            "agentwatch serve --no-store": ([*serve, "--no-store"], None, None),
+            "agentwatch serve + store": ([*serve, "--store", os.path.join(tmp, "bench.db")], None, None),
+            PURE: ([*serve, "--no-store"], None, {PURE_PYTHON_ENV: "1"}),
         }
         if options.before is not None:
-            servers[BEFORE] = ([*serve, "--no-store"], options.before.resolve())
+            servers[BEFORE] = ([*serve, "--no-store"], options.before.resolve(), None)
         print(
             f"batch {options.batch} events of the simulator's fleet, {len(body) / len(events):.0f} bytes/event, "
             f"{options.connections} connections, {options.seconds:g} s a round",
             flush=True,
         )
         best: dict[str, tuple[float, float]] = {}
-        running = {name: start_server(command, source) for name, (command, source) in servers.items()}
+        running = {
+            name: start_server(command, source, env=env) for name, (command, source, env) in servers.items()
+        }
         try:
             for round_number in range(1, options.rounds + 1):
                 for name, (process, url) in running.items():

@@ -13,7 +13,9 @@ figure is the best of ``--repeats`` rounds, since the machine is shared.
 
 The first line is what the bare endpoint of ``bench_ingest_bare.py`` does per event besides HTTP
 (a plain msgspec decode into ``list[Event]``); the total of the collector's stages beside it is
-what ingest costs above HTTP. The ledger fold is sampled (at most ``fold_limit`` events a tick),
+what ingest costs above HTTP. ``Window.add_many, Python pass`` is the window with its compiled pass
+turned off, on the same batches beside the collector's (what an install without a C compiler runs),
+and is not in the total. The ledger fold is sampled (at most ``fold_limit`` events a tick),
 so its cost per event falls as the rate rises.
 """
 
@@ -34,9 +36,12 @@ from bench_ingest_bare import fleet_batch
 
 from agentwatch.collector import ingest
 from agentwatch.collector.service import FOLD_STEP, Collector, Settings
+from agentwatch.collector.totals import Totals
+from agentwatch.collector.window import Window
 from agentwatch.protocol import Event
 
 BARE = "bare: msgspec decode into list[Event]"
+PURE = "Window.add_many, Python pass (beside)"
 FOLD = f"ledger fold (steps of {FOLD_STEP}, as the tick)"
 TICK = "tick (alerts, budgets, snapshots)"
 
@@ -70,7 +75,10 @@ def main() -> None:
         },
         "LogHub.publish_events": collector.logs.publish_events,
     }
-    spent = dict.fromkeys([BARE, "decode_events", *stages, FOLD, TICK, "gc"], 0.0)
+    # The window's Python pass on the same batches (what an install without a C compiler runs): a
+    # baseline beside the collector's window, left out of the collector's total.
+    pure = Window(totals=Totals(), compiled=False)
+    spent = dict.fromkeys([BARE, "decode_events", *stages, PURE, FOLD, TICK, "gc"], 0.0)
     best = dict.fromkeys(spent, float("inf"))
     gc_started = [0.0]
 
@@ -99,6 +107,9 @@ def main() -> None:
                 at = clock()
                 stage(batch)
                 spent[name] += clock() - at
+            at = clock()
+            pure.add_many(batch)
+            spent[PURE] += clock() - at
             if number % ticks_every == 0:  # as the collector's tick loop, without its awaits
                 at = clock()
                 for _ in range(collector.ledger.settings.fold_limit // FOLD_STEP + 1):
@@ -108,7 +119,7 @@ def main() -> None:
                 at = clock()
                 collector.tick()
                 spent[TICK] += clock() - at
-        return clock() - started - spent[BARE]
+        return clock() - started - spent[BARE] - spent[PURE]
 
     for _ in range(collector.settings.log_history // options.batch + 1):  # the log ring full
         one_round(1)
@@ -129,7 +140,7 @@ def main() -> None:
     print(f"  {BARE:<42} {best[BARE] * per_event:6.3f}")
     collector_stages = [name for name in best if name != BARE]
     for name in collector_stages:
-        note = "  (inside the stages above)" if name == "gc" else ""
+        note = {"gc": "  (inside the stages above)", PURE: "  (not in the total)"}.get(name, "")
         print(f"  {name:<42} {best[name] * per_event:6.3f}{note}")
     total = whole * per_event
     print(f"  {'collector, all stages (one round)':<42} {total:6.3f}")

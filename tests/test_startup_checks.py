@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentwatch.collector.window import COMPILED_AVAILABLE, PURE_PYTHON_ENV
 from agentwatch.protocol import HEADER_IDEMPOTENCY_KEY, PATH_EVENTS, PATH_HEALTH
 from agentwatch.sdk import AgentTelemetry
 from tests.helpers import CollectorProcess, all_logs
@@ -168,3 +169,28 @@ def test_status_and_simulate_trim_the_token_as_the_collector_does(
         assert result.returncode == 0, (command, result.stdout, result.stderr)
     health = httpx.get(collector.url + PATH_HEALTH, headers={"Authorization": "Bearer s3cret"}, timeout=10)
     assert health.json()["events_total"] > 0  # the simulator's events got in
+
+
+# ------------------------------------------------------------- the window's compiled pass
+
+
+def test_serve_says_when_it_aggregates_in_python(
+    start_collector_process: Callable[..., CollectorProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PURE_PYTHON_ENV, "1")  # the collector process inherits it
+    collector = start_collector_process("--no-store")
+    response = httpx.post(collector.url + PATH_EVENTS, json={"agent_id": "a", "tokens_input": 5}, timeout=10)
+    assert response.status_code == 202 and response.json()["accepted"] == 1
+    stderr = stderr_after_stop(collector)
+    assert f"aggregating in Python ({PURE_PYTHON_ENV} is set)" in stderr, stderr
+
+
+def test_serve_is_quiet_about_the_compiled_pass_when_it_is_used(
+    start_collector_process: Callable[..., CollectorProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not COMPILED_AVAILABLE:
+        pytest.skip("the compiled pass was not built here (no C compiler at install)")
+    monkeypatch.delenv(PURE_PYTHON_ENV, raising=False)
+    collector = start_collector_process("--no-store")
+    stderr = stderr_after_stop(collector)
+    assert "aggregating in Python" not in stderr, stderr

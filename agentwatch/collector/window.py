@@ -1350,3 +1350,15 @@ _compiled_add_second: Callable[..., tuple[float, bool, int, int, int] | None] | 
 _compiled_group: Callable[[list[Event], float, float], dict[int, dict[str, list[Event]]] | None] | None = (
     _compiled.group if _compiled is not None else None
 )
+
+
+def pure_python_note() -> str | None:
+    """Why windows made now aggregate in Python (for the collector's start-up); None when they do not."""
+    if not COMPILED_AVAILABLE:
+        return (
+            "aggregating in Python: the compiled pass was not built (no C compiler at install); "
+            "the same numbers, about twice the window's CPU per event"
+        )
+    if os.environ.get(PURE_PYTHON_ENV):
+        return f"aggregating in Python ({PURE_PYTHON_ENV} is set)"
+    return None
