@@ -1,15 +1,16 @@
-/* The per-event pass of Window._add_second, compiled.
+/* The window's per-event passes, compiled: Window.add_many's grouping (group) and
+   Window._add_second (add_second), each giving exactly what the Python loops in window.py give.
 
-   One call aggregates one (second, agent) group of events exactly as the pure-Python loop in
-   window.py does: the group's sums, its latency sketch keys (added to the agent's and the fleet's
-   count dicts) and, with totals, each event counted in its (agent, model) series.  Event fields are
-   read at their slot offsets (an Event is a msgspec Struct: a fixed layout of object slots).
+   add_second aggregates one second's events, grouped by agent: each group's sums into its agent's
+   bucket and the fleet's, its latencies' sketch keys into both count dicts and, with totals, each
+   event into its (agent, model) series.  Event fields are read at their slot offsets (an Event is a
+   msgspec Struct: a fixed layout of object slots), and so are the window's own slotted objects.
 
-   A group the pass is not sure to handle exactly as Python would (a value of an unexpected type, a
-   token count beyond +-2**50, a subclass of Event) is left alone: scan() returns None before
-   changing anything, and the caller runs the Python loop.  Float sums are added in event order, so
-   they are bit-identical to the Python loop's.  Built when a C compiler is there (an optional
-   extension); window.py falls back to its own loop when it is not. */
+   A batch or a second the passes are not sure to handle exactly as Python would (a value of an
+   unexpected type, a token count beyond +-2**50 or a second's beyond 2**61 in all, a timestamp
+   outside the ring, a subclass of Event) is left alone: they return None before changing anything,
+   and the caller runs its Python loop.  Float sums are added in the Python loop's order, so they are
+   bit-identical to its.  Built where a C compiler is found at install (an optional extension). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,6 +20,7 @@
 #define N_BOUNDS_MAX 32
 #define MAX_SERIES 8
 #define TOKEN_LIMIT (1LL << 50)
+#define SUM_LIMIT (1LL << 61)
 
 /* --------------------------------------------------------------------------- set up once */
 static PyTypeObject *event_type = NULL, *series_type = NULL, *bucket_type = NULL, *agent_type = NULL;
@@ -201,12 +203,14 @@ token_ok(PyObject *v, long long *out)
     return 1;
 }
 
-/* Whether every event of the group is of the kinds the pass handles exactly. */
+/* Whether every event of the group is of the kinds the pass handles exactly. ``*magnitude`` adds up
+   the token counts' absolute values: the caller keeps a second's within SUM_LIMIT, so no sum the pass
+   makes (an event's, a group's, the second's) can leave 64 bits. */
 static int
-group_ok(PyObject *group)
+group_ok(PyObject *group, long long *magnitude)
 {
     Py_ssize_t n = PyList_GET_SIZE(group);
-    long long unused;
+    long long ti, to;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(group, i);
         if (Py_TYPE(e) != event_type)
@@ -228,9 +232,12 @@ group_ok(PyObject *group)
             return 0;
         if (SLOT(e, off_cost_estimated) == NULL)
             return 0;
-        if ((v = SLOT(e, off_tokens_input)) == NULL || !token_ok(v, &unused))
+        if ((v = SLOT(e, off_tokens_input)) == NULL || !token_ok(v, &ti))
             return 0;
-        if ((v = SLOT(e, off_tokens_output)) == NULL || !token_ok(v, &unused))
+        if ((v = SLOT(e, off_tokens_output)) == NULL || !token_ok(v, &to))
+            return 0;
+        *magnitude += (ti < 0 ? -ti : ti) + (to < 0 ? -to : to); /* each within 2**50: no overflow */
+        if (*magnitude > SUM_LIMIT)
             return 0;
     }
     return 1;
@@ -679,9 +686,10 @@ add_second(PyObject *module, PyObject *args)
     /* Everything checked before anything changes: the caller falls back to Python on None. */
     PyObject *agent_id, *group;
     Py_ssize_t pos = 0;
+    long long magnitude = 0;
     while (PyDict_Next(groups, &pos, &agent_id, &group)) {
         if (!PyUnicode_CheckExact(agent_id) || !PyList_CheckExact(group) || PyList_GET_SIZE(group) == 0 ||
-            !group_ok(group))
+            !group_ok(group, &magnitude))
             Py_RETURN_NONE;
         PyObject *agent = PyDict_GetItemWithError(agents, agent_id);
         if (agent == NULL && PyErr_Occurred())

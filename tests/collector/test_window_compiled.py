@@ -513,10 +513,7 @@ REACHED: dict[str, Callable[[Window], bool]] = {
 
 
 #: Cases the compiled scan still gets wrong (strict: a fix must take its case off this list).
-KNOWN_WRONG = {
-    "token sums beyond int64 in one group": "the compiled scan sums token counts in 64 bits",
-    "token sums beyond int64 over a second's agents": "the compiled scan sums token counts in 64 bits",
-}
+KNOWN_WRONG: dict[str, str] = {}  # case name → why the compiled scan is known to differ
 
 
 @pytest.mark.parametrize(
