@@ -410,6 +410,25 @@ CASES: dict[str, tuple[Config, list[Step]]] = {
         Config(),
         [batch(*(ev(agent_id=f"a{i % 4}", span_type="log", tokens_output=2**50) for i in range(8192)))],
     ),
+    "token sums at 2**61, in and out": (
+        Config(),
+        [
+            batch(
+                *[ev(span_type="log", tokens_input=2**50)] * 1024,
+                *[ev(agent_id="b", tokens_output=-(2**50))] * 1024,
+            )
+        ],
+    ),
+    "token sums just beyond 2**61": (Config(), [batch(*[ev(span_type="log", tokens_input=2**50)] * 2049)]),
+    "token sums that cancel out": (
+        Config(),
+        [
+            batch(
+                *[ev(span_type="log", tokens_input=2**50)] * 8192,
+                *[ev(span_type="log", tokens_input=-(2**50))] * 8192,
+            )
+        ],
+    ),
     "no agents at all": (Config(max_agents=0), [batch(ev(), ev(agent_id="b", latency_ms=INF))]),
     "non-ASCII and long ids": (
         Config(),
