@@ -1,7 +1,8 @@
-"""The one compiled part: the window's per-event pass (agentwatch/collector/_windowscan.c).
+"""The compiled parts: the collector's per-event passes (agentwatch/collector/_windowscan.c, the
+window's aggregation; agentwatch/collector/_ingestscan.c, ingest's checks and the log ring's columns).
 
-Optional: where no C compiler is found the install goes on without it and the collector uses the
-same pass written in Python (agentwatch/collector/window.py), which gives the same numbers, slower.
+Optional: where no C compiler is found the install goes on without them and the collector uses the
+same passes written in Python (window.py, ingest.py, loghub.py), which give the same results, slower.
 Everything else about the package is in pyproject.toml.
 """
 
@@ -13,6 +14,11 @@ setup(
             "agentwatch.collector._windowscan",
             ["agentwatch/collector/_windowscan.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "agentwatch.collector._ingestscan",
+            ["agentwatch/collector/_ingestscan.c"],
+            optional=True,
+        ),
     ]
 )

@@ -84,6 +84,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 
@@ -91,6 +92,7 @@ import msgspec
 from msgspec import Meta
 
 from agentwatch.collector.articleform import map_article_form
+from agentwatch.collector.compiled import load, wanted
 from agentwatch.collector.ingest_errors import (
     BadRequest,
     IngestError,
@@ -439,13 +441,39 @@ def _decode_values(values: list[Any], now: float) -> tuple[list[Event], list[Rej
 
 def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
     """:func:`_normalise` each event; the common case (nothing to fix but a missing timestamp
-    or cost) is handled inline, without the call or the event's index, and anything else goes
-    through it afterwards (in batch order: one event's fixes never depend on another's).
+    or cost) is handled inline (:func:`_normalise_common`, compiled where built), without the call
+    or the event's index, and anything else goes through it afterwards (in batch order: one event's
+    fixes never depend on another's).
 
     The sizes of the inline events' ``attributes`` and ``payload`` are checked for the whole batch
     at once: when all of them together encode within ``MAX_ATTRIBUTES_BYTES`` none is over it, and
     only otherwise is each encoded on its own (:func:`_refuse_large_bags`).
     """
+    split = _compiled_normalise(events, now) if _compiled_normalise is not None else None
+    bags, odd = split if split is not None else _normalise_common(events, now)
+    if not odd and not bags:
+        return events, []
+    rejected: list[Rejected] = []
+    index_of: dict[int, int] | None = None
+    if odd:
+        index_of = {id(event): index for index, event in enumerate(events)}
+        for event in odd:
+            problem = _normalise(event, now)
+            if problem is not None:
+                rejected.append(Rejected(index_of[id(event)], problem))
+    if bags:
+        _refuse_large_bags(bags, rejected, events, index_of)
+    if rejected:
+        bad = {r.index for r in rejected}
+        events = [event for index, event in enumerate(events) if index not in bad]
+    return events, rejected
+
+
+def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[Any]]:
+    """The inline case of :func:`_normalise_all`: each event with nothing to fix but a missing
+    timestamp or cost becomes an :class:`Event` (stamped ``now``, its cost estimated); returns
+    (those of them with attributes or a payload, the events left for :func:`_normalise`).
+    ``_ingestscan.normalise`` does exactly this, compiled; change both together."""
     event_class = Event
     levels = LEVEL_RANK
     max_timestamp = MAX_TIMESTAMP
@@ -471,22 +499,7 @@ def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rej
                     _estimate_cost(event)
         else:
             odd.append(event)
-    if not odd and not bags:
-        return events, []
-    rejected: list[Rejected] = []
-    index_of: dict[int, int] | None = None
-    if odd:
-        index_of = {id(event): index for index, event in enumerate(events)}
-        for event in odd:
-            problem = _normalise(event, now)
-            if problem is not None:
-                rejected.append(Rejected(index_of[id(event)], problem))
-    if bags:
-        _refuse_large_bags(bags, rejected, events, index_of)
-    if rejected:
-        bad = {r.index for r in rejected}
-        events = [event for index, event in enumerate(events) if index not in bad]
-    return events, rejected
+    return bags, odd
 
 
 def _refuse_large_bags(
@@ -613,3 +626,16 @@ def _is_ndjson_type(content_type: str | None) -> bool:
     if not content_type:
         return False
     return content_type.split(";", 1)[0].strip().lower() in _NDJSON_TYPES
+
+
+def _load_normalise() -> Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] | None:
+    """``_ingestscan.normalise`` set up for this module's checks; None where not built or not wanted."""
+    scan = load("_ingestscan")
+    if scan is None or not wanted():
+        return None
+    scan.setup_checks(Event, _CheckedEvent, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost)
+    normalise: Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] = scan.normalise
+    return normalise
+
+
+_compiled_normalise = _load_normalise()

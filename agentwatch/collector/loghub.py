@@ -44,13 +44,12 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from operator import attrgetter
 from typing import Final
 
 import msgspec
 
 from agentwatch.collector.idmark import new_sequence, valid_sequence
-from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_ranks
+from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_rows
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
 from agentwatch.collector.traceindex import TraceIndex, entry_trace_key, trace_key
 from agentwatch.protocol import (
@@ -97,7 +96,6 @@ _Slot = tuple[int, str, int, "bytes | Event"]
 _Rows = tuple[list[str], list[int], "Sequence[bytes | Event]"]
 #: The id of a ring slot that never held an entry.
 _EMPTY: Final = -1
-_agent_of: Final = attrgetter("agent_id")
 
 Backfill = Callable[[int, int, int, "str | None", int], tuple[int, list[LogEntry]]]
 """``backfill(after, before, limit, agent, min_rank) -> (first_held, entries)``: older log lines.
@@ -263,7 +261,8 @@ class LogHub:
 
     @staticmethod
     def _event_rows(events: Sequence[Event]) -> _Rows:
-        return list(map(_agent_of, events)), log_ranks(events), events
+        agents, ranks = log_rows(events)
+        return agents, ranks, events
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id

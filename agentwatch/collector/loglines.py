@@ -10,9 +10,11 @@ hold events and build their lines when first read.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any, Final
 
+from agentwatch.collector.compiled import load, wanted
 from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_READ,
     ATTR_TOKENS_CACHE_WRITE,
@@ -27,10 +29,11 @@ from agentwatch.protocol import (
     normalize_level,
 )
 
-__all__ = ["METADATA_FIELDS", "event_to_log_entry", "log_level", "log_rank", "log_ranks"]
+__all__ = ["METADATA_FIELDS", "event_to_log_entry", "log_level", "log_rank", "log_ranks", "log_rows"]
 
 _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = LEVELS
 _RANK_DEBUG, _RANK_INFO, _RANK_ERROR = LEVEL_RANK[_DEBUG], LEVEL_RANK[_INFO], LEVEL_RANK[_ERROR]
+_agent_of: Final = attrgetter("agent_id")
 
 
 def log_level(event: Event) -> str:
@@ -79,6 +82,29 @@ def log_ranks(events: Sequence[Event]) -> list[int]:
             rank = known(level)
             append(rank if rank is not None else LEVEL_RANK[normalize_level(level)])
     return ranks
+
+
+def log_rows(events: Sequence[Event]) -> tuple[list[str], list[int]]:
+    """(agent ids, :func:`log_ranks`) of a batch: the log ring's columns, compiled where built."""
+    rows = _compiled_log_rows(events) if _compiled_log_rows is not None else None
+    if rows is not None:
+        return rows
+    return list(map(_agent_of, events)), log_ranks(events)
+
+
+def _load_log_rows() -> Callable[[Sequence[Event]], tuple[list[str], list[int]] | None] | None:
+    """``_ingestscan.log_rows`` set up for :func:`log_ranks`' rule; None where not built or not wanted."""
+    scan = load("_ingestscan")
+    if scan is None or not wanted():
+        return None
+    scan.setup_log(
+        Event, LEVEL_RANK, normalize_level, SPAN_ERROR, SPAN_HEARTBEAT, _RANK_ERROR, _RANK_DEBUG, _RANK_INFO
+    )
+    rows: Callable[[Sequence[Event]], tuple[list[str], list[int]] | None] = scan.log_rows
+    return rows
+
+
+_compiled_log_rows = _load_log_rows()
 
 
 def event_to_log_entry(event: Event) -> LogEntry:

@@ -24,14 +24,13 @@ from typing import Any, Final
 
 import uvicorn
 
-from agentwatch.collector import httplimits
+from agentwatch.collector import compiled, httplimits
 from agentwatch.collector.app import create_app, stop_streams
 from agentwatch.collector.budgets import Budgets
 from agentwatch.collector.config import AlertSettings, ConfigError, load_config
 from agentwatch.collector.httpguard import CollectorServer, guarded_protocol
 from agentwatch.collector.service import Settings, default_store_path
 from agentwatch.collector.totals import DEFAULT_EXPORTED_AGENTS
-from agentwatch.collector.window import pure_python_note
 from agentwatch.pricing import set_prices
 from agentwatch.protocol import DEFAULT_OTLP_GRPC_PORT, normalize_token, token_problem
 
@@ -277,9 +276,9 @@ def main(namespace: argparse.Namespace) -> int:
     print(f"agentwatch collector on http://{shown_host}:{port}{grpc}  store: {store}", flush=True)
     if limits_note is not None:
         print(f"agentwatch: {limits_note}", file=sys.stderr)
-    aggregation_note = pure_python_note()
-    if aggregation_note is not None:
-        print(f"agentwatch: {aggregation_note}", file=sys.stderr)
+    compiled_note = compiled.note()
+    if compiled_note is not None:
+        print(f"agentwatch: {compiled_note}", file=sys.stderr)
     app = create_app(settings)
     protocol = guarded_protocol(limits)
     app.state.connections = protocol.counts

@@ -61,7 +61,6 @@ Threading: not thread-safe; the collector calls it from its event loop only.
 from __future__ import annotations
 
 import math
-import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -69,6 +68,7 @@ from typing import Any, Final
 
 import msgspec
 
+from agentwatch.collector.compiled import PURE_PYTHON_ENV, load, wanted
 from agentwatch.collector.sketch import (
     INV_LOG_GAMMA,
     MAX_VALUE,
@@ -127,9 +127,6 @@ _NO_SECOND: Final = -(1 << 62)
 
 _log = math.log
 _ceil = math.ceil
-
-#: Environment variable that, set to anything but "", keeps every window on the pure-Python pass.
-PURE_PYTHON_ENV: Final = "AGENTWATCH_PURE_PYTHON"
 
 
 class _Counters:
@@ -518,7 +515,7 @@ class Window:
         self.totals = totals
         #: Whether events go through the compiled per-event pass: asked for, built, and not turned
         #: off with :data:`PURE_PYTHON_ENV`.
-        self.compiled = compiled and COMPILED_AVAILABLE and not os.environ.get(PURE_PYTHON_ENV)
+        self.compiled = compiled and COMPILED_AVAILABLE and wanted()
 
     # ------------------------------------------------------------------ in flight
     def open_steps(self, starts: Iterable[Event]) -> None:
@@ -1313,9 +1310,8 @@ class Window:
 
 def _load_compiled() -> Any:
     """The compiled passes' module, set up for this module's types and constants; None without it."""
-    try:
-        from agentwatch.collector import _windowscan  # type: ignore[attr-defined]
-    except ImportError:  # built only where a C compiler was found at install
+    _windowscan = load("_windowscan")
+    if _windowscan is None:
         return None
     if LATENCY_SPAN_TYPES != {SPAN_LLM_CALL, SPAN_COMPLETION}:  # the two the compiled pass knows
         return None
@@ -1350,15 +1346,3 @@ _compiled_add_second: Callable[..., tuple[float, bool, int, int, int] | None] | 
 _compiled_group: Callable[[list[Event], float, float], dict[int, dict[str, list[Event]]] | None] | None = (
     _compiled.group if _compiled is not None else None
 )
-
-
-def pure_python_note() -> str | None:
-    """Why windows made now aggregate in Python (for the collector's start-up); None when they do not."""
-    if not COMPILED_AVAILABLE:
-        return (
-            "aggregating in Python: the compiled pass was not built (no C compiler at install); "
-            "the same numbers, about twice the window's CPU per event"
-        )
-    if os.environ.get(PURE_PYTHON_ENV):
-        return f"aggregating in Python ({PURE_PYTHON_ENV} is set)"
-    return None

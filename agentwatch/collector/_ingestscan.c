@@ -1,0 +1,324 @@
+/* Ingest's per-event passes over a decoded batch, compiled: the common case of the checks
+   (ingest._normalise_all's inline loop) and the log ring's columns (loghub's agent ids and
+   loglines.log_ranks).  Each gives exactly what its Python loop gives, reading events at their slot
+   offsets (an Event is a msgspec Struct: a fixed layout of object slots).  A batch holding anything
+   but events of the types given at setup gets None back, before anything is changed, and its caller
+   runs the Python loop.  Built where a C compiler is found at install (an optional extension). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+static PyTypeObject *event_type = NULL, *checked_type = NULL;
+static Py_ssize_t off_agent_id, off_timestamp, off_span_type, off_model, off_tokens_input, off_tokens_output,
+    off_cost_usd, off_error, off_level, off_attributes, off_payload;
+static PyObject *levels = NULL, *check_levels = NULL, *normalize_level = NULL, *estimate = NULL, *s_error = NULL, *s_heartbeat = NULL,
+                *rank_error = NULL, *rank_debug = NULL, *rank_info = NULL;
+static double max_timestamp;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static int
+member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name); /* inherited slots too */
+    if (descr == NULL)
+        return -1;
+    int ok = Py_TYPE(descr) == &PyMemberDescr_Type;
+    PyMemberDef *member = ok ? ((PyMemberDescrObject *)descr)->d_member : NULL;
+    Py_DECREF(descr); /* the type keeps it */
+    if (!ok || (member->type != T_OBJECT_EX && member->type != T_OBJECT)) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
+        return -1;
+    }
+    *out = member->offset;
+    return 0;
+}
+
+static void
+keep(PyObject **slot, PyObject *value)
+{
+    Py_INCREF(value);
+    Py_XSETREF(*slot, value);
+}
+
+static int
+event_offsets(PyTypeObject *type)
+{
+    struct {
+        const char *name;
+        Py_ssize_t *offset;
+    } slots[] = {
+        {"agent_id", &off_agent_id}, {"timestamp", &off_timestamp}, {"span_type", &off_span_type},
+        {"model", &off_model}, {"tokens_input", &off_tokens_input}, {"tokens_output", &off_tokens_output},
+        {"cost_usd", &off_cost_usd}, {"error", &off_error}, {"level", &off_level},
+        {"attributes", &off_attributes}, {"payload", &off_payload},
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        Py_ssize_t offset;
+        if (member_offset(type, slots[i].name, &offset))
+            return -1;
+        if (event_type != NULL && offset != *slots[i].offset) {
+            PyErr_Format(PyExc_TypeError, "%s.%s is not where Event keeps it", type->tp_name, slots[i].name);
+            return -1;
+        }
+        *slots[i].offset = offset;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(setup_log_doc, "setup_log(Event, level_rank, normalize_level, span_error, span_heartbeat, "
+                            "rank_error, rank_debug, rank_info)\n--\n\n"
+                            "Learn Event's slot layout and the log levels' ranks (for log_rows).");
+
+static PyObject *
+setup_log(PyObject *module, PyObject *args)
+{
+    PyObject *ev, *level_rank, *normalize_fn, *error, *heartbeat, *r_error, *r_debug, *r_info;
+    if (!PyArg_ParseTuple(args, "O!O!OUUO!O!O!", &PyType_Type, &ev, &PyDict_Type, &level_rank, &normalize_fn,
+                          &error, &heartbeat, &PyLong_Type, &r_error, &PyLong_Type, &r_debug, &PyLong_Type,
+                          &r_info))
+        return NULL;
+    if ((event_type != NULL && (PyObject *)event_type != ev) || event_offsets((PyTypeObject *)ev))
+        return NULL;
+    keep((PyObject **)&event_type, ev);
+    keep(&levels, level_rank);
+    keep(&normalize_level, normalize_fn);
+    keep(&s_error, error);
+    keep(&s_heartbeat, heartbeat);
+    keep(&rank_error, r_error);
+    keep(&rank_debug, r_debug);
+    keep(&rank_info, r_info);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(setup_checks_doc, "setup_checks(Event, CheckedEvent, level_rank, max_timestamp, estimate_cost)\n--\n\n"
+                               "Learn the decoded events' type and ingest's limits (for normalise).");
+
+static PyObject *
+setup_checks(PyObject *module, PyObject *args)
+{
+    PyObject *ev, *checked, *level_rank, *estimate_fn;
+    double max_ts;
+    if (!PyArg_ParseTuple(args, "O!O!O!dO", &PyType_Type, &ev, &PyType_Type, &checked, &PyDict_Type, &level_rank,
+                          &max_ts, &estimate_fn))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)checked, (PyTypeObject *)ev) ||
+        ((PyTypeObject *)checked)->tp_basicsize != ((PyTypeObject *)ev)->tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "CheckedEvent must be Event with the same layout");
+        return NULL;
+    }
+    if ((event_type != NULL && (PyObject *)event_type != ev) || event_offsets((PyTypeObject *)ev))
+        return NULL;
+    keep((PyObject **)&event_type, ev);
+    if (event_offsets((PyTypeObject *)checked)) /* the same offsets, or an error */
+        return NULL;
+    keep((PyObject **)&checked_type, checked);
+    keep(&check_levels, level_rank);
+    keep(&estimate, estimate_fn);
+    max_timestamp = max_ts;
+    Py_RETURN_NONE;
+}
+
+static inline int
+str_is(PyObject *a, PyObject *b) /* a: exact str or None; b: exact str */
+{
+    if (a == b)
+        return 1;
+    if (a == Py_None || !PyUnicode_CheckExact(a) || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b) ||
+        PyUnicode_KIND(a) != PyUnicode_KIND(b))
+        return 0;
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) ==
+           0;
+}
+
+/* ``s.strip() is s`` for an exact str: no whitespace at either end (an empty str is itself). */
+static inline int
+unstripped(PyObject *s)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (n == 0)
+        return 1;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    return !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, 0)) && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, n - 1));
+}
+
+/* ----------------------------------------------------------------------------- the checks */
+PyDoc_STRVAR(normalise_doc,
+             "normalise(events, now)\n--\n\n"
+             "ingest._normalise_all's inline loop: each event with nothing to fix but a missing timestamp or "
+             "cost becomes an Event (stamped ``now``, its cost estimated); returns (bags, odd): those of them "
+             "with attributes or a payload, and the events left for _normalise. None (nothing changed) when "
+             "the list holds anything but decoded events.");
+
+static PyObject *
+normalise(PyObject *module, PyObject *args)
+{
+    PyObject *events, *now_obj;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &events, &now_obj))
+        return NULL;
+    if (checked_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_checks() was not called");
+        return NULL;
+    }
+    if (!PyFloat_CheckExact(now_obj))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(events);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *type = Py_TYPE(PyList_GET_ITEM(events, i));
+        if (type != checked_type && type != event_type)
+            Py_RETURN_NONE;
+    }
+    PyObject *bags = PyList_New(0), *odd = PyList_New(0);
+    if (bags == NULL || odd == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(events, i);
+        PyObject *span_type = SLOT(e, off_span_type), *level = SLOT(e, off_level);
+        PyObject *timestamp = SLOT(e, off_timestamp), *agent_id = SLOT(e, off_agent_id);
+        int common = span_type != NULL && span_type != Py_None && PyUnicode_CheckExact(span_type) &&
+                     PyUnicode_GET_LENGTH(span_type) > 0 && agent_id != NULL && PyUnicode_CheckExact(agent_id) &&
+                     timestamp != NULL && level != NULL;
+        if (common && level != Py_None) {
+            int known = PyUnicode_CheckExact(level) ? PyDict_Contains(check_levels, level) : 0;
+            if (known < 0)
+                goto fail;
+            common = known;
+        }
+        if (common && timestamp != Py_None) {
+            common = PyFloat_CheckExact(timestamp) && 0.0 <= PyFloat_AS_DOUBLE(timestamp) &&
+                     PyFloat_AS_DOUBLE(timestamp) < max_timestamp;
+        }
+        if (common)
+            common = unstripped(agent_id);
+        if (!common) {
+            if (PyList_Append(odd, e))
+                goto fail;
+            continue;
+        }
+        if (Py_TYPE(e) != event_type) { /* as ``event.__class__ = Event`` does for a heap type */
+            PyTypeObject *old = Py_TYPE(e);
+            Py_INCREF(event_type);
+            Py_SET_TYPE(e, event_type);
+            Py_DECREF(old);
+        }
+        PyObject *attributes = SLOT(e, off_attributes), *payload = SLOT(e, off_payload);
+        if (((attributes != NULL && attributes != Py_None) || (payload != NULL && payload != Py_None)) &&
+            PyList_Append(bags, e))
+            goto fail;
+        if (timestamp == Py_None) {
+            Py_INCREF(now_obj);
+            SLOT(e, off_timestamp) = now_obj;
+            Py_DECREF(timestamp);
+        }
+        PyObject *cost = SLOT(e, off_cost_usd), *model = SLOT(e, off_model);
+        PyObject *ti = SLOT(e, off_tokens_input), *to = SLOT(e, off_tokens_output);
+        if (cost == Py_None && model != NULL && model != Py_None &&
+            ((ti != NULL && ti != Py_None) || (to != NULL && to != Py_None))) {
+            PyObject *done = PyObject_CallOneArg(estimate, e);
+            if (done == NULL)
+                goto fail;
+            Py_DECREF(done);
+        }
+    }
+    PyObject *result = PyTuple_Pack(2, bags, odd);
+    Py_DECREF(bags);
+    Py_DECREF(odd);
+    return result;
+fail:
+    Py_XDECREF(bags);
+    Py_XDECREF(odd);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ the log's columns */
+PyDoc_STRVAR(log_rows_doc,
+             "log_rows(events)\n--\n\n"
+             "(agent ids, log ranks) of a batch, as loghub and loglines.log_ranks make them; None when the "
+             "sequence holds anything but Events.");
+
+static PyObject *
+log_rows(PyObject *module, PyObject *events)
+{
+    if (levels == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_log() was not called");
+        return NULL;
+    }
+    if (!PyList_CheckExact(events) && !PyTuple_CheckExact(events))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(events);
+    PyObject **items = PySequence_Fast_ITEMS(events);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (Py_TYPE(items[i]) != event_type)
+            Py_RETURN_NONE;
+    }
+    PyObject *agents = PyList_New(n), *ranks = PyList_New(n);
+    if (agents == NULL || ranks == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = items[i];
+        PyObject *agent_id = SLOT(e, off_agent_id), *level = SLOT(e, off_level);
+        if (agent_id == NULL || level == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "an event without agent_id or level");
+            goto fail;
+        }
+        Py_INCREF(agent_id);
+        PyList_SET_ITEM(agents, i, agent_id);
+        PyObject *rank;
+        if (level == Py_None) {
+            PyObject *span_type = SLOT(e, off_span_type), *error = SLOT(e, off_error);
+            if ((error != NULL && error != Py_None) || (span_type != NULL && str_is(span_type, s_error)))
+                rank = rank_error;
+            else if (span_type != NULL && str_is(span_type, s_heartbeat))
+                rank = rank_debug;
+            else
+                rank = rank_info;
+            Py_INCREF(rank);
+        } else {
+            rank = PyDict_GetItemWithError(levels, level); /* borrowed */
+            if (rank != NULL) {
+                Py_INCREF(rank);
+            } else {
+                if (PyErr_Occurred())
+                    goto fail;
+                PyObject *name = PyObject_CallOneArg(normalize_level, level);
+                if (name == NULL)
+                    goto fail;
+                rank = PyObject_GetItem(levels, name); /* new reference; KeyError as Python would */
+                Py_DECREF(name);
+                if (rank == NULL)
+                    goto fail;
+            }
+        }
+        PyList_SET_ITEM(ranks, i, rank);
+    }
+    PyObject *result = PyTuple_Pack(2, agents, ranks);
+    Py_DECREF(agents);
+    Py_DECREF(ranks);
+    return result;
+fail:
+    Py_XDECREF(agents);
+    Py_XDECREF(ranks);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"setup_log", setup_log, METH_VARARGS, setup_log_doc},
+    {"setup_checks", setup_checks, METH_VARARGS, setup_checks_doc},
+    {"normalise", normalise, METH_VARARGS, normalise_doc},
+    {"log_rows", log_rows, METH_O, log_rows_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "agentwatch.collector._ingestscan",
+    "Ingest's per-event passes over a decoded batch, compiled (see ingest.py and loghub.py).",
+    0, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__ingestscan(void)
+{
+    return PyModuleDef_Init(&moduledef);
+}
