@@ -37,7 +37,7 @@ static double bounds[N_BOUNDS_MAX];
 static Py_ssize_t n_bounds = 0;
 static double lo_value, hi_value, inv_log_gamma, max_cost, max_latency;
 static PyObject *s_llm = NULL, *s_completion = NULL, *s_tool = NULL, *s_error = NULL,
-                *s_heartbeat = NULL, *s_empty = NULL, *s_models_of = NULL, *s_series_for = NULL,
+                *s_heartbeat = NULL, *s_empty = NULL, *s_index = NULL, *s_series_for = NULL,
                 *s_reset = NULL, *s_add_edge = NULL;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
@@ -185,6 +185,27 @@ str_equal(PyObject *a, PyObject *b) /* two exact str */
                   (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) == 0;
 }
 
+enum { KIND_OTHER, KIND_LLM, KIND_COMPLETION, KIND_TOOL, KIND_ERROR, KIND_HEARTBEAT };
+
+/* Which of the span types the pass tells apart an event's is (an exact str or None). */
+static inline int
+span_kind(PyObject *span_type)
+{
+    if (span_type == Py_None)
+        return KIND_OTHER;
+    if (str_is(span_type, s_llm))
+        return KIND_LLM;
+    if (str_is(span_type, s_completion))
+        return KIND_COMPLETION;
+    if (str_is(span_type, s_tool))
+        return KIND_TOOL;
+    if (str_is(span_type, s_error))
+        return KIND_ERROR;
+    if (str_is(span_type, s_heartbeat))
+        return KIND_HEARTBEAT;
+    return KIND_OTHER;
+}
+
 /* A token count the pass can add in 64 bits: None, or an exact int within +-2**50. */
 static inline int
 token_ok(PyObject *v, long long *out)
@@ -252,6 +273,26 @@ typedef struct {
     long long buckets[N_BOUNDS_MAX + 1];
 } SeriesDelta;
 
+/* old + delta as a new int: in 64 bits when both fit, else as Python adds. */
+static PyObject *
+add_int(PyObject *old, long long delta)
+{
+    if (PyLong_CheckExact(old)) {
+        int overflow = 0;
+        long long value = PyLong_AsLongLongAndOverflow(old, &overflow);
+        long long sum;
+        if (!overflow && !(value == -1 && PyErr_Occurred()) && !__builtin_add_overflow(value, delta, &sum))
+            return PyLong_FromLongLong(sum);
+        PyErr_Clear();
+    }
+    PyObject *d = PyLong_FromLongLong(delta);
+    if (d == NULL)
+        return NULL;
+    PyObject *sum = PyNumber_Add(old, d);
+    Py_DECREF(d);
+    return sum;
+}
+
 static int
 add_int_slot(PyObject *obj, Py_ssize_t off, long long delta)
 {
@@ -262,11 +303,7 @@ add_int_slot(PyObject *obj, Py_ssize_t off, long long delta)
         PyErr_SetString(PyExc_AttributeError, "series slot not set");
         return -1;
     }
-    PyObject *d = PyLong_FromLongLong(delta);
-    if (d == NULL)
-        return -1;
-    PyObject *sum = PyNumber_Add(old, d);
-    Py_DECREF(d);
+    PyObject *sum = add_int(old, delta);
     if (sum == NULL)
         return -1;
     SLOT(obj, off) = sum;
@@ -325,11 +362,7 @@ flush_series(SeriesDelta *deltas, int count)
                 return -1;
             }
             PyObject *old = PyList_GET_ITEM(buckets, b);
-            PyObject *delta = PyLong_FromLongLong(d->buckets[b]);
-            if (delta == NULL)
-                return -1;
-            PyObject *sum = PyNumber_Add(old, delta);
-            Py_DECREF(delta);
+            PyObject *sum = add_int(old, d->buckets[b]);
             if (sum == NULL)
                 return -1;
             PyList_SET_ITEM(buckets, b, sum);
@@ -350,11 +383,7 @@ count_key(PyObject *counts, PyObject *key, long long by)
             return -1;
         value = PyLong_FromLongLong(by);
     } else {
-        PyObject *d = PyLong_FromLongLong(by);
-        if (d == NULL)
-            return -1;
-        value = PyNumber_Add(old, d);
-        Py_DECREF(d);
+        value = add_int(old, by);
     }
     if (value == NULL)
         return -1;
@@ -375,8 +404,8 @@ typedef struct {
 /* The per-event pass of Window._scan_group's loop in window.py over one group: sketch keys into
    a_keys and f_keys, totals into their series, the rest into *g. -1 with an exception set. */
 static int
-scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals, PyObject *agent_id,
-           PyObject *coerce_cost, GroupScan *g)
+scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals, PyObject *index,
+           PyObject *agent_id, PyObject *coerce_cost, GroupScan *g)
 {
     int tally = totals != Py_None;
     PyObject *models = NULL;
@@ -385,10 +414,12 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
     PyObject *last_model_key = NULL; /* borrowed: the model (or "") whose series is deltas[last] */
     int last_delta = -1;
 
-    if (tally) {
-        models = PyObject_CallMethodOneArg(totals, s_models_of, agent_id);
-        if (models == NULL)
+    if (tally) { /* totals.models_of(agent_id), read from the index it reads */
+        models = PyDict_GetItemWithError(index, agent_id);
+        if (models == NULL && PyErr_Occurred())
             goto fail;
+        models = models == NULL ? Py_None : models;
+        Py_INCREF(models);
     }
     Py_ssize_t n = PyList_GET_SIZE(group);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -413,9 +444,12 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
                         goto fail;
                     Py_DECREF(made); /* the totals keep it */
                     series = made;
-                    Py_XSETREF(models, PyObject_CallMethodOneArg(totals, s_models_of, agent_id));
-                    if (models == NULL)
+                    PyObject *fresh = PyDict_GetItemWithError(index, agent_id);
+                    if (fresh == NULL && PyErr_Occurred())
                         goto fail;
+                    fresh = fresh == NULL ? Py_None : fresh;
+                    Py_INCREF(fresh);
+                    Py_XSETREF(models, fresh);
                 }
                 if (Py_TYPE(series) != series_type) {
                     PyErr_SetString(PyExc_TypeError, "totals must hold Series");
@@ -499,7 +533,8 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
             if (sd != NULL)
                 sd->tokens_out += to;
         }
-        int is_error_span = str_is(span_type, s_error);
+        int kind = span_kind(span_type);
+        int is_error_span = kind == KIND_ERROR;
         PyObject *error = SLOT(e, off_error);
         if (error != Py_None && !is_error_span) {
             if (PyUnicode_GET_LENGTH(error))
@@ -507,7 +542,7 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
             if (sd != NULL)
                 sd->errors += 1;
         }
-        if (str_is(span_type, s_llm) || str_is(span_type, s_completion)) {
+        if (kind == KIND_LLM || kind == KIND_COMPLETION) {
             g->completions += 1;
             PyObject *lat_obj = SLOT(e, off_latency_ms);
             if (lat_obj != Py_None) {
@@ -547,7 +582,7 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
                         goto fail;
                 }
             }
-        } else if (str_is(span_type, s_tool)) {
+        } else if (kind == KIND_TOOL) {
             g->tools += 1;
             if (sd != NULL)
                 sd->tool_calls += 1;
@@ -560,7 +595,7 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
         double ts = PyFloat_AS_DOUBLE(ts_obj);
         if (ts >= g->last_seen)
             g->last_seen = ts;
-        if (str_is(span_type, s_heartbeat)) {
+        if (kind == KIND_HEARTBEAT) {
             PyObject *attributes = SLOT(e, off_attributes);
             if (attributes != Py_None && PyDict_GET_SIZE(attributes)) {
                 if (g->heartbeats == NULL && (g->heartbeats = PyList_New(0)) == NULL)
@@ -708,6 +743,16 @@ add_second(PyObject *module, PyObject *args)
     if (f_sketch == NULL || SLOT(f_sketch, off_k_counts) == NULL || !PyDict_CheckExact(SLOT(f_sketch, off_k_counts)))
         Py_RETURN_NONE;
     PyObject *f_keys = SLOT(f_sketch, off_k_counts);
+    PyObject *index = NULL; /* the totals' agent -> model -> series index (what models_of reads) */
+    if (totals != Py_None) {
+        index = PyObject_GetAttr(totals, s_index);
+        if (index == NULL)
+            return NULL;
+        if (!PyDict_CheckExact(index)) {
+            Py_DECREF(index);
+            Py_RETURN_NONE;
+        }
+    }
 
     long long f_events = 0, f_errors = 0, f_in = 0, f_out = 0, f_tools = 0, f_compl = 0, f_lat_n = 0;
     long long refused = 0, bad_values = 0, dropped = 0;
@@ -758,7 +803,7 @@ add_second(PyObject *module, PyObject *args)
             a_keys = spare;
             g.last_seen = g.last_active = Py_HUGE_VAL;
         }
-        if (scan_group(group, a_keys, f_keys, totals, agent_id, coerce_cost, &g))
+        if (scan_group(group, a_keys, f_keys, totals, index, agent_id, coerce_cost, &g))
             goto fail;
         refused += g.refused;
         bad_values += g.bad_values;
@@ -874,6 +919,7 @@ add_second(PyObject *module, PyObject *args)
         goto fail;
     Py_XDECREF(edges);
     Py_XDECREF(spare);
+    Py_XDECREF(index);
     return Py_BuildValue("(dOLLL)", f_cost, f_estimated ? Py_True : Py_False, refused, bad_values, dropped);
 fail:
     Py_XDECREF(g.heartbeats);
@@ -882,6 +928,7 @@ fail:
     Py_XDECREF(agent);
     Py_XDECREF(edges);
     Py_XDECREF(spare);
+    Py_XDECREF(index);
     return NULL;
 }
 
@@ -975,11 +1022,11 @@ static int
 exec_module(PyObject *module)
 {
     s_empty = PyUnicode_InternFromString("");
-    s_models_of = PyUnicode_InternFromString("models_of");
+    s_index = PyUnicode_InternFromString("_index");
     s_series_for = PyUnicode_InternFromString("series_for");
     s_reset = PyUnicode_InternFromString("reset");
     s_add_edge = PyUnicode_InternFromString("_add_edge");
-    if (s_empty == NULL || s_models_of == NULL || s_series_for == NULL || s_reset == NULL || s_add_edge == NULL)
+    if (s_empty == NULL || s_index == NULL || s_series_for == NULL || s_reset == NULL || s_add_edge == NULL)
         return -1;
     return 0;
 }
