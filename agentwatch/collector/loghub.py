@@ -48,6 +48,7 @@ from typing import Final
 
 import msgspec
 
+from agentwatch.collector.compiled import load, wanted
 from agentwatch.collector.idmark import new_sequence, valid_sequence
 from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_rows
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
@@ -96,6 +97,28 @@ _Slot = tuple[int, str, int, "bytes | Event"]
 _Rows = tuple[list[str], list[int], "Sequence[bytes | Event]"]
 #: The id of a ring slot that never held an entry.
 _EMPTY: Final = -1
+
+
+def _replace_slice(ring: list[bytes | Event | None], start: int, items: Sequence[bytes | Event]) -> None:
+    """``ring[start:start + len(items)] = items`` (the evicted entries are freed)."""
+    ring[start : start + len(items)] = items
+
+
+def _load_replace() -> Callable[[list[bytes | Event | None], int, Sequence[bytes | Event]], None]:
+    """``_ingestscan.replace`` where built and wanted: the same, with the evicted entries (long out of
+    the cache, and most of what publishing costs) fetched ahead of freeing them."""
+    scan = load("_ingestscan")
+    if scan is None or not wanted():
+        return _replace_slice
+    compiled: Callable[[list[bytes | Event | None], int, list[bytes | Event]], None] = scan.replace
+
+    def replace(ring: list[bytes | Event | None], start: int, items: Sequence[bytes | Event]) -> None:
+        compiled(ring, start, items if isinstance(items, list) else list(items))
+
+    return replace
+
+
+_replace = _load_replace()
 
 Backfill = Callable[[int, int, int, "str | None", int], tuple[int, list[LogEntry]]]
 """``backfill(after, before, limit, agent, min_rank) -> (first_held, entries)``: older log lines.
@@ -303,7 +326,7 @@ class LogHub:
             self._ids[start:stop] = range(low, low + kept)
             self._agents[start:stop] = agents
             self._ranks[start:stop] = ranks
-            self._held[start:stop] = held
+            _replace(self._held, start, held)
         else:
             split, wrapped = size - start, stop - size
             self._ids[start:] = range(low, low + split)
@@ -312,8 +335,8 @@ class LogHub:
             self._agents[:wrapped] = agents[split:]
             self._ranks[start:] = ranks[:split]
             self._ranks[:wrapped] = ranks[split:]
-            self._held[start:] = held[:split]
-            self._held[:wrapped] = held[split:]
+            _replace(self._held, start, held[:split])
+            _replace(self._held, 0, held[split:])
         self.last_id = first + count - 1
         self.published_total += count
         self.last_publish_time = self._clock()
