@@ -12,6 +12,7 @@ compiled pass refuses (None, nothing changed) input it was not made for.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentwatch import pricing
 from agentwatch.collector import ingest, loglines
 from agentwatch.collector.compiled import PURE_PYTHON_ENV, load, wanted
 from agentwatch.collector.ingest import IngestError, decode_events
@@ -155,6 +157,49 @@ def test_decode_events_gives_the_same_events_and_rejections_with_and_without_the
 )
 def test_compiled_normalise_matches_the_python_loop_on(compiled_normalise: Normalise, body: bytes) -> None:
     normalise_both(compiled_normalise, body, 1_700_000_000.5)
+
+
+def test_compiled_normalise_estimates_from_prices_set_at_run_time(compiled_normalise: Normalise) -> None:
+    body = (
+        b'[{"agent_id": "a", "span_type": "llm_call", "model": "house-model", "tokens_input": 1000},'
+        b' {"agent_id": "a", "span_type": "llm_call", "model": "gpt-4o", "tokens_output": 10},'
+        b' {"agent_id": "a", "span_type": "llm_call", "model": "house-model-2", "tokens_output": 1000000000000000}]'
+    )
+    try:
+        pricing.set_prices({"house-model": (1.0, 2.0)})
+        compiled_events, _ = normalise_both(compiled_normalise, body, 1.0)
+        pricing.set_prices({"house-model": (3.0, 4.0)}, replace=True)
+        normalise_both(compiled_normalise, body, 1.0)
+    finally:
+        pricing.set_prices(pricing.DEFAULT_PRICES, replace=True, cache_prices=pricing.DEFAULT_CACHE_PRICES)
+    assert [event.cost_usd for event in compiled_events] == [0.001, 0.0001, None]
+
+
+def test_compiled_normalise_keeps_reference_counts(compiled_normalise: Normalise) -> None:
+    """Each stamped event holds ``now`` once, and nothing is held or freed for good once the batch
+    goes (the compiled pass sets slots and switches classes itself). Counts of shared objects may
+    move a little if another thread runs; a leak would move them by a reference per run."""
+    body = b'[{"agent_id": "a", "span_type": "log", "attributes": {}}, {"agent_id": " b"}, {"agent_id": "c", "span_type": "x"}]'
+    now = 1_700_000_000.5
+    runs = 200
+    shared = (Event, ingest._CheckedEvent, None)
+
+    def run(normalise: Normalise) -> None:
+        stamped = sys.getrefcount(now) + 2  # the two common events are stamped
+        events = ingest._batch_decoder.decode(body)
+        result = normalise(events, now)
+        assert result is not None and sys.getrefcount(now) == stamped
+        del events, result
+
+    for normalise in (compiled_normalise, ingest._normalise_common):
+        run(normalise)
+        held = sys.getrefcount(now)
+        before = [sys.getrefcount(item) for item in shared]
+        for _ in range(runs):
+            run(normalise)
+        assert sys.getrefcount(now) == held
+        moved = [sys.getrefcount(item) - count for item, count in zip(shared, before, strict=True)]
+        assert all(abs(delta) < runs // 2 for delta in moved), moved
 
 
 _BODY = b'[{"agent_id": "a", "model": "gpt-4o", "tokens_input": 10}, {"agent_id": " b", "level": "WARN"}]'
