@@ -67,6 +67,21 @@ event_offsets(PyTypeObject *type)
     return 0;
 }
 
+PyDoc_STRVAR(setup_event_doc, "setup_event(Event)\n--\n\nLearn Event's slot layout (for token_sources and replace).");
+
+static PyObject *
+setup_event(PyObject *module, PyObject *ev)
+{
+    if (!PyType_Check(ev)) {
+        PyErr_SetString(PyExc_TypeError, "Event must be a type");
+        return NULL;
+    }
+    if ((event_type != NULL && (PyObject *)event_type != ev) || event_offsets((PyTypeObject *)ev))
+        return NULL;
+    keep((PyObject **)&event_type, ev);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(setup_log_doc, "setup_log(Event, level_rank, normalize_level, span_error, span_heartbeat, "
                             "rank_error, rank_debug, rank_info)\n--\n\n"
                             "Learn Event's slot layout and the log levels' ranks (for log_rows).");
@@ -303,8 +318,123 @@ fail:
     return NULL;
 }
 
+/* -------------------------------------------------------------------------- token sources */
+PyDoc_STRVAR(token_sources_doc,
+             "token_sources(events, metric_span, session_keys)\n--\n\n"
+             "precedence.TokenSources.note's pass: the (agent id, session or None) of each event that carries "
+             "token counts and is not a metric's, each once, in the order they first appear; None when the "
+             "list holds anything but Events.");
+
+static PyObject *
+token_sources(PyObject *module, PyObject *args)
+{
+    PyObject *events, *metric, *keys;
+    if (!PyArg_ParseTuple(args, "O!UO!", &PyList_Type, &events, &metric, &PyTuple_Type, &keys))
+        return NULL;
+    if (event_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_event() was not called");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(events);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(events, i);
+        if (Py_TYPE(e) != event_type)
+            Py_RETURN_NONE;
+        PyObject *attributes = SLOT(e, off_attributes);
+        if (attributes == NULL || (attributes != Py_None && !PyDict_CheckExact(attributes)))
+            Py_RETURN_NONE;
+    }
+    /* As note() does: events without a session key are deduplicated by agent, the others by source,
+       each set on its own (so (agent, None) can be noted once by each). */
+    PyObject *sources = PyList_New(0), *plain = PySet_New(NULL), *keyed = PySet_New(NULL), *blank = NULL;
+    PyObject *source = NULL, *session = NULL;
+    if (sources == NULL || plain == NULL || keyed == NULL || (blank = PyUnicode_FromStringAndSize("", 0)) == NULL)
+        goto fail;
+    Py_ssize_t n_keys = PyTuple_GET_SIZE(keys);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PyList_GET_ITEM(events, i);
+        PyObject *ti = SLOT(e, off_tokens_input), *to = SLOT(e, off_tokens_output);
+        if ((ti == NULL || ti == Py_None) && (to == NULL || to == Py_None))
+            continue;
+        PyObject *span_type = SLOT(e, off_span_type);
+        if (span_type != NULL && span_type != Py_None && str_is(span_type, metric))
+            continue;
+        PyObject *attributes = SLOT(e, off_attributes), *agent_id = SLOT(e, off_agent_id);
+        int has_key = 0;
+        session = Py_None;
+        Py_INCREF(session);
+        if (attributes != Py_None && PyDict_GET_SIZE(attributes)) {
+            for (Py_ssize_t k = 0; k < n_keys; k++) { /* session_of, inline */
+                PyObject *value = PyDict_GetItemWithError(attributes, PyTuple_GET_ITEM(keys, k));
+                if (value == NULL) {
+                    if (PyErr_Occurred())
+                        goto fail;
+                    continue;
+                }
+                has_key = 1;
+                if (value == Py_None)
+                    continue;
+                int is_blank = PyUnicode_CheckExact(value) ? PyUnicode_GET_LENGTH(value) == 0
+                                                          : PyObject_RichCompareBool(value, blank, Py_EQ);
+                if (is_blank < 0)
+                    goto fail;
+                if (is_blank)
+                    continue;
+                PyObject *text = PyUnicode_CheckExact(value) ? Py_NewRef(value) : PyObject_Str(value);
+                if (text == NULL)
+                    goto fail;
+                Py_SETREF(session, text);
+                break;
+            }
+        }
+        if (!has_key) { /* deduplicated by agent */
+            int known = PySet_Contains(plain, agent_id);
+            if (known < 0)
+                goto fail;
+            Py_CLEAR(session);
+            if (known)
+                continue;
+            if (PySet_Add(plain, agent_id))
+                goto fail;
+            source = PyTuple_Pack(2, agent_id, Py_None);
+        } else {
+            source = PyTuple_Pack(2, agent_id, session);
+            Py_CLEAR(session);
+            if (source == NULL)
+                goto fail;
+            int known = PySet_Contains(keyed, source);
+            if (known < 0)
+                goto fail;
+            if (known) {
+                Py_CLEAR(source);
+                continue;
+            }
+            if (PySet_Add(keyed, source))
+                goto fail;
+        }
+        if (source == NULL || PyList_Append(sources, source))
+            goto fail;
+        Py_CLEAR(source);
+    }
+    Py_DECREF(plain);
+    Py_DECREF(keyed);
+    Py_DECREF(blank);
+    return sources;
+fail:
+    Py_XDECREF(source);
+    Py_XDECREF(session);
+    Py_XDECREF(sources);
+    Py_XDECREF(plain);
+    Py_XDECREF(keyed);
+    Py_XDECREF(blank);
+    return NULL;
+}
+
 /* -------------------------------------------------------------------- the ring's replacement */
 #define PREFETCH_AHEAD 16
+/* The header of the allocator's pool an object lies in, which freeing it writes (pools are 16 KiB,
+   aligned, in CPython 3.10 and later; a wrong guess costs only a useless prefetch). */
+#define POOL_OF(p) ((const void *)((uintptr_t)(p) & ~(uintptr_t)(16 * 1024 - 1)))
 
 /* Prefetch what freeing an old entry will touch: the event, then each of its field objects. */
 static inline void
@@ -319,10 +449,13 @@ prefetch_entry(PyObject *old, int depth)
     static const Py_ssize_t *offsets[] = {&off_agent_id, &off_timestamp, &off_span_type, &off_model,
                                           &off_tokens_input, &off_tokens_output, &off_cost_usd, &off_error,
                                           &off_level, &off_attributes, &off_payload};
+    __builtin_prefetch(POOL_OF(old), 1);
     for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
         PyObject *field = SLOT(old, *offsets[k]);
-        if (field != NULL && field != Py_None)
+        if (field != NULL && field != Py_None) {
             __builtin_prefetch(field, 1);
+            __builtin_prefetch(POOL_OF(field), 1);
+        }
     }
 }
 
@@ -375,11 +508,13 @@ replace(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"setup_event", setup_event, METH_O, setup_event_doc},
     {"setup_log", setup_log, METH_VARARGS, setup_log_doc},
     {"setup_checks", setup_checks, METH_VARARGS, setup_checks_doc},
     {"normalise", normalise, METH_VARARGS, normalise_doc},
     {"log_rows", log_rows, METH_O, log_rows_doc},
     {"replace", replace, METH_VARARGS, replace_doc},
+    {"token_sources", token_sources, METH_VARARGS, token_sources_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,9 +28,10 @@ forgotten first.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from agentwatch.collector.compiled import load, wanted
 from agentwatch.collector.otlp.sessions import SEPARATOR
 from agentwatch.protocol import SPAN_METRIC, Event
 
@@ -71,7 +72,15 @@ class TokenSources:
         self.evicted = 0
 
     def note(self, events: Iterable[Event]) -> None:
-        """Remember the source of each event that carries token counts. O(1) per event."""
+        """Remember the source of each event that carries token counts. O(1) per event.
+
+        Where built, ``_ingestscan.token_sources`` finds a list's sources (the loop below, compiled)."""
+        if _compiled_sources is not None and isinstance(events, list):
+            found = _compiled_sources(events, SPAN_METRIC, SESSION_KEYS)
+            if found is not None:
+                for source in found:
+                    self._add(source)
+                return
         metric, keys, keyset = SPAN_METRIC, SESSION_KEYS, _SESSION_KEYSET
         agents: set[str] = set()  # sources of this batch already remembered: without a session,
         sources: set[Source] = set()  # and with one
@@ -128,3 +137,16 @@ def _counted_as(agent: str) -> tuple[str, ...]:
     metric point of the program that names no session may be any of its sessions'."""
     program, separator, _ = agent.partition(SEPARATOR)
     return (agent, program) if separator and program else (agent,)
+
+
+def _load_sources() -> Callable[[list[Event], str, tuple[str, ...]], list[Source] | None] | None:
+    """``_ingestscan.token_sources`` where built and wanted, else None."""
+    scan = load("_ingestscan")
+    if scan is None or not wanted():
+        return None
+    scan.setup_event(Event)
+    sources: Callable[[list[Event], str, tuple[str, ...]], list[Source] | None] = scan.token_sources
+    return sources
+
+
+_compiled_sources = _load_sources()
