@@ -135,6 +135,32 @@ setup_checks(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Whether the passes read this event as the Python loops do: every field they read set (a field
+   deleted with ``del`` is NULL, which the Python loops raise AttributeError for) and its text fields
+   exact str or None (a str subclass may compare as Python's == would not here). Decoded events
+   always are; the passes leave a batch with any other to the Python loops. */
+static inline int
+fields_set(PyObject *e)
+{
+    PyObject *agent_id = SLOT(e, off_agent_id), *span_type = SLOT(e, off_span_type), *level = SLOT(e, off_level),
+             *model = SLOT(e, off_model), *error = SLOT(e, off_error);
+    if (agent_id == NULL || !PyUnicode_CheckExact(agent_id))
+        return 0;
+    PyObject *texts[] = {span_type, level, model, error};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        if (texts[k] == NULL || (texts[k] != Py_None && !PyUnicode_CheckExact(texts[k])))
+            return 0;
+    }
+    static const Py_ssize_t *offsets[] = {&off_agent_id, &off_timestamp, &off_span_type, &off_model,
+                                          &off_tokens_input, &off_tokens_output, &off_cost_usd, &off_error,
+                                          &off_level, &off_attributes, &off_payload};
+    for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
+        if (SLOT(e, *offsets[k]) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
 static inline int
 str_is(PyObject *a, PyObject *b) /* a: exact str or None; b: exact str */
 {
@@ -181,8 +207,8 @@ normalise(PyObject *module, PyObject *args)
         Py_RETURN_NONE;
     Py_ssize_t n = PyList_GET_SIZE(events);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyTypeObject *type = Py_TYPE(PyList_GET_ITEM(events, i));
-        if (type != checked_type && type != event_type)
+        PyObject *e = PyList_GET_ITEM(events, i);
+        if ((Py_TYPE(e) != checked_type && Py_TYPE(e) != event_type) || !fields_set(e))
             Py_RETURN_NONE;
     }
     PyObject *bags = PyList_New(0), *odd = PyList_New(0);
@@ -265,7 +291,7 @@ log_rows(PyObject *module, PyObject *events)
     Py_ssize_t n = PySequence_Fast_GET_SIZE(events);
     PyObject **items = PySequence_Fast_ITEMS(events);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (Py_TYPE(items[i]) != event_type)
+        if (Py_TYPE(items[i]) != event_type || !fields_set(items[i]))
             Py_RETURN_NONE;
     }
     PyObject *agents = PyList_New(n), *ranks = PyList_New(n);
@@ -338,10 +364,10 @@ token_sources(PyObject *module, PyObject *args)
     Py_ssize_t n = PyList_GET_SIZE(events);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(events, i);
-        if (Py_TYPE(e) != event_type)
+        if (Py_TYPE(e) != event_type || !fields_set(e))
             Py_RETURN_NONE;
         PyObject *attributes = SLOT(e, off_attributes);
-        if (attributes == NULL || (attributes != Py_None && !PyDict_CheckExact(attributes)))
+        if (attributes != Py_None && !PyDict_CheckExact(attributes))
             Py_RETURN_NONE;
     }
     /* As note() does: events without a session key are deduplicated by agent, the others by source,
