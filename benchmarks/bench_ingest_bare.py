@@ -41,7 +41,7 @@ from _load import drive
 from _procs import cpu_seconds, start_server
 from bench_http import events_total, request_bytes
 
-from agentwatch.collector.window import PURE_PYTHON_ENV
+from agentwatch.collector.compiled import PURE_PYTHON_ENV
 from agentwatch.protocol import Event
 from agentwatch.simulator.fleet import Fleet
 

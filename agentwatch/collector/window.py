@@ -53,7 +53,8 @@ Compiled pass
     where a C compiler is found) that gives the same numbers bit for bit, reading events at their
     slots. A batch or a second it is not sure of (a value of an odd type, a token count beyond
     ±2**50, a timestamp outside the ring) goes through the Python loops here instead, as does every
-    window made with ``compiled=False`` or while :data:`PURE_PYTHON_ENV` is set.
+    window made with ``compiled=False`` or while ``AGENTWATCH_PURE_PYTHON`` is set
+    (:mod:`agentwatch.collector.compiled`).
 
 Threading: not thread-safe; the collector calls it from its event loop only.
 """
@@ -68,7 +69,7 @@ from typing import Any, Final
 
 import msgspec
 
-from agentwatch.collector.compiled import PURE_PYTHON_ENV, load, wanted
+from agentwatch.collector.compiled import load, wanted
 from agentwatch.collector.sketch import (
     INV_LOG_GAMMA,
     MAX_VALUE,
@@ -514,7 +515,7 @@ class Window:
         #: Since-start totals counted in the same pass over each batch (None: none kept here).
         self.totals = totals
         #: Whether events go through the compiled per-event pass: asked for, built, and not turned
-        #: off with :data:`PURE_PYTHON_ENV`.
+        #: off with :data:`~agentwatch.collector.compiled.PURE_PYTHON_ENV`.
         self.compiled = compiled and COMPILED_AVAILABLE and wanted()
 
     # ------------------------------------------------------------------ in flight
