@@ -656,7 +656,7 @@ static PyObject *
 bucket_at(PyObject *agent, Py_ssize_t slot, PyObject *sec_obj, long long sec)
 {
     PyObject *ring = SLOT(agent, off_a_ring);
-    if (ring == NULL || !PyList_CheckExact(ring) || slot >= PyList_GET_SIZE(ring)) {
+    if (ring == NULL || !PyList_CheckExact(ring) || slot < 0 || slot >= PyList_GET_SIZE(ring)) {
         PyErr_SetString(PyExc_TypeError, "an agent's ring must be a list of the ring's length");
         return NULL;
     }
