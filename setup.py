@@ -13,11 +13,13 @@ setup(
         Extension(
             "agentwatch.collector._windowscan",
             ["agentwatch/collector/_windowscan.c"],
+            depends=["agentwatch/collector/_slots.h"],
             optional=True,
         ),
         Extension(
             "agentwatch.collector._ingestscan",
             ["agentwatch/collector/_ingestscan.c"],
+            depends=["agentwatch/collector/_slots.h"],
             optional=True,
         ),
     ]

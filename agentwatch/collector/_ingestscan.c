@@ -5,9 +5,7 @@
    but events of the types given at setup gets None back, before anything is changed, and its caller
    runs the Python loop.  Built where a C compiler is found at install (an optional extension). */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
+#include "_slots.h"
 
 static PyTypeObject *event_type = NULL, *checked_type = NULL;
 static Py_ssize_t off_agent_id, off_timestamp, off_span_type, off_model, off_tokens_input, off_tokens_output,
@@ -15,25 +13,6 @@ static Py_ssize_t off_agent_id, off_timestamp, off_span_type, off_model, off_tok
 static PyObject *levels = NULL, *check_levels = NULL, *normalize_level = NULL, *estimate = NULL, *s_error = NULL, *s_heartbeat = NULL,
                 *rank_error = NULL, *rank_debug = NULL, *rank_info = NULL;
 static double max_timestamp;
-
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static int
-member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name); /* inherited slots too */
-    if (descr == NULL)
-        return -1;
-    int ok = Py_TYPE(descr) == &PyMemberDescr_Type;
-    PyMemberDef *member = ok ? ((PyMemberDescrObject *)descr)->d_member : NULL;
-    Py_DECREF(descr); /* the type keeps it */
-    if (!ok || (member->type != T_OBJECT_EX && member->type != T_OBJECT)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
-        return -1;
-    }
-    *out = member->offset;
-    return 0;
-}
 
 static void
 keep(PyObject **slot, PyObject *value)
@@ -159,18 +138,6 @@ fields_set(PyObject *e)
             return 0;
     }
     return 1;
-}
-
-static inline int
-str_is(PyObject *a, PyObject *b) /* a: exact str or None; b: exact str */
-{
-    if (a == b)
-        return 1;
-    if (a == Py_None || !PyUnicode_CheckExact(a) || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b) ||
-        PyUnicode_KIND(a) != PyUnicode_KIND(b))
-        return 0;
-    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) ==
-           0;
 }
 
 /* ``s.strip() is s`` for an exact str: no whitespace at either end (an empty str is itself). */

@@ -12,9 +12,7 @@
    and the caller runs its Python loop.  Float sums are added in the Python loop's order, so they are
    bit-identical to its.  Built where a C compiler is found at install (an optional extension). */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
+#include "_slots.h"
 #include <math.h>
 
 #define N_BOUNDS_MAX 32
@@ -39,25 +37,6 @@ static double lo_value, hi_value, inv_log_gamma, max_cost, max_latency;
 static PyObject *s_llm = NULL, *s_completion = NULL, *s_tool = NULL, *s_error = NULL,
                 *s_heartbeat = NULL, *s_empty = NULL, *s_index = NULL, *s_series_for = NULL,
                 *s_reset = NULL, *s_add_edge = NULL;
-
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static int
-member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name); /* inherited slots too */
-    if (descr == NULL)
-        return -1;
-    int ok = Py_TYPE(descr) == &PyMemberDescr_Type;
-    PyMemberDef *member = ok ? ((PyMemberDescrObject *)descr)->d_member : NULL;
-    Py_DECREF(descr); /* the type keeps it */
-    if (!ok || (member->type != T_OBJECT_EX && member->type != T_OBJECT)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
-        return -1;
-    }
-    *out = member->offset;
-    return 0;
-}
 
 static int
 keep_str(PyObject **slot, PyObject *value)
@@ -158,31 +137,6 @@ setup(PyObject *module, PyObject *args)
         Py_XSETREF(*kept[i], (PyTypeObject *)types[i]);
     }
     Py_RETURN_NONE;
-}
-
-/* ------------------------------------------------------------------------------ helpers */
-/* a == b for an exact str a (or NULL/None: never equal) and one of the constants above. */
-static inline int
-str_is(PyObject *a, PyObject *b)
-{
-    if (a == b)
-        return 1;
-    if (a == Py_None || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b) ||
-        PyUnicode_KIND(a) != PyUnicode_KIND(b))
-        return 0;
-    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b),
-                  (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) == 0;
-}
-
-static inline int
-str_equal(PyObject *a, PyObject *b) /* two exact str */
-{
-    if (a == b)
-        return 1;
-    if (PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b))
-        return 0;
-    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b),
-                  (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) == 0;
 }
 
 enum { KIND_OTHER, KIND_LLM, KIND_COMPLETION, KIND_TOOL, KIND_ERROR, KIND_HEARTBEAT };
