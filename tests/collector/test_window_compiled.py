@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentwatch.collector.sketch import MergedSketch
-from agentwatch.collector.totals import OTHER, Totals
+from agentwatch.collector.totals import OTHER, Series, Totals
 from agentwatch.collector.window import ATTR_SDK_DROPPED, COMPILED_AVAILABLE, Bucket, Window
 from tests.collector.window_scan_cases import (
     INF,
@@ -105,17 +105,7 @@ _AGENT_FIELDS = (
     "heartbeat_at",
     "events",
 )
-_SERIES_FIELDS = (
-    "events",
-    "errors",
-    "tool_calls",
-    "tokens_in",
-    "tokens_out",
-    "cost",
-    "latency_count",
-    "latency_sum_ms",
-    "buckets",
-)
+_SERIES_FIELDS = Series.__slots__  # every number a totals series keeps
 
 
 def observe(window: Window, now: float) -> dict[str, Any]:
