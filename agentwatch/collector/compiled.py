@@ -29,6 +29,11 @@ def load(name: str) -> ModuleType | None:
         return None
 
 
+def load_wanted(name: str) -> ModuleType | None:
+    """:func:`load`, or None while :data:`PURE_PYTHON_ENV` is set."""
+    return load(name) if wanted() else None
+
+
 #: The compiled modules, for :func:`note`.
 MODULES: Final = ("_windowscan", "_ingestscan")
 

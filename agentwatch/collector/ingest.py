@@ -92,7 +92,7 @@ import msgspec
 from msgspec import Meta
 
 from agentwatch.collector.articleform import map_article_form
-from agentwatch.collector.compiled import load, wanted
+from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.ingest_errors import (
     BadRequest,
     IngestError,
@@ -630,8 +630,8 @@ def _is_ndjson_type(content_type: str | None) -> bool:
 
 def _load_normalise() -> Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] | None:
     """``_ingestscan.normalise`` set up for this module's checks; None where not built or not wanted."""
-    scan = load("_ingestscan")
-    if scan is None or not wanted():
+    scan = load_wanted("_ingestscan")
+    if scan is None:
         return None
     scan.setup_checks(Event, _CheckedEvent, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost)
     normalise: Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] = scan.normalise

@@ -48,7 +48,7 @@ from typing import Final
 
 import msgspec
 
-from agentwatch.collector.compiled import load, wanted
+from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.idmark import new_sequence, valid_sequence
 from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_rows
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
@@ -107,8 +107,8 @@ def _replace_slice(ring: list[bytes | Event | None], start: int, items: Sequence
 def _load_replace() -> Callable[[list[bytes | Event | None], int, Sequence[bytes | Event]], None]:
     """``_ingestscan.replace`` where built and wanted: the same, with the evicted entries (long out of
     the cache, and most of what publishing costs) fetched ahead of freeing them."""
-    scan = load("_ingestscan")
-    if scan is None or not wanted():
+    scan = load_wanted("_ingestscan")
+    if scan is None:
         return _replace_slice
     compiled: Callable[[list[bytes | Event | None], int, list[bytes | Event]], None] = scan.replace
 

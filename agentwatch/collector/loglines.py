@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
-from agentwatch.collector.compiled import load, wanted
+from agentwatch.collector.compiled import load_wanted
 from agentwatch.protocol import (
     ATTR_TOKENS_CACHE_READ,
     ATTR_TOKENS_CACHE_WRITE,
@@ -94,8 +94,8 @@ def log_rows(events: Sequence[Event]) -> tuple[list[str], list[int]]:
 
 def _load_log_rows() -> Callable[[Sequence[Event]], tuple[list[str], list[int]] | None] | None:
     """``_ingestscan.log_rows`` set up for :func:`log_ranks`' rule; None where not built or not wanted."""
-    scan = load("_ingestscan")
-    if scan is None or not wanted():
+    scan = load_wanted("_ingestscan")
+    if scan is None:
         return None
     scan.setup_log(
         Event, LEVEL_RANK, normalize_level, SPAN_ERROR, SPAN_HEARTBEAT, _RANK_ERROR, _RANK_DEBUG, _RANK_INFO

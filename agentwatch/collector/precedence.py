@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from agentwatch.collector.compiled import load, wanted
+from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.otlp.sessions import SEPARATOR
 from agentwatch.protocol import SPAN_METRIC, Event
 
@@ -141,8 +141,8 @@ def _counted_as(agent: str) -> tuple[str, ...]:
 
 def _load_sources() -> Callable[[list[Event], str, tuple[str, ...]], list[Source] | None] | None:
     """``_ingestscan.token_sources`` where built and wanted, else None."""
-    scan = load("_ingestscan")
-    if scan is None or not wanted():
+    scan = load_wanted("_ingestscan")
+    if scan is None:
         return None
     scan.setup_event(Event)
     sources: Callable[[list[Event], str, tuple[str, ...]], list[Source] | None] = scan.token_sources
