@@ -41,6 +41,7 @@ from _load import drive
 from _procs import cpu_seconds, start_server
 from bench_http import events_total, request_bytes
 
+from agentwatch.collector import compiled
 from agentwatch.collector.compiled import PURE_PYTHON_ENV
 from agentwatch.protocol import Event
 from agentwatch.simulator.fleet import Fleet
@@ -173,7 +174,8 @@ def main() -> None:
             servers[BEFORE] = ([*serve, "--no-store"], options.before.resolve(), None)
         print(
             f"batch {options.batch} events of the simulator's fleet, {len(body) / len(events):.0f} bytes/event, "
-            f"{options.connections} connections, {options.seconds:g} s a round",
+            f"{options.connections} connections, {options.seconds:g} s a round; "
+            f"{compiled.note() or 'the compiled per-event passes in use'}",
             flush=True,
         )
         best: dict[str, tuple[float, float]] = {}
