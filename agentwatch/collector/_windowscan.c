@@ -598,12 +598,6 @@ set_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
     return 0;
 }
 
-static int
-set_float(PyObject *obj, Py_ssize_t off, double value)
-{
-    return set_float_slot(obj, off, value);
-}
-
 /* The agent's bucket for ``sec`` at ``slot`` of its ring: made, or reset when it held another
    second (as Window._add_second does). New reference. */
 static PyObject *
@@ -766,10 +760,10 @@ add_second(PyObject *module, PyObject *args)
             PyDict_Clear(spare);
         } else {
             if (add_int_slot(bucket, off_b_events, count) || add_int_slot(agent, off_a_events, count) ||
-                set_float(agent, off_a_last_seen, g.last_seen))
+                set_float_slot(agent, off_a_last_seen, g.last_seen))
                 goto fail;
             if (g.last_event != NULL &&
-                (set_float(agent, off_a_last_active, g.last_active) || set_slot(agent, off_a_last_event, g.last_event)))
+                (set_float_slot(agent, off_a_last_active, g.last_active) || set_slot(agent, off_a_last_event, g.last_event)))
                 goto fail;
             if (g.model != NULL && set_slot(agent, off_a_model, g.model))
                 goto fail;
