@@ -182,12 +182,11 @@ token_ok(PyObject *v, long long *out)
    the token counts' absolute values: the caller keeps a second's within SUM_LIMIT, so no sum the pass
    makes (an event's, a group's, the second's) can leave 64 bits. */
 static int
-group_ok(PyObject *group, long long *magnitude)
+group_ok(PyObject *const *items, Py_ssize_t n, long long *magnitude)
 {
-    Py_ssize_t n = PyList_GET_SIZE(group);
     long long ti, to;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *e = PyList_GET_ITEM(group, i);
+        PyObject *e = items[i];
         if (Py_TYPE(e) != event_type)
             return 0;
         PyObject *v;
@@ -358,7 +357,7 @@ typedef struct {
 /* The per-event pass of Window._scan_group's loop in window.py over one group: sketch keys into
    a_keys and f_keys, totals into their series, the rest into *g. -1 with an exception set. */
 static int
-scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals, PyObject *index,
+scan_group(PyObject *const *items, Py_ssize_t n, PyObject *a_keys, PyObject *f_keys, PyObject *totals, PyObject *index,
            PyObject *agent_id, PyObject *coerce_cost, GroupScan *g)
 {
     int tally = totals != Py_None;
@@ -375,9 +374,8 @@ scan_group(PyObject *group, PyObject *a_keys, PyObject *f_keys, PyObject *totals
         models = models == NULL ? Py_None : models;
         Py_INCREF(models);
     }
-    Py_ssize_t n = PyList_GET_SIZE(group);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *e = PyList_GET_ITEM(group, i);
+        PyObject *e = items[i];
         PyObject *span_type = SLOT(e, off_span_type);
         PyObject *event_model = SLOT(e, off_model);
         SeriesDelta *sd = NULL;
@@ -639,11 +637,132 @@ bucket_at(PyObject *agent, Py_ssize_t slot, PyObject *sec_obj, long long sec)
     return bucket;
 }
 
+/* ------------------------------------------------------------------------ a batch, grouped */
+/* One (second, agent) group of a Grouping. */
+typedef struct {
+    PyObject *agent_id; /* borrowed: its first event's */
+    long long sec;
+    unsigned long long hash;
+    Py_ssize_t start, count; /* its events: ordered[start : start + count] */
+} GroupInfo;
+
+/* What group() makes of a batch: {second: {agent id: [events]}} without a Python object per group.
+   Each group's events lie together in ``ordered``, in arrival order; groups and seconds keep the
+   order they were first seen in, as the dicts of Window.add_many's loop do. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *events;        /* the batch: keeps the events ``ordered`` borrows alive */
+    PyObject **ordered;      /* borrowed */
+    GroupInfo *groups;       /* first-seen order */
+    Py_ssize_t n_groups;
+    long long *seconds;      /* first-seen order */
+    Py_ssize_t n_seconds;
+    Py_ssize_t *by_second;   /* group indices, second after second, first-seen order within each */
+    Py_ssize_t *second_start; /* n_seconds + 1 entries: each second's part of by_second */
+} Grouping;
+
+static void
+grouping_dealloc(Grouping *self)
+{
+    PyMem_Free(self->ordered);
+    PyMem_Free(self->groups);
+    PyMem_Free(self->seconds);
+    PyMem_Free(self->by_second);
+    PyMem_Free(self->second_start);
+    Py_XDECREF(self->events);
+    PyObject_Free(self);
+}
+
+static PyObject *
+grouping_seconds(Grouping *self, PyObject *unused)
+{
+    PyObject *out = PyList_New(self->n_seconds);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < self->n_seconds; i++) {
+        PyObject *sec = PyLong_FromLongLong(self->seconds[i]);
+        if (sec == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, sec);
+    }
+    return out;
+}
+
+/* A new list of a group's events. */
+static PyObject *
+group_list(Grouping *self, GroupInfo *info)
+{
+    PyObject *list = PyList_New(info->count);
+    if (list == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < info->count; k++) {
+        PyObject *e = self->ordered[info->start + k];
+        Py_INCREF(e);
+        PyList_SET_ITEM(list, k, e);
+    }
+    return list;
+}
+
+static PyObject *
+grouping_groups(Grouping *self, PyObject *arg)
+{
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    if (index < 0 || index >= self->n_seconds) {
+        PyErr_SetString(PyExc_IndexError, "no such second in this grouping");
+        return NULL;
+    }
+    PyObject *out = PyDict_New();
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t k = self->second_start[index]; k < self->second_start[index + 1]; k++) {
+        GroupInfo *info = &self->groups[self->by_second[k]];
+        PyObject *list = group_list(self, info);
+        if (list == NULL || PyDict_SetItem(out, info->agent_id, list)) {
+            Py_XDECREF(list);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(list);
+    }
+    return out;
+}
+
+static PyMethodDef grouping_methods[] = {
+    {"seconds", (PyCFunction)grouping_seconds, METH_NOARGS,
+     "The batch's seconds, in the order first seen (the keys of Window.add_many's by_second)."},
+    {"groups", (PyCFunction)grouping_groups, METH_O,
+     "groups(index): the index-th second's {agent id: [events]} as Window.add_many's loop builds it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject GroupingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "agentwatch.collector._windowscan.Grouping",
+    .tp_basicsize = sizeof(Grouping),
+    .tp_dealloc = (destructor)grouping_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A batch grouped by (second, agent) by group(); read by add_second.",
+    .tp_methods = grouping_methods,
+};
+
+/* One group as add_second reads it: from a dict's list or from a Grouping. */
+typedef struct {
+    PyObject *agent_id;    /* borrowed */
+    PyObject *const *items; /* borrowed events */
+    Py_ssize_t n;
+    PyObject *list;        /* borrowed: the dict's list; NULL for a Grouping's group */
+    GroupInfo *info;       /* the Grouping's group; NULL for a dict's */
+} GroupView;
+
 /* ------------------------------------------------------------------------ one second's pass */
 PyDoc_STRVAR(add_second_doc,
              "add_second(sec, slot, groups, agents, new_agent, f_bucket, fleet, totals, coerce_cost, "
-             "close_ended, heartbeats)\n--\n\n"
-             "Window._add_second for one second's groups (agent id -> events), compiled. None when a "
+             "close_ended, heartbeats, index=0)\n--\n\n"
+             "Window._add_second for one second's groups (agent id -> events: a dict, or the index-th "
+             "second of a Grouping from group()), compiled. None when a "
              "group must take the Python loop (nothing was changed then); else (cost, cost estimated, "
              "values refused, bad values, agents dropped).");
 
@@ -652,10 +771,10 @@ add_second(PyObject *module, PyObject *args)
 {
     PyObject *sec_obj, *groups, *agents, *new_agent, *f_bucket, *fleet, *totals, *coerce_cost, *close_ended,
         *on_heartbeats;
-    Py_ssize_t slot;
-    if (!PyArg_ParseTuple(args, "O!nO!O!OOOOOOO", &PyLong_Type, &sec_obj, &slot, &PyDict_Type, &groups,
-                          &PyDict_Type, &agents, &new_agent, &f_bucket, &fleet, &totals, &coerce_cost,
-                          &close_ended, &on_heartbeats))
+    Py_ssize_t slot, second_index = 0;
+    if (!PyArg_ParseTuple(args, "O!nOO!OOOOOOO|n", &PyLong_Type, &sec_obj, &slot, &groups, &PyDict_Type, &agents,
+                          &new_agent, &f_bucket, &fleet, &totals, &coerce_cost, &close_ended, &on_heartbeats,
+                          &second_index))
         return NULL;
     if (event_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
@@ -666,38 +785,79 @@ add_second(PyObject *module, PyObject *args)
         return NULL;
     if (Py_TYPE(f_bucket) != bucket_type)
         Py_RETURN_NONE;
-    /* Everything checked before anything changes: the caller falls back to Python on None. */
-    PyObject *agent_id, *group;
-    Py_ssize_t pos = 0;
-    long long magnitude = 0;
-    while (PyDict_Next(groups, &pos, &agent_id, &group)) {
-        if (!PyUnicode_CheckExact(agent_id) || !PyList_CheckExact(group) || PyList_GET_SIZE(group) == 0 ||
-            !group_ok(group, &magnitude))
-            Py_RETURN_NONE;
-        PyObject *agent = PyDict_GetItemWithError(agents, agent_id);
-        if (agent == NULL && PyErr_Occurred())
+    /* The second's groups as views, in the order the dict (or the grouping) holds them. */
+    GroupView *views = NULL;
+    Py_ssize_t n_views = 0;
+    if (PyDict_CheckExact(groups)) {
+        views = PyMem_Malloc(sizeof(GroupView) * (size_t)(PyDict_GET_SIZE(groups) + 1));
+        if (views == NULL)
+            return PyErr_NoMemory();
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(groups, &pos, &key, &value)) {
+            if (!PyUnicode_CheckExact(key) || !PyList_CheckExact(value) || PyList_GET_SIZE(value) == 0) {
+                PyMem_Free(views);
+                Py_RETURN_NONE;
+            }
+            views[n_views++] = (GroupView){key, ((PyListObject *)value)->ob_item, PyList_GET_SIZE(value), value, NULL};
+        }
+    } else if (Py_TYPE(groups) == &GroupingType) {
+        Grouping *grouping = (Grouping *)groups;
+        if (second_index < 0 || second_index >= grouping->n_seconds || grouping->seconds[second_index] != sec) {
+            PyErr_SetString(PyExc_IndexError, "not a second of this grouping");
             return NULL;
+        }
+        Py_ssize_t first = grouping->second_start[second_index], stop = grouping->second_start[second_index + 1];
+        views = PyMem_Malloc(sizeof(GroupView) * (size_t)(stop - first + 1));
+        if (views == NULL)
+            return PyErr_NoMemory();
+        for (Py_ssize_t k = first; k < stop; k++) {
+            GroupInfo *info = &grouping->groups[grouping->by_second[k]];
+            views[n_views++] = (GroupView){info->agent_id, grouping->ordered + info->start, info->count, NULL, info};
+        }
+    } else {
+        PyErr_SetString(PyExc_TypeError, "groups must be a dict or a Grouping");
+        return NULL;
+    }
+    /* Everything checked before anything changes: the caller falls back to Python on None. */
+    PyObject *agent_id;
+    long long magnitude = 0;
+    for (Py_ssize_t v_i = 0; v_i < n_views; v_i++) {
+        if (!group_ok(views[v_i].items, views[v_i].n, &magnitude)) {
+            PyMem_Free(views);
+            Py_RETURN_NONE;
+        }
+        PyObject *agent = PyDict_GetItemWithError(agents, views[v_i].agent_id);
+        if (agent == NULL && PyErr_Occurred()) {
+            PyMem_Free(views);
+            return NULL;
+        }
         if (agent != NULL) {
-            if (Py_TYPE(agent) != agent_type)
-                Py_RETURN_NONE;
             PyObject *v;
-            if ((v = SLOT(agent, off_a_last_seen)) == NULL || !PyFloat_CheckExact(v) ||
+            if (Py_TYPE(agent) != agent_type || (v = SLOT(agent, off_a_last_seen)) == NULL || !PyFloat_CheckExact(v) ||
                 (v = SLOT(agent, off_a_last_active)) == NULL || !PyFloat_CheckExact(v) ||
-                (v = SLOT(agent, off_a_total_cost)) == NULL || !PyFloat_CheckExact(v))
+                (v = SLOT(agent, off_a_total_cost)) == NULL || !PyFloat_CheckExact(v)) {
+                PyMem_Free(views);
                 Py_RETURN_NONE;
+            }
         }
     }
     PyObject *f_sketch = SLOT(f_bucket, off_b_sketch);
-    if (f_sketch == NULL || SLOT(f_sketch, off_k_counts) == NULL || !PyDict_CheckExact(SLOT(f_sketch, off_k_counts)))
+    if (f_sketch == NULL || SLOT(f_sketch, off_k_counts) == NULL || !PyDict_CheckExact(SLOT(f_sketch, off_k_counts))) {
+        PyMem_Free(views);
         Py_RETURN_NONE;
+    }
     PyObject *f_keys = SLOT(f_sketch, off_k_counts);
     PyObject *index = NULL; /* the totals' agent -> model -> series index (what models_of reads) */
     if (totals != Py_None) {
         index = PyObject_GetAttr(totals, s_index);
-        if (index == NULL)
+        if (index == NULL) {
+            PyMem_Free(views);
             return NULL;
+        }
         if (!PyDict_CheckExact(index)) {
             Py_DECREF(index);
+            PyMem_Free(views);
             Py_RETURN_NONE;
         }
     }
@@ -710,13 +870,21 @@ add_second(PyObject *module, PyObject *args)
     GroupScan g;
     memset(&g, 0, sizeof g);
 
-    pos = 0;
-    while (PyDict_Next(groups, &pos, &agent_id, &group)) {
+    for (Py_ssize_t v_i = 0; v_i < n_views; v_i++) {
+        GroupView *view = &views[v_i];
+        agent_id = view->agent_id;
+        if (view->list != NULL) { /* read the list again: Python ran in between */
+            if (PyList_GET_SIZE(view->list) != view->n) {
+                PyErr_SetString(PyExc_RuntimeError, "a group changed during the pass");
+                goto fail;
+            }
+            view->items = ((PyListObject *)view->list)->ob_item;
+        }
         agent = PyDict_GetItemWithError(agents, agent_id); /* borrowed */
         if (agent == NULL && PyErr_Occurred())
             goto fail;
         if (agent == NULL) {
-            PyObject *first_ts = SLOT(PyList_GET_ITEM(group, 0), off_timestamp);
+            PyObject *first_ts = SLOT(view->items[0], off_timestamp);
             agent = PyObject_CallFunctionObjArgs(new_agent, agent_id, first_ts, NULL);
             if (agent == NULL)
                 goto fail;
@@ -727,7 +895,7 @@ add_second(PyObject *module, PyObject *args)
                 goto fail;
             }
         }
-        Py_ssize_t count = PyList_GET_SIZE(group);
+        Py_ssize_t count = view->n;
         PyObject *a_keys;
         memset(&g, 0, sizeof g);
         if (agent != Py_None) {
@@ -751,7 +919,7 @@ add_second(PyObject *module, PyObject *args)
             a_keys = spare;
             g.last_seen = g.last_active = Py_HUGE_VAL;
         }
-        if (scan_group(group, a_keys, f_keys, totals, index, agent_id, coerce_cost, &g))
+        if (scan_group(view->items, view->n, a_keys, f_keys, totals, index, agent_id, coerce_cost, &g))
             goto fail;
         refused += g.refused;
         bad_values += g.bad_values;
@@ -830,7 +998,13 @@ add_second(PyObject *module, PyObject *args)
             }
         }
         if (agent != NULL && SLOT(agent, off_a_steps) != NULL && SLOT(agent, off_a_steps) != Py_None) {
+            PyObject *group = view->list;
+            if (group != NULL)
+                Py_INCREF(group);
+            else if ((group = group_list((Grouping *)groups, view->info)) == NULL)
+                goto fail;
             PyObject *done = PyObject_CallFunctionObjArgs(close_ended, agent, group, NULL);
+            Py_DECREF(group);
             if (done == NULL)
                 goto fail;
             Py_DECREF(done);
@@ -868,6 +1042,7 @@ add_second(PyObject *module, PyObject *args)
     Py_XDECREF(edges);
     Py_XDECREF(spare);
     Py_XDECREF(index);
+    PyMem_Free(views);
     return Py_BuildValue("(dOLLL)", f_cost, f_estimated ? Py_True : Py_False, refused, bad_values, dropped);
 fail:
     Py_XDECREF(g.heartbeats);
@@ -877,15 +1052,48 @@ fail:
     Py_XDECREF(edges);
     Py_XDECREF(spare);
     Py_XDECREF(index);
+    PyMem_Free(views);
     return NULL;
 }
 
 /* ----------------------------------------------------------------------- grouping a batch */
 PyDoc_STRVAR(group_doc,
              "group(events, oldest, now)\n--\n\n"
-             "Window.add_many's grouping, compiled: {second: {agent id: [events]}} in arrival order, or None "
-             "when an event needs the Python loop (a timestamp not a float in [oldest, now], an agent id "
-             "not a str, not an Event).");
+             "Window.add_many's grouping, compiled: a Grouping ({second: {agent id: [events]}} in arrival "
+             "order, read by add_second), or None when an event needs the Python loop (a timestamp not a "
+             "float in [oldest, now], an agent id not a str, not an Event).");
+
+static inline unsigned long long
+mix64(unsigned long long h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* A hash of a str's code units (equal str, equal hash): cheaper than str's own for the short ids of
+   a batch, each a new object whose hash is not cached yet. */
+static inline unsigned long long
+text_hash(PyObject *s)
+{
+    const unsigned char *p = PyUnicode_DATA(s);
+    size_t len = (size_t)PyUnicode_GET_LENGTH(s) * PyUnicode_KIND(s);
+    unsigned long long h = 0x9e3779b97f4a7c15ULL ^ len, w;
+    for (; len >= 8; len -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * 0x100000001b3ULL;
+    }
+    return h;
+}
 
 static PyObject *
 group(PyObject *module, PyObject *args)
@@ -904,58 +1112,114 @@ group(PyObject *module, PyObject *args)
         if (Py_TYPE(e) != event_type)
             Py_RETURN_NONE;
         PyObject *ts = SLOT(e, off_timestamp), *agent_id = SLOT(e, off_agent_id);
-        if (ts == NULL || !PyFloat_CheckExact(ts) || agent_id == NULL || !PyUnicode_CheckExact(agent_id))
+        if (ts == NULL || !PyFloat_CheckExact(ts) || agent_id == NULL || !PyUnicode_CheckExact(agent_id) ||
+            PyUnicode_READY(agent_id) < 0)
             Py_RETURN_NONE;
         double t = PyFloat_AS_DOUBLE(ts);
         if (!(oldest <= t && t <= now))
             Py_RETURN_NONE;
     }
-    PyObject *by_second = PyDict_New();
-    if (by_second == NULL)
+    Grouping *g = PyObject_New(Grouping, &GroupingType);
+    if (g == NULL)
         return NULL;
-    PyObject *groups = NULL; /* borrowed from by_second */
-    double start = 0.0, end = 0.0; /* [start, end): the second ``groups`` holds (none yet) */
+    g->ordered = NULL;
+    g->groups = NULL;
+    g->seconds = NULL;
+    g->by_second = NULL;
+    g->second_start = NULL;
+    g->n_groups = g->n_seconds = 0;
+    Py_INCREF(events);
+    g->events = events;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n)
+        cap <<= 1;
+    size_t mask = cap - 1;
+    Py_ssize_t *table = PyMem_Malloc(sizeof(Py_ssize_t) * cap);     /* (second, agent) -> group */
+    Py_ssize_t *sec_table = PyMem_Malloc(sizeof(Py_ssize_t) * cap); /* second -> its index */
+    Py_ssize_t *group_of = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    Py_ssize_t *second_of = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1)); /* per group */
+    g->groups = PyMem_Malloc(sizeof(GroupInfo) * (size_t)(n + 1));
+    g->seconds = PyMem_Malloc(sizeof(long long) * (size_t)(n + 1));
+    g->ordered = PyMem_Malloc(sizeof(PyObject *) * (size_t)(n + 1));
+    g->by_second = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    g->second_start = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 2));
+    if (table == NULL || sec_table == NULL || group_of == NULL || second_of == NULL || g->groups == NULL ||
+        g->seconds == NULL || g->ordered == NULL || g->by_second == NULL || g->second_start == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    memset(table, 0xff, sizeof(Py_ssize_t) * cap); /* -1: empty */
+    memset(sec_table, 0xff, sizeof(Py_ssize_t) * cap);
+    long long last_sec = 0;
+    Py_ssize_t last_second = -1; /* the index of last_sec (-1: none yet) */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(events, i);
-        double t = PyFloat_AS_DOUBLE(SLOT(e, off_timestamp));
-        if (!(start <= t && t < end)) {
-            long long sec = (long long)t; /* int(t): toward zero */
-            start = (double)sec;
-            end = start + 1.0;
-            PyObject *key = PyLong_FromLongLong(sec);
-            if (key == NULL)
-                goto fail;
-            groups = PyDict_GetItemWithError(by_second, key);
-            if (groups == NULL) {
-                if (PyErr_Occurred() || (groups = PyDict_New()) == NULL) {
-                    Py_DECREF(key);
-                    goto fail;
-                }
-                int rc = PyDict_SetItem(by_second, key, groups);
-                Py_DECREF(groups); /* by_second keeps it */
-                if (rc) {
-                    Py_DECREF(key);
-                    goto fail;
-                }
-            }
-            Py_DECREF(key);
-        }
+        long long sec = (long long)PyFloat_AS_DOUBLE(SLOT(e, off_timestamp)); /* int(t): toward zero */
         PyObject *agent_id = SLOT(e, off_agent_id);
-        PyObject *list = PyDict_GetItemWithError(groups, agent_id);
-        if (list == NULL) {
-            if (PyErr_Occurred() || (list = PyList_New(0)) == NULL)
-                goto fail;
-            int rc = PyDict_SetItem(groups, agent_id, list);
-            Py_DECREF(list); /* groups keeps it */
-            if (rc)
-                goto fail;
+        unsigned long long h = mix64(text_hash(agent_id) ^ ((unsigned long long)sec * 0x9e3779b97f4a7c15ULL));
+        size_t at = (size_t)h & mask;
+        Py_ssize_t found;
+        for (;;) {
+            found = table[at];
+            if (found < 0)
+                break;
+            GroupInfo *info = &g->groups[found];
+            if (info->hash == h && info->sec == sec && str_equal(info->agent_id, agent_id))
+                break;
+            at = (at + 1) & mask;
         }
-        if (PyList_Append(list, e))
-            goto fail;
+        if (found < 0) { /* a new group; perhaps a new second */
+            if (last_second < 0 || sec != last_sec) {
+                size_t s_at = (size_t)mix64((unsigned long long)sec) & mask;
+                while (sec_table[s_at] >= 0 && g->seconds[sec_table[s_at]] != sec)
+                    s_at = (s_at + 1) & mask;
+                if (sec_table[s_at] < 0) {
+                    sec_table[s_at] = g->n_seconds;
+                    g->seconds[g->n_seconds++] = sec;
+                }
+                last_sec = sec;
+                last_second = sec_table[s_at];
+            }
+            found = table[at] = g->n_groups++;
+            g->groups[found] = (GroupInfo){agent_id, sec, h, 0, 0};
+            second_of[found] = last_second;
+        }
+        g->groups[found].count += 1;
+        group_of[i] = found;
     }
-    return by_second;
+    /* Each group's events together, in arrival order; groups in first-seen order. */
+    Py_ssize_t at = 0;
+    for (Py_ssize_t k = 0; k < g->n_groups; k++) {
+        g->groups[k].start = at;
+        at += g->groups[k].count;
+        g->groups[k].count = 0; /* counted again as filled */
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        GroupInfo *info = &g->groups[group_of[i]];
+        g->ordered[info->start + info->count++] = PyList_GET_ITEM(events, i);
+    }
+    /* The groups second after second, each second's in first-seen order. */
+    memset(g->second_start, 0, sizeof(Py_ssize_t) * (size_t)(g->n_seconds + 1));
+    for (Py_ssize_t k = 0; k < g->n_groups; k++)
+        g->second_start[second_of[k] + 1] += 1;
+    for (Py_ssize_t s_i = 0; s_i < g->n_seconds; s_i++)
+        g->second_start[s_i + 1] += g->second_start[s_i];
+    Py_ssize_t *fill = group_of; /* reused: each second's next free place */
+    for (Py_ssize_t s_i = 0; s_i < g->n_seconds; s_i++)
+        fill[s_i] = g->second_start[s_i];
+    for (Py_ssize_t k = 0; k < g->n_groups; k++)
+        g->by_second[fill[second_of[k]]++] = k;
+    PyMem_Free(table);
+    PyMem_Free(sec_table);
+    PyMem_Free(group_of);
+    PyMem_Free(second_of);
+    return (PyObject *)g;
 fail:
-    Py_DECREF(by_second);
+    PyMem_Free(table);
+    PyMem_Free(sec_table);
+    PyMem_Free(group_of);
+    PyMem_Free(second_of);
+    Py_DECREF(g);
     return NULL;
 }
 
@@ -976,6 +1240,13 @@ exec_module(PyObject *module)
     s_add_edge = PyUnicode_InternFromString("_add_edge");
     if (s_empty == NULL || s_index == NULL || s_series_for == NULL || s_reset == NULL || s_add_edge == NULL)
         return -1;
+    if (PyType_Ready(&GroupingType) < 0)
+        return -1;
+    Py_INCREF(&GroupingType);
+    if (PyModule_AddObject(module, "Grouping", (PyObject *)&GroupingType) < 0) {
+        Py_DECREF(&GroupingType);
+        return -1;
+    }
     return 0;
 }
 

@@ -65,7 +65,7 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -128,6 +128,16 @@ _NO_SECOND: Final = -(1 << 62)
 
 _log = math.log
 _ceil = math.ceil
+
+
+class _Grouping(Protocol):
+    """A batch grouped by (second, agent) by the compiled pass (``_windowscan.group``)."""
+
+    def seconds(self) -> list[int]:
+        """The batch's seconds, in the order first seen."""
+
+    def groups(self, index: int, /) -> dict[str, list[Event]]:
+        """The ``index``-th second's events by agent, each agent's in arrival order."""
 
 
 class _Counters:
@@ -651,10 +661,9 @@ class Window:
         late_events: list[Event] = []
         by_second: dict[int, dict[str, list[Event]]] = {}
         groups: dict[str, list[Event]] = {}
+        # Every event a float timestamp within the ring: grouped as below, without a list per group.
         grouped = _compiled_group(batch, oldest_ts, now) if self.compiled else None  # type: ignore[misc]
-        if grouped is not None:  # every event a float timestamp within the ring: grouped as below
-            by_second = grouped
-        else:
+        if grouped is None:
             second_start = second_end = 0.0  # [start, end): the second ``groups`` holds (none yet)
             for event in batch:
                 ts = event.timestamp
@@ -685,20 +694,26 @@ class Window:
         if not n:
             self._maybe_evict(now)
             return
-        if by_second:
+        seconds: list[int] = grouped.seconds() if grouped is not None else list(by_second)
+        if seconds:
             # Events from before the collector started (a sender's backlog after a restart) widen
             # the watched part of the window to their seconds, or they would count as this run's
             # and inflate every rate.
-            first = min(by_second)
+            first = min(seconds)
             if first < self.origin:
-                stamps = (e.timestamp for group in by_second[first].values() for e in group)
+                first_groups = (
+                    grouped.groups(seconds.index(first)) if grouped is not None else by_second[first]
+                )
+                stamps = (e.timestamp for group in first_groups.values() for e in group)
                 self.origin = min(
                     self.origin, min((t for t in stamps if isinstance(t, float)), default=first)
                 )
         total_cost = late_cost
         totals = self.totals
-        for sec, groups in by_second.items():
-            total_cost += self._add_second(sec, groups, totals)
+        for index, sec in enumerate(seconds):
+            total_cost += self._add_second(
+                sec, grouped if grouped is not None else by_second[sec], totals, index
+            )
         if late_events and totals is not None:
             totals.add_many(late_events)
         self.events_total += n
@@ -707,8 +722,13 @@ class Window:
         self.version += 1
         self._maybe_evict(now)
 
-    def _add_second(self, sec: int, groups: dict[str, list[Event]], totals: Totals | None) -> float:
+    def _add_second(
+        self, sec: int, groups: dict[str, list[Event]] | _Grouping, totals: Totals | None, index: int = 0
+    ) -> float:
         """Aggregate the events of one second (within the ring), grouped by agent; returns their cost.
+
+        ``groups``: agent id → its events, or the compiled grouping of the batch whose ``index``-th
+        second this is.
 
         With ``totals``, each event is also counted there, in the same pass (exactly as
         :meth:`Totals.add_many <agentwatch.collector.totals.Totals.add_many>` would). The compiled
@@ -736,6 +756,7 @@ class Window:
                 self._coerce_cost,
                 self._close_ended,
                 self._heartbeats,
+                index,
             )
             if done is not None:
                 cost, estimated, refused_values, bad, dropped = done
@@ -746,6 +767,8 @@ class Window:
                 self.bad_values += bad
                 self.agents_dropped += dropped
                 return cost
+        if not isinstance(groups, dict):  # the compiled grouping of a second its pass left to this loop
+            groups = groups.groups(index)
         f_keys = f_bucket.sketch.counts
         f_keys_get = f_keys.get
         agents_get = self._agents.get
@@ -1344,6 +1367,6 @@ COMPILED_AVAILABLE: Final = _compiled is not None
 _compiled_add_second: Callable[..., tuple[float, bool, int, int, int] | None] | None = (
     _compiled.add_second if _compiled is not None else None
 )
-_compiled_group: Callable[[list[Event], float, float], dict[int, dict[str, list[Event]]] | None] | None = (
+_compiled_group: Callable[[list[Event], float, float], _Grouping | None] | None = (
     _compiled.group if _compiled is not None else None
 )
