@@ -32,6 +32,7 @@ static Py_ssize_t off_k_counts, off_k_count, off_k_sum;
 static Py_ssize_t off_a_ring, off_a_events, off_a_last_seen, off_a_last_active, off_a_last_event, off_a_model,
     off_a_cost_unpriced, off_a_total_cost, off_a_cost_estimated, off_a_steps;
 static double bounds[N_BOUNDS_MAX];
+static int setup_keys(void);
 static Py_ssize_t n_bounds = 0;
 static double lo_value, hi_value, inv_log_gamma, max_cost, max_latency;
 static PyObject *s_llm = NULL, *s_completion = NULL, *s_tool = NULL, *s_error = NULL,
@@ -130,6 +131,8 @@ setup(PyObject *module, PyObject *args)
     inv_log_gamma = inv;
     max_cost = mcost;
     max_latency = mlat;
+    if (setup_keys())
+        return NULL;
     PyObject *types[] = {ev, se, bu, ag};
     PyTypeObject **kept[] = {&event_type, &series_type, &bucket_type, &agent_type};
     for (int i = 0; i < 4; i++) {
@@ -345,6 +348,96 @@ count_key(PyObject *counts, PyObject *key, long long by)
     return rc;
 }
 
+/* The sketch keys of latencies within (lo, hi), made once: key - key_lo indexes key_cache. A
+   second's keys for the fleet are counted in fleet_counts first (keys in the order first counted in
+   fleet_touched), then added to the fleet's dict once each, in that order (as one by one would). */
+static PyObject **key_cache = NULL;
+static long long key_lo = 0, key_n = 0;
+static long long *fleet_counts = NULL;
+static long long *fleet_touched = NULL;
+static int fleet_busy = 0; /* fleet_counts in use (a callback re-entering the pass counts directly) */
+
+static int
+setup_keys(void)
+{
+    if (key_cache != NULL) {
+        for (long long i = 0; i < key_n; i++)
+            Py_XDECREF(key_cache[i]);
+    }
+    PyMem_Free(key_cache);
+    PyMem_Free(fleet_counts);
+    PyMem_Free(fleet_touched);
+    key_cache = NULL;
+    fleet_counts = fleet_touched = NULL;
+    key_n = 0;
+    double low = ceil(log(lo_value) * inv_log_gamma) - 1.0, high = ceil(log(hi_value) * inv_log_gamma) + 1.0;
+    if (!(high >= low) || high - low > 1 << 20) /* keys counted one by one */
+        return 0;
+    long long n = (long long)(high - low) + 1;
+    key_cache = PyMem_Calloc((size_t)n, sizeof(PyObject *));
+    fleet_counts = PyMem_Calloc((size_t)n, sizeof(long long));
+    fleet_touched = PyMem_Malloc((size_t)n * sizeof(long long));
+    if (key_cache == NULL || fleet_counts == NULL || fleet_touched == NULL) {
+        PyMem_Free(key_cache);
+        PyMem_Free(fleet_counts);
+        PyMem_Free(fleet_touched);
+        key_cache = NULL;
+        fleet_counts = fleet_touched = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    key_lo = (long long)low;
+    key_n = n;
+    return 0;
+}
+
+typedef struct {
+    int on;              /* counting into fleet_counts */
+    long long n_touched;
+} FleetKeys;
+
+/* Count one latency's key into the agent's dict and the fleet's (or fleet_counts). */
+static int
+count_latency(double latency, PyObject *a_keys, PyObject *f_keys, FleetKeys *fk)
+{
+    double kd = ceil(log(latency) * inv_log_gamma);
+    long long at = (long long)kd - key_lo;
+    if (key_n && at >= 0 && at < key_n) {
+        PyObject *key = key_cache[at];
+        if (key == NULL && (key = key_cache[at] = PyLong_FromDouble(kd)) == NULL)
+            return -1;
+        if (count_key(a_keys, key, 1))
+            return -1;
+        if (fk->on) {
+            if (!fleet_counts[at]++)
+                fleet_touched[fk->n_touched++] = at;
+            return 0;
+        }
+        return count_key(f_keys, key, 1);
+    }
+    PyObject *key = PyLong_FromDouble(kd);
+    if (key == NULL)
+        return -1;
+    int rc = count_key(a_keys, key, 1) || count_key(f_keys, key, 1) ? -1 : 0;
+    Py_DECREF(key);
+    return rc;
+}
+
+/* Add what fleet_counts holds to the fleet's dict and clear it; -1 with an exception set. */
+static int
+flush_fleet_keys(PyObject *f_keys, FleetKeys *fk)
+{
+    int rc = 0;
+    for (long long i = 0; i < fk->n_touched; i++) {
+        long long at = fleet_touched[i];
+        if (rc == 0 && count_key(f_keys, key_cache[at], fleet_counts[at]))
+            rc = -1;
+        fleet_counts[at] = 0;
+    }
+    fk->n_touched = 0;
+    return rc;
+}
+
 /* ----------------------------------------------------------------------- one group's pass */
 typedef struct {
     long long errors, tokens_in, tokens_out, tools, completions, lat_n, refused, bad_values;
@@ -358,7 +451,7 @@ typedef struct {
    a_keys and f_keys, totals into their series, the rest into *g. -1 with an exception set. */
 static int
 scan_group(PyObject *const *items, Py_ssize_t n, PyObject *a_keys, PyObject *f_keys, PyObject *totals, PyObject *index,
-           PyObject *agent_id, PyObject *coerce_cost, GroupScan *g)
+           PyObject *agent_id, PyObject *coerce_cost, GroupScan *g, FleetKeys *fk)
 {
     int tally = totals != Py_None;
     PyObject *models = NULL;
@@ -517,14 +610,8 @@ scan_group(PyObject *const *items, Py_ssize_t n, PyObject *a_keys, PyObject *f_k
                     }
                 }
                 if (lo_value < latency && latency < hi_value) {
-                    PyObject *key = PyLong_FromDouble(ceil(log(latency) * inv_log_gamma));
-                    if (key == NULL)
+                    if (count_latency(latency, a_keys, f_keys, fk))
                         goto fail;
-                    if (count_key(a_keys, key, 1) || count_key(f_keys, key, 1)) {
-                        Py_DECREF(key);
-                        goto fail;
-                    }
-                    Py_DECREF(key);
                     g->lat_n += 1;
                     g->lat_sum += latency;
                 } else {
@@ -869,6 +956,9 @@ add_second(PyObject *module, PyObject *args)
     PyObject *edges = NULL, *spare = NULL, *agent = NULL, *bucket = NULL;
     GroupScan g;
     memset(&g, 0, sizeof g);
+    FleetKeys fk = {!fleet_busy && key_n, 0};
+    if (fk.on)
+        fleet_busy = 1;
 
     for (Py_ssize_t v_i = 0; v_i < n_views; v_i++) {
         GroupView *view = &views[v_i];
@@ -919,7 +1009,7 @@ add_second(PyObject *module, PyObject *args)
             a_keys = spare;
             g.last_seen = g.last_active = Py_HUGE_VAL;
         }
-        if (scan_group(view->items, view->n, a_keys, f_keys, totals, index, agent_id, coerce_cost, &g))
+        if (scan_group(view->items, view->n, a_keys, f_keys, totals, index, agent_id, coerce_cost, &g, &fk))
             goto fail;
         refused += g.refused;
         bad_values += g.bad_values;
@@ -1020,6 +1110,12 @@ add_second(PyObject *module, PyObject *args)
         Py_CLEAR(bucket);
         Py_CLEAR(agent);
     }
+    if (fk.on) {
+        fleet_busy = 0;
+        fk.on = 0;
+        if (flush_fleet_keys(f_keys, &fk))
+            goto fail;
+    }
     if (add_int_slot(f_bucket, off_b_events, f_events) || add_int_slot(f_bucket, off_b_errors, f_errors) ||
         add_int_slot(f_bucket, off_b_tokens_in, f_in) || add_int_slot(f_bucket, off_b_tokens_out, f_out) ||
         add_int_slot(f_bucket, off_b_tool_calls, f_tools) || add_int_slot(f_bucket, off_b_completions, f_compl) ||
@@ -1045,6 +1141,14 @@ add_second(PyObject *module, PyObject *args)
     PyMem_Free(views);
     return Py_BuildValue("(dOLLL)", f_cost, f_estimated ? Py_True : Py_False, refused, bad_values, dropped);
 fail:
+    if (fk.on) { /* the counts are lost with the error, as they would be one by one */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        fleet_busy = 0;
+        for (long long i = 0; i < fk.n_touched; i++)
+            fleet_counts[fleet_touched[i]] = 0;
+        PyErr_Restore(type, value, traceback);
+    }
     Py_XDECREF(g.heartbeats);
     Py_XDECREF(g.edges);
     Py_XDECREF(bucket);
