@@ -1,10 +1,11 @@
 """Fan-out of log entries to Server-Sent Events subscribers: sequence ids, a shared ring, cursors.
 
 :class:`LogHub` gives each log entry a sequence id and keeps it in a bounded ring. Entries
-published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as the
-:class:`~agentwatch.protocol.Event` itself: the log line and its SSE frame are built the first
-time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so each
-entry is encoded **once**, and never when nobody reads it. A :class:`Subscription` is only a
+published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as their batch,
+packed (:mod:`~agentwatch.collector.logbatches`: every slot of a batch refers to one
+:class:`~agentwatch.collector.logbatches.HeldBatch`): the log line and its SSE frame are built the
+first time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so
+each entry is encoded **once**, and never when nobody reads it. A :class:`Subscription` is only a
 cursor into that ring: it reads from the last id it delivered, so a frame is shared (the same
 ``bytes`` object) by every subscriber, and publishing never waits for, nor grows with, a slow
 subscriber. A subscriber that falls more than ``max_lag`` entries behind skips ahead and is told
@@ -42,6 +43,7 @@ import asyncio
 import logging
 import secrets
 import time
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
@@ -50,6 +52,7 @@ import msgspec
 
 from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.idmark import new_sequence, valid_sequence
+from agentwatch.collector.logbatches import HeldBatch, HeldBatches
 from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_rows
 from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
 from agentwatch.collector.traceindex import TraceIndex, entry_trace_key, trace_key
@@ -92,27 +95,31 @@ _LOG_PREFIX_MARK: Final = b"\ndata: "
 
 # One ring slot as read: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
 _Slot = tuple[int, str, int, "bytes | Event"]
-# Entries with consecutive ids as written: (agent ids, level ranks, frames or events), one column
-# each. The ring keeps the same columns, so publishing makes no object per entry.
-_Rows = tuple[list[str], list[int], "Sequence[bytes | Event]"]
+# One ring slot as kept: the same, with the batch holding its event in place of the event.
+_RawSlot = tuple[int, str, int, "bytes | HeldBatch"]
+# What a slot of the held column holds: a frame, or the batch holding its event (None: never used).
+_Held = bytes | HeldBatch
+# Entries with consecutive ids as written: (agent ids, level ranks, frames or held batches), one
+# column each. The ring keeps the same columns, so publishing makes no object per entry.
+_Rows = tuple[list[str], list[int], "Sequence[_Held]"]
 #: The id of a ring slot that never held an entry.
 _EMPTY: Final = -1
 
 
-def _replace_slice(ring: list[bytes | Event | None], start: int, items: Sequence[bytes | Event]) -> None:
+def _replace_slice(ring: list[_Held | None], start: int, items: Sequence[_Held]) -> None:
     """``ring[start:start + len(items)] = items`` (the evicted entries are freed)."""
     ring[start : start + len(items)] = items
 
 
-def _load_replace() -> Callable[[list[bytes | Event | None], int, Sequence[bytes | Event]], None]:
+def _load_replace() -> Callable[[list[_Held | None], int, Sequence[_Held]], None]:
     """``_ingestscan.replace`` where built and wanted: the same, with the evicted entries (long out of
     the cache, and most of what publishing costs) fetched ahead of freeing them."""
     scan = load_wanted("_ingestscan")
     if scan is None:
         return _replace_slice
-    compiled: Callable[[list[bytes | Event | None], int, list[bytes | Event]], None] = scan.replace
+    compiled: Callable[[list[_Held | None], int, list[_Held]], None] = scan.replace
 
-    def replace(ring: list[bytes | Event | None], start: int, items: Sequence[bytes | Event]) -> None:
+    def replace(ring: list[_Held | None], start: int, items: Sequence[_Held]) -> None:
         compiled(ring, start, items if isinstance(items, list) else list(items))
 
     return replace
@@ -202,10 +209,13 @@ class LogHub:
         self._id_prefix = b"id: %b:" % self.sequence.encode()
         self._run_first = first_id  # the first id this run hands out
         # The ring, one list per column; slot ``id % history`` holds entry ``id`` (_EMPTY: none yet).
-        self._ids: list[int] = [_EMPTY] * history
+        # Ids in an array: no int object per entry to make, keep and free.
+        self._ids = array("q", [_EMPTY]) * history
         self._agents: list[str] = [""] * history
         self._ranks: list[int] = [0] * history
-        self._held: list[bytes | Event | None] = [None] * history
+        self._held: list[_Held | None] = [None] * history
+        #: The held batches' packing, and the few of them decoded for readers.
+        self.batches = HeldBatches()
         self._first_held = first_id  # lowest id ever put in the ring (ids below it never existed here)
         self.last_id = first_id - 1
         self.published_total = 0
@@ -248,19 +258,20 @@ class LogHub:
         self._settle(first, len(entries), rows)
 
     def publish_events(self, events: Sequence[Event]) -> int:
-        """Give each event's log line the next id and hold the event; returns the first id.
+        """Give each event's log line the next id and hold the events; returns the first id.
 
-        Ids are consecutive: event ``i`` gets ``first + i``. The log line
+        Ids are consecutive: event ``i`` gets ``first + i``. The events are packed at once (see
+        :mod:`~agentwatch.collector.logbatches`): the hub keeps no reference to them. The log line
         (:func:`~agentwatch.collector.loglines.event_to_log_entry`) and its frame are built only
         when first read; the level filters compare is :func:`~agentwatch.collector.loglines.log_rank`,
-        the same rule the log line's level follows. The events must not be changed afterwards.
-        O(len(events)) with no encoding; never awaits. With no events, returns the next id.
+        the same rule the log line's level follows.
+        O(len(events)), one msgpack encoding; never awaits. With no events, returns the next id.
         While earlier allocated ids are unsettled, the entries wait for them (see :meth:`allocate`).
         """
         if not events:
             return self._next_id
         first = self._take_ids(len(events), reserve=True)
-        self._settle(first, len(events), self._event_rows(events))
+        self._settle(first, len(events), self._event_rows(first, events))
         return first
 
     def allocate(self, count: int) -> int:
@@ -276,16 +287,15 @@ class LogHub:
 
     def publish_allocated(self, first: int, events: Sequence[Event]) -> None:
         """Show events under ids from :meth:`allocate` (event ``i`` gets ``first + i``)."""
-        self._settle(first, len(events), self._event_rows(events))
+        self._settle(first, len(events), self._event_rows(first, events))
 
     def cancel(self, first: int, count: int) -> None:
         """Give up allocated ids: they are never shown (nor handed out again)."""
         self._settle(first, count, None)
 
-    @staticmethod
-    def _event_rows(events: Sequence[Event]) -> _Rows:
+    def _event_rows(self, first: int, events: Sequence[Event]) -> _Rows:
         agents, ranks = log_rows(events)
-        return agents, ranks, events
+        return agents, ranks, self.batches.pack(first, events)
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id
@@ -302,8 +312,6 @@ class LogHub:
                 self._put(first, rows)
             self._settled = first + count - 1
             return
-        if rows is not None:  # held until earlier ids settle: a list of its own
-            rows = (rows[0], rows[1], list(rows[2]))
         self._pending[first] = (count, rows)
         while (item := self._pending.pop(self._settled + 1, None)) is not None:
             count, waiting = item
@@ -323,14 +331,14 @@ class LogHub:
         start = low % size
         stop = start + kept
         if stop <= size:
-            self._ids[start:stop] = range(low, low + kept)
+            self._ids[start:stop] = array("q", range(low, low + kept))
             self._agents[start:stop] = agents
             self._ranks[start:stop] = ranks
             _replace(self._held, start, held)
         else:
             split, wrapped = size - start, stop - size
-            self._ids[start:] = range(low, low + split)
-            self._ids[:wrapped] = range(low + split, low + kept)
+            self._ids[start:] = array("q", range(low, low + split))
+            self._ids[:wrapped] = array("q", range(low + split, low + kept))
             self._agents[start:] = agents[:split]
             self._agents[:wrapped] = agents[split:]
             self._ranks[start:] = ranks[:split]
@@ -387,9 +395,24 @@ class LogHub:
         sequence: str | None = None,
         exact_after: int = 0,
     ) -> None:
-        """Like :meth:`preload` for (log id, event) pairs (e.g. the store's rows); lines built lazily."""
+        """Like :meth:`preload` for (log id, event) pairs (e.g. the store's rows); lines built lazily.
+
+        The events are packed as published ones are, a run of consecutive ids at a time.
+        """
         self._set_sequence(sequence, exact_after)
-        self._preload([(i, e.agent_id, log_rank(e), e) for i, e in items if i > self.last_id], last_id)
+        items = [(i, e) for i, e in items if i > self.last_id]
+        slots: list[_RawSlot] = []
+        at = 0
+        while at < len(items):  # each step packs one run of consecutive ids
+            first = items[at][0]
+            end = at + 1
+            while end < len(items) and items[end][0] == first + end - at:
+                end += 1
+            events = [event for _, event in items[at:end]]
+            held = self.batches.pack(first, events)
+            slots += [(first + n, e.agent_id, log_rank(e), held[n]) for n, e in enumerate(events)]
+            at = end
+        self._preload(slots, last_id)
 
     def _set_sequence(self, sequence: str | None, exact_after: int) -> None:
         if sequence is not None:
@@ -399,7 +422,7 @@ class LogHub:
             self._id_prefix = b"id: %b:" % sequence.encode()
         self.exact_after = max(self.exact_after, exact_after)
 
-    def _preload(self, slots: list[_Slot], last_id: int | None) -> None:
+    def _preload(self, slots: Sequence[_RawSlot], last_id: int | None) -> None:
         size = self.history
         for slot_id, agent_id, rank, held in slots:
             if slot_id <= self.last_id:
@@ -439,7 +462,7 @@ class LogHub:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    def _slots(self, low: int, high: int) -> list[_Slot | None]:
+    def _slots(self, low: int, high: int) -> list[_RawSlot | None]:
         """Ring slots for ids ``low..high`` (inclusive, within the held range), in id order.
 
         A slot may hold an older entry (or None) where an id was never stored (a hole left by a
@@ -464,7 +487,7 @@ class LogHub:
             )
         return [None if slot[0] == _EMPTY else slot for slot in slots]  # type: ignore[misc]
 
-    def _matching(self, low: int, high: int, agent: str | None, min_rank: int) -> list[_Slot]:
+    def _matching(self, low: int, high: int, agent: str | None, min_rank: int) -> list[_RawSlot]:
         slots = self._slots(low, high)
         if agent is None:
             return [s for s in slots if s is not None and s[0] >= low and s[2] >= min_rank]
@@ -490,11 +513,12 @@ class LogHub:
                 return frames, slot[0]
         return frames, high
 
-    def _build(self, slot: _Slot) -> bytes:
-        """Encode a slot's log line once and cache the frame in the ring in place of the event."""
-        entry_id, _, _, event = slot
-        self.traces.built(entry_id, trace_key(event))  # type: ignore[arg-type]
-        entry = event_to_log_entry(event)  # type: ignore[arg-type]  # a slot to build holds its Event
+    def _build(self, slot: _RawSlot) -> bytes:
+        """Encode a slot's log line once and cache the frame in the ring in place of its batch."""
+        entry_id, _, _, batch = slot
+        event = self.batches.event(batch, entry_id)  # type: ignore[arg-type]  # a slot to build: a batch
+        self.traces.built(entry_id, trace_key(event))
+        entry = event_to_log_entry(event)
         entry.id = entry_id
         frame = _log_frame(self._id_prefix, entry_id, json_encoder.encode(entry))
         self._held[entry_id % self.history] = frame
@@ -504,12 +528,33 @@ class LogHub:
         """Held entries with id > ``after``, oldest first, at most ``limit``."""
         low = max(after + 1, self.oldest_held)
         high = min(self.last_id, low + max(limit, 0) - 1)
-        return [held_entry(entry_id, held) for entry_id, _, _, held in self._matching(low, high, None, 0)]
+        return [held_entry(entry_id, held) for entry_id, _, _, held in self.held(low, high)]
 
     def held(self, low: int, high: int) -> list[_Slot]:
-        """``(id, agent, level rank, frame or event)`` of the held entries with ids in ``low..high``."""
+        """``(id, agent, level rank, frame or event)`` of the held entries with ids in ``low..high``.
+
+        Events are decoded from their batches (see :meth:`HeldBatches.events
+        <agentwatch.collector.logbatches.HeldBatches.events>`): do not change them.
+        """
         low, high = max(low, self.oldest_held), min(high, self.last_id)
-        return [s for s in self._slots(low, high) if s is not None and s[0] >= low]
+        decode = self.batches.events
+        slots: list[_Slot] = []
+        append = slots.append
+        batch: HeldBatch | None = None
+        events: list[Event] = []
+        for slot in self._slots(low, high):
+            if slot is None or slot[0] < low:
+                continue
+            held = slot[3]
+            if held.__class__ is bytes:
+                append(slot)  # type: ignore[arg-type]  # a frame
+                continue
+            if held is not batch:
+                batch = held  # type: ignore[assignment]  # not bytes: a batch
+                events = decode(batch)  # type: ignore[arg-type]
+            entry_id = slot[0]
+            append((entry_id, slot[1], slot[2], events[entry_id - batch.first]))  # type: ignore[union-attr]
+        return slots
 
     # ------------------------------------------------------------- subscribing
     def subscribe(
