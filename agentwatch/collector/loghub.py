@@ -536,15 +536,12 @@ class LogHub:
         Events are decoded from their batches (see :meth:`HeldBatches.events
         <agentwatch.collector.logbatches.HeldBatches.events>`): do not change them.
         """
-        low, high = max(low, self.oldest_held), min(high, self.last_id)
         decode = self.batches.events
         slots: list[_Slot] = []
         append = slots.append
         batch: HeldBatch | None = None
         events: list[Event] = []
-        for slot in self._slots(low, high):
-            if slot is None or slot[0] < low:
-                continue
+        for slot in self.held_slots(low, high):
             held = slot[3]
             if held.__class__ is bytes:
                 append(slot)  # type: ignore[arg-type]  # a frame
@@ -555,6 +552,13 @@ class LogHub:
             entry_id = slot[0]
             append((entry_id, slot[1], slot[2], events[entry_id - batch.first]))  # type: ignore[union-attr]
         return slots
+
+    def held_slots(self, low: int, high: int) -> list[_RawSlot]:
+        """Like :meth:`held`, with the :class:`~agentwatch.collector.logbatches.HeldBatch` of each
+        entry not yet built in place of its event: nothing is decoded (a worker thread may read the
+        events with a :class:`~agentwatch.collector.logbatches.BatchReader`)."""
+        low, high = max(low, self.oldest_held), min(high, self.last_id)
+        return [s for s in self._slots(low, high) if s is not None and s[0] >= low]
 
     # ------------------------------------------------------------- subscribing
     def subscribe(
