@@ -55,7 +55,7 @@ class HeldBatch:
     (``events``) when they cannot be packed. ``times``: each event's timestamp (0.0 where it is not
     a float, and then ``odd_times``), once decoded."""
 
-    __slots__ = ("count", "data", "events", "first", "odd_times", "times")
+    __slots__ = ("__weakref__", "count", "data", "events", "first", "odd_times", "times")
 
     def __init__(self, first: int, count: int, data: bytes | None, events: list[Event] | None) -> None:
         self.first = first
