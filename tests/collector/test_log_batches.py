@@ -102,11 +102,14 @@ def test_the_hub_keeps_no_reference_to_published_events() -> None:
     assert [slot[3].tool_name for slot in hub.held(1, 3)] == ["tool-0", "tool-1", "tool-2"]  # type: ignore[union-attr]
 
 
-def test_ids_are_kept_without_an_object_per_entry() -> None:
-    hub = LogHub(history=8)
-    hub.publish_events(make(11))
-    assert hub._ids.typecode == "q"
-    assert [slot[0] for slot in hub.held(1, 11)] == list(range(4, 12))
+def test_ids_are_implied_by_the_slot_and_ids_never_shown_leave_their_slots_empty() -> None:
+    hub = LogHub(history=4)
+    hub.publish_events(make(4))
+    hub.cancel(hub.allocate(2), 2)  # ids 5 and 6: their slots still hold entries 1 and 2
+    assert [slot[0] for slot in hub.held(1, 6)] == [1, 2, 3, 4]
+    hub.publish_events(make(1, start=4))  # id 7: ids 4..7 are the held range, 5 and 6 never entries
+    assert [(slot[0], slot[3]) for slot in hub.held(1, 7)] == [(4, make(4)[3]), (7, make(1, start=4)[0])]
+    assert [e.id for e in hub.entries_after(0, 10)] == [4, 7]
 
 
 # ------------------------------------------------------------------------- eviction
