@@ -23,14 +23,15 @@ import math
 import re
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 
 from agentwatch.collector import storedb
+from agentwatch.collector.logbatches import BatchReader, HeldBatch, batch_times
 from agentwatch.collector.loghub import LogHub, held_entry
 from agentwatch.collector.loglines import event_to_log_entry
 from agentwatch.collector.store import StoreError
@@ -212,7 +213,7 @@ class History:
         """
         collector = self._collector
         hub = collector.logs
-        held = hub.held(hub.oldest_held, hub.last_id)
+        held = hub.held_slots(hub.oldest_held, hub.last_id)  # events read in the worker thread
         oldest = held[0][0] if held else hub.last_id + 1
         low = bisect_left(held, query.start - LOG_RANGE_SLACK, key=_slot_time)
         before_ring = low == 0 and query.after + 1 < oldest  # the range may begin in the store
@@ -253,7 +254,8 @@ class History:
                     resume = matches[room - 1][0] if room else entries[-1].id
                 else:
                     resume = ring_resume
-                entries.extend(held_entry(entry_id, slot) for entry_id, slot in matches[:room])
+                reader = BatchReader()
+                entries.extend(_held_line(reader, entry_id, slot) for entry_id, slot in matches[:room])
             entries.sort(key=lambda entry: (entry.timestamp, entry.id))
             page = LogRange(query.start, query.end, entries, resume is not None, incomplete, resume)
             return json_encoder.encode(page), resume
@@ -284,16 +286,14 @@ class RingTimes:
         self._blocks: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def span(self, block: list[tuple[int, str, int, bytes | Event]]) -> tuple[float, float]:
+    def span(self, block: Sequence[tuple[int, str, int, bytes | Event | HeldBatch]]) -> tuple[float, float]:
         """(earliest, latest) time of a whole block's slots (ids ``n * TIME_BLOCK …``, in order)."""
         key = block[0][0] // TIME_BLOCK
         known = self._blocks.get(key)
         if known is None:
-            stamps = [_held_time(slot[3]) for slot in block]
+            stamps = [_held_time(slot[3], slot[0]) for slot in block]
             known = (min(stamps), max(stamps))
-            if any(
-                isinstance(held := slot[3], Event) and held.timestamp.__class__ is not float for slot in block
-            ):
+            if any(_odd_time(slot[3]) for slot in block):
                 known = (-math.inf, math.inf)  # its frame may tell another time: never skipped
             with self._lock:
                 self._blocks[key] = known
@@ -308,11 +308,11 @@ class RingTimes:
 
 
 def _ring_matches(
-    held: list[tuple[int, str, int, bytes | Event]], query: LogQuery, times: RingTimes
-) -> list[tuple[int, bytes | Event]]:
+    held: Sequence[tuple[int, str, int, bytes | Event | HeldBatch]], query: LogQuery, times: RingTimes
+) -> list[tuple[int, bytes | Event | HeldBatch]]:
     """The held entries of the query's agent, level and time range, at most ``limit + 1``, in id
     order (read off the event loop); whole blocks of ids outside the range are skipped."""
-    matches: list[tuple[int, bytes | Event]] = []
+    matches: list[tuple[int, bytes | Event | HeldBatch]] = []
     start, end, agent_wanted, min_rank = query.start, query.end, query.agent, query.min_rank
     at, count = 0, len(held)
     while at < count:
@@ -327,12 +327,19 @@ def _ring_matches(
             stop = min(count, at + TIME_BLOCK - entry_id % TIME_BLOCK)
         for entry_id, agent, rank, slot in held[at:stop]:
             if (agent_wanted is None or agent == agent_wanted) and rank >= min_rank:
-                if start <= _held_time(slot) < end:
+                if start <= _held_time(slot, entry_id) < end:
                     matches.append((entry_id, slot))
                     if len(matches) > query.limit:
                         return matches
         at = stop
     return matches
+
+
+def _held_line(reader: BatchReader, entry_id: int, held: bytes | Event | HeldBatch) -> LogEntry:
+    """The log line of a held ring entry, its event read from its batch by ``reader`` where it is one."""
+    if isinstance(held, HeldBatch):
+        return held_entry(entry_id, reader.event(held, entry_id))
+    return held_entry(entry_id, held)
 
 
 def _entry(entry_id: int, event: Event) -> LogEntry:
@@ -341,24 +348,34 @@ def _entry(entry_id: int, event: Event) -> LogEntry:
     return entry
 
 
-def _held_time(held: bytes | Event) -> float:
-    """A held entry's time: its event's, or read from its frame (the line's first field)."""
+def _held_time(held: bytes | Event | HeldBatch, entry_id: int = 0) -> float:
+    """A held entry's time: its event's (from its batch's times for entry ``entry_id`` of a batch),
+    or read from its frame (the line's first field)."""
+    if held.__class__ is HeldBatch:
+        return batch_times(held)[entry_id - held.first]
     if held.__class__ is bytes:
-        frame: bytes = held
+        frame = held
         at = frame.find(_FRAME_TIME)
         if at < 0:
             return 0.0
         at += len(_FRAME_TIME)
         return float(frame[at : frame.index(b",", at)])
-    stamp = held.timestamp  # type: ignore[union-attr]
+    stamp = cast(Event, held).timestamp
     return stamp if stamp.__class__ is float else 0.0
 
 
-def _slot_time(slot: tuple[int, str, int, bytes | Event]) -> float:
-    return _held_time(slot[3])
+def _odd_time(held: bytes | Event | HeldBatch) -> bool:
+    """Whether a held entry's event may have a time that is not a float (its frame tells another)."""
+    if held.__class__ is HeldBatch:
+        return held.odd_times  # known once its times are read
+    return isinstance(held, Event) and held.timestamp.__class__ is not float
 
 
-def _slot_id(slot: tuple[int, str, int, bytes | Event]) -> int:
+def _slot_time(slot: tuple[int, str, int, bytes | Event | HeldBatch]) -> float:
+    return _held_time(slot[3], slot[0])
+
+
+def _slot_id(slot: tuple[int, str, int, bytes | Event | HeldBatch]) -> int:
     return slot[0]
 
 

@@ -1,10 +1,11 @@
 """Fan-out of log entries to Server-Sent Events subscribers: sequence ids, a shared ring, cursors.
 
 :class:`LogHub` gives each log entry a sequence id and keeps it in a bounded ring. Entries
-published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as the
-:class:`~agentwatch.protocol.Event` itself: the log line and its SSE frame are built the first
-time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so each
-entry is encoded **once**, and never when nobody reads it. A :class:`Subscription` is only a
+published as events (:meth:`LogHub.publish_events`, the ingest path) are kept as their batch,
+packed (:mod:`~agentwatch.collector.logbatches`: every slot of a batch refers to one
+:class:`~agentwatch.collector.logbatches.HeldBatch`): the log line and its SSE frame are built the
+first time a subscriber or :meth:`LogHub.entries_after` needs them, then cached in the slot, so
+each entry is encoded **once**, and never when nobody reads it. A :class:`Subscription` is only a
 cursor into that ring: it reads from the last id it delivered, so a frame is shared (the same
 ``bytes`` object) by every subscriber, and publishing never waits for, nor grows with, a slow
 subscriber. A subscriber that falls more than ``max_lag`` entries behind skips ahead and is told
@@ -38,28 +39,25 @@ the web layer wraps ``frames()`` in a streaming response.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
 
 from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.idmark import new_sequence, valid_sequence
+from agentwatch.collector.logbatches import HeldBatch, HeldBatches
 from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_rows
-from agentwatch.collector.sse import HEARTBEAT, Heartbeat, sse_frame, wait_writable
+from agentwatch.collector.logsubscription import MAX_BATCH, Subscription, log_frame
+from agentwatch.collector.sse import sse_frame
 from agentwatch.collector.traceindex import TraceIndex, entry_trace_key, trace_key
 from agentwatch.protocol import (
-    SSE_DROPPED,
     SSE_GAP,
     SSE_HELLO,
-    SSE_LOG,
     SSE_RESET,
-    Dropped,
     Event,
     Gap,
     Hello,
@@ -69,10 +67,8 @@ from agentwatch.protocol import (
     level_rank,
 )
 
-log = logging.getLogger(__name__)
+__all__ = ["MAX_BATCH", "Backfill", "LogHub", "Subscription", "held_entry", "parse_event_id"]
 
-#: Most log entries put in one batch by one wake-up of a subscription (bounds a single write).
-MAX_BATCH: Final = 2_000
 #: Most bytes of log frames in one such batch (a batch stops after the frame that reaches it).
 #: A viewer that lags holds one unsent batch in the server's write buffer, beside the buffer's
 #: own 64 KiB, so this bounds what lagging viewers pin; a viewer that keeps up with a high rate
@@ -92,27 +88,29 @@ _LOG_PREFIX_MARK: Final = b"\ndata: "
 
 # One ring slot as read: (id, agent_id, level rank, encoded SSE frame — or the Event it is built from).
 _Slot = tuple[int, str, int, "bytes | Event"]
-# Entries with consecutive ids as written: (agent ids, level ranks, frames or events), one column
-# each. The ring keeps the same columns, so publishing makes no object per entry.
-_Rows = tuple[list[str], list[int], "Sequence[bytes | Event]"]
-#: The id of a ring slot that never held an entry.
-_EMPTY: Final = -1
+# One ring slot as kept: the same, with the batch holding its event in place of the event.
+_RawSlot = tuple[int, str, int, "bytes | HeldBatch"]
+# What a slot of the held column holds: a frame, or the batch holding its event (None: never used).
+_Held = bytes | HeldBatch
+# Entries with consecutive ids as written: (agent ids, level ranks, frames or held batches), one
+# column each. The ring keeps the same columns, so publishing makes no object per entry.
+_Rows = tuple[list[str], list[int], "Sequence[_Held]"]
 
 
-def _replace_slice(ring: list[bytes | Event | None], start: int, items: Sequence[bytes | Event]) -> None:
+def _replace_slice(ring: list[_Held | None], start: int, items: Sequence[_Held]) -> None:
     """``ring[start:start + len(items)] = items`` (the evicted entries are freed)."""
     ring[start : start + len(items)] = items
 
 
-def _load_replace() -> Callable[[list[bytes | Event | None], int, Sequence[bytes | Event]], None]:
+def _load_replace() -> Callable[[list[_Held | None], int, Sequence[_Held]], None]:
     """``_ingestscan.replace`` where built and wanted: the same, with the evicted entries (long out of
     the cache, and most of what publishing costs) fetched ahead of freeing them."""
     scan = load_wanted("_ingestscan")
     if scan is None:
         return _replace_slice
-    compiled: Callable[[list[bytes | Event | None], int, list[bytes | Event]], None] = scan.replace
+    compiled: Callable[[list[_Held | None], int, list[_Held]], None] = scan.replace
 
-    def replace(ring: list[bytes | Event | None], start: int, items: Sequence[bytes | Event]) -> None:
+    def replace(ring: list[_Held | None], start: int, items: Sequence[_Held]) -> None:
         compiled(ring, start, items if isinstance(items, list) else list(items))
 
     return replace
@@ -128,10 +126,6 @@ Backfill = Callable[[int, int, int, "str | None", int], tuple[int, list[LogEntry
 all (``before`` if none), so ids ``after+1 … first_held-1`` are known to be gone. Blocking: the
 hub calls it in a worker thread. May raise; the subscriber is then told of a gap instead.
 """
-
-
-def _log_frame(id_prefix: bytes, entry_id: int, data: bytes) -> bytes:
-    return b"%b%d\nevent: %b\ndata: %b\n\n" % (id_prefix, entry_id, SSE_LOG.encode(), data)
 
 
 def parse_event_id(text: str) -> tuple[str | None, int]:
@@ -201,11 +195,14 @@ class LogHub:
         self.exact_after = 0
         self._id_prefix = b"id: %b:" % self.sequence.encode()
         self._run_first = first_id  # the first id this run hands out
-        # The ring, one list per column; slot ``id % history`` holds entry ``id`` (_EMPTY: none yet).
-        self._ids: list[int] = [_EMPTY] * history
+        # The ring, one list per column: slot ``id % history`` holds entry ``id`` of the held ids
+        # (oldest_held…last_id), or None in the held column where that id never was an entry (ids
+        # are implied by the slot, so no int object per entry is made, kept and freed).
         self._agents: list[str] = [""] * history
         self._ranks: list[int] = [0] * history
-        self._held: list[bytes | Event | None] = [None] * history
+        self._held: list[_Held | None] = [None] * history
+        #: The held batches' packing, and the few of them decoded for readers.
+        self.batches = HeldBatches()
         self._first_held = first_id  # lowest id ever put in the ring (ids below it never existed here)
         self.last_id = first_id - 1
         self.published_total = 0
@@ -243,24 +240,25 @@ class LogHub:
         rows: _Rows = (
             [e.agent_id for e in entries],
             [level_rank(e.level) for e in entries],
-            [_log_frame(prefix, e.id, json_encoder.encode(e)) for e in entries],
+            [log_frame(prefix, e.id, json_encoder.encode(e)) for e in entries],
         )
         self._settle(first, len(entries), rows)
 
     def publish_events(self, events: Sequence[Event]) -> int:
-        """Give each event's log line the next id and hold the event; returns the first id.
+        """Give each event's log line the next id and hold the events; returns the first id.
 
-        Ids are consecutive: event ``i`` gets ``first + i``. The log line
+        Ids are consecutive: event ``i`` gets ``first + i``. The events are packed at once (see
+        :mod:`~agentwatch.collector.logbatches`): the hub keeps no reference to them. The log line
         (:func:`~agentwatch.collector.loglines.event_to_log_entry`) and its frame are built only
         when first read; the level filters compare is :func:`~agentwatch.collector.loglines.log_rank`,
-        the same rule the log line's level follows. The events must not be changed afterwards.
-        O(len(events)) with no encoding; never awaits. With no events, returns the next id.
+        the same rule the log line's level follows.
+        O(len(events)), one msgpack encoding; never awaits. With no events, returns the next id.
         While earlier allocated ids are unsettled, the entries wait for them (see :meth:`allocate`).
         """
         if not events:
             return self._next_id
         first = self._take_ids(len(events), reserve=True)
-        self._settle(first, len(events), self._event_rows(events))
+        self._settle(first, len(events), self._event_rows(first, events))
         return first
 
     def allocate(self, count: int) -> int:
@@ -276,16 +274,15 @@ class LogHub:
 
     def publish_allocated(self, first: int, events: Sequence[Event]) -> None:
         """Show events under ids from :meth:`allocate` (event ``i`` gets ``first + i``)."""
-        self._settle(first, len(events), self._event_rows(events))
+        self._settle(first, len(events), self._event_rows(first, events))
 
     def cancel(self, first: int, count: int) -> None:
         """Give up allocated ids: they are never shown (nor handed out again)."""
         self._settle(first, count, None)
 
-    @staticmethod
-    def _event_rows(events: Sequence[Event]) -> _Rows:
+    def _event_rows(self, first: int, events: Sequence[Event]) -> _Rows:
         agents, ranks = log_rows(events)
-        return agents, ranks, events
+        return agents, ranks, self.batches.pack(first, events)
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id
@@ -302,8 +299,6 @@ class LogHub:
                 self._put(first, rows)
             self._settled = first + count - 1
             return
-        if rows is not None:  # held until earlier ids settle: a list of its own
-            rows = (rows[0], rows[1], list(rows[2]))
         self._pending[first] = (count, rows)
         while (item := self._pending.pop(self._settled + 1, None)) is not None:
             count, waiting = item
@@ -314,6 +309,8 @@ class LogHub:
     def _put(self, first: int, rows: _Rows) -> None:
         """Store rows for ids ``first…`` (consecutive, above :attr:`last_id`), wake subscribers."""
         size = self.history
+        if first > self.last_id + 1:  # ids skipped (cancelled): their slots must not show older entries
+            self._clear(self.last_id + 1, first - 1)
         agents, ranks, held = rows
         count = len(held)
         kept = min(count, size)  # only the newest ``history`` can be held
@@ -323,14 +320,11 @@ class LogHub:
         start = low % size
         stop = start + kept
         if stop <= size:
-            self._ids[start:stop] = range(low, low + kept)
             self._agents[start:stop] = agents
             self._ranks[start:stop] = ranks
             _replace(self._held, start, held)
         else:
             split, wrapped = size - start, stop - size
-            self._ids[start:] = range(low, low + split)
-            self._ids[:wrapped] = range(low + split, low + kept)
             self._agents[start:] = agents[:split]
             self._agents[:wrapped] = agents[split:]
             self._ranks[start:] = ranks[:split]
@@ -347,6 +341,12 @@ class LogHub:
             self._stale_id(now)  # keeps the marks bounded
         for subscription in self._subscriptions:
             subscription._wake.set()
+
+    def _clear(self, low: int, high: int) -> None:
+        """Empty the slots of ids ``low..high`` (never entries), about to enter the held range."""
+        size, held = self.history, self._held
+        for entry_id in range(max(low, high - size + 1), high + 1):
+            held[entry_id % size] = None
 
     def preload(
         self,
@@ -372,7 +372,7 @@ class LogHub:
             self.traces.built(entry.id, entry_trace_key(entry))
         self._preload(
             [
-                (e.id, e.agent_id, level_rank(e.level), _log_frame(prefix, e.id, json_encoder.encode(e)))
+                (e.id, e.agent_id, level_rank(e.level), log_frame(prefix, e.id, json_encoder.encode(e)))
                 for e in entries
                 if e.id > self.last_id
             ],
@@ -387,9 +387,24 @@ class LogHub:
         sequence: str | None = None,
         exact_after: int = 0,
     ) -> None:
-        """Like :meth:`preload` for (log id, event) pairs (e.g. the store's rows); lines built lazily."""
+        """Like :meth:`preload` for (log id, event) pairs (e.g. the store's rows); lines built lazily.
+
+        The events are packed as published ones are, a run of consecutive ids at a time.
+        """
         self._set_sequence(sequence, exact_after)
-        self._preload([(i, e.agent_id, log_rank(e), e) for i, e in items if i > self.last_id], last_id)
+        items = [(i, e) for i, e in items if i > self.last_id]
+        slots: list[_RawSlot] = []
+        at = 0
+        while at < len(items):  # each step packs one run of consecutive ids
+            first = items[at][0]
+            end = at + 1
+            while end < len(items) and items[end][0] == first + end - at:
+                end += 1
+            events = [event for _, event in items[at:end]]
+            held = self.batches.pack(first, events)
+            slots += [(first + n, e.agent_id, log_rank(e), held[n]) for n, e in enumerate(events)]
+            at = end
+        self._preload(slots, last_id)
 
     def _set_sequence(self, sequence: str | None, exact_after: int) -> None:
         if sequence is not None:
@@ -399,21 +414,24 @@ class LogHub:
             self._id_prefix = b"id: %b:" % sequence.encode()
         self.exact_after = max(self.exact_after, exact_after)
 
-    def _preload(self, slots: list[_Slot], last_id: int | None) -> None:
+    def _preload(self, slots: Sequence[_RawSlot], last_id: int | None) -> None:
         size = self.history
         for slot_id, agent_id, rank, held in slots:
             if slot_id <= self.last_id:
                 continue
             if self.published_total == 0 and self.last_id < self._first_held:
                 self._first_held = slot_id  # nothing held yet: history starts here
+            elif slot_id > self.last_id + 1:
+                self._clear(self.last_id + 1, slot_id - 1)
             at = slot_id % size
-            self._ids[at], self._agents[at], self._ranks[at], self._held[at] = slot_id, agent_id, rank, held
+            self._agents[at], self._ranks[at], self._held[at] = agent_id, rank, held
             self.last_id = slot_id
         if last_id is not None and last_id > self.last_id:
             if self.last_id < self._first_held:
                 self._first_held = last_id + 1
             else:  # ids after the last held entry were reserved but never stored
                 self._holes = [*self._holes[-(MAX_HOLES - 1) :], (self.last_id + 1, last_id)]
+                self._clear(self.last_id + 1, last_id)
             self.last_id = last_id
         self._next_id = self._run_first = self.last_id + 1
         self._settled = self.last_id
@@ -439,36 +457,33 @@ class LogHub:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    def _slots(self, low: int, high: int) -> list[_Slot | None]:
-        """Ring slots for ids ``low..high`` (inclusive, within the held range), in id order.
-
-        A slot may hold an older entry (or None) where an id was never stored (a hole left by a
-        preload): callers keep only slots whose id is ≥ ``low``.
-        """
+    def _slots(self, low: int, high: int) -> list[_RawSlot | None]:
+        """Ring slots for ids ``low..high`` (inclusive, within the held range), in id order; None
+        for an id that never was an entry (cancelled, or a hole left by a preload)."""
         if high < low:
             return []
         size = self.history
         start, stop = low % size, high % size
-        ids, agents, ranks, held = self._ids, self._agents, self._ranks, self._held
+        agents, ranks, held = self._agents, self._ranks, self._held
+        ids = range(low, high + 1)
+        end = stop + 1
         if start <= stop:
-            end = stop + 1
-            slots = zip(ids[start:end], agents[start:end], ranks[start:end], held[start:end], strict=True)
+            slots = zip(ids, agents[start:end], ranks[start:end], held[start:end], strict=True)
         else:
-            end = stop + 1
             slots = zip(
-                ids[start:] + ids[:end],
+                ids,
                 agents[start:] + agents[:end],
                 ranks[start:] + ranks[:end],
                 held[start:] + held[:end],
                 strict=True,
             )
-        return [None if slot[0] == _EMPTY else slot for slot in slots]  # type: ignore[misc]
+        return [None if slot[3] is None else slot for slot in slots]  # type: ignore[misc]
 
-    def _matching(self, low: int, high: int, agent: str | None, min_rank: int) -> list[_Slot]:
+    def _matching(self, low: int, high: int, agent: str | None, min_rank: int) -> list[_RawSlot]:
         slots = self._slots(low, high)
         if agent is None:
-            return [s for s in slots if s is not None and s[0] >= low and s[2] >= min_rank]
-        return [s for s in slots if s is not None and s[0] >= low and s[1] == agent and s[2] >= min_rank]
+            return [s for s in slots if s is not None and s[2] >= min_rank]
+        return [s for s in slots if s is not None and s[1] == agent and s[2] >= min_rank]
 
     def _frames(
         self, low: int, high: int, agent: str | None, min_rank: int, budget: int = MAX_BATCH_BYTES
@@ -490,13 +505,14 @@ class LogHub:
                 return frames, slot[0]
         return frames, high
 
-    def _build(self, slot: _Slot) -> bytes:
-        """Encode a slot's log line once and cache the frame in the ring in place of the event."""
-        entry_id, _, _, event = slot
-        self.traces.built(entry_id, trace_key(event))  # type: ignore[arg-type]
-        entry = event_to_log_entry(event)  # type: ignore[arg-type]  # a slot to build holds its Event
+    def _build(self, slot: _RawSlot) -> bytes:
+        """Encode a slot's log line once and cache the frame in the ring in place of its batch."""
+        entry_id, _, _, batch = slot
+        event = self.batches.event(batch, entry_id)  # type: ignore[arg-type]  # a slot to build: a batch
+        self.traces.built(entry_id, trace_key(event))
+        entry = event_to_log_entry(event)
         entry.id = entry_id
-        frame = _log_frame(self._id_prefix, entry_id, json_encoder.encode(entry))
+        frame = log_frame(self._id_prefix, entry_id, json_encoder.encode(entry))
         self._held[entry_id % self.history] = frame
         return frame
 
@@ -504,12 +520,37 @@ class LogHub:
         """Held entries with id > ``after``, oldest first, at most ``limit``."""
         low = max(after + 1, self.oldest_held)
         high = min(self.last_id, low + max(limit, 0) - 1)
-        return [held_entry(entry_id, held) for entry_id, _, _, held in self._matching(low, high, None, 0)]
+        return [held_entry(entry_id, held) for entry_id, _, _, held in self.held(low, high)]
 
     def held(self, low: int, high: int) -> list[_Slot]:
-        """``(id, agent, level rank, frame or event)`` of the held entries with ids in ``low..high``."""
+        """``(id, agent, level rank, frame or event)`` of the held entries with ids in ``low..high``.
+
+        Events are decoded from their batches (see :meth:`HeldBatches.events
+        <agentwatch.collector.logbatches.HeldBatches.events>`): do not change them.
+        """
+        decode = self.batches.events
+        slots: list[_Slot] = []
+        append = slots.append
+        batch: HeldBatch | None = None
+        events: list[Event] = []
+        for slot in self.held_slots(low, high):
+            held = slot[3]
+            if held.__class__ is bytes:
+                append(slot)  # type: ignore[arg-type]  # a frame
+                continue
+            if held is not batch:
+                batch = held  # type: ignore[assignment]  # not bytes: a batch
+                events = decode(batch)  # type: ignore[arg-type]
+            entry_id = slot[0]
+            append((entry_id, slot[1], slot[2], events[entry_id - batch.first]))  # type: ignore[union-attr]
+        return slots
+
+    def held_slots(self, low: int, high: int) -> list[_RawSlot]:
+        """Like :meth:`held`, with the :class:`~agentwatch.collector.logbatches.HeldBatch` of each
+        entry not yet built in place of its event: nothing is decoded (a worker thread may read the
+        events with a :class:`~agentwatch.collector.logbatches.BatchReader`)."""
         low, high = max(low, self.oldest_held), min(high, self.last_id)
-        return [s for s in self._slots(low, high) if s is not None and s[0] >= low]
+        return [s for s in self._slots(low, high) if s is not None]
 
     # ------------------------------------------------------------- subscribing
     def subscribe(
@@ -598,7 +639,7 @@ class LogHub:
             return max(low - 1, self.last_id - count)
         found = 0
         for slot in reversed(self._slots(low, self.last_id)):
-            if slot is None or slot[0] < low:
+            if slot is None:
                 continue
             if (agent is None or slot[1] == agent) and slot[2] >= min_rank:
                 found += 1
@@ -610,152 +651,3 @@ class LogHub:
         """End every subscription's frame stream (e.g. on shutdown)."""
         for subscription in list(self._subscriptions):
             subscription.close()
-
-
-class Subscription:
-    """A cursor into a :class:`LogHub`'s ring with filters; stream it with :meth:`frames`."""
-
-    def __init__(
-        self, hub: LogHub, agent: str | None, min_rank: int, cursor: int, notices: list[bytes]
-    ) -> None:
-        self._hub = hub
-        self.agent = agent
-        self.min_rank = min_rank
-        self.cursor = cursor  # the last id delivered (or skipped by a filter)
-        self._live_from = hub.last_id  # history up to here is delivered in full, never skipped
-        self._notices = notices  # frames due before anything else (hello, reset, gap)
-        self._older: tuple[int, int] | None = None  # (after, before): ids to read from the backfill
-        self._tell_holes = False  # a resuming subscriber asked for the ids of a hole: tell it of them
-        self.dropped_total = 0
-        self.closed = False
-        self._wake = asyncio.Event()
-        self._closing = asyncio.Event()
-
-    def close(self) -> None:
-        """Stop the stream and leave the hub. Idempotent."""
-        if not self.closed:
-            self.closed = True
-            self._hub._subscriptions.discard(self)
-            self._wake.set()
-            self._closing.set()
-
-    def _take(self) -> bytes:
-        """Everything due now, as one bytes object (b"" when nothing is)."""
-        hub = self._hub
-        parts = self._notices
-        self._notices = []
-        if self.cursor < hub.last_id:
-            dropped = 0
-            oldest = hub.oldest_held
-            if self.cursor + 1 < oldest:  # the ring wrapped past us while we were away
-                dropped += oldest - 1 - self.cursor
-                self.cursor = oldest - 1
-            if self.cursor >= self._live_from:  # too far behind, or what is next is too old
-                skip_to = max(hub.last_id - hub.max_lag, hub._stale_id(hub._monotonic()))
-                if skip_to > self.cursor:
-                    dropped += len(hub._matching(self.cursor + 1, skip_to, self.agent, self.min_rank))
-                    self.cursor = skip_to
-            if dropped:
-                self.dropped_total += dropped
-                hub.dropped_total += dropped
-                notice = Dropped(dropped=dropped, total_dropped=self.dropped_total)
-                parts.append(sse_frame(SSE_DROPPED, json_encoder.encode(notice)))
-            high = min(hub.last_id, self.cursor + MAX_BATCH)
-            for first, last in hub._holes:
-                if last > self.cursor and first <= high:
-                    if first > self.cursor + 1:
-                        high = first - 1  # up to the hole now; the hole's gap next time
-                    else:
-                        if self._tell_holes:
-                            gap = hub._gap(self.cursor, last + 1)
-                            parts.append(sse_frame(SSE_GAP, json_encoder.encode(gap)))
-                        self.cursor = last
-                        return b"".join(parts)
-                    break
-            frames, self.cursor = hub._frames(self.cursor + 1, high, self.agent, self.min_rank)
-            parts.extend(frames)
-        return b"".join(parts)
-
-    async def _backfilled(self) -> AsyncIterator[bytes]:
-        """Entries older than the ring, from the hub's backfill, in batches of at most MAX_BATCH."""
-        assert self._older is not None
-        after, before = self._older
-        self._older = None
-        hub = self._hub
-        backfill = hub.backfill
-        first = True
-        while not self.closed and backfill is not None and after + 1 < before:
-            try:
-                first_held, entries = await asyncio.to_thread(
-                    backfill, after, before, MAX_BATCH, self.agent, self.min_rank
-                )
-            except Exception as exc:  # the store failed: what it would have sent is a gap
-                hub.backfill_errors += 1
-                log.warning("log backfill failed, sending a gap instead: %s", exc)
-                yield sse_frame(SSE_GAP, json_encoder.encode(hub._gap(after, before)))
-                return
-            parts: list[bytes] = []
-            if first and first_held > after + 1:
-                parts.append(
-                    sse_frame(SSE_GAP, json_encoder.encode(hub._gap(after, min(first_held, before))))
-                )
-            first = False
-            prefix = hub._id_prefix
-            for entry in entries:
-                parts.append(_log_frame(prefix, entry.id, json_encoder.encode(entry)))
-            hub.backfilled_total += len(entries)
-            if parts:
-                yield b"".join(parts)
-            if len(entries) < MAX_BATCH:
-                return
-            after = entries[-1].id
-
-    async def frames(
-        self, heartbeat: float = 15.0, *, coalesce: float = 0.02, writable: Callable[[], bool] | None = None
-    ) -> AsyncIterator[bytes]:
-        """Batches of SSE bytes: history (or backfill / gap + resume), then live entries, until closed.
-
-        One batch per wake-up; after a batch that caught up it waits ``coalesce`` seconds so a
-        burst of small publishes costs one write, not one each (a subscriber still behind after a
-        batch — cut by :data:`MAX_BATCH` or :data:`MAX_BATCH_BYTES` — only yields to the loop).
-        After ``heartbeat`` seconds without output a comment line is sent (see
-        :class:`~agentwatch.collector.sse.Heartbeat`: the interval is bounded below, so it can never spin).
-        ``writable``: whether the connection has room (:func:`~agentwatch.collector.sse.bound_stream`);
-        while it has none, no batch is taken, so what goes out next is what is due when it has.
-        Leaving the loop (close, cancel, generator close) unsubscribes.
-        """
-        try:
-            if self._older is not None:
-                if self._notices:  # hello (and reset) go out before the store is read
-                    yield b"".join(self._notices)
-                    self._notices = []
-                async for older in self._backfilled():
-                    yield older
-            keepalive = Heartbeat(heartbeat)
-            while not self.closed:
-                if writable is not None and not writable():
-                    await wait_writable(writable, self._closing)
-                    continue
-                batch = self._take()
-                if batch:
-                    yield batch
-                    keepalive.sent()
-                    if self.cursor < self._hub.last_id:
-                        await asyncio.sleep(0)  # more is due already: nothing to coalesce
-                    elif coalesce > 0 and not self.closed:
-                        try:
-                            async with asyncio.timeout(coalesce):
-                                await self._closing.wait()
-                        except TimeoutError:
-                            pass
-                    continue
-                if self.cursor < self._hub.last_id:
-                    continue  # a full batch of filtered-out entries: keep reading
-                if await keepalive.wait(self._wake):
-                    continue
-                if self.closed:
-                    break
-                yield HEARTBEAT
-                keepalive.sent()
-        finally:
-            self.close()

@@ -260,4 +260,4 @@ def test_the_log_ring_holds_the_newest_published_entries_in_id_order(
         if event is None:
             assert slot[3].__class__ is bytes
         else:
-            assert slot[3] is event
+            assert slot[3] == event  # packed when published: an equal event, decoded
