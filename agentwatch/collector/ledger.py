@@ -33,6 +33,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
+from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch, PackedSketch
 from agentwatch.protocol import (
@@ -222,8 +223,11 @@ class Ledger:
         *,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        compiled: bool = True,
     ) -> None:
         self.settings = settings = settings or AlertSettings()
+        #: Whether the fold's second pass runs compiled (``_ledgerscan``) where it was built.
+        self.compiled = compiled and _compiled_apply is not None
         self.window_seconds = float(window_seconds)
         self.clock = clock
         longest = max(
@@ -446,6 +450,8 @@ class Ledger:
         if not groups:
             return
         fleet = self.fleet
+        if self.compiled and _compiled_apply(groups, fleet, now, w) is not None:  # type: ignore[misc]
+            return
         fs = fleet.open
         f_dims_get = fs.dims.get
         f_sketch = fs.latency
@@ -529,6 +535,7 @@ class Ledger:
                             sketch.add(latency)
             # The breakdown by dimension, fleet's and agent's; a row not there yet goes through _dim (the cap).
             decision_value = path or none
+            kind = error_type(error) if is_error else none
             for s in (fs,) if agent is None else (fs, agent.open):
                 dims_get = f_dims_get if s is fs else s.dims.get
                 row = dims_get((dim_decision, decision_value)) or dim(s, dim_decision, decision_value)
@@ -549,7 +556,6 @@ class Ledger:
                     if is_error:
                         row[1] += weighted
                 if is_error:
-                    kind = error_type(error)
                     row = dims_get((dim_error, kind)) or dim(s, dim_error, kind)
                     row[0] += weighted
                     row[1] += weighted
@@ -686,3 +692,34 @@ class Ledger:
                 cost += trace.cost
                 inferences += trace.inferences
         return cost, inferences
+
+
+def _load_compiled() -> Any:
+    """The compiled pass's module, set up for this module's types and constants; None without it."""
+    _ledgerscan = load_wanted("_ledgerscan")
+    if _ledgerscan is None:
+        return None
+    _ledgerscan.setup(
+        ScopeSeries,
+        Stats,
+        LatencySketch,
+        Ledger._dim,
+        error_type,
+        MIN_VALUE,
+        INV_LOG_GAMMA,
+        DIM_DECISION,
+        DIM_MODEL,
+        DIM_TOOL,
+        DIM_ERROR_TYPE,
+        NONE,
+    )
+    return _ledgerscan
+
+
+_compiled = _load_compiled()
+#: Whether the compiled pass is there (built where a C compiler was found at install, and wanted).
+COMPILED_AVAILABLE: Final = _compiled is not None
+#: :meth:`Ledger._apply`, compiled (None: not built or not wanted): True, or None to run the Python loop.
+_compiled_apply: (
+    Callable[[dict[tuple[Any, ...], list[Any]], ScopeSeries, float, float], bool | None] | None
+) = _compiled.apply if _compiled is not None else None
