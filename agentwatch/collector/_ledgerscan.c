@@ -500,9 +500,409 @@ apply(PyObject *module, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* ------------------------------------------------------------------------- the first pass */
+static PyTypeObject *event_type = NULL, *trace_type = NULL;
+static Py_ssize_t off_e_agent_id, off_e_span_type, off_e_trace_id, off_e_model, off_e_tokens_output,
+    off_e_latency_ms, off_e_cost_usd, off_e_decision_made, off_e_confidence, off_e_error, off_e_tool_name;
+static Py_ssize_t off_t_cost, off_t_inferences, off_t_last, off_t_path;
+static double max_cost, max_latency;
+static PyObject *s_llm = NULL, *s_completion = NULL, *s_decision_span = NULL, *s_error_span = NULL,
+                *s_no_decision = NULL, *s_arrow = NULL, *s_move_to_end = NULL;
+static Py_ssize_t max_path = 256;
+
+PyDoc_STRVAR(setup_group_doc, "setup_group(Event, _Trace, max_cost, max_latency, llm_call, completion, decision, "
+                              "error, no_decision, path_join, max_path)\n--\n\n"
+                              "Learn the slot layouts and constants of the first pass.");
+
+static PyObject *
+setup_group(PyObject *module, PyObject *args)
+{
+    PyObject *ev, *tr, *llm, *completion, *decision, *error, *no_decision, *arrow;
+    double mcost, mlat;
+    Py_ssize_t cut;
+    if (!PyArg_ParseTuple(args, "O!O!ddUUUUUUn", &PyType_Type, &ev, &PyType_Type, &tr, &mcost, &mlat, &llm,
+                          &completion, &decision, &error, &no_decision, &arrow, &cut))
+        return NULL;
+    const SlotName event_slots[] = {
+        {"agent_id", &off_e_agent_id},       {"span_type", &off_e_span_type},   {"trace_id", &off_e_trace_id},
+        {"model", &off_e_model},             {"tokens_output", &off_e_tokens_output},
+        {"latency_ms", &off_e_latency_ms},   {"cost_usd", &off_e_cost_usd},
+        {"decision_made", &off_e_decision_made}, {"confidence", &off_e_confidence}, {"error", &off_e_error},
+        {"tool_name", &off_e_tool_name},     {NULL, NULL},
+    };
+    const SlotName trace_slots[] = {
+        {"cost", &off_t_cost}, {"inferences", &off_t_inferences}, {"last", &off_t_last}, {"path", &off_t_path},
+        {NULL, NULL},
+    };
+    if (offsets_of((PyTypeObject *)ev, event_slots) || offsets_of((PyTypeObject *)tr, trace_slots))
+        return NULL;
+    PyObject *move = PyUnicode_InternFromString("move_to_end");
+    if (move == NULL)
+        return NULL;
+    Py_XSETREF(s_move_to_end, move);
+    keep(&s_llm, llm);
+    keep(&s_completion, completion);
+    keep(&s_decision_span, decision);
+    keep(&s_error_span, error);
+    keep(&s_no_decision, no_decision);
+    keep(&s_arrow, arrow);
+    keep((PyObject **)&event_type, ev);
+    keep((PyObject **)&trace_type, tr);
+    max_cost = mcost;
+    max_latency = mlat;
+    max_path = cut;
+    Py_RETURN_NONE;
+}
+
+static inline int
+float_or_none(PyObject *value)
+{
+    return value == Py_None || PyFloat_CheckExact(value);
+}
+
+/* Whether every event is one the pass reads exactly as the Python loop: an exact Event whose fields
+   the fold reads are of their declared types (str, float, a small int) or None. */
+static int
+events_fit(PyObject *events)
+{
+    long long n;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(events); i++) {
+        PyObject *e = PyList_GET_ITEM(events, i);
+        if (Py_TYPE(e) != event_type)
+            return 0;
+        PyObject *agent_id = SLOT(e, off_e_agent_id), *tokens = SLOT(e, off_e_tokens_output);
+        const Py_ssize_t strs[] = {off_e_span_type, off_e_trace_id, off_e_model, off_e_decision_made, off_e_error,
+                                   off_e_tool_name};
+        const Py_ssize_t floats[] = {off_e_latency_ms, off_e_cost_usd};
+        if (agent_id == NULL || !PyUnicode_CheckExact(agent_id) || tokens == NULL ||
+            (tokens != Py_None && !small_int(tokens, &n)) || SLOT(e, off_e_confidence) == NULL)
+            return 0;
+        for (int k = 0; k < 6; k++) {
+            PyObject *value = SLOT(e, strs[k]);
+            if (value == NULL || !str_or_none(value))
+                return 0;
+        }
+        for (int k = 0; k < 2; k++) {
+            PyObject *value = SLOT(e, floats[k]);
+            if (value == NULL || !float_or_none(value))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int
+nonempty(PyObject *str_or_none_value)
+{
+    return str_or_none_value != Py_None && PyUnicode_GET_LENGTH(str_or_none_value) > 0;
+}
+
+/* group[i] += n (an int term) / += x (a float term). */
+static int
+item_add_int(PyObject *list, Py_ssize_t i, long long n)
+{
+    PyObject *sum = plus_int(PyList_GET_ITEM(list, i), n);
+    if (sum == NULL)
+        return -1;
+    PyList_SetItem(list, i, sum);
+    return 0;
+}
+
+/* credits[(agent_id, path)] += (cost, inferences), as _add_credit, with objects as terms. */
+static int
+add_credit(PyObject *credits, PyObject *agent_id, PyObject *path, PyObject *cost, PyObject *inferences)
+{
+    PyObject *key = PyTuple_Pack(2, agent_id, path);
+    if (key == NULL)
+        return -1;
+    PyObject *row = PyDict_GetItemWithError(credits, key);
+    int failed = 0;
+    if (row == NULL) {
+        if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            return -1;
+        }
+        PyObject *fresh = PyList_New(2);
+        if (fresh == NULL) {
+            Py_DECREF(key);
+            return -1;
+        }
+        Py_INCREF(cost);
+        Py_INCREF(inferences);
+        PyList_SET_ITEM(fresh, 0, cost);
+        PyList_SET_ITEM(fresh, 1, inferences);
+        failed = PyDict_SetItem(credits, key, fresh);
+        Py_DECREF(fresh);
+    } else {
+        PyObject *terms[2] = {cost, inferences};
+        for (int i = 0; i < 2 && !failed; i++) {
+            PyObject *sum = PyNumber_Add(PyList_GET_ITEM(row, i), terms[i]);
+            if (sum == NULL)
+                failed = 1;
+            else
+                PyList_SetItem(row, i, sum);
+        }
+    }
+    Py_DECREF(key);
+    return failed ? -1 : 0;
+}
+
+/* obj.<slot> = value */
+static void
+slot_set(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject *old = SLOT(obj, off);
+    Py_INCREF(value);
+    SLOT(obj, off) = value;
+    Py_XDECREF(old);
+}
+
+/* The series of an agent or a model: from its cache, else from lookup(name, now) (None: over the cap). */
+static PyObject *
+series_for(PyObject *cache, PyObject *lookup, PyObject *name, PyObject *now)
+{
+    PyObject *series = PyDict_GetItemWithError(cache, name);
+    if (series != NULL) {
+        Py_INCREF(series);
+        return series;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallFunctionObjArgs(lookup, name, now, NULL);
+}
+
+/* One event's order-dependent work and its group's sums; 0, or -1 with an exception. */
+static int
+group_one(PyObject *e, PyObject *groups, PyObject *credits, PyObject *agents, PyObject *models, PyObject *traces,
+          PyObject *now, double w, PyObject *w_obj, PyObject *lookup_agent, PyObject *lookup_model,
+          PyObject *new_trace, PyObject *decide)
+{
+    PyObject *agent_id = SLOT(e, off_e_agent_id), *model = SLOT(e, off_e_model), *span = SLOT(e, off_e_span_type),
+             *error = SLOT(e, off_e_error), *trace_id = SLOT(e, off_e_trace_id);
+    PyObject *agent = NULL, *model_series = NULL, *trace = NULL, *path = Py_None, *key = NULL;
+    int failed = -1;
+    agent = series_for(agents, lookup_agent, agent_id, now);
+    if (agent == NULL)
+        goto done;
+    if (nonempty(model)) {
+        model_series = series_for(models, lookup_model, model, now);
+        if (model_series == NULL)
+            goto done;
+    } else {
+        model = Py_None;
+        model_series = Py_NewRef(Py_None);
+    }
+    int is_error = nonempty(error) || (span != Py_None && str_equal(span, s_error_span));
+    if (nonempty(trace_id)) {
+        trace = PyDict_GetItemWithError(traces, trace_id);
+        if (trace == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            trace = PyObject_CallFunctionObjArgs(new_trace, trace_id, agent_id, now, credits, NULL);
+            if (trace == NULL)
+                goto done;
+        } else {
+            Py_INCREF(trace);
+            slot_set(trace, off_t_last, now);
+            PyObject *moved = PyObject_CallMethodOneArg(traces, s_move_to_end, trace_id);
+            if (moved == NULL)
+                goto done;
+            Py_DECREF(moved);
+        }
+        if (Py_TYPE(trace) != trace_type || SLOT(trace, off_t_path) == NULL) {
+            PyErr_SetString(PyExc_TypeError, "a trace must be a _Trace");
+            goto done;
+        }
+        path = SLOT(trace, off_t_path);
+    }
+    key = PyTuple_New(6); /* holds the path: the trace's may change below */
+    if (key == NULL)
+        goto done;
+    PyObject *tool = SLOT(e, off_e_tool_name), *key_error = is_error ? error : Py_None;
+    PyObject *items[6] = {agent_id, model, span, key_error, tool, path};
+    for (int i = 0; i < 6; i++) {
+        Py_INCREF(items[i]);
+        PyTuple_SET_ITEM(key, i, items[i]);
+    }
+    PyObject *group = PyDict_GetItemWithError(groups, key);
+    if (group == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        group = PyList_New(GROUP_SIZE);
+        if (group == NULL)
+            goto done;
+        PyObject *zero = PyLong_FromLong(0), *one = PyLong_FromLong(1), *fzero = PyFloat_FromDouble(0.0);
+        if (zero == NULL || one == NULL || fzero == NULL) {
+            Py_XDECREF(zero);
+            Py_XDECREF(one);
+            Py_XDECREF(fzero);
+            Py_DECREF(group);
+            goto done;
+        }
+        PyObject *values[GROUP_SIZE] = {one,  zero,  fzero, fzero,        zero,
+                                        zero, Py_None, agent, model_series, is_error ? Py_True : Py_False};
+        for (int i = 0; i < GROUP_SIZE; i++) {
+            Py_INCREF(values[i]);
+            PyList_SET_ITEM(group, i, values[i]);
+        }
+        Py_DECREF(zero);
+        Py_DECREF(one);
+        Py_DECREF(fzero);
+        int stored = PyDict_SetItem(groups, key, group);
+        Py_DECREF(group); /* the dict holds it */
+        if (stored)
+            goto done;
+    } else if (item_add_int(group, 0, 1)) {
+        goto done;
+    }
+    int is_llm = span != Py_None && str_equal(span, s_llm);
+    PyObject *latency = NULL;
+    if (is_llm) {
+        PyObject *cost_obj = SLOT(e, off_e_cost_usd);
+        double cost = cost_obj != Py_None ? PyFloat_AS_DOUBLE(cost_obj) : 0.0;
+        if (cost_obj != Py_None && 0.0 <= cost && cost <= max_cost) {
+            if (item_add_int(group, 1, 1))
+                goto done;
+            PyObject *sum = plus(PyList_GET_ITEM(group, 2), cost);
+            if (sum == NULL)
+                goto done;
+            PyList_SetItem(group, 2, sum);
+            sum = plus(PyList_GET_ITEM(group, 3), cost * cost);
+            if (sum == NULL)
+                goto done;
+            PyList_SetItem(group, 3, sum);
+            if (trace == NULL || path != Py_None) {
+                PyObject *cost_w = PyFloat_FromDouble(cost * w);
+                if (cost_w == NULL)
+                    goto done;
+                int credited = add_credit(credits, agent_id, trace == NULL ? s_no_decision : path, cost_w, w_obj);
+                Py_DECREF(cost_w);
+                if (credited)
+                    goto done;
+            } else if (slot_add(trace, off_t_cost, cost * w) || slot_add(trace, off_t_inferences, w)) {
+                goto done;
+            }
+        }
+        if (!is_error) {
+            PyObject *tokens = SLOT(e, off_e_tokens_output);
+            long long n = 0;
+            if (tokens != Py_None)
+                small_int(tokens, &n); /* checked by events_fit */
+            if (item_add_int(group, 4, 1) || item_add_int(group, 5, n))
+                goto done;
+            latency = SLOT(e, off_e_latency_ms);
+        }
+    } else if (span != Py_None && str_equal(span, s_decision_span)) {
+        PyObject *decision = SLOT(e, off_e_decision_made);
+        if (nonempty(decision)) {
+            if (agent != Py_None) {
+                PyObject *done_ = PyObject_CallFunctionObjArgs(decide, agent_id, decision, SLOT(e, off_e_confidence),
+                                                               w_obj, now, NULL);
+                if (done_ == NULL)
+                    goto done;
+                Py_DECREF(done_);
+            }
+            if (trace != NULL) {
+                if (path == Py_None) {
+                    slot_set(trace, off_t_path, decision);
+                    PyObject *inferences = SLOT(trace, off_t_inferences);
+                    int truthy = PyObject_IsTrue(inferences);
+                    if (truthy < 0)
+                        goto done;
+                    if (truthy) {
+                        if (add_credit(credits, agent_id, decision, SLOT(trace, off_t_cost), inferences))
+                            goto done;
+                        PyObject *zero = PyFloat_FromDouble(0.0);
+                        if (zero == NULL)
+                            goto done;
+                        slot_set(trace, off_t_cost, zero);
+                        slot_set(trace, off_t_inferences, zero);
+                        Py_DECREF(zero);
+                    }
+                } else {
+                    PyObject *joined = PyUnicode_Concat(path, s_arrow);
+                    if (joined == NULL)
+                        goto done;
+                    PyObject *longer = PyUnicode_Concat(joined, decision);
+                    Py_DECREF(joined);
+                    if (longer == NULL)
+                        goto done;
+                    if (PyUnicode_GET_LENGTH(longer) > max_path) {
+                        PyObject *cut = PyUnicode_Substring(longer, 0, max_path);
+                        Py_DECREF(longer);
+                        if (cut == NULL)
+                            goto done;
+                        longer = cut;
+                    }
+                    slot_set(trace, off_t_path, longer);
+                    Py_DECREF(longer);
+                }
+            }
+        }
+    } else if (span != Py_None && str_equal(span, s_completion) && !is_error) {
+        latency = SLOT(e, off_e_latency_ms);
+    }
+    if (latency != NULL && latency != Py_None) {
+        double value = PyFloat_AS_DOUBLE(latency);
+        if (0.0 <= value && value <= max_latency) {
+            PyObject *latencies = PyList_GET_ITEM(group, 6);
+            if (latencies == Py_None) {
+                PyObject *fresh = PyList_New(1);
+                if (fresh == NULL)
+                    goto done;
+                Py_INCREF(latency);
+                PyList_SET_ITEM(fresh, 0, latency);
+                PyList_SetItem(group, 6, fresh);
+            } else if (PyList_Append(latencies, latency)) {
+                goto done;
+            }
+        }
+    }
+    failed = 0;
+done:
+    Py_XDECREF(agent);
+    Py_XDECREF(model_series);
+    Py_XDECREF(trace);
+    Py_XDECREF(key);
+    return failed;
+}
+
+PyDoc_STRVAR(group_doc,
+             "group(events, groups, credits, agents, models, traces, now, w, lookup_agent, lookup_model, new_trace, "
+             "decide)\n--\n\n"
+             "Ledger._group's loop: each event's order-dependent work, its sums into groups and path credits into "
+             "credits; True, or None (nothing changed) for events the Python loop must take.");
+
+static PyObject *
+group(PyObject *module, PyObject *args)
+{
+    PyObject *events, *groups, *credits, *agents, *models, *traces, *now, *w_obj, *lookup_agent, *lookup_model,
+        *new_trace, *decide;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!OO!OOOO", &PyList_Type, &events, &PyDict_Type, &groups, &PyDict_Type,
+                          &credits, &PyDict_Type, &agents, &PyDict_Type, &models, &PyDict_Type, &traces, &now,
+                          &PyFloat_Type, &w_obj, &lookup_agent, &lookup_model, &new_trace, &decide))
+        return NULL;
+    if (event_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_group() first");
+        return NULL;
+    }
+    if (!PyFloat_CheckExact(now) || !PyFloat_CheckExact(w_obj) || PyDict_GET_SIZE(groups) ||
+        PyDict_GET_SIZE(credits) || !events_fit(events))
+        Py_RETURN_NONE;
+    double w = PyFloat_AS_DOUBLE(w_obj);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(events); i++) {
+        if (group_one(PyList_GET_ITEM(events, i), groups, credits, agents, models, traces, now, w, w_obj,
+                      lookup_agent, lookup_model, new_trace, decide))
+            return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, setup_doc},
     {"apply", apply, METH_VARARGS, apply_doc},
+    {"setup_group", setup_group, METH_VARARGS, setup_group_doc},
+    {"group", group, METH_VARARGS, group_doc},
     {NULL, NULL, 0, NULL},
 };
 

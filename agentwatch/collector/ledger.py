@@ -43,6 +43,7 @@ from agentwatch.protocol import (
     SCOPE_AGENT_PREFIX,
     SCOPE_FLEET,
     SCOPE_MODEL_PREFIX,
+    SPAN_COMPLETION,
     SPAN_DECISION,
     SPAN_ERROR,
     SPAN_LLM_CALL,
@@ -57,6 +58,9 @@ MAX_DIM_VALUES: Final = 1_000
 RECENT_EVENTS: Final = 20_000
 COST_POINTS: Final = 360
 NO_DECISION: Final = "(no decision)"
+#: A decision path: the decisions of a trace joined by this, cut at MAX_PATH characters.
+PATH_JOIN: Final = " → "
+MAX_PATH: Final = 256
 NONE: Final = "(none)"
 OTHER: Final = "(other)"
 
@@ -336,14 +340,76 @@ class Ledger:
         (or None), agent series, model series, is error]`` (unweighted); path credits go
         straight to the scopes at the end, summed per (agent, path). Only what an event's span
         type needs is done: a log line or a heartbeat costs its scope lookups, its trace and
-        its group.
+        its group. The loop has a compiled twin (``_ledgerscan.group``).
         """
         groups: dict[tuple[Any, ...], list[Any]] = {}
-        credits: dict[tuple[str, str], list[float]] = {}
+        credits: dict[tuple[str, str], list[Any]] = {}
+        if (
+            not self.compiled
+            or _compiled_group is None
+            or (
+                _compiled_group(
+                    events,
+                    groups,
+                    credits,
+                    self._agent_series,
+                    self._model_series,
+                    self._traces,
+                    now,
+                    w,
+                    self._agent_of,
+                    self._model_of,
+                    self._new_trace,
+                    self._decide,
+                )
+                is None
+            )
+        ):
+            self._group_events(events, now, w, groups, credits)
+        for (agent_id, path), (cost, inferences) in credits.items():
+            self._credit(path, agent_id, cost, inferences, now)
+        return groups
+
+    def _agent_of(self, agent_id: str, now: float) -> ScopeSeries | None:
+        """An agent's series not in the fold's cache: found or created (and cached), or None over the cap."""
+        series = self._series(SCOPE_AGENT_PREFIX + agent_id, now)
+        if series is not None:
+            self._agent_series[agent_id] = series
+        return series
+
+    def _model_of(self, model: str, now: float) -> ScopeSeries | None:
+        """A model's series not in the fold's cache, as :meth:`_agent_of`."""
+        series = self._series(SCOPE_MODEL_PREFIX + model, now)
+        if series is not None:
+            self._model_series[model] = series
+        return series
+
+    def _new_trace(
+        self, trace_id: str, agent_id: str, now: float, credits: dict[tuple[str, str], list[Any]]
+    ) -> _Trace:
+        """A trace seen first now; past :data:`MAX_TRACES` the oldest goes, its undecided cost to ``credits``."""
+        traces = self._traces
+        trace = traces[trace_id] = _Trace(agent_id, now)
+        if len(traces) > MAX_TRACES:
+            _, old = traces.popitem(last=False)
+            self.traces_evicted += 1
+            if old.inferences:
+                _add_credit(credits, old.agent, NO_DECISION, old.cost, old.inferences)
+        return trace
+
+    def _group_events(
+        self,
+        events: list[Event],
+        now: float,
+        w: float,
+        groups: dict[tuple[Any, ...], list[Any]],
+        credits: dict[tuple[str, str], list[Any]],
+    ) -> None:
+        """:meth:`_group`'s loop in Python."""
         agents, models, traces = self._agent_series, self._model_series, self._traces
         get_group, get_agent, get_model, get_trace = groups.get, agents.get, models.get, traces.get
         get_credit, move_to_end = credits.get, traces.move_to_end
-        series_of = self._series
+        agent_of, model_of, new_trace = self._agent_of, self._model_of, self._new_trace
         decision_of = self._decide
         max_cost, max_latency = MAX_EVENT_COST_USD, MAX_LATENCY_MS
         llm, error_span, decision_span = SPAN_LLM_CALL, SPAN_ERROR, SPAN_DECISION
@@ -353,16 +419,12 @@ class Ledger:
             agent_id = event.agent_id
             agent = get_agent(agent_id)
             if agent is None:  # new to the cache, or over the scope cap (counted by _series)
-                agent = series_of(SCOPE_AGENT_PREFIX + agent_id, now)
-                if agent is not None:
-                    agents[agent_id] = agent
+                agent = agent_of(agent_id, now)
             model = event.model
             if model:
                 model_series = get_model(model)
                 if model_series is None:
-                    model_series = series_of(SCOPE_MODEL_PREFIX + model, now)
-                    if model_series is not None:
-                        models[model] = model_series
+                    model_series = model_of(model, now)
             else:
                 model = model_series = None
             span = event.span_type
@@ -372,12 +434,7 @@ class Ledger:
             if trace_id:
                 trace = get_trace(trace_id)
                 if trace is None:
-                    trace = traces[trace_id] = _Trace(agent_id, now)
-                    if len(traces) > MAX_TRACES:
-                        _, old = traces.popitem(last=False)
-                        self.traces_evicted += 1
-                        if old.inferences:
-                            _add_credit(credits, old.agent, no_decision, old.cost, old.inferences)
+                    trace = new_trace(trace_id, agent_id, now, credits)
                 else:
                     trace.last = now
                     move_to_end(trace_id)
@@ -429,7 +486,7 @@ class Ledger:
                                 _add_credit(credits, agent_id, decision, trace.cost, trace.inferences)
                                 trace.cost = trace.inferences = 0.0
                         else:
-                            trace.path = f"{path} → {decision}"[:256]
+                            trace.path = f"{path}{PATH_JOIN}{decision}"[:MAX_PATH]
             elif span in latency_types and not is_error:
                 latency = event.latency_ms
                 if latency is not None and 0.0 <= latency <= max_latency:
@@ -437,9 +494,6 @@ class Ledger:
                         group[6] = [latency]
                     else:
                         group[6].append(latency)
-        for (agent_id, path), (cost, inferences) in credits.items():
-            self._credit(path, agent_id, cost, inferences, now)
-        return groups
 
     def _apply(self, groups: dict[tuple[Any, ...], list[Any]], now: float, w: float) -> None:
         """Second pass of :meth:`fold`: add each group's sums to its scopes, weighted by ``w``.
@@ -713,6 +767,20 @@ def _load_compiled() -> Any:
         DIM_ERROR_TYPE,
         NONE,
     )
+    if LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}:  # the two the compiled first pass knows
+        _ledgerscan.setup_group(
+            Event,
+            _Trace,
+            MAX_EVENT_COST_USD,
+            MAX_LATENCY_MS,
+            SPAN_LLM_CALL,
+            SPAN_COMPLETION,
+            SPAN_DECISION,
+            SPAN_ERROR,
+            NO_DECISION,
+            PATH_JOIN,
+            MAX_PATH,
+        )
     return _ledgerscan
 
 
@@ -723,3 +791,9 @@ COMPILED_AVAILABLE: Final = _compiled is not None
 _compiled_apply: (
     Callable[[dict[tuple[Any, ...], list[Any]], ScopeSeries, float, float], bool | None] | None
 ) = _compiled.apply if _compiled is not None else None
+#: :meth:`Ledger._group`'s loop, compiled (None: not built, not wanted, or other latency span types).
+_compiled_group: Callable[..., bool | None] | None = (
+    _compiled.group
+    if _compiled is not None and LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}
+    else None
+)

@@ -112,7 +112,9 @@ def odd_events(rng: random.Random, count: int) -> list[Event]:
             cost_usd=rng.choice([None, 0.0, rng.uniform(0, 0.1), -1.0, 2e6, math.nan]),
             error=rng.choice([None, None, "", "Timeout: slow", "RateLimit", ":"]),
             tool_name=rng.choice([None, "", "search", "code"]),
-            decision_made=rng.choice([None, "", "retry", "escalate", f"d{rng.randrange(5)}"]),
+            decision_made=rng.choice(
+                [None, "", "retry", "escalate", f"d{rng.randrange(5)}", "décidé", "x" * 150]
+            ),
             confidence=rng.choice([None, 0.5, 1.5]),
         )
         for _ in range(count)
@@ -143,6 +145,53 @@ def test_the_compiled_pass_matches_on_odd_values_the_scope_cap_and_the_breakdown
     assert compiled.scopes_dropped > 0 and compiled.traces_evicted > 0 and compiled.sampled_out > 0
     assert any(key[1] == ledger_module.OTHER for key in compiled.fleet.open.dims)
     assert ledger_state(compiled) == ledger_state(python)
+
+
+@needs_compiled
+def test_events_it_cannot_read_exactly_are_left_to_the_python_loop_unchanged() -> None:
+    """An int cost or a float token count (an Event built in Python, not decoded) makes the first
+    pass return None before changing anything; the Python loop then gives what it always gives."""
+    assert ledger_module._compiled_group is not None
+    for odd in (
+        Event("a", span_type="llm_call", model="m", trace_id="t", cost_usd=1, latency_ms=3.0),
+        Event("a", span_type="llm_call", model="m", trace_id="t", tokens_output=2.5),  # type: ignore[arg-type]
+        Event("a", span_type="decision", trace_id="t", decision_made=7),  # type: ignore[arg-type]
+    ):
+        events = [Event("b", span_type="llm_call", trace_id="u", cost_usd=0.5), odd]
+        ledger = Ledger(clock=lambda: NOW, compiled=True)
+        before = ledger_state(ledger)
+        groups: dict[Any, Any] = {}
+        credits: dict[Any, Any] = {}
+        compiled_group = ledger_module._compiled_group
+        answer = compiled_group(
+            events,
+            groups,
+            credits,
+            ledger._agent_series,
+            ledger._model_series,
+            ledger._traces,
+            NOW,
+            1.0,
+            ledger._agent_of,
+            ledger._model_of,
+            ledger._new_trace,
+            ledger._decide,
+        )
+        assert answer is None and groups == {} and credits == {} and ledger_state(ledger) == before
+        compiled, python = fed_alike([events, events])
+        assert ledger_state(compiled) == ledger_state(python)
+
+
+def test_a_decision_path_is_cut_at_its_length_limit() -> None:
+    events = [Event("a", span_type="decision", trace_id="t", decision_made="é" * 100) for _ in range(4)]
+    for compiled in (True, False):
+        ledger = Ledger(clock=lambda: NOW, compiled=compiled)
+        ledger.add_many(events)
+        ledger.fold(NOW)
+        assert (
+            ledger._traces["t"].path
+            == ledger_module.PATH_JOIN.join(["é" * 100] * 3)[: ledger_module.MAX_PATH]
+        )
 
 
 @needs_compiled
