@@ -501,7 +501,8 @@ apply(PyObject *module, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------- the first pass */
-static PyTypeObject *event_type = NULL, *trace_type = NULL;
+static PyTypeObject *event_type = NULL, *trace_type = NULL, *decision_type = NULL;
+static Py_ssize_t off_d_count, off_d_confidence_sum, off_d_confidence_n;
 static Py_ssize_t off_e_agent_id, off_e_span_type, off_e_trace_id, off_e_model, off_e_tokens_output,
     off_e_latency_ms, off_e_cost_usd, off_e_decision_made, off_e_confidence, off_e_error, off_e_tool_name;
 static Py_ssize_t off_t_cost, off_t_inferences, off_t_last, off_t_path;
@@ -510,17 +511,18 @@ static PyObject *s_llm = NULL, *s_completion = NULL, *s_decision_span = NULL, *s
                 *s_no_decision = NULL, *s_arrow = NULL, *s_move_to_end = NULL;
 static Py_ssize_t max_path = 256;
 
-PyDoc_STRVAR(setup_group_doc, "setup_group(Event, _Trace, max_cost, max_latency, llm_call, completion, decision, "
+PyDoc_STRVAR(setup_group_doc, "setup_group(Event, _Trace, DecisionStat, max_cost, max_latency, llm_call, completion, decision, "
                               "error, no_decision, path_join, max_path)\n--\n\n"
                               "Learn the slot layouts and constants of the first pass.");
 
 static PyObject *
 setup_group(PyObject *module, PyObject *args)
 {
-    PyObject *ev, *tr, *llm, *completion, *decision, *error, *no_decision, *arrow;
+    PyObject *ev, *tr, *ds, *llm, *completion, *decision, *error, *no_decision, *arrow;
     double mcost, mlat;
     Py_ssize_t cut;
-    if (!PyArg_ParseTuple(args, "O!O!ddUUUUUUn", &PyType_Type, &ev, &PyType_Type, &tr, &mcost, &mlat, &llm,
+    if (!PyArg_ParseTuple(args, "O!O!O!ddUUUUUUn", &PyType_Type, &ev, &PyType_Type, &tr, &PyType_Type, &ds, &mcost,
+                          &mlat, &llm,
                           &completion, &decision, &error, &no_decision, &arrow, &cut))
         return NULL;
     const SlotName event_slots[] = {
@@ -534,7 +536,12 @@ setup_group(PyObject *module, PyObject *args)
         {"cost", &off_t_cost}, {"inferences", &off_t_inferences}, {"last", &off_t_last}, {"path", &off_t_path},
         {NULL, NULL},
     };
-    if (offsets_of((PyTypeObject *)ev, event_slots) || offsets_of((PyTypeObject *)tr, trace_slots))
+    const SlotName decision_slots[] = {
+        {"count", &off_d_count}, {"confidence_sum", &off_d_confidence_sum}, {"confidence_n", &off_d_confidence_n},
+        {NULL, NULL},
+    };
+    if (offsets_of((PyTypeObject *)ev, event_slots) || offsets_of((PyTypeObject *)tr, trace_slots) ||
+        offsets_of((PyTypeObject *)ds, decision_slots))
         return NULL;
     PyObject *move = PyUnicode_InternFromString("move_to_end");
     if (move == NULL)
@@ -548,6 +555,7 @@ setup_group(PyObject *module, PyObject *args)
     keep(&s_arrow, arrow);
     keep((PyObject **)&event_type, ev);
     keep((PyObject **)&trace_type, tr);
+    keep((PyObject **)&decision_type, ds);
     max_cost = mcost;
     max_latency = mlat;
     max_path = cut;
@@ -671,11 +679,48 @@ series_for(PyObject *cache, PyObject *lookup, PyObject *name, PyObject *now)
     return PyObject_CallFunctionObjArgs(lookup, name, now, NULL);
 }
 
+/* Ledger._decide for an agent with a scope: a decision it made before counted here, any other (a new
+   one, the table's cap, an unexpected type) by decide() itself. */
+static int
+count_decision(PyObject *decisions, PyObject *decisions_made, PyObject *decide, PyObject *agent_id,
+               PyObject *decision, PyObject *confidence, double w, PyObject *w_obj, PyObject *now)
+{
+    PyObject *table = PyDict_GetItemWithError(decisions, agent_id), *stat = NULL, *made = NULL;
+    if (table != NULL && PyDict_CheckExact(table))
+        stat = PyDict_GetItemWithError(table, decision);
+    if (stat != NULL)
+        made = PyDict_GetItemWithError(decisions_made, agent_id);
+    if (PyErr_Occurred())
+        return -1;
+    if (stat == NULL || Py_TYPE(stat) != decision_type || (made != NULL && !PyFloat_CheckExact(made)) ||
+        (confidence != Py_None && !PyFloat_CheckExact(confidence))) {
+        PyObject *done = PyObject_CallFunctionObjArgs(decide, agent_id, decision, confidence, w_obj, now, NULL);
+        if (done == NULL)
+            return -1;
+        Py_DECREF(done);
+        return 0;
+    }
+    double made_before = made == NULL ? 0.0 : PyFloat_AS_DOUBLE(made);
+    if (slot_add(stat, off_d_count, w))
+        return -1;
+    if (confidence != Py_None) {
+        double c = PyFloat_AS_DOUBLE(confidence);
+        if (0.0 <= c && c <= 1.0 && (slot_add(stat, off_d_confidence_sum, c * w) || slot_add(stat, off_d_confidence_n, w)))
+            return -1;
+    }
+    PyObject *total = PyFloat_FromDouble(made_before + w);
+    if (total == NULL)
+        return -1;
+    int failed = PyDict_SetItem(decisions_made, agent_id, total);
+    Py_DECREF(total);
+    return failed;
+}
+
 /* One event's order-dependent work and its group's sums; 0, or -1 with an exception. */
 static int
 group_one(PyObject *e, PyObject *groups, PyObject *credits, PyObject *agents, PyObject *models, PyObject *traces,
           PyObject *now, double w, PyObject *w_obj, PyObject *lookup_agent, PyObject *lookup_model,
-          PyObject *new_trace, PyObject *decide)
+          PyObject *new_trace, PyObject *decide, PyObject *decisions, PyObject *decisions_made, PyObject *move_to_end)
 {
     PyObject *agent_id = SLOT(e, off_e_agent_id), *model = SLOT(e, off_e_model), *span = SLOT(e, off_e_span_type),
              *error = SLOT(e, off_e_error), *trace_id = SLOT(e, off_e_trace_id);
@@ -704,7 +749,7 @@ group_one(PyObject *e, PyObject *groups, PyObject *credits, PyObject *agents, Py
         } else {
             Py_INCREF(trace);
             slot_set(trace, off_t_last, now);
-            PyObject *moved = PyObject_CallMethodOneArg(traces, s_move_to_end, trace_id);
+            PyObject *moved = PyObject_CallOneArg(move_to_end, trace_id);
             if (moved == NULL)
                 goto done;
             Py_DECREF(moved);
@@ -795,13 +840,10 @@ group_one(PyObject *e, PyObject *groups, PyObject *credits, PyObject *agents, Py
     } else if (span != Py_None && str_equal(span, s_decision_span)) {
         PyObject *decision = SLOT(e, off_e_decision_made);
         if (nonempty(decision)) {
-            if (agent != Py_None) {
-                PyObject *done_ = PyObject_CallFunctionObjArgs(decide, agent_id, decision, SLOT(e, off_e_confidence),
-                                                               w_obj, now, NULL);
-                if (done_ == NULL)
-                    goto done;
-                Py_DECREF(done_);
-            }
+            if (agent != Py_None &&
+                count_decision(decisions, decisions_made, decide, agent_id, decision, SLOT(e, off_e_confidence), w,
+                               w_obj, now))
+                goto done;
             if (trace != NULL) {
                 if (path == Py_None) {
                     slot_set(trace, off_t_path, decision);
@@ -869,7 +911,7 @@ done:
 
 PyDoc_STRVAR(group_doc,
              "group(events, groups, credits, agents, models, traces, now, w, lookup_agent, lookup_model, new_trace, "
-             "decide)\n--\n\n"
+             "decide, decisions, decisions_made)\n--\n\n"
              "Ledger._group's loop: each event's order-dependent work, its sums into groups and path credits into "
              "credits; True, or None (nothing changed) for events the Python loop must take.");
 
@@ -878,9 +920,11 @@ group(PyObject *module, PyObject *args)
 {
     PyObject *events, *groups, *credits, *agents, *models, *traces, *now, *w_obj, *lookup_agent, *lookup_model,
         *new_trace, *decide;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!OO!OOOO", &PyList_Type, &events, &PyDict_Type, &groups, &PyDict_Type,
-                          &credits, &PyDict_Type, &agents, &PyDict_Type, &models, &PyDict_Type, &traces, &now,
-                          &PyFloat_Type, &w_obj, &lookup_agent, &lookup_model, &new_trace, &decide))
+    PyObject *decisions, *decisions_made;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!OO!OOOOO!O!", &PyList_Type, &events, &PyDict_Type, &groups,
+                          &PyDict_Type, &credits, &PyDict_Type, &agents, &PyDict_Type, &models, &PyDict_Type, &traces,
+                          &now, &PyFloat_Type, &w_obj, &lookup_agent, &lookup_model, &new_trace, &decide, &PyDict_Type,
+                          &decisions, &PyDict_Type, &decisions_made))
         return NULL;
     if (event_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup_group() first");
@@ -890,11 +934,17 @@ group(PyObject *module, PyObject *args)
         PyDict_GET_SIZE(credits) || !events_fit(events))
         Py_RETURN_NONE;
     double w = PyFloat_AS_DOUBLE(w_obj);
+    PyObject *move_to_end = PyObject_GetAttr(traces, s_move_to_end);
+    if (move_to_end == NULL)
+        return NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(events); i++) {
         if (group_one(PyList_GET_ITEM(events, i), groups, credits, agents, models, traces, now, w, w_obj,
-                      lookup_agent, lookup_model, new_trace, decide))
+                      lookup_agent, lookup_model, new_trace, decide, decisions, decisions_made, move_to_end)) {
+            Py_DECREF(move_to_end);
             return NULL;
+        }
     }
+    Py_DECREF(move_to_end);
     Py_RETURN_TRUE;
 }
 

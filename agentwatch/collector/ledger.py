@@ -344,31 +344,39 @@ class Ledger:
         """
         groups: dict[tuple[Any, ...], list[Any]] = {}
         credits: dict[tuple[str, str], list[Any]] = {}
-        if (
-            not self.compiled
-            or _compiled_group is None
-            or (
-                _compiled_group(
-                    events,
-                    groups,
-                    credits,
-                    self._agent_series,
-                    self._model_series,
-                    self._traces,
-                    now,
-                    w,
-                    self._agent_of,
-                    self._model_of,
-                    self._new_trace,
-                    self._decide,
-                )
-                is None
-            )
-        ):
+        compiled = self.compiled and _compiled_group is not None
+        if not compiled or self._group_compiled(events, now, w, groups, credits) is None:
             self._group_events(events, now, w, groups, credits)
-        for (agent_id, path), (cost, inferences) in credits.items():
-            self._credit(path, agent_id, cost, inferences, now)
+        if credits:
+            self._credit_paths(credits)
         return groups
+
+    def _group_compiled(
+        self,
+        events: list[Event],
+        now: float,
+        w: float,
+        groups: dict[tuple[Any, ...], list[Any]],
+        credits: dict[tuple[str, str], list[Any]],
+    ) -> bool | None:
+        """:meth:`_group`'s loop compiled: True, or None (nothing changed) for the Python loop to run."""
+        assert _compiled_group is not None
+        return _compiled_group(
+            events,
+            groups,
+            credits,
+            self._agent_series,
+            self._model_series,
+            self._traces,
+            now,
+            w,
+            self._agent_of,
+            self._model_of,
+            self._new_trace,
+            self._decide,
+            self.decisions,
+            self.decisions_made,
+        )
 
     def _agent_of(self, agent_id: str, now: float) -> ScopeSeries | None:
         """An agent's series not in the fold's cache: found or created (and cached), or None over the cap."""
@@ -666,6 +674,19 @@ class Ledger:
             row[2] += cost
             row[3] += inferences
 
+    def _credit_paths(self, credits: dict[tuple[str, str], list[Any]]) -> None:
+        """:meth:`_credit` for each (agent, path) of a fold, in the order they came."""
+        fleet = self.fleet.open
+        agents, scopes, dim = self._agent_series, self.scopes, self._dim
+        for (agent_id, path), (cost, inferences) in credits.items():
+            key = (DIM_PATH, path)
+            agent = agents.get(agent_id) or scopes.get(SCOPE_AGENT_PREFIX + agent_id)
+            for stats in (fleet,) if agent is None else (fleet, agent.open):
+                row = stats.dims.get(key) or dim(stats, DIM_PATH, path)
+                row[0] += inferences
+                row[2] += cost
+                row[3] += inferences
+
     def _decision(self, agent_id: str, decision: str, confidence: float | None, w: float, now: float) -> None:
         if agent_scope(agent_id) in self.scopes:
             self._decide(agent_id, decision, confidence, w, now)
@@ -771,6 +792,7 @@ def _load_compiled() -> Any:
         _ledgerscan.setup_group(
             Event,
             _Trace,
+            DecisionStat,
             MAX_EVENT_COST_USD,
             MAX_LATENCY_MS,
             SPAN_LLM_CALL,

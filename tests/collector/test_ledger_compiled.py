@@ -115,7 +115,7 @@ def odd_events(rng: random.Random, count: int) -> list[Event]:
             decision_made=rng.choice(
                 [None, "", "retry", "escalate", f"d{rng.randrange(5)}", "décidé", "x" * 150]
             ),
-            confidence=rng.choice([None, 0.5, 1.5]),
+            confidence=rng.choice([None, 0.0, 0.5, 1.0, 1.5, math.nan]),
         )
         for _ in range(count)
     ]
@@ -162,21 +162,7 @@ def test_events_it_cannot_read_exactly_are_left_to_the_python_loop_unchanged() -
         before = ledger_state(ledger)
         groups: dict[Any, Any] = {}
         credits: dict[Any, Any] = {}
-        compiled_group = ledger_module._compiled_group
-        answer = compiled_group(
-            events,
-            groups,
-            credits,
-            ledger._agent_series,
-            ledger._model_series,
-            ledger._traces,
-            NOW,
-            1.0,
-            ledger._agent_of,
-            ledger._model_of,
-            ledger._new_trace,
-            ledger._decide,
-        )
+        answer = ledger._group_compiled(events, NOW, 1.0, groups, credits)
         assert answer is None and groups == {} and credits == {} and ledger_state(ledger) == before
         compiled, python = fed_alike([events, events])
         assert ledger_state(compiled) == ledger_state(python)
