@@ -1,8 +1,9 @@
 """The collector's optional compiled passes: which were built, and whether they are wanted.
 
-``pip install`` builds ``_windowscan`` (the window's aggregation) and ``_ingestscan`` (ingest's checks
-and the log ring's columns) where it finds a C compiler; each module that has one keeps the same pass
-in Python and uses it when the compiled one is missing or not wanted. Both give the same results.
+``pip install`` builds ``_windowscan`` (the window's aggregation), ``_ingestscan`` (ingest's checks
+and the log ring's columns) and ``_ledgerscan`` (the alert ledger fold's second pass) where it finds a
+C compiler; each module that has one keeps the same pass in Python and uses it when the compiled one is
+missing or not wanted. Both give the same results.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def load_wanted(name: str) -> ModuleType | None:
 
 
 #: The compiled modules, for :func:`note`.
-MODULES: Final = ("_windowscan", "_ingestscan")
+MODULES: Final = ("_windowscan", "_ingestscan", "_ledgerscan")
 
 
 def note() -> str | None:

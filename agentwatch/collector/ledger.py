@@ -33,6 +33,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
+from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch, PackedSketch
 from agentwatch.protocol import (
@@ -42,6 +43,7 @@ from agentwatch.protocol import (
     SCOPE_AGENT_PREFIX,
     SCOPE_FLEET,
     SCOPE_MODEL_PREFIX,
+    SPAN_COMPLETION,
     SPAN_DECISION,
     SPAN_ERROR,
     SPAN_LLM_CALL,
@@ -56,6 +58,9 @@ MAX_DIM_VALUES: Final = 1_000
 RECENT_EVENTS: Final = 20_000
 COST_POINTS: Final = 360
 NO_DECISION: Final = "(no decision)"
+#: A decision path: the decisions of a trace joined by this, cut at MAX_PATH characters.
+PATH_JOIN: Final = " → "
+MAX_PATH: Final = 256
 NONE: Final = "(none)"
 OTHER: Final = "(other)"
 
@@ -66,6 +71,8 @@ DIM_DECISION: Final = "decision"
 DIM_PATH: Final = "decision path"
 _MISSING: Final = object()
 _log = math.log
+#: Whether an ``llm_call``'s latency counts (it is one of the latency span types).
+_LLM_TIMED: Final = SPAN_LLM_CALL in LATENCY_SPAN_TYPES
 _ceil = math.ceil
 
 
@@ -220,8 +227,11 @@ class Ledger:
         *,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        compiled: bool = True,
     ) -> None:
         self.settings = settings = settings or AlertSettings()
+        #: Whether the fold's second pass runs compiled (``_ledgerscan``) where it was built.
+        self.compiled = compiled and _compiled_apply is not None
         self.window_seconds = float(window_seconds)
         self.clock = clock
         longest = max(
@@ -249,6 +259,9 @@ class Ledger:
         #: (agent, decision, time) of decisions never seen before for their agent; drained by alerts.
         self.novelties: list[tuple[str, str, float]] = []
         self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        #: The series of agents and models by id and name, for the fold; cleared when scopes are forgotten.
+        self._agent_series: dict[str, ScopeSeries] = {}
+        self._model_series: dict[str, ScopeSeries] = {}
         self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.cost_points: deque[CostPoint] = deque(maxlen=COST_POINTS)
 
@@ -324,34 +337,102 @@ class Ledger:
         """First pass of :meth:`fold`: order-dependent work per event, sums per group.
 
         A group is ``[events, inferences, cost, cost², ok calls, output tokens, latencies
-        (or None), agent series, model series]`` (unweighted); path credits go straight to
-        :meth:`_credit` at the end, summed per (agent, path).
+        (or None), agent series, model series, is error]`` (unweighted); path credits go
+        straight to the scopes at the end, summed per (agent, path). Only what an event's span
+        type needs is done: a log line or a heartbeat costs its scope lookups, its trace and
+        its group. The loop has a compiled twin (``_ledgerscan.group``).
         """
         groups: dict[tuple[Any, ...], list[Any]] = {}
-        agents: dict[str, ScopeSeries | None] = {}
-        models: dict[str, ScopeSeries | None] = {}
-        credits: dict[tuple[str, str], list[float]] = {}
+        credits: dict[tuple[str, str], list[Any]] = {}
+        compiled = self.compiled and _compiled_group is not None
+        if not compiled or self._group_compiled(events, now, w, groups, credits) is None:
+            self._group_events(events, now, w, groups, credits)
+        if credits:
+            self._credit_paths(credits)
+        return groups
+
+    def _group_compiled(
+        self,
+        events: list[Event],
+        now: float,
+        w: float,
+        groups: dict[tuple[Any, ...], list[Any]],
+        credits: dict[tuple[str, str], list[Any]],
+    ) -> bool | None:
+        """:meth:`_group`'s loop compiled: True, or None (nothing changed) for the Python loop to run."""
+        assert _compiled_group is not None
+        return _compiled_group(
+            events,
+            groups,
+            credits,
+            self._agent_series,
+            self._model_series,
+            self._traces,
+            now,
+            w,
+            self._agent_of,
+            self._model_of,
+            self._new_trace,
+            self._decide,
+            self.decisions,
+            self.decisions_made,
+        )
+
+    def _agent_of(self, agent_id: str, now: float) -> ScopeSeries | None:
+        """An agent's series not in the fold's cache: found or created (and cached), or None over the cap."""
+        series = self._series(SCOPE_AGENT_PREFIX + agent_id, now)
+        if series is not None:
+            self._agent_series[agent_id] = series
+        return series
+
+    def _model_of(self, model: str, now: float) -> ScopeSeries | None:
+        """A model's series not in the fold's cache, as :meth:`_agent_of`."""
+        series = self._series(SCOPE_MODEL_PREFIX + model, now)
+        if series is not None:
+            self._model_series[model] = series
+        return series
+
+    def _new_trace(
+        self, trace_id: str, agent_id: str, now: float, credits: dict[tuple[str, str], list[Any]]
+    ) -> _Trace:
+        """A trace seen first now; past :data:`MAX_TRACES` the oldest goes, its undecided cost to ``credits``."""
         traces = self._traces
+        trace = traces[trace_id] = _Trace(agent_id, now)
+        if len(traces) > MAX_TRACES:
+            _, old = traces.popitem(last=False)
+            self.traces_evicted += 1
+            if old.inferences:
+                _add_credit(credits, old.agent, NO_DECISION, old.cost, old.inferences)
+        return trace
+
+    def _group_events(
+        self,
+        events: list[Event],
+        now: float,
+        w: float,
+        groups: dict[tuple[Any, ...], list[Any]],
+        credits: dict[tuple[str, str], list[Any]],
+    ) -> None:
+        """:meth:`_group`'s loop in Python."""
+        agents, models, traces = self._agent_series, self._model_series, self._traces
         get_group, get_agent, get_model, get_trace = groups.get, agents.get, models.get, traces.get
-        move_to_end = traces.move_to_end
-        missing: Any = _MISSING
-        max_cost = MAX_EVENT_COST_USD
+        get_credit, move_to_end = credits.get, traces.move_to_end
+        agent_of, model_of, new_trace = self._agent_of, self._model_of, self._new_trace
+        decision_of = self._decide
+        max_cost, max_latency = MAX_EVENT_COST_USD, MAX_LATENCY_MS
         llm, error_span, decision_span = SPAN_LLM_CALL, SPAN_ERROR, SPAN_DECISION
-        latency_types = LATENCY_SPAN_TYPES
+        latency_types, llm_timed = LATENCY_SPAN_TYPES, _LLM_TIMED
+        no_decision = NO_DECISION
         for event in events:
             agent_id = event.agent_id
-            agent = get_agent(agent_id, missing)
-            if agent is missing:
-                agent = agents[agent_id] = self._series(agent_scope(agent_id), now)
-            elif agent is None:
-                self.scopes_dropped += 1
+            agent = get_agent(agent_id)
+            if agent is None:  # new to the cache, or over the scope cap (counted by _series)
+                agent = agent_of(agent_id, now)
             model = event.model
             if model:
-                model_series = get_model(model, missing)
-                if model_series is missing:
-                    model_series = models[model] = self._series(model_scope(model), now)
-                elif model_series is None:
-                    self.scopes_dropped += 1
+                model_series = get_model(model)
+                if model_series is None:
+                    model_series = model_of(model, now)
             else:
                 model = model_series = None
             span = event.span_type
@@ -361,12 +442,7 @@ class Ledger:
             if trace_id:
                 trace = get_trace(trace_id)
                 if trace is None:
-                    trace = traces[trace_id] = _Trace(agent_id, now)
-                    if len(traces) > MAX_TRACES:
-                        _, old = traces.popitem(last=False)
-                        self.traces_evicted += 1
-                        if old.inferences:
-                            _add_credit(credits, old.agent, NO_DECISION, old.cost, old.inferences)
+                    trace = new_trace(trace_id, agent_id, now, credits)
                 else:
                     trace.last = now
                     move_to_end(trace_id)
@@ -376,143 +452,187 @@ class Ledger:
             key = (agent_id, model, span, error if is_error else None, event.tool_name, path)
             group = get_group(key)
             if group is None:
-                group = groups[key] = [0, 0, 0.0, 0.0, 0, 0, None, agent, model_series]
-            group[0] += 1
+                group = groups[key] = [1, 0, 0.0, 0.0, 0, 0, None, agent, model_series, is_error]
+            else:
+                group[0] += 1
             if span == llm:
                 cost = event.cost_usd
                 if cost is not None and 0.0 <= cost <= max_cost:
                     group[1] += 1
                     group[2] += cost
                     group[3] += cost * cost
-                    if trace is None:
-                        _add_credit(credits, agent_id, NO_DECISION, cost * w, w)
-                    elif path is not None:
-                        _add_credit(credits, agent_id, path, cost * w, w)
+                    if trace is None or path is not None:
+                        credit_key = (agent_id, path or no_decision)  # a path is never empty
+                        row = get_credit(credit_key)
+                        if row is None:
+                            credits[credit_key] = [cost * w, w]
+                        else:
+                            row[0] += cost * w
+                            row[1] += w
                     else:
                         trace.cost += cost * w
                         trace.inferences += w
                 if not is_error:
                     group[4] += 1
                     group[5] += event.tokens_output or 0
-            if span in latency_types and not is_error:
+                    if llm_timed:
+                        latency = event.latency_ms
+                        if latency is not None and 0.0 <= latency <= max_latency:
+                            if group[6] is None:
+                                group[6] = [latency]
+                            else:
+                                group[6].append(latency)
+            elif span == decision_span:
+                decision = event.decision_made
+                if decision:
+                    if agent is not None:
+                        decision_of(agent_id, decision, event.confidence, w, now)
+                    if trace is not None:
+                        if path is None:
+                            trace.path = decision
+                            if trace.inferences:
+                                _add_credit(credits, agent_id, decision, trace.cost, trace.inferences)
+                                trace.cost = trace.inferences = 0.0
+                        else:
+                            trace.path = f"{path}{PATH_JOIN}{decision}"[:MAX_PATH]
+            elif span in latency_types and not is_error:
                 latency = event.latency_ms
-                if latency is not None and 0.0 <= latency <= MAX_LATENCY_MS:
+                if latency is not None and 0.0 <= latency <= max_latency:
                     if group[6] is None:
                         group[6] = [latency]
                     else:
                         group[6].append(latency)
-            elif span == decision_span and event.decision_made:
-                self._decision(agent_id, event.decision_made, event.confidence, w, now)
-                if trace is not None:
-                    first = trace.path is None
-                    decision = event.decision_made
-                    trace.path = decision if first else f"{trace.path} → {decision}"[:256]
-                    if first and trace.inferences:
-                        _add_credit(credits, agent_id, trace.path, trace.cost, trace.inferences)
-                        trace.cost = trace.inferences = 0.0
-        for (agent_id, path), (cost, inferences) in credits.items():
-            self._credit(path, agent_id, cost, inferences, now)
-        return groups
 
     def _apply(self, groups: dict[tuple[Any, ...], list[Any]], now: float, w: float) -> None:
         """Second pass of :meth:`fold`: add each group's sums to its scopes, weighted by ``w``.
 
         The fleet is in every group's scopes: its sums are added up over the groups and then
-        to its interval once (its latencies too)."""
+        to its interval once. Each sum gets its terms in the order of the groups, whatever
+        the arrangement of this pass."""
+        if not groups:
+            return
         fleet = self.fleet
+        if self.compiled and _compiled_apply(groups, fleet, now, w) is not None:  # type: ignore[misc]
+            return
+        fs = fleet.open
+        f_dims_get = fs.dims.get
+        f_sketch = fs.latency
+        assert isinstance(f_sketch, LatencySketch)  # an open interval's sketch is never packed
+        f_counts = f_sketch.counts
+        f_counts_get = f_counts.get
+        f_count = f_zero = 0
+        f_sum = f_sketch.sum
         dim = self._dim
-        log, ceil, inv = _log, _ceil, INV_LOG_GAMMA
+        log, ceil, inv, lowest = _log, _ceil, INV_LOG_GAMMA, MIN_VALUE
+        dim_decision, dim_model, dim_tool, dim_error = DIM_DECISION, DIM_MODEL, DIM_TOOL, DIM_ERROR_TYPE
+        none = NONE
         f_events = f_errors = f_inferences = f_cost = f_cost_sq = f_calls = f_tokens = 0.0
-        f_latencies: list[float] = []
-        for (_, model, span, error, tool, path), group in groups.items():
-            n, inferences, cost, cost_sq, calls_ok, tokens_out, latencies, agent, model_series = group
-            is_error = error is not None or span == SPAN_ERROR
+        inferences_w = cost_w = cost_sq_w = calls_w = tokens_w = 0.0
+        for (_, model, _, error, tool, path), group in groups.items():
+            n, inferences, cost, cost_sq, calls_ok, tokens_out, latencies, agent, model_series, is_error = (
+                group
+            )
             weighted = n * w
             f_events += weighted
             if is_error:
                 f_errors += weighted
             if inferences:
-                f_inferences += inferences * w
-                f_cost += cost * w
-                f_cost_sq += cost_sq * w
+                inferences_w = inferences * w
+                cost_w = cost * w
+                cost_sq_w = cost_sq * w
+                f_inferences += inferences_w
+                f_cost += cost_w
+                f_cost_sq += cost_sq_w
             if calls_ok:
-                f_calls += calls_ok * w
-                f_tokens += tokens_out * w
-            targets = (fleet,) if agent is None else (fleet, agent)
-            scoped = () if agent is None else (agent,)
-            if model_series is not None:
-                scoped = (*scoped, model_series)
-            for series in scoped:
-                series.last_seen = now
-                series.events_total += weighted
-                s = series.open
+                calls_w = calls_ok * w
+                tokens_w = tokens_out * w
+                f_calls += calls_w
+                f_tokens += tokens_w
+            if agent is not None:
+                agent.last_seen = now
+                agent.events_total += weighted
+                s = agent.open
                 s.events += weighted
                 if is_error:
                     s.errors += weighted
                 if inferences:
-                    s.inferences += inferences * w
-                    s.cost += cost * w
-                    s.cost_sq += cost_sq * w
+                    s.inferences += inferences_w
+                    s.cost += cost_w
+                    s.cost_sq += cost_sq_w
                 if calls_ok:
-                    s.calls_ok += calls_ok * w
-                    s.tokens_out += tokens_out * w
+                    s.calls_ok += calls_w
+                    s.tokens_out += tokens_w
+            if model_series is not None:
+                model_series.last_seen = now
+                model_series.events_total += weighted
+                s = model_series.open
+                s.events += weighted
+                if is_error:
+                    s.errors += weighted
+                if inferences:
+                    s.inferences += inferences_w
+                    s.cost += cost_w
+                    s.cost_sq += cost_sq_w
+                if calls_ok:
+                    s.calls_ok += calls_w
+                    s.tokens_out += tokens_w
             if latencies is not None:
-                f_latencies.extend(latencies)
-                sketches = [series.open.latency for series in scoped]
+                sketches = [series.open.latency for series in (agent, model_series) if series is not None]
                 for latency in latencies:
-                    if latency > MIN_VALUE:
+                    if latency > lowest:
                         key = ceil(log(latency) * inv)
+                        f_counts[key] = f_counts_get(key, 0) + 1
+                        f_count += 1
+                        f_sum += latency
                         for sketch in sketches:
                             counts = sketch.counts
                             counts[key] = counts.get(key, 0) + 1
                             sketch.count += 1
                             sketch.sum += latency
-                    else:
+                    else:  # the zero bucket (a latency here is within 0 ≤ latency ≤ MAX_LATENCY_MS)
+                        f_zero += 1
+                        f_count += 1
+                        f_sum += latency
                         for sketch in sketches:
                             sketch.add(latency)
-            err = weighted if is_error else 0.0
-            values: list[tuple[str, str]] = [(DIM_DECISION, path or NONE)]
-            if model:
-                values.append((DIM_MODEL, model))
-            if tool:
-                values.append((DIM_TOOL, tool))
-            if is_error:
-                values.append((DIM_ERROR_TYPE, error_type(error)))
-            for series in targets:
-                s = series.open
-                dims_get = s.dims.get
-                for pair in values:
-                    row = dims_get(pair)
-                    if row is None:  # new here (or over the cap: the (other) row)
-                        row = dim(s, *pair)
+            # The breakdown by dimension, fleet's and agent's; a row not there yet goes through _dim (the cap).
+            decision_value = path or none
+            kind = error_type(error) if is_error else none
+            for s in (fs,) if agent is None else (fs, agent.open):
+                dims_get = f_dims_get if s is fs else s.dims.get
+                row = dims_get((dim_decision, decision_value)) or dim(s, dim_decision, decision_value)
+                row[0] += weighted
+                if is_error:
+                    row[1] += weighted
+                if model:
+                    row = dims_get((dim_model, model)) or dim(s, dim_model, model)
                     row[0] += weighted
-                    row[1] += err
-                if inferences and model:
-                    row = dims_get((DIM_MODEL, model)) or dim(s, DIM_MODEL, model)
-                    row[2] += cost * w
-                    row[3] += inferences * w
-        if groups:
-            fleet.last_seen = now
-            fleet.events_total += f_events
-            s = fleet.open
-            s.events += f_events
-            s.errors += f_errors
-            s.inferences += f_inferences
-            s.cost += f_cost
-            s.cost_sq += f_cost_sq
-            s.calls_ok += f_calls
-            s.tokens_out += f_tokens
-            f_sketch = s.latency
-            assert isinstance(f_sketch, LatencySketch)  # an open interval's sketch is never packed
-            counts = f_sketch.counts
-            for latency in f_latencies:
-                if latency > MIN_VALUE:
-                    key = ceil(log(latency) * inv)
-                    counts[key] = counts.get(key, 0) + 1
-                    f_sketch.count += 1
-                    f_sketch.sum += latency
-                else:
-                    f_sketch.add(latency)
+                    if is_error:
+                        row[1] += weighted
+                    if inferences:
+                        row[2] += cost_w
+                        row[3] += inferences_w
+                if tool:
+                    row = dims_get((dim_tool, tool)) or dim(s, dim_tool, tool)
+                    row[0] += weighted
+                    if is_error:
+                        row[1] += weighted
+                if is_error:
+                    row = dims_get((dim_error, kind)) or dim(s, dim_error, kind)
+                    row[0] += weighted
+                    row[1] += weighted
+        fleet.last_seen = now
+        fleet.events_total += f_events
+        fs.events += f_events
+        fs.errors += f_errors
+        fs.inferences += f_inferences
+        fs.cost += f_cost
+        fs.cost_sq += f_cost_sq
+        fs.calls_ok += f_calls
+        fs.tokens_out += f_tokens
+        f_sketch.count += f_count
+        f_sketch.zero_count += f_zero
+        f_sketch.sum = f_sum
 
     @staticmethod
     def _dim(stats: Stats, dimension: str, value: str) -> list[float]:
@@ -554,10 +674,28 @@ class Ledger:
             row[2] += cost
             row[3] += inferences
 
+    def _credit_paths(self, credits: dict[tuple[str, str], list[Any]]) -> None:
+        """:meth:`_credit` for each (agent, path) of a fold, in the order they came."""
+        fleet = self.fleet.open
+        agents, scopes, dim = self._agent_series, self.scopes, self._dim
+        for (agent_id, path), (cost, inferences) in credits.items():
+            key = (DIM_PATH, path)
+            agent = agents.get(agent_id) or scopes.get(SCOPE_AGENT_PREFIX + agent_id)
+            for stats in (fleet,) if agent is None else (fleet, agent.open):
+                row = stats.dims.get(key) or dim(stats, DIM_PATH, path)
+                row[0] += inferences
+                row[2] += cost
+                row[3] += inferences
+
     def _decision(self, agent_id: str, decision: str, confidence: float | None, w: float, now: float) -> None:
-        if agent_scope(agent_id) not in self.scopes:
-            return
-        table = self.decisions.setdefault(agent_id, {})
+        if agent_scope(agent_id) in self.scopes:
+            self._decide(agent_id, decision, confidence, w, now)
+
+    def _decide(self, agent_id: str, decision: str, confidence: float | None, w: float, now: float) -> None:
+        """Count a decision of an agent that has a scope."""
+        table = self.decisions.get(agent_id)
+        if table is None:
+            table = self.decisions[agent_id] = {}
         made = self.decisions_made.get(agent_id, 0.0)
         stat = table.get(decision)
         if stat is None:
@@ -614,6 +752,8 @@ class Ledger:
         forget = end - self.settings.forget_after
         for scope in [s for s, series in self.scopes.items() if series.last_seen < forget]:
             del self.scopes[scope]
+            self._agent_series.clear()
+            self._model_series.clear()
             if scope.startswith(SCOPE_AGENT_PREFIX):
                 agent_id = scope[len(SCOPE_AGENT_PREFIX) :]
                 self.decisions.pop(agent_id, None)
@@ -627,3 +767,55 @@ class Ledger:
                 cost += trace.cost
                 inferences += trace.inferences
         return cost, inferences
+
+
+def _load_compiled() -> Any:
+    """The compiled pass's module, set up for this module's types and constants; None without it."""
+    _ledgerscan = load_wanted("_ledgerscan")
+    if _ledgerscan is None:
+        return None
+    _ledgerscan.setup(
+        ScopeSeries,
+        Stats,
+        LatencySketch,
+        Ledger._dim,
+        error_type,
+        MIN_VALUE,
+        INV_LOG_GAMMA,
+        DIM_DECISION,
+        DIM_MODEL,
+        DIM_TOOL,
+        DIM_ERROR_TYPE,
+        NONE,
+    )
+    if LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}:  # the two the compiled first pass knows
+        _ledgerscan.setup_group(
+            Event,
+            _Trace,
+            DecisionStat,
+            MAX_EVENT_COST_USD,
+            MAX_LATENCY_MS,
+            SPAN_LLM_CALL,
+            SPAN_COMPLETION,
+            SPAN_DECISION,
+            SPAN_ERROR,
+            NO_DECISION,
+            PATH_JOIN,
+            MAX_PATH,
+        )
+    return _ledgerscan
+
+
+_compiled = _load_compiled()
+#: Whether the compiled pass is there (built where a C compiler was found at install, and wanted).
+COMPILED_AVAILABLE: Final = _compiled is not None
+#: :meth:`Ledger._apply`, compiled (None: not built or not wanted): True, or None to run the Python loop.
+_compiled_apply: (
+    Callable[[dict[tuple[Any, ...], list[Any]], ScopeSeries, float, float], bool | None] | None
+) = _compiled.apply if _compiled is not None else None
+#: :meth:`Ledger._group`'s loop, compiled (None: not built, not wanted, or other latency span types).
+_compiled_group: Callable[..., bool | None] | None = (
+    _compiled.group
+    if _compiled is not None and LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}
+    else None
+)
