@@ -84,11 +84,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Union
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Union
 
 import msgspec
+import msgspec.inspect
 from msgspec import Meta
 
 from agentwatch.collector.articleform import map_article_form
@@ -129,6 +131,7 @@ __all__ = [
     "IngestError",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "decode_batch",
     "decode_events",
     "split_starts",
 ]
@@ -207,8 +210,52 @@ class _CheckedEvent(Event):
 
 assert _CheckedEvent.__struct_fields__ == Event.__struct_fields__
 
+
+def _text_limits(checked: type[msgspec.Struct]) -> tuple[tuple[str, int, int], ...]:
+    """(field, least, most) code points of each text field of ``checked`` that has length limits."""
+    limits: list[tuple[str, int, int]] = []
+    for field in msgspec.inspect.type_info(checked).fields:  # type: ignore[attr-defined]
+        kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        for kind in kinds:
+            if isinstance(kind, msgspec.inspect.StrType) and (kind.min_length or kind.max_length is not None):
+                most = sys.maxsize if kind.max_length is None else kind.max_length
+                limits.append((field.name, kind.min_length or 0, most))
+    return tuple(limits)
+
+
+class _UncheckedEvent(Event):
+    """:class:`_CheckedEvent` without the length limits on its text (:data:`_TEXT_LIMITS`).
+
+    msgspec pays for each constrained string it decodes; where the compiled pass is built it checks
+    the decoded lengths instead (O(1) each, the same count of code points), and a batch with any text
+    outside its limits is decoded again as :class:`_CheckedEvent`, so its rejections stay msgspec's.
+    """
+
+    timestamp: float | Annotated[str, Meta(max_length=_MAX_TIMESTAMP_TEXT)] | None = None
+    trace_id: _Short | None = None
+    span_id: _Short | None = None
+    parent_span_id: _Short | None = None
+    tokens_input: _Count | None = None
+    tokens_output: _Count | None = None
+    latency_ms: _Latency | None = None
+    cost_usd: _Cost | None = None
+    decision_made: _Short | None = None
+    confidence: _Fraction | None = None
+    tool_name: _Short | None = None
+    message: _Text | None = None
+    attributes: _Bag | None = None
+    event_type: _Short | None = None
+    payload: _Bag | None = None
+
+
+assert _UncheckedEvent.__struct_fields__ == Event.__struct_fields__
+#: The limits on text that :class:`_CheckedEvent` has and :class:`_UncheckedEvent` has not.
+_TEXT_LIMITS: Final = tuple(sorted(set(_text_limits(_CheckedEvent)) - set(_text_limits(_UncheckedEvent))))
+
 _batch_decoder: Final = msgspec.json.Decoder(list[_CheckedEvent])
 _item_decoder: Final = msgspec.json.Decoder(_CheckedEvent)
+_unchecked_batch_decoder: Final = msgspec.json.Decoder(list[_UncheckedEvent])
+_unchecked_item_decoder: Final = msgspec.json.Decoder(_UncheckedEvent)
 _raw_list_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _raw_decoder: Final = msgspec.json.Decoder(msgspec.Raw)
 _any_decoder: Final = msgspec.json.Decoder()
@@ -223,6 +270,24 @@ def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple
     for a body that is not usable as a whole (see the module docstring); never raises
     anything else, whatever the bytes.
     """
+    events, rejected, _ = _decode(body, content_type, now)
+    return events, rejected
+
+
+def decode_batch(
+    body: bytes, content_type: str | None, *, now: float
+) -> tuple[list[Event], list[Event], list[Rejected]]:
+    """:func:`decode_events` with the span starts taken out: (events, starts, rejections), as
+    :func:`split_starts` splits them (without looking when the batch cannot hold a start)."""
+    events, rejected, plain = _decode(body, content_type, now)
+    if plain:
+        return events, [], rejected
+    events, starts = split_starts(events)
+    return events, starts, rejected
+
+
+def _decode(body: bytes, content_type: str | None, now: float) -> tuple[list[Event], list[Rejected], bool]:
+    """:func:`decode_events`, and whether the events are known to hold no span start."""
     start = len(body) - len(body.lstrip(_WHITESPACE))
     if body.startswith(_BOM, start):
         body = body[start + len(_BOM) :]
@@ -233,17 +298,44 @@ def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple
         raise_if_not_utf8(body)  # msgspec does not check the strings it skips
     first = body[start]
     if first == 0x5B:  # "["
-        return _decode_array(body, now)
+        if _compiled_normalise is not None:
+            decoded = _decode_unchecked(_unchecked_batch_decoder.decode, body, now)
+            if decoded is not None:
+                return decoded
+        return *_decode_array(body, now), False
     if _is_ndjson_type(content_type):
-        return _decode_ndjson(body, now)
+        return *_decode_ndjson(body, now), False
     if first == 0x7B:  # "{"
-        return _decode_object_or_ndjson(body, now)
+        if _compiled_normalise is not None:
+            decoded = _decode_unchecked(lambda text: [_unchecked_item_decoder.decode(text)], body, now)
+            if decoded is not None:
+                return decoded
+        return *_decode_object_or_ndjson(body, now), False
     raise_if_not_json(body)
     try:
         kind = json_kind(type(_any_decoder.decode(body)).__name__)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover - checked above
         kind = "not JSON"
     raise BadRequest(f"top level is {kind}: send a JSON object, a JSON array of objects, or NDJSON")
+
+
+def _decode_unchecked(
+    decode: Callable[[bytes], list[Any]], body: bytes, now: float
+) -> tuple[list[Event], list[Rejected], bool] | None:
+    """The common case, fast: ``body`` decoded as :class:`_UncheckedEvent` and the text limits
+    checked by the compiled pass. None when the body is not that case (not valid, not events, a text
+    outside its limits): it is then decoded as :class:`_CheckedEvent`, which names the fault as
+    msgspec does."""
+    assert _compiled_normalise is not None
+    try:
+        events = decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    split = _compiled_normalise(events, now)
+    if not split:  # None or False
+        return None
+    accepted, rejected = _finish_normalise(events, split, now)
+    return accepted, rejected, not split[2]
 
 
 def _decode_array(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]:
@@ -439,19 +531,30 @@ def _decode_values(values: list[Any], now: float) -> tuple[list[Event], list[Rej
     return accepted, rejected
 
 
+#: What :func:`_normalise_common` gives: (the attributes and payloads of the inline events that have
+#: any, those events, the events left for :func:`_normalise`).
+_Split = tuple[list[dict[str, Any]], list[Event], list[Any]]
+
+
 def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
     """:func:`_normalise` each event; the common case (nothing to fix but a missing timestamp
     or cost) is handled inline (:func:`_normalise_common`, compiled where built), without the call
     or the event's index, and anything else goes through it afterwards (in batch order: one event's
-    fixes never depend on another's).
-
-    The sizes of the inline events' ``attributes`` and ``payload`` are checked for the whole batch
-    at once: when all of them together encode within ``MAX_ATTRIBUTES_BYTES`` none is over it, and
-    only otherwise is each encoded on its own (:func:`_refuse_large_bags`).
-    """
+    fixes never depend on another's)."""
     split = _compiled_normalise(events, now) if _compiled_normalise is not None else None
-    bags, odd = split if split is not None else _normalise_common(events, now)
-    if not odd and not bags:
+    if not split:  # not built, or a batch the compiled pass leaves to Python
+        split = _normalise_common(events, now)
+    assert split, "only events decoded without the text limits can break them"
+    return _finish_normalise(events, split, now)
+
+
+def _finish_normalise(events: list[Any], split: _Split, now: float) -> tuple[list[Event], list[Rejected]]:
+    """The rest of :func:`_normalise_all` once ``events`` are split: the odd events through
+    :func:`_normalise`, and the sizes of the inline events' ``attributes`` and ``payload`` checked
+    for the whole batch at once: when all of them together encode within ``MAX_ATTRIBUTES_BYTES``
+    none is over it, and only otherwise is each encoded on its own (:func:`_refuse_large_bags`)."""
+    bags, holders, odd = split
+    if not odd and not holders:
         return events, []
     rejected: list[Rejected] = []
     index_of: dict[int, int] | None = None
@@ -461,23 +564,30 @@ def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rej
             problem = _normalise(event, now)
             if problem is not None:
                 rejected.append(Rejected(index_of[id(event)], problem))
-    if bags:
-        _refuse_large_bags(bags, rejected, events, index_of)
+    if holders:
+        _refuse_large_bags(bags, holders, rejected, events, index_of)
     if rejected:
         bad = {r.index for r in rejected}
         events = [event for index, event in enumerate(events) if index not in bad]
     return events, rejected
 
 
-def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[Any]]:
+def _normalise_common(events: list[Any], now: float) -> _Split | Literal[False]:
     """The inline case of :func:`_normalise_all`: each event with nothing to fix but a missing
     timestamp or cost becomes an :class:`Event` (stamped ``now``, its cost estimated); returns
-    (those of them with attributes or a payload, the events left for :func:`_normalise`).
+    (the attributes and payloads of those of them that have any, those events, the events left for
+    :func:`_normalise`). False, with nothing changed, when an :class:`_UncheckedEvent` has a text
+    outside :data:`_TEXT_LIMITS` (its batch is to be decoded again, checked).
     ``_ingestscan.normalise`` does exactly this, compiled; change both together."""
+    unchecked = _UncheckedEvent
+    for event in events:
+        if event.__class__ is unchecked and _outside_text_limits(event):
+            return False
     event_class = Event
     levels = LEVEL_RANK
     max_timestamp = MAX_TIMESTAMP
-    bags: list[Any] = []  # inline events with an attributes or payload object
+    bags: list[dict[str, Any]] = []  # their attributes and payloads
+    holders: list[Any] = []  # inline events with an attributes or payload object
     odd: list[Any] = []  # events for _normalise
     for event in events:
         level = event.level
@@ -490,8 +600,14 @@ def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[
             and agent_id.strip() is agent_id
         ):
             event.__class__ = event_class
-            if event.attributes is not None or event.payload is not None:
-                bags.append(event)
+            attributes = event.attributes
+            payload = event.payload
+            if attributes is not None or payload is not None:
+                holders.append(event)
+                if attributes is not None:
+                    bags.append(attributes)
+                if payload is not None:
+                    bags.append(payload)
             if timestamp is None:
                 event.timestamp = now
             if event.cost_usd is None and event.model is not None:
@@ -499,21 +615,35 @@ def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[
                     _estimate_cost(event)
         else:
             odd.append(event)
-    return bags, odd
+    return bags, holders, odd
+
+
+def _outside_text_limits(event: Any) -> bool:
+    """Whether a text field of ``event`` is outside its :data:`_TEXT_LIMITS` (code points)."""
+    for name, least, most in _TEXT_LIMITS:
+        value = getattr(event, name)
+        if value.__class__ is str and not least <= len(value) <= most:
+            return True
+    return False
 
 
 def _refuse_large_bags(
-    bags: list[Event], rejected: list[Rejected], events: list[Any], index_of: dict[int, int] | None
+    bags: list[dict[str, Any]],
+    holders: list[Event],
+    rejected: list[Rejected],
+    events: list[Any],
+    index_of: dict[int, int] | None,
 ) -> None:
-    """Reject (in index order among ``rejected``) each event whose attributes or payload encode
-    to more than ``MAX_ATTRIBUTES_BYTES``; one encoding of them all when together they fit.
-    ``index_of`` maps ``id(event)`` to its index in ``events`` (made here when None)."""
-    together = [bag for event in bags for bag in (event.attributes, event.payload) if bag is not None]
-    if len(_encoder.encode(together)) <= MAX_ATTRIBUTES_BYTES:
+    """Reject (in index order among ``rejected``) each of ``holders`` whose attributes or payload
+    encode to more than ``MAX_ATTRIBUTES_BYTES``; one encoding of them all (``bags``) when together
+    they fit. ``index_of`` maps ``id(event)`` to its index in ``events`` (made here when None)."""
+    if len(_encoder.encode(bags)) <= MAX_ATTRIBUTES_BYTES:
         return
     if index_of is None:
         index_of = {id(event): index for index, event in enumerate(events)}
-    found = [Rejected(index_of[id(event)], problem) for event in bags if (problem := _check_bag_sizes(event))]
+    found = [
+        Rejected(index_of[id(event)], problem) for event in holders if (problem := _check_bag_sizes(event))
+    ]
     if found:
         rejected.extend(found)
         rejected.sort(key=lambda item: item.index)
@@ -628,13 +758,15 @@ def _is_ndjson_type(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in _NDJSON_TYPES
 
 
-def _load_normalise() -> Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] | None:
+def _load_normalise() -> Callable[[list[Any], float], _Split | Literal[False] | None] | None:
     """``_ingestscan.normalise`` set up for this module's checks; None where not built or not wanted."""
     scan = load_wanted("_ingestscan")
     if scan is None:
         return None
-    scan.setup_checks(Event, _CheckedEvent, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost)
-    normalise: Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] = scan.normalise
+    scan.setup_checks(
+        Event, _CheckedEvent, _UncheckedEvent, _TEXT_LIMITS, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost
+    )
+    normalise: Callable[[list[Any], float], _Split | Literal[False] | None] = scan.normalise
     return normalise
 
 
