@@ -74,9 +74,12 @@ The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {.
     Payload values of the wrong type are rejected like top-level ones (``payload.tokens``).
 
 Speed: the common case is one ``msgspec`` decode into a constrained subclass of ``Event``
-(limits checked in C) plus a short Python pass per event; only a batch that fails type
-validation is re-decoded item by item to find the bad ones, and only a body holding a
-``NaN`` / ``Infinity`` literal is read by the standard library's (slower) JSON reader.
+(limits checked in C; :mod:`~agentwatch.collector.ingest_schema`) plus a short pass per event,
+compiled where built; that pass also checks the length limits of the texts it reads anyway, so the
+decode leaves them out (a batch with a text outside them is decoded again with them, and refused as
+ever). Only a batch that fails type validation is re-decoded item by item to find the bad ones, and
+only a body holding a ``NaN`` / ``Infinity`` literal is read by the standard library's (slower) JSON
+reader.
 """
 
 from __future__ import annotations
@@ -84,14 +87,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Union
+from typing import Any, Final, Literal
 
 import msgspec
-import msgspec.inspect
-from msgspec import Meta
 
 from agentwatch.collector.articleform import map_article_form
 from agentwatch.collector.compiled import load_wanted
@@ -106,19 +106,14 @@ from agentwatch.collector.ingest_errors import (
     raise_if_not_json,
     raise_if_not_utf8,
 )
+from agentwatch.collector.ingest_schema import TEXT_LIMITS, CheckedEvent, UncheckedEvent
 from agentwatch.pricing import estimate_cost
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
     LEVEL_RANK,
-    MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
-    MAX_EVENT_COST_USD,
-    MAX_LATENCY_MS,
-    MAX_MESSAGE_LENGTH,
     MAX_NESTING_DEPTH,
-    MAX_SHORT_FIELD_LENGTH,
     MAX_TIMESTAMP,
-    MAX_TOKENS,
     SPAN_ERROR,
     SPAN_LOG,
     Event,
@@ -135,8 +130,6 @@ __all__ = [
     "decode_events",
     "split_starts",
 ]
-
-_MAX_TIMESTAMP_TEXT: Final = 64
 
 _NDJSON_TYPES: Final = frozenset(
     {
@@ -157,105 +150,11 @@ _WHITESPACE: Final = b" \t\r\n"
 OFFLOAD_DECODE_BYTES: Final = 256 * 1024
 
 
-# ------------------------------------------------------------------- checked decode
-def _bounded_json(depth: int) -> Any:
-    """A JSON value type with containers nested at most ``depth`` deep (checked in C)."""
-    value: Any = Union[str, int, float, bool, None]  # noqa: UP007 - built at runtime
-    for _ in range(depth):
-        value = Union[str, int, float, bool, None, list[value], dict[str, value]]  # noqa: UP007
-    return value
-
-
-_Short = Annotated[str, Meta(max_length=MAX_SHORT_FIELD_LENGTH)]
-_Text = Annotated[str, Meta(max_length=MAX_MESSAGE_LENGTH)]
-_Count = Annotated[int, Meta(ge=0, lt=MAX_TOKENS)]
-_Latency = Annotated[float, Meta(ge=0, le=MAX_LATENCY_MS)]
-_Cost = Annotated[float, Meta(ge=0, le=MAX_EVENT_COST_USD)]
-_Fraction = Annotated[float, Meta(ge=0, le=1)]
-if TYPE_CHECKING:
-    _Bag = dict[str, Any]
-else:  # JSON objects whose values nest at most MAX_NESTING_DEPTH containers deep
-    _Bag = dict[str, _bounded_json(MAX_NESTING_DEPTH - 1)]
-
-
-class _CheckedEvent(Event):
-    """``Event`` with the ingest limits as msgspec constraints (same fields, same layout).
-
-    Decoded instances are re-classed to plain :class:`Event` after checking, so nothing
-    outside this module ever sees this type.
-    """
-
-    agent_id: Annotated[str, Meta(min_length=1, max_length=MAX_AGENT_ID_LENGTH)]
-    timestamp: float | Annotated[str, Meta(max_length=_MAX_TIMESTAMP_TEXT)] | None = None
-    span_type: _Short | None = None
-    trace_id: _Short | None = None
-    span_id: _Short | None = None
-    parent_span_id: _Short | None = None
-    model: _Short | None = None
-    tokens_input: _Count | None = None
-    tokens_output: _Count | None = None
-    latency_ms: _Latency | None = None
-    cost_usd: _Cost | None = None
-    cost_estimated: bool | None = None
-    decision_made: _Short | None = None
-    confidence: _Fraction | None = None
-    error: _Text | None = None
-    tool_name: _Short | None = None
-    level: _Short | None = None
-    message: _Text | None = None
-    attributes: _Bag | None = None
-    event_type: _Short | None = None
-    payload: _Bag | None = None
-
-
-assert _CheckedEvent.__struct_fields__ == Event.__struct_fields__
-
-
-def _text_limits(checked: type[msgspec.Struct]) -> tuple[tuple[str, int, int], ...]:
-    """(field, least, most) code points of each text field of ``checked`` that has length limits."""
-    limits: list[tuple[str, int, int]] = []
-    for field in msgspec.inspect.type_info(checked).fields:  # type: ignore[attr-defined]
-        kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
-        for kind in kinds:
-            if isinstance(kind, msgspec.inspect.StrType) and (kind.min_length or kind.max_length is not None):
-                most = sys.maxsize if kind.max_length is None else kind.max_length
-                limits.append((field.name, kind.min_length or 0, most))
-    return tuple(limits)
-
-
-class _UncheckedEvent(Event):
-    """:class:`_CheckedEvent` without the length limits on its text (:data:`_TEXT_LIMITS`).
-
-    msgspec pays for each constrained string it decodes; where the compiled pass is built it checks
-    the decoded lengths instead (O(1) each, the same count of code points), and a batch with any text
-    outside its limits is decoded again as :class:`_CheckedEvent`, so its rejections stay msgspec's.
-    """
-
-    timestamp: float | Annotated[str, Meta(max_length=_MAX_TIMESTAMP_TEXT)] | None = None
-    trace_id: _Short | None = None
-    span_id: _Short | None = None
-    parent_span_id: _Short | None = None
-    tokens_input: _Count | None = None
-    tokens_output: _Count | None = None
-    latency_ms: _Latency | None = None
-    cost_usd: _Cost | None = None
-    decision_made: _Short | None = None
-    confidence: _Fraction | None = None
-    tool_name: _Short | None = None
-    message: _Text | None = None
-    attributes: _Bag | None = None
-    event_type: _Short | None = None
-    payload: _Bag | None = None
-
-
-assert _UncheckedEvent.__struct_fields__ == Event.__struct_fields__
-#: The limits on text that :class:`_CheckedEvent` has and :class:`_UncheckedEvent` has not.
-_TEXT_LIMITS: Final = tuple(sorted(set(_text_limits(_CheckedEvent)) - set(_text_limits(_UncheckedEvent))))
-
-_batch_decoder: Final = msgspec.json.Decoder(list[_CheckedEvent])
-_item_decoder: Final = msgspec.json.Decoder(_CheckedEvent)
-_unchecked_batch_decoder: Final = msgspec.json.Decoder(list[_UncheckedEvent])
-_unchecked_item_decoder: Final = msgspec.json.Decoder(_UncheckedEvent)
+# ------------------------------------------------------------------- decoders
+_batch_decoder: Final = msgspec.json.Decoder(list[CheckedEvent])
+_item_decoder: Final = msgspec.json.Decoder(CheckedEvent)
+_unchecked_batch_decoder: Final = msgspec.json.Decoder(list[UncheckedEvent])
+_unchecked_item_decoder: Final = msgspec.json.Decoder(UncheckedEvent)
 _raw_list_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _raw_decoder: Final = msgspec.json.Decoder(msgspec.Raw)
 _any_decoder: Final = msgspec.json.Decoder()
@@ -322,9 +221,9 @@ def _decode(body: bytes, content_type: str | None, now: float) -> tuple[list[Eve
 def _decode_unchecked(
     decode: Callable[[bytes], list[Any]], body: bytes, now: float
 ) -> tuple[list[Event], list[Rejected], bool] | None:
-    """The common case, fast: ``body`` decoded as :class:`_UncheckedEvent` and the text limits
+    """The common case, fast: ``body`` decoded as :class:`UncheckedEvent` and the text limits
     checked by the compiled pass. None when the body is not that case (not valid, not events, a text
-    outside its limits): it is then decoded as :class:`_CheckedEvent`, which names the fault as
+    outside its limits): it is then decoded as :class:`CheckedEvent`, which names the fault as
     msgspec does."""
     assert _compiled_normalise is not None
     try:
@@ -576,10 +475,10 @@ def _normalise_common(events: list[Any], now: float) -> _Split | Literal[False]:
     """The inline case of :func:`_normalise_all`: each event with nothing to fix but a missing
     timestamp or cost becomes an :class:`Event` (stamped ``now``, its cost estimated); returns
     (the attributes and payloads of those of them that have any, those events, the events left for
-    :func:`_normalise`). False, with nothing changed, when an :class:`_UncheckedEvent` has a text
-    outside :data:`_TEXT_LIMITS` (its batch is to be decoded again, checked).
+    :func:`_normalise`). False, with nothing changed, when an :class:`UncheckedEvent` has a text
+    outside :data:`TEXT_LIMITS` (its batch is to be decoded again, checked).
     ``_ingestscan.normalise`` does exactly this, compiled; change both together."""
-    unchecked = _UncheckedEvent
+    unchecked = UncheckedEvent
     for event in events:
         if event.__class__ is unchecked and _outside_text_limits(event):
             return False
@@ -619,8 +518,8 @@ def _normalise_common(events: list[Any], now: float) -> _Split | Literal[False]:
 
 
 def _outside_text_limits(event: Any) -> bool:
-    """Whether a text field of ``event`` is outside its :data:`_TEXT_LIMITS` (code points)."""
-    for name, least, most in _TEXT_LIMITS:
+    """Whether a text field of ``event`` is outside its :data:`TEXT_LIMITS` (code points)."""
+    for name, least, most in TEXT_LIMITS:
         value = getattr(event, name)
         if value.__class__ is str and not least <= len(value) <= most:
             return True
@@ -764,7 +663,7 @@ def _load_normalise() -> Callable[[list[Any], float], _Split | Literal[False] | 
     if scan is None:
         return None
     scan.setup_checks(
-        Event, _CheckedEvent, _UncheckedEvent, _TEXT_LIMITS, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost
+        Event, CheckedEvent, UncheckedEvent, TEXT_LIMITS, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost
     )
     normalise: Callable[[list[Any], float], _Split | Literal[False] | None] = scan.normalise
     return normalise

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentwatch import pricing
-from agentwatch.collector import ingest, loglines
+from agentwatch.collector import ingest, ingest_schema, loglines
 from agentwatch.collector.compiled import PURE_PYTHON_ENV, load, wanted
 from agentwatch.collector.ingest import IngestError, decode_batch, decode_events, split_starts
 from agentwatch.protocol import Event
@@ -241,7 +241,7 @@ def test_text_limits_are_checked_as_the_checked_decoder_checks_them(
     objects = [{"agent_id": "b", "span_type": "log"}, _item_with(name, value)]
     body = json.dumps(objects, ensure_ascii=ensure_ascii).encode()
     over = not (name == "agent_id") <= len(value) <= TEXT_LIMITS[name]
-    if name in {limited for limited, _, _ in ingest._TEXT_LIMITS}:  # else msgspec checks it in both
+    if name in {limited for limited, _, _ in ingest_schema.TEXT_LIMITS}:  # else msgspec checks it in both
         found = compiled_normalise(ingest._unchecked_batch_decoder.decode(body), 1.0)
         assert (found is False) == over
         assert (ingest._normalise_common(ingest._unchecked_batch_decoder.decode(body), 1.0) is False) == over
@@ -264,9 +264,9 @@ def test_text_limits_are_checked_as_the_checked_decoder_checks_them(
 
 def test_the_unchecked_event_is_the_checked_one_without_the_text_limits() -> None:
     """Decoding without the limits and checking ``_TEXT_LIMITS`` accepts what the checked decoder does."""
-    limited = {name: (least, most) for name, least, most in ingest._TEXT_LIMITS}
-    checked = msgspec.inspect.type_info(ingest._CheckedEvent).fields
-    unchecked = msgspec.inspect.type_info(ingest._UncheckedEvent).fields
+    limited = {name: (least, most) for name, least, most in ingest_schema.TEXT_LIMITS}
+    checked = msgspec.inspect.type_info(ingest_schema.CheckedEvent).fields
+    unchecked = msgspec.inspect.type_info(ingest_schema.UncheckedEvent).fields
     assert [field.name for field in checked] == [field.name for field in unchecked]
     for a, b in zip(checked, unchecked, strict=True):
         if a.name not in limited:
@@ -304,7 +304,7 @@ def test_compiled_normalise_keeps_reference_counts(compiled_normalise: Normalise
     body = b'[{"agent_id": "a", "span_type": "log", "attributes": {}}, {"agent_id": " b"}, {"agent_id": "c", "span_type": "x"}]'
     now = 1_700_000_000.5
     runs = 200
-    shared = (Event, ingest._CheckedEvent, None)
+    shared = (Event, ingest_schema.CheckedEvent, None)
 
     def run(normalise: Normalise) -> None:
         stamped = sys.getrefcount(now) + 2  # the two common events are stamped
@@ -372,8 +372,8 @@ class _SubEvent(Event):
         (ingest._batch_decoder.decode(_BODY)[0], 1),
         (ingest._batch_decoder.decode(_BODY)[0], _NotAFloat(1.0)),
         (ingest._batch_decoder.decode(_BODY)[0], None),
-        (ingest._UncheckedEvent(agent_id="a", span_type="log", model=_FIVE), 1.0),
-        (ingest._UncheckedEvent(agent_id="a", span_type="log", level=_Text("info")), 1.0),
+        (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", model=_FIVE), 1.0),
+        (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", level=_Text("info")), 1.0),
     ],
     ids=[
         "a dict",
@@ -463,7 +463,7 @@ class _Events(list[Event]):
         [Event(agent_id="a"), "not an event"],
         [Event(agent_id="a"), None],
         [_SubEvent(agent_id="a")],
-        [Event(agent_id="a"), ingest._CheckedEvent(agent_id="a")],
+        [Event(agent_id="a"), ingest_schema.CheckedEvent(agent_id="a")],
         _Events([Event(agent_id="a")]),
         iter([Event(agent_id="a")]),
         {"a": Event(agent_id="a")},
