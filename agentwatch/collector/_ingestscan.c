@@ -9,7 +9,7 @@
 
 static PyTypeObject *event_type = NULL, *checked_type = NULL, *unchecked_type = NULL;
 static Py_ssize_t off_agent_id, off_timestamp, off_span_type, off_model, off_tokens_input, off_tokens_output,
-    off_cost_usd, off_error, off_level, off_attributes, off_payload;
+    off_cost_usd, off_error, off_level, off_attributes, off_payload, off_cost_estimated;
 /* The length limits (in code points, as msgspec counts them) of the text fields of events decoded
    without them (unchecked_type): slot offset, least, most. */
 #define MAX_TEXT_LIMITS 32
@@ -19,7 +19,8 @@ static struct {
 static Py_ssize_t n_text_limits = 0;
 static PyObject *levels = NULL, *check_levels = NULL, *normalize_level = NULL, *estimate = NULL, *s_error = NULL, *s_heartbeat = NULL,
                 *rank_error = NULL, *rank_debug = NULL, *rank_info = NULL;
-static double max_timestamp;
+static double max_timestamp, max_cost;
+static PyObject *prices = NULL; /* pricing's table: model -> (input, output) USD per 1M tokens */
 
 static void
 keep(PyObject **slot, PyObject *value)
@@ -38,7 +39,7 @@ event_offsets(PyTypeObject *type)
         {"agent_id", &off_agent_id}, {"timestamp", &off_timestamp}, {"span_type", &off_span_type},
         {"model", &off_model}, {"tokens_input", &off_tokens_input}, {"tokens_output", &off_tokens_output},
         {"cost_usd", &off_cost_usd}, {"error", &off_error}, {"level", &off_level},
-        {"attributes", &off_attributes}, {"payload", &off_payload},
+        {"attributes", &off_attributes}, {"payload", &off_payload}, {"cost_estimated", &off_cost_estimated},
     };
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
         Py_ssize_t offset;
@@ -95,9 +96,11 @@ setup_log(PyObject *module, PyObject *args)
 
 PyDoc_STRVAR(setup_checks_doc,
              "setup_checks(Event, CheckedEvent, UncheckedEvent, text_limits, level_rank, max_timestamp, "
-             "estimate_cost)\n--\n\n"
+             "estimate_cost, prices, max_cost)\n--\n\n"
              "Learn the decoded events' types and ingest's limits (for normalise). ``text_limits``: a tuple of "
-             "(field name, least, most) code points, the limits CheckedEvent has and UncheckedEvent has not.");
+             "(field name, least, most) code points, the limits CheckedEvent has and UncheckedEvent has not; "
+             "``prices``: the price table estimate_cost looks a model up in first, ``max_cost`` the most an "
+             "estimate may be.");
 
 static int
 same_layout(PyObject *sub, PyObject *ev)
@@ -113,10 +116,11 @@ same_layout(PyObject *sub, PyObject *ev)
 static PyObject *
 setup_checks(PyObject *module, PyObject *args)
 {
-    PyObject *ev, *checked, *unchecked, *limits, *level_rank, *estimate_fn;
-    double max_ts;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!dO", &PyType_Type, &ev, &PyType_Type, &checked, &PyType_Type,
-                          &unchecked, &PyTuple_Type, &limits, &PyDict_Type, &level_rank, &max_ts, &estimate_fn))
+    PyObject *ev, *checked, *unchecked, *limits, *level_rank, *estimate_fn, *price_table;
+    double max_ts, most_cost;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!dOO!d", &PyType_Type, &ev, &PyType_Type, &checked, &PyType_Type,
+                          &unchecked, &PyTuple_Type, &limits, &PyDict_Type, &level_rank, &max_ts, &estimate_fn,
+                          &PyDict_Type, &price_table, &most_cost))
         return NULL;
     if (!same_layout(checked, ev) || !same_layout(unchecked, ev))
         return NULL;
@@ -152,7 +156,9 @@ setup_checks(PyObject *module, PyObject *args)
     keep((PyObject **)&unchecked_type, unchecked);
     keep(&check_levels, level_rank);
     keep(&estimate, estimate_fn);
+    keep(&prices, price_table);
     max_timestamp = max_ts;
+    max_cost = most_cost;
     Py_RETURN_NONE;
 }
 
@@ -213,6 +219,49 @@ over_text_limits(PyObject *e)
         over |= n < text_limits[k].least || n > text_limits[k].most;
     }
     return over;
+}
+
+/* ``_estimate_cost(e)`` for a model the price table holds itself, as pricing.estimate_cost computes it,
+   operation for operation (each product rounded on its own, as Python rounds it): 1 when done, 0 when
+   it is left to the Python call (another model, a price or count of another type, a count beyond a
+   double), -1 on error. */
+static int
+estimate_here(PyObject *e, PyObject *model, PyObject *ti, PyObject *to)
+{
+    if (!PyUnicode_CheckExact(model) || PyUnicode_GET_LENGTH(model) == 0)
+        return 0;
+    PyObject *price = PyDict_GetItemWithError(prices, model); /* borrowed */
+    if (price == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyTuple_CheckExact(price) || PyTuple_GET_SIZE(price) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(price, 0)) ||
+        !PyFloat_CheckExact(PyTuple_GET_ITEM(price, 1)))
+        return 0;
+    PyObject *tokens[2] = {ti, to};
+    double counts[2];
+    for (int k = 0; k < 2; k++) {
+        if (tokens[k] == Py_None) {
+            counts[k] = 0.0; /* ``(tokens or 0)`` */
+            continue;
+        }
+        if (!PyLong_CheckExact(tokens[k]))
+            return 0;
+        counts[k] = PyLong_AsDouble(tokens[k]);
+        if (counts[k] == -1.0 && PyErr_Occurred()) { /* too large: Python raises it, as it would */
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    volatile double in_part = counts[0] * PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(price, 0));
+    volatile double out_part = counts[1] * PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(price, 1));
+    double cost = (in_part + out_part) / 1e6;
+    if (!(cost <= max_cost))
+        return 1;
+    PyObject *value = PyFloat_FromDouble(cost);
+    if (value == NULL)
+        return -1;
+    Py_XSETREF(SLOT(e, off_cost_usd), value);
+    keep(&SLOT(e, off_cost_estimated), Py_True);
+    return 1;
 }
 
 /* ----------------------------------------------------------------------------- the checks */
@@ -301,10 +350,15 @@ normalise(PyObject *module, PyObject *args)
         PyObject *ti = SLOT(e, off_tokens_input), *to = SLOT(e, off_tokens_output);
         if (cost == Py_None && model != NULL && model != Py_None &&
             ((ti != NULL && ti != Py_None) || (to != NULL && to != Py_None))) {
-            PyObject *done = PyObject_CallOneArg(estimate, e);
-            if (done == NULL)
+            int done_here = estimate_here(e, model, ti, to);
+            if (done_here < 0)
                 goto fail;
-            Py_DECREF(done);
+            if (!done_here) {
+                PyObject *done = PyObject_CallOneArg(estimate, e);
+                if (done == NULL)
+                    goto fail;
+                Py_DECREF(done);
+            }
         }
     }
     PyObject *result = PyTuple_Pack(3, bags, holders, odd);

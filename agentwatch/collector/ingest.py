@@ -107,11 +107,12 @@ from agentwatch.collector.ingest_errors import (
     raise_if_not_utf8,
 )
 from agentwatch.collector.ingest_schema import TEXT_LIMITS, CheckedEvent, UncheckedEvent
-from agentwatch.pricing import estimate_cost
+from agentwatch.pricing import estimate_cost, exact_prices
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
     LEVEL_RANK,
     MAX_ATTRIBUTES_BYTES,
+    MAX_EVENT_COST_USD,
     MAX_NESTING_DEPTH,
     MAX_TIMESTAMP,
     SPAN_ERROR,
@@ -663,7 +664,15 @@ def _load_normalise() -> Callable[[list[Any], float], _Split | Literal[False] | 
     if scan is None:
         return None
     scan.setup_checks(
-        Event, CheckedEvent, UncheckedEvent, TEXT_LIMITS, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost
+        Event,
+        CheckedEvent,
+        UncheckedEvent,
+        TEXT_LIMITS,
+        LEVEL_RANK,
+        MAX_TIMESTAMP,
+        _estimate_cost,
+        exact_prices(),
+        MAX_EVENT_COST_USD,
     )
     normalise: Callable[[list[Any], float], _Split | Literal[False] | None] = scan.normalise
     return normalise

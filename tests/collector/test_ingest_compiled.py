@@ -14,6 +14,7 @@ compiled pass refuses (None, nothing changed) input it was not made for.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -295,6 +296,39 @@ def test_compiled_normalise_estimates_from_prices_set_at_run_time(compiled_norma
     finally:
         pricing.set_prices(pricing.DEFAULT_PRICES, replace=True, cache_prices=pricing.DEFAULT_CACHE_PRICES)
     assert [event.cost_usd for event in compiled_events] == [0.001, 0.0001, None]
+
+
+@pytest.mark.parametrize("decoder", [ingest._batch_decoder, ingest._unchecked_batch_decoder])
+def test_compiled_normalise_estimates_as_pricing_does_bit_for_bit(
+    compiled_normalise: Normalise, decoder: Any
+) -> None:
+    """The compiled pass prices a model of the price table itself (and leaves the others, prefixes
+    included, to pricing): odd prices and the largest counts give the very floats Python gives."""
+    prices = {
+        "house": (3.0, 7.0),
+        "tenth": (0.1, 0.3),
+        "negative": (-1.5, 2.0),
+        "nan-in": (math.nan, 1.0),
+        "inf-out": (1.0, math.inf),
+        "zero": (0.0, -0.0),
+        "dear": (1e6, 1e6),
+    }
+    counts = [None, 0, 1, 3, 999_999, 2**53 - 1]
+    items = [
+        {"agent_id": "a", "span_type": "llm_call", "model": model, "tokens_input": ti, "tokens_output": to}
+        for model in [*prices, "house-2024", "gpt-4o", "unknown"]
+        for ti in counts
+        for to in counts
+        if ti is not None or to is not None
+    ]
+    body = json.dumps(items).encode()
+    try:
+        pricing.set_prices(prices)
+        compiled_events, _ = normalise_both(compiled_normalise, body, 1.0, decoder)
+    finally:
+        pricing.set_prices(pricing.DEFAULT_PRICES, replace=True, cache_prices=pricing.DEFAULT_CACHE_PRICES)
+    assert any(event.cost_estimated for event in compiled_events)
+    assert any(event.model == "dear" and event.cost_usd is None for event in compiled_events)  # over the cap
 
 
 def test_compiled_normalise_keeps_reference_counts(compiled_normalise: Normalise) -> None:
