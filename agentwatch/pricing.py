@@ -115,6 +115,13 @@ def set_prices(
     _entries.clear()
 
 
+def exact_prices() -> dict[str, tuple[float, float]]:
+    """The price table itself (model → USD per 1M input and output tokens), as :func:`estimate_cost`
+    looks a model up first: the same dict for the life of the process (:func:`set_prices` changes
+    it in place). Read it, never change it; for ingest's compiled pass, which prices those models."""
+    return _prices
+
+
 def price_for(model: str | None) -> tuple[float, float] | None:
     """Exact match first, then the longest known prefix (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
     if not model:

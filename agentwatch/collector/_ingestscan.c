@@ -7,12 +7,20 @@
 
 #include "_slots.h"
 
-static PyTypeObject *event_type = NULL, *checked_type = NULL;
+static PyTypeObject *event_type = NULL, *checked_type = NULL, *unchecked_type = NULL;
 static Py_ssize_t off_agent_id, off_timestamp, off_span_type, off_model, off_tokens_input, off_tokens_output,
-    off_cost_usd, off_error, off_level, off_attributes, off_payload;
+    off_cost_usd, off_error, off_level, off_attributes, off_payload, off_cost_estimated;
+/* The length limits (in code points, as msgspec counts them) of the text fields of events decoded
+   without them (unchecked_type): slot offset, least, most. */
+#define MAX_TEXT_LIMITS 32
+static struct {
+    Py_ssize_t offset, least, most;
+} text_limits[MAX_TEXT_LIMITS];
+static Py_ssize_t n_text_limits = 0;
 static PyObject *levels = NULL, *check_levels = NULL, *normalize_level = NULL, *estimate = NULL, *s_error = NULL, *s_heartbeat = NULL,
                 *rank_error = NULL, *rank_debug = NULL, *rank_info = NULL;
-static double max_timestamp;
+static double max_timestamp, max_cost;
+static PyObject *prices = NULL; /* pricing's table: model -> (input, output) USD per 1M tokens */
 
 static void
 keep(PyObject **slot, PyObject *value)
@@ -31,7 +39,7 @@ event_offsets(PyTypeObject *type)
         {"agent_id", &off_agent_id}, {"timestamp", &off_timestamp}, {"span_type", &off_span_type},
         {"model", &off_model}, {"tokens_input", &off_tokens_input}, {"tokens_output", &off_tokens_output},
         {"cost_usd", &off_cost_usd}, {"error", &off_error}, {"level", &off_level},
-        {"attributes", &off_attributes}, {"payload", &off_payload},
+        {"attributes", &off_attributes}, {"payload", &off_payload}, {"cost_estimated", &off_cost_estimated},
     };
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
         Py_ssize_t offset;
@@ -86,31 +94,71 @@ setup_log(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(setup_checks_doc, "setup_checks(Event, CheckedEvent, level_rank, max_timestamp, estimate_cost)\n--\n\n"
-                               "Learn the decoded events' type and ingest's limits (for normalise).");
+PyDoc_STRVAR(setup_checks_doc,
+             "setup_checks(Event, CheckedEvent, UncheckedEvent, text_limits, level_rank, max_timestamp, "
+             "estimate_cost, prices, max_cost)\n--\n\n"
+             "Learn the decoded events' types and ingest's limits (for normalise). ``text_limits``: a tuple of "
+             "(field name, least, most) code points, the limits CheckedEvent has and UncheckedEvent has not; "
+             "``prices``: the price table estimate_cost looks a model up in first, ``max_cost`` the most an "
+             "estimate may be.");
+
+static int
+same_layout(PyObject *sub, PyObject *ev)
+{
+    if (!PyType_IsSubtype((PyTypeObject *)sub, (PyTypeObject *)ev) ||
+        ((PyTypeObject *)sub)->tp_basicsize != ((PyTypeObject *)ev)->tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "CheckedEvent and UncheckedEvent must be Event with the same layout");
+        return 0;
+    }
+    return 1;
+}
 
 static PyObject *
 setup_checks(PyObject *module, PyObject *args)
 {
-    PyObject *ev, *checked, *level_rank, *estimate_fn;
-    double max_ts;
-    if (!PyArg_ParseTuple(args, "O!O!O!dO", &PyType_Type, &ev, &PyType_Type, &checked, &PyDict_Type, &level_rank,
-                          &max_ts, &estimate_fn))
+    PyObject *ev, *checked, *unchecked, *limits, *level_rank, *estimate_fn, *price_table;
+    double max_ts, most_cost;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!dOO!d", &PyType_Type, &ev, &PyType_Type, &checked, &PyType_Type,
+                          &unchecked, &PyTuple_Type, &limits, &PyDict_Type, &level_rank, &max_ts, &estimate_fn,
+                          &PyDict_Type, &price_table, &most_cost))
         return NULL;
-    if (!PyType_IsSubtype((PyTypeObject *)checked, (PyTypeObject *)ev) ||
-        ((PyTypeObject *)checked)->tp_basicsize != ((PyTypeObject *)ev)->tp_basicsize) {
-        PyErr_SetString(PyExc_TypeError, "CheckedEvent must be Event with the same layout");
+    if (!same_layout(checked, ev) || !same_layout(unchecked, ev))
         return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(limits);
+    if (n > MAX_TEXT_LIMITS) {
+        PyErr_SetString(PyExc_ValueError, "too many text limits");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const char *name;
+        Py_ssize_t least, most, offset, event_offset;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(limits, k), "snn;a text limit is (field name, least, most)", &name,
+                              &least, &most))
+            return NULL;
+        if (member_offset((PyTypeObject *)unchecked, name, &offset) ||
+            member_offset((PyTypeObject *)ev, name, &event_offset))
+            return NULL;
+        if (offset != event_offset) {
+            PyErr_Format(PyExc_TypeError, "UncheckedEvent.%s is not where Event keeps it", name);
+            return NULL;
+        }
+        text_limits[k].offset = offset;
+        text_limits[k].least = least;
+        text_limits[k].most = most;
     }
     if ((event_type != NULL && (PyObject *)event_type != ev) || event_offsets((PyTypeObject *)ev))
         return NULL;
     keep((PyObject **)&event_type, ev);
-    if (event_offsets((PyTypeObject *)checked)) /* the same offsets, or an error */
+    if (event_offsets((PyTypeObject *)checked) || event_offsets((PyTypeObject *)unchecked)) /* the same offsets */
         return NULL;
+    n_text_limits = n;
     keep((PyObject **)&checked_type, checked);
+    keep((PyObject **)&unchecked_type, unchecked);
     keep(&check_levels, level_rank);
     keep(&estimate, estimate_fn);
+    keep(&prices, price_table);
     max_timestamp = max_ts;
+    max_cost = most_cost;
     Py_RETURN_NONE;
 }
 
@@ -152,13 +200,78 @@ unstripped(PyObject *s)
     return !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, 0)) && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, n - 1));
 }
 
+/* Whether an event decoded without the text limits breaks one: 1 when a text field is outside its
+   limits, 0 when none is, -1 when a field is neither None, a float nor an exact str (or not set): not
+   a decoded event's, so the batch is the Python loop's. */
+static inline int
+over_text_limits(PyObject *e)
+{
+    int over = 0;
+    for (Py_ssize_t k = 0; k < n_text_limits; k++) {
+        PyObject *value = SLOT(e, text_limits[k].offset);
+        if (value == NULL)
+            return -1;
+        if (value == Py_None || PyFloat_CheckExact(value)) /* a timestamp's number */
+            continue;
+        if (!PyUnicode_CheckExact(value))
+            return -1;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+        over |= n < text_limits[k].least || n > text_limits[k].most;
+    }
+    return over;
+}
+
+/* ``_estimate_cost(e)`` for a model the price table holds itself, as pricing.estimate_cost computes it,
+   operation for operation (each product rounded on its own, as Python rounds it): 1 when done, 0 when
+   it is left to the Python call (another model, a price or count of another type, a count beyond a
+   double), -1 on error. */
+static int
+estimate_here(PyObject *e, PyObject *model, PyObject *ti, PyObject *to)
+{
+    if (!PyUnicode_CheckExact(model) || PyUnicode_GET_LENGTH(model) == 0)
+        return 0;
+    PyObject *price = PyDict_GetItemWithError(prices, model); /* borrowed */
+    if (price == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyTuple_CheckExact(price) || PyTuple_GET_SIZE(price) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(price, 0)) ||
+        !PyFloat_CheckExact(PyTuple_GET_ITEM(price, 1)))
+        return 0;
+    PyObject *tokens[2] = {ti, to};
+    double counts[2];
+    for (int k = 0; k < 2; k++) {
+        if (tokens[k] == Py_None) {
+            counts[k] = 0.0; /* ``(tokens or 0)`` */
+            continue;
+        }
+        if (!PyLong_CheckExact(tokens[k]))
+            return 0;
+        counts[k] = PyLong_AsDouble(tokens[k]);
+        if (counts[k] == -1.0 && PyErr_Occurred()) { /* too large: Python raises it, as it would */
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    volatile double in_part = counts[0] * PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(price, 0));
+    volatile double out_part = counts[1] * PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(price, 1));
+    double cost = (in_part + out_part) / 1e6;
+    if (!(cost <= max_cost))
+        return 1;
+    PyObject *value = PyFloat_FromDouble(cost);
+    if (value == NULL)
+        return -1;
+    Py_XSETREF(SLOT(e, off_cost_usd), value);
+    keep(&SLOT(e, off_cost_estimated), Py_True);
+    return 1;
+}
+
 /* ----------------------------------------------------------------------------- the checks */
 PyDoc_STRVAR(normalise_doc,
              "normalise(events, now)\n--\n\n"
-             "ingest._normalise_all's inline loop: each event with nothing to fix but a missing timestamp or "
-             "cost becomes an Event (stamped ``now``, its cost estimated); returns (bags, odd): those of them "
-             "with attributes or a payload, and the events left for _normalise. None (nothing changed) when "
-             "the list holds anything but decoded events.");
+             "ingest._normalise_common, compiled: each event with nothing to fix but a missing timestamp or "
+             "cost becomes an Event (stamped ``now``, its cost estimated); returns (bags, holders, odd): the "
+             "attributes and payloads of those of them that have any, those events, and the events left for "
+             "_normalise. False (nothing changed) when an event decoded without the text limits has a text "
+             "outside them; None (nothing changed) when the list holds anything but decoded events.");
 
 static PyObject *
 normalise(PyObject *module, PyObject *args)
@@ -173,13 +286,23 @@ normalise(PyObject *module, PyObject *args)
     if (!PyFloat_CheckExact(now_obj))
         Py_RETURN_NONE;
     Py_ssize_t n = PyList_GET_SIZE(events);
+    int over = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(events, i);
-        if ((Py_TYPE(e) != checked_type && Py_TYPE(e) != event_type) || !fields_set(e))
+        PyTypeObject *type = Py_TYPE(e);
+        if ((type != checked_type && type != event_type && type != unchecked_type) || !fields_set(e))
             Py_RETURN_NONE;
+        if (type == unchecked_type) {
+            int found = over_text_limits(e);
+            if (found < 0)
+                Py_RETURN_NONE;
+            over |= found;
+        }
     }
-    PyObject *bags = PyList_New(0), *odd = PyList_New(0);
-    if (bags == NULL || odd == NULL)
+    if (over)
+        Py_RETURN_FALSE;
+    PyObject *bags = PyList_New(0), *holders = PyList_New(0), *odd = PyList_New(0);
+    if (bags == NULL || holders == NULL || odd == NULL)
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(events, i);
@@ -212,9 +335,12 @@ normalise(PyObject *module, PyObject *args)
             Py_DECREF(old);
         }
         PyObject *attributes = SLOT(e, off_attributes), *payload = SLOT(e, off_payload);
-        if (((attributes != NULL && attributes != Py_None) || (payload != NULL && payload != Py_None)) &&
-            PyList_Append(bags, e))
-            goto fail;
+        int has_attributes = attributes != Py_None, has_payload = payload != Py_None;
+        if (has_attributes || has_payload) {
+            if (PyList_Append(holders, e) || (has_attributes && PyList_Append(bags, attributes)) ||
+                (has_payload && PyList_Append(bags, payload)))
+                goto fail;
+        }
         if (timestamp == Py_None) {
             Py_INCREF(now_obj);
             SLOT(e, off_timestamp) = now_obj;
@@ -224,18 +350,25 @@ normalise(PyObject *module, PyObject *args)
         PyObject *ti = SLOT(e, off_tokens_input), *to = SLOT(e, off_tokens_output);
         if (cost == Py_None && model != NULL && model != Py_None &&
             ((ti != NULL && ti != Py_None) || (to != NULL && to != Py_None))) {
-            PyObject *done = PyObject_CallOneArg(estimate, e);
-            if (done == NULL)
+            int done_here = estimate_here(e, model, ti, to);
+            if (done_here < 0)
                 goto fail;
-            Py_DECREF(done);
+            if (!done_here) {
+                PyObject *done = PyObject_CallOneArg(estimate, e);
+                if (done == NULL)
+                    goto fail;
+                Py_DECREF(done);
+            }
         }
     }
-    PyObject *result = PyTuple_Pack(2, bags, odd);
+    PyObject *result = PyTuple_Pack(3, bags, holders, odd);
     Py_DECREF(bags);
+    Py_DECREF(holders);
     Py_DECREF(odd);
     return result;
 fail:
     Py_XDECREF(bags);
+    Py_XDECREF(holders);
     Py_XDECREF(odd);
     return NULL;
 }

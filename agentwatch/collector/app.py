@@ -215,14 +215,13 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         content_type = request.headers.get("content-type")
         try:
             if len(body) >= ingest.OFFLOAD_DECODE_BYTES:
-                events, rejected = await asyncio.to_thread(
-                    ingest.decode_events, body, content_type, now=collector.clock()
+                events, starts, rejected = await asyncio.to_thread(
+                    ingest.decode_batch, body, content_type, now=collector.clock()
                 )
             else:
-                events, rejected = ingest.decode_events(body, content_type, now=collector.clock())
+                events, starts, rejected = ingest.decode_batch(body, content_type, now=collector.clock())
         except ingest.IngestError as exc:
             raise HTTPProblem(exc.status, exc.message) from None
-        events, starts = ingest.split_starts(events)
         if starts:
             collector.open_steps(starts)
         answer = _encode(IngestResponse(accepted=len(events) + len(starts), rejected=rejected))

@@ -74,9 +74,12 @@ The first article's form ``{"agent_id", "event_type", "timestamp", "payload": {.
     Payload values of the wrong type are rejected like top-level ones (``payload.tokens``).
 
 Speed: the common case is one ``msgspec`` decode into a constrained subclass of ``Event``
-(limits checked in C) plus a short Python pass per event; only a batch that fails type
-validation is re-decoded item by item to find the bad ones, and only a body holding a
-``NaN`` / ``Infinity`` literal is read by the standard library's (slower) JSON reader.
+(limits checked in C; :mod:`~agentwatch.collector.ingest_schema`) plus a short pass per event,
+compiled where built; that pass also checks the length limits of the texts it reads anyway, so the
+decode leaves them out (a batch with a text outside them is decoded again with them, and refused as
+ever). Only a batch that fails type validation is re-decoded item by item to find the bad ones, and
+only a body holding a ``NaN`` / ``Infinity`` literal is read by the standard library's (slower) JSON
+reader.
 """
 
 from __future__ import annotations
@@ -86,10 +89,9 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Union
+from typing import Any, Final, Literal
 
 import msgspec
-from msgspec import Meta
 
 from agentwatch.collector.articleform import map_article_form
 from agentwatch.collector.compiled import load_wanted
@@ -104,19 +106,15 @@ from agentwatch.collector.ingest_errors import (
     raise_if_not_json,
     raise_if_not_utf8,
 )
-from agentwatch.pricing import estimate_cost
+from agentwatch.collector.ingest_schema import TEXT_LIMITS, CheckedEvent, UncheckedEvent
+from agentwatch.pricing import estimate_cost, exact_prices
 from agentwatch.protocol import (
     DEFAULT_SPAN_TYPE,
     LEVEL_RANK,
-    MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
     MAX_EVENT_COST_USD,
-    MAX_LATENCY_MS,
-    MAX_MESSAGE_LENGTH,
     MAX_NESTING_DEPTH,
-    MAX_SHORT_FIELD_LENGTH,
     MAX_TIMESTAMP,
-    MAX_TOKENS,
     SPAN_ERROR,
     SPAN_LOG,
     Event,
@@ -129,11 +127,10 @@ __all__ = [
     "IngestError",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "decode_batch",
     "decode_events",
     "split_starts",
 ]
-
-_MAX_TIMESTAMP_TEXT: Final = 64
 
 _NDJSON_TYPES: Final = frozenset(
     {
@@ -154,61 +151,11 @@ _WHITESPACE: Final = b" \t\r\n"
 OFFLOAD_DECODE_BYTES: Final = 256 * 1024
 
 
-# ------------------------------------------------------------------- checked decode
-def _bounded_json(depth: int) -> Any:
-    """A JSON value type with containers nested at most ``depth`` deep (checked in C)."""
-    value: Any = Union[str, int, float, bool, None]  # noqa: UP007 - built at runtime
-    for _ in range(depth):
-        value = Union[str, int, float, bool, None, list[value], dict[str, value]]  # noqa: UP007
-    return value
-
-
-_Short = Annotated[str, Meta(max_length=MAX_SHORT_FIELD_LENGTH)]
-_Text = Annotated[str, Meta(max_length=MAX_MESSAGE_LENGTH)]
-_Count = Annotated[int, Meta(ge=0, lt=MAX_TOKENS)]
-_Latency = Annotated[float, Meta(ge=0, le=MAX_LATENCY_MS)]
-_Cost = Annotated[float, Meta(ge=0, le=MAX_EVENT_COST_USD)]
-_Fraction = Annotated[float, Meta(ge=0, le=1)]
-if TYPE_CHECKING:
-    _Bag = dict[str, Any]
-else:  # JSON objects whose values nest at most MAX_NESTING_DEPTH containers deep
-    _Bag = dict[str, _bounded_json(MAX_NESTING_DEPTH - 1)]
-
-
-class _CheckedEvent(Event):
-    """``Event`` with the ingest limits as msgspec constraints (same fields, same layout).
-
-    Decoded instances are re-classed to plain :class:`Event` after checking, so nothing
-    outside this module ever sees this type.
-    """
-
-    agent_id: Annotated[str, Meta(min_length=1, max_length=MAX_AGENT_ID_LENGTH)]
-    timestamp: float | Annotated[str, Meta(max_length=_MAX_TIMESTAMP_TEXT)] | None = None
-    span_type: _Short | None = None
-    trace_id: _Short | None = None
-    span_id: _Short | None = None
-    parent_span_id: _Short | None = None
-    model: _Short | None = None
-    tokens_input: _Count | None = None
-    tokens_output: _Count | None = None
-    latency_ms: _Latency | None = None
-    cost_usd: _Cost | None = None
-    cost_estimated: bool | None = None
-    decision_made: _Short | None = None
-    confidence: _Fraction | None = None
-    error: _Text | None = None
-    tool_name: _Short | None = None
-    level: _Short | None = None
-    message: _Text | None = None
-    attributes: _Bag | None = None
-    event_type: _Short | None = None
-    payload: _Bag | None = None
-
-
-assert _CheckedEvent.__struct_fields__ == Event.__struct_fields__
-
-_batch_decoder: Final = msgspec.json.Decoder(list[_CheckedEvent])
-_item_decoder: Final = msgspec.json.Decoder(_CheckedEvent)
+# ------------------------------------------------------------------- decoders
+_batch_decoder: Final = msgspec.json.Decoder(list[CheckedEvent])
+_item_decoder: Final = msgspec.json.Decoder(CheckedEvent)
+_unchecked_batch_decoder: Final = msgspec.json.Decoder(list[UncheckedEvent])
+_unchecked_item_decoder: Final = msgspec.json.Decoder(UncheckedEvent)
 _raw_list_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _raw_decoder: Final = msgspec.json.Decoder(msgspec.Raw)
 _any_decoder: Final = msgspec.json.Decoder()
@@ -223,6 +170,24 @@ def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple
     for a body that is not usable as a whole (see the module docstring); never raises
     anything else, whatever the bytes.
     """
+    events, rejected, _ = _decode(body, content_type, now)
+    return events, rejected
+
+
+def decode_batch(
+    body: bytes, content_type: str | None, *, now: float
+) -> tuple[list[Event], list[Event], list[Rejected]]:
+    """:func:`decode_events` with the span starts taken out: (events, starts, rejections), as
+    :func:`split_starts` splits them (without looking when the batch cannot hold a start)."""
+    events, rejected, plain = _decode(body, content_type, now)
+    if plain:
+        return events, [], rejected
+    events, starts = split_starts(events)
+    return events, starts, rejected
+
+
+def _decode(body: bytes, content_type: str | None, now: float) -> tuple[list[Event], list[Rejected], bool]:
+    """:func:`decode_events`, and whether the events are known to hold no span start."""
     start = len(body) - len(body.lstrip(_WHITESPACE))
     if body.startswith(_BOM, start):
         body = body[start + len(_BOM) :]
@@ -233,17 +198,44 @@ def decode_events(body: bytes, content_type: str | None, *, now: float) -> tuple
         raise_if_not_utf8(body)  # msgspec does not check the strings it skips
     first = body[start]
     if first == 0x5B:  # "["
-        return _decode_array(body, now)
+        if _compiled_normalise is not None:
+            decoded = _decode_unchecked(_unchecked_batch_decoder.decode, body, now)
+            if decoded is not None:
+                return decoded
+        return *_decode_array(body, now), False
     if _is_ndjson_type(content_type):
-        return _decode_ndjson(body, now)
+        return *_decode_ndjson(body, now), False
     if first == 0x7B:  # "{"
-        return _decode_object_or_ndjson(body, now)
+        if _compiled_normalise is not None:
+            decoded = _decode_unchecked(lambda text: [_unchecked_item_decoder.decode(text)], body, now)
+            if decoded is not None:
+                return decoded
+        return *_decode_object_or_ndjson(body, now), False
     raise_if_not_json(body)
     try:
         kind = json_kind(type(_any_decoder.decode(body)).__name__)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # pragma: no cover - checked above
         kind = "not JSON"
     raise BadRequest(f"top level is {kind}: send a JSON object, a JSON array of objects, or NDJSON")
+
+
+def _decode_unchecked(
+    decode: Callable[[bytes], list[Any]], body: bytes, now: float
+) -> tuple[list[Event], list[Rejected], bool] | None:
+    """The common case, fast: ``body`` decoded as :class:`UncheckedEvent` and the text limits
+    checked by the compiled pass. None when the body is not that case (not valid, not events, a text
+    outside its limits): it is then decoded as :class:`CheckedEvent`, which names the fault as
+    msgspec does."""
+    assert _compiled_normalise is not None
+    try:
+        events = decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    split = _compiled_normalise(events, now)
+    if not split:  # None or False
+        return None
+    accepted, rejected = _finish_normalise(events, split, now)
+    return accepted, rejected, not split[2]
 
 
 def _decode_array(body: bytes, now: float) -> tuple[list[Event], list[Rejected]]:
@@ -439,19 +431,30 @@ def _decode_values(values: list[Any], now: float) -> tuple[list[Event], list[Rej
     return accepted, rejected
 
 
+#: What :func:`_normalise_common` gives: (the attributes and payloads of the inline events that have
+#: any, those events, the events left for :func:`_normalise`).
+_Split = tuple[list[dict[str, Any]], list[Event], list[Any]]
+
+
 def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rejected]]:
     """:func:`_normalise` each event; the common case (nothing to fix but a missing timestamp
     or cost) is handled inline (:func:`_normalise_common`, compiled where built), without the call
     or the event's index, and anything else goes through it afterwards (in batch order: one event's
-    fixes never depend on another's).
-
-    The sizes of the inline events' ``attributes`` and ``payload`` are checked for the whole batch
-    at once: when all of them together encode within ``MAX_ATTRIBUTES_BYTES`` none is over it, and
-    only otherwise is each encoded on its own (:func:`_refuse_large_bags`).
-    """
+    fixes never depend on another's)."""
     split = _compiled_normalise(events, now) if _compiled_normalise is not None else None
-    bags, odd = split if split is not None else _normalise_common(events, now)
-    if not odd and not bags:
+    if not split:  # not built, or a batch the compiled pass leaves to Python
+        split = _normalise_common(events, now)
+    assert split, "only events decoded without the text limits can break them"
+    return _finish_normalise(events, split, now)
+
+
+def _finish_normalise(events: list[Any], split: _Split, now: float) -> tuple[list[Event], list[Rejected]]:
+    """The rest of :func:`_normalise_all` once ``events`` are split: the odd events through
+    :func:`_normalise`, and the sizes of the inline events' ``attributes`` and ``payload`` checked
+    for the whole batch at once: when all of them together encode within ``MAX_ATTRIBUTES_BYTES``
+    none is over it, and only otherwise is each encoded on its own (:func:`_refuse_large_bags`)."""
+    bags, holders, odd = split
+    if not odd and not holders:
         return events, []
     rejected: list[Rejected] = []
     index_of: dict[int, int] | None = None
@@ -461,23 +464,30 @@ def _normalise_all(events: list[Any], now: float) -> tuple[list[Event], list[Rej
             problem = _normalise(event, now)
             if problem is not None:
                 rejected.append(Rejected(index_of[id(event)], problem))
-    if bags:
-        _refuse_large_bags(bags, rejected, events, index_of)
+    if holders:
+        _refuse_large_bags(bags, holders, rejected, events, index_of)
     if rejected:
         bad = {r.index for r in rejected}
         events = [event for index, event in enumerate(events) if index not in bad]
     return events, rejected
 
 
-def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[Any]]:
+def _normalise_common(events: list[Any], now: float) -> _Split | Literal[False]:
     """The inline case of :func:`_normalise_all`: each event with nothing to fix but a missing
     timestamp or cost becomes an :class:`Event` (stamped ``now``, its cost estimated); returns
-    (those of them with attributes or a payload, the events left for :func:`_normalise`).
+    (the attributes and payloads of those of them that have any, those events, the events left for
+    :func:`_normalise`). False, with nothing changed, when an :class:`UncheckedEvent` has a text
+    outside :data:`TEXT_LIMITS` (its batch is to be decoded again, checked).
     ``_ingestscan.normalise`` does exactly this, compiled; change both together."""
+    unchecked = UncheckedEvent
+    for event in events:
+        if event.__class__ is unchecked and _outside_text_limits(event):
+            return False
     event_class = Event
     levels = LEVEL_RANK
     max_timestamp = MAX_TIMESTAMP
-    bags: list[Any] = []  # inline events with an attributes or payload object
+    bags: list[dict[str, Any]] = []  # their attributes and payloads
+    holders: list[Any] = []  # inline events with an attributes or payload object
     odd: list[Any] = []  # events for _normalise
     for event in events:
         level = event.level
@@ -490,8 +500,14 @@ def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[
             and agent_id.strip() is agent_id
         ):
             event.__class__ = event_class
-            if event.attributes is not None or event.payload is not None:
-                bags.append(event)
+            attributes = event.attributes
+            payload = event.payload
+            if attributes is not None or payload is not None:
+                holders.append(event)
+                if attributes is not None:
+                    bags.append(attributes)
+                if payload is not None:
+                    bags.append(payload)
             if timestamp is None:
                 event.timestamp = now
             if event.cost_usd is None and event.model is not None:
@@ -499,21 +515,35 @@ def _normalise_common(events: list[Any], now: float) -> tuple[list[Event], list[
                     _estimate_cost(event)
         else:
             odd.append(event)
-    return bags, odd
+    return bags, holders, odd
+
+
+def _outside_text_limits(event: Any) -> bool:
+    """Whether a text field of ``event`` is outside its :data:`TEXT_LIMITS` (code points)."""
+    for name, least, most in TEXT_LIMITS:
+        value = getattr(event, name)
+        if value.__class__ is str and not least <= len(value) <= most:
+            return True
+    return False
 
 
 def _refuse_large_bags(
-    bags: list[Event], rejected: list[Rejected], events: list[Any], index_of: dict[int, int] | None
+    bags: list[dict[str, Any]],
+    holders: list[Event],
+    rejected: list[Rejected],
+    events: list[Any],
+    index_of: dict[int, int] | None,
 ) -> None:
-    """Reject (in index order among ``rejected``) each event whose attributes or payload encode
-    to more than ``MAX_ATTRIBUTES_BYTES``; one encoding of them all when together they fit.
-    ``index_of`` maps ``id(event)`` to its index in ``events`` (made here when None)."""
-    together = [bag for event in bags for bag in (event.attributes, event.payload) if bag is not None]
-    if len(_encoder.encode(together)) <= MAX_ATTRIBUTES_BYTES:
+    """Reject (in index order among ``rejected``) each of ``holders`` whose attributes or payload
+    encode to more than ``MAX_ATTRIBUTES_BYTES``; one encoding of them all (``bags``) when together
+    they fit. ``index_of`` maps ``id(event)`` to its index in ``events`` (made here when None)."""
+    if len(_encoder.encode(bags)) <= MAX_ATTRIBUTES_BYTES:
         return
     if index_of is None:
         index_of = {id(event): index for index, event in enumerate(events)}
-    found = [Rejected(index_of[id(event)], problem) for event in bags if (problem := _check_bag_sizes(event))]
+    found = [
+        Rejected(index_of[id(event)], problem) for event in holders if (problem := _check_bag_sizes(event))
+    ]
     if found:
         rejected.extend(found)
         rejected.sort(key=lambda item: item.index)
@@ -628,13 +658,23 @@ def _is_ndjson_type(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in _NDJSON_TYPES
 
 
-def _load_normalise() -> Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] | None:
+def _load_normalise() -> Callable[[list[Any], float], _Split | Literal[False] | None] | None:
     """``_ingestscan.normalise`` set up for this module's checks; None where not built or not wanted."""
     scan = load_wanted("_ingestscan")
     if scan is None:
         return None
-    scan.setup_checks(Event, _CheckedEvent, LEVEL_RANK, MAX_TIMESTAMP, _estimate_cost)
-    normalise: Callable[[list[Any], float], tuple[list[Event], list[Any]] | None] = scan.normalise
+    scan.setup_checks(
+        Event,
+        CheckedEvent,
+        UncheckedEvent,
+        TEXT_LIMITS,
+        LEVEL_RANK,
+        MAX_TIMESTAMP,
+        _estimate_cost,
+        exact_prices(),
+        MAX_EVENT_COST_USD,
+    )
+    normalise: Callable[[list[Any], float], _Split | Literal[False] | None] = scan.normalise
     return normalise
 
 

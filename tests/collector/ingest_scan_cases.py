@@ -4,8 +4,10 @@
 padded with every kind of Unicode whitespace (and with characters that only look blank), levels
 known, unknown and in odd case, every form of timestamp, tokens and models in and out of the price
 table (so the cost estimate runs), attributes and payloads, the first article's ``event_type`` form.
-A body is bytes, so each side decodes its own copy. :func:`log_specs` draws the keyword arguments of
-an :class:`~agentwatch.protocol.Event` for the log ring's columns.
+A body is bytes, so each side decodes its own copy. :func:`long_text_bodies` draws bodies whose texts
+are at, just within and just beyond their length limits (counted in code points: ASCII, 2-, 3- and
+4-byte UTF-8, written raw or as JSON escapes, surrogate pairs included). :func:`log_specs` draws the
+keyword arguments of an :class:`~agentwatch.protocol.Event` for the log ring's columns.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from agentwatch.protocol import (
     LEVELS,
     MAX_AGENT_ID_LENGTH,
     MAX_ATTRIBUTES_BYTES,
+    MAX_MESSAGE_LENGTH,
     MAX_NESTING_DEPTH,
     MAX_SHORT_FIELD_LENGTH,
     MAX_TIMESTAMP,
@@ -161,6 +164,53 @@ def items(draw: Any, invalid: bool = False) -> dict[str, Any]:
 def bodies(draw: Any, invalid: bool = False, max_size: int = 12) -> bytes:
     """A JSON array of objects (escaped to ASCII or not)."""
     objects = draw(st.lists(items(invalid), max_size=max_size))
+    return json.dumps(objects, ensure_ascii=draw(st.booleans())).encode()
+
+
+SHORT_TEXTS = (
+    "span_type trace_id span_id parent_span_id model decision_made tool_name level event_type".split()
+)
+#: Each text field with a length limit, and the limit (code points; the least is 0 but for agent_id).
+TEXT_LIMITS: dict[str, int] = {
+    "agent_id": MAX_AGENT_ID_LENGTH,
+    "timestamp": 64,
+    **dict.fromkeys(SHORT_TEXTS, MAX_SHORT_FIELD_LENGTH),
+    "error": MAX_MESSAGE_LENGTH,
+    "message": MAX_MESSAGE_LENGTH,
+}
+#: Characters of 1 to 4 UTF-8 bytes (one code point each; the last two are a surrogate pair once
+#: escaped as JSON), and whitespace (agent ids are stripped after the limit is checked).
+TEXT_UNITS = ["x", "é", "界", "🙂", "\U0001f600", " ", "\u3000"]
+
+
+def text_of(length: int, unit: str, tail: str = "") -> str:
+    """``length`` code points: ``unit`` repeated, ending with ``tail`` (itself counted)."""
+    return unit * max(length - len(tail), 0) + tail[: max(length, 0)]
+
+
+@st.composite
+def long_texts(draw: Any, name: str) -> str:
+    """A value for text field ``name`` at, just within or just beyond its limit (or empty)."""
+    limit = TEXT_LIMITS[name]
+    length = draw(st.sampled_from([0, 1, limit - 1, limit, limit, limit + 1, limit + 1, limit + 2]))
+    unit = draw(st.sampled_from(TEXT_UNITS))
+    tail = draw(st.sampled_from(["", "a", "🙂", "é", " 2024-01-01T00:00:00Z"]))
+    return text_of(length, unit, tail)
+
+
+@st.composite
+def long_text_items(draw: Any) -> dict[str, Any]:
+    """An item of :func:`items` with one to three text fields drawn by :func:`long_texts`."""
+    item = draw(items())
+    for name in draw(st.lists(st.sampled_from(sorted(TEXT_LIMITS)), min_size=1, max_size=3, unique=True)):
+        item[name] = draw(long_texts(name))
+    return item
+
+
+@st.composite
+def long_text_bodies(draw: Any) -> bytes:
+    """A JSON array of a few objects, some with texts about their limits (raw UTF-8 or escaped)."""
+    objects = draw(st.lists(st.one_of(items(), long_text_items()), min_size=1, max_size=4))
     return json.dumps(objects, ensure_ascii=draw(st.booleans())).encode()
 
 
