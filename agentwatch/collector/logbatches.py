@@ -4,20 +4,22 @@ A decoded :class:`~agentwatch.protocol.Event` is a dozen Python objects or so. H
 until it is evicted, long after it left the CPU cache, freeing those objects (and reusing their
 cold memory for the next decode) is most of what holding it costs. So the ring holds a
 :class:`HeldBatch` per published batch instead: the batch's events packed into one ``bytes``
-(msgspec's msgpack, which gives back events equal to those packed: floats bit for bit, -0.0, NaN and
-infinities included, ints, unicode, nested attributes), and every ring slot of the batch refers to
-that one object, so the decoded events are freed at once, while still hot, and eviction frees one
-object per batch.
-
-Readers on the event loop decode a batch when they need its events (:meth:`HeldBatches.events`);
-the last few decoded are kept (least recently used first out), so a reader walking the ring decodes
-each batch once and memory stays bounded. Readers in worker threads use a :class:`BatchReader` of
-their own (a batch is immutable once packed). A batch's times (what a search by time reads) are kept
-beside it once it was decoded (:func:`batch_times`), a few bytes per event. A batch with a value msgpack cannot carry (an int beyond 64 bits, a type
+(msgspec's msgpack, which gives back events equal to those packed: floats bit for bit, -0.0, NaN
+and infinities included, 64-bit ints, any unicode, nested attributes; a tuple or set an event was
+built with in process comes back a list, the same JSON), and every ring slot of the batch refers
+to that one object, so the decoded events are freed at once, while still hot, and eviction frees
+one object per batch. A batch with a value msgpack cannot carry (an int beyond 64 bits, a type
 of its own) is kept decoded, as the ring held every event before (counted in
 :attr:`HeldBatches.unpacked_total`).
 
-Single-threaded, like the hub.
+Readers on the event loop decode a batch when they need its events (:meth:`HeldBatches.events`);
+the last few decoded are kept (least recently used first out), so a reader walking the ring decodes
+each batch once and memory stays bounded. A batch's times (what a search by time reads) are kept
+beside it once it was decoded (:func:`batch_times`), a few bytes per event.
+
+:class:`HeldBatches` is single-threaded, like the hub. :func:`unpack`, :func:`batch_times` and a
+:class:`BatchReader` (a worker thread's own) may run in any thread: a packed batch never changes,
+and its times are set once (two threads computing them set equal ones).
 """
 
 from __future__ import annotations
