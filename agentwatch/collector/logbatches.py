@@ -132,24 +132,30 @@ class HeldBatches:
         #: Batches kept as events because msgpack could not carry one of their values.
         self.unpacked_total = 0
 
-    def pack(self, first: int, events: Sequence[Event]) -> list[HeldBatch]:
+    def pack(self, first: int, events: Sequence[Event], *, keep: bool = False) -> list[HeldBatch]:
         """The held batch of each event (event ``i`` has id ``first + i``): one per
-        :data:`BATCH_EVENTS` events, the same object for all of its events."""
+        :data:`BATCH_EVENTS` events, the same object for all of its events.
+
+        ``keep``: the events are about to be read (a viewer follows the log), so they go into the
+        decoded cache as they are, and their readers do not decode what was just packed."""
         count = len(events)
         if count <= BATCH_EVENTS:
-            return [self._batch(first, events)] * count
+            return [self._batch(first, events, keep)] * count
         slots: list[HeldBatch] = []
         for start in range(0, count, BATCH_EVENTS):
             part = events[start : start + BATCH_EVENTS]
-            slots += [self._batch(first + start, part)] * len(part)
+            slots += [self._batch(first + start, part, keep)] * len(part)
         return slots
 
-    def _batch(self, first: int, events: Sequence[Event]) -> HeldBatch:
+    def _batch(self, first: int, events: Sequence[Event], keep: bool) -> HeldBatch:
         try:
-            return HeldBatch(first, len(events), _encode(events), None)
+            batch = HeldBatch(first, len(events), _encode(events), None)
         except (OverflowError, TypeError, ValueError, msgspec.EncodeError):
             self.unpacked_total += 1
             return HeldBatch(first, len(events), None, list(events))
+        if keep:
+            self._remember(batch, list(events))
+        return batch
 
     def events(self, batch: HeldBatch) -> list[Event]:
         """The batch's events (do not change them: they are shared with later readers)."""
@@ -163,10 +169,14 @@ class HeldBatches:
             return events
         events = unpack(batch)
         self.decoded_total += 1
+        self._remember(batch, events)
+        return events
+
+    def _remember(self, batch: HeldBatch, events: list[Event]) -> None:
+        decoded = self._decoded
         decoded[batch] = events
         if len(decoded) > self.capacity:
             decoded.popitem(last=False)
-        return events
 
     def event(self, batch: HeldBatch, entry_id: int) -> Event:
         """The event of log id ``entry_id`` (one of the batch's)."""

@@ -282,7 +282,7 @@ class LogHub:
 
     def _event_rows(self, first: int, events: Sequence[Event]) -> _Rows:
         agents, ranks = log_rows(events)
-        return agents, ranks, self.batches.pack(first, events)
+        return agents, ranks, self.batches.pack(first, events, keep=bool(self._subscriptions))
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id

@@ -283,6 +283,27 @@ def test_every_reader_sees_the_published_lines_across_records_and_the_rings_wrap
     assert hub.traces.ids("t2", hub.oldest_held) == [e.id for e in expected if e.trace_id == "t2"]
 
 
+def test_a_followed_log_is_read_from_the_published_events_without_decoding_them() -> None:
+    hub = LogHub(history=100, replay=0)
+    hub.publish_events(make(5))  # nobody follows: packed, nothing kept decoded
+    assert hub.batches.decoded_count == 0
+    subscription = hub.subscribe()
+    batch = make(6, start=5)
+    hub.publish_events(batch)
+    frames = subscription._take()
+    subscription.close()
+    sent = [
+        msgspec.json.decode(part.split(b"data: ", 1)[1], type=LogEntry)
+        for part in frames.split(b"\n\n")
+        if part.startswith(b"id: ")
+    ]
+    assert sent == [line(i, e) for i, e in enumerate(batch, 6)]
+    assert hub.batches.decoded_total == 0  # the frames were built from the events as published
+    assert hub.batches.decoded_count == 1  # kept among the decoded, so bounded like them
+    hub.publish_events(make(4, start=11))  # the last follower left: packed only again
+    assert hub.batches.decoded_count == 1
+
+
 def test_preloaded_rows_are_packed_by_runs_of_consecutive_ids() -> None:
     hub = LogHub(history=20)
     rows = [(i, e) for i, e in zip([3, 4, 5, 9, 10, 14], make(6), strict=True)]
