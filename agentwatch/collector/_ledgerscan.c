@@ -303,6 +303,28 @@ row_of(PyObject *stats, PyObject *dims, PyObject *dimension, PyObject *value)
     return row;
 }
 
+/* row_of through a cache of the rows already found by value (one dimension of the fleet's breakdown, for
+   one pass: its rows stay the same while the pass runs); ``cache`` NULL: none. */
+static PyObject *
+row_cached(PyObject *cache, PyObject *stats, PyObject *dims, PyObject *dimension, PyObject *value)
+{
+    if (cache == NULL)
+        return row_of(stats, dims, dimension, value);
+    PyObject *row = PyDict_GetItemWithError(cache, value);
+    if (row != NULL) {
+        Py_INCREF(row);
+        return row;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    row = row_of(stats, dims, dimension, value);
+    if (row != NULL && PyDict_SetItem(cache, value, row)) {
+        Py_DECREF(row);
+        return NULL;
+    }
+    return row;
+}
+
 /* Add (events, errors[, cost, inferences]) to a row; ``cost_row``: also the last two. */
 static int
 add_to_row(PyObject *row, double weighted, int is_error, int cost_row, double cost_w, double inferences_w)
@@ -359,6 +381,8 @@ PyDoc_STRVAR(apply_doc, "apply(groups, fleet, now, w)\n--\n\n"
                         "Ledger._apply: each group's sums into its scopes, weighted by w; True, or None "
                         "(nothing changed) for groups the Python loop must take.");
 
+static PyObject *apply_groups(PyObject *groups, PyObject *fleet, PyObject *now, double w, PyObject **fleet_rows);
+
 static PyObject *
 apply(PyObject *module, PyObject *args)
 {
@@ -366,6 +390,25 @@ apply(PyObject *module, PyObject *args)
     double w;
     if (!PyArg_ParseTuple(args, "O!OOd", &PyDict_Type, &groups, &fleet, &now, &w))
         return NULL;
+    PyObject *fleet_rows[4] = {NULL, NULL, NULL, NULL};
+    PyObject *answer = NULL;
+    for (int i = 0; i < 4; i++) {
+        fleet_rows[i] = PyDict_New();
+        if (fleet_rows[i] == NULL)
+            goto done;
+    }
+    answer = apply_groups(groups, fleet, now, w, fleet_rows);
+done:
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(fleet_rows[i]);
+    return answer;
+}
+
+/* apply(), with a cache of the fleet's rows by value for each of the four dimensions. */
+static PyObject *
+apply_groups(PyObject *groups, PyObject *fleet, PyObject *now, double w, PyObject **fleet_rows)
+{
+    PyObject *no_cache[4] = {NULL, NULL, NULL, NULL};
     if (series_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup() first");
         return NULL;
@@ -475,11 +518,13 @@ apply(PyObject *module, PyObject *args)
         PyObject *targets[2] = {fs, agent != Py_None ? SLOT(agent, off_r_open) : NULL};
         for (int t = 0; t < 2 && targets[t] != NULL; t++) {
             PyObject *s = targets[t], *dims = SLOT(s, off_s_dims);
-            if (add_to_row(row_of(s, dims, s_decision, decision_value), weighted, is_error, 0, 0.0, 0.0) ||
-                (has_model &&
-                 add_to_row(row_of(s, dims, s_model, model), weighted, is_error, inferences != 0, cost_w, inferences_w)) ||
-                (has_tool && add_to_row(row_of(s, dims, s_tool, tool), weighted, is_error, 0, 0.0, 0.0)) ||
-                (is_error && add_to_row(row_of(s, dims, s_error_type, kind), weighted, 1, 0, 0.0, 0.0))) {
+            PyObject **cache = t == 0 ? fleet_rows : no_cache;
+            if (add_to_row(row_cached(cache[0], s, dims, s_decision, decision_value), weighted, is_error, 0, 0.0,
+                           0.0) ||
+                (has_model && add_to_row(row_cached(cache[1], s, dims, s_model, model), weighted, is_error,
+                                         inferences != 0, cost_w, inferences_w)) ||
+                (has_tool && add_to_row(row_cached(cache[2], s, dims, s_tool, tool), weighted, is_error, 0, 0.0, 0.0)) ||
+                (is_error && add_to_row(row_cached(cache[3], s, dims, s_error_type, kind), weighted, 1, 0, 0.0, 0.0))) {
                 Py_XDECREF(kind);
                 return NULL;
             }
