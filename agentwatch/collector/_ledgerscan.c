@@ -993,11 +993,91 @@ group(PyObject *module, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* ----------------------------------------------------------------------------- path credits */
+/* The agent's series for a credit: from the fold's cache, else from the scopes (NULL: none; borrowed). */
+static PyObject *
+credited_agent(PyObject *agents, PyObject *scopes, PyObject *prefix, PyObject *agent_id)
+{
+    PyObject *agent = PyDict_GetItemWithError(agents, agent_id);
+    if (agent != NULL || PyErr_Occurred())
+        return agent;
+    PyObject *scope = PyUnicode_Concat(prefix, agent_id);
+    if (scope == NULL)
+        return NULL;
+    agent = PyDict_GetItemWithError(scopes, scope);
+    Py_DECREF(scope);
+    return agent;
+}
+
+/* row[i] += term, as Python's += does it. */
+static int
+row_add_object(PyObject *row, Py_ssize_t i, PyObject *term)
+{
+    PyObject *sum = PyNumber_InPlaceAdd(PyList_GET_ITEM(row, i), term);
+    if (sum == NULL)
+        return -1;
+    PyList_SetItem(row, i, sum);
+    return 0;
+}
+
+PyDoc_STRVAR(credit_paths_doc, "credit_paths(credits, fleet, agents, scopes, agent_prefix, dimension)\n--\n\n"
+                               "Ledger._credit_paths: each (agent, path)'s (cost, inferences) into the fleet's and "
+                               "the agent's breakdown; True, or None (nothing changed) for the Python loop.");
+
+static PyObject *
+credit_paths(PyObject *module, PyObject *args)
+{
+    PyObject *credits, *fleet, *agents, *scopes, *prefix, *dimension;
+    if (!PyArg_ParseTuple(args, "O!OO!O!UU", &PyDict_Type, &credits, &fleet, &PyDict_Type, &agents, &PyDict_Type,
+                          &scopes, &prefix, &dimension))
+        return NULL;
+    if (series_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() first");
+        return NULL;
+    }
+    if (!writable_series(fleet))
+        Py_RETURN_NONE;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(credits, &pos, &key, &value)) { /* checked before anything changes */
+        if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(key, 0)) ||
+            !PyUnicode_CheckExact(PyTuple_GET_ITEM(key, 1)) || !PyList_CheckExact(value) || PyList_GET_SIZE(value) != 2)
+            Py_RETURN_NONE;
+        PyObject *agent = credited_agent(agents, scopes, prefix, PyTuple_GET_ITEM(key, 0));
+        if (agent == NULL && PyErr_Occurred())
+            return NULL;
+        if (agent != NULL && !writable_series(agent))
+            Py_RETURN_NONE;
+    }
+    PyObject *fs = SLOT(fleet, off_r_open);
+    pos = 0;
+    while (PyDict_Next(credits, &pos, &key, &value)) {
+        PyObject *path = PyTuple_GET_ITEM(key, 1);
+        PyObject *cost = PyList_GET_ITEM(value, 0), *inferences = PyList_GET_ITEM(value, 1);
+        PyObject *agent = credited_agent(agents, scopes, prefix, PyTuple_GET_ITEM(key, 0));
+        if (agent == NULL && PyErr_Occurred())
+            return NULL;
+        PyObject *targets[2] = {fs, agent != NULL ? SLOT(agent, off_r_open) : NULL};
+        for (int t = 0; t < 2 && targets[t] != NULL; t++) {
+            PyObject *row = row_of(targets[t], SLOT(targets[t], off_s_dims), dimension, path);
+            if (row == NULL)
+                return NULL;
+            int failed = row_add_object(row, 0, inferences) || row_add_object(row, 2, cost) ||
+                         row_add_object(row, 3, inferences);
+            Py_DECREF(row);
+            if (failed)
+                return NULL;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, setup_doc},
     {"apply", apply, METH_VARARGS, apply_doc},
     {"setup_group", setup_group, METH_VARARGS, setup_group_doc},
     {"group", group, METH_VARARGS, group_doc},
+    {"credit_paths", credit_paths, METH_VARARGS, credit_paths_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -676,7 +676,12 @@ class Ledger:
             row[3] += inferences
 
     def _credit_paths(self, credits: dict[tuple[str, str], list[Any]]) -> None:
-        """:meth:`_credit` for each (agent, path) of a fold, in the order they came."""
+        """:meth:`_credit` for each (agent, path) of a fold, in the order they came (compiled too)."""
+        compiled = self.compiled and _compiled_credit_paths is not None
+        if compiled and _compiled_credit_paths(  # type: ignore[misc]
+            credits, self.fleet, self._agent_series, self.scopes, SCOPE_AGENT_PREFIX, DIM_PATH
+        ):
+            return
         fleet = self.fleet.open
         agents, scopes, dim = self._agent_series, self.scopes, self._dim
         for (agent_id, path), (cost, inferences) in credits.items():
@@ -819,4 +824,8 @@ _compiled_group: Callable[..., bool | None] | None = (
     _compiled.group
     if _compiled is not None and LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}
     else None
+)
+#: :meth:`Ledger._credit_paths`, compiled (None: not built or not wanted): True, or None for the Python loop.
+_compiled_credit_paths: Callable[..., bool | None] | None = (
+    _compiled.credit_paths if _compiled is not None else None
 )
