@@ -556,7 +556,7 @@ static PyObject *s_llm = NULL, *s_completion = NULL, *s_decision_span = NULL, *s
                 *s_no_decision = NULL, *s_arrow = NULL, *s_move_to_end = NULL;
 static Py_ssize_t max_path = 256;
 
-PyDoc_STRVAR(setup_group_doc, "setup_group(Event, _Trace, DecisionStat, max_cost, max_latency, llm_call, completion, decision, "
+PyDoc_STRVAR(setup_group_doc, "setup_group(Event, Trace, DecisionStat, max_cost, max_latency, llm_call, completion, decision, "
                               "error, no_decision, path_join, max_path)\n--\n\n"
                               "Learn the slot layouts and constants of the first pass.");
 
@@ -800,7 +800,7 @@ group_one(PyObject *e, PyObject *groups, PyObject *credits, PyObject *agents, Py
             Py_DECREF(moved);
         }
         if (Py_TYPE(trace) != trace_type || SLOT(trace, off_t_path) == NULL) {
-            PyErr_SetString(PyExc_TypeError, "a trace must be a _Trace");
+            PyErr_SetString(PyExc_TypeError, "a trace must be a Trace");
             goto done;
         }
         path = SLOT(trace, off_t_path);
