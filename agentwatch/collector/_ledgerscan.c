@@ -1,17 +1,22 @@
-/* The alert ledger's second fold pass, compiled: Ledger._apply (ledger.py), giving exactly what
-   its Python loop gives.
+/* The alert ledger's fold, compiled: Ledger._group_events (group), Ledger._apply (apply) and
+   Ledger._credit_paths (credit_paths) of ledger.py, each giving exactly what its Python loop gives.
 
-   apply adds each group of a fold (what Ledger._group summed) to its agent's and model's open
-   intervals, the fleet's, and the fleet's and agent's breakdowns by dimension; each latency's sketch
-   key into the fleet's, agent's and model's sketches.  The ledger's slotted objects (ScopeSeries,
-   Stats, LatencySketch) are read and written at their slot offsets.
+   group walks a fold's events in order: each event's agent and model series (from the fold's caches),
+   its trace (touched, or new through the ledger's _new_trace, which evicts past MAX_TRACES), its
+   decision (one made before counted here, a new one through _decide) and its group's sums.  apply
+   adds each group to its agent's and model's open intervals, the fleet's, and the fleet's and agent's
+   breakdowns by dimension; each latency's sketch key into the fleet's, agent's and model's sketches.
+   credit_paths adds the fold's cost per decision path to the fleet's and agents' breakdowns.  Events
+   and the ledger's slotted objects (Event, ScopeSeries, Stats, LatencySketch, Trace, DecisionStat)
+   are read and written at their slot offsets.
 
-   Groups the pass is not sure to handle exactly as Python would (a value of an unexpected type, a
-   count beyond +-2**50, a subclass where a ledger type is expected) are left alone: it returns None
-   before changing anything, and the caller runs its Python loop.  Float sums are added in the Python
-   loop's order, so they are bit-identical to its.  Rows of the breakdown not there yet, error types
-   and the sketches' zero bucket go through the Python functions the loop calls.  Built where a C
-   compiler is found at install (an optional extension). */
+   Input a pass is not sure to handle exactly as Python would (a value of an unexpected type, a count
+   beyond +-2**50, a subclass where a ledger type is expected) is left alone: it returns None before
+   changing anything, and the caller runs its Python loop.  Float sums are added in the Python loop's
+   order, so they are bit-identical to its.  What is rare or holds the ledger's rules (a scope not
+   cached yet, a new trace, a new decision, a row of the breakdown not there yet, an error's type, the
+   sketches' zero bucket) goes through the Python functions the loop calls.  Built where a C compiler
+   is found at install (an optional extension). */
 
 #include "_slots.h"
 #include <math.h>
