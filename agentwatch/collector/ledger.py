@@ -132,7 +132,7 @@ class Ledger:
         compiled: bool = True,
     ) -> None:
         self.settings = settings = settings or AlertSettings()
-        #: Whether the fold's second pass runs compiled (``_ledgerscan``) where it was built.
+        #: Whether the fold runs its compiled passes (``_ledgerscan``), where they were built.
         self.compiled = compiled and _compiled_apply is not None
         self.window_seconds = float(window_seconds)
         self.clock = clock
