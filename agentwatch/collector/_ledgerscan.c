@@ -1,17 +1,22 @@
-/* The alert ledger's second fold pass, compiled: Ledger._apply (ledger.py), giving exactly what
-   its Python loop gives.
+/* The alert ledger's fold, compiled: Ledger._group_events (group), Ledger._apply (apply) and
+   Ledger._credit_paths (credit_paths) of ledger.py, each giving exactly what its Python loop gives.
 
-   apply adds each group of a fold (what Ledger._group summed) to its agent's and model's open
-   intervals, the fleet's, and the fleet's and agent's breakdowns by dimension; each latency's sketch
-   key into the fleet's, agent's and model's sketches.  The ledger's slotted objects (ScopeSeries,
-   Stats, LatencySketch) are read and written at their slot offsets.
+   group walks a fold's events in order: each event's agent and model series (from the fold's caches),
+   its trace (touched, or new through the ledger's _new_trace, which evicts past MAX_TRACES), its
+   decision (one made before counted here, a new one through _decide) and its group's sums.  apply
+   adds each group to its agent's and model's open intervals, the fleet's, and the fleet's and agent's
+   breakdowns by dimension; each latency's sketch key into the fleet's, agent's and model's sketches.
+   credit_paths adds the fold's cost per decision path to the fleet's and agents' breakdowns.  Events
+   and the ledger's slotted objects (Event, ScopeSeries, Stats, LatencySketch, Trace, DecisionStat)
+   are read and written at their slot offsets.
 
-   Groups the pass is not sure to handle exactly as Python would (a value of an unexpected type, a
-   count beyond +-2**50, a subclass where a ledger type is expected) are left alone: it returns None
-   before changing anything, and the caller runs its Python loop.  Float sums are added in the Python
-   loop's order, so they are bit-identical to its.  Rows of the breakdown not there yet, error types
-   and the sketches' zero bucket go through the Python functions the loop calls.  Built where a C
-   compiler is found at install (an optional extension). */
+   Input a pass is not sure to handle exactly as Python would (a value of an unexpected type, a count
+   beyond +-2**50, a subclass where a ledger type is expected) is left alone: it returns None before
+   changing anything, and the caller runs its Python loop.  Float sums are added in the Python loop's
+   order, so they are bit-identical to its.  What is rare or holds the ledger's rules (a scope not
+   cached yet, a new trace, a new decision, a row of the breakdown not there yet, an error's type, the
+   sketches' zero bucket) goes through the Python functions the loop calls.  Built where a C compiler
+   is found at install (an optional extension). */
 
 #include "_slots.h"
 #include <math.h>
@@ -303,6 +308,28 @@ row_of(PyObject *stats, PyObject *dims, PyObject *dimension, PyObject *value)
     return row;
 }
 
+/* row_of through a cache of the rows already found by value (one dimension of the fleet's breakdown, for
+   one pass: its rows stay the same while the pass runs); ``cache`` NULL: none. */
+static PyObject *
+row_cached(PyObject *cache, PyObject *stats, PyObject *dims, PyObject *dimension, PyObject *value)
+{
+    if (cache == NULL)
+        return row_of(stats, dims, dimension, value);
+    PyObject *row = PyDict_GetItemWithError(cache, value);
+    if (row != NULL) {
+        Py_INCREF(row);
+        return row;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    row = row_of(stats, dims, dimension, value);
+    if (row != NULL && PyDict_SetItem(cache, value, row)) {
+        Py_DECREF(row);
+        return NULL;
+    }
+    return row;
+}
+
 /* Add (events, errors[, cost, inferences]) to a row; ``cost_row``: also the last two. */
 static int
 add_to_row(PyObject *row, double weighted, int is_error, int cost_row, double cost_w, double inferences_w)
@@ -359,6 +386,8 @@ PyDoc_STRVAR(apply_doc, "apply(groups, fleet, now, w)\n--\n\n"
                         "Ledger._apply: each group's sums into its scopes, weighted by w; True, or None "
                         "(nothing changed) for groups the Python loop must take.");
 
+static PyObject *apply_groups(PyObject *groups, PyObject *fleet, PyObject *now, double w, PyObject **fleet_rows);
+
 static PyObject *
 apply(PyObject *module, PyObject *args)
 {
@@ -366,6 +395,25 @@ apply(PyObject *module, PyObject *args)
     double w;
     if (!PyArg_ParseTuple(args, "O!OOd", &PyDict_Type, &groups, &fleet, &now, &w))
         return NULL;
+    PyObject *fleet_rows[4] = {NULL, NULL, NULL, NULL};
+    PyObject *answer = NULL;
+    for (int i = 0; i < 4; i++) {
+        fleet_rows[i] = PyDict_New();
+        if (fleet_rows[i] == NULL)
+            goto done;
+    }
+    answer = apply_groups(groups, fleet, now, w, fleet_rows);
+done:
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(fleet_rows[i]);
+    return answer;
+}
+
+/* apply(), with a cache of the fleet's rows by value for each of the four dimensions. */
+static PyObject *
+apply_groups(PyObject *groups, PyObject *fleet, PyObject *now, double w, PyObject **fleet_rows)
+{
+    PyObject *no_cache[4] = {NULL, NULL, NULL, NULL};
     if (series_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup() first");
         return NULL;
@@ -475,11 +523,13 @@ apply(PyObject *module, PyObject *args)
         PyObject *targets[2] = {fs, agent != Py_None ? SLOT(agent, off_r_open) : NULL};
         for (int t = 0; t < 2 && targets[t] != NULL; t++) {
             PyObject *s = targets[t], *dims = SLOT(s, off_s_dims);
-            if (add_to_row(row_of(s, dims, s_decision, decision_value), weighted, is_error, 0, 0.0, 0.0) ||
-                (has_model &&
-                 add_to_row(row_of(s, dims, s_model, model), weighted, is_error, inferences != 0, cost_w, inferences_w)) ||
-                (has_tool && add_to_row(row_of(s, dims, s_tool, tool), weighted, is_error, 0, 0.0, 0.0)) ||
-                (is_error && add_to_row(row_of(s, dims, s_error_type, kind), weighted, 1, 0, 0.0, 0.0))) {
+            PyObject **cache = t == 0 ? fleet_rows : no_cache;
+            if (add_to_row(row_cached(cache[0], s, dims, s_decision, decision_value), weighted, is_error, 0, 0.0,
+                           0.0) ||
+                (has_model && add_to_row(row_cached(cache[1], s, dims, s_model, model), weighted, is_error,
+                                         inferences != 0, cost_w, inferences_w)) ||
+                (has_tool && add_to_row(row_cached(cache[2], s, dims, s_tool, tool), weighted, is_error, 0, 0.0, 0.0)) ||
+                (is_error && add_to_row(row_cached(cache[3], s, dims, s_error_type, kind), weighted, 1, 0, 0.0, 0.0))) {
                 Py_XDECREF(kind);
                 return NULL;
             }
@@ -511,7 +561,7 @@ static PyObject *s_llm = NULL, *s_completion = NULL, *s_decision_span = NULL, *s
                 *s_no_decision = NULL, *s_arrow = NULL, *s_move_to_end = NULL;
 static Py_ssize_t max_path = 256;
 
-PyDoc_STRVAR(setup_group_doc, "setup_group(Event, _Trace, DecisionStat, max_cost, max_latency, llm_call, completion, decision, "
+PyDoc_STRVAR(setup_group_doc, "setup_group(Event, Trace, DecisionStat, max_cost, max_latency, llm_call, completion, decision, "
                               "error, no_decision, path_join, max_path)\n--\n\n"
                               "Learn the slot layouts and constants of the first pass.");
 
@@ -755,7 +805,7 @@ group_one(PyObject *e, PyObject *groups, PyObject *credits, PyObject *agents, Py
             Py_DECREF(moved);
         }
         if (Py_TYPE(trace) != trace_type || SLOT(trace, off_t_path) == NULL) {
-            PyErr_SetString(PyExc_TypeError, "a trace must be a _Trace");
+            PyErr_SetString(PyExc_TypeError, "a trace must be a Trace");
             goto done;
         }
         path = SLOT(trace, off_t_path);
@@ -948,11 +998,91 @@ group(PyObject *module, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* ----------------------------------------------------------------------------- path credits */
+/* The agent's series for a credit: from the fold's cache, else from the scopes (NULL: none; borrowed). */
+static PyObject *
+credited_agent(PyObject *agents, PyObject *scopes, PyObject *prefix, PyObject *agent_id)
+{
+    PyObject *agent = PyDict_GetItemWithError(agents, agent_id);
+    if (agent != NULL || PyErr_Occurred())
+        return agent;
+    PyObject *scope = PyUnicode_Concat(prefix, agent_id);
+    if (scope == NULL)
+        return NULL;
+    agent = PyDict_GetItemWithError(scopes, scope);
+    Py_DECREF(scope);
+    return agent;
+}
+
+/* row[i] += term, as Python's += does it. */
+static int
+row_add_object(PyObject *row, Py_ssize_t i, PyObject *term)
+{
+    PyObject *sum = PyNumber_InPlaceAdd(PyList_GET_ITEM(row, i), term);
+    if (sum == NULL)
+        return -1;
+    PyList_SetItem(row, i, sum);
+    return 0;
+}
+
+PyDoc_STRVAR(credit_paths_doc, "credit_paths(credits, fleet, agents, scopes, agent_prefix, dimension)\n--\n\n"
+                               "Ledger._credit_paths: each (agent, path)'s (cost, inferences) into the fleet's and "
+                               "the agent's breakdown; True, or None (nothing changed) for the Python loop.");
+
+static PyObject *
+credit_paths(PyObject *module, PyObject *args)
+{
+    PyObject *credits, *fleet, *agents, *scopes, *prefix, *dimension;
+    if (!PyArg_ParseTuple(args, "O!OO!O!UU", &PyDict_Type, &credits, &fleet, &PyDict_Type, &agents, &PyDict_Type,
+                          &scopes, &prefix, &dimension))
+        return NULL;
+    if (series_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() first");
+        return NULL;
+    }
+    if (!writable_series(fleet))
+        Py_RETURN_NONE;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(credits, &pos, &key, &value)) { /* checked before anything changes */
+        if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(key, 0)) ||
+            !PyUnicode_CheckExact(PyTuple_GET_ITEM(key, 1)) || !PyList_CheckExact(value) || PyList_GET_SIZE(value) != 2)
+            Py_RETURN_NONE;
+        PyObject *agent = credited_agent(agents, scopes, prefix, PyTuple_GET_ITEM(key, 0));
+        if (agent == NULL && PyErr_Occurred())
+            return NULL;
+        if (agent != NULL && !writable_series(agent))
+            Py_RETURN_NONE;
+    }
+    PyObject *fs = SLOT(fleet, off_r_open);
+    pos = 0;
+    while (PyDict_Next(credits, &pos, &key, &value)) {
+        PyObject *path = PyTuple_GET_ITEM(key, 1);
+        PyObject *cost = PyList_GET_ITEM(value, 0), *inferences = PyList_GET_ITEM(value, 1);
+        PyObject *agent = credited_agent(agents, scopes, prefix, PyTuple_GET_ITEM(key, 0));
+        if (agent == NULL && PyErr_Occurred())
+            return NULL;
+        PyObject *targets[2] = {fs, agent != NULL ? SLOT(agent, off_r_open) : NULL};
+        for (int t = 0; t < 2 && targets[t] != NULL; t++) {
+            PyObject *row = row_of(targets[t], SLOT(targets[t], off_s_dims), dimension, path);
+            if (row == NULL)
+                return NULL;
+            int failed = row_add_object(row, 0, inferences) || row_add_object(row, 2, cost) ||
+                         row_add_object(row, 3, inferences);
+            Py_DECREF(row);
+            if (failed)
+                return NULL;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, setup_doc},
     {"apply", apply, METH_VARARGS, apply_doc},
     {"setup_group", setup_group, METH_VARARGS, setup_group_doc},
     {"group", group, METH_VARARGS, group_doc},
+    {"credit_paths", credit_paths, METH_VARARGS, credit_paths_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,10 @@ Definitions: an *error* is an event with ``error`` set or span type ``error``; a
 *inference* is an ``llm_call`` with a cost (given or estimated); latency percentiles use
 successful events of :data:`~agentwatch.protocol.LATENCY_SPAN_TYPES`; *token efficiency*
 is output tokens per successful ``llm_call``.
+
+The counters, traces and decisions are the types of :mod:`~agentwatch.collector.ledgerstats`. Both
+passes of the fold have a compiled twin (``_ledgerscan.c``, built where a C compiler is found) that
+gives the same results bit for bit; ``Ledger(compiled=False)`` keeps a ledger on the Python loops.
 """
 
 from __future__ import annotations
@@ -31,10 +35,30 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat, starmap
 from typing import Any, Final
 
 from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.config import AlertSettings
+from agentwatch.collector.ledgerstats import (
+    DIM_DECISION,
+    DIM_ERROR_TYPE,
+    DIM_MODEL,
+    DIM_PATH,
+    DIM_TOOL,
+    MAX_PATH,
+    NO_DECISION,
+    NONE,
+    OTHER,
+    PATH_JOIN,
+    DecisionStat,
+    ScopeSeries,
+    Stats,
+    Trace,
+    agent_scope,
+    error_type,
+    model_scope,
+)
 from agentwatch.collector.sketch import INV_LOG_GAMMA, MIN_VALUE, LatencySketch, PackedSketch
 from agentwatch.protocol import (
     LATENCY_SPAN_TYPES,
@@ -51,25 +75,33 @@ from agentwatch.protocol import (
     Event,
 )
 
+__all__ = [
+    "DIM_DECISION",
+    "DIM_ERROR_TYPE",
+    "DIM_MODEL",
+    "DIM_PATH",
+    "DIM_TOOL",
+    "MAX_PATH",
+    "NONE",
+    "NO_DECISION",
+    "OTHER",
+    "PATH_JOIN",
+    "DecisionStat",
+    "Ledger",
+    "ScopeSeries",
+    "Stats",
+    "Trace",
+    "agent_scope",
+    "error_type",
+    "model_scope",
+]
+
 MAX_TRACES: Final = 20_000
 TRACE_TTL: Final = 300.0
 MAX_DECISIONS: Final = 256
 MAX_DIM_VALUES: Final = 1_000
 RECENT_EVENTS: Final = 20_000
 COST_POINTS: Final = 360
-NO_DECISION: Final = "(no decision)"
-#: A decision path: the decisions of a trace joined by this, cut at MAX_PATH characters.
-PATH_JOIN: Final = " → "
-MAX_PATH: Final = 256
-NONE: Final = "(none)"
-OTHER: Final = "(other)"
-
-DIM_MODEL: Final = "model"
-DIM_TOOL: Final = "tool"
-DIM_ERROR_TYPE: Final = "error type"
-DIM_DECISION: Final = "decision"
-DIM_PATH: Final = "decision path"
-_MISSING: Final = object()
 _log = math.log
 #: Whether an ``llm_call``'s latency counts (it is one of the latency span types).
 _LLM_TIMED: Final = SPAN_LLM_CALL in LATENCY_SPAN_TYPES
@@ -88,136 +120,6 @@ def _add_credit(
         row[1] += n
 
 
-def agent_scope(agent_id: str) -> str:
-    return SCOPE_AGENT_PREFIX + agent_id
-
-
-def model_scope(model: str) -> str:
-    return SCOPE_MODEL_PREFIX + model
-
-
-def error_type(error: str | None) -> str:
-    """``"Timeout: request exceeded"`` → ``"Timeout"``; the text before the first ``:`` (≤ 64 chars)."""
-    if not error:
-        return NONE
-    head = error.split(":", 1)[0].strip()
-    return (head or error.strip() or NONE)[:64]
-
-
-class Stats:
-    """Counters of one scope over one interval (or a merged window). Counts are floats
-    because sampled events weigh more than one. ``dims`` maps (dimension, value) to
-    ``[events, errors, cost_usd, inferences]``."""
-
-    __slots__ = (
-        "calls_ok",
-        "cost",
-        "cost_sq",
-        "dims",
-        "end",
-        "errors",
-        "events",
-        "inferences",
-        "latency",
-        "tokens_out",
-    )
-
-    def __init__(self) -> None:
-        self.events = 0.0
-        self.errors = 0.0
-        self.inferences = 0.0
-        self.cost = 0.0
-        self.cost_sq = 0.0
-        self.calls_ok = 0.0
-        self.tokens_out = 0.0
-        #: Packed when the interval closes (:meth:`Ledger.close_interval`).
-        self.latency: LatencySketch | PackedSketch = LatencySketch()
-        self.dims: dict[tuple[str, str], list[float]] = {}
-        self.end = 0.0
-
-    def merge(self, other: Stats, *, dims: bool = True, latency: bool = True) -> None:
-        self.events += other.events
-        self.errors += other.errors
-        self.inferences += other.inferences
-        self.cost += other.cost
-        self.cost_sq += other.cost_sq
-        self.calls_ok += other.calls_ok
-        self.tokens_out += other.tokens_out
-        if latency:
-            sketch = self.latency
-            assert isinstance(sketch, LatencySketch)  # packed only once closed; closed take no merge
-            sketch.merge(other.latency)
-        if dims:
-            mine = self.dims
-            for key, values in other.dims.items():
-                row = mine.get(key)
-                if row is None:
-                    mine[key] = list(values)
-                else:
-                    for i in range(4):
-                        row[i] += values[i]
-
-    def dim(self, dimension: str, value: str) -> list[float]:
-        key = (dimension, value)
-        row = self.dims.get(key)
-        if row is None:
-            row = self.dims[key] = [0.0, 0.0, 0.0, 0.0]
-        return row
-
-
-class ScopeSeries:
-    """One scope: its open interval, the closed ones (oldest first) and its totals since start."""
-
-    __slots__ = ("closed", "events_total", "first_seen", "last_seen", "open", "scope", "total")
-
-    def __init__(self, scope: str, keep: int, now: float) -> None:
-        self.scope = scope
-        self.open = Stats()
-        self.closed: deque[Stats] = deque(maxlen=keep)
-        self.total = Stats()
-        self.first_seen = now
-        self.last_seen = now
-        self.events_total = 0.0
-
-    def window(self, now: float, seconds: float, *, dims: bool = False, latency: bool = False) -> Stats:
-        """Closed intervals ending after ``now - seconds`` merged (the open one excluded)."""
-        merged = Stats()
-        since = now - seconds
-        for stats in reversed(self.closed):
-            if stats.end <= since:
-                break
-            merged.merge(stats, dims=dims, latency=latency)
-        return merged
-
-    def since_start(self) -> Stats:
-        merged = Stats()
-        merged.merge(self.total, latency=False)
-        merged.merge(self.open, latency=False)
-        return merged
-
-
-class _Trace:
-    __slots__ = ("agent", "cost", "inferences", "last", "path")
-
-    def __init__(self, agent: str, now: float) -> None:
-        self.agent = agent
-        self.cost = 0.0
-        self.inferences = 0.0
-        self.path: str | None = None
-        self.last = now
-
-
-class DecisionStat:
-    __slots__ = ("confidence_n", "confidence_sum", "count", "first_seen", "novel")
-
-    def __init__(self, now: float, novel: bool) -> None:
-        self.count = 0.0
-        self.confidence_sum = 0.0
-        self.confidence_n = 0.0
-        self.first_seen = now
-        self.novel = novel
-
-
 class Ledger:
     """The aggregator; see the module docstring. ``clock`` gives unix seconds."""
 
@@ -230,7 +132,7 @@ class Ledger:
         compiled: bool = True,
     ) -> None:
         self.settings = settings = settings or AlertSettings()
-        #: Whether the fold's second pass runs compiled (``_ledgerscan``) where it was built.
+        #: Whether the fold runs its compiled passes (``_ledgerscan``), where they were built.
         self.compiled = compiled and _compiled_apply is not None
         self.window_seconds = float(window_seconds)
         self.clock = clock
@@ -258,7 +160,7 @@ class Ledger:
         self.decisions_made: dict[str, float] = {}
         #: (agent, decision, time) of decisions never seen before for their agent; drained by alerts.
         self.novelties: list[tuple[str, str, float]] = []
-        self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        self._traces: OrderedDict[str, Trace] = OrderedDict()
         #: The series of agents and models by id and name, for the fold; cleared when scopes are forgotten.
         self._agent_series: dict[str, ScopeSeries] = {}
         self._model_series: dict[str, ScopeSeries] = {}
@@ -323,7 +225,7 @@ class Ledger:
             events = list(pending)
             pending.clear()
         else:
-            events = [pending.popleft() for _ in range(take)]
+            events = list(starmap(pending.popleft, repeat((), take)))  # popleft × take, in C
         left -= len(events)
         self._round = [left, weight] if left > 0 and pending else None
         self.analysed += len(events)
@@ -394,10 +296,10 @@ class Ledger:
 
     def _new_trace(
         self, trace_id: str, agent_id: str, now: float, credits: dict[tuple[str, str], list[Any]]
-    ) -> _Trace:
+    ) -> Trace:
         """A trace seen first now; past :data:`MAX_TRACES` the oldest goes, its undecided cost to ``credits``."""
         traces = self._traces
-        trace = traces[trace_id] = _Trace(agent_id, now)
+        trace = traces[trace_id] = Trace(agent_id, now)
         if len(traces) > MAX_TRACES:
             _, old = traces.popitem(last=False)
             self.traces_evicted += 1
@@ -643,12 +545,12 @@ class Ledger:
             row = stats.dim(dimension, value)
         return row
 
-    def _trace(self, event: Event, agent_id: str, now: float) -> _Trace:
+    def _trace(self, event: Event, agent_id: str, now: float) -> Trace:
         traces = self._traces
         trace_id = event.trace_id or ""
         trace = traces.get(trace_id)
         if trace is None:
-            trace = traces[trace_id] = _Trace(agent_id, now)
+            trace = traces[trace_id] = Trace(agent_id, now)
             if len(traces) > MAX_TRACES:
                 self._evict_trace(now)
         else:
@@ -675,7 +577,12 @@ class Ledger:
             row[3] += inferences
 
     def _credit_paths(self, credits: dict[tuple[str, str], list[Any]]) -> None:
-        """:meth:`_credit` for each (agent, path) of a fold, in the order they came."""
+        """:meth:`_credit` for each (agent, path) of a fold, in the order they came (compiled too)."""
+        compiled = self.compiled and _compiled_credit_paths is not None
+        if compiled and _compiled_credit_paths(  # type: ignore[misc]
+            credits, self.fleet, self._agent_series, self.scopes, SCOPE_AGENT_PREFIX, DIM_PATH
+        ):
+            return
         fleet = self.fleet.open
         agents, scopes, dim = self._agent_series, self.scopes, self._dim
         for (agent_id, path), (cost, inferences) in credits.items():
@@ -791,7 +698,7 @@ def _load_compiled() -> Any:
     if LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}:  # the two the compiled first pass knows
         _ledgerscan.setup_group(
             Event,
-            _Trace,
+            Trace,
             DecisionStat,
             MAX_EVENT_COST_USD,
             MAX_LATENCY_MS,
@@ -818,4 +725,8 @@ _compiled_group: Callable[..., bool | None] | None = (
     _compiled.group
     if _compiled is not None and LATENCY_SPAN_TYPES == {SPAN_LLM_CALL, SPAN_COMPLETION}
     else None
+)
+#: :meth:`Ledger._credit_paths`, compiled (None: not built or not wanted): True, or None for the Python loop.
+_compiled_credit_paths: Callable[..., bool | None] | None = (
+    _compiled.credit_paths if _compiled is not None else None
 )

@@ -111,7 +111,7 @@ def odd_events(rng: random.Random, count: int) -> list[Event]:
             latency_ms=rng.choice([None, 0.0, 1e-4, -0.0, rng.uniform(0, 5000), 1e12, 2e12, math.nan]),
             cost_usd=rng.choice([None, 0.0, rng.uniform(0, 0.1), -1.0, 2e6, math.nan]),
             error=rng.choice([None, None, "", "Timeout: slow", "RateLimit", ":"]),
-            tool_name=rng.choice([None, "", "search", "code"]),
+            tool_name=rng.choice([None, "", "search", "code", "m1"]),  # a tool named as a model too
             decision_made=rng.choice(
                 [None, "", "retry", "escalate", f"d{rng.randrange(5)}", "décidé", "x" * 150]
             ),
@@ -210,7 +210,7 @@ event_mixes = st.lists(
         latency_ms=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
         cost_usd=st.one_of(st.none(), st.floats(-1.0, 10.0)),
         error=st.sampled_from([None, "", "Timeout: slow", "Boom"]),
-        tool_name=st.sampled_from([None, "", "search"]),
+        tool_name=st.sampled_from([None, "", "search", "m1"]),
         decision_made=st.sampled_from([None, "", "retry", "stop"]),
         confidence=st.one_of(st.none(), st.floats(0.0, 1.0)),
     ),
