@@ -39,6 +39,7 @@ from tests.collector.ingest_scan_cases import (
     long_text_bodies,
     long_text_items,
     nows,
+    odd_bodies,
     text_of,
 )
 from tests.collector.test_window_compiled import canon, first_difference
@@ -172,8 +173,9 @@ def _split_outcome(body: bytes, content_type: str | None, now: float) -> Any:
         items(invalid=True).map(lambda item: ingest._encoder.encode(item)),
         long_text_bodies(),
         long_text_items().map(lambda item: ingest._encoder.encode(item)),
+        odd_bodies(),
     ),
-    content_type=st.sampled_from([None, "application/json", "text/plain"]),
+    content_type=st.sampled_from([None, "application/json", "text/plain", "application/x-ndjson"]),
     now=nows,
 )
 def test_decode_events_gives_the_same_events_and_rejections_with_and_without_the_compiled_pass(
@@ -261,6 +263,29 @@ def test_text_limits_are_checked_as_the_checked_decoder_checks_them(
     refused_anyway = not value.strip() or (name == "timestamp" and ingest._parse_rfc3339(value) is None)
     assert [problem.index for problem in rejected] == ([1] if over or refused_anyway else [])
     assert len(refusals) == over
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"agent_id": "a", "span_type": "x", "extra": "ab\xffc"}]',
+        b'{"agent_id": "a", "span_type": "x", "extra": {"k": ["\xed\xa0\x80"]}}',
+        b'[{"agent_id": "a", "span_type": "x", "message": "\xc3"}]',
+        b'[{"agent_id": "a", "span_type": "x", "attributes": {"\xc0\x80": 1}}]',
+        b'[{"agent_id": "a", "span_type": "x"}] \xff',
+    ],
+    ids=["unknown field", "unknown field, nested", "known field", "attribute key", "after the array"],
+)
+def test_a_body_that_is_not_utf8_is_refused_as_without_the_compiled_pass(
+    compiled_normalise: Normalise, body: bytes
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "_compiled_normalise", compiled_normalise)
+        compiled = _outcome(body, None, 1.0)
+        patch.setattr(ingest, "_compiled_normalise", None)
+        pure = _outcome(body, None, 1.0)
+    assert compiled == pure
+    assert compiled[:3] == ("error", "BadRequest", 400)
 
 
 def test_the_unchecked_event_is_the_checked_one_without_the_text_limits() -> None:
