@@ -188,6 +188,26 @@ fields_set(PyObject *e)
     return 1;
 }
 
+/* fields_set for normalise, which reads no text but agent_id, span_type and level (``model`` only
+   against None, and it prices an exact str only): the others are not looked at, so that their objects
+   are not fetched. */
+static inline int
+checks_apply(PyObject *e)
+{
+    PyObject *agent_id = SLOT(e, off_agent_id), *span_type = SLOT(e, off_span_type), *level = SLOT(e, off_level);
+    if (agent_id == NULL || !PyUnicode_CheckExact(agent_id) || span_type == NULL ||
+        (span_type != Py_None && !PyUnicode_CheckExact(span_type)) || level == NULL ||
+        (level != Py_None && !PyUnicode_CheckExact(level)))
+        return 0;
+    static const Py_ssize_t *offsets[] = {&off_timestamp, &off_model, &off_tokens_input, &off_tokens_output,
+                                          &off_cost_usd, &off_error, &off_attributes, &off_payload};
+    for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
+        if (SLOT(e, *offsets[k]) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
 /* ``s.strip() is s`` for an exact str: no whitespace at either end (an empty str is itself). */
 static inline int
 unstripped(PyObject *s)
@@ -290,7 +310,7 @@ normalise(PyObject *module, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(events, i);
         PyTypeObject *type = Py_TYPE(e);
-        if ((type != checked_type && type != event_type && type != unchecked_type) || !fields_set(e))
+        if ((type != checked_type && type != event_type && type != unchecked_type) || !checks_apply(e))
             Py_RETURN_NONE;
         if (type == unchecked_type) {
             int found = over_text_limits(e);

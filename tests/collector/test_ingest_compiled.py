@@ -383,11 +383,11 @@ def test_compiled_normalise_keeps_reference_counts(compiled_normalise: Normalise
         assert all(abs(delta) < runs // 2 for delta in moved), moved
 
 
-def _result_or_error(call: Callable[[], Any]) -> Any:
+def _result_or_error(call: Callable[[], Any], errors: type[Exception] = AttributeError) -> Any:
     try:
         return call()
-    except AttributeError as exc:
-        return ("raised", str(exc))
+    except errors as exc:
+        return ("raised", type(exc).__name__, str(exc))
 
 
 @pytest.mark.parametrize("decoder", [ingest._batch_decoder, ingest._unchecked_batch_decoder])
@@ -431,7 +431,7 @@ class _SubEvent(Event):
         (ingest._batch_decoder.decode(_BODY)[0], 1),
         (ingest._batch_decoder.decode(_BODY)[0], _NotAFloat(1.0)),
         (ingest._batch_decoder.decode(_BODY)[0], None),
-        (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", model=_FIVE), 1.0),
+        (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", level=_FIVE), 1.0),
         (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", level=_Text("info")), 1.0),
     ],
     ids=[
@@ -452,6 +452,48 @@ def test_compiled_normalise_refuses_other_input_and_changes_nothing(
     before = [(type(event), repr(event)) for event in events]
     assert compiled_normalise(events, now) is None
     assert [(type(event), repr(event)) for event in events] == before
+
+
+def _make(kind: type, **fields: Any) -> Any:
+    return kind(agent_id="a", span_type="llm_call", **fields)
+
+
+@pytest.mark.parametrize("kind", [Event, ingest_schema.CheckedEvent, ingest_schema.UncheckedEvent])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": _Text("gpt-4o"), "tokens_input": 10},
+        {"model": _Text("gpt-4o-2024-08-06"), "tokens_output": 10},
+        {"model": _FIVE, "tokens_input": 10},
+        {"model": _FIVE},
+        {"error": _FIVE, "model": "gpt-4o", "tokens_input": 1},
+        {"error": _Text("boom")},
+        {"model": "gpt-4o", "tokens_input": True},
+        {"model": "gpt-4o", "tokens_input": 10**400},
+    ],
+    ids=[
+        "model a str subclass",
+        "model a str subclass, priced by prefix",
+        "model a number, with tokens",
+        "model a number",
+        "error a number",
+        "error a str subclass",
+        "tokens a bool",
+        "tokens beyond a double",
+    ],
+)
+def test_compiled_normalise_reads_model_and_error_as_python_does(
+    compiled_normalise: Normalise, kind: type, fields: dict[str, Any]
+) -> None:
+    """The pass does not look at ``model`` but against None (it prices an exact str itself, else asks
+    pricing) nor at ``error``: whatever they hold, it gives what Python gives, errors too."""
+    compiled_events, pure_events = [_make(kind, **fields)], [_make(kind, **fields)]
+    compiled = _result_or_error(lambda: compiled_normalise(compiled_events, 1.0), Exception)
+    pure = _result_or_error(lambda: ingest._normalise_common(pure_events, 1.0), Exception)
+    if isinstance(pure, tuple) and pure[0] == "raised":
+        assert compiled == pure
+        return
+    assert_same_split(compiled, pure, compiled_events, pure_events)
 
 
 # ------------------------------------------------------------------ log rows
