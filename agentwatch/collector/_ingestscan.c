@@ -125,6 +125,9 @@ setup_checks(PyObject *module, PyObject *args)
     if (!same_layout(checked, ev) || !same_layout(unchecked, ev))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(limits);
+    struct {
+        Py_ssize_t offset, least, most;
+    } found[MAX_TEXT_LIMITS];
     if (n > MAX_TEXT_LIMITS) {
         PyErr_SetString(PyExc_ValueError, "too many text limits");
         return NULL;
@@ -142,15 +145,20 @@ setup_checks(PyObject *module, PyObject *args)
             PyErr_Format(PyExc_TypeError, "UncheckedEvent.%s is not where Event keeps it", name);
             return NULL;
         }
-        text_limits[k].offset = offset;
-        text_limits[k].least = least;
-        text_limits[k].most = most;
+        found[k].offset = offset; /* kept only once everything is learnt */
+        found[k].least = least;
+        found[k].most = most;
     }
     if ((event_type != NULL && (PyObject *)event_type != ev) || event_offsets((PyTypeObject *)ev))
         return NULL;
     keep((PyObject **)&event_type, ev);
     if (event_offsets((PyTypeObject *)checked) || event_offsets((PyTypeObject *)unchecked)) /* the same offsets */
         return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        text_limits[k].offset = found[k].offset;
+        text_limits[k].least = found[k].least;
+        text_limits[k].most = found[k].most;
+    }
     n_text_limits = n;
     keep((PyObject **)&checked_type, checked);
     keep((PyObject **)&unchecked_type, unchecked);

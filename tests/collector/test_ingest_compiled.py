@@ -30,7 +30,7 @@ from agentwatch import pricing
 from agentwatch.collector import ingest, ingest_schema, loglines
 from agentwatch.collector.compiled import PURE_PYTHON_ENV, load, wanted
 from agentwatch.collector.ingest import IngestError, decode_batch, decode_events, split_starts
-from agentwatch.protocol import Event
+from agentwatch.protocol import LEVEL_RANK, MAX_EVENT_COST_USD, MAX_TIMESTAMP, Event
 from tests.collector.ingest_scan_cases import (
     TEXT_LIMITS,
     bodies,
@@ -452,6 +452,19 @@ def test_compiled_normalise_refuses_other_input_and_changes_nothing(
     before = [(type(event), repr(event)) for event in events]
     assert compiled_normalise(events, now) is None
     assert [(type(event), repr(event)) for event in events] == before
+
+
+def test_setup_checks_refusing_a_limit_keeps_the_limits_it_had(compiled_normalise: Normalise) -> None:
+    scan = load("_ingestscan")
+    assert scan is not None
+    limits = (("agent_id", 1, 2), ("no_such_field", 0, 1))
+    with pytest.raises(AttributeError):
+        scan.setup_checks(
+            Event, ingest_schema.CheckedEvent, ingest_schema.UncheckedEvent, limits, LEVEL_RANK,
+            MAX_TIMESTAMP, ingest._estimate_cost, pricing.exact_prices(), MAX_EVENT_COST_USD,
+        )  # fmt: skip
+    body = b'[{"agent_id": "abc", "span_type": "x"}]'  # over the refused limit, within the real one
+    assert compiled_normalise(ingest._unchecked_batch_decoder.decode(body), 1.0) is not False
 
 
 def _make(kind: type, **fields: Any) -> Any:
