@@ -13,7 +13,9 @@ figure is the best of ``--repeats`` rounds, since the machine is shared.
 
 The first line is what the bare endpoint of ``bench_ingest_bare.py`` does per event besides HTTP
 (a plain msgspec decode into ``list[Event]``); the total of the collector's stages beside it is
-what ingest costs above HTTP. ``Window.add_many, Python pass`` is the window with its compiled pass
+what ingest costs above HTTP. ``decode_batch`` is the server's decode (msgspec, the checks, the span
+starts taken out); the two decodes beside it are its first step alone, with every limit checked by
+msgspec and with the text limits left to the compiled pass (what the server runs where it is built). ``Window.add_many, Python pass`` is the window with its compiled pass
 turned off, on the same batches beside the collector's (what an install without a C compiler runs),
 and is not in the total. The ledger fold is sampled (at most ``fold_limit`` events a tick),
 so its cost per event falls as the rate rises.
@@ -41,6 +43,8 @@ from agentwatch.collector.window import Window
 from agentwatch.protocol import Event
 
 BARE = "bare: msgspec decode into list[Event]"
+CHECKED = "checked decode (beside)"
+UNCHECKED = "unchecked decode (beside)"
 PURE = "Window.add_many, Python pass (beside)"
 FOLD = f"ledger fold (steps of {FOLD_STEP}, as the tick)"
 TICK = "tick (alerts, budgets, snapshots)"
@@ -68,7 +72,6 @@ def main() -> None:
     collector = Collector(Settings())
     ticks_every = max(1, round(options.rate / collector.settings.ticks_per_second / options.batch))
     stages: dict[str, Callable[[list[Event]], object]] = {
-        "split_starts": ingest.split_starts,
         **{
             getattr(aggregate, "__qualname__", repr(aggregate)): aggregate
             for aggregate in collector.aggregators
@@ -78,7 +81,8 @@ def main() -> None:
     # The window's Python pass on the same batches (what an install without a C compiler runs): a
     # baseline beside the collector's window, left out of the collector's total.
     pure = Window(totals=Totals(), compiled=False)
-    spent = dict.fromkeys([BARE, "decode_events", *stages, PURE, FOLD, TICK, "gc"], 0.0)
+    beside = {CHECKED: ingest._batch_decoder.decode, UNCHECKED: ingest._unchecked_batch_decoder.decode}
+    spent = dict.fromkeys([BARE, "decode_batch", *beside, *stages, PURE, FOLD, TICK, "gc"], 0.0)
     best = dict.fromkeys(spent, float("inf"))
     gc_started = [0.0]
 
@@ -100,9 +104,13 @@ def main() -> None:
             at = clock()
             plain.decode(payload)
             spent[BARE] += clock() - at
+            for name, decode in beside.items():
+                at = clock()
+                decode(payload)
+                spent[name] += clock() - at
             at = clock()
-            batch, _ = ingest.decode_events(payload, "application/json", now=time.time())
-            spent["decode_events"] += clock() - at
+            batch, _, _ = ingest.decode_batch(payload, "application/json", now=time.time())
+            spent["decode_batch"] += clock() - at
             for name, stage in stages.items():
                 at = clock()
                 stage(batch)
@@ -119,7 +127,7 @@ def main() -> None:
                 at = clock()
                 collector.tick()
                 spent[TICK] += clock() - at
-        return clock() - started - spent[BARE] - spent[PURE]
+        return clock() - started - spent[BARE] - spent[PURE] - spent[CHECKED] - spent[UNCHECKED]
 
     for _ in range(collector.settings.log_history // options.batch + 1):  # the log ring full
         one_round(1)
@@ -141,6 +149,7 @@ def main() -> None:
     collector_stages = [name for name in best if name != BARE]
     for name in collector_stages:
         note = {"gc": "  (inside the stages above)", PURE: "  (not in the total)"}.get(name, "")
+        note = "  (not in the total)" if name in beside else note
         print(f"  {name:<42} {best[name] * per_event:6.3f}{note}")
     total = whole * per_event
     print(f"  {'collector, all stages (one round)':<42} {total:6.3f}")

@@ -125,6 +125,9 @@ setup_checks(PyObject *module, PyObject *args)
     if (!same_layout(checked, ev) || !same_layout(unchecked, ev))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(limits);
+    struct {
+        Py_ssize_t offset, least, most;
+    } found[MAX_TEXT_LIMITS];
     if (n > MAX_TEXT_LIMITS) {
         PyErr_SetString(PyExc_ValueError, "too many text limits");
         return NULL;
@@ -142,15 +145,20 @@ setup_checks(PyObject *module, PyObject *args)
             PyErr_Format(PyExc_TypeError, "UncheckedEvent.%s is not where Event keeps it", name);
             return NULL;
         }
-        text_limits[k].offset = offset;
-        text_limits[k].least = least;
-        text_limits[k].most = most;
+        found[k].offset = offset; /* kept only once everything is learnt */
+        found[k].least = least;
+        found[k].most = most;
     }
     if ((event_type != NULL && (PyObject *)event_type != ev) || event_offsets((PyTypeObject *)ev))
         return NULL;
     keep((PyObject **)&event_type, ev);
     if (event_offsets((PyTypeObject *)checked) || event_offsets((PyTypeObject *)unchecked)) /* the same offsets */
         return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        text_limits[k].offset = found[k].offset;
+        text_limits[k].least = found[k].least;
+        text_limits[k].most = found[k].most;
+    }
     n_text_limits = n;
     keep((PyObject **)&checked_type, checked);
     keep((PyObject **)&unchecked_type, unchecked);
@@ -181,6 +189,26 @@ fields_set(PyObject *e)
     static const Py_ssize_t *offsets[] = {&off_agent_id, &off_timestamp, &off_span_type, &off_model,
                                           &off_tokens_input, &off_tokens_output, &off_cost_usd, &off_error,
                                           &off_level, &off_attributes, &off_payload};
+    for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
+        if (SLOT(e, *offsets[k]) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* fields_set for normalise, which reads no text but agent_id, span_type and level (``model`` only
+   against None, and it prices an exact str only): the others are not looked at, so that their objects
+   are not fetched. */
+static inline int
+checks_apply(PyObject *e)
+{
+    PyObject *agent_id = SLOT(e, off_agent_id), *span_type = SLOT(e, off_span_type), *level = SLOT(e, off_level);
+    if (agent_id == NULL || !PyUnicode_CheckExact(agent_id) || span_type == NULL ||
+        (span_type != Py_None && !PyUnicode_CheckExact(span_type)) || level == NULL ||
+        (level != Py_None && !PyUnicode_CheckExact(level)))
+        return 0;
+    static const Py_ssize_t *offsets[] = {&off_timestamp, &off_model, &off_tokens_input, &off_tokens_output,
+                                          &off_cost_usd, &off_error, &off_attributes, &off_payload};
     for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
         if (SLOT(e, *offsets[k]) == NULL)
             return 0;
@@ -290,7 +318,7 @@ normalise(PyObject *module, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(events, i);
         PyTypeObject *type = Py_TYPE(e);
-        if ((type != checked_type && type != event_type && type != unchecked_type) || !fields_set(e))
+        if ((type != checked_type && type != event_type && type != unchecked_type) || !checks_apply(e))
             Py_RETURN_NONE;
         if (type == unchecked_type) {
             int found = over_text_limits(e);

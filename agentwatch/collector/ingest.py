@@ -194,22 +194,22 @@ def _decode(body: bytes, content_type: str | None, now: float) -> tuple[list[Eve
         start = len(body) - len(body.lstrip(_WHITESPACE))
     if start == len(body):
         raise BadRequest("empty body: send a JSON object, a JSON array of objects, or NDJSON")
+    first = body[start]
+    if _compiled_normalise is not None:  # the common case, fast (None: the full path below)
+        decoded = None
+        if first == 0x5B:  # "["
+            decoded = _decode_unchecked(_unchecked_batch_decoder.decode, body, now)
+        elif first == 0x7B and not _is_ndjson_type(content_type):  # "{"
+            decoded = _decode_unchecked(lambda text: [_unchecked_item_decoder.decode(text)], body, now)
+        if decoded is not None:
+            return decoded
     if not body.isascii():
         raise_if_not_utf8(body)  # msgspec does not check the strings it skips
-    first = body[start]
     if first == 0x5B:  # "["
-        if _compiled_normalise is not None:
-            decoded = _decode_unchecked(_unchecked_batch_decoder.decode, body, now)
-            if decoded is not None:
-                return decoded
         return *_decode_array(body, now), False
     if _is_ndjson_type(content_type):
         return *_decode_ndjson(body, now), False
     if first == 0x7B:  # "{"
-        if _compiled_normalise is not None:
-            decoded = _decode_unchecked(lambda text: [_unchecked_item_decoder.decode(text)], body, now)
-            if decoded is not None:
-                return decoded
         return *_decode_object_or_ndjson(body, now), False
     raise_if_not_json(body)
     try:
@@ -224,8 +224,10 @@ def _decode_unchecked(
 ) -> tuple[list[Event], list[Rejected], bool] | None:
     """The common case, fast: ``body`` decoded as :class:`UncheckedEvent` and the text limits
     checked by the compiled pass. None when the body is not that case (not valid, not events, a text
-    outside its limits): it is then decoded as :class:`CheckedEvent`, which names the fault as
-    msgspec does."""
+    outside its limits, a field Event has not): it then takes the full path, which names the fault.
+
+    A body decoded here whole is valid UTF-8 without a look at its bytes: :class:`UncheckedEvent`
+    has no field to skip, and msgspec checks every string it decodes."""
     assert _compiled_normalise is not None
     try:
         events = decode(body)

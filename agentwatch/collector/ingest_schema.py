@@ -98,24 +98,27 @@ def text_limits(checked: type[msgspec.Struct]) -> tuple[tuple[str, int, int], ..
     return tuple(limits)
 
 
-class UncheckedEvent(Event):
-    """:class:`CheckedEvent` without the length limits of :data:`TEXT_LIMITS`.
+class UncheckedEvent(Event, forbid_unknown_fields=True):
+    """:class:`CheckedEvent` without the length limits of :data:`TEXT_LIMITS`, and refusing fields
+    Event has not (so that msgspec skips no string of a body it decodes, and checks each is UTF-8).
 
     Decoded only where the compiled ingest pass is built, which checks those limits (re-classed
-    like :class:`CheckedEvent`); a batch with a text outside them is decoded again as
-    :class:`CheckedEvent`, so its rejections stay msgspec's.
+    like :class:`CheckedEvent`); a batch with a text outside them or an unknown field is decoded
+    again as :class:`CheckedEvent`, so its rejections stay msgspec's.
     """
 
     timestamp: float | Annotated[str, Meta(max_length=MAX_TIMESTAMP_TEXT)] | None = None
     trace_id: _Short | None = None
     span_id: _Short | None = None
     parent_span_id: _Short | None = None
+    model: _Short | None = None
     tokens_input: _Count | None = None
     tokens_output: _Count | None = None
     latency_ms: _Latency | None = None
     cost_usd: _Cost | None = None
     decision_made: _Short | None = None
     confidence: _Fraction | None = None
+    error: _Text | None = None
     tool_name: _Short | None = None
     message: _Text | None = None
     attributes: _Bag | None = None

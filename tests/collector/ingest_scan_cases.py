@@ -214,6 +214,34 @@ def long_text_bodies(draw: Any) -> bytes:
     return json.dumps(objects, ensure_ascii=draw(st.booleans())).encode()
 
 
+#: Byte sequences that are not UTF-8: a stray byte, a lead without its continuation, an encoded
+#: surrogate, an overlong form, a code point beyond U+10FFFF.
+NOT_UTF8 = [b"\xff", b"\x80", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80"]
+
+
+@st.composite
+def odd_bodies(draw: Any) -> bytes:
+    """Bodies of a few objects, some holding a field Event has not (its value any JSON, long and
+    non-ASCII text too), one object alone or an array, with or without bytes that are not UTF-8
+    put anywhere (in a known field, in an unknown one, between tokens)."""
+    objects = draw(st.lists(items(), min_size=1, max_size=4))
+    for item in objects:
+        if draw(st.booleans()):
+            item[draw(st.sampled_from(["extra", "sessión", "Agent_id", "agent_id "]))] = draw(
+                st.sampled_from(["ü", "🙂", 1, None, {"a": [1]}, "x" * 300, _UNKNOWN])
+            )
+    whole = objects[0] if draw(st.booleans()) else objects
+    body = json.dumps(whole, ensure_ascii=draw(st.booleans())).encode()
+    if draw(st.booleans()):
+        aimed = body.find(_UNKNOWN.encode())  # in an unknown field's text, when there is one
+        at = aimed + 3 if aimed >= 0 and draw(st.booleans()) else draw(st.integers(0, len(body)))
+        body = body[:at] + draw(st.sampled_from(NOT_UTF8)) + body[at:]
+    return body
+
+
+_UNKNOWN = "unknown field's text"
+
+
 #: ``now`` as ingest is given it, odd values too (the passes store it as it is).
 nows = st.one_of(
     st.sampled_from([1_700_000_000.0, 0.0, -0.0, 1e11, math.nan, math.inf, -1.5]),

@@ -30,7 +30,7 @@ from agentwatch import pricing
 from agentwatch.collector import ingest, ingest_schema, loglines
 from agentwatch.collector.compiled import PURE_PYTHON_ENV, load, wanted
 from agentwatch.collector.ingest import IngestError, decode_batch, decode_events, split_starts
-from agentwatch.protocol import Event
+from agentwatch.protocol import LEVEL_RANK, MAX_EVENT_COST_USD, MAX_TIMESTAMP, Event
 from tests.collector.ingest_scan_cases import (
     TEXT_LIMITS,
     bodies,
@@ -39,6 +39,7 @@ from tests.collector.ingest_scan_cases import (
     long_text_bodies,
     long_text_items,
     nows,
+    odd_bodies,
     text_of,
 )
 from tests.collector.test_window_compiled import canon, first_difference
@@ -172,8 +173,9 @@ def _split_outcome(body: bytes, content_type: str | None, now: float) -> Any:
         items(invalid=True).map(lambda item: ingest._encoder.encode(item)),
         long_text_bodies(),
         long_text_items().map(lambda item: ingest._encoder.encode(item)),
+        odd_bodies(),
     ),
-    content_type=st.sampled_from([None, "application/json", "text/plain"]),
+    content_type=st.sampled_from([None, "application/json", "text/plain", "application/x-ndjson"]),
     now=nows,
 )
 def test_decode_events_gives_the_same_events_and_rejections_with_and_without_the_compiled_pass(
@@ -261,6 +263,29 @@ def test_text_limits_are_checked_as_the_checked_decoder_checks_them(
     refused_anyway = not value.strip() or (name == "timestamp" and ingest._parse_rfc3339(value) is None)
     assert [problem.index for problem in rejected] == ([1] if over or refused_anyway else [])
     assert len(refusals) == over
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"agent_id": "a", "span_type": "x", "extra": "ab\xffc"}]',
+        b'{"agent_id": "a", "span_type": "x", "extra": {"k": ["\xed\xa0\x80"]}}',
+        b'[{"agent_id": "a", "span_type": "x", "message": "\xc3"}]',
+        b'[{"agent_id": "a", "span_type": "x", "attributes": {"\xc0\x80": 1}}]',
+        b'[{"agent_id": "a", "span_type": "x"}] \xff',
+    ],
+    ids=["unknown field", "unknown field, nested", "known field", "attribute key", "after the array"],
+)
+def test_a_body_that_is_not_utf8_is_refused_as_without_the_compiled_pass(
+    compiled_normalise: Normalise, body: bytes
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "_compiled_normalise", compiled_normalise)
+        compiled = _outcome(body, None, 1.0)
+        patch.setattr(ingest, "_compiled_normalise", None)
+        pure = _outcome(body, None, 1.0)
+    assert compiled == pure
+    assert compiled[:3] == ("error", "BadRequest", 400)
 
 
 def test_the_unchecked_event_is_the_checked_one_without_the_text_limits() -> None:
@@ -358,11 +383,11 @@ def test_compiled_normalise_keeps_reference_counts(compiled_normalise: Normalise
         assert all(abs(delta) < runs // 2 for delta in moved), moved
 
 
-def _result_or_error(call: Callable[[], Any]) -> Any:
+def _result_or_error(call: Callable[[], Any], errors: type[Exception] = AttributeError) -> Any:
     try:
         return call()
-    except AttributeError as exc:
-        return ("raised", str(exc))
+    except errors as exc:
+        return ("raised", type(exc).__name__, str(exc))
 
 
 @pytest.mark.parametrize("decoder", [ingest._batch_decoder, ingest._unchecked_batch_decoder])
@@ -406,7 +431,7 @@ class _SubEvent(Event):
         (ingest._batch_decoder.decode(_BODY)[0], 1),
         (ingest._batch_decoder.decode(_BODY)[0], _NotAFloat(1.0)),
         (ingest._batch_decoder.decode(_BODY)[0], None),
-        (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", model=_FIVE), 1.0),
+        (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", level=_FIVE), 1.0),
         (ingest_schema.UncheckedEvent(agent_id="a", span_type="log", level=_Text("info")), 1.0),
     ],
     ids=[
@@ -427,6 +452,61 @@ def test_compiled_normalise_refuses_other_input_and_changes_nothing(
     before = [(type(event), repr(event)) for event in events]
     assert compiled_normalise(events, now) is None
     assert [(type(event), repr(event)) for event in events] == before
+
+
+def test_setup_checks_refusing_a_limit_keeps_the_limits_it_had(compiled_normalise: Normalise) -> None:
+    scan = load("_ingestscan")
+    assert scan is not None
+    limits = (("agent_id", 1, 2), ("no_such_field", 0, 1))
+    with pytest.raises(AttributeError):
+        scan.setup_checks(
+            Event, ingest_schema.CheckedEvent, ingest_schema.UncheckedEvent, limits, LEVEL_RANK,
+            MAX_TIMESTAMP, ingest._estimate_cost, pricing.exact_prices(), MAX_EVENT_COST_USD,
+        )  # fmt: skip
+    body = b'[{"agent_id": "abc", "span_type": "x"}]'  # over the refused limit, within the real one
+    assert compiled_normalise(ingest._unchecked_batch_decoder.decode(body), 1.0) is not False
+
+
+def _make(kind: type, **fields: Any) -> Any:
+    return kind(agent_id="a", span_type="llm_call", **fields)
+
+
+@pytest.mark.parametrize("kind", [Event, ingest_schema.CheckedEvent, ingest_schema.UncheckedEvent])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": _Text("gpt-4o"), "tokens_input": 10},
+        {"model": _Text("gpt-4o-2024-08-06"), "tokens_output": 10},
+        {"model": _FIVE, "tokens_input": 10},
+        {"model": _FIVE},
+        {"error": _FIVE, "model": "gpt-4o", "tokens_input": 1},
+        {"error": _Text("boom")},
+        {"model": "gpt-4o", "tokens_input": True},
+        {"model": "gpt-4o", "tokens_input": 10**400},
+    ],
+    ids=[
+        "model a str subclass",
+        "model a str subclass, priced by prefix",
+        "model a number, with tokens",
+        "model a number",
+        "error a number",
+        "error a str subclass",
+        "tokens a bool",
+        "tokens beyond a double",
+    ],
+)
+def test_compiled_normalise_reads_model_and_error_as_python_does(
+    compiled_normalise: Normalise, kind: type, fields: dict[str, Any]
+) -> None:
+    """The pass does not look at ``model`` but against None (it prices an exact str itself, else asks
+    pricing) nor at ``error``: whatever they hold, it gives what Python gives, errors too."""
+    compiled_events, pure_events = [_make(kind, **fields)], [_make(kind, **fields)]
+    compiled = _result_or_error(lambda: compiled_normalise(compiled_events, 1.0), Exception)
+    pure = _result_or_error(lambda: ingest._normalise_common(pure_events, 1.0), Exception)
+    if isinstance(pure, tuple) and pure[0] == "raised":
+        assert compiled == pure
+        return
+    assert_same_split(compiled, pure, compiled_events, pure_events)
 
 
 # ------------------------------------------------------------------ log rows
