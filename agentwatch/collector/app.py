@@ -74,6 +74,7 @@ from agentwatch.protocol import (
     AlertAction,
     AlertsResponse,
     ErrorResponse,
+    Event,
     IngestResponse,
     parse_level,
 )
@@ -89,6 +90,8 @@ CLOSE = {"Connection": "close"}
 #: A large batch is aggregated this many events at a time, yielding to the event loop between
 #: steps, so health checks and streams are served while it goes in.
 INGEST_STEP = 1000
+#: Largest body per accepted event the log ring keeps as the body (larger ones' events are packed).
+REDO_BYTES_PER_EVENT = 1024
 #: Worker threads inflating large or expensive gzip bodies at once; more wait their turn.
 DECODE_THREADS = 2
 #: Agent rows in one answer of ``/api/agents`` or ``/api/snapshot`` at most (and by default).
@@ -114,6 +117,11 @@ class HTTPProblem(Exception):
         self.error = error
         self.detail = detail
         self.headers = headers or {}
+
+
+def _events_of(body: bytes, content_type: str | None, now: float) -> list[Event]:
+    """The events an ingest body gave at ``now``, made again (the log ring's recipe for a batch)."""
+    return ingest.decode_batch(body, content_type, now=now)[0]
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -213,13 +221,14 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def ingest_events(request: Request, body: bytes, key: tuple[str, bytes] | None) -> Response:
         """Decode, ingest and answer one batch; ``key``: its idempotency key and body digest."""
         content_type = request.headers.get("content-type")
+        now = collector.clock()
         try:
             if len(body) >= ingest.OFFLOAD_DECODE_BYTES:
                 events, starts, rejected = await asyncio.to_thread(
-                    ingest.decode_batch, body, content_type, now=collector.clock()
+                    ingest.decode_batch, body, content_type, now=now
                 )
             else:
-                events, starts, rejected = ingest.decode_batch(body, content_type, now=collector.clock())
+                events, starts, rejected = ingest.decode_batch(body, content_type, now=now)
         except ingest.IngestError as exc:
             raise HTTPProblem(exc.status, exc.message) from None
         if starts:
@@ -237,12 +246,17 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
                     headers={"Retry-After": "5"},
                 ) from None
         else:
+            # The log ring keeps a batch of one step as its body (decoded again when read), not as
+            # events it must pack or free long after: decoding is a function of (body, type, now).
+            redo = None
+            if len(events) <= INGEST_STEP and len(body) <= REDO_BYTES_PER_EVENT * len(events):
+                redo = partial(_events_of, body, content_type, now)
             for start in range(0, max(len(events), 1), INGEST_STEP):
                 if start:
                     await asyncio.sleep(0)
                 step = events[start : start + INGEST_STEP] if len(events) > INGEST_STEP else events
                 last = start + INGEST_STEP >= len(events)
-                collector.ingest(step, receipt if last else None)  # the receipt goes with the last rows
+                collector.ingest(step, receipt if last else None, redo)  # the receipt goes with the last rows
         if key is not None:
             collector.receipts.add(key[0], answer, digest=key[1])
         return Response(answer, status_code=202, media_type="application/json")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -39,6 +39,7 @@ __all__ = [
     "BatchReader",
     "HeldBatch",
     "HeldBatches",
+    "Redo",
     "batch_times",
     "unpack",
 ]
@@ -52,23 +53,34 @@ _encode: Final = msgspec.msgpack.Encoder().encode
 _decode: Final = msgspec.msgpack.Decoder(list[Event]).decode
 
 
+#: Makes a batch's events again, equal to those published (e.g. decoding the request body they came in).
+Redo = Callable[[], list[Event]]
+
+
 class HeldBatch:
-    """Events with consecutive log ids from ``first``: packed (``data``), or kept as they are
+    """Events with consecutive log ids from ``first``: packed (``data``), made again when read
+    (``redo``: the publisher's recipe, e.g. its request body decoded again), or kept as they are
     (``events``) when they cannot be packed. ``times``: each event's timestamp (0.0 where it is not
     a float, and then ``odd_times``), once decoded."""
 
-    __slots__ = ("__weakref__", "count", "data", "events", "first", "odd_times", "times")
+    __slots__ = ("__weakref__", "count", "data", "events", "first", "odd_times", "redo", "times")
 
-    def __init__(self, first: int, count: int, data: bytes | None, events: list[Event] | None) -> None:
+    def __init__(
+        self, first: int, count: int, data: bytes | None, events: list[Event] | None, redo: Redo | None = None
+    ) -> None:
         self.first = first
         self.count = count
         self.data = data
         self.events = events
+        self.redo = redo
         self.times: array[float] | None = None
         self.odd_times = False
 
     def __repr__(self) -> str:
-        packed = "unpacked" if self.data is None else f"{len(self.data)} bytes"
+        if self.redo is not None:
+            packed = "made again when read"
+        else:
+            packed = "unpacked" if self.data is None else f"{len(self.data)} bytes"
         return f"HeldBatch(first={self.first}, count={self.count}, {packed})"
 
 
@@ -76,8 +88,13 @@ def unpack(batch: HeldBatch) -> list[Event]:
     """The batch's events, decoded anew (kept ones as they are); notes its times. Any thread."""
     events = batch.events
     if events is None:
-        assert batch.data is not None  # not kept as events: packed
-        events = _decode(batch.data)
+        if batch.redo is not None:
+            events = batch.redo()
+            if len(events) != batch.count:  # not the batch published: a recipe that broke its promise
+                raise RuntimeError(f"a held batch of {batch.count} events was made again as {len(events)}")
+        else:
+            assert batch.data is not None  # not kept as events: packed
+            events = _decode(batch.data)
     if batch.times is None:
         stamps: list[Any] = [event.timestamp for event in events]
         odd = any(stamp.__class__ is not float for stamp in stamps)
@@ -131,14 +148,26 @@ class HeldBatches:
         self.decoded_total = 0
         #: Batches kept as events because msgpack could not carry one of their values.
         self.unpacked_total = 0
+        #: Batches held as their publisher's recipe (not packed).
+        self.redone_total = 0
 
-    def pack(self, first: int, events: Sequence[Event], *, keep: bool = False) -> list[HeldBatch]:
+    def pack(
+        self, first: int, events: Sequence[Event], *, keep: bool = False, redo: Redo | None = None
+    ) -> list[HeldBatch]:
         """The held batch of each event (event ``i`` has id ``first + i``): one per
         :data:`BATCH_EVENTS` events, the same object for all of its events.
 
         ``keep``: the events are about to be read (a viewer follows the log), so they go into the
-        decoded cache as they are, and their readers do not decode what was just packed."""
+        decoded cache as they are, and their readers do not decode what was just packed.
+        ``redo``: how to make ``events`` again (equal, in order); then nothing is packed at all, the
+        batch keeps the recipe (for at most :data:`BATCH_EVENTS` events; more are packed)."""
         count = len(events)
+        if redo is not None and count <= BATCH_EVENTS:
+            self.redone_total += 1
+            batch = HeldBatch(first, count, None, None, redo)
+            if keep:
+                self._remember(batch, list(events))
+            return [batch] * count
         if count <= BATCH_EVENTS:
             return [self._batch(first, events, keep)] * count
         slots: list[HeldBatch] = []

@@ -49,7 +49,7 @@ import msgspec
 
 from agentwatch.collector.compiled import load_wanted
 from agentwatch.collector.idmark import new_sequence, valid_sequence
-from agentwatch.collector.logbatches import HeldBatch, HeldBatches
+from agentwatch.collector.logbatches import HeldBatch, HeldBatches, Redo
 from agentwatch.collector.loglines import event_to_log_entry, log_rank, log_rows
 from agentwatch.collector.logsubscription import MAX_BATCH, Subscription, log_frame
 from agentwatch.collector.sse import sse_frame
@@ -244,11 +244,13 @@ class LogHub:
         )
         self._settle(first, len(entries), rows)
 
-    def publish_events(self, events: Sequence[Event]) -> int:
+    def publish_events(self, events: Sequence[Event], redo: Redo | None = None) -> int:
         """Give each event's log line the next id and hold the events; returns the first id.
 
         Ids are consecutive: event ``i`` gets ``first + i``. The events are packed at once (see
-        :mod:`~agentwatch.collector.logbatches`): the hub keeps no reference to them. The log line
+        :mod:`~agentwatch.collector.logbatches`), or with ``redo`` (a way to make the same events
+        again, e.g. decoding their request body anew) only that is kept: the hub keeps no reference
+        to them. The log line
         (:func:`~agentwatch.collector.loglines.event_to_log_entry`) and its frame are built only
         when first read; the level filters compare is :func:`~agentwatch.collector.loglines.log_rank`,
         the same rule the log line's level follows.
@@ -258,7 +260,7 @@ class LogHub:
         if not events:
             return self._next_id
         first = self._take_ids(len(events), reserve=True)
-        self._settle(first, len(events), self._event_rows(first, events))
+        self._settle(first, len(events), self._event_rows(first, events, redo))
         return first
 
     def allocate(self, count: int) -> int:
@@ -280,9 +282,9 @@ class LogHub:
         """Give up allocated ids: they are never shown (nor handed out again)."""
         self._settle(first, count, None)
 
-    def _event_rows(self, first: int, events: Sequence[Event]) -> _Rows:
+    def _event_rows(self, first: int, events: Sequence[Event], redo: Redo | None = None) -> _Rows:
         agents, ranks = log_rows(events)
-        return agents, ranks, self.batches.pack(first, events, keep=bool(self._subscriptions))
+        return agents, ranks, self.batches.pack(first, events, keep=bool(self._subscriptions), redo=redo)
 
     def _take_ids(self, count: int, *, reserve: bool) -> int:
         first = self._next_id

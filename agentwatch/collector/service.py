@@ -27,6 +27,7 @@ from agentwatch.collector.budgets import Budgets, BudgetWatch
 from agentwatch.collector.config import AlertSettings
 from agentwatch.collector.hooks import read_hook
 from agentwatch.collector.ledger import Ledger
+from agentwatch.collector.logbatches import Redo
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.metricingest import MetricIngest
 from agentwatch.collector.metricsframes import FIRST_FRAME_MAX_AGE, MetricsFramer
@@ -231,15 +232,19 @@ class Collector:
         """Count OTLP items accepted but shown nowhere (see ``Health.otlp_items_ignored``)."""
         self.otlp_items_ignored += count
 
-    def ingest(self, events: Sequence[Event], receipt: Receipt | None = None) -> None:
+    def ingest(
+        self, events: Sequence[Event], receipt: Receipt | None = None, redo: Redo | None = None
+    ) -> None:
         """Aggregate, log, persist. O(len(events)); never awaits, never blocks on a viewer.
 
         ``receipt`` (an idempotency key's answer) is persisted in the same transaction as the
-        events; remembering it in :attr:`receipts` is the caller's part.
+        events; remembering it in :attr:`receipts` is the caller's part. ``redo``: how to make
+        these events again (see :meth:`LogHub.publish_events
+        <agentwatch.collector.loghub.LogHub.publish_events>`).
         """
         if events:
             self._aggregate(events)
-            first_id = self.logs.publish_events(events)
+            first_id = self.logs.publish_events(events, redo)
         else:
             first_id = self.logs.last_id + 1
         if self.store is not None and (events or receipt is not None):

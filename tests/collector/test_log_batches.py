@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import math
 import struct
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from agentwatch.collector.history import RingTimes, _held_time
 from agentwatch.collector.logbatches import BATCH_EVENTS, BatchReader, HeldBatch, HeldBatches, batch_times
 from agentwatch.collector.loghub import LogHub
 from agentwatch.collector.loglines import event_to_log_entry
-from agentwatch.protocol import PATH_LOGS, Event, LogEntry, LogRange
+from agentwatch.protocol import EVENT_SPAN_START, PATH_LOGS, Event, LogEntry, LogRange
 from tests.helpers import NOW, RunningCollector
 
 Start = Callable[..., RunningCollector]
@@ -336,3 +337,63 @@ def test_api_logs_reads_a_wrapped_ring_of_packed_batches(start_collector: Start)
     page = msgspec.json.decode(response.content, type=LogRange)
     want = [e for e in sent[1000:] if e["agent_id"] == "agent-1" and e["timestamp"] < NOW + 3500]
     assert [(e.message, e.timestamp) for e in page.entries] == [(e["message"], e["timestamp"]) for e in want]
+
+
+# ------------------------------------------------------------------- batches kept as their body
+def test_an_ingest_body_is_kept_as_itself_and_its_lines_made_again_from_it(start_collector: Start) -> None:
+    collector = start_collector()
+    now = time.time()  # the collector's clock: the unstamped line gets the receipt time
+    body = [
+        {
+            "agent_id": "a",
+            "timestamp": now - 5,
+            "span_type": "llm_call",
+            "model": "gpt-4o",
+            "tokens_input": 900,
+        },
+        {"agent_id": "b", "span_type": "log", "level": "WARN", "message": "no timestamp: stamped at receipt"},
+        {"agent_id": "c", "timestamp": now - 4, "event_type": "token", "payload": {"tokens": 5}},
+        {"agent_id": "", "timestamp": now - 3},  # rejected: not in the ring
+        {
+            "agent_id": "d",
+            "timestamp": now - 3,
+            "event_type": EVENT_SPAN_START,
+            "span_id": "s1",
+            "payload": {"span_type": "tool_call"},
+        },  # a span start: not a line either
+        {"agent_id": "é😀", "timestamp": now - 2, "span_type": "log", "message": "\x1b[31mdata\x1b[0m ünï"},
+    ]
+    before = time.time()
+    answer = collector.post(body)
+    after = time.time()
+    assert answer.status_code == 202, answer.text
+    hub = collector.service.logs
+    (record,) = batches_in_ring(hub)
+    assert record.redo is not None and record.data is None and record.events is None  # nothing packed
+    assert hub.batches.redone_total == 1
+    response = httpx.get(collector.url + PATH_LOGS, params={"from": now - 60, "to": after + 60, "limit": 100})
+    assert response.status_code == 200, response.text
+    lines = msgspec.json.decode(response.content, type=LogRange).entries
+    by_agent = {e.agent_id: e for e in lines}  # oldest first: the unstamped line is the newest
+    assert [(e.agent_id, e.level) for e in lines] == [
+        ("a", "info"),
+        ("c", "info"),
+        ("é😀", "info"),
+        ("b", "warning"),
+    ]
+    assert "~$" in by_agent["a"].message  # the cost estimated at ingest, estimated again the same
+    assert before <= by_agent["b"].timestamp <= after  # the receipt time of the request, not of the read
+    assert by_agent["é😀"].message == body[5]["message"]
+    metadata = by_agent["a"].metadata  # the cost the window counted, to the bit
+    assert (
+        metadata["cost_estimated"] is True and metadata["cost_usd"] == collector.service.window.total_cost_usd
+    )
+
+
+def test_a_body_large_for_its_events_is_packed_instead(start_collector: Start) -> None:
+    collector = start_collector()
+    padding = "x" * 2000  # more body than the ring keeps per event: the accepted events are packed
+    answer = collector.post([{"agent_id": "a", "timestamp": NOW, "span_type": "log", "message": padding}])
+    assert answer.status_code == 202, answer.text
+    (record,) = batches_in_ring(collector.service.logs)
+    assert record.redo is None and record.data is not None
