@@ -101,6 +101,9 @@ TRACE_TTL: Final = 300.0
 MAX_DECISIONS: Final = 256
 MAX_DIM_VALUES: Final = 1_000
 RECENT_EVENTS: Final = 20_000
+#: Under overload, the events of the time expected to bring this many times ``fold_limit`` are
+#: queued before a fold (see :meth:`Ledger.plan`).
+QUEUE_MARGIN: Final = 2
 COST_POINTS: Final = 360
 _log = math.log
 #: Whether an ``llm_call``'s latency counts (it is one of the latency span types).
@@ -147,6 +150,12 @@ class Ledger:
         self._pending: deque[Event] = deque(maxlen=max(1, settings.fold_limit))
         self.received = 0
         self._received_folded = 0
+        #: Events arriving before this (unix s) are counted, not queued (see :meth:`plan`); -inf: all queued.
+        self.queue_from = -math.inf
+        self._queue_span = 0.0  # how far ahead of now queue_from may lie (a clock set back is not trusted)
+        self._received_planned = 0
+        #: Intervals whose queue :meth:`plan` limited (the collector was over twice the fold limit).
+        self.limited_intervals = 0
         #: The fold under way in steps (:meth:`fold` with a ``limit``): [events of it still queued, weight].
         self._round: list[float] | None = None
         self.analysed = 0
@@ -169,9 +178,32 @@ class Ledger:
 
     # ------------------------------------------------------------------ hot path
     def add_many(self, events: Sequence[Event]) -> None:
-        """Queue a batch for the next fold: O(1) per event, no grouping here."""
-        self._pending.extend(events)
+        """Queue a batch for the next fold: O(1) per event, no grouping here. Before
+        :attr:`queue_from` a batch is only counted: newer ones would push it out of the queue
+        before the fold (and it is freed now rather than then)."""
         self.received += len(events)
+        if self.queue_from != -math.inf:
+            now = self.clock()
+            if now < self.queue_from <= now + self._queue_span:
+                return
+        self._pending.extend(events)
+
+    def plan(self, next_fold: float, interval: float) -> None:
+        """Called after a fold with when the next one comes (unix s) and the time between folds.
+
+        The queue keeps the newest ``fold_limit`` events; when the last interval brought more than
+        :data:`QUEUE_MARGIN` times that, only the events of the part of the next interval expected
+        to bring that many are queued (the newest, as before), the others counted in the sampling
+        weight as before. Below that every event is queued."""
+        arrived = self.received - self._received_planned
+        self._received_planned = self.received
+        wanted = QUEUE_MARGIN * (self._pending.maxlen or 1)
+        if arrived > wanted and interval > 0:
+            self.queue_from = next_fold - interval * wanted / arrived
+            self._queue_span = interval
+            self.limited_intervals += 1
+        else:
+            self.queue_from = -math.inf
 
     # --------------------------------------------------------------------- fold
     @property

@@ -433,6 +433,7 @@ class Collector:
             try:
                 await self.fold_in_steps()
                 self.tick()
+                self.ledger.plan(self.settings.clock() + interval, interval)
                 if self.acks.dirty:
                     await self.save_acks()
             except Exception:  # a bug here must not stop every future tick
