@@ -249,6 +249,37 @@ add_int(PyObject *old, long long delta)
     return sum;
 }
 
+/* old + delta written into old itself, when only the slot refers to it, it is a one-digit positive
+   int and so is the sum (above the cached small ints): 1 when done. As for floats, no new object
+   and no cold free. Reads CPython's int layout, so only for the versions whose layout it knows. */
+static inline int
+add_int_in_place(PyObject *old, long long delta)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030F0000
+    if (Py_REFCNT(old) != 1 || !PyLong_CheckExact(old))
+        return 0;
+    PyLongObject *v = (PyLongObject *)old;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (v->long_value.lv_tag != (1 << 3)) /* one digit, positive */
+        return 0;
+    long long sum = (long long)v->long_value.ob_digit[0] + delta;
+    if (sum <= 256 || sum >= ((long long)1 << PyLong_SHIFT))
+        return 0;
+    v->long_value.ob_digit[0] = (digit)sum;
+#else
+    if (Py_SIZE(old) != 1) /* one digit, positive */
+        return 0;
+    long long sum = (long long)v->ob_digit[0] + delta;
+    if (sum <= 256 || sum >= ((long long)1 << PyLong_SHIFT))
+        return 0;
+    v->ob_digit[0] = (digit)sum;
+#endif
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 static int
 add_int_slot(PyObject *obj, Py_ssize_t off, long long delta)
 {
@@ -259,6 +290,8 @@ add_int_slot(PyObject *obj, Py_ssize_t off, long long delta)
         PyErr_SetString(PyExc_AttributeError, "series slot not set");
         return -1;
     }
+    if (add_int_in_place(old, delta))
+        return 0;
     PyObject *sum = add_int(old, delta);
     if (sum == NULL)
         return -1;
@@ -267,9 +300,17 @@ add_int_slot(PyObject *obj, Py_ssize_t off, long long delta)
     return 0;
 }
 
+/* Sets a float slot. A float only the slot refers to is changed in place: nobody else can see it,
+   and neither a new object nor freeing the old one (long out of the cache, its memory then reused
+   cold) is needed. */
 static int
 set_float_slot(PyObject *obj, Py_ssize_t off, double value)
 {
+    PyObject *held = SLOT(obj, off);
+    if (held != NULL && Py_REFCNT(held) == 1 && PyFloat_CheckExact(held)) {
+        ((PyFloatObject *)held)->ob_fval = value;
+        return 0;
+    }
     PyObject *f = PyFloat_FromDouble(value);
     if (f == NULL)
         return -1;

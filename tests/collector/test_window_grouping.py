@@ -22,9 +22,15 @@ from agentwatch.collector.window import COMPILED_AVAILABLE, Window
 from agentwatch.protocol import Event
 from tests.helpers import NOW, Clock
 
-pytestmark = pytest.mark.skipif(
-    not COMPILED_AVAILABLE and not os.environ.get("CI"), reason="the compiled window scan is not built here"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not COMPILED_AVAILABLE and not os.environ.get("CI"),
+        reason="the compiled window scan is not built here",
+    ),
+    pytest.mark.skipif(
+        bool(os.environ.get("AGENTWATCH_PURE_PYTHON")), reason="the compiled passes are turned off"
+    ),
+]
 
 #: Agent ids whose hashes the table must tell apart: equal 8-byte prefixes, lengths around 8 and 16,
 #: latin-1, two-byte and four-byte kinds, and the empty id.
@@ -137,3 +143,46 @@ def test_the_grouping_keeps_its_events_alive() -> None:
     del events
     (group,) = grouping.groups(0).values()
     assert [e.agent_id for e in group] == ["agent-😀"] * 3
+
+
+# ------------------------------------------------------------------ counters changed in place
+def test_a_counter_python_holds_keeps_its_value_while_the_window_counts_on() -> None:
+    """The compiled pass changes an int or float counter in place only when nothing but its slot
+    refers to it: a value read from Python before a batch is the same after it."""
+    clock = Clock()
+    win = Window(clock=clock, totals=Totals())
+    assert win.compiled
+
+    def batch(count: int) -> list[Event]:
+        return [
+            Event(
+                agent_id="a",
+                timestamp=clock() - 0.5,
+                span_type="llm_call",
+                model="gpt-4o",
+                tokens_input=1000,
+                latency_ms=12.5,
+                cost_usd=0.25,
+            )
+            for _ in range(count)
+        ]
+
+    win.add_many(batch(300))
+    agent = win._agents["a"]
+    series = win.totals.series_for("a", "gpt-4o")
+    held = (agent.events, agent.total_cost, agent.last_seen, series.events, series.tokens_in, series.cost)
+    assert held == (300, 75.0, clock() - 0.5, 300, 300_000, 75.0)
+    win.add_many(batch(300))
+    assert (agent.events, agent.total_cost, series.events, series.tokens_in, series.cost) == (
+        600,
+        150.0,
+        600,
+        600_000,
+        150.0,
+    )
+    assert held == (300, 75.0, clock() - 0.5, 300, 300_000, 75.0)  # what Python held did not move
+    for _ in range(3):  # counted on in place (nothing holds them now), past one int digit too
+        win.add_many(batch(300))
+    clock.advance(1.0)
+    win.add_many([Event(agent_id="a", timestamp=clock() - 0.5, model="gpt-4o", tokens_input=2**31)])
+    assert (agent.events, series.tokens_in) == (1501, 1_500_000 + 2**31)
