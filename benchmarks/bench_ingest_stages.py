@@ -8,8 +8,10 @@ tool calls, completions, decisions, logs, heartbeats), encoded as JSON and stamp
 present, as that benchmark posts them. Every stage is timed the way the server runs it: on a
 batch decoded just before (so it is in the cache, as it is after a request's decode), one
 collector in steady state (its log ring full), the tick (the alert ledger's fold in steps, alerts,
-snapshots) run as often as it would at ``--rate`` events/s, in CPU time (``time.process_time``). Each
-figure is the best of ``--repeats`` rounds, since the machine is shared.
+snapshots) run as often as it would at ``--rate`` events/s, in CPU time (``time.process_time``). As in
+the server, the log ring is given each batch's request body to keep (``ingest.events_again``) and the
+ledger's queue is planned after each tick (``Ledger.plan``). Each figure is the best of ``--repeats``
+rounds, since the machine is shared.
 
 The first line is what the bare endpoint of ``bench_ingest_bare.py`` does per event besides HTTP
 (a plain msgspec decode into ``list[Event]``); the total of the collector's stages beside it is
@@ -28,6 +30,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -48,6 +51,8 @@ UNCHECKED = "unchecked decode (beside)"
 PURE = "Window.add_many, Python pass (beside)"
 FOLD = f"ledger fold (steps of {FOLD_STEP}, as the tick)"
 TICK = "tick (alerts, budgets, snapshots)"
+PUBLISH = "LogHub.publish_events"
+JSON = "application/json"
 
 
 def main() -> None:
@@ -85,6 +90,7 @@ def main() -> None:
     spent = dict.fromkeys([BARE, "decode_batch", *beside, *stages, PURE, FOLD, TICK, "gc"], 0.0)
     best = dict.fromkeys(spent, float("inf"))
     gc_started = [0.0]
+    last_tick = [time.time()]
 
     def gc_timer(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -109,11 +115,15 @@ def main() -> None:
                 decode(payload)
                 spent[name] += clock() - at
             at = clock()
-            batch, _, _ = ingest.decode_batch(payload, "application/json", now=time.time())
+            stamped = time.time()
+            batch, _, _ = ingest.decode_batch(payload, JSON, now=stamped)
             spent["decode_batch"] += clock() - at
             for name, stage in stages.items():
                 at = clock()
-                stage(batch)
+                if name == PUBLISH:  # as the server publishes a batch of one request: with its body
+                    collector.logs.publish_events(batch, partial(ingest.events_again, payload, JSON, stamped))
+                else:
+                    stage(batch)
                 spent[name] += clock() - at
             at = clock()
             pure.add_many(batch)
@@ -126,6 +136,9 @@ def main() -> None:
                 spent[FOLD] += clock() - at
                 at = clock()
                 collector.tick()
+                wall = time.time()  # the next tick as far ahead as this one came after the last
+                collector.ledger.plan(wall + (wall - last_tick[0]), wall - last_tick[0])
+                last_tick[0] = wall
                 spent[TICK] += clock() - at
         return clock() - started - spent[BARE] - spent[PURE] - spent[CHECKED] - spent[UNCHECKED]
 

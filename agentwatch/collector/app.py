@@ -74,7 +74,6 @@ from agentwatch.protocol import (
     AlertAction,
     AlertsResponse,
     ErrorResponse,
-    Event,
     IngestResponse,
     parse_level,
 )
@@ -117,11 +116,6 @@ class HTTPProblem(Exception):
         self.error = error
         self.detail = detail
         self.headers = headers or {}
-
-
-def _events_of(body: bytes, content_type: str | None, now: float) -> list[Event]:
-    """The events an ingest body gave at ``now``, made again (the log ring's recipe for a batch)."""
-    return ingest.decode_batch(body, content_type, now=now)[0]
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -250,7 +244,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             # events it must pack or free long after: decoding is a function of (body, type, now).
             redo = None
             if len(events) <= INGEST_STEP and len(body) <= REDO_BYTES_PER_EVENT * len(events):
-                redo = partial(_events_of, body, content_type, now)
+                redo = partial(ingest.events_again, body, content_type, now)
             for start in range(0, max(len(events), 1), INGEST_STEP):
                 if start:
                     await asyncio.sleep(0)

@@ -645,6 +645,13 @@ def _parse_rfc3339(text: str) -> float | None:
     return seconds if 0 <= seconds < MAX_TIMESTAMP else None
 
 
+def events_again(body: bytes, content_type: str | None, now: float) -> list[Event]:
+    """The events :func:`decode_batch` gave for a body at ``now``, made again: equal, in the same
+    order (decoding is a function of the body, its type and ``now``). The log ring's way back to a
+    batch it keeps as its body."""
+    return decode_batch(body, content_type, now=now)[0]
+
+
 def split_starts(events: list[Event]) -> tuple[list[Event], list[Event]]:
     """(events, span starts) of a decoded batch: the starts are the events left without a
     ``span_type`` (:data:`~agentwatch.protocol.EVENT_SPAN_START`); the events keep their order."""
