@@ -34,21 +34,6 @@ static double lowest, inv_log_gamma;
 static PyObject *dim_fn = NULL, *error_type_fn = NULL, *s_decision = NULL, *s_model = NULL, *s_tool = NULL,
                 *s_error_type = NULL, *s_none = NULL, *s_add = NULL;
 
-typedef struct {
-    const char *name;
-    Py_ssize_t *offset;
-} SlotName;
-
-static int
-offsets_of(PyTypeObject *type, const SlotName *names)
-{
-    for (; names->name != NULL; names++) {
-        if (member_offset(type, names->name, names->offset))
-            return -1;
-    }
-    return 0;
-}
-
 static void
 keep(PyObject **slot, PyObject *value)
 {

@@ -29,6 +29,23 @@ member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
     return 0;
 }
 
+/* A slot's name and where its offset goes; a list of them ends with a NULL name. */
+typedef struct {
+    const char *name;
+    Py_ssize_t *offset;
+} SlotName;
+
+/* The offsets of ``type``'s object slots ``names``; -1 with TypeError if one is not an object slot. */
+static inline int
+offsets_of(PyTypeObject *type, const SlotName *names)
+{
+    for (; names->name != NULL; names++) {
+        if (member_offset(type, names->name, names->offset))
+            return -1;
+    }
+    return 0;
+}
+
 /* a == b for two exact str. */
 static inline int
 str_equal(PyObject *a, PyObject *b)

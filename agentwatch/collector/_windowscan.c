@@ -56,21 +56,6 @@ PyDoc_STRVAR(setup_doc, "setup(Event, Series, Bucket, AgentState, LatencySketch,
                         "heartbeat)\n--\n\n"
                         "Learn the slot layouts of the window's types and its constants.");
 
-typedef struct {
-    const char *name;
-    Py_ssize_t *offset;
-} SlotName;
-
-static int
-offsets_of(PyTypeObject *type, const SlotName *names)
-{
-    for (; names->name != NULL; names++) {
-        if (member_offset(type, names->name, names->offset))
-            return -1;
-    }
-    return 0;
-}
-
 static PyObject *
 setup(PyObject *module, PyObject *args)
 {
