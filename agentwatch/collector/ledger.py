@@ -482,24 +482,12 @@ class Ledger:
                 tokens_w = tokens_out * w
                 f_calls += calls_w
                 f_tokens += tokens_w
-            if agent is not None:
-                agent.last_seen = now
-                agent.events_total += weighted
-                s = agent.open
-                s.events += weighted
-                if is_error:
-                    s.errors += weighted
-                if inferences:
-                    s.inferences += inferences_w
-                    s.cost += cost_w
-                    s.cost_sq += cost_sq_w
-                if calls_ok:
-                    s.calls_ok += calls_w
-                    s.tokens_out += tokens_w
-            if model_series is not None:
-                model_series.last_seen = now
-                model_series.events_total += weighted
-                s = model_series.open
+            for series in (agent, model_series):
+                if series is None:
+                    continue
+                series.last_seen = now
+                series.events_total += weighted
+                s = series.open
                 s.events += weighted
                 if is_error:
                     s.errors += weighted
